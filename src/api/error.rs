@@ -1,0 +1,178 @@
+//! The HTTP layer's one error type and its one mapping to RFC 9457 `application/problem+json`.
+//! Domain errors convert into [`ApiError`] here; nothing else in `api` picks status codes for
+//! failures. Also: the extractor error handlers and the catch-all that turns any bare 4xx/5xx
+//! from actix itself (unknown route, wrong method) into a problem document.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::log::LogError;
+use crate::store::StoreError;
+
+/// The problem+json content type.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem details document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"type": "/problems/out-of-range", "title": "Out of range", "status": 400,
+    "detail": "tree size 9000 is not covered: the latest checkpoint has size 812 (use 1..=812)"}))]
+pub struct Problem {
+    /// A URI reference naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this case, and what to do about it.
+    pub detail: String,
+}
+
+/// Errors a handler returns; each maps to one status and problem type.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (bad parameter, bad path).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A parameter is well-formed but outside what the log can answer.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// The resource does not exist (yet).
+    #[error("{0}")]
+    NotFound(String),
+    /// The service cannot answer now; retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A fault on our side; details are logged, not sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "Invalid request",
+            ),
+            Self::OutOfRange(_) => (StatusCode::BAD_REQUEST, "out-of-range", "Out of range"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.parts();
+        let detail = match self {
+            Self::Internal(_) => "an internal error occurred; it has been logged".to_string(),
+            other => other.to_string(),
+        };
+        Problem {
+            kind: format!("/problems/{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            tracing::error!(%cause, "internal error");
+        }
+        HttpResponse::build(self.status_code())
+            .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(self.problem())
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::OutOfRange(m) => Self::OutOfRange(m),
+            LogError::NotFound(m) => Self::NotFound(m),
+            LogError::InvalidLeaf(m) => Self::BadRequest(m),
+            LogError::NotCommitted(_)
+            | LogError::ShuttingDown
+            | LogError::Store(StoreError::Unavailable(_)) => {
+                Self::Unavailable(format!("{e}; retry shortly"))
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// Extractor error handler: a query, path or JSON body that does not parse is a 400 problem.
+pub fn bad_request<E: std::fmt::Display>(
+    err: E,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::BadRequest(format!("invalid request: {err}")).into()
+}
+
+/// Middleware that gives every error response without a problem body one (actix's own 404 and
+/// 405 answers, for instance), so clients see problem+json everywhere.
+pub fn problem_for_bare_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        let is_problem = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+        if is_problem {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let error = match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound(format!(
+                "no resource at {}; see /docs/openapi.json for the endpoints",
+                res.request().path()
+            )),
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::BadRequest(format!(
+                "method {} is not allowed here",
+                res.request().method()
+            )),
+            s if s.is_server_error() => ApiError::Internal(reason.to_string()),
+            _ => ApiError::BadRequest(reason.to_string()),
+        };
+        let mut problem = error.problem();
+        problem.status = status.as_u16();
+        let body = serde_json::to_string(&problem).expect("a problem serialises");
+        let (req, mut res) = res.into_parts();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let res = res.set_body(BoxBody::new(body));
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, res).map_into_right_body(),
+        ))
+    })
+}

@@ -1,0 +1,272 @@
+//! HTTP handlers for the log's read API: the checkpoint, C2SP tiles, the verifier key, proofs and
+//! the checkpoint history. Thin: parse, call [`crate::log::Log`] on the blocking pool, render.
+
+use actix_web::http::header;
+use actix_web::{get, web, HttpResponse};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, Problem};
+use super::AppState;
+use crate::log::hash::Hash;
+use crate::log::tiles::TileRef;
+use crate::log::SignedCheckpoint;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+fn b64(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(|h| B64.encode(h)).collect()
+}
+
+/// The latest signed checkpoint (C2SP tlog-checkpoint in a signed note).
+#[utoipa::path(get, path = "/checkpoint", tag = "log",
+    responses(
+        (status = 200, description = "The latest checkpoint, signed", content_type = "text/plain; charset=utf-8", body = String,
+         example = "localhost/consent-ledger\n3\nU2NNRz7YCGtSNWkEm6CQ5Hs1xEBKgxhBPjJXlMx7ogY=\n\n— localhost/consent-ledger Az3grlg…\n"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json")))]
+#[get("/checkpoint")]
+pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let log = state.log.clone();
+    let cp = web::block(move || log.latest_checkpoint()).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, TEXT))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(cp.note))
+}
+
+/// A C2SP tlog-tiles tile: `tile/<L>/<N>[.p/<W>]` (hashes) or `tile/entries/<N>[.p/<W>]`
+/// (leaves, each prefixed with its length as a big-endian uint16).
+#[utoipa::path(get, path = "/tile/{tile_path}", tag = "log",
+    params(("tile_path" = String, Path, description = "`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`; N in 3-digit groups, e.g. `0/x001/234`", example = "0/000.p/3")),
+    responses(
+        (status = 200, description = "The tile bytes; immutable", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "Malformed tile path", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The tile is beyond the latest checkpoint", body = Problem, content_type = "application/problem+json")))]
+#[get("/tile/{tile_path:.*}")]
+pub async fn tile(
+    state: web::Data<AppState>,
+    tile_path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tile = TileRef::parse(&tile_path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let log = state.log.clone();
+    let data = web::block(move || log.tile(tile)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
+        // Every tile, partial ones too, holds hashes that never change.
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .body(data.bytes))
+}
+
+/// The verifier key of the log's checkpoint signatures: `<origin>+<key id>+<key>`.
+#[utoipa::path(get, path = "/v1/log/verifier-key", tag = "log",
+    responses((status = 200, description = "The verifier key", content_type = "text/plain; charset=utf-8", body = String,
+        example = "localhost/consent-ledger+4d0c2a4b+AZhN0mWOyk0Yb1C5vHZ4gnK0g3u+Y4p6AYxYrR9pGfZs")))]
+#[get("/v1/log/verifier-key")]
+pub async fn verifier_key(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, TEXT))
+        .body(format!("{}\n", state.log.verifier_key()))
+}
+
+/// Which leaf to prove: by `index` or by leaf `hash`, in the tree of `size` leaves.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InclusionQuery {
+    /// Leaf index (give this or `hash`).
+    pub index: Option<u64>,
+    /// Base64 RFC 9162 leaf hash, `SHA-256(0x00 || leaf)` (give this or `index`).
+    pub hash: Option<String>,
+    /// Tree size, at most the latest checkpoint's.
+    pub size: u64,
+}
+
+/// An RFC 9162 inclusion proof.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"leaf_index": 2, "tree_size": 3, "path": ["+sVCA+fMaWzw38tCySodnbr3Ctnm..."]}))]
+pub struct InclusionProof {
+    /// The leaf's index.
+    pub leaf_index: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// The audit path, base64 hashes, leaf to root.
+    pub path: Vec<String>,
+}
+
+/// The inclusion proof of a leaf (RFC 9162 §2.1.3), by index or by leaf hash.
+#[utoipa::path(get, path = "/v1/log/proof/inclusion", tag = "log", params(InclusionQuery),
+    responses(
+        (status = 200, description = "The proof", body = InclusionProof),
+        (status = 400, description = "Bad parameters, or a size beyond the latest checkpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No leaf with that hash", body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/log/proof/inclusion")]
+pub async fn inclusion_proof(
+    state: web::Data<AppState>,
+    query: web::Query<InclusionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let InclusionQuery { index, hash, size } = query.into_inner();
+    let log = state.log.clone();
+    let (leaf_index, path) = match (index, hash) {
+        (Some(index), None) => (
+            index,
+            web::block(move || log.inclusion_proof(index, size)).await??,
+        ),
+        (None, Some(hash)) => {
+            let hash: Hash = B64
+                .decode(hash.trim())
+                .ok()
+                .and_then(|h| h.try_into().ok())
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "hash must be a base64 SHA-256 leaf hash (32 bytes)".into(),
+                    )
+                })?;
+            web::block(move || log.inclusion_proof_by_hash(&hash, size)).await??
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of index and hash".into(),
+            ))
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .json(InclusionProof {
+            leaf_index,
+            tree_size: size,
+            path: b64(&path),
+        }))
+}
+
+/// The two tree sizes of a consistency proof.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    /// The older tree size, at least 1.
+    pub from: u64,
+    /// The newer tree size, at most the latest checkpoint's.
+    pub to: u64,
+}
+
+/// An RFC 9162 consistency proof.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"from": 2, "to": 3, "path": ["rrbL/idLcKFPsGel5VeCZNsPqbUa9eC6FZFY8ynga3c="]}))]
+pub struct ConsistencyProof {
+    /// The older tree size.
+    pub from: u64,
+    /// The newer tree size.
+    pub to: u64,
+    /// The proof, base64 hashes.
+    pub path: Vec<String>,
+}
+
+/// The consistency proof between two tree sizes (RFC 9162 §2.1.4).
+#[utoipa::path(get, path = "/v1/log/proof/consistency", tag = "log", params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyProof),
+        (status = 400, description = "Bad parameters, or a size beyond the latest checkpoint", body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/log/proof/consistency")]
+pub async fn consistency_proof(
+    state: web::Data<AppState>,
+    query: web::Query<ConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ConsistencyQuery { from, to } = query.into_inner();
+    let log = state.log.clone();
+    let path = web::block(move || log.consistency_proof(from, to)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .json(ConsistencyProof {
+            from,
+            to,
+            path: b64(&path),
+        }))
+}
+
+/// A page of the checkpoint history.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckpointsQuery {
+    /// Only checkpoints with a larger tree size (the cursor; start with 0, the default).
+    pub after: Option<u64>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// One published checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointEntry {
+    /// Tree size.
+    pub tree_size: u64,
+    /// Root hash, base64.
+    pub root_hash: String,
+    /// When it was published, RFC 3339 UTC.
+    pub published_at: String,
+    /// The signed checkpoint note, exactly as signed.
+    pub checkpoint: String,
+}
+
+impl From<SignedCheckpoint> for CheckpointEntry {
+    fn from(cp: SignedCheckpoint) -> Self {
+        Self {
+            tree_size: cp.size,
+            root_hash: B64.encode(cp.root),
+            published_at: super::rfc3339(cp.published_at),
+            checkpoint: cp.note,
+        }
+    }
+}
+
+/// A page of checkpoints, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointPage {
+    /// The checkpoints.
+    pub checkpoints: Vec<CheckpointEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<u64>,
+}
+
+/// The history of published checkpoints, oldest first, paginated by tree size.
+#[utoipa::path(get, path = "/v1/log/checkpoints", tag = "log", params(CheckpointsQuery),
+    responses(
+        (status = 200, description = "A page of checkpoints", body = CheckpointPage),
+        (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/log/checkpoints")]
+pub async fn checkpoints(
+    state: web::Data<AppState>,
+    query: web::Query<CheckpointsQuery>,
+) -> Result<web::Json<CheckpointPage>, ApiError> {
+    let after = query.after.unwrap_or(0);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1–1000".into()));
+    }
+    let log = state.log.clone();
+    let page = web::block(move || log.checkpoints(after, limit)).await??;
+    let next_after = (page.len() == limit as usize)
+        .then(|| page.last().map(|c| c.size))
+        .flatten();
+    Ok(web::Json(CheckpointPage {
+        checkpoints: page.into_iter().map(Into::into).collect(),
+        next_after,
+    }))
+}
+
+/// The checkpoint published for one tree size.
+#[utoipa::path(get, path = "/v1/log/checkpoints/{size}", tag = "log",
+    params(("size" = u64, Path, description = "Tree size")),
+    responses(
+        (status = 200, description = "The checkpoint", body = CheckpointEntry),
+        (status = 404, description = "No checkpoint of that size", body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/log/checkpoints/{size}")]
+pub async fn checkpoint_by_size(
+    state: web::Data<AppState>,
+    size: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
+    let log = state.log.clone();
+    let size = size.into_inner();
+    let cp = web::block(move || log.checkpoint(size)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .json(CheckpointEntry::from(cp)))
+}

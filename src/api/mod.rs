@@ -1,0 +1,159 @@
+//! The HTTP layer: application state, routes, the OpenAPI document and the server. Handlers are
+//! thin and call domain functions; this module is the only one that knows actix-web.
+//!
+//! - `log.rs`: the log's read API (checkpoint, tiles, proofs, history, verifier key);
+//! - `health.rs`: liveness and readiness;
+//! - `error.rs`: the one error type and its mapping to problem+json.
+
+pub mod error;
+mod health;
+pub mod log;
+
+use std::net::SocketAddr;
+
+use actix_web::dev::Server;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Logger, Next};
+use actix_web::{web, App, HttpServer};
+use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+
+use crate::config::Config;
+use crate::log::{Log, LogError};
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The Merkle log.
+    pub log: Log,
+}
+
+impl AppState {
+    /// Connects to the configured database, applies migrations and opens the log.
+    pub fn open(config: &Config) -> Result<Self, LogError> {
+        let store = Store::connect(&config.database_url, config.pool_size)?;
+        store.migrate()?;
+        let log = Log::open(store.clone(), config.log_settings())?;
+        Ok(Self { store, log })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "consent-ledger",
+         description = "E-mail marketing consent events in an append-only, verifiable Merkle log. \
+                        The log's read API follows C2SP tlog-tiles and tlog-checkpoint; proofs follow RFC 9162."),
+    tags((name = "log", description = "The Merkle log: checkpoints, tiles, proofs"),
+         (name = "health", description = "Liveness and readiness")),
+    components(schemas(error::Problem))
+)]
+struct ApiDoc;
+
+/// Registers every route (and its OpenAPI operation).
+fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(log::checkpoint)
+        .service(log::tile)
+        .service(log::verifier_key)
+        .service(log::inclusion_proof)
+        .service(log::consistency_proof)
+        .service(log::checkpoints)
+        .service(log::checkpoint_by_size)
+        .service(health::healthz)
+        .service(health::readyz);
+}
+
+/// The OpenAPI document of the service, built from the registered routes (no server needed).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts()
+        .1
+}
+
+/// The OpenAPI document as the pretty JSON committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut json = openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
+}
+
+/// Binds `bind` (port 0 picks a free port) and returns the server, not yet running, and the
+/// addresses it listens on.
+pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+    let openapi_json = web::Data::new(openapi_json());
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        let (app, _) = App::new()
+            .into_utoipa_app()
+            .openapi(ApiDoc::openapi())
+            .app_data(state.clone())
+            .app_data(openapi_json.clone())
+            .app_data(web::QueryConfig::default().error_handler(error::bad_request))
+            .app_data(web::PathConfig::default().error_handler(error::bad_request))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(1 << 20)
+                    .error_handler(error::bad_request),
+            )
+            .configure(routes)
+            .split_for_parts();
+        app.route("/docs/openapi.json", web::get().to(openapi_document))
+            .wrap(error::problem_for_bare_errors())
+            // Paths only: query strings (which will carry addresses) never reach the access log.
+            .wrap(
+                Logger::new("%{method}xi %U %s %b %Dms request_id=%{x-request-id}o")
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            )
+            .wrap(from_fn(request_id))
+    })
+    .bind(bind)?;
+    let addrs = server.addrs();
+    Ok((server.shutdown_timeout(30).run(), addrs))
+}
+
+async fn openapi_document(doc: web::Data<String>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.get_ref().clone())
+}
+
+/// Echoes the client's `x-request-id`, or makes one, on every response.
+async fn request_id(
+    req: actix_web::dev::ServiceRequest,
+    next: Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    const NAME: HeaderName = HeaderName::from_static("x-request-id");
+    let id = req
+        .headers()
+        .get(&NAME)
+        .filter(|v| v.len() <= 128 && v.to_str().is_ok())
+        .cloned()
+        .unwrap_or_else(|| {
+            let mut bytes = [0u8; 8];
+            let _ = getrandom::fill(&mut bytes);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            HeaderValue::from_str(&hex).expect("hex is a valid header value")
+        });
+    let mut res = next.call(req).await?;
+    res.headers_mut().insert(NAME, id);
+    Ok(res)
+}
+
+/// Unix milliseconds as RFC 3339 UTC.
+pub fn rfc3339(millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,214 @@
+//! The command line: `serve`, `migrate`, `log vkey`, `log checkpoint`, `openapi`, and a hidden
+//! `append-stress` used by the crash test. Every command takes the same configuration flags.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::api::{self, AppState};
+use crate::config::{Config, ConfigArgs};
+use crate::log::{Leaf, Log};
+use crate::store::Store;
+
+/// consent-ledger: e-mail consent events in an append-only, verifiable Merkle log.
+#[derive(Debug, Parser)]
+#[command(name = "consent-ledger", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (applies migrations first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Inspect the log.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Print the OpenAPI document, or write it to a file.
+    Openapi {
+        /// Write here instead of standard output (e.g. openapi/openapi.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Append synthetic leaves and print "<index> <hex leaf hash>" per acknowledgement (tests only).
+    #[command(hide = true)]
+    AppendStress {
+        /// Leaves to append in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        /// Appends in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// A tag for the leaves, so runs can be told apart.
+        #[arg(long, default_value = "stress")]
+        tag: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Print the verifier key of the log's checkpoints (`<origin>+<key id>+<key>`).
+    Vkey,
+    /// Print the latest signed checkpoint.
+    Checkpoint,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    init_tracing();
+    match execute(cli) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("error: {message}");
+            1
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn execute(cli: Cli) -> Result<(), String> {
+    if let Command::Openapi { out } = &cli.command {
+        return write_openapi(out.as_deref());
+    }
+    let config = Config::load(&cli.config).map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Serve => serve(config),
+        Command::Migrate => {
+            let store = Store::connect(&config.database_url, config.pool_size)
+                .map_err(|e| e.to_string())?;
+            let applied = store.migrate().map_err(|e| e.to_string())?;
+            println!(
+                "{applied} migration(s) applied to the {} database",
+                store.backend()
+            );
+            Ok(())
+        }
+        Command::Log(command) => {
+            let state = AppState::open(&config).map_err(|e| e.to_string())?;
+            match command {
+                LogCommand::Vkey => println!("{}", state.log.verifier_key()),
+                LogCommand::Checkpoint => print!(
+                    "{}",
+                    state
+                        .log
+                        .latest_checkpoint()
+                        .map_err(|e| e.to_string())?
+                        .note
+                ),
+            }
+            state.log.shutdown();
+            Ok(())
+        }
+        Command::AppendStress {
+            count,
+            concurrency,
+            tag,
+        } => append_stress(config, count, concurrency, tag),
+        Command::Openapi { .. } => unreachable!("handled above"),
+    }
+}
+
+fn write_openapi(out: Option<&std::path::Path>) -> Result<(), String> {
+    let json = api::openapi_json();
+    match out {
+        None => print!("{json}"),
+        Some(path) => {
+            std::fs::write(path, json)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    let state = AppState::open(&config).map_err(|e| e.to_string())?;
+    let log = state.log.clone();
+    let backend = state.store.backend();
+    let vkey = log.verifier_key();
+    actix_web::rt::System::new().block_on(async move {
+        let (server, addrs) = api::server(state, &config.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        for addr in &addrs {
+            println!(
+                "consent-ledger listening on http://{addr} (database: {backend}, origin: {})",
+                config.origin
+            );
+        }
+        println!("verifier key: {vkey}");
+        server.await.map_err(|e| e.to_string())
+    })?;
+    // The server has drained its requests; now drain the sequencer.
+    log.shutdown();
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn append_stress(
+    config: Config,
+    count: u64,
+    concurrency: usize,
+    tag: String,
+) -> Result<(), String> {
+    let state = AppState::open(&config).map_err(|e| e.to_string())?;
+    let log: Log = state.log.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel::<(u64, String)>();
+    runtime.block_on(async move {
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..concurrency.max(1) {
+            let (log, next, acks, tag) = (log.clone(), next.clone(), acks.clone(), tag.clone());
+            workers.spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= count {
+                        return Ok::<_, String>(());
+                    }
+                    let leaf = Leaf::from_json(&serde_json::json!({"type": "stress", "tag": tag, "n": n}))
+                        .map_err(|e| e.to_string())?;
+                    let hash: String = leaf.hash().iter().map(|b| format!("{b:02x}")).collect();
+                    let range = log.append(vec![leaf]).await.map_err(|e| e.to_string())?;
+                    let _ = acks.send((range.start, hash));
+                }
+            });
+        }
+        drop(acks);
+        let mut stdout = std::io::stdout().lock();
+        loop {
+            tokio::select! {
+                Some((index, hash)) = acked.recv() => {
+                    // One line per acknowledged leaf, flushed at once: a crash test reads these.
+                    writeln!(stdout, "{index} {hash}").and_then(|_| stdout.flush()).map_err(|e| e.to_string())?;
+                }
+                done = workers.join_next() => match done {
+                    Some(result) => result.map_err(|e| e.to_string())??,
+                    None => break,
+                },
+            }
+        }
+        while let Ok((index, hash)) = acked.try_recv() {
+            writeln!(stdout, "{index} {hash}").map_err(|e| e.to_string())?;
+        }
+        Ok::<_, String>(())
+    })?;
+    state.log.shutdown();
+    Ok(())
+}

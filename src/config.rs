@@ -1,0 +1,208 @@
+//! The one configuration struct. Sources, weakest first: built-in defaults, an optional TOML file
+//! (`--config` / `CONSENT_LEDGER_CONFIG`), environment variables `CONSENT_LEDGER_*`, then flags.
+//! Flags and environment variables are declared once, in [`ConfigArgs`] (clap reads both).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::log::LogSettings;
+
+/// Errors loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`Config`].
+    #[error("invalid configuration file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {name}: {message}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Everything the service can be configured with.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://PATH` (default `sqlite://consent-ledger.db`) or `postgres://…`.
+    pub database_url: String,
+    /// Address to listen on.
+    pub bind: String,
+    /// The log's checkpoint origin, e.g. `ledger.example.jp/consent/2026`. Fixed for a log's life.
+    pub origin: String,
+    /// Longest delay from an acknowledged append to a checkpoint covering it, in milliseconds.
+    pub checkpoint_interval_ms: u64,
+    /// Most leaves the sequencer commits in one transaction.
+    pub max_batch: usize,
+    /// Database connections in the pool.
+    pub pool_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://consent-ledger.db".into(),
+            bind: "127.0.0.1:8080".into(),
+            origin: "localhost/consent-ledger".into(),
+            checkpoint_interval_ms: 100,
+            max_batch: 4096,
+            pool_size: 8,
+        }
+    }
+}
+
+/// Configuration flags, each also read from its environment variable.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file (keys as in README; flags and environment override it).
+    #[arg(long, env = "CONSENT_LEDGER_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://consent-ledger.db]
+    #[arg(long, env = "CONSENT_LEDGER_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "CONSENT_LEDGER_BIND", global = true)]
+    pub bind: Option<String>,
+    /// The log's checkpoint origin [default: localhost/consent-ledger]
+    #[arg(long, env = "CONSENT_LEDGER_ORIGIN", global = true)]
+    pub origin: Option<String>,
+    /// Milliseconds from an acknowledged append to a covering checkpoint, at most [default: 100]
+    #[arg(long, env = "CONSENT_LEDGER_CHECKPOINT_INTERVAL_MS", global = true)]
+    pub checkpoint_interval_ms: Option<u64>,
+    /// Most leaves per commit [default: 4096]
+    #[arg(long, env = "CONSENT_LEDGER_MAX_BATCH", global = true)]
+    pub max_batch: Option<usize>,
+    /// Database connections in the pool [default: 8]
+    #[arg(long, env = "CONSENT_LEDGER_POOL_SIZE", global = true)]
+    pub pool_size: Option<u32>,
+}
+
+impl Config {
+    /// Defaults, then the file named in `args` (if any), then `args` (flags or environment).
+    pub fn load(args: &ConfigArgs) -> Result<Self, ConfigError> {
+        let mut config = match &args.config {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        let ConfigArgs {
+            config: _,
+            database_url,
+            bind,
+            origin,
+            checkpoint_interval_ms,
+            max_batch,
+            pool_size,
+        } = args.clone();
+        macro_rules! overlay {
+            ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
+        }
+        overlay!(
+            database_url,
+            bind,
+            origin,
+            checkpoint_interval_ms,
+            max_batch,
+            pool_size
+        );
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, message: &str| {
+            Err(ConfigError::Invalid {
+                name,
+                message: message.into(),
+            })
+        };
+        if self.origin.is_empty() || self.origin.chars().any(|c| c.is_whitespace() || c == '+') {
+            return invalid(
+                "origin",
+                "must be non-empty with no spaces or '+', e.g. ledger.example.jp/consent/2026",
+            );
+        }
+        if !(1..=60_000).contains(&self.checkpoint_interval_ms) {
+            return invalid("checkpoint_interval_ms", "must be 1–60000");
+        }
+        if !(1..=100_000).contains(&self.max_batch) {
+            return invalid("max_batch", "must be 1–100000");
+        }
+        if !(2..=256).contains(&self.pool_size) {
+            return invalid(
+                "pool_size",
+                "must be 2–256 (one connection writes while others read)",
+            );
+        }
+        Ok(())
+    }
+
+    /// The log's settings.
+    pub fn log_settings(&self) -> LogSettings {
+        LogSettings {
+            origin: self.origin.clone(),
+            checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms),
+            max_batch: self.max_batch,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "origin = \"a.example/log\"\nbind = \"0.0.0.0:9\"\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(path.clone()),
+            bind: Some("127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.origin, "a.example/log");
+        assert_eq!(c.bind, "127.0.0.1:1");
+        assert_eq!(c.database_url, Config::default().database_url);
+        std::fs::write(&path, "orign = \"typo\"\n").unwrap();
+        assert!(matches!(
+            Config::load(&args),
+            Err(ConfigError::Parse { .. })
+        ));
+        let bad = ConfigArgs {
+            origin: Some("has space".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::load(&bad),
+            Err(ConfigError::Invalid { name: "origin", .. })
+        ));
+    }
+}

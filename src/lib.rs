@@ -1,0 +1,24 @@
+//! consent-ledger: e-mail marketing consent events in an append-only, verifiable Merkle log.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`). Modules, one per domain concept:
+//! - [`log`]: the Merkle log (RFC 9162 hashing, tiles, proofs), the sequencer and signed checkpoints;
+//! - [`store`]: the database (SQLite or PostgreSQL, chosen by URL), migrations and every query;
+//! - [`api`]: the HTTP layer (actix-web), problem+json errors and the OpenAPI document;
+//! - [`cli`]: the command line (`serve`, `migrate`, `log vkey`, `openapi`);
+//! - [`config`]: the one configuration struct (file, environment, flags).
+//!
+//! The domain modules (`log`, `store`) know nothing of actix; `api` translates.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod log;
+pub mod store;
+
+/// Milliseconds since the Unix epoch, the one clock the crate stores.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,500 @@
+//! The append-only Merkle log: its Rust API ([`Log`]) for appending leaves and reading signed
+//! checkpoints, tiles and proofs. Storage-backed: the tree lives in the database as C2SP tiles;
+//! memory holds only the right edge ([`tiles::Frontier`]).
+//!
+//! Submodules: `hash` (RFC 9162 hashing), `jcs` (canonical leaf JSON), `note` (signed notes and
+//! checkpoints), `tiles` (tile addressing, frontier), `proof` (proof building and verifying),
+//! `sequencer` (the single writer). HTTP lives in `api`, SQL in `store`.
+
+pub mod hash;
+pub mod jcs;
+pub mod note;
+pub mod proof;
+mod sequencer;
+pub mod tiles;
+
+use std::ops::Range;
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{oneshot, watch};
+
+use crate::store::{CheckpointRow, Repo, Store, StoreError};
+use hash::{empty_root, leaf_hash, Hash};
+use note::{Checkpoint, NoteError, NoteSigner};
+use proof::{MissingTile, TileNodes};
+use sequencer::{AppendRequest, Sequencer};
+use tiles::{split_hashes, Frontier, TileKind, TileRef, TILE_HEIGHT, TILE_WIDTH};
+
+/// The largest leaf: C2SP entry bundles prefix each entry with a 16-bit length.
+pub const MAX_LEAF_BYTES: usize = u16::MAX as usize;
+
+/// Errors of the log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The database failed or is unavailable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A leaf document is not acceptable.
+    #[error("invalid leaf: {0}")]
+    InvalidLeaf(String),
+    /// An index or size is outside what the log can answer (a caller's mistake).
+    #[error("{0}")]
+    OutOfRange(String),
+    /// The thing asked for does not exist (yet).
+    #[error("{0}")]
+    NotFound(String),
+    /// The batch holding this append could not be committed; nothing of it was acknowledged.
+    #[error("the append was not committed: {0}")]
+    NotCommitted(String),
+    /// The log is shutting down and takes no more appends.
+    #[error("the log is shutting down")]
+    ShuttingDown,
+    /// The database does not belong to this log configuration.
+    #[error("{0}")]
+    Identity(String),
+    /// Stored data contradicts itself; the log refuses to go on.
+    #[error("the log's storage is inconsistent: {0}")]
+    Corrupt(String),
+    /// A signing or note error.
+    #[error(transparent)]
+    Note(#[from] NoteError),
+}
+
+impl From<diesel::result::Error> for LogError {
+    fn from(e: diesel::result::Error) -> Self {
+        LogError::Store(StoreError::Query(e))
+    }
+}
+
+impl From<MissingTile> for LogError {
+    fn from(e: MissingTile) -> Self {
+        LogError::Corrupt(e.to_string())
+    }
+}
+
+/// A leaf ready for the log: RFC 8785 canonical JSON bytes and their leaf hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    bytes: Vec<u8>,
+    hash: Hash,
+}
+
+impl Leaf {
+    /// Canonicalises a leaf document: a JSON object with a string `"type"`, integers only,
+    /// at most 65,535 bytes once canonical.
+    pub fn from_json(document: &Value) -> Result<Self, LogError> {
+        let object = document
+            .as_object()
+            .ok_or_else(|| LogError::InvalidLeaf("a leaf must be a JSON object".into()))?;
+        if !object.get("type").is_some_and(Value::is_string) {
+            return Err(LogError::InvalidLeaf(
+                "a leaf must have a string \"type\" member".into(),
+            ));
+        }
+        let canonical =
+            jcs::canonicalize(document).map_err(|e| LogError::InvalidLeaf(e.to_string()))?;
+        if canonical.len() > MAX_LEAF_BYTES {
+            return Err(LogError::InvalidLeaf(format!(
+                "a leaf is at most {MAX_LEAF_BYTES} bytes canonical; this one is {}",
+                canonical.len()
+            )));
+        }
+        let bytes = canonical.into_bytes();
+        Ok(Self {
+            hash: leaf_hash(&bytes),
+            bytes,
+        })
+    }
+
+    /// The canonical bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// `SHA-256(0x00 || bytes)`.
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+}
+
+/// Settings of the log (from [`crate::config::Config`]).
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    /// The checkpoint origin, also the signing key's name.
+    pub origin: String,
+    /// The longest time between an acknowledged append and a checkpoint covering it.
+    pub checkpoint_interval: Duration,
+    /// The most leaves committed in one transaction.
+    pub max_batch: usize,
+}
+
+/// A published checkpoint as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+    /// The signed note text (C2SP signed-note carrying a tlog-checkpoint).
+    pub note: String,
+    /// Publication time, Unix milliseconds.
+    pub published_at: i64,
+}
+
+impl TryFrom<CheckpointRow> for SignedCheckpoint {
+    type Error = LogError;
+    fn try_from(row: CheckpointRow) -> Result<Self, LogError> {
+        Ok(Self {
+            size: row.tree_size as u64,
+            root: row
+                .root_hash
+                .try_into()
+                .map_err(|_| LogError::Corrupt("checkpoint root is not 32 bytes".into()))?,
+            note: row.note,
+            published_at: row.published_at,
+        })
+    }
+}
+
+/// The bytes of a tile and whether they are final (a full tile never changes).
+#[derive(Clone, Debug)]
+pub struct TileData {
+    /// Concatenated hashes, or an entry bundle for the entries tile.
+    pub bytes: Vec<u8>,
+    /// True for a full tile.
+    pub full: bool,
+}
+
+struct Inner {
+    store: Store,
+    signer: Arc<NoteSigner>,
+    appends: RwLock<Option<mpsc::Sender<AppendRequest>>>,
+    sequencer: Mutex<Option<JoinHandle<()>>>,
+    published: watch::Receiver<u64>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Inner {
+    fn stop(&self) {
+        self.appends.write().expect("appends lock").take();
+        if let Some(thread) = self.sequencer.lock().expect("sequencer lock").take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The log. Cheap to clone; all clones share one sequencer thread.
+#[derive(Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
+}
+
+impl Log {
+    /// Opens the log in a migrated database: creates its identity and signing key on first use,
+    /// checks the stored tree, publishes a checkpoint if the tree is ahead of the last one, and
+    /// starts the sequencer.
+    pub fn open(store: Store, settings: LogSettings) -> Result<Self, LogError> {
+        let origin = settings.origin.clone();
+        let meta = store.write(|r: &mut dyn Repo| {
+            if let Some(meta) = r.log_meta()? {
+                return Ok::<_, LogError>(meta);
+            }
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed)
+                .map_err(|e| LogError::Corrupt(format!("no randomness for a key: {e}")))?;
+            r.init_log(&origin, &seed, &empty_root(), crate::now_millis())?;
+            Ok(r.log_meta()?.expect("just inserted"))
+        })?;
+        if meta.origin != settings.origin {
+            return Err(LogError::Identity(format!(
+                "this database holds the log {:?}, but the configured origin is {:?}; \
+                 a log's origin never changes: set origin = {:?}",
+                meta.origin, settings.origin, meta.origin
+            )));
+        }
+        let seed: [u8; 32] = meta
+            .signing_seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| LogError::Corrupt("the stored signing seed is not 32 bytes".into()))?;
+        let signer = Arc::new(NoteSigner::new(&meta.origin, &seed)?);
+
+        let frontier = store.read(|r| load_frontier(r))?;
+        let published_size = sequencer::publish(&store, &signer)?;
+        let (published_tx, published) = watch::channel(published_size);
+        let (tx, rx) = mpsc::channel();
+        let sequencer = Sequencer::new(
+            store.clone(),
+            signer.clone(),
+            settings,
+            frontier,
+            published_tx,
+        );
+        let thread = std::thread::Builder::new()
+            .name("log-sequencer".into())
+            .spawn(move || sequencer.run(rx))
+            .map_err(|e| LogError::Corrupt(format!("cannot start the sequencer: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                signer,
+                appends: RwLock::new(Some(tx)),
+                sequencer: Mutex::new(Some(thread)),
+                published,
+            }),
+        })
+    }
+
+    /// Appends leaves as one contiguous run and returns their indexes once the batch holding them
+    /// is durably committed. A checkpoint covering them follows within the checkpoint interval.
+    pub async fn append(&self, leaves: Vec<Leaf>) -> Result<Range<u64>, LogError> {
+        if leaves.is_empty() {
+            return Err(LogError::InvalidLeaf("nothing to append".into()));
+        }
+        let (reply, answer) = oneshot::channel();
+        {
+            let appends = self.inner.appends.read().expect("appends lock");
+            let sender = appends.as_ref().ok_or(LogError::ShuttingDown)?;
+            sender
+                .send(AppendRequest { leaves, reply })
+                .map_err(|_| LogError::ShuttingDown)?;
+        }
+        answer.await.map_err(|_| LogError::ShuttingDown)?
+    }
+
+    /// The verifier key: `<origin>+<hex key id>+<base64(0x01 || public key)>`.
+    pub fn verifier_key(&self) -> String {
+        self.inner.signer.verifier_key()
+    }
+
+    /// Whether the sequencer is running (for readiness).
+    pub fn is_running(&self) -> bool {
+        let running = self
+            .inner
+            .sequencer
+            .lock()
+            .expect("sequencer lock")
+            .as_ref()
+            .is_some_and(|t| !t.is_finished());
+        running && self.inner.appends.read().expect("appends lock").is_some()
+    }
+
+    /// A receiver of the largest tree size this process has published a checkpoint for.
+    pub fn published(&self) -> watch::Receiver<u64> {
+        self.inner.published.clone()
+    }
+
+    /// Stops taking appends, commits what is queued, and stops the sequencer. Idempotent.
+    pub fn shutdown(&self) {
+        self.inner.stop();
+    }
+
+    /// The latest signed checkpoint.
+    pub fn latest_checkpoint(&self) -> Result<SignedCheckpoint, LogError> {
+        self.inner.store.read(latest_checkpoint)
+    }
+
+    /// The checkpoint published for tree size `size`.
+    pub fn checkpoint(&self, size: u64) -> Result<SignedCheckpoint, LogError> {
+        self.inner.store.read(|r| {
+            r.checkpoint(to_i64(size)?)?
+                .ok_or_else(|| {
+                    LogError::NotFound(format!("no checkpoint was published for tree size {size}"))
+                })?
+                .try_into()
+        })
+    }
+
+    /// Up to `limit` checkpoints with size greater than `after`, oldest first.
+    pub fn checkpoints(&self, after: u64, limit: u32) -> Result<Vec<SignedCheckpoint>, LogError> {
+        self.inner.store.read(|r| {
+            r.checkpoints_after(to_i64(after)?, i64::from(limit))?
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect()
+        })
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 §2.1.3.1).
+    /// `size` may be at most the latest checkpoint's size.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {
+        self.inner.store.read(|r| {
+            check_size(r, size)?;
+            if index >= size {
+                return Err(LogError::OutOfRange(format!(
+                    "index {index} is not below the tree size {size}"
+                )));
+            }
+            Ok(proof::inclusion_proof(&mut tile_nodes(r), index, size)?)
+        })
+    }
+
+    /// The index of the first leaf with `hash` in the tree of `size` leaves, and its proof.
+    pub fn inclusion_proof_by_hash(
+        &self,
+        hash: &Hash,
+        size: u64,
+    ) -> Result<(u64, Vec<Hash>), LogError> {
+        self.inner.store.read(|r| {
+            check_size(r, size)?;
+            let index = r.leaf_index_by_hash(hash, to_i64(size)?)?.ok_or_else(|| {
+                LogError::NotFound(format!("no leaf with this hash in the first {size} leaves"))
+            })? as u64;
+            Ok((
+                index,
+                proof::inclusion_proof(&mut tile_nodes(r), index, size)?,
+            ))
+        })
+    }
+
+    /// The consistency proof between trees of `from` and `to` leaves (RFC 9162 §2.1.4.1),
+    /// `0 < from <= to <= latest checkpoint size`.
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, LogError> {
+        self.inner.store.read(|r| {
+            check_size(r, to)?;
+            if from == 0 || from > to {
+                return Err(LogError::OutOfRange(format!(
+                    "need 0 < from <= to; got from={from}, to={to}"
+                )));
+            }
+            Ok(proof::consistency_proof(&mut tile_nodes(r), from, to)?)
+        })
+    }
+
+    /// A C2SP tile (hashes or entries), if the latest checkpoint covers it.
+    pub fn tile(&self, tile: TileRef) -> Result<TileData, LogError> {
+        self.inner.store.read(|r| {
+            let size = latest_checkpoint(r)?.size;
+            let not_found = || {
+                LogError::NotFound(format!(
+                    "tile {} is not in the tree of size {size}",
+                    tile.path()
+                ))
+            };
+            let width = u64::from(tile.width);
+            let first = tile.index.checked_mul(TILE_WIDTH).ok_or_else(not_found)?;
+            let available = match tile.kind {
+                TileKind::Hashes(level) => size
+                    .checked_shr(u32::from(level) * TILE_HEIGHT)
+                    .unwrap_or(0),
+                TileKind::Entries => size,
+            };
+            if first.checked_add(width).is_none_or(|end| end > available) {
+                return Err(not_found());
+            }
+            let bytes = match tile.kind {
+                TileKind::Hashes(level) => {
+                    let mut stored = r
+                        .tile(i32::from(level), to_i64(tile.index)?)?
+                        .unwrap_or_default();
+                    if stored.len() < tile.width as usize * 32 {
+                        return Err(LogError::Corrupt(format!(
+                            "tile {} is shorter than the tree needs",
+                            tile.path()
+                        )));
+                    }
+                    stored.truncate(tile.width as usize * 32);
+                    stored
+                }
+                TileKind::Entries => {
+                    let data = r.leaf_data(to_i64(first)?, to_i64(first + width)?)?;
+                    if data.len() as u64 != width {
+                        return Err(LogError::Corrupt(format!(
+                            "leaves missing for tile {}",
+                            tile.path()
+                        )));
+                    }
+                    let mut bundle = Vec::with_capacity(data.iter().map(|d| d.len() + 2).sum());
+                    for entry in data {
+                        bundle.extend_from_slice(&(entry.len() as u16).to_be_bytes());
+                        bundle.extend_from_slice(&entry);
+                    }
+                    bundle
+                }
+            };
+            Ok(TileData {
+                bytes,
+                full: width == TILE_WIDTH,
+            })
+        })
+    }
+}
+
+fn to_i64(n: u64) -> Result<i64, LogError> {
+    i64::try_from(n).map_err(|_| LogError::OutOfRange(format!("{n} is too large")))
+}
+
+fn latest_checkpoint(r: &mut dyn Repo) -> Result<SignedCheckpoint, LogError> {
+    r.latest_checkpoint()?
+        .ok_or_else(|| LogError::NotFound("no checkpoint has been published yet".into()))?
+        .try_into()
+}
+
+/// Refuses tree sizes the log has not published a checkpoint for.
+fn check_size(r: &mut dyn Repo, size: u64) -> Result<(), LogError> {
+    let latest = latest_checkpoint(r)?.size;
+    if size == 0 || size > latest {
+        return Err(LogError::OutOfRange(format!(
+            "tree size {size} is not covered: the latest checkpoint has size {latest} (use 1..={latest})"
+        )));
+    }
+    Ok(())
+}
+
+fn read_tile(r: &mut dyn Repo, level: u8, index: u64) -> Result<Vec<Hash>, LogError> {
+    let bytes = r
+        .tile(i32::from(level), to_i64(index)?)?
+        .ok_or(MissingTile {
+            level,
+            index,
+            node_level: u32::from(level) * TILE_HEIGHT,
+            node_index: index * TILE_WIDTH,
+        })?;
+    split_hashes(&bytes)
+        .ok_or_else(|| LogError::Corrupt(format!("tile {level}/{index} has a torn hash")))
+}
+
+fn tile_nodes(
+    r: &mut dyn Repo,
+) -> TileNodes<impl FnMut(u8, u64) -> Result<Vec<Hash>, LogError> + '_> {
+    TileNodes::new(move |level, index| read_tile(r, level, index))
+}
+
+/// Rebuilds the frontier from the stored state and checks it against the stored root.
+fn load_frontier(r: &mut dyn Repo) -> Result<Frontier, LogError> {
+    let state = r.log_state()?;
+    let frontier = Frontier::load(state.tree_size as u64, |level, index| {
+        read_tile(r, level, index)
+    })?;
+    if frontier.root().as_slice() != state.root_hash.as_slice() {
+        return Err(LogError::Corrupt(format!(
+            "the stored tiles do not hash to the stored root at size {}",
+            state.tree_size
+        )));
+    }
+    Ok(frontier)
+}
+
+/// Signs the checkpoint of a tree state.
+fn sign_checkpoint(signer: &NoteSigner, size: u64, root: Hash) -> Result<CheckpointRow, LogError> {
+    let body = Checkpoint {
+        origin: signer.name().to_string(),
+        size,
+        root,
+    }
+    .body();
+    Ok(CheckpointRow {
+        tree_size: to_i64(size)?,
+        root_hash: root.to_vec(),
+        note: signer.sign(&body)?,
+        published_at: crate::now_millis(),
+    })
+}

@@ -1,0 +1,241 @@
+//! The log's queries: identity, tree state, leaves, tiles and checkpoints. Written once, compiled
+//! for SQLite and PostgreSQL by `impl_log_rows!`. No hashing or proof logic here.
+
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel::{PgConnection, QueryResult, SqliteConnection};
+
+use super::schema::{checkpoints, leaves, log_meta, log_state, tiles};
+
+/// The log's identity row.
+#[derive(Debug, Clone, Queryable)]
+pub struct LogMetaRow {
+    /// The checkpoint origin (also the signing key's name).
+    pub origin: String,
+    /// The Ed25519 seed of the checkpoint key.
+    pub signing_seed: Vec<u8>,
+}
+
+/// The committed tree state.
+#[derive(Debug, Clone, Queryable)]
+pub struct StateRow {
+    /// Number of leaves.
+    pub tree_size: i64,
+    /// Root hash of those leaves.
+    pub root_hash: Vec<u8>,
+}
+
+/// One published checkpoint.
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = checkpoints)]
+pub struct CheckpointRow {
+    /// Tree size signed.
+    pub tree_size: i64,
+    /// Root hash signed.
+    pub root_hash: Vec<u8>,
+    /// The whole signed note.
+    pub note: String,
+    /// When it was published (Unix ms).
+    pub published_at: i64,
+}
+
+/// A leaf to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = leaves)]
+pub struct NewLeaf<'a> {
+    /// Its index in the log.
+    pub leaf_index: i64,
+    /// `SHA-256(0x00 || data)`.
+    pub leaf_hash: &'a [u8],
+    /// The canonical leaf bytes.
+    pub data: &'a [u8],
+}
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters (3 per row).
+const INSERT_CHUNK: usize = 5_000;
+
+/// The log's queries.
+pub trait LogRows {
+    /// The identity row, if the log was initialised.
+    fn log_meta(&mut self) -> QueryResult<Option<LogMetaRow>>;
+    /// Initialises the identity and an empty tree state (size 0, `empty_root`).
+    fn init_log(
+        &mut self,
+        origin: &str,
+        seed: &[u8],
+        empty_root: &[u8],
+        now: i64,
+    ) -> QueryResult<()>;
+    /// The committed tree state.
+    fn log_state(&mut self) -> QueryResult<StateRow>;
+    /// Moves the state from `from_size` to `to_size` (compare-and-swap); false if it had moved.
+    fn advance_log_state(
+        &mut self,
+        from_size: i64,
+        to_size: i64,
+        root: &[u8],
+        now: i64,
+    ) -> QueryResult<bool>;
+    /// Inserts leaves.
+    fn insert_leaves(&mut self, rows: &[NewLeaf<'_>]) -> QueryResult<()>;
+    /// Inserts or replaces a tile.
+    fn put_tile(&mut self, level: i32, index: i64, hashes: &[u8]) -> QueryResult<()>;
+    /// A stored tile's bytes.
+    fn tile(&mut self, level: i32, index: i64) -> QueryResult<Option<Vec<u8>>>;
+    /// Leaf data for indexes `start..end`, in order.
+    fn leaf_data(&mut self, start: i64, end: i64) -> QueryResult<Vec<Vec<u8>>>;
+    /// The smallest index below `below` whose leaf hash is `hash`.
+    fn leaf_index_by_hash(&mut self, hash: &[u8], below: i64) -> QueryResult<Option<i64>>;
+    /// The checkpoint with the largest size.
+    fn latest_checkpoint(&mut self) -> QueryResult<Option<CheckpointRow>>;
+    /// The checkpoint of one size.
+    fn checkpoint(&mut self, size: i64) -> QueryResult<Option<CheckpointRow>>;
+    /// Up to `limit` checkpoints with size greater than `after`, ascending.
+    fn checkpoints_after(&mut self, after: i64, limit: i64) -> QueryResult<Vec<CheckpointRow>>;
+    /// Stores a checkpoint.
+    fn insert_checkpoint(&mut self, row: &CheckpointRow) -> QueryResult<()>;
+}
+
+macro_rules! impl_log_rows {
+    ($conn:ty) => {
+        impl LogRows for $conn {
+            fn log_meta(&mut self) -> QueryResult<Option<LogMetaRow>> {
+                log_meta::table
+                    .select((log_meta::origin, log_meta::signing_seed))
+                    .first(self)
+                    .optional()
+            }
+
+            fn init_log(
+                &mut self,
+                origin: &str,
+                seed: &[u8],
+                empty_root: &[u8],
+                now: i64,
+            ) -> QueryResult<()> {
+                diesel::insert_into(log_meta::table)
+                    .values((
+                        log_meta::id.eq(1),
+                        log_meta::origin.eq(origin),
+                        log_meta::signing_seed.eq(seed),
+                        log_meta::created_at.eq(now),
+                    ))
+                    .execute(self)?;
+                diesel::insert_into(log_state::table)
+                    .values((
+                        log_state::id.eq(1),
+                        log_state::tree_size.eq(0i64),
+                        log_state::root_hash.eq(empty_root),
+                        log_state::updated_at.eq(now),
+                    ))
+                    .execute(self)?;
+                Ok(())
+            }
+
+            fn log_state(&mut self) -> QueryResult<StateRow> {
+                log_state::table
+                    .select((log_state::tree_size, log_state::root_hash))
+                    .first(self)
+            }
+
+            fn advance_log_state(
+                &mut self,
+                from_size: i64,
+                to_size: i64,
+                root: &[u8],
+                now: i64,
+            ) -> QueryResult<bool> {
+                let updated =
+                    diesel::update(log_state::table.filter(log_state::tree_size.eq(from_size)))
+                        .set((
+                            log_state::tree_size.eq(to_size),
+                            log_state::root_hash.eq(root),
+                            log_state::updated_at.eq(now),
+                        ))
+                        .execute(self)?;
+                Ok(updated == 1)
+            }
+
+            fn insert_leaves(&mut self, rows: &[NewLeaf<'_>]) -> QueryResult<()> {
+                for chunk in rows.chunks(INSERT_CHUNK) {
+                    diesel::insert_into(leaves::table)
+                        .values(chunk)
+                        .execute(self)?;
+                }
+                Ok(())
+            }
+
+            fn put_tile(&mut self, level: i32, index: i64, hashes: &[u8]) -> QueryResult<()> {
+                diesel::insert_into(tiles::table)
+                    .values((
+                        tiles::level.eq(level),
+                        tiles::tile_index.eq(index),
+                        tiles::hashes.eq(hashes),
+                    ))
+                    .on_conflict((tiles::level, tiles::tile_index))
+                    .do_update()
+                    .set(tiles::hashes.eq(excluded(tiles::hashes)))
+                    .execute(self)?;
+                Ok(())
+            }
+
+            fn tile(&mut self, level: i32, index: i64) -> QueryResult<Option<Vec<u8>>> {
+                tiles::table
+                    .filter(tiles::level.eq(level).and(tiles::tile_index.eq(index)))
+                    .select(tiles::hashes)
+                    .first(self)
+                    .optional()
+            }
+
+            fn leaf_data(&mut self, start: i64, end: i64) -> QueryResult<Vec<Vec<u8>>> {
+                leaves::table
+                    .filter(leaves::leaf_index.ge(start).and(leaves::leaf_index.lt(end)))
+                    .order(leaves::leaf_index)
+                    .select(leaves::data)
+                    .load(self)
+            }
+
+            fn leaf_index_by_hash(&mut self, hash: &[u8], below: i64) -> QueryResult<Option<i64>> {
+                leaves::table
+                    .filter(leaves::leaf_hash.eq(hash).and(leaves::leaf_index.lt(below)))
+                    .order(leaves::leaf_index)
+                    .select(leaves::leaf_index)
+                    .first(self)
+                    .optional()
+            }
+
+            fn latest_checkpoint(&mut self) -> QueryResult<Option<CheckpointRow>> {
+                checkpoints::table
+                    .order(checkpoints::tree_size.desc())
+                    .first(self)
+                    .optional()
+            }
+
+            fn checkpoint(&mut self, size: i64) -> QueryResult<Option<CheckpointRow>> {
+                checkpoints::table.find(size).first(self).optional()
+            }
+
+            fn checkpoints_after(
+                &mut self,
+                after: i64,
+                limit: i64,
+            ) -> QueryResult<Vec<CheckpointRow>> {
+                checkpoints::table
+                    .filter(checkpoints::tree_size.gt(after))
+                    .order(checkpoints::tree_size)
+                    .limit(limit)
+                    .load(self)
+            }
+
+            fn insert_checkpoint(&mut self, row: &CheckpointRow) -> QueryResult<()> {
+                diesel::insert_into(checkpoints::table)
+                    .values(row)
+                    .execute(self)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_log_rows!(SqliteConnection);
+impl_log_rows!(PgConnection);

@@ -1,0 +1,262 @@
+//! The database: SQLite (embedded default) or PostgreSQL, chosen by URL scheme; pools,
+//! migrations, and the one place that knows the dialect differences (pragmas, transaction modes,
+//! the sequencer lock). Queries live in `log_rows.rs`, written once and compiled per backend.
+//!
+//! Domain modules never see a diesel connection: they get `&mut dyn Repo` inside
+//! [`Store::read`] or [`Store::write`].
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+mod log_rows;
+pub mod schema;
+
+pub use log_rows::{CheckpointRow, LogMetaRow, LogRows, NewLeaf, StateRow};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// The advisory-lock key that serialises writers of the log across PostgreSQL sessions.
+const SEQUENCER_LOCK_KEY: i64 = 0x636f_6e73_656e_7431; // "consent1"
+
+/// All queries the domain may run, on either backend.
+pub trait Repo: LogRows {}
+impl<T: LogRows> Repo for T {}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is not one we accept.
+    #[error("invalid database URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No connection could be had (server down, pool exhausted within its timeout).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Running migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+/// A parsed database URL: the backend is chosen by scheme, never guessed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://path` or `sqlite:path` (`sqlite:///abs/path` for an absolute path).
+    Sqlite(String),
+    /// `postgres://…` or `postgresql://…`, passed to libpq as is.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses a URL, refusing anything without a known scheme.
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        let bad = |reason| StoreError::BadUrl {
+            url: url.to_string(),
+            reason,
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| bad("use sqlite://PATH or postgres://USER@HOST/DB"))?;
+        if path.is_empty() || path == ":memory:" || path.contains('?') {
+            return Err(bad(
+                "give a file path (an in-memory database is not durable)",
+            ));
+        }
+        Ok(Self::Sqlite(path.to_string()))
+    }
+}
+
+/// Per-connection SQLite settings: wait for the writer instead of failing, durable commits.
+#[derive(Debug)]
+struct SqliteSettings;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSettings {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+#[derive(Clone)]
+enum Pools {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+/// A pool of connections to one database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pools: Pools,
+}
+
+/// Runs `$body` with `$conn` bound to the concrete connection of whichever backend is in use.
+macro_rules! with_conn {
+    ($self:expr, |$conn:ident| $body:expr) => {
+        match &$self.pools {
+            Pools::Sqlite(pool) => {
+                let mut pooled = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let $conn: &mut SqliteConnection = &mut pooled;
+                $body
+            }
+            Pools::Postgres(pool) => {
+                let mut pooled = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let $conn: &mut PgConnection = &mut pooled;
+                $body
+            }
+        }
+    };
+}
+
+impl Store {
+    /// Connects to `url` with a pool of `pool_size` connections. One connection is opened at
+    /// once, so a wrong URL or a server that is down fails here, loudly.
+    pub fn connect(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let timeout = Duration::from_secs(5);
+        let unavailable = |e: diesel::r2d2::PoolError| StoreError::Unavailable(e.to_string());
+        let pools = match DatabaseUrl::parse(url)? {
+            DatabaseUrl::Sqlite(path) => {
+                // WAL is a property of the file: set it once, before the pool opens.
+                let mut conn = SqliteConnection::establish(&path)
+                    .map_err(|e| StoreError::Unavailable(format!("{path}: {e}")))?;
+                conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+                let pool = Pool::builder()
+                    .max_size(pool_size)
+                    .min_idle(Some(1))
+                    .connection_timeout(timeout)
+                    .connection_customizer(Box::new(SqliteSettings))
+                    .build(ConnectionManager::new(path))
+                    .map_err(unavailable)?;
+                Pools::Sqlite(pool)
+            }
+            DatabaseUrl::Postgres(url) => {
+                // Fail fast with libpq's own message rather than a pool timeout.
+                PgConnection::establish(&url)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let pool = Pool::builder()
+                    .max_size(pool_size)
+                    .min_idle(Some(1))
+                    .connection_timeout(timeout)
+                    .build(ConnectionManager::new(url))
+                    .map_err(unavailable)?;
+                Pools::Postgres(pool)
+            }
+        };
+        Ok(Self { pools })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pools {
+            Pools::Sqlite(_) => "sqlite",
+            Pools::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations (embedded in the binary); returns how many ran.
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let migration =
+            |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+        with_conn!(self, |conn| {
+            let source = match self.pools {
+                Pools::Sqlite(_) => SQLITE_MIGRATIONS,
+                Pools::Postgres(_) => POSTGRES_MIGRATIONS,
+            };
+            conn.run_pending_migrations(source)
+                .map(|done| done.len())
+                .map_err(migration)
+        })
+    }
+
+    /// Runs `f` on one pooled connection, outside any explicit transaction (reads).
+    pub fn read<T, E>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        with_conn!(self, |conn| f(conn))
+    }
+
+    /// Runs `f` in a write transaction that excludes every other writer of this database, in
+    /// this process or another: SQLite `BEGIN IMMEDIATE`; PostgreSQL a transaction holding the
+    /// sequencer's advisory lock. Commits if `f` returns `Ok`, rolls back otherwise.
+    pub fn write<T, E>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError> + From<diesel::result::Error>,
+    {
+        match &self.pools {
+            Pools::Sqlite(pool) => {
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                conn.immediate_transaction(|c| f(c))
+            }
+            Pools::Postgres(pool) => {
+                let mut pooled = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let conn: &mut PgConnection = &mut pooled;
+                conn.transaction(|c| {
+                    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                        .bind::<diesel::sql_types::BigInt, _>(SEQUENCER_LOCK_KEY)
+                        .execute(c)?;
+                    f(c)
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_the_backend_by_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://a.db").unwrap(),
+            DatabaseUrl::Sqlite("a.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/a.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/a.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:a.db").unwrap(),
+            DatabaseUrl::Sqlite("a.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        for bad in [
+            "a.db",
+            "postgress://x",
+            "sqlite://",
+            "sqlite::memory:",
+            "mysql://x",
+            "",
+        ] {
+            assert!(DatabaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
