@@ -139,10 +139,53 @@ pub fn bad_request<E: std::fmt::Display>(
     ApiError::BadRequest(format!("invalid request: {err}")).into()
 }
 
+/// The methods each route answers, from the OpenAPI document, to tell 405 from 404.
+/// actix's route macros guard the whole resource by method, so a wrong method would be a 404.
+#[derive(Clone)]
+pub struct RouteTable(std::sync::Arc<Vec<(actix_web::dev::ResourceDef, String)>>);
+
+impl RouteTable {
+    /// Builds the table from an OpenAPI document (`{x_path}` parameters match several segments,
+    /// as the tile route's does).
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let pattern = template.replace("_path}", "_path:.*}");
+                let mut methods: Vec<String> = serde_json::to_value(item)
+                    .ok()
+                    .and_then(|v| {
+                        v.as_object()
+                            .map(|o| o.keys().map(|k| k.to_uppercase()).collect())
+                    })
+                    .unwrap_or_default();
+                methods.retain(|m| ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()));
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".into());
+                }
+                (
+                    actix_web::dev::ResourceDef::new(pattern),
+                    methods.join(", "),
+                )
+            })
+            .collect();
+        Self(std::sync::Arc::new(routes))
+    }
+
+    fn allowed(&self, path: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, allow)| allow.as_str())
+    }
+}
+
 /// Middleware that gives every error response without a problem body one (actix's own 404 and
 /// 405 answers, for instance), so clients see problem+json everywhere.
-pub fn problem_for_bare_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
-    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+pub fn problem_for_bare_errors<B: MessageBody + 'static>(routes: RouteTable) -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(move |res: ServiceResponse<B>| {
         let is_problem = res
             .headers()
             .get(header::CONTENT_TYPE)
@@ -150,7 +193,11 @@ pub fn problem_for_bare_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
         if is_problem {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
-        let status = res.status();
+        let mut status = res.status();
+        let allow = routes.allowed(res.request().path()).map(str::to_string);
+        if status == StatusCode::NOT_FOUND && allow.is_some() {
+            status = StatusCode::METHOD_NOT_ALLOWED;
+        }
         let reason = status.canonical_reason().unwrap_or("Error");
         let error = match status {
             StatusCode::NOT_FOUND => ApiError::NotFound(format!(
@@ -168,8 +215,14 @@ pub fn problem_for_bare_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
         problem.status = status.as_u16();
         let body = serde_json::to_string(&problem).expect("a problem serialises");
         let (req, mut res) = res.into_parts();
+        *res.status_mut() = status;
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            if let Some(allow) = allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+                res.headers_mut().insert(header::ALLOW, allow);
+            }
+        }
         let res = res.set_body(BoxBody::new(body));
         Ok(ErrorHandlerResponse::Response(
             ServiceResponse::new(req, res).map_into_right_body(),

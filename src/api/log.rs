@@ -187,7 +187,8 @@ pub async fn consistency_proof(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CheckpointsQuery {
-    /// Only checkpoints with a larger tree size (the cursor; start with 0, the default).
+    /// Only checkpoints with a larger tree size: the cursor, `next_after` of the previous page.
+    /// Absent: from the first checkpoint (size 0).
     pub after: Option<u64>,
     /// Page size, 1–1000 (default 100).
     pub limit: Option<u32>,
@@ -236,7 +237,7 @@ pub async fn checkpoints(
     state: web::Data<AppState>,
     query: web::Query<CheckpointsQuery>,
 ) -> Result<web::Json<CheckpointPage>, ApiError> {
-    let after = query.after.unwrap_or(0);
+    let after = query.after;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1–1000".into()));

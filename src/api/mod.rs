@@ -89,6 +89,7 @@ pub fn openapi_json() -> String {
 /// addresses it listens on.
 pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let openapi_json = web::Data::new(openapi_json());
+    let route_table = error::RouteTable::from_openapi(&openapi());
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         let (app, _) = App::new()
@@ -106,7 +107,7 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
             .configure(routes)
             .split_for_parts();
         app.route("/docs/openapi.json", web::get().to(openapi_document))
-            .wrap(error::problem_for_bare_errors())
+            .wrap(error::problem_for_bare_errors(route_table.clone()))
             // Paths only: query strings (which will carry addresses) never reach the access log.
             .wrap(
                 Logger::new("%{method}xi %U %s %b %Dms request_id=%{x-request-id}o")

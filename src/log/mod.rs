@@ -313,10 +313,15 @@ impl Log {
         })
     }
 
-    /// Up to `limit` checkpoints with size greater than `after`, oldest first.
-    pub fn checkpoints(&self, after: u64, limit: u32) -> Result<Vec<SignedCheckpoint>, LogError> {
+    /// Up to `limit` checkpoints with size greater than `after` (all when `None`), oldest first.
+    pub fn checkpoints(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<SignedCheckpoint>, LogError> {
+        let after = after.map(to_i64).transpose()?.unwrap_or(-1);
         self.inner.store.read(|r| {
-            r.checkpoints_after(to_i64(after)?, i64::from(limit))?
+            r.checkpoints_after(after, i64::from(limit))?
                 .into_iter()
                 .map(TryInto::try_into)
                 .collect()

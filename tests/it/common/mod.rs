@@ -1,0 +1,179 @@
+//! Test support: real databases (a SQLite file in a temp dir, a database on a throw-away
+//! PostgreSQL cluster), the real app on port 0, an HTTP client, and the both-backends macro.
+
+pub mod pg;
+pub mod reference;
+
+use std::time::{Duration, Instant};
+
+use consent_ledger::api::{self, AppState};
+use consent_ledger::config::Config;
+use consent_ledger::log::{Leaf, Log};
+
+/// A database for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+        Self {
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    pub fn postgres() -> Option<Self> {
+        pg::fresh_database().map(|url| Self { url, _dir: None })
+    }
+
+    /// The configuration tests use: this database, a test origin, a short checkpoint interval.
+    pub fn config(&self) -> Config {
+        Config {
+            database_url: self.url.clone(),
+            bind: "127.0.0.1:0".into(),
+            origin: "test.example/log".into(),
+            checkpoint_interval_ms: 20,
+            ..Config::default()
+        }
+    }
+}
+
+/// Defines `mod NAME { fn sqlite(); fn postgres(); }` running `async fn NAME(db: TestDb)` on each.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::common::TestDb::sqlite()).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(db) = $crate::common::TestDb::postgres() {
+                    super::$name(db).await
+                }
+            }
+        }
+    )*};
+}
+
+/// The real service on a free port.
+pub struct TestApp {
+    pub base: String,
+    pub log: Log,
+    client: awc::Client,
+    server: actix_web::dev::ServerHandle,
+}
+
+/// An HTTP answer.
+pub struct Answer {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn start(db: &TestDb) -> Self {
+        let state = AppState::open(&db.config()).expect("the app opens");
+        let log = state.log.clone();
+        let (server, addrs) = api::server(state, "127.0.0.1:0").expect("binds");
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Self {
+            base: format!("http://{}", addrs[0]),
+            log,
+            client: awc::Client::default(),
+            server: handle,
+        }
+    }
+
+    pub async fn request(&self, method: &str, path: &str) -> Answer {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut res = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let body = res.body().limit(64 << 20).await.unwrap().to_vec();
+        Answer {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.request("GET", path).await
+    }
+
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        self.log.shutdown();
+    }
+}
+
+/// Appends `n` distinct test leaves (in requests of `per_request`) and returns their bytes.
+pub async fn append_leaves(log: &Log, tag: &str, n: usize, per_request: usize) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut pending = Vec::new();
+    for chunk_start in (0..n).step_by(per_request) {
+        let leaves: Vec<Leaf> = (chunk_start..(chunk_start + per_request).min(n))
+            .map(|i| {
+                Leaf::from_json(&serde_json::json!({"type": "test", "tag": tag, "i": i})).unwrap()
+            })
+            .collect();
+        let log = log.clone();
+        pending.push(actix_web::rt::spawn(async move {
+            let range = log.append(leaves.clone()).await.expect("append");
+            (range, leaves)
+        }));
+    }
+    let mut results = Vec::new();
+    for p in pending {
+        results.push(p.await.unwrap());
+    }
+    results.sort_by_key(|(r, _)| r.start);
+    for (range, leaves) in results {
+        assert_eq!(range.end - range.start, leaves.len() as u64);
+        all.extend(leaves.into_iter().map(|l| l.bytes().to_vec()));
+    }
+    all
+}
+
+/// Waits until a checkpoint of at least `size` is published (at most 10 s).
+pub async fn wait_for_checkpoint(log: &Log, size: u64) -> consent_ledger::log::SignedCheckpoint {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let cp = log.latest_checkpoint().unwrap();
+        if cp.size >= size {
+            return cp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint of size {size} within 10 s (latest {})",
+            cp.size
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+}

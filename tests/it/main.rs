@@ -1,0 +1,9 @@
+//! Integration tests: the real service on a real SQLite file and a real PostgreSQL server,
+//! spoken to over HTTP, plus the crash test, the CLI and the OpenAPI snapshot. One test binary.
+
+mod common;
+
+mod cli;
+mod crash;
+mod log_api;
+mod openapi;
