@@ -1,1 +1,277 @@
-fn main() {}
+//! Log benchmark: prints a table of durable appends/s through the sequencer (SQLite and
+//! PostgreSQL), acknowledgement latency, acknowledgement-to-checkpoint latency, inclusion and
+//! consistency proofs/s at 1M and 10M leaves, and peak RSS.
+//!
+//! `cargo bench --bench log` (all of it), or `cargo bench --bench log -- --leaves 1000000 --skip-pg`.
+
+#[allow(dead_code)]
+#[path = "../tests/it/common/pg.rs"]
+mod pg;
+
+use std::time::{Duration, Instant};
+
+use consent_ledger::log::{Leaf, Log, LogSettings};
+use consent_ledger::store::Store;
+
+fn settings() -> LogSettings {
+    LogSettings {
+        origin: "bench.example/log".into(),
+        checkpoint_interval: Duration::from_millis(100),
+        max_batch: 4096,
+    }
+}
+
+fn open(url: &str) -> Log {
+    let store = Store::connect(url, 8).expect("connect");
+    store.migrate().expect("migrate");
+    Log::open(store, settings()).expect("open log")
+}
+
+fn leaf(tag: &str, n: u64) -> Leaf {
+    Leaf::from_json(&serde_json::json!({"type": "bench", "tag": tag, "n": n})).unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// `clients` concurrent appenders, one leaf per append, `total` leaves: appends/s, ack latency,
+/// and the delay from each ack to the first checkpoint covering it.
+fn durable_appends(
+    rt: &tokio::runtime::Runtime,
+    log: &Log,
+    clients: usize,
+    total: u64,
+    rows: &mut Vec<(String, String)>,
+    name: &str,
+) {
+    let (acks, published) = rt.block_on(async {
+        let mut published_rx = log.published();
+        let watcher = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while published_rx.changed().await.is_ok() {
+                seen.push((*published_rx.borrow(), Instant::now()));
+            }
+            seen
+        });
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..clients {
+            let (log, next, name) = (log.clone(), next.clone(), name.to_string());
+            tasks.spawn(async move {
+                let mut acks = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= total {
+                        return acks;
+                    }
+                    let sent = Instant::now();
+                    let range = log.append(vec![leaf(&name, n)]).await.expect("append");
+                    acks.push((range.start, sent, Instant::now()));
+                }
+            });
+        }
+        let start = Instant::now();
+        let mut acks = Vec::new();
+        while let Some(a) = tasks.join_next().await {
+            acks.extend(a.unwrap());
+        }
+        let elapsed = start.elapsed();
+        // Wait for the checkpoint covering the last ack, then stop watching.
+        let size = acks.iter().map(|a| a.0).max().unwrap() + 1;
+        while *log.published().borrow() < size {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        watcher.abort();
+        let published = watcher.await.unwrap_or_default();
+        ((acks, elapsed), published)
+    });
+    let ((acks, elapsed), mut published) = (acks, published);
+    if published.is_empty() {
+        published.push((*log.published().borrow(), Instant::now()));
+    }
+    let mut latency: Vec<Duration> = acks.iter().map(|(_, sent, acked)| *acked - *sent).collect();
+    latency.sort();
+    let mut to_checkpoint: Vec<Duration> = acks
+        .iter()
+        .filter_map(|(index, _, acked)| {
+            published
+                .iter()
+                .find(|(size, _)| *size > *index)
+                .map(|(_, at)| at.saturating_duration_since(*acked))
+        })
+        .collect();
+    to_checkpoint.sort();
+    rows.push((
+        format!("{name}: durable appends/s ({clients} clients, 1 leaf each)"),
+        format!("{:.0}", total as f64 / elapsed.as_secs_f64()),
+    ));
+    rows.push((
+        format!("{name}: ack latency p50 / p99"),
+        format!(
+            "{} / {}",
+            ms(percentile(&latency, 0.5)),
+            ms(percentile(&latency, 0.99))
+        ),
+    ));
+    if !to_checkpoint.is_empty() {
+        rows.push((
+            format!("{name}: ack -> covering checkpoint p50 / p99"),
+            format!(
+                "{} / {}",
+                ms(percentile(&to_checkpoint, 0.5)),
+                ms(percentile(&to_checkpoint, 0.99))
+            ),
+        ));
+    }
+}
+
+/// Appends in requests of 1,000 leaves, 8 in flight, until the log holds `target` leaves.
+fn grow(rt: &tokio::runtime::Runtime, log: &Log, target: u64) -> f64 {
+    let start_size = log.latest_checkpoint().unwrap().size;
+    let started = Instant::now();
+    rt.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut n = start_size;
+        let mut last_report = Instant::now();
+        while n < target {
+            while tasks.len() < 8 && n < target {
+                let count = 1000.min(target - n);
+                let leaves: Vec<Leaf> = (n..n + count).map(|i| leaf("grow", i)).collect();
+                let log = log.clone();
+                tasks.spawn(async move { log.append(leaves).await.expect("append") });
+                n += count;
+            }
+            tasks.join_next().await.unwrap().unwrap();
+            if last_report.elapsed() > Duration::from_secs(10) {
+                eprintln!(
+                    "  … {n} leaves ({:.0}/s)",
+                    (n - start_size) as f64 / started.elapsed().as_secs_f64()
+                );
+                last_report = Instant::now();
+            }
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+    });
+    (target - start_size) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn proofs(log: &Log, rows: &mut Vec<(String, String)>, label: &str) {
+    // Wait until a checkpoint covers the whole tree.
+    let mut size = log.latest_checkpoint().unwrap().size;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        size = log.latest_checkpoint().unwrap().size;
+    }
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut measure = |kind: &str, f: &mut dyn FnMut(u64) -> usize| {
+        let started = Instant::now();
+        let mut done = 0u64;
+        while started.elapsed() < Duration::from_secs(3) {
+            f(rand());
+            done += 1;
+        }
+        let rate = done as f64 / started.elapsed().as_secs_f64();
+        rows.push((
+            format!("{kind} proofs/s at {label} leaves (1 thread, SQLite)"),
+            format!("{rate:.0}"),
+        ));
+    };
+    measure("inclusion", &mut |r| {
+        log.inclusion_proof(r % size, size).expect("proof").len()
+    });
+    measure("consistency", &mut |r| {
+        log.consistency_proof(1 + r % (size - 1), size)
+            .expect("proof")
+            .len()
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let big: u64 = value("--leaves").map_or(10_000_000, |v| v.parse().expect("--leaves N"));
+    let skip_pg = args.iter().any(|a| a == "--skip-pg");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows: Vec<(String, String)> = Vec::new();
+
+    eprintln!("durable appends, SQLite …");
+    let log = open(&format!(
+        "sqlite://{}",
+        dir.path().join("appends.db").display()
+    ));
+    durable_appends(&rt, &log, 256, 200_000, &mut rows, "SQLite");
+    log.shutdown();
+
+    if !skip_pg {
+        eprintln!("durable appends, PostgreSQL (fsync on) …");
+        std::env::set_var("CONSENT_LEDGER_PG_FSYNC", "on");
+        if let Some(url) = pg::fresh_database() {
+            let log = open(&url);
+            durable_appends(&rt, &log, 256, 100_000, &mut rows, "PostgreSQL");
+            log.shutdown();
+        }
+    }
+
+    eprintln!("growing a SQLite log to 1M leaves …");
+    let log = open(&format!("sqlite://{}", dir.path().join("big.db").display()));
+    let rate = grow(&rt, &log, 1_000_000.min(big));
+    rows.push((
+        "SQLite: bulk appends/s to 1M (1,000-leaf requests)".into(),
+        format!("{rate:.0}"),
+    ));
+    proofs(&log, &mut rows, "1M");
+    if big > 1_000_000 {
+        eprintln!("growing to {big} leaves …");
+        let rate = grow(&rt, &log, big);
+        rows.push((
+            format!("SQLite: bulk appends/s 1M -> {big}"),
+            format!("{rate:.0}"),
+        ));
+        proofs(&log, &mut rows, &format!("{}M", big / 1_000_000));
+    }
+    log.shutdown();
+    rows.push((
+        format!("peak RSS of this process (log of {big} leaves)"),
+        format!("{:.0} MiB", peak_rss_mib()),
+    ));
+
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    println!("\n{:width$}  value", "measure");
+    println!("{}  {}", "-".repeat(width), "-".repeat(24));
+    for (k, v) in rows {
+        println!("{k:width$}  {v}");
+    }
+}

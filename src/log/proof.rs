@@ -82,7 +82,7 @@ where
 /// `MTH(D[start:end])` for `0 <= start < end`, from perfect subtrees.
 pub fn subtree_hash<S: NodeSource>(src: &mut S, start: u64, end: u64) -> Result<Hash, S::Error> {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return src.node(n.trailing_zeros(), start / n);
     }
     let k = split_point(n);

@@ -150,7 +150,7 @@ pub struct TileWrite {
 
 /// Splits concatenated tile bytes into hashes; `None` when the length is not a multiple of 32.
 pub fn split_hashes(bytes: &[u8]) -> Option<Vec<Hash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return None;
     }
     Some(

@@ -90,8 +90,11 @@ fn start() -> Option<Cluster> {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = free_port();
+    // Tests run with fsync off (they kill our process, not the server's); benchmarks set
+    // CONSENT_LEDGER_PG_FSYNC=on to measure durable commits.
+    let fsync = std::env::var("CONSENT_LEDGER_PG_FSYNC").unwrap_or_else(|_| "off".into());
     let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=300",
         dir.display()
     );
     let out = pg_command(&pg_ctl, root)
@@ -117,13 +120,15 @@ fn start() -> Option<Cluster> {
         data = data.display(),
         dir = dir.display(),
     );
-    Command::new("setsid")
-        .args(["sh", "-c", &watchdog])
+    // `setsid -f` forks the watchdog into its own session and returns at once.
+    let status = Command::new("setsid")
+        .args(["-f", "sh", "-c", &watchdog])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .expect("watchdog starts");
+    assert!(status.success(), "the cluster watchdog did not start");
     Some(Cluster { port })
 }
 
