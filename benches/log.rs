@@ -58,15 +58,23 @@ fn durable_appends(
     rows: &mut Vec<(String, String)>,
     name: &str,
 ) {
-    let (acks, published) = rt.block_on(async {
-        let mut published_rx = log.published();
-        let watcher = tokio::spawn(async move {
-            let mut seen = Vec::new();
-            while published_rx.changed().await.is_ok() {
-                seen.push((*published_rx.borrow(), Instant::now()));
+    // What a client sees: a thread polls the stored latest checkpoint every millisecond.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen: Vec<(u64, Instant)> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let size = log.latest_checkpoint().expect("checkpoint").size;
+                if seen.last().is_none_or(|(s, _)| *s < size) {
+                    seen.push((size, Instant::now()));
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
             seen
-        });
+        })
+    };
+    let (acks, elapsed) = rt.block_on(async {
         let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..clients {
@@ -89,21 +97,15 @@ fn durable_appends(
         while let Some(a) = tasks.join_next().await {
             acks.extend(a.unwrap());
         }
-        let elapsed = start.elapsed();
-        // Wait for the checkpoint covering the last ack, then stop watching.
-        let size = acks.iter().map(|a| a.0).max().unwrap() + 1;
-        while *log.published().borrow() < size {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        watcher.abort();
-        let published = watcher.await.unwrap_or_default();
-        ((acks, elapsed), published)
+        (acks, start.elapsed())
     });
-    let ((acks, elapsed), mut published) = (acks, published);
-    if published.is_empty() {
-        published.push((*log.published().borrow(), Instant::now()));
+    let size = acks.iter().map(|a| a.0).max().unwrap() + 1;
+    while log.latest_checkpoint().unwrap().size < size {
+        std::thread::sleep(Duration::from_millis(1));
     }
+    std::thread::sleep(Duration::from_millis(5));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let published = poller.join().unwrap();
     let mut latency: Vec<Duration> = acks.iter().map(|(_, sent, acked)| *acked - *sent).collect();
     latency.sort();
     let mut to_checkpoint: Vec<Duration> = acks

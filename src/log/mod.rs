@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use crate::store::{CheckpointRow, Repo, Store, StoreError};
 use hash::{empty_root, leaf_hash, Hash};
@@ -173,7 +173,6 @@ struct Inner {
     signer: Arc<NoteSigner>,
     appends: RwLock<Option<mpsc::Sender<AppendRequest>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
-    published: watch::Receiver<u64>,
 }
 
 impl Drop for Inner {
@@ -228,16 +227,9 @@ impl Log {
         let signer = Arc::new(NoteSigner::new(&meta.origin, &seed)?);
 
         let frontier = store.read(|r| load_frontier(r))?;
-        let published_size = sequencer::publish(&store, &signer)?;
-        let (published_tx, published) = watch::channel(published_size);
+        sequencer::publish(&store, &signer)?;
         let (tx, rx) = mpsc::channel();
-        let sequencer = Sequencer::new(
-            store.clone(),
-            signer.clone(),
-            settings,
-            frontier,
-            published_tx,
-        );
+        let sequencer = Sequencer::new(store.clone(), signer.clone(), settings, frontier);
         let thread = std::thread::Builder::new()
             .name("log-sequencer".into())
             .spawn(move || sequencer.run(rx))
@@ -248,7 +240,6 @@ impl Log {
                 signer,
                 appends: RwLock::new(Some(tx)),
                 sequencer: Mutex::new(Some(thread)),
-                published,
             }),
         })
     }
@@ -285,11 +276,6 @@ impl Log {
             .as_ref()
             .is_some_and(|t| !t.is_finished());
         running && self.inner.appends.read().expect("appends lock").is_some()
-    }
-
-    /// A receiver of the largest tree size this process has published a checkpoint for.
-    pub fn published(&self) -> watch::Receiver<u64> {
-        self.inner.published.clone()
     }
 
     /// Stops taking appends, commits what is queued, and stops the sequencer. Idempotent.

@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use super::note::NoteSigner;
 use super::tiles::Frontier;
@@ -37,7 +37,6 @@ pub(super) struct Sequencer {
     /// Largest size committed by us and not yet covered by a checkpoint we know of.
     unpublished: bool,
     last_publish: Instant,
-    published: watch::Sender<u64>,
 }
 
 impl Sequencer {
@@ -46,7 +45,6 @@ impl Sequencer {
         signer: Arc<NoteSigner>,
         settings: LogSettings,
         frontier: Frontier,
-        published: watch::Sender<u64>,
     ) -> Self {
         Self {
             store,
@@ -55,7 +53,6 @@ impl Sequencer {
             frontier: Some(frontier),
             unpublished: false,
             last_publish: Instant::now(),
-            published,
         }
     }
 
@@ -156,14 +153,7 @@ impl Sequencer {
     fn publish_now(&mut self) {
         self.last_publish = Instant::now();
         match publish(&self.store, &self.signer) {
-            Ok(size) => {
-                self.unpublished = false;
-                self.published.send_if_modified(|published| {
-                    let grew = size > *published;
-                    *published = (*published).max(size);
-                    grew
-                });
-            }
+            Ok(_) => self.unpublished = false,
             Err(e) => tracing::error!(error = %e, "checkpoint not published"),
         }
     }
