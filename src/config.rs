@@ -38,6 +38,17 @@ pub enum ConfigError {
     },
 }
 
+/// Who may read the log's API (checkpoint, tiles, proofs, history).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadAccess {
+    /// Anyone: what makes the log checkable by third parties (the default).
+    #[default]
+    Public,
+    /// Only holders of a valid bearer token (any role), for operators who must hide volumes.
+    Authenticated,
+}
+
 /// Everything the service can be configured with.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -54,6 +65,8 @@ pub struct Config {
     pub max_batch: usize,
     /// Database connections in the pool.
     pub pool_size: u32,
+    /// Who may read the log's API.
+    pub log_read_access: ReadAccess,
 }
 
 impl Default for Config {
@@ -65,6 +78,7 @@ impl Default for Config {
             checkpoint_interval_ms: 100,
             max_batch: 4096,
             pool_size: 8,
+            log_read_access: ReadAccess::Public,
         }
     }
 }
@@ -93,6 +107,14 @@ pub struct ConfigArgs {
     /// Database connections in the pool [default: 8]
     #[arg(long, env = "CONSENT_LEDGER_POOL_SIZE", global = true)]
     pub pool_size: Option<u32>,
+    /// Who may read the log's API: public, or authenticated (any valid token) [default: public]
+    #[arg(
+        long,
+        env = "CONSENT_LEDGER_LOG_READ_ACCESS",
+        global = true,
+        value_enum
+    )]
+    pub log_read_access: Option<ReadAccess>,
 }
 
 impl Config {
@@ -119,6 +141,7 @@ impl Config {
             checkpoint_interval_ms,
             max_batch,
             pool_size,
+            log_read_access,
         } = args.clone();
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
@@ -129,7 +152,8 @@ impl Config {
             origin,
             checkpoint_interval_ms,
             max_batch,
-            pool_size
+            pool_size,
+            log_read_access
         );
         config.validate()?;
         Ok(config)

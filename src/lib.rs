@@ -1,6 +1,7 @@
 //! consent-ledger: e-mail marketing consent events in an append-only, verifiable Merkle log.
 //!
 //! The crate is a library with a thin binary (`src/main.rs`). Modules, one per domain concept:
+//! - [`auth`]: bearer tokens (JWT, EdDSA) and roles;
 //! - [`log`]: the Merkle log (RFC 9162 hashing, tiles, proofs), the sequencer and signed checkpoints;
 //! - [`store`]: the database (SQLite or PostgreSQL, chosen by URL), migrations and every query;
 //! - [`api`]: the HTTP layer (actix-web), problem+json errors and the OpenAPI document;
@@ -10,6 +11,7 @@
 //! The domain modules (`log`, `store`) know nothing of actix; `api` translates.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod log;

@@ -12,6 +12,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::AuthError;
 use crate::log::LogError;
 use crate::store::StoreError;
 
@@ -49,6 +50,9 @@ pub enum ApiError {
     /// The service cannot answer now; retrying later may work.
     #[error("{0}")]
     Unavailable(String),
+    /// No acceptable credentials (401, with `WWW-Authenticate: Bearer`).
+    #[error("{0}")]
+    Unauthorized(String),
     /// A fault on our side; details are logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -64,6 +68,11 @@ impl ApiError {
             ),
             Self::OutOfRange(_) => (StatusCode::BAD_REQUEST, "out-of-range", "Out of range"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -102,10 +111,14 @@ impl ResponseError for ApiError {
         if let Self::Internal(cause) = self {
             tracing::error!(%cause, "internal error");
         }
-        HttpResponse::build(self.status_code())
+        let mut response = HttpResponse::build(self.status_code());
+        response
             .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(self.problem())
+            .insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Self::Unauthorized(_) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"consent-ledger\""));
+        }
+        response.json(self.problem())
     }
 }
 
@@ -121,6 +134,17 @@ impl From<LogError> for ApiError {
                 Self::Unavailable(format!("{e}; retry shortly"))
             }
             other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing | AuthError::Invalid(_) => Self::Unauthorized(e.to_string()),
+            AuthError::BadRequest(m) => Self::BadRequest(m),
+            AuthError::Store(StoreError::Unavailable(m)) => Self::Unavailable(m),
+            AuthError::Store(other) => Self::Internal(other.to_string()),
         }
     }
 }

@@ -7,13 +7,22 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::LogReader;
 use super::error::{ApiError, Problem};
 use super::AppState;
+use crate::config::ReadAccess;
 use crate::log::hash::Hash;
 use crate::log::tiles::TileRef;
 use crate::log::SignedCheckpoint;
 
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Cache headers for content that never changes: shared caches may keep it when the log is
+/// public; when reads need a token, only the client's own cache may (RFC 9111 `private`).
+fn immutable(state: &AppState) -> &'static str {
+    match state.log_read_access {
+        ReadAccess::Public => "public, max-age=31536000, immutable",
+        ReadAccess::Authenticated => "private, max-age=31536000, immutable",
+    }
+}
 const TEXT: &str = "text/plain; charset=utf-8";
 
 fn b64(hashes: &[Hash]) -> Vec<String> {
@@ -21,13 +30,17 @@ fn b64(hashes: &[Hash]) -> Vec<String> {
 }
 
 /// The latest signed checkpoint (C2SP tlog-checkpoint in a signed note).
-#[utoipa::path(get, path = "/checkpoint", tag = "log",
+#[utoipa::path(get, path = "/checkpoint", tag = "log", security((), ("bearer" = [])),
     responses(
+        (status = 401, description = "The operator restricted the log to token holders, and the token was missing or refused", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The latest checkpoint, signed", content_type = "text/plain; charset=utf-8", body = String,
          example = "localhost/consent-ledger\n3\nU2NNRz7YCGtSNWkEm6CQ5Hs1xEBKgxhBPjJXlMx7ogY=\n\n— localhost/consent-ledger Az3grlg…\n"),
         (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json")))]
 #[get("/checkpoint")]
-pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn checkpoint(
+    _reader: LogReader,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let log = state.log.clone();
     let cp = web::block(move || log.latest_checkpoint()).await??;
     Ok(HttpResponse::Ok()
@@ -38,14 +51,16 @@ pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 
 /// A C2SP tlog-tiles tile: `tile/<L>/<N>[.p/<W>]` (hashes) or `tile/entries/<N>[.p/<W>]`
 /// (leaves, each prefixed with its length as a big-endian uint16).
-#[utoipa::path(get, path = "/tile/{tile_path}", tag = "log",
+#[utoipa::path(get, path = "/tile/{tile_path}", tag = "log", security((), ("bearer" = [])),
     params(("tile_path" = String, Path, description = "`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`; N in 3-digit groups, e.g. `0/x001/234`", example = "0/000.p/3")),
     responses(
+        (status = 401, description = "The operator restricted the log to token holders, and the token was missing or refused", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The tile bytes; immutable", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 400, description = "Malformed tile path", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The tile is beyond the latest checkpoint", body = Problem, content_type = "application/problem+json")))]
 #[get("/tile/{tile_path:.*}")]
 pub async fn tile(
+    _reader: LogReader,
     state: web::Data<AppState>,
     tile_path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -55,16 +70,18 @@ pub async fn tile(
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
         // Every tile, partial ones too, holds hashes that never change.
-        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .insert_header((header::CACHE_CONTROL, immutable(&state)))
         .body(data.bytes))
 }
 
 /// The verifier key of the log's checkpoint signatures: `<origin>+<key id>+<key>`.
-#[utoipa::path(get, path = "/v1/log/verifier-key", tag = "log",
-    responses((status = 200, description = "The verifier key", content_type = "text/plain; charset=utf-8", body = String,
+#[utoipa::path(get, path = "/v1/log/verifier-key", tag = "log", security((), ("bearer" = [])),
+    responses(
+        (status = 401, description = "The operator restricted the log to token holders, and the token was missing or refused", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The verifier key", content_type = "text/plain; charset=utf-8", body = String,
         example = "localhost/consent-ledger+4d0c2a4b+AZhN0mWOyk0Yb1C5vHZ4gnK0g3u+Y4p6AYxYrR9pGfZs")))]
 #[get("/v1/log/verifier-key")]
-pub async fn verifier_key(state: web::Data<AppState>) -> HttpResponse {
+pub async fn verifier_key(_reader: LogReader, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, TEXT))
         .body(format!("{}\n", state.log.verifier_key()))
@@ -95,13 +112,15 @@ pub struct InclusionProof {
 }
 
 /// The inclusion proof of a leaf (RFC 9162 §2.1.3), by index or by leaf hash.
-#[utoipa::path(get, path = "/v1/log/proof/inclusion", tag = "log", params(InclusionQuery),
+#[utoipa::path(get, path = "/v1/log/proof/inclusion", tag = "log", security((), ("bearer" = [])), params(InclusionQuery),
     responses(
+        (status = 401, description = "The operator restricted the log to token holders, and the token was missing or refused", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The proof", body = InclusionProof),
         (status = 400, description = "Bad parameters, or a size beyond the latest checkpoint", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No leaf with that hash", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/log/proof/inclusion")]
 pub async fn inclusion_proof(
+    _reader: LogReader,
     state: web::Data<AppState>,
     query: web::Query<InclusionQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -131,7 +150,7 @@ pub async fn inclusion_proof(
         }
     };
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .insert_header((header::CACHE_CONTROL, immutable(&state)))
         .json(InclusionProof {
             leaf_index,
             tree_size: size,
@@ -162,12 +181,14 @@ pub struct ConsistencyProof {
 }
 
 /// The consistency proof between two tree sizes (RFC 9162 §2.1.4).
-#[utoipa::path(get, path = "/v1/log/proof/consistency", tag = "log", params(ConsistencyQuery),
+#[utoipa::path(get, path = "/v1/log/proof/consistency", tag = "log", security((), ("bearer" = [])), params(ConsistencyQuery),
     responses(
+        (status = 401, description = "The operator restricted the log to token holders, and the token was missing or refused", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The proof", body = ConsistencyProof),
         (status = 400, description = "Bad parameters, or a size beyond the latest checkpoint", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/log/proof/consistency")]
 pub async fn consistency_proof(
+    _reader: LogReader,
     state: web::Data<AppState>,
     query: web::Query<ConsistencyQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -175,7 +196,7 @@ pub async fn consistency_proof(
     let log = state.log.clone();
     let path = web::block(move || log.consistency_proof(from, to)).await??;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .insert_header((header::CACHE_CONTROL, immutable(&state)))
         .json(ConsistencyProof {
             from,
             to,
@@ -228,12 +249,14 @@ pub struct CheckpointPage {
 }
 
 /// The history of published checkpoints, oldest first, paginated by tree size.
-#[utoipa::path(get, path = "/v1/log/checkpoints", tag = "log", params(CheckpointsQuery),
+#[utoipa::path(get, path = "/v1/log/checkpoints", tag = "log", security((), ("bearer" = [])), params(CheckpointsQuery),
     responses(
+        (status = 401, description = "The operator restricted the log to token holders, and the token was missing or refused", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "A page of checkpoints", body = CheckpointPage),
         (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/log/checkpoints")]
 pub async fn checkpoints(
+    _reader: LogReader,
     state: web::Data<AppState>,
     query: web::Query<CheckpointsQuery>,
 ) -> Result<web::Json<CheckpointPage>, ApiError> {
@@ -254,13 +277,15 @@ pub async fn checkpoints(
 }
 
 /// The checkpoint published for one tree size.
-#[utoipa::path(get, path = "/v1/log/checkpoints/{size}", tag = "log",
+#[utoipa::path(get, path = "/v1/log/checkpoints/{size}", tag = "log", security((), ("bearer" = [])),
     params(("size" = u64, Path, description = "Tree size")),
     responses(
+        (status = 401, description = "The operator restricted the log to token holders, and the token was missing or refused", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The checkpoint", body = CheckpointEntry),
         (status = 404, description = "No checkpoint of that size", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/log/checkpoints/{size}")]
 pub async fn checkpoint_by_size(
+    _reader: LogReader,
     state: web::Data<AppState>,
     size: web::Path<u64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -268,6 +293,6 @@ pub async fn checkpoint_by_size(
     let size = size.into_inner();
     let cp = web::block(move || log.checkpoint(size)).await??;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .insert_header((header::CACHE_CONTROL, immutable(&state)))
         .json(CheckpointEntry::from(cp)))
 }

@@ -1,10 +1,12 @@
 //! The HTTP layer: application state, routes, the OpenAPI document and the server. Handlers are
 //! thin and call domain functions; this module is the only one that knows actix-web.
 //!
+//! - `access.rs`: extractors that authenticate callers (bearer tokens);
 //! - `log.rs`: the log's read API (checkpoint, tiles, proofs, history, verifier key);
 //! - `health.rs`: liveness and readiness;
 //! - `error.rs`: the one error type and its mapping to problem+json.
 
+mod access;
 pub mod error;
 mod health;
 pub mod log;
@@ -19,9 +21,10 @@ use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
-use crate::config::Config;
+use crate::auth::{AuthError, Authority};
+use crate::config::{Config, ReadAccess};
 use crate::log::{Log, LogError};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -30,15 +33,42 @@ pub struct AppState {
     pub store: Store,
     /// The Merkle log.
     pub log: Log,
+    /// Bearer tokens.
+    pub authority: Authority,
+    /// Who may read the log's API.
+    pub log_read_access: ReadAccess,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database or the log.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The token keys.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> Self {
+        Self::Log(e.into())
+    }
 }
 
 impl AppState {
-    /// Connects to the configured database, applies migrations and opens the log.
-    pub fn open(config: &Config) -> Result<Self, LogError> {
+    /// Connects to the configured database, applies migrations, opens the log and the token keys.
+    pub fn open(config: &Config) -> Result<Self, StartError> {
         let store = Store::connect(&config.database_url, config.pool_size)?;
         store.migrate()?;
         let log = Log::open(store.clone(), config.log_settings())?;
-        Ok(Self { store, log })
+        let authority = Authority::open(store.clone(), &config.origin)?;
+        Ok(Self {
+            store,
+            log,
+            authority,
+            log_read_access: config.log_read_access,
+        })
     }
 }
 
@@ -49,9 +79,29 @@ impl AppState {
                         The log's read API follows C2SP tlog-tiles and tlog-checkpoint; proofs follow RFC 9162."),
     tags((name = "log", description = "The Merkle log: checkpoints, tiles, proofs"),
          (name = "health", description = "Liveness and readiness")),
-    components(schemas(error::Problem))
+    components(schemas(error::Problem)),
+    modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme (JWTs from `consent-ledger token issue`).
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Registers every route (and its OpenAPI operation).
 fn routes(cfg: &mut ServiceConfig) {

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `log vkey`, `log checkpoint`, `openapi`, and a hidden
+//! The command line: `serve`, `migrate`, `log vkey`, `log checkpoint`, `token …`, `openapi`, and a hidden
 //! `append-stress` used by the crash test. Every command takes the same configuration flags.
 
 use std::io::Write;
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::api::{self, AppState};
+use crate::auth::Role;
 use crate::config::{Config, ConfigArgs};
 use crate::log::{Leaf, Log};
 use crate::store::Store;
@@ -30,6 +31,9 @@ enum Command {
     /// Inspect the log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Issue bearer tokens and manage the keys that sign them.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print the OpenAPI document, or write it to a file.
     Openapi {
         /// Write here instead of standard output (e.g. openapi/openapi.json).
@@ -49,6 +53,34 @@ enum Command {
         #[arg(long, default_value = "stress")]
         tag: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a bearer token and print it alone (for scripts: TOKEN=$(consent-ledger token issue …)).
+    Issue {
+        /// What the holder may act as.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// The tenant a sender token is bound to.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Lifetime: 90s, 15m, 12h, 30d.
+        #[arg(long, default_value = "30d", value_parser = crate::auth::parse_ttl)]
+        ttl: std::time::Duration,
+        /// Who the token is for, recorded in it (e.g. a person or system name).
+        #[arg(long, default_value = "cli")]
+        subject: String,
+    },
+    /// Add a new signing key; new tokens use it, tokens signed by older keys stay valid.
+    RotateKey,
+    /// Retire a signing key: tokens it signed stop working at once.
+    RetireKey {
+        /// The key id (see `token keys`).
+        kid: String,
+    },
+    /// List the active signing keys, oldest first (the last one signs new tokens).
+    Keys,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +145,30 @@ fn execute(cli: Cli) -> Result<(), String> {
             }
             state.log.shutdown();
             Ok(())
+        }
+        Command::Token(command) => {
+            let state = AppState::open(&config).map_err(|e| e.to_string())?;
+            let authority = &state.authority;
+            let result = match command {
+                TokenCommand::Issue {
+                    role,
+                    tenant,
+                    ttl,
+                    subject,
+                } => authority
+                    .issue(role, tenant.as_deref(), &subject, ttl)
+                    .map(|token| println!("{token}")),
+                TokenCommand::RotateKey => authority.rotate().map(|kid| println!("{kid}")),
+                TokenCommand::RetireKey { kid } => {
+                    authority.retire(&kid).map(|()| println!("retired {kid}"))
+                }
+                TokenCommand::Keys => {
+                    authority.key_ids().iter().for_each(|kid| println!("{kid}"));
+                    Ok(())
+                }
+            };
+            state.log.shutdown();
+            result.map_err(|e| e.to_string())
         }
         Command::AppendStress {
             count,

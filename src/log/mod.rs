@@ -229,7 +229,9 @@ impl Log {
         let frontier = store.read(|r| load_frontier(r))?;
         sequencer::publish(&store, &signer)?;
         let (tx, rx) = mpsc::channel();
-        let sequencer = Sequencer::new(store.clone(), signer.clone(), settings, frontier);
+        // The sequencer writes through a connection of its own: readers cannot starve it.
+        let writer = store.dedicated(1)?;
+        let sequencer = Sequencer::new(writer, signer.clone(), settings, frontier);
         let thread = std::thread::Builder::new()
             .name("log-sequencer".into())
             .spawn(move || sequencer.run(rx))

@@ -94,6 +94,7 @@ impl Sequencer {
     /// Commits one batch and answers its requests.
     fn commit(&mut self, batch: Vec<AppendRequest>) {
         let frontier = self.frontier.take();
+        let placed_at = std::cell::Cell::new(None);
         let result = self.store.write(|r: &mut dyn Repo| {
             let state = r.log_state()?;
             let mut frontier = match frontier {
@@ -102,6 +103,7 @@ impl Sequencer {
                 _ => load_frontier(r)?,
             };
             let start = frontier.size();
+            placed_at.set(Some(start));
             let mut rows = Vec::with_capacity(batch.iter().map(|b| b.leaves.len()).sum());
             for leaf in batch.iter().flat_map(|b| b.leaves.iter()) {
                 let index = frontier.size() as i64;
@@ -126,11 +128,20 @@ impl Sequencer {
                     "the tree state moved while the writer lock was held".into(),
                 ));
             }
-            Ok((frontier, start))
+            Ok((Some(frontier), start))
+        });
+        // A failed COMMIT (a connection lost mid-commit, an I/O error) may still have committed:
+        // look before answering, so a caller is never told "not committed" for leaves in the log.
+        let result = result.or_else(|e| match placed_at.get() {
+            Some(start) if self.batch_is_stored(start, &batch) => {
+                tracing::warn!(error = %e, "commit reported an error, but the batch is stored");
+                Ok((None, start))
+            }
+            _ => Err(e),
         });
         match result {
             Ok((frontier, start)) => {
-                self.frontier = Some(frontier);
+                self.frontier = frontier;
                 self.unpublished = true;
                 let mut next = start;
                 for request in batch {
@@ -148,6 +159,21 @@ impl Sequencer {
                 }
             }
         }
+    }
+
+    /// Whether the batch's leaves are stored at `start..` (checked on a fresh connection).
+    fn batch_is_stored(&self, start: u64, batch: &[AppendRequest]) -> bool {
+        let expected: Vec<[u8; 32]> = batch
+            .iter()
+            .flat_map(|b| b.leaves.iter().map(Leaf::hash))
+            .collect();
+        let end = start + expected.len() as u64;
+        let stored = self
+            .store
+            .read(|r| Ok::<_, LogError>(r.leaf_hashes(start as i64, end as i64)?));
+        stored.is_ok_and(|stored| {
+            stored.len() == expected.len() && stored.iter().zip(&expected).all(|(s, e)| s == e)
+        })
     }
 
     fn publish_now(&mut self) {

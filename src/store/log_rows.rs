@@ -84,6 +84,8 @@ pub trait LogRows {
     fn tile(&mut self, level: i32, index: i64) -> QueryResult<Option<Vec<u8>>>;
     /// Leaf data for indexes `start..end`, in order.
     fn leaf_data(&mut self, start: i64, end: i64) -> QueryResult<Vec<Vec<u8>>>;
+    /// Leaf hashes for indexes `start..end`, in order.
+    fn leaf_hashes(&mut self, start: i64, end: i64) -> QueryResult<Vec<Vec<u8>>>;
     /// The smallest index below `below` whose leaf hash is `hash`.
     fn leaf_index_by_hash(&mut self, hash: &[u8], below: i64) -> QueryResult<Option<i64>>;
     /// The checkpoint with the largest size.
@@ -192,6 +194,14 @@ macro_rules! impl_log_rows {
                     .filter(leaves::leaf_index.ge(start).and(leaves::leaf_index.lt(end)))
                     .order(leaves::leaf_index)
                     .select(leaves::data)
+                    .load(self)
+            }
+
+            fn leaf_hashes(&mut self, start: i64, end: i64) -> QueryResult<Vec<Vec<u8>>> {
+                leaves::table
+                    .filter(leaves::leaf_index.ge(start).and(leaves::leaf_index.lt(end)))
+                    .order(leaves::leaf_index)
+                    .select(leaves::leaf_hash)
                     .load(self)
             }
 

@@ -1,6 +1,6 @@
 //! The database: SQLite (embedded default) or PostgreSQL, chosen by URL scheme; pools,
 //! migrations, and the one place that knows the dialect differences (pragmas, transaction modes,
-//! the sequencer lock). Queries live in `log_rows.rs`, written once and compiled per backend.
+//! the sequencer lock). Queries live in `log_rows.rs` and `auth_rows.rs`, written once and compiled per backend.
 //!
 //! Domain modules never see a diesel connection: they get `&mut dyn Repo` inside
 //! [`Store::read`] or [`Store::write`].
@@ -12,9 +12,11 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+mod auth_rows;
 mod log_rows;
 pub mod schema;
 
+pub use auth_rows::{AuthKeyRow, AuthRows};
 pub use log_rows::{CheckpointRow, LogMetaRow, LogRows, NewLeaf, StateRow};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -24,8 +26,8 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const SEQUENCER_LOCK_KEY: i64 = 0x636f_6e73_656e_7431; // "consent1"
 
 /// All queries the domain may run, on either backend.
-pub trait Repo: LogRows {}
-impl<T: LogRows> Repo for T {}
+pub trait Repo: LogRows + AuthRows {}
+impl<T: LogRows + AuthRows> Repo for T {}
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +74,12 @@ impl DatabaseUrl {
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .ok_or_else(|| bad("use sqlite://PATH or postgres://USER@HOST/DB"))?;
-        if path.is_empty() || path == ":memory:" || path.contains('?') {
+        // SQLite URI filenames (file:…, ?mode=memory) could open a private in-memory database.
+        if path.is_empty()
+            || path.contains(":memory:")
+            || path.contains('?')
+            || path.starts_with("file:")
+        {
             return Err(bad(
                 "give a file path (an in-memory database is not durable)",
             ));
@@ -104,6 +111,13 @@ enum Pools {
 #[derive(Clone)]
 pub struct Store {
     pools: Pools,
+    url: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    journal_mode: String,
 }
 
 /// Runs `$body` with `$conn` bound to the concrete connection of whichever backend is in use.
@@ -136,10 +150,21 @@ impl Store {
         let unavailable = |e: diesel::r2d2::PoolError| StoreError::Unavailable(e.to_string());
         let pools = match DatabaseUrl::parse(url)? {
             DatabaseUrl::Sqlite(path) => {
-                // WAL is a property of the file: set it once, before the pool opens.
+                // WAL is a property of the file: set it once, before the pool opens, and make
+                // sure it took (some file systems cannot do WAL).
                 let mut conn = SqliteConnection::establish(&path)
                     .map_err(|e| StoreError::Unavailable(format!("{path}: {e}")))?;
-                conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+                conn.batch_execute("PRAGMA busy_timeout = 10000;")?;
+                let mode: Vec<JournalMode> =
+                    diesel::sql_query("PRAGMA journal_mode = WAL").load(&mut conn)?;
+                if !mode
+                    .first()
+                    .is_some_and(|m| m.journal_mode.eq_ignore_ascii_case("wal"))
+                {
+                    return Err(StoreError::Unavailable(format!(
+                        "{path}: SQLite could not switch to WAL mode on this file system"
+                    )));
+                }
                 let pool = Pool::builder()
                     .max_size(pool_size)
                     .min_idle(Some(1))
@@ -162,7 +187,16 @@ impl Store {
                 Pools::Postgres(pool)
             }
         };
-        Ok(Self { pools })
+        Ok(Self {
+            pools,
+            url: url.to_string(),
+        })
+    }
+
+    /// A separate pool of `size` connections to the same database (the sequencer writes through
+    /// its own, so readers can never starve it of a connection).
+    pub fn dedicated(&self, size: u32) -> Result<Self, StoreError> {
+        Self::connect(&self.url, size)
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -177,15 +211,34 @@ impl Store {
     pub fn migrate(&self) -> Result<usize, StoreError> {
         let migration =
             |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
-        with_conn!(self, |conn| {
-            let source = match self.pools {
-                Pools::Sqlite(_) => SQLITE_MIGRATIONS,
-                Pools::Postgres(_) => POSTGRES_MIGRATIONS,
-            };
-            conn.run_pending_migrations(source)
-                .map(|done| done.len())
-                .map_err(migration)
-        })
+        // Under the writer lock, so processes starting together do not race on the schema; the
+        // harness's own transactions become savepoints.
+        match &self.pools {
+            Pools::Sqlite(pool) => {
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                conn.immediate_transaction(|c| {
+                    c.run_pending_migrations(SQLITE_MIGRATIONS)
+                        .map(|done| done.len())
+                        .map_err(migration)
+                })
+            }
+            Pools::Postgres(pool) => {
+                let mut pooled = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let conn: &mut PgConnection = &mut pooled;
+                conn.transaction(|c| {
+                    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                        .bind::<diesel::sql_types::BigInt, _>(SEQUENCER_LOCK_KEY)
+                        .execute(c)?;
+                    c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                        .map(|done| done.len())
+                        .map_err(migration)
+                })
+            }
+        }
     }
 
     /// Runs `f` on one pooled connection, outside any explicit transaction (reads).
@@ -215,7 +268,13 @@ impl Store {
                     .get()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 let conn: &mut PgConnection = &mut pooled;
-                conn.transaction(|c| {
+                // READ COMMITTED so the state read after the lock wait is current; a durable
+                // commit whatever the server's default (an unflushed commit could be lost after
+                // a checkpoint signed it); a bounded wait for a peer that holds the lock.
+                conn.build_transaction().read_committed().run(|c| {
+                    c.batch_execute(
+                        "SET LOCAL synchronous_commit = on; SET LOCAL lock_timeout = '10s';",
+                    )?;
                     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
                         .bind::<diesel::sql_types::BigInt, _>(SEQUENCER_LOCK_KEY)
                         .execute(c)?;
@@ -253,6 +312,9 @@ mod tests {
             "postgress://x",
             "sqlite://",
             "sqlite::memory:",
+            "sqlite://file::memory:",
+            "sqlite://file:a.db?mode=memory",
+            "sqlite://a.db?cache=shared",
             "mysql://x",
             "",
         ] {

@@ -48,4 +48,12 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(log_meta, log_state, leaves, tiles, checkpoints);
+diesel::table! {
+    /// Ed25519 keys that sign bearer tokens; `kid` is the JWT header's key id.
+    auth_keys (kid) {
+        kid -> Text,
+        seed -> Binary,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}

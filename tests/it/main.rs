@@ -3,6 +3,7 @@
 
 mod common;
 
+mod auth;
 mod cli;
 mod crash;
 mod log_api;

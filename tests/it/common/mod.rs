@@ -94,7 +94,11 @@ impl Answer {
 
 impl TestApp {
     pub async fn start(db: &TestDb) -> Self {
-        let state = AppState::open(&db.config()).expect("the app opens");
+        Self::start_with(db.config()).await
+    }
+
+    pub async fn start_with(config: consent_ledger::config::Config) -> Self {
+        let state = AppState::open(&config).expect("the app opens");
         let log = state.log.clone();
         let (server, addrs) = api::server(state, "127.0.0.1:0").expect("binds");
         let handle = server.handle();

@@ -1,0 +1,361 @@
+//! Bearer tokens: JWTs the service signs itself with Ed25519 (`alg` pinned to EdDSA, `kid` in the
+//! header), checked for signature, `exp`, `aud` and `iss`. Keys live in the database, so every
+//! process of one deployment accepts the same tokens; `rotate` adds a key that signs from then on
+//! while older keys keep verifying until `retire`d — rotation without downtime.
+//!
+//! Roles: `admin`, `sender` (bound to one tenant), `regulator` (read-only, any tenant). What each
+//! role may do is decided by the domain operations, not here. No actix types here.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Repo, Store, StoreError};
+
+/// The `aud` of every token.
+pub const AUDIENCE: &str = "consent-ledger";
+/// Clock skew tolerated on `exp`, in seconds.
+const LEEWAY_SECS: u64 = 30;
+/// An unknown `kid` reloads keys from the database at most this often.
+const RELOAD_EVERY: Duration = Duration::from_secs(5);
+/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410): what precedes the 32-byte seed.
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// What a token holder may act as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Operates the service.
+    Admin,
+    /// A sender organisation, bound to one tenant.
+    Sender,
+    /// A regulator: reads any tenant, writes nothing.
+    Regulator,
+}
+
+/// The claims of our tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer: the service's origin.
+    pub iss: String,
+    /// Audience: [`AUDIENCE`].
+    pub aud: String,
+    /// Who the token was issued to (free text, for audit).
+    pub sub: String,
+    /// The role.
+    pub role: Role,
+    /// The tenant, for `sender` tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Issued at, Unix seconds.
+    pub iat: u64,
+    /// Expires at, Unix seconds.
+    pub exp: u64,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's subject.
+    pub subject: String,
+    /// The role.
+    pub role: Role,
+    /// The tenant of a `sender`.
+    pub tenant: Option<String>,
+}
+
+/// Authentication failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credentials were given where they are required.
+    #[error("this endpoint needs a bearer token: send 'Authorization: Bearer <token>'")]
+    Missing,
+    /// The token is not one of ours, or is malformed, tampered with, expired or for another audience.
+    #[error("the bearer token was refused: {0}")]
+    Invalid(String),
+    /// Issuing a token was asked with bad parameters.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The key store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(e: diesel::result::Error) -> Self {
+        AuthError::Store(StoreError::Query(e))
+    }
+}
+
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+fn key_from_seed(kid: String, seed: &[u8]) -> Result<Key, AuthError> {
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| AuthError::Invalid("a stored key is not 32 bytes".into()))?;
+    let public = SigningKey::from_bytes(&seed).verifying_key();
+    let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
+    pkcs8.extend_from_slice(&seed);
+    Ok(Key {
+        kid,
+        encoding: EncodingKey::from_ed_der(&pkcs8),
+        decoding: DecodingKey::from_ed_der(public.as_bytes()),
+    })
+}
+
+/// Issues and verifies bearer tokens. Cheap to clone.
+#[derive(Clone)]
+pub struct Authority {
+    store: Store,
+    issuer: String,
+    /// Unretired keys, oldest first; the last one signs.
+    keys: Arc<RwLock<Vec<Arc<Key>>>>,
+    last_reload: Arc<Mutex<Instant>>,
+}
+
+impl Authority {
+    /// Loads the signing keys, creating the first one on first use.
+    pub fn open(store: Store, issuer: &str) -> Result<Self, AuthError> {
+        let authority = Self {
+            store,
+            issuer: issuer.to_string(),
+            keys: Arc::default(),
+            last_reload: Arc::new(Mutex::new(Instant::now())),
+        };
+        authority.store.write(|r: &mut dyn Repo| {
+            if r.active_auth_keys()?.is_empty() {
+                insert_new_key(r)?;
+            }
+            Ok::<_, AuthError>(())
+        })?;
+        authority.reload()?;
+        Ok(authority)
+    }
+
+    fn reload(&self) -> Result<(), AuthError> {
+        let rows = self
+            .store
+            .read(|r| Ok::<_, AuthError>(r.active_auth_keys()?))?;
+        let keys = rows
+            .into_iter()
+            .map(|row| key_from_seed(row.kid, &row.seed).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        *self.keys.write().expect("keys lock") = keys;
+        *self.last_reload.lock().expect("reload lock") = Instant::now();
+        Ok(())
+    }
+
+    /// Issues a token. `sender` tokens need a tenant; other roles must not have one.
+    pub fn issue(
+        &self,
+        role: Role,
+        tenant: Option<&str>,
+        subject: &str,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        match (role, tenant) {
+            (Role::Sender, None) => {
+                return Err(AuthError::BadRequest(
+                    "a sender token needs --tenant".into(),
+                ))
+            }
+            (Role::Admin | Role::Regulator, Some(_)) => {
+                return Err(AuthError::BadRequest(
+                    "only sender tokens are bound to a tenant".into(),
+                ))
+            }
+            _ => {}
+        }
+        if ttl.is_zero() {
+            return Err(AuthError::BadRequest(
+                "the token lifetime must be positive".into(),
+            ));
+        }
+        let now = (crate::now_millis() / 1000) as u64;
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.into(),
+            sub: subject.into(),
+            role,
+            tenant: tenant.map(str::to_string),
+            iat: now,
+            exp: now.saturating_add(ttl.as_secs()),
+        };
+        let key = self
+            .keys
+            .read()
+            .expect("keys lock")
+            .last()
+            .cloned()
+            .expect("at least one key");
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding)
+            .map_err(|e| AuthError::Invalid(e.to_string()))
+    }
+
+    /// Verifies a token and returns who it speaks for.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| AuthError::Invalid(format!("malformed token ({e})")))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthError::Invalid(format!(
+                "algorithm {:?} is not accepted; tokens are EdDSA",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| AuthError::Invalid("the token has no key id (kid)".into()))?;
+        let key = match self.find(&kid) {
+            Some(key) => key,
+            None => {
+                let due = self.last_reload.lock().expect("reload lock").elapsed() >= RELOAD_EVERY;
+                if due {
+                    self.reload()?;
+                }
+                self.find(&kid)
+                    .ok_or_else(|| AuthError::Invalid("unknown or retired signing key".into()))?
+            }
+        };
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let claims = data.claims;
+        if (claims.role == Role::Sender) != claims.tenant.is_some() {
+            return Err(AuthError::Invalid(
+                "the role and tenant claims disagree".into(),
+            ));
+        }
+        Ok(Principal {
+            subject: claims.sub,
+            role: claims.role,
+            tenant: claims.tenant,
+        })
+    }
+
+    fn find(&self, kid: &str) -> Option<Arc<Key>> {
+        self.keys
+            .read()
+            .expect("keys lock")
+            .iter()
+            .find(|k| k.kid == kid)
+            .cloned()
+    }
+
+    /// Adds a new signing key (it signs from now on; older keys still verify). Returns its id.
+    pub fn rotate(&self) -> Result<String, AuthError> {
+        let kid = self.store.write(|r: &mut dyn Repo| insert_new_key(r))?;
+        self.reload()?;
+        Ok(kid)
+    }
+
+    /// Retires a key: tokens it signed stop verifying. The newest key cannot be retired.
+    pub fn retire(&self, kid: &str) -> Result<(), AuthError> {
+        let newest = self
+            .keys
+            .read()
+            .expect("keys lock")
+            .last()
+            .map(|k| k.kid.clone());
+        if newest.as_deref() == Some(kid) {
+            return Err(AuthError::BadRequest(
+                "the newest key signs new tokens: rotate first, then retire the old one".into(),
+            ));
+        }
+        let retired = self.store.write(|r: &mut dyn Repo| {
+            Ok::<_, AuthError>(r.retire_auth_key(kid, crate::now_millis())?)
+        })?;
+        if !retired {
+            return Err(AuthError::BadRequest(format!("no active key {kid:?}")));
+        }
+        self.reload()
+    }
+
+    /// Ids of the unretired keys, oldest first (the last one signs).
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys
+            .read()
+            .expect("keys lock")
+            .iter()
+            .map(|k| k.kid.clone())
+            .collect()
+    }
+}
+
+fn insert_new_key(r: &mut dyn Repo) -> Result<String, AuthError> {
+    let mut seed = [0u8; 32];
+    let mut id = [0u8; 9];
+    getrandom::fill(&mut seed)
+        .and_then(|_| getrandom::fill(&mut id))
+        .map_err(|e| AuthError::Invalid(format!("no randomness: {e}")))?;
+    let kid = B64URL.encode(id);
+    // Strictly after every active key, so "newest" is well defined even within one millisecond.
+    let after_latest = r.active_auth_keys()?.iter().map(|k| k.created_at + 1).max().unwrap_or(0);
+    r.insert_auth_key(&kid, &seed, crate::now_millis().max(after_latest))?;
+    Ok(kid)
+}
+
+/// Parses a lifetime like `90s`, `15m`, `12h`, `30d`.
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit, like 30d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    let secs = number
+        .checked_mul(seconds)
+        .filter(|s| *s > 0 && *s <= 10 * 366 * 86_400);
+    secs.map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?}: a lifetime is between 1s and 10 years"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_parses_units_and_refuses_nonsense() {
+        assert_eq!(parse_ttl("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_ttl("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        for bad in ["", "d", "10", "10w", "0s", "-1h", "99999999999999999999d"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pkcs8_prefix_makes_a_key_jsonwebtoken_accepts() {
+        let key = key_from_seed("k".into(), &[3u8; 32]).unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k".into());
+        let claims = serde_json::json!({"sub": "x", "exp": 4_000_000_000u64});
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap();
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.validate_aud = false;
+        jsonwebtoken::decode::<serde_json::Value>(&token, &key.decoding, &v).unwrap();
+    }
+}
