@@ -2,6 +2,7 @@
 //!
 //! The crate is a library with a thin binary (`src/main.rs`). Modules, one per domain concept:
 //! - [`auth`]: bearer tokens (JWT, EdDSA) and roles;
+//! - [`consent`]: tenants, collection points, consent events and the send decision;
 //! - [`log`]: the Merkle log (RFC 9162 hashing, tiles, proofs), the sequencer and signed checkpoints;
 //! - [`store`]: the database (SQLite or PostgreSQL, chosen by URL), migrations and every query;
 //! - [`api`]: the HTTP layer (actix-web), problem+json errors and the OpenAPI document;
@@ -14,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod log;
 pub mod store;
 
@@ -23,4 +25,15 @@ pub fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Unix milliseconds as RFC 3339 UTC.
+pub fn rfc3339(millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }

@@ -1,5 +1,6 @@
 //! Extractors that decide who may call a handler: [`LogReader`] for the log's read API (public
-//! unless the operator restricts it to token holders).
+//! unless the operator restricts it to token holders) and [`Caller`] for endpoints that always
+//! need a token; [`Caller::tenant`] scopes a request to the tenant the caller may act on.
 
 use std::future::{ready, Ready};
 
@@ -9,7 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::auth::{AuthError, Principal};
+use crate::auth::{AuthError, Principal, Role};
 use crate::config::ReadAccess;
 
 fn state(req: &HttpRequest) -> &AppState {
@@ -48,5 +49,58 @@ impl FromRequest for LogReader {
             ReadAccess::Public => Ok(LogReader),
             ReadAccess::Authenticated => authenticate(req).map(|_| LogReader),
         })
+    }
+}
+
+/// An authenticated caller (any role); [`Caller::tenant`] decides which tenant it may act on.
+pub struct Caller(pub Principal);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map(Caller))
+    }
+}
+
+/// Whether an operation reads or writes consent records.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading (senders: own tenant; regulators and admins: any, named with `tenant=`).
+    Read,
+    /// Recording (a sender, for its own tenant).
+    Write,
+}
+
+impl Caller {
+    /// The tenant this request acts on.
+    pub fn tenant(&self, requested: Option<&str>, access: Access) -> Result<String, ApiError> {
+        let Principal { role, tenant, .. } = &self.0;
+        match (role, access) {
+            (Role::Sender, _) => {
+                let own = tenant.clone().expect("sender tokens carry a tenant");
+                match requested {
+                    Some(other) if other != own => Err(ApiError::Forbidden(
+                        "a sender token acts on its own tenant only".into(),
+                    )),
+                    _ => Ok(own),
+                }
+            }
+            (Role::Regulator | Role::Admin, Access::Write) => Err(ApiError::Forbidden(
+                "only a sender token of the tenant records consent".into(),
+            )),
+            (Role::Regulator | Role::Admin, Access::Read) => requested
+                .map(str::to_string)
+                .ok_or_else(|| ApiError::BadRequest("name the tenant with tenant=<id>".into())),
+        }
+    }
+
+    /// Requires the admin role.
+    pub fn admin(&self) -> Result<(), ApiError> {
+        match self.0.role {
+            Role::Admin => Ok(()),
+            _ => Err(ApiError::Forbidden("this needs an admin token".into())),
+        }
     }
 }

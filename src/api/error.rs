@@ -13,6 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
+use crate::consent::ConsentError;
 use crate::log::LogError;
 use crate::store::StoreError;
 
@@ -50,6 +51,15 @@ pub enum ApiError {
     /// The service cannot answer now; retrying later may work.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the current state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed, but a value is not acceptable (422).
+    #[error("{0}")]
+    Invalid(String),
     /// No acceptable credentials (401, with `WWW-Authenticate: Bearer`).
     #[error("{0}")]
     Unauthorized(String),
@@ -68,6 +78,13 @@ impl ApiError {
             ),
             Self::OutOfRange(_) => (StatusCode::BAD_REQUEST, "out-of-range", "Out of range"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Self::Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-value",
+                "Invalid value",
+            ),
             Self::Unauthorized(_) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -145,6 +162,18 @@ impl From<AuthError> for ApiError {
             AuthError::BadRequest(m) => Self::BadRequest(m),
             AuthError::Store(StoreError::Unavailable(m)) => Self::Unavailable(m),
             AuthError::Store(other) => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(e: ConsentError) -> Self {
+        match e {
+            ConsentError::Invalid(m) => Self::Invalid(m),
+            ConsentError::NotFound(m) => Self::NotFound(m),
+            ConsentError::Conflict(m) => Self::Conflict(m),
+            ConsentError::Log(e) => e.into(),
+            ConsentError::Store(e) => LogError::Store(e).into(),
         }
     }
 }

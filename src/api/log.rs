@@ -233,7 +233,7 @@ impl From<SignedCheckpoint> for CheckpointEntry {
         Self {
             tree_size: cp.size,
             root_hash: B64.encode(cp.root),
-            published_at: super::rfc3339(cp.published_at),
+            published_at: crate::rfc3339(cp.published_at),
             checkpoint: cp.note,
         }
     }

@@ -2,11 +2,13 @@
 //! thin and call domain functions; this module is the only one that knows actix-web.
 //!
 //! - `access.rs`: extractors that authenticate callers (bearer tokens);
+//! - `consent.rs`: tenants, collection points, events, the send decision, history, export;
 //! - `log.rs`: the log's read API (checkpoint, tiles, proofs, history, verifier key);
 //! - `health.rs`: liveness and readiness;
 //! - `error.rs`: the one error type and its mapping to problem+json.
 
 mod access;
+pub mod consent;
 pub mod error;
 mod health;
 pub mod log;
@@ -78,6 +80,7 @@ impl AppState {
          description = "E-mail marketing consent events in an append-only, verifiable Merkle log. \
                         The log's read API follows C2SP tlog-tiles and tlog-checkpoint; proofs follow RFC 9162."),
     tags((name = "log", description = "The Merkle log: checkpoints, tiles, proofs"),
+         (name = "consent", description = "Tenants, collection points, consent events and the send decision"),
          (name = "health", description = "Liveness and readiness")),
     components(schemas(error::Problem)),
     modifiers(&BearerScheme)
@@ -112,6 +115,13 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(log::consistency_proof)
         .service(log::checkpoints)
         .service(log::checkpoint_by_size)
+        .service(consent::create_tenant)
+        .service(consent::get_tenant)
+        .service(consent::register_collection_point)
+        .service(consent::record_event)
+        .service(consent::decision)
+        .service(consent::subject_events)
+        .service(consent::export)
         .service(health::healthz)
         .service(health::readyz);
 }
@@ -151,7 +161,7 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
             .app_data(web::PathConfig::default().error_handler(error::bad_request))
             .app_data(
                 web::JsonConfig::default()
-                    .limit(1 << 20)
+                    .limit(8 << 20)
                     .error_handler(error::bad_request),
             )
             .configure(routes)
@@ -196,15 +206,4 @@ async fn request_id(
     let mut res = next.call(req).await?;
     res.headers_mut().insert(NAME, id);
     Ok(res)
-}
-
-/// Unix milliseconds as RFC 3339 UTC.
-pub fn rfc3339(millis: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }

@@ -305,7 +305,12 @@ fn insert_new_key(r: &mut dyn Repo) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Invalid(format!("no randomness: {e}")))?;
     let kid = B64URL.encode(id);
     // Strictly after every active key, so "newest" is well defined even within one millisecond.
-    let after_latest = r.active_auth_keys()?.iter().map(|k| k.created_at + 1).max().unwrap_or(0);
+    let after_latest = r
+        .active_auth_keys()?
+        .iter()
+        .map(|k| k.created_at + 1)
+        .max()
+        .unwrap_or(0);
     r.insert_auth_key(&kid, &seed, crate::now_millis().max(after_latest))?;
     Ok(kid)
 }

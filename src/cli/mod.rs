@@ -9,6 +9,10 @@ use clap::{Parser, Subcommand};
 use crate::api::{self, AppState};
 use crate::auth::Role;
 use crate::config::{Config, ConfigArgs};
+use crate::consent::{
+    self,
+    model::{NewTenant, PurposeDefinition},
+};
 use crate::log::{Leaf, Log};
 use crate::store::Store;
 
@@ -31,6 +35,9 @@ enum Command {
     /// Inspect the log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Manage tenants (sender organisations).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
     /// Issue bearer tokens and manage the keys that sign them.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -52,6 +59,39 @@ enum Command {
         /// A tag for the leaves, so runs can be told apart.
         #[arg(long, default_value = "stress")]
         tag: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and print it as JSON.
+    Create {
+        /// A short name.
+        #[arg(long)]
+        name: String,
+        /// The legal name shown to recipients (default: --name).
+        #[arg(long)]
+        legal_name: Option<String>,
+        /// Postal address (display duty).
+        #[arg(long)]
+        postal_address: Option<String>,
+        /// Contact for complaints.
+        #[arg(long)]
+        complaint_contact: Option<String>,
+        /// Opt-out contact (address or URL).
+        #[arg(long)]
+        optout_contact: Option<String>,
+        /// ja or en.
+        #[arg(long, default_value = "ja")]
+        language: String,
+        /// A purpose this tenant mails for, as KEY or KEY=description (repeatable).
+        #[arg(long = "purpose")]
+        purposes: Vec<String>,
+    },
+    /// Print a tenant as JSON.
+    Show {
+        /// The tenant id.
+        id: String,
     },
 }
 
@@ -144,6 +184,49 @@ fn execute(cli: Cli) -> Result<(), String> {
                 ),
             }
             state.log.shutdown();
+            Ok(())
+        }
+        Command::Tenant(command) => {
+            let state = AppState::open(&config).map_err(|e| e.to_string())?;
+            let result = match command {
+                TenantCommand::Create {
+                    name,
+                    legal_name,
+                    postal_address,
+                    complaint_contact,
+                    optout_contact,
+                    language,
+                    purposes,
+                } => {
+                    let purposes = purposes
+                        .iter()
+                        .map(|p| {
+                            let (purpose, description) = p.split_once('=').unwrap_or((p, ""));
+                            PurposeDefinition {
+                                purpose: purpose.to_string(),
+                                description: description.to_string(),
+                            }
+                        })
+                        .collect();
+                    let input = NewTenant {
+                        name,
+                        legal_name,
+                        postal_address,
+                        complaint_contact,
+                        optout_contact,
+                        default_language: Some(language),
+                        purposes,
+                    };
+                    consent::create_tenant(&state.store, input)
+                }
+                TenantCommand::Show { id } => consent::tenant(&state.store, &id),
+            };
+            state.log.shutdown();
+            let tenant = result.map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&tenant).expect("serialises")
+            );
             Ok(())
         }
         Command::Token(command) => {

@@ -120,6 +120,29 @@ impl Leaf {
     }
 }
 
+/// Something to append whose leaf is built inside the sequencer's transaction, once its index
+/// is known. `build` may read and write other rows through `repo`; they commit with the leaf.
+/// It must not fail on content (validate before appending): an error fails the whole batch.
+pub trait LogEntry: Send + 'static {
+    /// Builds the leaf that goes at `index`.
+    fn build(&mut self, repo: &mut dyn Repo, index: u64) -> Result<Leaf, LogError>;
+}
+
+impl LogEntry for Leaf {
+    fn build(&mut self, _: &mut dyn Repo, _: u64) -> Result<Leaf, LogError> {
+        Ok(self.clone())
+    }
+}
+
+/// A leaf the log committed, and its index.
+#[derive(Clone, Debug)]
+pub struct Appended {
+    /// Its index.
+    pub index: u64,
+    /// The leaf.
+    pub leaf: Leaf,
+}
+
 /// Settings of the log (from [`crate::config::Config`]).
 #[derive(Clone, Debug)]
 pub struct LogSettings {
@@ -249,7 +272,23 @@ impl Log {
     /// Appends leaves as one contiguous run and returns their indexes once the batch holding them
     /// is durably committed. A checkpoint covering them follows within the checkpoint interval.
     pub async fn append(&self, leaves: Vec<Leaf>) -> Result<Range<u64>, LogError> {
-        if leaves.is_empty() {
+        let entries = leaves
+            .into_iter()
+            .map(|l| Box::new(l) as Box<dyn LogEntry>)
+            .collect();
+        let appended = self.append_entries(entries).await?;
+        let start = appended.first().map_or(0, |a| a.index);
+        Ok(start..start + appended.len() as u64)
+    }
+
+    /// Appends entries as one contiguous run. Each entry builds its leaf inside the sequencer's
+    /// transaction, knowing its index, and may write rows of its own there: they commit with the
+    /// leaf or not at all. Returns the leaves and indexes once durably committed.
+    pub async fn append_entries(
+        &self,
+        entries: Vec<Box<dyn LogEntry>>,
+    ) -> Result<Vec<Appended>, LogError> {
+        if entries.is_empty() {
             return Err(LogError::InvalidLeaf("nothing to append".into()));
         }
         let (reply, answer) = oneshot::channel();
@@ -257,7 +296,7 @@ impl Log {
             let appends = self.inner.appends.read().expect("appends lock");
             let sender = appends.as_ref().ok_or(LogError::ShuttingDown)?;
             sender
-                .send(AppendRequest { leaves, reply })
+                .send(AppendRequest { entries, reply })
                 .map_err(|_| LogError::ShuttingDown)?;
         }
         answer.await.map_err(|_| LogError::ShuttingDown)?

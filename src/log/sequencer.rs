@@ -7,7 +7,7 @@
 //! (`Store::write`), and a sequencer that finds the stored size moved reloads its frontier first,
 //! so appends from all processes form one tree — never a fork.
 
-use std::ops::Range;
+use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,16 +16,16 @@ use tokio::sync::oneshot;
 
 use super::note::NoteSigner;
 use super::tiles::Frontier;
-use super::{load_frontier, sign_checkpoint, Leaf, LogError, LogSettings};
+use super::{load_frontier, sign_checkpoint, Appended, Leaf, LogEntry, LogError, LogSettings};
 use crate::store::{NewLeaf, Repo, Store};
 
 /// How often an idle sequencer looks for appends by other processes left without a checkpoint.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-/// One caller's leaves and where to send their indexes.
+/// One caller's entries and where to send their leaves and indexes.
 pub(super) struct AppendRequest {
-    pub leaves: Vec<Leaf>,
-    pub reply: oneshot::Sender<Result<Range<u64>, LogError>>,
+    pub entries: Vec<Box<dyn LogEntry>>,
+    pub reply: oneshot::Sender<Result<Vec<Appended>, LogError>>,
 }
 
 pub(super) struct Sequencer {
@@ -69,10 +69,10 @@ impl Sequencer {
             match requests.recv_timeout(wait) {
                 Ok(first) => {
                     let mut batch = vec![first];
-                    let mut leaves = batch[0].leaves.len();
+                    let mut leaves = batch[0].entries.len();
                     while leaves < self.settings.max_batch {
                         let Ok(next) = requests.try_recv() else { break };
-                        leaves += next.leaves.len();
+                        leaves += next.entries.len();
                         batch.push(next);
                     }
                     self.commit(batch);
@@ -92,9 +92,10 @@ impl Sequencer {
     }
 
     /// Commits one batch and answers its requests.
-    fn commit(&mut self, batch: Vec<AppendRequest>) {
+    fn commit(&mut self, mut batch: Vec<AppendRequest>) {
         let frontier = self.frontier.take();
-        let placed_at = std::cell::Cell::new(None);
+        // The leaves built in the transaction, kept outside it for the unknown-outcome check.
+        let built: RefCell<(u64, Vec<Leaf>)> = RefCell::new((0, Vec::new()));
         let result = self.store.write(|r: &mut dyn Repo| {
             let state = r.log_state()?;
             let mut frontier = match frontier {
@@ -103,22 +104,25 @@ impl Sequencer {
                 _ => load_frontier(r)?,
             };
             let start = frontier.size();
-            placed_at.set(Some(start));
-            let mut rows = Vec::with_capacity(batch.iter().map(|b| b.leaves.len()).sum());
-            for leaf in batch.iter().flat_map(|b| b.leaves.iter()) {
-                let index = frontier.size() as i64;
+            let mut leaves = Vec::with_capacity(batch.iter().map(|b| b.entries.len()).sum());
+            for entry in batch.iter_mut().flat_map(|b| b.entries.iter_mut()) {
+                // The entry learns its index, writes its own rows, and gives its leaf.
+                let leaf = entry.build(r, start + leaves.len() as u64)?;
                 frontier.push(leaf.hash());
-                rows.push((index, leaf.hash(), leaf));
+                leaves.push(leaf);
             }
-            let new_leaves: Vec<NewLeaf<'_>> = rows
+            let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
+            let rows: Vec<NewLeaf<'_>> = leaves
                 .iter()
-                .map(|(index, hash, leaf)| NewLeaf {
-                    leaf_index: *index,
+                .zip(&hashes)
+                .enumerate()
+                .map(|(i, (leaf, hash))| NewLeaf {
+                    leaf_index: (start + i as u64) as i64,
                     leaf_hash: hash,
                     data: leaf.bytes(),
                 })
                 .collect();
-            r.insert_leaves(&new_leaves)?;
+            r.insert_leaves(&rows)?;
             for tile in frontier.take_writes() {
                 r.put_tile(i32::from(tile.level), tile.index as i64, &tile.hashes)?;
             }
@@ -128,26 +132,39 @@ impl Sequencer {
                     "the tree state moved while the writer lock was held".into(),
                 ));
             }
-            Ok((Some(frontier), start))
+            *built.borrow_mut() = (start, leaves);
+            Ok(Some(frontier))
         });
+        let (start, leaves) = built.into_inner();
         // A failed COMMIT (a connection lost mid-commit, an I/O error) may still have committed:
         // look before answering, so a caller is never told "not committed" for leaves in the log.
-        let result = result.or_else(|e| match placed_at.get() {
-            Some(start) if self.batch_is_stored(start, &batch) => {
+        let result = result.or_else(|e| {
+            if !leaves.is_empty() && self.leaves_are_stored(start, &leaves) {
                 tracing::warn!(error = %e, "commit reported an error, but the batch is stored");
-                Ok((None, start))
+                Ok(None)
+            } else {
+                Err(e)
             }
-            _ => Err(e),
         });
         match result {
-            Ok((frontier, start)) => {
+            Ok(frontier) => {
                 self.frontier = frontier;
                 self.unpublished = true;
-                let mut next = start;
+                let mut leaves = leaves.into_iter();
+                let mut index = start;
                 for request in batch {
-                    let end = next + request.leaves.len() as u64;
-                    let _ = request.reply.send(Ok(next..end));
-                    next = end;
+                    let appended: Vec<Appended> = leaves
+                        .by_ref()
+                        .take(request.entries.len())
+                        .map(|leaf| {
+                            index += 1;
+                            Appended {
+                                index: index - 1,
+                                leaf,
+                            }
+                        })
+                        .collect();
+                    let _ = request.reply.send(Ok(appended));
                 }
             }
             Err(e) => {
@@ -161,18 +178,18 @@ impl Sequencer {
         }
     }
 
-    /// Whether the batch's leaves are stored at `start..` (checked on a fresh connection).
-    fn batch_is_stored(&self, start: u64, batch: &[AppendRequest]) -> bool {
-        let expected: Vec<[u8; 32]> = batch
-            .iter()
-            .flat_map(|b| b.leaves.iter().map(Leaf::hash))
-            .collect();
-        let end = start + expected.len() as u64;
+    /// Whether `leaves` are stored at `start..` (checked on a fresh connection).
+    fn leaves_are_stored(&self, start: u64, leaves: &[Leaf]) -> bool {
+        let end = start + leaves.len() as u64;
         let stored = self
             .store
             .read(|r| Ok::<_, LogError>(r.leaf_hashes(start as i64, end as i64)?));
         stored.is_ok_and(|stored| {
-            stored.len() == expected.len() && stored.iter().zip(&expected).all(|(s, e)| s == e)
+            stored.len() == leaves.len()
+                && stored
+                    .iter()
+                    .zip(leaves)
+                    .all(|(s, l)| s.as_slice() == l.hash())
         })
     }
 

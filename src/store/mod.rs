@@ -1,6 +1,6 @@
 //! The database: SQLite (embedded default) or PostgreSQL, chosen by URL scheme; pools,
 //! migrations, and the one place that knows the dialect differences (pragmas, transaction modes,
-//! the sequencer lock). Queries live in `log_rows.rs` and `auth_rows.rs`, written once and compiled per backend.
+//! the sequencer lock). Queries live in `log_rows.rs`, `auth_rows.rs` and `consent_rows.rs`, written once and compiled per backend.
 //!
 //! Domain modules never see a diesel connection: they get `&mut dyn Repo` inside
 //! [`Store::read`] or [`Store::write`].
@@ -13,10 +13,14 @@ use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 mod auth_rows;
+mod consent_rows;
 mod log_rows;
 pub mod schema;
 
 pub use auth_rows::{AuthKeyRow, AuthRows};
+pub use consent_rows::{
+    CollectionPointRow, ConsentRows, EventRow, IdempotencyRow, StateEntryRow, SubjectRow, TenantRow,
+};
 pub use log_rows::{CheckpointRow, LogMetaRow, LogRows, NewLeaf, StateRow};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -26,8 +30,8 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const SEQUENCER_LOCK_KEY: i64 = 0x636f_6e73_656e_7431; // "consent1"
 
 /// All queries the domain may run, on either backend.
-pub trait Repo: LogRows + AuthRows {}
-impl<T: LogRows + AuthRows> Repo for T {}
+pub trait Repo: LogRows + AuthRows + ConsentRows {}
+impl<T: LogRows + AuthRows + ConsentRows> Repo for T {}
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]

@@ -57,3 +57,115 @@ diesel::table! {
         retired_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    /// Sender organisations and the profile the display duty needs.
+    tenants (id) {
+        id -> Text,
+        name -> Text,
+        legal_name -> Text,
+        postal_address -> Nullable<Text>,
+        complaint_contact -> Nullable<Text>,
+        optout_contact -> Nullable<Text>,
+        default_language -> Text,
+        legal_hold -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The purposes a tenant mails for.
+    tenant_purposes (tenant_id, purpose) {
+        tenant_id -> Text,
+        purpose -> Text,
+        description -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// One address of one tenant: plaintext and salt (erasable) and its commitment.
+    subjects (id) {
+        id -> Text,
+        tenant_id -> Text,
+        address -> Nullable<Text>,
+        salt -> Nullable<Binary>,
+        commitment -> Binary,
+        last_leaf_index -> Nullable<BigInt>,
+        created_at -> BigInt,
+        erased_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Registered consent screens, forms and templates, content-addressed.
+    collection_points (tenant_id, id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        channel -> Text,
+        content_type -> Text,
+        content -> Binary,
+        sender_name_shown -> Text,
+        prechecked -> Bool,
+        language -> Text,
+        leaf_index -> BigInt,
+        registered_at -> BigInt,
+        superseded_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Consent events; each is one leaf.
+    events (id) {
+        id -> Text,
+        tenant_id -> Text,
+        subject_id -> Text,
+        kind -> Text,
+        purposes -> Text,
+        basis -> Text,
+        method -> Text,
+        collection_point -> Nullable<Text>,
+        received_by -> Text,
+        occurred_at -> BigInt,
+        recorded_at -> BigInt,
+        leaf_index -> BigInt,
+        prev_leaf_index -> Nullable<BigInt>,
+        evidence -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The latest effect per subject and purpose (`*` = all purposes): the send decision.
+    consent_state (subject_id, purpose) {
+        subject_id -> Text,
+        purpose -> Text,
+        status -> Text,
+        basis -> Text,
+        since -> BigInt,
+        event_id -> Text,
+        leaf_index -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// First answers to requests sent with an Idempotency-Key, replayed on retry.
+    idempotency_keys (tenant_id, key) {
+        tenant_id -> Text,
+        key -> Text,
+        request_sha256 -> Binary,
+        status -> Integer,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(events -> subjects (subject_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    subjects,
+    events,
+    consent_state,
+    tenants,
+    tenant_purposes,
+    collection_points
+);

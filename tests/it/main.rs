@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod cli;
+mod consent;
 mod crash;
 mod log_api;
 mod openapi;

@@ -127,6 +127,42 @@ impl TestApp {
         }
     }
 
+    /// A request with an optional bearer token, JSON body and extra headers.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut res = match body {
+            Some(b) => {
+                req.insert_header(("Content-Type", "application/json"))
+                    .send_body(b.to_string())
+                    .await
+            }
+            None => req.send().await,
+        }
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let body = res.body().limit(64 << 20).await.unwrap().to_vec();
+        Answer {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.request("GET", path).await
     }

@@ -1,0 +1,313 @@
+//! HTTP handlers for consent records: tenants, collection points, events (with
+//! `Idempotency-Key`), the send decision, a subject's history and the export. Thin: authenticate,
+//! scope to a tenant, call [`crate::consent`] on the blocking pool (appends are awaited), render.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::{Access, Caller};
+use super::error::{ApiError, Problem};
+use super::AppState;
+use crate::consent::{self, model::*};
+use crate::log::LogEntry;
+
+/// Create a tenant (admin).
+#[utoipa::path(post, path = "/v1/tenants", tag = "consent", security(("bearer" = [])), request_body = NewTenant,
+    responses((status = 201, body = Tenant), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/tenants")]
+pub async fn create_tenant(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Json<NewTenant>,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let store = state.store.clone();
+    let tenant = web::block(move || consent::create_tenant(&store, body.into_inner())).await??;
+    Ok(HttpResponse::Created().json(tenant))
+}
+
+/// A tenant: its display profile and purposes (admins, regulators, and the tenant's senders).
+#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "consent", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = Tenant), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/tenants/{id}")]
+pub async fn get_tenant(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(Some(&id), Access::Read)?;
+    let store = state.store.clone();
+    let tenant = web::block(move || consent::tenant(&store, &tenant_id)).await??;
+    Ok(HttpResponse::Ok().json(tenant))
+}
+
+/// Register a collection point version: the exact consent screen, form or template. Its id is
+/// content-addressed; it becomes a log leaf. Registering an existing version returns it (200).
+#[utoipa::path(post, path = "/v1/collection-points", tag = "consent", security(("bearer" = [])), request_body = NewCollectionPoint,
+    responses((status = 201, body = CollectionPoint), (status = 200, description = "Already registered", body = CollectionPoint),
+              (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/collection-points")]
+pub async fn register_collection_point(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Json<NewCollectionPoint>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let store = state.store.clone();
+    let prepared = web::block(move || {
+        consent::prepare_collection_point(&store, &tenant_id, body.into_inner())
+    })
+    .await??;
+    let entry = match prepared {
+        Err(existing) => return Ok(HttpResponse::Ok().json(existing)),
+        Ok(entry) => entry,
+    };
+    let (id, name, content_sha256) = (
+        entry.id(),
+        entry.name().to_string(),
+        entry.content_sha256().to_string(),
+    );
+    let appended = state
+        .log
+        .append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
+        .await?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(appended[0].leaf.bytes()).unwrap_or_default();
+    Ok(HttpResponse::Created().json(CollectionPoint {
+        id,
+        name,
+        content_sha256,
+        leaf_index: appended[0].index,
+        registered_at: doc["registered_at"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }))
+}
+
+/// Record one consent event: `opt_in`, `opt_out` or `confirm`. Answered (201) only once the
+/// event is durably in the log. Send `Idempotency-Key` to make retries safe: the first answer is
+/// replayed; the same key with another body is a 409.
+#[utoipa::path(post, path = "/v1/events", tag = "consent", security(("bearer" = [])), request_body = NewEvent,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 ASCII characters)")),
+    responses((status = 201, body = RecordedEvent), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Nothing to confirm, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Invalid address, unknown purpose, unknown collection point, …", body = Problem, content_type = "application/problem+json"),
+              (status = 503, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/events")]
+pub async fn record_event(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::Invalid("Idempotency-Key must be ASCII".into()))?
+                .to_string(),
+        ),
+    };
+    let store = state.store.clone();
+    if let Some(key) = key.clone() {
+        let (tenant, body) = (tenant_id.clone(), body.clone());
+        if let Some((status, answer)) =
+            web::block(move || consent::replay(&store, &tenant, &key, &body)).await??
+        {
+            return Ok(HttpResponse::build(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+            )
+            .insert_header(("idempotent-replayed", "true"))
+            .content_type("application/json")
+            .body(answer));
+        }
+    }
+    if !req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        return Err(ApiError::BadRequest(
+            "send the event as Content-Type: application/json".into(),
+        ));
+    }
+    let input: NewEvent = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
+    let (store, tenant) = (state.store.clone(), tenant_id.clone());
+    let entry = web::block(move || consent::prepare_event(&store, &tenant, input)).await??;
+    let appended = state
+        .log
+        .append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
+        .await?;
+    let answer = serde_json::to_string(&consent::recorded(&appended[0])).expect("serialises");
+    if let Some(key) = key {
+        let store = state.store.clone();
+        let stored = answer.clone();
+        // The event is durable already: failing to remember the key must not turn it into an error.
+        if let Err(e) =
+            web::block(move || consent::remember(&store, &tenant_id, &key, &body, 201, &stored))
+                .await?
+        {
+            tracing::warn!(error = %e, "idempotency key not stored");
+        }
+    }
+    Ok(HttpResponse::Created()
+        .content_type("application/json")
+        .body(answer))
+}
+
+/// Whom and what a read is about.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DecisionQuery {
+    /// The address.
+    pub email: String,
+    /// The purpose.
+    pub purpose: String,
+    /// The tenant (regulators and admins; senders act on their own).
+    pub tenant: Option<String>,
+}
+
+/// May I mail this address for this purpose? An opt-out wins at once.
+#[utoipa::path(get, path = "/v1/consent", tag = "consent", security(("bearer" = [])), params(DecisionQuery),
+    responses((status = 200, body = Decision), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/consent")]
+pub async fn decision(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<DecisionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let DecisionQuery {
+        email,
+        purpose,
+        tenant,
+    } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    let store = state.store.clone();
+    let decision =
+        web::block(move || consent::decide(&store, &tenant_id, &email, &purpose)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(decision))
+}
+
+/// Whose history.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// The address.
+    pub email: String,
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+}
+
+/// A subject's events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct History {
+    /// Oldest first, each with its leaf index and the previous one of the same address.
+    pub events: Vec<EventRecord>,
+}
+
+/// Every event of one address, with leaf indexes (the per-address chain).
+#[utoipa::path(get, path = "/v1/subjects/events", tag = "consent", security(("bearer" = [])), params(HistoryQuery),
+    responses((status = 200, body = History), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/subjects/events")]
+pub async fn subject_events(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let HistoryQuery { email, tenant } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    let store = state.store.clone();
+    let events = web::block(move || consent::history(&store, &tenant_id, &email)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(History { events }))
+}
+
+/// A page of the export.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Cursor: events after this leaf index (`next_after` of the previous page).
+    pub after: Option<u64>,
+    /// Page size, 1–10000 (default 1000).
+    pub limit: Option<u32>,
+    /// `json` (default: a page with a cursor) or `jsonl` (one event per line).
+    pub format: Option<String>,
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+}
+
+/// A page of a tenant's events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportPage {
+    /// Events, oldest first.
+    pub events: Vec<EventRecord>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next_after: Option<u64>,
+}
+
+/// Export a tenant's consent records, oldest first (JSON pages or JSON Lines).
+#[utoipa::path(get, path = "/v1/events/export", tag = "consent", security(("bearer" = [])), params(ExportQuery),
+    responses((status = 200, body = ExportPage), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/events/export")]
+pub async fn export(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ExportQuery {
+        after,
+        limit,
+        format,
+        tenant,
+    } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    let limit = limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1–10000".into()));
+    }
+    let jsonl = match format.as_deref() {
+        None | Some("json") => false,
+        Some("jsonl") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be json or jsonl, not {other:?}"
+            )))
+        }
+    };
+    let store = state.store.clone();
+    let events = web::block(move || consent::export(&store, &tenant_id, after, limit)).await??;
+    let next_after = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.leaf_index))
+        .flatten();
+    if jsonl {
+        let mut body = String::new();
+        for e in &events {
+            body.push_str(&serde_json::to_string(e).expect("serialises"));
+            body.push('\n');
+        }
+        let mut response = HttpResponse::Ok();
+        response.content_type("application/x-ndjson");
+        if let Some(next) = next_after {
+            response.insert_header(("x-next-after", next.to_string()));
+        }
+        return Ok(response.body(body));
+    }
+    Ok(HttpResponse::Ok().json(ExportPage { events, next_after }))
+}

@@ -1,0 +1,617 @@
+//! Consent records: tenants and their purposes, collection points (the consent screen as
+//! evidence), opt-in / opt-out / confirm events, and the send decision.
+//!
+//! An event is validated here, then appended as a [`crate::log::LogEntry`]: inside the
+//! sequencer's transaction it finds or creates the subject (address, salt, commitment), links to
+//! the subject's previous leaf, writes its row and the new consent state, and gives its leaf — so
+//! the rows and the leaf commit together, and concurrent events of one address are ordered by the
+//! log. Leaves carry commitments only; addresses, salts and evidence stay in erasable rows.
+//! HTTP lives in `api::consent`; SQL in `store::consent_rows`.
+
+pub mod address;
+mod entries;
+pub mod model;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::log::{Appended, LogError};
+use crate::store::{IdempotencyRow, Repo, StateEntryRow, Store, StoreError, SubjectRow, TenantRow};
+use crate::{now_millis, rfc3339};
+use address::EmailAddress;
+pub use entries::{CollectionPointEntry, ConsentEventEntry};
+use model::*;
+
+/// Errors of the consent domain.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    /// A value is well-formed but not acceptable (bad address, unknown purpose, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// The tenant, subject or collection point does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state (nothing to confirm, idempotency key reuse).
+    #[error("{0}")]
+    Conflict(String),
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for ConsentError {
+    fn from(e: diesel::result::Error) -> Self {
+        ConsentError::Store(StoreError::Query(e))
+    }
+}
+
+impl From<address::AddressError> for ConsentError {
+    fn from(e: address::AddressError) -> Self {
+        ConsentError::Invalid(e.to_string())
+    }
+}
+
+/// The purpose key meaning "all purposes" in the consent state.
+const ALL: &str = "*";
+
+/// A random id in UUID v4 form.
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS has randomness");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<String, ConsentError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(ConsentError::Invalid(format!(
+            "{field} must be 1–{max} characters without control characters"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, ConsentError> {
+    value.map(|v| text(field, v, max)).transpose()
+}
+
+fn language(value: Option<&str>) -> Result<String, ConsentError> {
+    match value.unwrap_or("ja") {
+        l @ ("ja" | "en") => Ok(l.to_string()),
+        other => Err(ConsentError::Invalid(format!(
+            "default_language must be ja or en, not {other:?}"
+        ))),
+    }
+}
+
+fn check_purpose_key(purpose: &str) -> Result<(), ConsentError> {
+    let ok = !purpose.is_empty()
+        && purpose.len() <= 64
+        && purpose
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConsentError::Invalid(format!(
+            "purpose {purpose:?} must be 1–64 lower-case letters, digits, '-' or '_'"
+        )))
+    }
+}
+
+/// Creates a tenant with its purposes.
+pub fn create_tenant(store: &Store, input: NewTenant) -> Result<Tenant, ConsentError> {
+    let name = text("name", &input.name, 200)?;
+    let row = TenantRow {
+        id: new_id(),
+        legal_name: optional_text("legal_name", input.legal_name.as_deref(), 200)?
+            .unwrap_or_else(|| name.clone()),
+        name,
+        postal_address: optional_text("postal_address", input.postal_address.as_deref(), 500)?,
+        complaint_contact: optional_text(
+            "complaint_contact",
+            input.complaint_contact.as_deref(),
+            500,
+        )?,
+        optout_contact: optional_text("optout_contact", input.optout_contact.as_deref(), 500)?,
+        default_language: language(input.default_language.as_deref())?,
+        legal_hold: false,
+        created_at: now_millis(),
+    };
+    for p in &input.purposes {
+        check_purpose_key(&p.purpose)?;
+        if p.description.chars().count() > 500 {
+            return Err(ConsentError::Invalid(
+                "a purpose description is at most 500 characters".into(),
+            ));
+        }
+    }
+    store.write(|r: &mut dyn Repo| {
+        r.insert_tenant(&row)?;
+        for p in &input.purposes {
+            r.add_purpose(&row.id, &p.purpose, p.description.trim(), row.created_at)?;
+        }
+        Ok::<_, ConsentError>(())
+    })?;
+    tenant(store, &row.id)
+}
+
+/// A tenant by id.
+pub fn tenant(store: &Store, id: &str) -> Result<Tenant, ConsentError> {
+    store.read(|r| {
+        let row = r
+            .tenant(id)?
+            .ok_or_else(|| ConsentError::NotFound(format!("no tenant {id:?}")))?;
+        let purposes = r
+            .purposes(id)?
+            .into_iter()
+            .map(|(purpose, description)| PurposeDefinition {
+                purpose,
+                description,
+            })
+            .collect();
+        Ok(Tenant {
+            id: row.id,
+            name: row.name,
+            legal_name: row.legal_name,
+            postal_address: row.postal_address,
+            complaint_contact: row.complaint_contact,
+            optout_contact: row.optout_contact,
+            default_language: row.default_language,
+            legal_hold: row.legal_hold,
+            purposes,
+            created_at: rfc3339(row.created_at),
+        })
+    })
+}
+
+fn known_purposes(r: &mut dyn Repo, tenant_id: &str) -> Result<Vec<String>, ConsentError> {
+    if r.tenant(tenant_id)?.is_none() {
+        return Err(ConsentError::NotFound(format!("no tenant {tenant_id:?}")));
+    }
+    Ok(r.purposes(tenant_id)?.into_iter().map(|(p, _)| p).collect())
+}
+
+fn check_purposes(requested: &[String], known: &[String]) -> Result<(), ConsentError> {
+    if requested.is_empty() {
+        return Err(ConsentError::Invalid("give at least one purpose".into()));
+    }
+    for p in requested {
+        if !known.contains(p) {
+            return Err(ConsentError::Invalid(format!(
+                "unknown purpose {p:?}; this tenant's purposes are: {}",
+                if known.is_empty() {
+                    "(none registered)".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn parse_time(field: &str, value: &str) -> Result<i64, ConsentError> {
+    let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            ConsentError::Invalid(format!(
+                "{field} must be an RFC 3339 time like 2026-11-28T10:00:00Z"
+            ))
+        })?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// Validates an event against the tenant's purposes, collection points and current state, and
+/// returns the entry to append. Reads only; nothing is written until the log appends the entry.
+pub fn prepare_event(
+    store: &Store,
+    tenant_id: &str,
+    input: NewEvent,
+) -> Result<ConsentEventEntry, ConsentError> {
+    let address = EmailAddress::parse(&input.email)?;
+    let receiver = Receiver {
+        role: input.received_by.role,
+        name: text("received_by.name", &input.received_by.name, 200)?,
+    };
+    let now = now_millis();
+    let occurred_at = match &input.occurred_at {
+        Some(t) => parse_time("occurred_at", t)?,
+        None => now,
+    };
+    if occurred_at > now + 5 * 60_000 {
+        return Err(ConsentError::Invalid("occurred_at is in the future".into()));
+    }
+    let basis = match (input.event, input.basis) {
+        (EventKind::OptIn, basis) => Some(basis.unwrap_or(Basis::Consent)),
+        (_, None) => None,
+        (_, Some(_)) => {
+            return Err(ConsentError::Invalid(
+                "basis belongs to opt-ins only".into(),
+            ))
+        }
+    };
+    if input.confirmation_required && input.event != EventKind::OptIn {
+        return Err(ConsentError::Invalid(
+            "confirmation_required belongs to opt-ins only".into(),
+        ));
+    }
+    let evidence = match input.evidence {
+        None => None,
+        Some(e) => {
+            for (field, value) in [
+                ("ip", &e.ip),
+                ("user_agent", &e.user_agent),
+                ("confirmation_message_id", &e.confirmation_message_id),
+                ("note", &e.note),
+            ] {
+                optional_text(&format!("evidence.{field}"), value.as_deref(), 1000)?;
+            }
+            Some(serde_json::to_value(e).expect("evidence serialises"))
+        }
+    };
+    store.read(|r| {
+        let known = known_purposes(r, tenant_id)?;
+        let purposes = match (&input.purposes, input.event) {
+            (Purposes::All(_), EventKind::OptIn) => {
+                return Err(ConsentError::Invalid(
+                    "an opt-in names its purposes; \"all\" is for opt-outs and confirmations"
+                        .into(),
+                ))
+            }
+            (Purposes::All(_), _) => None,
+            (Purposes::List(list), _) => {
+                let mut list = list.clone();
+                list.sort();
+                list.dedup();
+                check_purposes(&list, &known)?;
+                Some(list)
+            }
+        };
+        if let Some(cp) = &input.collection_point {
+            if r.collection_point(tenant_id, cp)?.is_none() {
+                return Err(ConsentError::Invalid(format!(
+                    "unknown collection point {cp:?}: register it first"
+                )));
+            }
+        }
+        if input.event == EventKind::Confirm {
+            let subject = r.subject_by_address(tenant_id, address.as_str())?;
+            let pending = match &subject {
+                Some(s) => pending_purposes(r, &s.id, purposes.as_deref())?,
+                None => Vec::new(),
+            };
+            if pending.is_empty() {
+                return Err(ConsentError::Conflict(
+                    "nothing awaits confirmation for this address and purposes".into(),
+                ));
+            }
+        }
+        Ok(ConsentEventEntry {
+            tenant_id: tenant_id.to_string(),
+            event_id: new_id(),
+            address,
+            kind: input.event,
+            purposes,
+            basis,
+            method: input.method,
+            collection_point: input.collection_point,
+            receiver,
+            occurred_at,
+            confirmation_required: input.confirmation_required,
+            evidence,
+        })
+    })
+}
+
+/// The effective state of each purpose of a subject: the later (by leaf) of its own row and the
+/// all-purposes row.
+fn effective(rows: &[StateEntryRow], purpose: &str) -> Option<StateEntryRow> {
+    let own = rows.iter().find(|r| r.purpose == purpose);
+    let all = rows.iter().find(|r| r.purpose == ALL);
+    match (own, all) {
+        (Some(a), Some(b)) => Some(if a.leaf_index > b.leaf_index { a } else { b }.clone()),
+        (Some(a), None) | (None, Some(a)) => Some(a.clone()),
+        (None, None) => None,
+    }
+}
+
+/// Purposes of a subject whose effective state is pending (restricted to `only` if given).
+fn pending_purposes(
+    r: &mut dyn Repo,
+    subject_id: &str,
+    only: Option<&[String]>,
+) -> Result<Vec<String>, ConsentError> {
+    let rows = r.all_state_entries(subject_id)?;
+    Ok(rows
+        .iter()
+        .filter(|row| row.purpose != ALL && only.is_none_or(|o| o.contains(&row.purpose)))
+        .filter(|row| effective(&rows, &row.purpose).is_some_and(|e| e.status == "pending"))
+        .map(|row| row.purpose.clone())
+        .collect())
+}
+
+/// The answer for an appended event.
+pub fn recorded(appended: &Appended) -> RecordedEvent {
+    let doc: Value = serde_json::from_slice(appended.leaf.bytes()).expect("our leaves are JSON");
+    RecordedEvent {
+        event_id: doc["event_id"].as_str().unwrap_or_default().to_string(),
+        leaf_index: appended.index,
+        leaf_hash: base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            appended.leaf.hash(),
+        ),
+        prev_leaf_index: doc["prev"].as_u64(),
+        recorded_at: doc["recorded_at"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+/// Validates a collection point and returns the entry to append, or the existing version when
+/// this exact version is registered already.
+pub fn prepare_collection_point(
+    store: &Store,
+    tenant_id: &str,
+    input: NewCollectionPoint,
+) -> Result<Result<CollectionPointEntry, CollectionPoint>, ConsentError> {
+    let name = text("name", &input.name, 200)?;
+    let content = match (&input.content, &input.content_base64) {
+        (Some(text), None) => text.as_bytes().to_vec(),
+        (None, Some(b64)) => {
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+                .map_err(|_| ConsentError::Invalid("content_base64 is not base64".into()))?
+        }
+        _ => {
+            return Err(ConsentError::Invalid(
+                "give exactly one of content and content_base64".into(),
+            ))
+        }
+    };
+    if content.is_empty() || content.len() > 5 << 20 {
+        return Err(ConsentError::Invalid(
+            "the content must be 1 byte to 5 MiB".into(),
+        ));
+    }
+    let entry = CollectionPointEntry {
+        tenant_id: tenant_id.to_string(),
+        name,
+        channel: input.channel,
+        content_type: text("content_type", &input.content_type, 200)?,
+        content_sha256: hex(&Sha256::digest(&content)),
+        content,
+        sender_name_shown: text("sender_name_shown", &input.sender_name_shown, 200)?,
+        prechecked: input.prechecked,
+        language: text("language", &input.language, 35)?,
+    };
+    let id = entry.id();
+    store.read(|r| {
+        if r.tenant(tenant_id)?.is_none() {
+            return Err(ConsentError::NotFound(format!("no tenant {tenant_id:?}")));
+        }
+        Ok(match r.collection_point(tenant_id, &id)? {
+            Some(row) => Err(CollectionPoint {
+                id: row.id,
+                name: row.name,
+                content_sha256: entry.content_sha256.clone(),
+                leaf_index: row.leaf_index as u64,
+                registered_at: rfc3339(row.registered_at),
+            }),
+            None => Ok(entry),
+        })
+    })
+}
+
+/// May `email` be mailed for `purpose`?
+pub fn decide(
+    store: &Store,
+    tenant_id: &str,
+    email: &str,
+    purpose: &str,
+) -> Result<Decision, ConsentError> {
+    let address = EmailAddress::parse(email)?;
+    store.read(|r| {
+        check_purposes(&[purpose.to_string()], &known_purposes(r, tenant_id)?)?;
+        let none = Decision {
+            may_send: false,
+            status: "none".into(),
+            basis: None,
+            since: None,
+            event_id: None,
+            leaf_index: None,
+        };
+        let Some(subject) = r.subject_by_address(tenant_id, address.as_str())? else {
+            return Ok(none);
+        };
+        let rows = r.state_entries(&subject.id, &[purpose.to_string(), ALL.to_string()])?;
+        Ok(match effective(&rows, purpose) {
+            None => none,
+            Some(row) => Decision {
+                may_send: row.status == "granted",
+                status: row.status,
+                basis: (row.basis != "none").then_some(row.basis),
+                since: Some(rfc3339(row.since)),
+                event_id: Some(row.event_id),
+                leaf_index: Some(row.leaf_index as u64),
+            },
+        })
+    })
+}
+
+fn record(row: crate::store::EventRow, email: Option<String>) -> EventRecord {
+    EventRecord {
+        event_id: row.id,
+        email,
+        event: row.kind,
+        purposes: serde_json::from_str(&row.purposes).unwrap_or(Value::Null),
+        basis: (row.basis != "none").then_some(row.basis),
+        method: row.method,
+        collection_point: row.collection_point,
+        received_by: serde_json::from_str(&row.received_by).unwrap_or(Value::Null),
+        occurred_at: rfc3339(row.occurred_at),
+        recorded_at: rfc3339(row.recorded_at),
+        leaf_index: row.leaf_index as u64,
+        prev_leaf_index: row.prev_leaf_index.map(|i| i as u64),
+    }
+}
+
+/// Every event of one address, oldest first.
+pub fn history(
+    store: &Store,
+    tenant_id: &str,
+    email: &str,
+) -> Result<Vec<EventRecord>, ConsentError> {
+    let address = EmailAddress::parse(email)?;
+    store.read(|r| {
+        known_purposes(r, tenant_id)?;
+        let Some(subject) = r.subject_by_address(tenant_id, address.as_str())? else {
+            return Ok(Vec::new());
+        };
+        Ok(r.subject_events(&subject.id)?
+            .into_iter()
+            .map(|e| record(e, subject.address.clone()))
+            .collect())
+    })
+}
+
+/// A tenant's events after leaf `after`, oldest first, at most `limit`.
+pub fn export(
+    store: &Store,
+    tenant_id: &str,
+    after: Option<u64>,
+    limit: u32,
+) -> Result<Vec<EventRecord>, ConsentError> {
+    let after = after.map_or(-1, |a| a.min(i64::MAX as u64) as i64);
+    store.read(|r| {
+        known_purposes(r, tenant_id)?;
+        Ok(r.tenant_events(tenant_id, after, i64::from(limit))?
+            .into_iter()
+            .map(|(e, a)| record(e, a))
+            .collect())
+    })
+}
+
+/// The first answer stored for an idempotency key, if any. The same key with another request
+/// is a conflict.
+pub fn replay(
+    store: &Store,
+    tenant_id: &str,
+    key: &str,
+    request: &[u8],
+) -> Result<Option<(u16, String)>, ConsentError> {
+    if key.is_empty() || key.len() > 255 || !key.is_ascii() {
+        return Err(ConsentError::Invalid(
+            "Idempotency-Key must be 1–255 ASCII characters".into(),
+        ));
+    }
+    let digest = Sha256::digest(request).to_vec();
+    store.read(|r| match r.idempotent_answer(tenant_id, key)? {
+        None => Ok(None),
+        Some(row) if row.request_sha256 == digest => Ok(Some((row.status as u16, row.body))),
+        Some(_) => Err(ConsentError::Conflict(
+            "this Idempotency-Key was used with a different request".into(),
+        )),
+    })
+}
+
+/// Stores the first answer for an idempotency key.
+pub fn remember(
+    store: &Store,
+    tenant_id: &str,
+    key: &str,
+    request: &[u8],
+    status: u16,
+    body: &str,
+) -> Result<(), ConsentError> {
+    let row = IdempotencyRow {
+        tenant_id: tenant_id.to_string(),
+        key: key.to_string(),
+        request_sha256: Sha256::digest(request).to_vec(),
+        status: i32::from(status),
+        body: body.to_string(),
+        created_at: now_millis(),
+    };
+    store.write(|r: &mut dyn Repo| Ok::<_, ConsentError>(r.store_idempotent_answer(&row)?))
+}
+
+/// `SHA-256("consent-ledger/subject/v1" ‖ 0x0A ‖ tenant ‖ 0x0A ‖ address ‖ 0x0A ‖ salt)`: what
+/// leaves carry instead of the address (see `docs/log-format.md`).
+pub fn commitment(tenant_id: &str, address: &str, salt: &[u8]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"consent-ledger/subject/v1\n")
+        .chain_update(tenant_id.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(address.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(salt)
+        .finalize()
+        .into()
+}
+
+fn new_subject(tenant_id: &str, address: &EmailAddress) -> SubjectRow {
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt).expect("the OS has randomness");
+    SubjectRow {
+        id: new_id(),
+        tenant_id: tenant_id.to_string(),
+        address: Some(address.as_str().to_string()),
+        commitment: commitment(tenant_id, address.as_str(), &salt).to_vec(),
+        salt: Some(salt.to_vec()),
+        last_leaf_index: None,
+        created_at: now_millis(),
+        erased_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(purpose: &str, status: &str, leaf: i64) -> StateEntryRow {
+        StateEntryRow {
+            subject_id: "s".into(),
+            purpose: purpose.into(),
+            status: status.into(),
+            basis: "consent".into(),
+            since: 0,
+            event_id: "e".into(),
+            leaf_index: leaf,
+        }
+    }
+
+    #[test]
+    fn the_later_of_purpose_and_all_decides() {
+        let rows = [row("news", "granted", 5), row(ALL, "withdrawn", 10)];
+        assert_eq!(effective(&rows, "news").unwrap().status, "withdrawn");
+        let rows = [row("news", "granted", 12), row(ALL, "withdrawn", 10)];
+        assert_eq!(effective(&rows, "news").unwrap().status, "granted");
+        assert_eq!(effective(&rows, "offers").unwrap().status, "withdrawn");
+        assert!(effective(&[], "news").is_none());
+    }
+
+    #[test]
+    fn ids_look_like_uuids_and_differ() {
+        let (a, b) = (new_id(), new_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+    }
+}

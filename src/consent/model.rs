@@ -1,0 +1,288 @@
+//! The consent vocabulary (from `shared/LAW.md`): event kinds, legal bases, collection methods,
+//! who received the consent, and the inputs the API accepts. Validation lives with the types.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Consent given (or an exception basis recorded).
+    OptIn,
+    /// Refusal (Art. 3(3)): takes effect at once, per purpose or for all.
+    OptOut,
+    /// The second step of a double opt-in.
+    Confirm,
+}
+
+/// The legal basis of an opt-in (Art. 3(1) and its exceptions (ii)–(iv)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Prior consent.
+    Consent,
+    /// The recipient notified the address in writing (e.g. a business card).
+    AddressNotified,
+    /// An existing business relationship.
+    BusinessRelationship,
+    /// The address is published for business use.
+    AddressPublished,
+}
+
+/// How the event was collected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// A web form.
+    WebForm,
+    /// An e-mail.
+    Email,
+    /// Paper.
+    Paper,
+    /// Telephone.
+    Phone,
+    /// In person.
+    InPerson,
+    /// Imported from a legacy system.
+    Import,
+}
+
+/// Who received the consent (送信者 or 送信委託者).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiverRole {
+    /// The sender.
+    Sender,
+    /// The party that commissions the sending.
+    CommissioningParty,
+}
+
+/// The party that received the consent or refusal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Receiver {
+    /// Sender or commissioning party.
+    pub role: ReceiverRole,
+    /// Its name.
+    pub name: String,
+}
+
+/// Purposes an event covers: a list, or `"all"` (opt-out and confirm only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Purposes {
+    /// These purposes.
+    List(Vec<String>),
+    /// `"all"`.
+    All(AllPurposes),
+}
+
+/// The literal `"all"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AllPurposes {
+    /// Every purpose.
+    All,
+}
+
+/// Evidence kept with an event in erasable rows; the leaf holds only a salted hash of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// The client's IP address.
+    pub ip: Option<String>,
+    /// The client's user agent.
+    pub user_agent: Option<String>,
+    /// The Message-ID of the confirmation mail (double opt-in).
+    pub confirmation_message_id: Option<String>,
+    /// Evidence of the legal basis (e.g. where the business card was received).
+    pub note: Option<String>,
+}
+
+/// A consent event as a sender submits it.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"event": "opt_in", "email": "taro@example.jp", "purposes": ["newsletter"],
+    "basis": "consent", "method": "web_form", "collection_point": "3b1f…",
+    "received_by": {"role": "sender", "name": "Example K.K."}, "occurred_at": "2026-11-28T10:00:00Z"}))]
+pub struct NewEvent {
+    /// `opt_in`, `opt_out` or `confirm`.
+    pub event: EventKind,
+    /// The address.
+    pub email: String,
+    /// Purposes, or `"all"` (opt-out and confirm).
+    pub purposes: Purposes,
+    /// Legal basis of an opt-in (default `consent`); not given for opt-out and confirm.
+    pub basis: Option<Basis>,
+    /// How it was collected.
+    pub method: Method,
+    /// The collection point version (id) the person saw.
+    pub collection_point: Option<String>,
+    /// Who received it.
+    pub received_by: Receiver,
+    /// When it happened (RFC 3339; default: now).
+    pub occurred_at: Option<String>,
+    /// An opt-in that takes effect only once confirmed (double opt-in).
+    #[serde(default)]
+    pub confirmation_required: bool,
+    /// Evidence (kept erasable, committed by salted hash).
+    pub evidence: Option<Evidence>,
+}
+
+/// A consent screen, form, mail or paper template to register.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCollectionPoint {
+    /// A name shared by the versions of one form (e.g. `signup-footer`).
+    pub name: String,
+    /// `web_form`, `email`, `paper`, `phone`, `in_person` or `import`.
+    pub channel: Method,
+    /// MIME type of the content, e.g. `text/html; charset=utf-8`.
+    pub content_type: String,
+    /// The exact content as text (HTML or plain text) — or give `content_base64`.
+    pub content: Option<String>,
+    /// The exact content as base64 bytes (a PDF, an image).
+    pub content_base64: Option<String>,
+    /// The sender name shown to the person.
+    pub sender_name_shown: String,
+    /// Whether the consent box was pre-checked.
+    pub prechecked: bool,
+    /// Language of the content, `ja` or `en` (or another BCP 47 tag).
+    pub language: String,
+}
+
+/// A tenant to create.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// A short name.
+    pub name: String,
+    /// The legal name shown to recipients (default: `name`).
+    pub legal_name: Option<String>,
+    /// Postal address (display duty, ordinance Art. 9).
+    pub postal_address: Option<String>,
+    /// Contact for complaints.
+    pub complaint_contact: Option<String>,
+    /// Opt-out contact (address or URL).
+    pub optout_contact: Option<String>,
+    /// `ja` (default) or `en`.
+    pub default_language: Option<String>,
+    /// The purposes this tenant mails for.
+    #[serde(default)]
+    pub purposes: Vec<PurposeDefinition>,
+}
+
+/// A purpose a tenant mails for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeDefinition {
+    /// Key: lower-case letters, digits, `-` and `_`, 1–64 characters.
+    pub purpose: String,
+    /// What is sent for it.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A tenant.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Tenant {
+    /// Id.
+    pub id: String,
+    /// Short name.
+    pub name: String,
+    /// Legal name shown to recipients.
+    pub legal_name: String,
+    /// Postal address.
+    pub postal_address: Option<String>,
+    /// Complaint contact.
+    pub complaint_contact: Option<String>,
+    /// Opt-out contact.
+    pub optout_contact: Option<String>,
+    /// Default language.
+    pub default_language: String,
+    /// A measures order was issued (retention one year).
+    pub legal_hold: bool,
+    /// Purposes.
+    pub purposes: Vec<PurposeDefinition>,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+}
+
+/// An event recorded in the log.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RecordedEvent {
+    /// Event id.
+    pub event_id: String,
+    /// Its leaf in the log.
+    pub leaf_index: u64,
+    /// Its leaf hash, base64.
+    pub leaf_hash: String,
+    /// The subject's previous event's leaf (per-address chain).
+    pub prev_leaf_index: Option<u64>,
+    /// Server time, RFC 3339.
+    pub recorded_at: String,
+}
+
+/// A registered collection point version.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CollectionPoint {
+    /// Content-addressed id (hex SHA-256 of its canonical description).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// SHA-256 of the content, hex.
+    pub content_sha256: String,
+    /// Its leaf.
+    pub leaf_index: u64,
+    /// Start of its period of use, RFC 3339.
+    pub registered_at: String,
+}
+
+/// The send decision.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"may_send": true, "status": "granted", "basis": "consent",
+    "since": "2026-11-28T10:00:01Z", "event_id": "6f1c…", "leaf_index": 42}))]
+pub struct Decision {
+    /// Whether mail for this purpose may be sent now.
+    pub may_send: bool,
+    /// `granted`, `pending` (awaiting confirmation), `withdrawn` or `none`.
+    pub status: String,
+    /// Legal basis of the deciding event.
+    pub basis: Option<String>,
+    /// Since when (the deciding event's recorded_at), RFC 3339.
+    pub since: Option<String>,
+    /// The deciding event.
+    pub event_id: Option<String>,
+    /// Its leaf.
+    pub leaf_index: Option<u64>,
+}
+
+/// One event of a subject's history or of an export.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventRecord {
+    /// Event id.
+    pub event_id: String,
+    /// The address (absent once erased).
+    pub email: Option<String>,
+    /// Kind.
+    pub event: String,
+    /// Purposes: a list or `"all"`.
+    pub purposes: serde_json::Value,
+    /// Legal basis (opt-ins).
+    pub basis: Option<String>,
+    /// Method.
+    pub method: String,
+    /// Collection point.
+    pub collection_point: Option<String>,
+    /// Who received it.
+    pub received_by: serde_json::Value,
+    /// Claimed time, RFC 3339.
+    pub occurred_at: String,
+    /// Server time, RFC 3339.
+    pub recorded_at: String,
+    /// Its leaf.
+    pub leaf_index: u64,
+    /// The previous event of the same address.
+    pub prev_leaf_index: Option<u64>,
+}

@@ -1,0 +1,434 @@
+//! Queries for tenants, purposes, subjects, events, collection points, the consent state and
+//! idempotency keys. Written once, compiled for both backends. No consent rules here.
+
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel::{PgConnection, QueryResult, SqliteConnection};
+
+use super::schema::{
+    collection_points, consent_state, events, idempotency_keys, subjects, tenant_purposes, tenants,
+};
+
+/// A tenant.
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = tenants)]
+pub struct TenantRow {
+    /// Id.
+    pub id: String,
+    /// Short name.
+    pub name: String,
+    /// Legal name as shown to recipients.
+    pub legal_name: String,
+    /// Postal address.
+    pub postal_address: Option<String>,
+    /// Complaint contact.
+    pub complaint_contact: Option<String>,
+    /// Opt-out contact.
+    pub optout_contact: Option<String>,
+    /// `ja` or `en`.
+    pub default_language: String,
+    /// A measures order was issued: retention is one year.
+    pub legal_hold: bool,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// A subject (one address of one tenant).
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = subjects)]
+pub struct SubjectRow {
+    /// Id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Normalised address; `None` once erased.
+    pub address: Option<String>,
+    /// Salt; `None` once erased.
+    pub salt: Option<Vec<u8>>,
+    /// The commitment leaves carry.
+    pub commitment: Vec<u8>,
+    /// Leaf index of the latest event.
+    pub last_leaf_index: Option<i64>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms, once erased.
+    pub erased_at: Option<i64>,
+}
+
+/// A consent event.
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    /// Id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Subject.
+    pub subject_id: String,
+    /// `opt_in`, `opt_out`, `confirm`.
+    pub kind: String,
+    /// JSON: a list of purposes or `"all"`.
+    pub purposes: String,
+    /// Legal basis.
+    pub basis: String,
+    /// Collection method.
+    pub method: String,
+    /// Collection point id.
+    pub collection_point: Option<String>,
+    /// JSON: who received it.
+    pub received_by: String,
+    /// Claimed time, Unix ms.
+    pub occurred_at: i64,
+    /// Server time, Unix ms.
+    pub recorded_at: i64,
+    /// Its leaf.
+    pub leaf_index: i64,
+    /// The subject's previous event's leaf.
+    pub prev_leaf_index: Option<i64>,
+    /// JSON evidence (erasable).
+    pub evidence: Option<String>,
+}
+
+/// The latest effect for one subject and purpose.
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = consent_state)]
+pub struct StateEntryRow {
+    /// Subject.
+    pub subject_id: String,
+    /// Purpose, or `*` for all.
+    pub purpose: String,
+    /// `granted`, `pending` or `withdrawn`.
+    pub status: String,
+    /// Legal basis of the event.
+    pub basis: String,
+    /// Since (recorded_at of the event), Unix ms.
+    pub since: i64,
+    /// The event.
+    pub event_id: String,
+    /// Its leaf.
+    pub leaf_index: i64,
+}
+
+/// A registered collection point version.
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = collection_points)]
+pub struct CollectionPointRow {
+    /// Content-addressed id (hex SHA-256).
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Name shared by its versions.
+    pub name: String,
+    /// Channel.
+    pub channel: String,
+    /// MIME type of the content.
+    pub content_type: String,
+    /// The exact content shown.
+    pub content: Vec<u8>,
+    /// Sender name shown to the person.
+    pub sender_name_shown: String,
+    /// Whether the consent box was pre-checked.
+    pub prechecked: bool,
+    /// Language.
+    pub language: String,
+    /// Its leaf.
+    pub leaf_index: i64,
+    /// Start of its period of use, Unix ms.
+    pub registered_at: i64,
+    /// End of its period of use, Unix ms.
+    pub superseded_at: Option<i64>,
+}
+
+/// A stored first answer for an idempotency key.
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyRow {
+    /// Tenant.
+    pub tenant_id: String,
+    /// The client's key.
+    pub key: String,
+    /// SHA-256 of the request it answered.
+    pub request_sha256: Vec<u8>,
+    /// HTTP status.
+    pub status: i32,
+    /// Response body.
+    pub body: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// Queries for consent records.
+pub trait ConsentRows {
+    /// Inserts a tenant.
+    fn insert_tenant(&mut self, row: &TenantRow) -> QueryResult<()>;
+    /// A tenant by id.
+    fn tenant(&mut self, id: &str) -> QueryResult<Option<TenantRow>>;
+    /// Adds a purpose (no-op if present).
+    fn add_purpose(
+        &mut self,
+        tenant_id: &str,
+        purpose: &str,
+        description: &str,
+        now: i64,
+    ) -> QueryResult<()>;
+    /// A tenant's purposes, sorted.
+    fn purposes(&mut self, tenant_id: &str) -> QueryResult<Vec<(String, String)>>;
+    /// The subject with this address.
+    fn subject_by_address(
+        &mut self,
+        tenant_id: &str,
+        address: &str,
+    ) -> QueryResult<Option<SubjectRow>>;
+    /// Inserts a subject.
+    fn insert_subject(&mut self, row: &SubjectRow) -> QueryResult<()>;
+    /// Records the subject's latest leaf.
+    fn set_last_leaf(&mut self, subject_id: &str, leaf_index: i64) -> QueryResult<()>;
+    /// Inserts an event.
+    fn insert_event(&mut self, row: &EventRow) -> QueryResult<()>;
+    /// A subject's events, oldest first.
+    fn subject_events(&mut self, subject_id: &str) -> QueryResult<Vec<EventRow>>;
+    /// A tenant's events after a leaf index, oldest first, with the subjects' addresses.
+    fn tenant_events(
+        &mut self,
+        tenant_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<(EventRow, Option<String>)>>;
+    /// The state rows of a subject for these purposes.
+    fn state_entries(
+        &mut self,
+        subject_id: &str,
+        purposes: &[String],
+    ) -> QueryResult<Vec<StateEntryRow>>;
+    /// All state rows of a subject.
+    fn all_state_entries(&mut self, subject_id: &str) -> QueryResult<Vec<StateEntryRow>>;
+    /// Inserts or replaces a state row.
+    fn put_state_entry(&mut self, row: &StateEntryRow) -> QueryResult<()>;
+    /// A collection point version.
+    fn collection_point(
+        &mut self,
+        tenant_id: &str,
+        id: &str,
+    ) -> QueryResult<Option<CollectionPointRow>>;
+    /// Ends the period of use of the current versions named `name`.
+    fn supersede_collection_points(
+        &mut self,
+        tenant_id: &str,
+        name: &str,
+        now: i64,
+    ) -> QueryResult<()>;
+    /// Inserts a collection point version.
+    fn insert_collection_point(&mut self, row: &CollectionPointRow) -> QueryResult<()>;
+    /// The stored answer for an idempotency key.
+    fn idempotent_answer(
+        &mut self,
+        tenant_id: &str,
+        key: &str,
+    ) -> QueryResult<Option<IdempotencyRow>>;
+    /// Stores the first answer for an idempotency key (kept if one is there already).
+    fn store_idempotent_answer(&mut self, row: &IdempotencyRow) -> QueryResult<()>;
+}
+
+macro_rules! impl_consent_rows {
+    ($conn:ty) => {
+        impl ConsentRows for $conn {
+            fn insert_tenant(&mut self, row: &TenantRow) -> QueryResult<()> {
+                diesel::insert_into(tenants::table)
+                    .values(row)
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn tenant(&mut self, id: &str) -> QueryResult<Option<TenantRow>> {
+                tenants::table.find(id).first(self).optional()
+            }
+
+            fn add_purpose(
+                &mut self,
+                tenant_id: &str,
+                purpose: &str,
+                description: &str,
+                now: i64,
+            ) -> QueryResult<()> {
+                diesel::insert_into(tenant_purposes::table)
+                    .values((
+                        tenant_purposes::tenant_id.eq(tenant_id),
+                        tenant_purposes::purpose.eq(purpose),
+                        tenant_purposes::description.eq(description),
+                        tenant_purposes::created_at.eq(now),
+                    ))
+                    .on_conflict((tenant_purposes::tenant_id, tenant_purposes::purpose))
+                    .do_nothing()
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn purposes(&mut self, tenant_id: &str) -> QueryResult<Vec<(String, String)>> {
+                tenant_purposes::table
+                    .filter(tenant_purposes::tenant_id.eq(tenant_id))
+                    .order(tenant_purposes::purpose)
+                    .select((tenant_purposes::purpose, tenant_purposes::description))
+                    .load(self)
+            }
+
+            fn subject_by_address(
+                &mut self,
+                tenant_id: &str,
+                address: &str,
+            ) -> QueryResult<Option<SubjectRow>> {
+                subjects::table
+                    .filter(
+                        subjects::tenant_id
+                            .eq(tenant_id)
+                            .and(subjects::address.eq(address)),
+                    )
+                    .first(self)
+                    .optional()
+            }
+
+            fn insert_subject(&mut self, row: &SubjectRow) -> QueryResult<()> {
+                diesel::insert_into(subjects::table)
+                    .values(row)
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn set_last_leaf(&mut self, subject_id: &str, leaf_index: i64) -> QueryResult<()> {
+                diesel::update(subjects::table.find(subject_id))
+                    .set(subjects::last_leaf_index.eq(leaf_index))
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn insert_event(&mut self, row: &EventRow) -> QueryResult<()> {
+                diesel::insert_into(events::table)
+                    .values(row)
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn subject_events(&mut self, subject_id: &str) -> QueryResult<Vec<EventRow>> {
+                events::table
+                    .filter(events::subject_id.eq(subject_id))
+                    .order(events::leaf_index)
+                    .load(self)
+            }
+
+            fn tenant_events(
+                &mut self,
+                tenant_id: &str,
+                after: i64,
+                limit: i64,
+            ) -> QueryResult<Vec<(EventRow, Option<String>)>> {
+                events::table
+                    .inner_join(subjects::table)
+                    .filter(
+                        events::tenant_id
+                            .eq(tenant_id)
+                            .and(events::leaf_index.gt(after)),
+                    )
+                    .order(events::leaf_index)
+                    .limit(limit)
+                    .select((events::all_columns, subjects::address))
+                    .load(self)
+            }
+
+            fn state_entries(
+                &mut self,
+                subject_id: &str,
+                purposes: &[String],
+            ) -> QueryResult<Vec<StateEntryRow>> {
+                consent_state::table
+                    .filter(
+                        consent_state::subject_id
+                            .eq(subject_id)
+                            .and(consent_state::purpose.eq_any(purposes)),
+                    )
+                    .load(self)
+            }
+
+            fn all_state_entries(&mut self, subject_id: &str) -> QueryResult<Vec<StateEntryRow>> {
+                consent_state::table
+                    .filter(consent_state::subject_id.eq(subject_id))
+                    .order(consent_state::purpose)
+                    .load(self)
+            }
+
+            fn put_state_entry(&mut self, row: &StateEntryRow) -> QueryResult<()> {
+                diesel::insert_into(consent_state::table)
+                    .values(row)
+                    .on_conflict((consent_state::subject_id, consent_state::purpose))
+                    .do_update()
+                    .set((
+                        consent_state::status.eq(excluded(consent_state::status)),
+                        consent_state::basis.eq(excluded(consent_state::basis)),
+                        consent_state::since.eq(excluded(consent_state::since)),
+                        consent_state::event_id.eq(excluded(consent_state::event_id)),
+                        consent_state::leaf_index.eq(excluded(consent_state::leaf_index)),
+                    ))
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn collection_point(
+                &mut self,
+                tenant_id: &str,
+                id: &str,
+            ) -> QueryResult<Option<CollectionPointRow>> {
+                collection_points::table
+                    .find((tenant_id, id))
+                    .first(self)
+                    .optional()
+            }
+
+            fn supersede_collection_points(
+                &mut self,
+                tenant_id: &str,
+                name: &str,
+                now: i64,
+            ) -> QueryResult<()> {
+                diesel::update(
+                    collection_points::table.filter(
+                        collection_points::tenant_id
+                            .eq(tenant_id)
+                            .and(collection_points::name.eq(name))
+                            .and(collection_points::superseded_at.is_null()),
+                    ),
+                )
+                .set(collection_points::superseded_at.eq(now))
+                .execute(self)
+                .map(drop)
+            }
+
+            fn insert_collection_point(&mut self, row: &CollectionPointRow) -> QueryResult<()> {
+                diesel::insert_into(collection_points::table)
+                    .values(row)
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn idempotent_answer(
+                &mut self,
+                tenant_id: &str,
+                key: &str,
+            ) -> QueryResult<Option<IdempotencyRow>> {
+                idempotency_keys::table
+                    .find((tenant_id, key))
+                    .first(self)
+                    .optional()
+            }
+
+            fn store_idempotent_answer(&mut self, row: &IdempotencyRow) -> QueryResult<()> {
+                diesel::insert_into(idempotency_keys::table)
+                    .values(row)
+                    .on_conflict((idempotency_keys::tenant_id, idempotency_keys::key))
+                    .do_nothing()
+                    .execute(self)
+                    .map(drop)
+            }
+        }
+    };
+}
+
+impl_consent_rows!(SqliteConnection);
+impl_consent_rows!(PgConnection);

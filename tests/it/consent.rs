@@ -1,0 +1,634 @@
+//! Consent records end to end over HTTP, as a sender and a regulator use them: a tenant, a token,
+//! a registered form, opt-in → may_send true, opt-out → false at once, the opt-out a leaf with a
+//! valid proof and no plaintext address, double opt-in, idempotency, and every misuse a 4xx that
+//! writes nothing.
+
+use std::time::Duration;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use consent_ledger::auth::Role;
+use consent_ledger::consent::{self, model::*};
+use serde_json::{json, Value};
+
+use crate::common::reference as r;
+use crate::common::{wait_for_checkpoint, TestApp, TestDb};
+use crate::on_both_backends;
+
+on_both_backends!(
+    a_sender_records_consent_and_the_decision_follows,
+    misuse_is_refused_and_writes_nothing,
+    concurrent_opt_in_and_opt_out_end_in_the_last_one
+);
+
+struct Setup {
+    app: TestApp,
+    tenant: String,
+    sender: String,
+    regulator: String,
+    admin: String,
+}
+
+async fn setup(db: &TestDb) -> Setup {
+    let app = TestApp::start(db).await;
+    let state = consent_ledger::api::AppState::open(&db.config()).unwrap();
+    let admin = state
+        .authority
+        .issue(Role::Admin, None, "ops", Duration::from_secs(600))
+        .unwrap();
+    let regulator = state
+        .authority
+        .issue(Role::Regulator, None, "officer", Duration::from_secs(600))
+        .unwrap();
+    state.log.shutdown();
+    let created = app
+        .call("POST", "/v1/tenants", Some(&admin), Some(&json!({
+            "name": "Example", "legal_name": "Example K.K.", "postal_address": "1-1 Chiyoda, Tokyo",
+            "purposes": [{"purpose": "newsletter", "description": "Weekly news"}, {"purpose": "offers"}]
+        })), &[])
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let tenant = created.json()["id"].as_str().unwrap().to_string();
+    let state = consent_ledger::api::AppState::open(&db.config()).unwrap();
+    let sender = state
+        .authority
+        .issue(
+            Role::Sender,
+            Some(&tenant),
+            "acme",
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    state.log.shutdown();
+    Setup {
+        app,
+        tenant,
+        sender,
+        regulator,
+        admin,
+    }
+}
+
+fn event(kind: &str, email: &str, purposes: Value) -> Value {
+    json!({"event": kind, "email": email, "purposes": purposes, "method": "web_form",
+           "received_by": {"role": "sender", "name": "Example K.K."}})
+}
+
+async fn decide(s: &Setup, email: &str, purpose: &str) -> Value {
+    let a = s
+        .app
+        .call(
+            "GET",
+            &format!("/v1/consent?email={email}&purpose={purpose}"),
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    a.json()
+}
+
+async fn post_event(s: &Setup, body: &Value) -> Value {
+    let a = s
+        .app
+        .call("POST", "/v1/events", Some(&s.sender), Some(body), &[])
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text());
+    a.json()
+}
+
+async fn a_sender_records_consent_and_the_decision_follows(db: TestDb) {
+    let s = setup(&db).await;
+    let form = json!({"name": "signup", "channel": "web_form", "content_type": "text/html; charset=utf-8",
+                      "content": "<label><input type=checkbox> Send me the Example newsletter</label>",
+                      "sender_name_shown": "Example K.K.", "prechecked": false, "language": "ja"});
+    let cp = s
+        .app
+        .call(
+            "POST",
+            "/v1/collection-points",
+            Some(&s.sender),
+            Some(&form),
+            &[],
+        )
+        .await;
+    assert_eq!(cp.status, 201, "{}", cp.text());
+    let cp = cp.json();
+    let again = s
+        .app
+        .call(
+            "POST",
+            "/v1/collection-points",
+            Some(&s.sender),
+            Some(&form),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.json()["id"].clone()),
+        (200, cp["id"].clone()),
+        "content-addressed"
+    );
+
+    let email = "Taro.Yamada@Example.JP";
+    assert_eq!(decide(&s, email, "newsletter").await["may_send"], false);
+    let mut opt_in = event("opt_in", email, json!(["newsletter"]));
+    opt_in["collection_point"] = cp["id"].clone();
+    opt_in["evidence"] = json!({"ip": "203.0.113.7", "user_agent": "Mozilla/5.0"});
+    let first = post_event(&s, &opt_in).await;
+    let d = decide(&s, "taro.yamada@example.jp", "newsletter").await;
+    assert_eq!(
+        (d["may_send"].clone(), d["basis"].clone()),
+        (json!(true), json!("consent"))
+    );
+    assert_eq!(decide(&s, email, "offers").await["may_send"], false);
+
+    let second = post_event(&s, &event("opt_out", email, json!(["newsletter"]))).await;
+    assert_eq!(
+        decide(&s, email, "newsletter").await["may_send"],
+        false,
+        "an opt-out wins at once"
+    );
+    assert_eq!(
+        second["prev_leaf_index"], first["leaf_index"],
+        "the per-address chain"
+    );
+
+    // The opt-out is a leaf with a valid proof, and the leaf holds no plaintext personal data.
+    let index = second["leaf_index"].as_u64().unwrap();
+    let cp_now = wait_for_checkpoint(&s.app.log, index + 1).await;
+    let proof = s
+        .app
+        .get(&format!(
+            "/v1/log/proof/inclusion?index={index}&size={}",
+            cp_now.size
+        ))
+        .await
+        .json();
+    let path: Vec<r::Hash> = proof["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| B64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect();
+    let leaf_hash: r::Hash = B64
+        .decode(second["leaf_hash"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(
+        r::root_from_inclusion(leaf_hash, index, cp_now.size, &path),
+        Some(cp_now.root)
+    );
+    let tile = s
+        .app
+        .get(&format!("/tile/entries/000.p/{}", cp_now.size.min(255)))
+        .await;
+    let leaves = r::entries(&tile.body);
+    let leaf = &leaves[index as usize];
+    assert_eq!(r::leaf_hash(leaf), leaf_hash);
+    let text = String::from_utf8(leaf.clone()).unwrap();
+    for secret in ["taro", "yamada", "203.0.113.7", "Mozilla"] {
+        assert!(
+            !text.to_lowercase().contains(&secret.to_lowercase()),
+            "{secret} leaked into a leaf: {text}"
+        );
+    }
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (
+            doc["type"].clone(),
+            doc["event"].clone(),
+            doc["prev"].clone()
+        ),
+        (
+            json!("consent_event"),
+            json!("opt_out"),
+            first["leaf_index"].clone()
+        )
+    );
+    assert_eq!(doc["subject"].as_str().unwrap().len(), 64);
+
+    // History and export show both, with leaf indexes.
+    let history = s
+        .app
+        .call(
+            "GET",
+            &format!("/v1/subjects/events?email={email}"),
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    let kinds: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["opt_in", "opt_out"]);
+    let export = s
+        .app
+        .call(
+            "GET",
+            "/v1/events/export?format=jsonl",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(export.header("content-type"), "application/x-ndjson");
+    let lines: Vec<Value> = export
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["email"], "taro.yamada@example.jp");
+    // A regulator reads any tenant, naming it.
+    let reg = s
+        .app
+        .call(
+            "GET",
+            &format!(
+                "/v1/consent?email={email}&purpose=newsletter&tenant={}",
+                s.tenant
+            ),
+            Some(&s.regulator),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (reg.status, reg.json()["may_send"].clone()),
+        (200, json!(false))
+    );
+
+    // Double opt-in: pending until confirmed; confirming twice is a conflict.
+    let mut pending = event("opt_in", "hanako@example.jp", json!(["offers"]));
+    pending["confirmation_required"] = json!(true);
+    post_event(&s, &pending).await;
+    assert_eq!(
+        decide(&s, "hanako@example.jp", "offers").await["status"],
+        "pending"
+    );
+    post_event(&s, &event("confirm", "hanako@example.jp", json!("all"))).await;
+    assert_eq!(
+        decide(&s, "hanako@example.jp", "offers").await["may_send"],
+        true
+    );
+    let twice = s
+        .app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&s.sender),
+            Some(&event("confirm", "hanako@example.jp", json!("all"))),
+            &[],
+        )
+        .await;
+    assert_eq!(twice.status, 409);
+
+    // Opt-out of everything, then a new opt-in for one purpose: only that one is back.
+    post_event(
+        &s,
+        &event("opt_in", "jiro@example.jp", json!(["newsletter", "offers"])),
+    )
+    .await;
+    post_event(&s, &event("opt_out", "jiro@example.jp", json!("all"))).await;
+    assert_eq!(
+        decide(&s, "jiro@example.jp", "offers").await["may_send"],
+        false
+    );
+    post_event(
+        &s,
+        &event("opt_in", "jiro@example.jp", json!(["newsletter"])),
+    )
+    .await;
+    assert_eq!(
+        decide(&s, "jiro@example.jp", "newsletter").await["may_send"],
+        true
+    );
+    assert_eq!(
+        decide(&s, "jiro@example.jp", "offers").await["may_send"],
+        false
+    );
+
+    // Idempotency: a retry gets the first answer; the same key with another body is refused.
+    let body = event("opt_in", "saburo@example.jp", json!(["newsletter"]));
+    let a1 = s
+        .app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&s.sender),
+            Some(&body),
+            &[("Idempotency-Key", "k-1")],
+        )
+        .await;
+    let a2 = s
+        .app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&s.sender),
+            Some(&body),
+            &[("Idempotency-Key", "k-1")],
+        )
+        .await;
+    assert_eq!((a1.status, a2.status), (201, 201));
+    assert_eq!(a1.json(), a2.json());
+    assert_eq!(a2.header("idempotent-replayed"), "true");
+    let other = event("opt_out", "saburo@example.jp", json!(["newsletter"]));
+    assert_eq!(
+        s.app
+            .call(
+                "POST",
+                "/v1/events",
+                Some(&s.sender),
+                Some(&other),
+                &[("Idempotency-Key", "k-1")]
+            )
+            .await
+            .status,
+        409
+    );
+    let history = s
+        .app
+        .call(
+            "GET",
+            "/v1/subjects/events?email=saburo@example.jp",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(
+        history["events"].as_array().unwrap().len(),
+        1,
+        "the retry wrote nothing"
+    );
+    s.app.stop().await;
+}
+
+async fn misuse_is_refused_and_writes_nothing(db: TestDb) {
+    let s = setup(&db).await;
+    post_event(&s, &event("opt_in", "a@example.jp", json!(["newsletter"]))).await;
+    let count = || async {
+        s.app
+            .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
+            .await
+            .json()["events"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = count().await;
+    let other_tenant = consent::create_tenant(
+        &s.app_store(&db),
+        NewTenant {
+            name: "Other".into(),
+            legal_name: None,
+            postal_address: None,
+            complaint_contact: None,
+            optout_contact: None,
+            default_language: None,
+            purposes: vec![],
+        },
+    )
+    .unwrap();
+    let ok = event("opt_in", "b@example.jp", json!(["newsletter"]));
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = ok.clone();
+        f(&mut v);
+        v
+    };
+    let cases: Vec<(&str, Option<&str>, Value, u16)> = vec![
+        ("no token", None, ok.clone(), 401),
+        ("regulator writes", Some(&s.regulator), ok.clone(), 403),
+        ("admin writes", Some(&s.admin), ok.clone(), 403),
+        (
+            "invalid address",
+            Some(&s.sender),
+            with(&|v| v["email"] = json!("not-an-address")),
+            422,
+        ),
+        (
+            "unknown purpose",
+            Some(&s.sender),
+            with(&|v| v["purposes"] = json!(["spam"])),
+            422,
+        ),
+        (
+            "no purposes",
+            Some(&s.sender),
+            with(&|v| v["purposes"] = json!([])),
+            422,
+        ),
+        (
+            "opt-in for all",
+            Some(&s.sender),
+            with(&|v| v["purposes"] = json!("all")),
+            422,
+        ),
+        (
+            "unknown collection point",
+            Some(&s.sender),
+            with(&|v| v["collection_point"] = json!("ab")),
+            422,
+        ),
+        (
+            "future",
+            Some(&s.sender),
+            with(&|v| v["occurred_at"] = json!("2999-01-01T00:00:00Z")),
+            422,
+        ),
+        (
+            "bad time",
+            Some(&s.sender),
+            with(&|v| v["occurred_at"] = json!("yesterday")),
+            422,
+        ),
+        (
+            "unknown event",
+            Some(&s.sender),
+            with(&|v| v["event"] = json!("maybe")),
+            400,
+        ),
+        (
+            "unknown field",
+            Some(&s.sender),
+            with(&|v| v["extra"] = json!(1)),
+            400,
+        ),
+        (
+            "missing field",
+            Some(&s.sender),
+            with(&|v| {
+                v.as_object_mut().unwrap().remove("method");
+            }),
+            400,
+        ),
+        (
+            "basis on opt-out",
+            Some(&s.sender),
+            json!({"event": "opt_out", "email": "b@example.jp", "purposes": "all", "basis": "consent", "method": "email", "received_by": {"role": "sender", "name": "x"}}),
+            422,
+        ),
+        (
+            "confirm with nothing pending",
+            Some(&s.sender),
+            with(&|v| v["event"] = json!("confirm")),
+            409,
+        ),
+    ];
+    for (what, token, body, status) in cases {
+        let a = s
+            .app
+            .call("POST", "/v1/events", token, Some(&body), &[])
+            .await;
+        assert_eq!(a.status, status, "{what}: {}", a.text());
+        assert_eq!(
+            a.header("content-type"),
+            "application/problem+json",
+            "{what}"
+        );
+    }
+    assert_eq!(raw_post(&s, "{not json".into()).await, 400);
+    assert_eq!(
+        raw_post(&s, format!("{{\"email\": \"{}\"}}", "a".repeat(1 << 20))).await,
+        413
+    );
+    // Reads are scoped to the caller's tenant.
+    let foreign = s
+        .app
+        .call(
+            "GET",
+            &format!(
+                "/v1/consent?email=a@example.jp&purpose=newsletter&tenant={}",
+                other_tenant.id
+            ),
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(foreign.status, 403);
+    assert_eq!(
+        s.app
+            .call(
+                "GET",
+                "/v1/consent?email=a@example.jp&purpose=newsletter",
+                Some(&s.regulator),
+                None,
+                &[]
+            )
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        s.app
+            .call(
+                "GET",
+                "/v1/consent?email=nope&purpose=newsletter",
+                Some(&s.sender),
+                None,
+                &[]
+            )
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        s.app
+            .call(
+                "GET",
+                "/v1/consent?email=a@example.jp&purpose=spam",
+                Some(&s.sender),
+                None,
+                &[]
+            )
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        s.app
+            .call(
+                "POST",
+                "/v1/tenants",
+                Some(&s.sender),
+                Some(&json!({"name": "x"})),
+                &[]
+            )
+            .await
+            .status,
+        403
+    );
+    assert_eq!(count().await, before, "nothing was written");
+    s.app.stop().await;
+}
+
+async fn concurrent_opt_in_and_opt_out_end_in_the_last_one(db: TestDb) {
+    let s = std::rc::Rc::new(setup(&db).await);
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let s = s.clone();
+        tasks.push(actix_web::rt::spawn(async move {
+            let kind = if i % 2 == 0 { "opt_in" } else { "opt_out" };
+            post_event(&s, &event(kind, "race@example.jp", json!(["newsletter"]))).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let history = s
+        .app
+        .call(
+            "GET",
+            "/v1/subjects/events?email=race@example.jp",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(events.len(), 24);
+    for pair in events.windows(2) {
+        assert_eq!(
+            pair[1]["prev_leaf_index"], pair[0]["leaf_index"],
+            "one unbroken chain"
+        );
+    }
+    let last = events.last().unwrap();
+    let d = decide(&s, "race@example.jp", "newsletter").await;
+    assert_eq!(
+        d["may_send"],
+        json!(last["event"] == "opt_in"),
+        "the decision follows the last event in log order"
+    );
+    assert_eq!(d["event_id"], last["event_id"]);
+}
+
+async fn raw_post(s: &Setup, body: String) -> u16 {
+    let client = awc::Client::default();
+    let mut res = client
+        .post(format!("{}/v1/events", s.app.base))
+        .insert_header(("Authorization", format!("Bearer {}", s.sender)))
+        .insert_header(("Content-Type", "application/json"))
+        .send_body(body)
+        .await
+        .unwrap();
+    let _ = res.body().await;
+    res.status().as_u16()
+}
+
+impl Setup {
+    fn app_store(&self, db: &TestDb) -> consent_ledger::store::Store {
+        consent_ledger::store::Store::connect(&db.url, 2).unwrap()
+    }
+}
