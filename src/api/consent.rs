@@ -3,7 +3,7 @@
 //! scope to a tenant, call [`crate::consent`] on the blocking pool (appends are awaited), render.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -92,24 +92,24 @@ pub async fn register_collection_point(
     }))
 }
 
-/// Record one consent event: `opt_in`, `opt_out` or `confirm`. Answered (201) only once the
-/// event is durably in the log. Send `Idempotency-Key` to make retries safe: the first answer is
-/// replayed; the same key with another body is a 409.
-#[utoipa::path(post, path = "/v1/events", tag = "consent", security(("bearer" = [])), request_body = NewEvent,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 ASCII characters)")),
-    responses((status = 201, body = RecordedEvent), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 409, description = "Nothing to confirm, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
-              (status = 422, description = "Invalid address, unknown purpose, unknown collection point, …", body = Problem, content_type = "application/problem+json"),
-              (status = 503, body = Problem, content_type = "application/problem+json")))]
-#[post("/v1/events")]
-pub async fn record_event(
-    caller: Caller,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let tenant_id = caller.tenant(None, Access::Write)?;
+/// Largest body of `POST /v1/events`.
+const MAX_EVENT_BYTES: usize = 64 << 10;
+/// Largest body of `POST /v1/events:batch`.
+const MAX_BATCH_BYTES: usize = 2 << 20;
+
+/// Runs `record` (which answers 201 with a JSON body) at most once per `Idempotency-Key`: a
+/// retry gets the first answer; the same key with another body is a 409.
+async fn idempotent<F, Fut>(
+    state: &AppState,
+    tenant_id: &str,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    record: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<String, ApiError>>,
+{
     let key = match req.headers().get("idempotency-key") {
         None => None,
         Some(v) => Some(
@@ -118,9 +118,8 @@ pub async fn record_event(
                 .to_string(),
         ),
     };
-    let store = state.store.clone();
     if let Some(key) = key.clone() {
-        let (tenant, body) = (tenant_id.clone(), body.clone());
+        let (store, tenant, body) = (state.store.clone(), tenant_id.to_string(), body.clone());
         if let Some((status, answer)) =
             web::block(move || consent::replay(&store, &tenant, &key, &body)).await??
         {
@@ -132,30 +131,17 @@ pub async fn record_event(
             .body(answer));
         }
     }
-    if !req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
-    {
-        return Err(ApiError::BadRequest(
-            "send the event as Content-Type: application/json".into(),
-        ));
-    }
-    let input: NewEvent = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
-    let (store, tenant) = (state.store.clone(), tenant_id.clone());
-    let entry = web::block(move || consent::prepare_event(&store, &tenant, input)).await??;
-    let appended = state
-        .log
-        .append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
-        .await?;
-    let answer = serde_json::to_string(&consent::recorded(&appended[0])).expect("serialises");
+    let answer = record().await?;
     if let Some(key) = key {
-        let store = state.store.clone();
-        let stored = answer.clone();
-        // The event is durable already: failing to remember the key must not turn it into an error.
+        let (store, tenant, body, stored) = (
+            state.store.clone(),
+            tenant_id.to_string(),
+            body.clone(),
+            answer.clone(),
+        );
+        // The events are durable already: failing to remember the key must not turn them into an error.
         if let Err(e) =
-            web::block(move || consent::remember(&store, &tenant_id, &key, &body, 201, &stored))
+            web::block(move || consent::remember(&store, &tenant, &key, &body, 201, &stored))
                 .await?
         {
             tracing::warn!(error = %e, "idempotency key not stored");
@@ -164,6 +150,153 @@ pub async fn record_event(
     Ok(HttpResponse::Created()
         .content_type("application/json")
         .body(answer))
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+    limit: usize,
+) -> Result<T, ApiError> {
+    if body.len() > limit {
+        return Err(ApiError::TooLarge(format!(
+            "this endpoint takes at most {limit} bytes"
+        )));
+    }
+    if !req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        return Err(ApiError::BadRequest(
+            "send JSON with Content-Type: application/json".into(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+}
+
+/// Record one consent event: `opt_in`, `opt_out` or `confirm`. Answered (201) only once the
+/// event is durably in the log. Send `Idempotency-Key` to make retries safe: the first answer is
+/// replayed; the same key with another body is a 409.
+#[utoipa::path(post, path = "/v1/events", tag = "consent", security(("bearer" = [])), request_body = NewEvent,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 ASCII characters)")),
+    responses((status = 201, body = RecordedEvent), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Nothing to confirm, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+              (status = 413, body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Invalid address, unknown purpose, unknown collection point, …", body = Problem, content_type = "application/problem+json"),
+              (status = 503, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/events")]
+pub async fn record_event(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    idempotent(&state, &tenant_id, &req, &body, || async {
+        let input: NewEvent = json_body(&req, &body, MAX_EVENT_BYTES)?;
+        let (store, tenant) = (state.store.clone(), tenant_id.clone());
+        let entry = web::block(move || consent::prepare_event(&store, &tenant, input)).await??;
+        let appended = state
+            .log
+            .append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
+            .await?;
+        Ok(serde_json::to_string(&consent::recorded(&appended[0])).expect("serialises"))
+    })
+    .await
+}
+
+/// Record up to 1,000 events at once, in order, all or none (imports, busy forms). Every event is
+/// validated first; if any is invalid nothing is recorded and the problem lists each (`errors`).
+#[utoipa::path(post, path = "/v1/events:batch", tag = "consent", security(("bearer" = [])), request_body = EventBatch,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = RecordedBatch), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Invalid events, listed in `errors`", body = Problem, content_type = "application/problem+json"),
+              (status = 503, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/events:batch")]
+pub async fn record_events(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    idempotent(&state, &tenant_id, &req, &body, || async {
+        let batch: EventBatch = json_body(&req, &body, MAX_BATCH_BYTES)?;
+        let (store, tenant) = (state.store.clone(), tenant_id.clone());
+        let entries = web::block(move || consent::prepare_events(&store, &tenant, batch)).await??;
+        let entries = entries
+            .into_iter()
+            .map(|e| Box::new(e) as Box<dyn LogEntry>)
+            .collect();
+        let appended = state.log.append_entries(entries).await?;
+        let events = appended.iter().map(consent::recorded).collect();
+        Ok(serde_json::to_string(&RecordedBatch { events }).expect("serialises"))
+    })
+    .await
+}
+
+/// A campaign's pre-flight: the send decision for up to 10,000 addresses at once, in order.
+/// Invalid addresses are answered `may_send: false` with the reason, not refused.
+#[utoipa::path(post, path = "/v1/consent:check", tag = "consent", security(("bearer" = [])), request_body = CheckRequest,
+    params(("tenant" = Option<String>, Query, description = "The tenant (regulators and admins)")),
+    responses((status = 200, body = CheckResults), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/consent:check")]
+pub async fn check(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<TenantQuery>,
+    body: web::Json<CheckRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(query.tenant.as_deref(), Access::Read)?;
+    let store = state.store.clone();
+    let results =
+        web::block(move || consent::check_many(&store, &tenant_id, body.into_inner())).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(CheckResults { results }))
+}
+
+/// Optional tenant for readers that may name one.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantQuery {
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+}
+
+/// Whose personal data to erase.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EraseQuery {
+    /// The address.
+    pub email: String,
+}
+
+/// Erase an address's personal data (address, salt, evidence) once the law allows: no purpose
+/// still granted, and one month since its last event (one year under a legal hold). Otherwise 409,
+/// with `erasable_from` when only time is missing. The log is untouched; its leaves become unlinkable.
+#[utoipa::path(delete, path = "/v1/subjects", tag = "consent", security(("bearer" = [])), params(EraseQuery),
+    responses((status = 200, body = Erasure), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Consent still in force, or the retention period is running (see erasable_from)", body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[delete("/v1/subjects")]
+pub async fn erase(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<EraseQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let store = state.store.clone();
+    let email = query.into_inner().email;
+    let erased = web::block(move || consent::erase(&store, &tenant_id, &email)).await??;
+    Ok(HttpResponse::Ok().json(erased))
 }
 
 /// Whom and what a read is about.

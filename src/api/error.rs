@@ -34,6 +34,21 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong in this case, and what to do about it.
     pub detail: String,
+    /// For a batch: which items are invalid, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ItemError>>,
+    /// For an erasure refused during the retention period: when it becomes possible (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erasable_from: Option<String>,
+}
+
+/// One invalid item of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemError {
+    /// Its position in the request, from 0.
+    pub index: usize,
+    /// What is wrong with it.
+    pub detail: String,
 }
 
 /// Errors a handler returns; each maps to one status and problem type.
@@ -60,6 +75,15 @@ pub enum ApiError {
     /// Well-formed, but a value is not acceptable (422).
     #[error("{0}")]
     Invalid(String),
+    /// Items of a batch are invalid (422, listed in `errors`).
+    #[error("{} item(s) of the batch are invalid; nothing was recorded", .0.len())]
+    InvalidItems(Vec<(usize, String)>),
+    /// Erasure is not allowed yet (409, with `erasable_from`).
+    #[error("the record must be kept until {0} (one month after the address's last event; one year under a legal hold)")]
+    RetentionRunning(String),
+    /// The body is larger than this endpoint takes (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// No acceptable credentials (401, with `WWW-Authenticate: Bearer`).
     #[error("{0}")]
     Unauthorized(String),
@@ -79,6 +103,21 @@ impl ApiError {
             Self::OutOfRange(_) => (StatusCode::BAD_REQUEST, "out-of-range", "Out of range"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::InvalidItems(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-items",
+                "Invalid items",
+            ),
+            Self::RetentionRunning(_) => (
+                StatusCode::CONFLICT,
+                "retention-running",
+                "Retention period running",
+            ),
+            Self::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Payload too large",
+            ),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Self::Invalid(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -110,11 +149,29 @@ impl ApiError {
             Self::Internal(_) => "an internal error occurred; it has been logged".to_string(),
             other => other.to_string(),
         };
+        let errors = match self {
+            Self::InvalidItems(items) => Some(
+                items
+                    .iter()
+                    .map(|(index, detail)| ItemError {
+                        index: *index,
+                        detail: detail.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let erasable_from = match self {
+            Self::RetentionRunning(date) => Some(date.clone()),
+            _ => None,
+        };
         Problem {
             kind: format!("/problems/{slug}"),
             title: title.into(),
             status: status.as_u16(),
             detail,
+            errors,
+            erasable_from,
         }
     }
 }
@@ -172,6 +229,8 @@ impl From<ConsentError> for ApiError {
             ConsentError::Invalid(m) => Self::Invalid(m),
             ConsentError::NotFound(m) => Self::NotFound(m),
             ConsentError::Conflict(m) => Self::Conflict(m),
+            ConsentError::RetentionRunning(date) => Self::RetentionRunning(date),
+            ConsentError::InvalidItems(items) => Self::InvalidItems(items),
             ConsentError::Log(e) => e.into(),
             ConsentError::Store(e) => LogError::Store(e).into(),
         }

@@ -119,6 +119,9 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(consent::get_tenant)
         .service(consent::register_collection_point)
         .service(consent::record_event)
+        .service(consent::record_events)
+        .service(consent::check)
+        .service(consent::erase)
         .service(consent::decision)
         .service(consent::subject_events)
         .service(consent::export)
@@ -159,6 +162,8 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
             .app_data(openapi_json.clone())
             .app_data(web::QueryConfig::default().error_handler(error::bad_request))
             .app_data(web::PathConfig::default().error_handler(error::bad_request))
+            // Raw bodies (events) are read up to 2 MiB; each endpoint then applies its own limit.
+            .app_data(web::PayloadConfig::new(2 << 20))
             .app_data(
                 web::JsonConfig::default()
                     .limit(8 << 20)

@@ -34,6 +34,12 @@ pub enum ConsentError {
     /// The request conflicts with the current state (nothing to confirm, idempotency key reuse).
     #[error("{0}")]
     Conflict(String),
+    /// Personal data may not be erased yet: the retention period runs until the given time.
+    #[error("the record must be kept until {0} (one month after the last event; one year under a legal hold)")]
+    RetentionRunning(String),
+    /// Some items of a batch are invalid; nothing was recorded.
+    #[error("{} of the events are invalid; nothing was recorded", .0.len())]
+    InvalidItems(Vec<(usize, String)>),
     /// The log failed.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -320,6 +326,163 @@ pub fn prepare_event(
             occurred_at,
             confirmation_required: input.confirmation_required,
             evidence,
+        })
+    })
+}
+
+/// Most events in one batch.
+pub const MAX_BATCH: usize = 1000;
+/// Most addresses in one pre-flight check.
+pub const MAX_CHECK: usize = 10_000;
+/// Rows per `IN (…)` query.
+const CHUNK: usize = 500;
+/// How long records are kept after a subject's last event: one month (31 days), or one year
+/// (366 days) under a legal hold (ordinance Art. 4(2)).
+const RETENTION_MS: i64 = 31 * 86_400_000;
+const RETENTION_LEGAL_HOLD_MS: i64 = 366 * 86_400_000;
+
+/// Validates every event of a batch; all must pass for any to be recorded.
+pub fn prepare_events(
+    store: &Store,
+    tenant_id: &str,
+    batch: EventBatch,
+) -> Result<Vec<ConsentEventEntry>, ConsentError> {
+    if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
+        return Err(ConsentError::Invalid(format!(
+            "a batch holds 1–{MAX_BATCH} events"
+        )));
+    }
+    let mut entries = Vec::with_capacity(batch.events.len());
+    let mut errors = Vec::new();
+    for (i, event) in batch.events.into_iter().enumerate() {
+        match prepare_event(store, tenant_id, event) {
+            Ok(entry) => entries.push(entry),
+            Err(e @ (ConsentError::Invalid(_) | ConsentError::Conflict(_))) => {
+                errors.push((i, e.to_string()))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(entries)
+    } else {
+        Err(ConsentError::InvalidItems(errors))
+    }
+}
+
+/// A campaign's pre-flight: the decision for each address, in order.
+pub fn check_many(
+    store: &Store,
+    tenant_id: &str,
+    request: CheckRequest,
+) -> Result<Vec<CheckResult>, ConsentError> {
+    if request.emails.is_empty() || request.emails.len() > MAX_CHECK {
+        return Err(ConsentError::Invalid(format!(
+            "a check holds 1–{MAX_CHECK} addresses"
+        )));
+    }
+    let parsed: Vec<Result<EmailAddress, String>> = request
+        .emails
+        .iter()
+        .map(|e| EmailAddress::parse(e).map_err(|e| e.to_string()))
+        .collect();
+    let purposes = [request.purpose.clone(), ALL.to_string()];
+    store.read(|r| {
+        check_purposes(std::slice::from_ref(&request.purpose), &known_purposes(r, tenant_id)?)?;
+        let addresses: Vec<String> = parsed
+            .iter()
+            .flatten()
+            .map(|a| a.as_str().to_string())
+            .collect();
+        let mut subjects = std::collections::HashMap::new();
+        for chunk in addresses.chunks(CHUNK) {
+            for s in r.subjects_by_addresses(tenant_id, chunk)? {
+                subjects.insert(s.address.clone().unwrap_or_default(), s.id);
+            }
+        }
+        let ids: Vec<String> = subjects.values().cloned().collect();
+        let mut rows: std::collections::HashMap<String, Vec<StateEntryRow>> = Default::default();
+        for chunk in ids.chunks(CHUNK) {
+            for row in r.state_entries_of(chunk, &purposes)? {
+                rows.entry(row.subject_id.clone()).or_default().push(row);
+            }
+        }
+        Ok(request
+            .emails
+            .iter()
+            .zip(parsed)
+            .map(|(email, parsed)| {
+                let (may_send, status, error) = match parsed {
+                    Err(e) => (false, "invalid".to_string(), Some(e)),
+                    Ok(address) => {
+                        let state = subjects
+                            .get(address.as_str())
+                            .and_then(|id| rows.get(id))
+                            .and_then(|rows| effective(rows, &request.purpose));
+                        match state {
+                            Some(row) => (row.status == "granted", row.status, None),
+                            None => (false, "none".to_string(), None),
+                        }
+                    }
+                };
+                CheckResult {
+                    email: email.clone(),
+                    may_send,
+                    status,
+                    error,
+                }
+            })
+            .collect())
+    })
+}
+
+/// Erases an address's personal data (address, salt, evidence) once the law allows: no purpose
+/// may still be granted, and the retention period after its last event must have run. The log is
+/// untouched; its leaves become unlinkable.
+pub fn erase(store: &Store, tenant_id: &str, email: &str) -> Result<Erasure, ConsentError> {
+    let address = EmailAddress::parse(email)?;
+    // Under the writer lock: no event of this address can be sequenced while we decide.
+    store.write(|r: &mut dyn Repo| {
+        let tenant = r
+            .tenant(tenant_id)?
+            .ok_or_else(|| ConsentError::NotFound(format!("no tenant {tenant_id:?}")))?;
+        let subject = r
+            .subject_by_address(tenant_id, address.as_str())?
+            .ok_or_else(|| ConsentError::NotFound("no records for this address".into()))?;
+        let rows = r.all_state_entries(&subject.id)?;
+        let granted: Vec<&str> = rows
+            .iter()
+            .filter(|row| {
+                row.purpose != ALL
+                    && effective(&rows, &row.purpose).is_some_and(|e| e.status == "granted")
+            })
+            .map(|row| row.purpose.as_str())
+            .collect();
+        if !granted.is_empty() {
+            return Err(ConsentError::Conflict(format!(
+                "consent is still in force for {}: record an opt-out first",
+                granted.join(", ")
+            )));
+        }
+        let events = r.subject_events(&subject.id)?;
+        let last = events
+            .iter()
+            .map(|e| e.recorded_at)
+            .max()
+            .unwrap_or(subject.created_at);
+        let retention = if tenant.legal_hold {
+            RETENTION_LEGAL_HOLD_MS
+        } else {
+            RETENTION_MS
+        };
+        let now = now_millis();
+        if now < last + retention {
+            return Err(ConsentError::RetentionRunning(rfc3339(last + retention)));
+        }
+        r.erase_subject(&subject.id, now)?;
+        Ok(Erasure {
+            erased_at: rfc3339(now),
+            events: events.len(),
         })
     })
 }

@@ -286,3 +286,58 @@ pub struct EventRecord {
     /// The previous event of the same address.
     pub prev_leaf_index: Option<u64>,
 }
+
+/// Several events, recorded together (all or none).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    /// 1–1,000 events, appended in this order.
+    pub events: Vec<NewEvent>,
+}
+
+/// The events of a batch, in order.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RecordedBatch {
+    /// One per submitted event.
+    pub events: Vec<RecordedEvent>,
+}
+
+/// A campaign's pre-flight: may I mail these addresses for this purpose?
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// The purpose of the campaign.
+    pub purpose: String,
+    /// 1–10,000 addresses.
+    pub emails: Vec<String>,
+}
+
+/// The answer for one address of a pre-flight.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CheckResult {
+    /// The address as given.
+    pub email: String,
+    /// Whether it may be mailed (false for an invalid address).
+    pub may_send: bool,
+    /// `granted`, `pending`, `withdrawn`, `none`, or `invalid`.
+    pub status: String,
+    /// Why the address is invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The results of a pre-flight, in the order of the request.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CheckResults {
+    /// One per address.
+    pub results: Vec<CheckResult>,
+}
+
+/// What an erasure did.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Erasure {
+    /// When the address, salt and evidence were erased, RFC 3339.
+    pub erased_at: String,
+    /// Events whose leaves are now unlinkable (they stay in the log).
+    pub events: usize,
+}

@@ -179,6 +179,20 @@ pub trait ConsentRows {
         tenant_id: &str,
         address: &str,
     ) -> QueryResult<Option<SubjectRow>>;
+    /// The subjects with these addresses (at most 500 per call).
+    fn subjects_by_addresses(
+        &mut self,
+        tenant_id: &str,
+        addresses: &[String],
+    ) -> QueryResult<Vec<SubjectRow>>;
+    /// The state rows of these subjects for these purposes (at most 500 subjects per call).
+    fn state_entries_of(
+        &mut self,
+        subject_ids: &[String],
+        purposes: &[String],
+    ) -> QueryResult<Vec<StateEntryRow>>;
+    /// Erases a subject's personal data: address, salt, evidence and consent state rows.
+    fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()>;
     /// Inserts a subject.
     fn insert_subject(&mut self, row: &SubjectRow) -> QueryResult<()>;
     /// Records the subject's latest leaf.
@@ -284,6 +298,52 @@ macro_rules! impl_consent_rows {
                     )
                     .first(self)
                     .optional()
+            }
+
+            fn subjects_by_addresses(
+                &mut self,
+                tenant_id: &str,
+                addresses: &[String],
+            ) -> QueryResult<Vec<SubjectRow>> {
+                subjects::table
+                    .filter(
+                        subjects::tenant_id
+                            .eq(tenant_id)
+                            .and(subjects::address.eq_any(addresses)),
+                    )
+                    .load(self)
+            }
+
+            fn state_entries_of(
+                &mut self,
+                subject_ids: &[String],
+                purposes: &[String],
+            ) -> QueryResult<Vec<StateEntryRow>> {
+                consent_state::table
+                    .filter(
+                        consent_state::subject_id
+                            .eq_any(subject_ids)
+                            .and(consent_state::purpose.eq_any(purposes)),
+                    )
+                    .load(self)
+            }
+
+            fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()> {
+                diesel::update(subjects::table.find(subject_id))
+                    .set((
+                        subjects::address.eq(None::<String>),
+                        subjects::salt.eq(None::<Vec<u8>>),
+                        subjects::erased_at.eq(Some(now)),
+                    ))
+                    .execute(self)?;
+                diesel::update(events::table.filter(events::subject_id.eq(subject_id)))
+                    .set(events::evidence.eq(None::<String>))
+                    .execute(self)?;
+                diesel::delete(
+                    consent_state::table.filter(consent_state::subject_id.eq(subject_id)),
+                )
+                .execute(self)
+                .map(drop)
             }
 
             fn insert_subject(&mut self, row: &SubjectRow) -> QueryResult<()> {

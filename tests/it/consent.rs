@@ -17,7 +17,9 @@ use crate::on_both_backends;
 on_both_backends!(
     a_sender_records_consent_and_the_decision_follows,
     misuse_is_refused_and_writes_nothing,
-    concurrent_opt_in_and_opt_out_end_in_the_last_one
+    concurrent_opt_in_and_opt_out_end_in_the_last_one,
+    batches_are_all_or_nothing_and_checks_answer_per_address,
+    erasure_waits_for_the_law_then_leaves_the_log_unlinkable,
 );
 
 struct Setup {
@@ -631,4 +633,284 @@ impl Setup {
     fn app_store(&self, db: &TestDb) -> consent_ledger::store::Store {
         consent_ledger::store::Store::connect(&db.url, 2).unwrap()
     }
+}
+
+async fn batches_are_all_or_nothing_and_checks_answer_per_address(db: TestDb) {
+    let s = setup(&db).await;
+    let good = json!({"events": [
+        event("opt_in", "one@example.jp", json!(["newsletter"])),
+        event("opt_in", "two@example.jp", json!(["newsletter", "offers"])),
+        event("opt_out", "two@example.jp", json!(["offers"])),
+    ]});
+    let a = s
+        .app
+        .call(
+            "POST",
+            "/v1/events:batch",
+            Some(&s.sender),
+            Some(&good),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text());
+    let recorded = a.json()["events"].as_array().unwrap().clone();
+    assert_eq!(recorded.len(), 3);
+    let first = recorded[0]["leaf_index"].as_u64().unwrap();
+    for (i, e) in recorded.iter().enumerate() {
+        assert_eq!(
+            e["leaf_index"].as_u64(),
+            Some(first + i as u64),
+            "one contiguous run, in order"
+        );
+    }
+    assert_eq!(recorded[2]["prev_leaf_index"], recorded[1]["leaf_index"]);
+
+    let bad = json!({"events": [
+        event("opt_in", "three@example.jp", json!(["newsletter"])),
+        event("opt_in", "not-an-address", json!(["newsletter"])),
+        event("opt_in", "four@example.jp", json!(["spam"])),
+    ]});
+    let a = s
+        .app
+        .call("POST", "/v1/events:batch", Some(&s.sender), Some(&bad), &[])
+        .await;
+    assert_eq!(a.status, 422, "{}", a.text());
+    let errors = a.json()["errors"].as_array().unwrap().clone();
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e["index"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(
+        decide(&s, "three@example.jp", "newsletter").await["status"],
+        "none",
+        "nothing half-written"
+    );
+    let too_many =
+        json!({"events": vec![event("opt_in", "x@example.jp", json!(["newsletter"])); 1001]});
+    assert_eq!(
+        s.app
+            .call(
+                "POST",
+                "/v1/events:batch",
+                Some(&s.sender),
+                Some(&too_many),
+                &[]
+            )
+            .await
+            .status,
+        422
+    );
+    let empty = json!({"events": []});
+    assert_eq!(
+        s.app
+            .call(
+                "POST",
+                "/v1/events:batch",
+                Some(&s.sender),
+                Some(&empty),
+                &[]
+            )
+            .await
+            .status,
+        422
+    );
+
+    let check = json!({"purpose": "offers", "emails": ["TWO@example.jp", "one@example.jp", "nobody@example.jp", "broken"]});
+    let a = s
+        .app
+        .call(
+            "POST",
+            "/v1/consent:check",
+            Some(&s.sender),
+            Some(&check),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let results = a.json()["results"].as_array().unwrap().clone();
+    let got: Vec<(bool, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["may_send"].as_bool().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (false, "withdrawn"),
+            (false, "none"),
+            (false, "none"),
+            (false, "invalid")
+        ]
+    );
+    assert_eq!(
+        results[0]["email"], "TWO@example.jp",
+        "answers carry the address as given"
+    );
+    let check = json!({"purpose": "newsletter", "emails": ["two@example.jp", "one@example.jp"]});
+    let results = s
+        .app
+        .call(
+            "POST",
+            "/v1/consent:check",
+            Some(&s.sender),
+            Some(&check),
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(results["results"][0]["may_send"], true);
+    assert_eq!(results["results"][1]["may_send"], true);
+    let many: Vec<String> = (0..10_000).map(|i| format!("user{i}@example.jp")).collect();
+    let a = s
+        .app
+        .call(
+            "POST",
+            "/v1/consent:check",
+            Some(&s.sender),
+            Some(&json!({"purpose": "newsletter", "emails": many})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json()["results"].as_array().unwrap().len()),
+        (200, 10_000)
+    );
+    let unknown = json!({"purpose": "spam", "emails": ["one@example.jp"]});
+    assert_eq!(
+        s.app
+            .call(
+                "POST",
+                "/v1/consent:check",
+                Some(&s.sender),
+                Some(&unknown),
+                &[]
+            )
+            .await
+            .status,
+        422
+    );
+    s.app.stop().await;
+}
+
+async fn erasure_waits_for_the_law_then_leaves_the_log_unlinkable(db: TestDb) {
+    use diesel::prelude::*;
+    let s = setup(&db).await;
+    let email = "erase.me@example.jp";
+    let first = post_event(&s, &event("opt_in", email, json!(["newsletter"]))).await;
+    let erase_path = format!("/v1/subjects?email={email}");
+    let erase = || {
+        s.app
+            .call("DELETE", &erase_path, Some(&s.sender), None, &[])
+    };
+    let a = erase().await;
+    assert_eq!(a.status, 409, "consent in force: {}", a.text());
+    assert!(a.json()["detail"].as_str().unwrap().contains("newsletter"));
+    post_event(&s, &event("opt_out", email, json!("all"))).await;
+    let a = erase().await;
+    assert_eq!(a.status, 409);
+    let from = a.json()["erasable_from"].as_str().unwrap().to_string();
+    assert!(
+        from.as_str()
+            > consent_ledger::rfc3339(consent_ledger::now_millis() + 30 * 86_400_000).as_str(),
+        "{from}"
+    );
+    assert_eq!(
+        s.app
+            .call(
+                "DELETE",
+                "/v1/subjects?email=nobody@example.jp",
+                Some(&s.sender),
+                None,
+                &[]
+            )
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        s.app
+            .call(
+                "DELETE",
+                &format!("/v1/subjects?email={email}"),
+                Some(&s.regulator),
+                None,
+                &[]
+            )
+            .await
+            .status,
+        403
+    );
+
+    // Forty days later (moved back in the database, as the clock cannot be).
+    let forty_days_ago = consent_ledger::now_millis() - 40 * 86_400_000;
+    let conn_url = db.url.clone();
+    {
+        use consent_ledger::store::schema::events::dsl::*;
+        if let Some(path) = conn_url.strip_prefix("sqlite://") {
+            let mut c = diesel::SqliteConnection::establish(path).unwrap();
+            diesel::update(events)
+                .set(recorded_at.eq(forty_days_ago))
+                .execute(&mut c)
+                .unwrap();
+        } else {
+            let mut c = diesel::PgConnection::establish(&conn_url).unwrap();
+            diesel::update(events)
+                .set(recorded_at.eq(forty_days_ago))
+                .execute(&mut c)
+                .unwrap();
+        }
+    }
+    let a = erase().await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["events"], 2);
+    assert_eq!(decide(&s, email, "newsletter").await["status"], "none");
+    let history = s
+        .app
+        .call(
+            "GET",
+            &format!("/v1/subjects/events?email={email}"),
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert!(
+        history["events"].as_array().unwrap().is_empty(),
+        "the address no longer leads to the events"
+    );
+    let export = s
+        .app
+        .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
+        .await
+        .json();
+    let mine: Vec<&Value> = export["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_id"] == first["event_id"])
+        .collect();
+    assert_eq!(mine.len(), 1, "the record stays");
+    assert!(mine[0]["email"].is_null(), "without the address");
+    // The leaf is still in the log and still proves.
+    let index = first["leaf_index"].as_u64().unwrap();
+    let cp = wait_for_checkpoint(&s.app.log, index + 1).await;
+    assert_eq!(
+        s.app
+            .get(&format!(
+                "/v1/log/proof/inclusion?index={index}&size={}",
+                cp.size
+            ))
+            .await
+            .status,
+        200
+    );
+    s.app.stop().await;
 }
