@@ -3,7 +3,7 @@
 //! scope to a tenant, call [`crate::consent`] on the blocking pool (appends are awaited), render.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -44,6 +44,38 @@ pub async fn get_tenant(
     let tenant_id = caller.tenant(Some(&id), Access::Read)?;
     let store = state.store.clone();
     let tenant = web::block(move || consent::tenant(&store, &tenant_id)).await??;
+    Ok(HttpResponse::Ok().json(tenant))
+}
+
+/// A legal hold to set or clear.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHold {
+    /// True while a measures order (Art. 7) applies: records are then kept one year.
+    pub legal_hold: bool,
+}
+
+/// Set or clear a tenant's legal hold (admins and regulators).
+#[utoipa::path(put, path = "/v1/tenants/{id}/legal-hold", tag = "consent", security(("bearer" = [])), request_body = LegalHold,
+    params(("id" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = Tenant), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[put("/v1/tenants/{id}/legal-hold")]
+pub async fn set_legal_hold(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<LegalHold>,
+) -> Result<HttpResponse, ApiError> {
+    if caller.0.role == crate::auth::Role::Sender {
+        return Err(ApiError::Forbidden(
+            "a legal hold is set by an admin or a regulator".into(),
+        ));
+    }
+    let store = state.store.clone();
+    let on = body.legal_hold;
+    let tenant = web::block(move || consent::set_legal_hold(&store, &id, on)).await??;
     Ok(HttpResponse::Ok().json(tenant))
 }
 
@@ -97,59 +129,83 @@ const MAX_EVENT_BYTES: usize = 64 << 10;
 /// Largest body of `POST /v1/events:batch`.
 const MAX_BATCH_BYTES: usize = 2 << 20;
 
-/// Runs `record` (which answers 201 with a JSON body) at most once per `Idempotency-Key`: a
-/// retry gets the first answer; the same key with another body is a 409.
-async fn idempotent<F, Fut>(
+/// Records `entries` (built by `prepare`) at most once per `Idempotency-Key`: the key is claimed
+/// first, the last entry commits the answer with the events, a retry gets the first answer (also
+/// after the state moved on), the same key with another body is a 409, a failure frees the key.
+async fn record_once<P>(
     state: &AppState,
     tenant_id: &str,
     req: &HttpRequest,
     body: &web::Bytes,
-    record: F,
+    batch: bool,
+    prepare: P,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<String, ApiError>>,
+    P: FnOnce() -> Result<Vec<consent::ConsentEventEntry>, ApiError> + Send + 'static,
 {
     let key = match req.headers().get("idempotency-key") {
         None => None,
         Some(v) => Some(
             v.to_str()
-                .map_err(|_| ApiError::Invalid("Idempotency-Key must be ASCII".into()))?
+                .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?
                 .to_string(),
         ),
     };
-    if let Some(key) = key.clone() {
-        let (store, tenant, body) = (state.store.clone(), tenant_id.to_string(), body.clone());
-        if let Some((status, answer)) =
-            web::block(move || consent::replay(&store, &tenant, &key, &body)).await??
-        {
-            return Ok(HttpResponse::build(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
-            )
-            .insert_header(("idempotent-replayed", "true"))
-            .content_type("application/json")
-            .body(answer));
+    let mark = match key {
+        None => None,
+        Some(key) => {
+            let (store, tenant, body) = (state.store.clone(), tenant_id.to_string(), body.clone());
+            match web::block(move || consent::claim_key(&store, &tenant, &key, &body, batch))
+                .await??
+            {
+                consent::KeyClaim::Replay(status, answer) => {
+                    return Ok(HttpResponse::build(
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+                    )
+                    .insert_header(("idempotent-replayed", "true"))
+                    .content_type("application/json")
+                    .body(answer));
+                }
+                consent::KeyClaim::Proceed(mark) => Some(mark),
+            }
         }
-    }
-    let answer = record().await?;
-    if let Some(key) = key {
-        let (store, tenant, body, stored) = (
-            state.store.clone(),
-            tenant_id.to_string(),
-            body.clone(),
-            answer.clone(),
-        );
-        // The events are durable already: failing to remember the key must not turn them into an error.
-        if let Err(e) =
-            web::block(move || consent::remember(&store, &tenant, &key, &body, 201, &stored))
-                .await?
-        {
-            tracing::warn!(error = %e, "idempotency key not stored");
+    };
+    let recorded = async {
+        let mut entries = web::block(prepare).await??;
+        let count = entries.len();
+        if let (Some(mark), Some(last)) = (&mark, entries.last_mut()) {
+            last.answer_idempotency(mark.clone().with_count(count));
         }
+        let entries = entries
+            .into_iter()
+            .map(|e| Box::new(e) as Box<dyn LogEntry>)
+            .collect();
+        Ok::<_, ApiError>(state.log.append_entries(entries).await?)
     }
+    .await;
+    let appended = match recorded {
+        Ok(appended) => appended,
+        Err(e) => {
+            if let Some(mark) = mark {
+                let store = state.store.clone();
+                if let Err(release) =
+                    web::block(move || consent::release_key(&store, &mark)).await?
+                {
+                    tracing::warn!(error = %release, "idempotency key not released");
+                }
+            }
+            return Err(e);
+        }
+    };
+    let events: Vec<RecordedEvent> = appended.iter().map(consent::recorded).collect();
+    let answer = if batch {
+        serde_json::to_string(&RecordedBatch { events })
+    } else {
+        serde_json::to_string(&events[0])
+    };
     Ok(HttpResponse::Created()
         .content_type("application/json")
-        .body(answer))
+        .body(answer.expect("serialises")))
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(
@@ -194,15 +250,10 @@ pub async fn record_event(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(None, Access::Write)?;
-    idempotent(&state, &tenant_id, &req, &body, || async {
-        let input: NewEvent = json_body(&req, &body, MAX_EVENT_BYTES)?;
-        let (store, tenant) = (state.store.clone(), tenant_id.clone());
-        let entry = web::block(move || consent::prepare_event(&store, &tenant, input)).await??;
-        let appended = state
-            .log
-            .append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
-            .await?;
-        Ok(serde_json::to_string(&consent::recorded(&appended[0])).expect("serialises"))
+    let input: Result<NewEvent, ApiError> = json_body(&req, &body, MAX_EVENT_BYTES);
+    let (store, tenant) = (state.store.clone(), tenant_id.clone());
+    record_once(&state, &tenant_id, &req, &body, false, move || {
+        Ok(vec![consent::prepare_event(&store, &tenant, input?)?])
     })
     .await
 }
@@ -224,17 +275,10 @@ pub async fn record_events(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(None, Access::Write)?;
-    idempotent(&state, &tenant_id, &req, &body, || async {
-        let batch: EventBatch = json_body(&req, &body, MAX_BATCH_BYTES)?;
-        let (store, tenant) = (state.store.clone(), tenant_id.clone());
-        let entries = web::block(move || consent::prepare_events(&store, &tenant, batch)).await??;
-        let entries = entries
-            .into_iter()
-            .map(|e| Box::new(e) as Box<dyn LogEntry>)
-            .collect();
-        let appended = state.log.append_entries(entries).await?;
-        let events = appended.iter().map(consent::recorded).collect();
-        Ok(serde_json::to_string(&RecordedBatch { events }).expect("serialises"))
+    let batch: Result<EventBatch, ApiError> = json_body(&req, &body, MAX_BATCH_BYTES);
+    let (store, tenant) = (state.store.clone(), tenant_id.clone());
+    record_once(&state, &tenant_id, &req, &body, true, move || {
+        Ok(consent::prepare_events(&store, &tenant, batch?)?)
     })
     .await
 }

@@ -229,6 +229,7 @@ impl From<ConsentError> for ApiError {
             ConsentError::Invalid(m) => Self::Invalid(m),
             ConsentError::NotFound(m) => Self::NotFound(m),
             ConsentError::Conflict(m) => Self::Conflict(m),
+            ConsentError::Malformed(m) => Self::BadRequest(m),
             ConsentError::RetentionRunning(date) => Self::RetentionRunning(date),
             ConsentError::InvalidItems(items) => Self::InvalidItems(items),
             ConsentError::Log(e) => e.into(),

@@ -117,6 +117,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(log::checkpoint_by_size)
         .service(consent::create_tenant)
         .service(consent::get_tenant)
+        .service(consent::set_legal_hold)
         .service(consent::register_collection_point)
         .service(consent::record_event)
         .service(consent::record_events)

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::address::EmailAddress;
 use super::model::{Basis, EventKind, Method, Receiver};
-use super::{effective, hex, new_subject, pending_purposes, ALL};
+use super::{complete_key, effective, hex, new_subject, pending_purposes, IdempotencyMark, ALL};
 use crate::log::jcs::canonicalize;
 use crate::log::{Leaf, LogEntry, LogError};
 use crate::store::{CollectionPointRow, EventRow, Repo, StateEntryRow};
@@ -29,6 +29,15 @@ pub struct ConsentEventEntry {
     pub(super) occurred_at: i64,
     pub(super) confirmation_required: bool,
     pub(super) evidence: Option<Value>,
+    pub(super) idempotency: Option<IdempotencyMark>,
+}
+
+impl ConsentEventEntry {
+    /// Makes this (the last) entry of a request record the request's answer under its
+    /// Idempotency-Key, in the same transaction as the events.
+    pub fn answer_idempotency(&mut self, mark: IdempotencyMark) {
+        self.idempotency = Some(mark);
+    }
 }
 
 fn name_of<T: serde::Serialize>(v: &T) -> String {
@@ -112,12 +121,25 @@ impl LogEntry for ConsentEventEntry {
             since: now,
             event_id: self.event_id.clone(),
             leaf_index: index as i64,
+            occurred_at: self.occurred_at,
+        };
+        let rows = r.all_state_entries(&subject.id)?;
+        // A refusal binds every basis (Art. 3(3)): after an opt-out, only fresh consent — given
+        // after the refusal, by the claimed times — brings a purpose back. The event is recorded
+        // either way; only its effect is withheld.
+        let may_grant = |purpose: &str| match effective(&rows, purpose) {
+            Some(e) if e.status == "withdrawn" => {
+                self.basis == Some(Basis::Consent) && self.occurred_at > e.occurred_at
+            }
+            _ => true,
         };
         match self.kind {
             EventKind::OptIn => {
-                let rows = r.all_state_entries(&subject.id)?;
                 for purpose in self.purposes.iter().flatten() {
                     let granted = effective(&rows, purpose).is_some_and(|e| e.status == "granted");
+                    if !may_grant(purpose) {
+                        continue;
+                    }
                     match (self.confirmation_required, granted) {
                         // A new unconfirmed opt-in does not take back consent already given.
                         (true, true) => {}
@@ -135,7 +157,6 @@ impl LogEntry for ConsentEventEntry {
                 }
             },
             EventKind::Confirm => {
-                let rows = r.all_state_entries(&subject.id)?;
                 let pending = pending_purposes(r, &subject.id, self.purposes.as_deref())
                     .map_err(|e| LogError::NotCommitted(e.to_string()))?;
                 for purpose in pending {
@@ -146,6 +167,9 @@ impl LogEntry for ConsentEventEntry {
                     r.put_state_entry(&state(&purpose, "granted", basis))?;
                 }
             }
+        }
+        if let Some(mark) = &self.idempotency {
+            complete_key(r, mark, index)?;
         }
         Ok(leaf)
     }

@@ -12,7 +12,7 @@ pub mod address;
 mod entries;
 pub mod model;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::log::{Appended, LogError};
@@ -37,6 +37,9 @@ pub enum ConsentError {
     /// Personal data may not be erased yet: the retention period runs until the given time.
     #[error("the record must be kept until {0} (one month after the last event; one year under a legal hold)")]
     RetentionRunning(String),
+    /// The request is malformed (e.g. its Idempotency-Key).
+    #[error("{0}")]
+    Malformed(String),
     /// Some items of a batch are invalid; nothing was recorded.
     #[error("{} of the events are invalid; nothing was recorded", .0.len())]
     InvalidItems(Vec<(usize, String)>),
@@ -145,6 +148,11 @@ pub fn create_tenant(store: &Store, input: NewTenant) -> Result<Tenant, ConsentE
         legal_hold: false,
         created_at: now_millis(),
     };
+    if input.purposes.len() > MAX_PURPOSES {
+        return Err(ConsentError::Invalid(format!(
+            "a tenant has at most {MAX_PURPOSES} purposes"
+        )));
+    }
     for p in &input.purposes {
         check_purpose_key(&p.purpose)?;
         if p.description.chars().count() > 500 {
@@ -165,6 +173,9 @@ pub fn create_tenant(store: &Store, input: NewTenant) -> Result<Tenant, ConsentE
 
 /// A tenant by id.
 pub fn tenant(store: &Store, id: &str) -> Result<Tenant, ConsentError> {
+    if !plain_id(id) {
+        return Err(ConsentError::NotFound(format!("no tenant {id:?}")));
+    }
     store.read(|r| {
         let row = r
             .tenant(id)?
@@ -192,8 +203,17 @@ pub fn tenant(store: &Store, id: &str) -> Result<Tenant, ConsentError> {
     })
 }
 
+/// Ids we issue are short and plain; anything else (control characters, NUL) is not an id.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn known_purposes(r: &mut dyn Repo, tenant_id: &str) -> Result<Vec<String>, ConsentError> {
-    if r.tenant(tenant_id)?.is_none() {
+    if !plain_id(tenant_id) || r.tenant(tenant_id)?.is_none() {
         return Err(ConsentError::NotFound(format!("no tenant {tenant_id:?}")));
     }
     Ok(r.purposes(tenant_id)?.into_iter().map(|(p, _)| p).collect())
@@ -225,7 +245,13 @@ fn parse_time(field: &str, value: &str) -> Result<i64, ConsentError> {
                 "{field} must be an RFC 3339 time like 2026-11-28T10:00:00Z"
             ))
         })?;
-    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+    let millis = (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    if millis < 0 {
+        return Err(ConsentError::Invalid(format!(
+            "{field} must not be before 1970"
+        )));
+    }
+    Ok(millis)
 }
 
 /// Validates an event against the tenant's purposes, collection points and current state, and
@@ -245,9 +271,14 @@ pub fn prepare_event(
         Some(t) => parse_time("occurred_at", t)?,
         None => now,
     };
-    if occurred_at > now + 5 * 60_000 {
-        return Err(ConsentError::Invalid("occurred_at is in the future".into()));
-    }
+    // A refusal is never turned away for a client's clock: a future time is taken as now.
+    let occurred_at = match input.event {
+        EventKind::OptOut => occurred_at.min(now),
+        _ if occurred_at > now + 5 * 60_000 => {
+            return Err(ConsentError::Invalid("occurred_at is in the future".into()))
+        }
+        _ => occurred_at,
+    };
     let basis = match (input.event, input.basis) {
         (EventKind::OptIn, basis) => Some(basis.unwrap_or(Basis::Consent)),
         (_, None) => None,
@@ -295,7 +326,7 @@ pub fn prepare_event(
             }
         };
         if let Some(cp) = &input.collection_point {
-            if r.collection_point(tenant_id, cp)?.is_none() {
+            if !plain_id(cp) || r.collection_point(tenant_id, cp)?.is_none() {
                 return Err(ConsentError::Invalid(format!(
                     "unknown collection point {cp:?}: register it first"
                 )));
@@ -326,10 +357,13 @@ pub fn prepare_event(
             occurred_at,
             confirmation_required: input.confirmation_required,
             evidence,
+            idempotency: None,
         })
     })
 }
 
+/// Most purposes of a tenant: it bounds a leaf's size far below the 64 KiB limit.
+pub const MAX_PURPOSES: usize = 100;
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 1000;
 /// Most addresses in one pre-flight check.
@@ -388,7 +422,10 @@ pub fn check_many(
         .collect();
     let purposes = [request.purpose.clone(), ALL.to_string()];
     store.read(|r| {
-        check_purposes(std::slice::from_ref(&request.purpose), &known_purposes(r, tenant_id)?)?;
+        check_purposes(
+            std::slice::from_ref(&request.purpose),
+            &known_purposes(r, tenant_id)?,
+        )?;
         let addresses: Vec<String> = parsed
             .iter()
             .flatten()
@@ -434,6 +471,17 @@ pub fn check_many(
             })
             .collect())
     })
+}
+
+/// Sets or clears a tenant's legal hold (a measures order was issued: records are kept a year).
+pub fn set_legal_hold(store: &Store, tenant_id: &str, on: bool) -> Result<Tenant, ConsentError> {
+    let found = plain_id(tenant_id)
+        && store
+            .write(|r: &mut dyn Repo| Ok::<_, ConsentError>(r.set_legal_hold(tenant_id, on)?))?;
+    if !found {
+        return Err(ConsentError::NotFound(format!("no tenant {tenant_id:?}")));
+    }
+    tenant(store, tenant_id)
 }
 
 /// Erases an address's personal data (address, salt, evidence) once the law allows: no purpose
@@ -672,47 +720,141 @@ pub fn export(
     })
 }
 
-/// The first answer stored for an idempotency key, if any. The same key with another request
-/// is a conflict.
-pub fn replay(
+/// How long a reservation without an answer may block its key: after this its request is
+/// known dead (its events would have completed the reservation in their own transaction).
+const ABANDONED_AFTER_MS: i64 = 60_000;
+
+/// What to do with a request that carries an `Idempotency-Key`.
+pub enum KeyClaim {
+    /// First use: go on, and let the last entry carry this mark.
+    Proceed(IdempotencyMark),
+    /// Seen before: answer this (status, JSON) again.
+    Replay(u16, String),
+}
+
+/// Carried by the last entry of a request: its transaction records the answer under the key.
+#[derive(Clone, Debug)]
+pub struct IdempotencyMark {
+    tenant_id: String,
+    key: String,
+    count: u64,
+    batch: bool,
+}
+
+impl IdempotencyMark {
+    /// The number of events the request records.
+    pub fn with_count(mut self, count: usize) -> Self {
+        self.count = count as u64;
+        self
+    }
+}
+
+/// Claims an idempotency key for a request (`batch`: answered as a batch).
+pub fn claim_key(
     store: &Store,
     tenant_id: &str,
     key: &str,
     request: &[u8],
-) -> Result<Option<(u16, String)>, ConsentError> {
-    if key.is_empty() || key.len() > 255 || !key.is_ascii() {
-        return Err(ConsentError::Invalid(
-            "Idempotency-Key must be 1–255 ASCII characters".into(),
+    batch: bool,
+) -> Result<KeyClaim, ConsentError> {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConsentError::Malformed(
+            "Idempotency-Key must be 1–255 visible ASCII characters".into(),
         ));
     }
-    let digest = Sha256::digest(request).to_vec();
-    store.read(|r| match r.idempotent_answer(tenant_id, key)? {
-        None => Ok(None),
-        Some(row) if row.request_sha256 == digest => Ok(Some((row.status as u16, row.body))),
-        Some(_) => Err(ConsentError::Conflict(
-            "this Idempotency-Key was used with a different request".into(),
-        )),
+    let digest = Sha256::new()
+        .chain_update(tenant_id)
+        .chain_update(b"\n")
+        .chain_update(request)
+        .finalize()
+        .to_vec();
+    let now = now_millis();
+    store.write(|r: &mut dyn Repo| {
+        let mark = IdempotencyMark {
+            tenant_id: tenant_id.into(),
+            key: key.into(),
+            count: 1,
+            batch,
+        };
+        match r.idempotent_answer(tenant_id, key)? {
+            None => {
+                let row = IdempotencyRow {
+                    tenant_id: tenant_id.into(),
+                    key: key.into(),
+                    request_sha256: digest,
+                    status: 0,
+                    body: None,
+                    created_at: now,
+                };
+                r.reserve_idempotency_key(&row)?;
+                Ok(KeyClaim::Proceed(mark))
+            }
+            Some(row) if row.request_sha256 != digest => Err(ConsentError::Conflict(
+                "this Idempotency-Key was used with a different request".into(),
+            )),
+            Some(IdempotencyRow {
+                body: Some(body),
+                status,
+                ..
+            }) => Ok(KeyClaim::Replay(status as u16, rebuild_answer(r, &body)?)),
+            Some(_) => {
+                if r.take_over_idempotency_key(tenant_id, key, now - ABANDONED_AFTER_MS, now)? {
+                    Ok(KeyClaim::Proceed(mark))
+                } else {
+                    Err(ConsentError::Conflict(
+                        "a request with this Idempotency-Key is in progress; retry in a moment"
+                            .into(),
+                    ))
+                }
+            }
+        }
     })
 }
 
-/// Stores the first answer for an idempotency key.
-pub fn remember(
-    store: &Store,
-    tenant_id: &str,
-    key: &str,
-    request: &[u8],
-    status: u16,
-    body: &str,
-) -> Result<(), ConsentError> {
-    let row = IdempotencyRow {
-        tenant_id: tenant_id.to_string(),
-        key: key.to_string(),
-        request_sha256: Sha256::digest(request).to_vec(),
-        status: i32::from(status),
-        body: body.to_string(),
-        created_at: now_millis(),
-    };
-    store.write(|r: &mut dyn Repo| Ok::<_, ConsentError>(r.store_idempotent_answer(&row)?))
+/// Frees a claimed key whose request failed (nothing was recorded), so it can be retried.
+pub fn release_key(store: &Store, mark: &IdempotencyMark) -> Result<(), ConsentError> {
+    store.write(|r: &mut dyn Repo| {
+        Ok::<_, ConsentError>(r.release_idempotency_key(&mark.tenant_id, &mark.key)?)
+    })
+}
+
+/// The answer of a request, rebuilt from its leaves: `{"first", "count", "batch"}`.
+fn rebuild_answer(r: &mut dyn Repo, marker: &str) -> Result<String, ConsentError> {
+    let marker: Value = serde_json::from_str(marker)
+        .map_err(|e| ConsentError::Invalid(format!("stored answer: {e}")))?;
+    let (first, count) = (
+        marker["first"].as_i64().unwrap_or(0),
+        marker["count"].as_i64().unwrap_or(0),
+    );
+    let leaves = r.leaf_data(first, first + count)?;
+    let events: Vec<RecordedEvent> = leaves
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            recorded(&Appended {
+                index: (first + i as i64) as u64,
+                leaf: crate::log::Leaf::from_stored(bytes),
+            })
+        })
+        .collect();
+    Ok(if marker["batch"].as_bool().unwrap_or(false) {
+        serde_json::to_string(&RecordedBatch { events })
+    } else {
+        serde_json::to_string(&events[0])
+    }
+    .expect("serialises"))
+}
+
+/// Records the answer under the key, in the transaction of the request's last entry.
+fn complete_key(
+    r: &mut dyn Repo,
+    mark: &IdempotencyMark,
+    last_index: u64,
+) -> Result<(), crate::log::LogError> {
+    let marker =
+        json!({"first": last_index + 1 - mark.count, "count": mark.count, "batch": mark.batch});
+    r.complete_idempotency_key(&mark.tenant_id, &mark.key, 201, &marker.to_string())?;
+    Ok(())
 }
 
 /// `SHA-256("consent-ledger/subject/v1" ‖ 0x0A ‖ tenant ‖ 0x0A ‖ address ‖ 0x0A ‖ salt)`: what
@@ -757,6 +899,7 @@ mod tests {
             since: 0,
             event_id: "e".into(),
             leaf_index: leaf,
+            occurred_at: 0,
         }
     }
 

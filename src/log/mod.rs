@@ -109,6 +109,14 @@ impl Leaf {
         })
     }
 
+    /// A leaf as stored in the log (its bytes were canonical when appended).
+    pub fn from_stored(bytes: Vec<u8>) -> Self {
+        Self {
+            hash: leaf_hash(&bytes),
+            bytes,
+        }
+    }
+
     /// The canonical bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes

@@ -107,6 +107,8 @@ pub struct StateEntryRow {
     pub event_id: String,
     /// Its leaf.
     pub leaf_index: i64,
+    /// The deciding event's claimed time, Unix ms: a stale opt-in cannot beat a newer opt-out.
+    pub occurred_at: i64,
 }
 
 /// A registered collection point version.
@@ -151,8 +153,8 @@ pub struct IdempotencyRow {
     pub request_sha256: Vec<u8>,
     /// HTTP status.
     pub status: i32,
-    /// Response body.
-    pub body: String,
+    /// What the answer is rebuilt from; `None` while the request is in flight.
+    pub body: Option<String>,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -239,8 +241,28 @@ pub trait ConsentRows {
         tenant_id: &str,
         key: &str,
     ) -> QueryResult<Option<IdempotencyRow>>;
-    /// Stores the first answer for an idempotency key (kept if one is there already).
-    fn store_idempotent_answer(&mut self, row: &IdempotencyRow) -> QueryResult<()>;
+    /// Reserves an idempotency key (body `None`); false if the key exists.
+    fn reserve_idempotency_key(&mut self, row: &IdempotencyRow) -> QueryResult<bool>;
+    /// Restarts an abandoned reservation (still without body, created before `stale_before`).
+    fn take_over_idempotency_key(
+        &mut self,
+        tenant_id: &str,
+        key: &str,
+        stale_before: i64,
+        now: i64,
+    ) -> QueryResult<bool>;
+    /// Completes a reservation with its answer.
+    fn complete_idempotency_key(
+        &mut self,
+        tenant_id: &str,
+        key: &str,
+        status: i32,
+        body: &str,
+    ) -> QueryResult<()>;
+    /// Drops a reservation that got no answer (the request failed; nothing was recorded).
+    fn release_idempotency_key(&mut self, tenant_id: &str, key: &str) -> QueryResult<()>;
+    /// Sets or clears a tenant's legal hold; false if there is no such tenant.
+    fn set_legal_hold(&mut self, tenant_id: &str, on: bool) -> QueryResult<bool>;
 }
 
 macro_rules! impl_consent_rows {
@@ -425,6 +447,7 @@ macro_rules! impl_consent_rows {
                         consent_state::since.eq(excluded(consent_state::since)),
                         consent_state::event_id.eq(excluded(consent_state::event_id)),
                         consent_state::leaf_index.eq(excluded(consent_state::leaf_index)),
+                        consent_state::occurred_at.eq(excluded(consent_state::occurred_at)),
                     ))
                     .execute(self)
                     .map(drop)
@@ -478,13 +501,70 @@ macro_rules! impl_consent_rows {
                     .optional()
             }
 
-            fn store_idempotent_answer(&mut self, row: &IdempotencyRow) -> QueryResult<()> {
-                diesel::insert_into(idempotency_keys::table)
+            fn reserve_idempotency_key(&mut self, row: &IdempotencyRow) -> QueryResult<bool> {
+                let inserted = diesel::insert_into(idempotency_keys::table)
                     .values(row)
                     .on_conflict((idempotency_keys::tenant_id, idempotency_keys::key))
                     .do_nothing()
+                    .execute(self)?;
+                Ok(inserted == 1)
+            }
+
+            fn take_over_idempotency_key(
+                &mut self,
+                tenant_id: &str,
+                key: &str,
+                stale_before: i64,
+                now: i64,
+            ) -> QueryResult<bool> {
+                let updated = diesel::update(
+                    idempotency_keys::table.filter(
+                        idempotency_keys::tenant_id
+                            .eq(tenant_id)
+                            .and(idempotency_keys::key.eq(key))
+                            .and(idempotency_keys::body.is_null())
+                            .and(idempotency_keys::created_at.lt(stale_before)),
+                    ),
+                )
+                .set(idempotency_keys::created_at.eq(now))
+                .execute(self)?;
+                Ok(updated == 1)
+            }
+
+            fn complete_idempotency_key(
+                &mut self,
+                tenant_id: &str,
+                key: &str,
+                status: i32,
+                body: &str,
+            ) -> QueryResult<()> {
+                diesel::update(idempotency_keys::table.find((tenant_id, key)))
+                    .set((
+                        idempotency_keys::status.eq(status),
+                        idempotency_keys::body.eq(Some(body)),
+                    ))
                     .execute(self)
                     .map(drop)
+            }
+
+            fn release_idempotency_key(&mut self, tenant_id: &str, key: &str) -> QueryResult<()> {
+                diesel::delete(
+                    idempotency_keys::table.filter(
+                        idempotency_keys::tenant_id
+                            .eq(tenant_id)
+                            .and(idempotency_keys::key.eq(key))
+                            .and(idempotency_keys::body.is_null()),
+                    ),
+                )
+                .execute(self)
+                .map(drop)
+            }
+
+            fn set_legal_hold(&mut self, tenant_id: &str, on: bool) -> QueryResult<bool> {
+                let n = diesel::update(tenants::table.find(tenant_id))
+                    .set(tenants::legal_hold.eq(on))
+                    .execute(self)?;
+                Ok(n == 1)
             }
         }
     };

@@ -145,6 +145,7 @@ diesel::table! {
         since -> BigInt,
         event_id -> Text,
         leaf_index -> BigInt,
+        occurred_at -> BigInt,
     }
 }
 
@@ -155,7 +156,7 @@ diesel::table! {
         key -> Text,
         request_sha256 -> Binary,
         status -> Integer,
-        body -> Text,
+        body -> Nullable<Text>,
         created_at -> BigInt,
     }
 }

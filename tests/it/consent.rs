@@ -20,6 +20,8 @@ on_both_backends!(
     concurrent_opt_in_and_opt_out_end_in_the_last_one,
     batches_are_all_or_nothing_and_checks_answer_per_address,
     erasure_waits_for_the_law_then_leaves_the_log_unlinkable,
+    an_opt_out_binds_every_basis_and_beats_stale_opt_ins,
+    idempotency_is_exactly_once,
 );
 
 struct Setup {
@@ -606,14 +608,32 @@ async fn concurrent_opt_in_and_opt_out_end_in_the_last_one(db: TestDb) {
             "one unbroken chain"
         );
     }
-    let last = events.last().unwrap();
+    // The documented rule, replayed over the history in log order: an opt-out always applies; an
+    // opt-in grants unless a refusal claimed at the same time or later is in force.
+    let at = |e: &Value| {
+        time::OffsetDateTime::parse(
+            e["occurred_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let mut state: Option<(bool, time::OffsetDateTime, Value)> = None;
+    for e in events {
+        let granted_now = match (&state, e["event"].as_str().unwrap()) {
+            (_, "opt_out") => false,
+            (Some((false, withdrawn_at, _)), _) if at(e) <= *withdrawn_at => continue,
+            _ => true,
+        };
+        state = Some((granted_now, at(e), e["event_id"].clone()));
+    }
+    let (expected, _, deciding) = state.unwrap();
     let d = decide(&s, "race@example.jp", "newsletter").await;
     assert_eq!(
         d["may_send"],
-        json!(last["event"] == "opt_in"),
-        "the decision follows the last event in log order"
+        json!(expected),
+        "the decision follows the documented rule"
     );
-    assert_eq!(d["event_id"], last["event_id"]);
+    assert_eq!(d["event_id"], deciding);
 }
 
 async fn raw_post(s: &Setup, body: String) -> u16 {
@@ -913,4 +933,273 @@ async fn erasure_waits_for_the_law_then_leaves_the_log_unlinkable(db: TestDb) {
         200
     );
     s.app.stop().await;
+}
+
+async fn an_opt_out_binds_every_basis_and_beats_stale_opt_ins(db: TestDb) {
+    let s = setup(&db).await;
+    let email = "refuser@example.jp";
+    post_event(&s, &event("opt_in", email, json!(["newsletter"]))).await;
+    post_event(&s, &event("opt_out", email, json!("all"))).await;
+    // An exception basis does not survive a refusal (Art. 3(3)).
+    let mut exception = event("opt_in", email, json!(["newsletter"]));
+    exception["basis"] = json!("business_relationship");
+    post_event(&s, &exception).await;
+    assert_eq!(
+        decide(&s, email, "newsletter").await["may_send"],
+        false,
+        "exception basis after opt-out"
+    );
+    // A stale opt-in (claimed before the refusal) arriving late does not bring consent back.
+    let mut stale = event("opt_in", email, json!(["newsletter"]));
+    stale["occurred_at"] = json!("2024-01-01T00:00:00Z");
+    stale["method"] = json!("import");
+    post_event(&s, &stale).await;
+    assert_eq!(
+        decide(&s, email, "newsletter").await["may_send"],
+        false,
+        "stale opt-in after opt-out"
+    );
+    // Fresh consent does.
+    post_event(&s, &event("opt_in", email, json!(["newsletter"]))).await;
+    assert_eq!(decide(&s, email, "newsletter").await["may_send"], true);
+    // Every event is on record, effective or not.
+    let history = s
+        .app
+        .call(
+            "GET",
+            &format!("/v1/subjects/events?email={email}"),
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(history["events"].as_array().unwrap().len(), 5);
+    // A refusal is never turned away for the client's clock; times before 1970 are refused.
+    let mut future = event("opt_out", email, json!(["newsletter"]));
+    future["occurred_at"] = json!("2999-01-01T00:00:00Z");
+    post_event(&s, &future).await;
+    assert_eq!(decide(&s, email, "newsletter").await["may_send"], false);
+    let mut ancient = event("opt_in", email, json!(["newsletter"]));
+    ancient["occurred_at"] = json!("0000-01-01T00:00:00+01:00");
+    assert_eq!(
+        s.app
+            .call("POST", "/v1/events", Some(&s.sender), Some(&ancient), &[])
+            .await
+            .status,
+        422
+    );
+    // Odd ids are not found (never a database error).
+    let nul = s
+        .app
+        .call(
+            "GET",
+            "/v1/consent?email=a@example.jp&purpose=newsletter&tenant=%00x",
+            Some(&s.regulator),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(nul.status, 404, "{}", nul.text());
+    let mut odd_cp = event("opt_in", "b@example.jp", json!(["newsletter"]));
+    odd_cp["collection_point"] = json!("a\u{0}b");
+    assert_eq!(
+        s.app
+            .call("POST", "/v1/events", Some(&s.sender), Some(&odd_cp), &[])
+            .await
+            .status,
+        422
+    );
+    // Under a legal hold the record is kept a year.
+    let hold = s
+        .app
+        .call(
+            "PUT",
+            &format!("/v1/tenants/{}/legal-hold", s.tenant),
+            Some(&s.regulator),
+            Some(&json!({"legal_hold": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (hold.status, hold.json()["legal_hold"].clone()),
+        (200, json!(true))
+    );
+    assert_eq!(
+        s.app
+            .call(
+                "PUT",
+                &format!("/v1/tenants/{}/legal-hold", s.tenant),
+                Some(&s.sender),
+                Some(&json!({"legal_hold": false})),
+                &[]
+            )
+            .await
+            .status,
+        403
+    );
+    let refused = s
+        .app
+        .call(
+            "DELETE",
+            &format!("/v1/subjects?email={email}"),
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 409);
+    let from = refused.json()["erasable_from"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        from.as_str()
+            > consent_ledger::rfc3339(consent_ledger::now_millis() + 360 * 86_400_000).as_str(),
+        "{from}"
+    );
+    s.app.stop().await;
+}
+
+async fn idempotency_is_exactly_once(db: TestDb) {
+    let s = std::rc::Rc::new(setup(&db).await);
+    // A confirm retried after the state moved on still gets its first answer.
+    let mut pending = event("opt_in", "dup@example.jp", json!(["newsletter"]));
+    pending["confirmation_required"] = json!(true);
+    post_event(&s, &pending).await;
+    let confirm = event("confirm", "dup@example.jp", json!("all"));
+    let first = s
+        .app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&s.sender),
+            Some(&confirm),
+            &[("Idempotency-Key", "c-1")],
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    let again = s
+        .app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&s.sender),
+            Some(&confirm),
+            &[("Idempotency-Key", "c-1")],
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.json()),
+        (201, first.json()),
+        "replayed, not re-validated"
+    );
+    // A failed request frees its key: fixing nothing, the same request fails the same way.
+    let bad = event("opt_in", "dup@example.jp", json!(["spam"]));
+    assert_eq!(
+        s.app
+            .call(
+                "POST",
+                "/v1/events",
+                Some(&s.sender),
+                Some(&bad),
+                &[("Idempotency-Key", "b-1")]
+            )
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        s.app
+            .call(
+                "POST",
+                "/v1/events",
+                Some(&s.sender),
+                Some(&bad),
+                &[("Idempotency-Key", "b-1")]
+            )
+            .await
+            .status,
+        422
+    );
+    // Concurrent retries of one request record it once.
+    let body = event("opt_in", "once@example.jp", json!(["offers"]));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (s, body) = (s.clone(), body.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            s.app
+                .call(
+                    "POST",
+                    "/v1/events",
+                    Some(&s.sender),
+                    Some(&body),
+                    &[("Idempotency-Key", "race-1")],
+                )
+                .await
+                .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201));
+    let history = s
+        .app
+        .call(
+            "GET",
+            "/v1/subjects/events?email=once@example.jp",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(
+        history["events"].as_array().unwrap().len(),
+        1,
+        "recorded once: {statuses:?}"
+    );
+    // Batches replay whole.
+    let batch = json!({"events": [event("opt_in", "b1@example.jp", json!(["offers"])), event("opt_in", "b2@example.jp", json!(["offers"]))]});
+    let a = s
+        .app
+        .call(
+            "POST",
+            "/v1/events:batch",
+            Some(&s.sender),
+            Some(&batch),
+            &[("Idempotency-Key", "batch-1")],
+        )
+        .await;
+    let b = s
+        .app
+        .call(
+            "POST",
+            "/v1/events:batch",
+            Some(&s.sender),
+            Some(&batch),
+            &[("Idempotency-Key", "batch-1")],
+        )
+        .await;
+    assert_eq!((a.status, b.status), (201, 201));
+    assert_eq!(a.json(), b.json());
+    assert_eq!(
+        s.app
+            .call(
+                "POST",
+                "/v1/events",
+                Some(&s.sender),
+                Some(&body),
+                &[("Idempotency-Key", "bad key é")]
+            )
+            .await
+            .status,
+        400
+    );
 }

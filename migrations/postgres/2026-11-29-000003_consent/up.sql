@@ -76,15 +76,18 @@ CREATE TABLE consent_state (
     since BIGINT NOT NULL,
     event_id TEXT NOT NULL,
     leaf_index BIGINT NOT NULL,
+    occurred_at BIGINT NOT NULL,
     PRIMARY KEY (subject_id, purpose)
 );
 
+-- Idempotency-Key reservations: `body` is NULL while the request is in flight, and is written in
+-- the same transaction as the events it answers (so a retry can never record them twice).
 CREATE TABLE idempotency_keys (
     tenant_id TEXT NOT NULL,
     key TEXT NOT NULL,
     request_sha256 BYTEA NOT NULL,
     status INTEGER NOT NULL,
-    body TEXT NOT NULL,
+    body TEXT,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, key)
 );
