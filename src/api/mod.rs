@@ -87,6 +87,62 @@ impl AppState {
 )]
 struct ApiDoc;
 
+/// Documents, on every operation that lacks them, the problem responses any request can get:
+/// 400 (malformed request), 401 (secured operations), 404 (unknown tenant or resource), 413 and
+/// 422 (operations with a body, and `/v1` reads that validate values), 503 (database unavailable).
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let v1 = path.starts_with("/v1/");
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let mut wanted = vec![
+                    ("400", "The request is malformed"),
+                    ("503", "The database is unavailable; retry"),
+                ];
+                if secured {
+                    wanted.push(("401", "A bearer token is required, or it was refused"));
+                }
+                if v1 {
+                    wanted.push(("404", "No such tenant or resource"));
+                    wanted.push(("422", "A value is not acceptable"));
+                }
+                if has_body {
+                    wanted.push(("413", "The body is too large"));
+                }
+                for (code, description) in wanted {
+                    operation
+                        .responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| problem(description).into());
+                }
+            }
+        }
+    }
+}
+
 /// Declares the `bearer` security scheme (JWTs from `consent-ledger token issue`).
 struct BearerScheme;
 
@@ -132,12 +188,15 @@ fn routes(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document of the service, built from the registered routes (no server needed).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    App::new()
+    let mut doc = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts()
-        .1
+        .1;
+    // After the routes' operations are merged in (modifiers on `ApiDoc` run before that).
+    utoipa::Modify::modify(&CommonErrors, &mut doc);
+    doc
 }
 
 /// The OpenAPI document as the pretty JSON committed in `openapi/openapi.json`.
