@@ -22,6 +22,7 @@ use actix_web::{web, App, HttpServer};
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{AuthError, Authority};
 use crate::config::{Config, ReadAccess};
@@ -211,15 +212,14 @@ pub fn openapi_json() -> String {
 /// Binds `bind` (port 0 picks a free port) and returns the server, not yet running, and the
 /// addresses it listens on.
 pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<SocketAddr>)> {
-    let openapi_json = web::Data::new(openapi_json());
-    let route_table = error::RouteTable::from_openapi(&openapi());
+    let document = openapi();
+    let route_table = error::RouteTable::from_openapi(&document);
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         let (app, _) = App::new()
             .into_utoipa_app()
             .openapi(ApiDoc::openapi())
             .app_data(state.clone())
-            .app_data(openapi_json.clone())
             .app_data(web::QueryConfig::default().error_handler(error::bad_request))
             .app_data(web::PathConfig::default().error_handler(error::bad_request))
             // Raw bodies (events) are read up to 2 MiB; each endpoint then applies its own limit.
@@ -231,7 +231,8 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
             )
             .configure(routes)
             .split_for_parts();
-        app.route("/docs/openapi.json", web::get().to(openapi_document))
+        // Interactive docs from files vendored in the binary: they work offline.
+        app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", document.clone()))
             .wrap(error::problem_for_bare_errors(route_table.clone()))
             // Paths only: query strings (which will carry addresses) never reach the access log.
             .wrap(
@@ -243,12 +244,6 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
     .bind(bind)?;
     let addrs = server.addrs();
     Ok((server.shutdown_timeout(30).run(), addrs))
-}
-
-async fn openapi_document(doc: web::Data<String>) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
-        .content_type("application/json")
-        .body(doc.get_ref().clone())
 }
 
 /// Echoes the client's `x-request-id`, or makes one, on every response.

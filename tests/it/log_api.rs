@@ -205,6 +205,13 @@ async fn third_party_verifies_everything_over_http(db: TestDb) {
     assert_eq!(single["tree_size"].as_u64(), Some(n));
 
     assert_eq!(app.get("/healthz").await.status, 200);
+    // Interactive docs, served from the binary itself.
+    let docs = app.get("/docs/").await;
+    assert_eq!(docs.status, 200);
+    assert!(docs.header("content-type").starts_with("text/html"));
+    assert!(!docs.text().contains("https://"), "no external assets");
+    let doc = app.get("/docs/openapi.json").await.json();
+    assert!(doc["paths"]["/v1/events"].is_object());
     assert_eq!(app.get("/readyz").await.json()["status"], "ready");
     let id = app.get("/healthz").await.header("x-request-id");
     assert_eq!(id.len(), 16);
