@@ -314,6 +314,51 @@ pub struct TenantQuery {
     pub tenant: Option<String>,
 }
 
+/// A page of the suppression list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionQuery {
+    /// The purpose.
+    pub purpose: String,
+    /// Cursor: `next_after` of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1–10000 (default 1000).
+    pub limit: Option<u32>,
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+}
+
+/// The suppression list: addresses that refused mail for a purpose (or for all), for a mail
+/// system to suppress at once. Paginated with a cursor.
+#[utoipa::path(get, path = "/v1/suppression", tag = "consent", security(("bearer" = [])), params(SuppressionQuery),
+    responses((status = 200, body = SuppressionPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/suppression")]
+pub async fn suppression(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<SuppressionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let SuppressionQuery {
+        purpose,
+        after,
+        limit,
+        tenant,
+    } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    let limit = limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1–10000".into()));
+    }
+    let store = state.store.clone();
+    let page = web::block(move || {
+        consent::suppression(&store, &tenant_id, &purpose, after.as_deref(), limit)
+    })
+    .await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(page))
+}
+
 /// Whose personal data to erase.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -180,6 +180,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(consent::record_events)
         .service(consent::check)
         .service(consent::erase)
+        .service(consent::suppression)
         .service(consent::decision)
         .service(consent::subject_events)
         .service(consent::export)

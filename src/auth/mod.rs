@@ -6,6 +6,7 @@
 //! Roles: `admin`, `sender` (bound to one tenant), `regulator` (read-only, any tenant). What each
 //! role may do is decided by the domain operations, not here. No actix types here.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::store::{Repo, Store, StoreError};
 
@@ -22,6 +24,10 @@ pub const AUDIENCE: &str = "consent-ledger";
 const LEEWAY_SECS: u64 = 30;
 /// An unknown `kid` reloads keys from the database at most this often.
 const RELOAD_EVERY: Duration = Duration::from_secs(5);
+/// Keys are reloaded at least this often (a key retired by another process stops working here).
+const REFRESH_EVERY: Duration = Duration::from_secs(30);
+/// Most verified tokens remembered; the cache is emptied when full.
+const VERIFIED_LIMIT: usize = 10_000;
 /// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410): what precedes the 32-byte seed.
 const PKCS8_ED25519_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
@@ -121,6 +127,9 @@ pub struct Authority {
     /// Unretired keys, oldest first; the last one signs.
     keys: Arc<RwLock<Vec<Arc<Key>>>>,
     last_reload: Arc<Mutex<Instant>>,
+    /// Tokens already verified (by SHA-256 of the token): principal and `exp`. Cleared on every
+    /// key reload, so a retirement anywhere takes effect here within [`REFRESH_EVERY`].
+    verified: Arc<Mutex<HashMap<[u8; 32], (Principal, u64)>>>,
 }
 
 impl Authority {
@@ -131,6 +140,7 @@ impl Authority {
             issuer: issuer.to_string(),
             keys: Arc::default(),
             last_reload: Arc::new(Mutex::new(Instant::now())),
+            verified: Arc::default(),
         };
         authority.store.write(|r: &mut dyn Repo| {
             if r.active_auth_keys()?.is_empty() {
@@ -151,6 +161,7 @@ impl Authority {
             .map(|row| key_from_seed(row.kid, &row.seed).map(Arc::new))
             .collect::<Result<_, _>>()?;
         *self.keys.write().expect("keys lock") = keys;
+        self.verified.lock().expect("verified lock").clear();
         *self.last_reload.lock().expect("reload lock") = Instant::now();
         Ok(())
     }
@@ -204,8 +215,30 @@ impl Authority {
             .map_err(|e| AuthError::Invalid(e.to_string()))
     }
 
-    /// Verifies a token and returns who it speaks for.
+    /// Verifies a token and returns who it speaks for. A token verified before is recognised by
+    /// its hash until it expires or the keys are reloaded (the signature check is the hot path's
+    /// most expensive step).
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        if self.last_reload.lock().expect("reload lock").elapsed() >= REFRESH_EVERY {
+            self.reload()?;
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = (crate::now_millis() / 1000) as u64;
+        if let Some((principal, exp)) = self.verified.lock().expect("verified lock").get(&digest) {
+            if *exp + LEEWAY_SECS > now {
+                return Ok(principal.clone());
+            }
+        }
+        let (principal, exp) = self.verify_signed(token)?;
+        let mut verified = self.verified.lock().expect("verified lock");
+        if verified.len() >= VERIFIED_LIMIT {
+            verified.clear();
+        }
+        verified.insert(digest, (principal.clone(), exp));
+        Ok(principal)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<(Principal, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| AuthError::Invalid(format!("malformed token ({e})")))?;
         if header.alg != Algorithm::EdDSA {
@@ -241,11 +274,12 @@ impl Authority {
                 "the role and tenant claims disagree".into(),
             ));
         }
-        Ok(Principal {
+        let principal = Principal {
             subject: claims.sub,
             role: claims.role,
             tenant: claims.tenant,
-        })
+        };
+        Ok((principal, claims.exp))
     }
 
     fn find(&self, kid: &str) -> Option<Arc<Key>> {

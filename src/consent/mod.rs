@@ -473,6 +473,54 @@ pub fn check_many(
     })
 }
 
+/// The suppression list for a purpose: addresses whose refusal is in force, by subject cursor.
+pub fn suppression(
+    store: &Store,
+    tenant_id: &str,
+    purpose: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<SuppressionPage, ConsentError> {
+    let after = after.unwrap_or("");
+    if !after.is_empty() && !plain_id(after) {
+        return Err(ConsentError::Invalid(
+            "after must be the next_after of a previous page".into(),
+        ));
+    }
+    let purposes = [purpose.to_string(), ALL.to_string()];
+    store.read(|r| {
+        check_purposes(
+            std::slice::from_ref(&purpose.to_string()),
+            &known_purposes(r, tenant_id)?,
+        )?;
+        let candidates = r.withdrawn_subjects(tenant_id, &purposes, after, i64::from(limit))?;
+        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
+        let mut rows: std::collections::HashMap<String, Vec<StateEntryRow>> = Default::default();
+        for chunk in ids.chunks(CHUNK) {
+            for row in r.state_entries_of(chunk, &purposes)? {
+                rows.entry(row.subject_id.clone()).or_default().push(row);
+            }
+        }
+        let next_after = (candidates.len() == limit as usize)
+            .then(|| ids.last().cloned())
+            .flatten();
+        let addresses = candidates
+            .into_iter()
+            .filter(|(id, _)| {
+                rows.get(id)
+                    .and_then(|rows| effective(rows, purpose))
+                    .is_some_and(|e| e.status == "withdrawn")
+            })
+            .filter_map(|(_, address)| address)
+            .collect();
+        Ok(SuppressionPage {
+            purpose: purpose.to_string(),
+            addresses,
+            next_after,
+        })
+    })
+}
+
 /// Sets or clears a tenant's legal hold (a measures order was issued: records are kept a year).
 pub fn set_legal_hold(store: &Store, tenant_id: &str, on: bool) -> Result<Tenant, ConsentError> {
     let found = plain_id(tenant_id)

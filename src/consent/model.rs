@@ -341,3 +341,14 @@ pub struct Erasure {
     /// Events whose leaves are now unlinkable (they stay in the log).
     pub events: usize,
 }
+
+/// A page of the suppression list.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SuppressionPage {
+    /// The purpose.
+    pub purpose: String,
+    /// Addresses that must not be mailed for it (they refused), normalised.
+    pub addresses: Vec<String>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next_after: Option<String>,
+}

@@ -193,6 +193,15 @@ pub trait ConsentRows {
         subject_ids: &[String],
         purposes: &[String],
     ) -> QueryResult<Vec<StateEntryRow>>;
+    /// Subjects (id, address) of a tenant with a `withdrawn` row for one of `purposes`, ids
+    /// after `after`, ascending, at most `limit`.
+    fn withdrawn_subjects(
+        &mut self,
+        tenant_id: &str,
+        purposes: &[String],
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<(String, Option<String>)>>;
     /// Erases a subject's personal data: address, salt, evidence and consent state rows.
     fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()>;
     /// Inserts a subject.
@@ -347,6 +356,27 @@ macro_rules! impl_consent_rows {
                             .eq_any(subject_ids)
                             .and(consent_state::purpose.eq_any(purposes)),
                     )
+                    .load(self)
+            }
+
+            fn withdrawn_subjects(
+                &mut self,
+                tenant_id: &str,
+                purposes: &[String],
+                after: &str,
+                limit: i64,
+            ) -> QueryResult<Vec<(String, Option<String>)>> {
+                subjects::table
+                    .inner_join(consent_state::table.on(consent_state::subject_id.eq(subjects::id)))
+                    .filter(subjects::tenant_id.eq(tenant_id))
+                    .filter(subjects::address.is_not_null())
+                    .filter(subjects::id.gt(after))
+                    .filter(consent_state::status.eq("withdrawn"))
+                    .filter(consent_state::purpose.eq_any(purposes))
+                    .select((subjects::id, subjects::address))
+                    .distinct()
+                    .order(subjects::id)
+                    .limit(limit)
                     .load(self)
             }
 

@@ -802,6 +802,55 @@ async fn batches_are_all_or_nothing_and_checks_answer_per_address(db: TestDb) {
         (a.status, a.json()["results"].as_array().unwrap().len()),
         (200, 10_000)
     );
+    // The suppression list: who refused, for this purpose or for all.
+    post_event(&s, &event("opt_out", "one@example.jp", json!("all"))).await;
+    post_event(&s, &event("opt_in", "back@example.jp", json!(["offers"]))).await;
+    post_event(&s, &event("opt_out", "back@example.jp", json!(["offers"]))).await;
+    post_event(&s, &event("opt_in", "back@example.jp", json!(["offers"]))).await;
+    let mut offers = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = s
+            .app
+            .call(
+                "GET",
+                &format!("/v1/suppression?purpose=offers&limit=1{cursor}"),
+                Some(&s.sender),
+                None,
+                &[],
+            )
+            .await
+            .json();
+        offers.extend(
+            page["addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string()),
+        );
+        match page["next_after"].as_str() {
+            Some(next) => cursor = format!("&after={next}"),
+            None => break,
+        }
+    }
+    offers.sort();
+    assert_eq!(
+        offers,
+        ["one@example.jp", "two@example.jp"],
+        "refusals in force only"
+    );
+    let newsletter = s
+        .app
+        .call(
+            "GET",
+            "/v1/suppression?purpose=newsletter",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(newsletter["addresses"], json!(["one@example.jp"]));
     let unknown = json!({"purpose": "spam", "emails": ["one@example.jp"]});
     assert_eq!(
         s.app
