@@ -119,6 +119,9 @@ fn key_from_seed(kid: String, seed: &[u8]) -> Result<Key, AuthError> {
     })
 }
 
+/// Verified tokens by SHA-256: who they speak for and when they expire (Unix seconds).
+type VerifiedTokens = HashMap<[u8; 32], (Principal, u64)>;
+
 /// Issues and verifies bearer tokens. Cheap to clone.
 #[derive(Clone)]
 pub struct Authority {
@@ -129,7 +132,7 @@ pub struct Authority {
     last_reload: Arc<Mutex<Instant>>,
     /// Tokens already verified (by SHA-256 of the token): principal and `exp`. Cleared on every
     /// key reload, so a retirement anywhere takes effect here within [`REFRESH_EVERY`].
-    verified: Arc<Mutex<HashMap<[u8; 32], (Principal, u64)>>>,
+    verified: Arc<Mutex<VerifiedTokens>>,
 }
 
 impl Authority {
