@@ -96,6 +96,29 @@ impl Caller {
         }
     }
 
+    /// Records a regulator's read of `tenant_id` before it is answered; a read that cannot be
+    /// recorded is not served. Other roles' reads are not recorded.
+    pub async fn audit(
+        &self,
+        state: &AppState,
+        tenant_id: &str,
+        operation: &'static str,
+    ) -> Result<(), ApiError> {
+        if self.0.role != Role::Regulator {
+            return Ok(());
+        }
+        let (store, tenant, regulator) = (
+            state.store.clone(),
+            tenant_id.to_string(),
+            self.0.subject.clone(),
+        );
+        web::block(move || {
+            crate::consent::record_regulator_read(&store, &tenant, &regulator, operation)
+        })
+        .await??;
+        Ok(())
+    }
+
     /// Requires the admin role.
     pub fn admin(&self) -> Result<(), ApiError> {
         match self.0.role {

@@ -42,6 +42,7 @@ pub async fn get_tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(Some(&id), Access::Read)?;
+    caller.audit(&state, &tenant_id, "tenant").await?;
     let store = state.store.clone();
     let tenant = web::block(move || consent::tenant(&store, &tenant_id)).await??;
     Ok(HttpResponse::Ok().json(tenant))
@@ -298,6 +299,7 @@ pub async fn check(
     body: web::Json<CheckRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(query.tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "check").await?;
     let store = state.store.clone();
     let results =
         web::block(move || consent::check_many(&store, &tenant_id, body.into_inner())).await??;
@@ -345,6 +347,7 @@ pub async fn suppression(
         tenant,
     } = query.into_inner();
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "suppression").await?;
     let limit = limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1–10000".into()));
@@ -357,6 +360,40 @@ pub async fn suppression(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(page))
+}
+
+/// Recent reads of a tenant's records by regulators.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Most reads, 1–1000 (default 100).
+    pub limit: Option<u32>,
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+}
+
+/// Every read of this tenant's consent records by a regulator, newest first: a sender sees who
+/// looked at its records, and when.
+#[utoipa::path(get, path = "/v1/audit/regulator-reads", tag = "consent", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, body = RegulatorReads), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/audit/regulator-reads")]
+pub async fn regulator_reads(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let AuditQuery { limit, tenant } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "audit").await?;
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1–1000".into()));
+    }
+    let store = state.store.clone();
+    let reads = web::block(move || consent::regulator_reads(&store, &tenant_id, limit)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(RegulatorReads { reads }))
 }
 
 /// Whose personal data to erase.
@@ -416,6 +453,7 @@ pub async fn decision(
         tenant,
     } = query.into_inner();
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "decision").await?;
     let store = state.store.clone();
     let decision =
         web::block(move || consent::decide(&store, &tenant_id, &email, &purpose)).await??;
@@ -453,6 +491,7 @@ pub async fn subject_events(
 ) -> Result<HttpResponse, ApiError> {
     let HistoryQuery { email, tenant } = query.into_inner();
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "history").await?;
     let store = state.store.clone();
     let events = web::block(move || consent::history(&store, &tenant_id, &email)).await??;
     Ok(HttpResponse::Ok()
@@ -500,6 +539,7 @@ pub async fn export(
         tenant,
     } = query.into_inner();
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "export").await?;
     let limit = limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1–10000".into()));

@@ -181,6 +181,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(consent::check)
         .service(consent::erase)
         .service(consent::suppression)
+        .service(consent::regulator_reads)
         .service(consent::decision)
         .service(consent::subject_events)
         .service(consent::export)

@@ -521,6 +521,45 @@ pub fn suppression(
     })
 }
 
+/// Records that a regulator read a tenant's records (before the read is answered).
+pub fn record_regulator_read(
+    store: &Store,
+    tenant_id: &str,
+    regulator: &str,
+    operation: &str,
+) -> Result<(), ConsentError> {
+    let row = crate::store::RegulatorReadRow {
+        id: new_id(),
+        tenant_id: tenant_id.to_string(),
+        regulator: regulator.to_string(),
+        operation: operation.to_string(),
+        read_at: now_millis(),
+    };
+    store.write(|r: &mut dyn Repo| {
+        known_purposes(r, tenant_id)?; // an unknown tenant is a 404, never a stored oddity
+        Ok::<_, ConsentError>(r.insert_regulator_read(&row)?)
+    })
+}
+
+/// A tenant's recorded regulator reads, newest first.
+pub fn regulator_reads(
+    store: &Store,
+    tenant_id: &str,
+    limit: u32,
+) -> Result<Vec<RegulatorRead>, ConsentError> {
+    store.read(|r| {
+        known_purposes(r, tenant_id)?;
+        Ok(r.regulator_reads(tenant_id, i64::from(limit))?
+            .into_iter()
+            .map(|row| RegulatorRead {
+                regulator: row.regulator,
+                operation: row.operation,
+                read_at: rfc3339(row.read_at),
+            })
+            .collect())
+    })
+}
+
 /// Sets or clears a tenant's legal hold (a measures order was issued: records are kept a year).
 pub fn set_legal_hold(store: &Store, tenant_id: &str, on: bool) -> Result<Tenant, ConsentError> {
     let found = plain_id(tenant_id)

@@ -352,3 +352,21 @@ pub struct SuppressionPage {
     /// Pass as `after` for the next page; absent on the last.
     pub next_after: Option<String>,
 }
+
+/// A read of a tenant's consent records by a regulator.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RegulatorRead {
+    /// The regulator (its token's subject).
+    pub regulator: String,
+    /// What was read: `decision`, `check`, `history`, `export`, `suppression`, `tenant`.
+    pub operation: String,
+    /// When, RFC 3339.
+    pub read_at: String,
+}
+
+/// The recorded regulator reads of a tenant, newest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RegulatorReads {
+    /// Reads, newest first.
+    pub reads: Vec<RegulatorRead>,
+}

@@ -6,8 +6,25 @@ use diesel::upsert::excluded;
 use diesel::{PgConnection, QueryResult, SqliteConnection};
 
 use super::schema::{
-    collection_points, consent_state, events, idempotency_keys, subjects, tenant_purposes, tenants,
+    collection_points, consent_state, events, idempotency_keys, regulator_reads, subjects,
+    tenant_purposes, tenants,
 };
+
+/// A recorded read by a regulator.
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = regulator_reads)]
+pub struct RegulatorReadRow {
+    /// Id.
+    pub id: String,
+    /// The tenant whose records were read.
+    pub tenant_id: String,
+    /// The regulator token's subject.
+    pub regulator: String,
+    /// What was read (operation name; no personal data).
+    pub operation: String,
+    /// When, Unix ms.
+    pub read_at: i64,
+}
 
 /// A tenant.
 #[derive(Debug, Clone, Queryable, Insertable)]
@@ -270,6 +287,14 @@ pub trait ConsentRows {
     ) -> QueryResult<()>;
     /// Drops a reservation that got no answer (the request failed; nothing was recorded).
     fn release_idempotency_key(&mut self, tenant_id: &str, key: &str) -> QueryResult<()>;
+    /// Records a regulator's read.
+    fn insert_regulator_read(&mut self, row: &RegulatorReadRow) -> QueryResult<()>;
+    /// A tenant's recorded regulator reads, newest first, at most `limit`.
+    fn regulator_reads(
+        &mut self,
+        tenant_id: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<RegulatorReadRow>>;
     /// Sets or clears a tenant's legal hold; false if there is no such tenant.
     fn set_legal_hold(&mut self, tenant_id: &str, on: bool) -> QueryResult<bool>;
 }
@@ -588,6 +613,25 @@ macro_rules! impl_consent_rows {
                 )
                 .execute(self)
                 .map(drop)
+            }
+
+            fn insert_regulator_read(&mut self, row: &RegulatorReadRow) -> QueryResult<()> {
+                diesel::insert_into(regulator_reads::table)
+                    .values(row)
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn regulator_reads(
+                &mut self,
+                tenant_id: &str,
+                limit: i64,
+            ) -> QueryResult<Vec<RegulatorReadRow>> {
+                regulator_reads::table
+                    .filter(regulator_reads::tenant_id.eq(tenant_id))
+                    .order((regulator_reads::read_at.desc(), regulator_reads::id))
+                    .limit(limit)
+                    .load(self)
             }
 
             fn set_legal_hold(&mut self, tenant_id: &str, on: bool) -> QueryResult<bool> {

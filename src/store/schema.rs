@@ -170,3 +170,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenant_purposes,
     collection_points
 );
+
+diesel::table! {
+    /// Reads of consent records by regulators.
+    regulator_reads (id) {
+        id -> Text,
+        tenant_id -> Text,
+        regulator -> Text,
+        operation -> Text,
+        read_at -> BigInt,
+    }
+}

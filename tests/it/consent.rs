@@ -269,6 +269,25 @@ async fn a_sender_records_consent_and_the_decision_follows(db: TestDb) {
         (200, json!(false))
     );
 
+    // That regulator read is on record, for the sender to see.
+    let audit = s
+        .app
+        .call(
+            "GET",
+            "/v1/audit/regulator-reads",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    let reads = audit["reads"].as_array().unwrap();
+    assert_eq!(reads.len(), 1, "{audit}");
+    assert_eq!(
+        (reads[0]["regulator"].clone(), reads[0]["operation"].clone()),
+        (json!("officer"), json!("decision"))
+    );
+
     // Double opt-in: pending until confirmed; confirming twice is a conflict.
     let mut pending = event("opt_in", "hanako@example.jp", json!(["offers"]));
     pending["confirmation_required"] = json!(true);
