@@ -67,6 +67,8 @@ pub struct Config {
     pub pool_size: u32,
     /// Who may read the log's API.
     pub log_read_access: ReadAccess,
+    /// The address recipients reach the service at, for the links it hands out.
+    pub public_url: String,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             max_batch: 4096,
             pool_size: 8,
             log_read_access: ReadAccess::Public,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -115,6 +118,9 @@ pub struct ConfigArgs {
         value_enum
     )]
     pub log_read_access: Option<ReadAccess>,
+    /// Where recipients reach the service, for links in mails [default: http://127.0.0.1:8080]
+    #[arg(long, env = "CONSENT_LEDGER_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -142,6 +148,7 @@ impl Config {
             max_batch,
             pool_size,
             log_read_access,
+            public_url,
         } = args.clone();
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
@@ -153,7 +160,8 @@ impl Config {
             checkpoint_interval_ms,
             max_batch,
             pool_size,
-            log_read_access
+            log_read_access,
+            public_url
         );
         config.validate()?;
         Ok(config)
@@ -170,6 +178,12 @@ impl Config {
             return invalid(
                 "origin",
                 "must be non-empty with no spaces or '+', e.g. ledger.example.jp/consent/2026",
+            );
+        }
+        if !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://")) {
+            return invalid(
+                "public_url",
+                "must be an http(s) URL, e.g. https://ledger.example.jp",
             );
         }
         if !(1..=60_000).contains(&self.checkpoint_interval_ms) {

@@ -155,9 +155,16 @@ where
     let mark = match key {
         None => None,
         Some(key) => {
-            let (store, tenant, body) = (state.store.clone(), tenant_id.to_string(), body.clone());
-            match web::block(move || consent::claim_key(&store, &tenant, &key, &body, batch))
-                .await??
+            let (store, links, tenant, body) = (
+                state.store.clone(),
+                state.links.clone(),
+                tenant_id.to_string(),
+                body.clone(),
+            );
+            match web::block(move || {
+                consent::claim_key(&store, &links, &tenant, &key, &body, batch)
+            })
+            .await??
             {
                 consent::KeyClaim::Replay(status, answer) => {
                     return Ok(HttpResponse::build(
@@ -198,7 +205,10 @@ where
             return Err(e);
         }
     };
-    let events: Vec<RecordedEvent> = appended.iter().map(consent::recorded).collect();
+    let events: Vec<RecordedEvent> = appended
+        .iter()
+        .map(|a| consent::recorded(a, &state.links))
+        .collect();
     let answer = if batch {
         serde_json::to_string(&RecordedBatch { events })
     } else {

@@ -302,7 +302,11 @@ pub fn problem_for_bare_errors<B: MessageBody + 'static>(routes: RouteTable) -> 
         let is_problem = res
             .headers()
             .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+            // A problem document already, or a page written for a person: leave it.
+            .is_some_and(|v| {
+                v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                    || v.as_bytes().starts_with(b"text/html")
+            });
         if is_problem {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }

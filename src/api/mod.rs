@@ -5,6 +5,7 @@
 //! - `consent.rs`: tenants, collection points, events, the send decision, history, export;
 //! - `log.rs`: the log's read API (checkpoint, tiles, proofs, history, verifier key);
 //! - `health.rs`: liveness and readiness;
+//! - `pages.rs`: HTML pages for recipients (double opt-in confirmation);
 //! - `error.rs`: the one error type and its mapping to problem+json.
 
 mod access;
@@ -12,6 +13,7 @@ pub mod consent;
 pub mod error;
 mod health;
 pub mod log;
+mod pages;
 
 use std::net::SocketAddr;
 
@@ -26,6 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{AuthError, Authority};
 use crate::config::{Config, ReadAccess};
+use crate::consent::links::Links;
 use crate::log::{Log, LogError};
 use crate::store::{Store, StoreError};
 
@@ -40,6 +43,8 @@ pub struct AppState {
     pub authority: Authority,
     /// Who may read the log's API.
     pub log_read_access: ReadAccess,
+    /// Recipients' links (double opt-in confirmation).
+    pub links: Links,
 }
 
 /// Why the service could not start.
@@ -66,11 +71,16 @@ impl AppState {
         store.migrate()?;
         let log = Log::open(store.clone(), config.log_settings())?;
         let authority = Authority::open(store.clone(), &config.origin)?;
+        let links = Links::new(
+            log.derive_key("consent-ledger/recipient-links/v1"),
+            &config.public_url,
+        );
         Ok(Self {
             store,
             log,
             authority,
             log_read_access: config.log_read_access,
+            links,
         })
     }
 }
@@ -82,6 +92,7 @@ impl AppState {
                         The log's read API follows C2SP tlog-tiles and tlog-checkpoint; proofs follow RFC 9162."),
     tags((name = "log", description = "The Merkle log: checkpoints, tiles, proofs"),
          (name = "consent", description = "Tenants, collection points, consent events and the send decision"),
+         (name = "recipients", description = "Pages for the people who receive mail"),
          (name = "health", description = "Liveness and readiness")),
     components(schemas(error::Problem)),
     modifiers(&BearerScheme)
@@ -185,6 +196,8 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(consent::decision)
         .service(consent::subject_events)
         .service(consent::export)
+        .service(pages::confirmation_page)
+        .service(pages::confirm)
         .service(health::healthz)
         .service(health::readyz);
 }

@@ -10,6 +10,7 @@
 
 pub mod address;
 mod entries;
+pub mod links;
 pub mod model;
 
 use serde_json::{json, Value};
@@ -20,6 +21,7 @@ use crate::store::{IdempotencyRow, Repo, StateEntryRow, Store, StoreError, Subje
 use crate::{now_millis, rfc3339};
 use address::EmailAddress;
 pub use entries::{CollectionPointEntry, ConsentEventEntry};
+use links::{LinkError, Links};
 use model::*;
 
 /// Errors of the consent domain.
@@ -560,6 +562,81 @@ pub fn regulator_reads(
     })
 }
 
+/// What a confirmation link stands for: the event it confirms and its subject, if both are still
+/// there (an erased subject's link stops working).
+fn confirmation_event(
+    r: &mut dyn Repo,
+    links: &Links,
+    token: &str,
+) -> Result<(TenantRow, crate::store::EventRow, String), ConsentError> {
+    let invalid = |e: LinkError| ConsentError::Invalid(e.to_string());
+    let (tenant_id, event_id) = links
+        .confirmation(token, now_millis() / 1000)
+        .map_err(invalid)?;
+    let tenant = r
+        .tenant(&tenant_id)?
+        .ok_or_else(|| invalid(LinkError::Invalid))?;
+    let event = r
+        .event(&event_id)?
+        .filter(|e| e.tenant_id == tenant_id)
+        .ok_or_else(|| invalid(LinkError::Invalid))?;
+    let address = r
+        .subject(&event.subject_id)?
+        .and_then(|s| s.address)
+        .ok_or_else(|| invalid(LinkError::Invalid))?;
+    Ok((tenant, event, address))
+}
+
+/// The page data of a confirmation link (a GET never changes anything).
+pub fn confirmation_target(
+    store: &Store,
+    links: &Links,
+    token: &str,
+) -> Result<ConfirmationTarget, ConsentError> {
+    store.read(|r| {
+        let (tenant, event, _) = confirmation_event(r, links, token)?;
+        let wanted: Vec<String> = serde_json::from_str(&event.purposes).unwrap_or_default();
+        let purposes = r
+            .purposes(&tenant.id)?
+            .into_iter()
+            .filter(|(p, _)| wanted.contains(p))
+            .collect();
+        Ok(ConfirmationTarget {
+            sender: tenant.legal_name,
+            language: tenant.default_language,
+            purposes,
+        })
+    })
+}
+
+/// The `confirm` event a confirmation link's button records; `Conflict` when nothing awaits
+/// confirmation any more (confirmed already, or refused since).
+pub fn prepare_confirmation(
+    store: &Store,
+    links: &Links,
+    token: &str,
+    evidence: Evidence,
+) -> Result<ConsentEventEntry, ConsentError> {
+    let (tenant, event, address) = store.read(|r| confirmation_event(r, links, token))?;
+    let purposes: Vec<String> = serde_json::from_str(&event.purposes).unwrap_or_default();
+    let input = NewEvent {
+        event: EventKind::Confirm,
+        email: address,
+        purposes: Purposes::List(purposes),
+        basis: None,
+        method: Method::Email,
+        collection_point: None,
+        received_by: Receiver {
+            role: ReceiverRole::Sender,
+            name: tenant.legal_name.clone(),
+        },
+        occurred_at: None,
+        confirmation_required: false,
+        evidence: Some(evidence),
+    };
+    prepare_event(store, &tenant.id, input)
+}
+
 /// Sets or clears a tenant's legal hold (a measures order was issued: records are kept a year).
 pub fn set_legal_hold(store: &Store, tenant_id: &str, on: bool) -> Result<Tenant, ConsentError> {
     let found = plain_id(tenant_id)
@@ -649,8 +726,8 @@ fn pending_purposes(
         .collect())
 }
 
-/// The answer for an appended event.
-pub fn recorded(appended: &Appended) -> RecordedEvent {
+/// The answer for an appended event (with its confirmation link, for a pending opt-in).
+pub fn recorded(appended: &Appended, links: &Links) -> RecordedEvent {
     let doc: Value = serde_json::from_slice(appended.leaf.bytes()).expect("our leaves are JSON");
     RecordedEvent {
         event_id: doc["event_id"].as_str().unwrap_or_default().to_string(),
@@ -661,6 +738,7 @@ pub fn recorded(appended: &Appended) -> RecordedEvent {
         ),
         prev_leaf_index: doc["prev"].as_u64(),
         recorded_at: doc["recorded_at"].as_str().unwrap_or_default().to_string(),
+        confirmation_url: links.confirmation_url(&doc),
     }
 }
 
@@ -839,6 +917,7 @@ impl IdempotencyMark {
 /// Claims an idempotency key for a request (`batch`: answered as a batch).
 pub fn claim_key(
     store: &Store,
+    links: &Links,
     tenant_id: &str,
     key: &str,
     request: &[u8],
@@ -883,7 +962,10 @@ pub fn claim_key(
                 body: Some(body),
                 status,
                 ..
-            }) => Ok(KeyClaim::Replay(status as u16, rebuild_answer(r, &body)?)),
+            }) => Ok(KeyClaim::Replay(
+                status as u16,
+                rebuild_answer(r, links, &body)?,
+            )),
             Some(_) => {
                 if r.take_over_idempotency_key(tenant_id, key, now - ABANDONED_AFTER_MS, now)? {
                     Ok(KeyClaim::Proceed(mark))
@@ -906,7 +988,7 @@ pub fn release_key(store: &Store, mark: &IdempotencyMark) -> Result<(), ConsentE
 }
 
 /// The answer of a request, rebuilt from its leaves: `{"first", "count", "batch"}`.
-fn rebuild_answer(r: &mut dyn Repo, marker: &str) -> Result<String, ConsentError> {
+fn rebuild_answer(r: &mut dyn Repo, links: &Links, marker: &str) -> Result<String, ConsentError> {
     let marker: Value = serde_json::from_str(marker)
         .map_err(|e| ConsentError::Invalid(format!("stored answer: {e}")))?;
     let (first, count) = (
@@ -918,10 +1000,14 @@ fn rebuild_answer(r: &mut dyn Repo, marker: &str) -> Result<String, ConsentError
         .into_iter()
         .enumerate()
         .map(|(i, bytes)| {
-            recorded(&Appended {
-                index: (first + i as i64) as u64,
-                leaf: crate::log::Leaf::from_stored(bytes),
-            })
+            let leaf = crate::log::Leaf::from_stored(bytes);
+            recorded(
+                &Appended {
+                    index: (first + i as i64) as u64,
+                    leaf,
+                },
+                links,
+            )
         })
         .collect();
     Ok(if marker["batch"].as_bool().unwrap_or(false) {

@@ -222,6 +222,10 @@ pub struct RecordedEvent {
     pub prev_leaf_index: Option<u64>,
     /// Server time, RFC 3339.
     pub recorded_at: String,
+    /// For an opt-in with `confirmation_required`: the link to mail to the person. Opening it shows
+    /// a page; only its button confirms (mail scanners follow links). Valid 14 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmation_url: Option<String>,
 }
 
 /// A registered collection point version.
@@ -369,4 +373,15 @@ pub struct RegulatorRead {
 pub struct RegulatorReads {
     /// Reads, newest first.
     pub reads: Vec<RegulatorRead>,
+}
+
+/// What a confirmation link confirms, for its page.
+#[derive(Clone, Debug)]
+pub struct ConfirmationTarget {
+    /// The sender's legal name, as shown to recipients.
+    pub sender: String,
+    /// The tenant's default language.
+    pub language: String,
+    /// The purposes awaiting confirmation: (key, description).
+    pub purposes: Vec<(String, String)>,
 }

@@ -315,6 +315,11 @@ impl Log {
         self.inner.signer.verifier_key()
     }
 
+    /// A key for another purpose (e.g. recipients' links), derived from the log's signing key.
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        self.inner.signer.derive_key(label)
+    }
+
     /// Whether the sequencer is running (for readiness).
     pub fn is_running(&self) -> bool {
         let running = self

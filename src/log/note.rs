@@ -70,6 +70,12 @@ impl NoteSigner {
         })
     }
 
+    /// A 32-byte key for another purpose, derived from this signing key:
+    /// `HMAC-SHA256(seed, label)`. Stable for the life of the log.
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        super::hash::hmac_sha256(self.key.as_bytes(), label.as_bytes())
+    }
+
     /// The key's name (for a log: its origin).
     pub fn name(&self) -> &str {
         &self.name

@@ -221,6 +221,10 @@ pub trait ConsentRows {
     ) -> QueryResult<Vec<(String, Option<String>)>>;
     /// Erases a subject's personal data: address, salt, evidence and consent state rows.
     fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()>;
+    /// An event by id.
+    fn event(&mut self, id: &str) -> QueryResult<Option<EventRow>>;
+    /// A subject by id.
+    fn subject(&mut self, id: &str) -> QueryResult<Option<SubjectRow>>;
     /// Inserts a subject.
     fn insert_subject(&mut self, row: &SubjectRow) -> QueryResult<()>;
     /// Records the subject's latest leaf.
@@ -421,6 +425,14 @@ macro_rules! impl_consent_rows {
                 )
                 .execute(self)
                 .map(drop)
+            }
+
+            fn event(&mut self, id: &str) -> QueryResult<Option<EventRow>> {
+                events::table.find(id).first(self).optional()
+            }
+
+            fn subject(&mut self, id: &str) -> QueryResult<Option<SubjectRow>> {
+                subjects::table.find(id).first(self).optional()
             }
 
             fn insert_subject(&mut self, row: &SubjectRow) -> QueryResult<()> {

@@ -22,6 +22,7 @@ on_both_backends!(
     erasure_waits_for_the_law_then_leaves_the_log_unlinkable,
     an_opt_out_binds_every_basis_and_beats_stale_opt_ins,
     idempotency_is_exactly_once,
+    double_opt_in_by_link_confirms_only_on_the_button,
 );
 
 struct Setup {
@@ -1270,4 +1271,169 @@ async fn idempotency_is_exactly_once(db: TestDb) {
             .status,
         400
     );
+}
+
+async fn double_opt_in_by_link_confirms_only_on_the_button(db: TestDb) {
+    let s = setup(&db).await;
+    let email = "linked@example.jp";
+    let mut pending = event("opt_in", email, json!(["newsletter"]));
+    pending["confirmation_required"] = json!(true);
+    let a = s
+        .app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&s.sender),
+            Some(&pending),
+            &[("Idempotency-Key", "dl-1")],
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text());
+    let url = a.json()["confirmation_url"]
+        .as_str()
+        .expect("a pending opt-in gets a link")
+        .to_string();
+    let path = &url[url.find("/confirm/").unwrap()..];
+    let replay = s
+        .app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&s.sender),
+            Some(&pending),
+            &[("Idempotency-Key", "dl-1")],
+        )
+        .await;
+    assert_eq!(
+        replay.json()["confirmation_url"],
+        json!(url),
+        "a replay carries the same link"
+    );
+    assert!(!url.contains("linked"), "no address in the link");
+
+    // Opening the link (as a mail scanner would) changes nothing.
+    for _ in 0..3 {
+        let page = s.app.get(path).await;
+        assert_eq!(page.status, 200);
+        assert!(page.header("content-type").starts_with("text/html"));
+        assert!(page
+            .header("content-security-policy")
+            .contains("default-src 'none'"));
+        assert_eq!(page.header("referrer-policy"), "no-referrer");
+        let html = page.text();
+        assert!(
+            html.contains("Example K.K.")
+                && html.contains("Weekly news")
+                && html.contains("<form method=\"post\">"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<script") && !html.contains("https://"),
+            "no scripts, no external assets"
+        );
+    }
+    assert_eq!(decide(&s, email, "newsletter").await["status"], "pending");
+    let english = s
+        .app
+        .call(
+            "GET",
+            path,
+            None,
+            None,
+            &[("Accept-Language", "en-US,en;q=0.9")],
+        )
+        .await;
+    assert!(english.text().contains("Confirm your subscription"));
+    assert!(s
+        .app
+        .get(&format!("{path}?lang=en"))
+        .await
+        .text()
+        .contains("Yes, subscribe me"));
+
+    // The button confirms.
+    let done = s
+        .app
+        .call(
+            "POST",
+            path,
+            None,
+            None,
+            &[("User-Agent", "TestBrowser/1.0")],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert!(done.text().contains("登録しました"));
+    assert_eq!(decide(&s, email, "newsletter").await["may_send"], true);
+    let history = s
+        .app
+        .call(
+            "GET",
+            &format!("/v1/subjects/events?email={email}"),
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    let last = history["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["event"].clone(), last["method"].clone()),
+        (json!("confirm"), json!("email"))
+    );
+    let again = s
+        .app
+        .call("POST", &format!("{path}?lang=en"), None, None, &[])
+        .await;
+    assert_eq!(again.status, 200);
+    assert!(again.text().contains("Nothing to confirm"));
+    assert_eq!(
+        s.app
+            .call(
+                "GET",
+                "/v1/subjects/events?email=linked@example.jp",
+                Some(&s.sender),
+                None,
+                &[]
+            )
+            .await
+            .json()["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Tampered, truncated or foreign tokens get a clear page, never a confirmation.
+    let token = &path["/confirm/".len()..];
+    let (text, tag) = token.split_once('.').unwrap();
+    let flipped = format!(
+        "{}{}.{tag}",
+        &text[..text.len() - 1],
+        if text.ends_with('A') { "B" } else { "A" }
+    );
+    for bad in [
+        flipped.as_str(),
+        &token[..token.len() - 2],
+        "garbage",
+        "a.b",
+    ] {
+        for method in ["GET", "POST"] {
+            let page = s
+                .app
+                .call(method, &format!("/confirm/{bad}"), None, None, &[])
+                .await;
+            assert_eq!(page.status, 400, "{method} {bad}");
+            assert!(
+                page.header("content-type").starts_with("text/html"),
+                "a page, not JSON"
+            );
+        }
+    }
+    s.app.stop().await;
 }

@@ -1,0 +1,149 @@
+//! Signed links for recipients (double opt-in confirmation now; unsubscribe next): a token is
+//! `base64url(JCS(payload)) "." base64url(HMAC-SHA256(key, that text))`. Unforgeable without the
+//! key, no plaintext address inside, deterministic (the same event always gets the same link).
+//! HMAC-SHA256 is `log::hash::hmac_sha256`.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
+use serde_json::Value;
+
+use crate::log::hash::hmac_sha256;
+use crate::log::jcs::canonicalize;
+
+/// Why a link token was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    /// Malformed, tampered with, or signed by another key.
+    #[error("this link is not valid")]
+    Invalid,
+    /// Past its expiry.
+    #[error("this link has expired")]
+    Expired,
+}
+
+/// Signs and checks link tokens.
+#[derive(Clone)]
+pub struct LinkSigner {
+    key: [u8; 32],
+}
+
+impl LinkSigner {
+    /// A signer with a 32-byte key.
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    /// The token for `payload` (a JSON object of strings and integers).
+    pub fn sign(&self, payload: &Value) -> String {
+        let text =
+            B64URL.encode(canonicalize(payload).expect("link payloads hold strings and integers"));
+        let tag = hmac_sha256(&self.key, text.as_bytes());
+        format!("{text}.{}", B64URL.encode(tag))
+    }
+
+    /// The payload of a valid token; its `"x"` member, if any, is the expiry (Unix seconds).
+    pub fn verify(&self, token: &str, now_secs: i64) -> Result<Value, LinkError> {
+        let (text, tag) = token.split_once('.').ok_or(LinkError::Invalid)?;
+        let tag = B64URL.decode(tag).map_err(|_| LinkError::Invalid)?;
+        let expected = hmac_sha256(&self.key, text.as_bytes());
+        // Constant time: every byte is compared whatever the first difference.
+        if tag.len() != expected.len()
+            || tag
+                .iter()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                != 0
+        {
+            return Err(LinkError::Invalid);
+        }
+        let payload: Value = B64URL
+            .decode(text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(LinkError::Invalid)?;
+        if payload["x"]
+            .as_i64()
+            .is_some_and(|expiry| expiry < now_secs)
+        {
+            return Err(LinkError::Expired);
+        }
+        Ok(payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tokens_verify_and_tampering_fails() {
+        let signer = LinkSigner::new([1; 32]);
+        let token = signer.sign(&json!({"e": "event", "t": "tenant", "x": 100}));
+        assert_eq!(signer.verify(&token, 50).unwrap()["e"], "event");
+        assert_eq!(signer.verify(&token, 101), Err(LinkError::Expired));
+        assert_eq!(
+            LinkSigner::new([2; 32]).verify(&token, 50),
+            Err(LinkError::Invalid)
+        );
+        let mut forged = token.clone();
+        forged.replace_range(0..1, if token.starts_with('e') { "f" } else { "e" });
+        assert_eq!(signer.verify(&forged, 50), Err(LinkError::Invalid));
+        for garbage in ["", ".", "a.b", "no-dot", &format!("{token}x")] {
+            assert!(signer.verify(garbage, 50).is_err(), "{garbage}");
+        }
+    }
+}
+
+/// How long a double opt-in confirmation link works.
+pub const CONFIRMATION_VALID_SECS: i64 = 14 * 86_400;
+
+/// The links the service hands out: where they point and how they are signed.
+#[derive(Clone)]
+pub struct Links {
+    signer: LinkSigner,
+    public_url: String,
+}
+
+impl Links {
+    /// Links under `public_url` (e.g. `https://ledger.example.jp`), signed with `key`.
+    pub fn new(key: [u8; 32], public_url: &str) -> Self {
+        Self {
+            signer: LinkSigner::new(key),
+            public_url: public_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The confirmation link of a pending opt-in leaf document, if it is one.
+    pub fn confirmation_url(&self, leaf: &Value) -> Option<String> {
+        if leaf["event"] != "opt_in" || leaf["confirmation_required"] != true {
+            return None;
+        }
+        let recorded = time::OffsetDateTime::parse(
+            leaf["recorded_at"].as_str()?,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?;
+        let token = self.signer.sign(&serde_json::json!({
+            "k": "confirm",
+            "t": leaf["tenant"],
+            "e": leaf["event_id"],
+            "x": recorded.unix_timestamp() + CONFIRMATION_VALID_SECS,
+        }));
+        Some(format!("{}/confirm/{token}", self.public_url))
+    }
+
+    /// The (tenant, event id) a confirmation token names.
+    pub fn confirmation(&self, token: &str, now_secs: i64) -> Result<(String, String), LinkError> {
+        let payload = self.signer.verify(token, now_secs)?;
+        match (
+            payload["k"].as_str(),
+            payload["t"].as_str(),
+            payload["e"].as_str(),
+        ) {
+            (Some("confirm"), Some(tenant), Some(event)) => {
+                Ok((tenant.to_string(), event.to_string()))
+            }
+            _ => Err(LinkError::Invalid),
+        }
+    }
+}
