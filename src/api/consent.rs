@@ -133,12 +133,12 @@ const MAX_BATCH_BYTES: usize = 2 << 20;
 /// Records `entries` (built by `prepare`) at most once per `Idempotency-Key`: the key is claimed
 /// first, the last entry commits the answer with the events, a retry gets the first answer (also
 /// after the state moved on), the same key with another body is a 409, a failure frees the key.
-async fn record_once<P>(
+pub(super) async fn record_once<P>(
     state: &AppState,
     tenant_id: &str,
     req: &HttpRequest,
     body: &web::Bytes,
-    batch: bool,
+    shape: consent::AnswerShape,
     prepare: P,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -162,7 +162,7 @@ where
                 body.clone(),
             );
             match web::block(move || {
-                consent::claim_key(&store, &links, &tenant, &key, &body, batch)
+                consent::claim_key(&store, &links, &tenant, &key, &body, shape)
             })
             .await??
             {
@@ -205,18 +205,9 @@ where
             return Err(e);
         }
     };
-    let events: Vec<RecordedEvent> = appended
-        .iter()
-        .map(|a| consent::recorded(a, &state.links))
-        .collect();
-    let answer = if batch {
-        serde_json::to_string(&RecordedBatch { events })
-    } else {
-        serde_json::to_string(&events[0])
-    };
     Ok(HttpResponse::Created()
         .content_type("application/json")
-        .body(answer.expect("serialises")))
+        .body(consent::answer(&appended, &state.links, shape)))
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(
@@ -263,9 +254,14 @@ pub async fn record_event(
     let tenant_id = caller.tenant(None, Access::Write)?;
     let input: Result<NewEvent, ApiError> = json_body(&req, &body, MAX_EVENT_BYTES);
     let (store, tenant) = (state.store.clone(), tenant_id.clone());
-    record_once(&state, &tenant_id, &req, &body, false, move || {
-        Ok(vec![consent::prepare_event(&store, &tenant, input?)?])
-    })
+    record_once(
+        &state,
+        &tenant_id,
+        &req,
+        &body,
+        consent::AnswerShape::Event,
+        move || Ok(vec![consent::prepare_event(&store, &tenant, input?)?]),
+    )
     .await
 }
 
@@ -288,9 +284,14 @@ pub async fn record_events(
     let tenant_id = caller.tenant(None, Access::Write)?;
     let batch: Result<EventBatch, ApiError> = json_body(&req, &body, MAX_BATCH_BYTES);
     let (store, tenant) = (state.store.clone(), tenant_id.clone());
-    record_once(&state, &tenant_id, &req, &body, true, move || {
-        Ok(consent::prepare_events(&store, &tenant, batch?)?)
-    })
+    record_once(
+        &state,
+        &tenant_id,
+        &req,
+        &body,
+        consent::AnswerShape::Batch,
+        move || Ok(consent::prepare_events(&store, &tenant, batch?)?),
+    )
     .await
 }
 
@@ -502,8 +503,8 @@ pub async fn subject_events(
     let HistoryQuery { email, tenant } = query.into_inner();
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
     caller.audit(&state, &tenant_id, "history").await?;
-    let store = state.store.clone();
-    let events = web::block(move || consent::history(&store, &tenant_id, &email)).await??;
+    let (store, links) = (state.store.clone(), state.links.clone());
+    let events = web::block(move || consent::history(&store, &links, &tenant_id, &email)).await??;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(History { events }))
@@ -563,8 +564,9 @@ pub async fn export(
             )))
         }
     };
-    let store = state.store.clone();
-    let events = web::block(move || consent::export(&store, &tenant_id, after, limit)).await??;
+    let (store, links) = (state.store.clone(), state.links.clone());
+    let events =
+        web::block(move || consent::export(&store, &links, &tenant_id, after, limit)).await??;
     let next_after = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.leaf_index))
         .flatten();

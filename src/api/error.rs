@@ -81,6 +81,9 @@ pub enum ApiError {
     /// Erasure is not allowed yet (409, with `erasable_from`).
     #[error("the record must be kept until {0} (one month after the address's last event; one year under a legal hold)")]
     RetentionRunning(String),
+    /// Too many requests; retry after this many seconds (429, with `Retry-After`).
+    #[error("too many requests: retry in {0} s")]
+    TooMany(u64),
     /// The body is larger than this endpoint takes (413).
     #[error("{0}")]
     TooLarge(String),
@@ -112,6 +115,11 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 "retention-running",
                 "Retention period running",
+            ),
+            Self::TooMany(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
             ),
             Self::TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -191,6 +199,9 @@ impl ResponseError for ApiError {
             .insert_header((header::CACHE_CONTROL, "no-store"));
         if let Self::Unauthorized(_) = self {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"consent-ledger\""));
+        }
+        if let Self::TooMany(seconds) = self {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(self.problem())
     }

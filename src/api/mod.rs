@@ -6,6 +6,7 @@
 //! - `log.rs`: the log's read API (checkpoint, tiles, proofs, history, verifier key);
 //! - `health.rs`: liveness and readiness;
 //! - `pages.rs`: HTML pages for recipients (double opt-in confirmation);
+//! - `signup.rs`: browser signup forms with publishable keys (CORS, rate limits);
 //! - `error.rs`: the one error type and its mapping to problem+json.
 
 mod access;
@@ -14,6 +15,7 @@ pub mod error;
 mod health;
 pub mod log;
 mod pages;
+mod signup;
 
 use std::net::SocketAddr;
 
@@ -45,6 +47,8 @@ pub struct AppState {
     pub log_read_access: ReadAccess,
     /// Recipients' links (double opt-in confirmation).
     pub links: Links,
+    /// Rate limits of the public endpoints.
+    pub rate_limits: std::sync::Arc<signup::RateLimits>,
 }
 
 /// Why the service could not start.
@@ -81,6 +85,7 @@ impl AppState {
             authority,
             log_read_access: config.log_read_access,
             links,
+            rate_limits: Default::default(),
         })
     }
 }
@@ -196,6 +201,9 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(consent::decision)
         .service(consent::subject_events)
         .service(consent::export)
+        .service(signup::signup_preflight)
+        .service(signup::signup)
+        .service(signup::create_publishable_key)
         .service(pages::confirmation_page)
         .service(pages::confirm)
         .service(health::healthz)

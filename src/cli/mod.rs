@@ -38,6 +38,9 @@ enum Command {
     /// Manage tenants (sender organisations).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Keys for browser signup forms.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Issue bearer tokens and manage the keys that sign them.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -92,6 +95,19 @@ enum TenantCommand {
     Show {
         /// The tenant id.
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create a publishable key (it can only record pending opt-ins) and print it as JSON.
+    CreatePublishable {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// An origin allowed to use it, e.g. https://shop.example.jp (repeatable).
+        #[arg(long = "origin", required = true)]
+        origins: Vec<String>,
     },
 }
 
@@ -226,6 +242,17 @@ fn execute(cli: Cli) -> Result<(), String> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&tenant).expect("serialises")
+            );
+            Ok(())
+        }
+        Command::Key(KeyCommand::CreatePublishable { tenant, origins }) => {
+            let state = AppState::open(&config).map_err(|e| e.to_string())?;
+            let result = consent::create_publishable_key(&state.store, &tenant, &origins);
+            state.log.shutdown();
+            let key = result.map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&key).expect("serialises")
             );
             Ok(())
         }

@@ -109,6 +109,7 @@ impl LogEntry for ConsentEventEntry {
             recorded_at: now,
             leaf_index: index as i64,
             prev_leaf_index: subject.last_leaf_index,
+            confirmation_required: self.confirmation_required,
             evidence: self.evidence.as_ref().map(Value::to_string),
         })?;
         r.set_last_leaf(&subject.id, index as i64)?;

@@ -637,6 +637,112 @@ pub fn prepare_confirmation(
     prepare_event(store, &tenant.id, input)
 }
 
+/// Creates a publishable key for a tenant's signup forms on `origins`.
+pub fn create_publishable_key(
+    store: &Store,
+    tenant_id: &str,
+    origins: &[String],
+) -> Result<PublishableKey, ConsentError> {
+    if origins.is_empty() || origins.len() > 20 {
+        return Err(ConsentError::Invalid(
+            "give 1–20 origins, like https://shop.example.jp".into(),
+        ));
+    }
+    for origin in origins {
+        let local =
+            origin.starts_with("http://localhost") || origin.starts_with("http://127.0.0.1");
+        let host = origin
+            .strip_prefix("https://")
+            .or_else(|| local.then(|| origin.trim_start_matches("http://")));
+        let ok = host.is_some_and(|h| {
+            !h.is_empty()
+                && !h.contains('/')
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        });
+        if !ok {
+            return Err(ConsentError::Invalid(format!(
+                "{origin:?} is not an origin: use https://host[:port] (http:// only for localhost), without a path"
+            )));
+        }
+    }
+    let mut random = [0u8; 18];
+    getrandom::fill(&mut random).expect("the OS has randomness");
+    let key = format!(
+        "pk_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, random)
+    );
+    let row = crate::store::PublishableKeyRow {
+        id: key.clone(),
+        tenant_id: tenant_id.to_string(),
+        origins: serde_json::to_string(origins).expect("strings"),
+        created_at: now_millis(),
+        revoked_at: None,
+    };
+    store.write(|r: &mut dyn Repo| {
+        known_purposes(r, tenant_id)?;
+        Ok::<_, ConsentError>(r.insert_publishable_key(&row)?)
+    })?;
+    Ok(PublishableKey {
+        key,
+        tenant: tenant_id.to_string(),
+        origins: origins.to_vec(),
+    })
+}
+
+/// The publishable key `key`, if it exists and is not revoked.
+pub fn publishable_key(store: &Store, key: &str) -> Result<Option<PublishableKey>, ConsentError> {
+    if !key.starts_with("pk_") || key.len() > 64 || !plain_id(key) {
+        return Ok(None);
+    }
+    store.read(|r| {
+        Ok(r.publishable_key(key)?.map(|row| PublishableKey {
+            key: row.id,
+            tenant: row.tenant_id,
+            origins: serde_json::from_str(&row.origins).unwrap_or_default(),
+        }))
+    })
+}
+
+/// A signup's collection point (the consent text as shown) and its pending opt-in, as
+/// `NewCollectionPoint` and a function that makes the event once the collection point's id is known.
+pub fn signup_parts(
+    signup: Signup,
+    tenant_legal_name: &str,
+    evidence: Evidence,
+) -> (NewCollectionPoint, impl FnOnce(String) -> NewEvent) {
+    let form = NewCollectionPoint {
+        name: signup
+            .form_name
+            .clone()
+            .unwrap_or_else(|| "signup-form".into()),
+        channel: Method::WebForm,
+        content_type: "text/plain; charset=utf-8".into(),
+        content: Some(signup.consent_text.clone()),
+        content_base64: None,
+        sender_name_shown: signup.sender_name_shown.clone(),
+        prechecked: signup.prechecked,
+        language: signup.language.clone(),
+    };
+    let name = tenant_legal_name.to_string();
+    let event = move |collection_point: String| NewEvent {
+        event: EventKind::OptIn,
+        email: signup.email,
+        purposes: Purposes::List(signup.purposes),
+        basis: Some(Basis::Consent),
+        method: Method::WebForm,
+        collection_point: Some(collection_point),
+        received_by: Receiver {
+            role: ReceiverRole::Sender,
+            name,
+        },
+        occurred_at: None,
+        confirmation_required: true,
+        evidence: Some(evidence),
+    };
+    (form, event)
+}
+
 /// Sets or clears a tenant's legal hold (a measures order was issued: records are kept a year).
 pub fn set_legal_hold(store: &Store, tenant_id: &str, on: bool) -> Result<Tenant, ConsentError> {
     let found = plain_id(tenant_id)
@@ -832,8 +938,13 @@ pub fn decide(
     })
 }
 
-fn record(row: crate::store::EventRow, email: Option<String>) -> EventRecord {
+fn record(row: crate::store::EventRow, email: Option<String>, links: &Links) -> EventRecord {
+    let confirmation_url = links.confirmation_url(&json!({
+        "event": row.kind, "confirmation_required": row.confirmation_required,
+        "recorded_at": rfc3339(row.recorded_at), "tenant": row.tenant_id, "event_id": row.id,
+    }));
     EventRecord {
+        confirmation_url,
         event_id: row.id,
         email,
         event: row.kind,
@@ -852,6 +963,7 @@ fn record(row: crate::store::EventRow, email: Option<String>) -> EventRecord {
 /// Every event of one address, oldest first.
 pub fn history(
     store: &Store,
+    links: &Links,
     tenant_id: &str,
     email: &str,
 ) -> Result<Vec<EventRecord>, ConsentError> {
@@ -863,7 +975,7 @@ pub fn history(
         };
         Ok(r.subject_events(&subject.id)?
             .into_iter()
-            .map(|e| record(e, subject.address.clone()))
+            .map(|e| record(e, subject.address.clone(), links))
             .collect())
     })
 }
@@ -871,6 +983,7 @@ pub fn history(
 /// A tenant's events after leaf `after`, oldest first, at most `limit`.
 pub fn export(
     store: &Store,
+    links: &Links,
     tenant_id: &str,
     after: Option<u64>,
     limit: u32,
@@ -880,7 +993,7 @@ pub fn export(
         known_purposes(r, tenant_id)?;
         Ok(r.tenant_events(tenant_id, after, i64::from(limit))?
             .into_iter()
-            .map(|(e, a)| record(e, a))
+            .map(|(e, a)| record(e, a, links))
             .collect())
     })
 }
@@ -897,13 +1010,49 @@ pub enum KeyClaim {
     Replay(u16, String),
 }
 
+/// The shape of a request's answer, rebuilt on replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerShape {
+    /// One [`RecordedEvent`].
+    Event,
+    /// A [`RecordedBatch`].
+    Batch,
+    /// A [`SignupRecorded`] (public: no confirmation link).
+    Signup,
+}
+
+impl AnswerShape {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Batch => "batch",
+            Self::Signup => "signup",
+        }
+    }
+}
+
 /// Carried by the last entry of a request: its transaction records the answer under the key.
 #[derive(Clone, Debug)]
 pub struct IdempotencyMark {
     tenant_id: String,
     key: String,
     count: u64,
-    batch: bool,
+    shape: AnswerShape,
+}
+
+/// The answer to a request that recorded `appended`, in its shape.
+pub fn answer(appended: &[Appended], links: &Links, shape: AnswerShape) -> String {
+    let events: Vec<RecordedEvent> = appended.iter().map(|a| recorded(a, links)).collect();
+    match shape {
+        AnswerShape::Event => serde_json::to_string(&events[0]),
+        AnswerShape::Batch => serde_json::to_string(&RecordedBatch { events }),
+        AnswerShape::Signup => serde_json::to_string(&SignupRecorded {
+            event_id: events[0].event_id.clone(),
+            leaf_index: events[0].leaf_index,
+            status: "pending".into(),
+        }),
+    }
+    .expect("serialises")
 }
 
 impl IdempotencyMark {
@@ -921,7 +1070,7 @@ pub fn claim_key(
     tenant_id: &str,
     key: &str,
     request: &[u8],
-    batch: bool,
+    shape: AnswerShape,
 ) -> Result<KeyClaim, ConsentError> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ConsentError::Malformed(
@@ -940,7 +1089,7 @@ pub fn claim_key(
             tenant_id: tenant_id.into(),
             key: key.into(),
             count: 1,
-            batch,
+            shape,
         };
         match r.idempotent_answer(tenant_id, key)? {
             None => {
@@ -995,27 +1144,21 @@ fn rebuild_answer(r: &mut dyn Repo, links: &Links, marker: &str) -> Result<Strin
         marker["first"].as_i64().unwrap_or(0),
         marker["count"].as_i64().unwrap_or(0),
     );
-    let leaves = r.leaf_data(first, first + count)?;
-    let events: Vec<RecordedEvent> = leaves
+    let appended: Vec<Appended> = r
+        .leaf_data(first, first + count)?
         .into_iter()
         .enumerate()
-        .map(|(i, bytes)| {
-            let leaf = crate::log::Leaf::from_stored(bytes);
-            recorded(
-                &Appended {
-                    index: (first + i as i64) as u64,
-                    leaf,
-                },
-                links,
-            )
+        .map(|(i, bytes)| Appended {
+            index: (first + i as i64) as u64,
+            leaf: crate::log::Leaf::from_stored(bytes),
         })
         .collect();
-    Ok(if marker["batch"].as_bool().unwrap_or(false) {
-        serde_json::to_string(&RecordedBatch { events })
-    } else {
-        serde_json::to_string(&events[0])
-    }
-    .expect("serialises"))
+    let shape = match marker["shape"].as_str() {
+        Some("batch") => AnswerShape::Batch,
+        Some("signup") => AnswerShape::Signup,
+        _ => AnswerShape::Event,
+    };
+    Ok(answer(&appended, links, shape))
 }
 
 /// Records the answer under the key, in the transaction of the request's last entry.
@@ -1024,8 +1167,7 @@ fn complete_key(
     mark: &IdempotencyMark,
     last_index: u64,
 ) -> Result<(), crate::log::LogError> {
-    let marker =
-        json!({"first": last_index + 1 - mark.count, "count": mark.count, "batch": mark.batch});
+    let marker = json!({"first": last_index + 1 - mark.count, "count": mark.count, "shape": mark.shape.name()});
     r.complete_idempotency_key(&mark.tenant_id, &mark.key, 201, &marker.to_string())?;
     Ok(())
 }

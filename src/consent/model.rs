@@ -289,6 +289,9 @@ pub struct EventRecord {
     pub leaf_index: u64,
     /// The previous event of the same address.
     pub prev_leaf_index: Option<u64>,
+    /// For an opt-in awaiting confirmation: the link to mail to the person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmation_url: Option<String>,
 }
 
 /// Several events, recorded together (all or none).
@@ -384,4 +387,46 @@ pub struct ConfirmationTarget {
     pub language: String,
     /// The purposes awaiting confirmation: (key, description).
     pub purposes: Vec<(String, String)>,
+}
+
+/// A signup from a browser form, with a publishable key: always a pending opt-in.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Signup {
+    /// The address typed in.
+    pub email: String,
+    /// The purposes ticked.
+    pub purposes: Vec<String>,
+    /// The exact consent text the person saw (it becomes a collection point version).
+    pub consent_text: String,
+    /// The sender name shown on the form.
+    pub sender_name_shown: String,
+    /// Whether the consent box was pre-checked.
+    pub prechecked: bool,
+    /// Language of the form, `ja` or `en`.
+    pub language: String,
+    /// A name for the form (default `signup-form`).
+    pub form_name: Option<String>,
+}
+
+/// What a signup recorded (the confirmation link goes to the person's mailbox, not the page).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SignupRecorded {
+    /// Event id.
+    pub event_id: String,
+    /// Its leaf.
+    pub leaf_index: u64,
+    /// `pending`: it takes effect once the person confirms.
+    pub status: String,
+}
+
+/// A publishable key for browser signup forms.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PublishableKey {
+    /// The key, `pk_…` (public: it goes into the page).
+    pub key: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// Origins allowed to use it, e.g. `https://shop.example.jp`.
+    pub origins: Vec<String>,
 }

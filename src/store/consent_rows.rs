@@ -6,9 +6,25 @@ use diesel::upsert::excluded;
 use diesel::{PgConnection, QueryResult, SqliteConnection};
 
 use super::schema::{
-    collection_points, consent_state, events, idempotency_keys, regulator_reads, subjects,
-    tenant_purposes, tenants,
+    collection_points, consent_state, events, idempotency_keys, publishable_keys, regulator_reads,
+    subjects, tenant_purposes, tenants,
 };
+
+/// A publishable key.
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = publishable_keys)]
+pub struct PublishableKeyRow {
+    /// The key (`pk_…`).
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// JSON list of allowed origins.
+    pub origins: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms, once revoked.
+    pub revoked_at: Option<i64>,
+}
 
 /// A recorded read by a regulator.
 #[derive(Debug, Clone, Queryable, Insertable)]
@@ -102,6 +118,8 @@ pub struct EventRow {
     pub leaf_index: i64,
     /// The subject's previous event's leaf.
     pub prev_leaf_index: Option<i64>,
+    /// An opt-in awaiting the person's confirmation.
+    pub confirmation_required: bool,
     /// JSON evidence (erasable).
     pub evidence: Option<String>,
 }
@@ -291,6 +309,10 @@ pub trait ConsentRows {
     ) -> QueryResult<()>;
     /// Drops a reservation that got no answer (the request failed; nothing was recorded).
     fn release_idempotency_key(&mut self, tenant_id: &str, key: &str) -> QueryResult<()>;
+    /// Stores a publishable key.
+    fn insert_publishable_key(&mut self, row: &PublishableKeyRow) -> QueryResult<()>;
+    /// An unrevoked publishable key.
+    fn publishable_key(&mut self, id: &str) -> QueryResult<Option<PublishableKeyRow>>;
     /// Records a regulator's read.
     fn insert_regulator_read(&mut self, row: &RegulatorReadRow) -> QueryResult<()>;
     /// A tenant's recorded regulator reads, newest first, at most `limit`.
@@ -625,6 +647,24 @@ macro_rules! impl_consent_rows {
                 )
                 .execute(self)
                 .map(drop)
+            }
+
+            fn insert_publishable_key(&mut self, row: &PublishableKeyRow) -> QueryResult<()> {
+                diesel::insert_into(publishable_keys::table)
+                    .values(row)
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn publishable_key(&mut self, id: &str) -> QueryResult<Option<PublishableKeyRow>> {
+                publishable_keys::table
+                    .filter(
+                        publishable_keys::id
+                            .eq(id)
+                            .and(publishable_keys::revoked_at.is_null()),
+                    )
+                    .first(self)
+                    .optional()
             }
 
             fn insert_regulator_read(&mut self, row: &RegulatorReadRow) -> QueryResult<()> {

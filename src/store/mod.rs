@@ -19,8 +19,8 @@ pub mod schema;
 
 pub use auth_rows::{AuthKeyRow, AuthRows};
 pub use consent_rows::{
-    CollectionPointRow, ConsentRows, EventRow, IdempotencyRow, RegulatorReadRow, StateEntryRow,
-    SubjectRow, TenantRow,
+    CollectionPointRow, ConsentRows, EventRow, IdempotencyRow, PublishableKeyRow, RegulatorReadRow,
+    StateEntryRow, SubjectRow, TenantRow,
 };
 pub use log_rows::{CheckpointRow, LogMetaRow, LogRows, NewLeaf, StateRow};
 

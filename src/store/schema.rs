@@ -131,6 +131,7 @@ diesel::table! {
         recorded_at -> BigInt,
         leaf_index -> BigInt,
         prev_leaf_index -> Nullable<BigInt>,
+        confirmation_required -> Bool,
         evidence -> Nullable<Text>,
     }
 }
@@ -179,5 +180,16 @@ diesel::table! {
         regulator -> Text,
         operation -> Text,
         read_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Publishable keys of browser signup forms.
+    publishable_keys (id) {
+        id -> Text,
+        tenant_id -> Text,
+        origins -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
     }
 }

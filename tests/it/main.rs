@@ -9,3 +9,4 @@ mod consent;
 mod crash;
 mod log_api;
 mod openapi;
+mod signup;

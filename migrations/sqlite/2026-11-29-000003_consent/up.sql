@@ -62,6 +62,7 @@ CREATE TABLE events (
     recorded_at BIGINT NOT NULL,
     leaf_index BIGINT NOT NULL UNIQUE,
     prev_leaf_index BIGINT,
+    confirmation_required BOOLEAN NOT NULL,
     evidence TEXT
 );
 CREATE INDEX events_by_subject ON events (subject_id, leaf_index);

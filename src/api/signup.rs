@@ -1,0 +1,245 @@
+//! Browser signup forms: `POST /v1/signups/{publishable key}` records a *pending* opt-in (the
+//! person confirms by the link mailed to them), from an allowed origin only (CORS per key),
+//! rate-limited per key and per client. Publishable keys never read and never opt anyone out.
+//! Also `POST /v1/publishable-keys` for a sender to create one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{post, route, web, HttpRequest, HttpResponse, ResponseError};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::access::{Access, Caller};
+use super::consent::record_once;
+use super::error::{ApiError, Problem};
+use super::AppState;
+use crate::consent::model::{Evidence, PublishableKey, Signup, SignupRecorded};
+use crate::consent::{self, AnswerShape};
+
+/// Largest signup body.
+const MAX_SIGNUP_BYTES: usize = 16 << 10;
+
+/// Token buckets per key: `rate` requests a second, bursts of `burst`. In memory, per process.
+pub struct RateLimits {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl RateLimits {
+    /// Takes one token from `key`'s bucket, or says how long to wait.
+    pub fn take(&self, key: &str, rate: f64, burst: f64) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().expect("rate limit lock");
+        if buckets.len() > 100_000 {
+            buckets.clear();
+        }
+        let now = Instant::now();
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / rate))
+        }
+    }
+}
+
+/// The key and the request's origin, if that origin may use it.
+async fn admitted(
+    state: &AppState,
+    key: &str,
+    req: &HttpRequest,
+) -> Result<(PublishableKey, String), ApiError> {
+    let (store, k) = (state.store.clone(), key.to_string());
+    let key = web::block(move || consent::publishable_key(&store, &k))
+        .await??
+        .ok_or_else(|| ApiError::NotFound("unknown or revoked publishable key".into()))?;
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::Forbidden("signups come from a web page: the Origin header is missing".into())
+        })?
+        .to_string();
+    if !key.origins.contains(&origin) {
+        return Err(ApiError::Forbidden(format!(
+            "origin {origin} may not use this key"
+        )));
+    }
+    Ok((key, origin))
+}
+
+fn with_cors(mut response: HttpResponse, origin: Option<&str>) -> HttpResponse {
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response
+}
+
+/// CORS preflight for a signup form: allowed only from the key's origins.
+#[utoipa::path(options, path = "/v1/signups/{key}", tag = "recipients", params(("key" = String, Path, description = "The publishable key")),
+    responses((status = 204, description = "Allowed"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[route("/v1/signups/{key}", method = "OPTIONS")]
+pub async fn signup_preflight(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    match admitted(&state, &key, &req).await {
+        Ok((_, origin)) => {
+            let mut response = HttpResponse::NoContent();
+            response
+                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
+                .insert_header((
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    "content-type, idempotency-key",
+                ))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
+            with_cors(response.finish(), Some(&origin))
+        }
+        Err(e) => with_cors(e.error_response(), None),
+    }
+}
+
+/// Record a signup from a browser form (publishable key): a pending opt-in, confirmed by the
+/// person through the link the sender mails. The consent text becomes a collection point version.
+/// `Idempotency-Key` makes retries safe.
+#[utoipa::path(post, path = "/v1/signups/{key}", tag = "recipients", request_body = Signup,
+    params(("key" = String, Path, description = "The publishable key"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = SignupRecorded), (status = 403, description = "Origin not allowed", body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "Too many signups; see Retry-After", body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/signups/{key}")]
+pub async fn signup(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_string);
+    let result = async {
+        let (key, origin) = admitted(&state, &key, &req).await?;
+        let client = req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        for (bucket, rate, burst) in [
+            (format!("{}|{client}", key.key), 2.0, 10.0),
+            (key.key.clone(), 200.0, 400.0),
+        ] {
+            if let Err(wait) = state.rate_limits.take(&bucket, rate, burst) {
+                return Err(ApiError::TooMany(wait.as_secs().max(1)));
+            }
+        }
+        if body.len() > MAX_SIGNUP_BYTES {
+            return Err(ApiError::TooLarge(format!(
+                "a signup is at most {MAX_SIGNUP_BYTES} bytes"
+            )));
+        }
+        let signup: Signup = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid signup: {e}")))?;
+        let evidence = Evidence {
+            ip: Some(client),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(1000).collect()),
+            confirmation_message_id: None,
+            note: Some(format!("signup form on {origin}")),
+        };
+        let tenant = key.tenant.clone();
+        let (store, t) = (state.store.clone(), tenant.clone());
+        let legal_name = web::block(move || consent::tenant(&store, &t))
+            .await??
+            .legal_name;
+        let (form, make_event) = consent::signup_parts(signup, &legal_name, evidence);
+        // The form version first (content-addressed: registering it again is a no-op).
+        let (store, t) = (state.store.clone(), tenant.clone());
+        let collection_point =
+            match web::block(move || consent::prepare_collection_point(&store, &t, form)).await?? {
+                Err(existing) => existing.id,
+                Ok(entry) => {
+                    let id = entry.id();
+                    state
+                        .log
+                        .append_entries(vec![Box::new(entry) as Box<dyn crate::log::LogEntry>])
+                        .await?;
+                    id
+                }
+            };
+        let store = state.store.clone();
+        let t = tenant.clone();
+        let response = record_once(
+            &state,
+            &tenant,
+            &req,
+            &body,
+            AnswerShape::Signup,
+            move || {
+                Ok(vec![consent::prepare_event(
+                    &store,
+                    &t,
+                    make_event(collection_point),
+                )?])
+            },
+        )
+        .await?;
+        Ok::<_, ApiError>((response, origin))
+    }
+    .await;
+    match result {
+        Ok((response, origin)) => with_cors(response, Some(&origin)),
+        Err(e) => {
+            // Errors are readable by the page only from an allowed origin.
+            let allowed = !matches!(e, ApiError::Forbidden(_) | ApiError::NotFound(_));
+            with_cors(e.error_response(), origin.as_deref().filter(|_| allowed))
+        }
+    }
+}
+
+/// Origins for a new publishable key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPublishableKey {
+    /// Origins of the pages that may use it, e.g. `https://shop.example.jp`.
+    pub origins: Vec<String>,
+}
+
+/// Create a publishable key for this sender's signup forms.
+#[utoipa::path(post, path = "/v1/publishable-keys", tag = "consent", security(("bearer" = [])), request_body = NewPublishableKey,
+    responses((status = 201, body = PublishableKey), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/publishable-keys")]
+pub async fn create_publishable_key(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Json<NewPublishableKey>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let store = state.store.clone();
+    let key =
+        web::block(move || consent::create_publishable_key(&store, &tenant_id, &body.origins))
+            .await??;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(key))
+}

@@ -1,0 +1,263 @@
+//! Browser signup forms with a publishable key: CORS per key, pending opt-ins only, the link goes
+//! to the sender (not the page), rate limits, and nothing a publishable key may not do.
+
+use std::time::Duration;
+
+use consent_ledger::api::AppState;
+use consent_ledger::auth::Role;
+use consent_ledger::consent::{self, model::*};
+use serde_json::json;
+
+use crate::common::{TestApp, TestDb};
+use crate::on_both_backends;
+
+on_both_backends!(a_signup_form_records_a_pending_opt_in_from_its_origin_only);
+
+const SHOP: &str = "https://shop.example.jp";
+
+async fn a_signup_form_records_a_pending_opt_in_from_its_origin_only(db: TestDb) {
+    let app = TestApp::start(&db).await;
+    let state = AppState::open(&db.config()).unwrap();
+    let tenant = consent::create_tenant(
+        &state.store,
+        NewTenant {
+            name: "Shop".into(),
+            legal_name: Some("Shop K.K.".into()),
+            postal_address: None,
+            complaint_contact: None,
+            optout_contact: None,
+            default_language: None,
+            purposes: vec![PurposeDefinition {
+                purpose: "newsletter".into(),
+                description: "News".into(),
+            }],
+        },
+    )
+    .unwrap();
+    let sender = state
+        .authority
+        .issue(
+            Role::Sender,
+            Some(&tenant.id),
+            "shop",
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    state.log.shutdown();
+    let created = app
+        .call(
+            "POST",
+            "/v1/publishable-keys",
+            Some(&sender),
+            Some(&json!({"origins": [SHOP]})),
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let key = created.json()["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("pk_"));
+    let bad_origin = app
+        .call(
+            "POST",
+            "/v1/publishable-keys",
+            Some(&sender),
+            Some(&json!({"origins": ["http://evil.example/path"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(bad_origin.status, 422);
+
+    let path = format!("/v1/signups/{key}");
+    // Preflight: allowed origin only.
+    let ok = app
+        .call(
+            "OPTIONS",
+            &path,
+            None,
+            None,
+            &[("Origin", SHOP), ("Access-Control-Request-Method", "POST")],
+        )
+        .await;
+    assert_eq!(ok.status, 204);
+    assert_eq!(ok.header("access-control-allow-origin"), SHOP);
+    let evil = app
+        .call(
+            "OPTIONS",
+            &path,
+            None,
+            None,
+            &[("Origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(evil.status, 403);
+    assert_eq!(evil.header("access-control-allow-origin"), "");
+
+    let signup = json!({"email": "Visitor@Example.jp", "purposes": ["newsletter"],
+        "consent_text": "□ Shop K.K. からニュースレターを受け取る", "sender_name_shown": "Shop K.K.",
+        "prechecked": false, "language": "ja"});
+    let a = app
+        .call(
+            "POST",
+            &path,
+            None,
+            Some(&signup),
+            &[("Origin", SHOP), ("Idempotency-Key", "form-1")],
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text());
+    assert_eq!(a.header("access-control-allow-origin"), SHOP);
+    let body = a.json();
+    assert_eq!(body["status"], "pending");
+    assert!(
+        body.get("confirmation_url").is_none(),
+        "the page never sees the confirmation link"
+    );
+    let again = app
+        .call(
+            "POST",
+            &path,
+            None,
+            Some(&signup),
+            &[("Origin", SHOP), ("Idempotency-Key", "form-1")],
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.json()),
+        (201, body.clone()),
+        "a retry replays, still without the link"
+    );
+
+    // The sender sees a pending opt-in with the form as its collection point, and the link to mail.
+    let decision = app
+        .call(
+            "GET",
+            "/v1/consent?email=visitor@example.jp&purpose=newsletter",
+            Some(&sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(
+        (decision["may_send"].clone(), decision["status"].clone()),
+        (json!(false), json!("pending"))
+    );
+    let history = app
+        .call(
+            "GET",
+            "/v1/subjects/events?email=visitor@example.jp",
+            Some(&sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(events[0]["collection_point"].as_str().unwrap().len() == 64);
+    let link = events[0]["confirmation_url"]
+        .as_str()
+        .expect("the sender gets the link to mail")
+        .to_string();
+    let done = app
+        .call(
+            "POST",
+            &link[link.find("/confirm/").unwrap()..],
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(done.status, 200);
+    let decision = app
+        .call(
+            "GET",
+            "/v1/consent?email=visitor@example.jp&purpose=newsletter",
+            Some(&sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(decision["may_send"], true);
+
+    // What a publishable key may not do.
+    assert_eq!(
+        app.call("POST", &path, None, Some(&signup), &[])
+            .await
+            .status,
+        403,
+        "no Origin"
+    );
+    assert_eq!(
+        app.call(
+            "POST",
+            &path,
+            None,
+            Some(&signup),
+            &[("Origin", "https://evil.example")]
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        app.call(
+            "POST",
+            "/v1/signups/pk_unknown",
+            None,
+            Some(&signup),
+            &[("Origin", SHOP)]
+        )
+        .await
+        .status,
+        404
+    );
+    let opt_out = json!({"event": "opt_out", "email": "someone@example.jp", "purposes": "all"});
+    assert_eq!(
+        app.call("POST", &path, None, Some(&opt_out), &[("Origin", SHOP)])
+            .await
+            .status,
+        400,
+        "no opt-outs"
+    );
+    assert_eq!(
+        app.call(
+            "GET",
+            "/v1/consent?email=visitor@example.jp&purpose=newsletter",
+            Some(&key),
+            None,
+            &[]
+        )
+        .await
+        .status,
+        401,
+        "no reads"
+    );
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(&key), Some(&opt_out), &[])
+            .await
+            .status,
+        401
+    );
+
+    // A flood from one client is cut off with 429 and Retry-After.
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let mut s = signup.clone();
+        s["email"] = json!(format!("flood{i}@example.jp"));
+        let a = app
+            .call("POST", &path, None, Some(&s), &[("Origin", SHOP)])
+            .await;
+        if a.status == 429 {
+            assert!(!a.header("retry-after").is_empty());
+        }
+        statuses.push(a.status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 429),
+        "{statuses:?}"
+    );
+    app.stop().await;
+}
