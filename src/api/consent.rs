@@ -295,6 +295,75 @@ pub async fn record_events(
     .await
 }
 
+/// Largest import body.
+const MAX_IMPORT_BYTES: usize = 64 << 20;
+
+/// The format of an import.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// `jsonl` (one event per line, as for `POST /v1/events` plus a required `occurred_at`) or
+    /// `csv` (header row: event, email, purposes, basis, occurred_at, received_by_role,
+    /// received_by_name, collection_point).
+    pub format: String,
+}
+
+/// Import legacy consent records (up to 100,000, 64 MiB): every line is validated first; if any is
+/// invalid nothing is written and the problem lists each line (`errors[].index` is the line
+/// number). Imported events keep their original `occurred_at` and are marked `method: import`.
+#[utoipa::path(post, path = "/v1/events:import", tag = "consent", security(("bearer" = [])), params(ImportQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content = String, content_type = "text/plain", description = "JSON Lines (format=jsonl), or CSV with a header row (format=csv); any content type is accepted"),
+    responses((status = 201, body = ImportSummary), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Invalid lines, listed in `errors`", body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/events:import")]
+pub async fn import(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ImportQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let format = match query.format.as_str() {
+        "jsonl" => consent::import::Format::Jsonl,
+        "csv" => consent::import::Format::Csv,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be jsonl or csv, not {other:?}"
+            )))
+        }
+    };
+    let body = payload
+        .to_bytes_limited(MAX_IMPORT_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::TooLarge(format!(
+                "an import is at most {MAX_IMPORT_BYTES} bytes; split it"
+            ))
+        })?
+        .map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+    let (store, tenant) = (state.store.clone(), tenant_id.clone());
+    let prepare_body = body.clone();
+    record_once(
+        &state,
+        &tenant_id,
+        &req,
+        &body,
+        consent::AnswerShape::Import,
+        move || {
+            Ok(consent::import::prepare_import(
+                &store,
+                &tenant,
+                format,
+                &prepare_body,
+            )?)
+        },
+    )
+    .await
+}
+
 /// A campaign's pre-flight: the send decision for up to 10,000 addresses at once, in order.
 /// Invalid addresses are answered `may_send: false` with the reason, not refused.
 #[utoipa::path(post, path = "/v1/consent:check", tag = "consent", security(("bearer" = [])), request_body = CheckRequest,
@@ -555,33 +624,39 @@ pub async fn export(
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1–10000".into()));
     }
-    let jsonl = match format.as_deref() {
-        None | Some("json") => false,
-        Some("jsonl") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "format must be json or jsonl, not {other:?}"
-            )))
-        }
-    };
+    if !matches!(format.as_deref(), None | Some("json" | "jsonl" | "csv")) {
+        return Err(ApiError::BadRequest(
+            "format must be json, jsonl or csv".into(),
+        ));
+    }
     let (store, links) = (state.store.clone(), state.links.clone());
     let events =
         web::block(move || consent::export(&store, &links, &tenant_id, after, limit)).await??;
     let next_after = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.leaf_index))
         .flatten();
-    if jsonl {
-        let mut body = String::new();
-        for e in &events {
-            body.push_str(&serde_json::to_string(e).expect("serialises"));
-            body.push('\n');
+    let body = match format.as_deref() {
+        None | Some("json") => {
+            return Ok(HttpResponse::Ok().json(ExportPage { events, next_after }))
         }
-        let mut response = HttpResponse::Ok();
-        response.content_type("application/x-ndjson");
-        if let Some(next) = next_after {
-            response.insert_header(("x-next-after", next.to_string()));
+        Some("jsonl") => (
+            "application/x-ndjson",
+            events
+                .iter()
+                .map(|e| serde_json::to_string(e).expect("serialises") + "\n")
+                .collect(),
+        ),
+        Some("csv") => ("text/csv; charset=utf-8", consent::import::to_csv(&events)),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be json, jsonl or csv, not {other:?}"
+            )))
         }
-        return Ok(response.body(body));
+    };
+    let mut response = HttpResponse::Ok();
+    response.content_type(body.0);
+    if let Some(next) = next_after {
+        response.insert_header(("x-next-after", next.to_string()));
     }
-    Ok(HttpResponse::Ok().json(ExportPage { events, next_after }))
+    Ok(response.body::<String>(body.1))
 }

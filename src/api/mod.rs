@@ -194,6 +194,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(consent::register_collection_point)
         .service(consent::record_event)
         .service(consent::record_events)
+        .service(consent::import)
         .service(consent::check)
         .service(consent::erase)
         .service(consent::suppression)

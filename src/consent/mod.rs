@@ -10,6 +10,7 @@
 
 pub mod address;
 mod entries;
+pub mod import;
 pub mod links;
 pub mod model;
 
@@ -1019,6 +1020,8 @@ pub enum AnswerShape {
     Batch,
     /// A [`SignupRecorded`] (public: no confirmation link).
     Signup,
+    /// An [`ImportSummary`].
+    Import,
 }
 
 impl AnswerShape {
@@ -1027,6 +1030,7 @@ impl AnswerShape {
             Self::Event => "event",
             Self::Batch => "batch",
             Self::Signup => "signup",
+            Self::Import => "import",
         }
     }
 }
@@ -1046,6 +1050,11 @@ pub fn answer(appended: &[Appended], links: &Links, shape: AnswerShape) -> Strin
     match shape {
         AnswerShape::Event => serde_json::to_string(&events[0]),
         AnswerShape::Batch => serde_json::to_string(&RecordedBatch { events }),
+        AnswerShape::Import => serde_json::to_string(&ImportSummary {
+            imported: appended.len() as u64,
+            first_leaf_index: appended.first().map_or(0, |a| a.index),
+            last_leaf_index: appended.last().map_or(0, |a| a.index),
+        }),
         AnswerShape::Signup => serde_json::to_string(&SignupRecorded {
             event_id: events[0].event_id.clone(),
             leaf_index: events[0].leaf_index,
@@ -1156,6 +1165,7 @@ fn rebuild_answer(r: &mut dyn Repo, links: &Links, marker: &str) -> Result<Strin
     let shape = match marker["shape"].as_str() {
         Some("batch") => AnswerShape::Batch,
         Some("signup") => AnswerShape::Signup,
+        Some("import") => AnswerShape::Import,
         _ => AnswerShape::Event,
     };
     Ok(answer(&appended, links, shape))

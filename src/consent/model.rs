@@ -430,3 +430,14 @@ pub struct PublishableKey {
     /// Origins allowed to use it, e.g. `https://shop.example.jp`.
     pub origins: Vec<String>,
 }
+
+/// What an import recorded.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ImportSummary {
+    /// Records imported.
+    pub imported: u64,
+    /// Leaf of the first.
+    pub first_leaf_index: u64,
+    /// Leaf of the last.
+    pub last_leaf_index: u64,
+}

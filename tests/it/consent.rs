@@ -23,6 +23,7 @@ on_both_backends!(
     an_opt_out_binds_every_basis_and_beats_stale_opt_ins,
     idempotency_is_exactly_once,
     double_opt_in_by_link_confirms_only_on_the_button,
+    imports_are_all_or_nothing_and_exports_round_trip,
 );
 
 struct Setup {
@@ -1435,5 +1436,205 @@ async fn double_opt_in_by_link_confirms_only_on_the_button(db: TestDb) {
             );
         }
     }
+    s.app.stop().await;
+}
+
+async fn raw(
+    s: &Setup,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> crate::common::Answer {
+    let client = awc::Client::default();
+    let mut req = client
+        .request(
+            awc::http::Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{}{}", s.app.base, path),
+        )
+        .insert_header(("Authorization", format!("Bearer {}", s.sender)))
+        .insert_header(("Content-Type", content_type));
+    for (k, v) in headers {
+        req = req.insert_header((*k, *v));
+    }
+    let mut res = req.send_body(body.to_string()).await.unwrap();
+    let body = res.body().limit(64 << 20).await.unwrap().to_vec();
+    crate::common::Answer {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+        body,
+    }
+}
+
+async fn imports_are_all_or_nothing_and_exports_round_trip(db: TestDb) {
+    let s = setup(&db).await;
+    let count = || async {
+        s.app
+            .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
+            .await
+            .json()["events"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let line = |kind: &str, email: &str, when: &str| {
+        json!({"event": kind, "email": email, "purposes": ["newsletter"], "occurred_at": when,
+               "received_by": {"role": "commissioning_party", "name": "Legacy CRM K.K."}})
+        .to_string()
+    };
+    let good = [
+        line("opt_in", "old1@example.jp", "2019-04-01T09:00:00Z"),
+        line("opt_in", "old2@example.jp", "2020-05-01T09:00:00Z"),
+        line("opt_out", "old2@example.jp", "2021-06-01T09:00:00Z"),
+    ]
+    .join("\n");
+    let a = raw(
+        &s,
+        "POST",
+        "/v1/events:import?format=jsonl",
+        "application/x-ndjson",
+        &good,
+        &[("Idempotency-Key", "imp-1")],
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.text());
+    assert_eq!(a.json()["imported"], 3);
+    let replay = raw(
+        &s,
+        "POST",
+        "/v1/events:import?format=jsonl",
+        "application/x-ndjson",
+        &good,
+        &[("Idempotency-Key", "imp-1")],
+    )
+    .await;
+    assert_eq!((replay.status, replay.json()), (201, a.json()));
+    assert_eq!(
+        decide(&s, "old1@example.jp", "newsletter").await["may_send"],
+        true
+    );
+    assert_eq!(
+        decide(&s, "old2@example.jp", "newsletter").await["may_send"],
+        false
+    );
+    let history = s
+        .app
+        .call(
+            "GET",
+            "/v1/subjects/events?email=old1@example.jp",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(
+        (
+            history["events"][0]["method"].clone(),
+            history["events"][0]["occurred_at"].clone()
+        ),
+        (json!("import"), json!("2019-04-01T09:00:00Z"))
+    );
+
+    // One bad line and nothing is written; every bad line is named by its number.
+    let before = count().await;
+    let bad = [
+        line("opt_in", "new1@example.jp", "2019-01-01T00:00:00Z"),
+        line("opt_in", "broken", "2019-01-01T00:00:00Z"),
+        String::new(),
+        "{not json".into(),
+        line("opt_in", "new2@example.jp", "2019-01-01T00:00:00Z"),
+    ]
+    .join("\n");
+    let a = raw(
+        &s,
+        "POST",
+        "/v1/events:import?format=jsonl",
+        "application/x-ndjson",
+        &bad,
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 422, "{}", a.text());
+    let lines: Vec<u64> = a.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 4]);
+    assert_eq!(count().await, before, "nothing half-written");
+
+    // CSV, with quoting.
+    let csv = "event,email,purposes,basis,occurred_at,received_by_role,received_by_name\n\
+               opt_in,csv1@example.jp,newsletter;offers,business_relationship,2018-01-01T00:00:00Z,sender,\"Example, K.K.\"\n\
+               opt_out,csv1@example.jp,all,,2018-02-01T00:00:00Z,sender,Example\n";
+    let a = raw(
+        &s,
+        "POST",
+        "/v1/events:import?format=csv",
+        "text/csv",
+        csv,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.json()["imported"].clone()),
+        (201, json!(2)),
+        "{}",
+        a.text()
+    );
+    assert_eq!(
+        decide(&s, "csv1@example.jp", "offers").await["may_send"],
+        false
+    );
+    let missing = raw(
+        &s,
+        "POST",
+        "/v1/events:import?format=csv",
+        "text/csv",
+        "event,email\nopt_in,a@example.jp\n",
+        &[],
+    )
+    .await;
+    assert_eq!(missing.status, 422);
+    assert!(missing.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("purposes"));
+    assert_eq!(
+        raw(
+            &s,
+            "POST",
+            "/v1/events:import?format=xml",
+            "text/xml",
+            "<a/>",
+            &[]
+        )
+        .await
+        .status,
+        400
+    );
+
+    // The CSV export carries every record, with its leaf.
+    let export = s
+        .app
+        .call(
+            "GET",
+            "/v1/events/export?format=csv",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(export.header("content-type"), "text/csv; charset=utf-8");
+    let text = export.text();
+    assert!(text.starts_with("event_id,email,event,purposes,"));
+    assert_eq!(text.lines().count(), 1 + count().await);
+    assert!(
+        text.contains("\"Example, K.K.\""),
+        "quoted on the way out too"
+    );
     s.app.stop().await;
 }

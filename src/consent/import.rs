@@ -1,0 +1,225 @@
+//! Bulk import of legacy consent records, and CSV export. An import is JSON Lines or CSV; every
+//! line is validated first, and only if all are valid are they appended — as one batch, in one
+//! transaction, so nothing is ever half-written. Imported events keep their original time
+//! (`occurred_at`, required) and are marked `method: import` in their leaves.
+//!
+//! CSV columns (header row required, any order): `event`, `email`, `purposes` (`;`-separated, or
+//! `all`), `basis`, `occurred_at`, `received_by_role`, `received_by_name`, `collection_point`.
+
+use serde::Deserialize;
+
+use super::model::*;
+use super::{prepare_event, ConsentError, ConsentEventEntry};
+use crate::store::Store;
+
+/// Most lines in one import.
+pub const MAX_IMPORT_LINES: usize = 100_000;
+
+/// The format of an import or export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+/// One imported record (JSON Lines form).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportLine {
+    event: EventKind,
+    email: String,
+    purposes: Purposes,
+    basis: Option<Basis>,
+    occurred_at: String,
+    received_by: Receiver,
+    collection_point: Option<String>,
+    evidence: Option<Evidence>,
+}
+
+impl ImportLine {
+    fn into_event(self) -> NewEvent {
+        NewEvent {
+            event: self.event,
+            email: self.email,
+            purposes: self.purposes,
+            basis: self.basis,
+            method: Method::Import,
+            collection_point: self.collection_point,
+            received_by: self.received_by,
+            occurred_at: Some(self.occurred_at),
+            confirmation_required: false,
+            evidence: self.evidence,
+        }
+    }
+}
+
+/// A parsed line: its number, and the event or why it is not one.
+type ParsedLine = (usize, Result<NewEvent, String>);
+
+/// Parses an import into numbered lines.
+fn parse(format: Format, body: &[u8]) -> Result<Vec<ParsedLine>, ConsentError> {
+    let mut lines = Vec::new();
+    match format {
+        Format::Jsonl => {
+            for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let parsed = serde_json::from_slice::<ImportLine>(line)
+                    .map(ImportLine::into_event)
+                    .map_err(|e| e.to_string());
+                lines.push((i + 1, parsed));
+            }
+        }
+        Format::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .flexible(false)
+                .from_reader(body);
+            let headers = reader
+                .headers()
+                .map_err(|e| ConsentError::Invalid(format!("CSV header: {e}")))?
+                .clone();
+            let column = |name: &str| headers.iter().position(|h| h.trim() == name);
+            let required = [
+                "event",
+                "email",
+                "purposes",
+                "occurred_at",
+                "received_by_role",
+                "received_by_name",
+            ];
+            if let Some(missing) = required.iter().find(|name| column(name).is_none()) {
+                return Err(ConsentError::Invalid(format!(
+                    "the CSV header lacks the column {missing:?}"
+                )));
+            }
+            for record in reader.records() {
+                let parsed = match record {
+                    Err(e) => (
+                        e.position().map_or(0, |p| p.line() as usize),
+                        Err(e.to_string()),
+                    ),
+                    Ok(record) => {
+                        let line = record.position().map_or(0, |p| p.line() as usize);
+                        let get = |name: &str| {
+                            column(name)
+                                .and_then(|i| record.get(i))
+                                .map(str::trim)
+                                .filter(|v| !v.is_empty())
+                        };
+                        let purposes = match get("purposes") {
+                            Some("all") => serde_json::json!("all"),
+                            Some(list) => serde_json::json!(list
+                                .split(';')
+                                .map(str::trim)
+                                .collect::<Vec<_>>()),
+                            None => serde_json::json!([]),
+                        };
+                        let line_json = serde_json::json!({
+                            "event": get("event"), "email": get("email").unwrap_or_default(), "purposes": purposes,
+                            "basis": get("basis"), "occurred_at": get("occurred_at").unwrap_or_default(),
+                            "received_by": {"role": get("received_by_role"), "name": get("received_by_name").unwrap_or_default()},
+                            "collection_point": get("collection_point"),
+                        });
+                        (
+                            line,
+                            serde_json::from_value::<ImportLine>(line_json)
+                                .map(ImportLine::into_event)
+                                .map_err(|e| e.to_string()),
+                        )
+                    }
+                };
+                lines.push(parsed);
+            }
+        }
+    }
+    if lines.is_empty() || lines.len() > MAX_IMPORT_LINES {
+        return Err(ConsentError::Invalid(format!(
+            "an import holds 1–{MAX_IMPORT_LINES} records"
+        )));
+    }
+    Ok(lines)
+}
+
+/// Validates a whole import; the entries to append only if every line is valid, otherwise every
+/// invalid line with its number (`InvalidItems`), and nothing is written.
+pub fn prepare_import(
+    store: &Store,
+    tenant_id: &str,
+    format: Format,
+    body: &[u8],
+) -> Result<Vec<ConsentEventEntry>, ConsentError> {
+    let mut entries = Vec::new();
+    let mut errors = Vec::new();
+    for (line, parsed) in parse(format, body)? {
+        match parsed
+            .map_err(ConsentError::Invalid)
+            .and_then(|event| prepare_event(store, tenant_id, event))
+        {
+            Ok(entry) => entries.push(entry),
+            Err(e @ (ConsentError::Invalid(_) | ConsentError::Conflict(_))) => {
+                errors.push((line, e.to_string()))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(entries)
+    } else {
+        Err(ConsentError::InvalidItems(errors))
+    }
+}
+
+/// Events as CSV (the export's `format=csv`), with a header row.
+pub fn to_csv(events: &[EventRecord]) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "event_id",
+        "email",
+        "event",
+        "purposes",
+        "basis",
+        "method",
+        "collection_point",
+        "received_by_role",
+        "received_by_name",
+        "occurred_at",
+        "recorded_at",
+        "leaf_index",
+        "prev_leaf_index",
+    ];
+    writer.write_record(header).expect("in memory");
+    for e in events {
+        let purposes = match &e.purposes {
+            serde_json::Value::Array(list) => list
+                .iter()
+                .filter_map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
+            other => other.as_str().unwrap_or_default().to_string(),
+        };
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        writer
+            .write_record([
+                e.event_id.clone(),
+                e.email.clone().unwrap_or_default(),
+                e.event.clone(),
+                purposes,
+                e.basis.clone().unwrap_or_default(),
+                e.method.clone(),
+                e.collection_point.clone().unwrap_or_default(),
+                text(&e.received_by["role"]),
+                text(&e.received_by["name"]),
+                e.occurred_at.clone(),
+                e.recorded_at.clone(),
+                e.leaf_index.to_string(),
+                e.prev_leaf_index.map(|i| i.to_string()).unwrap_or_default(),
+            ])
+            .expect("in memory");
+    }
+    String::from_utf8(writer.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
+}
