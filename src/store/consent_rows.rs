@@ -216,6 +216,14 @@ pub trait ConsentRows {
         tenant_id: &str,
         address: &str,
     ) -> QueryResult<Option<SubjectRow>>;
+    /// The send decision's rows in one query: the state rows for `purpose` and for all purposes
+    /// (`*`) of the subject with this address.
+    fn decision_rows(
+        &mut self,
+        tenant_id: &str,
+        address: &str,
+        purpose: &str,
+    ) -> QueryResult<Vec<StateEntryRow>>;
     /// The subjects with these addresses (at most 500 per call).
     fn subjects_by_addresses(
         &mut self,
@@ -380,6 +388,28 @@ macro_rules! impl_consent_rows {
                     )
                     .first(self)
                     .optional()
+            }
+
+            fn decision_rows(
+                &mut self,
+                tenant_id: &str,
+                address: &str,
+                purpose: &str,
+            ) -> QueryResult<Vec<StateEntryRow>> {
+                subjects::table
+                    .inner_join(consent_state::table.on(consent_state::subject_id.eq(subjects::id)))
+                    .filter(
+                        subjects::tenant_id
+                            .eq(tenant_id)
+                            .and(subjects::address.eq(address)),
+                    )
+                    .filter(
+                        consent_state::purpose
+                            .eq(purpose)
+                            .or(consent_state::purpose.eq("*")),
+                    )
+                    .select(consent_state::all_columns)
+                    .load(self)
             }
 
             fn subjects_by_addresses(
