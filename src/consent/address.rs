@@ -2,7 +2,7 @@
 //!
 //! The rule (documented in `docs/log-format.md`): trim surrounding whitespace; split at the last
 //! `@`; the domain is converted to ASCII (IDNA/UTS 46, so `例え.jp` → `xn--r8jz45g.jp`) and
-//! lower-cased; the local part is lower-cased too. RFC 5321 lets a server treat local parts
+//! lower-cased; the local part is put in Unicode NFC and lower-cased too. RFC 5321 lets a server treat local parts
 //! case-sensitively, but practically none do, and folding case means an opt-out given as
 //! `Taro@…` also stops mail to `taro@…`, which is what the recipient means. No other folding
 //! (dots, `+tags`) is done: those are different mailboxes at many providers. Quoted local parts and
@@ -74,7 +74,11 @@ impl EmailAddress {
         {
             return Err(AddressError("the domain must be a name like example.jp"));
         }
-        let address = format!("{}@{}", local.to_lowercase(), domain.to_ascii_lowercase());
+        // One spelling per mailbox: NFC (é as one code point, not e + a combining accent), then lower case.
+        let local = icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+            .normalize(local)
+            .to_lowercase();
+        let address = format!("{local}@{}", domain.to_ascii_lowercase());
         if address.len() > 254 {
             return Err(AddressError("it is longer than 254 bytes"));
         }
@@ -114,6 +118,11 @@ mod tests {
             "ユーザー@example.jp"
         );
         assert_eq!(EmailAddress::parse("a@b.co").unwrap().as_str(), "a@b.co");
+        assert_eq!(
+            EmailAddress::parse("jose\u{301}@example.jp").unwrap(),
+            EmailAddress::parse("jos\u{e9}@example.jp").unwrap(),
+            "combining and precomposed accents are one mailbox"
+        );
     }
 
     #[test]

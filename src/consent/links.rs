@@ -113,6 +113,12 @@ impl Links {
         }
     }
 
+    /// A keyed fingerprint of `data` (HMAC-SHA256 with a key of its own), for storing that a
+    /// request was seen without storing anything that could be guessed back.
+    pub fn fingerprint(&self, data: &[u8]) -> [u8; 32] {
+        hmac_sha256(&hmac_sha256(&self.signer.key, b"fingerprint"), data)
+    }
+
     /// The confirmation link of a pending opt-in leaf document, if it is one.
     pub fn confirmation_url(&self, leaf: &Value) -> Option<String> {
         if leaf["event"] != "opt_in" || leaf["confirmation_required"] != true {

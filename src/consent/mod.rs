@@ -1091,11 +1091,9 @@ pub fn claim_key(
             "Idempotency-Key must be 1–255 visible ASCII characters".into(),
         ));
     }
-    let digest = Sha256::new()
-        .chain_update(tenant_id)
-        .chain_update(b"\n")
-        .chain_update(request)
-        .finalize()
+    // Keyed, so a stored request (which holds an address) cannot be guessed back from a list.
+    let digest = links
+        .fingerprint(&[tenant_id.as_bytes(), b"\n", request].concat())
         .to_vec();
     let now = now_millis();
     store.write(|r: &mut dyn Repo| {
