@@ -139,18 +139,26 @@ pub(super) async fn record_once<P>(
     req: &HttpRequest,
     body: &web::Bytes,
     shape: consent::AnswerShape,
+    scope: &str,
     prepare: P,
 ) -> Result<HttpResponse, ApiError>
 where
     P: FnOnce() -> Result<Vec<consent::ConsentEventEntry>, ApiError> + Send + 'static,
 {
+    // Keys are scoped by kind of caller: a public form can never replay or block a sender's call.
     let key = match req.headers().get("idempotency-key") {
         None => None,
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?
-                .to_string(),
-        ),
+        Some(v) => {
+            let key = v.to_str().map_err(|_| {
+                ApiError::BadRequest("Idempotency-Key must be visible ASCII".into())
+            })?;
+            if key.is_empty() || key.len() > 255 {
+                return Err(ApiError::BadRequest(
+                    "Idempotency-Key must be 1–255 visible ASCII characters".into(),
+                ));
+            }
+            Some(format!("{scope}{key}"))
+        }
     };
     let mark = match key {
         None => None,
@@ -260,6 +268,7 @@ pub async fn record_event(
         &req,
         &body,
         consent::AnswerShape::Event,
+        "api:",
         move || Ok(vec![consent::prepare_event(&store, &tenant, input?)?]),
     )
     .await
@@ -290,6 +299,7 @@ pub async fn record_events(
         &req,
         &body,
         consent::AnswerShape::Batch,
+        "api:",
         move || Ok(consent::prepare_events(&store, &tenant, batch?)?),
     )
     .await
@@ -352,6 +362,7 @@ pub async fn import(
         &req,
         &body,
         consent::AnswerShape::Import,
+        "api:",
         move || {
             Ok(consent::import::prepare_import(
                 &store,
@@ -572,8 +583,10 @@ pub async fn subject_events(
     let HistoryQuery { email, tenant } = query.into_inner();
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
     caller.audit(&state, &tenant_id, "history").await?;
-    let (store, links) = (state.store.clone(), state.links.clone());
-    let events = web::block(move || consent::history(&store, &links, &tenant_id, &email)).await??;
+    let links = (caller.0.role == crate::auth::Role::Sender).then(|| state.links.clone());
+    let store = state.store.clone();
+    let events =
+        web::block(move || consent::history(&store, links.as_ref(), &tenant_id, &email)).await??;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(History { events }))
@@ -629,9 +642,11 @@ pub async fn export(
             "format must be json, jsonl or csv".into(),
         ));
     }
-    let (store, links) = (state.store.clone(), state.links.clone());
+    let links = (caller.0.role == crate::auth::Role::Sender).then(|| state.links.clone());
+    let store = state.store.clone();
     let events =
-        web::block(move || consent::export(&store, &links, &tenant_id, after, limit)).await??;
+        web::block(move || consent::export(&store, links.as_ref(), &tenant_id, after, limit))
+            .await??;
     let next_after = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.leaf_index))
         .flatten();

@@ -152,10 +152,8 @@ pub async fn confirm(
 ) -> HttpResponse {
     let lang = lang(&req, &query);
     let evidence = Evidence {
-        ip: req
-            .connection_info()
-            .realip_remote_addr()
-            .map(|a| a.chars().take(100).collect()),
+        // The socket's peer, not client-supplied forwarding headers (which anyone can forge).
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)

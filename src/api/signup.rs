@@ -87,6 +87,10 @@ fn with_cors(mut response: HttpResponse, origin: Option<&str>) -> HttpResponse {
     headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("retry-after"),
+        );
     }
     response
 }
@@ -133,13 +137,12 @@ pub async fn signup(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .map(str::to_string);
+    // CORS headers only for an origin this key admits (never for one it refused).
+    let (key, origin) = match admitted(&state, &key, &req).await {
+        Ok(admitted) => admitted,
+        Err(e) => return with_cors(e.error_response(), None),
+    };
     let result = async {
-        let (key, origin) = admitted(&state, &key, &req).await?;
         let client = req
             .peer_addr()
             .map(|a| a.ip().to_string())
@@ -174,11 +177,14 @@ pub async fn signup(
         let legal_name = web::block(move || consent::tenant(&store, &t))
             .await??
             .legal_name;
-        let (form, make_event) = consent::signup_parts(signup, &legal_name, evidence);
-        // The form version first (content-addressed: registering it again is a no-op).
+        let (form, mut event) = consent::signup_parts(signup, &key.key, &legal_name, evidence)?;
+        // Validate the event before anything is written (a bad signup leaves no trace in the log).
+        let (store, t, probe) = (state.store.clone(), tenant.clone(), event.clone());
+        web::block(move || consent::prepare_event(&store, &t, probe)).await??;
+        // The form version (content-addressed: registering it again is a no-op).
         let (store, t) = (state.store.clone(), tenant.clone());
-        let collection_point =
-            match web::block(move || consent::prepare_collection_point(&store, &t, form)).await?? {
+        event.collection_point = Some(
+            match web::block(move || consent::prepare_signup_form(&store, &t, form)).await?? {
                 Err(existing) => existing.id,
                 Ok(entry) => {
                     let id = entry.id();
@@ -188,34 +194,26 @@ pub async fn signup(
                         .await?;
                     id
                 }
-            };
-        let store = state.store.clone();
-        let t = tenant.clone();
+            },
+        );
+        let (store, t) = (state.store.clone(), tenant.clone());
+        let scope = format!("pk:{}:", key.key);
         let response = record_once(
             &state,
             &tenant,
             &req,
             &body,
             AnswerShape::Signup,
-            move || {
-                Ok(vec![consent::prepare_event(
-                    &store,
-                    &t,
-                    make_event(collection_point),
-                )?])
-            },
+            &scope,
+            move || Ok(vec![consent::prepare_event(&store, &t, event)?]),
         )
         .await?;
-        Ok::<_, ApiError>((response, origin))
+        Ok::<_, ApiError>(response)
     }
     .await;
     match result {
-        Ok((response, origin)) => with_cors(response, Some(&origin)),
-        Err(e) => {
-            // Errors are readable by the page only from an allowed origin.
-            let allowed = !matches!(e, ApiError::Forbidden(_) | ApiError::NotFound(_));
-            with_cors(e.error_response(), origin.as_deref().filter(|_| allowed))
-        }
+        Ok(response) => with_cors(response, Some(&origin)),
+        Err(e) => with_cors(e.error_response(), Some(&origin)),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct ConsentEventEntry {
     pub(super) confirmation_required: bool,
     pub(super) evidence: Option<Value>,
     pub(super) idempotency: Option<IdempotencyMark>,
+    /// For a confirmation by link: the opt-in it confirms (only that opt-in's pending purposes).
+    pub(super) confirms: Option<String>,
 }
 
 impl ConsentEventEntry {
@@ -92,6 +94,7 @@ impl LogEntry for ConsentEventEntry {
             "prev": subject.last_leaf_index,
             "confirmation_required": self.confirmation_required,
             "evidence_sha256": evidence_sha256,
+            "confirms": self.confirms,
         });
         let leaf = Leaf::from_json(&document)?;
         let basis = basis.unwrap_or_else(|| "none".into());
@@ -160,6 +163,13 @@ impl LogEntry for ConsentEventEntry {
             EventKind::Confirm => {
                 let pending = pending_purposes(r, &subject.id, self.purposes.as_deref())
                     .map_err(|e| LogError::NotCommitted(e.to_string()))?;
+                let pending = pending.into_iter().filter(|purpose| match &self.confirms {
+                    // A link confirms the opt-in it was made for, and nothing pending since.
+                    Some(id) => rows
+                        .iter()
+                        .any(|row| &row.purpose == purpose && &row.event_id == id),
+                    None => true,
+                });
                 for purpose in pending {
                     let basis = rows
                         .iter()

@@ -361,10 +361,14 @@ pub fn prepare_event(
             confirmation_required: input.confirmation_required,
             evidence,
             idempotency: None,
+            confirms: None,
         })
     })
 }
 
+/// Collection points of publishable-key signup forms are named with this prefix (a name space
+/// senders cannot register in, so a public form never supersedes a sender's own versions).
+pub const SIGNUP_FORM_PREFIX: &str = "signup:";
 /// Most purposes of a tenant: it bounds a leaf's size far below the 64 KiB limit.
 pub const MAX_PURPOSES: usize = 100;
 /// Most events in one batch.
@@ -618,8 +622,25 @@ pub fn prepare_confirmation(
     token: &str,
     evidence: Evidence,
 ) -> Result<ConsentEventEntry, ConsentError> {
-    let (tenant, event, address) = store.read(|r| confirmation_event(r, links, token))?;
-    let purposes: Vec<String> = serde_json::from_str(&event.purposes).unwrap_or_default();
+    let (tenant, event, address, purposes) = store.read(|r| {
+        let (tenant, event, address) = confirmation_event(r, links, token)?;
+        // Only what this opt-in left pending; a later signup needs its own link.
+        let rows = r.all_state_entries(&event.subject_id)?;
+        let purposes: Vec<String> = rows
+            .iter()
+            .filter(|row| {
+                row.event_id == event.id
+                    && effective(&rows, &row.purpose).is_some_and(|e| e.status == "pending")
+            })
+            .map(|row| row.purpose.clone())
+            .collect();
+        Ok::<_, ConsentError>((tenant, event, address, purposes))
+    })?;
+    if purposes.is_empty() {
+        return Err(ConsentError::Conflict(
+            "nothing of this sign-up awaits confirmation".into(),
+        ));
+    }
     let input = NewEvent {
         event: EventKind::Confirm,
         email: address,
@@ -635,7 +656,9 @@ pub fn prepare_confirmation(
         confirmation_required: false,
         evidence: Some(evidence),
     };
-    prepare_event(store, &tenant.id, input)
+    let mut entry = prepare_event(store, &tenant.id, input)?;
+    entry.confirms = Some(event.id);
+    Ok(entry)
 }
 
 /// Creates a publishable key for a tenant's signup forms on `origins`.
@@ -649,24 +672,10 @@ pub fn create_publishable_key(
             "give 1–20 origins, like https://shop.example.jp".into(),
         ));
     }
-    for origin in origins {
-        let local =
-            origin.starts_with("http://localhost") || origin.starts_with("http://127.0.0.1");
-        let host = origin
-            .strip_prefix("https://")
-            .or_else(|| local.then(|| origin.trim_start_matches("http://")));
-        let ok = host.is_some_and(|h| {
-            !h.is_empty()
-                && !h.contains('/')
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-        });
-        if !ok {
-            return Err(ConsentError::Invalid(format!(
-                "{origin:?} is not an origin: use https://host[:port] (http:// only for localhost), without a path"
-            )));
-        }
-    }
+    let origins = origins
+        .iter()
+        .map(|o| browser_origin(o))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut random = [0u8; 18];
     getrandom::fill(&mut random).expect("the OS has randomness");
     let key = format!(
@@ -676,7 +685,7 @@ pub fn create_publishable_key(
     let row = crate::store::PublishableKeyRow {
         id: key.clone(),
         tenant_id: tenant_id.to_string(),
-        origins: serde_json::to_string(origins).expect("strings"),
+        origins: serde_json::to_string(&origins).expect("strings"),
         created_at: now_millis(),
         revoked_at: None,
     };
@@ -687,8 +696,30 @@ pub fn create_publishable_key(
     Ok(PublishableKey {
         key,
         tenant: tenant_id.to_string(),
-        origins: origins.to_vec(),
+        origins,
     })
+}
+
+/// An origin as browsers send it (`https://host[:port]`, lower case, default port omitted), or why
+/// it is not one. Plain `http` only for exactly localhost, 127.0.0.1 or [::1].
+fn browser_origin(origin: &str) -> Result<String, ConsentError> {
+    let bad = || {
+        ConsentError::Invalid(format!(
+            "{origin:?} is not an origin: use https://host[:port] (http:// only for localhost), with no path"
+        ))
+    };
+    let url = url::Url::parse(origin).map_err(|_| bad())?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && local);
+    let bare = url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !scheme_ok || !bare || url.host_str().is_none_or(str::is_empty) {
+        return Err(bad());
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 /// The publishable key `key`, if it exists and is not revoked.
@@ -705,43 +736,44 @@ pub fn publishable_key(store: &Store, key: &str) -> Result<Option<PublishableKey
     })
 }
 
-/// A signup's collection point (the consent text as shown) and its pending opt-in, as
-/// `NewCollectionPoint` and a function that makes the event once the collection point's id is known.
+/// A signup's collection point (the consent text as shown, under the key's own name, with the
+/// tenant's legal name as the sender shown) and its pending opt-in (collection point still unset).
+/// Nothing here comes from the page except the address, purposes, text, box state and language.
 pub fn signup_parts(
     signup: Signup,
+    key: &str,
     tenant_legal_name: &str,
     evidence: Evidence,
-) -> (NewCollectionPoint, impl FnOnce(String) -> NewEvent) {
+) -> Result<(NewCollectionPoint, NewEvent), ConsentError> {
+    if !matches!(signup.language.as_str(), "ja" | "en") {
+        return Err(ConsentError::Invalid("language must be ja or en".into()));
+    }
     let form = NewCollectionPoint {
-        name: signup
-            .form_name
-            .clone()
-            .unwrap_or_else(|| "signup-form".into()),
+        name: format!("{SIGNUP_FORM_PREFIX}{key}"),
         channel: Method::WebForm,
         content_type: "text/plain; charset=utf-8".into(),
-        content: Some(signup.consent_text.clone()),
+        content: Some(signup.consent_text),
         content_base64: None,
-        sender_name_shown: signup.sender_name_shown.clone(),
+        sender_name_shown: tenant_legal_name.to_string(),
         prechecked: signup.prechecked,
-        language: signup.language.clone(),
+        language: signup.language,
     };
-    let name = tenant_legal_name.to_string();
-    let event = move |collection_point: String| NewEvent {
+    let event = NewEvent {
         event: EventKind::OptIn,
         email: signup.email,
         purposes: Purposes::List(signup.purposes),
         basis: Some(Basis::Consent),
         method: Method::WebForm,
-        collection_point: Some(collection_point),
+        collection_point: None,
         received_by: Receiver {
             role: ReceiverRole::Sender,
-            name,
+            name: tenant_legal_name.to_string(),
         },
         occurred_at: None,
         confirmation_required: true,
         evidence: Some(evidence),
     };
-    (form, event)
+    Ok((form, event))
 }
 
 /// Sets or clears a tenant's legal hold (a measures order was issued: records are kept a year).
@@ -856,6 +888,28 @@ pub fn prepare_collection_point(
     tenant_id: &str,
     input: NewCollectionPoint,
 ) -> Result<Result<CollectionPointEntry, CollectionPoint>, ConsentError> {
+    if input.name.trim().starts_with(SIGNUP_FORM_PREFIX) {
+        return Err(ConsentError::Invalid(format!(
+            "names starting with {SIGNUP_FORM_PREFIX:?} are kept for signup forms"
+        )));
+    }
+    collection_point_entry(store, tenant_id, input)
+}
+
+/// The collection point of a publishable-key signup form (see [`signup_parts`]).
+pub fn prepare_signup_form(
+    store: &Store,
+    tenant_id: &str,
+    form: NewCollectionPoint,
+) -> Result<Result<CollectionPointEntry, CollectionPoint>, ConsentError> {
+    collection_point_entry(store, tenant_id, form)
+}
+
+fn collection_point_entry(
+    store: &Store,
+    tenant_id: &str,
+    input: NewCollectionPoint,
+) -> Result<Result<CollectionPointEntry, CollectionPoint>, ConsentError> {
     let name = text("name", &input.name, 200)?;
     let content = match (&input.content, &input.content_base64) {
         (Some(text), None) => text.as_bytes().to_vec(),
@@ -944,11 +998,19 @@ pub fn decide(
     })
 }
 
-fn record(row: crate::store::EventRow, email: Option<String>, links: &Links) -> EventRecord {
-    let confirmation_url = links.confirmation_url(&json!({
-        "event": row.kind, "confirmation_required": row.confirmation_required,
-        "recorded_at": rfc3339(row.recorded_at), "tenant": row.tenant_id, "event_id": row.id,
-    }));
+/// An event as history and export show it; `links` only for the tenant's own senders (the
+/// confirmation link is for their mailer; other roles must not be able to confirm for people).
+fn record(
+    row: crate::store::EventRow,
+    email: Option<String>,
+    links: Option<&Links>,
+) -> EventRecord {
+    let confirmation_url = links.and_then(|links| {
+        links.confirmation_url(&json!({
+            "event": row.kind, "confirmation_required": row.confirmation_required,
+            "recorded_at": rfc3339(row.recorded_at), "tenant": row.tenant_id, "event_id": row.id,
+        }))
+    });
     EventRecord {
         confirmation_url,
         event_id: row.id,
@@ -969,7 +1031,7 @@ fn record(row: crate::store::EventRow, email: Option<String>, links: &Links) -> 
 /// Every event of one address, oldest first.
 pub fn history(
     store: &Store,
-    links: &Links,
+    links: Option<&Links>,
     tenant_id: &str,
     email: &str,
 ) -> Result<Vec<EventRecord>, ConsentError> {
@@ -989,7 +1051,7 @@ pub fn history(
 /// A tenant's events after leaf `after`, oldest first, at most `limit`.
 pub fn export(
     store: &Store,
-    links: &Links,
+    links: Option<&Links>,
     tenant_id: &str,
     after: Option<u64>,
     limit: u32,
@@ -1086,14 +1148,24 @@ pub fn claim_key(
     request: &[u8],
     shape: AnswerShape,
 ) -> Result<KeyClaim, ConsentError> {
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    // `key` is the client's key behind its caller's scope prefix (`api:`, `pk:<key>:`).
+    if key.is_empty() || key.len() > 320 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ConsentError::Malformed(
             "Idempotency-Key must be 1–255 visible ASCII characters".into(),
         ));
     }
     // Keyed, so a stored request (which holds an address) cannot be guessed back from a list.
     let digest = links
-        .fingerprint(&[tenant_id.as_bytes(), b"\n", request].concat())
+        .fingerprint(
+            &[
+                tenant_id.as_bytes(),
+                b"\n",
+                shape.name().as_bytes(),
+                b"\n",
+                request,
+            ]
+            .concat(),
+        )
         .to_vec();
     let now = now_millis();
     store.write(|r: &mut dyn Repo| {
@@ -1239,6 +1311,31 @@ mod tests {
         assert_eq!(effective(&rows, "news").unwrap().status, "granted");
         assert_eq!(effective(&rows, "offers").unwrap().status, "withdrawn");
         assert!(effective(&[], "news").is_none());
+    }
+
+    #[test]
+    fn origins_are_strict_and_normalised() {
+        assert_eq!(
+            browser_origin("https://Shop.Example.jp:443").unwrap(),
+            "https://shop.example.jp"
+        );
+        assert_eq!(
+            browser_origin("http://localhost:3000").unwrap(),
+            "http://localhost:3000"
+        );
+        for bad in [
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "http://shop.example.jp",
+            "https://shop.example.jp/path",
+            "https://user@shop.example.jp",
+            "https://:",
+            "shop.example.jp",
+            "https://shop.example.jp?x=1",
+            "ftp://shop.example.jp",
+        ] {
+            assert!(browser_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

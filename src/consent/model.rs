@@ -397,16 +397,13 @@ pub struct Signup {
     pub email: String,
     /// The purposes ticked.
     pub purposes: Vec<String>,
-    /// The exact consent text the person saw (it becomes a collection point version).
+    /// The exact consent text the person saw (it becomes a collection point version, named
+    /// `signup:<publishable key>`, showing the tenant's legal name as the sender).
     pub consent_text: String,
-    /// The sender name shown on the form.
-    pub sender_name_shown: String,
     /// Whether the consent box was pre-checked.
     pub prechecked: bool,
     /// Language of the form, `ja` or `en`.
     pub language: String,
-    /// A name for the form (default `signup-form`).
-    pub form_name: Option<String>,
 }
 
 /// What a signup recorded (the confirmation link goes to the person's mailbox, not the page).

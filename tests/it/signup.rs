@@ -93,8 +93,7 @@ async fn a_signup_form_records_a_pending_opt_in_from_its_origin_only(db: TestDb)
     assert_eq!(evil.header("access-control-allow-origin"), "");
 
     let signup = json!({"email": "Visitor@Example.jp", "purposes": ["newsletter"],
-        "consent_text": "□ Shop K.K. からニュースレターを受け取る", "sender_name_shown": "Shop K.K.",
-        "prechecked": false, "language": "ja"});
+        "consent_text": "□ Shop K.K. からニュースレターを受け取る", "prechecked": false, "language": "ja"});
     let a = app
         .call(
             "POST",
@@ -180,6 +179,104 @@ async fn a_signup_form_records_a_pending_opt_in_from_its_origin_only(db: TestDb)
         .await
         .json();
     assert_eq!(decision["may_send"], true);
+
+    // A link confirms its own sign-up only: after an opt-out and a new sign-up, the old link does nothing.
+    let opt_out = json!({"event": "opt_out", "email": "visitor@example.jp", "purposes": "all", "method": "email",
+                         "received_by": {"role": "sender", "name": "Shop K.K."}});
+    // The public form's Idempotency-Key cannot block the sender's call with the same key.
+    assert_eq!(
+        app.call(
+            "POST",
+            "/v1/events",
+            Some(&sender),
+            Some(&opt_out),
+            &[("Idempotency-Key", "form-1")]
+        )
+        .await
+        .status,
+        201
+    );
+    let mut second = signup.clone();
+    second["consent_text"] = json!("other text");
+    assert_eq!(
+        app.call("POST", &path, None, Some(&second), &[("Origin", SHOP)])
+            .await
+            .status,
+        201
+    );
+    let stale = app
+        .call(
+            "POST",
+            &link[link.find("/confirm/").unwrap()..],
+            None,
+            None,
+            &[("Accept-Language", "en")],
+        )
+        .await;
+    assert!(
+        stale.text().contains("Nothing to confirm"),
+        "{}",
+        stale.text()
+    );
+    let decision = app
+        .call(
+            "GET",
+            "/v1/consent?email=visitor@example.jp&purpose=newsletter",
+            Some(&sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(
+        decision["status"], "pending",
+        "the stale link did not confirm the new sign-up"
+    );
+    // Only the tenant's senders see confirmation links.
+    let state = AppState::open(&db.config()).unwrap();
+    let admin = state
+        .authority
+        .issue(Role::Admin, None, "ops", Duration::from_secs(600))
+        .unwrap();
+    state.log.shutdown();
+    let export = app
+        .call(
+            "GET",
+            &format!("/v1/events/export?tenant={}", tenant.id),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert!(export["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e.get("confirmation_url").is_none()));
+    // Senders cannot register forms in the signup name space; the page cannot choose names.
+    let form = json!({"name": format!("signup:{key}"), "channel": "web_form", "content_type": "text/plain",
+                      "content": "x", "sender_name_shown": "x", "prechecked": false, "language": "ja"});
+    assert_eq!(
+        app.call(
+            "POST",
+            "/v1/collection-points",
+            Some(&sender),
+            Some(&form),
+            &[]
+        )
+        .await
+        .status,
+        422
+    );
+    let mut named = signup.clone();
+    named["sender_name_shown"] = json!("Evil name in the log");
+    assert_eq!(
+        app.call("POST", &path, None, Some(&named), &[("Origin", SHOP)])
+            .await
+            .status,
+        400
+    );
 
     // What a publishable key may not do.
     assert_eq!(
