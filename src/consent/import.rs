@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use super::model::*;
-use super::{prepare_event, ConsentError, ConsentEventEntry};
+use super::{ConsentError, ConsentEventEntry};
 use crate::store::Store;
 
 /// Most lines in one import.
@@ -153,25 +153,10 @@ pub fn prepare_import(
     format: Format,
     body: &[u8],
 ) -> Result<Vec<ConsentEventEntry>, ConsentError> {
-    let mut entries = Vec::new();
-    let mut errors = Vec::new();
-    for (line, parsed) in parse(format, body)? {
-        match parsed
-            .map_err(ConsentError::Invalid)
-            .and_then(|event| prepare_event(store, tenant_id, event))
-        {
-            Ok(entry) => entries.push(entry),
-            Err(e @ (ConsentError::Invalid(_) | ConsentError::Conflict(_))) => {
-                errors.push((line, e.to_string()))
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if errors.is_empty() {
-        Ok(entries)
-    } else {
-        Err(ConsentError::InvalidItems(errors))
-    }
+    let lines = parse(format, body)?
+        .into_iter()
+        .map(|(line, parsed)| (line, parsed.map_err(ConsentError::Invalid)));
+    super::prepare_all(store, tenant_id, lines)
 }
 
 /// Events as CSV (the export's `format=csv`), with a header row.

@@ -393,13 +393,27 @@ pub fn prepare_events(
             "a batch holds 1–{MAX_BATCH} events"
         )));
     }
-    let mut entries = Vec::with_capacity(batch.events.len());
+    prepare_all(
+        store,
+        tenant_id,
+        batch.events.into_iter().map(Ok).enumerate(),
+    )
+}
+
+/// Validates numbered events (or the reason one could not even be read): the entries only if every
+/// one is valid, otherwise each invalid one by number (`InvalidItems`). Shared by batches and imports.
+pub(crate) fn prepare_all(
+    store: &Store,
+    tenant_id: &str,
+    items: impl Iterator<Item = (usize, Result<NewEvent, ConsentError>)>,
+) -> Result<Vec<ConsentEventEntry>, ConsentError> {
+    let mut entries = Vec::new();
     let mut errors = Vec::new();
-    for (i, event) in batch.events.into_iter().enumerate() {
-        match prepare_event(store, tenant_id, event) {
+    for (number, item) in items {
+        match item.and_then(|event| prepare_event(store, tenant_id, event)) {
             Ok(entry) => entries.push(entry),
             Err(e @ (ConsentError::Invalid(_) | ConsentError::Conflict(_))) => {
-                errors.push((i, e.to_string()))
+                errors.push((number, e.to_string()))
             }
             Err(e) => return Err(e),
         }
