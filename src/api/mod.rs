@@ -205,6 +205,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(signup::signup_preflight)
         .service(signup::signup)
         .service(signup::create_publishable_key)
+        .service(signup::revoke_publishable_key)
         .service(pages::confirmation_page)
         .service(pages::confirm)
         .service(health::healthz)

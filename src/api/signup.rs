@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{post, route, web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{delete, post, route, web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -240,4 +240,21 @@ pub async fn create_publishable_key(
         web::block(move || consent::create_publishable_key(&store, &tenant_id, &body.origins))
             .await??;
     Ok(HttpResponse::build(StatusCode::CREATED).json(key))
+}
+
+/// Revoke a publishable key of this sender's tenant: signups with it stop at once.
+#[utoipa::path(delete, path = "/v1/publishable-keys/{key}", tag = "consent", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The publishable key")),
+    responses((status = 204, description = "Revoked"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[delete("/v1/publishable-keys/{key}")]
+pub async fn revoke_publishable_key(
+    caller: Caller,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let store = state.store.clone();
+    web::block(move || consent::revoke_publishable_key(&store, &tenant_id, &key)).await??;
+    Ok(HttpResponse::NoContent().finish())
 }

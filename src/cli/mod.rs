@@ -109,6 +109,14 @@ enum KeyCommand {
         #[arg(long = "origin", required = true)]
         origins: Vec<String>,
     },
+    /// Revoke a publishable key: signups with it stop at once.
+    RevokePublishable {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The key (pk_…).
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +262,14 @@ fn execute(cli: Cli) -> Result<(), String> {
                 "{}",
                 serde_json::to_string_pretty(&key).expect("serialises")
             );
+            Ok(())
+        }
+        Command::Key(KeyCommand::RevokePublishable { tenant, key }) => {
+            let state = AppState::open(&config).map_err(|e| e.to_string())?;
+            let result = consent::revoke_publishable_key(&state.store, &tenant, &key);
+            state.log.shutdown();
+            result.map_err(|e| e.to_string())?;
+            println!("revoked {key}");
             Ok(())
         }
         Command::Token(command) => {

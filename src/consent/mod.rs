@@ -736,6 +736,25 @@ fn browser_origin(origin: &str) -> Result<String, ConsentError> {
     Ok(url.origin().ascii_serialization())
 }
 
+/// Revokes a tenant's publishable key: signups with it stop at once.
+pub fn revoke_publishable_key(
+    store: &Store,
+    tenant_id: &str,
+    key: &str,
+) -> Result<(), ConsentError> {
+    let revoked = plain_id(key)
+        && store.write(|r: &mut dyn Repo| {
+            Ok::<_, ConsentError>(r.revoke_publishable_key(tenant_id, key, now_millis())?)
+        })?;
+    if revoked {
+        Ok(())
+    } else {
+        Err(ConsentError::NotFound(
+            "no such active publishable key for this tenant".into(),
+        ))
+    }
+}
+
 /// The publishable key `key`, if it exists and is not revoked.
 pub fn publishable_key(store: &Store, key: &str) -> Result<Option<PublishableKey>, ConsentError> {
     if !key.starts_with("pk_") || key.len() > 64 || !plain_id(key) {

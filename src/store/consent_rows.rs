@@ -319,6 +319,8 @@ pub trait ConsentRows {
     fn release_idempotency_key(&mut self, tenant_id: &str, key: &str) -> QueryResult<()>;
     /// Stores a publishable key.
     fn insert_publishable_key(&mut self, row: &PublishableKeyRow) -> QueryResult<()>;
+    /// Revokes a tenant's publishable key; false if there was no such unrevoked key.
+    fn revoke_publishable_key(&mut self, tenant_id: &str, id: &str, now: i64) -> QueryResult<bool>;
     /// An unrevoked publishable key.
     fn publishable_key(&mut self, id: &str) -> QueryResult<Option<PublishableKeyRow>>;
     /// Records a regulator's read.
@@ -684,6 +686,25 @@ macro_rules! impl_consent_rows {
                     .values(row)
                     .execute(self)
                     .map(drop)
+            }
+
+            fn revoke_publishable_key(
+                &mut self,
+                tenant_id: &str,
+                id: &str,
+                now: i64,
+            ) -> QueryResult<bool> {
+                let n = diesel::update(
+                    publishable_keys::table.filter(
+                        publishable_keys::id
+                            .eq(id)
+                            .and(publishable_keys::tenant_id.eq(tenant_id))
+                            .and(publishable_keys::revoked_at.is_null()),
+                    ),
+                )
+                .set(publishable_keys::revoked_at.eq(now))
+                .execute(self)?;
+                Ok(n == 1)
             }
 
             fn publishable_key(&mut self, id: &str) -> QueryResult<Option<PublishableKeyRow>> {

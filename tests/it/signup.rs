@@ -338,6 +338,79 @@ async fn a_signup_form_records_a_pending_opt_in_from_its_origin_only(db: TestDb)
         401
     );
 
+    // A revoked key stops at once; another tenant's sender cannot revoke it.
+    let other = consent::create_tenant(
+        &AppState::open(&db.config()).unwrap().store,
+        NewTenant {
+            name: "Other".into(),
+            legal_name: None,
+            postal_address: None,
+            complaint_contact: None,
+            optout_contact: None,
+            default_language: None,
+            purposes: vec![],
+        },
+    )
+    .unwrap();
+    let state = AppState::open(&db.config()).unwrap();
+    let stranger = state
+        .authority
+        .issue(
+            Role::Sender,
+            Some(&other.id),
+            "other",
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    state.log.shutdown();
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/v1/publishable-keys/{key}"),
+            Some(&stranger),
+            None,
+            &[]
+        )
+        .await
+        .status,
+        404
+    );
+    let spare = app
+        .call(
+            "POST",
+            "/v1/publishable-keys",
+            Some(&sender),
+            Some(&json!({"origins": [SHOP]})),
+            &[],
+        )
+        .await
+        .json();
+    let spare = spare["key"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/v1/publishable-keys/{spare}"),
+            Some(&sender),
+            None,
+            &[]
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.call(
+            "POST",
+            &format!("/v1/signups/{spare}"),
+            None,
+            Some(&signup),
+            &[("Origin", SHOP)]
+        )
+        .await
+        .status,
+        404
+    );
+
     // A flood from one client is cut off with 429 and Retry-After.
     let mut statuses = Vec::new();
     for i in 0..30 {
