@@ -73,15 +73,11 @@ fn run(name: &str, url: &str, seconds: u64, rows: &mut Vec<(String, String)>) {
         &state.store,
         NewTenant {
             name: "Bench".into(),
-            legal_name: None,
-            postal_address: None,
-            complaint_contact: None,
-            optout_contact: None,
-            default_language: None,
             purposes: vec![PurposeDefinition {
                 purpose: "newsletter".into(),
                 description: String::new(),
             }],
+            ..Default::default()
         },
     )
     .unwrap();

@@ -194,8 +194,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Log(command) => {
-            let state = AppState::open(&config).map_err(|e| e.to_string())?;
+        Command::Log(command) => with_state(&config, |state| {
             match command {
                 LogCommand::Vkey => println!("{}", state.log.verifier_key()),
                 LogCommand::Checkpoint => print!(
@@ -207,12 +206,10 @@ fn execute(cli: Cli) -> Result<(), String> {
                         .note
                 ),
             }
-            state.log.shutdown();
             Ok(())
-        }
-        Command::Tenant(command) => {
-            let state = AppState::open(&config).map_err(|e| e.to_string())?;
-            let result = match command {
+        }),
+        Command::Tenant(command) => with_state(&config, |state| {
+            let tenant = match command {
                 TenantCommand::Create {
                     name,
                     legal_name,
@@ -245,35 +242,25 @@ fn execute(cli: Cli) -> Result<(), String> {
                 }
                 TenantCommand::Show { id } => consent::tenant(&state.store, &id),
             };
-            state.log.shutdown();
-            let tenant = result.map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&tenant).expect("serialises")
-            );
-            Ok(())
-        }
+            print_json(&tenant.map_err(|e| e.to_string())?)
+        }),
         Command::Key(KeyCommand::CreatePublishable { tenant, origins }) => {
-            let state = AppState::open(&config).map_err(|e| e.to_string())?;
-            let result = consent::create_publishable_key(&state.store, &tenant, &origins);
-            state.log.shutdown();
-            let key = result.map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&key).expect("serialises")
-            );
-            Ok(())
+            with_state(&config, |state| {
+                print_json(
+                    &consent::create_publishable_key(&state.store, &tenant, &origins)
+                        .map_err(|e| e.to_string())?,
+                )
+            })
         }
         Command::Key(KeyCommand::RevokePublishable { tenant, key }) => {
-            let state = AppState::open(&config).map_err(|e| e.to_string())?;
-            let result = consent::revoke_publishable_key(&state.store, &tenant, &key);
-            state.log.shutdown();
-            result.map_err(|e| e.to_string())?;
-            println!("revoked {key}");
-            Ok(())
+            with_state(&config, |state| {
+                consent::revoke_publishable_key(&state.store, &tenant, &key)
+                    .map_err(|e| e.to_string())?;
+                println!("revoked {key}");
+                Ok(())
+            })
         }
-        Command::Token(command) => {
-            let state = AppState::open(&config).map_err(|e| e.to_string())?;
+        Command::Token(command) => with_state(&config, |state| {
             let authority = &state.authority;
             let result = match command {
                 TokenCommand::Issue {
@@ -293,9 +280,8 @@ fn execute(cli: Cli) -> Result<(), String> {
                     Ok(())
                 }
             };
-            state.log.shutdown();
             result.map_err(|e| e.to_string())
-        }
+        }),
         Command::AppendStress {
             count,
             concurrency,
@@ -303,6 +289,26 @@ fn execute(cli: Cli) -> Result<(), String> {
         } => append_stress(config, count, concurrency, tag),
         Command::Openapi { .. } => unreachable!("handled above"),
     }
+}
+
+/// Opens the service's state for a one-off command, runs `f`, and stops the log's sequencer
+/// whatever `f` returned.
+fn with_state<T>(
+    config: &Config,
+    f: impl FnOnce(&AppState) -> Result<T, String>,
+) -> Result<T, String> {
+    let state = AppState::open(config).map_err(|e| e.to_string())?;
+    let result = f(&state);
+    state.log.shutdown();
+    result
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serialises")
+    );
+    Ok(())
 }
 
 fn write_openapi(out: Option<&std::path::Path>) -> Result<(), String> {

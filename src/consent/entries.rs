@@ -161,8 +161,8 @@ impl LogEntry for ConsentEventEntry {
                 }
             },
             EventKind::Confirm => {
-                let pending = pending_purposes(r, &subject.id, self.purposes.as_deref())
-                    .map_err(|e| LogError::NotCommitted(e.to_string()))?;
+                // The rows read above: the transaction holds the writer lock, they are current.
+                let pending = pending_purposes(&rows, self.purposes.as_deref());
                 let pending = pending.into_iter().filter(|purpose| match &self.confirms {
                     // A link confirms the opt-in it was made for, and nothing pending since.
                     Some(id) => rows

@@ -338,7 +338,7 @@ pub fn prepare_event(
         if input.event == EventKind::Confirm {
             let subject = r.subject_by_address(tenant_id, address.as_str())?;
             let pending = match &subject {
-                Some(s) => pending_purposes(r, &s.id, purposes.as_deref())?,
+                Some(s) => pending_purposes(&r.all_state_entries(&s.id)?, purposes.as_deref()),
                 None => Vec::new(),
             };
             if pending.is_empty() {
@@ -884,18 +884,12 @@ fn effective(rows: &[StateEntryRow], purpose: &str) -> Option<StateEntryRow> {
 }
 
 /// Purposes of a subject whose effective state is pending (restricted to `only` if given).
-fn pending_purposes(
-    r: &mut dyn Repo,
-    subject_id: &str,
-    only: Option<&[String]>,
-) -> Result<Vec<String>, ConsentError> {
-    let rows = r.all_state_entries(subject_id)?;
-    Ok(rows
-        .iter()
+fn pending_purposes(rows: &[StateEntryRow], only: Option<&[String]>) -> Vec<String> {
+    rows.iter()
         .filter(|row| row.purpose != ALL && only.is_none_or(|o| o.contains(&row.purpose)))
-        .filter(|row| effective(&rows, &row.purpose).is_some_and(|e| e.status == "pending"))
+        .filter(|row| effective(rows, &row.purpose).is_some_and(|e| e.status == "pending"))
         .map(|row| row.purpose.clone())
-        .collect())
+        .collect()
 }
 
 /// The answer for an appended event (with its confirmation link, for a pending opt-in).

@@ -153,7 +153,7 @@ pub struct NewCollectionPoint {
 }
 
 /// A tenant to create.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     /// A short name.

@@ -415,12 +415,7 @@ async fn misuse_is_refused_and_writes_nothing(db: TestDb) {
         &s.app_store(&db),
         NewTenant {
             name: "Other".into(),
-            legal_name: None,
-            postal_address: None,
-            complaint_contact: None,
-            optout_contact: None,
-            default_language: None,
-            purposes: vec![],
+            ..Default::default()
         },
     )
     .unwrap();

@@ -23,14 +23,11 @@ async fn a_signup_form_records_a_pending_opt_in_from_its_origin_only(db: TestDb)
         NewTenant {
             name: "Shop".into(),
             legal_name: Some("Shop K.K.".into()),
-            postal_address: None,
-            complaint_contact: None,
-            optout_contact: None,
-            default_language: None,
             purposes: vec![PurposeDefinition {
                 purpose: "newsletter".into(),
                 description: "News".into(),
             }],
+            ..Default::default()
         },
     )
     .unwrap();
@@ -343,12 +340,7 @@ async fn a_signup_form_records_a_pending_opt_in_from_its_origin_only(db: TestDb)
         &AppState::open(&db.config()).unwrap().store,
         NewTenant {
             name: "Other".into(),
-            legal_name: None,
-            postal_address: None,
-            complaint_contact: None,
-            optout_contact: None,
-            default_language: None,
-            purposes: vec![],
+            ..Default::default()
         },
     )
     .unwrap();
