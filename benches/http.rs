@@ -2,15 +2,20 @@
 //! latency), single send decisions/s, and batch decisions (addresses/s), on SQLite and on
 //! PostgreSQL. Server and load generator share this 2-core machine.
 //!
-//! `cargo bench --bench http` (`-- --skip-pg`, `-- --seconds N`).
+//! The load generator is a lean HTTP/1.1 client of its own (keep-alive connections, one request
+//! in flight on each), so that most of the CPU goes to the server.
+//!
+//! `cargo bench --bench http` (`-- --skip-pg`, `-- --seconds N`, `-- --only decisions|batch`).
 
 #[allow(dead_code)]
 #[path = "../tests/it/common/pg.rs"]
 mod pg;
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use actix_web::rt::net::TcpStream;
 use consent_ledger::api::{self, AppState};
 use consent_ledger::auth::Role;
 use consent_ledger::config::Config;
@@ -18,36 +23,116 @@ use consent_ledger::consent::{
     self,
     model::{NewTenant, PurposeDefinition},
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CLIENTS: usize = 64;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    let last = sorted.len().saturating_sub(1);
+    sorted
+        .get((last as f64 * p).round() as usize)
+        .copied()
+        .unwrap_or_default()
 }
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Runs `CLIENTS` concurrent loops of `request(i)` for `seconds`; returns (count, latencies).
-async fn load<F, Fut>(seconds: u64, request: F) -> (u64, Vec<Duration>)
-where
-    F: Fn(u64) -> Fut + 'static,
-    Fut: std::future::Future<Output = u16>,
-{
-    let request = Rc::new(request);
+/// One keep-alive HTTP/1.1 connection of the load generator. A plain socket and `httparse`,
+/// not a full client: the generator shares the two cores with the server, and every cycle it
+/// spends is one the server cannot.
+struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> Connection {
+        let stream = TcpStream::connect(addr).await.expect("connects");
+        stream.set_nodelay(true).unwrap();
+        Connection {
+            stream,
+            buf: Vec::with_capacity(1 << 16),
+        }
+    }
+
+    /// Sends one request (whole, as bytes) and reads its response; returns the status.
+    async fn exchange(&mut self, request: &[u8]) -> u16 {
+        self.stream.write_all(request).await.expect("sends");
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(head) =
+                response.parse(&self.buf).expect("a valid response")
+            {
+                let status = response.code.unwrap_or(0);
+                let length: usize = response
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .map(|h| std::str::from_utf8(h.value).unwrap().parse().unwrap())
+                    .expect("responses carry Content-Length");
+                while self.buf.len() < head + length {
+                    self.fill().await;
+                }
+                self.buf.drain(..head + length);
+                return status;
+            }
+            self.fill().await;
+        }
+    }
+
+    async fn fill(&mut self) {
+        let start = self.buf.len();
+        self.buf.resize(start + (1 << 16), 0);
+        let n = self
+            .stream
+            .read(&mut self.buf[start..])
+            .await
+            .expect("reads");
+        assert!(n > 0, "the server closed the connection");
+        self.buf.truncate(start + n);
+    }
+}
+
+/// A request as bytes: `method path`, the bearer token, and a JSON body if any.
+fn request(method: &str, path: &str, token: &str, body: Option<&str>) -> Vec<u8> {
+    let mut r =
+        format!("{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n");
+    if let Some(body) = body {
+        r.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    } else {
+        r.push_str("\r\n");
+    }
+    r.into_bytes()
+}
+
+/// Runs `CLIENTS` connections, each sending `make(i)` requests back to back for `seconds`;
+/// returns (count, latencies sorted).
+async fn load(
+    addr: SocketAddr,
+    seconds: u64,
+    make: impl Fn(u64) -> Vec<u8> + 'static,
+) -> (u64, Vec<Duration>) {
+    let make = Rc::new(make);
     let counter = Rc::new(std::cell::Cell::new(0u64));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let (request, counter) = (request.clone(), counter.clone());
+        let (make, counter) = (make.clone(), counter.clone());
         tasks.push(actix_web::rt::spawn(async move {
+            let mut connection = Connection::open(addr).await;
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
                 let i = counter.get();
                 counter.set(i + 1);
+                let request = make(i);
                 let start = Instant::now();
-                let status = request(i).await;
+                let status = connection.exchange(&request).await;
                 assert!(status < 300, "request failed with {status}");
                 latencies.push(start.elapsed());
             }
@@ -62,7 +147,7 @@ where
     (all.len() as u64, all)
 }
 
-fn run(name: &str, url: &str, seconds: u64, rows: &mut Vec<(String, String)>) {
+fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(String, String)>) {
     let config = Config {
         database_url: url.into(),
         bind: "127.0.0.1:0".into(),
@@ -100,44 +185,34 @@ fn run(name: &str, url: &str, seconds: u64, rows: &mut Vec<(String, String)>) {
         })
     });
     let (addr, handle) = rx.recv().unwrap();
-    let base = format!("http://{addr}");
     let results = actix_web::rt::System::new().block_on(async move {
-        let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
-        let auth = format!("Bearer {token}");
-        let (c, a, b) = (client.clone(), auth.clone(), base.clone());
-        let events = load(seconds, move |i| {
-            let (c, a, b) = (c.clone(), a.clone(), b.clone());
-            async move {
-                let body = format!(
-                    r#"{{"event":"opt_in","email":"user{i}@example.jp","purposes":["newsletter"],"method":"web_form","received_by":{{"role":"sender","name":"Bench K.K."}}}}"#
-                );
-                let mut res = c.post(format!("{b}/v1/events")).insert_header(("Authorization", a)).content_type("application/json").send_body(body).await.unwrap();
-                let _ = res.body().await;
-                res.status().as_u16()
+        let events = load(addr, seconds, {
+            let token = token.clone();
+            move |i| {
+            let body = format!(
+                r#"{{"event":"opt_in","email":"user{i}@example.jp","purposes":["newsletter"],"method":"web_form","received_by":{{"role":"sender","name":"Bench K.K."}}}}"#
+            );
+            request("POST", "/v1/events", &token, Some(&body))
+        }})
+        .await;
+        let recorded = events.0.max(1);
+        let skip = |phase: &str| only.is_some_and(|o| o != phase);
+        let decisions = load(addr, if skip("decisions") { 0 } else { seconds }, {
+            let token = token.clone();
+            move |i| {
+                let path = format!("/v1/consent?email=user{}@example.jp&purpose=newsletter", i % recorded);
+                request("GET", &path, &token, None)
             }
-        }).await;
-        let recorded = events.0;
-        let (c, a, b) = (client.clone(), auth.clone(), base.clone());
-        let decisions = load(seconds, move |i| {
-            let (c, a, b) = (c.clone(), a.clone(), b.clone());
-            async move {
-                let n = i % recorded.max(1);
-                let mut res = c.get(format!("{b}/v1/consent?email=user{n}@example.jp&purpose=newsletter")).insert_header(("Authorization", a)).send().await.unwrap();
-                let _ = res.body().await;
-                res.status().as_u16()
-            }
-        }).await;
-        let (c, a, b) = (client.clone(), auth.clone(), base.clone());
-        let batch = load(seconds, move |i| {
-            let (c, a, b) = (c.clone(), a.clone(), b.clone());
-            async move {
-                let emails: Vec<String> = (0..1000).map(|k| format!("user{}@example.jp", (i * 1000 + k) % recorded.max(1))).collect();
-                let body = serde_json::json!({"purpose": "newsletter", "emails": emails});
-                let mut res = c.post(format!("{b}/v1/consent:check")).insert_header(("Authorization", a)).send_json(&body).await.unwrap();
-                let _ = res.body().limit(1 << 24).await;
-                res.status().as_u16()
-            }
-        }).await;
+        })
+        .await;
+        let batch = load(addr, if skip("batch") { 0 } else { seconds }, move |i| {
+            let emails: Vec<String> = (0..1000)
+                .map(|k| format!("user{}@example.jp", (i * 1000 + k) % recorded))
+                .collect();
+            let body = serde_json::json!({"purpose": "newsletter", "emails": emails}).to_string();
+            request("POST", "/v1/consent:check", &token, Some(&body))
+        })
+        .await;
         (events, decisions, batch)
     });
     let ((n_events, lat_events), (n_dec, lat_dec), (n_batch, _)) = results;
@@ -183,6 +258,13 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map_or(10, |v| v.parse().unwrap());
     let skip_pg = args.iter().any(|a| a == "--skip-pg");
+    // `--only decisions|batch`: record events for `seconds`, then measure just that phase
+    // (for profiling one path).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
     let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
     eprintln!("SQLite …");
@@ -190,13 +272,14 @@ fn main() {
         "SQLite",
         &format!("sqlite://{}", dir.path().join("http.db").display()),
         seconds,
+        only,
         &mut rows,
     );
     if !skip_pg {
         eprintln!("PostgreSQL (fsync on) …");
         std::env::set_var("CONSENT_LEDGER_PG_FSYNC", "on");
         if let Some(url) = pg::fresh_database() {
-            run("PostgreSQL", &url, seconds, &mut rows);
+            run("PostgreSQL", &url, seconds, only, &mut rows);
         }
     }
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);

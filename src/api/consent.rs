@@ -187,7 +187,16 @@ where
         }
     };
     let recorded = async {
-        let mut entries = web::block(prepare).await??;
+        // One event is a short query; a batch or an import is not.
+        let single = matches!(
+            shape,
+            consent::AnswerShape::Event | consent::AnswerShape::Signup
+        );
+        let mut entries = if single {
+            super::short_query(&state.store, prepare).await?
+        } else {
+            web::block(prepare).await??
+        };
         let count = entries.len();
         if let (Some(mark), Some(last)) = (&mark, entries.last_mut()) {
             last.answer_idempotency(mark.clone().with_count(count));
@@ -546,8 +555,10 @@ pub async fn decision(
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
     caller.audit(&state, &tenant_id, "decision").await?;
     let store = state.store.clone();
-    let decision =
-        web::block(move || consent::decide(&store, &tenant_id, &email, &purpose)).await??;
+    let decision = super::short_query(&state.store, move || {
+        consent::decide(&store, &tenant_id, &email, &purpose)
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(decision))

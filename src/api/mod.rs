@@ -51,6 +51,25 @@ pub struct AppState {
     pub rate_limits: std::sync::Arc<signup::RateLimits>,
 }
 
+/// Runs a short database call (a few indexed queries, no scan): inline where the store says
+/// that is cheaper ([`Store::short_queries_inline`]), on actix's blocking pool otherwise. Long
+/// calls (exports, batch checks, imports) always go through `web::block`.
+pub(crate) async fn short_query<T, E>(
+    store: &Store,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, error::ApiError>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    error::ApiError: From<E>,
+{
+    if store.short_queries_inline() {
+        Ok(f()?)
+    } else {
+        Ok(web::block(f).await??)
+    }
+}
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -271,6 +290,22 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
     Ok((server.shutdown_timeout(30).run(), addrs))
 }
 
+/// A new request id: this process's random prefix and a counter (unique without a system call
+/// per request).
+fn new_request_id() -> HeaderValue {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        let _ = getrandom::fill(&mut bytes);
+        u32::from_le_bytes(bytes)
+    });
+    let id = format!("{prefix:08x}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed));
+    HeaderValue::from_str(&id).expect("hex is a valid header value")
+}
+
 /// Echoes the client's `x-request-id`, or makes one, on every response.
 async fn request_id(
     req: actix_web::dev::ServiceRequest,
@@ -282,12 +317,7 @@ async fn request_id(
         .get(&NAME)
         .filter(|v| v.len() <= 128 && v.to_str().is_ok())
         .cloned()
-        .unwrap_or_else(|| {
-            let mut bytes = [0u8; 8];
-            let _ = getrandom::fill(&mut bytes);
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            HeaderValue::from_str(&hex).expect("hex is a valid header value")
-        });
+        .unwrap_or_else(new_request_id);
     let mut res = next.call(req).await?;
     res.headers_mut().insert(NAME, id);
     Ok(res)

@@ -69,13 +69,16 @@ impl From<address::AddressError> for ConsentError {
 /// The purpose key meaning "all purposes" in the consent state.
 const ALL: &str = "*";
 
-/// A random id in UUID v4 form.
+/// A new id in UUID version 7 form (RFC 9562): the creation time in milliseconds, then 74
+/// random bits. Ids made one after another sort together, so inserts land on the right edge of
+/// the indexes instead of on a random page each (the creation time is in the event anyway).
 pub fn new_id() -> String {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the OS has randomness");
-    b[6] = (b[6] & 0x0f) | 0x40;
+    getrandom::fill(&mut b[6..]).expect("the OS has randomness");
+    b[..6].copy_from_slice(&now_millis().to_be_bytes()[2..]);
+    b[6] = (b[6] & 0x0f) | 0x70;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let h = hex(&b);
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],
@@ -216,10 +219,16 @@ fn plain_id(id: &str) -> bool {
 }
 
 fn known_purposes(r: &mut dyn Repo, tenant_id: &str) -> Result<Vec<String>, ConsentError> {
-    if !plain_id(tenant_id) || r.tenant(tenant_id)?.is_none() {
-        return Err(ConsentError::NotFound(format!("no tenant {tenant_id:?}")));
+    let no_tenant = || ConsentError::NotFound(format!("no tenant {tenant_id:?}"));
+    if !plain_id(tenant_id) {
+        return Err(no_tenant());
     }
-    Ok(r.purposes(tenant_id)?.into_iter().map(|(p, _)| p).collect())
+    // One query on the hot path: a tenant with purposes exists.
+    let purposes: Vec<String> = r.purposes(tenant_id)?.into_iter().map(|(p, _)| p).collect();
+    if purposes.is_empty() && r.tenant(tenant_id)?.is_none() {
+        return Err(no_tenant());
+    }
+    Ok(purposes)
 }
 
 fn check_purposes(requested: &[String], known: &[String]) -> Result<(), ConsentError> {
@@ -1366,10 +1375,16 @@ mod tests {
     }
 
     #[test]
-    fn ids_look_like_uuids_and_differ() {
-        let (a, b) = (new_id(), new_id());
-        assert_ne!(a, b);
+    fn ids_are_uuid_v7_and_sort_by_time() {
+        let a = new_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_id();
+        assert!(a < b, "{a} then {b}");
         assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
+        assert_eq!(&a[14..15], "7");
+        assert!("89ab".contains(&a[19..20]));
+        let millis = i64::from_str_radix(&a[..8], 16).unwrap() << 16
+            | i64::from_str_radix(&a[9..13], 16).unwrap();
+        assert!((now_millis() - millis).abs() < 60_000);
     }
 }

@@ -2,9 +2,9 @@
 //! idempotency keys. Written once, compiled for both backends. No consent rules here.
 
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use diesel::{PgConnection, QueryResult, SqliteConnection};
 
+use super::at_most_one;
 use super::schema::{
     collection_points, consent_state, events, idempotency_keys, publishable_keys, regulator_reads,
     subjects, tenant_purposes, tenants,
@@ -346,7 +346,7 @@ macro_rules! impl_consent_rows {
             }
 
             fn tenant(&mut self, id: &str) -> QueryResult<Option<TenantRow>> {
-                tenants::table.find(id).first(self).optional()
+                tenants::table.find(id).load(self).map(at_most_one)
             }
 
             fn add_purpose(
@@ -388,8 +388,8 @@ macro_rules! impl_consent_rows {
                             .eq(tenant_id)
                             .and(subjects::address.eq(address)),
                     )
-                    .first(self)
-                    .optional()
+                    .load(self)
+                    .map(at_most_one)
             }
 
             fn decision_rows(
@@ -482,11 +482,11 @@ macro_rules! impl_consent_rows {
             }
 
             fn event(&mut self, id: &str) -> QueryResult<Option<EventRow>> {
-                events::table.find(id).first(self).optional()
+                events::table.find(id).load(self).map(at_most_one)
             }
 
             fn subject(&mut self, id: &str) -> QueryResult<Option<SubjectRow>> {
-                subjects::table.find(id).first(self).optional()
+                subjects::table.find(id).load(self).map(at_most_one)
             }
 
             fn insert_subject(&mut self, row: &SubjectRow) -> QueryResult<()> {
@@ -558,20 +558,25 @@ macro_rules! impl_consent_rows {
             }
 
             fn put_state_entry(&mut self, row: &StateEntryRow) -> QueryResult<()> {
-                diesel::insert_into(consent_state::table)
-                    .values(row)
-                    .on_conflict((consent_state::subject_id, consent_state::purpose))
-                    .do_update()
-                    .set((
-                        consent_state::status.eq(excluded(consent_state::status)),
-                        consent_state::basis.eq(excluded(consent_state::basis)),
-                        consent_state::since.eq(excluded(consent_state::since)),
-                        consent_state::event_id.eq(excluded(consent_state::event_id)),
-                        consent_state::leaf_index.eq(excluded(consent_state::leaf_index)),
-                        consent_state::occurred_at.eq(excluded(consent_state::occurred_at)),
-                    ))
-                    .execute(self)
-                    .map(drop)
+                // An update, then an insert if there was nothing to update: both statements stay
+                // prepared (diesel never caches an upsert's), and callers hold the writer lock.
+                let updated =
+                    diesel::update(consent_state::table.find((&row.subject_id, &row.purpose)))
+                        .set((
+                            consent_state::status.eq(&row.status),
+                            consent_state::basis.eq(&row.basis),
+                            consent_state::since.eq(row.since),
+                            consent_state::event_id.eq(&row.event_id),
+                            consent_state::leaf_index.eq(row.leaf_index),
+                            consent_state::occurred_at.eq(row.occurred_at),
+                        ))
+                        .execute(self)?;
+                if updated == 0 {
+                    diesel::insert_into(consent_state::table)
+                        .values(row)
+                        .execute(self)?;
+                }
+                Ok(())
             }
 
             fn collection_point(
@@ -581,8 +586,8 @@ macro_rules! impl_consent_rows {
             ) -> QueryResult<Option<CollectionPointRow>> {
                 collection_points::table
                     .find((tenant_id, id))
-                    .first(self)
-                    .optional()
+                    .load(self)
+                    .map(at_most_one)
             }
 
             fn supersede_collection_points(
@@ -618,8 +623,8 @@ macro_rules! impl_consent_rows {
             ) -> QueryResult<Option<IdempotencyRow>> {
                 idempotency_keys::table
                     .find((tenant_id, key))
-                    .first(self)
-                    .optional()
+                    .load(self)
+                    .map(at_most_one)
             }
 
             fn reserve_idempotency_key(&mut self, row: &IdempotencyRow) -> QueryResult<bool> {
@@ -714,8 +719,8 @@ macro_rules! impl_consent_rows {
                             .eq(id)
                             .and(publishable_keys::revoked_at.is_null()),
                     )
-                    .first(self)
-                    .optional()
+                    .load(self)
+                    .map(at_most_one)
             }
 
             fn insert_regulator_read(&mut self, row: &RegulatorReadRow) -> QueryResult<()> {

@@ -6,6 +6,7 @@ use diesel::upsert::excluded;
 use diesel::{PgConnection, QueryResult, SqliteConnection};
 
 use super::schema::{checkpoints, leaves, log_meta, log_state, tiles};
+use super::{at_most_one, exactly_one};
 
 /// The log's identity row.
 #[derive(Debug, Clone, Queryable)]
@@ -104,8 +105,8 @@ macro_rules! impl_log_rows {
             fn log_meta(&mut self) -> QueryResult<Option<LogMetaRow>> {
                 log_meta::table
                     .select((log_meta::origin, log_meta::signing_seed))
-                    .first(self)
-                    .optional()
+                    .load(self)
+                    .map(at_most_one)
             }
 
             fn init_log(
@@ -137,7 +138,8 @@ macro_rules! impl_log_rows {
             fn log_state(&mut self) -> QueryResult<StateRow> {
                 log_state::table
                     .select((log_state::tree_size, log_state::root_hash))
-                    .first(self)
+                    .load(self)
+                    .and_then(exactly_one)
             }
 
             fn advance_log_state(
@@ -185,8 +187,8 @@ macro_rules! impl_log_rows {
                 tiles::table
                     .filter(tiles::level.eq(level).and(tiles::tile_index.eq(index)))
                     .select(tiles::hashes)
-                    .first(self)
-                    .optional()
+                    .load(self)
+                    .map(at_most_one)
             }
 
             fn leaf_data(&mut self, start: i64, end: i64) -> QueryResult<Vec<Vec<u8>>> {
@@ -222,7 +224,7 @@ macro_rules! impl_log_rows {
             }
 
             fn checkpoint(&mut self, size: i64) -> QueryResult<Option<CheckpointRow>> {
-                checkpoints::table.find(size).first(self).optional()
+                checkpoints::table.find(size).load(self).map(at_most_one)
             }
 
             fn checkpoints_after(
