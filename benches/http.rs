@@ -111,13 +111,27 @@ fn request(method: &str, path: &str, token: &str, body: Option<&str>) -> Vec<u8>
     r.into_bytes()
 }
 
+/// CPU time this process (server and load generator) has used, from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().map(|v| v.parse::<u64>().unwrap_or(0)).sum());
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
 /// Runs `CLIENTS` connections, each sending `make(i)` requests back to back for `seconds`;
-/// returns (count, latencies sorted).
+/// returns (count, latencies sorted, CPU time used).
 async fn load(
     addr: SocketAddr,
     seconds: u64,
     make: impl Fn(u64) -> Vec<u8> + 'static,
-) -> (u64, Vec<Duration>) {
+) -> (u64, Vec<Duration>, Duration) {
+    let cpu_start = cpu_time();
     let make = Rc::new(make);
     let counter = Rc::new(std::cell::Cell::new(0u64));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -144,7 +158,7 @@ async fn load(
         all.extend(t.await.unwrap());
     }
     all.sort();
-    (all.len() as u64, all)
+    (all.len() as u64, all, cpu_time().saturating_sub(cpu_start))
 }
 
 fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(String, String)>) {
@@ -215,8 +229,12 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
         .await;
         (events, decisions, batch)
     });
-    let ((n_events, lat_events), (n_dec, lat_dec), (n_batch, _)) = results;
+    let ((n_events, lat_events, cpu_events), (n_dec, lat_dec, cpu_dec), (n_batch, _, _)) = results;
     let per_s = |n: u64| format!("{:.0}", n as f64 / seconds as f64);
+    // CPU per request, server and load generator together: steadier than a rate when the
+    // machine's neighbours are busy.
+    let cpu_per =
+        |cpu: Duration, n: u64| format!("{:.1} µs", cpu.as_secs_f64() * 1e6 / n.max(1) as f64);
     rows.push((
         format!("{name}: opt-in events/s over HTTP, {CLIENTS} clients, durable"),
         per_s(n_events),
@@ -230,6 +248,10 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
         ),
     ));
     rows.push((
+        format!("{name}: CPU per event (server + load generator)"),
+        cpu_per(cpu_events, n_events),
+    ));
+    rows.push((
         format!("{name}: single decisions/s (GET /v1/consent)"),
         per_s(n_dec),
     ));
@@ -240,6 +262,10 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
             ms(percentile(&lat_dec, 0.5)),
             ms(percentile(&lat_dec, 0.99))
         ),
+    ));
+    rows.push((
+        format!("{name}: CPU per decision (server + load generator)"),
+        cpu_per(cpu_dec, n_dec),
     ));
     rows.push((
         format!("{name}: batch decisions, addresses/s (1,000 per request)"),

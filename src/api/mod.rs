@@ -200,7 +200,12 @@ impl utoipa::Modify for BearerScheme {
 
 /// Registers every route (and its OpenAPI operation).
 fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(log::checkpoint)
+    // The hot paths first: actix tries resources in this order, and the patterns with
+    // parameters before a route are each matched on every request to it.
+    cfg.service(consent::decision)
+        .service(consent::record_event)
+        .service(consent::check)
+        .service(log::checkpoint)
         .service(log::tile)
         .service(log::verifier_key)
         .service(log::inclusion_proof)
@@ -211,14 +216,11 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(consent::get_tenant)
         .service(consent::set_legal_hold)
         .service(consent::register_collection_point)
-        .service(consent::record_event)
         .service(consent::record_events)
         .service(consent::import)
-        .service(consent::check)
         .service(consent::erase)
         .service(consent::suppression)
         .service(consent::regulator_reads)
-        .service(consent::decision)
         .service(consent::subject_events)
         .service(consent::export)
         .service(signup::signup_preflight)
