@@ -3,13 +3,15 @@
 //! The crate is a library with a thin binary (`src/main.rs`). Modules, one per domain concept:
 //! - [`auth`]: bearer tokens (JWT, EdDSA) and roles;
 //! - [`consent`]: tenants, collection points, consent events and the send decision;
+//! - [`unsubscribe`]: unsubscribe links and headers, one-click / page / mail opt-outs, the
+//!   display notice, opt-out webhooks;
 //! - [`log`]: the Merkle log (RFC 9162 hashing, tiles, proofs), the sequencer and signed checkpoints;
 //! - [`store`]: the database (SQLite or PostgreSQL, chosen by URL), migrations and every query;
 //! - [`api`]: the HTTP layer (actix-web), problem+json errors and the OpenAPI document;
 //! - [`cli`]: the command line (`serve`, `migrate`, `log vkey`, `openapi`);
 //! - [`config`]: the one configuration struct (file, environment, flags).
 //!
-//! The domain modules (`log`, `store`) know nothing of actix; `api` translates.
+//! The domain modules (`log`, `consent`, `unsubscribe`, `store`) know nothing of actix; `api` translates.
 
 pub mod api;
 pub mod auth;
@@ -18,6 +20,7 @@ pub mod config;
 pub mod consent;
 pub mod log;
 pub mod store;
+pub mod unsubscribe;
 
 /// Milliseconds since the Unix epoch, the one clock the crate stores.
 pub fn now_millis() -> i64 {
@@ -36,4 +39,20 @@ pub fn rfc3339(millis: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// Text escaped for HTML element content and quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

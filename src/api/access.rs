@@ -71,6 +71,8 @@ pub enum Access {
     Read,
     /// Recording (a sender, for its own tenant).
     Write,
+    /// Managing the tenant's settings (senders: own tenant; admins: any, named with `tenant=`).
+    Manage,
 }
 
 impl Caller {
@@ -90,7 +92,10 @@ impl Caller {
             (Role::Regulator | Role::Admin, Access::Write) => Err(ApiError::Forbidden(
                 "only a sender token of the tenant records consent".into(),
             )),
-            (Role::Regulator | Role::Admin, Access::Read) => requested
+            (Role::Regulator, Access::Manage) => Err(ApiError::Forbidden(
+                "regulators read; a sender or admin token manages a tenant".into(),
+            )),
+            (Role::Regulator | Role::Admin, Access::Read | Access::Manage) => requested
                 .map(str::to_string)
                 .ok_or_else(|| ApiError::BadRequest("name the tenant with tenant=<id>".into())),
         }

@@ -3,7 +3,7 @@
 //! scope to a tenant, call [`crate::consent`] on the blocking pool (appends are awaited), render.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -45,6 +45,29 @@ pub async fn get_tenant(
     caller.audit(&state, &tenant_id, "tenant").await?;
     let store = state.store.clone();
     let tenant = web::block(move || consent::tenant(&store, &tenant_id)).await??;
+    Ok(HttpResponse::Ok().json(tenant))
+}
+
+/// Change a tenant's display profile (the tenant's senders, admins): the fields given replace
+/// the stored ones. The display notice every mail carries is rendered from it.
+#[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "consent", security(("bearer" = [])), request_body = TenantProfile,
+    params(("id" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = Tenant), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[patch("/v1/tenants/{id}")]
+pub async fn update_tenant(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    change: web::Json<TenantProfile>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(Some(&id), Access::Manage)?;
+    let store = state.store.clone();
+    let tenant =
+        web::block(move || consent::update_tenant(&store, &tenant_id, change.into_inner()))
+            .await??;
     Ok(HttpResponse::Ok().json(tenant))
 }
 
@@ -227,7 +250,7 @@ where
         .body(consent::answer(&appended, &state.links, shape)))
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     body: &[u8],
     limit: usize,

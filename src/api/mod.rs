@@ -5,8 +5,11 @@
 //! - `consent.rs`: tenants, collection points, events, the send decision, history, export;
 //! - `log.rs`: the log's read API (checkpoint, tiles, proofs, history, verifier key);
 //! - `health.rs`: liveness and readiness;
-//! - `pages.rs`: HTML pages for recipients (double opt-in confirmation);
+//! - `pages.rs`: HTML pages for recipients (double opt-in confirmation, unsubscribe and its
+//!   RFC 8058 one-click);
 //! - `signup.rs`: browser signup forms with publishable keys (CORS, rate limits);
+//! - `unsubscribe.rs`: unsubscribe links, the inbound unsubscribe mail, the display notice,
+//!   webhooks; the one path every unsubscribe takes;
 //! - `error.rs`: the one error type and its mapping to problem+json.
 
 mod access;
@@ -16,6 +19,7 @@ mod health;
 pub mod log;
 mod pages;
 mod signup;
+pub mod unsubscribe;
 
 use std::net::SocketAddr;
 
@@ -49,6 +53,10 @@ pub struct AppState {
     pub links: Links,
     /// Rate limits of the public endpoints.
     pub rate_limits: std::sync::Arc<signup::RateLimits>,
+    /// One unsubscribe at a time per recipient.
+    pub unsubscribe_locks: std::sync::Arc<unsubscribe::SubjectLocks>,
+    /// Sends opt-out webhooks while any clone of the state lives.
+    pub webhooks: std::sync::Arc<crate::unsubscribe::webhooks::Worker>,
 }
 
 /// Runs a short database call (a few indexed queries, no scan): inline where the store says
@@ -99,12 +107,20 @@ impl AppState {
             &config.public_url,
         );
         Ok(Self {
-            store,
+            store: store.clone(),
             log,
             authority,
             log_read_access: config.log_read_access,
             links,
             rate_limits: Default::default(),
+            unsubscribe_locks: Default::default(),
+            webhooks: std::sync::Arc::new(
+                crate::unsubscribe::webhooks::Worker::start(store.clone()).map_err(|e| {
+                    StartError::Log(LogError::Corrupt(format!(
+                        "cannot start the webhook worker: {e}"
+                    )))
+                })?,
+            ),
         })
     }
 }
@@ -116,6 +132,7 @@ impl AppState {
                         The log's read API follows C2SP tlog-tiles and tlog-checkpoint; proofs follow RFC 9162."),
     tags((name = "log", description = "The Merkle log: checkpoints, tiles, proofs"),
          (name = "consent", description = "Tenants, collection points, consent events and the send decision"),
+         (name = "unsubscribe", description = "Unsubscribe links and headers, inbound unsubscribe mail, the display notice, opt-out webhooks"),
          (name = "recipients", description = "Pages for the people who receive mail"),
          (name = "health", description = "Liveness and readiness")),
     components(schemas(error::Problem)),
@@ -214,6 +231,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(log::checkpoint_by_size)
         .service(consent::create_tenant)
         .service(consent::get_tenant)
+        .service(consent::update_tenant)
         .service(consent::set_legal_hold)
         .service(consent::register_collection_point)
         .service(consent::record_events)
@@ -229,6 +247,15 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(signup::revoke_publishable_key)
         .service(pages::confirmation_page)
         .service(pages::confirm)
+        .service(pages::unsubscribe_page)
+        .service(pages::unsubscribe)
+        .service(unsubscribe::create_links)
+        .service(unsubscribe::inbound_mail)
+        .service(unsubscribe::display_notice)
+        .service(unsubscribe::create_webhook)
+        .service(unsubscribe::list_webhooks)
+        .service(unsubscribe::remove_webhook)
+        .service(unsubscribe::deliveries)
         .service(health::healthz)
         .service(health::readyz);
 }

@@ -1,6 +1,7 @@
 //! HTML pages for recipients: no login, no cookies, no JavaScript, no external assets (a strict
-//! Content-Security-Policy), Japanese or English. Today: the double opt-in confirmation page —
-//! `GET` only shows it (mail scanners follow links), its button `POST`s the confirmation.
+//! Content-Security-Policy), Japanese or English. A `GET` only shows a page (mail scanners
+//! follow links); its button `POST`s. Here: the double opt-in confirmation page, and the
+//! unsubscribe page, whose URL also takes RFC 8058 one-click `POST`s from mail clients.
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -11,6 +12,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use crate::consent::model::Evidence;
 use crate::consent::{self, ConsentError};
+use crate::escape_html;
 use crate::log::LogEntry;
 
 /// Page language.
@@ -28,6 +30,11 @@ enum Lang {
 }
 
 fn lang(req: &HttpRequest, query: &LangQuery) -> Lang {
+    lang_or(req, query, Lang::Ja)
+}
+
+/// The page language: `?lang=`, else Accept-Language's first choice if ja or en, else `default`.
+fn lang_or(req: &HttpRequest, query: &LangQuery, default: Lang) -> Lang {
     let accept = req
         .headers()
         .get(header::ACCEPT_LANGUAGE)
@@ -37,16 +44,9 @@ fn lang(req: &HttpRequest, query: &LangQuery) -> Lang {
         Some("en") => Lang::En,
         Some("ja") => Lang::Ja,
         _ if accept.trim_start().to_ascii_lowercase().starts_with("en") => Lang::En,
-        _ => Lang::Ja,
+        _ if accept.trim_start().to_ascii_lowercase().starts_with("ja") => Lang::Ja,
+        _ => default,
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn page(status: StatusCode, lang: Lang, title: &str, body: &str) -> HttpResponse {
@@ -117,7 +117,7 @@ pub async fn confirmation_page(
         .map(|(key, description)| {
             format!(
                 "<li>{}</li>",
-                escape(if description.is_empty() {
+                escape_html(if description.is_empty() {
                     key
                 } else {
                     description
@@ -125,7 +125,7 @@ pub async fn confirmation_page(
             )
         })
         .collect();
-    let sender = escape(&target.sender);
+    let sender = escape_html(&target.sender);
     let body = match lang {
         Lang::Ja => format!("<p><strong>{sender}</strong> から、次の広告・宣伝メールを受け取ることに同意しますか。</p><ul>{purposes}</ul><form method=\"post\"><button type=\"submit\">同意して登録する</button></form><p>同意しない場合は、このページを閉じてください。何も登録されません。</p>"),
         Lang::En => format!("<p>Do you agree to receive the following advertising e-mail from <strong>{sender}</strong>?</p><ul>{purposes}</ul><form method=\"post\"><button type=\"submit\">Yes, subscribe me</button></form><p>If you do not agree, just close this page. Nothing will be recorded.</p>"),
@@ -184,4 +184,235 @@ pub async fn confirm(
         },
         _ => invalid(lang),
     }
+}
+
+/// A page for an unsubscribe link that is not valid (tampered with, expired, unknown).
+fn invalid_unsubscribe(lang: Lang) -> HttpResponse {
+    let (title, text) = match lang {
+        Lang::Ja => (
+            "リンクが無効です",
+            "この配信停止リンクは無効です。お手数ですが、届いたメールのリンクをそのままお使いいただくか、送信者に直接ご連絡ください。",
+        ),
+        Lang::En => (
+            "This link is not valid",
+            "This unsubscribe link is not valid. Please use the link in the e-mail exactly as it is, or contact the sender directly.",
+        ),
+    };
+    page(
+        StatusCode::NOT_FOUND,
+        lang,
+        title,
+        &format!("<p>{text}</p>"),
+    )
+}
+
+fn unsubscribed_page(lang: Lang, sender: Option<&str>, since: &str) -> HttpResponse {
+    let since = escape_html(since);
+    let (title, text) = match (lang, sender) {
+        (Lang::Ja, Some(s)) => (
+            "配信を停止しました",
+            format!(
+                "<strong>{}</strong> からの配信を停止しました。{since} に反映済みです。",
+                escape_html(s)
+            ),
+        ),
+        (Lang::Ja, None) => (
+            "配信を停止しました",
+            format!("配信を停止しました。{since} に反映済みです。"),
+        ),
+        (Lang::En, Some(s)) => (
+            "You are unsubscribed",
+            format!(
+                "Mail from <strong>{}</strong> is stopped. This took effect at {since}.",
+                escape_html(s)
+            ),
+        ),
+        (Lang::En, None) => (
+            "You are unsubscribed",
+            format!("Your unsubscribe took effect at {since}."),
+        ),
+    };
+    page(StatusCode::OK, lang, title, &format!("<p>{text}</p>"))
+}
+
+/// The unsubscribe page: who sends, what will stop (the link's purpose, or all mail), and a
+/// button. Opening it changes nothing.
+#[utoipa::path(get, path = "/u/{token}", tag = "recipients", params(("token" = String, Path, description = "From the unsubscribe link"), LangQuery),
+    responses((status = 200, description = "The page", content_type = "text/html", body = String),
+              (status = 404, description = "Invalid link (a page)", content_type = "text/html", body = String)))]
+#[get("/u/{token}")]
+pub async fn unsubscribe_page(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<LangQuery>,
+) -> HttpResponse {
+    let (store, links, token) = (state.store.clone(), state.links.clone(), token.into_inner());
+    let content = super::short_query(&state.store, move || {
+        crate::unsubscribe::page(&store, &links, &token)
+    })
+    .await;
+    let Ok(content) = content else {
+        return invalid_unsubscribe(lang(&req, &query));
+    };
+    let default = if content.default_language == "en" {
+        Lang::En
+    } else {
+        Lang::Ja
+    };
+    let lang = lang_or(&req, &query, default);
+    if let Some(since) = &content.stopped_since {
+        return unsubscribed_page(lang, Some(&content.sender), since);
+    }
+    let sender = escape_html(&content.sender);
+    let choices = match (&content.purpose, lang) {
+        (Some((key, description)), _) => {
+            let name = escape_html(if description.is_empty() {
+                key
+            } else {
+                description
+            });
+            let (one, all) = match lang {
+                Lang::Ja => (
+                    format!("「{name}」のメールだけを停止する"),
+                    format!("{sender} からのすべての広告・宣伝メールを停止する"),
+                ),
+                Lang::En => (
+                    format!("Stop only “{name}”"),
+                    format!("Stop all advertising e-mail from {sender}"),
+                ),
+            };
+            format!(
+                r#"<fieldset><legend>{}</legend><p><label><input type="radio" name="scope" value="purpose" checked> {one}</label></p><p><label><input type="radio" name="scope" value="all"> {all}</label></p></fieldset>"#,
+                if lang == Lang::Ja {
+                    "停止する範囲"
+                } else {
+                    "What to stop"
+                }
+            )
+        }
+        (None, Lang::Ja) => format!(
+            r#"<input type="hidden" name="scope" value="all"><p>{sender} からのすべての広告・宣伝メールを停止します。</p>"#
+        ),
+        (None, Lang::En) => format!(
+            r#"<input type="hidden" name="scope" value="all"><p>All advertising e-mail from {sender} will stop.</p>"#
+        ),
+    };
+    let (title, intro, button) = match lang {
+        Lang::Ja => (
+            "配信停止",
+            format!("<p><strong>{sender}</strong> からのメールの配信を停止します。</p>"),
+            "配信を停止する",
+        ),
+        Lang::En => (
+            "Unsubscribe",
+            format!("<p>Stop e-mail from <strong>{sender}</strong>.</p>"),
+            "Unsubscribe",
+        ),
+    };
+    let body = format!(
+        r#"{intro}<form method="post">{choices}<p><button type="submit">{button}</button></p></form>"#
+    );
+    page(StatusCode::OK, lang, title, &body)
+}
+
+/// The unsubscribe form's fields (the page's button), or RFC 8058's one-click body.
+struct UnsubscribeForm {
+    scope: Option<String>,
+    list_unsubscribe: Option<String>,
+}
+
+/// Unsubscribes. Two callers: a mail client's RFC 8058 one-click (`List-Unsubscribe=One-Click`,
+/// form-encoded or multipart; answered with JSON), and the page's button (`scope=purpose|all`;
+/// answered with a page stating when it took effect). Idempotent: what is already stopped is
+/// answered with the time it stopped, and nothing more is recorded.
+#[utoipa::path(post, path = "/u/{token}", tag = "recipients", params(("token" = String, Path, description = "From the unsubscribe link"), LangQuery),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`List-Unsubscribe=One-Click` (RFC 8058), or the page's `scope=purpose|all`"),
+    responses((status = 200, description = "Unsubscribed: JSON for one-click, a page for the button", body = super::unsubscribe::Unsubscribed),
+              (status = 400, description = "Neither a one-click nor the page's form", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "Invalid link (JSON for one-click, a page for the button)", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 429, description = "Too many requests", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 503, description = "Not recorded; try again", body = super::error::Problem, content_type = "application/problem+json")))]
+#[post("/u/{token}")]
+pub async fn unsubscribe(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<LangQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, super::error::ApiError> {
+    use super::error::ApiError;
+    use crate::consent::model::Method;
+    use crate::unsubscribe::Scope;
+    super::unsubscribe::limit_ip(&state, &req)?;
+    if body.len() > 16 << 10 {
+        return Err(ApiError::TooLarge("an unsubscribe form is small".into()));
+    }
+    // RFC 8058 allows multipart/form-data too: its one field, in any encoding, says one-click.
+    let text = String::from_utf8_lossy(&body);
+    let multipart_one_click =
+        text.contains("name=\"List-Unsubscribe\"") && text.contains("One-Click");
+    let form: UnsubscribeForm = unsubscribe_form(&text);
+    let one_click = multipart_one_click || form.list_unsubscribe.as_deref() == Some("One-Click");
+    let scope = match (one_click, form.scope.as_deref()) {
+        (true, _) => Scope::Purpose,
+        (false, Some("purpose")) => Scope::Purpose,
+        (false, Some("all")) => Scope::All,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "send List-Unsubscribe=One-Click (RFC 8058), or use the page's button".into(),
+            ))
+        }
+    };
+    let evidence = Evidence {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(1000).collect()),
+        confirmation_message_id: None,
+        note: Some(
+            if one_click {
+                "one-click unsubscribe (RFC 8058)"
+            } else {
+                "unsubscribe page"
+            }
+            .into(),
+        ),
+    };
+    let method = if one_click {
+        Method::OneClick
+    } else {
+        Method::WebForm
+    };
+    let done = super::unsubscribe::unsubscribe_once(&state, &token, scope, method, evidence).await;
+    if one_click {
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(done?));
+    }
+    let lang = lang(&req, &query);
+    Ok(match done {
+        Ok(done) => unsubscribed_page(lang, None, &done.since),
+        Err(ApiError::NotFound(_)) => invalid_unsubscribe(lang),
+        Err(ApiError::TooMany(_)) => page(StatusCode::TOO_MANY_REQUESTS, lang, "Too many requests", "<p>Please wait a moment and try again. / しばらくしてからもう一度お試しください。</p>"),
+        Err(_) => page(StatusCode::SERVICE_UNAVAILABLE, lang, "Error", "<p>Not recorded. Please try again in a moment. / 記録できませんでした。しばらくしてからもう一度お試しください。</p>"),
+    })
+}
+
+/// Parses a form-encoded body leniently (unknown fields ignored, nothing required).
+fn unsubscribe_form(text: &str) -> UnsubscribeForm {
+    let mut form = UnsubscribeForm {
+        scope: None,
+        list_unsubscribe: None,
+    };
+    for (key, value) in url::form_urlencoded::parse(text.trim().as_bytes()) {
+        match key.as_ref() {
+            "scope" => form.scope = Some(value.into_owned()),
+            "List-Unsubscribe" => form.list_unsubscribe = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    form
 }

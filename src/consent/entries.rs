@@ -12,6 +12,7 @@ use super::{complete_key, effective, hex, new_subject, pending_purposes, Idempot
 use crate::log::jcs::canonicalize;
 use crate::log::{Leaf, LogEntry, LogError};
 use crate::store::{CollectionPointRow, EventRow, Repo, StateEntryRow};
+use crate::unsubscribe::webhooks;
 use crate::{now_millis, rfc3339};
 
 /// A validated consent event, ready to append (see [`super::prepare_event`]).
@@ -165,14 +166,36 @@ impl LogEntry for ConsentEventEntry {
                     }
                 }
             }
-            EventKind::OptOut => match &self.purposes {
-                None => r.put_state_entry(&state(ALL, "withdrawn", "none"))?,
-                Some(list) => {
-                    for purpose in list {
-                        r.put_state_entry(&state(purpose, "withdrawn", "none"))?;
+            EventKind::OptOut => {
+                match &self.purposes {
+                    None => r.put_state_entry(&state(ALL, "withdrawn", "none"))?,
+                    Some(list) => {
+                        for purpose in list {
+                            r.put_state_entry(&state(purpose, "withdrawn", "none"))?;
+                        }
                     }
                 }
-            },
+                // Announced to the tenant's webhooks: queued in this transaction, so an
+                // acknowledged opt-out is never left unannounced.
+                let announcement = json!({
+                    "type": "opt_out",
+                    "tenant": self.tenant_id,
+                    "event_id": self.event_id,
+                    "email": self.address.as_str(),
+                    "purposes": purposes,
+                    "method": name_of(&self.method),
+                    "occurred_at": rfc3339(self.occurred_at),
+                    "recorded_at": rfc3339(now),
+                    "leaf_index": index,
+                });
+                webhooks::enqueue(
+                    r,
+                    &self.tenant_id,
+                    &subject.id,
+                    &self.event_id,
+                    &announcement,
+                )?;
+            }
             EventKind::Confirm => {
                 // The rows read above: the transaction holds the writer lock, they are current.
                 let pending = pending_purposes(&rows, self.purposes.as_deref());

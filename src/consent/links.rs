@@ -1,4 +1,4 @@
-//! Signed links for recipients (double opt-in confirmation now; unsubscribe next): a token is
+//! Signed links for recipients (double opt-in confirmation, unsubscribe): a token is
 //! `base64url(JCS(payload)) "." base64url(HMAC-SHA256(key, that text))`. Unforgeable without the
 //! key, no plaintext address inside, deterministic (the same event always gets the same link).
 //! HMAC-SHA256 is `log::hash::hmac_sha256`.
@@ -94,22 +94,111 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod unsubscribe_tests {
+    use super::*;
+
+    #[test]
+    fn unsubscribe_tokens_round_trip_and_are_not_confirmations() {
+        let links = Links::new([7; 32], "https://ledger.example.jp/");
+        let target = UnsubscribeToken {
+            tenant_id: "t1".into(),
+            subject_id: "s1".into(),
+            purpose: Some("news".into()),
+        };
+        let (url, mailto) = links.unsubscribe(&target, None);
+        let token = url.strip_prefix("https://ledger.example.jp/u/").unwrap();
+        assert_eq!(
+            mailto,
+            format!("mailto:unsubscribe@ledger.example.jp?subject=unsubscribe%20{token}")
+        );
+        assert_eq!(links.unsubscribe_token(token, 0).unwrap(), target);
+        assert_eq!(links.confirmation(token, 0), Err(LinkError::Invalid));
+        let (expiring, _) = links.unsubscribe(&target, Some(10));
+        let expiring = expiring.rsplit('/').next().unwrap();
+        assert_eq!(
+            links.unsubscribe_token(expiring, 11),
+            Err(LinkError::Expired)
+        );
+        assert!(!url.contains('@'), "no address in the link");
+    }
+}
+
 /// How long a double opt-in confirmation link works.
 pub const CONFIRMATION_VALID_SECS: i64 = 14 * 86_400;
+
+/// What an unsubscribe token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsubscribeToken {
+    /// The tenant (sender).
+    pub tenant_id: String,
+    /// The recipient, as a subject id (never the address).
+    pub subject_id: String,
+    /// The purpose the mail was sent for; `None`: all mail of the tenant.
+    pub purpose: Option<String>,
+}
 
 /// The links the service hands out: where they point and how they are signed.
 #[derive(Clone)]
 pub struct Links {
     signer: LinkSigner,
     public_url: String,
+    mailbox: String,
 }
 
 impl Links {
     /// Links under `public_url` (e.g. `https://ledger.example.jp`), signed with `key`.
     pub fn new(key: [u8; 32], public_url: &str) -> Self {
+        let public_url = public_url.trim_end_matches('/').to_string();
+        let host = url::Url::parse(&public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "localhost".into());
         Self {
             signer: LinkSigner::new(key),
-            public_url: public_url.trim_end_matches('/').to_string(),
+            public_url,
+            mailbox: format!("unsubscribe@{host}"),
+        }
+    }
+
+    /// The unsubscribe link for a recipient: the https URL (its page, and RFC 8058 one-click
+    /// POST), the mailto URL (token in the subject), and the token. `expires` (Unix seconds):
+    /// none by default.
+    pub fn unsubscribe(&self, target: &UnsubscribeToken, expires: Option<i64>) -> (String, String) {
+        let mut payload = serde_json::json!({
+            "k": "unsub", "t": target.tenant_id, "s": target.subject_id,
+        });
+        if let Some(purpose) = &target.purpose {
+            payload["p"] = purpose.as_str().into();
+        }
+        if let Some(expires) = expires {
+            payload["x"] = expires.into();
+        }
+        let token = self.signer.sign(&payload);
+        (
+            format!("{}/u/{token}", self.public_url),
+            format!("mailto:{}?subject=unsubscribe%20{token}", self.mailbox),
+        )
+    }
+
+    /// What a valid unsubscribe token names.
+    pub fn unsubscribe_token(
+        &self,
+        token: &str,
+        now_secs: i64,
+    ) -> Result<UnsubscribeToken, LinkError> {
+        let payload = self.signer.verify(token, now_secs)?;
+        match (
+            payload["k"].as_str(),
+            payload["t"].as_str(),
+            payload["s"].as_str(),
+        ) {
+            (Some("unsub"), Some(tenant), Some(subject)) => Ok(UnsubscribeToken {
+                tenant_id: tenant.into(),
+                subject_id: subject.into(),
+                purpose: payload["p"].as_str().map(str::to_string),
+            }),
+            _ => Err(LinkError::Invalid),
         }
     }
 

@@ -67,7 +67,7 @@ impl From<address::AddressError> for ConsentError {
 }
 
 /// The purpose key meaning "all purposes" in the consent state.
-const ALL: &str = "*";
+pub(crate) const ALL: &str = "*";
 
 /// A new id in UUID version 7 form (RFC 9562): the creation time in milliseconds, then 74
 /// random bits. Ids made one after another sort together, so inserts land on the right edge of
@@ -93,7 +93,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<String, ConsentError> {
+pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<String, ConsentError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
         return Err(ConsentError::Invalid(format!(
@@ -103,7 +103,7 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, ConsentError> {
     Ok(value.to_string())
 }
 
-fn optional_text(
+pub(crate) fn optional_text(
     field: &str,
     value: Option<&str>,
     max: usize,
@@ -111,7 +111,7 @@ fn optional_text(
     value.map(|v| text(field, v, max)).transpose()
 }
 
-fn language(value: Option<&str>) -> Result<String, ConsentError> {
+pub(crate) fn language(value: Option<&str>) -> Result<String, ConsentError> {
     match value.unwrap_or("ja") {
         l @ ("ja" | "en") => Ok(l.to_string()),
         other => Err(ConsentError::Invalid(format!(
@@ -177,6 +177,40 @@ pub fn create_tenant(store: &Store, input: NewTenant) -> Result<Tenant, ConsentE
     tenant(store, &row.id)
 }
 
+/// Updates a tenant's display profile (the fields given).
+pub fn update_tenant(
+    store: &Store,
+    id: &str,
+    change: TenantProfile,
+) -> Result<Tenant, ConsentError> {
+    if !plain_id(id) {
+        return Err(ConsentError::NotFound(format!("no tenant {id:?}")));
+    }
+    store.write(|r| {
+        let mut row = r
+            .tenant(id)?
+            .ok_or_else(|| ConsentError::NotFound(format!("no tenant {id:?}")))?;
+        if let Some(v) = change.legal_name.as_deref() {
+            row.legal_name = text("legal_name", v, 200)?;
+        }
+        if let Some(v) = change.postal_address.as_deref() {
+            row.postal_address = Some(text("postal_address", v, 500)?);
+        }
+        if let Some(v) = change.complaint_contact.as_deref() {
+            row.complaint_contact = Some(text("complaint_contact", v, 500)?);
+        }
+        if let Some(v) = change.optout_contact.as_deref() {
+            row.optout_contact = Some(text("optout_contact", v, 500)?);
+        }
+        if change.default_language.is_some() {
+            row.default_language = language(change.default_language.as_deref())?;
+        }
+        r.update_tenant_profile(&row)?;
+        Ok::<_, ConsentError>(())
+    })?;
+    tenant(store, id)
+}
+
 /// A tenant by id.
 pub fn tenant(store: &Store, id: &str) -> Result<Tenant, ConsentError> {
     if !plain_id(id) {
@@ -210,7 +244,7 @@ pub fn tenant(store: &Store, id: &str) -> Result<Tenant, ConsentError> {
 }
 
 /// Ids we issue are short and plain; anything else (control characters, NUL) is not an id.
-fn plain_id(id: &str) -> bool {
+pub(crate) fn plain_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id
@@ -218,7 +252,10 @@ fn plain_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn known_purposes(r: &mut dyn Repo, tenant_id: &str) -> Result<Vec<String>, ConsentError> {
+pub(crate) fn known_purposes(
+    r: &mut dyn Repo,
+    tenant_id: &str,
+) -> Result<Vec<String>, ConsentError> {
     let no_tenant = || ConsentError::NotFound(format!("no tenant {tenant_id:?}"));
     if !plain_id(tenant_id) {
         return Err(no_tenant());
@@ -873,6 +910,7 @@ pub fn erase(store: &Store, tenant_id: &str, email: &str) -> Result<Erasure, Con
             return Err(ConsentError::RetentionRunning(rfc3339(last + retention)));
         }
         r.erase_subject(&subject.id, now)?;
+        r.erase_deliveries_of(&subject.id)?;
         Ok(Erasure {
             erased_at: rfc3339(now),
             events: events.len(),
@@ -882,7 +920,7 @@ pub fn erase(store: &Store, tenant_id: &str, email: &str) -> Result<Erasure, Con
 
 /// The effective state of each purpose of a subject: the later (by leaf) of its own row and the
 /// all-purposes row.
-fn effective(rows: &[StateEntryRow], purpose: &str) -> Option<StateEntryRow> {
+pub(crate) fn effective(rows: &[StateEntryRow], purpose: &str) -> Option<StateEntryRow> {
     let own = rows.iter().find(|r| r.purpose == purpose);
     let all = rows.iter().find(|r| r.purpose == ALL);
     match (own, all) {
@@ -1307,7 +1345,7 @@ pub fn commitment(tenant_id: &str, address: &str, salt: &[u8]) -> [u8; 32] {
         .into()
 }
 
-fn new_subject(tenant_id: &str, address: &EmailAddress) -> SubjectRow {
+pub(crate) fn new_subject(tenant_id: &str, address: &EmailAddress) -> SubjectRow {
     let mut salt = [0u8; 32];
     getrandom::fill(&mut salt).expect("the OS has randomness");
     SubjectRow {

@@ -46,6 +46,8 @@ pub enum Method {
     InPerson,
     /// Imported from a legacy system.
     Import,
+    /// RFC 8058 one-click unsubscribe from the recipient's mail client.
+    OneClick,
 }
 
 /// Who received the consent (送信者 or 送信委託者).
@@ -171,6 +173,22 @@ pub struct NewTenant {
     /// The purposes this tenant mails for.
     #[serde(default)]
     pub purposes: Vec<PurposeDefinition>,
+}
+
+/// Changes to a tenant's display profile: each field given replaces the stored one.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantProfile {
+    /// The legal name shown to recipients.
+    pub legal_name: Option<String>,
+    /// Postal address (display duty, ordinance Art. 9).
+    pub postal_address: Option<String>,
+    /// Contact for complaints.
+    pub complaint_contact: Option<String>,
+    /// Opt-out contact (address or URL), for mail without per-recipient links.
+    pub optout_contact: Option<String>,
+    /// `ja` or `en`.
+    pub default_language: Option<String>,
 }
 
 /// A purpose a tenant mails for.

@@ -333,6 +333,8 @@ pub trait ConsentRows {
     ) -> QueryResult<Vec<RegulatorReadRow>>;
     /// Sets or clears a tenant's legal hold; false if there is no such tenant.
     fn set_legal_hold(&mut self, tenant_id: &str, on: bool) -> QueryResult<bool>;
+    /// Replaces a tenant's display profile (names, addresses, contacts, language).
+    fn update_tenant_profile(&mut self, row: &TenantRow) -> QueryResult<bool>;
 }
 
 macro_rules! impl_consent_rows {
@@ -740,6 +742,19 @@ macro_rules! impl_consent_rows {
                     .order((regulator_reads::read_at.desc(), regulator_reads::id))
                     .limit(limit)
                     .load(self)
+            }
+
+            fn update_tenant_profile(&mut self, row: &TenantRow) -> QueryResult<bool> {
+                let n = diesel::update(tenants::table.find(&row.id))
+                    .set((
+                        tenants::legal_name.eq(&row.legal_name),
+                        tenants::postal_address.eq(&row.postal_address),
+                        tenants::complaint_contact.eq(&row.complaint_contact),
+                        tenants::optout_contact.eq(&row.optout_contact),
+                        tenants::default_language.eq(&row.default_language),
+                    ))
+                    .execute(self)?;
+                Ok(n == 1)
             }
 
             fn set_legal_hold(&mut self, tenant_id: &str, on: bool) -> QueryResult<bool> {

@@ -1,6 +1,6 @@
 //! The database: SQLite (embedded default) or PostgreSQL, chosen by URL scheme; pools,
 //! migrations, and the one place that knows the dialect differences (pragmas, transaction modes,
-//! the sequencer lock). Queries live in `log_rows.rs`, `auth_rows.rs` and `consent_rows.rs`, written once and compiled per backend.
+//! the sequencer lock). Queries live in `log_rows.rs`, `auth_rows.rs`, `consent_rows.rs` and `webhook_rows.rs`, written once and compiled per backend.
 //!
 //! Domain modules never see a diesel connection: they get `&mut dyn Repo` inside
 //! [`Store::read`] or [`Store::write`].
@@ -16,6 +16,7 @@ mod auth_rows;
 mod consent_rows;
 mod log_rows;
 pub mod schema;
+mod webhook_rows;
 
 pub use auth_rows::{AuthKeyRow, AuthRows};
 pub use consent_rows::{
@@ -23,6 +24,7 @@ pub use consent_rows::{
     StateEntryRow, SubjectRow, TenantRow,
 };
 pub use log_rows::{CheckpointRow, LogMetaRow, LogRows, NewLeaf, StateRow};
+pub use webhook_rows::{Attempt, DeliveryRow, WebhookRow, WebhookRows};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -31,8 +33,8 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const SEQUENCER_LOCK_KEY: i64 = 0x636f_6e73_656e_7431; // "consent1"
 
 /// All queries the domain may run, on either backend.
-pub trait Repo: LogRows + AuthRows + ConsentRows {}
-impl<T: LogRows + AuthRows + ConsentRows> Repo for T {}
+pub trait Repo: LogRows + AuthRows + ConsentRows + WebhookRows {}
+impl<T: LogRows + AuthRows + ConsentRows + WebhookRows> Repo for T {}
 
 /// The row of a lookup by a unique key, if any. Such lookups load rather than use diesel's
 /// `.first()`: that binds `LIMIT ?`, and SQLite (since 3.47) re-prepares a statement whose LIMIT

@@ -193,3 +193,32 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    /// Tenants' opt-out webhook endpoints.
+    webhooks (id) {
+        id -> Text,
+        tenant_id -> Text,
+        url -> Text,
+        secret -> Binary,
+        created_at -> BigInt,
+        disabled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// The outbox and delivery log of opt-out webhooks.
+    webhook_deliveries (id) {
+        id -> Text,
+        webhook_id -> Text,
+        subject_id -> Text,
+        event_id -> Text,
+        body -> Nullable<Text>,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<BigInt>,
+        delivered_at -> Nullable<BigInt>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}

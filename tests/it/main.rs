@@ -4,9 +4,11 @@
 mod common;
 
 mod auth;
+mod browser;
 mod cli;
 mod consent;
 mod crash;
 mod log_api;
 mod openapi;
 mod signup;
+mod unsubscribe;

@@ -163,6 +163,35 @@ impl TestApp {
         }
     }
 
+    /// A request with a raw body of `content_type`.
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Answer {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .insert_header(("Content-Type", content_type));
+        if let Some(token) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        let mut res = req
+            .send_body(body.to_vec())
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let body = res.body().limit(64 << 20).await.unwrap().to_vec();
+        Answer {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.request("GET", path).await
     }

@@ -1,0 +1,347 @@
+//! HTTP for unsubscribing: links and headers for a campaign, the inbound unsubscribe mail, the
+//! display notice, webhooks and their delivery log; and [`unsubscribe_once`], which every
+//! unsubscribe path (one-click, the page's button, a mail) goes through. The recipients' page
+//! itself is in `pages.rs`; the rules are in `crate::unsubscribe`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::header;
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::{Access, Caller};
+use super::error::{ApiError, Problem};
+use super::AppState;
+use crate::consent::model::{Evidence, Method};
+use crate::log::LogEntry;
+use crate::unsubscribe::webhooks::{self, DeliveryPage, NewWebhook, Webhook};
+use crate::unsubscribe::{self, DisplayNotice, LinkBatch, LinkRequest, Prepared, Scope};
+
+/// Largest body of `POST /v1/unsubscribe-links` (10,000 addresses).
+const MAX_LINK_REQUEST_BYTES: usize = 2 << 20;
+/// Largest inbound unsubscribe mail.
+const MAX_MAIL_BYTES: usize = 256 << 10;
+/// Public unsubscribe requests per second (and burst) from one IP address.
+pub(super) const PER_IP: (f64, f64) = (20.0, 200.0);
+/// Recorded unsubscribes per second (and burst) through one link.
+const PER_LINK: (f64, f64) = (1.0, 10.0);
+
+/// One lock per subject, so that a flood of unsubscribes for one recipient records one
+/// opt-out: the rest wait, then find it stopped and answer with it.
+#[derive(Default)]
+pub struct SubjectLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SubjectLocks {
+    async fn run<T>(&self, subject: &str, f: impl std::future::Future<Output = T>) -> T {
+        let lock = self
+            .locks
+            .lock()
+            .expect("subject locks")
+            .entry(subject.to_string())
+            .or_default()
+            .clone();
+        let out = {
+            let _held = lock.lock().await;
+            f.await
+        };
+        let mut locks = self.locks.lock().expect("subject locks");
+        // The map's and ours: nobody else waits, so the entry can go.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(subject);
+        }
+        out
+    }
+}
+
+/// The result of an unsubscribe.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unsubscribed {
+    /// True: mail covered by the link is stopped.
+    pub unsubscribed: bool,
+    /// When it took effect (RFC 3339).
+    pub since: String,
+    /// The opt-out recorded now; absent when it was stopped already (nothing recorded).
+    pub event_id: Option<String>,
+    /// Its leaf in the log.
+    pub leaf_index: Option<u64>,
+}
+
+/// Records the opt-out a link asks for, at most once per subject at a time: returns when it took
+/// effect. Rate-limited per link for what would write.
+pub(super) async fn unsubscribe_once(
+    state: &AppState,
+    token: &str,
+    scope: Scope,
+    method: Method,
+    evidence: Evidence,
+) -> Result<Unsubscribed, ApiError> {
+    let target = state
+        .links
+        .unsubscribe_token(token, crate::now_millis() / 1000)
+        .map_err(|e| ApiError::NotFound(format!("{e}: ask the sender for a new one")))?;
+    state
+        .unsubscribe_locks
+        .run(&target.subject_id, async {
+            let (store, links, t) = (state.store.clone(), state.links.clone(), token.to_string());
+            let prepared = super::short_query(&state.store, move || {
+                unsubscribe::prepare(&store, &links, &t, scope, method, evidence)
+            })
+            .await?;
+            match prepared {
+                Prepared::AlreadyStopped(since) => Ok(Unsubscribed {
+                    unsubscribed: true,
+                    since,
+                    event_id: None,
+                    leaf_index: None,
+                }),
+                Prepared::Record(entry) => {
+                    let (rate, burst) = PER_LINK;
+                    if let Err(wait) =
+                        state
+                            .rate_limits
+                            .take(&format!("unsub:{}", target.subject_id), rate, burst)
+                    {
+                        return Err(ApiError::TooMany(wait.as_secs().max(1)));
+                    }
+                    let appended = state
+                        .log
+                        .append_entries(vec![entry as Box<dyn LogEntry>])
+                        .await?;
+                    let recorded = crate::consent::recorded(&appended[0], &state.links);
+                    Ok(Unsubscribed {
+                        unsubscribed: true,
+                        since: recorded.recorded_at,
+                        event_id: Some(recorded.event_id),
+                        leaf_index: Some(recorded.leaf_index),
+                    })
+                }
+            }
+        })
+        .await
+}
+
+/// Per-IP limit of the public unsubscribe endpoints.
+pub(super) fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let (rate, burst) = PER_IP;
+    state
+        .rate_limits
+        .take(&format!("unsub-ip:{ip}"), rate, burst)
+        .map_err(|wait| ApiError::TooMany(wait.as_secs().max(1)))
+}
+
+/// Unsubscribe links and their mail headers for a campaign's recipients (1–10,000). Each link
+/// names the recipient by an opaque subject id (never the address), is signed, and works without
+/// expiry unless `valid_days` (at least 60) is given. Its `GET` shows a page; its `POST` with
+/// `List-Unsubscribe=One-Click` (RFC 8058) unsubscribes at once.
+#[utoipa::path(post, path = "/v1/unsubscribe-links", tag = "unsubscribe", security(("bearer" = [])), request_body = LinkRequest,
+    responses((status = 200, body = LinkBatch), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 413, body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Invalid addresses (listed in `errors`), unknown purpose", body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/unsubscribe-links")]
+pub async fn create_links(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let request: LinkRequest = super::consent::json_body(&req, &body, MAX_LINK_REQUEST_BYTES)?;
+    let (store, links) = (state.store.clone(), state.links.clone());
+    let batch = web::block(move || unsubscribe::create_links(&store, &links, &tenant_id, request))
+        .await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(batch))
+}
+
+/// Records the opt-out named by an inbound unsubscribe mail (the `mailto:` of
+/// `List-Unsubscribe`), piped by the MTA as the raw RFC 5322 message. Idempotent.
+#[utoipa::path(post, path = "/v1/unsubscribe-mail", tag = "unsubscribe", security(("bearer" = [])),
+    request_body(content = String, content_type = "text/plain", description = "The raw message (any content type is taken, `message/rfc822` included)"),
+    responses((status = 200, body = Unsubscribed), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, description = "The token is not valid", body = Problem, content_type = "application/problem+json"),
+              (status = 413, body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "No token in the subject", body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/unsubscribe-mail")]
+pub async fn inbound_mail(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    if body.len() > MAX_MAIL_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "an unsubscribe mail is at most {MAX_MAIL_BYTES} bytes"
+        )));
+    }
+    let mail = unsubscribe::mail::parse(&body).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let evidence = Evidence {
+        ip: None,
+        user_agent: None,
+        confirmation_message_id: mail.message_id,
+        note: Some("unsubscribe mail (List-Unsubscribe mailto)".into()),
+    };
+    let done =
+        unsubscribe_once(&state, &mail.token, Scope::Purpose, Method::Email, evidence).await?;
+    Ok(HttpResponse::Ok().json(done))
+}
+
+/// Display-notice query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoticeQuery {
+    /// `ja` or `en` (default: the tenant's language).
+    pub lang: Option<String>,
+    /// A recipient: the notice then carries their unsubscribe link.
+    pub email: Option<String>,
+    /// With `email`: the purpose of the mail (the link offers to stop just it).
+    pub purpose: Option<String>,
+    /// The tenant (admins).
+    pub tenant: Option<String>,
+}
+
+/// The footer every mail must carry (Art. 4): sender name, how to refuse further mail (the
+/// recipient's unsubscribe link with `email=`, else the tenant's opt-out contact), postal
+/// address, complaint contact — as text and HTML. 422 while the tenant profile lacks an item.
+#[utoipa::path(get, path = "/v1/display-notice", tag = "unsubscribe", security(("bearer" = [])), params(NoticeQuery),
+    responses((status = 200, body = DisplayNotice), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "The profile lacks a required item, or a bad value", body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/display-notice")]
+pub async fn display_notice(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let NoticeQuery {
+        lang,
+        email,
+        purpose,
+        tenant,
+    } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Manage)?;
+    let (store, links) = (state.store.clone(), state.links.clone());
+    let notice = web::block(move || {
+        unsubscribe::display_notice(
+            &store,
+            &links,
+            &tenant_id,
+            lang.as_deref(),
+            email.as_deref(),
+            purpose,
+        )
+    })
+    .await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(notice))
+}
+
+/// Registers an opt-out webhook: every opt-out of the tenant is POSTed to it as JSON, signed
+/// (`Consent-Ledger-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`), retried
+/// with back-off for about two days. The secret is in this answer only.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "unsubscribe", security(("bearer" = [])), request_body = NewWebhook,
+    responses((status = 201, body = Webhook), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Too many webhooks", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Not an https URL", body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/webhooks")]
+pub async fn create_webhook(
+    caller: Caller,
+    state: web::Data<AppState>,
+    input: web::Json<NewWebhook>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let store = state.store.clone();
+    let hook =
+        web::block(move || webhooks::register(&store, &tenant_id, input.into_inner())).await??;
+    Ok(HttpResponse::Created().json(hook))
+}
+
+/// The webhooks list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    /// Active webhooks, oldest first (no secrets).
+    pub webhooks: Vec<Webhook>,
+}
+
+/// The tenant's active webhooks.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "unsubscribe", security(("bearer" = [])),
+    responses((status = 200, body = WebhookList), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/webhooks")]
+pub async fn list_webhooks(
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let store = state.store.clone();
+    let webhooks = web::block(move || webhooks::list(&store, &tenant_id)).await??;
+    Ok(HttpResponse::Ok().json(WebhookList { webhooks }))
+}
+
+/// Removes a webhook: nothing more is sent to it.
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "unsubscribe", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 204, description = "Removed"), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[delete("/v1/webhooks/{id}")]
+pub async fn remove_webhook(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let store = state.store.clone();
+    web::block(move || webhooks::remove(&store, &tenant_id, &id)).await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Delivery-log page query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesQuery {
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// A webhook's delivery log: each opt-out sent to it, attempts, last status, outcome.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "unsubscribe", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Webhook id"), DeliveriesQuery),
+    responses((status = 200, body = DeliveryPage), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/webhooks/{id}/deliveries")]
+pub async fn deliveries(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<DeliveriesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let store = state.store.clone();
+    let DeliveriesQuery { after, limit } = query.into_inner();
+    let page = web::block(move || {
+        webhooks::deliveries(
+            &store,
+            &tenant_id,
+            &id,
+            after.as_deref(),
+            limit.unwrap_or(100),
+        )
+    })
+    .await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(page))
+}

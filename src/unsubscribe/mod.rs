@@ -1,0 +1,475 @@
+//! Recipients unsubscribe. Here: unsubscribe links (https and mailto) with their ready mail
+//! headers (RFC 2369, RFC 8058), what a link's page shows, the opt-out a link records (by
+//! one-click, the page's button, or a mail), and the Art. 4 display notice. `mail.rs` reads an
+//! inbound unsubscribe mail; `webhooks.rs` announces opt-outs to the tenant's systems. No HTTP
+//! here (that is `api/unsubscribe.rs`) and no SQL (that is `store/`).
+//!
+//! A link names the tenant and the *subject* (never the address) and is signed (HMAC-SHA256,
+//! `consent::links`): unforgeable, and without expiry unless asked for. An opt-out through it is
+//! an ordinary consent event in the log; a second one for what is already stopped records
+//! nothing and answers with the first.
+
+pub mod mail;
+pub mod webhooks;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::consent::address::EmailAddress;
+use crate::consent::links::{Links, UnsubscribeToken};
+use crate::consent::model::{
+    AllPurposes, EventKind, Evidence, Method, NewEvent, Purposes, Receiver, ReceiverRole,
+};
+use crate::consent::{
+    self, effective, known_purposes, new_subject, ConsentError, ConsentEventEntry,
+};
+use crate::store::{Repo, Store};
+use crate::{escape_html, rfc3339};
+
+/// Most addresses in one request for links (a campaign's send).
+pub const MAX_LINKS: usize = 10_000;
+/// Shortest validity a link may be given, in days (links work at least this long).
+pub const MIN_VALID_DAYS: u32 = 60;
+/// The `List-Unsubscribe-Post` header value (RFC 8058).
+pub const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
+/// Rows per `IN (…)` query.
+const CHUNK: usize = 500;
+
+/// A request for unsubscribe links.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// The recipients (1–10,000). One address for a single link.
+    #[schema(example = json!(["hanako@example.jp"]))]
+    pub emails: Vec<String>,
+    /// The purpose the mail is sent for: the page offers to stop just it, or all mail. Without
+    /// it, the link stops all mail of the tenant.
+    pub purpose: Option<String>,
+    /// Days the links work (at least 60). Without it, they never expire.
+    pub valid_days: Option<u32>,
+}
+
+/// The headers a mail carries for one-click unsubscribe (RFC 2369, RFC 8058).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MailHeaders {
+    /// `<https://…>, <mailto:…>`.
+    #[serde(rename = "List-Unsubscribe")]
+    pub list_unsubscribe: String,
+    /// Always `List-Unsubscribe=One-Click`.
+    #[serde(rename = "List-Unsubscribe-Post")]
+    pub list_unsubscribe_post: String,
+}
+
+/// One recipient's unsubscribe link.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UnsubscribeLink {
+    /// The address, normalised.
+    pub email: String,
+    /// Opens the unsubscribe page (GET) and takes RFC 8058 one-click (POST).
+    pub url: String,
+    /// The mailto alternative: a mail to it unsubscribes.
+    pub mailto: String,
+    /// The mail headers to add.
+    pub headers: MailHeaders,
+}
+
+/// Links for a campaign, in the order of the request.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LinkBatch {
+    /// One per address.
+    pub links: Vec<UnsubscribeLink>,
+    /// When they stop working (RFC 3339); absent: never.
+    pub expires_at: Option<String>,
+}
+
+/// Makes unsubscribe links for `request.emails`. A recipient the ledger has not seen yet gets a
+/// subject (an erasable row, no log leaf): the link names subjects, never addresses. All or
+/// nothing: invalid addresses are listed, and no link is made.
+pub fn create_links(
+    store: &Store,
+    links: &Links,
+    tenant_id: &str,
+    request: LinkRequest,
+) -> Result<LinkBatch, ConsentError> {
+    if request.emails.is_empty() || request.emails.len() > MAX_LINKS {
+        return Err(ConsentError::Invalid(format!(
+            "give 1–{MAX_LINKS} addresses"
+        )));
+    }
+    let expires = match request.valid_days {
+        None => None,
+        Some(days) if (MIN_VALID_DAYS..=3650).contains(&days) => {
+            Some(crate::now_millis() / 1000 + i64::from(days) * 86_400)
+        }
+        Some(_) => {
+            return Err(ConsentError::Invalid(format!(
+                "valid_days is {MIN_VALID_DAYS}–3650 (or leave it out: links that never expire)"
+            )))
+        }
+    };
+    let mut addresses = Vec::with_capacity(request.emails.len());
+    let mut errors = Vec::new();
+    for (i, email) in request.emails.iter().enumerate() {
+        match EmailAddress::parse(email) {
+            Ok(a) => addresses.push(a),
+            Err(e) => errors.push((i, e.to_string())),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConsentError::InvalidItems(errors));
+    }
+    let purpose = request.purpose;
+    // Known subjects first, with no lock; then the missing ones, under the writer lock.
+    let mut subjects = store.read(|r| {
+        if let Some(p) = &purpose {
+            if !known_purposes(r, tenant_id)?.contains(p) {
+                return Err(ConsentError::Invalid(format!(
+                    "unknown purpose {p:?}: the tenant's purposes are set when it is created"
+                )));
+            }
+        } else {
+            known_purposes(r, tenant_id)?;
+        }
+        subject_ids(r, tenant_id, addresses.iter().map(EmailAddress::as_str))
+    })?;
+    let missing: Vec<&EmailAddress> = addresses
+        .iter()
+        .filter(|a| !subjects.contains_key(a.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        let created = store.write(|r| {
+            let mut found = subject_ids(r, tenant_id, missing.iter().map(|a| a.as_str()))?;
+            for address in &missing {
+                if !found.contains_key(address.as_str()) {
+                    let subject = new_subject(tenant_id, address);
+                    r.insert_subject(&subject)?;
+                    found.insert(address.as_str().to_string(), subject.id);
+                }
+            }
+            Ok::<_, ConsentError>(found)
+        })?;
+        subjects.extend(created);
+    }
+    let links = addresses
+        .iter()
+        .map(|address| {
+            let (url, mailto) = links.unsubscribe(
+                &UnsubscribeToken {
+                    tenant_id: tenant_id.to_string(),
+                    subject_id: subjects[address.as_str()].clone(),
+                    purpose: purpose.clone(),
+                },
+                expires,
+            );
+            UnsubscribeLink {
+                email: address.as_str().to_string(),
+                headers: MailHeaders {
+                    list_unsubscribe: format!("<{url}>, <{mailto}>"),
+                    list_unsubscribe_post: ONE_CLICK.into(),
+                },
+                url,
+                mailto,
+            }
+        })
+        .collect();
+    Ok(LinkBatch {
+        links,
+        expires_at: expires.map(|secs| rfc3339(secs * 1000)),
+    })
+}
+
+/// Subject ids by address, for those of `addresses` that have a subject.
+fn subject_ids<'a>(
+    r: &mut dyn Repo,
+    tenant_id: &str,
+    addresses: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, String>, ConsentError> {
+    let addresses: Vec<String> = addresses.map(str::to_string).collect();
+    let mut found = HashMap::new();
+    for chunk in addresses.chunks(CHUNK) {
+        for s in r.subjects_by_addresses(tenant_id, chunk)? {
+            if let Some(address) = s.address {
+                found.insert(address, s.id);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// What the unsubscribe page shows.
+#[derive(Clone, Debug)]
+pub struct PageContent {
+    /// The sender's name as shown to recipients.
+    pub sender: String,
+    /// The tenant's default language (`ja`, `en`).
+    pub default_language: String,
+    /// The link's purpose: key and description.
+    pub purpose: Option<(String, String)>,
+    /// When everything the link can stop was already stopped (RFC 3339), if it was.
+    pub stopped_since: Option<String>,
+}
+
+/// How much an unsubscribe stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The link's purpose only (all mail when the link names none).
+    Purpose,
+    /// All mail of the tenant.
+    All,
+}
+
+/// The link's token, checked.
+fn token(links: &Links, token: &str) -> Result<UnsubscribeToken, ConsentError> {
+    links
+        .unsubscribe_token(token, crate::now_millis() / 1000)
+        .map_err(|e| ConsentError::NotFound(format!("{e}")))
+}
+
+/// The page's content for a link; `NotFound` for an invalid, expired or unknown link.
+pub fn page(store: &Store, links: &Links, token_text: &str) -> Result<PageContent, ConsentError> {
+    let target = token(links, token_text)?;
+    store.read(|r| {
+        let tenant = r
+            .tenant(&target.tenant_id)?
+            .ok_or_else(|| ConsentError::NotFound("this link is not valid".into()))?;
+        let purpose = match &target.purpose {
+            None => None,
+            Some(p) => Some(
+                r.purposes(&tenant.id)?
+                    .into_iter()
+                    .find(|(key, _)| key == p)
+                    .unwrap_or_else(|| (p.clone(), String::new())),
+            ),
+        };
+        let stopped_since = stopped_since(r, &target, Scope::Purpose)?;
+        Ok(PageContent {
+            sender: tenant.legal_name,
+            default_language: tenant.default_language,
+            purpose,
+            stopped_since,
+        })
+    })
+}
+
+/// When what `scope` covers was stopped, if it is stopped: the subject's erased, or the state
+/// is withdrawn for the purpose (or, for all, withdrawn for all and granted for nothing).
+fn stopped_since(
+    r: &mut dyn Repo,
+    target: &UnsubscribeToken,
+    scope: Scope,
+) -> Result<Option<String>, ConsentError> {
+    let Some(subject) = r.subject(&target.subject_id)? else {
+        return Err(ConsentError::NotFound("this link is not valid".into()));
+    };
+    if subject.tenant_id != target.tenant_id {
+        return Err(ConsentError::NotFound("this link is not valid".into()));
+    }
+    if subject.address.is_none() {
+        // Erased: nothing is kept, so nothing can be sent.
+        return Ok(Some(rfc3339(
+            subject.erased_at.unwrap_or(subject.created_at),
+        )));
+    }
+    let rows = r.all_state_entries(&subject.id)?;
+    let withdrawn = |purpose: &str| {
+        effective(&rows, purpose)
+            .filter(|e| e.status == "withdrawn")
+            .map(|e| rfc3339(e.since))
+    };
+    Ok(match (scope, &target.purpose) {
+        (Scope::Purpose, Some(p)) => withdrawn(p),
+        _ => withdrawn(consent::ALL)
+            .filter(|_| rows.iter().all(|row| withdrawn(&row.purpose).is_some())),
+    })
+}
+
+/// What an unsubscribe comes to.
+pub enum Prepared {
+    /// An opt-out to append to the log.
+    Record(Box<ConsentEventEntry>),
+    /// Already stopped, since then (RFC 3339): nothing is recorded.
+    AlreadyStopped(String),
+}
+
+/// Prepares the opt-out a link asks for: `scope` of it, by `method` (one-click, the page's
+/// button, a mail), with `evidence`. Reads only.
+pub fn prepare(
+    store: &Store,
+    links: &Links,
+    token_text: &str,
+    scope: Scope,
+    method: Method,
+    evidence: Evidence,
+) -> Result<Prepared, ConsentError> {
+    let target = token(links, token_text)?;
+    let found = store.read(|r| {
+        let tenant = r
+            .tenant(&target.tenant_id)?
+            .ok_or_else(|| ConsentError::NotFound("this link is not valid".into()))?;
+        if let Some(since) = stopped_since(r, &target, scope)? {
+            return Ok(Err(since));
+        }
+        let address = r
+            .subject(&target.subject_id)?
+            .and_then(|s| s.address)
+            .unwrap_or_default();
+        Ok::<_, ConsentError>(Ok((tenant, address)))
+    })?;
+    let (tenant, address) = match found {
+        Ok(found) => found,
+        Err(since) => return Ok(Prepared::AlreadyStopped(since)),
+    };
+    let purposes = match (scope, target.purpose) {
+        (Scope::Purpose, Some(p)) => Purposes::List(vec![p]),
+        _ => Purposes::All(AllPurposes::All),
+    };
+    let entry = consent::prepare_event(
+        store,
+        &tenant.id,
+        NewEvent {
+            event: EventKind::OptOut,
+            email: address,
+            purposes,
+            basis: None,
+            method,
+            collection_point: None,
+            received_by: Receiver {
+                role: ReceiverRole::Sender,
+                name: tenant.legal_name,
+            },
+            occurred_at: None,
+            confirmation_required: false,
+            evidence: Some(evidence),
+        },
+    )?;
+    Ok(Prepared::Record(Box::new(entry)))
+}
+
+/// The footer a tenant's mail must carry (Art. 4, ordinance Art. 8–9), as text and HTML.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DisplayNotice {
+    /// `ja` or `en`.
+    pub lang: String,
+    /// Plain-text footer.
+    pub text: String,
+    /// HTML footer (a `<div>`; values escaped).
+    pub html: String,
+}
+
+/// Renders the display notice from the tenant's profile, in `lang` (default: the tenant's).
+/// With `email`, the opt-out item is that recipient's unsubscribe link; without, the tenant's
+/// opt-out contact. Refused while the profile lacks a required item.
+pub fn display_notice(
+    store: &Store,
+    links: &Links,
+    tenant_id: &str,
+    lang: Option<&str>,
+    email: Option<&str>,
+    purpose: Option<String>,
+) -> Result<DisplayNotice, ConsentError> {
+    let tenant = consent::tenant(store, tenant_id)?;
+    let lang = match lang.unwrap_or(&tenant.default_language) {
+        l @ ("ja" | "en") => l.to_string(),
+        other => {
+            return Err(ConsentError::Invalid(format!(
+                "lang is ja or en, not {other:?}"
+            )))
+        }
+    };
+    let optout = match email {
+        Some(email) => Some(
+            create_links(
+                store,
+                links,
+                tenant_id,
+                LinkRequest {
+                    emails: vec![email.to_string()],
+                    purpose,
+                    valid_days: None,
+                },
+            )?
+            .links
+            .remove(0)
+            .url,
+        ),
+        None => tenant.optout_contact.clone(),
+    };
+    let mut missing = Vec::new();
+    if optout.is_none() {
+        missing.push("optout_contact (or give email= for a recipient's unsubscribe link)");
+    }
+    if tenant.postal_address.is_none() {
+        missing.push("postal_address");
+    }
+    if tenant.complaint_contact.is_none() {
+        missing.push("complaint_contact");
+    }
+    if !missing.is_empty() {
+        return Err(ConsentError::Invalid(format!(
+            "the tenant profile lacks what every mail must show: {}; an admin sets it with PATCH /v1/tenants/{}",
+            missing.join(", "),
+            tenant.id
+        )));
+    }
+    let (optout, postal, complaint) = (
+        optout.unwrap_or_default(),
+        tenant.postal_address.unwrap_or_default(),
+        tenant.complaint_contact.unwrap_or_default(),
+    );
+    let labels = if lang == "ja" {
+        [
+            "送信者",
+            "配信停止",
+            "今後このようなメールの受信を希望されない場合は、こちらから配信を停止できます（受信を拒否することができます）。",
+            "住所",
+            "苦情・お問い合わせ",
+        ]
+    } else {
+        [
+            "Sender",
+            "Unsubscribe",
+            "You may refuse further e-mail like this at any time; to stop it, use",
+            "Postal address",
+            "Complaints and enquiries",
+        ]
+    };
+    let text = format!(
+        "{}: {}\n{}: {} {}\n{}: {}\n{}: {}\n",
+        labels[0],
+        tenant.legal_name,
+        labels[1],
+        labels[2],
+        optout,
+        labels[3],
+        postal,
+        labels[4],
+        complaint
+    );
+    let html = format!(
+        r#"<div lang="{lang}"><p>{}: {}</p><p>{}: {} {}</p><p>{}: {}</p><p>{}: {}</p></div>"#,
+        labels[0],
+        escape_html(&tenant.legal_name),
+        labels[1],
+        labels[2],
+        contact_html(&optout),
+        labels[3],
+        escape_html(&postal),
+        labels[4],
+        contact_html(&complaint),
+    );
+    Ok(DisplayNotice { lang, text, html })
+}
+
+/// A contact as HTML: a link when it is a URL or an e-mail address, else text.
+fn contact_html(contact: &str) -> String {
+    let escaped = escape_html(contact);
+    if contact.starts_with("https://") || contact.starts_with("http://") {
+        format!(r#"<a href="{escaped}">{escaped}</a>"#)
+    } else if !contact.contains(char::is_whitespace) && EmailAddress::parse(contact).is_ok() {
+        format!(r#"<a href="mailto:{escaped}">{escaped}</a>"#)
+    } else {
+        escaped
+    }
+}

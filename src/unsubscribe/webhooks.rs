@@ -1,0 +1,407 @@
+//! Opt-out webhooks: a tenant registers https endpoints; every opt-out is announced to each,
+//! signed, so the sender's mail system suppresses the address at once.
+//!
+//! - The delivery row (the outbox) is written by the opt-out's own log entry, in the same
+//!   transaction as its leaf: an acknowledged opt-out is never left unannounced.
+//! - The [`Worker`] thread sends due deliveries (a lease on each, so processes sharing the
+//!   database do not send one twice), retries failures with back-off for about two days, and
+//!   keeps every outcome on the row: that is the delivery log.
+//! - Signature: header `Consent-Ledger-Signature: t=<unix seconds>,v1=<hex>`, where `hex` is
+//!   HMAC-SHA256 with the webhook's secret over `"<t>.<body>"`. Receivers check it and refuse
+//!   old timestamps.
+//!
+//! No HTTP server code here (`api/unsubscribe.rs`); the client is `ureq`.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::consent::{new_id, plain_id, ConsentError};
+use crate::log::hash::hmac_sha256;
+use crate::store::{Attempt, DeliveryRow, Repo, Store, StoreError, WebhookRow};
+use crate::{now_millis, rfc3339};
+
+/// Most active webhooks per tenant.
+pub const MAX_WEBHOOKS: usize = 10;
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "Consent-Ledger-Signature";
+/// Waits between attempts, in seconds; after the last, delivery is given up.
+const BACKOFF_SECS: [i64; 14] = [
+    10, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800, 43_200, 43_200, 43_200, 43_200, 43_200,
+];
+/// How long a worker holds a delivery it is sending.
+const LEASE_MS: i64 = 60_000;
+/// How often the worker looks for due deliveries.
+const POLL: Duration = Duration::from_millis(200);
+
+/// A webhook registration.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    /// Where opt-outs are POSTed: `https://…` (`http://` only to this machine, for development).
+    #[schema(example = "https://mailer.example.jp/hooks/opt-out")]
+    pub url: String,
+}
+
+/// A webhook.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Webhook {
+    /// Id.
+    pub id: String,
+    /// Endpoint.
+    pub url: String,
+    /// Registered at (RFC 3339).
+    pub created_at: String,
+    /// The signing secret, base64: shown once, when the webhook is created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// One opt-out's delivery to one webhook: the delivery log.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    /// Id (also sent as `Webhook-Id`, for the receiver to drop repeats).
+    pub id: String,
+    /// The opt-out event.
+    pub event_id: String,
+    /// `pending`, `delivered`, `failed` (given up) or `erased`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Last HTTP status received.
+    pub last_status: Option<i32>,
+    /// Last failure.
+    pub last_error: Option<String>,
+    /// When it was delivered (RFC 3339).
+    pub delivered_at: Option<String>,
+    /// When the next attempt is due (RFC 3339).
+    pub next_attempt_at: Option<String>,
+    /// When the opt-out was recorded (RFC 3339).
+    pub created_at: String,
+}
+
+/// A page of deliveries.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    /// Oldest first.
+    pub deliveries: Vec<Delivery>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next: Option<String>,
+}
+
+fn view(row: WebhookRow, secret: Option<String>) -> Webhook {
+    Webhook {
+        id: row.id,
+        url: row.url,
+        created_at: rfc3339(row.created_at),
+        secret,
+    }
+}
+
+/// Checks a webhook URL: https, or http to this machine (development and tests).
+fn endpoint(url: &str) -> Result<String, ConsentError> {
+    let bad = |why: &str| ConsentError::Invalid(format!("webhook url {url:?}: {why}"));
+    if url.len() > 2000 {
+        return Err(bad("longer than 2,000 characters"));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(bad("no host")),
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(bad("use https:// (http:// only to this machine)")),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad(
+            "no credentials in the URL; verify the signature instead",
+        ));
+    }
+    Ok(parsed.to_string())
+}
+
+/// Registers a webhook; the answer carries its secret, shown this once.
+pub fn register(
+    store: &Store,
+    tenant_id: &str,
+    input: NewWebhook,
+) -> Result<Webhook, ConsentError> {
+    let url = endpoint(input.url.trim())?;
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).expect("the OS has randomness");
+    let row = WebhookRow {
+        id: new_id(),
+        tenant_id: tenant_id.to_string(),
+        url,
+        secret: secret.to_vec(),
+        created_at: now_millis(),
+        disabled_at: None,
+    };
+    store.write(|r| {
+        crate::consent::known_purposes(r, tenant_id)?;
+        if r.tenant_webhooks(tenant_id)?.len() >= MAX_WEBHOOKS {
+            return Err(ConsentError::Conflict(format!(
+                "a tenant has at most {MAX_WEBHOOKS} webhooks; remove one first"
+            )));
+        }
+        r.insert_webhook(&row)?;
+        Ok(())
+    })?;
+    Ok(view(row, Some(STANDARD.encode(secret))))
+}
+
+/// A tenant's active webhooks (without secrets).
+pub fn list(store: &Store, tenant_id: &str) -> Result<Vec<Webhook>, ConsentError> {
+    store.read(|r| {
+        Ok(r.tenant_webhooks(tenant_id)?
+            .into_iter()
+            .map(|row| view(row, None))
+            .collect())
+    })
+}
+
+/// Removes a tenant's webhook: no more deliveries are made to it.
+pub fn remove(store: &Store, tenant_id: &str, id: &str) -> Result<(), ConsentError> {
+    let removed = plain_id(id)
+        && store
+            .write(|r| Ok::<_, ConsentError>(r.disable_webhook(tenant_id, id, now_millis())?))?;
+    if removed {
+        Ok(())
+    } else {
+        Err(ConsentError::NotFound(format!("no active webhook {id:?}")))
+    }
+}
+
+/// A webhook's deliveries after `after`, oldest first.
+pub fn deliveries(
+    store: &Store,
+    tenant_id: &str,
+    id: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<DeliveryPage, ConsentError> {
+    let limit = limit.clamp(1, 1000);
+    store.read(|r| {
+        let hook = if plain_id(id) { r.webhook(id)? } else { None };
+        if hook.is_none_or(|h| h.tenant_id != tenant_id) {
+            return Err(ConsentError::NotFound(format!("no webhook {id:?}")));
+        }
+        let rows = r.deliveries(id, after.unwrap_or(""), i64::from(limit))?;
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|d| d.id.clone()))
+            .flatten();
+        let deliveries = rows
+            .into_iter()
+            .map(|d| Delivery {
+                status: match (&d.body, d.delivered_at, d.next_attempt_at) {
+                    (_, Some(_), _) => "delivered",
+                    (None, None, _) => "erased",
+                    (_, None, Some(_)) => "pending",
+                    (_, None, None) => "failed",
+                }
+                .into(),
+                id: d.id,
+                event_id: d.event_id,
+                attempts: d.attempts,
+                last_status: d.last_status,
+                last_error: d.last_error,
+                delivered_at: d.delivered_at.map(rfc3339),
+                next_attempt_at: d.next_attempt_at.map(rfc3339),
+                created_at: rfc3339(d.created_at),
+            })
+            .collect();
+        Ok(DeliveryPage { deliveries, next })
+    })
+}
+
+/// Queues `body` (an opt-out announcement) for each of the tenant's active webhooks. Called by
+/// the opt-out's log entry, inside the log's transaction.
+pub(crate) fn enqueue(
+    r: &mut dyn Repo,
+    tenant_id: &str,
+    subject_id: &str,
+    event_id: &str,
+    body: &Value,
+) -> Result<(), StoreError> {
+    let now = now_millis();
+    for hook in r.tenant_webhooks(tenant_id)? {
+        r.insert_delivery(&DeliveryRow {
+            id: new_id(),
+            webhook_id: hook.id,
+            subject_id: subject_id.to_string(),
+            event_id: event_id.to_string(),
+            body: Some(body.to_string()),
+            attempts: 0,
+            next_attempt_at: Some(now),
+            delivered_at: None,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+        })?;
+    }
+    Ok(())
+}
+
+/// The signature header's value for `body` sent at `timestamp` (Unix seconds).
+pub fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
+    let tag = hmac_sha256(secret, format!("{timestamp}.{body}").as_bytes());
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+/// The thread that sends due deliveries; stops when dropped.
+pub struct Worker {
+    _stop: mpsc::Sender<()>,
+}
+
+impl Worker {
+    /// Starts the worker on `store`.
+    pub fn start(store: Store) -> std::io::Result<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent("consent-ledger-webhooks/1")
+            .build()
+            .into();
+        std::thread::Builder::new()
+            .name("webhook-worker".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
+                    if let Err(e) = send_due(&store, &agent) {
+                        tracing::warn!(error = %e, "webhook deliveries: will retry");
+                    }
+                }
+            })?;
+        Ok(Self { _stop: stop })
+    }
+}
+
+/// Sends what is due now; returns how many were attempted.
+fn send_due(store: &Store, agent: &ureq::Agent) -> Result<usize, ConsentError> {
+    let now = now_millis();
+    let due = store.read(|r| Ok::<_, ConsentError>(r.due_deliveries(now, 20)?))?;
+    let mut attempted = 0;
+    for delivery in due {
+        let Some(due_at) = delivery.next_attempt_at else {
+            continue;
+        };
+        // Lease it: another process polling the same database skips it while we send.
+        let leased = store.write(|r| {
+            Ok::<_, ConsentError>(r.lease_delivery(&delivery.id, due_at, now + LEASE_MS)?)
+        })?;
+        if !leased {
+            continue;
+        }
+        let hook = store.read(|r| Ok::<_, ConsentError>(r.webhook(&delivery.webhook_id)?))?;
+        let attempts = delivery.attempts + 1;
+        let outcome = match (&hook, &delivery.body) {
+            (Some(hook), Some(body)) if hook.disabled_at.is_none() => {
+                let timestamp = now_millis() / 1000;
+                let sent = agent
+                    .post(&hook.url)
+                    .header("Content-Type", "application/json")
+                    .header("Webhook-Id", &delivery.id)
+                    .header(SIGNATURE_HEADER, &signature(&hook.secret, timestamp, body))
+                    .send(body.as_str());
+                match sent {
+                    Ok(response) if response.status().is_success() => Attempt {
+                        attempts,
+                        next_attempt_at: None,
+                        delivered_at: Some(now_millis()),
+                        status: Some(i32::from(response.status().as_u16())),
+                        error: None,
+                    },
+                    Ok(response) => retry(
+                        attempts,
+                        Some(i32::from(response.status().as_u16())),
+                        format!("answered {}", response.status()),
+                    ),
+                    Err(e) => retry(attempts, None, e.to_string()),
+                }
+            }
+            (_, None) => give_up(attempts, "the subject's data was erased"),
+            _ => give_up(attempts, "the webhook was removed"),
+        };
+        attempted += 1;
+        store.write(|r| Ok::<_, ConsentError>(r.record_attempt(&delivery.id, &outcome)?))?;
+    }
+    Ok(attempted)
+}
+
+fn retry(attempts: i32, status: Option<i32>, error: String) -> Attempt {
+    match BACKOFF_SECS.get(attempts as usize - 1) {
+        Some(wait) => Attempt {
+            attempts,
+            next_attempt_at: Some(now_millis() + wait * 1000),
+            delivered_at: None,
+            status,
+            error: Some(error),
+        },
+        None => Attempt {
+            status,
+            ..give_up(
+                attempts,
+                &format!("gave up after {attempts} attempts: {error}"),
+            )
+        },
+    }
+}
+
+fn give_up(attempts: i32, why: &str) -> Attempt {
+    Attempt {
+        attempts,
+        next_attempt_at: None,
+        delivered_at: None,
+        status: None,
+        error: Some(why.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_https_or_loopback_http() {
+        assert!(endpoint("https://mailer.example.jp/hook").is_ok());
+        assert!(endpoint("http://127.0.0.1:9000/hook").is_ok());
+        assert!(endpoint("http://localhost/hook").is_ok());
+        assert!(endpoint("http://[::1]/hook").is_ok());
+        for bad in [
+            "http://mailer.example.jp/hook",
+            "ftp://mailer.example.jp",
+            "https://user:pw@mailer.example.jp",
+            "not a url",
+        ] {
+            assert!(endpoint(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn signatures_cover_time_and_body() {
+        let a = signature(b"secret", 1_700_000_000, "{}");
+        assert!(a.starts_with("t=1700000000,v1="));
+        assert_eq!(a.len(), "t=1700000000,v1=".len() + 64);
+        assert_ne!(a, signature(b"secret", 1_700_000_001, "{}"));
+        assert_ne!(a, signature(b"secret", 1_700_000_000, "{ }"));
+        assert_ne!(a, signature(b"other", 1_700_000_000, "{}"));
+    }
+
+    #[test]
+    fn back_off_ends() {
+        assert!(retry(1, None, "x".into()).next_attempt_at.is_some());
+        let last = retry(BACKOFF_SECS.len() as i32 + 1, Some(500), "x".into());
+        assert!(last.next_attempt_at.is_none());
+        assert_eq!(last.status, Some(500));
+    }
+}
