@@ -5,7 +5,7 @@
 //! The load generator is a lean HTTP/1.1 client of its own (keep-alive connections, one request
 //! in flight on each), so that most of the CPU goes to the server.
 //!
-//! `cargo bench --bench http` (`-- --skip-pg`, `-- --seconds N`, `-- --only decisions|batch`).
+//! `cargo bench --bench http` (`-- --skip-pg`, `-- --seconds N`, `-- --only decisions|batch|links|oneclick`).
 
 #[allow(dead_code)]
 #[path = "../tests/it/common/pg.rs"]
@@ -23,6 +23,7 @@ use consent_ledger::consent::{
     self,
     model::{NewTenant, PurposeDefinition},
 };
+use consent_ledger::unsubscribe;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CLIENTS: usize = 64;
@@ -165,6 +166,8 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
     let config = Config {
         database_url: url.into(),
         bind: "127.0.0.1:0".into(),
+        // One load generator is one IP: measure the service, not the per-IP limit.
+        unsubscribe_per_ip: 0,
         ..Config::default()
     };
     let state = AppState::open(&config).expect("opens");
@@ -219,17 +222,67 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
             }
         })
         .await;
-        let batch = load(addr, if skip("batch") { 0 } else { seconds }, move |i| {
+        let batch = load(addr, if skip("batch") { 0 } else { seconds }, {
+            let token = token.clone();
+            move |i| {
+                let emails: Vec<String> = (0..1000)
+                    .map(|k| format!("user{}@example.jp", (i * 1000 + k) % recorded))
+                    .collect();
+                let body = serde_json::json!({"purpose": "newsletter", "emails": emails}).to_string();
+                request("POST", "/v1/consent:check", &token, Some(&body))
+            }
+        })
+        .await;
+        let link_batches = load(addr, if skip("links") { 0 } else { seconds }, move |i| {
             let emails: Vec<String> = (0..1000)
                 .map(|k| format!("user{}@example.jp", (i * 1000 + k) % recorded))
                 .collect();
             let body = serde_json::json!({"purpose": "newsletter", "emails": emails}).to_string();
-            request("POST", "/v1/consent:check", &token, Some(&body))
+            request("POST", "/v1/unsubscribe-links", &token, Some(&body))
         })
         .await;
-        (events, decisions, batch)
+        // One-click: a link per recorded address (made here, not timed); each click records an
+        // opt-out, durable before its 200.
+        let mut paths = Vec::new();
+        if !skip("oneclick") {
+            for start in (0..recorded).step_by(unsubscribe::MAX_LINKS) {
+                let emails = (start..(start + unsubscribe::MAX_LINKS as u64).min(recorded))
+                    .map(|k| format!("user{k}@example.jp"))
+                    .collect();
+                let made = unsubscribe::create_links(
+                    &state.store,
+                    &state.links,
+                    &tenant.id,
+                    unsubscribe::LinkRequest { emails, purpose: None, valid_days: None },
+                )
+                .unwrap();
+                paths.extend(made.links.into_iter().map(|l| {
+                    format!("/u/{}", l.url.rsplit_once("/u/").unwrap().1)
+                }));
+            }
+        }
+        let link_count = paths.len() as u64;
+        let paths = Rc::new(paths);
+        let clicks = load(addr, if skip("oneclick") { 0 } else { seconds }, move |i| {
+            let path = &paths[i as usize % paths.len()];
+            let mut r = format!(
+                "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 26\r\n\r\n"
+            )
+            .into_bytes();
+            r.extend_from_slice(b"List-Unsubscribe=One-Click");
+            r
+        })
+        .await;
+        (events, decisions, batch, link_batches, clicks, link_count)
     });
-    let ((n_events, lat_events, cpu_events), (n_dec, lat_dec, cpu_dec), (n_batch, _, _)) = results;
+    let (
+        (n_events, lat_events, cpu_events),
+        (n_dec, lat_dec, cpu_dec),
+        (n_batch, _, _),
+        (n_links, _, _),
+        (n_clicks, lat_clicks, _),
+        link_count,
+    ) = results;
     let per_s = |n: u64| format!("{:.0}", n as f64 / seconds as f64);
     // CPU per request, server and load generator together: steadier than a rate when the
     // machine's neighbours are busy.
@@ -270,6 +323,23 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
     rows.push((
         format!("{name}: batch decisions, addresses/s (1,000 per request)"),
         per_s(n_batch * 1000),
+    ));
+    rows.push((
+        format!("{name}: unsubscribe links/s (1,000 per request)"),
+        per_s(n_links * 1000),
+    ));
+    rows.push((
+        format!("{name}: one-click opt-outs/s, durable (RFC 8058 POST)"),
+        // Clicks beyond one per link are repeats, which record nothing: not counted.
+        per_s(n_clicks.min(link_count)),
+    ));
+    rows.push((
+        format!("{name}: one-click latency p50 / p99"),
+        format!(
+            "{} / {}",
+            ms(percentile(&lat_clicks, 0.5)),
+            ms(percentile(&lat_clicks, 0.99))
+        ),
     ));
     actix_web::rt::System::new().block_on(handle.stop(true));
     server_thread.join().unwrap();

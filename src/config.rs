@@ -69,6 +69,9 @@ pub struct Config {
     pub log_read_access: ReadAccess,
     /// The address recipients reach the service at, for the links it hands out.
     pub public_url: String,
+    /// Public unsubscribe requests per second from one IP address (bursts of ten times as many);
+    /// 0 turns the limit off. Mail providers send one-clicks from few addresses: keep it high.
+    pub unsubscribe_per_ip: u32,
 }
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             pool_size: 8,
             log_read_access: ReadAccess::Public,
             public_url: "http://127.0.0.1:8080".into(),
+            unsubscribe_per_ip: 100,
         }
     }
 }
@@ -121,6 +125,9 @@ pub struct ConfigArgs {
     /// Where recipients reach the service, for links in mails [default: http://127.0.0.1:8080]
     #[arg(long, env = "CONSENT_LEDGER_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Unsubscribe requests per second from one IP, 0 = no limit [default: 100]
+    #[arg(long, env = "CONSENT_LEDGER_UNSUBSCRIBE_PER_IP", global = true)]
+    pub unsubscribe_per_ip: Option<u32>,
 }
 
 impl Config {
@@ -149,6 +156,7 @@ impl Config {
             pool_size,
             log_read_access,
             public_url,
+            unsubscribe_per_ip,
         } = args.clone();
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
@@ -161,7 +169,8 @@ impl Config {
             max_batch,
             pool_size,
             log_read_access,
-            public_url
+            public_url,
+            unsubscribe_per_ip
         );
         config.validate()?;
         Ok(config)

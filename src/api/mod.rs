@@ -53,6 +53,8 @@ pub struct AppState {
     pub links: Links,
     /// Rate limits of the public endpoints.
     pub rate_limits: std::sync::Arc<signup::RateLimits>,
+    /// Public unsubscribe requests per second from one IP (0: no limit).
+    pub unsubscribe_per_ip: u32,
     /// One unsubscribe at a time per recipient.
     pub unsubscribe_locks: std::sync::Arc<unsubscribe::SubjectLocks>,
     /// Sends opt-out webhooks while any clone of the state lives.
@@ -113,6 +115,7 @@ impl AppState {
             log_read_access: config.log_read_access,
             links,
             rate_limits: Default::default(),
+            unsubscribe_per_ip: config.unsubscribe_per_ip,
             unsubscribe_locks: Default::default(),
             webhooks: std::sync::Arc::new(
                 crate::unsubscribe::webhooks::Worker::start(store.clone()).map_err(|e| {

@@ -23,8 +23,6 @@ use crate::unsubscribe::{self, DisplayNotice, LinkBatch, LinkRequest, Prepared, 
 const MAX_LINK_REQUEST_BYTES: usize = 2 << 20;
 /// Largest inbound unsubscribe mail.
 const MAX_MAIL_BYTES: usize = 256 << 10;
-/// Public unsubscribe requests per second (and burst) from one IP address.
-pub(super) const PER_IP: (f64, f64) = (20.0, 200.0);
 /// Recorded unsubscribes per second (and burst) through one link.
 const PER_LINK: (f64, f64) = (1.0, 10.0);
 
@@ -126,14 +124,17 @@ pub(super) async fn unsubscribe_once(
 
 /// Per-IP limit of the public unsubscribe endpoints.
 pub(super) fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    if state.unsubscribe_per_ip == 0 {
+        return Ok(());
+    }
     let ip = req
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let (rate, burst) = PER_IP;
+    let rate = f64::from(state.unsubscribe_per_ip);
     state
         .rate_limits
-        .take(&format!("unsub-ip:{ip}"), rate, burst)
+        .take(&format!("unsub-ip:{ip}"), rate, rate * 10.0)
         .map_err(|wait| ApiError::TooMany(wait.as_secs().max(1)))
 }
 
