@@ -18,6 +18,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod evidence;
 pub mod log;
 pub mod store;
 pub mod unsubscribe;

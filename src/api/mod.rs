@@ -3,6 +3,7 @@
 //!
 //! - `access.rs`: extractors that authenticate callers (bearer tokens);
 //! - `consent.rs`: tenants, collection points, events, the send decision, history, export;
+//! - `evidence.rs`: the evidence bundle of an address;
 //! - `log.rs`: the log's read API (checkpoint, tiles, proofs, history, verifier key);
 //! - `health.rs`: liveness and readiness;
 //! - `pages.rs`: HTML pages for recipients (double opt-in confirmation, unsubscribe and its
@@ -15,6 +16,7 @@
 mod access;
 pub mod consent;
 pub mod error;
+mod evidence;
 mod health;
 pub mod log;
 mod pages;
@@ -259,6 +261,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(unsubscribe::list_webhooks)
         .service(unsubscribe::remove_webhook)
         .service(unsubscribe::deliveries)
+        .service(evidence::bundle)
         .service(health::healthz)
         .service(health::readyz);
 }

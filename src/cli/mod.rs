@@ -1,5 +1,7 @@
-//! The command line: `serve`, `migrate`, `log vkey`, `log checkpoint`, `token …`, `openapi`, and a hidden
-//! `append-stress` used by the crash test. Every command takes the same configuration flags.
+//! The command line: `serve`, `migrate`, `log vkey`, `log checkpoint`, `tenant …`, `key …`,
+//! `token …`, `openapi`, the regulator's offline tools `verify evidence` and `monitor`
+//! (`verify.rs`), and a hidden `append-stress` used by the crash test. Every command takes the
+//! same configuration flags; the offline tools need no database.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +17,8 @@ use crate::consent::{
 };
 use crate::log::{Leaf, Log};
 use crate::store::Store;
+
+mod verify;
 
 /// consent-ledger: e-mail consent events in an append-only, verifiable Merkle log.
 #[derive(Debug, Parser)]
@@ -49,6 +53,32 @@ enum Command {
         /// Write here instead of standard output (e.g. openapi/openapi.json).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Verify evidence offline: no database, and no network unless --url is given.
+    #[command(subcommand)]
+    Verify(VerifyCommand),
+    /// Follow a log: verify each new checkpoint's signature and its consistency with the last
+    /// one seen, keep the history in --state, and alarm (a message and exit code 2) on a bad
+    /// signature, a shrinking tree or two roots for one size.
+    Monitor {
+        /// The log's base URL, e.g. https://ledger.example.jp
+        #[arg(long)]
+        url: String,
+        /// The log's verifier key (as `consent-ledger log vkey` prints it).
+        #[arg(long)]
+        vkey: String,
+        /// Directory of the checkpoints seen (created if missing; keep it between runs).
+        #[arg(long)]
+        state: PathBuf,
+        /// Time between checks: 30s, 5m, 1h.
+        #[arg(long, default_value = "60s", value_parser = crate::auth::parse_ttl)]
+        interval: std::time::Duration,
+        /// Check once and exit (for cron).
+        #[arg(long)]
+        once: bool,
+        /// A bearer token, if the operator restricted the log's read API.
+        #[arg(long, env = "CONSENT_LEDGER_MONITOR_TOKEN")]
+        token: Option<String>,
     },
     /// Append synthetic leaves and print "<index> <hex leaf hash>" per acknowledgement (tests only).
     #[command(hide = true)]
@@ -148,6 +178,32 @@ enum TokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum VerifyCommand {
+    /// Check an evidence bundle (from GET /v1/evidence): the checkpoint's signature, every
+    /// leaf's hash and inclusion proof, the commitment against the opening, the per-address chain,
+    /// the templates against their hashes, the decisions against the events, and, with
+    /// --trusted-checkpoint, consistency with a checkpoint you already trust. Prints a verdict per
+    /// item; exits 1 if any fails.
+    Evidence {
+        /// The bundle (JSON).
+        file: PathBuf,
+        /// The log's verifier key, as its operator publishes it.
+        #[arg(long)]
+        vkey: String,
+        /// A signed checkpoint you saved earlier (from this log).
+        #[arg(long)]
+        trusted_checkpoint: Option<PathBuf>,
+        /// The consistency proof between the trusted checkpoint and the bundle's: the JSON of
+        /// GET /v1/log/proof/consistency, or base64 hashes one a line.
+        #[arg(long, conflicts_with = "url")]
+        consistency_proof: Option<PathBuf>,
+        /// Fetch that consistency proof from the log at this base URL instead.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum LogCommand {
     /// Print the verifier key of the log's checkpoints (`<origin>+<key id>+<key>`).
     Vkey,
@@ -163,7 +219,12 @@ pub fn run() -> i32 {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("error: {message}");
-            1
+            // A monitor's alarm is told apart from a failure to run.
+            if message.starts_with("monitor alarm:") {
+                2
+            } else {
+                1
+            }
         }
     }
 }
@@ -178,11 +239,35 @@ fn init_tracing() {
 }
 
 fn execute(cli: Cli) -> Result<(), String> {
-    if let Command::Openapi { out } = &cli.command {
-        return write_openapi(out.as_deref());
-    }
+    let command = match cli.command {
+        Command::Openapi { out } => return write_openapi(out.as_deref()),
+        Command::Verify(VerifyCommand::Evidence {
+            file,
+            vkey,
+            trusted_checkpoint,
+            consistency_proof,
+            url,
+        }) => {
+            return verify::evidence(
+                &file,
+                &vkey,
+                trusted_checkpoint.as_deref(),
+                consistency_proof.as_deref(),
+                url.as_deref(),
+            )
+        }
+        Command::Monitor {
+            url,
+            vkey,
+            state,
+            interval,
+            once,
+            token,
+        } => return verify::monitor(&url, &vkey, &state, interval, once, token.as_deref()),
+        other => other,
+    };
     let config = Config::load(&cli.config).map_err(|e| e.to_string())?;
-    match cli.command {
+    match command {
         Command::Serve => serve(config),
         Command::Migrate => {
             let store = Store::connect(&config.database_url, config.pool_size)
@@ -287,7 +372,9 @@ fn execute(cli: Cli) -> Result<(), String> {
             concurrency,
             tag,
         } => append_stress(config, count, concurrency, tag),
-        Command::Openapi { .. } => unreachable!("handled above"),
+        Command::Openapi { .. } | Command::Verify(_) | Command::Monitor { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 

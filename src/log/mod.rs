@@ -8,6 +8,7 @@
 
 pub mod hash;
 pub mod jcs;
+pub mod monitor;
 pub mod note;
 pub mod proof;
 mod sequencer;

@@ -209,6 +209,23 @@ impl NoteVerifier {
     }
 }
 
+impl NoteVerifier {
+    /// Verifies a signed checkpoint: the signature, the body's format, and that its origin is
+    /// this key's name (a checkpoint of another log is refused).
+    pub fn checkpoint(&self, note: &str) -> Result<Checkpoint, String> {
+        let body = self.verify(note).map_err(|e| e.to_string())?;
+        let cp = Checkpoint::parse(body).map_err(|e| e.to_string())?;
+        if cp.origin != self.name() {
+            return Err(format!(
+                "the checkpoint's origin {:?} is not the key's {:?}",
+                cp.origin,
+                self.name()
+            ));
+        }
+        Ok(cp)
+    }
+}
+
 /// A C2SP `tlog-checkpoint`: origin, tree size and root hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {

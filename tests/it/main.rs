@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod consent;
 mod crash;
+mod evidence;
 mod log_api;
 mod openapi;
 mod signup;

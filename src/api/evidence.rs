@@ -1,0 +1,52 @@
+//! HTTP for evidence: the bundle a regulator verifies offline. The rules are in
+//! `crate::evidence`.
+
+use actix_web::http::header;
+use actix_web::{get, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::access::{Access, Caller};
+use super::error::{ApiError, Problem};
+use super::AppState;
+use crate::evidence::Bundle;
+
+/// Whose evidence.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EvidenceQuery {
+    /// The address.
+    pub email: String,
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+}
+
+/// The evidence bundle of an address: its opening, every event as exact leaf bytes with an
+/// inclusion proof against one signed checkpoint (also as C2SP `tlog-proof@v1`), the collection
+/// points they name, and the decisions. Verify it offline with `consent-ledger verify evidence`.
+/// A sender for its own tenant; a regulator for any tenant (`tenant=`; the read is recorded).
+#[utoipa::path(get, path = "/v1/evidence", tag = "consent", security(("bearer" = [])), params(EvidenceQuery),
+    responses((status = 200, body = Bundle), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No events for this address, or its data was erased", body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/evidence")]
+pub async fn bundle(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<EvidenceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let EvidenceQuery { email, tenant } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "evidence").await?;
+    let (store, log) = (state.store.clone(), state.log.clone());
+    let bundle =
+        web::block(move || crate::evidence::bundle(&store, &log, &tenant_id, &email)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"evidence.json\"",
+        ))
+        .json(bundle))
+}

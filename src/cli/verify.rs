@@ -1,0 +1,184 @@
+//! The regulator's offline tools: `verify evidence` (a bundle, with the published verifier key)
+//! and `monitor` (following a log's checkpoints). Reading files and fetching over HTTP here; the
+//! judgement is in `crate::evidence::verify` and `crate::log::monitor`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+
+use crate::evidence::verify::{self, Trusted};
+use crate::log::hash::Hash;
+use crate::log::monitor::{Alarm, Monitor, Observation};
+use crate::log::note::NoteVerifier;
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A consistency proof from the API's JSON (`{"path": [...]}`) or base64 lines.
+fn parse_proof(text: &str) -> Result<Vec<Hash>, String> {
+    let lines: Vec<String> = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(json) => json["path"]
+            .as_array()
+            .ok_or("the JSON has no \"path\"")?
+            .iter()
+            .map(|h| h.as_str().unwrap_or_default().to_string())
+            .collect(),
+        Err(_) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+    };
+    lines
+        .iter()
+        .map(|l| {
+            B64.decode(l)
+                .ok()
+                .and_then(|h| Hash::try_from(h).ok())
+                .ok_or_else(|| format!("not a base64 hash: {l:?}"))
+        })
+        .collect()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// GETs `url` (with a bearer token if given) as text.
+fn fetch(agent: &ureq::Agent, url: &str, token: Option<&str>) -> Result<String, String> {
+    let mut request = agent.get(url);
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    request
+        .call()
+        .map_err(|e| format!("{url}: {e}"))?
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+fn fetch_consistency(
+    agent: &ureq::Agent,
+    base: &str,
+    token: Option<&str>,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Hash>, String> {
+    let base = base.trim_end_matches('/');
+    parse_proof(&fetch(
+        agent,
+        &format!("{base}/v1/log/proof/consistency?from={from}&to={to}"),
+        token,
+    )?)
+}
+
+/// `verify evidence`: prints a verdict per item; an error if any fails.
+pub fn evidence(
+    file: &Path,
+    vkey: &str,
+    trusted_checkpoint: Option<&Path>,
+    consistency_proof: Option<&Path>,
+    url: Option<&str>,
+) -> Result<(), String> {
+    let bundle = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let trusted = match trusted_checkpoint {
+        None => None,
+        Some(path) => {
+            let note = read(path)?;
+            let consistency = match (consistency_proof, url) {
+                (Some(proof), _) => parse_proof(&read(proof)?)?,
+                (None, Some(url)) => {
+                    // The sizes: the trusted one, and the bundle's (both verified below).
+                    let verifier = NoteVerifier::parse(vkey).map_err(|e| e.to_string())?;
+                    let old = verifier.checkpoint(&note)?;
+                    let json: serde_json::Value =
+                        serde_json::from_slice(&bundle).map_err(|e| e.to_string())?;
+                    let new =
+                        verifier.checkpoint(json["checkpoint"].as_str().unwrap_or_default())?;
+                    let (from, to) = (old.size.min(new.size), old.size.max(new.size));
+                    if from == to || from == 0 {
+                        Vec::new()
+                    } else {
+                        fetch_consistency(&agent(), url, None, from, to)?
+                    }
+                }
+                (None, None) => Vec::new(),
+            };
+            Some(Trusted {
+                checkpoint: note,
+                consistency,
+            })
+        }
+    };
+    let report = verify::verify(&bundle, vkey, trusted.as_ref());
+    for item in &report.items {
+        let mark = if item.ok { "ok  " } else { "FAIL" };
+        if item.detail.is_empty() {
+            println!("{mark}  {}", item.what);
+        } else {
+            println!("{mark}  {} — {}", item.what, item.detail);
+        }
+    }
+    let failed = report.items.iter().filter(|i| !i.ok).count();
+    if report.passed() {
+        println!("verdict: VALID ({} checks passed)", report.items.len());
+        Ok(())
+    } else {
+        println!(
+            "verdict: INVALID ({failed} of {} checks failed)",
+            report.items.len()
+        );
+        Err(format!("{failed} check(s) failed"))
+    }
+}
+
+/// `monitor`: checks the log's checkpoint now and then (once with `once`); returns an error —
+/// after printing `ALARM: …` — on the first alarm.
+pub fn monitor(
+    url: &str,
+    vkey: &str,
+    state: &Path,
+    interval: Duration,
+    once: bool,
+    token: Option<&str>,
+) -> Result<(), String> {
+    let monitor = Monitor::new(vkey, state)?;
+    let agent = agent();
+    let base = url.trim_end_matches('/');
+    loop {
+        match fetch(&agent, &format!("{base}/checkpoint"), token) {
+            Err(e) => eprintln!("warning: {e} (will retry)"),
+            Ok(note) => {
+                let judged = monitor.observe(&note, |from, to| {
+                    fetch_consistency(&agent, base, token, from, to)
+                });
+                match judged {
+                    Ok(Observation::First(size)) => println!("ok  first checkpoint, size {size}"),
+                    Ok(Observation::Unchanged(size)) => println!("ok  unchanged, size {size}"),
+                    Ok(Observation::Grew { from, to }) => {
+                        println!("ok  size {from} → {to}, consistent")
+                    }
+                    Err(alarm) => {
+                        println!("ALARM: {alarm}");
+                        return Err(alarm_message(&alarm));
+                    }
+                }
+            }
+        }
+        if once {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+fn alarm_message(alarm: &Alarm) -> String {
+    format!("monitor alarm: {alarm}")
+}

@@ -1,0 +1,241 @@
+//! Evidence for a regulator: one self-contained JSON bundle per address — the tenant, the
+//! subject's opening (address and salt), every event as its exact leaf bytes with an RFC 9162
+//! inclusion proof against one signed checkpoint (also as C2SP `tlog-proof@v1` text), the
+//! collection points the events name (content, leaf, proof), and the send decision per purpose.
+//! `verify.rs` checks a bundle with nothing but the log's verifier key: no database, no network.
+//! Format: `docs/evidence-format.md`. No HTTP here (`api/`), no SQL (`store/`).
+
+pub mod verify;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::consent::address::EmailAddress;
+use crate::consent::{self, plain_id, ConsentError};
+use crate::log::Log;
+use crate::store::Store;
+
+/// The bundle's format name.
+pub const FORMAT: &str = "consent-ledger/evidence/v1";
+
+/// An evidence bundle (see `docs/evidence-format.md`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Bundle {
+    /// Always `consent-ledger/evidence/v1`.
+    pub format: String,
+    /// When it was made (RFC 3339).
+    pub generated_at: String,
+    /// The log: origin and verifier key (check the key against the one the operator publishes).
+    pub log: LogIdentity,
+    /// The signed checkpoint every proof is against (C2SP signed note).
+    pub checkpoint: String,
+    /// The sender.
+    pub tenant: TenantIdentity,
+    /// The opening of the subject commitment.
+    pub subject: Opening,
+    /// Every event of the address up to the checkpoint, in log order.
+    pub events: Vec<ProvenLeaf>,
+    /// The collection points (consent screens, forms, templates) the events name.
+    pub collection_points: Vec<ProvenTemplate>,
+    /// The send decision per purpose, as the service computes it.
+    pub decisions: Vec<PurposeDecision>,
+}
+
+/// The log a bundle's proofs belong to.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogIdentity {
+    /// Checkpoint origin.
+    pub origin: String,
+    /// Signed-note verifier key.
+    pub verifier_key: String,
+}
+
+/// The tenant, as its leaves name it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TenantIdentity {
+    /// Id (the `tenant` of each leaf).
+    pub id: String,
+    /// Legal name shown to recipients.
+    pub legal_name: String,
+}
+
+/// What opens a subject commitment.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Opening {
+    /// The normalised address.
+    pub email: String,
+    /// The salt, base64.
+    pub salt: String,
+    /// The commitment, hex (the `subject` of each event leaf).
+    pub commitment: String,
+}
+
+/// A leaf with its inclusion proof.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProvenLeaf {
+    /// Leaf index.
+    pub leaf_index: u64,
+    /// The exact leaf bytes, base64 (JCS JSON).
+    pub leaf: String,
+    /// RFC 9162 leaf hash, base64.
+    pub leaf_hash: String,
+    /// Inclusion proof against the bundle's checkpoint, base64 hashes.
+    pub inclusion_proof: Vec<String>,
+    /// The same proof in C2SP `tlog-proof@v1` text, for generic tools.
+    pub tlog_proof: String,
+}
+
+/// A collection point version with its content and proof.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProvenTemplate {
+    /// Version id.
+    pub id: String,
+    /// Media type of the content.
+    pub content_type: String,
+    /// The exact content, base64.
+    pub content: String,
+    /// Its leaf and proof.
+    pub proof: ProvenLeaf,
+}
+
+/// The decision for one purpose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PurposeDecision {
+    /// Purpose.
+    pub purpose: String,
+    /// May the tenant send mail for it?
+    pub may_send: bool,
+    /// `granted`, `pending`, `withdrawn` or `none`.
+    pub status: String,
+    /// The deciding event, if any.
+    pub event_id: Option<String>,
+}
+
+/// How long to wait for a checkpoint that covers the address's newest event.
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(5);
+
+/// The evidence bundle for `email` in `tenant_id`.
+pub fn bundle(
+    store: &Store,
+    log: &Log,
+    tenant_id: &str,
+    email: &str,
+) -> Result<Bundle, ConsentError> {
+    let address = EmailAddress::parse(email)?;
+    let tenant = consent::tenant(store, tenant_id)?;
+    let (subject, events) = store.read(|r| {
+        let subject = r
+            .subject_by_address(tenant_id, address.as_str())?
+            .ok_or_else(|| ConsentError::NotFound("no events recorded for this address".into()))?;
+        let events = r.subject_events(&subject.id)?;
+        Ok::<_, ConsentError>((subject, events))
+    })?;
+    let salt = subject
+        .salt
+        .clone()
+        .ok_or_else(|| ConsentError::NotFound("this address's personal data was erased".into()))?;
+    // One checkpoint that covers every event (the newest is at most an interval old).
+    let newest = events
+        .iter()
+        .map(|e| e.leaf_index as u64)
+        .max()
+        .unwrap_or(0);
+    let deadline = Instant::now() + CHECKPOINT_WAIT;
+    let checkpoint = loop {
+        let cp = log.latest_checkpoint()?;
+        if cp.size > newest {
+            break cp;
+        }
+        if Instant::now() > deadline {
+            return Err(ConsentError::Log(crate::log::LogError::NotFound(
+                "no checkpoint covers this address's newest event yet; try again".into(),
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let prove = |index: u64| -> Result<ProvenLeaf, ConsentError> {
+        let bytes = store
+            .read(|r| Ok::<_, ConsentError>(r.leaf_data(index as i64, index as i64 + 1)?))?
+            .pop()
+            .ok_or_else(|| ConsentError::NotFound(format!("no leaf {index}")))?;
+        let path = log.inclusion_proof(index, checkpoint.size)?;
+        Ok(ProvenLeaf {
+            leaf_index: index,
+            leaf_hash: B64.encode(crate::log::hash::leaf_hash(&bytes)),
+            leaf: B64.encode(&bytes),
+            inclusion_proof: path.iter().map(|h| B64.encode(h)).collect(),
+            tlog_proof: verify::tlog_proof(index, &path, &checkpoint.note),
+        })
+    };
+    let proven = events
+        .iter()
+        .map(|e| prove(e.leaf_index as u64))
+        .collect::<Result<Vec<_>, _>>()?;
+    let template_ids: BTreeSet<&String> = events
+        .iter()
+        .filter_map(|e| e.collection_point.as_ref())
+        .collect();
+    let mut templates = Vec::new();
+    for id in template_ids {
+        if !plain_id(id) {
+            continue;
+        }
+        let Some(row) =
+            store.read(|r| Ok::<_, ConsentError>(r.collection_point(tenant_id, id)?))?
+        else {
+            continue;
+        };
+        templates.push(ProvenTemplate {
+            id: row.id,
+            content_type: row.content_type,
+            content: B64.encode(&row.content),
+            proof: prove(row.leaf_index as u64)?,
+        });
+    }
+    let decisions = tenant
+        .purposes
+        .iter()
+        .map(|p| {
+            let d = consent::decide(store, tenant_id, address.as_str(), &p.purpose)?;
+            Ok(PurposeDecision {
+                purpose: p.purpose.clone(),
+                may_send: d.may_send,
+                status: d.status,
+                event_id: d.event_id,
+            })
+        })
+        .collect::<Result<Vec<_>, ConsentError>>()?;
+    Ok(Bundle {
+        format: FORMAT.into(),
+        generated_at: crate::rfc3339(crate::now_millis()),
+        log: LogIdentity {
+            origin: crate::log::note::Checkpoint::parse(
+                checkpoint.note.split("\n\n").next().unwrap_or_default(),
+            )
+            .map(|c| c.origin)
+            .unwrap_or_default(),
+            verifier_key: log.verifier_key(),
+        },
+        checkpoint: checkpoint.note,
+        tenant: TenantIdentity {
+            id: tenant.id,
+            legal_name: tenant.legal_name,
+        },
+        subject: Opening {
+            email: address.as_str().to_string(),
+            salt: B64.encode(&salt),
+            commitment: subject
+                .commitment
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        },
+        events: proven,
+        collection_points: templates,
+        decisions,
+    })
+}

@@ -1,0 +1,503 @@
+//! Offline verification of an evidence bundle, with nothing but the log's verifier key (and,
+//! if the regulator has one, a checkpoint it already trusts with a consistency proof to it).
+//! Pure: no database, no network, no clock — shared by the CLI (`verify evidence`) and the SDKs.
+//!
+//! Checked, each as its own item of the [`Report`]: the checkpoint's signature and origin; for
+//! every leaf its hash, its inclusion proof, and its `tlog-proof@v1` text; that every event leaf
+//! belongs to the tenant and commits to the opened address (`SHA-256` commitment recomputed from
+//! address and salt); the per-address chain (`prev` links each event to the one before, the
+//! first to none); every template's content against its hash and its id; that the decisions
+//! follow from the events (replayed by the rules below); and consistency with a trusted
+//! checkpoint.
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{Bundle, PurposeDecision, FORMAT};
+use crate::log::hash::{leaf_hash, Hash};
+use crate::log::note::{Checkpoint, NoteVerifier};
+use crate::log::proof::{verify_consistency, verify_inclusion};
+
+/// The first line of a C2SP `tlog-proof@v1`.
+pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
+
+/// The C2SP `tlog-proof@v1` text of an inclusion proof: header, `index N`, the path (one base64
+/// hash a line), a blank line, the signed checkpoint.
+pub fn tlog_proof(index: u64, path: &[Hash], checkpoint_note: &str) -> String {
+    let mut text = format!("{TLOG_PROOF_HEADER}\nindex {index}\n");
+    for h in path {
+        text.push_str(&B64.encode(h));
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(checkpoint_note);
+    text
+}
+
+/// A parsed `tlog-proof@v1`: index, path, signed checkpoint (and opaque extra data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlogProof {
+    /// Leaf index.
+    pub index: u64,
+    /// Inclusion path.
+    pub path: Vec<Hash>,
+    /// The signed checkpoint note.
+    pub checkpoint: String,
+    /// The `extra` data, if any.
+    pub extra: Option<Vec<u8>>,
+}
+
+/// Parses `tlog-proof@v1` text.
+pub fn parse_tlog_proof(text: &str) -> Result<TlogProof, String> {
+    let (head, checkpoint) = text
+        .split_once("\n\n")
+        .ok_or("no blank line before the checkpoint")?;
+    let mut lines = head.split('\n');
+    if lines.next() != Some(TLOG_PROOF_HEADER) {
+        return Err(format!("the first line is not {TLOG_PROOF_HEADER}"));
+    }
+    let mut line = lines.next().ok_or("no index line")?;
+    let mut extra = None;
+    if let Some(data) = line.strip_prefix("extra ") {
+        extra = Some(B64.decode(data).map_err(|_| "extra is not base64")?);
+        line = lines.next().ok_or("no index line")?;
+    }
+    let index = line
+        .strip_prefix("index ")
+        .and_then(|n| n.parse().ok())
+        .ok_or("no valid index line")?;
+    let path = lines
+        .map(|l| {
+            B64.decode(l)
+                .ok()
+                .and_then(|h| Hash::try_from(h).ok())
+                .ok_or_else(|| format!("not a base64 hash: {l:?}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TlogProof {
+        index,
+        path,
+        checkpoint: checkpoint.to_string(),
+        extra,
+    })
+}
+
+/// One verified claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// What was checked.
+    pub what: String,
+    /// Whether it holds.
+    pub ok: bool,
+    /// Why not, or a note.
+    pub detail: String,
+}
+
+/// The verdict on a bundle, item by item.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Every check, in order.
+    pub items: Vec<Item>,
+}
+
+impl Report {
+    fn check(&mut self, what: impl Into<String>, ok: bool, detail: impl Into<String>) -> bool {
+        self.items.push(Item {
+            what: what.into(),
+            ok,
+            detail: detail.into(),
+        });
+        ok
+    }
+
+    /// True when every item holds (and there is at least one).
+    pub fn passed(&self) -> bool {
+        !self.items.is_empty() && self.items.iter().all(|i| i.ok)
+    }
+}
+
+/// A checkpoint the regulator already trusts, and the consistency proof from it to the bundle's.
+#[derive(Debug, Clone)]
+pub struct Trusted {
+    /// The trusted signed checkpoint note.
+    pub checkpoint: String,
+    /// The consistency proof between the two sizes (empty when equal).
+    pub consistency: Vec<Hash>,
+}
+
+fn b64_hash(text: &str) -> Option<Hash> {
+    B64.decode(text).ok().and_then(|h| Hash::try_from(h).ok())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Verifies a signed checkpoint note with `verifier`: its body parsed.
+pub fn open_checkpoint(verifier: &NoteVerifier, note: &str) -> Result<Checkpoint, String> {
+    verifier.checkpoint(note)
+}
+
+/// Verifies `bundle` (its JSON bytes) against the verifier key `vkey`.
+pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
+    let mut report = Report::default();
+    let bundle: Bundle = match serde_json::from_slice(bundle) {
+        Ok(b) => b,
+        Err(e) => {
+            report.check("bundle", false, format!("not an evidence bundle: {e}"));
+            return report;
+        }
+    };
+    if !report.check(
+        "format",
+        bundle.format == FORMAT,
+        format!("expected {FORMAT}, found {}", bundle.format),
+    ) {
+        return report;
+    }
+    let verifier = match NoteVerifier::parse(vkey) {
+        Ok(v) => v,
+        Err(e) => {
+            report.check("verifier key", false, e.to_string());
+            return report;
+        }
+    };
+    let cp = match open_checkpoint(&verifier, &bundle.checkpoint) {
+        Ok(cp) => {
+            report.check(
+                "checkpoint",
+                true,
+                format!("signed by {}, size {}", cp.origin, cp.size),
+            );
+            cp
+        }
+        Err(e) => {
+            report.check("checkpoint", false, e);
+            return report;
+        }
+    };
+    if let Some(trusted) = trusted {
+        check_trusted(&mut report, &verifier, &cp, trusted);
+    }
+
+    // The opening.
+    let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
+    let commitment = hex(&crate::consent::commitment(
+        &bundle.tenant.id,
+        &bundle.subject.email,
+        &salt,
+    ));
+    report.check(
+        "subject commitment",
+        commitment == bundle.subject.commitment,
+        if commitment == bundle.subject.commitment {
+            format!("{} with its salt opens {commitment}", bundle.subject.email)
+        } else {
+            format!(
+                "address and salt give {commitment}, not {}",
+                bundle.subject.commitment
+            )
+        },
+    );
+
+    // Events: proofs, ownership, chain.
+    let mut documents = Vec::new();
+    let mut previous: Option<u64> = None;
+    for (n, event) in bundle.events.iter().enumerate() {
+        let what = format!("event {n} (leaf {})", event.leaf_index);
+        let Some(doc) = check_leaf(&mut report, &what, event, &cp, &bundle.checkpoint) else {
+            continue;
+        };
+        let owner_ok = doc["type"] == "consent_event"
+            && doc["tenant"] == bundle.tenant.id.as_str()
+            && doc["subject"] == commitment.as_str();
+        report.check(
+            format!("{what}: names this tenant and subject"),
+            owner_ok,
+            if owner_ok {
+                String::new()
+            } else {
+                format!(
+                    "type {}, tenant {}, subject {}",
+                    doc["type"], doc["tenant"], doc["subject"]
+                )
+            },
+        );
+        let prev = doc["prev"].as_u64();
+        let chain_ok = prev == previous && previous.is_none_or(|p| p < event.leaf_index);
+        report.check(
+            format!("{what}: chain"),
+            chain_ok,
+            format!("prev {prev:?}, the previous event in the bundle is at {previous:?}"),
+        );
+        previous = Some(event.leaf_index);
+        documents.push((event.leaf_index, doc));
+    }
+
+    // Templates.
+    let mut templates = HashMap::new();
+    for t in &bundle.collection_points {
+        let what = format!("collection point {}", t.id);
+        let Some(doc) = check_leaf(&mut report, &what, &t.proof, &cp, &bundle.checkpoint) else {
+            continue;
+        };
+        let content = B64.decode(&t.content).unwrap_or_default();
+        let content_sha256 = hex(&Sha256::digest(&content));
+        let described = serde_json::json!({
+            "tenant": doc["tenant"], "name": doc["name"], "channel": doc["channel"],
+            "content_type": doc["content_type"], "content_sha256": doc["content_sha256"],
+            "sender_name_shown": doc["sender_name_shown"], "prechecked": doc["prechecked"],
+            "language": doc["language"],
+        });
+        let id = crate::log::jcs::canonicalize(&described)
+            .map(|c| hex(&Sha256::digest(c)))
+            .unwrap_or_default();
+        let ok = doc["type"] == "collection_point"
+            && doc["tenant"] == bundle.tenant.id.as_str()
+            && doc["content_sha256"] == content_sha256.as_str()
+            && doc["id"] == t.id.as_str()
+            && id == t.id;
+        report.check(
+            format!("{what}: content and id"),
+            ok,
+            if ok {
+                format!("{} bytes of {}", content.len(), t.content_type)
+            } else {
+                "the content or the id does not match its leaf".to_string()
+            },
+        );
+        templates.insert(t.id.clone(), ok);
+    }
+    for (n, (_, doc)) in documents.iter().enumerate() {
+        if let Some(id) = doc["collection_point"].as_str() {
+            report.check(
+                format!("event {n}: its collection point is in the bundle"),
+                templates.get(id) == Some(&true),
+                id,
+            );
+        }
+    }
+
+    // The decisions follow from the events.
+    let replayed = replay(&documents);
+    for given in &bundle.decisions {
+        let expected = decision(&replayed, &given.purpose);
+        report.check(
+            format!("decision for {}", given.purpose),
+            expected == *given,
+            if expected == *given {
+                format!("may_send {} ({})", given.may_send, given.status)
+            } else {
+                format!(
+                    "the events give may_send {} ({}), the bundle says {} ({})",
+                    expected.may_send, expected.status, given.may_send, given.status
+                )
+            },
+        );
+    }
+    report
+}
+
+/// Checks a proven leaf; returns its JSON document when it holds.
+fn check_leaf(
+    report: &mut Report,
+    what: &str,
+    leaf: &super::ProvenLeaf,
+    cp: &Checkpoint,
+    checkpoint_note: &str,
+) -> Option<Value> {
+    let Ok(bytes) = B64.decode(&leaf.leaf) else {
+        report.check(format!("{what}: leaf"), false, "not base64");
+        return None;
+    };
+    let hash = leaf_hash(&bytes);
+    if !report.check(
+        format!("{what}: leaf hash"),
+        Some(hash) == b64_hash(&leaf.leaf_hash),
+        "RFC 9162 hash of the leaf bytes",
+    ) {
+        return None;
+    }
+    let path: Option<Vec<Hash>> = leaf.inclusion_proof.iter().map(|h| b64_hash(h)).collect();
+    let included = path
+        .as_ref()
+        .is_some_and(|p| verify_inclusion(&hash, leaf.leaf_index, cp.size, p, &cp.root));
+    report.check(
+        format!("{what}: inclusion"),
+        included,
+        format!("in the tree of size {}", cp.size),
+    );
+    let tlog = parse_tlog_proof(&leaf.tlog_proof);
+    let same = tlog.as_ref().is_ok_and(|t| {
+        t.index == leaf.leaf_index
+            && Some(&t.path) == path.as_ref()
+            && t.checkpoint == checkpoint_note
+    });
+    report.check(
+        format!("{what}: tlog-proof@v1"),
+        same,
+        match &tlog {
+            Err(e) => e.clone(),
+            Ok(_) if !same => "differs from the JSON proof or checkpoint".into(),
+            Ok(_) => String::new(),
+        },
+    );
+    let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
+    report.check(format!("{what}: leaf is JSON"), doc.is_some(), "");
+    doc.filter(|_| included)
+}
+
+fn check_trusted(report: &mut Report, verifier: &NoteVerifier, cp: &Checkpoint, trusted: &Trusted) {
+    let old = match open_checkpoint(verifier, &trusted.checkpoint) {
+        Ok(old) => old,
+        Err(e) => {
+            report.check("trusted checkpoint", false, e);
+            return;
+        }
+    };
+    let (ok, detail) = if old.size > cp.size {
+        (
+            verify_consistency(cp.size, old.size, &cp.root, &old.root, &trusted.consistency),
+            format!(
+                "the bundle's tree ({}) is older than the trusted one ({})",
+                cp.size, old.size
+            ),
+        )
+    } else if old.size == cp.size {
+        (
+            old.root == cp.root,
+            format!(
+                "same size {}: the roots must be equal (else the log forked)",
+                cp.size
+            ),
+        )
+    } else {
+        (
+            verify_consistency(old.size, cp.size, &old.root, &cp.root, &trusted.consistency),
+            format!("size {} extends the trusted size {}", cp.size, old.size),
+        )
+    };
+    report.check("consistent with the trusted checkpoint", ok, detail);
+}
+
+/// One purpose's state after replaying events (the rules of `consent::entries`).
+#[derive(Debug, Clone)]
+struct State {
+    status: String,
+    event_id: String,
+    leaf_index: u64,
+    occurred_at: String,
+}
+
+/// The key of "all purposes".
+const ALL: &str = "*";
+
+fn effective<'a>(states: &'a BTreeMap<String, State>, purpose: &str) -> Option<&'a State> {
+    match (states.get(purpose), states.get(ALL)) {
+        (Some(a), Some(b)) => Some(if a.leaf_index > b.leaf_index { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn millis(rfc3339: &str) -> i128 {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(0)
+}
+
+/// Replays event leaves in log order into per-purpose states: an opt-out withdraws (its purposes,
+/// or all); an opt-in grants (pending if it awaits confirmation; never taking back a grant);
+/// after a refusal only fresh consent — basis `consent`, claimed later than the refusal —
+/// grants again; a confirmation grants what is pending (of its opt-in, if it names one).
+fn replay(events: &[(u64, Value)]) -> BTreeMap<String, State> {
+    let mut states: BTreeMap<String, State> = BTreeMap::new();
+    for (leaf_index, doc) in events {
+        let state = |status: &str| State {
+            status: status.into(),
+            event_id: doc["event_id"].as_str().unwrap_or_default().into(),
+            leaf_index: *leaf_index,
+            occurred_at: doc["occurred_at"].as_str().unwrap_or_default().into(),
+        };
+        // A list of purposes, or `None` for "all".
+        let purposes: Option<Vec<String>> = doc["purposes"].as_array().map(|list| {
+            list.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        });
+        match doc["event"].as_str() {
+            Some("opt_in") => {
+                let fresh_consent = doc["basis"] == "consent";
+                let claimed = millis(doc["occurred_at"].as_str().unwrap_or_default());
+                for purpose in purposes.iter().flatten() {
+                    let current = effective(&states, purpose).cloned();
+                    let granted = current.as_ref().is_some_and(|e| e.status == "granted");
+                    let may_grant = match &current {
+                        Some(e) if e.status == "withdrawn" => {
+                            fresh_consent && claimed > millis(&e.occurred_at)
+                        }
+                        _ => true,
+                    };
+                    if !may_grant {
+                        continue;
+                    }
+                    match (doc["confirmation_required"] == true, granted) {
+                        (true, true) => {}
+                        (true, false) => {
+                            states.insert(purpose.clone(), state("pending"));
+                        }
+                        (false, _) => {
+                            states.insert(purpose.clone(), state("granted"));
+                        }
+                    }
+                }
+            }
+            Some("opt_out") => match &purposes {
+                None => {
+                    states.insert(ALL.into(), state("withdrawn"));
+                }
+                Some(list) => {
+                    for purpose in list {
+                        states.insert(purpose.clone(), state("withdrawn"));
+                    }
+                }
+            },
+            Some("confirm") => {
+                let confirms = doc["confirms"].as_str();
+                let pending: Vec<String> = states
+                    .iter()
+                    .filter(|(p, _)| p.as_str() != ALL)
+                    .filter(|(p, _)| purposes.as_ref().is_none_or(|only| only.contains(p)))
+                    .filter(|(p, _)| effective(&states, p).is_some_and(|e| e.status == "pending"))
+                    .filter(|(_, s)| confirms.is_none_or(|id| s.event_id == id))
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for purpose in pending {
+                    states.insert(purpose, state("granted"));
+                }
+            }
+            _ => {}
+        }
+    }
+    states
+}
+
+/// The decision for `purpose` from replayed states.
+fn decision(states: &BTreeMap<String, State>, purpose: &str) -> PurposeDecision {
+    match effective(states, purpose) {
+        None => PurposeDecision {
+            purpose: purpose.into(),
+            may_send: false,
+            status: "none".into(),
+            event_id: None,
+        },
+        Some(s) => PurposeDecision {
+            purpose: purpose.into(),
+            may_send: s.status == "granted",
+            status: s.status.clone(),
+            event_id: Some(s.event_id.clone()),
+        },
+    }
+}

@@ -1,0 +1,151 @@
+//! A log monitor's judgement: each checkpoint it sees must be signed by the log's key, never
+//! smaller than the largest seen, consistent (RFC 9162 consistency proof) with the previous one,
+//! and the only root ever seen for its size — two roots for one size is a split view (a fork).
+//! The history lives in a state directory (`<size>.checkpoint` files, the signed notes), so a
+//! restarted monitor keeps its memory. Fetching is the caller's (the CLI uses HTTP); this module
+//! has no network and no database.
+
+use std::path::{Path, PathBuf};
+
+use super::hash::Hash;
+use super::note::{Checkpoint, NoteVerifier};
+use super::proof::verify_consistency;
+
+/// What went wrong, worth waking someone for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Alarm {
+    /// The checkpoint's signature or format is bad.
+    #[error("bad checkpoint: {0}")]
+    BadCheckpoint(String),
+    /// The tree shrank.
+    #[error("the tree shrank: size {seen} was seen before, the log now shows {now}")]
+    Shrank {
+        /// Largest size seen.
+        seen: u64,
+        /// Size now.
+        now: u64,
+    },
+    /// Two roots for one size.
+    #[error("split view: two different roots for tree size {0} (the log forked)")]
+    SplitView(u64),
+    /// The new checkpoint does not extend the previous one.
+    #[error("size {to} is not consistent with size {from}: {why}")]
+    Inconsistent {
+        /// Previous size.
+        from: u64,
+        /// New size.
+        to: u64,
+        /// Why.
+        why: String,
+    },
+}
+
+/// What a checkpoint came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// The first checkpoint seen.
+    First(u64),
+    /// Already seen.
+    Unchanged(u64),
+    /// A larger tree, consistent with the previous one.
+    Grew {
+        /// Previous size.
+        from: u64,
+        /// New size.
+        to: u64,
+    },
+}
+
+/// A monitor of one log.
+pub struct Monitor {
+    verifier: NoteVerifier,
+    dir: PathBuf,
+}
+
+impl Monitor {
+    /// A monitor verifying with `vkey`, remembering in `dir` (created if missing).
+    pub fn new(vkey: &str, dir: &Path) -> Result<Self, String> {
+        let verifier = NoteVerifier::parse(vkey).map_err(|e| format!("verifier key: {e}"))?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Self {
+            verifier,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn open(&self, note: &str) -> Result<Checkpoint, Alarm> {
+        self.verifier.checkpoint(note).map_err(Alarm::BadCheckpoint)
+    }
+
+    fn path(&self, size: u64) -> PathBuf {
+        self.dir.join(format!("{size:020}.checkpoint"))
+    }
+
+    /// The checkpoint seen for `size`, if any.
+    pub fn seen(&self, size: u64) -> Option<Checkpoint> {
+        let note = std::fs::read_to_string(self.path(size)).ok()?;
+        self.open(&note).ok()
+    }
+
+    /// The largest checkpoint seen.
+    pub fn latest(&self) -> Option<Checkpoint> {
+        let mut sizes: Vec<u64> = std::fs::read_dir(&self.dir)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".checkpoint")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        sizes.sort_unstable();
+        sizes.pop().and_then(|s| self.seen(s))
+    }
+
+    /// Judges `note`, the log's current checkpoint. `consistency(from, to)` fetches the proof
+    /// between two sizes. A good checkpoint is remembered; an alarm leaves the history as it was.
+    pub fn observe(
+        &self,
+        note: &str,
+        consistency: impl FnOnce(u64, u64) -> Result<Vec<Hash>, String>,
+    ) -> Result<Observation, Alarm> {
+        let cp = self.open(note)?;
+        if let Some(same) = self.seen(cp.size) {
+            if same.root != cp.root {
+                return Err(Alarm::SplitView(cp.size));
+            }
+        }
+        let observation = match self.latest() {
+            None => Observation::First(cp.size),
+            Some(last) if cp.size < last.size => {
+                return Err(Alarm::Shrank {
+                    seen: last.size,
+                    now: cp.size,
+                })
+            }
+            Some(last) if cp.size == last.size => Observation::Unchanged(cp.size),
+            Some(last) => {
+                let inconsistent = |why: String| Alarm::Inconsistent {
+                    from: last.size,
+                    to: cp.size,
+                    why,
+                };
+                if last.size > 0 {
+                    let proof = consistency(last.size, cp.size).map_err(inconsistent)?;
+                    if !verify_consistency(last.size, cp.size, &last.root, &cp.root, &proof) {
+                        return Err(inconsistent("the consistency proof does not verify".into()));
+                    }
+                }
+                Observation::Grew {
+                    from: last.size,
+                    to: cp.size,
+                }
+            }
+        };
+        std::fs::write(self.path(cp.size), note)
+            .map_err(|e| Alarm::BadCheckpoint(format!("cannot record it: {e}")))?;
+        Ok(observation)
+    }
+}

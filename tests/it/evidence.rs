@@ -1,0 +1,456 @@
+//! Regulators verify: a sender exports the evidence of an address, the binary verifies it
+//! offline with the verifier key alone, every tampered part is caught and named, the proofs agree
+//! with the independent reference verifier, and a forked log is caught by `verify
+//! --trusted-checkpoint` and by `monitor`. On SQLite and PostgreSQL (the fork on SQLite files).
+
+use std::process::Command;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use consent_ledger::api::AppState;
+use consent_ledger::auth::Role;
+use consent_ledger::evidence::verify;
+use serde_json::{json, Value};
+
+use crate::common::{reference, TestApp, TestDb};
+use crate::on_both_backends;
+use crate::unsubscribe::{may_send, opt_in, shop};
+
+on_both_backends!(evidence_verifies_offline_and_tampering_is_caught);
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_consent-ledger"));
+    c.env_remove("CONSENT_LEDGER_DATABASE_URL")
+        .env_remove("CONSENT_LEDGER_CONFIG");
+    c
+}
+
+/// Runs `verify evidence` on `bundle`; (success, stdout).
+fn verify_cli(bundle: &Value, vkey: &str, extra: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(bundle).unwrap()).unwrap();
+    let out = bin()
+        .args(["verify", "evidence"])
+        .arg(&path)
+        .args(["--vkey", vkey])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+async fn event(app: &TestApp, token: &str, body: Value) -> Value {
+    let res = app
+        .call("POST", "/v1/events", Some(token), Some(&body), &[])
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    res.json()
+}
+
+async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
+    let app = TestApp::start(&db).await;
+    let shop = shop(&db, true);
+    let state = AppState::open(&db.config()).unwrap();
+    let regulator = state
+        .authority
+        .issue(
+            Role::Regulator,
+            None,
+            "jfta",
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap();
+    let vkey = state.log.verifier_key();
+    state.log.shutdown();
+
+    let form = json!({"name": "signup", "channel": "web_form", "content_type": "text/html; charset=utf-8",
+                      "content": "<label><input type=checkbox> Send me the newsletter</label>",
+                      "sender_name_shown": "Sakura Shop", "prechecked": false, "language": "ja"});
+    let cp = app
+        .call(
+            "POST",
+            "/v1/collection-points",
+            Some(&shop.sender),
+            Some(&form),
+            &[],
+        )
+        .await;
+    assert_eq!(cp.status, 201, "{}", cp.text());
+    let cp_id = cp.json()["id"].as_str().unwrap().to_string();
+    let email = "Hanako@Example.JP";
+    // A history with every rule: pending then confirmed, a refusal, a stale opt-in that must not
+    // count, then fresh consent for one purpose.
+    event(
+        &app,
+        &shop.sender,
+        json!({"event": "opt_in", "email": email, "purposes": ["newsletter", "offers"],
+        "method": "web_form", "collection_point": cp_id, "confirmation_required": true,
+        "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+    )
+    .await;
+    event(
+        &app,
+        &shop.sender,
+        json!({"event": "confirm", "email": email, "purposes": "all",
+        "method": "email", "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+    )
+    .await;
+    event(
+        &app,
+        &shop.sender,
+        json!({"event": "opt_out", "email": email, "purposes": "all",
+        "method": "email", "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+    )
+    .await;
+    event(
+        &app,
+        &shop.sender,
+        json!({"event": "opt_in", "email": email, "purposes": ["offers"],
+        "basis": "business_relationship", "method": "in_person",
+        "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+    )
+    .await;
+    event(
+        &app,
+        &shop.sender,
+        json!({"event": "opt_in", "email": email, "purposes": ["newsletter"],
+        "method": "web_form", "collection_point": cp_id,
+        "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+    )
+    .await;
+    opt_in(&app, &shop, "someone-else@example.jp").await;
+    assert!(may_send(&app, &shop, "hanako@example.jp", "newsletter").await);
+    assert!(!may_send(&app, &shop, "hanako@example.jp", "offers").await);
+
+    let res = app
+        .call(
+            "GET",
+            &format!("/v1/evidence?email={email}"),
+            Some(&shop.sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let bundle = res.json();
+    assert_eq!(bundle["events"].as_array().unwrap().len(), 5);
+    assert_eq!(bundle["collection_points"].as_array().unwrap().len(), 1);
+    assert_eq!(bundle["subject"]["email"], "hanako@example.jp");
+    let proof_text = bundle["events"][0]["tlog_proof"].as_str().unwrap();
+    assert!(
+        proof_text.starts_with("c2sp.org/tlog-proof@v1\nindex "),
+        "{proof_text}"
+    );
+
+    // Offline, with the binary and the key alone.
+    let (ok, out) = verify_cli(&bundle, &vkey, &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("verdict: VALID") && !out.contains("FAIL"),
+        "{out}"
+    );
+    assert!(out.contains("decision for newsletter") && out.contains("decision for offers"));
+
+    // The independent reference agrees: signature, and every inclusion proof.
+    let checkpoint =
+        reference::verify_checkpoint(bundle["checkpoint"].as_str().unwrap(), &vkey).unwrap();
+    for leaf in bundle["events"].as_array().unwrap().iter().chain(
+        bundle["collection_points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| &t["proof"]),
+    ) {
+        let bytes = B64.decode(leaf["leaf"].as_str().unwrap()).unwrap();
+        let path: Vec<[u8; 32]> = leaf["inclusion_proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| B64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+            .collect();
+        let root = reference::root_from_inclusion(
+            reference::leaf_hash(&bytes),
+            leaf["leaf_index"].as_u64().unwrap(),
+            checkpoint.size,
+            &path,
+        );
+        assert_eq!(root, Some(checkpoint.root));
+        let parsed = verify::parse_tlog_proof(leaf["tlog_proof"].as_str().unwrap()).unwrap();
+        assert_eq!(parsed.path, path);
+    }
+
+    // Every part tampered: caught, and the failing item named.
+    let flip_b64 = |v: &Value| {
+        let mut bytes = B64.decode(v.as_str().unwrap()).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        json!(B64.encode(bytes))
+    };
+    let tampered: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "leaf byte",
+            Box::new(|b: &mut Value| b["events"][1]["leaf"] = flip_b64(&b["events"][1]["leaf"])),
+            "leaf hash",
+        ),
+        (
+            "proof step",
+            Box::new(|b: &mut Value| {
+                b["events"][2]["inclusion_proof"][0] =
+                    flip_b64(&b["events"][2]["inclusion_proof"][0])
+            }),
+            "inclusion",
+        ),
+        (
+            "checkpoint size",
+            Box::new(|b: &mut Value| {
+                let cp = b["checkpoint"].as_str().unwrap().to_string();
+                let mut lines: Vec<String> = cp.split('\n').map(str::to_string).collect();
+                lines[1] = (lines[1].parse::<u64>().unwrap() + 1).to_string();
+                b["checkpoint"] = json!(lines.join("\n"));
+            }),
+            "checkpoint",
+        ),
+        (
+            "signature",
+            Box::new(|b: &mut Value| {
+                let cp = b["checkpoint"].as_str().unwrap().to_string();
+                let (body, sig) = cp.rsplit_once(' ').unwrap();
+                let mut raw = B64.decode(sig.trim()).unwrap();
+                raw[10] ^= 1;
+                b["checkpoint"] = json!(format!("{body} {}\n", B64.encode(raw)));
+            }),
+            "checkpoint",
+        ),
+        (
+            "salt",
+            Box::new(|b: &mut Value| b["subject"]["salt"] = flip_b64(&b["subject"]["salt"])),
+            "subject commitment",
+        ),
+        (
+            "address",
+            Box::new(|b: &mut Value| b["subject"]["email"] = json!("other@example.jp")),
+            "subject commitment",
+        ),
+        (
+            "template",
+            Box::new(|b: &mut Value| {
+                b["collection_points"][0]["content"] =
+                    flip_b64(&b["collection_points"][0]["content"])
+            }),
+            "content and id",
+        ),
+        (
+            "decision",
+            Box::new(|b: &mut Value| b["decisions"][1]["may_send"] = json!(true)),
+            "decision for",
+        ),
+        (
+            "hidden event",
+            Box::new(|b: &mut Value| {
+                b["events"].as_array_mut().unwrap().remove(2);
+            }),
+            "chain",
+        ),
+        (
+            "tlog-proof text",
+            Box::new(|b: &mut Value| {
+                b["events"][0]["tlog_proof"] = json!("c2sp.org/tlog-proof@v1\nindex 0\n\nx")
+            }),
+            "tlog-proof",
+        ),
+    ];
+    for (what, tamper, named) in tampered {
+        let mut bad = bundle.clone();
+        tamper(&mut bad);
+        let (ok, out) = verify_cli(&bad, &vkey, &[]);
+        assert!(!ok, "{what}: accepted\n{out}");
+        assert!(out.contains("verdict: INVALID"), "{what}: {out}");
+        let failing: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+        assert!(
+            failing.iter().any(|l| l.contains(named)),
+            "{what} should fail {named}: {failing:?}"
+        );
+    }
+    // Another log's key: refused.
+    let other = TestDb::sqlite();
+    let other_state = AppState::open(&other.config()).unwrap();
+    let (ok, out) = verify_cli(&bundle, &other_state.log.verifier_key(), &[]);
+    other_state.log.shutdown();
+    assert!(!ok && out.contains("FAIL  checkpoint"), "{out}");
+
+    // A regulator asks for any tenant (and the read is recorded); a sender only for its own.
+    let res = app
+        .call(
+            "GET",
+            &format!("/v1/evidence?email={email}&tenant={}", shop.tenant),
+            Some(&regulator),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let reads = app
+        .call(
+            "GET",
+            "/v1/audit/regulator-reads",
+            Some(&shop.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert!(reads.to_string().contains("evidence"), "{reads}");
+    let other_shop = shop_for(&db);
+    let res = app
+        .call(
+            "GET",
+            &format!("/v1/evidence?email={email}&tenant={}", shop.tenant),
+            Some(&other_shop),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    for (query, status) in [
+        ("email=nobody@example.jp", 404),
+        ("email=not-an-address", 422),
+    ] {
+        let res = app
+            .call(
+                "GET",
+                &format!("/v1/evidence?{query}"),
+                Some(&shop.sender),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(res.status, status, "{query}: {}", res.text());
+    }
+    app.stop().await;
+}
+
+/// A change to a bundle.
+type Tamper = Box<dyn Fn(&mut Value)>;
+
+fn shop_for(db: &TestDb) -> String {
+    shop(db, true).sender
+}
+
+/// Appends one opt-in through the API of a server on `db`, stopping it after.
+async fn append_on(db: &TestDb, shop_sender: &str, email: &str) {
+    let app = TestApp::start(db).await;
+    let recorded = event(
+        &app,
+        shop_sender,
+        json!({"event": "opt_in", "email": email, "purposes": ["newsletter"],
+        "method": "web_form", "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+    )
+    .await;
+    // Let a checkpoint cover it.
+    crate::common::wait_for_checkpoint(&app.log, recorded["leaf_index"].as_u64().unwrap() + 1)
+        .await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_forked_log_is_caught_by_verify_and_monitor() {
+    // One log, copied at the same size, then grown differently: same key, two histories.
+    let a = TestDb::sqlite();
+    let shop = shop(&a, true);
+    append_on(&a, &shop.sender, "first@example.jp").await;
+    let b = TestDb::sqlite();
+    let path = |db: &TestDb| db.url.strip_prefix("sqlite://").unwrap().to_string();
+    for suffix in ["", "-wal", "-shm"] {
+        let from = format!("{}{suffix}", path(&a));
+        if std::path::Path::new(&from).exists() {
+            std::fs::copy(&from, format!("{}{suffix}", path(&b))).unwrap();
+        }
+    }
+    let vkey = {
+        let state = AppState::open(&a.config()).unwrap();
+        let vkey = state.log.verifier_key();
+        state.log.shutdown();
+        vkey
+    };
+    let monitor_state = tempfile::tempdir().unwrap();
+    // Off the test's thread: the server under test answers on it.
+    let monitor = |base: &str| {
+        let mut command = bin();
+        command
+            .args([
+                "monitor", "--url", base, "--vkey", &vkey, "--once", "--state",
+            ])
+            .arg(monitor_state.path());
+        async move {
+            actix_web::rt::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let app_a = TestApp::start(&a).await;
+    let out = monitor(&app_a.base).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok  first checkpoint"));
+    app_a.stop().await;
+
+    append_on(&a, &shop.sender, "only-in-a@example.jp").await;
+    append_on(&b, &shop.sender, "only-in-b@example.jp").await;
+
+    let app_a = TestApp::start(&a).await;
+    let cp_a = app_a.log.latest_checkpoint().unwrap();
+    let out = monitor(&app_a.base).await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && text.contains("consistent"),
+        "{text}"
+    );
+    let trusted = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(trusted.path(), &cp_a.note).unwrap();
+    app_a.stop().await;
+
+    let app_b = TestApp::start(&b).await;
+    let cp_b = app_b.log.latest_checkpoint().unwrap();
+    assert_eq!(cp_a.size, cp_b.size, "both forks have one size");
+    assert_ne!(cp_a.root, cp_b.root);
+    // The monitor, following the same log name, sees the other root: a split view, exit code 2.
+    let out = monitor(&app_b.base).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ALARM: split view"));
+    // The regulator trusted A's checkpoint; B's evidence is refused.
+    let res = app_b
+        .call(
+            "GET",
+            "/v1/evidence?email=only-in-b@example.jp",
+            Some(&shop.sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let (ok, out) = verify_cli(
+        &res.json(),
+        &vkey,
+        &["--trusted-checkpoint", trusted.path().to_str().unwrap()],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("FAIL  consistent with the trusted checkpoint"),
+        "{out}"
+    );
+    // Without the trusted checkpoint, B's bundle is internally valid: that is why regulators keep one.
+    let (ok, out) = verify_cli(&res.json(), &vkey, &[]);
+    assert!(ok, "{out}");
+    app_b.stop().await;
+}
