@@ -189,7 +189,7 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
         bytes[middle] ^= 1;
         json!(B64.encode(bytes))
     };
-    let tampered: Vec<(&str, Tamper, &str)> = vec![
+    let tampered: Vec<(&str, Tamper<'_>, &str)> = vec![
         (
             "leaf byte",
             Box::new(|b: &mut Value| b["events"][1]["leaf"] = flip_b64(&b["events"][1]["leaf"])),
@@ -333,7 +333,7 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
 }
 
 /// A change to a bundle.
-type Tamper = Box<dyn Fn(&mut Value)>;
+type Tamper<'a> = Box<dyn Fn(&mut Value) + 'a>;
 
 fn shop_for(db: &TestDb) -> String {
     shop(db, true).sender
