@@ -72,6 +72,9 @@ pub struct Config {
     /// Public unsubscribe requests per second from one IP address (bursts of ten times as many);
     /// 0 turns the limit off. Mail providers send one-clicks from few addresses: keep it high.
     pub unsubscribe_per_ip: u32,
+    /// Let webhooks be `http://` to this machine (development and tests only; otherwise only
+    /// https to public addresses).
+    pub webhooks_to_loopback: bool,
 }
 
 impl Default for Config {
@@ -86,6 +89,7 @@ impl Default for Config {
             log_read_access: ReadAccess::Public,
             public_url: "http://127.0.0.1:8080".into(),
             unsubscribe_per_ip: 100,
+            webhooks_to_loopback: false,
         }
     }
 }
@@ -128,6 +132,9 @@ pub struct ConfigArgs {
     /// Unsubscribe requests per second from one IP, 0 = no limit [default: 100]
     #[arg(long, env = "CONSENT_LEDGER_UNSUBSCRIBE_PER_IP", global = true)]
     pub unsubscribe_per_ip: Option<u32>,
+    /// Allow http:// webhooks to this machine (development only) [default: false]
+    #[arg(long, env = "CONSENT_LEDGER_WEBHOOKS_TO_LOOPBACK", global = true)]
+    pub webhooks_to_loopback: Option<bool>,
 }
 
 impl Config {
@@ -157,6 +164,7 @@ impl Config {
             log_read_access,
             public_url,
             unsubscribe_per_ip,
+            webhooks_to_loopback,
         } = args.clone();
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
@@ -170,7 +178,8 @@ impl Config {
             pool_size,
             log_read_access,
             public_url,
-            unsubscribe_per_ip
+            unsubscribe_per_ip,
+            webhooks_to_loopback
         );
         config.validate()?;
         Ok(config)

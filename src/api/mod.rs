@@ -57,6 +57,8 @@ pub struct AppState {
     pub rate_limits: std::sync::Arc<signup::RateLimits>,
     /// Public unsubscribe requests per second from one IP (0: no limit).
     pub unsubscribe_per_ip: u32,
+    /// Webhooks may be http:// to this machine (development and tests).
+    pub webhooks_to_loopback: bool,
     /// One unsubscribe at a time per recipient.
     pub unsubscribe_locks: std::sync::Arc<unsubscribe::SubjectLocks>,
     /// Sends opt-out webhooks while any clone of the state lives.
@@ -118,9 +120,14 @@ impl AppState {
             links,
             rate_limits: Default::default(),
             unsubscribe_per_ip: config.unsubscribe_per_ip,
+            webhooks_to_loopback: config.webhooks_to_loopback,
             unsubscribe_locks: Default::default(),
             webhooks: std::sync::Arc::new(
-                crate::unsubscribe::webhooks::Worker::start(store.clone()).map_err(|e| {
+                crate::unsubscribe::webhooks::Worker::start(
+                    store.clone(),
+                    config.webhooks_to_loopback,
+                )
+                .map_err(|e| {
                     StartError::Log(LogError::Corrupt(format!(
                         "cannot start the webhook worker: {e}"
                     )))

@@ -186,6 +186,23 @@ pub async fn confirm(
     }
 }
 
+/// A page for when the service cannot answer now (overloaded, database unavailable).
+fn busy_page(lang: Lang, error: &super::error::ApiError) -> HttpResponse {
+    let status = match error {
+        super::error::ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut page = page(
+        status,
+        lang,
+        if lang == Lang::Ja { "しばらくお待ちください" } else { "Please try again" },
+        "<p>Nothing was changed. Please try again in a moment. / 何も変更されていません。しばらくしてからもう一度お試しください。</p>",
+    );
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    page
+}
+
 /// A page for an unsubscribe link that is not valid (tampered with, expired, unknown).
 fn invalid_unsubscribe(lang: Lang) -> HttpResponse {
     let (title, text) = match lang {
@@ -247,13 +264,19 @@ pub async fn unsubscribe_page(
     req: HttpRequest,
     query: web::Query<LangQuery>,
 ) -> HttpResponse {
-    let (store, links, token) = (state.store.clone(), state.links.clone(), token.into_inner());
+    let token = token.into_inner();
+    if let Err(e) = super::unsubscribe::limit(&state, &req, &token) {
+        return busy_page(lang(&req, &query), &e);
+    }
+    let (store, links) = (state.store.clone(), state.links.clone());
     let content = super::short_query(&state.store, move || {
         crate::unsubscribe::page(&store, &links, &token)
     })
     .await;
-    let Ok(content) = content else {
-        return invalid_unsubscribe(lang(&req, &query));
+    let content = match content {
+        Ok(content) => content,
+        Err(super::error::ApiError::NotFound(_)) => return invalid_unsubscribe(lang(&req, &query)),
+        Err(e) => return busy_page(lang(&req, &query), &e),
     };
     let default = if content.default_language == "en" {
         Lang::En
@@ -261,11 +284,28 @@ pub async fn unsubscribe_page(
         Lang::Ja
     };
     let lang = lang_or(&req, &query, default);
-    if let Some(since) = &content.stopped_since {
+    if let Some(since) = &content.all_stopped_since {
         return unsubscribed_page(lang, Some(&content.sender), since);
     }
     let sender = escape_html(&content.sender);
     let choices = match (&content.purpose, lang) {
+        // The purpose is stopped already: say so, and offer to stop all mail.
+        (Some((key, description)), _) if content.stopped_since.is_some() => {
+            let name = escape_html(if description.is_empty() {
+                key
+            } else {
+                description
+            });
+            let since = escape_html(content.stopped_since.as_deref().unwrap_or_default());
+            match lang {
+                Lang::Ja => format!(
+                    r#"<p>「{name}」のメールは {since} に停止済みです。</p><input type="hidden" name="scope" value="all"><p>{sender} からのほかの広告・宣伝メールもすべて停止できます。</p>"#
+                ),
+                Lang::En => format!(
+                    r#"<p>“{name}” was stopped at {since}.</p><input type="hidden" name="scope" value="all"><p>You can also stop all other advertising e-mail from {sender}.</p>"#
+                ),
+            }
+        }
         (Some((key, description)), _) => {
             let name = escape_html(if description.is_empty() {
                 key
@@ -344,7 +384,7 @@ pub async fn unsubscribe(
     use super::error::ApiError;
     use crate::consent::model::Method;
     use crate::unsubscribe::Scope;
-    super::unsubscribe::limit_ip(&state, &req)?;
+    super::unsubscribe::limit(&state, &req, &token)?;
     if body.len() > 16 << 10 {
         return Err(ApiError::TooLarge("an unsubscribe form is small".into()));
     }
@@ -396,8 +436,7 @@ pub async fn unsubscribe(
     Ok(match done {
         Ok(done) => unsubscribed_page(lang, None, &done.since),
         Err(ApiError::NotFound(_)) => invalid_unsubscribe(lang),
-        Err(ApiError::TooMany(_)) => page(StatusCode::TOO_MANY_REQUESTS, lang, "Too many requests", "<p>Please wait a moment and try again. / しばらくしてからもう一度お試しください。</p>"),
-        Err(_) => page(StatusCode::SERVICE_UNAVAILABLE, lang, "Error", "<p>Not recorded. Please try again in a moment. / 記録できませんでした。しばらくしてからもう一度お試しください。</p>"),
+        Err(e) => busy_page(lang, &e),
     })
 }
 

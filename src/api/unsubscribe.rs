@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -21,10 +22,11 @@ use crate::unsubscribe::{self, DisplayNotice, LinkBatch, LinkRequest, Prepared, 
 
 /// Largest body of `POST /v1/unsubscribe-links` (10,000 addresses).
 const MAX_LINK_REQUEST_BYTES: usize = 2 << 20;
-/// Largest inbound unsubscribe mail.
-const MAX_MAIL_BYTES: usize = 256 << 10;
-/// Recorded unsubscribes per second (and burst) through one link.
-const PER_LINK: (f64, f64) = (1.0, 10.0);
+/// Largest inbound unsubscribe mail (a hand-written reply may quote a whole message; only the
+/// header section is read).
+const MAX_MAIL_BYTES: usize = 2 << 20;
+/// Requests per second (and burst) through one unsubscribe link.
+const PER_LINK: (f64, f64) = (5.0, 50.0);
 
 /// One lock per subject, so that a flood of unsubscribes for one recipient records one
 /// opt-out: the rest wait, then find it stopped and answer with it.
@@ -35,6 +37,23 @@ pub struct SubjectLocks {
 
 impl SubjectLocks {
     async fn run<T>(&self, subject: &str, f: impl std::future::Future<Output = T>) -> T {
+        /// Drops the map's entry once nobody holds or awaits it — also when the request is
+        /// cancelled mid-way (a client that hung up).
+        struct Release<'a> {
+            locks: &'a SubjectLocks,
+            subject: &'a str,
+            lock: Option<Arc<tokio::sync::Mutex<()>>>,
+        }
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut locks = self.locks.locks.lock().expect("subject locks");
+                let lock = self.lock.take();
+                // The map's and ours: nobody else waits, so the entry can go.
+                if lock.is_some_and(|l| Arc::strong_count(&l) == 2) {
+                    locks.remove(self.subject);
+                }
+            }
+        }
         let lock = self
             .locks
             .lock()
@@ -42,15 +61,17 @@ impl SubjectLocks {
             .entry(subject.to_string())
             .or_default()
             .clone();
+        let release = Release {
+            locks: self,
+            subject,
+            lock: Some(lock.clone()),
+        };
         let out = {
             let _held = lock.lock().await;
             f.await
         };
-        let mut locks = self.locks.lock().expect("subject locks");
-        // The map's and ours: nobody else waits, so the entry can go.
-        if Arc::strong_count(&lock) == 2 {
-            locks.remove(subject);
-        }
+        drop(lock);
+        drop(release);
         out
     }
 }
@@ -97,14 +118,6 @@ pub(super) async fn unsubscribe_once(
                     leaf_index: None,
                 }),
                 Prepared::Record(entry) => {
-                    let (rate, burst) = PER_LINK;
-                    if let Err(wait) =
-                        state
-                            .rate_limits
-                            .take(&format!("unsub:{}", target.subject_id), rate, burst)
-                    {
-                        return Err(ApiError::TooMany(wait.as_secs().max(1)));
-                    }
                     let appended = state
                         .log
                         .append_entries(vec![entry as Box<dyn LogEntry>])
@@ -122,20 +135,42 @@ pub(super) async fn unsubscribe_once(
         .await
 }
 
-/// Per-IP limit of the public unsubscribe endpoints.
-pub(super) fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    if state.unsubscribe_per_ip == 0 {
+/// Limits of the public unsubscribe endpoints: per link (token) always, generous — a person
+/// clicks a few times, a mail provider once; per IP address only for tokens that are not valid
+/// (guessing), so that a valid one-click is never refused for its neighbours' traffic (mail
+/// providers send from few addresses; behind a proxy all share one). IPv6 by /64.
+pub(super) fn limit(state: &AppState, req: &HttpRequest, token: &str) -> Result<(), ApiError> {
+    let too_many = |wait: std::time::Duration| ApiError::TooMany(wait.as_secs().max(1));
+    let (rate, burst) = PER_LINK;
+    let link = crate::log::hash::leaf_hash(token.as_bytes());
+    state
+        .rate_limits
+        .take(
+            &format!("unsub-link:{}", B64.encode(&link[..12])),
+            rate,
+            burst,
+        )
+        .map_err(too_many)?;
+    let valid = state
+        .links
+        .unsubscribe_token(token, crate::now_millis() / 1000)
+        .is_ok();
+    if valid || state.unsubscribe_per_ip == 0 {
         return Ok(());
     }
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let ip = match req.peer_addr().map(|a| a.ip()) {
+        Some(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(ip) => ip.to_string(),
+        None => String::new(),
+    };
     let rate = f64::from(state.unsubscribe_per_ip);
     state
         .rate_limits
         .take(&format!("unsub-ip:{ip}"), rate, rate * 10.0)
-        .map_err(|wait| ApiError::TooMany(wait.as_secs().max(1)))
+        .map_err(too_many)
 }
 
 /// Unsubscribe links and their mail headers for a campaign's recipients (1–10,000). Each link
@@ -262,9 +297,10 @@ pub async fn create_webhook(
     input: web::Json<NewWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(None, Access::Write)?;
-    let store = state.store.clone();
+    let (store, loopback) = (state.store.clone(), state.webhooks_to_loopback);
     let hook =
-        web::block(move || webhooks::register(&store, &tenant_id, input.into_inner())).await??;
+        web::block(move || webhooks::register(&store, &tenant_id, input.into_inner(), loopback))
+            .await??;
     Ok(HttpResponse::Created().json(hook))
 }
 

@@ -412,6 +412,13 @@ fn write_openapi(out: Option<&std::path::Path>) -> Result<(), String> {
 }
 
 fn serve(config: Config) -> Result<(), String> {
+    if !config.public_url.starts_with("https://") {
+        tracing::warn!(
+            public_url = %config.public_url,
+            "public_url is not https: mail providers ignore RFC 8058 one-click on http links \
+             (fine for development; set public_url for production)"
+        );
+    }
     let state = AppState::open(&config).map_err(|e| e.to_string())?;
     let log = state.log.clone();
     let backend = state.store.backend();

@@ -682,6 +682,7 @@ pub fn prepare_confirmation(
     token: &str,
     evidence: Evidence,
 ) -> Result<ConsentEventEntry, ConsentError> {
+    let evidence = clean_evidence(evidence);
     let (tenant, event, address, purposes) = store.read(|r| {
         let (tenant, event, address) = confirmation_event(r, links, token)?;
         // Only what this opt-in left pending; a later signup needs its own link.
@@ -719,6 +720,27 @@ pub fn prepare_confirmation(
     let mut entry = prepare_event(store, &tenant.id, input)?;
     entry.confirms = Some(event.id);
     Ok(entry)
+}
+
+/// Evidence a person's client sent (user agent, Message-ID, …) made acceptable, so that it is
+/// never the reason a confirmation or an opt-out is refused: control characters become spaces,
+/// at most 1,000 characters, empty values are dropped.
+pub fn clean_evidence(evidence: Evidence) -> Evidence {
+    fn clean(value: Option<String>) -> Option<String> {
+        let text: String = value?
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(1000)
+            .collect();
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    }
+    Evidence {
+        ip: clean(evidence.ip),
+        user_agent: clean(evidence.user_agent),
+        confirmation_message_id: clean(evidence.confirmation_message_id),
+        note: clean(evidence.note),
+    }
 }
 
 /// Creates a publishable key for a tenant's signup forms on `origins`.
@@ -910,7 +932,7 @@ pub fn erase(store: &Store, tenant_id: &str, email: &str) -> Result<Erasure, Con
             return Err(ConsentError::RetentionRunning(rfc3339(last + retention)));
         }
         r.erase_subject(&subject.id, now)?;
-        r.erase_deliveries_of(&subject.id)?;
+        r.erase_deliveries_of(&subject.id, crate::unsubscribe::webhooks::ERASED)?;
         Ok(Erasure {
             erased_at: rfc3339(now),
             events: events.len(),

@@ -294,6 +294,16 @@ impl Store {
         with_conn!(self, |conn| f(conn))
     }
 
+    /// Runs `f` outside any transaction: each statement commits by itself, without the log's
+    /// writer lock. For single-row bookkeeping that must not queue behind the log (webhook
+    /// delivery leases and outcomes), never for anything that must change together.
+    pub fn autocommit<T, E>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        with_conn!(self, |conn| f(conn))
+    }
+
     /// Runs `f` in a write transaction that excludes every other writer of this database, in
     /// this process or another: SQLite `BEGIN IMMEDIATE`; PostgreSQL a transaction holding the
     /// sequencer's advisory lock. Commits if `f` returns `Ok`, rolls back otherwise.

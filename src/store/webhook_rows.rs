@@ -84,7 +84,7 @@ pub trait WebhookRows {
     fn due_deliveries(&mut self, now: i64, limit: i64) -> QueryResult<Vec<DeliveryRow>>;
     /// Moves a delivery due at `due_at` to `until` (a sender's lease); false if another got it.
     fn lease_delivery(&mut self, id: &str, due_at: i64, until: i64) -> QueryResult<bool>;
-    /// Records an attempt.
+    /// Records an attempt; a delivery that is done (delivered or given up) loses its body.
     fn record_attempt(&mut self, id: &str, attempt: &Attempt) -> QueryResult<()>;
     /// A webhook's deliveries with ids after `after`, oldest first, at most `limit`.
     fn deliveries(
@@ -93,8 +93,9 @@ pub trait WebhookRows {
         after: &str,
         limit: i64,
     ) -> QueryResult<Vec<DeliveryRow>>;
-    /// Erases the bodies (addresses) of a subject's deliveries and stops their retries.
-    fn erase_deliveries_of(&mut self, subject_id: &str) -> QueryResult<()>;
+    /// Erases the bodies (addresses) of a subject's deliveries and stops their retries, noting
+    /// why in `last_error`.
+    fn erase_deliveries_of(&mut self, subject_id: &str, note: &str) -> QueryResult<()>;
 }
 
 macro_rules! impl_webhook_rows {
@@ -170,6 +171,13 @@ macro_rules! impl_webhook_rows {
             }
 
             fn record_attempt(&mut self, id: &str, attempt: &Attempt) -> QueryResult<()> {
+                // Once done (delivered or given up) the address in the body is not kept.
+                let body_kept = attempt.next_attempt_at.is_some();
+                if !body_kept {
+                    diesel::update(webhook_deliveries::table.find(id))
+                        .set(webhook_deliveries::body.eq(None::<String>))
+                        .execute(self)?;
+                }
                 diesel::update(webhook_deliveries::table.find(id))
                     .set((
                         webhook_deliveries::attempts.eq(attempt.attempts),
@@ -199,13 +207,14 @@ macro_rules! impl_webhook_rows {
                     .load(self)
             }
 
-            fn erase_deliveries_of(&mut self, subject_id: &str) -> QueryResult<()> {
+            fn erase_deliveries_of(&mut self, subject_id: &str, note: &str) -> QueryResult<()> {
                 diesel::update(
                     webhook_deliveries::table.filter(webhook_deliveries::subject_id.eq(subject_id)),
                 )
                 .set((
                     webhook_deliveries::body.eq(None::<String>),
                     webhook_deliveries::next_attempt_at.eq(None::<i64>),
+                    webhook_deliveries::last_error.eq(Some(note)),
                 ))
                 .execute(self)
                 .map(drop)

@@ -207,8 +207,10 @@ pub struct PageContent {
     pub default_language: String,
     /// The link's purpose: key and description.
     pub purpose: Option<(String, String)>,
-    /// When everything the link can stop was already stopped (RFC 3339), if it was.
+    /// When the link's purpose (all mail, for a link without one) was stopped, if it was.
     pub stopped_since: Option<String>,
+    /// When all mail of the tenant was stopped, if it was.
+    pub all_stopped_since: Option<String>,
 }
 
 /// How much an unsubscribe stops.
@@ -243,12 +245,12 @@ pub fn page(store: &Store, links: &Links, token_text: &str) -> Result<PageConten
                     .unwrap_or_else(|| (p.clone(), String::new())),
             ),
         };
-        let stopped_since = stopped_since(r, &target, Scope::Purpose)?;
         Ok(PageContent {
             sender: tenant.legal_name,
             default_language: tenant.default_language,
             purpose,
-            stopped_since,
+            stopped_since: stopped_since(r, &target, Scope::Purpose)?,
+            all_stopped_since: stopped_since(r, &target, Scope::All)?,
         })
     })
 }
@@ -304,6 +306,8 @@ pub fn prepare(
     evidence: Evidence,
 ) -> Result<Prepared, ConsentError> {
     let target = token(links, token_text)?;
+    // What the recipient's client sent is evidence, never a reason to refuse an opt-out.
+    let evidence = consent::clean_evidence(evidence);
     let found = store.read(|r| {
         let tenant = r
             .tenant(&target.tenant_id)?
@@ -378,6 +382,29 @@ pub fn display_notice(
             )))
         }
     };
+    // What the profile lacks, before anything is written (a refused request changes nothing).
+    let mut missing = Vec::new();
+    if email.is_none() && tenant.optout_contact.is_none() {
+        missing.push("optout_contact (or give email= for a recipient's unsubscribe link)");
+    }
+    if tenant.postal_address.is_none() {
+        missing.push("postal_address");
+    }
+    if tenant.complaint_contact.is_none() {
+        missing.push("complaint_contact");
+    }
+    if !missing.is_empty() {
+        return Err(ConsentError::Invalid(format!(
+            "the tenant profile lacks what every mail must show: {}; an admin sets it with PATCH /v1/tenants/{}",
+            missing.join(", "),
+            tenant.id
+        )));
+    }
+    if purpose.is_some() && email.is_none() {
+        return Err(ConsentError::Invalid(
+            "purpose= goes with email= (it narrows that recipient's unsubscribe link)".into(),
+        ));
+    }
     let optout = match email {
         Some(email) => Some(
             create_links(
@@ -396,23 +423,6 @@ pub fn display_notice(
         ),
         None => tenant.optout_contact.clone(),
     };
-    let mut missing = Vec::new();
-    if optout.is_none() {
-        missing.push("optout_contact (or give email= for a recipient's unsubscribe link)");
-    }
-    if tenant.postal_address.is_none() {
-        missing.push("postal_address");
-    }
-    if tenant.complaint_contact.is_none() {
-        missing.push("complaint_contact");
-    }
-    if !missing.is_empty() {
-        return Err(ConsentError::Invalid(format!(
-            "the tenant profile lacks what every mail must show: {}; an admin sets it with PATCH /v1/tenants/{}",
-            missing.join(", "),
-            tenant.id
-        )));
-    }
     let (optout, postal, complaint) = (
         optout.unwrap_or_default(),
         tenant.postal_address.unwrap_or_default(),

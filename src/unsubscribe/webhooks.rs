@@ -33,8 +33,12 @@ pub const SIGNATURE_HEADER: &str = "Consent-Ledger-Signature";
 const BACKOFF_SECS: [i64; 14] = [
     10, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800, 43_200, 43_200, 43_200, 43_200, 43_200,
 ];
-/// How long a worker holds a delivery it is sending.
-const LEASE_MS: i64 = 60_000;
+/// How long a worker holds a delivery it is sending: well beyond the request's timeout.
+const LEASE_MS: i64 = 120_000;
+/// The longest a delivery request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The outcome recorded for a delivery whose subject was erased before it was sent.
+pub const ERASED: &str = "the subject's data was erased";
 /// How often the worker looks for due deliveries.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -102,30 +106,89 @@ fn view(row: WebhookRow, secret: Option<String>) -> Webhook {
     }
 }
 
-/// Checks a webhook URL: https, or http to this machine (development and tests).
-fn endpoint(url: &str) -> Result<String, ConsentError> {
+/// Whether the worker may reach `ip`: a public address, or loopback where allowed.
+fn reachable(ip: std::net::IpAddr, allow_loopback: bool) -> bool {
+    use std::net::IpAddr;
+    if ip.is_loopback() {
+        return allow_loopback;
+    }
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return reachable(IpAddr::V4(v4), allow_loopback);
+            }
+            let first = v6.segments()[0];
+            !(v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link local
+                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+        }
+    }
+}
+
+/// Checks a webhook URL: https to a public address (http to loopback only where allowed, for
+/// development and tests). Its host is resolved and every address must be public: the worker
+/// must not be a way into the operator's network. Checked again before every send.
+fn endpoint(url: &str, allow_loopback: bool) -> Result<url::Url, ConsentError> {
     let bad = |why: &str| ConsentError::Invalid(format!("webhook url {url:?}: {why}"));
     if url.len() > 2000 {
         return Err(bad("longer than 2,000 characters"));
     }
     let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err(bad("no host")),
-    };
+    if parsed.host().is_none() {
+        return Err(bad("no host"));
+    }
     match parsed.scheme() {
         "https" => {}
-        "http" if loopback => {}
-        _ => return Err(bad("use https:// (http:// only to this machine)")),
+        "http" if allow_loopback => {}
+        _ => return Err(bad("use https://")),
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad(
             "no credentials in the URL; verify the signature instead",
         ));
     }
-    Ok(parsed.to_string())
+    let addresses = resolve(&parsed).map_err(|e| bad(&e))?;
+    if parsed.scheme() == "http" && !addresses.iter().all(|ip| ip.is_loopback()) {
+        return Err(bad("use https:// (http:// only to this machine)"));
+    }
+    if let Some(ip) = addresses.iter().find(|ip| !reachable(**ip, allow_loopback)) {
+        return Err(bad(&format!(
+            "it resolves to {ip}, which is not a public address"
+        )));
+    }
+    Ok(parsed)
+}
+
+/// The addresses a URL's host resolves to.
+fn resolve(url: &url::Url) -> Result<Vec<std::net::IpAddr>, String> {
+    use std::net::ToSocketAddrs;
+    let host = url.host_str().ok_or("no host")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addresses: Vec<std::net::IpAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|_| format!("cannot resolve {host}"))?
+        .map(|a| a.ip())
+        .collect();
+    if addresses.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    Ok(addresses)
 }
 
 /// Registers a webhook; the answer carries its secret, shown this once.
@@ -133,8 +196,9 @@ pub fn register(
     store: &Store,
     tenant_id: &str,
     input: NewWebhook,
+    allow_loopback: bool,
 ) -> Result<Webhook, ConsentError> {
-    let url = endpoint(input.url.trim())?;
+    let url = endpoint(input.url.trim(), allow_loopback)?.to_string();
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).expect("the OS has randomness");
     let row = WebhookRow {
@@ -201,11 +265,11 @@ pub fn deliveries(
         let deliveries = rows
             .into_iter()
             .map(|d| Delivery {
-                status: match (&d.body, d.delivered_at, d.next_attempt_at) {
-                    (_, Some(_), _) => "delivered",
-                    (None, None, _) => "erased",
-                    (_, None, Some(_)) => "pending",
-                    (_, None, None) => "failed",
+                status: match (d.delivered_at, d.next_attempt_at) {
+                    (Some(_), _) => "delivered",
+                    (None, Some(_)) => "pending",
+                    (None, None) if d.last_error.as_deref() == Some(ERASED) => "erased",
+                    (None, None) => "failed",
                 }
                 .into(),
                 id: d.id,
@@ -263,11 +327,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the worker on `store`.
-    pub fn start(store: Store) -> std::io::Result<Self> {
+    /// Starts the worker on `store`; `allow_loopback` lets it reach http:// on this machine
+    /// (development and tests only).
+    pub fn start(store: Store, allow_loopback: bool) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
+            .timeout_global(Some(REQUEST_TIMEOUT))
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent("consent-ledger-webhooks/1")
@@ -277,7 +342,7 @@ impl Worker {
             .name("webhook-worker".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
-                    if let Err(e) = send_due(&store, &agent) {
+                    if let Err(e) = send_due(&store, &agent, allow_loopback) {
                         tracing::warn!(error = %e, "webhook deliveries: will retry");
                     }
                 }
@@ -287,7 +352,11 @@ impl Worker {
 }
 
 /// Sends what is due now; returns how many were attempted.
-fn send_due(store: &Store, agent: &ureq::Agent) -> Result<usize, ConsentError> {
+fn send_due(
+    store: &Store,
+    agent: &ureq::Agent,
+    allow_loopback: bool,
+) -> Result<usize, ConsentError> {
     let now = now_millis();
     let due = store.read(|r| Ok::<_, ConsentError>(r.due_deliveries(now, 20)?))?;
     let mut attempted = 0;
@@ -295,9 +364,11 @@ fn send_due(store: &Store, agent: &ureq::Agent) -> Result<usize, ConsentError> {
         let Some(due_at) = delivery.next_attempt_at else {
             continue;
         };
-        // Lease it: another process polling the same database skips it while we send.
-        let leased = store.write(|r| {
-            Ok::<_, ConsentError>(r.lease_delivery(&delivery.id, due_at, now + LEASE_MS)?)
+        // Lease it (from the clock now, not the poll's): another process polling the same
+        // database skips it while we send.
+        let lease = now_millis() + LEASE_MS;
+        let leased = store.autocommit(|r| {
+            Ok::<_, ConsentError>(r.lease_delivery(&delivery.id, due_at, lease)?)
         })?;
         if !leased {
             continue;
@@ -305,7 +376,11 @@ fn send_due(store: &Store, agent: &ureq::Agent) -> Result<usize, ConsentError> {
         let hook = store.read(|r| Ok::<_, ConsentError>(r.webhook(&delivery.webhook_id)?))?;
         let attempts = delivery.attempts + 1;
         let outcome = match (&hook, &delivery.body) {
-            (Some(hook), Some(body)) if hook.disabled_at.is_none() => {
+            (Some(hook), Some(body)) if hook.disabled_at.is_none() => 'send: {
+                // The host may resolve elsewhere since it was registered.
+                if let Err(e) = endpoint(&hook.url, allow_loopback) {
+                    break 'send retry(attempts, None, format!("not sent: {e}"));
+                }
                 let timestamp = now_millis() / 1000;
                 let sent = agent
                     .post(&hook.url)
@@ -326,14 +401,16 @@ fn send_due(store: &Store, agent: &ureq::Agent) -> Result<usize, ConsentError> {
                         Some(i32::from(response.status().as_u16())),
                         format!("answered {}", response.status()),
                     ),
-                    Err(e) => retry(attempts, None, e.to_string()),
+                    // Classes only: the delivery log must not map the network for its reader.
+                    Err(ureq::Error::Timeout(_)) => retry(attempts, None, "timed out".into()),
+                    Err(_) => retry(attempts, None, "could not connect or send".into()),
                 }
             }
-            (_, None) => give_up(attempts, "the subject's data was erased"),
+            (_, None) => give_up(attempts, ERASED),
             _ => give_up(attempts, "the webhook was removed"),
         };
         attempted += 1;
-        store.write(|r| Ok::<_, ConsentError>(r.record_attempt(&delivery.id, &outcome)?))?;
+        store.autocommit(|r| Ok::<_, ConsentError>(r.record_attempt(&delivery.id, &outcome)?))?;
     }
     Ok(attempted)
 }
@@ -372,19 +449,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn endpoints_are_https_or_loopback_http() {
-        assert!(endpoint("https://mailer.example.jp/hook").is_ok());
-        assert!(endpoint("http://127.0.0.1:9000/hook").is_ok());
-        assert!(endpoint("http://localhost/hook").is_ok());
-        assert!(endpoint("http://[::1]/hook").is_ok());
+    fn endpoints_are_public_https_or_allowed_loopback_http() {
+        assert!(
+            endpoint("https://203.0.113.7/hook", false).is_err(),
+            "documentation range"
+        );
+        assert!(endpoint("https://8.8.8.8/hook", false).is_ok());
+        assert!(endpoint("http://127.0.0.1:9000/hook", true).is_ok());
+        assert!(endpoint("http://localhost/hook", true).is_ok());
+        assert!(endpoint("http://[::1]/hook", true).is_ok());
         for bad in [
-            "http://mailer.example.jp/hook",
+            "http://127.0.0.1:9000/hook",
+            "https://127.0.0.1/hook",
+            "https://10.0.0.8/hook",
+            "https://192.168.1.1/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[fd00::1]/hook",
+            "https://[::ffff:10.0.0.1]/hook",
+            "http://8.8.8.8/hook",
             "ftp://mailer.example.jp",
-            "https://user:pw@mailer.example.jp",
+            "https://user:pw@8.8.8.8",
             "not a url",
         ] {
-            assert!(endpoint(bad).is_err(), "{bad}");
+            assert!(endpoint(bad, false).is_err(), "{bad}");
         }
+        assert!(
+            endpoint("http://8.8.8.8/hook", true).is_err(),
+            "http only to loopback"
+        );
     }
 
     #[test]

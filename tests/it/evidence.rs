@@ -139,6 +139,14 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
     assert_eq!(bundle["events"].as_array().unwrap().len(), 5);
     assert_eq!(bundle["collection_points"].as_array().unwrap().len(), 1);
     assert_eq!(bundle["subject"]["email"], "hanako@example.jp");
+    for leaf in bundle["events"].as_array().unwrap() {
+        let bytes = B64.decode(leaf["leaf"].as_str().unwrap()).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            !text.to_lowercase().contains("hanako"),
+            "no plaintext address in a leaf: {text}"
+        );
+    }
     let proof_text = bundle["events"][0]["tlog_proof"].as_str().unwrap();
     assert!(
         proof_text.starts_with("c2sp.org/tlog-proof@v1\nindex "),

@@ -228,9 +228,46 @@ async fn a_campaign_unsubscribes_by_one_click_page_and_mail(db: TestDb) {
     assert_eq!(opt_outs[0]["method"], "one_click");
     assert_eq!(opt_outs[0]["purposes"], json!(["newsletter"]));
     assert_eq!(opt_outs[0]["leaf_index"], first["leaf_index"]);
-    // The page now says it is done, with the time.
+    // The page now says the purpose is stopped, with the time, and still offers all mail.
     let done = app.get(&a).await.text();
-    assert!(done.contains("配信を停止しました"), "{done}");
+    assert!(
+        done.contains("停止済み") && done.contains(first["since"].as_str().unwrap()),
+        "{done}"
+    );
+    assert!(done.contains(r#"name="scope" value="all""#), "{done}");
+    // The page's other button stops the rest.
+    let rest = app
+        .call_raw(
+            "POST",
+            &a,
+            None,
+            "application/x-www-form-urlencoded",
+            b"scope=all",
+        )
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.text());
+    assert!(!may_send(&app, &shop, "a@example.jp", "offers").await);
+    let whole = app.get(&a).await.text();
+    assert!(whole.contains("配信を停止しました"), "{whole}");
+
+    // An empty or odd User-Agent is evidence, never a reason to refuse an opt-out.
+    opt_in(&app, &shop, "ua@example.jp").await;
+    let ua = self::links(&app, &shop, &["ua@example.jp"], None).await;
+    for (n, agent) in ["", "Mozilla/5.0\tcompatible"].into_iter().enumerate() {
+        // A first click records (with that agent), the second finds it stopped.
+        let res = app
+            .call_raw_with(
+                "POST",
+                &path_of(ua[0]["url"].as_str().unwrap()),
+                None,
+                "application/x-www-form-urlencoded",
+                b"List-Unsubscribe=One-Click",
+                &[("User-Agent", agent)],
+            )
+            .await;
+        assert_eq!(res.status, 200, "{agent:?}: {}", res.text());
+        assert_eq!(res.json()["event_id"].is_string(), n == 0);
+    }
 
     // Multipart one-click (RFC 8058 allows it).
     let b = path_of(links[1]["url"].as_str().unwrap());
@@ -456,6 +493,28 @@ async fn the_display_notice_is_complete_or_refused(db: TestDb) {
         "{detail}"
     );
     assert!(detail.contains("optout_contact"), "{detail}");
+    // Refused with email= too, and nothing written (no subject for the address).
+    let res = app
+        .call(
+            "GET",
+            "/v1/display-notice?lang=ja&email=new@example.jp",
+            Some(&shop.sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 422);
+    let state = AppState::open(&db.config()).unwrap();
+    let subject = state
+        .store
+        .read(|r| {
+            Ok::<_, consent_ledger::store::StoreError>(
+                r.subject_by_address(&shop.tenant, "new@example.jp")?,
+            )
+        })
+        .unwrap();
+    state.log.shutdown();
+    assert!(subject.is_none(), "a refused request wrote a subject");
 
     let patch = app
         .call(

@@ -37,6 +37,8 @@ impl TestDb {
             bind: "127.0.0.1:0".into(),
             origin: "test.example/log".into(),
             checkpoint_interval_ms: 20,
+            // The webhook tests' receivers listen on 127.0.0.1.
+            webhooks_to_loopback: true,
             ..Config::default()
         }
     }
@@ -172,11 +174,28 @@ impl TestApp {
         content_type: &str,
         body: &[u8],
     ) -> Answer {
+        self.call_raw_with(method, path, token, content_type, body, &[])
+            .await
+    }
+
+    /// [`Self::call_raw`] with extra headers.
+    pub async fn call_raw_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self
             .client
             .request(method, format!("{}{}", self.base, path))
             .insert_header(("Content-Type", content_type));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
         if let Some(token) = token {
             req = req.insert_header(("Authorization", format!("Bearer {token}")));
         }
