@@ -3,12 +3,13 @@
 //! The crate is a library with a thin binary (`src/main.rs`). Modules, one per domain concept:
 //! - [`auth`]: bearer tokens (JWT, EdDSA) and roles;
 //! - [`consent`]: tenants, collection points, consent events and the send decision;
+//! - [`evidence`]: evidence bundles for regulators and their offline verification;
 //! - [`unsubscribe`]: unsubscribe links and headers, one-click / page / mail opt-outs, the
 //!   display notice, opt-out webhooks;
 //! - [`log`]: the Merkle log (RFC 9162 hashing, tiles, proofs), the sequencer and signed checkpoints;
 //! - [`store`]: the database (SQLite or PostgreSQL, chosen by URL), migrations and every query;
 //! - [`api`]: the HTTP layer (actix-web), problem+json errors and the OpenAPI document;
-//! - [`cli`]: the command line (`serve`, `migrate`, `log vkey`, `openapi`);
+//! - [`cli`]: the command line (`serve`, `migrate`, tenants, tokens, `verify evidence`, `monitor`, …);
 //! - [`config`]: the one configuration struct (file, environment, flags).
 //!
 //! The domain modules (`log`, `consent`, `unsubscribe`, `store`) know nothing of actix; `api` translates.
