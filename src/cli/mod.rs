@@ -200,6 +200,12 @@ enum VerifyCommand {
         /// Fetch that consistency proof from the log at this base URL instead.
         #[arg(long)]
         url: Option<String>,
+        /// Also write a printable HTML report (timeline, screens, bases, verdict) here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// The report's language: ja or en.
+        #[arg(long, default_value = "ja", value_parser = ["ja", "en"])]
+        lang: String,
     },
 }
 
@@ -247,6 +253,8 @@ fn execute(cli: Cli) -> Result<(), String> {
             trusted_checkpoint,
             consistency_proof,
             url,
+            report,
+            lang,
         }) => {
             return verify::evidence(
                 &file,
@@ -254,6 +262,7 @@ fn execute(cli: Cli) -> Result<(), String> {
                 trusted_checkpoint.as_deref(),
                 consistency_proof.as_deref(),
                 url.as_deref(),
+                report.as_deref().map(|path| (path, lang.as_str())),
             )
         }
         Command::Monitor {

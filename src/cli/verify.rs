@@ -86,6 +86,7 @@ pub fn evidence(
     trusted_checkpoint: Option<&Path>,
     consistency_proof: Option<&Path>,
     url: Option<&str>,
+    html: Option<(&Path, &str)>,
 ) -> Result<(), String> {
     let bundle = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let trusted = match trusted_checkpoint {
@@ -127,6 +128,21 @@ pub fn evidence(
         }
     }
     let failed = report.items.iter().filter(|i| !i.ok).count();
+    if let Some((path, lang)) = html {
+        let parsed: crate::evidence::Bundle = serde_json::from_slice(&bundle)
+            .map_err(|e| format!("no report: the bundle does not parse: {e}"))?;
+        let lang = if lang == "en" {
+            crate::evidence::report::Lang::En
+        } else {
+            crate::evidence::report::Lang::Ja
+        };
+        std::fs::write(
+            path,
+            crate::evidence::report::render(&parsed, &report, lang),
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("report: {}", path.display());
+    }
     if report.passed() {
         println!("verdict: VALID ({} checks passed)", report.items.len());
         Ok(())

@@ -151,10 +151,15 @@ pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
             return report;
         }
     };
+    let format_ok = bundle.format == FORMAT;
     if !report.check(
         "format",
-        bundle.format == FORMAT,
-        format!("expected {FORMAT}, found {}", bundle.format),
+        format_ok,
+        if format_ok {
+            FORMAT.to_string()
+        } else {
+            format!("expected {FORMAT}, found {}", bundle.format)
+        },
     ) {
         return report;
     }
@@ -231,7 +236,18 @@ pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
         report.check(
             format!("{what}: chain"),
             chain_ok,
-            format!("prev {prev:?}, the previous event in the bundle is at {previous:?}"),
+            {
+                let at = |i: Option<u64>| i.map_or("none".to_string(), |i| format!("leaf {i}"));
+                if chain_ok {
+                    format!("follows {}", at(prev))
+                } else {
+                    format!(
+                        "its prev is {}, but the event before it in the bundle is {}: an event is missing",
+                        at(prev),
+                        at(previous)
+                    )
+                }
+            },
         );
         previous = Some(event.leaf_index);
         documents.push((event.leaf_index, doc));

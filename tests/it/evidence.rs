@@ -162,6 +162,50 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
     );
     assert!(out.contains("decision for newsletter") && out.contains("decision for offers"));
 
+    // The printable report, in both languages, carries the verifier's verdict.
+    let html_dir = tempfile::tempdir().unwrap();
+    for (lang, words) in [
+        (
+            "ja",
+            [
+                "検証成功",
+                "経過",
+                "同意（オプトイン）",
+                "拒否（オプトアウト）",
+            ],
+        ),
+        ("en", ["VALID", "Timeline", "opt in", "opt out"]),
+    ] {
+        let path = html_dir.path().join(format!("report-{lang}.html"));
+        let (ok, out) = verify_cli(
+            &bundle,
+            &vkey,
+            &["--report", path.to_str().unwrap(), "--lang", lang],
+        );
+        assert!(ok, "{out}");
+        let html = std::fs::read_to_string(&path).unwrap();
+        for word in words.iter().chain(&[
+            "Sakura Shop K.K.",
+            "hanako@example.jp",
+            "Send me the newsletter",
+        ]) {
+            assert!(html.contains(word), "{lang} report lacks {word}");
+        }
+        assert!(
+            !html.contains("<label><input"),
+            "template content is shown escaped"
+        );
+        // Kept for people to look at, like the browser test's screenshots.
+        let artifacts =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+        std::fs::create_dir_all(&artifacts).unwrap();
+        std::fs::write(
+            artifacts.join(format!("evidence-report-{lang}.html")),
+            &html,
+        )
+        .unwrap();
+    }
+
     // The independent reference agrees: signature, and every inclusion proof.
     let checkpoint =
         reference::verify_checkpoint(bundle["checkpoint"].as_str().unwrap(), &vkey).unwrap();
