@@ -19,12 +19,16 @@ pub struct EvidenceQuery {
     pub email: String,
     /// The tenant (regulators and admins).
     pub tenant: Option<String>,
+    /// `bundle` (default: the verifiable bundle), `kantara` (a Kantara Consent Receipt v1.1 of
+    /// the current consent) or `dpv` (W3C DPV JSON-LD consent records, ISO/IEC TS 27560 shape).
+    pub format: Option<String>,
 }
 
 /// The evidence bundle of an address: its opening, every event as exact leaf bytes with an
 /// inclusion proof against one signed checkpoint (also as C2SP `tlog-proof@v1`), the collection
 /// points they name, and the decisions. Verify it offline with `consent-ledger verify evidence`.
 /// A sender for its own tenant; a regulator for any tenant (`tenant=`; the read is recorded).
+/// `format=kantara` or `format=dpv` renders the same evidence for consent-record systems.
 #[utoipa::path(get, path = "/v1/evidence", tag = "consent", security(("bearer" = [])), params(EvidenceQuery),
     responses((status = 200, body = Bundle), (status = 401, body = Problem, content_type = "application/problem+json"),
               (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -36,7 +40,21 @@ pub async fn bundle(
     state: web::Data<AppState>,
     query: web::Query<EvidenceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let EvidenceQuery { email, tenant } = query.into_inner();
+    let EvidenceQuery {
+        email,
+        tenant,
+        format,
+    } = query.into_inner();
+    let render: fn(&Bundle) -> serde_json::Value = match format.as_deref() {
+        None | Some("bundle") => |b| serde_json::to_value(b).expect("a bundle serialises"),
+        Some("kantara") => crate::evidence::receipt::kantara,
+        Some("dpv") => crate::evidence::receipt::dpv,
+        Some(other) => {
+            return Err(ApiError::Invalid(format!(
+                "format is bundle, kantara or dpv, not {other:?}"
+            )))
+        }
+    };
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
     caller.audit(&state, &tenant_id, "evidence").await?;
     let (store, log) = (state.store.clone(), state.log.clone());
@@ -48,5 +66,5 @@ pub async fn bundle(
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"evidence.json\"",
         ))
-        .json(bundle))
+        .json(render(&bundle)))
 }

@@ -170,7 +170,7 @@ pub async fn confirm(
     match prepared {
         Ok(Ok(entry)) => match state.log.append_entries(vec![Box::new(entry) as Box<dyn LogEntry>]).await {
             Ok(appended) => {
-                let at = consent::recorded(&appended[0], &state.links).recorded_at;
+                let at = human_time(lang, &consent::recorded(&appended[0], &state.links).recorded_at);
                 match lang {
                     Lang::Ja => done("登録しました", format!("配信登録が完了しました（{at}）。配信の停止は、届くメールの案内からいつでもできます。")),
                     Lang::En => done("You are subscribed", format!("Your subscription took effect at {at}. You can unsubscribe at any time from the link in each e-mail.")),
@@ -223,8 +223,40 @@ fn invalid_unsubscribe(lang: Lang) -> HttpResponse {
     )
 }
 
+/// A time for people: Japan time in Japanese pages, UTC in English ones (RFC 3339 in, as stored).
+fn human_time(lang: Lang, rfc3339: &str) -> String {
+    let Ok(t) =
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+    else {
+        return rfc3339.to_string();
+    };
+    match lang {
+        Lang::Ja => {
+            let t = t.to_offset(time::UtcOffset::from_hms(9, 0, 0).expect("a valid offset"));
+            format!(
+                "{}年{}月{}日 {:02}:{:02}:{:02}（日本時間）",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        }
+        Lang::En => format!(
+            "{} {} {} {:02}:{:02}:{:02} UTC",
+            t.day(),
+            t.month(),
+            t.year(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+    }
+}
+
 fn unsubscribed_page(lang: Lang, sender: Option<&str>, since: &str) -> HttpResponse {
-    let since = escape_html(since);
+    let since = escape_html(&human_time(lang, since));
     let (title, text) = match (lang, sender) {
         (Lang::Ja, Some(s)) => (
             "配信を停止しました",
@@ -296,7 +328,10 @@ pub async fn unsubscribe_page(
             } else {
                 description
             });
-            let since = escape_html(content.stopped_since.as_deref().unwrap_or_default());
+            let since = escape_html(&human_time(
+                lang,
+                content.stopped_since.as_deref().unwrap_or_default(),
+            ));
             match lang {
                 Lang::Ja => format!(
                     r#"<p>「{name}」のメールは {since} に停止済みです。</p><input type="hidden" name="scope" value="all"><p>{sender} からのほかの広告・宣伝メールもすべて停止できます。</p>"#

@@ -5,6 +5,7 @@
 //! `verify.rs` checks a bundle with nothing but the log's verifier key: no database, no network.
 //! Format: `docs/evidence-format.md`. No HTTP here (`api/`), no SQL (`store/`).
 
+pub mod receipt;
 pub mod report;
 pub mod verify;
 
