@@ -33,6 +33,11 @@ pub struct ConsentEventEntry {
     pub(super) idempotency: Option<IdempotencyMark>,
     /// For a confirmation by link: the opt-in it confirms (only that opt-in's pending purposes).
     pub(super) confirms: Option<String>,
+    /// For an opt-out through an unsubscribe link: the subject the link names. The entry then
+    /// finds its subject by id, under the writer lock: if the subject was erased since the
+    /// request was prepared, the opt-out is recorded against its commitment, and its address is
+    /// not brought back.
+    pub(crate) subject_id: Option<String>,
 }
 
 impl ConsentEventEntry {
@@ -55,7 +60,13 @@ impl LogEntry for ConsentEventEntry {
         let now = now_millis();
         // A new subject is inserted already pointing at this leaf and has no state rows: two
         // statements fewer on the sequencer's path for the commonest event, a first opt-in.
-        let existing = r.subject_by_address(&self.tenant_id, self.address.as_str())?;
+        let existing = match &self.subject_id {
+            Some(id) => match r.subject(id)?.filter(|s| s.tenant_id == self.tenant_id) {
+                Some(subject) => Some(subject),
+                None => r.subject_by_address(&self.tenant_id, self.address.as_str())?,
+            },
+            None => r.subject_by_address(&self.tenant_id, self.address.as_str())?,
+        };
         let is_new = existing.is_none();
         // The leaf index of this address's previous event (the per-address chain).
         let prev = existing.as_ref().and_then(|s| s.last_leaf_index);
@@ -181,7 +192,8 @@ impl LogEntry for ConsentEventEntry {
                     "type": "opt_out",
                     "tenant": self.tenant_id,
                     "event_id": self.event_id,
-                    "email": self.address.as_str(),
+                    // Not for a subject erased meanwhile: its address is gone.
+                    "email": subject.address.as_deref(),
                     "purposes": purposes,
                     "method": name_of(&self.method),
                     "occurred_at": rfc3339(self.occurred_at),

@@ -408,6 +408,7 @@ pub fn prepare_event(
             evidence,
             idempotency: None,
             confirms: None,
+            subject_id: None,
         })
     })
 }

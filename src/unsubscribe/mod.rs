@@ -329,7 +329,7 @@ pub fn prepare(
         (Scope::Purpose, Some(p)) => Purposes::List(vec![p]),
         _ => Purposes::All(AllPurposes::All),
     };
-    let entry = consent::prepare_event(
+    let mut entry = consent::prepare_event(
         store,
         &tenant.id,
         NewEvent {
@@ -348,6 +348,7 @@ pub fn prepare(
             evidence: Some(evidence),
         },
     )?;
+    entry.subject_id = Some(target.subject_id);
     Ok(Prepared::Record(Box::new(entry)))
 }
 

@@ -4,8 +4,9 @@
 //! - The delivery row (the outbox) is written by the opt-out's own log entry, in the same
 //!   transaction as its leaf: an acknowledged opt-out is never left unannounced.
 //! - The [`Worker`] thread sends due deliveries (a lease on each, so processes sharing the
-//!   database do not send one twice), retries failures with back-off for about two days, and
-//!   keeps every outcome on the row: that is the delivery log.
+//!   database do not send one twice; up to eight endpoints at once, each stopping at its first
+//!   failure, so a dead endpoint delays only its own), retries failures with back-off for about
+//!   two days, and keeps every outcome on the row: that is the delivery log.
 //! - Signature: header `Consent-Ledger-Signature: t=<unix seconds>,v1=<hex>`, where `hex` is
 //!   HMAC-SHA256 with the webhook's secret over `"<t>.<body>"`. Receivers check it and refuse
 //!   old timestamps.
@@ -39,6 +40,8 @@ const LEASE_MS: i64 = 120_000;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The outcome recorded for a delivery whose subject was erased before it was sent.
 pub const ERASED: &str = "the subject's data was erased";
+/// Endpoints served at once by one poll of the worker.
+const MAX_PARALLEL_ENDPOINTS: usize = 8;
 /// How often the worker looks for due deliveries.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -358,61 +361,103 @@ fn send_due(
     allow_loopback: bool,
 ) -> Result<usize, ConsentError> {
     let now = now_millis();
-    let due = store.read(|r| Ok::<_, ConsentError>(r.due_deliveries(now, 20)?))?;
-    let mut attempted = 0;
+    let due = store.read(|r| Ok::<_, ConsentError>(r.due_deliveries(now, 64)?))?;
+    // One thread per endpoint (at most a few): a slow or dead endpoint holds up only its own
+    // deliveries, and stops at its first failure (the rest wait for their back-off).
+    let mut by_hook: std::collections::BTreeMap<String, Vec<DeliveryRow>> = Default::default();
     for delivery in due {
-        let Some(due_at) = delivery.next_attempt_at else {
-            continue;
-        };
-        // Lease it (from the clock now, not the poll's): another process polling the same
-        // database skips it while we send.
-        let lease = now_millis() + LEASE_MS;
-        let leased = store.autocommit(|r| {
-            Ok::<_, ConsentError>(r.lease_delivery(&delivery.id, due_at, lease)?)
-        })?;
-        if !leased {
-            continue;
-        }
-        let hook = store.read(|r| Ok::<_, ConsentError>(r.webhook(&delivery.webhook_id)?))?;
-        let attempts = delivery.attempts + 1;
-        let outcome = match (&hook, &delivery.body) {
-            (Some(hook), Some(body)) if hook.disabled_at.is_none() => 'send: {
-                // The host may resolve elsewhere since it was registered.
-                if let Err(e) = endpoint(&hook.url, allow_loopback) {
-                    break 'send retry(attempts, None, format!("not sent: {e}"));
-                }
-                let timestamp = now_millis() / 1000;
-                let sent = agent
-                    .post(&hook.url)
-                    .header("Content-Type", "application/json")
-                    .header("Webhook-Id", &delivery.id)
-                    .header(SIGNATURE_HEADER, &signature(&hook.secret, timestamp, body))
-                    .send(body.as_str());
-                match sent {
-                    Ok(response) if response.status().is_success() => Attempt {
-                        attempts,
-                        next_attempt_at: None,
-                        delivered_at: Some(now_millis()),
-                        status: Some(i32::from(response.status().as_u16())),
-                        error: None,
-                    },
-                    Ok(response) => retry(
-                        attempts,
-                        Some(i32::from(response.status().as_u16())),
-                        format!("answered {}", response.status()),
-                    ),
-                    // Classes only: the delivery log must not map the network for its reader.
-                    Err(ureq::Error::Timeout(_)) => retry(attempts, None, "timed out".into()),
-                    Err(_) => retry(attempts, None, "could not connect or send".into()),
-                }
-            }
-            (_, None) => give_up(attempts, ERASED),
-            _ => give_up(attempts, "the webhook was removed"),
-        };
-        attempted += 1;
-        store.autocommit(|r| Ok::<_, ConsentError>(r.record_attempt(&delivery.id, &outcome)?))?;
+        by_hook
+            .entry(delivery.webhook_id.clone())
+            .or_default()
+            .push(delivery);
     }
-    Ok(attempted)
+    let attempted = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::Mutex::new(None::<ConsentError>);
+    std::thread::scope(|scope| {
+        for (_, deliveries) in by_hook.into_iter().take(MAX_PARALLEL_ENDPOINTS) {
+            let (attempted, failed) = (&attempted, &failed);
+            scope.spawn(move || {
+                for delivery in deliveries {
+                    match send_one(store, agent, allow_loopback, &delivery) {
+                        Ok(Some(outcome)) => {
+                            attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if outcome.delivered_at.is_none() {
+                                break;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            *failed.lock().expect("error slot") = Some(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner().expect("error slot") {
+        Some(e) => Err(e),
+        None => Ok(attempted.into_inner()),
+    }
+}
+
+/// Sends one delivery if this worker gets its lease; the recorded outcome, or `None` if another
+/// worker has it.
+fn send_one(
+    store: &Store,
+    agent: &ureq::Agent,
+    allow_loopback: bool,
+    delivery: &DeliveryRow,
+) -> Result<Option<Attempt>, ConsentError> {
+    let Some(due_at) = delivery.next_attempt_at else {
+        return Ok(None);
+    };
+    // Lease it (from the clock now, not the poll's): another process polling the same database
+    // skips it while we send.
+    let lease = now_millis() + LEASE_MS;
+    let leased = store
+        .autocommit(|r| Ok::<_, ConsentError>(r.lease_delivery(&delivery.id, due_at, lease)?))?;
+    if !leased {
+        return Ok(None);
+    }
+    let hook = store.read(|r| Ok::<_, ConsentError>(r.webhook(&delivery.webhook_id)?))?;
+    let attempts = delivery.attempts + 1;
+    let outcome = match (&hook, &delivery.body) {
+        (Some(hook), Some(body)) if hook.disabled_at.is_none() => 'send: {
+            // The host may resolve elsewhere since it was registered.
+            if let Err(e) = endpoint(&hook.url, allow_loopback) {
+                break 'send retry(attempts, None, format!("not sent: {e}"));
+            }
+            let timestamp = now_millis() / 1000;
+            let sent = agent
+                .post(&hook.url)
+                .header("Content-Type", "application/json")
+                .header("Webhook-Id", &delivery.id)
+                .header(SIGNATURE_HEADER, &signature(&hook.secret, timestamp, body))
+                .send(body.as_str());
+            match sent {
+                Ok(response) if response.status().is_success() => Attempt {
+                    attempts,
+                    next_attempt_at: None,
+                    delivered_at: Some(now_millis()),
+                    status: Some(i32::from(response.status().as_u16())),
+                    error: None,
+                },
+                Ok(response) => retry(
+                    attempts,
+                    Some(i32::from(response.status().as_u16())),
+                    format!("answered {}", response.status()),
+                ),
+                // Classes only: the delivery log must not map the network for its reader.
+                Err(ureq::Error::Timeout(_)) => retry(attempts, None, "timed out".into()),
+                Err(_) => retry(attempts, None, "could not connect or send".into()),
+            }
+        }
+        (_, None) => give_up(attempts, ERASED),
+        _ => give_up(attempts, "the webhook was removed"),
+    };
+    store.autocommit(|r| Ok::<_, ConsentError>(r.record_attempt(&delivery.id, &outcome)?))?;
+    Ok(Some(outcome))
 }
 
 fn retry(attempts: i32, status: Option<i32>, error: String) -> Attempt {

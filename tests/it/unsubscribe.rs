@@ -631,23 +631,29 @@ async fn opt_outs_reach_the_webhook_signed(db: TestDb) {
     let sink = received.clone();
     let server = HttpServer::new(move || {
         let sink = sink.clone();
-        App::new().route(
-            "/hook",
-            web::post().to(move |req: HttpRequest, body: web::Bytes| {
-                let sink = sink.clone();
-                async move {
-                    let signature = req
-                        .headers()
-                        .get("consent-ledger-signature")
-                        .map(|v| v.to_str().unwrap().to_string())
-                        .unwrap_or_default();
-                    sink.lock()
-                        .unwrap()
-                        .push((String::from_utf8(body.to_vec()).unwrap(), signature));
-                    HttpResponse::NoContent().finish()
-                }
-            }),
-        )
+        App::new()
+            .route(
+                "/hook",
+                web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                    let sink = sink.clone();
+                    async move {
+                        let signature = req
+                            .headers()
+                            .get("consent-ledger-signature")
+                            .map(|v| v.to_str().unwrap().to_string())
+                            .unwrap_or_default();
+                        sink.lock()
+                            .unwrap()
+                            .push((String::from_utf8(body.to_vec()).unwrap(), signature));
+                        HttpResponse::NoContent().finish()
+                    }
+                }),
+            )
+            // An endpoint that is down: its deliveries wait for their back-off.
+            .route(
+                "/down",
+                web::post().to(|| async { HttpResponse::ServiceUnavailable().finish() }),
+            )
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -691,6 +697,20 @@ async fn opt_outs_reach_the_webhook_signed(db: TestDb) {
             .await;
         assert_eq!(res.status, 422, "{bad}");
     }
+
+    let down = app
+        .call(
+            "POST",
+            "/v1/webhooks",
+            Some(&shop.sender),
+            Some(&json!({"url": format!("http://127.0.0.1:{port}/down")})),
+            &[],
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     opt_in(&app, &shop, "hook@example.jp").await;
     let url = links(&app, &shop, &["hook@example.jp"], Some("offers")).await[0]["url"]
@@ -742,6 +762,29 @@ async fn opt_outs_reach_the_webhook_signed(db: TestDb) {
             break;
         }
         assert!(Instant::now() < deadline, "not marked delivered: {first}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The endpoint that is down: the attempt is logged, the delivery waits to be retried.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let first = app
+            .call(
+                "GET",
+                &format!("/v1/webhooks/{down}/deliveries"),
+                Some(&shop.sender),
+                None,
+                &[],
+            )
+            .await
+            .json()["deliveries"][0]
+            .clone();
+        if first["attempts"] == 1 {
+            assert_eq!(first["status"], "pending", "{first}");
+            assert_eq!(first["last_status"], 503);
+            assert!(first["next_attempt_at"].is_string());
+            break;
+        }
+        assert!(Instant::now() < deadline, "no attempt logged: {first}");
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     // Removed: 204, then 404; another tenant's sender cannot see the log.
