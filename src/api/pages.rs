@@ -35,17 +35,57 @@ fn lang(req: &HttpRequest, query: &LangQuery) -> Lang {
 
 /// The page language: `?lang=`, else Accept-Language's first choice if ja or en, else `default`.
 fn lang_or(req: &HttpRequest, query: &LangQuery, default: Lang) -> Lang {
+    match query.lang.as_deref() {
+        Some("en") => return Lang::En,
+        Some("ja") => return Lang::Ja,
+        _ => {}
+    }
     let accept = req
         .headers()
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    match query.lang.as_deref() {
-        Some("en") => Lang::En,
-        Some("ja") => Lang::Ja,
-        _ if accept.trim_start().to_ascii_lowercase().starts_with("en") => Lang::En,
-        _ if accept.trim_start().to_ascii_lowercase().starts_with("ja") => Lang::Ja,
-        _ => default,
+    preferred(accept).unwrap_or(default)
+}
+
+/// The reader's preferred language of ours by Accept-Language (RFC 9110 §12.5.4: the highest
+/// `q`, the earlier on a tie), if it names ja or en at all.
+fn preferred(accept: &str) -> Option<Lang> {
+    let mut best: Option<(f32, Lang)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
+            .unwrap_or(1.0);
+        let lang = match tag.split('-').next() {
+            Some("ja") => Lang::Ja,
+            Some("en") => Lang::En,
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, lang));
+        }
+    }
+    best.map(|(_, lang)| lang)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_follows_q_values() {
+        assert!(preferred("en;q=0.1, ja") == Some(Lang::Ja));
+        assert!(preferred("en-US,en;q=0.9,ja;q=0.8") == Some(Lang::En));
+        assert!(preferred("ja-JP") == Some(Lang::Ja));
+        assert!(preferred("fr, de;q=0.5").is_none());
+        assert!(preferred("en;q=0, ja;q=0.2") == Some(Lang::Ja));
+        assert!(preferred("").is_none());
     }
 }
 
