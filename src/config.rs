@@ -75,6 +75,9 @@ pub struct Config {
     /// Let webhooks be `http://` to this machine (development and tests only; otherwise only
     /// https to public addresses).
     pub webhooks_to_loopback: bool,
+    /// The mailbox of `List-Unsubscribe`'s mailto (its MTA pipes mail to
+    /// `POST /v1/unsubscribe-mail`); default `unsubscribe@<public_url's host>`.
+    pub unsubscribe_mailbox: Option<String>,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             public_url: "http://127.0.0.1:8080".into(),
             unsubscribe_per_ip: 100,
             webhooks_to_loopback: false,
+            unsubscribe_mailbox: None,
         }
     }
 }
@@ -135,6 +139,9 @@ pub struct ConfigArgs {
     /// Allow http:// webhooks to this machine (development only) [default: false]
     #[arg(long, env = "CONSENT_LEDGER_WEBHOOKS_TO_LOOPBACK", global = true)]
     pub webhooks_to_loopback: Option<bool>,
+    /// Mailbox for mailto unsubscribes [default: unsubscribe@<public_url host>]
+    #[arg(long, env = "CONSENT_LEDGER_UNSUBSCRIBE_MAILBOX", global = true)]
+    pub unsubscribe_mailbox: Option<String>,
 }
 
 impl Config {
@@ -165,6 +172,7 @@ impl Config {
             public_url,
             unsubscribe_per_ip,
             webhooks_to_loopback,
+            unsubscribe_mailbox,
         } = args.clone();
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
@@ -181,6 +189,9 @@ impl Config {
             unsubscribe_per_ip,
             webhooks_to_loopback
         );
+        if unsubscribe_mailbox.is_some() {
+            config.unsubscribe_mailbox = unsubscribe_mailbox;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -203,6 +214,14 @@ impl Config {
                 "public_url",
                 "must be an http(s) URL, e.g. https://ledger.example.jp",
             );
+        }
+        if let Some(mailbox) = &self.unsubscribe_mailbox {
+            if crate::consent::address::EmailAddress::parse(mailbox).is_err() {
+                return invalid(
+                    "unsubscribe_mailbox",
+                    "must be an e-mail address, e.g. unsubscribe@ledger.example.jp",
+                );
+            }
         }
         if !(1..=60_000).contains(&self.checkpoint_interval_ms) {
             return invalid("checkpoint_interval_ms", "must be 1–60000");

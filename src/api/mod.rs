@@ -108,10 +108,13 @@ impl AppState {
         store.migrate()?;
         let log = Log::open(store.clone(), config.log_settings())?;
         let authority = Authority::open(store.clone(), &config.origin)?;
-        let links = Links::new(
+        let mut links = Links::new(
             log.derive_key("consent-ledger/recipient-links/v1"),
             &config.public_url,
         );
+        if let Some(mailbox) = &config.unsubscribe_mailbox {
+            links = links.with_mailbox(mailbox);
+        }
         Ok(Self {
             store: store.clone(),
             log,

@@ -121,6 +121,10 @@ mod unsubscribe_tests {
             Err(LinkError::Expired)
         );
         assert!(!url.contains('@'), "no address in the link");
+        let (_, other) = Links::new([7; 32], "https://ledger.example.jp")
+            .with_mailbox("optout@mail.example.jp")
+            .unsubscribe(&target, None);
+        assert!(other.starts_with("mailto:optout@mail.example.jp?subject=unsubscribe%20"));
     }
 }
 
@@ -147,7 +151,8 @@ pub struct Links {
 }
 
 impl Links {
-    /// Links under `public_url` (e.g. `https://ledger.example.jp`), signed with `key`.
+    /// Links under `public_url` (e.g. `https://ledger.example.jp`), signed with `key`; mailto
+    /// unsubscribes go to `unsubscribe@<public_url's host>` unless [`Links::with_mailbox`].
     pub fn new(key: [u8; 32], public_url: &str) -> Self {
         let public_url = public_url.trim_end_matches('/').to_string();
         let host = url::Url::parse(&public_url)
@@ -159,6 +164,12 @@ impl Links {
             public_url,
             mailbox: format!("unsubscribe@{host}"),
         }
+    }
+
+    /// The same links, with mailto unsubscribes going to `mailbox`.
+    pub fn with_mailbox(mut self, mailbox: &str) -> Self {
+        self.mailbox = mailbox.to_string();
+        self
     }
 
     /// The unsubscribe link for a recipient: the https URL (its page, and RFC 8058 one-click
