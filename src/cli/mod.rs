@@ -206,6 +206,10 @@ enum VerifyCommand {
         /// The report's language: ja or en.
         #[arg(long, default_value = "ja", value_parser = ["ja", "en"])]
         lang: String,
+        /// Accept a bundle older than the trusted checkpoint (looking at history; by default
+        /// such a bundle fails: events since would be missing from it).
+        #[arg(long)]
+        allow_older: bool,
     },
 }
 
@@ -255,6 +259,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             url,
             report,
             lang,
+            allow_older,
         }) => {
             return verify::evidence(
                 &file,
@@ -263,6 +268,7 @@ fn execute(cli: Cli) -> Result<(), String> {
                 consistency_proof.as_deref(),
                 url.as_deref(),
                 report.as_deref().map(|path| (path, lang.as_str())),
+                allow_older,
             )
         }
         Command::Monitor {

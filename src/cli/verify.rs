@@ -87,6 +87,7 @@ pub fn evidence(
     consistency_proof: Option<&Path>,
     url: Option<&str>,
     html: Option<(&Path, &str)>,
+    allow_older: bool,
 ) -> Result<(), String> {
     let bundle = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let trusted = match trusted_checkpoint {
@@ -115,6 +116,7 @@ pub fn evidence(
             Some(Trusted {
                 checkpoint: note,
                 consistency,
+                allow_older,
             })
         }
     };
@@ -126,6 +128,9 @@ pub fn evidence(
         } else {
             println!("{mark}  {} — {}", item.what, item.detail);
         }
+    }
+    for note in &report.notes {
+        println!("note  {note}");
     }
     let failed = report.items.iter().filter(|i| !i.ok).count();
     if let Some((path, lang)) = html {
@@ -168,10 +173,25 @@ pub fn monitor(
     let monitor = Monitor::new(vkey, state)?;
     let agent = agent();
     let base = url.trim_end_matches('/');
+    let mut failures = 0u32;
     loop {
         match fetch(&agent, &format!("{base}/checkpoint"), token) {
-            Err(e) => eprintln!("warning: {e} (will retry)"),
+            Err(e) if once => return Err(format!("cannot fetch the checkpoint: {e}")),
+            Err(e) => {
+                failures += 1;
+                eprintln!("warning: {e} ({failures} in a row)");
+                // A log that stops serving its checkpoint to a monitor may be hiding a fork.
+                if failures >= MAX_FETCH_FAILURES {
+                    println!(
+                        "ALARM: the log did not serve its checkpoint {failures} times in a row"
+                    );
+                    return Err(format!(
+                        "monitor alarm: no checkpoint from {base} {failures} times in a row"
+                    ));
+                }
+            }
             Ok(note) => {
+                failures = 0;
                 let judged = monitor.observe(&note, |from, to| {
                     fetch_consistency(&agent, base, token, from, to)
                 });
@@ -181,6 +201,7 @@ pub fn monitor(
                     Ok(Observation::Grew { from, to }) => {
                         println!("ok  size {from} → {to}, consistent")
                     }
+                    Err(Alarm::State(e)) => return Err(format!("the state directory: {e}")),
                     Err(alarm) => {
                         println!("ALARM: {alarm}");
                         return Err(alarm_message(&alarm));
@@ -194,6 +215,9 @@ pub fn monitor(
         std::thread::sleep(interval);
     }
 }
+
+/// Failed fetches in a row after which the monitor alarms.
+const MAX_FETCH_FAILURES: u32 = 10;
 
 fn alarm_message(alarm: &Alarm) -> String {
     format!("monitor alarm: {alarm}")

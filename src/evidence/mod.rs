@@ -153,8 +153,9 @@ pub fn bundle(
             break cp;
         }
         if Instant::now() > deadline {
-            return Err(ConsentError::Log(crate::log::LogError::NotFound(
-                "no checkpoint covers this address's newest event yet; try again".into(),
+            return Err(ConsentError::Log(crate::log::LogError::NotCommitted(
+                "no checkpoint covers this address's newest event yet; try again in a moment"
+                    .into(),
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -198,19 +199,21 @@ pub fn bundle(
             proof: prove(row.leaf_index as u64)?,
         });
     }
-    let decisions = tenant
-        .purposes
+    // From the same events the bundle carries (the consent state is their replay, by the same
+    // rules): no event recorded meanwhile can make them disagree.
+    let leaves: Vec<(u64, serde_json::Value)> = proven
         .iter()
         .map(|p| {
-            let d = consent::decide(store, tenant_id, address.as_str(), &p.purpose)?;
-            Ok(PurposeDecision {
-                purpose: p.purpose.clone(),
-                may_send: d.may_send,
-                status: d.status,
-                event_id: d.event_id,
-            })
+            let doc = B64
+                .decode(&p.leaf)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            (p.leaf_index, doc)
         })
-        .collect::<Result<Vec<_>, ConsentError>>()?;
+        .collect();
+    let purposes: Vec<String> = tenant.purposes.iter().map(|p| p.purpose.clone()).collect();
+    let decisions = verify::decisions_from_leaves(&leaves, &purposes);
     Ok(Bundle {
         format: FORMAT.into(),
         generated_at: crate::rfc3339(crate::now_millis()),

@@ -1,8 +1,8 @@
 //! An evidence bundle rendered for systems that speak consent-record standards: a Kantara
 //! Initiative Consent Receipt v1.1 (the address's current consent, one service purpose per
 //! tenant purpose) and a W3C Data Privacy Vocabulary (DPV) JSON-LD record in the shape of
-//! ISO/IEC TS 27560 (every event as a consent record with its status and its log proof
-//! reference). Both point back to the log (leaf indexes, checkpoint) so they stay checkable. Pure.
+//! ISO/IEC TS 27560 (every event as a consent record, with its leaf index). Both name the log's
+//! leaves and checkpoint; what proves them is the bundle (`verify evidence`), not these. Pure.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Value};
@@ -46,7 +46,8 @@ pub fn kantara(bundle: &Bundle) -> Value {
             json!({
                 "purpose": d.purpose,
                 "purposeCategory": ["Marketing"],
-                "consentType": "EXPLICIT",
+                // Explicit consent only where the deciding state rests on it.
+                "consentType": if d.status == "granted" || d.status == "pending" { "EXPLICIT" } else { "NONE" },
                 "piiCategory": ["E-mail address"],
                 "primaryPurpose": true,
                 "termination": "Until the recipient refuses (opt-out), at any time",

@@ -169,6 +169,21 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
             )
         })
         .collect();
+    let size = bundle.checkpoint.lines().nth(1).unwrap_or("?");
+    let l_decisions = match lang {
+        Lang::Ja => format!("送信可否（ツリーサイズ {size} 時点）"),
+        Lang::En => format!("Send decision as of tree size {size}"),
+    };
+    let sender = format!(
+        "{} {}",
+        esc(&bundle.tenant.legal_name),
+        t(lang, "（名称は未検証）", "(name not verified)")
+    );
+    let notes: String = report
+        .notes
+        .iter()
+        .map(|n| format!("<li>{}</li>", esc(n)))
+        .collect();
     let checkpoint_head: String = bundle
         .checkpoint
         .lines()
@@ -201,7 +216,7 @@ li.fail{{color:#991b1b;font-weight:bold}}li{{font-size:.85rem}}
 <h2>{l_timeline}</h2>
 <table><tr><th>{l_recorded}</th><th>{l_occurred}</th><th>{l_event}</th><th>{l_purposes}</th><th>{l_basis}</th><th>{l_method}</th><th>{l_received}</th><th>{l_screen}</th><th>{l_leaf}</th></tr>{timeline}</table>
 <h2>{l_screens}</h2>{screens}
-<h2>{l_checks}</h2><ul>{items}</ul>
+<h2>{l_checks}</h2><ul>{items}</ul><ul class=notes>{notes}</ul>
 </body></html>
 "#,
         html_lang = t(lang, "ja", "en"),
@@ -217,7 +232,7 @@ li.fail{{color:#991b1b;font-weight:bold}}li{{font-size:.85rem}}
             format!(" ({failed})")
         },
         l_sender = t(lang, "送信者", "Sender"),
-        sender = esc(&bundle.tenant.legal_name),
+        sender = sender,
         tenant = esc(&bundle.tenant.id),
         l_address = t(lang, "メールアドレス", "E-mail address"),
         email = esc(&bundle.subject.email),
@@ -227,7 +242,7 @@ li.fail{{color:#991b1b;font-weight:bold}}li{{font-size:.85rem}}
         checkpoint = esc(&checkpoint_head).replace('\n', "<br>"),
         l_generated = t(lang, "作成日時", "Generated"),
         generated = esc(&bundle.generated_at),
-        l_decisions = t(lang, "現在の送信可否", "Send decision now"),
+        l_decisions = l_decisions,
         l_purpose = t(lang, "目的", "Purpose"),
         l_decision = t(lang, "判定", "Decision"),
         l_status = t(lang, "状態", "Status"),

@@ -67,8 +67,13 @@ pub fn parse_tlog_proof(text: &str) -> Result<TlogProof, String> {
     }
     let index = line
         .strip_prefix("index ")
+        .filter(|n| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (n.len() == 1 || !n.starts_with('0'))
+        })
         .and_then(|n| n.parse().ok())
-        .ok_or("no valid index line")?;
+        .ok_or("no valid index line (a decimal number, no leading zeroes)")?;
     let path = lines
         .map(|l| {
             B64.decode(l)
@@ -77,6 +82,9 @@ pub fn parse_tlog_proof(text: &str) -> Result<TlogProof, String> {
                 .ok_or_else(|| format!("not a base64 hash: {l:?}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if path.len() > 63 {
+        return Err("more than 63 hashes: no tree is that deep".into());
+    }
     Ok(TlogProof {
         index,
         path,
@@ -101,6 +109,8 @@ pub struct Item {
 pub struct Report {
     /// Every check, in order.
     pub items: Vec<Item>,
+    /// What the checks do not prove, for the reader.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -126,6 +136,8 @@ pub struct Trusted {
     pub checkpoint: String,
     /// The consistency proof between the two sizes (empty when equal).
     pub consistency: Vec<Hash>,
+    /// Accept a bundle older than the trusted checkpoint (a historical look).
+    pub allow_older: bool,
 }
 
 fn b64_hash(text: &str) -> Option<Hash> {
@@ -273,6 +285,7 @@ pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
             .unwrap_or_default();
         let ok = doc["type"] == "collection_point"
             && doc["tenant"] == bundle.tenant.id.as_str()
+            && doc["content_type"] == t.content_type.as_str()
             && doc["content_sha256"] == content_sha256.as_str()
             && doc["id"] == t.id.as_str()
             && id == t.id;
@@ -297,8 +310,30 @@ pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
         }
     }
 
-    // The decisions follow from the events.
+    report.check(
+        "events",
+        !bundle.events.is_empty(),
+        format!("{} event(s) of this address", bundle.events.len()),
+    );
+    // The decisions follow from the events, and every purpose the events touch has one.
     let replayed = replay(&documents);
+    for purpose in replayed.keys().filter(|p| p.as_str() != ALL) {
+        let listed = bundle
+            .decisions
+            .iter()
+            .filter(|d| &d.purpose == purpose)
+            .count();
+        report.check(
+            format!("decision for {purpose} is given"),
+            listed == 1,
+            format!("the events set a state for it; the bundle lists it {listed} time(s)"),
+        );
+    }
+    report.notes.push(format!(
+        "decisions and history are as of tree size {}: a later event is not covered, and the \
+         bundle does not yet prove that no event follows its last one (docs/evidence-format.md)",
+        cp.size
+    ));
     for given in &bundle.decisions {
         let expected = decision(&replayed, &given.purpose);
         report.check(
@@ -375,10 +410,24 @@ fn check_trusted(report: &mut Report, verifier: &NoteVerifier, cp: &Checkpoint, 
         }
     };
     let (ok, detail) = if old.size > cp.size {
-        (
-            verify_consistency(cp.size, old.size, &cp.root, &old.root, &trusted.consistency),
+        // The bundle is older than what the regulator already trusts: events after its size
+        // (an opt-out, say) would be missing from it.
+        let consistent =
+            verify_consistency(cp.size, old.size, &cp.root, &old.root, &trusted.consistency);
+        report.check(
+            "bundle is as recent as the trusted checkpoint",
+            trusted.allow_older,
             format!(
-                "the bundle's tree ({}) is older than the trusted one ({})",
+                "the bundle's tree ({}) is older than the trusted one ({}): events since are not in it{}",
+                cp.size,
+                old.size,
+                if trusted.allow_older { " (allowed)" } else { "; ask for a new bundle" }
+            ),
+        );
+        (
+            consistent,
+            format!(
+                "size {} is a prefix of the trusted size {}",
                 cp.size, old.size
             ),
         )
@@ -389,6 +438,11 @@ fn check_trusted(report: &mut Report, verifier: &NoteVerifier, cp: &Checkpoint, 
                 "same size {}: the roots must be equal (else the log forked)",
                 cp.size
             ),
+        )
+    } else if old.size == 0 {
+        (
+            old.root == crate::log::hash::empty_root() && trusted.consistency.is_empty(),
+            "the trusted checkpoint is the empty tree".to_string(),
         )
     } else {
         (
@@ -498,6 +552,13 @@ fn replay(events: &[(u64, Value)]) -> BTreeMap<String, State> {
         }
     }
     states
+}
+
+/// The decisions for `purposes` that the event leaves (in log order, with their indexes) give
+/// by the service's rules — how the bundle's decisions are made, and checked.
+pub fn decisions_from_leaves(events: &[(u64, Value)], purposes: &[String]) -> Vec<PurposeDecision> {
+    let states = replay(events);
+    purposes.iter().map(|p| decision(&states, p)).collect()
 }
 
 /// The decision for `purpose` from replayed states.

@@ -28,6 +28,10 @@ pub enum Alarm {
     /// Two roots for one size.
     #[error("split view: two different roots for tree size {0} (the log forked)")]
     SplitView(u64),
+    /// The monitor's own memory cannot be read or written: not the log's fault, but nothing
+    /// can be judged until it is fixed.
+    #[error("state directory: {0}")]
+    State(String),
     /// The new checkpoint does not extend the previous one.
     #[error("size {to} is not consistent with size {from}: {why}")]
     Inconsistent {
@@ -81,27 +85,52 @@ impl Monitor {
         self.dir.join(format!("{size:020}.checkpoint"))
     }
 
-    /// The checkpoint seen for `size`, if any.
-    pub fn seen(&self, size: u64) -> Option<Checkpoint> {
-        let note = std::fs::read_to_string(self.path(size)).ok()?;
-        self.open(&note).ok()
+    /// The checkpoint seen for `size`, if any. A state file that cannot be read or no longer
+    /// verifies is an error: the monitor must never quietly forget what it saw.
+    pub fn seen(&self, size: u64) -> Result<Option<Checkpoint>, Alarm> {
+        let path = self.path(size);
+        let note = match std::fs::read_to_string(&path) {
+            Ok(note) => note,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Alarm::State(format!("{}: {e}", path.display()))),
+        };
+        self.verifier
+            .checkpoint(&note)
+            .map(Some)
+            .map_err(|e| Alarm::State(format!("{} no longer verifies: {e}", path.display())))
     }
 
     /// The largest checkpoint seen.
-    pub fn latest(&self) -> Option<Checkpoint> {
-        let mut sizes: Vec<u64> = std::fs::read_dir(&self.dir)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()?
-                    .strip_suffix(".checkpoint")?
-                    .parse()
-                    .ok()
-            })
-            .collect();
-        sizes.sort_unstable();
-        sizes.pop().and_then(|s| self.seen(s))
+    pub fn latest(&self) -> Result<Option<Checkpoint>, Alarm> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| Alarm::State(format!("{}: {e}", self.dir.display())))?;
+        let mut largest = None;
+        for entry in entries {
+            let entry = entry.map_err(|e| Alarm::State(e.to_string()))?;
+            let name = entry.file_name();
+            let size = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".checkpoint"))
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(size) = size {
+                largest = largest.max(Some(size));
+            }
+        }
+        match largest {
+            None => Ok(None),
+            Some(size) => self.seen(size),
+        }
+    }
+
+    /// Records a checkpoint: written whole (a temporary file, synced, renamed) or not at all.
+    fn remember(&self, size: u64, note: &str) -> Result<(), Alarm> {
+        use std::io::Write;
+        let state = |e: std::io::Error| Alarm::State(format!("{}: {e}", self.dir.display()));
+        let tmp = self.dir.join(format!(".{size}.tmp"));
+        let mut file = std::fs::File::create(&tmp).map_err(state)?;
+        file.write_all(note.as_bytes()).map_err(state)?;
+        file.sync_all().map_err(state)?;
+        std::fs::rename(&tmp, self.path(size)).map_err(state)
     }
 
     /// Judges `note`, the log's current checkpoint. `consistency(from, to)` fetches the proof
@@ -112,12 +141,11 @@ impl Monitor {
         consistency: impl FnOnce(u64, u64) -> Result<Vec<Hash>, String>,
     ) -> Result<Observation, Alarm> {
         let cp = self.open(note)?;
-        if let Some(same) = self.seen(cp.size) {
-            if same.root != cp.root {
-                return Err(Alarm::SplitView(cp.size));
-            }
+        let same = self.seen(cp.size)?;
+        if same.as_ref().is_some_and(|same| same.root != cp.root) {
+            return Err(Alarm::SplitView(cp.size));
         }
-        let observation = match self.latest() {
+        let observation = match self.latest()? {
             None => Observation::First(cp.size),
             Some(last) if cp.size < last.size => {
                 return Err(Alarm::Shrank {
@@ -144,8 +172,9 @@ impl Monitor {
                 }
             }
         };
-        std::fs::write(self.path(cp.size), note)
-            .map_err(|e| Alarm::BadCheckpoint(format!("cannot record it: {e}")))?;
+        if same.is_none() {
+            self.remember(cp.size, note)?;
+        }
         Ok(observation)
     }
 }

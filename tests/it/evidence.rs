@@ -372,6 +372,58 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
             "{what} should fail {named}: {failing:?}"
         );
     }
+    // A bundle older than a checkpoint the regulator already trusts: refused (an opt-out since
+    // would be missing), unless history is what they asked for.
+    let later = event(
+        &app,
+        &shop.sender,
+        json!({"event": "opt_out", "email": email, "purposes": "all",
+        "method": "email", "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+    )
+    .await;
+    let newer =
+        crate::common::wait_for_checkpoint(&app.log, later["leaf_index"].as_u64().unwrap() + 1)
+            .await;
+    let old_size: u64 = bundle["checkpoint"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proof = app
+        .get(&format!(
+            "/v1/log/proof/consistency?from={old_size}&to={}",
+            newer.size
+        ))
+        .await;
+    assert_eq!(proof.status, 200, "{}", proof.text());
+    let files = tempfile::tempdir().unwrap();
+    let (trusted, proof_file) = (
+        files.path().join("trusted"),
+        files.path().join("proof.json"),
+    );
+    std::fs::write(&trusted, &newer.note).unwrap();
+    std::fs::write(&proof_file, &proof.body).unwrap();
+    let args = [
+        "--trusted-checkpoint",
+        trusted.to_str().unwrap(),
+        "--consistency-proof",
+        proof_file.to_str().unwrap(),
+    ];
+    let (ok, out) = verify_cli(&bundle, &vkey, &args);
+    assert!(
+        !ok && out.contains("FAIL  bundle is as recent as the trusted checkpoint"),
+        "{out}"
+    );
+    let (ok, out) = verify_cli(&bundle, &vkey, &[&args[..], &["--allow-older"]].concat());
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("ok    consistent with the trusted checkpoint"),
+        "{out}"
+    );
+
     // Another log's key: refused.
     let other = TestDb::sqlite();
     let other_state = AppState::open(&other.config()).unwrap();
