@@ -210,6 +210,9 @@ enum VerifyCommand {
         /// such a bundle fails: events since would be missing from it).
         #[arg(long)]
         allow_older: bool,
+        /// A bearer token for --url, if the operator restricted the log's read API.
+        #[arg(long, env = "CONSENT_LEDGER_MONITOR_TOKEN")]
+        token: Option<String>,
     },
 }
 
@@ -260,6 +263,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             report,
             lang,
             allow_older,
+            token,
         }) => {
             return verify::evidence(
                 &file,
@@ -269,6 +273,7 @@ fn execute(cli: Cli) -> Result<(), String> {
                 url.as_deref(),
                 report.as_deref().map(|path| (path, lang.as_str())),
                 allow_older,
+                token.as_deref(),
             )
         }
         Command::Monitor {

@@ -88,6 +88,7 @@ pub fn evidence(
     url: Option<&str>,
     html: Option<(&Path, &str)>,
     allow_older: bool,
+    token: Option<&str>,
 ) -> Result<(), String> {
     let bundle = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let trusted = match trusted_checkpoint {
@@ -108,7 +109,7 @@ pub fn evidence(
                     if from == to || from == 0 {
                         Vec::new()
                     } else {
-                        fetch_consistency(&agent(), url, None, from, to)?
+                        fetch_consistency(&agent(), url, token, from, to)?
                     }
                 }
                 (None, None) => Vec::new(),

@@ -178,3 +178,74 @@ impl Monitor {
         Ok(observation)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::hash::{leaf_hash, node_hash};
+    use crate::log::note::NoteSigner;
+
+    fn note(signer: &NoteSigner, size: u64, root: Hash) -> String {
+        let body = Checkpoint {
+            origin: "test.example/log".into(),
+            size,
+            root,
+        }
+        .body();
+        signer.sign(&body).unwrap()
+    }
+
+    #[test]
+    fn judges_growth_shrinking_forks_and_its_own_memory() {
+        let signer = NoteSigner::new("test.example/log", &[3; 32]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let monitor = Monitor::new(&signer.verifier_key(), dir.path()).unwrap();
+        let (a, b, c) = (leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c"));
+        let root2 = node_hash(&a, &b);
+        let root3 = node_hash(&root2, &c);
+        let no_proof = |_: u64, _: u64| -> Result<Vec<Hash>, String> { unreachable!() };
+        assert_eq!(
+            monitor.observe(&note(&signer, 2, root2), no_proof),
+            Ok(Observation::First(2))
+        );
+        assert_eq!(
+            monitor.observe(&note(&signer, 2, root2), no_proof),
+            Ok(Observation::Unchanged(2))
+        );
+        // Size 2 → 3: the proof is [c] (RFC 9162 §2.1.4 for a power-of-two old size).
+        assert_eq!(
+            monitor.observe(&note(&signer, 3, root3), |from, to| {
+                assert_eq!((from, to), (2, 3));
+                Ok(vec![c])
+            }),
+            Ok(Observation::Grew { from: 2, to: 3 })
+        );
+        assert_eq!(
+            monitor.observe(&note(&signer, 2, root2), no_proof),
+            Err(Alarm::Shrank { seen: 3, now: 2 })
+        );
+        let other = node_hash(&root2, &leaf_hash(b"x"));
+        assert_eq!(
+            monitor.observe(&note(&signer, 3, other), no_proof),
+            Err(Alarm::SplitView(3))
+        );
+        let bad_proof = monitor.observe(&note(&signer, 4, node_hash(&root2, &root2)), |_, _| {
+            Ok(vec![a])
+        });
+        assert!(matches!(
+            bad_proof,
+            Err(Alarm::Inconsistent { from: 3, to: 4, .. })
+        ));
+        let stranger = NoteSigner::new("test.example/log", &[4; 32]).unwrap();
+        assert!(matches!(
+            monitor.observe(&note(&stranger, 5, root3), no_proof),
+            Err(Alarm::BadCheckpoint(_))
+        ));
+        // Its memory damaged: an error, never a fresh start.
+        std::fs::write(monitor.path(3), "garbage").unwrap();
+        assert!(matches!(
+            monitor.observe(&note(&signer, 3, root3), no_proof),
+            Err(Alarm::State(_))
+        ));
+    }
+}
