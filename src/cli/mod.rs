@@ -268,12 +268,14 @@ fn execute(cli: Cli) -> Result<(), String> {
             return verify::evidence(
                 &file,
                 &vkey,
-                trusted_checkpoint.as_deref(),
-                consistency_proof.as_deref(),
-                url.as_deref(),
-                report.as_deref().map(|path| (path, lang.as_str())),
-                allow_older,
-                token.as_deref(),
+                verify::EvidenceOptions {
+                    trusted_checkpoint: trusted_checkpoint.as_deref(),
+                    consistency_proof: consistency_proof.as_deref(),
+                    url: url.as_deref(),
+                    token: token.as_deref(),
+                    allow_older,
+                    html: report.as_deref().map(|path| (path, lang.as_str())),
+                },
             )
         }
         Command::Monitor {

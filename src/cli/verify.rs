@@ -79,17 +79,32 @@ fn fetch_consistency(
     )?)
 }
 
+/// How a trusted checkpoint is brought in, and where a report goes.
+pub struct EvidenceOptions<'a> {
+    /// A signed checkpoint the regulator trusts.
+    pub trusted_checkpoint: Option<&'a Path>,
+    /// The consistency proof to it, from a file…
+    pub consistency_proof: Option<&'a Path>,
+    /// …or fetched from the log at this base URL…
+    pub url: Option<&'a str>,
+    /// …with this bearer token.
+    pub token: Option<&'a str>,
+    /// Accept a bundle older than the trusted checkpoint.
+    pub allow_older: bool,
+    /// Write the printable report here, in this language.
+    pub html: Option<(&'a Path, &'a str)>,
+}
+
 /// `verify evidence`: prints a verdict per item; an error if any fails.
-pub fn evidence(
-    file: &Path,
-    vkey: &str,
-    trusted_checkpoint: Option<&Path>,
-    consistency_proof: Option<&Path>,
-    url: Option<&str>,
-    html: Option<(&Path, &str)>,
-    allow_older: bool,
-    token: Option<&str>,
-) -> Result<(), String> {
+pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result<(), String> {
+    let EvidenceOptions {
+        trusted_checkpoint,
+        consistency_proof,
+        url,
+        token,
+        allow_older,
+        html,
+    } = options;
     let bundle = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let trusted = match trusted_checkpoint {
         None => None,
