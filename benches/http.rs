@@ -99,15 +99,31 @@ impl Connection {
 
 /// A request as bytes: `method path`, the bearer token, and a JSON body if any.
 fn request(method: &str, path: &str, token: &str, body: Option<&str>) -> Vec<u8> {
-    let mut r =
-        format!("{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n");
-    if let Some(body) = body {
-        r.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+    raw_request(
+        method,
+        path,
+        Some(token),
+        body.map(|b| ("application/json", b)),
+    )
+}
+
+/// A request as bytes: an optional bearer token and an optional body of a content type.
+fn raw_request(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> Vec<u8> {
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\n");
+    if let Some(token) = token {
+        r.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    match body {
+        Some((content_type, body)) => r.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
-        ));
-    } else {
-        r.push_str("\r\n");
+        )),
+        None => r.push_str("\r\n"),
     }
     r.into_bytes()
 }
@@ -265,12 +281,13 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
         let paths = Rc::new(paths);
         let clicks = load(addr, if skip("oneclick") { 0 } else { seconds }, move |i| {
             let path = &paths[i as usize % paths.len()];
-            let mut r = format!(
-                "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 26\r\n\r\n"
+            // As a mail provider sends it: no token, a form body.
+            raw_request(
+                "POST",
+                path,
+                None,
+                Some(("application/x-www-form-urlencoded", "List-Unsubscribe=One-Click")),
             )
-            .into_bytes();
-            r.extend_from_slice(b"List-Unsubscribe=One-Click");
-            r
         })
         .await;
         (events, decisions, batch, link_batches, clicks, link_count)

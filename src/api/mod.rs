@@ -84,6 +84,24 @@ where
     }
 }
 
+/// What a person's client tells about a request, kept as erasable evidence: the socket's peer
+/// (not forwarding headers, which anyone can forge) and the user agent.
+pub(crate) fn client_evidence(
+    req: &actix_web::HttpRequest,
+    note: impl Into<String>,
+) -> crate::consent::model::Evidence {
+    crate::consent::model::Evidence {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(1000).collect()),
+        confirmation_message_id: None,
+        note: Some(note.into()),
+    }
+}
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

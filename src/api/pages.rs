@@ -10,7 +10,6 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::AppState;
-use crate::consent::model::Evidence;
 use crate::consent::{self, ConsentError};
 use crate::escape_html;
 use crate::log::LogEntry;
@@ -114,22 +113,21 @@ button:focus{{outline:3px solid #f59e0b;outline-offset:2px}}nav{{text-align:righ
         .body(html)
 }
 
-fn invalid(lang: Lang) -> HttpResponse {
+/// The page for a link that is not valid: one title, what to do next in the reader's language.
+fn invalid_link(status: StatusCode, lang: Lang, ja: &str, en: &str) -> HttpResponse {
     let (title, text) = match lang {
-        Lang::Ja => (
-            "リンクが無効です",
-            "このリンクは無効か、有効期限が切れています。お手数ですが、もう一度登録してください。",
-        ),
-        Lang::En => (
-            "This link is not valid",
-            "This link is not valid, or it has expired. Please sign up again.",
-        ),
+        Lang::Ja => ("リンクが無効です", ja),
+        Lang::En => ("This link is not valid", en),
     };
-    page(
+    page(status, lang, title, &format!("<p>{text}</p>"))
+}
+
+fn invalid(lang: Lang) -> HttpResponse {
+    invalid_link(
         StatusCode::BAD_REQUEST,
         lang,
-        title,
-        &format!("<p>{text}</p>"),
+        "このリンクは無効か、有効期限が切れています。お手数ですが、もう一度登録してください。",
+        "This link is not valid, or it has expired. Please sign up again.",
     )
 }
 
@@ -191,17 +189,7 @@ pub async fn confirm(
     query: web::Query<LangQuery>,
 ) -> HttpResponse {
     let lang = lang(&req, &query);
-    let evidence = Evidence {
-        // The socket's peer, not client-supplied forwarding headers (which anyone can forge).
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(1000).collect()),
-        confirmation_message_id: None,
-        note: Some("confirmed with the double opt-in link".into()),
-    };
+    let evidence = super::client_evidence(&req, "confirmed with the double opt-in link");
     let (store, links, token) = (state.store.clone(), state.links.clone(), token.into_inner());
     let prepared =
         web::block(move || consent::prepare_confirmation(&store, &links, &token, evidence)).await;
@@ -245,21 +233,11 @@ fn busy_page(lang: Lang, error: &super::error::ApiError) -> HttpResponse {
 
 /// A page for an unsubscribe link that is not valid (tampered with, expired, unknown).
 fn invalid_unsubscribe(lang: Lang) -> HttpResponse {
-    let (title, text) = match lang {
-        Lang::Ja => (
-            "リンクが無効です",
-            "この配信停止リンクは無効です。お手数ですが、届いたメールのリンクをそのままお使いいただくか、送信者に直接ご連絡ください。",
-        ),
-        Lang::En => (
-            "This link is not valid",
-            "This unsubscribe link is not valid. Please use the link in the e-mail exactly as it is, or contact the sender directly.",
-        ),
-    };
-    page(
+    invalid_link(
         StatusCode::NOT_FOUND,
         lang,
-        title,
-        &format!("<p>{text}</p>"),
+        "この配信停止リンクは無効です。お手数ですが、届いたメールのリンクをそのままお使いいただくか、送信者に直接ご連絡ください。",
+        "This unsubscribe link is not valid. Please use the link in the e-mail exactly as it is, or contact the sender directly.",
     )
 }
 
@@ -336,13 +314,14 @@ pub async fn unsubscribe_page(
     req: HttpRequest,
     query: web::Query<LangQuery>,
 ) -> HttpResponse {
-    let token = token.into_inner();
-    if let Err(e) = super::unsubscribe::limit(&state, &req, &token) {
-        return busy_page(lang(&req, &query), &e);
-    }
-    let (store, links) = (state.store.clone(), state.links.clone());
+    let target = match super::unsubscribe::link(&state, &req, &token) {
+        Ok(target) => target,
+        Err(super::error::ApiError::NotFound(_)) => return invalid_unsubscribe(lang(&req, &query)),
+        Err(e) => return busy_page(lang(&req, &query), &e),
+    };
+    let store = state.store.clone();
     let content = super::short_query(&state.store, move || {
-        crate::unsubscribe::page(&store, &links, &token)
+        crate::unsubscribe::page(&store, &target)
     })
     .await;
     let content = match content {
@@ -459,7 +438,6 @@ pub async fn unsubscribe(
     use super::error::ApiError;
     use crate::consent::model::Method;
     use crate::unsubscribe::Scope;
-    super::unsubscribe::limit(&state, &req, &token)?;
     if body.len() > 16 << 10 {
         return Err(ApiError::TooLarge("an unsubscribe form is small".into()));
     }
@@ -479,29 +457,25 @@ pub async fn unsubscribe(
             ))
         }
     };
-    let evidence = Evidence {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(1000).collect()),
-        confirmation_message_id: None,
-        note: Some(
-            if one_click {
-                "one-click unsubscribe (RFC 8058)"
-            } else {
-                "unsubscribe page"
-            }
-            .into(),
-        ),
-    };
+    let evidence = super::client_evidence(
+        &req,
+        if one_click {
+            "one-click unsubscribe (RFC 8058)"
+        } else {
+            "unsubscribe page"
+        },
+    );
     let method = if one_click {
         Method::OneClick
     } else {
         Method::WebForm
     };
-    let done = super::unsubscribe::unsubscribe_once(&state, &token, scope, method, evidence).await;
+    let done = match super::unsubscribe::link(&state, &req, &token) {
+        Ok(target) => {
+            super::unsubscribe::unsubscribe_once(&state, target, scope, method, evidence).await
+        }
+        Err(e) => Err(e),
+    };
     if one_click {
         return Ok(HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -17,7 +17,7 @@ use super::access::{Access, Caller};
 use super::consent::record_once;
 use super::error::{ApiError, Problem};
 use super::AppState;
-use crate::consent::model::{Evidence, PublishableKey, Signup, SignupRecorded};
+use crate::consent::model::{PublishableKey, Signup, SignupRecorded};
 use crate::consent::{self, AnswerShape};
 
 /// Largest signup body.
@@ -162,16 +162,7 @@ pub async fn signup(
         }
         let signup: Signup = serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid signup: {e}")))?;
-        let evidence = Evidence {
-            ip: Some(client),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(1000).collect()),
-            confirmation_message_id: None,
-            note: Some(format!("signup form on {origin}")),
-        };
+        let evidence = super::client_evidence(&req, format!("signup form on {origin}"));
         let tenant = key.tenant.clone();
         let (store, t) = (state.store.clone(), tenant.clone());
         let legal_name = web::block(move || consent::tenant(&store, &t))

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::access::{Access, Caller};
 use super::error::{ApiError, Problem};
 use super::AppState;
+use crate::consent::links::UnsubscribeToken;
 use crate::consent::model::{Evidence, Method};
 use crate::log::LogEntry;
 use crate::unsubscribe::webhooks::{self, DeliveryPage, NewWebhook, Webhook};
@@ -93,21 +94,18 @@ pub struct Unsubscribed {
 /// effect. Rate-limited per link for what would write.
 pub(super) async fn unsubscribe_once(
     state: &AppState,
-    token: &str,
+    target: UnsubscribeToken,
     scope: Scope,
     method: Method,
     evidence: Evidence,
 ) -> Result<Unsubscribed, ApiError> {
-    let target = state
-        .links
-        .unsubscribe_token(token, crate::now_millis() / 1000)
-        .map_err(|e| ApiError::NotFound(format!("{e}: ask the sender for a new one")))?;
+    let subject = target.subject_id.clone();
     state
         .unsubscribe_locks
-        .run(&target.subject_id, async {
-            let (store, links, t) = (state.store.clone(), state.links.clone(), token.to_string());
+        .run(&subject, async {
+            let store = state.store.clone();
             let prepared = super::short_query(&state.store, move || {
-                unsubscribe::prepare(&store, &links, &t, scope, method, evidence)
+                unsubscribe::prepare(&store, target, scope, method, evidence)
             })
             .await?;
             match prepared {
@@ -135,11 +133,17 @@ pub(super) async fn unsubscribe_once(
         .await
 }
 
-/// Limits of the public unsubscribe endpoints: per link (token) always, generous — a person
+/// A public unsubscribe request's link, under the limits of the public endpoints: per link (token) always, generous — a person
 /// clicks a few times, a mail provider once; per IP address only for tokens that are not valid
 /// (guessing), so that a valid one-click is never refused for its neighbours' traffic (mail
 /// providers send from few addresses; behind a proxy all share one). IPv6 by /64.
-pub(super) fn limit(state: &AppState, req: &HttpRequest, token: &str) -> Result<(), ApiError> {
+///
+/// Returns what the token names, checked once here for every public path.
+pub(super) fn link(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<UnsubscribeToken, ApiError> {
     let too_many = |wait: std::time::Duration| ApiError::TooMany(wait.as_secs().max(1));
     let (rate, burst) = PER_LINK;
     let link = crate::log::hash::leaf_hash(token.as_bytes());
@@ -151,12 +155,9 @@ pub(super) fn limit(state: &AppState, req: &HttpRequest, token: &str) -> Result<
             burst,
         )
         .map_err(too_many)?;
-    let valid = state
-        .links
-        .unsubscribe_token(token, crate::now_millis() / 1000)
-        .is_ok();
-    if valid || state.unsubscribe_per_ip == 0 {
-        return Ok(());
+    let target = unsubscribe::token(&state.links, token);
+    if target.is_ok() || state.unsubscribe_per_ip == 0 {
+        return Ok(target?);
     }
     let ip = match req.peer_addr().map(|a| a.ip()) {
         Some(std::net::IpAddr::V6(v6)) => {
@@ -170,7 +171,8 @@ pub(super) fn limit(state: &AppState, req: &HttpRequest, token: &str) -> Result<
     state
         .rate_limits
         .take(&format!("unsub-ip:{ip}"), rate, rate * 10.0)
-        .map_err(too_many)
+        .map_err(too_many)?;
+    Ok(target?)
 }
 
 /// Unsubscribe links and their mail headers for a campaign's recipients (1–10,000). Each link
@@ -226,8 +228,8 @@ pub async fn inbound_mail(
         confirmation_message_id: mail.message_id,
         note: Some("unsubscribe mail (List-Unsubscribe mailto)".into()),
     };
-    let done =
-        unsubscribe_once(&state, &mail.token, Scope::Purpose, Method::Email, evidence).await?;
+    let target = unsubscribe::token(&state.links, &mail.token)?;
+    let done = unsubscribe_once(&state, target, Scope::Purpose, Method::Email, evidence).await?;
     Ok(HttpResponse::Ok().json(done))
 }
 

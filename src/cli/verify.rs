@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
-
 use crate::evidence::verify::{self, Trusted};
 use crate::log::hash::Hash;
 use crate::log::monitor::{Alarm, Monitor, Observation};
@@ -34,12 +32,7 @@ fn parse_proof(text: &str) -> Result<Vec<Hash>, String> {
     };
     lines
         .iter()
-        .map(|l| {
-            B64.decode(l)
-                .ok()
-                .and_then(|h| Hash::try_from(h).ok())
-                .ok_or_else(|| format!("not a base64 hash: {l:?}"))
-        })
+        .map(|l| verify::b64_hash(l).ok_or_else(|| format!("not a base64 hash: {l:?}")))
         .collect()
 }
 

@@ -89,9 +89,7 @@ pub fn new_id() -> String {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use crate::hex;
 
 pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<String, ConsentError> {
     let value = value.trim();

@@ -91,6 +91,16 @@ pub struct ProvenLeaf {
     pub tlog_proof: String,
 }
 
+impl ProvenLeaf {
+    /// The leaf's JSON document (`Null` if the bytes are not base64 JSON).
+    pub fn document(&self) -> serde_json::Value {
+        B64.decode(&self.leaf)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// A collection point version with its content and proof.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProvenTemplate {
@@ -203,14 +213,7 @@ pub fn bundle(
     // rules): no event recorded meanwhile can make them disagree.
     let leaves: Vec<(u64, serde_json::Value)> = proven
         .iter()
-        .map(|p| {
-            let doc = B64
-                .decode(&p.leaf)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            (p.leaf_index, doc)
-        })
+        .map(|p| (p.leaf_index, p.document()))
         .collect();
     let purposes: Vec<String> = tenant.purposes.iter().map(|p| p.purpose.clone()).collect();
     let decisions = verify::decisions_from_leaves(&leaves, &purposes);
@@ -233,11 +236,7 @@ pub fn bundle(
         subject: Opening {
             email: address.as_str().to_string(),
             salt: B64.encode(&salt),
-            commitment: subject
-                .commitment
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            commitment: crate::hex(&subject.commitment),
         },
         events: proven,
         collection_points: templates,

@@ -4,7 +4,6 @@
 //! ISO/IEC TS 27560 (every event as a consent record, with its leaf index). Both name the log's
 //! leaves and checkpoint; what proves them is the bundle (`verify evidence`), not these. Pure.
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Value};
 
 use super::Bundle;
@@ -13,10 +12,7 @@ fn leaf_documents(bundle: &Bundle) -> Vec<(u64, Value)> {
     bundle
         .events
         .iter()
-        .filter_map(|e| {
-            let doc = serde_json::from_slice(&B64.decode(&e.leaf).ok()?).ok()?;
-            Some((e.leaf_index, doc))
-        })
+        .map(|e| (e.leaf_index, e.document()))
         .collect()
 }
 

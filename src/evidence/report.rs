@@ -87,11 +87,7 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
     let failed = report.items.iter().filter(|i| !i.ok).count();
     let mut timeline = String::new();
     for event in &bundle.events {
-        let doc: Value = B64
-            .decode(&event.leaf)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null);
+        let doc = event.document();
         let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
         timeline.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=mono>{}</td></tr>",
@@ -108,11 +104,7 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
     }
     let mut screens = String::new();
     for template in &bundle.collection_points {
-        let doc: Value = B64
-            .decode(&template.proof.leaf)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null);
+        let doc = template.proof.document();
         let content = B64.decode(&template.content).unwrap_or_default();
         let shown = if template.content_type.starts_with("text/") {
             format!("<pre>{}</pre>", esc(&String::from_utf8_lossy(&content)))

@@ -17,6 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Bundle, PurposeDecision, FORMAT};
+use crate::hex;
 use crate::log::hash::{leaf_hash, Hash};
 use crate::log::note::{Checkpoint, NoteVerifier};
 use crate::log::proof::{verify_consistency, verify_inclusion};
@@ -140,12 +141,9 @@ pub struct Trusted {
     pub allow_older: bool,
 }
 
-fn b64_hash(text: &str) -> Option<Hash> {
+/// A base64 hash, if it is one.
+pub(crate) fn b64_hash(text: &str) -> Option<Hash> {
     B64.decode(text).ok().and_then(|h| Hash::try_from(h).ok())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Verifies a signed checkpoint note with `verifier`: its body parsed.

@@ -301,7 +301,8 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        with_conn!(self, |conn| f(conn))
+        // The same pooled connection as a read: no transaction is opened around `f`.
+        self.read(f)
     }
 
     /// Runs `f` in a write transaction that excludes every other writer of this database, in

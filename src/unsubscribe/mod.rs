@@ -222,16 +222,15 @@ pub enum Scope {
     All,
 }
 
-/// The link's token, checked.
-fn token(links: &Links, token: &str) -> Result<UnsubscribeToken, ConsentError> {
+/// What a link's token names, checked once (signature, expiry); `NotFound` if it is not valid.
+pub fn token(links: &Links, token: &str) -> Result<UnsubscribeToken, ConsentError> {
     links
         .unsubscribe_token(token, crate::now_millis() / 1000)
-        .map_err(|e| ConsentError::NotFound(format!("{e}")))
+        .map_err(|e| ConsentError::NotFound(format!("{e}: ask the sender for a new one")))
 }
 
-/// The page's content for a link; `NotFound` for an invalid, expired or unknown link.
-pub fn page(store: &Store, links: &Links, token_text: &str) -> Result<PageContent, ConsentError> {
-    let target = token(links, token_text)?;
+/// The page's content for a link's (checked) token; `NotFound` for an unknown tenant or subject.
+pub fn page(store: &Store, target: &UnsubscribeToken) -> Result<PageContent, ConsentError> {
     store.read(|r| {
         let tenant = r
             .tenant(&target.tenant_id)?
@@ -249,8 +248,8 @@ pub fn page(store: &Store, links: &Links, token_text: &str) -> Result<PageConten
             sender: tenant.legal_name,
             default_language: tenant.default_language,
             purpose,
-            stopped_since: stopped_since(r, &target, Scope::Purpose)?,
-            all_stopped_since: stopped_since(r, &target, Scope::All)?,
+            stopped_since: stopped_since(r, target, Scope::Purpose)?,
+            all_stopped_since: stopped_since(r, target, Scope::All)?,
         })
     })
 }
@@ -299,13 +298,11 @@ pub enum Prepared {
 /// button, a mail), with `evidence`. Reads only.
 pub fn prepare(
     store: &Store,
-    links: &Links,
-    token_text: &str,
+    target: UnsubscribeToken,
     scope: Scope,
     method: Method,
     evidence: Evidence,
 ) -> Result<Prepared, ConsentError> {
-    let target = token(links, token_text)?;
     // What the recipient's client sent is evidence, never a reason to refuse an opt-out.
     let evidence = consent::clean_evidence(evidence);
     let found = store.read(|r| {

@@ -320,8 +320,7 @@ pub(crate) fn enqueue(
 /// The signature header's value for `body` sent at `timestamp` (Unix seconds).
 pub fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
     let tag = hmac_sha256(secret, format!("{timestamp}.{body}").as_bytes());
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={timestamp},v1={hex}")
+    format!("t={timestamp},v1={}", crate::hex(&tag))
 }
 
 /// The thread that sends due deliveries; stops when dropped.

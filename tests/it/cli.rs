@@ -1,13 +1,6 @@
 //! The binary as a user runs it: help, configuration errors, the verifier key.
 
-use std::process::Command;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_consent-ledger"));
-    c.env_remove("CONSENT_LEDGER_DATABASE_URL")
-        .env_remove("CONSENT_LEDGER_CONFIG");
-    c
-}
+use crate::common::bin;
 
 #[test]
 fn help_lists_the_commands() {

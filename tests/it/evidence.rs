@@ -3,26 +3,17 @@
 //! with the independent reference verifier, and a forked log is caught by `verify
 //! --trusted-checkpoint` and by `monitor`. On SQLite and PostgreSQL (the fork on SQLite files).
 
-use std::process::Command;
-
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use consent_ledger::api::AppState;
 use consent_ledger::auth::Role;
 use consent_ledger::evidence::verify;
 use serde_json::{json, Value};
 
-use crate::common::{reference, TestApp, TestDb};
+use crate::common::{bin, reference, TestApp, TestDb};
 use crate::on_both_backends;
 use crate::unsubscribe::{may_send, opt_in, shop};
 
 on_both_backends!(evidence_verifies_offline_and_tampering_is_caught);
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_consent-ledger"));
-    c.env_remove("CONSENT_LEDGER_DATABASE_URL")
-        .env_remove("CONSENT_LEDGER_CONFIG");
-    c
-}
 
 /// Runs `verify evidence` on `bundle`; (success, stdout).
 fn verify_cli(bundle: &Value, vkey: &str, extra: &[&str]) -> (bool, String) {

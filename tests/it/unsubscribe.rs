@@ -743,50 +743,14 @@ async fn opt_outs_reach_the_webhook_signed(db: TestDb) {
     assert!((t.parse::<i64>().unwrap() - consent_ledger::now_millis() / 1000).abs() < 60);
 
     // The delivery log.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = app
-            .call(
-                "GET",
-                &format!("/v1/webhooks/{id}/deliveries"),
-                Some(&shop.sender),
-                None,
-                &[],
-            )
-            .await;
-        assert_eq!(log.status, 200, "{}", log.text());
-        let first = log.json()["deliveries"][0].clone();
-        if first["status"] == "delivered" {
-            assert_eq!(first["last_status"], 204);
-            assert_eq!(first["attempts"], 1);
-            break;
-        }
-        assert!(Instant::now() < deadline, "not marked delivered: {first}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    let first = first_delivery_once(&app, &shop.sender, &id, |d| d["status"] == "delivered").await;
+    assert_eq!(first["last_status"], 204);
+    assert_eq!(first["attempts"], 1);
     // The endpoint that is down: the attempt is logged, the delivery waits to be retried.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let first = app
-            .call(
-                "GET",
-                &format!("/v1/webhooks/{down}/deliveries"),
-                Some(&shop.sender),
-                None,
-                &[],
-            )
-            .await
-            .json()["deliveries"][0]
-            .clone();
-        if first["attempts"] == 1 {
-            assert_eq!(first["status"], "pending", "{first}");
-            assert_eq!(first["last_status"], 503);
-            assert!(first["next_attempt_at"].is_string());
-            break;
-        }
-        assert!(Instant::now() < deadline, "no attempt logged: {first}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    let first = first_delivery_once(&app, &shop.sender, &down, |d| d["attempts"] == 1).await;
+    assert_eq!(first["status"], "pending", "{first}");
+    assert_eq!(first["last_status"], 503);
+    assert!(first["next_attempt_at"].is_string());
     // Removed: 204, then 404; another tenant's sender cannot see the log.
     let res = app
         .call(
@@ -821,6 +785,34 @@ async fn opt_outs_reach_the_webhook_signed(db: TestDb) {
     assert_eq!(res.status, 404);
     receiver_handle.stop(true).await;
     app.stop().await;
+}
+
+/// A webhook's first delivery, once `ready` holds for it (waits up to 5 s).
+async fn first_delivery_once(
+    app: &TestApp,
+    token: &str,
+    webhook: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = app
+            .call(
+                "GET",
+                &format!("/v1/webhooks/{webhook}/deliveries"),
+                Some(token),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(log.status, 200, "{}", log.text());
+        let first = log.json()["deliveries"][0].clone();
+        if ready(&first) {
+            return first;
+        }
+        assert!(Instant::now() < deadline, "not there yet: {first}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {

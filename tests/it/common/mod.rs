@@ -10,6 +10,14 @@ use consent_ledger::api::{self, AppState};
 use consent_ledger::config::Config;
 use consent_ledger::log::{Leaf, Log};
 
+/// The binary as a user runs it, without configuration from the test's environment.
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_consent-ledger"));
+    c.env_remove("CONSENT_LEDGER_DATABASE_URL")
+        .env_remove("CONSENT_LEDGER_CONFIG");
+    c
+}
+
 /// A database for one test.
 pub struct TestDb {
     pub url: String,
