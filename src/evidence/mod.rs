@@ -1,7 +1,8 @@
 //! Evidence for a regulator: one self-contained JSON bundle per address — the tenant, the
 //! subject's opening (address and salt), every event as its exact leaf bytes with an RFC 9162
 //! inclusion proof against one signed checkpoint (also as C2SP `tlog-proof@v1` text), the
-//! collection points the events name (content, leaf, proof), and the send decision per purpose.
+//! collection points the events name (content, leaf, proof), the send decision per purpose, and
+//! the subject map's proof that no event of the address is missing.
 //! `verify.rs` checks a bundle with nothing but the log's verifier key: no database, no network.
 //! Format: `docs/evidence-format.md`. No HTTP here (`api/`), no SQL (`store/`).
 
@@ -18,7 +19,7 @@ use utoipa::ToSchema;
 
 use crate::consent::address::EmailAddress;
 use crate::consent::{self, plain_id, ConsentError};
-use crate::log::Log;
+use crate::log::{Log, LogError};
 use crate::store::Store;
 
 /// The bundle's format name.
@@ -45,6 +46,23 @@ pub struct Bundle {
     pub collection_points: Vec<ProvenTemplate>,
     /// The send decision per purpose, as the service computes it.
     pub decisions: Vec<PurposeDecision>,
+    /// The proof that `events` are all of the address's events up to the checkpoint.
+    pub completeness: Completeness,
+}
+
+/// What the subject map of the bundle's checkpoint says about the subject: the index of its
+/// latest event. With the chain of `prev` links, it proves no event of the address is missing.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Completeness {
+    /// The checkpoint's last leaf, the `subject_map` leaf, with its proof.
+    pub map_leaf: ProvenLeaf,
+    /// The subject's bucket (the first two bytes of its commitment, big-endian).
+    pub bucket: u32,
+    /// The bucket's content, base64: entries of 40 bytes, commitment ‖ big-endian `u64` index of
+    /// its latest event, in commitment order.
+    pub bucket_entries: String,
+    /// The bucket's RFC 9162 inclusion path in the map tree of 65,536 buckets, base64, 16 hashes.
+    pub bucket_path: Vec<String>,
 }
 
 /// The log a bundle's proofs belong to.
@@ -150,26 +168,41 @@ pub fn bundle(
         .salt
         .clone()
         .ok_or_else(|| ConsentError::NotFound("this address's personal data was erased".into()))?;
-    // One checkpoint that covers every event (the newest is at most an interval old).
+    // One checkpoint, ending with a subject map, that covers every event (the newest is at most
+    // an interval old).
     let newest = events
         .iter()
         .map(|e| e.leaf_index as u64)
         .max()
         .unwrap_or(0);
+    let key: crate::log::hash::Hash = subject
+        .commitment
+        .as_slice()
+        .try_into()
+        .map_err(|_| LogError::Corrupt("a stored commitment is not 32 bytes".into()))?;
     let deadline = Instant::now() + CHECKPOINT_WAIT;
-    let checkpoint = loop {
-        let cp = log.latest_checkpoint()?;
-        if cp.size > newest {
-            break cp;
+    let map_proof = loop {
+        match log.subject_proof(&key) {
+            Ok(proof) if proof.size > newest => break proof,
+            Ok(_) | Err(LogError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
         if Instant::now() > deadline {
-            return Err(ConsentError::Log(crate::log::LogError::NotCommitted(
+            return Err(ConsentError::Log(LogError::NotCommitted(
                 "no checkpoint covers this address's newest event yet; try again in a moment"
                     .into(),
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let checkpoint = log.checkpoint(map_proof.size)?;
+    // Read again: the map is as of its checkpoint, and events recorded meanwhile may be in it.
+    // Those recorded since are newer than the bundle.
+    let events: Vec<_> = store
+        .read(|r| Ok::<_, ConsentError>(r.subject_events(&subject.id)?))?
+        .into_iter()
+        .filter(|e| (e.leaf_index as u64) < map_proof.size)
+        .collect();
     let prove = |index: u64| -> Result<ProvenLeaf, ConsentError> {
         let bytes = store
             .read(|r| Ok::<_, ConsentError>(r.leaf_data(index as i64, index as i64 + 1)?))?
@@ -217,6 +250,12 @@ pub fn bundle(
         .collect();
     let purposes: Vec<String> = tenant.purposes.iter().map(|p| p.purpose.clone()).collect();
     let decisions = verify::decisions_from_leaves(&leaves, &purposes);
+    let completeness = Completeness {
+        map_leaf: prove(map_proof.size - 1)?,
+        bucket: map_proof.bucket as u32,
+        bucket_entries: B64.encode(&map_proof.entries),
+        bucket_path: map_proof.path.iter().map(|h| B64.encode(h)).collect(),
+    };
     Ok(Bundle {
         format: FORMAT.into(),
         generated_at: crate::rfc3339(crate::now_millis()),
@@ -241,5 +280,6 @@ pub fn bundle(
         events: proven,
         collection_points: templates,
         decisions,
+        completeness,
     })
 }

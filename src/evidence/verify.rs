@@ -7,7 +7,8 @@
 //! belongs to the tenant and commits to the opened address (`SHA-256` commitment recomputed from
 //! address and salt); the per-address chain (`prev` links each event to the one before, the
 //! first to none); every template's content against its hash and its id; that the decisions
-//! follow from the events (replayed by the rules below); and consistency with a trusted
+//! follow from the events (replayed by the rules below); completeness (the checkpoint's subject
+//! map names the bundle's last event as the subject's latest); and consistency with a trusted
 //! checkpoint.
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::{Bundle, PurposeDecision, FORMAT};
 use crate::hex;
 use crate::log::hash::{leaf_hash, Hash};
+use crate::log::map;
 use crate::log::note::{Checkpoint, NoteVerifier};
 use crate::log::proof::{verify_consistency, verify_inclusion};
 
@@ -263,6 +265,8 @@ pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
         documents.push((event.leaf_index, doc));
     }
 
+    check_completeness(&mut report, &bundle, &cp, &commitment, previous);
+
     // Templates.
     let mut templates = HashMap::new();
     for t in &bundle.collection_points {
@@ -328,8 +332,8 @@ pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
         );
     }
     report.notes.push(format!(
-        "decisions and history are as of tree size {}: a later event is not covered, and the \
-         bundle does not yet prove that no event follows its last one (docs/evidence-format.md)",
+        "decisions and history are as of tree size {}: an event recorded later is not covered; \
+         check a newer checkpoint with --trusted-checkpoint to know how recent that is",
         cp.size
     ));
     for given in &bundle.decisions {
@@ -348,6 +352,87 @@ pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
         );
     }
     report
+}
+
+/// Checks that the bundle's events are all the subject's events up to the checkpoint: the
+/// checkpoint's last leaf is a subject map, and the map names the bundle's last event as the
+/// subject's latest (the chain, checked before, links it back to the first).
+fn check_completeness(
+    report: &mut Report,
+    bundle: &Bundle,
+    cp: &Checkpoint,
+    commitment: &str,
+    last_event: Option<u64>,
+) {
+    let c = &bundle.completeness;
+    let what = "subject map";
+    let last_leaf = cp.size.checked_sub(1);
+    if !report.check(
+        format!("{what}: is the checkpoint's last leaf"),
+        Some(c.map_leaf.leaf_index) == last_leaf,
+        format!("leaf {} of {}", c.map_leaf.leaf_index, cp.size),
+    ) {
+        return;
+    }
+    let Some(doc) = check_leaf(report, what, &c.map_leaf, cp, &bundle.checkpoint) else {
+        return;
+    };
+    let root = doc["root"].as_str().and_then(crate::unhex32);
+    let leaf_ok = doc["type"] == map::MAP_LEAF_TYPE
+        && doc["v"] == 1
+        && doc["covers"].as_u64() == Some(c.map_leaf.leaf_index)
+        && root.is_some();
+    if !report.check(
+        format!("{what}: leaf"),
+        leaf_ok,
+        if leaf_ok {
+            format!(
+                "covers leaves 0..{}, {} subjects",
+                c.map_leaf.leaf_index, doc["subjects"]
+            )
+        } else {
+            "not a subject_map leaf covering every leaf before it".to_string()
+        },
+    ) {
+        return;
+    }
+    let key = crate::unhex32(commitment).unwrap_or_default();
+    let entries = B64.decode(&c.bucket_entries).unwrap_or_default();
+    let path: Option<Vec<Hash>> = c.bucket_path.iter().map(|h| b64_hash(h)).collect();
+    let value = match path {
+        Some(path) if c.bucket as usize == map::bucket_of(&key) => {
+            map::verify_map_proof(&root.expect("checked"), &key, &entries, &path)
+        }
+        Some(_) => Err(format!(
+            "bucket {} is not the subject's bucket {}",
+            c.bucket,
+            map::bucket_of(&key)
+        )),
+        None => Err("the bucket path is not base64 hashes".into()),
+    };
+    let at = |i: Option<u64>| i.map_or("none".to_string(), |i| format!("leaf {i}"));
+    let (ok, detail) = match value {
+        Err(e) => (false, e),
+        Ok(latest) if latest == last_event => (
+            true,
+            format!(
+                "the map names {} as the subject's latest event; with the chain, the bundle \
+                 holds every event of this address up to tree size {}",
+                at(latest),
+                cp.size
+            ),
+        ),
+        Ok(latest) => (
+            false,
+            format!(
+                "the map names {} as the subject's latest event, but the bundle ends at {}: \
+                 events are missing",
+                at(latest),
+                at(last_event)
+            ),
+        ),
+    };
+    report.check("complete: no event of this address is missing", ok, detail);
 }
 
 /// Checks a proven leaf; returns its JSON document when it holds.

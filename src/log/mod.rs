@@ -4,10 +4,12 @@
 //!
 //! Submodules: `hash` (RFC 9162 hashing), `jcs` (canonical leaf JSON), `note` (signed notes and
 //! checkpoints), `tiles` (tile addressing, frontier), `proof` (proof building and verifying),
+//! `map` (the subject map every checkpoint commits to), `monitor` (following a log),
 //! `sequencer` (the single writer). HTTP lives in `api`, SQL in `store`.
 
 pub mod hash;
 pub mod jcs;
+pub mod map;
 pub mod monitor;
 pub mod note;
 pub mod proof;
@@ -24,6 +26,7 @@ use tokio::sync::oneshot;
 
 use crate::store::{CheckpointRow, Repo, Store, StoreError};
 use hash::{empty_root, leaf_hash, Hash};
+use map::{MapProof, SubjectMap};
 use note::{Checkpoint, NoteError, NoteSigner};
 use proof::{MissingTile, TileNodes};
 use sequencer::{AppendRequest, Sequencer};
@@ -203,6 +206,7 @@ pub struct TileData {
 struct Inner {
     store: Store,
     signer: Arc<NoteSigner>,
+    map: Arc<RwLock<SubjectMap>>,
     appends: RwLock<Option<mpsc::Sender<AppendRequest>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -258,12 +262,26 @@ impl Log {
             .map_err(|_| LogError::Corrupt("the stored signing seed is not 32 bytes".into()))?;
         let signer = Arc::new(NoteSigner::new(&meta.origin, &seed)?);
 
-        let frontier = store.read(|r| load_frontier(r))?;
-        sequencer::publish(&store, &signer)?;
-        let (tx, rx) = mpsc::channel();
+        let (frontier, map) = store.read(|r| {
+            let frontier = load_frontier(r)?;
+            let heads = r.subject_heads()?;
+            let map = SubjectMap::from_heads(
+                frontier.size(),
+                heads.into_iter().filter_map(|(key, index)| {
+                    Some((Hash::try_from(key).ok()?, u64::try_from(index).ok()?))
+                }),
+            );
+            if r.latest_checkpoint()?.map(|cp| cp.tree_size as u64) == Some(frontier.size()) {
+                sequencer::check_map_leaf(r, frontier.size(), &map.root())?;
+            }
+            Ok::<_, LogError>((frontier, map))
+        })?;
+        let map = Arc::new(RwLock::new(map));
         // The sequencer writes through a connection of its own: readers cannot starve it.
         let writer = store.dedicated(1)?;
-        let sequencer = Sequencer::new(writer, signer.clone(), settings, frontier);
+        let mut sequencer = Sequencer::new(writer, signer.clone(), settings, frontier, map.clone());
+        sequencer.publish()?;
+        let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("log-sequencer".into())
             .spawn(move || sequencer.run(rx))
@@ -272,6 +290,7 @@ impl Log {
             inner: Arc::new(Inner {
                 store,
                 signer,
+                map,
                 appends: RwLock::new(Some(tx)),
                 sequencer: Mutex::new(Some(thread)),
             }),
@@ -367,6 +386,26 @@ impl Log {
                 .map(TryInto::try_into)
                 .collect()
         })
+    }
+
+    /// What the subject map of the latest checkpoint that has one says about `subject`, with
+    /// the proof; the map leaf is that checkpoint's last leaf (`size - 1`).
+    pub fn subject_proof(&self, subject: &Hash) -> Result<MapProof, LogError> {
+        let proof = self.inner.map.read().expect("map lock").prove(subject);
+        let is_map_leaf = proof.size > 0
+            && self.inner.store.read(|r| {
+                let leaf = r.leaf_data(to_i64(proof.size - 1)?, to_i64(proof.size)?)?;
+                Ok::<_, LogError>(leaf.first().is_some_and(|l| {
+                    serde_json::from_slice::<Value>(l)
+                        .is_ok_and(|d| d["type"] == map::MAP_LEAF_TYPE)
+                }))
+            })?;
+        if !is_map_leaf {
+            return Err(LogError::NotFound(
+                "no checkpoint with a subject map has been published yet".into(),
+            ));
+        }
+        Ok(proof)
     }
 
     /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 §2.1.3.1).

@@ -1,7 +1,9 @@
 //! The sequencer: the one writer of the tree. A dedicated thread takes append requests from a
 //! channel, commits everything queued as one transaction (group commit: leaves, changed tiles,
 //! the new tree state by compare-and-swap on its size), answers each request with its indexes
-//! only after the commit, and publishes signed checkpoints at most one interval later.
+//! only after the commit, and publishes signed checkpoints at most one interval later. Each
+//! checkpoint's tree ends with a `subject_map` leaf committing to the subject map (`map.rs`) of
+//! every leaf before it, appended in the same transaction that signs the checkpoint.
 //!
 //! Several processes may share one database: each transaction holds the database's writer lock
 //! (`Store::write`), and a sequencer that finds the stored size moved reloads its frontier first,
@@ -9,11 +11,13 @@
 
 use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::hash::Hash;
+use super::map::{self, SubjectMap};
 use super::note::NoteSigner;
 use super::tiles::Frontier;
 use super::{load_frontier, sign_checkpoint, Appended, Leaf, LogEntry, LogError, LogSettings};
@@ -34,6 +38,9 @@ pub(super) struct Sequencer {
     settings: LogSettings,
     /// The right edge of the tree as of our last commit; `None` after a failed transaction.
     frontier: Option<Frontier>,
+    /// The subject map as of the latest checkpoint we published or caught up with (shared with
+    /// readers, who prove against it; changed only after the commit that logged its root).
+    map: Arc<RwLock<SubjectMap>>,
     /// Largest size committed by us and not yet covered by a checkpoint we know of.
     unpublished: bool,
     last_publish: Instant,
@@ -45,12 +52,14 @@ impl Sequencer {
         signer: Arc<NoteSigner>,
         settings: LogSettings,
         frontier: Frontier,
+        map: Arc<RwLock<SubjectMap>>,
     ) -> Self {
         Self {
             store,
             signer,
             settings,
             frontier: Some(frontier),
+            map,
             unpublished: false,
             last_publish: Instant::now(),
         }
@@ -195,39 +204,132 @@ impl Sequencer {
 
     fn publish_now(&mut self) {
         self.last_publish = Instant::now();
-        match publish(&self.store, &self.signer) {
+        match self.publish() {
             Ok(_) => self.unpublished = false,
             Err(e) => tracing::error!(error = %e, "checkpoint not published"),
         }
     }
+
+    /// Publishes a checkpoint of the committed tree if it is larger than the latest checkpoint
+    /// (compare-and-swap on size, under the writer lock): first appends the `subject_map` leaf
+    /// committing to the map of every leaf before it, then signs the tree that ends with it.
+    /// Returns the latest checkpointed size.
+    pub fn publish(&mut self) -> Result<u64, LogError> {
+        // A cheap read first: most idle checks find nothing to do.
+        let (state, latest) = self
+            .store
+            .read(|r| Ok::<_, LogError>((r.log_state()?, r.latest_checkpoint()?)))?;
+        if let Some(latest) = latest.filter(|cp| cp.tree_size >= state.tree_size) {
+            // Another process may have published: bring the map up to its checkpoint.
+            self.catch_up_map(latest.tree_size as u64)?;
+            return Ok(latest.tree_size as u64);
+        }
+        let frontier = self.frontier.take();
+        let map = self.map.clone();
+        let signer = self.signer.clone();
+        let staged = RefCell::new(None);
+        let result = self.store.write(|r: &mut dyn Repo| {
+            let state = r.log_state()?;
+            if let Some(latest) = r.latest_checkpoint()? {
+                if latest.tree_size >= state.tree_size {
+                    return Ok((None, latest.tree_size as u64));
+                }
+            }
+            let mut frontier = match frontier {
+                Some(f) if f.size() == state.tree_size as u64 => f,
+                _ => load_frontier(r)?,
+            };
+            let covers = frontier.size();
+            if covers == 0 {
+                // The empty tree's checkpoint, published when the log is created: no map leaf.
+                r.insert_checkpoint(&sign_checkpoint(&signer, 0, frontier.root())?)?;
+                return Ok((Some(frontier), 0));
+            }
+            let mut next = {
+                let map = map.read().expect("map lock");
+                let changes = subjects_of(r, map.size(), covers)?;
+                map.stage(covers, changes)
+            };
+            let leaf =
+                Leaf::from_json(&map::map_leaf_document(covers, &next.root(), next.count()))?;
+            frontier.push(leaf.hash());
+            let size = frontier.size();
+            next.set_size(size);
+            r.insert_leaves(&[NewLeaf {
+                leaf_index: covers as i64,
+                leaf_hash: &leaf.hash(),
+                data: leaf.bytes(),
+            }])?;
+            for tile in frontier.take_writes() {
+                r.put_tile(i32::from(tile.level), tile.index as i64, &tile.hashes)?;
+            }
+            let root = frontier.root();
+            if !r.advance_log_state(covers as i64, size as i64, &root, crate::now_millis())? {
+                return Err(LogError::Corrupt(
+                    "the tree state moved while the writer lock was held".into(),
+                ));
+            }
+            r.insert_checkpoint(&sign_checkpoint(&signer, size, root)?)?;
+            *staged.borrow_mut() = Some(next);
+            Ok((Some(frontier), size))
+        });
+        // On an error the frontier is reloaded next time, and the map stays as it was.
+        let (frontier, size) = result?;
+        self.frontier = frontier;
+        if let Some(next) = staged.into_inner() {
+            self.map.write().expect("map lock").apply(next);
+        }
+        Ok(size)
+    }
+
+    /// Brings the map up to a checkpoint another process published, and checks its root against
+    /// that checkpoint's map leaf.
+    fn catch_up_map(&mut self, checkpoint_size: u64) -> Result<(), LogError> {
+        let from = self.map.read().expect("map lock").size();
+        if from >= checkpoint_size {
+            return Ok(());
+        }
+        let map = self.map.clone();
+        let next = self.store.read(|r| {
+            let map = map.read().expect("map lock");
+            let changes = subjects_of(r, from, checkpoint_size)?;
+            let next = map.stage(checkpoint_size, changes);
+            check_map_leaf(r, checkpoint_size, &next.root())?;
+            Ok::<_, LogError>(next)
+        })?;
+        self.map.write().expect("map lock").apply(next);
+        Ok(())
+    }
 }
 
-/// Publishes a checkpoint of the committed tree if it is larger than the latest checkpoint
-/// (compare-and-swap on size, under the writer lock); returns the latest checkpointed size.
-pub(super) fn publish(store: &Store, signer: &NoteSigner) -> Result<u64, LogError> {
-    // A cheap read first: most idle checks find nothing to do.
-    let (state, latest) =
-        store.read(|r| Ok::<_, LogError>((r.log_state()?, r.latest_checkpoint()?)))?;
-    if latest
-        .as_ref()
-        .is_some_and(|cp| cp.tree_size >= state.tree_size)
-    {
-        return Ok(latest.map_or(0, |cp| cp.tree_size as u64));
+/// The (subject, index) of every leaf in `start..end` that names a subject.
+fn subjects_of(r: &mut dyn Repo, start: u64, end: u64) -> Result<Vec<(Hash, u64)>, LogError> {
+    if start >= end {
+        return Ok(Vec::new());
     }
-    store.write(|r: &mut dyn Repo| {
-        let state = r.log_state()?;
-        if let Some(latest) = r.latest_checkpoint()? {
-            if latest.tree_size >= state.tree_size {
-                return Ok(latest.tree_size as u64);
-            }
-        }
-        let root = state
-            .root_hash
-            .as_slice()
-            .try_into()
-            .map_err(|_| LogError::Corrupt("the stored root is not 32 bytes".into()))?;
-        let row = sign_checkpoint(signer, state.tree_size as u64, root)?;
-        r.insert_checkpoint(&row)?;
-        Ok(state.tree_size as u64)
-    })
+    Ok(r.leaf_data(start as i64, end as i64)?
+        .iter()
+        .enumerate()
+        .filter_map(|(i, leaf)| map::leaf_subject(leaf).map(|key| (key, start + i as u64)))
+        .collect())
+}
+
+/// Checks a map root against the map leaf that ends the tree of `size`, if it ends with one
+/// (logs from before the map end their older checkpoints without).
+pub(super) fn check_map_leaf(r: &mut dyn Repo, size: u64, root: &Hash) -> Result<(), LogError> {
+    if size == 0 {
+        return Ok(());
+    }
+    let Some(leaf) = r.leaf_data(size as i64 - 1, size as i64)?.pop() else {
+        return Err(LogError::Corrupt(format!("leaf {} is missing", size - 1)));
+    };
+    let doc: serde_json::Value = serde_json::from_slice(&leaf).unwrap_or_default();
+    if doc["type"] == map::MAP_LEAF_TYPE && doc["root"] != crate::hex(root).as_str() {
+        return Err(LogError::Corrupt(format!(
+            "the subject map rebuilt from the database does not match the map leaf {}: \
+             the subjects' chain heads disagree with the log",
+            size - 1
+        )));
+    }
+    Ok(())
 }

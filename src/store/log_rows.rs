@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel::{PgConnection, QueryResult, SqliteConnection};
 
-use super::schema::{checkpoints, leaves, log_meta, log_state, tiles};
+use super::schema::{checkpoints, leaves, log_meta, log_state, subjects, tiles};
 use super::{at_most_one, exactly_one};
 
 /// The log's identity row.
@@ -97,6 +97,9 @@ pub trait LogRows {
     fn checkpoints_after(&mut self, after: i64, limit: i64) -> QueryResult<Vec<CheckpointRow>>;
     /// Stores a checkpoint.
     fn insert_checkpoint(&mut self, row: &CheckpointRow) -> QueryResult<()>;
+    /// Every subject commitment with the index of its latest leaf (the subjects' chain heads):
+    /// the contents of the subject map (`log::map`), read when the log opens.
+    fn subject_heads(&mut self) -> QueryResult<Vec<(Vec<u8>, i64)>>;
 }
 
 macro_rules! impl_log_rows {
@@ -244,6 +247,16 @@ macro_rules! impl_log_rows {
                     .values(row)
                     .execute(self)?;
                 Ok(())
+            }
+
+            fn subject_heads(&mut self) -> QueryResult<Vec<(Vec<u8>, i64)>> {
+                subjects::table
+                    .filter(subjects::last_leaf_index.is_not_null())
+                    .select((
+                        subjects::commitment,
+                        subjects::last_leaf_index.assume_not_null(),
+                    ))
+                    .load(self)
             }
         }
     };

@@ -7,6 +7,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use consent_ledger::api::AppState;
 use consent_ledger::auth::Role;
 use consent_ledger::evidence::verify;
+use consent_ledger::hex;
 use serde_json::{json, Value};
 
 use crate::common::{bin, reference, TestApp, TestDb};
@@ -271,6 +272,41 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
         assert_eq!(parsed.path, path);
     }
 
+    // And completeness, from the text of docs/evidence-format.md: the checkpoint's last leaf is
+    // the subject map; the subject's bucket leads to its root; it names the last event.
+    let c = &bundle["completeness"];
+    let map_leaf_index = c["map_leaf"]["leaf_index"].as_u64().unwrap();
+    assert_eq!(map_leaf_index, checkpoint.size - 1);
+    let map_leaf: Value =
+        serde_json::from_slice(&B64.decode(c["map_leaf"]["leaf"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(map_leaf["type"], "subject_map");
+    assert_eq!(map_leaf["covers"].as_u64(), Some(map_leaf_index));
+    let commitment = bundle["subject"]["commitment"].as_str().unwrap();
+    let bucket = u64::from_str_radix(&commitment[..4], 16).unwrap();
+    assert_eq!(c["bucket"].as_u64(), Some(bucket));
+    let entries = B64.decode(c["bucket_entries"].as_str().unwrap()).unwrap();
+    let bucket_path: Vec<[u8; 32]> = c["bucket_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| B64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect();
+    let map_root = reference::root_from_inclusion(
+        reference::leaf_hash(&entries),
+        bucket,
+        65_536,
+        &bucket_path,
+    )
+    .unwrap();
+    assert_eq!(hex(&map_root), map_leaf["root"].as_str().unwrap());
+    let latest = entries
+        .chunks(40)
+        .find(|e| hex(&e[..32]) == commitment)
+        .map(|e| u64::from_be_bytes(e[32..].try_into().unwrap()));
+    let events = bundle["events"].as_array().unwrap();
+    assert_eq!(latest, events.last().unwrap()["leaf_index"].as_u64());
+
     // Every part tampered: caught, and the failing item named.
     let flip_b64 = |v: &Value| {
         let mut bytes = B64.decode(v.as_str().unwrap()).unwrap();
@@ -342,6 +378,35 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
                 b["events"].as_array_mut().unwrap().remove(2);
             }),
             "chain",
+        ),
+        (
+            "hidden newest event (the chain alone cannot tell)",
+            Box::new(|b: &mut Value| {
+                b["events"].as_array_mut().unwrap().pop();
+            }),
+            "complete",
+        ),
+        (
+            "map bucket",
+            Box::new(|b: &mut Value| {
+                b["completeness"]["bucket_entries"] = flip_b64(&b["completeness"]["bucket_entries"])
+            }),
+            "complete",
+        ),
+        (
+            "map path",
+            Box::new(|b: &mut Value| {
+                b["completeness"]["bucket_path"][3] = flip_b64(&b["completeness"]["bucket_path"][3])
+            }),
+            "complete",
+        ),
+        (
+            "map leaf",
+            Box::new(|b: &mut Value| {
+                b["completeness"]["map_leaf"]["leaf"] =
+                    flip_b64(&b["completeness"]["map_leaf"]["leaf"])
+            }),
+            "subject map: leaf hash",
         ),
         (
             "tlog-proof text",

@@ -4,7 +4,7 @@
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
 use crate::common::reference::{self as r, Hash};
-use crate::common::{append_leaves, wait_for_checkpoint, TestApp, TestDb};
+use crate::common::{append_leaves, tree_covering, TestApp, TestDb};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -36,11 +36,13 @@ fn tile_index(n: u64) -> String {
 async fn third_party_verifies_everything_over_http(db: TestDb) {
     let app = TestApp::start(&db).await;
     // Three waves so there are several checkpoints to be consistent with each other.
-    let mut leaves = Vec::new();
+    let mut appended = Vec::new();
     for (wave, n) in [(0, 300), (1, 1), (2, 66_000 - 301)] {
-        leaves.extend(append_leaves(&app.log, &format!("w{wave}"), n, 97).await);
-        wait_for_checkpoint(&app.log, leaves.len() as u64).await;
+        appended.extend(append_leaves(&app.log, &format!("w{wave}"), n, 97).await);
+        tree_covering(&app.log, 0, &appended).await;
     }
+    // The tree: our leaves at their acknowledged indexes, a subject map ending each checkpoint.
+    let (_, leaves) = tree_covering(&app.log, 0, &appended).await;
     let n = leaves.len() as u64;
     let hashes: Vec<Hash> = leaves.iter().map(|l| r::leaf_hash(l)).collect();
 
@@ -226,8 +228,10 @@ fn url_escape(s: &str) -> String {
 
 async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
     let app = TestApp::start(&db).await;
-    append_leaves(&app.log, "x", 10, 10).await;
-    wait_for_checkpoint(&app.log, 10).await;
+    let appended = append_leaves(&app.log, "x", 10, 10).await;
+    // Ten leaves and the subject map.
+    let n = tree_covering(&app.log, 0, &appended).await.0.size;
+    assert_eq!(n, 11);
     let before = app.get("/checkpoint").await.text();
     let unknown = url_escape(&B64.encode([7u8; 32]));
     let cases: &[(&str, &str, u16)] = &[
@@ -240,8 +244,8 @@ async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
         ),
         ("GET", "/v1/log/proof/inclusion?index=-1&size=1", 400),
         ("GET", "/v1/log/proof/inclusion?size=1", 400),
-        ("GET", "/v1/log/proof/inclusion?index=10&size=10", 400),
-        ("GET", "/v1/log/proof/inclusion?index=0&size=11", 400),
+        ("GET", "/v1/log/proof/inclusion?index=11&size=11", 400),
+        ("GET", "/v1/log/proof/inclusion?index=0&size=12", 400),
         (
             "GET",
             "/v1/log/proof/inclusion?index=0&size=18446744073709551615",
@@ -251,17 +255,17 @@ async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
         ("GET", "/v1/log/proof/inclusion?hash=AAAA&size=1", 400),
         (
             "GET",
-            &format!("/v1/log/proof/inclusion?hash={unknown}&size=10"),
+            &format!("/v1/log/proof/inclusion?hash={unknown}&size=11"),
             404,
         ),
         (
             "GET",
-            &format!("/v1/log/proof/inclusion?hash={unknown}&index=1&size=10"),
+            &format!("/v1/log/proof/inclusion?hash={unknown}&index=1&size=11"),
             400,
         ),
         ("GET", "/v1/log/proof/consistency?from=0&to=1", 400),
         ("GET", "/v1/log/proof/consistency?from=3&to=2", 400),
-        ("GET", "/v1/log/proof/consistency?from=1&to=11", 400),
+        ("GET", "/v1/log/proof/consistency?from=1&to=12", 400),
         ("GET", "/v1/log/proof/consistency?from=1", 400),
         (
             "GET",
@@ -274,7 +278,7 @@ async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
         ("GET", "/tile/0/x000/001", 400),
         ("GET", "/tile/0/001", 404),
         ("GET", "/tile/0/000", 404),
-        ("GET", "/tile/0/000.p/11", 404),
+        ("GET", "/tile/0/000.p/12", 404),
         ("GET", "/tile/63/x018/x014/x398/x509/x481/x984/000", 404),
         ("GET", "/tile/entries/000.p/0", 400),
         ("GET", "/tile/0/000.p/256", 400),
@@ -311,21 +315,21 @@ async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
         }
     }
     // A good partial tile of a small tree still works, and the log did not move.
-    assert_eq!(app.get("/tile/0/000.p/10").await.body.len(), 320);
+    assert_eq!(app.get("/tile/0/000.p/11").await.body.len(), 352);
     assert_eq!(app.get("/checkpoint").await.text(), before);
     app.stop().await;
 }
 
 async fn restart_resumes_the_same_tree(db: TestDb) {
     let app = TestApp::start(&db).await;
-    let mut leaves = append_leaves(&app.log, "a", 1000, 33).await;
+    let mut appended = append_leaves(&app.log, "a", 1000, 33).await;
     let vkey = app.log.verifier_key();
     app.stop().await;
 
     let app = TestApp::start(&db).await;
     assert_eq!(app.log.verifier_key(), vkey, "the signing key persists");
-    leaves.extend(append_leaves(&app.log, "b", 517, 100).await);
-    let cp = wait_for_checkpoint(&app.log, 1517).await;
+    appended.extend(append_leaves(&app.log, "b", 517, 100).await);
+    let (cp, leaves) = tree_covering(&app.log, 0, &appended).await;
     let hashes: Vec<Hash> = leaves.iter().map(|l| r::leaf_hash(l)).collect();
     assert_eq!(cp.root, r::mth(&hashes));
     app.stop().await;

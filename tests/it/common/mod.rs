@@ -229,9 +229,14 @@ impl TestApp {
     }
 }
 
-/// Appends `n` distinct test leaves (in requests of `per_request`) and returns their bytes.
-pub async fn append_leaves(log: &Log, tag: &str, n: usize, per_request: usize) -> Vec<Vec<u8>> {
-    let mut all = Vec::new();
+/// Appends `n` test leaves tagged `tag`, `per_request` per call, the calls concurrent; returns
+/// each leaf with the index the log acknowledged it at.
+pub async fn append_leaves(
+    log: &Log,
+    tag: &str,
+    n: usize,
+    per_request: usize,
+) -> Vec<(u64, Vec<u8>)> {
     let mut pending = Vec::new();
     for chunk_start in (0..n).step_by(per_request) {
         let leaves: Vec<Leaf> = (chunk_start..(chunk_start + per_request).min(n))
@@ -245,16 +250,53 @@ pub async fn append_leaves(log: &Log, tag: &str, n: usize, per_request: usize) -
             (range, leaves)
         }));
     }
-    let mut results = Vec::new();
+    let mut all = Vec::new();
     for p in pending {
-        results.push(p.await.unwrap());
-    }
-    results.sort_by_key(|(r, _)| r.start);
-    for (range, leaves) in results {
+        let (range, leaves) = p.await.unwrap();
         assert_eq!(range.end - range.start, leaves.len() as u64);
-        all.extend(leaves.into_iter().map(|l| l.bytes().to_vec()));
+        all.extend(range.zip(leaves.into_iter().map(|l| l.bytes().to_vec())));
     }
+    all.sort();
     all
+}
+
+/// The leaves of the tree of a checkpoint that covers every `appended` leaf, read back through
+/// the log's entry tiles. Checks that each appended leaf is at its index and that every other
+/// leaf from `first` on is a `subject_map` leaf (the log ends each checkpoint with one).
+pub async fn tree_covering(
+    log: &Log,
+    first: u64,
+    appended: &[(u64, Vec<u8>)],
+) -> (consent_ledger::log::SignedCheckpoint, Vec<Vec<u8>>) {
+    let end = appended.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+    let cp = wait_for_checkpoint(log, end + 1).await;
+    let mut leaves = Vec::new();
+    for index in 0..cp.size.div_ceil(256) {
+        let width = (cp.size - index * 256).min(256) as u16;
+        let tile = consent_ledger::log::tiles::TileRef {
+            kind: consent_ledger::log::tiles::TileKind::Entries,
+            index,
+            width,
+        };
+        leaves.extend(reference::entries(
+            &log.tile(tile).expect("entries tile").bytes,
+        ));
+    }
+    assert_eq!(leaves.len() as u64, cp.size);
+    let mut mine = appended.iter().peekable();
+    for (index, leaf) in leaves.iter().enumerate().skip(first as usize) {
+        if let Some((_, bytes)) = mine.next_if(|(i, _)| *i == index as u64) {
+            assert_eq!(
+                leaf, bytes,
+                "leaf {index} is not the one acknowledged there"
+            );
+        } else {
+            let doc: serde_json::Value = serde_json::from_slice(leaf).unwrap();
+            assert_eq!(doc["type"], "subject_map", "leaf {index}: {doc}");
+        }
+    }
+    assert!(mine.next().is_none(), "acknowledged leaves beyond the tree");
+    (cp, leaves)
 }
 
 /// Waits until a checkpoint of at least `size` is published (at most 10 s).
