@@ -18,6 +18,7 @@ fn settings() -> LogSettings {
         origin: "bench.example/log".into(),
         checkpoint_interval: Duration::from_millis(100),
         max_batch: 4096,
+        witnesses: Vec::new(),
     }
 }
 

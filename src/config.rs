@@ -78,6 +78,9 @@ pub struct Config {
     /// The mailbox of `List-Unsubscribe`'s mailto (its MTA pipes mail to
     /// `POST /v1/unsubscribe-mail`); default `unsubscribe@<public_url's host>`.
     pub unsubscribe_mailbox: Option<String>,
+    /// Witnesses asked to cosign each checkpoint (C2SP tlog-witness), each
+    /// `"<witness vkey> <submission URL>"`; none by default.
+    pub witnesses: Vec<String>,
 }
 
 impl Default for Config {
@@ -94,6 +97,7 @@ impl Default for Config {
             unsubscribe_per_ip: 100,
             webhooks_to_loopback: false,
             unsubscribe_mailbox: None,
+            witnesses: Vec::new(),
         }
     }
 }
@@ -142,6 +146,15 @@ pub struct ConfigArgs {
     /// Mailbox for mailto unsubscribes [default: unsubscribe@<public_url host>]
     #[arg(long, env = "CONSENT_LEDGER_UNSUBSCRIBE_MAILBOX", global = true)]
     pub unsubscribe_mailbox: Option<String>,
+    /// A witness to ask for cosignatures, "<vkey> <url>" (repeat the flag; the environment
+    /// variable separates them with commas) [default: none]
+    #[arg(
+        long = "witness",
+        env = "CONSENT_LEDGER_WITNESSES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub witnesses: Option<Vec<String>>,
 }
 
 impl Config {
@@ -173,6 +186,7 @@ impl Config {
             unsubscribe_per_ip,
             webhooks_to_loopback,
             unsubscribe_mailbox,
+            witnesses,
         } = args.clone();
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
@@ -187,7 +201,8 @@ impl Config {
             log_read_access,
             public_url,
             unsubscribe_per_ip,
-            webhooks_to_loopback
+            webhooks_to_loopback,
+            witnesses
         );
         if unsubscribe_mailbox.is_some() {
             config.unsubscribe_mailbox = unsubscribe_mailbox;
@@ -223,6 +238,14 @@ impl Config {
                 );
             }
         }
+        for witness in &self.witnesses {
+            if let Err(e) = crate::log::cosigning::WitnessEndpoint::parse(witness) {
+                return invalid(
+                    "witnesses",
+                    &format!("{e}; each is \"<witness vkey> <submission URL>\""),
+                );
+            }
+        }
         if !(1..=60_000).contains(&self.checkpoint_interval_ms) {
             return invalid("checkpoint_interval_ms", "must be 1–60000");
         }
@@ -244,6 +267,11 @@ impl Config {
             origin: self.origin.clone(),
             checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms),
             max_batch: self.max_batch,
+            witnesses: self
+                .witnesses
+                .iter()
+                .filter_map(|w| crate::log::cosigning::WitnessEndpoint::parse(w).ok())
+                .collect(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod log;
 mod pages;
 mod signup;
 pub mod unsubscribe;
+pub mod witness;
 
 use std::net::SocketAddr;
 

@@ -1,5 +1,6 @@
 //! The command line: `serve`, `migrate`, `log vkey`, `log checkpoint`, `tenant …`, `key …`,
-//! `token …`, `openapi`, the regulator's offline tools `verify evidence` and `monitor`
+//! `token …`, `openapi`, `witness new-key|vkey|serve`, the regulator's offline tools
+//! `verify evidence` and `monitor`
 //! (`verify.rs`), and a hidden `append-stress` used by the crash test. Every command takes the
 //! same configuration flags; the offline tools need no database.
 
@@ -80,6 +81,10 @@ enum Command {
         #[arg(long, env = "CONSENT_LEDGER_MONITOR_TOKEN")]
         token: Option<String>,
     },
+    /// Run a witness (C2SP tlog-witness) that cosigns a log's checkpoints only after checking
+    /// they extend what it saw before: for a regulator or an industry body.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Append synthetic leaves and print "<index> <hex leaf hash>" per acknowledgement (tests only).
     #[command(hide = true)]
     AppendStress {
@@ -213,6 +218,45 @@ enum VerifyCommand {
         /// A bearer token for --url, if the operator restricted the log's read API.
         #[arg(long, env = "CONSENT_LEDGER_MONITOR_TOKEN")]
         token: Option<String>,
+        /// A C2SP tlog-policy file (log, witness, group, quorum lines): the bundle must carry a
+        /// checkpoint cosigned by that quorum of witnesses, consistent with its own.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WitnessCommand {
+    /// Create a witness key: writes the private key to --out (never overwrites) and prints the
+    /// verifier key to give to logs and to put in policies.
+    NewKey {
+        /// The witness's name, a schema-less URL, e.g. witness.example.jp/w1
+        #[arg(long)]
+        name: String,
+        /// Where to write the private key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the verifier key of a witness key file.
+    Vkey {
+        /// The private key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Serve POST /add-checkpoint for the logs given.
+    Serve {
+        /// The private key file (from `witness new-key`).
+        #[arg(long)]
+        key: PathBuf,
+        /// A log's verifier key to follow (repeat for several logs).
+        #[arg(long = "log", required = true)]
+        logs: Vec<String>,
+        /// Directory of the latest checkpoint cosigned per log (created if missing; keep it).
+        #[arg(long)]
+        state: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
     },
 }
 
@@ -264,6 +308,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             lang,
             allow_older,
             token,
+            policy,
         }) => {
             return verify::evidence(
                 &file,
@@ -275,6 +320,7 @@ fn execute(cli: Cli) -> Result<(), String> {
                     token: token.as_deref(),
                     allow_older,
                     html: report.as_deref().map(|path| (path, lang.as_str())),
+                    policy: policy.as_deref(),
                 },
             )
         }
@@ -286,6 +332,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             once,
             token,
         } => return verify::monitor(&url, &vkey, &state, interval, once, token.as_deref()),
+        Command::Witness(command) => return witness(command),
         other => other,
     };
     let config = Config::load(&cli.config).map_err(|e| e.to_string())?;
@@ -394,7 +441,10 @@ fn execute(cli: Cli) -> Result<(), String> {
             concurrency,
             tag,
         } => append_stress(config, count, concurrency, tag),
-        Command::Openapi { .. } | Command::Verify(_) | Command::Monitor { .. } => {
+        Command::Openapi { .. }
+        | Command::Verify(_)
+        | Command::Monitor { .. }
+        | Command::Witness(_) => {
             unreachable!("handled above")
         }
     }
@@ -461,6 +511,51 @@ fn serve(config: Config) -> Result<(), String> {
     log.shutdown();
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+fn witness(command: WitnessCommand) -> Result<(), String> {
+    use crate::log::cosign::Cosigner;
+    let read_key = |path: &PathBuf| {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Cosigner::from_skey(&text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    match command {
+        WitnessCommand::NewKey { name, out } => {
+            let key = Cosigner::generate(&name).map_err(|e| e.to_string())?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+            file.write_all(format!("{}\n", key.to_skey()).as_bytes())
+                .map_err(|e| e.to_string())?;
+            println!("{}", key.vkey());
+            Ok(())
+        }
+        WitnessCommand::Vkey { key } => {
+            println!("{}", read_key(&key)?.vkey());
+            Ok(())
+        }
+        WitnessCommand::Serve {
+            key,
+            logs,
+            state,
+            listen,
+        } => {
+            let witness = crate::log::witness::Witness::new(read_key(&key)?, &logs, &state)?;
+            let vkey = witness.vkey();
+            actix_web::rt::System::new().block_on(async move {
+                let (server, addrs) = api::witness::server(std::sync::Arc::new(witness), &listen)
+                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                for addr in &addrs {
+                    println!("witness listening on http://{addr}");
+                }
+                println!("witness verifier key: {vkey}");
+                server.await.map_err(|e| e.to_string())
+            })
+        }
+    }
 }
 
 fn append_stress(

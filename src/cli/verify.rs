@@ -9,6 +9,7 @@ use crate::evidence::verify::{self, Trusted};
 use crate::log::hash::Hash;
 use crate::log::monitor::{Alarm, Monitor, Observation};
 use crate::log::note::NoteVerifier;
+use crate::log::policy::Policy;
 
 fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
@@ -86,6 +87,8 @@ pub struct EvidenceOptions<'a> {
     pub allow_older: bool,
     /// Write the printable report here, in this language.
     pub html: Option<(&'a Path, &'a str)>,
+    /// A C2SP tlog-policy file: the witnesses' cosignatures the checkpoint needs.
+    pub policy: Option<&'a Path>,
 }
 
 /// `verify evidence`: prints a verdict per item; an error if any fails.
@@ -97,7 +100,11 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
         token,
         allow_older,
         html,
+        policy,
     } = options;
+    let policy = policy
+        .map(|path| Policy::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display())))
+        .transpose()?;
     let bundle = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let trusted = match trusted_checkpoint {
         None => None,
@@ -129,7 +136,7 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
             })
         }
     };
-    let report = verify::verify(&bundle, vkey, trusted.as_ref());
+    let report = verify::verify(&bundle, vkey, trusted.as_ref(), policy.as_ref());
     for item in &report.items {
         let mark = if item.ok { "ok  " } else { "FAIL" };
         if item.detail.is_empty() {

@@ -48,6 +48,20 @@ pub struct Bundle {
     pub decisions: Vec<PurposeDecision>,
     /// The proof that `events` are all of the address's events up to the checkpoint.
     pub completeness: Completeness,
+    /// When the log has witnesses: a later checkpoint they cosigned, and the proof that the
+    /// bundle's checkpoint is a prefix of it (so the bundle is not from a split view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<Witnessed>,
+}
+
+/// A checkpoint cosigned by witnesses (C2SP tlog-cosignature) that extends the bundle's.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Witnessed {
+    /// The signed checkpoint with the witnesses' cosignature lines.
+    pub checkpoint: String,
+    /// RFC 9162 consistency proof from the bundle's checkpoint to this one, base64 hashes
+    /// (empty when they are the same size).
+    pub consistency: Vec<String>,
 }
 
 /// What the subject map of the bundle's checkpoint says about the subject: the index of its
@@ -143,6 +157,38 @@ pub struct PurposeDecision {
     pub status: String,
     /// The deciding event, if any.
     pub event_id: Option<String>,
+}
+
+/// A cosigned checkpoint at least `size` and the consistency proof to it: waits (as for the
+/// checkpoint) for every witness to cosign one, then takes the best there is. `None` when the log
+/// has no witnesses or none has cosigned such a checkpoint yet.
+fn witnessed(log: &Log, size: u64) -> Result<Option<Witnessed>, ConsentError> {
+    if log.witness_count() == 0 {
+        return Ok(None);
+    }
+    let deadline = Instant::now() + CHECKPOINT_WAIT;
+    let cosigned = loop {
+        let found = log.cosigned_checkpoint(size)?;
+        let complete = found
+            .as_ref()
+            .is_some_and(|(_, count)| *count >= log.witness_count());
+        if complete || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let Some((cp, _)) = cosigned else {
+        return Ok(None);
+    };
+    let consistency = if cp.size == size {
+        Vec::new()
+    } else {
+        log.consistency_proof(size, cp.size)?
+    };
+    Ok(Some(Witnessed {
+        checkpoint: cp.note,
+        consistency: consistency.iter().map(|h| B64.encode(h)).collect(),
+    }))
 }
 
 /// How long to wait for a checkpoint that covers the address's newest event.
@@ -250,6 +296,7 @@ pub fn bundle(
         .collect();
     let purposes: Vec<String> = tenant.purposes.iter().map(|p| p.purpose.clone()).collect();
     let decisions = verify::decisions_from_leaves(&leaves, &purposes);
+    let witnessed = witnessed(log, checkpoint.size)?;
     let completeness = Completeness {
         map_leaf: prove(map_proof.size - 1)?,
         bucket: map_proof.bucket as u32,
@@ -281,5 +328,6 @@ pub fn bundle(
         collection_points: templates,
         decisions,
         completeness,
+        witnessed,
     })
 }

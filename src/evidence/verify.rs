@@ -22,6 +22,7 @@ use crate::hex;
 use crate::log::hash::{leaf_hash, Hash};
 use crate::log::map;
 use crate::log::note::{Checkpoint, NoteVerifier};
+use crate::log::policy::Policy;
 use crate::log::proof::{verify_consistency, verify_inclusion};
 
 /// The first line of a C2SP `tlog-proof@v1`.
@@ -154,7 +155,12 @@ pub fn open_checkpoint(verifier: &NoteVerifier, note: &str) -> Result<Checkpoint
 }
 
 /// Verifies `bundle` (its JSON bytes) against the verifier key `vkey`.
-pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
+pub fn verify(
+    bundle: &[u8],
+    vkey: &str,
+    trusted: Option<&Trusted>,
+    policy: Option<&Policy>,
+) -> Report {
     let mut report = Report::default();
     let bundle: Bundle = match serde_json::from_slice(bundle) {
         Ok(b) => b,
@@ -199,6 +205,7 @@ pub fn verify(bundle: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Report {
     if let Some(trusted) = trusted {
         check_trusted(&mut report, &verifier, &cp, trusted);
     }
+    check_witnessed(&mut report, &bundle, &verifier, &cp, policy);
 
     // The opening.
     let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
@@ -482,6 +489,78 @@ fn check_leaf(
     let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
     report.check(format!("{what}: leaf is JSON"), doc.is_some(), "");
     doc.filter(|_| included)
+}
+
+/// With a policy: the bundle's witnessed checkpoint is signed by the log (one the policy lists),
+/// cosigned by the policy's quorum, and extends the bundle's checkpoint.
+fn check_witnessed(
+    report: &mut Report,
+    bundle: &Bundle,
+    verifier: &NoteVerifier,
+    cp: &Checkpoint,
+    policy: Option<&Policy>,
+) {
+    let Some(policy) = policy else {
+        if bundle.witnessed.is_some() {
+            report.notes.push(
+                "the bundle carries witness cosignatures; give --policy to require them".into(),
+            );
+        }
+        return;
+    };
+    if !policy.logs.is_empty() {
+        let listed = policy
+            .logs
+            .iter()
+            .any(|l| l.public_key() == verifier.public_key() && l.name() == verifier.name());
+        report.check("the log is one the policy accepts", listed, verifier.name());
+    }
+    let what = "witnessed checkpoint";
+    let Some(witnessed) = &bundle.witnessed else {
+        let none_needed = policy.quorum(&bundle.checkpoint).satisfied;
+        report.check(
+            format!("{what}: quorum {}", policy.describe()),
+            none_needed,
+            "the bundle carries no checkpoint cosigned by witnesses",
+        );
+        return;
+    };
+    let later = match verifier.checkpoint(&witnessed.checkpoint) {
+        Ok(later) => later,
+        Err(e) => {
+            report.check(format!("{what}: signed by the log"), false, e);
+            return;
+        }
+    };
+    let quorum = policy.quorum(&witnessed.checkpoint);
+    report.check(
+        format!("{what}: quorum {}", policy.describe()),
+        quorum.satisfied,
+        format!(
+            "size {} cosigned by {}",
+            later.size,
+            if quorum.cosigned_by.is_empty() {
+                "no witness of the policy".to_string()
+            } else {
+                quorum.cosigned_by.join(", ")
+            }
+        ),
+    );
+    let proof: Option<Vec<Hash>> = witnessed.consistency.iter().map(|h| b64_hash(h)).collect();
+    let consistent = match proof {
+        _ if later.size < cp.size => false,
+        _ if later.size == cp.size => later.root == cp.root && witnessed.consistency.is_empty(),
+        Some(proof) => verify_consistency(cp.size, later.size, &cp.root, &later.root, &proof),
+        None => false,
+    };
+    report.check(
+        format!("{what}: extends the bundle's checkpoint"),
+        consistent,
+        format!(
+            "size {} is a prefix of the witnessed size {}",
+            cp.size, later.size
+        ),
+    );
 }
 
 fn check_trusted(report: &mut Report, verifier: &NoteVerifier, cp: &Checkpoint, trusted: &Trusted) {

@@ -5,16 +5,22 @@
 //! Submodules: `hash` (RFC 9162 hashing), `jcs` (canonical leaf JSON), `note` (signed notes and
 //! checkpoints), `tiles` (tile addressing, frontier), `proof` (proof building and verifying),
 //! `map` (the subject map every checkpoint commits to), `monitor` (following a log),
+//! `cosign`, `policy`, `witness`, `cosigning` (C2SP witness cosignatures: format, quorum
+//! policies, the witness's judgement, and the log asking its witnesses),
 //! `sequencer` (the single writer). HTTP lives in `api`, SQL in `store`.
 
+pub mod cosign;
+pub mod cosigning;
 pub mod hash;
 pub mod jcs;
 pub mod map;
 pub mod monitor;
 pub mod note;
+pub mod policy;
 pub mod proof;
 mod sequencer;
 pub mod tiles;
+pub mod witness;
 
 use std::ops::Range;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
@@ -164,6 +170,8 @@ pub struct LogSettings {
     pub checkpoint_interval: Duration,
     /// The most leaves committed in one transaction.
     pub max_batch: usize,
+    /// Witnesses asked to cosign each new checkpoint.
+    pub witnesses: Vec<cosigning::WitnessEndpoint>,
 }
 
 /// A published checkpoint as stored.
@@ -207,6 +215,8 @@ struct Inner {
     store: Store,
     signer: Arc<NoteSigner>,
     map: Arc<RwLock<SubjectMap>>,
+    cosigning: Mutex<Option<cosigning::Cosigning>>,
+    witnesses: usize,
     appends: RwLock<Option<mpsc::Sender<AppendRequest>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -223,6 +233,7 @@ impl Inner {
         if let Some(thread) = self.sequencer.lock().expect("sequencer lock").take() {
             let _ = thread.join();
         }
+        self.cosigning.lock().expect("cosigning lock").take();
     }
 }
 
@@ -279,6 +290,15 @@ impl Log {
         let map = Arc::new(RwLock::new(map));
         // The sequencer writes through a connection of its own: readers cannot starve it.
         let writer = store.dedicated(1)?;
+        let witnesses = settings.witnesses.len();
+        let cosigning = if settings.witnesses.is_empty() {
+            None
+        } else {
+            Some(cosigning::Cosigning::start(
+                store.clone(),
+                settings.witnesses.clone(),
+            )?)
+        };
         let mut sequencer = Sequencer::new(writer, signer.clone(), settings, frontier, map.clone());
         sequencer.publish()?;
         let (tx, rx) = mpsc::channel();
@@ -291,6 +311,8 @@ impl Log {
                 store,
                 signer,
                 map,
+                cosigning: Mutex::new(cosigning),
+                witnesses,
                 appends: RwLock::new(Some(tx)),
                 sequencer: Mutex::new(Some(thread)),
             }),
@@ -365,11 +387,10 @@ impl Log {
     /// The checkpoint published for tree size `size`.
     pub fn checkpoint(&self, size: u64) -> Result<SignedCheckpoint, LogError> {
         self.inner.store.read(|r| {
-            r.checkpoint(to_i64(size)?)?
-                .ok_or_else(|| {
-                    LogError::NotFound(format!("no checkpoint was published for tree size {size}"))
-                })?
-                .try_into()
+            let row = r.checkpoint(to_i64(size)?)?.ok_or_else(|| {
+                LogError::NotFound(format!("no checkpoint was published for tree size {size}"))
+            })?;
+            with_cosignatures(r, row)
         })
     }
 
@@ -383,7 +404,7 @@ impl Log {
         self.inner.store.read(|r| {
             r.checkpoints_after(after, i64::from(limit))?
                 .into_iter()
-                .map(TryInto::try_into)
+                .map(|row| with_cosignatures(r, row))
                 .collect()
         })
     }
@@ -406,6 +427,32 @@ impl Log {
             ));
         }
         Ok(proof)
+    }
+
+    /// How many witnesses the log asks to cosign its checkpoints.
+    pub fn witness_count(&self) -> usize {
+        self.inner.witnesses
+    }
+
+    /// The largest checkpoint witnesses cosigned, with its cosignatures and how many there are,
+    /// if it is at least `size`.
+    pub fn cosigned_checkpoint(
+        &self,
+        size: u64,
+    ) -> Result<Option<(SignedCheckpoint, usize)>, LogError> {
+        self.inner.store.read(|r| {
+            let Some(latest) = r.latest_cosigned_checkpoint()? else {
+                return Ok(None);
+            };
+            if (latest as u64) < size {
+                return Ok(None);
+            }
+            let count = r.cosignatures(latest)?.len();
+            let row = r
+                .checkpoint(latest)?
+                .ok_or_else(|| LogError::Corrupt("a cosigned checkpoint is missing".into()))?;
+            Ok(Some((with_cosignatures(r, row)?, count)))
+        })
     }
 
     /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 §2.1.3.1).
@@ -518,9 +565,20 @@ fn to_i64(n: u64) -> Result<i64, LogError> {
 }
 
 fn latest_checkpoint(r: &mut dyn Repo) -> Result<SignedCheckpoint, LogError> {
-    r.latest_checkpoint()?
-        .ok_or_else(|| LogError::NotFound("no checkpoint has been published yet".into()))?
-        .try_into()
+    let row = r
+        .latest_checkpoint()?
+        .ok_or_else(|| LogError::NotFound("no checkpoint has been published yet".into()))?;
+    with_cosignatures(r, row)
+}
+
+/// A stored checkpoint, its note followed by the witnesses' cosignature lines.
+fn with_cosignatures(r: &mut dyn Repo, row: CheckpointRow) -> Result<SignedCheckpoint, LogError> {
+    let lines = r.cosignatures(row.tree_size)?;
+    let mut cp = SignedCheckpoint::try_from(row)?;
+    for line in lines {
+        cp.note.push_str(&line);
+    }
+    Ok(cp)
 }
 
 /// Refuses tree sizes the log has not published a checkpoint for.

@@ -3,7 +3,7 @@
 //! A note is a UTF-8 body ending in a newline, a blank line, then signature lines
 //! `— <key name> <base64(key id || signature)>`. The key id is the first four bytes of
 //! `SHA-256(name || 0x0A || 0x01 || public key)`; a verifier key is written
-//! `<name>+<hex key id>+<base64(0x01 || public key)>`. Witness cosignatures are not here yet.
+//! `<name>+<hex key id>+<base64(0x01 || public key)>`. Witness cosignatures are in `cosign.rs`.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -34,20 +34,25 @@ pub enum NoteError {
     BadCheckpoint(&'static str),
 }
 
-fn check_key_name(name: &str) -> Result<(), NoteError> {
+pub(super) fn check_key_name(name: &str) -> Result<(), NoteError> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '+') {
         return Err(NoteError::BadKeyName(name.to_string()));
     }
     Ok(())
 }
 
-fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+/// `SHA-256(name || 0x0A || algorithm byte || public key)[:4]`.
+pub(super) fn key_id_for(name: &str, algorithm: u8, public_key: &[u8; 32]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ALG_ED25519]);
+    h.update([b'\n', algorithm]);
     h.update(public_key);
     let digest = h.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
+}
+
+fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    key_id_for(name, ALG_ED25519, public_key)
 }
 
 /// An Ed25519 note signer: the log's private key under its name (the checkpoint origin).
@@ -102,7 +107,7 @@ impl NoteSigner {
     }
 }
 
-fn hex4(id: &[u8; 4]) -> String {
+pub(super) fn hex4(id: &[u8; 4]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -167,38 +172,19 @@ impl NoteVerifier {
         &self.name
     }
 
+    /// The raw public key.
+    pub fn public_key(&self) -> &[u8; 32] {
+        self.key.as_bytes()
+    }
+
     /// Verifies `note` carries a valid signature by this key and returns its body.
     /// Signature lines by other keys are ignored (they may be witnesses' cosignatures).
     pub fn verify<'a>(&self, note: &'a str) -> Result<&'a str, NoteError> {
-        // Like Go's note package: the signatures follow the *last* blank line.
-        let split = note
-            .rfind("\n\n")
-            .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
-        let (body, signatures) = (&note[..split + 1], &note[split + 2..]);
-        if signatures.is_empty() || !signatures.ends_with('\n') {
-            return Err(NoteError::Malformed("the note must end with a newline"));
-        }
-        // Every line must be well-formed, whatever signatures it holds (Go's note.Open rule).
-        let mut ours = Vec::new();
-        for line in signatures.lines() {
-            let rest = line.strip_prefix("\u{2014} ").ok_or(NoteError::Malformed(
-                "a signature line must start with an em dash",
-            ))?;
-            let (name, blob) = rest.split_once(' ').ok_or(NoteError::Malformed(
-                "a signature line is '— <name> <base64>'",
-            ))?;
-            check_key_name(name)
-                .map_err(|_| NoteError::Malformed("a signature line has an invalid key name"))?;
-            let blob = B64
-                .decode(blob)
-                .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
-            if blob.len() < 5 {
-                return Err(NoteError::Malformed("a signature is too short"));
-            }
-            if name == self.name && blob.len() == 68 && blob[..4] == self.id {
-                ours.push(blob);
-            }
-        }
+        let (body, signatures) = split_note(note)?;
+        let ours = signatures
+            .into_iter()
+            .filter(|(name, blob)| *name == self.name && blob.len() == 68 && blob[..4] == self.id)
+            .map(|(_, blob)| blob);
         for blob in ours {
             let signature = Signature::from_slice(&blob[4..]).expect("64 bytes");
             if self.key.verify(body.as_bytes(), &signature).is_ok() {
@@ -207,6 +193,41 @@ impl NoteVerifier {
         }
         Err(NoteError::NotSigned(self.name.clone()))
     }
+}
+
+/// A signature line: the key name and the decoded `key id ‖ signature` blob.
+pub type SignatureLine<'a> = (&'a str, Vec<u8>);
+
+/// Splits a signed note into its body (with its final newline) and its signature lines
+/// (`(key name, decoded blob)`), checking every line is well formed (Go's `note.Open` rule).
+pub fn split_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
+    // Like Go's note package: the signatures follow the *last* blank line.
+    let split = note
+        .rfind("\n\n")
+        .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
+    let (body, signatures) = (&note[..split + 1], &note[split + 2..]);
+    if signatures.is_empty() || !signatures.ends_with('\n') {
+        return Err(NoteError::Malformed("the note must end with a newline"));
+    }
+    let mut lines = Vec::new();
+    for line in signatures.lines() {
+        let rest = line.strip_prefix("\u{2014} ").ok_or(NoteError::Malformed(
+            "a signature line must start with an em dash",
+        ))?;
+        let (name, blob) = rest.split_once(' ').ok_or(NoteError::Malformed(
+            "a signature line is '— <name> <base64>'",
+        ))?;
+        check_key_name(name)
+            .map_err(|_| NoteError::Malformed("a signature line has an invalid key name"))?;
+        let blob = B64
+            .decode(blob)
+            .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
+        if blob.len() < 5 {
+            return Err(NoteError::Malformed("a signature is too short"));
+        }
+        lines.push((name, blob));
+    }
+    Ok((body, lines))
 }
 
 impl NoteVerifier {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel::{PgConnection, QueryResult, SqliteConnection};
 
-use super::schema::{checkpoints, leaves, log_meta, log_state, subjects, tiles};
+use super::schema::{checkpoints, cosignatures, leaves, log_meta, log_state, subjects, tiles};
 use super::{at_most_one, exactly_one};
 
 /// The log's identity row.
@@ -100,6 +100,20 @@ pub trait LogRows {
     /// Every subject commitment with the index of its latest leaf (the subjects' chain heads):
     /// the contents of the subject map (`log::map`), read when the log opens.
     fn subject_heads(&mut self) -> QueryResult<Vec<(Vec<u8>, i64)>>;
+    /// Stores a witness's cosignature line of a checkpoint (replacing an older one).
+    fn put_cosignature(
+        &mut self,
+        tree_size: i64,
+        witness: &str,
+        line: &str,
+        now: i64,
+    ) -> QueryResult<()>;
+    /// The cosignature lines of a checkpoint, by witness name.
+    fn cosignatures(&mut self, tree_size: i64) -> QueryResult<Vec<String>>;
+    /// The largest checkpoint size a witness cosigned.
+    fn latest_cosigned(&mut self, witness: &str) -> QueryResult<Option<i64>>;
+    /// The largest checkpoint size any witness cosigned.
+    fn latest_cosigned_checkpoint(&mut self) -> QueryResult<Option<i64>>;
 }
 
 macro_rules! impl_log_rows {
@@ -247,6 +261,51 @@ macro_rules! impl_log_rows {
                     .values(row)
                     .execute(self)?;
                 Ok(())
+            }
+
+            fn put_cosignature(
+                &mut self,
+                tree_size: i64,
+                witness: &str,
+                line: &str,
+                now: i64,
+            ) -> QueryResult<()> {
+                diesel::delete(
+                    cosignatures::table
+                        .filter(cosignatures::tree_size.eq(tree_size))
+                        .filter(cosignatures::witness.eq(witness)),
+                )
+                .execute(self)?;
+                diesel::insert_into(cosignatures::table)
+                    .values((
+                        cosignatures::tree_size.eq(tree_size),
+                        cosignatures::witness.eq(witness),
+                        cosignatures::line.eq(line),
+                        cosignatures::received_at.eq(now),
+                    ))
+                    .execute(self)?;
+                Ok(())
+            }
+
+            fn cosignatures(&mut self, tree_size: i64) -> QueryResult<Vec<String>> {
+                cosignatures::table
+                    .filter(cosignatures::tree_size.eq(tree_size))
+                    .order(cosignatures::witness)
+                    .select(cosignatures::line)
+                    .load(self)
+            }
+
+            fn latest_cosigned(&mut self, witness: &str) -> QueryResult<Option<i64>> {
+                cosignatures::table
+                    .filter(cosignatures::witness.eq(witness))
+                    .select(diesel::dsl::max(cosignatures::tree_size))
+                    .first(self)
+            }
+
+            fn latest_cosigned_checkpoint(&mut self) -> QueryResult<Option<i64>> {
+                cosignatures::table
+                    .select(diesel::dsl::max(cosignatures::tree_size))
+                    .first(self)
             }
 
             fn subject_heads(&mut self) -> QueryResult<Vec<(Vec<u8>, i64)>> {

@@ -222,3 +222,13 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// Witnesses' cosignature lines of published checkpoints.
+    cosignatures (tree_size, witness) {
+        tree_size -> BigInt,
+        witness -> Text,
+        line -> Text,
+        received_at -> BigInt,
+    }
+}

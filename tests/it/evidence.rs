@@ -17,7 +17,7 @@ use crate::unsubscribe::{may_send, opt_in, shop};
 on_both_backends!(evidence_verifies_offline_and_tampering_is_caught);
 
 /// Runs `verify evidence` on `bundle`; (success, stdout).
-fn verify_cli(bundle: &Value, vkey: &str, extra: &[&str]) -> (bool, String) {
+pub fn verify_cli(bundle: &Value, vkey: &str, extra: &[&str]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("evidence.json");
     std::fs::write(&path, serde_json::to_vec_pretty(bundle).unwrap()).unwrap();

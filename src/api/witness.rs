@@ -1,0 +1,67 @@
+//! The witness's HTTP interface (C2SP `tlog-witness`), served by `consent-ledger witness serve`:
+//! `POST /add-checkpoint`. The judgement is `log::witness`; here only the protocol's statuses:
+//! 200 with cosignature lines, 409 with the held size as `text/x.tlog.size`, and problem
+//! documents for 400, 403, 404, 422 and 500.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+
+use super::error::ApiError;
+use crate::log::witness::{Witness, WitnessError};
+
+/// The largest request: a checkpoint, some signatures and at most 63 proof lines.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Builds the witness server on `bind`, returning it and its bound addresses.
+pub fn server(
+    witness: Arc<Witness>,
+    bind: &str,
+) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
+    let data = web::Data::from(witness);
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route("/add-checkpoint", web::post().to(add_checkpoint))
+    })
+    .workers(2)
+    .bind(bind)?;
+    let addrs = server.addrs();
+    Ok((server.run(), addrs))
+}
+
+async fn add_checkpoint(
+    witness: web::Data<Witness>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::BadRequest("the request body is not UTF-8".into()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let result = web::block(move || witness.add_checkpoint(&text, now))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match result {
+        Ok(lines) => Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(lines)),
+        Err(WitnessError::OldSizeMismatch { latest, .. }) => Ok(HttpResponse::Conflict()
+            .content_type("text/x.tlog.size")
+            .body(format!("{latest}\n"))),
+        Err(e) => Err(match e {
+            WitnessError::BadRequest(m) => ApiError::BadRequest(m),
+            WitnessError::UnknownLog(_) => ApiError::NotFound(e.to_string()),
+            WitnessError::NotSigned(_) => ApiError::Forbidden(e.to_string()),
+            WitnessError::Fork(_) => {
+                tracing::error!(error = %e, "a log showed this witness two roots for one size");
+                ApiError::Conflict(e.to_string())
+            }
+            WitnessError::Inconsistent(..) => ApiError::Invalid(e.to_string()),
+            WitnessError::State(_) | WitnessError::OldSizeMismatch { .. } => {
+                ApiError::Internal(e.to_string())
+            }
+        }),
+    }
+}

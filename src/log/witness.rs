@@ -1,0 +1,282 @@
+//! A C2SP `tlog-witness`: the judgement behind `POST /add-checkpoint`. For each log it knows (by
+//! origin and key) it keeps the latest checkpoint it cosigned, in a state directory, and cosigns a
+//! new one only if it is signed by the log, its `old` size is the one it holds, and the
+//! consistency proof from that size verifies — so two views of one log never both get its
+//! cosignature. Check-and-update is atomic (one lock; the state file is replaced by rename after
+//! an fsync). HTTP lives in `api::witness`; the log's side of the protocol in `cosigning.rs`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use sha2::{Digest, Sha256};
+
+use super::cosign::Cosigner;
+use super::hash::Hash;
+use super::note::{Checkpoint, NoteVerifier};
+use super::proof::verify_consistency;
+
+/// Why a checkpoint is not cosigned; each maps to the protocol's HTTP status.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WitnessError {
+    /// The request body is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The witness does not follow this origin (404).
+    #[error("this witness does not follow the log {0:?}")]
+    UnknownLog(String),
+    /// No signature by the log's key verifies (403).
+    #[error("the checkpoint is not signed by the log's key: {0}")]
+    NotSigned(String),
+    /// `old` is not the size of the latest checkpoint cosigned (409, the body is that size).
+    #[error("the latest checkpoint cosigned for this log has size {latest}, not {old}")]
+    OldSizeMismatch {
+        /// The size the client sent.
+        old: u64,
+        /// The size the witness holds.
+        latest: u64,
+    },
+    /// Same size, different root: the log forked (409).
+    #[error("a checkpoint of size {0} with another root was already cosigned: the log forked")]
+    Fork(u64),
+    /// The consistency proof does not verify (422).
+    #[error("the consistency proof from size {0} to {1} does not verify")]
+    Inconsistent(u64, u64),
+    /// The state could not be read or written (500).
+    #[error("witness state: {0}")]
+    State(String),
+}
+
+/// A witness: its key, the logs it follows, its state directory.
+pub struct Witness {
+    cosigner: Cosigner,
+    logs: HashMap<String, NoteVerifier>,
+    state: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl Witness {
+    /// A witness for `logs` (verifier keys), keeping its state in `state` (created if missing).
+    pub fn new(cosigner: Cosigner, logs: &[String], state: &Path) -> Result<Self, String> {
+        let logs = logs
+            .iter()
+            .map(|vkey| {
+                NoteVerifier::parse(vkey)
+                    .map(|v| (v.name().to_string(), v))
+                    .map_err(|e| format!("log key {vkey:?}: {e}"))
+            })
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        if logs.is_empty() {
+            return Err("a witness needs at least one log to follow (--log VKEY)".into());
+        }
+        std::fs::create_dir_all(state)
+            .map_err(|e| format!("cannot create the state directory {}: {e}", state.display()))?;
+        Ok(Self {
+            cosigner,
+            logs,
+            state: state.to_path_buf(),
+            lock: Mutex::new(()),
+        })
+    }
+
+    /// The witness's verifier key.
+    pub fn vkey(&self) -> String {
+        self.cosigner.vkey()
+    }
+
+    fn state_file(&self, origin: &str) -> PathBuf {
+        self.state.join(format!(
+            "{}.checkpoint",
+            crate::hex(&Sha256::digest(origin))
+        ))
+    }
+
+    /// The latest checkpoint cosigned for a log (verified again: the state is not trusted blindly).
+    fn latest(&self, log: &NoteVerifier) -> Result<Option<Checkpoint>, WitnessError> {
+        match std::fs::read_to_string(self.state_file(log.name())) {
+            Ok(note) => log.checkpoint(&note).map(Some).map_err(|e| {
+                WitnessError::State(format!("the stored checkpoint does not verify: {e}"))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(WitnessError::State(e.to_string())),
+        }
+    }
+
+    fn store(&self, origin: &str, note: &str) -> Result<(), WitnessError> {
+        let path = self.state_file(origin);
+        let temp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&temp)?;
+            f.write_all(note.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&temp, &path)?;
+            std::fs::File::open(&self.state)?.sync_all()
+        };
+        write().map_err(|e| WitnessError::State(e.to_string()))
+    }
+
+    /// Handles an `add-checkpoint` request body; returns the cosignature line(s) to answer with.
+    pub fn add_checkpoint(&self, request: &str, now: u64) -> Result<String, WitnessError> {
+        let bad = |m: &str| WitnessError::BadRequest(m.to_string());
+        let (head, note) = request
+            .split_once("\n\n")
+            .ok_or_else(|| bad("no blank line before the checkpoint"))?;
+        let mut lines = head.split('\n');
+        let old: u64 = lines
+            .next()
+            .and_then(|l| l.strip_prefix("old "))
+            .filter(|n| {
+                !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_digit())
+                    && (*n == "0" || !n.starts_with('0'))
+            })
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                bad("the first line must be 'old <size>' (decimal, no leading zeroes)")
+            })?;
+        let proof: Vec<Hash> = lines
+            .map(|l| {
+                B64.decode(l)
+                    .ok()
+                    .and_then(|h| Hash::try_from(h).ok())
+                    .ok_or_else(|| bad("a consistency proof line is not a base64 hash"))
+            })
+            .collect::<Result<_, _>>()?;
+        if proof.len() > 63 {
+            return Err(bad("more than 63 consistency proof lines"));
+        }
+        let origin = note.split('\n').next().unwrap_or_default();
+        let log = self
+            .logs
+            .get(origin)
+            .ok_or_else(|| WitnessError::UnknownLog(origin.to_string()))?;
+        let cp = log.checkpoint(note).map_err(WitnessError::NotSigned)?;
+        if old > cp.size {
+            return Err(bad("the old size is larger than the checkpoint's size"));
+        }
+        let _guard = self.lock.lock().expect("witness lock");
+        let latest = self.latest(log)?;
+        let latest_size = latest.as_ref().map_or(0, |c| c.size);
+        if old != latest_size {
+            return Err(WitnessError::OldSizeMismatch {
+                old,
+                latest: latest_size,
+            });
+        }
+        match &latest {
+            Some(latest) if latest.size == cp.size && latest.root != cp.root => {
+                return Err(WitnessError::Fork(cp.size));
+            }
+            Some(latest)
+                if latest.size < cp.size
+                    && !verify_consistency(
+                        latest.size,
+                        cp.size,
+                        &latest.root,
+                        &cp.root,
+                        &proof,
+                    ) =>
+            {
+                return Err(WitnessError::Inconsistent(latest.size, cp.size));
+            }
+            None if !proof.is_empty() => {
+                return Err(bad(
+                    "the consistency proof must be empty when the old size is 0",
+                ))
+            }
+            _ => {}
+        }
+        self.store(origin, note)?;
+        Ok(self.cosigner.cosign(&cp.body(), now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::cosign::CosignatureVerifier;
+    use crate::log::hash::{leaf_hash, node_hash};
+    use crate::log::note::NoteSigner;
+
+    fn checkpoint(log: &NoteSigner, size: u64, root: &Hash) -> String {
+        log.sign(
+            &Checkpoint {
+                origin: log.name().into(),
+                size,
+                root: *root,
+            }
+            .body(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_witness_cosigns_only_consistent_growth() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = NoteSigner::new("example.jp/log", &[5; 32]).unwrap();
+        let cosigner = Cosigner::generate("witness.example.jp/w").unwrap();
+        let verifier = CosignatureVerifier::parse(&cosigner.vkey()).unwrap();
+        let witness = Witness::new(cosigner, &[log.verifier_key()], dir.path()).unwrap();
+        let (a, b, c) = (leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c"));
+        let one = checkpoint(&log, 1, &a);
+        let two = checkpoint(&log, 2, &node_hash(&a, &b));
+        let forked_two = checkpoint(&log, 2, &node_hash(&a, &c));
+
+        let line = witness
+            .add_checkpoint(&format!("old 0\n\n{one}"), 10)
+            .unwrap();
+        assert_eq!(verifier.cosigned_at(&format!("{one}{line}")), Some(10));
+        // A stale client learns the size; a proof that does not verify is refused.
+        assert_eq!(
+            witness.add_checkpoint(&format!("old 0\n\n{two}"), 11),
+            Err(WitnessError::OldSizeMismatch { old: 0, latest: 1 })
+        );
+        assert_eq!(
+            witness.add_checkpoint(&format!("old 1\n{}\n\n{two}", B64.encode(c)), 11),
+            Err(WitnessError::Inconsistent(1, 2))
+        );
+        let line = witness
+            .add_checkpoint(&format!("old 1\n{}\n\n{two}", B64.encode(b)), 12)
+            .unwrap();
+        assert_eq!(verifier.cosigned_at(&format!("{two}{line}")), Some(12));
+        // The same size again is fine; another root of it is a fork.
+        assert!(witness
+            .add_checkpoint(&format!("old 2\n\n{two}"), 13)
+            .is_ok());
+        assert_eq!(
+            witness.add_checkpoint(&format!("old 2\n\n{forked_two}"), 14),
+            Err(WitnessError::Fork(2))
+        );
+        // Strangers, forgeries and nonsense.
+        let other = NoteSigner::new("other.example/log", &[6; 32]).unwrap();
+        assert!(matches!(
+            witness.add_checkpoint(&format!("old 0\n\n{}", checkpoint(&other, 1, &a)), 15),
+            Err(WitnessError::UnknownLog(_))
+        ));
+        let impostor = NoteSigner::new("example.jp/log", &[7; 32]).unwrap();
+        assert!(matches!(
+            witness.add_checkpoint(&format!("old 2\n\n{}", checkpoint(&impostor, 3, &a)), 15),
+            Err(WitnessError::NotSigned(_))
+        ));
+        for garbage in [
+            "",
+            "old 01\n\nx",
+            "old 3\n\n",
+            "old 5\n\n{two}",
+            "new 1\n\n",
+        ] {
+            assert!(witness
+                .add_checkpoint(&garbage.replace("{two}", &two), 15)
+                .is_err());
+        }
+        // The state survives a restart, and is where the witness left it.
+        let cosigner = Cosigner::generate("witness.example.jp/w").unwrap();
+        let again = Witness::new(cosigner, &[log.verifier_key()], dir.path()).unwrap();
+        assert_eq!(
+            again.add_checkpoint(&format!("old 0\n\n{one}"), 16),
+            Err(WitnessError::OldSizeMismatch { old: 0, latest: 2 })
+        );
+    }
+}
