@@ -14,7 +14,10 @@ use crate::common::{bin, reference, TestApp, TestDb};
 use crate::on_both_backends;
 use crate::unsubscribe::{may_send, opt_in, shop};
 
-on_both_backends!(evidence_verifies_offline_and_tampering_is_caught);
+on_both_backends!(
+    evidence_verifies_offline_and_tampering_is_caught,
+    two_servers_on_one_database_keep_one_subject_map
+);
 
 /// Runs `verify evidence` on `bundle`; (success, stdout).
 pub fn verify_cli(bundle: &Value, vkey: &str, extra: &[&str]) -> (bool, String) {
@@ -659,4 +662,49 @@ async fn a_forked_log_is_caught_by_verify_and_monitor() {
     let (ok, out) = verify_cli(&res.json(), &vkey, &[]);
     assert!(ok, "{out}");
     app_b.stop().await;
+}
+
+/// Two servers share one database (as several PostgreSQL servers would): each one's subject map
+/// takes in the other's events, so a bundle from either is complete, whichever recorded what.
+async fn two_servers_on_one_database_keep_one_subject_map(db: TestDb) {
+    let shop = shop(&db, true);
+    let a = TestApp::start(&db).await;
+    let b = TestApp::start(&db).await;
+    let vkey = a.log.verifier_key();
+    for i in 0..4 {
+        opt_in(&a, &shop, &format!("a{i}@example.jp")).await;
+        opt_in(&b, &shop, &format!("b{i}@example.jp")).await;
+    }
+    // An opt-out through b of an address that opted in through a, and the other way round.
+    for (app, email) in [(&b, "a0@example.jp"), (&a, "b1@example.jp")] {
+        event(
+            app,
+            &shop.sender,
+            json!({"event": "opt_out", "email": email, "purposes": "all", "method": "email",
+                   "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+        )
+        .await;
+    }
+    for app in [&a, &b] {
+        for email in ["a0@example.jp", "b1@example.jp", "b3@example.jp"] {
+            let res = app
+                .call(
+                    "GET",
+                    &format!("/v1/evidence?email={email}"),
+                    Some(&shop.sender),
+                    None,
+                    &[],
+                )
+                .await;
+            assert_eq!(res.status, 200, "{}", res.text());
+            let bundle = res.json();
+            let (ok, out) = verify_cli(&bundle, &vkey, &[]);
+            assert!(ok, "{email} from {}: {out}", app.base);
+            if email != "b3@example.jp" {
+                assert_eq!(bundle["events"].as_array().unwrap().len(), 2, "{email}");
+            }
+        }
+    }
+    a.stop().await;
+    b.stop().await;
 }

@@ -12,7 +12,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use consent_ledger::api::AppState;
 use serde_json::json;
 
-use crate::common::{bin, TestApp, TestDb};
+use crate::common::{bin, reference, TestApp, TestDb};
 use crate::evidence::verify_cli;
 use crate::on_both_backends;
 use crate::unsubscribe::{opt_in, shop};
@@ -123,7 +123,12 @@ async fn witnesses_cosign_and_verify_holds_bundles_to_a_quorum(db: TestDb) {
     assert_eq!(bundle.status, 200, "{}", bundle.text());
     let bundle = bundle.json();
     let witnessed = bundle["witnessed"]["checkpoint"].as_str().unwrap();
-    assert!(witnessed.contains("w1.example.jp/witness"), "{witnessed}");
+    // Both cosignatures check out with the independent reference written from the C2SP text.
+    for w in [&w1, &w2] {
+        let time = reference::cosigned_at(witnessed, &w.vkey).expect("a valid cosignature");
+        assert!(time > 1_700_000_000);
+    }
+    reference::verify_checkpoint(witnessed, &log_vkey).expect("still the log's checkpoint");
 
     let policy = |name: &str, text: String| {
         let path = dir.path().join(format!("{name}.policy"));

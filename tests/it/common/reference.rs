@@ -185,3 +185,39 @@ pub fn entries(bundle: &[u8]) -> Vec<Vec<u8>> {
     assert!(rest.is_empty(), "trailing bytes in an entry bundle");
     out
 }
+
+/// The time of a valid C2SP `cosignature/v1` line by the witness `vkey` on `note`, written from
+/// tlog-cosignature: key id `SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4]`, blob `id ‖ u64be(time) ‖
+/// sig`, message `"cosignature/v1\ntime <t>\n" ‖ body`.
+pub fn cosigned_at(note: &str, vkey: &str) -> Option<u64> {
+    let mut parts = vkey.trim().splitn(3, '+');
+    let (name, _, key_b64) = (parts.next()?, parts.next()?, parts.next()?);
+    let key = B64.decode(key_b64).ok()?;
+    if key.len() != 33 || key[0] != 4 {
+        return None;
+    }
+    let id = Sha256::new()
+        .chain_update(name)
+        .chain_update([b'\n', 4])
+        .chain_update(&key[1..])
+        .finalize();
+    let vk = VerifyingKey::from_bytes(key[1..].try_into().ok()?).ok()?;
+    let at = note.rfind("\n\n")?;
+    let (body, sigs) = (&note[..at + 1], &note[at + 2..]);
+    sigs.lines().find_map(|line| {
+        let blob = B64
+            .decode(line.strip_prefix(&format!("\u{2014} {name} "))?)
+            .ok()?;
+        if blob.len() != 76 || blob[..4] != id[..4] {
+            return None;
+        }
+        let time = u64::from_be_bytes(blob[4..12].try_into().ok()?);
+        let message = format!("cosignature/v1\ntime {time}\n{body}");
+        vk.verify(
+            message.as_bytes(),
+            &Signature::from_slice(&blob[12..]).ok()?,
+        )
+        .ok()
+        .map(|_| time)
+    })
+}
