@@ -140,8 +140,9 @@ enum KeyCommand {
         /// The tenant.
         #[arg(long)]
         tenant: String,
-        /// An origin allowed to use it, e.g. https://shop.example.jp (repeatable).
-        #[arg(long = "origin", required = true)]
+        /// A web origin allowed to use it, e.g. https://shop.example.jp (repeatable). Not
+        /// `--origin`, which names the log.
+        #[arg(long = "allow-origin", required = true)]
         origins: Vec<String>,
     },
     /// Revoke a publishable key: signups with it stop at once.

@@ -140,3 +140,11 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "exit {status:?}: {stderr}");
     assert!(stderr.contains("stopped cleanly"), "{stderr}");
 }
+
+/// Every subcommand's flags parse without clashing with the global ones (clap checks this in
+/// debug builds: a clash panics when the command is first used).
+#[test]
+fn the_command_line_is_well_formed() {
+    use clap::CommandFactory;
+    consent_ledger::cli::Cli::command().debug_assert();
+}

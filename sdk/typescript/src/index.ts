@@ -1,0 +1,17 @@
+// consent-ledger SDK: in the browser, bindSignupForm records signups with a publishable key; on
+// a server, ConsentLedger records events and asks the send decision with a secret token; anywhere,
+// verifyEvidence and verifyCheckpoint check the log's proofs with nothing but its verifier key.
+
+export { bindSignupForm, SIGNUP_EVENTS } from "./signup.js";
+export type { SignupFormOptions, SignupBinding, Signup, SignupRecorded } from "./signup.js";
+export { ConsentLedger, ConsentLedgerError, idempotencyKey } from "./client.js";
+export type {
+  ClientOptions, NewEvent, RecordedEvent, EventBatch, RecordedBatch, Decision, CheckResults,
+  LinkRequest, LinkBatch, Problem,
+} from "./client.js";
+export { verifyEvidence } from "./verify.js";
+export type { Bundle, Report, Item, VerifyOptions, ProvenLeaf, PurposeDecision } from "./verify.js";
+export { verifyCheckpoint, cosignedAt, parsePolicy, checkQuorum } from "./note.js";
+export type { Checkpoint, Policy } from "./note.js";
+export { verifyInclusion, verifyConsistency } from "./merkle.js";
+export type { components, paths } from "./openapi.js";

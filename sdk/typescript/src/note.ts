@@ -1,0 +1,169 @@
+// C2SP signed notes and tlog-checkpoint bodies (the log's Ed25519 signature, algorithm 0x01),
+// tlog-cosignature (witnesses' cosignature/v1, algorithm 0x04) and tlog-policy quorums.
+
+import { bytes, ed25519Verify, equal, fromBase64, Hash, sha256 } from "./crypto.js";
+
+/** A checkpoint body: origin, tree size, root hash. */
+export interface Checkpoint {
+  origin: string;
+  size: bigint;
+  root: Hash;
+}
+
+interface Key {
+  name: string;
+  id: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+async function parseKey(vkey: string, algorithm: number): Promise<Key> {
+  // Names hold no '+', but the base64 key may: split from the left.
+  const [name, idHex, ...rest] = vkey.trim().split("+");
+  const material = rest.join("+");
+  if (!name || !idHex || !material) {
+    throw new Error("a verifier key is <name>+<key id>+<base64 key>");
+  }
+  const raw = fromBase64(material);
+  if (!raw || raw.length !== 33 || raw[0] !== algorithm) {
+    throw new Error(`not a key of signature type 0x0${algorithm}`);
+  }
+  const publicKey = raw.slice(1);
+  const id = (await sha256(bytes(`${name}\n`), Uint8Array.of(algorithm), publicKey)).slice(0, 4);
+  const hex = Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("");
+  if (hex !== idHex.toLowerCase()) throw new Error("the key id does not match the name and key");
+  return { name, id, publicKey };
+}
+
+/** Splits a note into its body and its signature lines (name, blob). */
+function splitNote(note: string): { body: string; signatures: { name: string; blob: Uint8Array }[] } {
+  const at = note.lastIndexOf("\n\n");
+  if (at < 0) throw new Error("no blank line before the signatures");
+  const body = note.slice(0, at + 1);
+  const block = note.slice(at + 2);
+  if (!block.endsWith("\n")) throw new Error("the note must end with a newline");
+  const signatures = block
+    .slice(0, -1)
+    .split("\n")
+    .map((line) => {
+      const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+      const blob = m ? fromBase64(m[2]) : null;
+      if (!m || !blob || blob.length < 5) throw new Error("a malformed signature line");
+      return { name: m[1], blob };
+    });
+  return { body, signatures };
+}
+
+/** Parses a checkpoint body. */
+export function parseCheckpoint(body: string): Checkpoint {
+  const [origin, size, root] = body.split("\n");
+  if (!origin) throw new Error("no origin line");
+  if (!/^(0|[1-9][0-9]*)$/.test(size ?? "")) throw new Error("the size is not a decimal number");
+  const rootBytes = fromBase64(root ?? "");
+  if (!rootBytes || rootBytes.length !== 32) throw new Error("the root is not a base64 hash");
+  return { origin, size: BigInt(size), root: rootBytes };
+}
+
+/**
+ * Verifies a signed checkpoint with the log's verifier key: the signature, the body, and that
+ * the origin is the key's name. Lines by other keys (witnesses) are ignored. Throws if not.
+ */
+export async function verifyCheckpoint(note: string, vkey: string): Promise<Checkpoint> {
+  const key = await parseKey(vkey, 0x01);
+  const { body, signatures } = splitNote(note);
+  let signed = false;
+  for (const { name, blob } of signatures) {
+    if (name === key.name && blob.length === 68 && equal(blob.slice(0, 4), key.id)) {
+      if (await ed25519Verify(key.publicKey, blob.slice(4), bytes(body))) signed = true;
+    }
+  }
+  if (!signed) throw new Error(`no valid signature by ${key.name}`);
+  const cp = parseCheckpoint(body);
+  if (cp.origin !== key.name) {
+    throw new Error(`the checkpoint's origin ${cp.origin} is not the key's ${key.name}`);
+  }
+  return cp;
+}
+
+/** The time of a valid cosignature/v1 by the witness `vkey` on `note`, or `null`. */
+export async function cosignedAt(note: string, vkey: string): Promise<bigint | null> {
+  const key = await parseKey(vkey, 0x04);
+  let split;
+  try {
+    split = splitNote(note);
+  } catch {
+    return null;
+  }
+  let latest: bigint | null = null;
+  for (const { name, blob } of split.signatures) {
+    if (name !== key.name || blob.length !== 76 || !equal(blob.slice(0, 4), key.id)) continue;
+    const time = new DataView(blob.buffer, blob.byteOffset + 4, 8).getBigUint64(0);
+    const message = bytes(`cosignature/v1\ntime ${time}\n${split.body}`);
+    if (time < 2n ** 63n && (await ed25519Verify(key.publicKey, blob.slice(12), message))) {
+      latest = latest === null || time > latest ? time : latest;
+    }
+  }
+  return latest;
+}
+
+/** A C2SP tlog-policy: accepted logs, known witnesses, and the quorum. */
+export interface Policy {
+  logs: string[];
+  witnesses: Map<string, string>;
+  groups: Map<string, { k: number; members: string[] }>;
+  quorum: string;
+}
+
+/** Parses tlog-policy text (`log`, `witness`, `group`, `quorum` lines). Throws if malformed. */
+export function parsePolicy(text: string): Policy {
+  const policy: Policy = { logs: [], witnesses: new Map(), groups: new Map(), quorum: "" };
+  const defined = (n: string) => n === "none" || policy.witnesses.has(n) || policy.groups.has(n);
+  text.split("\n").forEach((raw, i) => {
+    const fail = (m: string): never => {
+      throw new Error(`policy line ${i + 1}: ${m}`);
+    };
+    const words = raw.split(/[ \t]+/).filter((w) => w);
+    if (words.length === 0 || words[0].startsWith("#")) return;
+    const [kind, ...args] = words;
+    if (kind === "log" && (args.length === 1 || args.length === 2)) {
+      policy.logs.push(args[0]);
+    } else if (kind === "witness" && (args.length === 2 || args.length === 3)) {
+      if (defined(args[0])) fail(`${args[0]} is already defined`);
+      policy.witnesses.set(args[0], args[1]);
+    } else if (kind === "group" && args.length >= 3) {
+      const [name, threshold, ...members] = args;
+      if (defined(name)) fail(`${name} is already defined`);
+      if (new Set(members).size !== members.length) fail("a member is listed twice");
+      for (const m of members) if (m === "none" || !defined(m)) fail(`${m} is not defined above`);
+      const k =
+        threshold === "all" ? members.length : threshold === "any" ? 1 : /^[1-9][0-9]*$/.test(threshold) ? Number(threshold) : 0;
+      if (k < 1 || k > members.length) fail(`threshold ${threshold} is not all, any or 1..${members.length}`);
+      policy.groups.set(name, { k, members });
+    } else if (kind === "quorum" && args.length === 1) {
+      if (policy.quorum) fail("a second quorum line");
+      if (!defined(args[0])) fail(`${args[0]} is not defined above`);
+      policy.quorum = args[0];
+    } else {
+      fail(`not a log, witness, group or quorum line: ${raw.trim()}`);
+    }
+  });
+  if (!policy.quorum) throw new Error("the policy has no quorum line");
+  return policy;
+}
+
+/** Whether `note`'s cosignatures satisfy the policy's quorum, and which witnesses cosigned. */
+export async function checkQuorum(
+  policy: Policy,
+  note: string,
+): Promise<{ satisfied: boolean; cosignedBy: string[] }> {
+  const cosignedBy: string[] = [];
+  for (const [name, vkey] of policy.witnesses) {
+    if ((await cosignedAt(note, vkey)) !== null) cosignedBy.push(name);
+  }
+  const witnessed = (name: string): boolean => {
+    if (name === "none") return true;
+    const group = policy.groups.get(name);
+    if (!group) return cosignedBy.includes(name);
+    return group.members.filter(witnessed).length >= group.k;
+  };
+  return { satisfied: witnessed(policy.quorum), cosignedBy };
+}

@@ -1,0 +1,348 @@
+// Offline verification of an evidence bundle (`docs/evidence-format.md`), check for check the
+// same as the Rust verifier (`consent-ledger verify evidence`), with the same item names:
+// checkpoint signature, leaf hashes, inclusion proofs, tlog-proof@v1 text, the opening, the
+// per-address chain, completeness (the subject map), templates, decisions replayed from the
+// events, and optionally consistency with a trusted checkpoint and a witness quorum (tlog-policy).
+
+import {
+  bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
+} from "./crypto.js";
+import { verifyConsistency, verifyInclusion } from "./merkle.js";
+import { Checkpoint, checkQuorum, parsePolicy, verifyCheckpoint } from "./note.js";
+import type { components } from "./openapi.js";
+
+export type Bundle = components["schemas"]["Bundle"];
+export type ProvenLeaf = components["schemas"]["ProvenLeaf"];
+export type PurposeDecision = components["schemas"]["PurposeDecision"];
+
+/** One verified claim. */
+export interface Item {
+  what: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** The verdict, item by item. */
+export interface Report {
+  items: Item[];
+  notes: string[];
+  /** True when every item holds (and there is at least one). */
+  passed: boolean;
+}
+
+/** Options: a checkpoint already trusted (with the consistency proof to it), a tlog-policy. */
+export interface VerifyOptions {
+  trusted?: { checkpoint: string; consistency: string[]; allowOlder?: boolean };
+  /** tlog-policy text: the witness quorum the bundle's checkpoint needs. */
+  policy?: string;
+}
+
+const FORMAT = "consent-ledger/evidence/v1";
+const TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1";
+const BUCKETS = 65536n;
+
+type Json = Record<string, unknown>;
+
+function hashes(list: unknown): Hash[] | null {
+  if (!Array.isArray(list)) return null;
+  const out = list.map((h) => (typeof h === "string" ? fromBase64(h) : null));
+  return out.every((h) => h && h.length === 32) ? (out as Hash[]) : null;
+}
+
+function parseTlogProof(text: string): { index: bigint; path: Hash[]; checkpoint: string } | null {
+  const at = text.indexOf("\n\n");
+  if (at < 0) return null;
+  const lines = text.slice(0, at).split("\n");
+  if (lines[0] !== TLOG_PROOF_HEADER) return null;
+  let i = 1;
+  if (lines[i]?.startsWith("extra ")) i++;
+  const m = /^index (0|[1-9][0-9]*)$/.exec(lines[i] ?? "");
+  if (!m) return null;
+  const path = hashes(lines.slice(i + 1));
+  if (!path || path.length > 63) return null;
+  return { index: BigInt(m[1]), path, checkpoint: text.slice(at + 2) };
+}
+
+/** Verifies an evidence bundle (parsed JSON, or its text) against the log's verifier key. */
+export async function verifyEvidence(
+  input: Bundle | string,
+  vkey: string,
+  options: VerifyOptions = {},
+): Promise<Report> {
+  const items: Item[] = [];
+  const notes: string[] = [];
+  const check = (what: string, ok: boolean, detail = "") => {
+    items.push({ what, ok, detail });
+    return ok;
+  };
+  const done = () => ({ items, notes, passed: items.length > 0 && items.every((i) => i.ok) });
+  let bundle: Bundle;
+  try {
+    bundle = typeof input === "string" ? JSON.parse(input) : input;
+  } catch (e) {
+    check("bundle", false, `not an evidence bundle: ${e}`);
+    return done();
+  }
+  if (!check("format", bundle?.format === FORMAT, `expected ${FORMAT}, found ${bundle?.format}`)) {
+    return done();
+  }
+  let cp: Checkpoint;
+  try {
+    cp = await verifyCheckpoint(bundle.checkpoint, vkey);
+    check("checkpoint", true, `signed by ${cp.origin}, size ${cp.size}`);
+  } catch (e) {
+    check("checkpoint", false, String((e as Error).message ?? e));
+    return done();
+  }
+  if (options.trusted) await checkTrusted(check, vkey, cp, options.trusted);
+  if (options.policy !== undefined) await checkWitnessed(check, bundle, vkey, cp, options.policy);
+
+  const checkLeaf = async (what: string, leaf: ProvenLeaf): Promise<Json | null> => {
+    const data = fromBase64(leaf.leaf);
+    if (!data) {
+      check(`${what}: leaf`, false, "not base64");
+      return null;
+    }
+    const hash = await leafHash(data);
+    if (!check(`${what}: leaf hash`, equal(hash, fromBase64(leaf.leaf_hash)), "RFC 9162 hash of the leaf bytes")) {
+      return null;
+    }
+    const path = hashes(leaf.inclusion_proof);
+    const included = !!path && (await verifyInclusion(hash, leaf.leaf_index, cp.size, path, cp.root));
+    check(`${what}: inclusion`, included, `in the tree of size ${cp.size}`);
+    const tlog = parseTlogProof(leaf.tlog_proof);
+    const same =
+      !!tlog && !!path && tlog.index === BigInt(leaf.leaf_index) && tlog.checkpoint === bundle.checkpoint &&
+      tlog.path.length === path.length && tlog.path.every((h, i) => equal(h, path[i]));
+    check(`${what}: tlog-proof@v1`, same, same ? "" : "differs from the JSON proof or checkpoint");
+    let doc: Json | null = null;
+    try {
+      doc = JSON.parse(new TextDecoder().decode(data));
+    } catch {
+      doc = null;
+    }
+    check(`${what}: leaf is JSON`, doc !== null);
+    return included ? doc : null;
+  };
+
+  // The opening.
+  const salt = fromBase64(bundle.subject.salt) ?? new Uint8Array();
+  const commitment = toHex(
+    await sha256(bytes(`consent-ledger/subject/v1\n${bundle.tenant.id}\n${bundle.subject.email}\n`), salt),
+  );
+  check(
+    "subject commitment",
+    commitment === bundle.subject.commitment,
+    commitment === bundle.subject.commitment
+      ? `${bundle.subject.email} with its salt opens ${commitment}`
+      : `address and salt give ${commitment}, not ${bundle.subject.commitment}`,
+  );
+
+  // Events: proofs, ownership, chain.
+  const documents: [number, Json][] = [];
+  let previous: number | null = null;
+  for (const [n, event] of bundle.events.entries()) {
+    const what = `event ${n} (leaf ${event.leaf_index})`;
+    const doc = await checkLeaf(what, event);
+    if (!doc) continue;
+    check(
+      `${what}: names this tenant and subject`,
+      doc.type === "consent_event" && doc.tenant === bundle.tenant.id && doc.subject === commitment,
+    );
+    const prev = typeof doc.prev === "number" ? doc.prev : null;
+    const chainOk = prev === previous && (previous === null || previous < event.leaf_index);
+    check(`${what}: chain`, chainOk, chainOk ? "" : `its prev is ${prev}, the event before it is ${previous}: an event is missing`);
+    previous = event.leaf_index;
+    documents.push([event.leaf_index, doc]);
+  }
+
+  // Completeness: the checkpoint's subject map names the bundle's last event as the latest.
+  const c = bundle.completeness;
+  if (check("subject map: is the checkpoint's last leaf", BigInt(c.map_leaf.leaf_index) === cp.size - 1n)) {
+    const doc = await checkLeaf("subject map", c.map_leaf);
+    const root = typeof doc?.root === "string" ? fromHex(doc.root) : null;
+    const leafOk = !!doc && doc.type === "subject_map" && doc.v === 1 && doc.covers === c.map_leaf.leaf_index && root?.length === 32;
+    if (doc && check("subject map: leaf", leafOk)) {
+      const key = fromHex(commitment)!;
+      const entries = fromBase64(c.bucket_entries) ?? new Uint8Array(1);
+      const path = hashes(c.bucket_path);
+      const bucket = key[0] * 256 + key[1];
+      let latest: number | null = null;
+      let valid = c.bucket === bucket && entries.length % 40 === 0 && !!path && path.length === 16;
+      for (let at = 0; valid && at < entries.length; at += 40) {
+        const k = entries.slice(at, at + 32);
+        if (at > 0 && toHex(entries.slice(at - 40, at - 8)) >= toHex(k)) valid = false;
+        if (k[0] * 256 + k[1] !== bucket) valid = false;
+        if (equal(k, key)) latest = Number(new DataView(entries.buffer, entries.byteOffset + at + 32, 8).getBigUint64(0));
+      }
+      valid = valid && (await verifyInclusion(await leafHash(entries), bucket, BUCKETS, path!, root!));
+      check(
+        "complete: no event of this address is missing",
+        valid && latest === previous,
+        !valid ? "the bucket does not lead to the map root" : latest === previous ? `the map names leaf ${latest} as the latest event` : `the map names ${latest} as the latest event, but the bundle ends at ${previous}: events are missing`,
+      );
+    }
+  }
+
+  // Templates.
+  const templates = new Map<string, boolean>();
+  for (const t of bundle.collection_points) {
+    const what = `collection point ${t.id}`;
+    const doc = await checkLeaf(what, t.proof);
+    if (!doc) continue;
+    const content = fromBase64(t.content) ?? new Uint8Array();
+    const contentSha = toHex(await sha256(content));
+    const described = {
+      tenant: doc.tenant, name: doc.name, channel: doc.channel, content_type: doc.content_type,
+      content_sha256: doc.content_sha256, sender_name_shown: doc.sender_name_shown,
+      prechecked: doc.prechecked, language: doc.language,
+    };
+    const id = toHex(await sha256(bytes(canonicalJson(described))));
+    const ok = doc.type === "collection_point" && doc.tenant === bundle.tenant.id && doc.content_type === t.content_type &&
+      doc.content_sha256 === contentSha && doc.id === t.id && id === t.id;
+    check(`${what}: content and id`, ok, ok ? `${content.length} bytes of ${t.content_type}` : "the content or the id does not match its leaf");
+    templates.set(t.id, ok);
+  }
+  documents.forEach(([, doc], n) => {
+    if (typeof doc.collection_point === "string") {
+      check(`event ${n}: its collection point is in the bundle`, templates.get(doc.collection_point) === true, doc.collection_point);
+    }
+  });
+
+  check("events", bundle.events.length > 0, `${bundle.events.length} event(s) of this address`);
+  const states = replay(documents);
+  for (const purpose of states.keys()) {
+    if (purpose === ALL) continue;
+    const listed = bundle.decisions.filter((d) => d.purpose === purpose).length;
+    check(`decision for ${purpose} is given`, listed === 1, `the bundle lists it ${listed} time(s)`);
+  }
+  notes.push(`decisions and history are as of tree size ${cp.size}: an event recorded later is not covered`);
+  for (const given of bundle.decisions) {
+    const expected = decision(states, given.purpose);
+    const same = expected.may_send === given.may_send && expected.status === given.status && (expected.event_id ?? null) === (given.event_id ?? null);
+    check(`decision for ${given.purpose}`, same, same ? `may_send ${given.may_send} (${given.status})` : `the events give may_send ${expected.may_send} (${expected.status}), the bundle says ${given.may_send} (${given.status})`);
+  }
+  return done();
+}
+
+type Check = (what: string, ok: boolean, detail?: string) => boolean;
+
+async function checkTrusted(check: Check, vkey: string, cp: Checkpoint, trusted: NonNullable<VerifyOptions["trusted"]>) {
+  let old: Checkpoint;
+  try {
+    old = await verifyCheckpoint(trusted.checkpoint, vkey);
+  } catch (e) {
+    check("trusted checkpoint", false, String((e as Error).message ?? e));
+    return;
+  }
+  const proof = hashes(trusted.consistency) ?? [];
+  let ok: boolean;
+  if (old.size > cp.size) {
+    check("bundle is as recent as the trusted checkpoint", !!trusted.allowOlder, `the bundle's tree (${cp.size}) is older than the trusted one (${old.size})`);
+    ok = await verifyConsistency(cp.size, old.size, cp.root, old.root, proof);
+  } else if (old.size === cp.size) {
+    ok = equal(old.root, cp.root);
+  } else if (old.size === 0n) {
+    ok = proof.length === 0 && equal(old.root, await sha256());
+  } else {
+    ok = await verifyConsistency(old.size, cp.size, old.root, cp.root, proof);
+  }
+  check("consistent with the trusted checkpoint", ok, `sizes ${old.size} and ${cp.size}`);
+}
+
+async function checkWitnessed(check: Check, bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string) {
+  let policy;
+  try {
+    policy = parsePolicy(policyText);
+  } catch (e) {
+    check("policy", false, String((e as Error).message ?? e));
+    return;
+  }
+  if (policy.logs.length > 0) {
+    check("the log is one the policy accepts", policy.logs.some((l) => l.trim() === vkey.trim()), vkey.split("+")[0]);
+  }
+  const witnessed = bundle.witnessed;
+  if (!witnessed) {
+    check(`witnessed checkpoint: quorum ${policy.quorum}`, (await checkQuorum(policy, bundle.checkpoint)).satisfied, "the bundle carries no checkpoint cosigned by witnesses");
+    return;
+  }
+  let later: Checkpoint;
+  try {
+    later = await verifyCheckpoint(witnessed.checkpoint, vkey);
+  } catch (e) {
+    check("witnessed checkpoint: signed by the log", false, String((e as Error).message ?? e));
+    return;
+  }
+  const quorum = await checkQuorum(policy, witnessed.checkpoint);
+  check(`witnessed checkpoint: quorum ${policy.quorum}`, quorum.satisfied, `size ${later.size} cosigned by ${quorum.cosignedBy.join(", ") || "no witness of the policy"}`);
+  const proof = hashes(witnessed.consistency);
+  const consistent =
+    later.size < cp.size ? false
+      : later.size === cp.size ? equal(later.root, cp.root) && witnessed.consistency.length === 0
+        : !!proof && (await verifyConsistency(cp.size, later.size, cp.root, later.root, proof));
+  check("witnessed checkpoint: extends the bundle's checkpoint", consistent, `size ${cp.size} is a prefix of the witnessed size ${later.size}`);
+}
+
+// The decision rules, as the service applies them (`consent::entries`) and the Rust verifier
+// replays them: an opt-out withdraws its purposes (or all); an opt-in grants (pending while it
+// awaits confirmation, never taking back a grant); after a refusal only fresh consent — basis
+// `consent`, claimed later — grants again; a confirmation grants what is pending.
+interface State {
+  status: string;
+  eventId: string;
+  leafIndex: number;
+  occurredAt: string;
+}
+const ALL = "*";
+
+function effective(states: Map<string, State>, purpose: string): State | undefined {
+  const a = states.get(purpose);
+  const b = states.get(ALL);
+  if (a && b) return a.leafIndex > b.leafIndex ? a : b;
+  return a ?? b;
+}
+
+function replay(events: [number, Json][]): Map<string, State> {
+  const states = new Map<string, State>();
+  for (const [leafIndex, doc] of events) {
+    const state = (status: string): State => ({
+      status, eventId: String(doc.event_id ?? ""), leafIndex, occurredAt: String(doc.occurred_at ?? ""),
+    });
+    const purposes = Array.isArray(doc.purposes) ? doc.purposes.filter((p): p is string => typeof p === "string") : null;
+    if (doc.event === "opt_in") {
+      const fresh = doc.basis === "consent";
+      const claimed = Date.parse(String(doc.occurred_at ?? ""));
+      for (const purpose of purposes ?? []) {
+        const current = effective(states, purpose);
+        const granted = current?.status === "granted";
+        const mayGrant = current?.status === "withdrawn" ? fresh && claimed > Date.parse(current.occurredAt) : true;
+        if (!mayGrant) continue;
+        if (doc.confirmation_required === true) {
+          if (!granted) states.set(purpose, state("pending"));
+        } else {
+          states.set(purpose, state("granted"));
+        }
+      }
+    } else if (doc.event === "opt_out") {
+      if (purposes === null) states.set(ALL, state("withdrawn"));
+      else for (const p of purposes) states.set(p, state("withdrawn"));
+    } else if (doc.event === "confirm") {
+      const confirms = typeof doc.confirms === "string" ? doc.confirms : null;
+      const pending = [...states.entries()]
+        .filter(([p]) => p !== ALL)
+        .filter(([p]) => purposes === null || purposes.includes(p))
+        .filter(([p]) => effective(states, p)?.status === "pending")
+        .filter(([, s]) => confirms === null || s.eventId === confirms)
+        .map(([p]) => p);
+      for (const p of pending) states.set(p, state("granted"));
+    }
+  }
+  return states;
+}
+
+function decision(states: Map<string, State>, purpose: string): PurposeDecision {
+  const s = effective(states, purpose);
+  return s
+    ? { purpose, may_send: s.status === "granted", status: s.status, event_id: s.eventId }
+    : { purpose, may_send: false, status: "none", event_id: null };
+}

@@ -1,0 +1,61 @@
+// Test harness: a real consent-ledger server (the binary cargo built) on a throw-away SQLite
+// file, set up through its own command line, on a free port.
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+export const binary = process.env.CONSENT_LEDGER_BIN ?? join(root, "target", "debug", "consent-ledger");
+
+/** Runs the CLI against `db`; returns stdout. */
+export function cli(db, ...args) {
+  return execFileSync(binary, args, {
+    env: { ...process.env, CONSENT_LEDGER_DATABASE_URL: db, CONSENT_LEDGER_ORIGIN: "sdk.test/log" },
+    encoding: "utf8",
+  }).trim();
+}
+
+/** A tenant with a sender token (and a publishable key for `origin`, if given). */
+export function setUp({ origin } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "consent-ledger-sdk-"));
+  const db = `sqlite://${join(dir, "ledger.db")}`;
+  cli(db, "migrate");
+  const tenant = JSON.parse(
+    cli(db, "tenant", "create", "--name", "Shop", "--legal-name", "Sakura Shop K.K.",
+      "--postal-address", "1-2-3 Chiyoda, Tokyo", "--complaint-contact", "support@shop.example.jp",
+      "--purpose", "newsletter=Monthly newsletter", "--purpose", "offers=Offers"),
+  );
+  const token = cli(db, "token", "issue", "--role", "sender", "--tenant", tenant.id);
+  const publishable = origin
+    ? JSON.parse(cli(db, "key", "create-publishable", "--tenant", tenant.id, "--allow-origin", origin)).key
+    : undefined;
+  const vkey = cli(db, "log", "vkey");
+  return { dir, db, tenant: tenant.id, token, publishable, vkey };
+}
+
+/** Starts `consent-ledger serve` on `db`; resolves with { url, stop }. */
+export async function serve(db) {
+  const child = spawn(binary, ["serve", "--bind", "127.0.0.1:0"], {
+    env: { ...process.env, CONSENT_LEDGER_DATABASE_URL: db, CONSENT_LEDGER_ORIGIN: "sdk.test/log", RUST_LOG: "warn" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    child.on("exit", (code) => reject(new Error(`the server exited (${code})`)));
+    lines.on("line", (line) => {
+      const m = /listening on (http:\/\/\S+)/.exec(line);
+      if (m) resolve(m[1]);
+    });
+  });
+  return {
+    url,
+    stop: () => new Promise((resolve) => {
+      child.once("exit", resolve);
+      child.kill("SIGTERM");
+    }),
+  };
+}

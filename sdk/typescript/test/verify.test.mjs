@@ -1,0 +1,100 @@
+// The server-side client against a real server, and verifyEvidence against real bundles: a
+// bundle verifies in Node exactly as the Rust verifier says, and every tampering the Rust tests
+// use is caught and named.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { ConsentLedger, ConsentLedgerError, verifyEvidence, verifyCheckpoint } from "../dist/index.js";
+import { binary, serve, setUp } from "./harness.mjs";
+
+const received = { role: "sender", name: "Sakura Shop" };
+
+function rustVerify(dir, bundle, vkey) {
+  const path = join(dir, `bundle-${Math.random()}.json`);
+  writeFileSync(path, JSON.stringify(bundle));
+  try {
+    execFileSync(binary, ["verify", "evidence", path, "--vkey", vkey], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const flip = (b64) => {
+  const bytes = Buffer.from(b64, "base64");
+  bytes[bytes.length >> 1] ^= 1;
+  return bytes.toString("base64");
+};
+
+test("record, decide, and verify evidence offline", async () => {
+  const env = setUp();
+  const server = await serve(env.db);
+  try {
+    const ledger = new ConsentLedger({ baseUrl: server.url, token: env.token });
+    const email = "hanako@example.jp";
+    const key = "signup-1";
+    const first = await ledger.recordEvent(
+      { event: "opt_in", email, purposes: ["newsletter", "offers"], method: "web_form", received_by: received },
+      { idempotencyKey: key },
+    );
+    const again = await ledger.recordEvent(
+      { event: "opt_in", email, purposes: ["newsletter", "offers"], method: "web_form", received_by: received },
+      { idempotencyKey: key },
+    );
+    assert.equal(again.event_id, first.event_id, "a retry with the same key records once");
+    await ledger.recordEvent({ event: "opt_in", email, purposes: ["newsletter"], method: "paper", received_by: received });
+    await ledger.recordEvent({ event: "opt_out", email, purposes: ["offers"], method: "email", received_by: received });
+    assert.equal((await ledger.decision(email, "newsletter")).may_send, true);
+    assert.equal((await ledger.decision(email, "offers")).may_send, false);
+    const batch = await ledger.check([email, "nobody@example.jp", "not an address"], "newsletter");
+    assert.deepEqual(batch.results.map((r) => r.may_send), [true, false, false]);
+    const links = await ledger.unsubscribeLinks({ emails: [email] });
+    assert.match(links.links[0].headers["List-Unsubscribe"], /^<https?:\/\//);
+    await assert.rejects(
+      ledger.recordEvent({ event: "opt_in", email: "bad", purposes: ["newsletter"], method: "web_form", received_by: received }),
+      (e) => e instanceof ConsentLedgerError && e.status === 422 && !e.retryable && /address/i.test(e.problem.detail),
+    );
+
+    const vkey = await ledger.verifierKey();
+    assert.equal(vkey, env.vkey);
+    const bundle = await ledger.evidence(email);
+    const report = await verifyEvidence(bundle, vkey);
+    assert.ok(report.passed, JSON.stringify(report.items.filter((i) => !i.ok)));
+    assert.ok(report.items.some((i) => i.what === "complete: no event of this address is missing" && i.ok));
+    assert.equal(rustVerify(env.dir, bundle, vkey), true);
+    const cp = await verifyCheckpoint(bundle.checkpoint, vkey);
+    assert.ok(cp.size > 0n);
+    await assert.rejects(verifyCheckpoint(bundle.checkpoint, vkey.replace(/\+[0-9a-f]{8}\+/, "+00000000+")));
+
+    // Every tampering of the Rust tests: refused by both verifiers, the failing item named.
+    const tampered = [
+      ["leaf byte", (b) => { b.events[1].leaf = flip(b.events[1].leaf); }, "leaf hash"],
+      ["proof step", (b) => { b.events[0].inclusion_proof[0] = flip(b.events[0].inclusion_proof[0]); }, "inclusion"],
+      ["checkpoint size", (b) => { const l = b.checkpoint.split("\n"); l[1] = String(Number(l[1]) + 1); b.checkpoint = l.join("\n"); }, "checkpoint"],
+      ["signature", (b) => { const [body, sig] = [b.checkpoint.slice(0, b.checkpoint.lastIndexOf(" ")), b.checkpoint.slice(b.checkpoint.lastIndexOf(" ") + 1)]; b.checkpoint = `${body} ${flip(sig.trim())}\n`; }, "checkpoint"],
+      ["salt", (b) => { b.subject.salt = flip(b.subject.salt); }, "subject commitment"],
+      ["address", (b) => { b.subject.email = "other@example.jp"; }, "subject commitment"],
+      ["decision", (b) => { b.decisions.find((d) => d.purpose === "offers").may_send = true; }, "decision for"],
+      ["hidden middle event", (b) => { b.events.splice(1, 1); }, "chain"],
+      ["hidden newest event", (b) => { b.events.pop(); }, "complete"],
+      ["map bucket", (b) => { b.completeness.bucket_entries = flip(b.completeness.bucket_entries); }, "complete"],
+      ["map path", (b) => { b.completeness.bucket_path[3] = flip(b.completeness.bucket_path[3]); }, "complete"],
+      ["map leaf", (b) => { b.completeness.map_leaf.leaf = flip(b.completeness.map_leaf.leaf); }, "subject map: leaf hash"],
+      ["tlog-proof text", (b) => { b.events[0].tlog_proof = "c2sp.org/tlog-proof@v1\nindex 0\n\nx"; }, "tlog-proof"],
+    ];
+    for (const [what, tamper, named] of tampered) {
+      const bad = structuredClone(bundle);
+      tamper(bad);
+      const r = await verifyEvidence(bad, vkey);
+      assert.equal(r.passed, false, `${what}: accepted`);
+      assert.ok(r.items.some((i) => !i.ok && i.what.includes(named)), `${what} should fail ${named}: ${JSON.stringify(r.items.filter((i) => !i.ok))}`);
+      assert.equal(rustVerify(env.dir, bad, vkey), false, `${what}: the Rust verifier accepted it`);
+    }
+  } finally {
+    await server.stop();
+  }
+});
