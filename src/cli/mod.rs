@@ -80,6 +80,11 @@ enum Command {
         /// A bearer token, if the operator restricted the log's read API.
         #[arg(long, env = "CONSENT_LEDGER_MONITOR_TOKEN")]
         token: Option<String>,
+        /// Also read every leaf and rebuild the subject map: each checkpoint's map leaf must be
+        /// the map of the leaves before it (what makes bundles' completeness proofs trustworthy),
+        /// and the leaves must hash to the checkpoint's root.
+        #[arg(long)]
+        audit_map: bool,
     },
     /// Run a witness (C2SP tlog-witness) that cosigns a log's checkpoints only after checking
     /// they extend what it saw before: for a regulator or an industry body.
@@ -332,7 +337,20 @@ fn execute(cli: Cli) -> Result<(), String> {
             interval,
             once,
             token,
-        } => return verify::monitor(&url, &vkey, &state, interval, once, token.as_deref()),
+            audit_map,
+        } => {
+            return verify::monitor(
+                &url,
+                &vkey,
+                &state,
+                verify::MonitorOptions {
+                    interval,
+                    once,
+                    token: token.as_deref(),
+                    audit_map,
+                },
+            )
+        }
         Command::Witness(command) => return witness(command),
         other => other,
     };

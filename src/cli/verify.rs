@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::evidence::verify::{self, Trusted};
+use crate::log::audit::MapAuditor;
 use crate::log::hash::Hash;
 use crate::log::monitor::{Alarm, Monitor, Observation};
 use crate::log::note::NoteVerifier;
@@ -178,15 +179,86 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
 
 /// `monitor`: checks the log's checkpoint now and then (once with `once`); returns an error —
 /// after printing `ALARM: …` — on the first alarm.
+/// How `monitor` runs.
+pub struct MonitorOptions<'a> {
+    /// Time between checks.
+    pub interval: Duration,
+    /// Check once and exit.
+    pub once: bool,
+    /// Bearer token for a log with authenticated reads.
+    pub token: Option<&'a str>,
+    /// Rebuild the subject map from every leaf and check each map leaf.
+    pub audit_map: bool,
+}
+
+/// The leaves `start..` of the entry tile holding `start`, fetched over HTTP (at most 256).
+fn fetch_leaves(
+    agent: &ureq::Agent,
+    base: &str,
+    token: Option<&str>,
+    start: u64,
+    end: u64,
+) -> Result<Vec<Vec<u8>>, String> {
+    use crate::log::tiles::{TileKind, TileRef, TILE_WIDTH};
+    let index = start / TILE_WIDTH;
+    let width = (end - index * TILE_WIDTH).min(TILE_WIDTH) as u16;
+    let url = format!(
+        "{base}/tile/{}",
+        TileRef {
+            kind: TileKind::Entries,
+            index,
+            width,
+        }
+        .path()
+    );
+    let mut request = agent.get(&url);
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let bundle = request
+        .call()
+        .map_err(|e| format!("{url}: {e}"))?
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .map_err(|e| format!("{url}: {e}"))?;
+    let mut leaves = Vec::new();
+    let mut rest = bundle.as_slice();
+    while let [a, b, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*a, *b]));
+        if tail.len() < len {
+            return Err(format!("{url}: a truncated entry"));
+        }
+        leaves.push(tail[..len].to_vec());
+        rest = &tail[len..];
+    }
+    if leaves.len() != usize::from(width) {
+        return Err(format!("{url}: {} entries, not {width}", leaves.len()));
+    }
+    Ok(leaves.split_off((start - index * TILE_WIDTH) as usize))
+}
+
+/// `monitor`: follows the log; an alarm is an error starting "monitor alarm:".
 pub fn monitor(
     url: &str,
     vkey: &str,
     state: &Path,
-    interval: Duration,
-    once: bool,
-    token: Option<&str>,
+    options: MonitorOptions<'_>,
 ) -> Result<(), String> {
+    let MonitorOptions {
+        interval,
+        once,
+        token,
+        audit_map,
+    } = options;
     let monitor = Monitor::new(vkey, state)?;
+    let verifier = NoteVerifier::parse(vkey).map_err(|e| e.to_string())?;
+    let mut auditor = if audit_map {
+        Some(MapAuditor::open(state).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     let agent = agent();
     let base = url.trim_end_matches('/');
     let mut failures = 0u32;
@@ -211,13 +283,37 @@ pub fn monitor(
                 let judged = monitor.observe(&note, |from, to| {
                     fetch_consistency(&agent, base, token, from, to)
                 });
+                let judged = judged.and_then(|observation| {
+                    let Some(auditor) = auditor.as_mut() else {
+                        return Ok((observation, None));
+                    };
+                    let cp = verifier.checkpoint(&note).map_err(Alarm::BadCheckpoint)?;
+                    let from = auditor.size();
+                    let checked = auditor.advance(&cp, |start, end| {
+                        fetch_leaves(&agent, base, token, start, end)
+                    })?;
+                    Ok((observation, Some((from, cp.size, checked))))
+                });
                 match judged {
-                    Ok(Observation::First(size)) => println!("ok  first checkpoint, size {size}"),
-                    Ok(Observation::Unchanged(size)) => println!("ok  unchanged, size {size}"),
-                    Ok(Observation::Grew { from, to }) => {
-                        println!("ok  size {from} → {to}, consistent")
+                    Ok((observation, audit)) => {
+                        match observation {
+                            Observation::First(size) => {
+                                println!("ok  first checkpoint, size {size}")
+                            }
+                            Observation::Unchanged(size) => println!("ok  unchanged, size {size}"),
+                            Observation::Grew { from, to } => {
+                                println!("ok  size {from} → {to}, consistent")
+                            }
+                        }
+                        if let Some((from, to, checked)) = audit {
+                            println!(
+                                "ok  leaves {from}..{to} audited: {checked} subject map leaf(s) match the leaves before them"
+                            );
+                        }
                     }
                     Err(Alarm::State(e)) => return Err(format!("the state directory: {e}")),
+                    Err(Alarm::Fetch(e)) if !once => eprintln!("warning: {e}"),
+                    Err(Alarm::Fetch(e)) => return Err(format!("cannot fetch the leaves: {e}")),
                     Err(alarm) => {
                         println!("ALARM: {alarm}");
                         return Err(alarm_message(&alarm));

@@ -166,7 +166,8 @@ fn witnessed(log: &Log, size: u64) -> Result<Option<Witnessed>, ConsentError> {
     if log.witness_count() == 0 {
         return Ok(None);
     }
-    let deadline = Instant::now() + CHECKPOINT_WAIT;
+    // Witnesses answer within milliseconds; one that is down must not hold every bundle up.
+    let deadline = Instant::now() + WITNESS_WAIT;
     let cosigned = loop {
         let found = log.cosigned_checkpoint(size)?;
         let complete = found
@@ -190,6 +191,9 @@ fn witnessed(log: &Log, size: u64) -> Result<Option<Witnessed>, ConsentError> {
         consistency: consistency.iter().map(|h| B64.encode(h)).collect(),
     }))
 }
+
+/// How long to wait for every witness to cosign a checkpoint that covers the bundle's.
+const WITNESS_WAIT: Duration = Duration::from_secs(2);
 
 /// How long to wait for a checkpoint that covers the address's newest event.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(5);

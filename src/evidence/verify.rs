@@ -553,6 +553,13 @@ fn check_witnessed(
         Some(proof) => verify_consistency(cp.size, later.size, &cp.root, &later.root, &proof),
         None => false,
     };
+    if later.size > cp.size {
+        report.notes.push(format!(
+            "the witnesses' checkpoint (size {}) shows the bundle's tree (size {}) was not a split \
+             view; events recorded after size {} are not in the bundle",
+            later.size, cp.size, cp.size
+        ));
+    }
     report.check(
         format!("{what}: extends the bundle's checkpoint"),
         consistent,

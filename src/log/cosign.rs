@@ -149,6 +149,11 @@ impl CosignatureVerifier {
         &self.name
     }
 
+    /// `<name>+<key id>`: tells two keys of one name apart (a witness rotating its key).
+    pub fn label(&self) -> String {
+        format!("{}+{}", self.name, hex4(&self.id))
+    }
+
     /// The raw public key (two vkeys wrapping the same key are the same witness).
     pub fn public_key(&self) -> &[u8; 32] {
         self.key.as_bytes()

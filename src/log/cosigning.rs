@@ -87,7 +87,7 @@ struct Progress {
 
 fn run(store: &Store, witnesses: &[WitnessEndpoint], stop: &AtomicBool) {
     let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(5)))
         .http_status_as_error(false)
         .build()
         .new_agent();
@@ -95,7 +95,7 @@ fn run(store: &Store, witnesses: &[WitnessEndpoint], stop: &AtomicBool) {
         .iter()
         .map(|w| Progress {
             size: store
-                .read(|r| Ok::<_, LogError>(r.latest_cosigned(w.key.name())?))
+                .read(|r| Ok::<_, LogError>(r.latest_cosigned(&w.key.label())?))
                 .ok()
                 .flatten()
                 .map_or(0, |s| s as u64),
@@ -112,6 +112,9 @@ fn run(store: &Store, witnesses: &[WitnessEndpoint], stop: &AtomicBool) {
             continue;
         }
         for (witness, p) in witnesses.iter().zip(&mut progress) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             if p.size >= latest.size || Instant::now() < p.retry_at {
                 continue;
             }
@@ -211,7 +214,7 @@ fn offer(
                 .write(|r: &mut dyn Repo| {
                     Ok::<_, LogError>(r.put_cosignature(
                         latest.size as i64,
-                        witness.key.name(),
+                        &witness.key.label(),
                         &format!("{line}\n"),
                         crate::now_millis(),
                     )?)

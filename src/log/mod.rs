@@ -9,6 +9,7 @@
 //! policies, the witness's judgement, and the log asking its witnesses),
 //! `sequencer` (the single writer). HTTP lives in `api`, SQL in `store`.
 
+pub mod audit;
 pub mod cosign;
 pub mod cosigning;
 pub mod hash;
@@ -273,7 +274,9 @@ impl Log {
             .map_err(|_| LogError::Corrupt("the stored signing seed is not 32 bytes".into()))?;
         let signer = Arc::new(NoteSigner::new(&meta.origin, &seed)?);
 
-        let (frontier, map) = store.read(|r| {
+        // Under the writer lock: the frontier, the heads and the checkpoint are one state, even
+        // while another process appends.
+        let (frontier, map) = store.write(|r: &mut dyn Repo| {
             let frontier = load_frontier(r)?;
             let heads = r.subject_heads()?;
             let map = SubjectMap::from_heads(
@@ -301,6 +304,7 @@ impl Log {
         };
         let mut sequencer = Sequencer::new(writer, signer.clone(), settings, frontier, map.clone());
         sequencer.publish()?;
+        sequencer.publish_map_if_missing()?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("log-sequencer".into())
@@ -434,22 +438,22 @@ impl Log {
         self.inner.witnesses
     }
 
-    /// The largest checkpoint witnesses cosigned, with its cosignatures and how many there are,
-    /// if it is at least `size`.
+    /// Of the checkpoints of at least `size` leaves that witnesses cosigned, the one with the
+    /// most cosignatures (the largest of those), with them, and how many there are.
     pub fn cosigned_checkpoint(
         &self,
         size: u64,
     ) -> Result<Option<(SignedCheckpoint, usize)>, LogError> {
         self.inner.store.read(|r| {
-            let Some(latest) = r.latest_cosigned_checkpoint()? else {
+            let mut counts = std::collections::BTreeMap::<i64, usize>::new();
+            for s in r.cosigned_sizes(to_i64(size)?)? {
+                *counts.entry(s).or_default() += 1;
+            }
+            let Some((&best, &count)) = counts.iter().max_by_key(|(s, c)| (**c, **s)) else {
                 return Ok(None);
             };
-            if (latest as u64) < size {
-                return Ok(None);
-            }
-            let count = r.cosignatures(latest)?.len();
             let row = r
-                .checkpoint(latest)?
+                .checkpoint(best)?
                 .ok_or_else(|| LogError::Corrupt("a cosigned checkpoint is missing".into()))?;
             Ok(Some((with_cosignatures(r, row)?, count)))
         })

@@ -32,6 +32,15 @@ pub enum Alarm {
     /// can be judged until it is fixed.
     #[error("state directory: {0}")]
     State(String),
+    /// A subject map leaf is not the map of the leaves before it.
+    #[error("the subject map leaf at {0} does not match the leaves before it: the log misstates which events an address has")]
+    MapMismatch(u64),
+    /// The leaves served do not hash to the checkpoint's root.
+    #[error("the leaves served do not hash to the root of the checkpoint of size {0}")]
+    EntriesMismatch(u64),
+    /// The leaves could not be fetched.
+    #[error("cannot fetch the leaves: {0}")]
+    Fetch(String),
     /// The new checkpoint does not extend the previous one.
     #[error("size {to} is not consistent with size {from}: {why}")]
     Inconsistent {

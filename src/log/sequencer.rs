@@ -224,6 +224,19 @@ impl Sequencer {
             self.catch_up_map(latest.tree_size as u64)?;
             return Ok(latest.tree_size as u64);
         }
+        self.append_map_and_sign(false)
+    }
+
+    /// On opening a log whose latest checkpoint does not end with a subject map (one written
+    /// before the map existed), publishes one that does, so evidence can be given at once.
+    pub fn publish_map_if_missing(&mut self) -> Result<u64, LogError> {
+        self.append_map_and_sign(true)
+    }
+
+    /// Appends the map leaf and signs the tree ending with it, under the writer lock; unless the
+    /// latest checkpoint already covers the tree (and, with `unless_map_ends_it`, ends with a
+    /// map leaf).
+    fn append_map_and_sign(&mut self, unless_map_ends_it: bool) -> Result<u64, LogError> {
         let frontier = self.frontier.take();
         let map = self.map.clone();
         let signer = self.signer.clone();
@@ -231,7 +244,8 @@ impl Sequencer {
         let result = self.store.write(|r: &mut dyn Repo| {
             let state = r.log_state()?;
             if let Some(latest) = r.latest_checkpoint()? {
-                if latest.tree_size >= state.tree_size {
+                let covered = latest.tree_size >= state.tree_size;
+                if covered && (!unless_map_ends_it || ends_with_map(r, state.tree_size as u64)?) {
                     return Ok((None, latest.tree_size as u64));
                 }
             }
@@ -312,6 +326,18 @@ fn subjects_of(r: &mut dyn Repo, start: u64, end: u64) -> Result<Vec<(Hash, u64)
         .enumerate()
         .filter_map(|(i, leaf)| map::leaf_subject(leaf).map(|key| (key, start + i as u64)))
         .collect())
+}
+
+/// Whether the tree of `size` leaves ends with a subject map leaf (the empty tree needs none).
+fn ends_with_map(r: &mut dyn Repo, size: u64) -> Result<bool, LogError> {
+    if size == 0 {
+        return Ok(true);
+    }
+    let leaf = r.leaf_data(size as i64 - 1, size as i64)?;
+    Ok(leaf.first().is_some_and(|l| {
+        serde_json::from_slice::<serde_json::Value>(l)
+            .is_ok_and(|d| d["type"] == map::MAP_LEAF_TYPE)
+    }))
 }
 
 /// Checks a map root against the map leaf that ends the tree of `size`, if it ends with one

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::cosign::Cosigner;
 use super::hash::Hash;
-use super::note::{Checkpoint, NoteVerifier};
+use super::note::{split_note, Checkpoint, NoteVerifier};
 use super::proof::verify_consistency;
 
 /// Why a checkpoint is not cosigned; each maps to the protocol's HTTP status.
@@ -153,6 +153,9 @@ impl Witness {
             .get(origin)
             .ok_or_else(|| WitnessError::UnknownLog(origin.to_string()))?;
         let cp = log.checkpoint(note).map_err(WitnessError::NotSigned)?;
+        if cp.size == 0 {
+            return Err(bad("the empty tree has nothing to witness"));
+        }
         if old > cp.size {
             return Err(bad("the old size is larger than the checkpoint's size"));
         }
@@ -168,6 +171,9 @@ impl Witness {
         match &latest {
             Some(latest) if latest.size == cp.size && latest.root != cp.root => {
                 return Err(WitnessError::Fork(cp.size));
+            }
+            Some(latest) if latest.size == cp.size && !proof.is_empty() => {
+                return Err(bad("the consistency proof must be empty for the same size"));
             }
             Some(latest)
                 if latest.size < cp.size
@@ -189,7 +195,9 @@ impl Witness {
             _ => {}
         }
         self.store(origin, note)?;
-        Ok(self.cosigner.cosign(&cp.body(), now))
+        // The exact body, extension lines and all: that is what verifiers check against.
+        let (body, _) = split_note(note).map_err(|e| bad(&e.to_string()))?;
+        Ok(self.cosigner.cosign(body, now))
     }
 }
 

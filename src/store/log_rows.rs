@@ -112,8 +112,8 @@ pub trait LogRows {
     fn cosignatures(&mut self, tree_size: i64) -> QueryResult<Vec<String>>;
     /// The largest checkpoint size a witness cosigned.
     fn latest_cosigned(&mut self, witness: &str) -> QueryResult<Option<i64>>;
-    /// The largest checkpoint size any witness cosigned.
-    fn latest_cosigned_checkpoint(&mut self) -> QueryResult<Option<i64>>;
+    /// The checkpoint size of every cosignature at or above `at_least` (one per cosignature).
+    fn cosigned_sizes(&mut self, at_least: i64) -> QueryResult<Vec<i64>>;
 }
 
 macro_rules! impl_log_rows {
@@ -302,10 +302,11 @@ macro_rules! impl_log_rows {
                     .first(self)
             }
 
-            fn latest_cosigned_checkpoint(&mut self) -> QueryResult<Option<i64>> {
+            fn cosigned_sizes(&mut self, at_least: i64) -> QueryResult<Vec<i64>> {
                 cosignatures::table
-                    .select(diesel::dsl::max(cosignatures::tree_size))
-                    .first(self)
+                    .filter(cosignatures::tree_size.ge(at_least))
+                    .select(cosignatures::tree_size)
+                    .load(self)
             }
 
             fn subject_heads(&mut self) -> QueryResult<Vec<(Vec<u8>, i64)>> {

@@ -16,7 +16,8 @@ use crate::unsubscribe::{may_send, opt_in, shop};
 
 on_both_backends!(
     evidence_verifies_offline_and_tampering_is_caught,
-    two_servers_on_one_database_keep_one_subject_map
+    two_servers_on_one_database_keep_one_subject_map,
+    the_map_audit_catches_a_misstated_subject_map
 );
 
 /// Runs `verify evidence` on `bundle`; (success, stdout).
@@ -707,4 +708,63 @@ async fn two_servers_on_one_database_keep_one_subject_map(db: TestDb) {
     }
     a.stop().await;
     b.stop().await;
+}
+
+/// `monitor --audit-map` rebuilds the subject map from every leaf: an honest log passes, and a
+/// subject map leaf that is not the map of the leaves before it (here forged into the log with
+/// the raw append API) raises an alarm, exit code 2.
+async fn the_map_audit_catches_a_misstated_subject_map(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let vkey = app.log.verifier_key();
+    for i in 0..3 {
+        opt_in(&app, &shop, &format!("m{i}@example.jp")).await;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let audit = |base: String, state: std::path::PathBuf, vkey: String| {
+        actix_web::rt::task::spawn_blocking(move || {
+            bin()
+                .args([
+                    "monitor",
+                    "--url",
+                    &base,
+                    "--vkey",
+                    &vkey,
+                    "--once",
+                    "--audit-map",
+                ])
+                .arg("--state")
+                .arg(&state)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = audit(app.base.clone(), state.path().into(), vkey.clone())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("subject map leaf(s) match"), "{text}");
+
+    // A map leaf naming nobody's latest event: what a log hiding an opt-out would write.
+    let forged = consent_ledger::log::Leaf::from_json(&json!({
+        "type": "subject_map", "v": 1, "covers": 0, "root": "00".repeat(32), "subjects": 0
+    }))
+    .unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    crate::common::wait_for_checkpoint(&app.log, index + 1).await;
+    let out = audit(app.base.clone(), state.path().into(), vkey)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!("subject map leaf at {index} does not match")),
+        "{text}"
+    );
+    app.stop().await;
 }

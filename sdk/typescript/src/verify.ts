@@ -95,7 +95,7 @@ export async function verifyEvidence(
     return done();
   }
   if (options.trusted) await checkTrusted(check, vkey, cp, options.trusted);
-  if (options.policy !== undefined) await checkWitnessed(check, bundle, vkey, cp, options.policy);
+  if (options.policy !== undefined) await checkWitnessed(check, notes, bundle, vkey, cp, options.policy);
 
   const checkLeaf = async (what: string, leaf: ProvenLeaf): Promise<Json | null> => {
     const data = fromBase64(leaf.leaf);
@@ -250,7 +250,7 @@ async function checkTrusted(check: Check, vkey: string, cp: Checkpoint, trusted:
   check("consistent with the trusted checkpoint", ok, `sizes ${old.size} and ${cp.size}`);
 }
 
-async function checkWitnessed(check: Check, bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string) {
+async function checkWitnessed(check: Check, notes: string[], bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string) {
   let policy;
   try {
     policy = parsePolicy(policyText);
@@ -280,6 +280,9 @@ async function checkWitnessed(check: Check, bundle: Bundle, vkey: string, cp: Ch
     later.size < cp.size ? false
       : later.size === cp.size ? equal(later.root, cp.root) && witnessed.consistency.length === 0
         : !!proof && (await verifyConsistency(cp.size, later.size, cp.root, later.root, proof));
+  if (later.size > cp.size) {
+    notes.push(`the witnesses' checkpoint (size ${later.size}) shows the bundle's tree (size ${cp.size}) was not a split view; events recorded after size ${cp.size} are not in the bundle`);
+  }
   check("witnessed checkpoint: extends the bundle's checkpoint", consistent, `size ${cp.size} is a prefix of the witnessed size ${later.size}`);
 }
 

@@ -1,0 +1,150 @@
+//! A map auditor: what makes the subject map worth trusting. It reads every leaf of the log in
+//! order (from the entry tiles), rebuilds the subject map itself, and checks each `subject_map`
+//! leaf against the map of the leaves before it — a log that leaves an address's newest event
+//! out of its map (to let a bundle hide it) is caught here. It also recomputes the tree's root
+//! from the leaves, so the leaves it audited are the ones the checkpoints sign. Its memory (the
+//! map entries and the tree's right edge) lives in a file in the monitor's state directory.
+//! Fetching is the caller's; no network, no database.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::hash::{empty_root, leaf_hash, node_hash, Hash};
+use super::map::{self, SubjectMap, MAP_LEAF_TYPE};
+use super::monitor::Alarm;
+use super::note::Checkpoint;
+
+/// The auditor of one log.
+pub struct MapAuditor {
+    map: SubjectMap,
+    heads: std::collections::BTreeMap<Hash, u64>,
+    /// The right edge of the tree: perfect subtrees `(height, hash)`, largest first.
+    edge: Vec<(u32, Hash)>,
+    size: u64,
+    path: PathBuf,
+}
+
+impl MapAuditor {
+    /// The auditor remembering in `dir/subject-map.audit` (a fresh one starts at leaf 0).
+    pub fn open(dir: &Path) -> Result<Self, Alarm> {
+        let path = dir.join("subject-map.audit");
+        let state = |e: String| Alarm::State(format!("{}: {e}", path.display()));
+        let mut auditor = Self {
+            map: SubjectMap::from_heads(0, []),
+            heads: Default::default(),
+            edge: Vec::new(),
+            size: 0,
+            path: path.clone(),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(auditor),
+            Err(e) => return Err(state(e.to_string())),
+        };
+        for line in text.lines() {
+            let words: Vec<&str> = line.split(' ').collect();
+            let hash =
+                |w: &str| crate::unhex32(w).ok_or_else(|| state(format!("bad line {line:?}")));
+            let number = |w: &str| {
+                w.parse::<u64>()
+                    .map_err(|_| state(format!("bad line {line:?}")))
+            };
+            match words.as_slice() {
+                ["size", n] => auditor.size = number(n)?,
+                ["edge", h, hash_hex] => auditor.edge.push((number(h)? as u32, hash(hash_hex)?)),
+                ["head", key, index] => {
+                    auditor.heads.insert(hash(key)?, number(index)?);
+                }
+                _ => return Err(state(format!("bad line {line:?}"))),
+            }
+        }
+        auditor.map =
+            SubjectMap::from_heads(auditor.size, auditor.heads.iter().map(|(k, v)| (*k, *v)));
+        Ok(auditor)
+    }
+
+    /// Leaves audited so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn root(&self) -> Hash {
+        let mut parts = self.edge.iter().rev();
+        let Some((_, last)) = parts.next() else {
+            return empty_root();
+        };
+        parts.fold(*last, |right, (_, left)| node_hash(left, &right))
+    }
+
+    /// Audits the leaves up to the checkpoint `cp` (`fetch(start, end)` gives leaves
+    /// `start..end`, in chunks it chooses) and remembers how far it got. Returns how many subject
+    /// map leaves it checked.
+    pub fn advance(
+        &mut self,
+        cp: &Checkpoint,
+        mut fetch: impl FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String>,
+    ) -> Result<u64, Alarm> {
+        if cp.size < self.size {
+            return Err(Alarm::Shrank {
+                seen: self.size,
+                now: cp.size,
+            });
+        }
+        let mut pending: Vec<(Hash, u64)> = Vec::new();
+        let mut checked = 0;
+        while self.size < cp.size {
+            let leaves = fetch(self.size, cp.size).map_err(Alarm::Fetch)?;
+            if leaves.is_empty() {
+                return Err(Alarm::Fetch(format!("no leaves from {}", self.size)));
+            }
+            for leaf in leaves.into_iter().take((cp.size - self.size) as usize) {
+                let index = self.size;
+                let doc: serde_json::Value = serde_json::from_slice(&leaf).unwrap_or_default();
+                if doc["type"] == MAP_LEAF_TYPE {
+                    let next = self.map.stage(index, pending.drain(..));
+                    let root = crate::hex(&next.root());
+                    if doc["covers"].as_u64() != Some(index) || doc["root"] != root.as_str() {
+                        return Err(Alarm::MapMismatch(index));
+                    }
+                    self.map.apply(next);
+                    checked += 1;
+                } else if let Some(key) = map::leaf_subject(&leaf) {
+                    pending.push((key, index));
+                    self.heads.insert(key, index);
+                }
+                let mut node = (0u32, leaf_hash(&leaf));
+                while let Some(&(height, left)) = self.edge.last() {
+                    if height != node.0 {
+                        break;
+                    }
+                    self.edge.pop();
+                    node = (height + 1, node_hash(&left, &node.1));
+                }
+                self.edge.push(node);
+                self.size += 1;
+            }
+        }
+        if self.root() != cp.root {
+            return Err(Alarm::EntriesMismatch(cp.size));
+        }
+        // Changes after the last map leaf wait in `heads`; the map is rebuilt from them on load.
+        self.save()?;
+        Ok(checked)
+    }
+
+    fn save(&self) -> Result<(), Alarm> {
+        let state = |e: std::io::Error| Alarm::State(format!("{}: {e}", self.path.display()));
+        let mut text = format!("size {}\n", self.size);
+        for (h, hash) in &self.edge {
+            text.push_str(&format!("edge {h} {}\n", crate::hex(hash)));
+        }
+        for (key, index) in &self.heads {
+            text.push_str(&format!("head {} {index}\n", crate::hex(key)));
+        }
+        let temp = self.path.with_extension("tmp");
+        let mut file = std::fs::File::create(&temp).map_err(state)?;
+        file.write_all(text.as_bytes()).map_err(state)?;
+        file.sync_all().map_err(state)?;
+        std::fs::rename(&temp, &self.path).map_err(state)
+    }
+}
