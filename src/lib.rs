@@ -43,22 +43,7 @@ pub fn rfc3339(millis: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Lower-case hex of bytes (hashes, ids, commitments).
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// 64 lower-case hex digits as 32 bytes (`None` for anything else).
-pub fn unhex32(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    let mut bytes = [0u8; 32];
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(bytes)
-}
+pub use consent_ledger_sdk::{hex, unhex32};
 
 /// Text escaped for HTML element content and quoted attribute values.
 pub fn escape_html(text: &str) -> String {

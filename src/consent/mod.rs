@@ -1353,18 +1353,7 @@ fn complete_key(
 }
 
 /// `SHA-256("consent-ledger/subject/v1" ‖ 0x0A ‖ tenant ‖ 0x0A ‖ address ‖ 0x0A ‖ salt)`: what
-/// leaves carry instead of the address (see `docs/log-format.md`).
-pub fn commitment(tenant_id: &str, address: &str, salt: &[u8]) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(b"consent-ledger/subject/v1\n")
-        .chain_update(tenant_id.as_bytes())
-        .chain_update(b"\n")
-        .chain_update(address.as_bytes())
-        .chain_update(b"\n")
-        .chain_update(salt)
-        .finalize()
-        .into()
-}
+pub use consent_ledger_sdk::commitment;
 
 pub(crate) fn new_subject(tenant_id: &str, address: &EmailAddress) -> SubjectRow {
     let mut salt = [0u8; 32];

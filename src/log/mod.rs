@@ -10,17 +10,10 @@
 //! `sequencer` (the single writer). HTTP lives in `api`, SQL in `store`.
 
 pub mod audit;
-pub mod cosign;
+pub use consent_ledger_sdk::{cosign, hash, jcs, map, note, policy, proof, tiles};
 pub mod cosigning;
-pub mod hash;
-pub mod jcs;
-pub mod map;
 pub mod monitor;
-pub mod note;
-pub mod policy;
-pub mod proof;
 mod sequencer;
-pub mod tiles;
 pub mod witness;
 
 use std::ops::Range;

@@ -1,10 +1,94 @@
-//! The TypeScript SDK's own suite (`sdk/typescript`, node's test runner): its client and verifier
+//! The SDKs. The Rust client (`sdk/rust`) against the real server on both databases, its
+//! verifier being the one the server's `verify evidence` uses (the evidence tests tamper with
+//! bundles through it). The TypeScript SDK's own suite (`sdk/typescript`, node's test runner): its client and verifier
 //! against a real server started from this build's binary, its types against the OpenAPI
 //! document, and the demo signup page in headless Chromium. Run from here so that the README's
 //! one test command covers the SDK too. Skipped without Node.js 20 and npm, except under CI=true.
 
 use std::path::Path;
 use std::process::Command;
+
+use consent_ledger_sdk::client::{Client, NewEvent, Receiver};
+use consent_ledger_sdk::evidence::verify;
+
+use crate::common::{TestApp, TestDb};
+use crate::on_both_backends;
+use crate::unsubscribe::shop;
+
+on_both_backends!(rust_client_records_decides_and_verifies);
+
+async fn rust_client_records_decides_and_verifies(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let (base, token) = (app.base.clone(), shop.sender.clone());
+    // Blocking calls to the server running on this test's thread: from another thread.
+    actix_web::rt::task::spawn_blocking(move || {
+        let client = Client::new(&base, &token);
+        let event = |kind: &str, purposes: serde_json::Value| NewEvent {
+            event: kind.into(),
+            email: "kenji@example.jp".into(),
+            purposes,
+            method: "web_form".into(),
+            received_by: Receiver {
+                role: "sender".into(),
+                name: "Sakura Shop".into(),
+            },
+            basis: None,
+            collection_point: None,
+            occurred_at: None,
+            confirmation_required: false,
+        };
+        let opt_in = event("opt_in", serde_json::json!(["newsletter", "offers"]));
+        let first = client.record_event(&opt_in, "k-1").unwrap();
+        let again = client.record_event(&opt_in, "k-1").unwrap();
+        assert_eq!(first.event_id, again.event_id, "one event for one key");
+        client
+            .record_event(&event("opt_out", serde_json::json!(["offers"])), "k-2")
+            .unwrap();
+        assert!(
+            client
+                .decision("kenji@example.jp", "newsletter")
+                .unwrap()
+                .may_send
+        );
+        let offers = client.decision("kenji@example.jp", "offers").unwrap();
+        assert_eq!(
+            (offers.may_send, offers.status.as_str()),
+            (false, "withdrawn")
+        );
+        let bad = client.record_event(
+            &NewEvent {
+                email: "nope".into(),
+                ..opt_in
+            },
+            "k-3",
+        );
+        match bad {
+            Err(e @ consent_ledger_sdk::client::ClientError::Problem { status: 422, .. }) => {
+                assert!(!e.retryable())
+            }
+            other => panic!("expected a 422 problem, got {other:?}"),
+        }
+
+        let vkey = client.verifier_key().unwrap();
+        let bundle = client.evidence("kenji@example.jp").unwrap();
+        assert_eq!(bundle.events.len(), 2);
+        let report = verify::verify(&serde_json::to_vec(&bundle).unwrap(), &vkey, None, None);
+        assert!(
+            report.passed(),
+            "{:?}",
+            report.items.iter().filter(|i| !i.ok).collect::<Vec<_>>()
+        );
+        let cp = client.checkpoint().unwrap();
+        consent_ledger_sdk::note::NoteVerifier::parse(&vkey)
+            .unwrap()
+            .checkpoint(&cp)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    app.stop().await;
+}
 
 #[test]
 fn typescript_sdk_suite_passes() {

@@ -183,7 +183,7 @@ impl CosignatureVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::note::NoteSigner;
+    use crate::note::NoteSigner;
 
     #[test]
     fn cosignatures_verify_and_key_files_round_trip() {
@@ -199,7 +199,7 @@ mod tests {
         let cosigned = format!("{note}{}", witness.cosign(&body, 1_700_000_000));
         assert_eq!(verifier.cosigned_at(&cosigned), Some(1_700_000_000));
         // The log's own signature still verifies with the cosignature beside it.
-        assert!(crate::log::note::NoteVerifier::parse(&log.verifier_key())
+        assert!(crate::note::NoteVerifier::parse(&log.verifier_key())
             .unwrap()
             .checkpoint(&cosigned)
             .is_ok());
@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(verifier.cosigned_at(&forged), None);
         // A log key is not a witness key, and the other way round.
         assert!(CosignatureVerifier::parse(&log.verifier_key()).is_err());
-        assert!(crate::log::note::NoteVerifier::parse(&witness.vkey()).is_err());
+        assert!(crate::note::NoteVerifier::parse(&witness.vkey()).is_err());
     }
 
     #[test]

@@ -18,12 +18,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Bundle, PurposeDecision, FORMAT};
+use crate::hash::{leaf_hash, Hash};
 use crate::hex;
-use crate::log::hash::{leaf_hash, Hash};
-use crate::log::map;
-use crate::log::note::{Checkpoint, NoteVerifier};
-use crate::log::policy::Policy;
-use crate::log::proof::{verify_consistency, verify_inclusion};
+use crate::map;
+use crate::note::{Checkpoint, NoteVerifier};
+use crate::policy::Policy;
+use crate::proof::{verify_consistency, verify_inclusion};
 
 /// The first line of a C2SP `tlog-proof@v1`.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
@@ -145,7 +145,7 @@ pub struct Trusted {
 }
 
 /// A base64 hash, if it is one.
-pub(crate) fn b64_hash(text: &str) -> Option<Hash> {
+pub fn b64_hash(text: &str) -> Option<Hash> {
     B64.decode(text).ok().and_then(|h| Hash::try_from(h).ok())
 }
 
@@ -209,7 +209,7 @@ pub fn verify(
 
     // The opening.
     let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
-    let commitment = hex(&crate::consent::commitment(
+    let commitment = hex(&crate::commitment(
         &bundle.tenant.id,
         &bundle.subject.email,
         &salt,
@@ -289,7 +289,7 @@ pub fn verify(
             "sender_name_shown": doc["sender_name_shown"], "prechecked": doc["prechecked"],
             "language": doc["language"],
         });
-        let id = crate::log::jcs::canonicalize(&described)
+        let id = crate::jcs::canonicalize(&described)
             .map(|c| hex(&Sha256::digest(c)))
             .unwrap_or_default();
         let ok = doc["type"] == "collection_point"
@@ -610,7 +610,7 @@ fn check_trusted(report: &mut Report, verifier: &NoteVerifier, cp: &Checkpoint, 
         )
     } else if old.size == 0 {
         (
-            old.root == crate::log::hash::empty_root() && trusted.consistency.is_empty(),
+            old.root == crate::hash::empty_root() && trusted.consistency.is_empty(),
             "the trusted checkpoint is the empty tree".to_string(),
         )
     } else {

@@ -171,8 +171,8 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::cosign::Cosigner;
-    use crate::log::note::NoteSigner;
+    use crate::cosign::Cosigner;
+    use crate::note::NoteSigner;
 
     #[test]
     fn quorums_nest_and_count_each_witness_once() {

@@ -341,7 +341,7 @@ mod tests {
         let mut live = Frontier::empty();
         let mut stored: std::collections::HashMap<(u8, u64), Vec<u8>> = Default::default();
         for i in 0..70_000u32 {
-            live.push(crate::log::hash::leaf_hash(&i.to_be_bytes()));
+            live.push(crate::hash::leaf_hash(&i.to_be_bytes()));
             if i % 997 == 0 || i == 69_999 {
                 for w in live.take_writes() {
                     stored.insert((w.level, w.index), w.hashes);

@@ -257,8 +257,8 @@ mod tests {
     //! Property tests: proofs built from frontier-written tiles, checked against a plain
     //! recursive implementation of the RFC 9162 definitions written here, and against `rs_merkle`.
     use super::*;
-    use crate::log::hash::{empty_root, leaf_hash};
-    use crate::log::tiles::{split_hashes, Frontier};
+    use crate::hash::{empty_root, leaf_hash};
+    use crate::tiles::{split_hashes, Frontier};
     use proptest::prelude::*;
 
     /// MTH(D[n]) straight from RFC 9162 §2.1.1, over leaf hashes.

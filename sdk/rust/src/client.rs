@@ -1,0 +1,212 @@
+//! A small, blocking, typed client of the consent-ledger HTTP API (feature `client`): record
+//! events with idempotency keys, ask the send decision, fetch evidence and checkpoints. Errors
+//! carry the service's RFC 9457 problem. The request and answer types here are the subset of the
+//! API a sender's back end needs; the OpenAPI document (`openapi/openapi.json`) has the rest.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::evidence::Bundle;
+
+/// What went wrong with a call.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The service answered with an error: its status and RFC 9457 problem document.
+    #[error("{status}: {}", problem["detail"].as_str().unwrap_or("error"))]
+    Problem {
+        /// HTTP status.
+        status: u16,
+        /// The problem document (`type`, `title`, `status`, `detail`, …).
+        problem: serde_json::Value,
+    },
+    /// The service could not be reached, or its answer could not be read.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl ClientError {
+    /// Whether trying again later may succeed (transport failure, 429, 5xx).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ClientError::Transport(_) => true,
+            ClientError::Problem { status, .. } => *status == 429 || *status >= 500,
+        }
+    }
+}
+
+/// Who received a consent or opt-out.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Receiver {
+    /// `sender` or `commissioning_party`.
+    pub role: String,
+    /// The organisation's name.
+    pub name: String,
+}
+
+/// A consent event to record (`POST /v1/events`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NewEvent {
+    /// `opt_in`, `opt_out` or `confirm`.
+    pub event: String,
+    /// The address.
+    pub email: String,
+    /// Purpose keys, or the string `"all"` (opt-out, confirm).
+    pub purposes: serde_json::Value,
+    /// `web_form`, `email`, `paper`, `phone`, `in_person`, `import`, `one_click`.
+    pub method: String,
+    /// Who received it.
+    pub received_by: Receiver,
+    /// The legal basis of an opt-in (`consent` by default on the service).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+    /// The collection point version the person saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection_point: Option<String>,
+    /// When it happened (RFC 3339), if not now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<String>,
+    /// A double opt-in's first step.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub confirmation_required: bool,
+}
+
+/// A recorded event: durable when returned.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// Event id.
+    pub event_id: String,
+    /// Its leaf index in the log.
+    pub leaf_index: u64,
+    /// Its RFC 9162 leaf hash, base64.
+    pub leaf_hash: String,
+    /// When the service sequenced it.
+    pub recorded_at: String,
+}
+
+/// The send decision for one address and purpose.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Decision {
+    /// May the sender mail it now?
+    pub may_send: bool,
+    /// `granted`, `pending`, `withdrawn` or `none`.
+    pub status: String,
+    /// The deciding event.
+    pub event_id: Option<String>,
+}
+
+/// The client.
+pub struct Client {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client of the service at `base_url` with a bearer `token`.
+    pub fn new(base_url: &str, token: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        Self {
+            base: base_url.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            agent,
+        }
+    }
+
+    fn answer(
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<String, ClientError> {
+        let mut response = response.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(ClientError::Problem {
+                status,
+                problem: serde_json::from_str(&text)
+                    .unwrap_or_else(|_| serde_json::json!({"detail": text})),
+            })
+        }
+    }
+
+    fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, ClientError> {
+        let text = Self::answer(
+            self.agent
+                .get(&format!("{}{path}", self.base))
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .call(),
+        )?;
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+    }
+
+    /// Records an event; a retry with the same `idempotency_key` records it once.
+    pub fn record_event(
+        &self,
+        event: &NewEvent,
+        idempotency_key: &str,
+    ) -> Result<RecordedEvent, ClientError> {
+        let text = Self::answer(
+            self.agent
+                .post(&format!("{}/v1/events", self.base))
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .header("Idempotency-Key", idempotency_key)
+                .send_json(event),
+        )?;
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+    }
+
+    /// May `email` be mailed for `purpose` now?
+    pub fn decision(&self, email: &str, purpose: &str) -> Result<Decision, ClientError> {
+        self.get(&format!(
+            "/v1/consent?email={}&purpose={}",
+            escape(email),
+            escape(purpose)
+        ))
+    }
+
+    /// The evidence bundle of an address (check it with [`crate::evidence::verify::verify`]).
+    pub fn evidence(&self, email: &str) -> Result<Bundle, ClientError> {
+        self.get(&format!("/v1/evidence?email={}", escape(email)))
+    }
+
+    /// The latest signed checkpoint (with witnesses' cosignatures, if any).
+    pub fn checkpoint(&self) -> Result<String, ClientError> {
+        Self::answer(self.agent.get(&format!("{}/checkpoint", self.base)).call())
+    }
+
+    /// The log's verifier key as the service states it (compare with the published one).
+    pub fn verifier_key(&self) -> Result<String, ClientError> {
+        Ok(Self::answer(
+            self.agent
+                .get(&format!("{}/v1/log/verifier-key", self.base))
+                .call(),
+        )?
+        .trim()
+        .to_string())
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+fn escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

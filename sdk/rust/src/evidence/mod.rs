@@ -1,0 +1,154 @@
+//! Evidence bundles (`consent-ledger/evidence/v1`, `docs/evidence-format.md`): the types of the
+//! JSON document the service exports for an address, and `verify.rs`, the offline verifier the
+//! server's `verify evidence` command uses too. Building bundles is the server's.
+
+pub mod verify;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::{Deserialize, Serialize};
+
+/// The bundle's format name.
+pub const FORMAT: &str = "consent-ledger/evidence/v1";
+
+/// An evidence bundle (see `docs/evidence-format.md`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Bundle {
+    /// Always `consent-ledger/evidence/v1`.
+    pub format: String,
+    /// When it was made (RFC 3339).
+    pub generated_at: String,
+    /// The log: origin and verifier key (check the key against the one the operator publishes).
+    pub log: LogIdentity,
+    /// The signed checkpoint every proof is against (C2SP signed note).
+    pub checkpoint: String,
+    /// The sender.
+    pub tenant: TenantIdentity,
+    /// The opening of the subject commitment.
+    pub subject: Opening,
+    /// Every event of the address up to the checkpoint, in log order.
+    pub events: Vec<ProvenLeaf>,
+    /// The collection points (consent screens, forms, templates) the events name.
+    pub collection_points: Vec<ProvenTemplate>,
+    /// The send decision per purpose, as the service computes it.
+    pub decisions: Vec<PurposeDecision>,
+    /// The proof that `events` are all of the address's events up to the checkpoint.
+    pub completeness: Completeness,
+    /// When the log has witnesses: a later checkpoint they cosigned, and the proof that the
+    /// bundle's checkpoint is a prefix of it (so the bundle is not from a split view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<Witnessed>,
+}
+
+/// A checkpoint cosigned by witnesses (C2SP tlog-cosignature) that extends the bundle's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Witnessed {
+    /// The signed checkpoint with the witnesses' cosignature lines.
+    pub checkpoint: String,
+    /// RFC 9162 consistency proof from the bundle's checkpoint to this one, base64 hashes
+    /// (empty when they are the same size).
+    pub consistency: Vec<String>,
+}
+
+/// What the subject map of the bundle's checkpoint says about the subject: the index of its
+/// latest event. With the chain of `prev` links, it proves no event of the address is missing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Completeness {
+    /// The checkpoint's last leaf, the `subject_map` leaf, with its proof.
+    pub map_leaf: ProvenLeaf,
+    /// The subject's bucket (the first two bytes of its commitment, big-endian).
+    pub bucket: u32,
+    /// The bucket's content, base64: entries of 40 bytes, commitment ‖ big-endian `u64` index of
+    /// its latest event, in commitment order.
+    pub bucket_entries: String,
+    /// The bucket's RFC 9162 inclusion path in the map tree of 65,536 buckets, base64, 16 hashes.
+    pub bucket_path: Vec<String>,
+}
+
+/// The log a bundle's proofs belong to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogIdentity {
+    /// Checkpoint origin.
+    pub origin: String,
+    /// Signed-note verifier key.
+    pub verifier_key: String,
+}
+
+/// The tenant, as its leaves name it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantIdentity {
+    /// Id (the `tenant` of each leaf).
+    pub id: String,
+    /// Legal name shown to recipients.
+    pub legal_name: String,
+}
+
+/// What opens a subject commitment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Opening {
+    /// The normalised address.
+    pub email: String,
+    /// The salt, base64.
+    pub salt: String,
+    /// The commitment, hex (the `subject` of each event leaf).
+    pub commitment: String,
+}
+
+/// A leaf with its inclusion proof.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProvenLeaf {
+    /// Leaf index.
+    pub leaf_index: u64,
+    /// The exact leaf bytes, base64 (JCS JSON).
+    pub leaf: String,
+    /// RFC 9162 leaf hash, base64.
+    pub leaf_hash: String,
+    /// Inclusion proof against the bundle's checkpoint, base64 hashes.
+    pub inclusion_proof: Vec<String>,
+    /// The same proof in C2SP `tlog-proof@v1` text, for generic tools.
+    pub tlog_proof: String,
+}
+
+impl ProvenLeaf {
+    /// The leaf's JSON document (`Null` if the bytes are not base64 JSON).
+    pub fn document(&self) -> serde_json::Value {
+        B64.decode(&self.leaf)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A collection point version with its content and proof.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProvenTemplate {
+    /// Version id.
+    pub id: String,
+    /// Media type of the content.
+    pub content_type: String,
+    /// The exact content, base64.
+    pub content: String,
+    /// Its leaf and proof.
+    pub proof: ProvenLeaf,
+}
+
+/// The decision for one purpose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PurposeDecision {
+    /// Purpose.
+    pub purpose: String,
+    /// May the tenant send mail for it?
+    pub may_send: bool,
+    /// `granted`, `pending`, `withdrawn` or `none`.
+    pub status: String,
+    /// The deciding event, if any.
+    pub event_id: Option<String>,
+}

@@ -1,0 +1,54 @@
+//! consent-ledger's Rust SDK: everything needed to check the ledger's proofs offline, with
+//! nothing but the log's published verifier key — and a small typed client for its HTTP API.
+//!
+//! Verification (no network, no clock): [`hash`] (RFC 9162 hashing), [`jcs`] (canonical leaf
+//! JSON), [`note`] (C2SP signed notes, checkpoints), [`proof`] (inclusion and consistency proofs),
+//! [`tiles`] (C2SP tile addressing), [`map`] (the subject map that makes bundles complete),
+//! [`cosign`] and [`policy`] (witness cosignatures, tlog-policy quorums), and [`evidence`]
+//! (bundle types and [`evidence::verify::verify`]). The server uses this crate for all of them:
+//! there is one verifier. [`client`] (feature `client`, on by default) speaks the HTTP API.
+
+#[cfg(feature = "client")]
+pub mod client;
+pub mod cosign;
+pub mod evidence;
+pub mod hash;
+pub mod jcs;
+pub mod map;
+pub mod note;
+pub mod policy;
+pub mod proof;
+pub mod tiles;
+
+use sha2::{Digest, Sha256};
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 64 lower-case hex digits as 32 bytes (`None` for anything else).
+pub fn unhex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(bytes)
+}
+
+/// The subject commitment: `SHA-256("consent-ledger/subject/v1\n" ‖ tenant ‖ "\n" ‖ address ‖
+/// "\n" ‖ salt)`, the address normalised (`docs/log-format.md`).
+pub fn commitment(tenant_id: &str, address: &str, salt: &[u8]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"consent-ledger/subject/v1\n")
+        .chain_update(tenant_id.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(address.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(salt)
+        .finalize()
+        .into()
+}
