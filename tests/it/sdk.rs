@@ -19,7 +19,10 @@ on_both_backends!(rust_client_records_decides_and_verifies);
 
 async fn rust_client_records_decides_and_verifies(db: TestDb) {
     let shop = shop(&db, true);
-    let app = TestApp::start(&db).await;
+    // A log whose reads need a token: the client sends it on every call.
+    let mut config = db.config();
+    config.log_read_access = consent_ledger::config::ReadAccess::Authenticated;
+    let app = TestApp::start_with(config).await;
     let (base, token) = (app.base.clone(), shop.sender.clone());
     // Blocking calls to the server running on this test's thread: from another thread.
     actix_web::rt::task::spawn_blocking(move || {

@@ -183,18 +183,22 @@ impl Client {
 
     /// The latest signed checkpoint (with witnesses' cosignatures, if any).
     pub fn checkpoint(&self) -> Result<String, ClientError> {
-        Self::answer(self.agent.get(&format!("{}/checkpoint", self.base)).call())
+        self.text("/checkpoint")
     }
 
     /// The log's verifier key as the service states it (compare with the published one).
     pub fn verifier_key(&self) -> Result<String, ClientError> {
-        Ok(Self::answer(
+        Ok(self.text("/v1/log/verifier-key")?.trim().to_string())
+    }
+
+    /// A text answer (the token goes along: an operator may restrict the log's reads).
+    fn text(&self, path: &str) -> Result<String, ClientError> {
+        Self::answer(
             self.agent
-                .get(&format!("{}/v1/log/verifier-key", self.base))
+                .get(&format!("{}{path}", self.base))
+                .header("Authorization", &format!("Bearer {}", self.token))
                 .call(),
-        )?
-        .trim()
-        .to_string())
+        )
     }
 }
 

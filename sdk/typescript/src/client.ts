@@ -16,6 +16,8 @@ export type LinkRequest = S["LinkRequest"];
 export type LinkBatch = S["LinkBatch"];
 export type Problem = S["Problem"];
 export type Bundle = S["Bundle"];
+export type NewCollectionPoint = S["NewCollectionPoint"];
+export type CollectionPoint = S["CollectionPoint"];
 
 /** An error answer of the service (RFC 9457 problem details), or a network failure (status 0). */
 export class ConsentLedgerError extends Error {
@@ -84,6 +86,12 @@ export class ConsentLedger {
       throw new ConsentLedgerError(res.status, problem);
     }
     return (res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as T;
+  }
+
+  /** Registers a consent screen, form or template version (content-addressed: registering the
+   * same content again gives the same id); events name it as their `collection_point`. */
+  registerCollectionPoint(point: NewCollectionPoint): Promise<CollectionPoint> {
+    return this.call("POST", "/v1/collection-points", point);
   }
 
   /** Records one opt-in, opt-out or confirmation; durable when this resolves. Retries with the

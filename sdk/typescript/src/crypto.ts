@@ -56,7 +56,9 @@ export async function ed25519Verify(
 export function fromBase64(text: string): Uint8Array | null {
   if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) return null;
   const raw = atob(text);
-  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  const data = Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  // Canonical only (no stray bits in the last character), as the Rust verifier requires.
+  return toBase64(data) === text ? data : null;
 }
 
 /** Bytes to standard base64. */

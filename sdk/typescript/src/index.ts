@@ -7,7 +7,7 @@ export type { SignupFormOptions, SignupBinding, Signup, SignupRecorded } from ".
 export { ConsentLedger, ConsentLedgerError, idempotencyKey } from "./client.js";
 export type {
   ClientOptions, NewEvent, RecordedEvent, EventBatch, RecordedBatch, Decision, CheckResults,
-  LinkRequest, LinkBatch, Problem,
+  LinkRequest, LinkBatch, Problem, NewCollectionPoint, CollectionPoint,
 } from "./client.js";
 export { verifyEvidence } from "./verify.js";
 export type { Bundle, Report, Item, VerifyOptions, ProvenLeaf, PurposeDecision } from "./verify.js";

@@ -45,7 +45,7 @@ function splitNote(note: string): { body: string; signatures: { name: string; bl
     .slice(0, -1)
     .split("\n")
     .map((line) => {
-      const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+      const m = /^\u2014 ([^\s+]+) (\S+)$/.exec(line);
       const blob = m ? fromBase64(m[2]) : null;
       if (!m || !blob || blob.length < 5) throw new Error("a malformed signature line");
       return { name: m[1], blob };
@@ -105,6 +105,14 @@ export async function cosignedAt(note: string, vkey: string): Promise<bigint | n
   return latest;
 }
 
+/** The base64 public key of a vkey of signature type `algorithm`, or `null` (no key id check). */
+export function keyMaterial(vkey: string, algorithm: number): string | null {
+  const [name, id, ...rest] = vkey.trim().split("+");
+  const raw = fromBase64(rest.join("+"));
+  if (!name || !/^[0-9a-fA-F]{8}$/.test(id ?? "") || !raw || raw.length !== 33 || raw[0] !== algorithm) return null;
+  return rest.join("+");
+}
+
 /** A C2SP tlog-policy: accepted logs, known witnesses, and the quorum. */
 export interface Policy {
   logs: string[];
@@ -113,21 +121,40 @@ export interface Policy {
   quorum: string;
 }
 
-/** Parses tlog-policy text (`log`, `witness`, `group`, `quorum` lines). Throws if malformed. */
-export function parsePolicy(text: string): Policy {
+/** Parses tlog-policy text (`log`, `witness`, `group`, `quorum` lines) and checks every key
+ * (its key id too). Rejects (throws) if malformed, as the Rust parser does. */
+export async function parsePolicy(text: string): Promise<Policy> {
+  const policy = parsePolicyLines(text);
+  for (const log of policy.logs) await parseKey(log, 0x01);
+  for (const [name, witness] of policy.witnesses) {
+    await parseKey(witness, 0x04).catch((e) => {
+      throw new Error(`witness ${name}: ${e.message}`);
+    });
+  }
+  return policy;
+}
+
+function parsePolicyLines(text: string): Policy {
   const policy: Policy = { logs: [], witnesses: new Map(), groups: new Map(), quorum: "" };
   const defined = (n: string) => n === "none" || policy.witnesses.has(n) || policy.groups.has(n);
   text.split("\n").forEach((raw, i) => {
     const fail = (m: string): never => {
       throw new Error(`policy line ${i + 1}: ${m}`);
     };
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(raw)) fail("control characters other than tab");
     const words = raw.split(/[ \t]+/).filter((w) => w);
     if (words.length === 0 || words[0].startsWith("#")) return;
     const [kind, ...args] = words;
     if (kind === "log" && (args.length === 1 || args.length === 2)) {
+      const key = keyMaterial(args[0], 0x01) ?? fail("not a log verifier key");
+      if (policy.logs.some((l) => keyMaterial(l, 0x01) === key)) fail("the same log key twice");
       policy.logs.push(args[0]);
     } else if (kind === "witness" && (args.length === 2 || args.length === 3)) {
       if (defined(args[0])) fail(`${args[0]} is already defined`);
+      const key = keyMaterial(args[1], 0x04) ?? fail("not a witness verifier key");
+      for (const w of policy.witnesses.values()) {
+        if (keyMaterial(w, 0x04) === key) fail("the same witness key twice");
+      }
       policy.witnesses.set(args[0], args[1]);
     } else if (kind === "group" && args.length >= 3) {
       const [name, threshold, ...members] = args;

@@ -64,7 +64,7 @@ export function bindSignupForm(form: HTMLFormElement, options: SignupFormOptions
   const base = options.baseUrl.replace(/\/+$/, "");
   const url = `${base}/v1/signups/${encodeURIComponent(options.publishableKey)}`;
   const storeKey = `consent-ledger:queue:${options.publishableKey}`;
-  const storage: Storage | null = (() => {
+  let storage: Storage | null = (() => {
     try {
       return globalThis.localStorage ?? null;
     } catch {
@@ -82,7 +82,12 @@ export function bindSignupForm(form: HTMLFormElement, options: SignupFormOptions
   };
   const save = (queue: Queued[]) => {
     memory = queue;
-    storage?.setItem(storeKey, JSON.stringify(queue));
+    try {
+      storage?.setItem(storeKey, JSON.stringify(queue));
+    } catch {
+      // Storage full or forbidden (private mode): the queue lives in memory for this page.
+      storage = null;
+    }
   };
   const emit = (name: string, detail: unknown) =>
     form.dispatchEvent(new CustomEvent(name, { detail, bubbles: true }));
@@ -100,7 +105,8 @@ export function bindSignupForm(form: HTMLFormElement, options: SignupFormOptions
       });
       const body = await res.json().catch(() => ({}));
       if (res.ok) return ["recorded", body as SignupRecorded];
-      if (res.status === 429 || res.status >= 500) return ["retry", body];
+      // 409: the same signup (idempotency key) is still being recorded — ask again later.
+      if (res.status === 409 || res.status === 429 || res.status >= 500) return ["retry", body];
       return ["rejected", body];
     } catch (error) {
       return ["retry", { detail: String(error) }];
@@ -112,24 +118,28 @@ export function bindSignupForm(form: HTMLFormElement, options: SignupFormOptions
   let flushing: Promise<number> | null = null;
   const flush = (): Promise<number> => {
     flushing ??= (async () => {
-      let queue = load();
-      for (const item of [...queue]) {
+      for (const item of load()) {
         const [outcome, detail] = await send(item, options.timeoutMs ?? 4000);
         if (outcome === "retry") break;
-        queue = load().filter((q) => q.key !== item.key);
-        save(queue);
+        save(load().filter((q) => q.key !== item.key));
         emit(outcome === "recorded" ? SIGNUP_EVENTS.recorded : SIGNUP_EVENTS.rejected, detail);
       }
-      flushing = null;
       return load().length;
-    })();
+    })().finally(() => {
+      flushing = null;
+    });
     return flushing;
   };
 
+  const purposeBoxes = () => [
+    ...form.querySelectorAll<HTMLInputElement>(options.purposeFields ?? "input[name=purposes]"),
+  ];
+  // Boxes ticked before the person did anything (by markup or by the page's script).
+  const initiallyTicked = new Set(purposeBoxes().filter((b) => b.checked));
+
   const read = (): Signup => {
     const email = form.querySelector<HTMLInputElement>(options.emailField ?? "input[type=email]")?.value ?? "";
-    const boxes = [...form.querySelectorAll<HTMLInputElement>(options.purposeFields ?? "input[name=purposes]")];
-    const ticked = boxes.filter((b) => b.checked);
+    const ticked = purposeBoxes().filter((b) => b.checked);
     const text =
       typeof options.consentText === "function"
         ? options.consentText()
@@ -139,15 +149,26 @@ export function bindSignupForm(form: HTMLFormElement, options: SignupFormOptions
       email: email.trim(),
       purposes: ticked.map((b) => b.value),
       consent_text: text,
-      prechecked: ticked.some((b) => b.defaultChecked),
+      prechecked: ticked.some((b) => b.defaultChecked || initiallyTicked.has(b)),
       language: lang,
     };
   };
 
   let resubmitting = false;
+  let inFlight = false;
   const onSubmit = async (event: SubmitEvent) => {
     if (resubmitting) return;
     event.preventDefault();
+    // A second click while the first signup is on its way records nothing more.
+    if (inFlight) return;
+    inFlight = true;
+    try {
+      await handle(event);
+    } finally {
+      inFlight = false;
+    }
+  };
+  const handle = async (event: SubmitEvent) => {
     const item: Queued = { key: idempotencyKey(), body: read(), queuedAt: Date.now() };
     const [outcome, detail] = await send(item, options.timeoutMs ?? 4000);
     if (outcome === "rejected") {
@@ -161,9 +182,14 @@ export function bindSignupForm(form: HTMLFormElement, options: SignupFormOptions
       emit(SIGNUP_EVENTS.queued, { error: detail });
     }
     if ((options.submit ?? "continue") === "continue") {
+      // requestSubmit from the prototype: works when a control is named "submit", keeps the
+      // clicked button's name and value; our handler lets this one through.
       resubmitting = true;
-      form.submit();
-      resubmitting = false;
+      try {
+        HTMLFormElement.prototype.requestSubmit.call(form, event.submitter ?? undefined);
+      } finally {
+        resubmitting = false;
+      }
     }
   };
 

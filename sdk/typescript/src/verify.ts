@@ -8,7 +8,7 @@ import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
 import { verifyConsistency, verifyInclusion } from "./merkle.js";
-import { Checkpoint, checkQuorum, parsePolicy, verifyCheckpoint } from "./note.js";
+import { Checkpoint, checkQuorum, keyMaterial, parsePolicy, verifyCheckpoint } from "./note.js";
 import type { components } from "./openapi.js";
 
 export type Bundle = components["schemas"]["Bundle"];
@@ -55,7 +55,10 @@ function parseTlogProof(text: string): { index: bigint; path: Hash[]; checkpoint
   const lines = text.slice(0, at).split("\n");
   if (lines[0] !== TLOG_PROOF_HEADER) return null;
   let i = 1;
-  if (lines[i]?.startsWith("extra ")) i++;
+  if (lines[i]?.startsWith("extra ")) {
+    if (!fromBase64(lines[i].slice(6))) return null;
+    i++;
+  }
   const m = /^index (0|[1-9][0-9]*)$/.exec(lines[i] ?? "");
   if (!m) return null;
   const path = hashes(lines.slice(i + 1));
@@ -69,6 +72,19 @@ export async function verifyEvidence(
   vkey: string,
   options: VerifyOptions = {},
 ): Promise<Report> {
+  try {
+    return await verifyUnchecked(input, vkey, options);
+  } catch (e) {
+    // A bundle missing members, or a value of the wrong type: a verdict, never an exception.
+    return {
+      items: [{ what: "bundle", ok: false, detail: `not an evidence bundle: ${(e as Error).message ?? e}` }],
+      notes: [],
+      passed: false,
+    };
+  }
+}
+
+async function verifyUnchecked(input: Bundle | string, vkey: string, options: VerifyOptions): Promise<Report> {
   const items: Item[] = [];
   const notes: string[] = [];
   const check = (what: string, ok: boolean, detail = "") => {
@@ -193,9 +209,10 @@ export async function verifyEvidence(
     const content = fromBase64(t.content) ?? new Uint8Array();
     const contentSha = toHex(await sha256(content));
     const described = {
-      tenant: doc.tenant, name: doc.name, channel: doc.channel, content_type: doc.content_type,
-      content_sha256: doc.content_sha256, sender_name_shown: doc.sender_name_shown,
-      prechecked: doc.prechecked, language: doc.language,
+      tenant: doc.tenant ?? null, name: doc.name ?? null, channel: doc.channel ?? null,
+      content_type: doc.content_type ?? null, content_sha256: doc.content_sha256 ?? null,
+      sender_name_shown: doc.sender_name_shown ?? null, prechecked: doc.prechecked ?? null,
+      language: doc.language ?? null,
     };
     const id = toHex(await sha256(bytes(canonicalJson(described))));
     const ok = doc.type === "collection_point" && doc.tenant === bundle.tenant.id && doc.content_type === t.content_type &&
@@ -253,13 +270,15 @@ async function checkTrusted(check: Check, vkey: string, cp: Checkpoint, trusted:
 async function checkWitnessed(check: Check, notes: string[], bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string) {
   let policy;
   try {
-    policy = parsePolicy(policyText);
+    policy = await parsePolicy(policyText);
   } catch (e) {
     check("policy", false, String((e as Error).message ?? e));
     return;
   }
   if (policy.logs.length > 0) {
-    check("the log is one the policy accepts", policy.logs.some((l) => l.trim() === vkey.trim()), vkey.split("+")[0]);
+    const ours = keyMaterial(vkey, 0x01);
+    const listed = policy.logs.some((l) => keyMaterial(l, 0x01) === ours && l.split("+")[0] === vkey.split("+")[0]);
+    check("the log is one the policy accepts", listed, vkey.split("+")[0]);
   }
   const witnessed = bundle.witnessed;
   if (!witnessed) {

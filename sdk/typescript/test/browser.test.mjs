@@ -124,7 +124,26 @@ test("the demo signup page records consent in a real browser", { skip: !haveBrow
     await page.waitForText("#status", /^recorded/);
     assert.deepEqual(await page.script(`return JSON.parse(localStorage["consent-ledger:queue:${env.publishable}"])`), []);
 
+    // A double click records one signup.
+    await page.go(demo(ledger.url));
+    await page.type("input[type=email]", "shiro@example.jp");
+    await page.click("input[value=newsletter]");
+    await page.script(`document.querySelector("button[type=submit]").click(); document.querySelector("button[type=submit]").click(); return 0`);
+    await page.waitForText("#status", /^recorded/);
+
+    // "continue": once recorded, the form goes on to its own action (a GET to the page here).
+    await page.go(`${demo(ledger.url)}&mode=continue`);
+    await page.type("input[type=email]", "saburo@example.jp");
+    await page.click("input[value=offers]");
+    await page.click("button[type=submit]");
+    for (let i = 0; !(await page.script("return location.search")).includes("email=saburo"); i++) {
+      assert.ok(i < 100, "the form never went on to its action");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
     const client = new ConsentLedger({ baseUrl: ledger.url, token: env.token });
+    assert.equal((await client.evidence("shiro@example.jp")).events.length, 1, "a double click records once");
+    assert.equal((await client.decision("saburo@example.jp", "offers")).status, "pending");
     for (const [email, purpose] of [["taro@example.jp", "newsletter"], ["jiro@example.jp", "offers"]]) {
       const decision = await client.decision(email, purpose);
       assert.equal(decision.status, "pending", `${email}: a signup awaits the person's confirmation`);

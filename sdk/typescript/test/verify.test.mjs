@@ -37,12 +37,17 @@ test("record, decide, and verify evidence offline", async () => {
     const ledger = new ConsentLedger({ baseUrl: server.url, token: env.token });
     const email = "hanako@example.jp";
     const key = "signup-1";
+    const form = await ledger.registerCollectionPoint({
+      name: "signup-footer", channel: "web_form", content_type: "text/html; charset=utf-8",
+      content: "<label><input type=checkbox name=newsletter> Send me the newsletter</label>",
+      sender_name_shown: "Sakura Shop K.K.", prechecked: false, language: "en",
+    });
     const first = await ledger.recordEvent(
-      { event: "opt_in", email, purposes: ["newsletter", "offers"], method: "web_form", received_by: received },
+      { event: "opt_in", email, purposes: ["newsletter", "offers"], method: "web_form", received_by: received, collection_point: form.id },
       { idempotencyKey: key },
     );
     const again = await ledger.recordEvent(
-      { event: "opt_in", email, purposes: ["newsletter", "offers"], method: "web_form", received_by: received },
+      { event: "opt_in", email, purposes: ["newsletter", "offers"], method: "web_form", received_by: received, collection_point: form.id },
       { idempotencyKey: key },
     );
     assert.equal(again.event_id, first.event_id, "a retry with the same key records once");
@@ -70,6 +75,37 @@ test("record, decide, and verify evidence offline", async () => {
     assert.ok(cp.size > 0n);
     await assert.rejects(verifyCheckpoint(bundle.checkpoint, vkey.replace(/\+[0-9a-f]{8}\+/, "+00000000+")));
 
+    // A checkpoint trusted earlier: the bundle must extend it; an older bundle fails unless
+    // history is what is asked for. Policies: "quorum none" holds; a witness quorum does not
+    // (this log has no witnesses); a policy naming one witness key twice is refused.
+    const trustedCp = (await (await fetch(`${server.url}/v1/log/checkpoints?limit=1000`)).json()).checkpoints;
+    const early = trustedCp.find((c) => c.tree_size > 0 && c.tree_size < cp.size);
+    if (early) {
+      const proof = await (await fetch(`${server.url}/v1/log/proof/consistency?from=${early.tree_size}&to=${cp.size}`)).json();
+      const ok = await verifyEvidence(bundle, vkey, { trusted: { checkpoint: early.checkpoint, consistency: proof.path } });
+      assert.ok(ok.passed && ok.items.some((i) => i.what === "consistent with the trusted checkpoint" && i.ok));
+      const bad = await verifyEvidence(bundle, vkey, { trusted: { checkpoint: early.checkpoint, consistency: proof.path.slice(1) } });
+      assert.equal(bad.passed, false);
+    }
+    await ledger.recordEvent({ event: "opt_out", email: "someone@example.jp", purposes: "all", method: "email", received_by: received });
+    let newer;
+    for (let i = 0; i < 100 && !newer; i++) {
+      const latest = await (await fetch(`${server.url}/checkpoint`)).text();
+      if ((await verifyCheckpoint(latest, vkey)).size > cp.size) newer = latest;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    const later = await verifyCheckpoint(newer, vkey);
+    const forward = await (await fetch(`${server.url}/v1/log/proof/consistency?from=${cp.size}&to=${later.size}`)).json();
+    const stale = await verifyEvidence(bundle, vkey, { trusted: { checkpoint: newer, consistency: forward.path } });
+    assert.ok(stale.items.some((i) => i.what === "bundle is as recent as the trusted checkpoint" && !i.ok));
+    assert.ok((await verifyEvidence(bundle, vkey, { trusted: { checkpoint: newer, consistency: forward.path, allowOlder: true } })).passed);
+    assert.ok((await verifyEvidence(bundle, vkey, { policy: `log ${vkey}\nquorum none\n` })).passed);
+    const witnessKey = execFileSync(binary, ["witness", "new-key", "--name", "w.example/1", "--out", join(env.dir, "w.key")], { encoding: "utf8" }).trim();
+    const needsWitness = await verifyEvidence(bundle, vkey, { policy: `witness A ${witnessKey}\nquorum A\n` });
+    assert.ok(needsWitness.items.some((i) => i.what.startsWith("witnessed checkpoint: quorum") && !i.ok), JSON.stringify(needsWitness.items));
+    const twice = await verifyEvidence(bundle, vkey, { policy: `witness A ${witnessKey}\nwitness B ${witnessKey}\nquorum A\n` });
+    assert.ok(twice.items.some((i) => i.what === "policy" && !i.ok), JSON.stringify(twice.items));
+
     // Every tampering of the Rust tests: refused by both verifiers, the failing item named.
     const tampered = [
       ["leaf byte", (b) => { b.events[1].leaf = flip(b.events[1].leaf); }, "leaf hash"],
@@ -78,6 +114,8 @@ test("record, decide, and verify evidence offline", async () => {
       ["signature", (b) => { const [body, sig] = [b.checkpoint.slice(0, b.checkpoint.lastIndexOf(" ")), b.checkpoint.slice(b.checkpoint.lastIndexOf(" ") + 1)]; b.checkpoint = `${body} ${flip(sig.trim())}\n`; }, "checkpoint"],
       ["salt", (b) => { b.subject.salt = flip(b.subject.salt); }, "subject commitment"],
       ["address", (b) => { b.subject.email = "other@example.jp"; }, "subject commitment"],
+      ["template", (b) => { b.collection_points[0].content = flip(b.collection_points[0].content); }, "content and id"],
+      ["template left out", (b) => { b.collection_points = []; }, "its collection point is in the bundle"],
       ["decision", (b) => { b.decisions.find((d) => d.purpose === "offers").may_send = true; }, "decision for"],
       ["hidden middle event", (b) => { b.events.splice(1, 1); }, "chain"],
       ["hidden newest event", (b) => { b.events.pop(); }, "complete"],
