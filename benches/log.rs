@@ -313,7 +313,10 @@ fn subject_map(rows: &mut Vec<(String, String)>) {
     let started = Instant::now();
     for round in 0..rounds {
         let base = 1_000_000 + round * 1_200;
-        let next = map.stage(base + 1_200, (base..base + 1_200).map(|i| (key(i % 1_500_000), i)));
+        let next = map.stage(
+            base + 1_200,
+            (base..base + 1_200).map(|i| (key(i % 1_500_000), i)),
+        );
         map.apply(next);
     }
     rows.push((
