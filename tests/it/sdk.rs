@@ -59,6 +59,28 @@ async fn rust_client_records_decides_and_verifies(db: TestDb) {
             (offers.may_send, offers.status.as_str()),
             (false, "withdrawn")
         );
+        let batch = client
+            .check(
+                &["kenji@example.jp", "nobody@example.jp", "not an address"],
+                "newsletter",
+            )
+            .unwrap();
+        let answers: Vec<(bool, &str)> = batch
+            .iter()
+            .map(|r| (r.may_send, r.status.as_str()))
+            .collect();
+        assert_eq!(
+            answers,
+            [(true, "granted"), (false, "none"), (false, "invalid")]
+        );
+        let links = client
+            .unsubscribe_links(&["kenji@example.jp"], Some("newsletter"))
+            .unwrap();
+        assert!(links[0].headers.list_unsubscribe.contains(&links[0].url));
+        assert_eq!(
+            links[0].headers.list_unsubscribe_post,
+            "List-Unsubscribe=One-Click"
+        );
         let bad = client.record_event(
             &NewEvent {
                 email: "nope".into(),

@@ -95,6 +95,43 @@ pub struct Decision {
     pub event_id: Option<String>,
 }
 
+/// One address's answer in a batch check.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CheckResult {
+    /// The address as given.
+    pub email: String,
+    /// Whether it may be mailed (false for an invalid address).
+    pub may_send: bool,
+    /// `granted`, `pending`, `withdrawn`, `none` or `invalid`.
+    pub status: String,
+    /// Why the address is invalid.
+    pub error: Option<String>,
+}
+
+/// The mail headers of an unsubscribe link (RFC 2369, RFC 8058).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct MailHeaders {
+    /// `List-Unsubscribe`: the https link and the mailto.
+    #[serde(rename = "List-Unsubscribe")]
+    pub list_unsubscribe: String,
+    /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+    #[serde(rename = "List-Unsubscribe-Post")]
+    pub list_unsubscribe_post: String,
+}
+
+/// A recipient's unsubscribe link.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct UnsubscribeLink {
+    /// The address.
+    pub email: String,
+    /// The https link (a page, and RFC 8058 one-click).
+    pub url: String,
+    /// The mailto alternative.
+    pub mailto: String,
+    /// Ready headers for the mail.
+    pub headers: MailHeaders,
+}
+
 /// The client.
 pub struct Client {
     base: String,
@@ -174,6 +211,47 @@ impl Client {
             escape(email),
             escape(purpose)
         ))
+    }
+
+    /// The decision for many addresses at once (1–10,000), before a campaign.
+    pub fn check(&self, emails: &[&str], purpose: &str) -> Result<Vec<CheckResult>, ClientError> {
+        #[derive(Deserialize)]
+        struct Results {
+            results: Vec<CheckResult>,
+        }
+        let body = serde_json::json!({ "emails": emails, "purpose": purpose });
+        let text = Self::answer(
+            self.agent
+                .post(&format!("{}/v1/consent:check", self.base))
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .send_json(&body),
+        )?;
+        serde_json::from_str::<Results>(&text)
+            .map(|r| r.results)
+            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+    }
+
+    /// Signed unsubscribe links with their mail headers, one per address (1–10,000); for one
+    /// `purpose` (the page also offers to stop all mail), or all mail when `None`.
+    pub fn unsubscribe_links(
+        &self,
+        emails: &[&str],
+        purpose: Option<&str>,
+    ) -> Result<Vec<UnsubscribeLink>, ClientError> {
+        #[derive(Deserialize)]
+        struct Links {
+            links: Vec<UnsubscribeLink>,
+        }
+        let body = serde_json::json!({ "emails": emails, "purpose": purpose });
+        let text = Self::answer(
+            self.agent
+                .post(&format!("{}/v1/unsubscribe-links", self.base))
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .send_json(&body),
+        )?;
+        serde_json::from_str::<Links>(&text)
+            .map(|l| l.links)
+            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
     }
 
     /// The evidence bundle of an address (check it with [`crate::evidence::verify::verify`]).
