@@ -81,6 +81,10 @@ pub struct Config {
     /// Witnesses asked to cosign each checkpoint (C2SP tlog-witness), each
     /// `"<witness vkey> <submission URL>"`; none by default.
     pub witnesses: Vec<String>,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` is believed: the
+    /// client address recorded as evidence and used for rate limits is then the last address
+    /// before them. None by default (the socket's peer is the client).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -98,6 +102,7 @@ impl Default for Config {
             webhooks_to_loopback: false,
             unsubscribe_mailbox: None,
             witnesses: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -155,6 +160,15 @@ pub struct ConfigArgs {
         value_delimiter = ','
     )]
     pub witnesses: Option<Vec<String>>,
+    /// A reverse proxy whose X-Forwarded-For is believed, an IP or CIDR (repeat the flag; the
+    /// environment variable separates them with commas) [default: none]
+    #[arg(
+        long = "trusted-proxy",
+        env = "CONSENT_LEDGER_TRUSTED_PROXIES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl Config {
@@ -187,6 +201,7 @@ impl Config {
             webhooks_to_loopback,
             unsubscribe_mailbox,
             witnesses,
+            trusted_proxies,
         } = args.clone();
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
@@ -202,7 +217,8 @@ impl Config {
             public_url,
             unsubscribe_per_ip,
             webhooks_to_loopback,
-            witnesses
+            witnesses,
+            trusted_proxies
         );
         if unsubscribe_mailbox.is_some() {
             config.unsubscribe_mailbox = unsubscribe_mailbox;
@@ -235,6 +251,14 @@ impl Config {
                 return invalid(
                     "unsubscribe_mailbox",
                     "must be an e-mail address, e.g. unsubscribe@ledger.example.jp",
+                );
+            }
+        }
+        for proxy in &self.trusted_proxies {
+            if crate::api::IpRange::parse(proxy).is_none() {
+                return invalid(
+                    "trusted_proxies",
+                    &format!("{proxy:?} is not an IP address or CIDR range, e.g. 10.0.0.0/8"),
                 );
             }
         }

@@ -64,6 +64,8 @@ pub struct AppState {
     pub unsubscribe_locks: std::sync::Arc<unsubscribe::SubjectLocks>,
     /// Sends opt-out webhooks while any clone of the state lives.
     pub webhooks: std::sync::Arc<crate::unsubscribe::webhooks::Worker>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 /// Runs a short database call (a few indexed queries, no scan): inline where the store says
@@ -85,14 +87,152 @@ where
     }
 }
 
-/// What a person's client tells about a request, kept as erasable evidence: the socket's peer
-/// (not forwarding headers, which anyone can forge) and the user agent.
+/// An IP address or CIDR range (`trusted_proxies`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    /// Parses `10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (ip, prefix) = match text.trim().split_once('/') {
+            Some((ip, p)) => (ip, Some(p.parse::<u8>().ok()?)),
+            None => (text.trim(), None),
+        };
+        let network: std::net::IpAddr = ip.parse().ok()?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { network, prefix })
+    }
+
+    /// Whether `ip` is in the range.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let p = u32::from(self.prefix);
+        match (self.network, ip) {
+            (V4(net), V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - p).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (V6(net), V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - p).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let trusted = [
+            IpRange::parse("10.0.0.0/8").unwrap(),
+            IpRange::parse("2001:db8::/32").unwrap(),
+            IpRange::parse("192.0.2.1").unwrap(),
+        ];
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        // A client talking directly: its headers are not believed.
+        assert_eq!(
+            client_ip(&trusted, ip("198.51.100.7"), Some("1.2.3.4")),
+            ip("198.51.100.7")
+        );
+        // Behind two trusted proxies: the last untrusted hop, not what the client prepended.
+        assert_eq!(
+            client_ip(
+                &trusted,
+                ip("10.1.2.3"),
+                Some("6.6.6.6, 203.0.113.9, 192.0.2.1")
+            ),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(&trusted, ip("2001:db8::1"), Some("203.0.113.9")),
+            ip("203.0.113.9")
+        );
+        // A trusted proxy without the header, or with garbage: the last trusted hop.
+        assert_eq!(client_ip(&trusted, ip("10.0.0.1"), None), ip("10.0.0.1"));
+        assert_eq!(
+            client_ip(&trusted, ip("10.0.0.1"), Some("bogus")),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_ip(&[], ip("10.0.0.1"), Some("203.0.113.9")),
+            ip("10.0.0.1")
+        );
+        assert!(IpRange::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(!IpRange::parse("10.0.0.0/8")
+            .unwrap()
+            .contains("11.0.0.1".parse().unwrap()));
+        assert!(!IpRange::parse("10.0.0.0/8")
+            .unwrap()
+            .contains("::1".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "10.0.0", "example.com", "::/129", ""] {
+            assert!(IpRange::parse(bad).is_none(), "{bad}");
+        }
+    }
+}
+
+/// The client's address: the socket's peer, or — when the peer is a trusted proxy — the last
+/// address in `X-Forwarded-For` that is not a trusted proxy (addresses before it could be forged
+/// by the client itself).
+pub(crate) fn client_ip(
+    trusted: &[IpRange],
+    peer: Option<std::net::IpAddr>,
+    forwarded_for: Option<&str>,
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|r| r.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let Some(header) = forwarded_for else {
+        return Some(peer);
+    };
+    let mut last = peer;
+    for hop in header.rsplit(',').map(str::trim) {
+        let Ok(ip) = hop.parse::<std::net::IpAddr>() else {
+            return Some(last);
+        };
+        last = ip;
+        if !is_trusted(ip) {
+            return Some(ip);
+        }
+    }
+    Some(last)
+}
+
+/// The client's address for a request to this service.
+pub(crate) fn request_ip(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+) -> Option<std::net::IpAddr> {
+    client_ip(
+        &state.trusted_proxies,
+        req.peer_addr().map(|a| a.ip()),
+        req.headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// What a person's client tells about a request, kept as erasable evidence: its address (the
+/// socket's peer, or what trusted proxies forwarded; never a header from anyone else) and the
+/// user agent.
 pub(crate) fn client_evidence(
+    state: &AppState,
     req: &actix_web::HttpRequest,
     note: impl Into<String>,
 ) -> crate::consent::model::Evidence {
     crate::consent::model::Evidence {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: request_ip(state, req).map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)
@@ -143,6 +283,11 @@ impl AppState {
             rate_limits: Default::default(),
             unsubscribe_per_ip: config.unsubscribe_per_ip,
             webhooks_to_loopback: config.webhooks_to_loopback,
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| IpRange::parse(p))
+                .collect(),
             unsubscribe_locks: Default::default(),
             webhooks: std::sync::Arc::new(
                 crate::unsubscribe::webhooks::Worker::start(

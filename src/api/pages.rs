@@ -189,7 +189,7 @@ pub async fn confirm(
     query: web::Query<LangQuery>,
 ) -> HttpResponse {
     let lang = lang(&req, &query);
-    let evidence = super::client_evidence(&req, "confirmed with the double opt-in link");
+    let evidence = super::client_evidence(&state, &req, "confirmed with the double opt-in link");
     let (store, links, token) = (state.store.clone(), state.links.clone(), token.into_inner());
     let prepared =
         web::block(move || consent::prepare_confirmation(&store, &links, &token, evidence)).await;
@@ -458,6 +458,7 @@ pub async fn unsubscribe(
         }
     };
     let evidence = super::client_evidence(
+        &state,
         &req,
         if one_click {
             "one-click unsubscribe (RFC 8058)"

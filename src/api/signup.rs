@@ -143,9 +143,8 @@ pub async fn signup(
         Err(e) => return with_cors(e.error_response(), None),
     };
     let result = async {
-        let client = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
+        let client = super::request_ip(&state, &req)
+            .map(|ip| ip.to_string())
             .unwrap_or_default();
         for (bucket, rate, burst) in [
             (format!("{}|{client}", key.key), 2.0, 10.0),
@@ -162,7 +161,7 @@ pub async fn signup(
         }
         let signup: Signup = serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid signup: {e}")))?;
-        let evidence = super::client_evidence(&req, format!("signup form on {origin}"));
+        let evidence = super::client_evidence(&state, &req, format!("signup form on {origin}"));
         let tenant = key.tenant.clone();
         let (store, t) = (state.store.clone(), tenant.clone());
         let legal_name = web::block(move || consent::tenant(&store, &t))

@@ -159,7 +159,7 @@ pub(super) fn link(
     if target.is_ok() || state.unsubscribe_per_ip == 0 {
         return Ok(target?);
     }
-    let ip = match req.peer_addr().map(|a| a.ip()) {
+    let ip = match super::request_ip(state, req) {
         Some(std::net::IpAddr::V6(v6)) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])

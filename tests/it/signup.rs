@@ -11,7 +11,10 @@ use serde_json::json;
 use crate::common::{TestApp, TestDb};
 use crate::on_both_backends;
 
-on_both_backends!(a_signup_form_records_a_pending_opt_in_from_its_origin_only);
+on_both_backends!(
+    a_signup_form_records_a_pending_opt_in_from_its_origin_only,
+    behind_a_trusted_proxy_the_forwarded_client_address_is_the_evidence
+);
 
 const SHOP: &str = "https://shop.example.jp";
 
@@ -422,4 +425,79 @@ async fn a_signup_form_records_a_pending_opt_in_from_its_origin_only(db: TestDb)
         "{statuses:?}"
     );
     app.stop().await;
+}
+
+/// The address kept as evidence is the socket's peer; `X-Forwarded-For` counts only when the peer
+/// is a configured trusted proxy, and then only its last untrusted hop.
+async fn behind_a_trusted_proxy_the_forwarded_client_address_is_the_evidence(db: TestDb) {
+    let state = AppState::open(&db.config()).unwrap();
+    let tenant = consent::create_tenant(
+        &state.store,
+        NewTenant {
+            name: "Shop".into(),
+            purposes: vec![PurposeDefinition {
+                purpose: "newsletter".into(),
+                description: "News".into(),
+            }],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let sender = state
+        .authority
+        .issue(
+            Role::Sender,
+            Some(&tenant.id),
+            "shop",
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    let store = state.store.clone();
+    state.log.shutdown();
+    let mut signup = json!({"email": "a@example.jp", "purposes": ["newsletter"],
+        "consent_text": "Send me news", "prechecked": false, "language": "en"});
+    let forged = [
+        ("Origin", SHOP),
+        ("X-Forwarded-For", "6.6.6.6, 203.0.113.9"),
+    ];
+    let mut seen = Vec::new();
+    for proxies in [vec![], vec!["127.0.0.1".to_string()]] {
+        let mut config = db.config();
+        config.trusted_proxies = proxies;
+        let app = TestApp::start_with(config).await;
+        let key = app
+            .call(
+                "POST",
+                "/v1/publishable-keys",
+                Some(&sender),
+                Some(&json!({"origins": [SHOP]})),
+                &[],
+            )
+            .await
+            .json()["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let res = app
+            .call(
+                "POST",
+                &format!("/v1/signups/{key}"),
+                None,
+                Some(&signup),
+                &forged,
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        let id = res.json()["event_id"].as_str().unwrap().to_string();
+        let row = store
+            .read(|r| Ok::<_, consent_ledger::store::StoreError>(r.event(&id)?))
+            .unwrap()
+            .unwrap();
+        let evidence: serde_json::Value =
+            serde_json::from_str(row.evidence.as_deref().unwrap()).unwrap();
+        seen.push(evidence["ip"].as_str().unwrap().to_string());
+        signup["email"] = json!("b@example.jp");
+        app.stop().await;
+    }
+    assert_eq!(seen, ["127.0.0.1", "203.0.113.9"]);
 }
