@@ -66,6 +66,8 @@ pub struct AppState {
     pub webhooks: std::sync::Arc<crate::unsubscribe::webhooks::Worker>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpRange>,
+    /// Purges expired idempotency keys while any clone of the state lives.
+    pub housekeeper: std::sync::Arc<crate::consent::Housekeeper>,
 }
 
 /// Runs a short database call (a few indexed queries, no scan): inline where the store says
@@ -298,6 +300,11 @@ impl AppState {
                     StartError::Log(LogError::Corrupt(format!(
                         "cannot start the webhook worker: {e}"
                     )))
+                })?,
+            ),
+            housekeeper: std::sync::Arc::new(
+                crate::consent::Housekeeper::start(store.clone()).map_err(|e| {
+                    StartError::Log(LogError::Corrupt(format!("cannot start housekeeping: {e}")))
                 })?,
             ),
         })

@@ -1355,6 +1355,44 @@ fn complete_key(
 /// `SHA-256("consent-ledger/subject/v1" ‖ 0x0A ‖ tenant ‖ 0x0A ‖ address ‖ 0x0A ‖ salt)`: what
 pub use consent_ledger_sdk::commitment;
 
+/// How long an idempotency key is kept: a retry within this time replays the first answer
+/// (the API promises at least 24 hours).
+pub const IDEMPOTENCY_RETENTION_MS: i64 = 48 * 3600 * 1000;
+
+/// Deletes idempotency keys older than [`IDEMPOTENCY_RETENTION_MS`] at `now`; returns how many.
+pub fn purge_idempotency_keys(store: &Store, now: i64) -> Result<usize, ConsentError> {
+    store.write(|r: &mut dyn Repo| {
+        Ok::<_, ConsentError>(r.purge_idempotency_keys(now - IDEMPOTENCY_RETENTION_MS)?)
+    })
+}
+
+/// Housekeeping in the background while it lives: purges expired idempotency keys hourly.
+pub struct Housekeeper {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Housekeeper {
+    /// Starts it on `store` (a first pass right away).
+    pub fn start(store: Store) -> std::io::Result<Self> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("housekeeping".into())
+            .spawn(move || loop {
+                match purge_idempotency_keys(&store, now_millis()) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "expired idempotency keys deleted"),
+                    Err(e) => tracing::warn!(error = %e, "housekeeping: will retry"),
+                }
+                if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) =
+                    stopped.recv_timeout(std::time::Duration::from_secs(3600))
+                {
+                    return;
+                }
+            })?;
+        Ok(Self { _stop: stop })
+    }
+}
+
 pub(crate) fn new_subject(tenant_id: &str, address: &EmailAddress) -> SubjectRow {
     let mut salt = [0u8; 32];
     getrandom::fill(&mut salt).expect("the OS has randomness");

@@ -317,6 +317,8 @@ pub trait ConsentRows {
     ) -> QueryResult<()>;
     /// Drops a reservation that got no answer (the request failed; nothing was recorded).
     fn release_idempotency_key(&mut self, tenant_id: &str, key: &str) -> QueryResult<()>;
+    /// Deletes idempotency keys reserved before `before` (Unix ms); returns how many.
+    fn purge_idempotency_keys(&mut self, before: i64) -> QueryResult<usize>;
     /// Stores a publishable key.
     fn insert_publishable_key(&mut self, row: &PublishableKeyRow) -> QueryResult<()>;
     /// Revokes a tenant's publishable key; false if there was no such unrevoked key.
@@ -673,6 +675,13 @@ macro_rules! impl_consent_rows {
                     ))
                     .execute(self)
                     .map(drop)
+            }
+
+            fn purge_idempotency_keys(&mut self, before: i64) -> QueryResult<usize> {
+                diesel::delete(
+                    idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)),
+                )
+                .execute(self)
             }
 
             fn release_idempotency_key(&mut self, tenant_id: &str, key: &str) -> QueryResult<()> {

@@ -1267,6 +1267,27 @@ async fn idempotency_is_exactly_once(db: TestDb) {
             .status,
         400
     );
+    // Keys are kept 48 hours, then purged by housekeeping: a retry after that is a new request.
+    let store = consent_ledger::store::Store::connect(&db.url, 2).unwrap();
+    assert_eq!(
+        consent::purge_idempotency_keys(&store, consent_ledger::now_millis()).unwrap(),
+        0
+    );
+    let later = consent_ledger::now_millis() + consent::IDEMPOTENCY_RETENTION_MS + 1;
+    assert!(consent::purge_idempotency_keys(&store, later).unwrap() >= 1);
+    let after = s
+        .app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&s.sender),
+            Some(&confirm),
+            &[("Idempotency-Key", "c-1")],
+        )
+        .await;
+    // Validated anew (nothing is pending any more), not replayed.
+    assert_eq!(after.status, 409, "{}", after.text());
+    assert!(after.text().contains("nothing awaits confirmation"));
 }
 
 async fn double_opt_in_by_link_confirms_only_on_the_button(db: TestDb) {
