@@ -103,8 +103,14 @@ fn run(store: &Store, witnesses: &[WitnessEndpoint], stop: &AtomicBool) {
             failures: 0,
         })
         .collect();
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(POLL);
+    let mut last_pass = false;
+    while !last_pass {
+        // Asked to stop: one last pass, so the final checkpoint (published just before) is
+        // offered too; a witness in back-off is left alone (each request is bounded anyway).
+        last_pass = stop.load(Ordering::Relaxed);
+        if !last_pass {
+            std::thread::sleep(POLL);
+        }
         let Ok(latest) = store.read(latest_checkpoint) else {
             continue;
         };
@@ -112,9 +118,6 @@ fn run(store: &Store, witnesses: &[WitnessEndpoint], stop: &AtomicBool) {
             continue;
         }
         for (witness, p) in witnesses.iter().zip(&mut progress) {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
             if p.size >= latest.size || Instant::now() < p.retry_at {
                 continue;
             }
