@@ -7,7 +7,7 @@
 //! first two bytes; bucket `b`'s content is its entries `key ‖ u64be(index)` sorted by key; the
 //! map root is the RFC 9162 tree hash over the 65,536 bucket contents as leaves. A map proof is
 //! a bucket's content and its RFC 9162 inclusion path (16 hashes): it shows the value of a key,
-//! or that the key is absent. Held in memory (about 48 bytes per key), rebuilt at start from the
+//! or that the key is absent. Held in memory (about 70 bytes per key), rebuilt at start from the
 //! subjects' chain heads; the sequencer stages changes and applies them only once committed.
 //! No SQL here: the sequencer feeds it.
 
