@@ -60,7 +60,7 @@ pub struct AppState {
     pub unsubscribe_per_ip: u32,
     /// Webhooks may be http:// to this machine (development and tests).
     pub webhooks_to_loopback: bool,
-    /// One unsubscribe at a time per recipient.
+    /// One unsubscribe at a time per recipient; one confirmation at a time per link.
     pub unsubscribe_locks: std::sync::Arc<unsubscribe::SubjectLocks>,
     /// Sends opt-out webhooks while any clone of the state lives.
     pub webhooks: std::sync::Arc<crate::unsubscribe::webhooks::Worker>,

@@ -191,12 +191,27 @@ pub async fn confirm(
     let lang = lang(&req, &query);
     let evidence = super::client_evidence(&state, &req, "confirmed with the double opt-in link");
     let (store, links, token) = (state.store.clone(), state.links.clone(), token.into_inner());
-    let prepared =
-        web::block(move || consent::prepare_confirmation(&store, &links, &token, evidence)).await;
+    // One confirmation at a time per link: a double click finds the first one recorded.
+    let lock = format!("confirm:{token}");
+    let outcome = state
+        .unsubscribe_locks
+        .run(&lock, async {
+            let prepared =
+                web::block(move || consent::prepare_confirmation(&store, &links, &token, evidence))
+                    .await;
+            match prepared {
+                Ok(Ok(entry)) => Ok(state
+                    .log
+                    .append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
+                    .await),
+                other => Err(other),
+            }
+        })
+        .await;
     let done =
         |title: &str, text: String| page(StatusCode::OK, lang, title, &format!("<p>{text}</p>"));
-    match prepared {
-        Ok(Ok(entry)) => match state.log.append_entries(vec![Box::new(entry) as Box<dyn LogEntry>]).await {
+    match outcome {
+        Ok(appended) => match appended {
             Ok(appended) => {
                 let at = human_time(lang, &consent::recorded(&appended[0], &state.links).recorded_at);
                 match lang {
@@ -206,7 +221,7 @@ pub async fn confirm(
             }
             Err(_) => page(StatusCode::SERVICE_UNAVAILABLE, lang, "Error", "<p>Not recorded. Please try again in a moment. / 記録できませんでした。しばらくしてからもう一度お試しください。</p>"),
         },
-        Ok(Err(ConsentError::Conflict(_))) => match lang {
+        Err(Ok(Err(ConsentError::Conflict(_)))) => match lang {
             Lang::Ja => done("確認済みです", "確認が必要な登録はありません（すでに確認済みか、配信停止の手続きがされています）。".into()),
             Lang::En => done("Nothing to confirm", "There is nothing left to confirm: it was confirmed already, or you unsubscribed since.".into()),
         },

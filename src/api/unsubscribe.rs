@@ -29,15 +29,16 @@ const MAX_MAIL_BYTES: usize = 2 << 20;
 /// Requests per second (and burst) through one unsubscribe link.
 const PER_LINK: (f64, f64) = (5.0, 50.0);
 
-/// One lock per subject, so that a flood of unsubscribes for one recipient records one
-/// opt-out: the rest wait, then find it stopped and answer with it.
+/// One lock per subject (or per link), so that a flood of unsubscribes for one recipient records
+/// one opt-out, and a double click on a confirmation link one confirmation: the rest wait, then
+/// find it done and answer with it.
 #[derive(Default)]
 pub struct SubjectLocks {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl SubjectLocks {
-    async fn run<T>(&self, subject: &str, f: impl std::future::Future<Output = T>) -> T {
+    pub(super) async fn run<T>(&self, subject: &str, f: impl std::future::Future<Output = T>) -> T {
         /// Drops the map's entry once nobody holds or awaits it — also when the request is
         /// cancelled mid-way (a client that hung up).
         struct Release<'a> {
