@@ -45,6 +45,21 @@ pub fn rfc3339(millis: i64) -> String {
 
 pub use consent_ledger_sdk::{hex, unhex32};
 
+/// Replaces the file at `path` with `bytes` so that a crash leaves the old or the new content,
+/// never a mix: written beside it, synced, renamed over it, the directory synced.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let temp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Text escaped for HTML element content and quoted attribute values.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -45,8 +45,8 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// GETs `url` (with a bearer token if given) as text.
-fn fetch(agent: &ureq::Agent, url: &str, token: Option<&str>) -> Result<String, String> {
+/// GETs `url` (with a bearer token if given): its bytes, up to 64 MiB (a full entry tile).
+fn fetch_bytes(agent: &ureq::Agent, url: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
     let mut request = agent.get(url);
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
@@ -55,8 +55,15 @@ fn fetch(agent: &ureq::Agent, url: &str, token: Option<&str>) -> Result<String, 
         .call()
         .map_err(|e| format!("{url}: {e}"))?
         .body_mut()
-        .read_to_string()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
         .map_err(|e| format!("{url}: {e}"))
+}
+
+/// GETs `url` (with a bearer token if given) as text.
+fn fetch(agent: &ureq::Agent, url: &str, token: Option<&str>) -> Result<String, String> {
+    String::from_utf8(fetch_bytes(agent, url, token)?).map_err(|_| format!("{url}: not UTF-8"))
 }
 
 fn fetch_consistency(
@@ -199,7 +206,7 @@ fn fetch_leaves(
     start: u64,
     end: u64,
 ) -> Result<Vec<Vec<u8>>, String> {
-    use crate::log::tiles::{TileKind, TileRef, TILE_WIDTH};
+    use crate::log::tiles::{self, TileKind, TileRef, TILE_WIDTH};
     let index = start / TILE_WIDTH;
     let width = (end - index * TILE_WIDTH).min(TILE_WIDTH) as u16;
     let url = format!(
@@ -211,28 +218,8 @@ fn fetch_leaves(
         }
         .path()
     );
-    let mut request = agent.get(&url);
-    if let Some(token) = token {
-        request = request.header("Authorization", &format!("Bearer {token}"));
-    }
-    let bundle = request
-        .call()
-        .map_err(|e| format!("{url}: {e}"))?
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_vec()
-        .map_err(|e| format!("{url}: {e}"))?;
-    let mut leaves = Vec::new();
-    let mut rest = bundle.as_slice();
-    while let [a, b, tail @ ..] = rest {
-        let len = usize::from(u16::from_be_bytes([*a, *b]));
-        if tail.len() < len {
-            return Err(format!("{url}: a truncated entry"));
-        }
-        leaves.push(tail[..len].to_vec());
-        rest = &tail[len..];
-    }
+    let mut leaves = tiles::split_entry_bundle(&fetch_bytes(agent, &url, token)?)
+        .ok_or_else(|| format!("{url}: a truncated entry"))?;
     if leaves.len() != usize::from(width) {
         return Err(format!("{url}: {} entries, not {width}", leaves.len()));
     }

@@ -6,18 +6,16 @@
 //! map entries and the tree's right edge) lives in a file in the monitor's state directory.
 //! Fetching is the caller's; no network, no database.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::hash::{empty_root, leaf_hash, node_hash, Hash};
-use super::map::{self, SubjectMap, MAP_LEAF_TYPE};
+use super::map::{self, SubjectMap};
 use super::monitor::Alarm;
 use super::note::Checkpoint;
 
 /// The auditor of one log.
 pub struct MapAuditor {
     map: SubjectMap,
-    heads: std::collections::BTreeMap<Hash, u64>,
     /// The right edge of the tree: perfect subtrees `(height, hash)`, largest first.
     edge: Vec<(u32, Hash)>,
     size: u64,
@@ -31,7 +29,6 @@ impl MapAuditor {
         let state = |e: String| Alarm::State(format!("{}: {e}", path.display()));
         let mut auditor = Self {
             map: SubjectMap::from_heads(0, []),
-            heads: Default::default(),
             edge: Vec::new(),
             size: 0,
             path: path.clone(),
@@ -41,6 +38,7 @@ impl MapAuditor {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(auditor),
             Err(e) => return Err(state(e.to_string())),
         };
+        let mut heads = Vec::new();
         for line in text.lines() {
             let words: Vec<&str> = line.split(' ').collect();
             let hash =
@@ -52,14 +50,11 @@ impl MapAuditor {
             match words.as_slice() {
                 ["size", n] => auditor.size = number(n)?,
                 ["edge", h, hash_hex] => auditor.edge.push((number(h)? as u32, hash(hash_hex)?)),
-                ["head", key, index] => {
-                    auditor.heads.insert(hash(key)?, number(index)?);
-                }
+                ["head", key, index] => heads.push((hash(key)?, number(index)?)),
                 _ => return Err(state(format!("bad line {line:?}"))),
             }
         }
-        auditor.map =
-            SubjectMap::from_heads(auditor.size, auditor.heads.iter().map(|(k, v)| (*k, *v)));
+        auditor.map = SubjectMap::from_heads(auditor.size, heads);
         Ok(auditor)
     }
 
@@ -99,18 +94,15 @@ impl MapAuditor {
             }
             for leaf in leaves.into_iter().take((cp.size - self.size) as usize) {
                 let index = self.size;
-                let doc: serde_json::Value = serde_json::from_slice(&leaf).unwrap_or_default();
-                if doc["type"] == MAP_LEAF_TYPE {
+                if let Some(stated) = map::map_leaf(&leaf) {
                     let next = self.map.stage(index, pending.drain(..));
-                    let root = crate::hex(&next.root());
-                    if doc["covers"].as_u64() != Some(index) || doc["root"] != root.as_str() {
+                    if stated.covers != index || stated.root != next.root() {
                         return Err(Alarm::MapMismatch(index));
                     }
                     self.map.apply(next);
                     checked += 1;
                 } else if let Some(key) = map::leaf_subject(&leaf) {
                     pending.push((key, index));
-                    self.heads.insert(key, index);
                 }
                 let mut node = (0u32, leaf_hash(&leaf));
                 while let Some(&(height, left)) = self.edge.last() {
@@ -127,7 +119,9 @@ impl MapAuditor {
         if self.root() != cp.root {
             return Err(Alarm::EntriesMismatch(cp.size));
         }
-        // Changes after the last map leaf wait in `heads`; the map is rebuilt from them on load.
+        // Subjects named after the last map leaf go into the map now (it covers every leaf read).
+        let next = self.map.stage(self.size, pending);
+        self.map.apply(next);
         self.save()?;
         Ok(checked)
     }
@@ -138,13 +132,9 @@ impl MapAuditor {
         for (h, hash) in &self.edge {
             text.push_str(&format!("edge {h} {}\n", crate::hex(hash)));
         }
-        for (key, index) in &self.heads {
+        for (key, index) in self.map.entries() {
             text.push_str(&format!("head {} {index}\n", crate::hex(key)));
         }
-        let temp = self.path.with_extension("tmp");
-        let mut file = std::fs::File::create(&temp).map_err(state)?;
-        file.write_all(text.as_bytes()).map_err(state)?;
-        file.sync_all().map_err(state)?;
-        std::fs::rename(&temp, &self.path).map_err(state)
+        crate::write_atomically(&self.path, text.as_bytes()).map_err(state)
     }
 }

@@ -399,9 +399,24 @@ impl Log {
     ) -> Result<Vec<SignedCheckpoint>, LogError> {
         let after = after.map(to_i64).transpose()?.unwrap_or(-1);
         self.inner.store.read(|r| {
-            r.checkpoints_after(after, i64::from(limit))?
+            let rows = r.checkpoints_after(after, i64::from(limit))?;
+            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                return Ok(Vec::new());
+            };
+            // One query for the page's cosignatures, not one per checkpoint.
+            let mut lines = r
+                .cosignatures_between(first.tree_size, last.tree_size)?
                 .into_iter()
-                .map(|row| with_cosignatures(r, row))
+                .peekable();
+            rows.into_iter()
+                .map(|row| {
+                    let size = row.tree_size;
+                    let mut cp = SignedCheckpoint::try_from(row)?;
+                    while let Some((_, line)) = lines.next_if(|(s, _)| *s == size) {
+                        cp.note.push_str(&line);
+                    }
+                    Ok(cp)
+                })
                 .collect()
         })
     }
@@ -411,13 +426,10 @@ impl Log {
     pub fn subject_proof(&self, subject: &Hash) -> Result<MapProof, LogError> {
         let proof = self.inner.map.read().expect("map lock").prove(subject);
         let is_map_leaf = proof.size > 0
-            && self.inner.store.read(|r| {
-                let leaf = r.leaf_data(to_i64(proof.size - 1)?, to_i64(proof.size)?)?;
-                Ok::<_, LogError>(leaf.first().is_some_and(|l| {
-                    serde_json::from_slice::<Value>(l)
-                        .is_ok_and(|d| d["type"] == map::MAP_LEAF_TYPE)
-                }))
-            })?;
+            && self
+                .inner
+                .store
+                .read(|r| sequencer::ends_with_map(r, proof.size))?;
         if !is_map_leaf {
             return Err(LogError::NotFound(
                 "no checkpoint with a subject map has been published yet".into(),
@@ -541,12 +553,7 @@ impl Log {
                             tile.path()
                         )));
                     }
-                    let mut bundle = Vec::with_capacity(data.iter().map(|d| d.len() + 2).sum());
-                    for entry in data {
-                        bundle.extend_from_slice(&(entry.len() as u16).to_be_bytes());
-                        bundle.extend_from_slice(&entry);
-                    }
-                    bundle
+                    tiles::entry_bundle(&data)
                 }
             };
             Ok(TileData {

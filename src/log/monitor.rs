@@ -133,13 +133,8 @@ impl Monitor {
 
     /// Records a checkpoint: written whole (a temporary file, synced, renamed) or not at all.
     fn remember(&self, size: u64, note: &str) -> Result<(), Alarm> {
-        use std::io::Write;
-        let state = |e: std::io::Error| Alarm::State(format!("{}: {e}", self.dir.display()));
-        let tmp = self.dir.join(format!(".{size}.tmp"));
-        let mut file = std::fs::File::create(&tmp).map_err(state)?;
-        file.write_all(note.as_bytes()).map_err(state)?;
-        file.sync_all().map_err(state)?;
-        std::fs::rename(&tmp, self.path(size)).map_err(state)
+        crate::write_atomically(&self.path(size), note.as_bytes())
+            .map_err(|e| Alarm::State(format!("{}: {e}", self.dir.display())))
     }
 
     /// Judges `note`, the log's current checkpoint. `consistency(from, to)` fetches the proof

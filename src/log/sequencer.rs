@@ -259,16 +259,16 @@ impl Sequencer {
                 r.insert_checkpoint(&sign_checkpoint(&signer, 0, frontier.root())?)?;
                 return Ok((Some(frontier), 0));
             }
-            let mut next = {
+            let next = {
                 let map = map.read().expect("map lock");
                 let changes = subjects_of(r, map.size(), covers)?;
-                map.stage(covers, changes)
+                // The map leaf itself names no subject: the staged map covers it too.
+                map.stage(covers + 1, changes)
             };
             let leaf =
                 Leaf::from_json(&map::map_leaf_document(covers, &next.root(), next.count()))?;
             frontier.push(leaf.hash());
             let size = frontier.size();
-            next.set_size(size);
             r.insert_leaves(&[NewLeaf {
                 leaf_index: covers as i64,
                 leaf_hash: &leaf.hash(),
@@ -329,15 +329,12 @@ fn subjects_of(r: &mut dyn Repo, start: u64, end: u64) -> Result<Vec<(Hash, u64)
 }
 
 /// Whether the tree of `size` leaves ends with a subject map leaf (the empty tree needs none).
-fn ends_with_map(r: &mut dyn Repo, size: u64) -> Result<bool, LogError> {
+pub(super) fn ends_with_map(r: &mut dyn Repo, size: u64) -> Result<bool, LogError> {
     if size == 0 {
         return Ok(true);
     }
     let leaf = r.leaf_data(size as i64 - 1, size as i64)?;
-    Ok(leaf.first().is_some_and(|l| {
-        serde_json::from_slice::<serde_json::Value>(l)
-            .is_ok_and(|d| d["type"] == map::MAP_LEAF_TYPE)
-    }))
+    Ok(leaf.first().and_then(|l| map::map_leaf(l)).is_some())
 }
 
 /// Checks a map root against the map leaf that ends the tree of `size`, if it ends with one
@@ -349,8 +346,7 @@ pub(super) fn check_map_leaf(r: &mut dyn Repo, size: u64, root: &Hash) -> Result
     let Some(leaf) = r.leaf_data(size as i64 - 1, size as i64)?.pop() else {
         return Err(LogError::Corrupt(format!("leaf {} is missing", size - 1)));
     };
-    let doc: serde_json::Value = serde_json::from_slice(&leaf).unwrap_or_default();
-    if doc["type"] == map::MAP_LEAF_TYPE && doc["root"] != crate::hex(root).as_str() {
+    if map::map_leaf(&leaf).is_some_and(|m| m.root != *root) {
         return Err(LogError::Corrupt(format!(
             "the subject map rebuilt from the database does not match the map leaf {}: \
              the subjects' chain heads disagree with the log",

@@ -6,11 +6,10 @@
 //! an fsync). HTTP lives in `api::witness`; the log's side of the protocol in `cosigning.rs`.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use consent_ledger_sdk::evidence::verify::b64_hash;
 use sha2::{Digest, Sha256};
 
 use super::cosign::Cosigner;
@@ -105,16 +104,8 @@ impl Witness {
     }
 
     fn store(&self, origin: &str, note: &str) -> Result<(), WitnessError> {
-        let path = self.state_file(origin);
-        let temp = path.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&temp)?;
-            f.write_all(note.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&temp, &path)?;
-            std::fs::File::open(&self.state)?.sync_all()
-        };
-        write().map_err(|e| WitnessError::State(e.to_string()))
+        crate::write_atomically(&self.state_file(origin), note.as_bytes())
+            .map_err(|e| WitnessError::State(e.to_string()))
     }
 
     /// Handles an `add-checkpoint` request body; returns the cosignature line(s) to answer with.
@@ -127,21 +118,13 @@ impl Witness {
         let old: u64 = lines
             .next()
             .and_then(|l| l.strip_prefix("old "))
-            .filter(|n| {
-                !n.is_empty()
-                    && n.bytes().all(|b| b.is_ascii_digit())
-                    && (*n == "0" || !n.starts_with('0'))
-            })
-            .and_then(|n| n.parse().ok())
+            .and_then(consent_ledger_sdk::parse_decimal)
             .ok_or_else(|| {
                 bad("the first line must be 'old <size>' (decimal, no leading zeroes)")
             })?;
         let proof: Vec<Hash> = lines
             .map(|l| {
-                B64.decode(l)
-                    .ok()
-                    .and_then(|h| Hash::try_from(h).ok())
-                    .ok_or_else(|| bad("a consistency proof line is not a base64 hash"))
+                b64_hash(l).ok_or_else(|| bad("a consistency proof line is not a base64 hash"))
             })
             .collect::<Result<_, _>>()?;
         if proof.len() > 63 {
@@ -207,6 +190,7 @@ mod tests {
     use crate::log::cosign::CosignatureVerifier;
     use crate::log::hash::{leaf_hash, node_hash};
     use crate::log::note::NoteSigner;
+    use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
     fn checkpoint(log: &NoteSigner, size: u64, root: &Hash) -> String {
         log.sign(

@@ -110,6 +110,8 @@ pub trait LogRows {
     ) -> QueryResult<()>;
     /// The cosignature lines of a checkpoint, by witness name.
     fn cosignatures(&mut self, tree_size: i64) -> QueryResult<Vec<String>>;
+    /// The cosignature lines of the checkpoints of sizes `first..=last`, with their sizes.
+    fn cosignatures_between(&mut self, first: i64, last: i64) -> QueryResult<Vec<(i64, String)>>;
     /// The largest checkpoint size a witness cosigned.
     fn latest_cosigned(&mut self, witness: &str) -> QueryResult<Option<i64>>;
     /// The checkpoint size of every cosignature at or above `at_least` (one per cosignature).
@@ -292,6 +294,18 @@ macro_rules! impl_log_rows {
                     .filter(cosignatures::tree_size.eq(tree_size))
                     .order(cosignatures::witness)
                     .select(cosignatures::line)
+                    .load(self)
+            }
+
+            fn cosignatures_between(
+                &mut self,
+                first: i64,
+                last: i64,
+            ) -> QueryResult<Vec<(i64, String)>> {
+                cosignatures::table
+                    .filter(cosignatures::tree_size.between(first, last))
+                    .order((cosignatures::tree_size, cosignatures::witness))
+                    .select((cosignatures::tree_size, cosignatures::line))
                     .load(self)
             }
 

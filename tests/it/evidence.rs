@@ -38,6 +38,21 @@ pub fn verify_cli(bundle: &Value, vkey: &str, extra: &[&str]) -> (bool, String) 
     )
 }
 
+/// The evidence bundle of `email`, fetched with `token` (which must be allowed it).
+pub async fn evidence(app: &TestApp, token: &str, email: &str) -> Value {
+    let res = app
+        .call(
+            "GET",
+            &format!("/v1/evidence?email={email}"),
+            Some(token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
 async fn event(app: &TestApp, token: &str, body: Value) -> Value {
     let res = app
         .call("POST", "/v1/events", Some(token), Some(&body), &[])
@@ -121,17 +136,7 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
     assert!(may_send(&app, &shop, "hanako@example.jp", "newsletter").await);
     assert!(!may_send(&app, &shop, "hanako@example.jp", "offers").await);
 
-    let res = app
-        .call(
-            "GET",
-            &format!("/v1/evidence?email={email}"),
-            Some(&shop.sender),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text());
-    let bundle = res.json();
+    let bundle = evidence(&app, &shop.sender, email).await;
     assert_eq!(bundle["events"].as_array().unwrap().len(), 5);
     assert_eq!(bundle["collection_points"].as_array().unwrap().len(), 1);
     assert_eq!(bundle["subject"]["email"], "hanako@example.jp");
@@ -688,17 +693,7 @@ async fn two_servers_on_one_database_keep_one_subject_map(db: TestDb) {
     }
     for app in [&a, &b] {
         for email in ["a0@example.jp", "b1@example.jp", "b3@example.jp"] {
-            let res = app
-                .call(
-                    "GET",
-                    &format!("/v1/evidence?email={email}"),
-                    Some(&shop.sender),
-                    None,
-                    &[],
-                )
-                .await;
-            assert_eq!(res.status, 200, "{}", res.text());
-            let bundle = res.json();
+            let bundle = evidence(app, &shop.sender, email).await;
             let (ok, out) = verify_cli(&bundle, &vkey, &[]);
             assert!(ok, "{email} from {}: {out}", app.base);
             if email != "b3@example.jp" {

@@ -430,30 +430,9 @@ async fn a_signup_form_records_a_pending_opt_in_from_its_origin_only(db: TestDb)
 /// The address kept as evidence is the socket's peer; `X-Forwarded-For` counts only when the peer
 /// is a configured trusted proxy, and then only its last untrusted hop.
 async fn behind_a_trusted_proxy_the_forwarded_client_address_is_the_evidence(db: TestDb) {
-    let state = AppState::open(&db.config()).unwrap();
-    let tenant = consent::create_tenant(
-        &state.store,
-        NewTenant {
-            name: "Shop".into(),
-            purposes: vec![PurposeDefinition {
-                purpose: "newsletter".into(),
-                description: "News".into(),
-            }],
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let sender = state
-        .authority
-        .issue(
-            Role::Sender,
-            Some(&tenant.id),
-            "shop",
-            Duration::from_secs(600),
-        )
-        .unwrap();
-    let store = state.store.clone();
-    state.log.shutdown();
+    let shop = crate::unsubscribe::shop(&db, false);
+    let sender = shop.sender;
+    let store = consent_ledger::store::Store::connect(&db.url, 2).unwrap();
     let mut signup = json!({"email": "a@example.jp", "purposes": ["newsletter"],
         "consent_text": "Send me news", "prechecked": false, "language": "en"});
     let forged = [

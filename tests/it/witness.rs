@@ -13,7 +13,7 @@ use consent_ledger::api::AppState;
 use serde_json::json;
 
 use crate::common::{bin, reference, TestApp, TestDb};
-use crate::evidence::verify_cli;
+use crate::evidence::{evidence, verify_cli};
 use crate::on_both_backends;
 use crate::unsubscribe::{opt_in, shop};
 
@@ -111,18 +111,23 @@ async fn witnesses_cosign_and_verify_holds_bundles_to_a_quorum(db: TestDb) {
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let bundle = app
-        .call(
-            "GET",
-            &format!("/v1/evidence?email={email}"),
-            Some(&shop.sender),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(bundle.status, 200, "{}", bundle.text());
-    let bundle = bundle.json();
+    let bundle = evidence(&app, &shop.sender, email).await;
     let witnessed = bundle["witnessed"]["checkpoint"].as_str().unwrap();
+    // The history serves the cosignatures too.
+    let size = consent_ledger_sdk::note::Checkpoint::parse(witnessed.split("\n\n").next().unwrap())
+        .unwrap()
+        .size;
+    let page = app.get("/v1/log/checkpoints?limit=1000").await.json();
+    let listed = page["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["tree_size"] == size)
+        .unwrap()["checkpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(listed.contains("w1.example.jp/witness") && listed.contains("w2.example.jp/witness"));
     // Both cosignatures check out with the independent reference written from the C2SP text.
     for w in [&w1, &w2] {
         let time = reference::cosigned_at(witnessed, &w.vkey).expect("a valid cosignature");
@@ -172,32 +177,32 @@ async fn witnesses_cosign_and_verify_holds_bundles_to_a_quorum(db: TestDb) {
         !ok && out.contains("cosigned by no witness of the policy"),
         "{out}"
     );
-    if bundle["witnessed"]["consistency"]
-        .as_array()
-        .is_some_and(|p| !p.is_empty())
-    {
-        let mut bad = bundle.clone();
-        let mut hash = B64
-            .decode(bad["witnessed"]["consistency"][0].as_str().unwrap())
-            .unwrap();
-        hash[0] ^= 1;
-        bad["witnessed"]["consistency"][0] = json!(B64.encode(hash));
-        let (ok, out) = verify_cli(&bad, &log_vkey, &["--policy", &both]);
-        assert!(
-            !ok && out.contains("extends the bundle's checkpoint"),
-            "{out}"
-        );
+    // A consistency proof that does not hold: the first hash flipped, or one where none belongs.
+    let mut bad = bundle.clone();
+    let proof = bad["witnessed"]["consistency"].as_array_mut().unwrap();
+    match proof.first_mut() {
+        Some(first) => {
+            let mut hash = B64.decode(first.as_str().unwrap()).unwrap();
+            hash[0] ^= 1;
+            *first = json!(B64.encode(hash));
+        }
+        None => proof.push(json!(B64.encode([7u8; 32]))),
     }
-    // A policy for another log is refused.
-    let other = policy(
-        "other",
-        format!(
-            "log other.example/log+00000000+AQ{}\nquorum none\n",
-            "A".repeat(42)
-        ),
+    let (ok, out) = verify_cli(&bad, &log_vkey, &["--policy", &both]);
+    assert!(
+        !ok && out.contains("extends the bundle's checkpoint"),
+        "{out}"
     );
-    let (ok, _) = verify_cli(&bundle, &log_vkey, &["--policy", &other]);
-    assert!(!ok);
+    // A policy for another log is refused.
+    let stranger = consent_ledger::log::note::NoteSigner::new("other.example/log", &[9; 32])
+        .unwrap()
+        .verifier_key();
+    let other = policy("other", format!("log {stranger}\nquorum none\n"));
+    let (ok, out) = verify_cli(&bundle, &log_vkey, &["--policy", &other]);
+    assert!(
+        !ok && out.contains("FAIL  the log is one the policy accepts"),
+        "{out}"
+    );
 
     // The witness protocol itself: a stale old size learns the held size as text/x.tlog.size.
     let cp = app.get("/checkpoint").await.text();

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::Bundle;
@@ -176,15 +177,35 @@ impl Client {
         }
     }
 
-    fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, ClientError> {
-        let text = Self::answer(
+    /// A GET answer as text (the token goes along, also to the log's reads: an operator may
+    /// restrict them).
+    fn text(&self, path: &str) -> Result<String, ClientError> {
+        Self::answer(
             self.agent
                 .get(&format!("{}{path}", self.base))
                 .header("Authorization", &format!("Bearer {}", self.token))
                 .call(),
-        )?;
-        serde_json::from_str(&text)
-            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+        )
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        decode(&self.text(path)?)
+    }
+
+    fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ClientError> {
+        let mut request = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {}", self.token));
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        decode(&Self::answer(request.send_json(body))?)
     }
 
     /// Records an event; a retry with the same `idempotency_key` records it once.
@@ -193,15 +214,7 @@ impl Client {
         event: &NewEvent,
         idempotency_key: &str,
     ) -> Result<RecordedEvent, ClientError> {
-        let text = Self::answer(
-            self.agent
-                .post(&format!("{}/v1/events", self.base))
-                .header("Authorization", &format!("Bearer {}", self.token))
-                .header("Idempotency-Key", idempotency_key)
-                .send_json(event),
-        )?;
-        serde_json::from_str(&text)
-            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+        self.post("/v1/events", event, Some(idempotency_key))
     }
 
     /// May `email` be mailed for `purpose` now?
@@ -220,15 +233,9 @@ impl Client {
             results: Vec<CheckResult>,
         }
         let body = serde_json::json!({ "emails": emails, "purpose": purpose });
-        let text = Self::answer(
-            self.agent
-                .post(&format!("{}/v1/consent:check", self.base))
-                .header("Authorization", &format!("Bearer {}", self.token))
-                .send_json(&body),
-        )?;
-        serde_json::from_str::<Results>(&text)
-            .map(|r| r.results)
-            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+        Ok(self
+            .post::<Results>("/v1/consent:check", &body, None)?
+            .results)
     }
 
     /// Signed unsubscribe links with their mail headers, one per address (1–10,000); for one
@@ -243,15 +250,9 @@ impl Client {
             links: Vec<UnsubscribeLink>,
         }
         let body = serde_json::json!({ "emails": emails, "purpose": purpose });
-        let text = Self::answer(
-            self.agent
-                .post(&format!("{}/v1/unsubscribe-links", self.base))
-                .header("Authorization", &format!("Bearer {}", self.token))
-                .send_json(&body),
-        )?;
-        serde_json::from_str::<Links>(&text)
-            .map(|l| l.links)
-            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+        Ok(self
+            .post::<Links>("/v1/unsubscribe-links", &body, None)?
+            .links)
     }
 
     /// The evidence bundle of an address (check it with [`crate::evidence::verify::verify`]).
@@ -268,16 +269,12 @@ impl Client {
     pub fn verifier_key(&self) -> Result<String, ClientError> {
         Ok(self.text("/v1/log/verifier-key")?.trim().to_string())
     }
+}
 
-    /// A text answer (the token goes along: an operator may restrict the log's reads).
-    fn text(&self, path: &str) -> Result<String, ClientError> {
-        Self::answer(
-            self.agent
-                .get(&format!("{}{path}", self.base))
-                .header("Authorization", &format!("Bearer {}", self.token))
-                .call(),
-        )
-    }
+/// Decodes a JSON answer.
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T, ClientError> {
+    serde_json::from_str(text)
+        .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass).

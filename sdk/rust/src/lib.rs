@@ -39,6 +39,14 @@ pub fn unhex32(text: &str) -> Option<[u8; 32]> {
     Some(bytes)
 }
 
+/// A plain decimal `u64` as the C2SP formats write them: digits only, no leading zeroes.
+pub fn parse_decimal(text: &str) -> Option<u64> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text.len() == 1 || !text.starts_with('0'));
+    canonical.then(|| text.parse().ok()).flatten()
+}
+
 /// The subject commitment: `SHA-256("consent-ledger/subject/v1\n" ‖ tenant ‖ "\n" ‖ address ‖
 /// "\n" ‖ salt)`, the address normalised (`docs/log-format.md`).
 pub fn commitment(tenant_id: &str, address: &str, salt: &[u8]) -> [u8; 32] {

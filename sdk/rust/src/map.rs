@@ -56,6 +56,27 @@ pub fn map_leaf_document(covers: u64, root: &Hash, subjects: u64) -> serde_json:
     })
 }
 
+/// What a `subject_map` leaf states: the leaves it covers and the map root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapLeaf {
+    /// It covers leaves `0..covers` (and sits at index `covers`).
+    pub covers: u64,
+    /// The map root.
+    pub root: Hash,
+}
+
+/// The statement of a leaf, if it is a well-formed `subject_map` leaf (`v` 1).
+pub fn map_leaf(leaf: &[u8]) -> Option<MapLeaf> {
+    let doc: serde_json::Value = serde_json::from_slice(leaf).ok()?;
+    if doc["type"] != MAP_LEAF_TYPE || doc["v"] != 1 {
+        return None;
+    }
+    Some(MapLeaf {
+        covers: doc["covers"].as_u64()?,
+        root: crate::unhex32(doc["root"].as_str()?)?,
+    })
+}
+
 /// The content of a bucket: its entries, `key ‖ u64be(index)`, in key order.
 fn bucket_bytes(entries: &[(Hash, u64)]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(entries.len() * ENTRY_BYTES);
@@ -93,11 +114,6 @@ impl Staged {
     /// How many keys the map will hold.
     pub fn count(&self) -> u64 {
         self.count
-    }
-
-    /// Moves the covered size (the map leaf itself names no subject).
-    pub fn set_size(&mut self, size: u64) {
-        self.size = size;
     }
 }
 
@@ -169,6 +185,14 @@ impl SubjectMap {
     /// How many keys.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// Every key with its value, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Hash, u64)> + '_ {
+        self.buckets
+            .iter()
+            .flatten()
+            .map(|(key, index)| (key, *index))
     }
 
     /// The map after `changes` (key, leaf index; any order), covering `size` leaves.

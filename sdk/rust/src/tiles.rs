@@ -161,6 +161,30 @@ pub fn split_hashes(bytes: &[u8]) -> Option<Vec<Hash>> {
     )
 }
 
+/// An entry bundle (C2SP tlog-tiles): each leaf as a big-endian `u16` length and its bytes.
+pub fn entry_bundle(leaves: &[Vec<u8>]) -> Vec<u8> {
+    let mut bundle = Vec::with_capacity(leaves.iter().map(|d| d.len() + 2).sum());
+    for leaf in leaves {
+        bundle.extend_from_slice(&(leaf.len() as u16).to_be_bytes());
+        bundle.extend_from_slice(leaf);
+    }
+    bundle
+}
+
+/// The leaves of an entry bundle; `None` when an entry is cut short.
+pub fn split_entry_bundle(mut bundle: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut leaves = Vec::new();
+    while !bundle.is_empty() {
+        let [a, b, rest @ ..] = bundle else {
+            return None;
+        };
+        let len = usize::from(u16::from_be_bytes([*a, *b]));
+        leaves.push(rest.get(..len)?.to_vec());
+        bundle = &rest[len..];
+    }
+    Some(leaves)
+}
+
 /// The log's right edge: the incomplete tile of every level, enough to append and to compute the
 /// root. Memory is bounded (≤ 255 hashes per level, ≤ 8 levels for a 64-bit size).
 #[derive(Clone, Debug, Default)]
@@ -354,5 +378,16 @@ mod tests {
                 assert_eq!(reloaded.tiles, live.tiles);
             }
         }
+    }
+
+    #[test]
+    fn entry_bundles_round_trip_and_refuse_a_cut() {
+        let leaves = vec![b"{}".to_vec(), Vec::new(), vec![7u8; 300]];
+        let bundle = entry_bundle(&leaves);
+        assert_eq!(bundle.len(), 2 + 2 + 2 + 2 + 300);
+        assert_eq!(split_entry_bundle(&bundle), Some(leaves));
+        assert_eq!(split_entry_bundle(&bundle[..bundle.len() - 1]), None);
+        assert_eq!(split_entry_bundle(&[0]), None);
+        assert_eq!(split_entry_bundle(&[]), Some(Vec::new()));
     }
 }

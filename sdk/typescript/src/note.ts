@@ -1,7 +1,7 @@
 // C2SP signed notes and tlog-checkpoint bodies (the log's Ed25519 signature, algorithm 0x01),
 // tlog-cosignature (witnesses' cosignature/v1, algorithm 0x04) and tlog-policy quorums.
 
-import { bytes, ed25519Verify, equal, fromBase64, Hash, sha256 } from "./crypto.js";
+import { bytes, ed25519Verify, equal, fromBase64, Hash, sha256, toHex } from "./crypto.js";
 
 /** A checkpoint body: origin, tree size, root hash. */
 export interface Checkpoint {
@@ -29,8 +29,7 @@ async function parseKey(vkey: string, algorithm: number): Promise<Key> {
   }
   const publicKey = raw.slice(1);
   const id = (await sha256(bytes(`${name}\n`), Uint8Array.of(algorithm), publicKey)).slice(0, 4);
-  const hex = Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("");
-  if (hex !== idHex.toLowerCase()) throw new Error("the key id does not match the name and key");
+  if (toHex(id) !== idHex.toLowerCase()) throw new Error("the key id does not match the name and key");
   return { name, id, publicKey };
 }
 

@@ -71,12 +71,7 @@ pub fn parse_tlog_proof(text: &str) -> Result<TlogProof, String> {
     }
     let index = line
         .strip_prefix("index ")
-        .filter(|n| {
-            !n.is_empty()
-                && n.bytes().all(|b| b.is_ascii_digit())
-                && (n.len() == 1 || !n.starts_with('0'))
-        })
-        .and_then(|n| n.parse().ok())
+        .and_then(crate::parse_decimal)
         .ok_or("no valid index line (a decimal number, no leading zeroes)")?;
     let path = lines
         .map(|l| {
@@ -384,11 +379,12 @@ fn check_completeness(
     let Some(doc) = check_leaf(report, what, &c.map_leaf, cp, &bundle.checkpoint) else {
         return;
     };
-    let root = doc["root"].as_str().and_then(crate::unhex32);
-    let leaf_ok = doc["type"] == map::MAP_LEAF_TYPE
-        && doc["v"] == 1
-        && doc["covers"].as_u64() == Some(c.map_leaf.leaf_index)
-        && root.is_some();
+    let stated = B64
+        .decode(&c.map_leaf.leaf)
+        .ok()
+        .and_then(|bytes| map::map_leaf(&bytes))
+        .filter(|m| m.covers == c.map_leaf.leaf_index);
+    let leaf_ok = stated.is_some();
     if !report.check(
         format!("{what}: leaf"),
         leaf_ok,
@@ -408,7 +404,7 @@ fn check_completeness(
     let path: Option<Vec<Hash>> = c.bucket_path.iter().map(|h| b64_hash(h)).collect();
     let value = match path {
         Some(path) if c.bucket as usize == map::bucket_of(&key) => {
-            map::verify_map_proof(&root.expect("checked"), &key, &entries, &path)
+            map::verify_map_proof(&stated.expect("checked").root, &key, &entries, &path)
         }
         Some(_) => Err(format!(
             "bucket {} is not the subject's bucket {}",
