@@ -10,7 +10,7 @@ use super::address::EmailAddress;
 use super::model::{Basis, EventKind, Method, Receiver};
 use super::{complete_key, effective, hex, new_subject, pending_purposes, IdempotencyMark, ALL};
 use crate::log::jcs::canonicalize;
-use crate::log::{Leaf, LogEntry, LogError};
+use crate::log::{Chain, Leaf, LogEntry, LogError};
 use crate::store::{CollectionPointRow, EventRow, Repo, StateEntryRow};
 use crate::unsubscribe::webhooks;
 use crate::{now_millis, rfc3339};
@@ -56,7 +56,7 @@ fn name_of<T: serde::Serialize>(v: &T) -> String {
 }
 
 impl LogEntry for ConsentEventEntry {
-    fn build(&mut self, r: &mut dyn Repo, index: u64) -> Result<Leaf, LogError> {
+    fn build(&mut self, r: &mut dyn Repo, chain: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
         let now = now_millis();
         // A new subject is inserted already pointing at this leaf and has no state rows: two
         // statements fewer on the sequencer's path for the commonest event, a first opt-in.
@@ -68,8 +68,6 @@ impl LogEntry for ConsentEventEntry {
             None => r.subject_by_address(&self.tenant_id, self.address.as_str())?,
         };
         let is_new = existing.is_none();
-        // The leaf index of this address's previous event (the per-address chain).
-        let prev = existing.as_ref().and_then(|s| s.last_leaf_index);
         let subject = match existing {
             Some(subject) => subject,
             None => {
@@ -78,6 +76,25 @@ impl LogEntry for ConsentEventEntry {
                 r.insert_subject(&subject)?;
                 subject
             }
+        };
+        // The leaf index of this address's previous event (the per-address chain), as the log
+        // says: the row's copy is only written, never believed.
+        let prev = if is_new {
+            None
+        } else {
+            let key: [u8; 32] = subject.commitment.as_slice().try_into().map_err(|_| {
+                LogError::Corrupt(format!("subject {} has no 32-byte commitment", subject.id))
+            })?;
+            let prev = chain.prev(&key);
+            if prev != subject.last_leaf_index.map(|i| i as u64) {
+                tracing::error!(
+                    subject = %subject.id,
+                    row = ?subject.last_leaf_index,
+                    log = ?prev,
+                    "the subject's row disagrees with the log about its latest event; the log's is used"
+                );
+            }
+            prev.map(|i| i as i64)
         };
         let salt = subject.salt.clone().unwrap_or_default();
         let evidence_sha256 = match &self.evidence {
@@ -280,7 +297,7 @@ impl CollectionPointEntry {
 }
 
 impl LogEntry for CollectionPointEntry {
-    fn build(&mut self, r: &mut dyn Repo, index: u64) -> Result<Leaf, LogError> {
+    fn build(&mut self, r: &mut dyn Repo, _: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
         let now = now_millis();
         let id = self.id();
         let mut document = self.description();

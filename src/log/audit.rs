@@ -1,11 +1,14 @@
 //! A map auditor: what makes the subject map worth trusting. It reads every leaf of the log in
 //! order (from the entry tiles), rebuilds the subject map itself, and checks each `subject_map`
 //! leaf against the map of the leaves before it — a log that leaves an address's newest event
-//! out of its map (to let a bundle hide it) is caught here. It also recomputes the tree's root
-//! from the leaves, so the leaves it audited are the ones the checkpoints sign. Its memory (the
-//! map entries and the tree's right edge) lives in a file in the monitor's state directory.
+//! out of its map (to let a bundle hide it) is caught here, and so is an event whose `prev` is
+//! not its subject's latest leaf before it (a chain that skips an opt-out). It also recomputes
+//! the tree's root from the leaves, so the leaves it audited are the ones the checkpoints sign.
+//! Its memory (the map entries and the tree's right edge) lives in a file in the monitor's
+//! state directory.
 //! Fetching is the caller's; no network, no database.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::hash::{empty_root, leaf_hash, node_hash, Hash};
@@ -85,7 +88,8 @@ impl MapAuditor {
                 now: cp.size,
             });
         }
-        let mut pending: Vec<(Hash, u64)> = Vec::new();
+        // Heads of the leaves read since the last map leaf.
+        let mut pending: HashMap<Hash, u64> = HashMap::new();
         let mut checked = 0;
         while self.size < cp.size {
             let leaves = fetch(self.size, cp.size).map_err(Alarm::Fetch)?;
@@ -95,14 +99,25 @@ impl MapAuditor {
             for leaf in leaves.into_iter().take((cp.size - self.size) as usize) {
                 let index = self.size;
                 if let Some(stated) = map::map_leaf(&leaf) {
-                    let next = self.map.stage(index, pending.drain(..));
+                    let next = self.map.stage(index, pending.drain());
                     if stated.covers != index || stated.root != next.root() {
                         return Err(Alarm::MapMismatch(index));
                     }
                     self.map.apply(next);
                     checked += 1;
                 } else if let Some(key) = map::leaf_subject(&leaf) {
-                    pending.push((key, index));
+                    // The chain rule: an event names its subject's latest event before it.
+                    let prev =
+                        map::leaf_prev(&leaf).map_err(|e| Alarm::MalformedChain(index, e))?;
+                    let head = pending.get(&key).copied().or_else(|| self.map.head(&key));
+                    if prev != head {
+                        return Err(Alarm::ChainBroken {
+                            leaf: index,
+                            prev,
+                            head,
+                        });
+                    }
+                    pending.insert(key, index);
                 }
                 let mut node = (0u32, leaf_hash(&leaf));
                 while let Some(&(height, left)) = self.edge.last() {

@@ -10,6 +10,8 @@
 //! `sequencer` (the single writer). HTTP lives in `api`, SQL in `store`.
 
 pub mod audit;
+mod chain;
+pub use chain::Chain;
 pub use consent_ledger_sdk::{cosign, hash, jcs, map, note, policy, proof, tiles};
 pub mod cosigning;
 pub mod monitor;
@@ -133,15 +135,21 @@ impl Leaf {
 }
 
 /// Something to append whose leaf is built inside the sequencer's transaction, once its index
-/// is known. `build` may read and write other rows through `repo`; they commit with the leaf.
+/// is known. `build` may read and write other rows through `repo`; they commit with the leaf. A
+/// leaf naming a subject takes its `prev` from `chain` (the log's own account, not a row).
 /// It must not fail on content (validate before appending): an error fails the whole batch.
 pub trait LogEntry: Send + 'static {
     /// Builds the leaf that goes at `index`.
-    fn build(&mut self, repo: &mut dyn Repo, index: u64) -> Result<Leaf, LogError>;
+    fn build(
+        &mut self,
+        repo: &mut dyn Repo,
+        chain: &Chain<'_>,
+        index: u64,
+    ) -> Result<Leaf, LogError>;
 }
 
 impl LogEntry for Leaf {
-    fn build(&mut self, _: &mut dyn Repo, _: u64) -> Result<Leaf, LogError> {
+    fn build(&mut self, _: &mut dyn Repo, _: &Chain<'_>, _: u64) -> Result<Leaf, LogError> {
         Ok(self.clone())
     }
 }
@@ -269,19 +277,10 @@ impl Log {
 
         // Under the writer lock: the frontier, the heads and the checkpoint are one state, even
         // while another process appends.
-        let (frontier, map) = store.write(|r: &mut dyn Repo| {
+        let (frontier, map, recent) = store.write(|r: &mut dyn Repo| {
             let frontier = load_frontier(r)?;
-            let heads = r.subject_heads()?;
-            let map = SubjectMap::from_heads(
-                frontier.size(),
-                heads.into_iter().filter_map(|(key, index)| {
-                    Some((Hash::try_from(key).ok()?, u64::try_from(index).ok()?))
-                }),
-            );
-            if r.latest_checkpoint()?.map(|cp| cp.tree_size as u64) == Some(frontier.size()) {
-                sequencer::check_map_leaf(r, frontier.size(), &map.root())?;
-            }
-            Ok::<_, LogError>((frontier, map))
+            let (map, recent) = chain::open(r, frontier.size())?;
+            Ok::<_, LogError>((frontier, map, recent))
         })?;
         let map = Arc::new(RwLock::new(map));
         // The sequencer writes through a connection of its own: readers cannot starve it.
@@ -295,7 +294,14 @@ impl Log {
                 settings.witnesses.clone(),
             )?)
         };
-        let mut sequencer = Sequencer::new(writer, signer.clone(), settings, frontier, map.clone());
+        let mut sequencer = Sequencer::new(
+            writer,
+            signer.clone(),
+            settings,
+            frontier,
+            map.clone(),
+            recent,
+        );
         sequencer.publish()?;
         sequencer.publish_map_if_missing()?;
         let (tx, rx) = mpsc::channel();

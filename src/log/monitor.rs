@@ -11,6 +11,10 @@ use super::hash::Hash;
 use super::note::{Checkpoint, NoteVerifier};
 use super::proof::verify_consistency;
 
+fn at(index: &Option<u64>) -> String {
+    index.map_or("no event".to_string(), |i| format!("leaf {i}"))
+}
+
 /// What went wrong, worth waking someone for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Alarm {
@@ -35,6 +39,20 @@ pub enum Alarm {
     /// A subject map leaf is not the map of the leaves before it.
     #[error("the subject map leaf at {0} does not match the leaves before it: the log misstates which events an address has")]
     MapMismatch(u64),
+    /// A leaf's `prev` is not its subject's latest leaf before it: the chain skips an event
+    /// (or names one that is not the subject's).
+    #[error("leaf {leaf} names {} as its subject's previous event, but the log's latest event of that subject before it is {}: the log skips or misplaces an event of an address", at(.prev), at(.head))]
+    ChainBroken {
+        /// The leaf whose `prev` is wrong.
+        leaf: u64,
+        /// What it names.
+        prev: Option<u64>,
+        /// What the map says.
+        head: Option<u64>,
+    },
+    /// A leaf names a subject but its `prev` is not a leaf index.
+    #[error("leaf {0} has a malformed prev: {1}")]
+    MalformedChain(u64, String),
     /// The leaves served do not hash to the checkpoint's root.
     #[error("the leaves served do not hash to the root of the checkpoint of size {0}")]
     EntriesMismatch(u64),

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::chain::{self, Chain, Recent};
 use super::hash::Hash;
 use super::map::{self, SubjectMap};
 use super::note::NoteSigner;
@@ -38,6 +39,8 @@ pub(super) struct Sequencer {
     settings: LogSettings,
     /// The right edge of the tree as of our last commit; `None` after a failed transaction.
     frontier: Option<Frontier>,
+    /// The chain heads of the leaves past the map, as of the same commit (valid with `frontier`).
+    recent: Option<Recent>,
     /// The subject map as of the latest checkpoint we published or caught up with (shared with
     /// readers, who prove against it; changed only after the commit that logged its root).
     map: Arc<RwLock<SubjectMap>>,
@@ -53,12 +56,14 @@ impl Sequencer {
         settings: LogSettings,
         frontier: Frontier,
         map: Arc<RwLock<SubjectMap>>,
+        recent: Recent,
     ) -> Self {
         Self {
             store,
             signer,
             settings,
             frontier: Some(frontier),
+            recent: Some(recent),
             map,
             unpublished: false,
             last_publish: Instant::now(),
@@ -103,23 +108,41 @@ impl Sequencer {
     /// Commits one batch and answers its requests.
     fn commit(&mut self, mut batch: Vec<AppendRequest>) {
         let frontier = self.frontier.take();
+        let recent = self.recent.take();
+        let map = self.map.clone();
         // The leaves built in the transaction, kept outside it for the unknown-outcome check.
         let built: RefCell<(u64, Vec<Leaf>)> = RefCell::new((0, Vec::new()));
         let result = self.store.write(|r: &mut dyn Repo| {
             let state = r.log_state()?;
-            let mut frontier = match frontier {
-                Some(f) if f.size() == state.tree_size as u64 => f,
+            let map = map.read().expect("map lock");
+            let (mut frontier, mut recent) = match (frontier, recent) {
+                (Some(f), Some(recent)) if f.size() == state.tree_size as u64 => (f, recent),
                 // Another process appended, or our last transaction failed: start from the store.
-                _ => load_frontier(r)?,
+                _ => (
+                    load_frontier(r)?,
+                    chain::recent_of(r, map.size(), state.tree_size as u64)?,
+                ),
             };
             let start = frontier.size();
             let mut leaves = Vec::with_capacity(batch.iter().map(|b| b.entries.len()).sum());
+            let mut heads = Recent::new();
             for entry in batch.iter_mut().flat_map(|b| b.entries.iter_mut()) {
-                // The entry learns its index, writes its own rows, and gives its leaf.
-                let leaf = entry.build(r, start + leaves.len() as u64)?;
+                // The entry learns its index and its subject's chain, writes its own rows, and
+                // gives its leaf.
+                let index = start + leaves.len() as u64;
+                let chain = Chain {
+                    map: &map,
+                    recent: &recent,
+                    batch: &heads,
+                };
+                let leaf = entry.build(r, &chain, index)?;
+                if let Some(subject) = map::leaf_subject(leaf.bytes()) {
+                    heads.insert(subject, index);
+                }
                 frontier.push(leaf.hash());
                 leaves.push(leaf);
             }
+            recent.extend(heads);
             let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
             let rows: Vec<NewLeaf<'_>> = leaves
                 .iter()
@@ -142,7 +165,7 @@ impl Sequencer {
                 ));
             }
             *built.borrow_mut() = (start, leaves);
-            Ok(Some(frontier))
+            Ok(Some((frontier, recent)))
         });
         let (start, leaves) = built.into_inner();
         // A failed COMMIT (a connection lost mid-commit, an I/O error) may still have committed:
@@ -156,8 +179,8 @@ impl Sequencer {
             }
         });
         match result {
-            Ok(frontier) => {
-                self.frontier = frontier;
+            Ok(edge) => {
+                (self.frontier, self.recent) = edge.unzip();
                 self.unpublished = true;
                 let mut leaves = leaves.into_iter();
                 let mut index = start;
@@ -261,7 +284,7 @@ impl Sequencer {
             }
             let next = {
                 let map = map.read().expect("map lock");
-                let changes = subjects_of(r, map.size(), covers)?;
+                let changes = chain::subjects_of(r, map.size(), covers)?;
                 // The map leaf itself names no subject: the staged map covers it too.
                 map.stage(covers + 1, changes)
             };
@@ -292,6 +315,10 @@ impl Sequencer {
         self.frontier = frontier;
         if let Some(next) = staged.into_inner() {
             self.map.write().expect("map lock").apply(next);
+            // The map now covers the whole tree: no head lies past it.
+            self.recent = Some(Recent::new());
+        } else if self.frontier.is_none() {
+            self.recent = None;
         }
         Ok(size)
     }
@@ -306,26 +333,18 @@ impl Sequencer {
         let map = self.map.clone();
         let next = self.store.read(|r| {
             let map = map.read().expect("map lock");
-            let changes = subjects_of(r, from, checkpoint_size)?;
+            let changes = chain::subjects_of(r, from, checkpoint_size)?;
             let next = map.stage(checkpoint_size, changes);
             check_map_leaf(r, checkpoint_size, &next.root())?;
             Ok::<_, LogError>(next)
         })?;
         self.map.write().expect("map lock").apply(next);
+        // Heads now inside the map are the map's to give.
+        if let Some(recent) = &mut self.recent {
+            recent.retain(|_, index| *index >= checkpoint_size);
+        }
         Ok(())
     }
-}
-
-/// The (subject, index) of every leaf in `start..end` that names a subject.
-fn subjects_of(r: &mut dyn Repo, start: u64, end: u64) -> Result<Vec<(Hash, u64)>, LogError> {
-    if start >= end {
-        return Ok(Vec::new());
-    }
-    Ok(r.leaf_data(start as i64, end as i64)?
-        .iter()
-        .enumerate()
-        .filter_map(|(i, leaf)| map::leaf_subject(leaf).map(|key| (key, start + i as u64)))
-        .collect())
 }
 
 /// Whether the tree of `size` leaves ends with a subject map leaf (the empty tree needs none).

@@ -11,6 +11,7 @@ mod crash;
 pub mod evidence;
 mod log_api;
 mod openapi;
+mod operator;
 mod sdk;
 mod signup;
 mod unsubscribe;

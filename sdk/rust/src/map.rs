@@ -44,6 +44,25 @@ pub fn leaf_subject(leaf: &[u8]) -> Option<Hash> {
     crate::unhex32(named.subject?)
 }
 
+/// The leaf a leaf names as its subject's previous one: its top-level `"prev"` (`None` when
+/// absent or `null`, the subject's first leaf), or `Err` when `prev` is there but not a leaf
+/// index. Checked by auditors against the map's head for the subject just before the leaf.
+pub fn leaf_prev(leaf: &[u8]) -> Result<Option<u64>, String> {
+    #[derive(Deserialize)]
+    struct Linked {
+        #[serde(default)]
+        prev: Option<serde_json::Value>,
+    }
+    let linked: Linked = serde_json::from_slice(leaf).map_err(|e| e.to_string())?;
+    match linked.prev {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("prev is {v}, not a leaf index")),
+    }
+}
+
 /// The map leaf document for a map of `subjects` keys with `root`, covering leaves `0..covers`
 /// (the map leaf itself goes at index `covers`).
 pub fn map_leaf_document(covers: u64, root: &Hash, subjects: u64) -> serde_json::Value {
@@ -255,14 +274,20 @@ impl SubjectMap {
         self.count = staged.count;
     }
 
+    /// The key's value: the index of the latest leaf naming it, if any.
+    pub fn head(&self, key: &Hash) -> Option<u64> {
+        let entries = &self.buckets[bucket_of(key)];
+        entries
+            .binary_search_by(|(k, _)| k.cmp(key))
+            .ok()
+            .map(|at| entries[at].1)
+    }
+
     /// The proof of `key`'s value (or absence).
     pub fn prove(&self, key: &Hash) -> MapProof {
         let bucket = bucket_of(key);
         let entries = &self.buckets[bucket];
-        let value = entries
-            .binary_search_by(|(k, _)| k.cmp(key))
-            .ok()
-            .map(|at| entries[at].1);
+        let value = self.head(key);
         MapProof {
             size: self.size,
             bucket,

@@ -315,3 +315,20 @@ pub async fn wait_for_checkpoint(log: &Log, size: u64) -> consent_ledger::log::S
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// Runs SQL on the test's database behind the service's back, as an operator with write
+/// access to its own database could.
+pub fn tamper(db: &TestDb, sql: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    match db.url.strip_prefix("sqlite://") {
+        Some(path) => diesel::SqliteConnection::establish(path)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+        None => diesel::PgConnection::establish(&db.url)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+    }
+}

@@ -1,0 +1,159 @@
+//! A dishonest operator, with write access to its own database, tries to hide an opt-out by
+//! making the address's chain skip it (`docs/threat-model.md`): the sequencer takes `prev` from
+//! the log, not from the edited row, so the bundle fails; a server started on the edited rows
+//! refuses to run; and a log that does write a skipping `prev` (as a patched server would) is
+//! caught by the auditor. On SQLite and PostgreSQL.
+
+use consent_ledger::evidence::verify::verify;
+use serde_json::{json, Value};
+
+use crate::common::{bin, tamper, wait_for_checkpoint, TestApp, TestDb};
+use crate::evidence::evidence;
+use crate::on_both_backends;
+use crate::unsubscribe::{shop, Shop};
+
+on_both_backends!(
+    a_chain_skip_edited_into_the_rows_fails_the_bundle,
+    a_server_refuses_to_start_on_rows_the_log_contradicts,
+    the_audit_catches_an_event_whose_prev_skips_an_opt_out
+);
+
+async fn record(app: &TestApp, shop: &Shop, event: &str, email: &str) -> Value {
+    let res = app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&shop.sender),
+            Some(&json!({"event": event, "email": email, "purposes": ["newsletter"],
+                         "method": "web_form", "received_by": {"role": "sender", "name": "Sakura Shop"}})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    res.json()
+}
+
+/// An opt-in then an opt-out of `email`, both checkpointed; (opt-in, opt-out) answers.
+async fn opt_in_then_out(app: &TestApp, shop: &Shop, email: &str) -> (Value, Value) {
+    let first = record(app, shop, "opt_in", email).await;
+    let second = record(app, shop, "opt_out", email).await;
+    wait_for_checkpoint(&app.log, second["leaf_index"].as_u64().unwrap() + 2).await;
+    (first, second)
+}
+
+/// The SQL that hides an opt-out from the rows: the subject's head set back to the opt-in, the
+/// opt-out's event and state rows deleted.
+fn hide(opt_in: &Value, opt_out: &Value) -> String {
+    format!(
+        "UPDATE subjects SET last_leaf_index = {} WHERE id = (SELECT subject_id FROM events WHERE id = '{id}');
+         DELETE FROM consent_state WHERE event_id = '{id}';
+         DELETE FROM webhook_deliveries WHERE event_id = '{id}';
+         DELETE FROM events WHERE id = '{id}';",
+        opt_in["leaf_index"],
+        id = opt_out["event_id"].as_str().unwrap()
+    )
+}
+
+/// Tried through SQL while the server runs, then one more event recorded: it still names the
+/// opt-out as its `prev` (the log's head, not the row's), so the bundle the rows now give — the
+/// opt-in and the new event — has a hole in its chain and fails.
+async fn a_chain_skip_edited_into_the_rows_fails_the_bundle(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "skip@example.jp";
+    let (opt_in, opt_out) = opt_in_then_out(&app, &shop, email).await;
+    tamper(&db, &hide(&opt_in, &opt_out));
+    let next = record(&app, &shop, "opt_in", email).await;
+    assert_eq!(next["prev_leaf_index"], opt_out["leaf_index"], "{next}");
+    wait_for_checkpoint(&app.log, next["leaf_index"].as_u64().unwrap() + 2).await;
+
+    let bundle = evidence(&app, &shop.sender, email).await;
+    assert_eq!(bundle["events"].as_array().unwrap().len(), 2, "{bundle}");
+    let report = verify(
+        &serde_json::to_vec(&bundle).unwrap(),
+        &app.log.verifier_key(),
+        None,
+        None,
+    );
+    assert!(!report.passed(), "{:?}", report.items);
+    let chain = report
+        .items
+        .iter()
+        .find(|i| i.what.ends_with(": chain") && !i.ok)
+        .unwrap_or_else(|| panic!("no failed chain item: {:?}", report.items));
+    assert!(chain.detail.contains("an event is missing"), "{chain:?}");
+    app.stop().await;
+}
+
+/// Tried while the server is stopped: at start the rows' heads must hash to the signed subject
+/// map, and they do not, so the server refuses to run and says why.
+async fn a_server_refuses_to_start_on_rows_the_log_contradicts(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let (opt_in, opt_out) = opt_in_then_out(&app, &shop, "stopped@example.jp").await;
+    app.stop().await;
+    tamper(&db, &hide(&opt_in, &opt_out));
+    let err = match consent_ledger::api::AppState::open(&db.config()) {
+        Ok(_) => panic!("the server opened on rows the log contradicts"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("does not match the map leaf"),
+        "the refusal should say why: {err}"
+    );
+}
+
+/// What a patched server would write: an event of the address whose `prev` is the opt-in, not
+/// the opt-out after it. Bundles built on it would pass; `monitor --audit-map` replays the chain
+/// rule over every leaf, alarms naming the leaf, and exits 2.
+async fn the_audit_catches_an_event_whose_prev_skips_an_opt_out(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "patched@example.jp";
+    let (opt_in, _) = opt_in_then_out(&app, &shop, email).await;
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let subject = bundle["subject"]["commitment"].as_str().unwrap();
+    let forged = consent_ledger::log::Leaf::from_json(&json!({
+        "type": "consent_event", "v": 1, "tenant": shop.tenant, "event_id": "forged",
+        "subject": subject, "event": "opt_in", "purposes": ["newsletter"], "basis": "consent",
+        "method": "web_form", "collection_point": null,
+        "received_by": {"role": "sender", "name": "Sakura Shop"},
+        "occurred_at": "2026-12-01T00:00:00Z", "recorded_at": "2026-12-01T00:00:00Z",
+        "prev": opt_in["leaf_index"], "confirmation_required": false, "evidence_sha256": null,
+        "confirms": null
+    }))
+    .unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    wait_for_checkpoint(&app.log, index + 2).await;
+
+    let state = tempfile::tempdir().unwrap();
+    let (base, vkey) = (app.base.clone(), app.log.verifier_key());
+    let out = actix_web::rt::task::spawn_blocking(move || {
+        bin()
+            .args([
+                "monitor",
+                "--url",
+                &base,
+                "--vkey",
+                &vkey,
+                "--once",
+                "--audit-map",
+            ])
+            .arg("--state")
+            .arg(state.path())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "leaf {index} names leaf {} as its subject's previous event",
+            opt_in["leaf_index"]
+        )),
+        "{text}"
+    );
+    app.stop().await;
+}
