@@ -7,13 +7,15 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::address::EmailAddress;
-use super::model::{Basis, EventKind, Method, Receiver};
-use super::{complete_key, effective, hex, new_subject, pending_purposes, IdempotencyMark, ALL};
+use super::model::{AllPurposes, Basis, EventKind, Method, Purposes, Receiver};
+use super::state::{apply, basis_name, row_of, state_of};
+use super::{complete_key, hex, new_subject, IdempotencyMark};
 use crate::log::jcs::canonicalize;
 use crate::log::{Chain, Leaf, LogEntry, LogError};
-use crate::store::{CollectionPointRow, EventRow, Repo, StateEntryRow};
+use crate::store::{CollectionPointRow, EventRow, Repo};
 use crate::unsubscribe::webhooks;
 use crate::{now_millis, rfc3339};
+use consent_ledger_sdk::consent::{ConsentEventType, ConsentLeaf};
 
 /// A validated consent event, ready to append (see [`super::prepare_event`]).
 pub struct ConsentEventEntry {
@@ -109,38 +111,38 @@ impl LogEntry for ConsentEventEntry {
             }
         };
         let purposes = match &self.purposes {
-            Some(list) => json!(list),
-            None => json!("all"),
+            Some(list) => Purposes::List(list.clone()),
+            None => Purposes::All(AllPurposes::All),
         };
-        let basis = self.basis.as_ref().map(name_of);
-        let document = json!({
-            "type": "consent_event",
-            "v": 1,
-            "tenant": self.tenant_id,
-            "event_id": self.event_id,
-            "subject": hex(&subject.commitment),
-            "event": name_of(&self.kind),
-            "purposes": purposes,
-            "basis": basis,
-            "method": name_of(&self.method),
-            "collection_point": self.collection_point,
-            "received_by": {"role": name_of(&self.receiver.role), "name": self.receiver.name},
-            "occurred_at": rfc3339(self.occurred_at),
-            "recorded_at": rfc3339(now),
-            "prev": prev,
-            "confirmation_required": self.confirmation_required,
-            "evidence_sha256": evidence_sha256,
-            "confirms": self.confirms,
-        });
-        let leaf = Leaf::from_json(&document)?;
-        let basis = basis.unwrap_or_else(|| "none".into());
+        let leaf = ConsentLeaf {
+            leaf_type: ConsentEventType::ConsentEvent,
+            v: 1,
+            tenant: self.tenant_id.clone(),
+            event_id: self.event_id.clone(),
+            subject: hex(&subject.commitment),
+            event: self.kind,
+            purposes,
+            basis: self.basis,
+            method: self.method,
+            collection_point: self.collection_point.clone(),
+            received_by: self.receiver.clone(),
+            occurred_at: rfc3339(self.occurred_at),
+            recorded_at: rfc3339(now),
+            prev: prev.map(|i| i as u64),
+            confirmation_required: self.confirmation_required,
+            evidence_sha256,
+            confirms: self.confirms.clone(),
+        };
+        let document = serde_json::to_value(&leaf).expect("a leaf serialises");
+        let purposes_json = document["purposes"].to_string();
+        let built = Leaf::from_json(&document)?;
         r.insert_event(&EventRow {
             id: self.event_id.clone(),
             tenant_id: self.tenant_id.clone(),
             subject_id: subject.id.clone(),
             kind: name_of(&self.kind),
-            purposes: purposes.to_string(),
-            basis: basis.clone(),
+            purposes: purposes_json.clone(),
+            basis: self.basis.map_or("none", basis_name).to_string(),
             method: name_of(&self.method),
             collection_point: self.collection_point.clone(),
             received_by: document["received_by"].to_string(),
@@ -155,99 +157,43 @@ impl LogEntry for ConsentEventEntry {
             r.set_last_leaf(&subject.id, index as i64)?;
         }
 
-        let state = |purpose: &str, status: &str, basis: &str| StateEntryRow {
-            subject_id: subject.id.clone(),
-            purpose: purpose.to_string(),
-            status: status.to_string(),
-            basis: basis.to_string(),
-            since: now,
-            event_id: self.event_id.clone(),
-            leaf_index: index as i64,
-            occurred_at: self.occurred_at,
-        };
-        let rows = if is_new {
-            Vec::new()
+        // The rules are the SDK's: the rows are what `apply` says this event changes. The rows
+        // read here are current: the transaction holds the writer lock.
+        let state = if is_new {
+            Default::default()
         } else {
-            r.all_state_entries(&subject.id)?
+            state_of(&r.all_state_entries(&subject.id)?)
         };
-        // A refusal binds every basis (Art. 3(3)): after an opt-out, only fresh consent — given
-        // after the refusal, by the claimed times — brings a purpose back. The event is recorded
-        // either way; only its effect is withheld.
-        let may_grant = |purpose: &str| match effective(&rows, purpose) {
-            Some(e) if e.status == "withdrawn" => {
-                self.basis == Some(Basis::Consent) && self.occurred_at > e.occurred_at
-            }
-            _ => true,
-        };
-        match self.kind {
-            EventKind::OptIn => {
-                for purpose in self.purposes.iter().flatten() {
-                    let granted = effective(&rows, purpose).is_some_and(|e| e.status == "granted");
-                    if !may_grant(purpose) {
-                        continue;
-                    }
-                    match (self.confirmation_required, granted) {
-                        // A new unconfirmed opt-in does not take back consent already given.
-                        (true, true) => {}
-                        (true, false) => r.put_state_entry(&state(purpose, "pending", &basis))?,
-                        (false, _) => r.put_state_entry(&state(purpose, "granted", &basis))?,
-                    }
-                }
-            }
-            EventKind::OptOut => {
-                match &self.purposes {
-                    None => r.put_state_entry(&state(ALL, "withdrawn", "none"))?,
-                    Some(list) => {
-                        for purpose in list {
-                            r.put_state_entry(&state(purpose, "withdrawn", "none"))?;
-                        }
-                    }
-                }
-                // Announced to the tenant's webhooks: queued in this transaction, so an
-                // acknowledged opt-out is never left unannounced.
-                let announcement = json!({
-                    "type": "opt_out",
-                    "tenant": self.tenant_id,
-                    "event_id": self.event_id,
-                    // Not for a subject erased meanwhile: its address is gone.
-                    "email": subject.address.as_deref(),
-                    "purposes": purposes,
-                    "method": name_of(&self.method),
-                    "occurred_at": rfc3339(self.occurred_at),
-                    "recorded_at": rfc3339(now),
-                    "leaf_index": index,
-                });
-                webhooks::enqueue(
-                    r,
-                    &self.tenant_id,
-                    &subject.id,
-                    &self.event_id,
-                    &announcement,
-                )?;
-            }
-            EventKind::Confirm => {
-                // The rows read above: the transaction holds the writer lock, they are current.
-                let pending = pending_purposes(&rows, self.purposes.as_deref());
-                let pending = pending.into_iter().filter(|purpose| match &self.confirms {
-                    // A link confirms the opt-in it was made for, and nothing pending since.
-                    Some(id) => rows
-                        .iter()
-                        .any(|row| &row.purpose == purpose && &row.event_id == id),
-                    None => true,
-                });
-                for purpose in pending {
-                    let basis = rows
-                        .iter()
-                        .find(|row| row.purpose == purpose)
-                        .map_or("consent", |row| row.basis.as_str());
-                    r.put_state_entry(&state(&purpose, "granted", basis))?;
-                }
-            }
+        for (purpose, changed) in apply(&state, index, &leaf) {
+            r.put_state_entry(&row_of(&subject.id, &purpose, &changed))?;
+        }
+        if self.kind == EventKind::OptOut {
+            // Announced to the tenant's webhooks: queued in this transaction, so an
+            // acknowledged opt-out is never left unannounced.
+            let announcement = json!({
+                "type": "opt_out",
+                "tenant": self.tenant_id,
+                "event_id": self.event_id,
+                // Not for a subject erased meanwhile: its address is gone.
+                "email": subject.address.as_deref(),
+                "purposes": document["purposes"],
+                "method": name_of(&self.method),
+                "occurred_at": leaf.occurred_at,
+                "recorded_at": leaf.recorded_at,
+                "leaf_index": index,
+            });
+            webhooks::enqueue(
+                r,
+                &self.tenant_id,
+                &subject.id,
+                &self.event_id,
+                &announcement,
+            )?;
         }
         if let Some(mark) = &self.idempotency {
             complete_key(r, mark, index)?;
         }
-        Ok(leaf)
+        Ok(built)
     }
 }
 

@@ -13,6 +13,7 @@ mod entries;
 pub mod import;
 pub mod links;
 pub mod model;
+pub mod state;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -66,8 +67,9 @@ impl From<address::AddressError> for ConsentError {
     }
 }
 
-/// The purpose key meaning "all purposes" in the consent state.
-pub(crate) const ALL: &str = "*";
+use consent_ledger_sdk::consent::Status;
+pub(crate) use state::ALL;
+use state::{effective, pending, state_of};
 
 /// A new id in UUID version 7 form (RFC 9562): the creation time in milliseconds, then 74
 /// random bits. Ids made one after another sort together, so inserts land on the right edge of
@@ -382,7 +384,7 @@ pub fn prepare_event(
         if input.event == EventKind::Confirm {
             let subject = r.subject_by_address(tenant_id, address.as_str())?;
             let pending = match &subject {
-                Some(s) => pending_purposes(&r.all_state_entries(&s.id)?, purposes.as_deref()),
+                Some(s) => pending(&state_of(&r.all_state_entries(&s.id)?), purposes.as_deref()),
                 None => Vec::new(),
             };
             if pending.is_empty() {
@@ -510,6 +512,10 @@ pub fn check_many(
                 rows.entry(row.subject_id.clone()).or_default().push(row);
             }
         }
+        let states: std::collections::HashMap<String, _> = rows
+            .into_iter()
+            .map(|(id, rows)| (id, state_of(&rows)))
+            .collect();
         Ok(request
             .emails
             .iter()
@@ -520,11 +526,11 @@ pub fn check_many(
                     Ok(address) => {
                         let state = subjects
                             .get(address.as_str())
-                            .and_then(|id| rows.get(id))
-                            .and_then(|rows| effective(rows, &request.purpose));
+                            .and_then(|id| states.get(id))
+                            .and_then(|state| effective(state, &request.purpose));
                         match state {
-                            Some(row) => (row.status == "granted", row.status, None),
-                            None => (false, "none".to_string(), None),
+                            Some(s) => (s.may_send(), s.status.as_str().to_string(), None),
+                            None => (false, state::NO_STATUS.to_string(), None),
                         }
                     }
                 };
@@ -574,8 +580,9 @@ pub fn suppression(
             .into_iter()
             .filter(|(id, _)| {
                 rows.get(id)
-                    .and_then(|rows| effective(rows, purpose))
-                    .is_some_and(|e| e.status == "withdrawn")
+                    .map(|rows| state_of(rows))
+                    .and_then(|state| effective(&state, purpose).map(|e| e.status))
+                    == Some(Status::Withdrawn)
             })
             .filter_map(|(_, address)| address)
             .collect();
@@ -685,14 +692,10 @@ pub fn prepare_confirmation(
     let (tenant, event, address, purposes) = store.read(|r| {
         let (tenant, event, address) = confirmation_event(r, links, token)?;
         // Only what this opt-in left pending; a later signup needs its own link.
-        let rows = r.all_state_entries(&event.subject_id)?;
-        let purposes: Vec<String> = rows
-            .iter()
-            .filter(|row| {
-                row.event_id == event.id
-                    && effective(&rows, &row.purpose).is_some_and(|e| e.status == "pending")
-            })
-            .map(|row| row.purpose.clone())
+        let state = state_of(&r.all_state_entries(&event.subject_id)?);
+        let purposes: Vec<String> = pending(&state, None)
+            .into_iter()
+            .filter(|p| state[p].event_id == event.id)
             .collect();
         Ok::<_, ConsentError>((tenant, event, address, purposes))
     })?;
@@ -900,14 +903,11 @@ pub fn erase(store: &Store, tenant_id: &str, email: &str) -> Result<Erasure, Con
         let subject = r
             .subject_by_address(tenant_id, address.as_str())?
             .ok_or_else(|| ConsentError::NotFound("no records for this address".into()))?;
-        let rows = r.all_state_entries(&subject.id)?;
-        let granted: Vec<&str> = rows
-            .iter()
-            .filter(|row| {
-                row.purpose != ALL
-                    && effective(&rows, &row.purpose).is_some_and(|e| e.status == "granted")
-            })
-            .map(|row| row.purpose.as_str())
+        let state = state_of(&r.all_state_entries(&subject.id)?);
+        let granted: Vec<&str> = state
+            .keys()
+            .filter(|p| p.as_str() != ALL && effective(&state, p).is_some_and(|e| e.may_send()))
+            .map(String::as_str)
             .collect();
         if !granted.is_empty() {
             return Err(ConsentError::Conflict(format!(
@@ -937,27 +937,6 @@ pub fn erase(store: &Store, tenant_id: &str, email: &str) -> Result<Erasure, Con
             events: events.len(),
         })
     })
-}
-
-/// The effective state of each purpose of a subject: the later (by leaf) of its own row and the
-/// all-purposes row.
-pub(crate) fn effective(rows: &[StateEntryRow], purpose: &str) -> Option<StateEntryRow> {
-    let own = rows.iter().find(|r| r.purpose == purpose);
-    let all = rows.iter().find(|r| r.purpose == ALL);
-    match (own, all) {
-        (Some(a), Some(b)) => Some(if a.leaf_index > b.leaf_index { a } else { b }.clone()),
-        (Some(a), None) | (None, Some(a)) => Some(a.clone()),
-        (None, None) => None,
-    }
-}
-
-/// Purposes of a subject whose effective state is pending (restricted to `only` if given).
-fn pending_purposes(rows: &[StateEntryRow], only: Option<&[String]>) -> Vec<String> {
-    rows.iter()
-        .filter(|row| row.purpose != ALL && only.is_none_or(|o| o.contains(&row.purpose)))
-        .filter(|row| effective(rows, &row.purpose).is_some_and(|e| e.status == "pending"))
-        .map(|row| row.purpose.clone())
-        .collect()
 }
 
 /// The answer for an appended event (with its confirmation link, for a pending opt-in).
@@ -1072,22 +1051,22 @@ pub fn decide(
                 &known_purposes(r, tenant_id)?,
             )?;
         }
-        Ok(match effective(&rows, purpose) {
+        Ok(match effective(&state_of(&rows), purpose) {
             None => Decision {
                 may_send: false,
-                status: "none".into(),
+                status: state::NO_STATUS.into(),
                 basis: None,
                 since: None,
                 event_id: None,
                 leaf_index: None,
             },
-            Some(row) => Decision {
-                may_send: row.status == "granted",
-                status: row.status,
-                basis: (row.basis != "none").then_some(row.basis),
-                since: Some(rfc3339(row.since)),
-                event_id: Some(row.event_id),
-                leaf_index: Some(row.leaf_index as u64),
+            Some(s) => Decision {
+                may_send: s.may_send(),
+                status: s.status.as_str().into(),
+                basis: s.basis.map(|b| state::basis_name(b).to_string()),
+                since: Some(rfc3339(s.recorded_at)),
+                event_id: Some(s.event_id.clone()),
+                leaf_index: Some(s.leaf_index),
             },
         })
     })
@@ -1220,7 +1199,7 @@ pub fn answer(appended: &[Appended], links: &Links, shape: AnswerShape) -> Strin
         AnswerShape::Signup => serde_json::to_string(&SignupRecorded {
             event_id: events[0].event_id.clone(),
             leaf_index: events[0].leaf_index,
-            status: "pending".into(),
+            status: Status::Pending.as_str().into(),
         }),
     }
     .expect("serialises")
@@ -1411,29 +1390,6 @@ pub(crate) fn new_subject(tenant_id: &str, address: &EmailAddress) -> SubjectRow
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(purpose: &str, status: &str, leaf: i64) -> StateEntryRow {
-        StateEntryRow {
-            subject_id: "s".into(),
-            purpose: purpose.into(),
-            status: status.into(),
-            basis: "consent".into(),
-            since: 0,
-            event_id: "e".into(),
-            leaf_index: leaf,
-            occurred_at: 0,
-        }
-    }
-
-    #[test]
-    fn the_later_of_purpose_and_all_decides() {
-        let rows = [row("news", "granted", 5), row(ALL, "withdrawn", 10)];
-        assert_eq!(effective(&rows, "news").unwrap().status, "withdrawn");
-        let rows = [row("news", "granted", 12), row(ALL, "withdrawn", 10)];
-        assert_eq!(effective(&rows, "news").unwrap().status, "granted");
-        assert_eq!(effective(&rows, "offers").unwrap().status, "withdrawn");
-        assert!(effective(&[], "news").is_none());
-    }
 
     #[test]
     fn origins_are_strict_and_normalised() {

@@ -1,92 +1,14 @@
-//! The consent vocabulary (from `shared/LAW.md`): event kinds, legal bases, collection methods,
-//! who received the consent, and the inputs the API accepts. Validation lives with the types.
+//! The consent vocabulary (`docs/law.md`): event kinds, legal bases, collection methods and who
+//! received the consent (defined once, in the SDK's `consent` module, and re-exported here), and
+//! the inputs and answers of the API. Validation lives with the domain functions.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// Consent given (or an exception basis recorded).
-    OptIn,
-    /// Refusal (Art. 3(3)): takes effect at once, per purpose or for all.
-    OptOut,
-    /// The second step of a double opt-in.
-    Confirm,
-}
-
-/// The legal basis of an opt-in (Art. 3(1) and its exceptions (ii)–(iv)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Basis {
-    /// Prior consent.
-    Consent,
-    /// The recipient notified the address in writing (e.g. a business card).
-    AddressNotified,
-    /// An existing business relationship.
-    BusinessRelationship,
-    /// The address is published for business use.
-    AddressPublished,
-}
-
-/// How the event was collected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// A web form.
-    WebForm,
-    /// An e-mail.
-    Email,
-    /// Paper.
-    Paper,
-    /// Telephone.
-    Phone,
-    /// In person.
-    InPerson,
-    /// Imported from a legacy system.
-    Import,
-    /// RFC 8058 one-click unsubscribe from the recipient's mail client.
-    OneClick,
-}
-
-/// Who received the consent (送信者 or 送信委託者).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReceiverRole {
-    /// The sender.
-    Sender,
-    /// The party that commissions the sending.
-    CommissioningParty,
-}
-
-/// The party that received the consent or refusal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Receiver {
-    /// Sender or commissioning party.
-    pub role: ReceiverRole,
-    /// Its name.
-    pub name: String,
-}
-
-/// Purposes an event covers: a list, or `"all"` (opt-out and confirm only).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum Purposes {
-    /// These purposes.
-    List(Vec<String>),
-    /// `"all"`.
-    All(AllPurposes),
-}
-
-/// The literal `"all"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AllPurposes {
-    /// Every purpose.
-    All,
-}
+// The vocabulary the leaves share is the SDK's: one definition for the server and verifiers.
+pub use consent_ledger_sdk::consent::{
+    AllPurposes, Basis, EventKind, Method, Purposes, Receiver, ReceiverRole,
+};
 
 /// Evidence kept with an event in erasable rows; the leaf holds only a salted hash of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

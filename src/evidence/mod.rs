@@ -22,6 +22,7 @@ use crate::consent::{self, plain_id, ConsentError};
 use crate::log::{Log, LogError};
 use crate::store::Store;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use consent_ledger_sdk::consent::ConsentLeaf;
 
 /// A cosigned checkpoint at least `size` and the consistency proof to it: waits (as for the
 /// checkpoint) for every witness to cosign one, then takes the best there is. `None` when the log
@@ -158,10 +159,15 @@ pub fn bundle(
     }
     // From the same events the bundle carries (the consent state is their replay, by the same
     // rules): no event recorded meanwhile can make them disagree.
-    let leaves: Vec<(u64, serde_json::Value)> = proven
+    let leaves: Vec<(u64, ConsentLeaf)> = proven
         .iter()
-        .map(|p| (p.leaf_index, p.document()))
-        .collect();
+        .map(|p| {
+            let bytes = B64.decode(&p.leaf).unwrap_or_default();
+            ConsentLeaf::parse(&bytes)
+                .map(|leaf| (p.leaf_index, leaf))
+                .map_err(|e| LogError::Corrupt(format!("leaf {}: {e}", p.leaf_index)))
+        })
+        .collect::<Result<_, _>>()?;
     let purposes: Vec<String> = tenant.purposes.iter().map(|p| p.purpose.clone()).collect();
     let decisions = verify::decisions_from_leaves(&leaves, &purposes);
     let witnessed = witnessed(log, checkpoint.size)?;

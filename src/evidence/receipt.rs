@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 
 use super::Bundle;
+use consent_ledger_sdk::consent::Status;
 
 fn leaf_documents(bundle: &Bundle) -> Vec<(u64, Value)> {
     bundle
@@ -43,7 +44,7 @@ pub fn kantara(bundle: &Bundle) -> Value {
                 "purpose": d.purpose,
                 "purposeCategory": ["Marketing"],
                 // Explicit consent only where the deciding state rests on it.
-                "consentType": if d.status == "granted" || d.status == "pending" { "EXPLICIT" } else { "NONE" },
+                "consentType": if matches!(Status::parse(&d.status), Some(Status::Granted | Status::Pending)) { "EXPLICIT" } else { "NONE" },
                 "piiCategory": ["E-mail address"],
                 "primaryPurpose": true,
                 "termination": "Until the recipient refuses (opt-out), at any time",

@@ -22,6 +22,9 @@ pub struct MapAuditor {
     /// The right edge of the tree: perfect subtrees `(height, hash)`, largest first.
     edge: Vec<(u32, Hash)>,
     size: u64,
+    /// Heads of the leaves read since the last map leaf (kept across a failed fetch, so that a
+    /// half-done pass goes on where it stopped).
+    pending: HashMap<Hash, u64>,
     path: PathBuf,
 }
 
@@ -34,6 +37,7 @@ impl MapAuditor {
             map: SubjectMap::from_heads(0, []),
             edge: Vec::new(),
             size: 0,
+            pending: HashMap::new(),
             path: path.clone(),
         };
         let text = match std::fs::read_to_string(&path) {
@@ -88,8 +92,6 @@ impl MapAuditor {
                 now: cp.size,
             });
         }
-        // Heads of the leaves read since the last map leaf.
-        let mut pending: HashMap<Hash, u64> = HashMap::new();
         let mut checked = 0;
         while self.size < cp.size {
             let leaves = fetch(self.size, cp.size).map_err(Alarm::Fetch)?;
@@ -99,7 +101,7 @@ impl MapAuditor {
             for leaf in leaves.into_iter().take((cp.size - self.size) as usize) {
                 let index = self.size;
                 if let Some(stated) = map::map_leaf(&leaf) {
-                    let next = self.map.stage(index, pending.drain());
+                    let next = self.map.stage(index, self.pending.drain());
                     if stated.covers != index || stated.root != next.root() {
                         return Err(Alarm::MapMismatch(index));
                     }
@@ -109,7 +111,11 @@ impl MapAuditor {
                     // The chain rule: an event names its subject's latest event before it.
                     let prev =
                         map::leaf_prev(&leaf).map_err(|e| Alarm::MalformedChain(index, e))?;
-                    let head = pending.get(&key).copied().or_else(|| self.map.head(&key));
+                    let head = self
+                        .pending
+                        .get(&key)
+                        .copied()
+                        .or_else(|| self.map.head(&key));
                     if prev != head {
                         return Err(Alarm::ChainBroken {
                             leaf: index,
@@ -117,7 +123,7 @@ impl MapAuditor {
                             head,
                         });
                     }
-                    pending.insert(key, index);
+                    self.pending.insert(key, index);
                 }
                 let mut node = (0u32, leaf_hash(&leaf));
                 while let Some(&(height, left)) = self.edge.last() {
@@ -135,7 +141,7 @@ impl MapAuditor {
             return Err(Alarm::EntriesMismatch(cp.size));
         }
         // Subjects named after the last map leaf go into the map now (it covers every leaf read).
-        let next = self.map.stage(self.size, pending);
+        let next = self.map.stage(self.size, self.pending.drain());
         self.map.apply(next);
         self.save()?;
         Ok(checked)

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use super::hash::Hash;
 use super::map::{self, SubjectMap};
+use super::note::NoteSigner;
 use super::{sequencer, LogError};
 use crate::store::Repo;
 
@@ -40,27 +41,22 @@ impl Chain<'_> {
     }
 }
 
-/// The (subject, index, prev) of every leaf in `start..end` that names a subject, in order.
-fn links(
+/// Every leaf in `start..end`, with its index, read in chunks.
+fn for_each_leaf(
     r: &mut dyn Repo,
     start: u64,
     end: u64,
-) -> Result<Vec<(Hash, u64, Option<u64>)>, LogError> {
-    let mut links = Vec::new();
+    mut each: impl FnMut(u64, &[u8]),
+) -> Result<(), LogError> {
     let mut at = start;
     while at < end {
         let to = end.min(at + CHUNK);
         for (i, leaf) in r.leaf_data(at as i64, to as i64)?.iter().enumerate() {
-            let index = at + i as u64;
-            if let Some(key) = map::leaf_subject(leaf) {
-                let prev = map::leaf_prev(leaf)
-                    .map_err(|e| LogError::Corrupt(format!("leaf {index}: {e}")))?;
-                links.push((key, index, prev));
-            }
+            each(at + i as u64, leaf);
         }
         at = to;
     }
-    Ok(links)
+    Ok(())
 }
 
 /// The (subject, index) of every leaf in `start..end` that names a subject.
@@ -69,10 +65,13 @@ pub(super) fn subjects_of(
     start: u64,
     end: u64,
 ) -> Result<Vec<(Hash, u64)>, LogError> {
-    Ok(links(r, start, end)?
-        .into_iter()
-        .map(|(key, index, _)| (key, index))
-        .collect())
+    let mut subjects = Vec::new();
+    for_each_leaf(r, start, end, |index, leaf| {
+        if let Some(key) = map::leaf_subject(leaf) {
+            subjects.push((key, index));
+        }
+    })?;
+    Ok(subjects)
 }
 
 /// The heads of the leaves in `start..end` (each subject's latest there).
@@ -80,49 +79,82 @@ pub(super) fn recent_of(r: &mut dyn Repo, start: u64, end: u64) -> Result<Recent
     Ok(subjects_of(r, start, end)?.into_iter().collect())
 }
 
+/// The subjects' rows as (commitment → latest leaf), refusing malformed or duplicate ones.
+fn row_heads(r: &mut dyn Repo) -> Result<HashMap<Hash, u64>, LogError> {
+    let mut rows = HashMap::new();
+    for (key, index) in r.subject_heads()? {
+        let malformed = || {
+            LogError::Corrupt(format!(
+                "a subject row has the commitment {} and the latest leaf {index}, not a 32-byte \
+                 commitment and a leaf index: refusing to run on it",
+                crate::hex(&key)
+            ))
+        };
+        let key = Hash::try_from(key.as_slice()).map_err(|_| malformed())?;
+        let index = u64::try_from(index).map_err(|_| malformed())?;
+        if rows.insert(key, index).is_some() {
+            return Err(LogError::Corrupt(format!(
+                "two subject rows have the commitment {}: refusing to run on them",
+                crate::hex(&key)
+            )));
+        }
+    }
+    Ok(rows)
+}
+
 /// The chain heads of a log of `size` leaves, under the writer lock: the map of its latest
-/// checkpoint (checked against that checkpoint's map leaf) and the heads of the leaves after it.
-/// The map is built from the rows' heads only where the log confirms them: each subject named
-/// after the checkpoint gets the `prev` of its first leaf there, and the result must hash to the
-/// signed map root; then every row must name the head the log gives. A log from before the map
-/// (its latest checkpoint ends without a map leaf) is replayed from its first leaf.
-pub(super) fn open(r: &mut dyn Repo, size: u64) -> Result<(SubjectMap, Recent), LogError> {
+/// checkpoint (checked against that checkpoint's signed map leaf) and the heads of the leaves
+/// after it. The map is built from the rows' heads only where the log confirms them: each
+/// subject named after the checkpoint gets the `prev` of its first leaf there (a `prev` that
+/// cannot be read leaves the row's), and the result must hash to the signed map root; then every
+/// row must name the head the log gives. A log from before the map (its latest checkpoint ends
+/// without a map leaf) is replayed from its first leaf.
+pub(super) fn open(
+    r: &mut dyn Repo,
+    signer: &NoteSigner,
+    size: u64,
+) -> Result<(SubjectMap, Recent), LogError> {
     let checkpointed = r.latest_checkpoint()?.map_or(0, |cp| cp.tree_size as u64);
     let base = if checkpointed <= size && sequencer::ends_with_map(r, checkpointed)? {
         checkpointed
     } else {
         0
     };
-    let rows: HashMap<Hash, u64> = r
-        .subject_heads()?
-        .into_iter()
-        .filter_map(|(key, index)| Some((Hash::try_from(key).ok()?, u64::try_from(index).ok()?)))
-        .collect();
-    let after = links(r, base, size)?;
+    let rows = row_heads(r)?;
     let mut at_base = if base == 0 {
         HashMap::new()
     } else {
         rows.clone()
     };
     let mut recent = Recent::new();
-    for (key, index, prev) in after {
+    let mut misplaced = None;
+    for_each_leaf(r, base, size, |index, leaf| {
+        let Some(key) = map::leaf_subject(leaf) else {
+            return;
+        };
         if !recent.contains_key(&key) {
             // The subject's first leaf after the checkpoint names its head at the checkpoint.
-            match prev {
-                Some(p) if p >= base => {
-                    return Err(LogError::Corrupt(format!(
-                        "leaf {index} names leaf {p} as its subject's previous event, but the \
-                         first event after the checkpoint of size {base} must follow one before it"
-                    )))
+            match map::leaf_prev(leaf) {
+                Ok(Some(p)) if p >= base => misplaced = Some((index, p)),
+                Ok(Some(p)) => {
+                    at_base.insert(key, p);
                 }
-                Some(p) => at_base.insert(key, p),
-                None => at_base.remove(&key),
-            };
+                Ok(None) => {
+                    at_base.remove(&key);
+                }
+                Err(_) => {}
+            }
         }
         recent.insert(key, index);
+    })?;
+    if let Some((index, p)) = misplaced {
+        return Err(LogError::Corrupt(format!(
+            "leaf {index} names leaf {p} as its subject's previous event, but the first event \
+             after the checkpoint of size {base} must follow one before it"
+        )));
     }
     let map = SubjectMap::from_heads(base, at_base);
-    sequencer::check_map_leaf(r, base, &map.root())?;
+    sequencer::check_map_leaf(r, signer, base, &map.root())?;
     for (key, index) in &recent {
         if rows.get(key) != Some(index) {
             return Err(disagreement(key, rows.get(key).copied(), Some(*index)));

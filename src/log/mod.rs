@@ -279,7 +279,7 @@ impl Log {
         // while another process appends.
         let (frontier, map, recent) = store.write(|r: &mut dyn Repo| {
             let frontier = load_frontier(r)?;
-            let (map, recent) = chain::open(r, frontier.size())?;
+            let (map, recent) = chain::open(r, &signer, frontier.size())?;
             Ok::<_, LogError>((frontier, map, recent))
         })?;
         let map = Arc::new(RwLock::new(map));

@@ -39,8 +39,9 @@ pub(super) struct Sequencer {
     settings: LogSettings,
     /// The right edge of the tree as of our last commit; `None` after a failed transaction.
     frontier: Option<Frontier>,
-    /// The chain heads of the leaves past the map, as of the same commit (valid with `frontier`).
-    recent: Option<Recent>,
+    /// The chain heads of the leaves past the map, and the tree size they cover; `None` after a
+    /// failed transaction.
+    recent: Option<(u64, Recent)>,
     /// The subject map as of the latest checkpoint we published or caught up with (shared with
     /// readers, who prove against it; changed only after the commit that logged its root).
     map: Arc<RwLock<SubjectMap>>,
@@ -62,8 +63,8 @@ impl Sequencer {
             store,
             signer,
             settings,
+            recent: Some((frontier.size(), recent)),
             frontier: Some(frontier),
-            recent: Some(recent),
             map,
             unpublished: false,
             last_publish: Instant::now(),
@@ -115,13 +116,20 @@ impl Sequencer {
         let result = self.store.write(|r: &mut dyn Repo| {
             let state = r.log_state()?;
             let map = map.read().expect("map lock");
-            let (mut frontier, mut recent) = match (frontier, recent) {
-                (Some(f), Some(recent)) if f.size() == state.tree_size as u64 => (f, recent),
+            let size = state.tree_size as u64;
+            let mut frontier = match frontier {
+                Some(f) if f.size() == size => f,
                 // Another process appended, or our last transaction failed: start from the store.
-                _ => (
-                    load_frontier(r)?,
-                    chain::recent_of(r, map.size(), state.tree_size as u64)?,
-                ),
+                _ => load_frontier(r)?,
+            };
+            let mut recent = match recent {
+                Some((covers, recent)) if covers == size => recent,
+                // Another process appended: add the heads of its leaves.
+                Some((covers, mut recent)) if covers < size => {
+                    recent.extend(chain::recent_of(r, covers, size)?);
+                    recent
+                }
+                _ => chain::recent_of(r, map.size(), size)?,
             };
             let start = frontier.size();
             let mut leaves = Vec::with_capacity(batch.iter().map(|b| b.entries.len()).sum());
@@ -143,6 +151,7 @@ impl Sequencer {
                 leaves.push(leaf);
             }
             recent.extend(heads);
+            let recent = (frontier.size(), recent);
             let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
             let rows: Vec<NewLeaf<'_>> = leaves
                 .iter()
@@ -316,7 +325,7 @@ impl Sequencer {
         if let Some(next) = staged.into_inner() {
             self.map.write().expect("map lock").apply(next);
             // The map now covers the whole tree: no head lies past it.
-            self.recent = Some(Recent::new());
+            self.recent = Some((size, Recent::new()));
         } else if self.frontier.is_none() {
             self.recent = None;
         }
@@ -331,16 +340,17 @@ impl Sequencer {
             return Ok(());
         }
         let map = self.map.clone();
+        let signer = self.signer.clone();
         let next = self.store.read(|r| {
             let map = map.read().expect("map lock");
             let changes = chain::subjects_of(r, from, checkpoint_size)?;
             let next = map.stage(checkpoint_size, changes);
-            check_map_leaf(r, checkpoint_size, &next.root())?;
+            check_map_leaf(r, &signer, checkpoint_size, &next.root())?;
             Ok::<_, LogError>(next)
         })?;
         self.map.write().expect("map lock").apply(next);
         // Heads now inside the map are the map's to give.
-        if let Some(recent) = &mut self.recent {
+        if let Some((_, recent)) = &mut self.recent {
             recent.retain(|_, index| *index >= checkpoint_size);
         }
         Ok(())
@@ -357,20 +367,64 @@ pub(super) fn ends_with_map(r: &mut dyn Repo, size: u64) -> Result<bool, LogErro
 }
 
 /// Checks a map root against the map leaf that ends the tree of `size`, if it ends with one
-/// (logs from before the map end their older checkpoints without).
-pub(super) fn check_map_leaf(r: &mut dyn Repo, size: u64, root: &Hash) -> Result<(), LogError> {
+/// (logs from before the map end their older checkpoints without). The map leaf is first proven
+/// to be the one the log signed for that size (its inclusion, through the stored tiles, in the
+/// signed checkpoint's root), so a row edited to match edited heads is caught: to pass, the
+/// operator would have to sign another root for the same size, a fork witnesses see.
+pub(super) fn check_map_leaf(
+    r: &mut dyn Repo,
+    signer: &NoteSigner,
+    size: u64,
+    root: &Hash,
+) -> Result<(), LogError> {
     if size == 0 {
         return Ok(());
     }
     let Some(leaf) = r.leaf_data(size as i64 - 1, size as i64)?.pop() else {
         return Err(LogError::Corrupt(format!("leaf {} is missing", size - 1)));
     };
-    if map::map_leaf(&leaf).is_some_and(|m| m.root != *root) {
+    let Some(stated) = map::map_leaf(&leaf) else {
+        return Ok(());
+    };
+    signed_leaf(r, signer, size - 1, &leaf, size)?;
+    if stated.root != *root {
         return Err(LogError::Corrupt(format!(
             "the subject map rebuilt from the database does not match the map leaf {}: \
-             the subjects' chain heads disagree with the log",
+             the subjects' chain heads disagree with the log; refusing to run on them",
             size - 1
         )));
+    }
+    Ok(())
+}
+
+/// Checks that `leaf` is the leaf at `index` of the checkpoint of `size` the log signed.
+fn signed_leaf(
+    r: &mut dyn Repo,
+    signer: &NoteSigner,
+    index: u64,
+    leaf: &[u8],
+    size: u64,
+) -> Result<(), LogError> {
+    let changed = || {
+        LogError::Corrupt(format!(
+            "the stored leaf {index} is not the one the checkpoint of size {size} signs: the \
+             database was changed outside the service; refusing to run on it"
+        ))
+    };
+    let row = r.checkpoint(size as i64)?.ok_or_else(changed)?;
+    let verifier = super::note::NoteVerifier::parse(&signer.verifier_key())?;
+    let cp = verifier.checkpoint(&row.note).map_err(|_| changed())?;
+    let path = super::proof::inclusion_proof(&mut super::tile_nodes(r), index, size)?;
+    if cp.size != size
+        || !super::proof::verify_inclusion(
+            &super::hash::leaf_hash(leaf),
+            index,
+            size,
+            &path,
+            &cp.root,
+        )
+    {
+        return Err(changed());
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Queries for tenants, purposes, subjects, events, collection points, the consent state and
 //! idempotency keys. Written once, compiled for both backends. No consent rules here.
 
+use consent_ledger_sdk::consent::Status;
 use diesel::prelude::*;
 use diesel::{PgConnection, QueryResult, SqliteConnection};
 
@@ -458,7 +459,7 @@ macro_rules! impl_consent_rows {
                     .filter(subjects::tenant_id.eq(tenant_id))
                     .filter(subjects::address.is_not_null())
                     .filter(subjects::id.gt(after))
-                    .filter(consent_state::status.eq("withdrawn"))
+                    .filter(consent_state::status.eq(Status::Withdrawn.as_str()))
                     .filter(consent_state::purpose.eq_any(purposes))
                     .select((subjects::id, subjects::address))
                     .distinct()

@@ -22,11 +22,11 @@ use crate::consent::links::{Links, UnsubscribeToken};
 use crate::consent::model::{
     AllPurposes, EventKind, Evidence, Method, NewEvent, Purposes, Receiver, ReceiverRole,
 };
-use crate::consent::{
-    self, effective, known_purposes, new_subject, ConsentError, ConsentEventEntry,
-};
+use crate::consent::state::{effective, state_of};
+use crate::consent::{self, known_purposes, new_subject, ConsentError, ConsentEventEntry};
 use crate::store::{Repo, Store};
 use crate::{escape_html, rfc3339};
+use consent_ledger_sdk::consent::Status;
 
 /// Most addresses in one request for links (a campaign's send).
 pub const MAX_LINKS: usize = 10_000;
@@ -273,16 +273,15 @@ fn stopped_since(
             subject.erased_at.unwrap_or(subject.created_at),
         )));
     }
-    let rows = r.all_state_entries(&subject.id)?;
+    let state = state_of(&r.all_state_entries(&subject.id)?);
     let withdrawn = |purpose: &str| {
-        effective(&rows, purpose)
-            .filter(|e| e.status == "withdrawn")
-            .map(|e| rfc3339(e.since))
+        effective(&state, purpose)
+            .filter(|e| e.status == Status::Withdrawn)
+            .map(|e| rfc3339(e.recorded_at))
     };
     Ok(match (scope, &target.purpose) {
         (Scope::Purpose, Some(p)) => withdrawn(p),
-        _ => withdrawn(consent::ALL)
-            .filter(|_| rows.iter().all(|row| withdrawn(&row.purpose).is_some())),
+        _ => withdrawn(consent::ALL).filter(|_| state.keys().all(|p| withdrawn(p).is_some())),
     })
 }
 

@@ -15,4 +15,5 @@ mod operator;
 mod sdk;
 mod signup;
 mod unsubscribe;
+mod vectors;
 mod witness;

@@ -15,6 +15,7 @@ use crate::unsubscribe::{shop, Shop};
 on_both_backends!(
     a_chain_skip_edited_into_the_rows_fails_the_bundle,
     a_server_refuses_to_start_on_rows_the_log_contradicts,
+    a_server_refuses_to_start_on_a_map_leaf_edited_to_match,
     the_audit_catches_an_event_whose_prev_skips_an_opt_out
 );
 
@@ -100,6 +101,37 @@ async fn a_server_refuses_to_start_on_rows_the_log_contradicts(db: TestDb) {
     assert!(
         err.contains("does not match the map leaf"),
         "the refusal should say why: {err}"
+    );
+}
+
+/// The stopped operator goes further and also rewrites the stored map leaf, so that the rows'
+/// heads would hash to it: the map leaf is checked against the signed checkpoint first (its
+/// inclusion through the tiles in the signed root), so the server still refuses.
+async fn a_server_refuses_to_start_on_a_map_leaf_edited_to_match(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let (opt_in, opt_out) = opt_in_then_out(&app, &shop, "maptoo@example.jp").await;
+    let size = app.log.latest_checkpoint().unwrap().size;
+    app.stop().await;
+    let forged = consent_ledger::log::map::map_leaf_document(size - 1, &[7; 32], 1).to_string();
+    tamper(
+        &db,
+        &format!(
+            "{} UPDATE leaves SET data = '{forged}' WHERE leaf_index = {};",
+            hide(&opt_in, &opt_out),
+            size - 1
+        ),
+    );
+    let err = match consent_ledger::api::AppState::open(&db.config()) {
+        Ok(_) => panic!("the server opened on an edited map leaf"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&format!(
+            "the stored leaf {} is not the one the checkpoint of size {size} signs",
+            size - 1
+        )),
+        "{err}"
     );
 }
 

@@ -1,6 +1,9 @@
 //! consent-ledger's Rust SDK: everything needed to check the ledger's proofs offline, with
 //! nothing but the log's published verifier key — and a small typed client for its HTTP API.
 //!
+//! The consent rules, once: [`consent`] (the vocabulary, the `consent_event` leaf, and the pure
+//! function that applies an event to a subject's state).
+//!
 //! Verification (no network, no clock): [`hash`] (RFC 9162 hashing), [`jcs`] (canonical leaf
 //! JSON), [`note`] (C2SP signed notes, checkpoints), [`proof`] (inclusion and consistency proofs),
 //! [`tiles`] (C2SP tile addressing), [`map`] (the subject map that makes bundles complete),
@@ -10,6 +13,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod consent;
 pub mod cosign;
 pub mod evidence;
 pub mod hash;

@@ -9,7 +9,9 @@ export type {
   ClientOptions, NewEvent, RecordedEvent, EventBatch, RecordedBatch, Decision, CheckResults,
   LinkRequest, LinkBatch, Problem, NewCollectionPoint, CollectionPoint,
 } from "./client.js";
-export { verifyEvidence } from "./verify.js";
+export { verifyEvidence, decisionsFromLeaves } from "./verify.js";
+export { apply, effective, parseConsentLeaf, replay, ALL, NO_STATUS } from "./consent.js";
+export type { ConsentLeaf, PurposeState, SubjectState, Status } from "./consent.js";
 export type { Bundle, Report, Item, VerifyOptions, ProvenLeaf, PurposeDecision } from "./verify.js";
 export { verifyCheckpoint, cosignedAt, parsePolicy, checkQuorum } from "./note.js";
 export type { Checkpoint, Policy } from "./note.js";

@@ -7,6 +7,7 @@
 import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
+import { ALL, ConsentLeaf, effective, NO_STATUS, parseConsentLeaf, replay, SubjectState } from "./consent.js";
 import { verifyConsistency, verifyInclusion } from "./merkle.js";
 import { Checkpoint, checkQuorum, keyMaterial, parsePolicy, verifyCheckpoint } from "./note.js";
 import type { components } from "./openapi.js";
@@ -131,14 +132,20 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
       !!tlog && !!path && tlog.index === BigInt(leaf.leaf_index) && tlog.checkpoint === bundle.checkpoint &&
       tlog.path.length === path.length && tlog.path.every((h, i) => equal(h, path[i]));
     check(`${what}: tlog-proof@v1`, same, same ? "" : "differs from the JSON proof or checkpoint");
+    // Canonical (RFC 8785, integers only), as the log writes every leaf: no duplicate member,
+    // no fraction, no stray whitespace or CRLF for two readers to read differently.
+    const text = new TextDecoder("utf-8", { fatal: true });
     let doc: Json | null = null;
+    let canonical = false;
     try {
-      doc = JSON.parse(new TextDecoder().decode(data));
+      const source = text.decode(data);
+      doc = JSON.parse(source);
+      canonical = typeof doc === "object" && doc !== null && integersOnly(doc) && canonicalJson(doc) === source;
     } catch {
       doc = null;
     }
-    check(`${what}: leaf is JSON`, doc !== null);
-    return included ? doc : null;
+    check(`${what}: leaf is canonical JSON`, canonical, canonical ? "" : "not the RFC 8785 form of a JSON object with integer numbers only");
+    return included && canonical ? doc : null;
   };
 
   // The opening.
@@ -155,21 +162,26 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
   );
 
   // Events: proofs, ownership, chain.
-  const documents: [number, Json][] = [];
+  const documents: [number, ConsentLeaf][] = [];
   let previous: number | null = null;
   for (const [n, event] of bundle.events.entries()) {
     const what = `event ${n} (leaf ${event.leaf_index})`;
     const doc = await checkLeaf(what, event);
     if (!doc) continue;
+    const leaf = parseConsentLeaf(doc);
+    if (typeof leaf === "string") {
+      check(`${what}: is a consent_event leaf`, false, leaf);
+      continue;
+    }
     check(
       `${what}: names this tenant and subject`,
-      doc.type === "consent_event" && doc.tenant === bundle.tenant.id && doc.subject === commitment,
+      leaf.tenant === bundle.tenant.id && leaf.subject === commitment,
     );
-    const prev = typeof doc.prev === "number" ? doc.prev : null;
+    const prev = leaf.prev;
     const chainOk = prev === previous && (previous === null || previous < event.leaf_index);
     check(`${what}: chain`, chainOk, chainOk ? "" : `its prev is ${prev}, the event before it is ${previous}: an event is missing`);
     previous = event.leaf_index;
-    documents.push([event.leaf_index, doc]);
+    documents.push([event.leaf_index, leaf]);
   }
 
   // Completeness: the checkpoint's subject map names the bundle's last event as the latest.
@@ -220,9 +232,9 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     check(`${what}: content and id`, ok, ok ? `${content.length} bytes of ${t.content_type}` : "the content or the id does not match its leaf");
     templates.set(t.id, ok);
   }
-  documents.forEach(([, doc], n) => {
-    if (typeof doc.collection_point === "string") {
-      check(`event ${n}: its collection point is in the bundle`, templates.get(doc.collection_point) === true, doc.collection_point);
+  documents.forEach(([, leaf], n) => {
+    if (leaf.collection_point !== null) {
+      check(`event ${n}: its collection point is in the bundle`, templates.get(leaf.collection_point) === true, leaf.collection_point);
     }
   });
 
@@ -305,66 +317,23 @@ async function checkWitnessed(check: Check, notes: string[], bundle: Bundle, vke
   check("witnessed checkpoint: extends the bundle's checkpoint", consistent, `size ${cp.size} is a prefix of the witnessed size ${later.size}`);
 }
 
-// The decision rules, as the service applies them (`consent::entries`) and the Rust verifier
-// replays them: an opt-out withdraws its purposes (or all); an opt-in grants (pending while it
-// awaits confirmation, never taking back a grant); after a refusal only fresh consent — basis
-// `consent`, claimed later — grants again; a confirmation grants what is pending.
-interface State {
-  status: string;
-  eventId: string;
-  leafIndex: number;
-  occurredAt: string;
-}
-const ALL = "*";
-
-function effective(states: Map<string, State>, purpose: string): State | undefined {
-  const a = states.get(purpose);
-  const b = states.get(ALL);
-  if (a && b) return a.leafIndex > b.leafIndex ? a : b;
-  return a ?? b;
+/** Whether every number in a JSON value is a safe integer (the log's leaves hold no others). */
+function integersOnly(value: unknown): boolean {
+  if (typeof value === "number") return Number.isSafeInteger(value);
+  if (Array.isArray(value)) return value.every(integersOnly);
+  if (typeof value === "object" && value !== null) return Object.values(value).every(integersOnly);
+  return true;
 }
 
-function replay(events: [number, Json][]): Map<string, State> {
-  const states = new Map<string, State>();
-  for (const [leafIndex, doc] of events) {
-    const state = (status: string): State => ({
-      status, eventId: String(doc.event_id ?? ""), leafIndex, occurredAt: String(doc.occurred_at ?? ""),
-    });
-    const purposes = Array.isArray(doc.purposes) ? doc.purposes.filter((p): p is string => typeof p === "string") : null;
-    if (doc.event === "opt_in") {
-      const fresh = doc.basis === "consent";
-      const claimed = Date.parse(String(doc.occurred_at ?? ""));
-      for (const purpose of purposes ?? []) {
-        const current = effective(states, purpose);
-        const granted = current?.status === "granted";
-        const mayGrant = current?.status === "withdrawn" ? fresh && claimed > Date.parse(current.occurredAt) : true;
-        if (!mayGrant) continue;
-        if (doc.confirmation_required === true) {
-          if (!granted) states.set(purpose, state("pending"));
-        } else {
-          states.set(purpose, state("granted"));
-        }
-      }
-    } else if (doc.event === "opt_out") {
-      if (purposes === null) states.set(ALL, state("withdrawn"));
-      else for (const p of purposes) states.set(p, state("withdrawn"));
-    } else if (doc.event === "confirm") {
-      const confirms = typeof doc.confirms === "string" ? doc.confirms : null;
-      const pending = [...states.entries()]
-        .filter(([p]) => p !== ALL)
-        .filter(([p]) => purposes === null || purposes.includes(p))
-        .filter(([p]) => effective(states, p)?.status === "pending")
-        .filter(([, s]) => confirms === null || s.eventId === confirms)
-        .map(([p]) => p);
-      for (const p of pending) states.set(p, state("granted"));
-    }
-  }
-  return states;
-}
-
-function decision(states: Map<string, State>, purpose: string): PurposeDecision {
-  const s = effective(states, purpose);
+function decision(state: SubjectState, purpose: string): PurposeDecision {
+  const s = effective(state, purpose);
   return s
     ? { purpose, may_send: s.status === "granted", status: s.status, event_id: s.eventId }
-    : { purpose, may_send: false, status: "none", event_id: null };
+    : { purpose, may_send: false, status: NO_STATUS, event_id: null };
+}
+
+/** The decisions for `purposes` that consent leaves (in log order, with their indexes) give. */
+export function decisionsFromLeaves(events: [number, ConsentLeaf][], purposes: string[]): PurposeDecision[] {
+  const state = replay(events);
+  return purposes.map((p) => decision(state, p));
 }

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { once } from "node:events";
 
 import { ConsentLedger, verifyEvidence } from "../dist/index.js";
-import { serve, setUp } from "./harness.mjs";
+import { serve, setUp, noServer } from "./harness.mjs";
 
 const sdk = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CHROMIUM = "/usr/bin/chromium";
@@ -99,7 +99,7 @@ async function browser() {
   };
 }
 
-test("the demo signup page records consent in a real browser", { skip: !haveBrowser && "no chromium/chromedriver" }, async () => {
+test("the demo signup page records consent in a real browser", { skip: noServer || (!haveBrowser && "no chromium/chromedriver") }, async () => {
   const site = await staticServer();
   const env = setUp({ origin: site.origin });
   const ledger = await serve(env.db);

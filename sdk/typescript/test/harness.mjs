@@ -2,7 +2,7 @@
 // file, set up through its own command line, on a free port.
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +10,16 @@ import { createInterface } from "node:readline";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const binary = process.env.CONSENT_LEDGER_BIN ?? join(root, "target", "debug", "consent-ledger");
+
+/**
+ * Why the tests that need a real server are skipped (no server binary: `cargo build`, or run
+ * them through `cargo test`), or false when they run. Under CI=true nothing is skipped.
+ */
+export const noServer = existsSync(binary)
+  ? false
+  : `no server binary at ${binary}: build it with \`cargo build\` (the golden-vector tests run without it)`;
+if (noServer && process.env.CI === "true") throw new Error(`CI=true but ${noServer}`);
+if (noServer) console.warn(`SKIPPED: ${noServer}`);
 
 /** Runs the CLI against `db`; returns stdout. */
 export function cli(db, ...args) {

@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { ConsentLedger, ConsentLedgerError, verifyEvidence, verifyCheckpoint } from "../dist/index.js";
-import { binary, serve, setUp } from "./harness.mjs";
+import { binary, serve, setUp, noServer } from "./harness.mjs";
 
 const received = { role: "sender", name: "Sakura Shop" };
 
@@ -30,7 +30,7 @@ const flip = (b64) => {
   return bytes.toString("base64");
 };
 
-test("record, decide, and verify evidence offline", async () => {
+test("record, decide, and verify evidence offline", { skip: noServer }, async () => {
   const env = setUp();
   const server = await serve(env.db);
   try {

@@ -7,17 +7,18 @@
 //! belongs to the tenant and commits to the opened address (`SHA-256` commitment recomputed from
 //! address and salt); the per-address chain (`prev` links each event to the one before, the
 //! first to none); every template's content against its hash and its id; that the decisions
-//! follow from the events (replayed by the rules below); completeness (the checkpoint's subject
+//! follow from the events (replayed by the consent rules, [`crate::consent`]); completeness (the checkpoint's subject
 //! map names the bundle's last event as the subject's latest); and consistency with a trusted
 //! checkpoint.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Bundle, PurposeDecision, FORMAT};
+use crate::consent::{self, ConsentLeaf, SubjectState};
 use crate::hash::{leaf_hash, Hash};
 use crate::hex;
 use crate::map;
@@ -227,25 +228,27 @@ pub fn verify(
     let mut previous: Option<u64> = None;
     for (n, event) in bundle.events.iter().enumerate() {
         let what = format!("event {n} (leaf {})", event.leaf_index);
-        let Some(doc) = check_leaf(&mut report, &what, event, &cp, &bundle.checkpoint) else {
+        if check_leaf(&mut report, &what, event, &cp, &bundle.checkpoint).is_none() {
             continue;
+        }
+        let leaf = match ConsentLeaf::parse(&B64.decode(&event.leaf).unwrap_or_default()) {
+            Ok(leaf) => leaf,
+            Err(e) => {
+                report.check(format!("{what}: is a consent_event leaf"), false, e);
+                continue;
+            }
         };
-        let owner_ok = doc["type"] == "consent_event"
-            && doc["tenant"] == bundle.tenant.id.as_str()
-            && doc["subject"] == commitment.as_str();
+        let owner_ok = leaf.tenant == bundle.tenant.id && leaf.subject == commitment;
         report.check(
             format!("{what}: names this tenant and subject"),
             owner_ok,
             if owner_ok {
                 String::new()
             } else {
-                format!(
-                    "type {}, tenant {}, subject {}",
-                    doc["type"], doc["tenant"], doc["subject"]
-                )
+                format!("tenant {}, subject {}", leaf.tenant, leaf.subject)
             },
         );
-        let prev = doc["prev"].as_u64();
+        let prev = leaf.prev;
         let chain_ok = prev == previous && previous.is_none_or(|p| p < event.leaf_index);
         report.check(
             format!("{what}: chain"),
@@ -264,7 +267,7 @@ pub fn verify(
             },
         );
         previous = Some(event.leaf_index);
-        documents.push((event.leaf_index, doc));
+        documents.push((event.leaf_index, leaf));
     }
 
     check_completeness(&mut report, &bundle, &cp, &commitment, previous);
@@ -304,8 +307,8 @@ pub fn verify(
         );
         templates.insert(t.id.clone(), ok);
     }
-    for (n, (_, doc)) in documents.iter().enumerate() {
-        if let Some(id) = doc["collection_point"].as_str() {
+    for (n, (_, leaf)) in documents.iter().enumerate() {
+        if let Some(id) = leaf.collection_point.as_deref() {
             report.check(
                 format!("event {n}: its collection point is in the bundle"),
                 templates.get(id) == Some(&true),
@@ -320,8 +323,8 @@ pub fn verify(
         format!("{} event(s) of this address", bundle.events.len()),
     );
     // The decisions follow from the events, and every purpose the events touch has one.
-    let replayed = replay(&documents);
-    for purpose in replayed.keys().filter(|p| p.as_str() != ALL) {
+    let replayed = consent::replay(documents.iter().map(|(i, leaf)| (*i, leaf)));
+    for purpose in replayed.keys().filter(|p| p.as_str() != consent::ALL) {
         let listed = bundle
             .decisions
             .iter()
@@ -482,9 +485,23 @@ fn check_leaf(
             Ok(_) => String::new(),
         },
     );
+    // Canonical (RFC 8785, integers only), as the log writes every leaf: no duplicate member,
+    // no fraction, no stray whitespace or CRLF for two readers to read differently.
     let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
-    report.check(format!("{what}: leaf is JSON"), doc.is_some(), "");
-    doc.filter(|_| included)
+    let canonical = doc
+        .as_ref()
+        .and_then(|d| crate::jcs::canonicalize(d).ok())
+        .is_some_and(|c| c.as_bytes() == bytes.as_slice());
+    report.check(
+        format!("{what}: leaf is canonical JSON"),
+        canonical,
+        if canonical {
+            ""
+        } else {
+            "not the RFC 8785 form of a JSON object with integer numbers only"
+        },
+    );
+    doc.filter(|_| included && canonical)
 }
 
 /// With a policy: the bundle's witnessed checkpoint is signed by the log (one the policy lists),
@@ -618,128 +635,66 @@ fn check_trusted(report: &mut Report, verifier: &NoteVerifier, cp: &Checkpoint, 
     report.check("consistent with the trusted checkpoint", ok, detail);
 }
 
-/// One purpose's state after replaying events (the rules of `consent::entries`).
-#[derive(Debug, Clone)]
-struct State {
-    status: String,
-    event_id: String,
-    leaf_index: u64,
-    occurred_at: String,
-}
-
-/// The key of "all purposes".
-const ALL: &str = "*";
-
-fn effective<'a>(states: &'a BTreeMap<String, State>, purpose: &str) -> Option<&'a State> {
-    match (states.get(purpose), states.get(ALL)) {
-        (Some(a), Some(b)) => Some(if a.leaf_index > b.leaf_index { a } else { b }),
-        (a, b) => a.or(b),
-    }
-}
-
-fn millis(rfc3339: &str) -> i128 {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(0)
-}
-
-/// Replays event leaves in log order into per-purpose states: an opt-out withdraws (its purposes,
-/// or all); an opt-in grants (pending if it awaits confirmation; never taking back a grant);
-/// after a refusal only fresh consent — basis `consent`, claimed later than the refusal —
-/// grants again; a confirmation grants what is pending (of its opt-in, if it names one).
-fn replay(events: &[(u64, Value)]) -> BTreeMap<String, State> {
-    let mut states: BTreeMap<String, State> = BTreeMap::new();
-    for (leaf_index, doc) in events {
-        let state = |status: &str| State {
-            status: status.into(),
-            event_id: doc["event_id"].as_str().unwrap_or_default().into(),
-            leaf_index: *leaf_index,
-            occurred_at: doc["occurred_at"].as_str().unwrap_or_default().into(),
-        };
-        // A list of purposes, or `None` for "all".
-        let purposes: Option<Vec<String>> = doc["purposes"].as_array().map(|list| {
-            list.iter()
-                .filter_map(|p| p.as_str().map(str::to_string))
-                .collect()
-        });
-        match doc["event"].as_str() {
-            Some("opt_in") => {
-                let fresh_consent = doc["basis"] == "consent";
-                let claimed = millis(doc["occurred_at"].as_str().unwrap_or_default());
-                for purpose in purposes.iter().flatten() {
-                    let current = effective(&states, purpose).cloned();
-                    let granted = current.as_ref().is_some_and(|e| e.status == "granted");
-                    let may_grant = match &current {
-                        Some(e) if e.status == "withdrawn" => {
-                            fresh_consent && claimed > millis(&e.occurred_at)
-                        }
-                        _ => true,
-                    };
-                    if !may_grant {
-                        continue;
-                    }
-                    match (doc["confirmation_required"] == true, granted) {
-                        (true, true) => {}
-                        (true, false) => {
-                            states.insert(purpose.clone(), state("pending"));
-                        }
-                        (false, _) => {
-                            states.insert(purpose.clone(), state("granted"));
-                        }
-                    }
-                }
-            }
-            Some("opt_out") => match &purposes {
-                None => {
-                    states.insert(ALL.into(), state("withdrawn"));
-                }
-                Some(list) => {
-                    for purpose in list {
-                        states.insert(purpose.clone(), state("withdrawn"));
-                    }
-                }
-            },
-            Some("confirm") => {
-                let confirms = doc["confirms"].as_str();
-                let pending: Vec<String> = states
-                    .iter()
-                    .filter(|(p, _)| p.as_str() != ALL)
-                    .filter(|(p, _)| purposes.as_ref().is_none_or(|only| only.contains(p)))
-                    .filter(|(p, _)| effective(&states, p).is_some_and(|e| e.status == "pending"))
-                    .filter(|(_, s)| confirms.is_none_or(|id| s.event_id == id))
-                    .map(|(p, _)| p.clone())
-                    .collect();
-                for purpose in pending {
-                    states.insert(purpose, state("granted"));
-                }
-            }
-            _ => {}
-        }
-    }
-    states
-}
-
 /// The decisions for `purposes` that the event leaves (in log order, with their indexes) give
-/// by the service's rules — how the bundle's decisions are made, and checked.
-pub fn decisions_from_leaves(events: &[(u64, Value)], purposes: &[String]) -> Vec<PurposeDecision> {
-    let states = replay(events);
-    purposes.iter().map(|p| decision(&states, p)).collect()
+/// by the consent rules ([`crate::consent`]) — how the bundle's decisions are made, and checked.
+pub fn decisions_from_leaves(
+    events: &[(u64, ConsentLeaf)],
+    purposes: &[String],
+) -> Vec<PurposeDecision> {
+    let state = consent::replay(events.iter().map(|(i, leaf)| (*i, leaf)));
+    purposes.iter().map(|p| decision(&state, p)).collect()
 }
 
-/// The decision for `purpose` from replayed states.
-fn decision(states: &BTreeMap<String, State>, purpose: &str) -> PurposeDecision {
-    match effective(states, purpose) {
+/// The decision for `purpose` from a replayed state.
+fn decision(state: &SubjectState, purpose: &str) -> PurposeDecision {
+    match consent::effective(state, purpose) {
         None => PurposeDecision {
             purpose: purpose.into(),
             may_send: false,
-            status: "none".into(),
+            status: consent::NO_STATUS.into(),
             event_id: None,
         },
         Some(s) => PurposeDecision {
             purpose: purpose.into(),
-            may_send: s.status == "granted",
-            status: s.status.clone(),
+            may_send: s.may_send(),
+            status: s.status.as_str().into(),
             event_id: Some(s.event_id.clone()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The golden vectors: bundles from a real log, valid, tampered and with leaves that are not
+    /// canonical JSON, each with the verdict (and the failed items) this verifier gave when they
+    /// were written. The TypeScript verifier must give the same on the same file.
+    #[test]
+    fn verdicts_on_the_golden_vectors_are_stable() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/bundles.json");
+        let vectors: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let vkey = vectors["vkey"].as_str().unwrap();
+        let cases = vectors["cases"].as_array().unwrap();
+        assert!(cases.len() > 10);
+        for case in cases {
+            let report = super::verify(
+                &serde_json::to_vec(&case["bundle"]).unwrap(),
+                vkey,
+                None,
+                None,
+            );
+            let failed: Vec<&str> = report
+                .items
+                .iter()
+                .filter(|i| !i.ok)
+                .map(|i| i.what.as_str())
+                .collect();
+            assert_eq!(
+                serde_json::json!({"passed": report.passed(), "failed": failed}),
+                case["verdict"],
+                "{}",
+                case["name"]
+            );
+        }
     }
 }

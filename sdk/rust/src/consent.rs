@@ -1,0 +1,441 @@
+//! The consent rules, once: the vocabulary (event kinds, legal bases, methods, who received
+//! it), the `consent_event` leaf as `docs/log-format.md` defines it, the status of a purpose,
+//! and the one pure function, [`apply`], that applies an event to a subject's state and says
+//! what changed. The server writes its state rows from `apply`'s result, the verifier replays
+//! bundles with [`replay`], and the TypeScript SDK ports exactly this (both checked on the
+//! golden vectors in `sdk/vectors/`).
+//!
+//! The rules: an opt-out withdraws its purposes (or all); an opt-in grants (pending while it
+//! awaits confirmation, and then never taking back a grant); a refusal binds every basis
+//! (Art. 3(3)), so after it only fresh consent — basis `consent`, claimed later than the
+//! refusal — grants again; a confirmation grants what is pending (of the opt-in it names, if
+//! it names one). A purpose's effective state is the later, by leaf, of its own and the
+//! all-purposes state.
+//!
+//! Not here: validation of what a sender submits (the server's), storage, proofs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Consent given (or an exception basis recorded).
+    OptIn,
+    /// Refusal (Art. 3(3)): takes effect at once, per purpose or for all.
+    OptOut,
+    /// The second step of a double opt-in.
+    Confirm,
+}
+
+/// The legal basis of an opt-in (Art. 3(1) and its exceptions (ii)–(iv)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Prior consent.
+    Consent,
+    /// The recipient notified the address in writing (e.g. a business card).
+    AddressNotified,
+    /// An existing business relationship.
+    BusinessRelationship,
+    /// The address is published for business use.
+    AddressPublished,
+}
+
+/// How the event was collected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// A web form.
+    WebForm,
+    /// An e-mail.
+    Email,
+    /// Paper.
+    Paper,
+    /// Telephone.
+    Phone,
+    /// In person.
+    InPerson,
+    /// Imported from a legacy system.
+    Import,
+    /// RFC 8058 one-click unsubscribe from the recipient's mail client.
+    OneClick,
+}
+
+/// Who received the consent (送信者 or 送信委託者).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiverRole {
+    /// The sender.
+    Sender,
+    /// The party that commissions the sending.
+    CommissioningParty,
+}
+
+/// The party that received the consent or refusal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Receiver {
+    /// Sender or commissioning party.
+    pub role: ReceiverRole,
+    /// Its name.
+    pub name: String,
+}
+
+/// Purposes an event covers: a list, or `"all"` (opt-out and confirm only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum Purposes {
+    /// These purposes.
+    List(Vec<String>),
+    /// `"all"`.
+    All(AllPurposes),
+}
+
+/// The literal `"all"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AllPurposes {
+    /// Every purpose.
+    All,
+}
+
+impl Purposes {
+    /// The purposes listed, or `None` for all.
+    pub fn list(&self) -> Option<&[String]> {
+        match self {
+            Purposes::List(list) => Some(list),
+            Purposes::All(_) => None,
+        }
+    }
+}
+
+/// The `type` of a consent event leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentEventType {
+    /// `"consent_event"`.
+    #[serde(rename = "consent_event")]
+    ConsentEvent,
+}
+
+/// A `consent_event` leaf, member for member (`docs/log-format.md`). Parsing is strict: an
+/// unknown member, a missing required one or a value of the wrong kind is not a consent leaf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentLeaf {
+    /// Always `consent_event`.
+    #[serde(rename = "type")]
+    pub leaf_type: ConsentEventType,
+    /// The leaf format's version, 1.
+    pub v: u64,
+    /// The tenant id.
+    pub tenant: String,
+    /// The event id.
+    pub event_id: String,
+    /// The subject commitment (64 lower-case hex digits).
+    pub subject: String,
+    /// Opt-in, opt-out or confirmation.
+    pub event: EventKind,
+    /// A sorted list of purposes, or `"all"`.
+    pub purposes: Purposes,
+    /// The basis of an opt-in; `None` for the others.
+    pub basis: Option<Basis>,
+    /// How it was collected.
+    pub method: Method,
+    /// The collection point version id, if any.
+    pub collection_point: Option<String>,
+    /// Who received it.
+    pub received_by: Receiver,
+    /// Claimed time (RFC 3339 UTC).
+    pub occurred_at: String,
+    /// Server time when sequenced (RFC 3339 UTC).
+    pub recorded_at: String,
+    /// The subject's previous event's leaf index, `None` for its first.
+    pub prev: Option<u64>,
+    /// The first step of a double opt-in.
+    pub confirmation_required: bool,
+    /// Hex `SHA-256(salt ‖ JCS(evidence))`, or `None`.
+    pub evidence_sha256: Option<String>,
+    /// For a confirmation by link: the opt-in it confirms.
+    pub confirms: Option<String>,
+}
+
+impl ConsentLeaf {
+    /// The leaf from its bytes, if it is a well-formed `consent_event` of version 1.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let leaf: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if leaf.v != 1 {
+            return Err(format!("version {} is not 1", leaf.v));
+        }
+        Ok(leaf)
+    }
+}
+
+/// The state of one purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Opted in, awaiting confirmation: not yet mailable.
+    Pending,
+    /// Consent (or an exception basis) in force: mailable.
+    Granted,
+    /// Refused.
+    Withdrawn,
+}
+
+impl Status {
+    /// Its name in the API and the leaves.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Granted => "granted",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// The status of a name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "pending" => Some(Status::Pending),
+            "granted" => Some(Status::Granted),
+            "withdrawn" => Some(Status::Withdrawn),
+            _ => None,
+        }
+    }
+}
+
+/// What a subject's state says of a purpose with no event: nothing may be sent.
+pub const NO_STATUS: &str = "none";
+
+/// The key of "all purposes" in a subject's state.
+pub const ALL: &str = "*";
+
+/// A purpose's state and the event that set it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurposeState {
+    /// Pending, granted or withdrawn.
+    pub status: Status,
+    /// The basis it rests on (`None` for a refusal).
+    pub basis: Option<Basis>,
+    /// The deciding event.
+    pub event_id: String,
+    /// Its leaf.
+    pub leaf_index: u64,
+    /// Its claimed time, Unix milliseconds (a later fresh consent must be claimed after it).
+    pub occurred_at: i64,
+    /// When it was recorded, Unix milliseconds.
+    pub recorded_at: i64,
+}
+
+impl PurposeState {
+    /// Whether mail may be sent on it.
+    pub fn may_send(&self) -> bool {
+        self.status == Status::Granted
+    }
+}
+
+/// A subject's state: purpose (or [`ALL`]) → its state.
+pub type SubjectState = BTreeMap<String, PurposeState>;
+
+/// RFC 3339 as Unix milliseconds (`None` if it is not RFC 3339).
+pub fn millis(rfc3339: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// The effective state of `purpose`: the later, by leaf, of its own and the all-purposes state.
+pub fn effective<'a>(state: &'a SubjectState, purpose: &str) -> Option<&'a PurposeState> {
+    match (state.get(purpose), state.get(ALL)) {
+        (Some(own), Some(all)) => Some(if own.leaf_index > all.leaf_index {
+            own
+        } else {
+            all
+        }),
+        (own, all) => own.or(all),
+    }
+}
+
+/// Purposes (not [`ALL`]) whose effective state is pending, restricted to `only` if given.
+pub fn pending(state: &SubjectState, only: Option<&[String]>) -> Vec<String> {
+    state
+        .keys()
+        .filter(|p| p.as_str() != ALL && only.is_none_or(|o| o.contains(p)))
+        .filter(|p| effective(state, p).is_some_and(|e| e.status == Status::Pending))
+        .cloned()
+        .collect()
+}
+
+/// The purposes (or [`ALL`]) whose state the event at `leaf_index` sets, and to what, given the
+/// subject's state before it. Pure: the caller stores or replays the changes.
+pub fn apply(
+    state: &SubjectState,
+    leaf_index: u64,
+    leaf: &ConsentLeaf,
+) -> Vec<(String, PurposeState)> {
+    let claimed = millis(&leaf.occurred_at).unwrap_or(0);
+    let set = |status: Status, basis: Option<Basis>| PurposeState {
+        status,
+        basis,
+        event_id: leaf.event_id.clone(),
+        leaf_index,
+        occurred_at: claimed,
+        recorded_at: millis(&leaf.recorded_at).unwrap_or(0),
+    };
+    match leaf.event {
+        EventKind::OptIn => {
+            let mut changes = Vec::new();
+            for purpose in leaf.purposes.list().unwrap_or_default() {
+                let current = effective(state, purpose);
+                // A refusal binds every basis: only fresh consent claimed after it lifts it.
+                if let Some(refusal) = current.filter(|e| e.status == Status::Withdrawn) {
+                    if leaf.basis != Some(Basis::Consent) || claimed <= refusal.occurred_at {
+                        continue;
+                    }
+                }
+                let granted = current.is_some_and(|e| e.status == Status::Granted);
+                match (leaf.confirmation_required, granted) {
+                    // A new unconfirmed opt-in does not take back consent already given.
+                    (true, true) => {}
+                    (true, false) => {
+                        changes.push((purpose.clone(), set(Status::Pending, leaf.basis)))
+                    }
+                    (false, _) => changes.push((purpose.clone(), set(Status::Granted, leaf.basis))),
+                }
+            }
+            changes
+        }
+        EventKind::OptOut => match leaf.purposes.list() {
+            None => vec![(ALL.to_string(), set(Status::Withdrawn, None))],
+            Some(list) => list
+                .iter()
+                .map(|p| (p.clone(), set(Status::Withdrawn, None)))
+                .collect(),
+        },
+        EventKind::Confirm => pending(state, leaf.purposes.list())
+            .into_iter()
+            .filter(|p| {
+                // A link confirms the opt-in it was made for, and nothing pending since.
+                leaf.confirms
+                    .as_ref()
+                    .is_none_or(|id| state.get(p).is_some_and(|own| &own.event_id == id))
+            })
+            .map(|p| {
+                let basis = state
+                    .get(&p)
+                    .and_then(|own| own.basis)
+                    .or(Some(Basis::Consent));
+                (p, set(Status::Granted, basis))
+            })
+            .collect(),
+    }
+}
+
+/// A subject's state after its events, in log order, with their leaf indexes.
+pub fn replay<'a>(events: impl IntoIterator<Item = (u64, &'a ConsentLeaf)>) -> SubjectState {
+    let mut state = SubjectState::new();
+    for (leaf_index, leaf) in events {
+        let changes = apply(&state, leaf_index, leaf);
+        state.extend(changes);
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(purpose: &str, status: Status, leaf: u64) -> (String, PurposeState) {
+        (
+            purpose.into(),
+            PurposeState {
+                status,
+                basis: None,
+                event_id: "e".into(),
+                leaf_index: leaf,
+                occurred_at: 0,
+                recorded_at: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn the_later_of_purpose_and_all_decides() {
+        let s: SubjectState = [
+            state("news", Status::Granted, 5),
+            state(ALL, Status::Withdrawn, 10),
+        ]
+        .into();
+        assert_eq!(effective(&s, "news").unwrap().status, Status::Withdrawn);
+        let s: SubjectState = [
+            state("news", Status::Granted, 12),
+            state(ALL, Status::Withdrawn, 10),
+        ]
+        .into();
+        assert_eq!(effective(&s, "news").unwrap().status, Status::Granted);
+        assert_eq!(effective(&s, "offers").unwrap().status, Status::Withdrawn);
+        assert!(effective(&SubjectState::new(), "news").is_none());
+    }
+
+    /// The golden vectors: leaves a real server recorded, and the decisions it gave for them
+    /// (`tests/it/vectors.rs` writes them; the TypeScript suite reads them too).
+    #[test]
+    fn the_rules_give_the_servers_decisions_on_the_golden_vectors() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/consent-rules.json");
+        let vectors: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let cases = vectors["cases"].as_array().unwrap();
+        assert!(cases.len() >= 10);
+        for case in cases {
+            let events: Vec<(u64, ConsentLeaf)> = case["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    let leaf = serde_json::to_vec(&e["leaf"]).unwrap();
+                    (
+                        e["leaf_index"].as_u64().unwrap(),
+                        ConsentLeaf::parse(&leaf).unwrap(),
+                    )
+                })
+                .collect();
+            let state = replay(events.iter().map(|(i, leaf)| (*i, leaf)));
+            for expected in case["decisions"].as_array().unwrap() {
+                let purpose = expected["purpose"].as_str().unwrap();
+                let got = effective(&state, purpose).map_or(
+                    serde_json::json!({"may_send": false, "status": NO_STATUS, "event_id": null}),
+                    |s| serde_json::json!({"may_send": s.may_send(), "status": s.status.as_str(), "event_id": s.event_id}),
+                );
+                let want = serde_json::json!({"may_send": expected["may_send"], "status": expected["status"], "event_id": expected["event_id"]});
+                assert_eq!(got, want, "{}: {purpose}", case["name"]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_consent_leaf_with_an_unknown_member_is_refused() {
+        let leaf = serde_json::json!({
+            "type": "consent_event", "v": 1, "tenant": "t", "event_id": "e", "subject": "00",
+            "event": "opt_out", "purposes": "all", "basis": null, "method": "email",
+            "collection_point": null, "received_by": {"role": "sender", "name": "S"},
+            "occurred_at": "2026-01-01T00:00:00Z", "recorded_at": "2026-01-01T00:00:00Z",
+            "prev": null, "confirmation_required": false, "evidence_sha256": null, "confirms": null
+        });
+        assert!(ConsentLeaf::parse(leaf.to_string().as_bytes()).is_ok());
+        let mut extra = leaf.clone();
+        extra["granted"] = true.into();
+        assert!(ConsentLeaf::parse(extra.to_string().as_bytes()).is_err());
+        let mut fractional = leaf;
+        fractional["prev"] = serde_json::json!(1.5);
+        assert!(ConsentLeaf::parse(fractional.to_string().as_bytes()).is_err());
+    }
+}

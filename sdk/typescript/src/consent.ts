@@ -1,0 +1,154 @@
+// The consent rules: a faithful port of the Rust SDK's `consent` module (sdk/rust/src/consent.rs),
+// checked against it on the golden vectors in sdk/vectors/. The `consent_event` leaf parsed
+// strictly (every member known, each of its kind), the status of a purpose, and `apply`: what
+// one event changes in a subject's state. An opt-out withdraws its purposes (or all); an opt-in
+// grants (pending while it awaits confirmation, and then never taking back a grant); a refusal
+// binds every basis, so after it only fresh consent — basis `consent`, claimed later — grants
+// again; a confirmation grants what is pending (of the opt-in it names, if it names one). A
+// purpose's effective state is the later, by leaf, of its own and the all-purposes state.
+
+export type EventKind = "opt_in" | "opt_out" | "confirm";
+export type Basis = "consent" | "address_notified" | "business_relationship" | "address_published";
+export type Status = "pending" | "granted" | "withdrawn";
+
+/** A `consent_event` leaf (docs/log-format.md). */
+export interface ConsentLeaf {
+  type: "consent_event";
+  v: 1;
+  tenant: string;
+  event_id: string;
+  subject: string;
+  event: EventKind;
+  purposes: string[] | "all";
+  basis: Basis | null;
+  method: string;
+  collection_point: string | null;
+  received_by: { role: "sender" | "commissioning_party"; name: string };
+  occurred_at: string;
+  recorded_at: string;
+  prev: number | null;
+  confirmation_required: boolean;
+  evidence_sha256: string | null;
+  confirms: string | null;
+}
+
+/** A purpose's state and the event that set it. */
+export interface PurposeState {
+  status: Status;
+  basis: Basis | null;
+  eventId: string;
+  leafIndex: number;
+  /** Claimed time, Unix milliseconds. */
+  occurredAt: number;
+  /** Recorded time, Unix milliseconds. */
+  recordedAt: number;
+}
+
+export type SubjectState = Map<string, PurposeState>;
+
+/** The key of "all purposes". */
+export const ALL = "*";
+/** The status of a purpose with no event. */
+export const NO_STATUS = "none";
+
+const METHODS = ["web_form", "email", "paper", "phone", "in_person", "import", "one_click"];
+const BASES = ["consent", "address_notified", "business_relationship", "address_published"];
+const MEMBERS = [
+  "type", "v", "tenant", "event_id", "subject", "event", "purposes", "basis", "method", "collection_point",
+  "received_by", "occurred_at", "recorded_at", "prev", "confirmation_required", "evidence_sha256", "confirms",
+];
+// Members that may be left out (as the Rust struct's optional ones): null then.
+const OPTIONAL = ["basis", "collection_point", "prev", "evidence_sha256", "confirms"];
+
+const isString = (v: unknown): v is string => typeof v === "string";
+const nullOr = (v: unknown, ok: (v: unknown) => boolean) => v === null || v === undefined || ok(v);
+
+/** The leaf from its JSON value, or why it is not a consent_event leaf of version 1. */
+export function parseConsentLeaf(doc: unknown): ConsentLeaf | string {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
+  const d = doc as Record<string, unknown>;
+  for (const key of Object.keys(d)) if (!MEMBERS.includes(key)) return `unknown field \`${key}\``;
+  for (const key of MEMBERS) if (!(key in d) && !OPTIONAL.includes(key)) return `missing field \`${key}\``;
+  const receiver = d.received_by as Record<string, unknown> | null;
+  const checks: [boolean, string][] = [
+    [d.type === "consent_event", "type"],
+    [d.v === 1, "v"],
+    [isString(d.tenant) && isString(d.event_id) && isString(d.subject), "tenant, event_id, subject"],
+    [d.event === "opt_in" || d.event === "opt_out" || d.event === "confirm", "event"],
+    [d.purposes === "all" || (Array.isArray(d.purposes) && d.purposes.every(isString)), "purposes"],
+    [nullOr(d.basis, (b) => BASES.includes(b as string)), "basis"],
+    [METHODS.includes(d.method as string), "method"],
+    [nullOr(d.collection_point, isString), "collection_point"],
+    [typeof receiver === "object" && receiver !== null && !Array.isArray(receiver)
+      && Object.keys(receiver).every((k) => k === "role" || k === "name")
+      && (receiver.role === "sender" || receiver.role === "commissioning_party") && isString(receiver.name), "received_by"],
+    [isString(d.occurred_at) && isString(d.recorded_at), "occurred_at, recorded_at"],
+    [nullOr(d.prev, (p) => Number.isSafeInteger(p) && (p as number) >= 0), "prev"],
+    [typeof d.confirmation_required === "boolean", "confirmation_required"],
+    [nullOr(d.evidence_sha256, isString) && nullOr(d.confirms, isString), "evidence_sha256, confirms"],
+  ];
+  for (const [ok, what] of checks) if (!ok) return `invalid ${what}`;
+  const leaf = { ...d } as Record<string, unknown>;
+  for (const key of OPTIONAL) leaf[key] ??= null;
+  return leaf as unknown as ConsentLeaf;
+}
+
+/** RFC 3339 as Unix milliseconds (0 if it is not a time, as the Rust port). */
+export function millis(text: string): number {
+  const t = Date.parse(text);
+  return Number.isNaN(t) ? 0 : t;
+}
+
+/** The effective state of `purpose`: the later, by leaf, of its own and the all-purposes state. */
+export function effective(state: SubjectState, purpose: string): PurposeState | undefined {
+  const own = state.get(purpose);
+  const all = state.get(ALL);
+  if (own && all) return own.leafIndex > all.leafIndex ? own : all;
+  return own ?? all;
+}
+
+/** Purposes (not ALL) whose effective state is pending, restricted to `only` if given; sorted. */
+export function pending(state: SubjectState, only: string[] | null): string[] {
+  return [...state.keys()]
+    .filter((p) => p !== ALL && (only === null || only.includes(p)))
+    .filter((p) => effective(state, p)?.status === "pending")
+    .sort();
+}
+
+/** What the event at `leafIndex` sets, given the subject's state before it. Pure. */
+export function apply(state: SubjectState, leafIndex: number, leaf: ConsentLeaf): [string, PurposeState][] {
+  const claimed = millis(leaf.occurred_at);
+  const set = (status: Status, basis: Basis | null): PurposeState => ({
+    status, basis, eventId: leaf.event_id, leafIndex, occurredAt: claimed, recordedAt: millis(leaf.recorded_at),
+  });
+  const list = leaf.purposes === "all" ? null : leaf.purposes;
+  if (leaf.event === "opt_in") {
+    const changes: [string, PurposeState][] = [];
+    for (const purpose of list ?? []) {
+      const current = effective(state, purpose);
+      if (current?.status === "withdrawn" && (leaf.basis !== "consent" || claimed <= current.occurredAt)) continue;
+      const granted = current?.status === "granted";
+      if (leaf.confirmation_required) {
+        if (!granted) changes.push([purpose, set("pending", leaf.basis)]);
+      } else {
+        changes.push([purpose, set("granted", leaf.basis)]);
+      }
+    }
+    return changes;
+  }
+  if (leaf.event === "opt_out") {
+    return list === null ? [[ALL, set("withdrawn", null)]] : list.map((p) => [p, set("withdrawn", null)]);
+  }
+  return pending(state, list)
+    .filter((p) => leaf.confirms === null || state.get(p)?.eventId === leaf.confirms)
+    .map((p) => [p, set("granted", state.get(p)?.basis ?? "consent")]);
+}
+
+/** A subject's state after its events, in log order, with their leaf indexes. */
+export function replay(events: [number, ConsentLeaf][]): SubjectState {
+  const state: SubjectState = new Map();
+  for (const [leafIndex, leaf] of events) {
+    for (const [purpose, changed] of apply(state, leafIndex, leaf)) state.set(purpose, changed);
+  }
+  return state;
+}

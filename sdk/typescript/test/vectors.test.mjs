@@ -1,0 +1,39 @@
+// The golden vectors (sdk/vectors/, written by the server's tests/it/vectors.rs): the consent
+// rules of this port give the decisions the server gave for its own recorded leaves, and
+// verifyEvidence gives the Rust verifier's verdict — passed or not, and the same failed items —
+// on every bundle, valid, tampered or with leaves that are not canonical JSON. No server needed.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { decisionsFromLeaves, parseConsentLeaf, verifyEvidence } from "../dist/index.js";
+
+const vectors = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "vectors");
+const read = (name) => JSON.parse(readFileSync(join(vectors, name), "utf8"));
+
+test("the consent rules give the server's decisions on its own leaves", () => {
+  const { cases } = read("consent-rules.json");
+  assert.ok(cases.length >= 10);
+  for (const c of cases) {
+    const events = c.events.map((e) => {
+      const leaf = parseConsentLeaf(e.leaf);
+      assert.notEqual(typeof leaf, "string", `${c.name}: ${leaf}`);
+      return [e.leaf_index, leaf];
+    });
+    const purposes = c.decisions.map((d) => d.purpose);
+    assert.deepEqual(decisionsFromLeaves(events, purposes), c.decisions, c.name);
+  }
+});
+
+test("verifyEvidence gives the Rust verifier's verdict on every bundle", async () => {
+  const { vkey, cases } = read("bundles.json");
+  assert.ok(cases.length > 10);
+  for (const c of cases) {
+    const report = await verifyEvidence(c.bundle, vkey);
+    const failed = report.items.filter((i) => !i.ok).map((i) => i.what);
+    assert.deepEqual({ passed: report.passed, failed }, c.verdict, c.name);
+  }
+});

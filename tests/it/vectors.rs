@@ -1,0 +1,413 @@
+//! The golden vectors both SDKs read (`sdk/vectors/`): real leaves recorded by this server, with
+//! the decisions it gave for them, and real bundles (valid, tampered, and with leaves that are
+//! not canonical JSON) with the Rust verifier's verdict. On every run, on both databases, the
+//! server's own answers must equal the one set of rules replayed over its own leaves; with
+//! `CONSENT_LEDGER_WRITE_VECTORS=1` (on SQLite) the files are written anew, and then the Rust
+//! SDK's unit tests and the TypeScript suite check their rules and verifiers against them
+//! without a server.
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use consent_ledger::evidence::verify::{decisions_from_leaves, tlog_proof, verify};
+use consent_ledger_sdk::consent::ConsentLeaf;
+use serde_json::{json, Value};
+
+use crate::common::{wait_for_checkpoint, TestApp, TestDb};
+use crate::evidence::evidence;
+use crate::on_both_backends;
+use crate::unsubscribe::{shop, Shop};
+
+on_both_backends!(the_golden_vectors_are_the_servers_own_answers);
+
+const PURPOSES: [&str; 2] = ["newsletter", "offers"];
+
+/// A step: an event request body (address filled in), or a click on the confirmation link of
+/// the n-th step's answer.
+enum Step {
+    Event(Value),
+    ConfirmLinkOf(usize),
+}
+
+fn ev(event: &str, purposes: Value, extra: Value) -> Step {
+    let mut body = json!({"event": event, "purposes": purposes, "method": "web_form",
+                          "received_by": {"role": "sender", "name": "Sakura Shop"}});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    Step::Event(body)
+}
+
+/// Every rule, one case each.
+fn cases() -> Vec<(&'static str, Vec<Step>)> {
+    let both = || json!(["newsletter", "offers"]);
+    let news = || json!(["newsletter"]);
+    let none = || json!({});
+    vec![
+        ("an opt-in grants", vec![ev("opt_in", both(), none())]),
+        (
+            "an opt-out of all withdraws every purpose",
+            vec![
+                ev("opt_in", both(), none()),
+                ev("opt_out", json!("all"), none()),
+            ],
+        ),
+        (
+            "an opt-out of one purpose leaves the others",
+            vec![ev("opt_in", both(), none()), ev("opt_out", news(), none())],
+        ),
+        (
+            "an exception basis does not lift a refusal",
+            vec![
+                ev("opt_out", json!("all"), none()),
+                ev("opt_in", news(), json!({"basis": "business_relationship"})),
+            ],
+        ),
+        (
+            "fresh consent claimed after a refusal lifts it",
+            vec![
+                ev(
+                    "opt_out",
+                    json!("all"),
+                    json!({"occurred_at": "2026-01-01T00:00:00Z"}),
+                ),
+                ev(
+                    "opt_in",
+                    news(),
+                    json!({"occurred_at": "2026-02-01T00:00:00.250Z"}),
+                ),
+            ],
+        ),
+        (
+            "consent claimed before a refusal does not lift it",
+            vec![
+                ev(
+                    "opt_out",
+                    news(),
+                    json!({"occurred_at": "2026-03-01T00:00:00Z"}),
+                ),
+                ev(
+                    "opt_in",
+                    news(),
+                    json!({"occurred_at": "2026-02-01T00:00:00Z"}),
+                ),
+            ],
+        ),
+        (
+            "a double opt-in is pending until confirmed",
+            vec![ev("opt_in", both(), json!({"confirmation_required": true}))],
+        ),
+        (
+            "a confirmation grants what is pending",
+            vec![
+                ev("opt_in", both(), json!({"confirmation_required": true})),
+                ev("confirm", json!("all"), none()),
+            ],
+        ),
+        (
+            "an unconfirmed opt-in does not take back a grant",
+            vec![
+                ev("opt_in", news(), none()),
+                ev("opt_in", both(), json!({"confirmation_required": true})),
+            ],
+        ),
+        (
+            "a confirmation link confirms its own opt-in only",
+            vec![
+                ev("opt_in", news(), json!({"confirmation_required": true})),
+                ev(
+                    "opt_in",
+                    json!(["offers"]),
+                    json!({"confirmation_required": true}),
+                ),
+                Step::ConfirmLinkOf(0),
+            ],
+        ),
+        (
+            "after a refusal of all, fresh consent grants its purposes only",
+            vec![
+                ev("opt_in", both(), none()),
+                ev("opt_out", json!("all"), none()),
+                ev("opt_in", news(), none()),
+            ],
+        ),
+    ]
+}
+
+async fn run(app: &TestApp, shop: &Shop, email: &str, steps: &[Step]) {
+    let mut answers: Vec<Value> = Vec::new();
+    for step in steps {
+        let answer = match step {
+            Step::Event(body) => {
+                let mut body = body.clone();
+                body["email"] = json!(email);
+                let res = app
+                    .call("POST", "/v1/events", Some(&shop.sender), Some(&body), &[])
+                    .await;
+                assert_eq!(res.status, 201, "{}", res.text());
+                res.json()
+            }
+            Step::ConfirmLinkOf(n) => {
+                let url = answers[*n]["confirmation_url"].as_str().unwrap();
+                let path = &url[url.find("/confirm/").unwrap()..];
+                let res = app.call("POST", path, None, None, &[]).await;
+                assert_eq!(res.status, 200, "{}", res.text());
+                Value::Null
+            }
+        };
+        answers.push(answer);
+    }
+}
+
+/// The bundle's event leaves, parsed.
+fn leaves(bundle: &Value) -> Vec<(u64, ConsentLeaf)> {
+    bundle["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let bytes = B64.decode(e["leaf"].as_str().unwrap()).unwrap();
+            (
+                e["leaf_index"].as_u64().unwrap(),
+                ConsentLeaf::parse(&bytes).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn verdict(bundle: &Value, vkey: &str) -> Value {
+    let report = verify(&serde_json::to_vec(bundle).unwrap(), vkey, None, None);
+    let failed: Vec<&str> = report
+        .items
+        .iter()
+        .filter(|i| !i.ok)
+        .map(|i| i.what.as_str())
+        .collect();
+    json!({"passed": report.passed(), "failed": failed})
+}
+
+fn flip(b64: &str) -> String {
+    let mut bytes = B64.decode(b64).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    B64.encode(bytes)
+}
+
+/// Tampered copies of a valid bundle, one per kind of tampering.
+fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
+    type Tamper = fn(&mut Value);
+    let kinds: [(&str, Tamper); 12] = [
+        ("a leaf byte", |b| {
+            b["events"][1]["leaf"] = json!(flip(b["events"][1]["leaf"].as_str().unwrap()))
+        }),
+        ("a proof step", |b| {
+            let step = b["events"][0]["inclusion_proof"][0]
+                .as_str()
+                .unwrap()
+                .to_string();
+            b["events"][0]["inclusion_proof"][0] = json!(flip(&step))
+        }),
+        ("the salt", |b| {
+            b["subject"]["salt"] = json!(flip(b["subject"]["salt"].as_str().unwrap()))
+        }),
+        ("the address", |b| {
+            b["subject"]["email"] = json!("other@example.jp")
+        }),
+        ("the template", |b| {
+            let c = b["collection_points"][0]["content"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            b["collection_points"][0]["content"] = json!(flip(&c))
+        }),
+        ("the template left out", |b| {
+            b["collection_points"] = json!([])
+        }),
+        ("a decision", |b| {
+            for d in b["decisions"].as_array_mut().unwrap() {
+                d["may_send"] = json!(!d["may_send"].as_bool().unwrap());
+            }
+        }),
+        ("a middle event hidden", |b| {
+            b["events"].as_array_mut().unwrap().remove(1);
+        }),
+        ("the newest event hidden", |b| {
+            b["events"].as_array_mut().unwrap().pop();
+        }),
+        ("the map bucket", |b| {
+            let e = b["completeness"]["bucket_entries"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            b["completeness"]["bucket_entries"] = json!(flip(&e))
+        }),
+        ("the map leaf", |b| {
+            let l = b["completeness"]["map_leaf"]["leaf"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            b["completeness"]["map_leaf"]["leaf"] = json!(flip(&l))
+        }),
+        ("the tlog-proof text", |b| {
+            b["events"][0]["tlog_proof"] = json!("c2sp.org/tlog-proof@v1\nindex 0\n\nx")
+        }),
+    ];
+    kinds
+        .into_iter()
+        .map(|(name, tamper)| {
+            let mut b = bundle.clone();
+            tamper(&mut b);
+            (name, b)
+        })
+        .collect()
+}
+
+/// Leaves the log holds that are not canonical JSON (appended raw, as a dishonest log could),
+/// each put in a bundle in place of its first event with a real proof: both verifiers must
+/// refuse them alike.
+async fn uncanonical(app: &TestApp, bundle: &Value) -> Vec<(&'static str, Value)> {
+    let first = B64
+        .decode(bundle["events"][0]["leaf"].as_str().unwrap())
+        .unwrap();
+    let text = String::from_utf8(first).unwrap();
+    let variants: [(&str, String); 4] = [
+        (
+            "a duplicate member",
+            text.replacen("{", "{\"event\":\"opt_out\",", 1),
+        ),
+        (
+            "a number with a fraction",
+            text.replacen("\"prev\":null", "\"prev\":1.0", 1),
+        ),
+        ("CRLF and spaces", text.replace(",", ",\r\n  ")),
+        (
+            "an unknown member",
+            text.replacen("{", "{\"aa_granted\":true,", 1),
+        ),
+    ];
+    let mut indexes = Vec::new();
+    for (_, bytes) in &variants {
+        let leaf = consent_ledger::log::Leaf::from_stored(bytes.as_bytes().to_vec());
+        indexes.push(app.log.append(vec![leaf]).await.unwrap().start);
+    }
+    let cp = wait_for_checkpoint(&app.log, indexes.last().unwrap() + 2).await;
+    let mut out = Vec::new();
+    for ((name, bytes), index) in variants.into_iter().zip(indexes) {
+        let path = app.log.inclusion_proof(index, cp.size).unwrap();
+        let mut b = bundle.clone();
+        b["checkpoint"] = json!(cp.note);
+        b["events"][0] = json!({
+            "leaf_index": index,
+            "leaf": B64.encode(bytes.as_bytes()),
+            "leaf_hash": B64.encode(consent_ledger::log::hash::leaf_hash(bytes.as_bytes())),
+            "inclusion_proof": path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+            "tlog_proof": tlog_proof(index, &path, &cp.note),
+        });
+        out.push((name, b));
+    }
+    out
+}
+
+async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let vkey = app.log.verifier_key();
+    let purposes: Vec<String> = PURPOSES.iter().map(|p| p.to_string()).collect();
+    let mut rules = Vec::new();
+    for (n, (name, steps)) in cases().iter().enumerate() {
+        let email = format!("case{n}@example.jp");
+        run(&app, &shop, &email, steps).await;
+        let bundle = evidence(&app, &shop.sender, &email).await;
+        let leaves = leaves(&bundle);
+        let mut served = Vec::new();
+        for purpose in PURPOSES {
+            let res = app
+                .call(
+                    "GET",
+                    &format!("/v1/consent?email={email}&purpose={purpose}"),
+                    Some(&shop.sender),
+                    None,
+                    &[],
+                )
+                .await;
+            let d = res.json();
+            served.push(json!({"purpose": purpose, "may_send": d["may_send"],
+                               "status": d["status"], "event_id": d["event_id"]}));
+        }
+        // The rows the server answers from are the rules applied to its own leaves.
+        let replayed = serde_json::to_value(decisions_from_leaves(&leaves, &purposes)).unwrap();
+        assert_eq!(json!(served), replayed, "{name}");
+        let documents: Vec<Value> = leaves
+            .iter()
+            .map(|(i, leaf)| json!({"leaf_index": i, "leaf": leaf}))
+            .collect();
+        rules.push(json!({"name": name, "events": documents, "decisions": served}));
+    }
+
+    // A bundle with a template, three events and a decision per purpose.
+    let form = json!({"name": "signup", "channel": "web_form", "content_type": "text/plain; charset=utf-8",
+                      "content": "Send me the newsletter", "sender_name_shown": "Sakura Shop",
+                      "prechecked": false, "language": "ja"});
+    let cp = app
+        .call(
+            "POST",
+            "/v1/collection-points",
+            Some(&shop.sender),
+            Some(&form),
+            &[],
+        )
+        .await;
+    assert_eq!(cp.status, 201, "{}", cp.text());
+    let email = "bundle@example.jp";
+    let steps = [
+        ev(
+            "opt_in",
+            json!(["newsletter", "offers"]),
+            json!({"collection_point": cp.json()["id"]}),
+        ),
+        ev("opt_out", json!(["offers"]), json!({})),
+        ev(
+            "opt_in",
+            json!(["offers"]),
+            json!({"basis": "business_relationship"}),
+        ),
+    ];
+    run(&app, &shop, email, &steps).await;
+    let valid = evidence(&app, &shop.sender, email).await;
+    let mut bundles = vec![("valid".to_string(), valid.clone())];
+    bundles.extend(
+        tampered(&valid)
+            .into_iter()
+            .map(|(n, b)| (format!("tampered: {n}"), b)),
+    );
+    bundles.extend(
+        uncanonical(&app, &valid)
+            .await
+            .into_iter()
+            .map(|(n, b)| (format!("not canonical: {n}"), b)),
+    );
+    let cases: Vec<Value> = bundles
+        .iter()
+        .map(|(name, b)| json!({"name": name, "bundle": b, "verdict": verdict(b, &vkey)}))
+        .collect();
+    assert_eq!(cases[0]["verdict"]["passed"], json!(true), "{}", cases[0]);
+    for case in &cases[1..] {
+        assert_eq!(case["verdict"]["passed"], json!(false), "{}", case["name"]);
+    }
+    app.stop().await;
+
+    let write = std::env::var("CONSENT_LEDGER_WRITE_VECTORS").as_deref() == Ok("1");
+    if write && db.url.starts_with("sqlite") {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk/vectors");
+        std::fs::create_dir_all(&dir).unwrap();
+        let pretty = |v: Value| serde_json::to_string_pretty(&v).unwrap() + "\n";
+        std::fs::write(
+            dir.join("consent-rules.json"),
+            pretty(json!({"about": "Recorded consent_event leaves of one address each, in log order, and the decisions the server gave for them; written by tests/it/vectors.rs", "cases": rules})),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("bundles.json"),
+            pretty(json!({"about": "Evidence bundles from a real log, valid and tampered, with the Rust verifier's verdict (passed, and the names of the failed items); written by tests/it/vectors.rs", "vkey": vkey, "cases": cases})),
+        )
+        .unwrap();
+    }
+}
