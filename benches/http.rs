@@ -208,6 +208,8 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
             Duration::from_secs(3600),
         )
         .unwrap();
+    // The workers `serve` runs, so the service is measured as it runs.
+    let workers = consent_ledger::workers::Workers::start(&state).expect("workers start");
     let (server_state, log) = (state.clone(), state.log.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     let server_thread = std::thread::spawn(move || {
@@ -361,6 +363,7 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
     actix_web::rt::System::new().block_on(handle.stop(true));
     server_thread.join().unwrap();
     log.shutdown();
+    drop(workers);
 }
 
 fn main() {

@@ -10,7 +10,10 @@
 //! - [`store`]: the database (SQLite or PostgreSQL, chosen by URL), migrations and every query;
 //! - [`api`]: the HTTP layer (actix-web), problem+json errors and the OpenAPI document;
 //! - [`cli`]: the command line (`serve`, `migrate`, tenants, tokens, `verify evidence`, `monitor`, …);
-//! - [`config`]: the one configuration struct (file, environment, flags).
+//! - [`config`]: the one configuration struct (file, environment, flags);
+//! - [`idempotency`]: Idempotency-Key claims, replays and purges, with the one entry point
+//!   handlers record through;
+//! - [`workers`]: the background workers `serve` starts (webhooks, housekeeping, cosigning).
 //!
 //! The domain modules (`log`, `consent`, `unsubscribe`, `store`) know nothing of actix; `api` translates.
 
@@ -19,10 +22,13 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod error;
 pub mod evidence;
+pub mod idempotency;
 pub mod log;
 pub mod store;
 pub mod unsubscribe;
+pub mod workers;
 
 /// Milliseconds since the Unix epoch, the one clock the crate stores.
 pub fn now_millis() -> i64 {

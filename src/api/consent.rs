@@ -2,7 +2,7 @@
 //! `Idempotency-Key`), the send decision, a subject's history and the export. Thin: authenticate,
 //! scope to a tenant, call [`crate::consent`] on the blocking pool (appends are awaited), render.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,13 +11,13 @@ use super::access::{Access, Caller};
 use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::consent::{self, model::*};
+use crate::idempotency::{self, AnswerShape, IdempotencyKey, Outcome};
 use crate::log::LogEntry;
 
 /// Create a tenant (admin).
 #[utoipa::path(post, path = "/v1/tenants", tag = "consent", security(("bearer" = [])), request_body = NewTenant,
-    responses((status = 201, body = Tenant), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = Tenant), (status = 403, body = Problem, content_type = "application/problem+json"),
+              ))]
 #[post("/v1/tenants")]
 pub async fn create_tenant(
     caller: Caller,
@@ -33,8 +33,7 @@ pub async fn create_tenant(
 /// A tenant: its display profile and purposes (admins, regulators, and the tenant's senders).
 #[utoipa::path(get, path = "/v1/tenants/{id}", tag = "consent", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tenant id")),
-    responses((status = 200, body = Tenant), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Tenant), (status = 403, body = Problem, content_type = "application/problem+json"), ))]
 #[get("/v1/tenants/{id}")]
 pub async fn get_tenant(
     caller: Caller,
@@ -52,10 +51,7 @@ pub async fn get_tenant(
 /// the stored ones. The display notice every mail carries is rendered from it.
 #[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "consent", security(("bearer" = [])), request_body = TenantProfile,
     params(("id" = String, Path, description = "Tenant id")),
-    responses((status = 200, body = Tenant), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Tenant), (status = 403, body = Problem, content_type = "application/problem+json"), ))]
 #[patch("/v1/tenants/{id}")]
 pub async fn update_tenant(
     caller: Caller,
@@ -82,9 +78,8 @@ pub struct LegalHold {
 /// Set or clear a tenant's legal hold (admins and regulators).
 #[utoipa::path(put, path = "/v1/tenants/{id}/legal-hold", tag = "consent", security(("bearer" = [])), request_body = LegalHold,
     params(("id" = String, Path, description = "Tenant id")),
-    responses((status = 200, body = Tenant), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Tenant), (status = 403, body = Problem, content_type = "application/problem+json"),
+              ))]
 #[put("/v1/tenants/{id}/legal-hold")]
 pub async fn set_legal_hold(
     caller: Caller,
@@ -107,8 +102,7 @@ pub async fn set_legal_hold(
 /// content-addressed; it becomes a log leaf. Registering an existing version returns it (200).
 #[utoipa::path(post, path = "/v1/collection-points", tag = "consent", security(("bearer" = [])), request_body = NewCollectionPoint,
     responses((status = 201, body = CollectionPoint), (status = 200, description = "Already registered", body = CollectionPoint),
-              (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+              (status = 403, body = Problem, content_type = "application/problem+json"), ))]
 #[post("/v1/collection-points")]
 pub async fn register_collection_point(
     caller: Caller,
@@ -153,101 +147,54 @@ const MAX_EVENT_BYTES: usize = 64 << 10;
 /// Largest body of `POST /v1/events:batch`.
 const MAX_BATCH_BYTES: usize = 2 << 20;
 
-/// Records `entries` (built by `prepare`) at most once per `Idempotency-Key`: the key is claimed
-/// first, the last entry commits the answer with the events, a retry gets the first answer (also
-/// after the state moved on), the same key with another body is a 409, a failure frees the key.
+/// The request's `Idempotency-Key`, scoped for its kind of caller (`api:`, `pk:<key>:`).
+pub(super) fn idempotency_key(
+    req: &HttpRequest,
+    scope: &str,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    req.headers()
+        .get("idempotency-key")
+        .map(|v| IdempotencyKey::parse(scope, v.as_bytes()))
+        .transpose()
+        .map_err(ApiError::from)
+}
+
+/// A recorded request's answer: 201, marked when it is a replay of the first.
+pub(super) fn created(outcome: Outcome) -> HttpResponse {
+    match outcome {
+        Outcome::Recorded(answer) => HttpResponse::Created().json(answer),
+        Outcome::Replayed(answer) => HttpResponse::Created()
+            .insert_header(("idempotent-replayed", "true"))
+            .json(answer),
+    }
+}
+
+/// Records what `prepare` validates once per Idempotency-Key (`idempotency::record_once`).
 pub(super) async fn record_once<P>(
     state: &AppState,
     tenant_id: &str,
     req: &HttpRequest,
     body: &web::Bytes,
-    shape: consent::AnswerShape,
+    shape: AnswerShape,
     scope: &str,
     prepare: P,
 ) -> Result<HttpResponse, ApiError>
 where
     P: FnOnce() -> Result<Vec<consent::ConsentEventEntry>, ApiError> + Send + 'static,
 {
-    // Keys are scoped by kind of caller: a public form can never replay or block a sender's call.
-    let key = match req.headers().get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let key = v.to_str().map_err(|_| {
-                ApiError::BadRequest("Idempotency-Key must be visible ASCII".into())
-            })?;
-            if key.is_empty() || key.len() > 255 {
-                return Err(ApiError::BadRequest(
-                    "Idempotency-Key must be 1–255 visible ASCII characters".into(),
-                ));
-            }
-            Some(format!("{scope}{key}"))
-        }
-    };
-    let mark = match key {
-        None => None,
-        Some(key) => {
-            let (store, links, tenant, body) = (
-                state.store.clone(),
-                state.links.clone(),
-                tenant_id.to_string(),
-                body.clone(),
-            );
-            match web::block(move || {
-                consent::claim_key(&store, &links, &tenant, &key, &body, shape)
-            })
-            .await??
-            {
-                consent::KeyClaim::Replay(status, answer) => {
-                    return Ok(HttpResponse::build(
-                        StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
-                    )
-                    .insert_header(("idempotent-replayed", "true"))
-                    .content_type("application/json")
-                    .body(answer));
-                }
-                consent::KeyClaim::Proceed(mark) => Some(mark),
-            }
-        }
-    };
-    let recorded = async {
-        // One event is a short query; a batch or an import is not.
-        let single = matches!(
-            shape,
-            consent::AnswerShape::Event | consent::AnswerShape::Signup
-        );
-        let mut entries = if single {
-            super::short_query(&state.store, prepare).await?
-        } else {
-            web::block(prepare).await??
-        };
-        let count = entries.len();
-        if let (Some(mark), Some(last)) = (&mark, entries.last_mut()) {
-            last.answer_idempotency(mark.clone().with_count(count));
-        }
-        let entries = entries
-            .into_iter()
-            .map(|e| Box::new(e) as Box<dyn LogEntry>)
-            .collect();
-        Ok::<_, ApiError>(state.log.append_entries(entries).await?)
-    }
-    .await;
-    let appended = match recorded {
-        Ok(appended) => appended,
-        Err(e) => {
-            if let Some(mark) = mark {
-                let store = state.store.clone();
-                if let Err(release) =
-                    web::block(move || consent::release_key(&store, &mark)).await?
-                {
-                    tracing::warn!(error = %release, "idempotency key not released");
-                }
-            }
-            return Err(e);
-        }
-    };
-    Ok(HttpResponse::Created()
-        .content_type("application/json")
-        .body(consent::answer(&appended, &state.links, shape)))
+    let key = idempotency_key(req, scope)?;
+    let outcome = idempotency::record_once(
+        &state.store,
+        &state.log,
+        &state.links,
+        tenant_id,
+        key,
+        body,
+        shape,
+        prepare,
+    )
+    .await?;
+    Ok(created(outcome))
 }
 
 pub(super) fn json_body<T: serde::de::DeserializeOwned>(
@@ -278,12 +225,10 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned>(
 /// replayed; the same key with another body is a 409.
 #[utoipa::path(post, path = "/v1/events", tag = "consent", security(("bearer" = [])), request_body = NewEvent,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 ASCII characters)")),
-    responses((status = 201, body = RecordedEvent), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+    responses((status = 201, body = RecordedEvent), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "Nothing to confirm, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
-              (status = 413, body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "Invalid address, unknown purpose, unknown collection point, …", body = Problem, content_type = "application/problem+json"),
-              (status = 503, body = Problem, content_type = "application/problem+json")))]
+              ))]
 #[post("/v1/events")]
 pub async fn record_event(
     caller: Caller,
@@ -299,7 +244,7 @@ pub async fn record_event(
         &tenant_id,
         &req,
         &body,
-        consent::AnswerShape::Event,
+        AnswerShape::Event,
         "api:",
         move || Ok(vec![consent::prepare_event(&store, &tenant, input?)?]),
     )
@@ -310,11 +255,9 @@ pub async fn record_event(
 /// validated first; if any is invalid nothing is recorded and the problem lists each (`errors`).
 #[utoipa::path(post, path = "/v1/events:batch", tag = "consent", security(("bearer" = [])), request_body = EventBatch,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    responses((status = 201, body = RecordedBatch), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 409, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
-              (status = 422, description = "Invalid events, listed in `errors`", body = Problem, content_type = "application/problem+json"),
-              (status = 503, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = RecordedBatch), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid events, listed in `errors`", body = Problem, content_type = "application/problem+json"),
+              ))]
 #[post("/v1/events:batch")]
 pub async fn record_events(
     caller: Caller,
@@ -330,7 +273,7 @@ pub async fn record_events(
         &tenant_id,
         &req,
         &body,
-        consent::AnswerShape::Batch,
+        AnswerShape::Batch,
         "api:",
         move || Ok(consent::prepare_events(&store, &tenant, batch?)?),
     )
@@ -393,7 +336,7 @@ pub async fn import(
         &tenant_id,
         &req,
         &body,
-        consent::AnswerShape::Import,
+        AnswerShape::Import,
         "api:",
         move || {
             Ok(consent::import::prepare_import(
@@ -411,9 +354,8 @@ pub async fn import(
 /// Invalid addresses are answered `may_send: false` with the reason, not refused.
 #[utoipa::path(post, path = "/v1/consent:check", tag = "consent", security(("bearer" = [])), request_body = CheckRequest,
     params(("tenant" = Option<String>, Query, description = "The tenant (regulators and admins)")),
-    responses((status = 200, body = CheckResults), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = CheckResults), (status = 403, body = Problem, content_type = "application/problem+json"),
+              ))]
 #[post("/v1/consent:check")]
 pub async fn check(
     caller: Caller,
@@ -531,10 +473,8 @@ pub struct EraseQuery {
 /// still granted, and one month since its last event (one year under a legal hold). Otherwise 409,
 /// with `erasable_from` when only time is missing. The log is untouched; its leaves become unlinkable.
 #[utoipa::path(delete, path = "/v1/subjects", tag = "consent", security(("bearer" = [])), params(EraseQuery),
-    responses((status = 200, body = Erasure), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
-              (status = 409, description = "Consent still in force, or the retention period is running (see erasable_from)", body = Problem, content_type = "application/problem+json"),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Erasure), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, description = "Consent still in force, or the retention period is running (see erasable_from)", body = Problem, content_type = "application/problem+json"),
+              ))]
 #[delete("/v1/subjects")]
 pub async fn erase(
     caller: Caller,
@@ -562,8 +502,7 @@ pub struct DecisionQuery {
 
 /// May I mail this address for this purpose? An opt-out wins at once.
 #[utoipa::path(get, path = "/v1/consent", tag = "consent", security(("bearer" = [])), params(DecisionQuery),
-    responses((status = 200, body = Decision), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Decision), (status = 403, body = Problem, content_type = "application/problem+json"), ))]
 #[get("/v1/consent")]
 pub async fn decision(
     caller: Caller,
@@ -606,8 +545,7 @@ pub struct History {
 
 /// Every event of one address, with leaf indexes (the per-address chain).
 #[utoipa::path(get, path = "/v1/subjects/events", tag = "consent", security(("bearer" = [])), params(HistoryQuery),
-    responses((status = 200, body = History), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = History), (status = 403, body = Problem, content_type = "application/problem+json"), ))]
 #[get("/v1/subjects/events")]
 pub async fn subject_events(
     caller: Caller,
@@ -651,8 +589,7 @@ pub struct ExportPage {
 
 /// Export a tenant's consent records, oldest first (JSON pages or JSON Lines).
 #[utoipa::path(get, path = "/v1/events/export", tag = "consent", security(("bearer" = [])), params(ExportQuery),
-    responses((status = 200, body = ExportPage), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ExportPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/events/export")]
 pub async fn export(
     caller: Caller,

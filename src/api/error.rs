@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
-use crate::consent::ConsentError;
+use crate::error::DomainError;
 use crate::log::LogError;
 use crate::store::StoreError;
 
@@ -234,18 +234,24 @@ impl From<AuthError> for ApiError {
     }
 }
 
-impl From<ConsentError> for ApiError {
-    fn from(e: ConsentError) -> Self {
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
         match e {
-            ConsentError::Invalid(m) => Self::Invalid(m),
-            ConsentError::NotFound(m) => Self::NotFound(m),
-            ConsentError::Conflict(m) => Self::Conflict(m),
-            ConsentError::Malformed(m) => Self::BadRequest(m),
-            ConsentError::RetentionRunning(date) => Self::RetentionRunning(date),
-            ConsentError::InvalidItems(items) => Self::InvalidItems(items),
-            ConsentError::Log(e) => e.into(),
-            ConsentError::Store(e) => LogError::Store(e).into(),
+            DomainError::Invalid(m) => Self::Invalid(m),
+            DomainError::NotFound(m) => Self::NotFound(m),
+            DomainError::Conflict(m) => Self::Conflict(m),
+            DomainError::Malformed(m) => Self::BadRequest(m),
+            DomainError::RetentionRunning(date) => Self::RetentionRunning(date),
+            DomainError::InvalidItems(items) => Self::InvalidItems(items),
+            DomainError::Log(e) => e.into(),
+            DomainError::Store(e) => LogError::Store(e).into(),
         }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        LogError::Store(e).into()
     }
 }
 

@@ -30,10 +30,9 @@ pub struct EvidenceQuery {
 /// A sender for its own tenant; a regulator for any tenant (`tenant=`; the read is recorded).
 /// `format=kantara` or `format=dpv` renders the same evidence for consent-record systems.
 #[utoipa::path(get, path = "/v1/evidence", tag = "consent", security(("bearer" = [])), params(EvidenceQuery),
-    responses((status = 200, body = Bundle), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = Bundle), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "No events for this address, or its data was erased", body = Problem, content_type = "application/problem+json"),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+              ))]
 #[get("/v1/evidence")]
 pub async fn bundle(
     caller: Caller,

@@ -62,12 +62,8 @@ pub struct AppState {
     pub webhooks_to_loopback: bool,
     /// One unsubscribe at a time per recipient; one confirmation at a time per link.
     pub unsubscribe_locks: std::sync::Arc<unsubscribe::SubjectLocks>,
-    /// Sends opt-out webhooks while any clone of the state lives.
-    pub webhooks: std::sync::Arc<crate::unsubscribe::webhooks::Worker>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpRange>,
-    /// Purges expired idempotency keys while any clone of the state lives.
-    pub housekeeper: std::sync::Arc<crate::consent::Housekeeper>,
 }
 
 /// Runs a short database call (a few indexed queries, no scan): inline where the store says
@@ -291,22 +287,6 @@ impl AppState {
                 .filter_map(|p| IpRange::parse(p))
                 .collect(),
             unsubscribe_locks: Default::default(),
-            webhooks: std::sync::Arc::new(
-                crate::unsubscribe::webhooks::Worker::start(
-                    store.clone(),
-                    config.webhooks_to_loopback,
-                )
-                .map_err(|e| {
-                    StartError::Log(LogError::Corrupt(format!(
-                        "cannot start the webhook worker: {e}"
-                    )))
-                })?,
-            ),
-            housekeeper: std::sync::Arc::new(
-                crate::consent::Housekeeper::start(store.clone()).map_err(|e| {
-                    StartError::Log(LogError::Corrupt(format!("cannot start housekeeping: {e}")))
-                })?,
-            ),
         })
     }
 }
@@ -326,7 +306,8 @@ impl AppState {
 )]
 struct ApiDoc;
 
-/// Documents, on every operation that lacks them, the problem responses any request can get:
+/// Documents, on every operation that lacks them, the problem responses any request can get (and
+/// gives every response without a description its reason phrase, as OpenAPI requires):
 /// 400 (malformed request), 401 (secured operations), 404 (unknown tenant or resource), 413 and
 /// 422 (operations with a body, and `/v1` reads that validate values), 503 (database unavailable).
 struct CommonErrors;
@@ -351,6 +332,7 @@ impl utoipa::Modify for CommonErrors {
                 &mut item.get,
                 &mut item.post,
                 &mut item.put,
+                &mut item.patch,
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
@@ -376,6 +358,31 @@ impl utoipa::Modify for CommonErrors {
                         .responses
                         .entry(code.to_string())
                         .or_insert_with(|| problem(description).into());
+                }
+            }
+            // OpenAPI requires a description on every response: the reason phrase where the
+            // operation gives none.
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.options,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (code, response) in operation.responses.responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        if response.description.is_empty() {
+                            response.description = code
+                                .parse::<u16>()
+                                .ok()
+                                .and_then(|c| actix_web::http::StatusCode::from_u16(c).ok())
+                                .and_then(|c| c.canonical_reason())
+                                .unwrap_or("Response")
+                                .to_string();
+                        }
+                    }
                 }
             }
         }

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::AppState;
-use crate::consent::{self, ConsentError};
+use crate::consent::{self};
+use crate::error::DomainError;
 use crate::escape_html;
 use crate::log::LogEntry;
 
@@ -221,7 +222,7 @@ pub async fn confirm(
             }
             Err(_) => page(StatusCode::SERVICE_UNAVAILABLE, lang, "Error", "<p>Not recorded. Please try again in a moment. / 記録できませんでした。しばらくしてからもう一度お試しください。</p>"),
         },
-        Err(Ok(Err(ConsentError::Conflict(_)))) => match lang {
+        Err(Ok(Err(DomainError::Conflict(_)))) => match lang {
             Lang::Ja => done("確認済みです", "確認が必要な登録はありません（すでに確認済みか、配信停止の手続きがされています）。".into()),
             Lang::En => done("Nothing to confirm", "There is nothing left to confirm: it was confirmed already, or you unsubscribed since.".into()),
         },

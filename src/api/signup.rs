@@ -17,8 +17,8 @@ use super::access::{Access, Caller};
 use super::consent::record_once;
 use super::error::{ApiError, Problem};
 use super::AppState;
+use crate::consent;
 use crate::consent::model::{PublishableKey, Signup, SignupRecorded};
-use crate::consent::{self, AnswerShape};
 
 /// Largest signup body.
 const MAX_SIGNUP_BYTES: usize = 16 << 10;
@@ -98,7 +98,7 @@ fn with_cors(mut response: HttpResponse, origin: Option<&str>) -> HttpResponse {
 /// CORS preflight for a signup form: allowed only from the key's origins.
 #[utoipa::path(options, path = "/v1/signups/{key}", tag = "recipients", params(("key" = String, Path, description = "The publishable key")),
     responses((status = 204, description = "Allowed"), (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              (status = 404, description = "No such publishable key", body = Problem, content_type = "application/problem+json")))]
 #[route("/v1/signups/{key}", method = "OPTIONS")]
 pub async fn signup_preflight(
     state: web::Data<AppState>,
@@ -128,7 +128,7 @@ pub async fn signup_preflight(
     params(("key" = String, Path, description = "The publishable key"),
            ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 201, body = SignupRecorded), (status = 403, description = "Origin not allowed", body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "Too many signups; see Retry-After", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/signups/{key}")]
 pub async fn signup(
@@ -193,7 +193,7 @@ pub async fn signup(
             &tenant,
             &req,
             &body,
-            AnswerShape::Signup,
+            crate::idempotency::AnswerShape::Signup,
             &scope,
             move || Ok(vec![consent::prepare_event(&store, &t, event)?]),
         )
@@ -236,7 +236,7 @@ pub async fn create_publishable_key(
 #[utoipa::path(delete, path = "/v1/publishable-keys/{key}", tag = "consent", security(("bearer" = [])),
     params(("key" = String, Path, description = "The publishable key")),
     responses((status = 204, description = "Revoked"), (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              ))]
 #[delete("/v1/publishable-keys/{key}")]
 pub async fn revoke_publishable_key(
     caller: Caller,

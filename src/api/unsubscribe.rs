@@ -181,9 +181,7 @@ pub(super) fn link(
 /// expiry unless `valid_days` (at least 60) is given. Its `GET` shows a page; its `POST` with
 /// `List-Unsubscribe=One-Click` (RFC 8058) unsubscribes at once.
 #[utoipa::path(post, path = "/v1/unsubscribe-links", tag = "unsubscribe", security(("bearer" = [])), request_body = LinkRequest,
-    responses((status = 200, body = LinkBatch), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 413, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = LinkBatch), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "Invalid addresses (listed in `errors`), unknown purpose", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/unsubscribe-links")]
 pub async fn create_links(
@@ -206,9 +204,7 @@ pub async fn create_links(
 /// `List-Unsubscribe`), piped by the MTA as the raw RFC 5322 message. Idempotent.
 #[utoipa::path(post, path = "/v1/unsubscribe-mail", tag = "unsubscribe", security(("bearer" = [])),
     request_body(content = String, content_type = "text/plain", description = "The raw message (any content type is taken, `message/rfc822` included)"),
-    responses((status = 200, body = Unsubscribed), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, description = "The token is not valid", body = Problem, content_type = "application/problem+json"),
-              (status = 413, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = Unsubscribed), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, description = "The token is not valid", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "No token in the subject", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/unsubscribe-mail")]
 pub async fn inbound_mail(
@@ -252,8 +248,7 @@ pub struct NoticeQuery {
 /// recipient's unsubscribe link with `email=`, else the tenant's opt-out contact), postal
 /// address, complaint contact — as text and HTML. 422 while the tenant profile lacks an item.
 #[utoipa::path(get, path = "/v1/display-notice", tag = "unsubscribe", security(("bearer" = [])), params(NoticeQuery),
-    responses((status = 200, body = DisplayNotice), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = DisplayNotice), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "The profile lacks a required item, or a bad value", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/display-notice")]
 pub async fn display_notice(
@@ -289,8 +284,7 @@ pub async fn display_notice(
 /// (`Consent-Ledger-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`), retried
 /// with back-off for about two days. The secret is in this answer only.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "unsubscribe", security(("bearer" = [])), request_body = NewWebhook,
-    responses((status = 201, body = Webhook), (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+    responses((status = 201, body = Webhook), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "Too many webhooks", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "Not an https URL", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/webhooks")]
@@ -316,8 +310,7 @@ pub struct WebhookList {
 
 /// The tenant's active webhooks.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "unsubscribe", security(("bearer" = [])),
-    responses((status = 200, body = WebhookList), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = WebhookList), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/webhooks")]
 pub async fn list_webhooks(
     caller: Caller,
@@ -332,8 +325,7 @@ pub async fn list_webhooks(
 /// Removes a webhook: nothing more is sent to it.
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "unsubscribe", security(("bearer" = [])),
     params(("id" = String, Path, description = "Webhook id")),
-    responses((status = 204, description = "Removed"), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Removed"), (status = 403, body = Problem, content_type = "application/problem+json"), ))]
 #[delete("/v1/webhooks/{id}")]
 pub async fn remove_webhook(
     caller: Caller,
@@ -359,8 +351,7 @@ pub struct DeliveriesQuery {
 /// A webhook's delivery log: each opt-out sent to it, attempts, last status, outcome.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "unsubscribe", security(("bearer" = [])),
     params(("id" = String, Path, description = "Webhook id"), DeliveriesQuery),
-    responses((status = 200, body = DeliveryPage), (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = DeliveryPage), (status = 403, body = Problem, content_type = "application/problem+json"), ))]
 #[get("/v1/webhooks/{id}/deliveries")]
 pub async fn deliveries(
     caller: Caller,

@@ -511,6 +511,7 @@ fn serve(config: Config) -> Result<(), String> {
         );
     }
     let state = AppState::open(&config).map_err(|e| e.to_string())?;
+    let workers = crate::workers::Workers::start(&state).map_err(|e| e.to_string())?;
     let log = state.log.clone();
     let backend = state.store.backend();
     let vkey = log.verifier_key();
@@ -526,8 +527,9 @@ fn serve(config: Config) -> Result<(), String> {
         println!("verifier key: {vkey}");
         server.await.map_err(|e| e.to_string())
     })?;
-    // The server has drained its requests; now drain the sequencer.
+    // The server has drained its requests; now drain the sequencer, then stop the workers.
     log.shutdown();
+    drop(workers);
     tracing::info!("stopped cleanly");
     Ok(())
 }

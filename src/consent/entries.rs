@@ -9,11 +9,12 @@ use sha2::{Digest, Sha256};
 use super::address::EmailAddress;
 use super::model::{AllPurposes, Basis, EventKind, Method, Purposes, Receiver};
 use super::state::{apply, basis_name, row_of, state_of};
-use super::{complete_key, hex, new_subject, IdempotencyMark};
+use super::{new_subject, outbox};
+use crate::hex;
+use crate::idempotency::{complete_key, IdempotencyMark};
 use crate::log::jcs::canonicalize;
 use crate::log::{Chain, Leaf, LogEntry, LogError};
 use crate::store::{CollectionPointRow, EventRow, Repo};
-use crate::unsubscribe::webhooks;
 use crate::{now_millis, rfc3339};
 use consent_ledger_sdk::consent::{ConsentEventType, ConsentLeaf};
 
@@ -141,7 +142,7 @@ impl LogEntry for ConsentEventEntry {
             tenant_id: self.tenant_id.clone(),
             subject_id: subject.id.clone(),
             kind: name_of(&self.kind),
-            purposes: purposes_json.clone(),
+            purposes: purposes_json,
             basis: self.basis.map_or("none", basis_name).to_string(),
             method: name_of(&self.method),
             collection_point: self.collection_point.clone(),
@@ -168,27 +169,7 @@ impl LogEntry for ConsentEventEntry {
             r.put_state_entry(&row_of(&subject.id, &purpose, &changed))?;
         }
         if self.kind == EventKind::OptOut {
-            // Announced to the tenant's webhooks: queued in this transaction, so an
-            // acknowledged opt-out is never left unannounced.
-            let announcement = json!({
-                "type": "opt_out",
-                "tenant": self.tenant_id,
-                "event_id": self.event_id,
-                // Not for a subject erased meanwhile: its address is gone.
-                "email": subject.address.as_deref(),
-                "purposes": document["purposes"],
-                "method": name_of(&self.method),
-                "occurred_at": leaf.occurred_at,
-                "recorded_at": leaf.recorded_at,
-                "leaf_index": index,
-            });
-            webhooks::enqueue(
-                r,
-                &self.tenant_id,
-                &subject.id,
-                &self.event_id,
-                &announcement,
-            )?;
+            outbox::announce(r, &subject, &leaf, index)?;
         }
         if let Some(mark) = &self.idempotency {
             complete_key(r, mark, index)?;

@@ -9,7 +9,8 @@
 use serde::Deserialize;
 
 use super::model::*;
-use super::{ConsentError, ConsentEventEntry};
+use super::ConsentEventEntry;
+use crate::error::DomainError;
 use crate::store::Store;
 
 /// Most lines in one import.
@@ -59,7 +60,7 @@ impl ImportLine {
 type ParsedLine = (usize, Result<NewEvent, String>);
 
 /// Parses an import into numbered lines.
-fn parse(format: Format, body: &[u8]) -> Result<Vec<ParsedLine>, ConsentError> {
+fn parse(format: Format, body: &[u8]) -> Result<Vec<ParsedLine>, DomainError> {
     let mut lines = Vec::new();
     match format {
         Format::Jsonl => {
@@ -81,7 +82,7 @@ fn parse(format: Format, body: &[u8]) -> Result<Vec<ParsedLine>, ConsentError> {
                 .from_reader(body);
             let headers = reader
                 .headers()
-                .map_err(|e| ConsentError::Invalid(format!("CSV header: {e}")))?
+                .map_err(|e| DomainError::Invalid(format!("CSV header: {e}")))?
                 .clone();
             let column = |name: &str| headers.iter().position(|h| h.trim() == name);
             let required = [
@@ -93,7 +94,7 @@ fn parse(format: Format, body: &[u8]) -> Result<Vec<ParsedLine>, ConsentError> {
                 "received_by_name",
             ];
             if let Some(missing) = required.iter().find(|name| column(name).is_none()) {
-                return Err(ConsentError::Invalid(format!(
+                return Err(DomainError::Invalid(format!(
                     "the CSV header lacks the column {missing:?}"
                 )));
             }
@@ -138,7 +139,7 @@ fn parse(format: Format, body: &[u8]) -> Result<Vec<ParsedLine>, ConsentError> {
         }
     }
     if lines.is_empty() || lines.len() > MAX_IMPORT_LINES {
-        return Err(ConsentError::Invalid(format!(
+        return Err(DomainError::Invalid(format!(
             "an import holds 1–{MAX_IMPORT_LINES} records"
         )));
     }
@@ -152,10 +153,10 @@ pub fn prepare_import(
     tenant_id: &str,
     format: Format,
     body: &[u8],
-) -> Result<Vec<ConsentEventEntry>, ConsentError> {
+) -> Result<Vec<ConsentEventEntry>, DomainError> {
     let lines = parse(format, body)?
         .into_iter()
-        .map(|(line, parsed)| (line, parsed.map_err(ConsentError::Invalid)));
+        .map(|(line, parsed)| (line, parsed.map_err(DomainError::Invalid)));
     super::prepare_all(store, tenant_id, lines)
 }
 

@@ -18,7 +18,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::consent::address::EmailAddress;
-use crate::consent::{self, plain_id, ConsentError};
+use crate::consent::{self, plain_id};
+use crate::error::DomainError;
 use crate::log::{Log, LogError};
 use crate::store::Store;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
@@ -27,7 +28,7 @@ use consent_ledger_sdk::consent::ConsentLeaf;
 /// A cosigned checkpoint at least `size` and the consistency proof to it: waits (as for the
 /// checkpoint) for every witness to cosign one, then takes the best there is. `None` when the log
 /// has no witnesses or none has cosigned such a checkpoint yet.
-fn witnessed(log: &Log, size: u64) -> Result<Option<Witnessed>, ConsentError> {
+fn witnessed(log: &Log, size: u64) -> Result<Option<Witnessed>, DomainError> {
     if log.witness_count() == 0 {
         return Ok(None);
     }
@@ -69,20 +70,20 @@ pub fn bundle(
     log: &Log,
     tenant_id: &str,
     email: &str,
-) -> Result<Bundle, ConsentError> {
+) -> Result<Bundle, DomainError> {
     let address = EmailAddress::parse(email)?;
     let tenant = consent::tenant(store, tenant_id)?;
     let (subject, events) = store.read(|r| {
         let subject = r
             .subject_by_address(tenant_id, address.as_str())?
-            .ok_or_else(|| ConsentError::NotFound("no events recorded for this address".into()))?;
+            .ok_or_else(|| DomainError::NotFound("no events recorded for this address".into()))?;
         let events = r.subject_events(&subject.id)?;
-        Ok::<_, ConsentError>((subject, events))
+        Ok::<_, DomainError>((subject, events))
     })?;
     let salt = subject
         .salt
         .clone()
-        .ok_or_else(|| ConsentError::NotFound("this address's personal data was erased".into()))?;
+        .ok_or_else(|| DomainError::NotFound("this address's personal data was erased".into()))?;
     // One checkpoint, ending with a subject map, that covers every event (the newest is at most
     // an interval old).
     let newest = events
@@ -103,7 +104,7 @@ pub fn bundle(
             Err(e) => return Err(e.into()),
         }
         if Instant::now() > deadline {
-            return Err(ConsentError::Log(LogError::NotCommitted(
+            return Err(DomainError::Log(LogError::NotCommitted(
                 "no checkpoint covers this address's newest event yet; try again in a moment"
                     .into(),
             )));
@@ -114,15 +115,15 @@ pub fn bundle(
     // Read again: the map is as of its checkpoint, and events recorded meanwhile may be in it.
     // Those recorded since are newer than the bundle.
     let events: Vec<_> = store
-        .read(|r| Ok::<_, ConsentError>(r.subject_events(&subject.id)?))?
+        .read(|r| Ok::<_, DomainError>(r.subject_events(&subject.id)?))?
         .into_iter()
         .filter(|e| (e.leaf_index as u64) < map_proof.size)
         .collect();
-    let prove = |index: u64| -> Result<ProvenLeaf, ConsentError> {
+    let prove = |index: u64| -> Result<ProvenLeaf, DomainError> {
         let bytes = store
-            .read(|r| Ok::<_, ConsentError>(r.leaf_data(index as i64, index as i64 + 1)?))?
+            .read(|r| Ok::<_, DomainError>(r.leaf_data(index as i64, index as i64 + 1)?))?
             .pop()
-            .ok_or_else(|| ConsentError::NotFound(format!("no leaf {index}")))?;
+            .ok_or_else(|| DomainError::NotFound(format!("no leaf {index}")))?;
         let path = log.inclusion_proof(index, checkpoint.size)?;
         Ok(ProvenLeaf {
             leaf_index: index,
@@ -145,8 +146,7 @@ pub fn bundle(
         if !plain_id(id) {
             continue;
         }
-        let Some(row) =
-            store.read(|r| Ok::<_, ConsentError>(r.collection_point(tenant_id, id)?))?
+        let Some(row) = store.read(|r| Ok::<_, DomainError>(r.collection_point(tenant_id, id)?))?
         else {
             continue;
         };

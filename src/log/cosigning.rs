@@ -59,7 +59,7 @@ impl Cosigning {
         let thread = std::thread::Builder::new()
             .name("log-cosigning".into())
             .spawn(move || run(&store, &witnesses, &flag))
-            .map_err(|e| LogError::Corrupt(format!("cannot start the cosigning thread: {e}")))?;
+            .map_err(|e| LogError::Spawn("cosigning", e))?;
         Ok(Self {
             stop,
             thread: Some(thread),

@@ -67,6 +67,9 @@ pub enum LogError {
     /// A signing or note error.
     #[error(transparent)]
     Note(#[from] NoteError),
+    /// A thread of the log's (the sequencer, the cosigning worker) could not be started.
+    #[error("cannot start the {0} thread: {1}")]
+    Spawn(&'static str, std::io::Error),
 }
 
 impl From<diesel::result::Error> for LogError {
@@ -218,7 +221,7 @@ struct Inner {
     signer: Arc<NoteSigner>,
     map: Arc<RwLock<SubjectMap>>,
     cosigning: Mutex<Option<cosigning::Cosigning>>,
-    witnesses: usize,
+    witnesses: Vec<cosigning::WitnessEndpoint>,
     appends: RwLock<Option<mpsc::Sender<AppendRequest>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -285,15 +288,7 @@ impl Log {
         let map = Arc::new(RwLock::new(map));
         // The sequencer writes through a connection of its own: readers cannot starve it.
         let writer = store.dedicated(1)?;
-        let witnesses = settings.witnesses.len();
-        let cosigning = if settings.witnesses.is_empty() {
-            None
-        } else {
-            Some(cosigning::Cosigning::start(
-                store.clone(),
-                settings.witnesses.clone(),
-            )?)
-        };
+        let witnesses = settings.witnesses.clone();
         let mut sequencer = Sequencer::new(
             writer,
             signer.clone(),
@@ -308,13 +303,13 @@ impl Log {
         let thread = std::thread::Builder::new()
             .name("log-sequencer".into())
             .spawn(move || sequencer.run(rx))
-            .map_err(|e| LogError::Corrupt(format!("cannot start the sequencer: {e}")))?;
+            .map_err(|e| LogError::Spawn("sequencer", e))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 signer,
                 map,
-                cosigning: Mutex::new(cosigning),
+                cosigning: Mutex::new(None),
                 witnesses,
                 appends: RwLock::new(Some(tx)),
                 sequencer: Mutex::new(Some(thread)),
@@ -446,7 +441,20 @@ impl Log {
 
     /// How many witnesses the log asks to cosign its checkpoints.
     pub fn witness_count(&self) -> usize {
-        self.inner.witnesses
+        self.inner.witnesses.len()
+    }
+
+    /// Starts offering each new checkpoint to the configured witnesses, from a thread of its own,
+    /// until the log shuts down (a last pass then offers the final checkpoint). A worker of
+    /// `serve`'s: one-off commands never start it. Nothing to do without witnesses.
+    pub fn start_cosigning(&self) -> Result<(), LogError> {
+        if self.inner.witnesses.is_empty() {
+            return Ok(());
+        }
+        let cosigning =
+            cosigning::Cosigning::start(self.inner.store.clone(), self.inner.witnesses.clone())?;
+        *self.inner.cosigning.lock().expect("cosigning lock") = Some(cosigning);
+        Ok(())
     }
 
     /// Of the checkpoints of at least `size` leaves that witnesses cosigned, the one with the

@@ -244,6 +244,25 @@ impl Store {
         matches!(self.pools, Pools::Sqlite(_))
     }
 
+    /// Runs blocking store work from async code: on the blocking pool, or inline when `short` and
+    /// the backend answers short queries faster than the hand-off ([`Self::short_queries_inline`]).
+    pub async fn blocking<T, E>(
+        &self,
+        short: bool,
+        f: impl FnOnce() -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        if short && self.short_queries_inline() {
+            return f();
+        }
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("a worker thread failed: {e}")))?
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match self.pools {

@@ -23,7 +23,8 @@ use crate::consent::model::{
     AllPurposes, EventKind, Evidence, Method, NewEvent, Purposes, Receiver, ReceiverRole,
 };
 use crate::consent::state::{effective, state_of};
-use crate::consent::{self, known_purposes, new_subject, ConsentError, ConsentEventEntry};
+use crate::consent::{self, known_purposes, new_subject, ConsentEventEntry};
+use crate::error::DomainError;
 use crate::store::{Repo, Store};
 use crate::{escape_html, rfc3339};
 use consent_ledger_sdk::consent::Status;
@@ -92,9 +93,9 @@ pub fn create_links(
     links: &Links,
     tenant_id: &str,
     request: LinkRequest,
-) -> Result<LinkBatch, ConsentError> {
+) -> Result<LinkBatch, DomainError> {
     if request.emails.is_empty() || request.emails.len() > MAX_LINKS {
-        return Err(ConsentError::Invalid(format!(
+        return Err(DomainError::Invalid(format!(
             "give 1–{MAX_LINKS} addresses"
         )));
     }
@@ -104,7 +105,7 @@ pub fn create_links(
             Some(crate::now_millis() / 1000 + i64::from(days) * 86_400)
         }
         Some(_) => {
-            return Err(ConsentError::Invalid(format!(
+            return Err(DomainError::Invalid(format!(
                 "valid_days is {MIN_VALID_DAYS}–3650 (or leave it out: links that never expire)"
             )))
         }
@@ -118,14 +119,14 @@ pub fn create_links(
         }
     }
     if !errors.is_empty() {
-        return Err(ConsentError::InvalidItems(errors));
+        return Err(DomainError::InvalidItems(errors));
     }
     let purpose = request.purpose;
     // Known subjects first, with no lock; then the missing ones, under the writer lock.
     let mut subjects = store.read(|r| {
         if let Some(p) = &purpose {
             if !known_purposes(r, tenant_id)?.contains(p) {
-                return Err(ConsentError::Invalid(format!(
+                return Err(DomainError::Invalid(format!(
                     "unknown purpose {p:?}: the tenant's purposes are set when it is created"
                 )));
             }
@@ -148,7 +149,7 @@ pub fn create_links(
                     found.insert(address.as_str().to_string(), subject.id);
                 }
             }
-            Ok::<_, ConsentError>(found)
+            Ok::<_, DomainError>(found)
         })?;
         subjects.extend(created);
     }
@@ -185,7 +186,7 @@ fn subject_ids<'a>(
     r: &mut dyn Repo,
     tenant_id: &str,
     addresses: impl Iterator<Item = &'a str>,
-) -> Result<HashMap<String, String>, ConsentError> {
+) -> Result<HashMap<String, String>, DomainError> {
     let addresses: Vec<String> = addresses.map(str::to_string).collect();
     let mut found = HashMap::new();
     for chunk in addresses.chunks(CHUNK) {
@@ -223,18 +224,18 @@ pub enum Scope {
 }
 
 /// What a link's token names, checked once (signature, expiry); `NotFound` if it is not valid.
-pub fn token(links: &Links, token: &str) -> Result<UnsubscribeToken, ConsentError> {
+pub fn token(links: &Links, token: &str) -> Result<UnsubscribeToken, DomainError> {
     links
         .unsubscribe_token(token, crate::now_millis() / 1000)
-        .map_err(|e| ConsentError::NotFound(format!("{e}: ask the sender for a new one")))
+        .map_err(|e| DomainError::NotFound(format!("{e}: ask the sender for a new one")))
 }
 
 /// The page's content for a link's (checked) token; `NotFound` for an unknown tenant or subject.
-pub fn page(store: &Store, target: &UnsubscribeToken) -> Result<PageContent, ConsentError> {
+pub fn page(store: &Store, target: &UnsubscribeToken) -> Result<PageContent, DomainError> {
     store.read(|r| {
         let tenant = r
             .tenant(&target.tenant_id)?
-            .ok_or_else(|| ConsentError::NotFound("this link is not valid".into()))?;
+            .ok_or_else(|| DomainError::NotFound("this link is not valid".into()))?;
         let purpose = match &target.purpose {
             None => None,
             Some(p) => Some(
@@ -260,12 +261,12 @@ fn stopped_since(
     r: &mut dyn Repo,
     target: &UnsubscribeToken,
     scope: Scope,
-) -> Result<Option<String>, ConsentError> {
+) -> Result<Option<String>, DomainError> {
     let Some(subject) = r.subject(&target.subject_id)? else {
-        return Err(ConsentError::NotFound("this link is not valid".into()));
+        return Err(DomainError::NotFound("this link is not valid".into()));
     };
     if subject.tenant_id != target.tenant_id {
-        return Err(ConsentError::NotFound("this link is not valid".into()));
+        return Err(DomainError::NotFound("this link is not valid".into()));
     }
     if subject.address.is_none() {
         // Erased: nothing is kept, so nothing can be sent.
@@ -301,13 +302,13 @@ pub fn prepare(
     scope: Scope,
     method: Method,
     evidence: Evidence,
-) -> Result<Prepared, ConsentError> {
+) -> Result<Prepared, DomainError> {
     // What the recipient's client sent is evidence, never a reason to refuse an opt-out.
     let evidence = consent::clean_evidence(evidence);
     let found = store.read(|r| {
         let tenant = r
             .tenant(&target.tenant_id)?
-            .ok_or_else(|| ConsentError::NotFound("this link is not valid".into()))?;
+            .ok_or_else(|| DomainError::NotFound("this link is not valid".into()))?;
         if let Some(since) = stopped_since(r, &target, scope)? {
             return Ok(Err(since));
         }
@@ -315,7 +316,7 @@ pub fn prepare(
             .subject(&target.subject_id)?
             .and_then(|s| s.address)
             .unwrap_or_default();
-        Ok::<_, ConsentError>(Ok((tenant, address)))
+        Ok::<_, DomainError>(Ok((tenant, address)))
     })?;
     let (tenant, address) = match found {
         Ok(found) => found,
@@ -369,12 +370,12 @@ pub fn display_notice(
     lang: Option<&str>,
     email: Option<&str>,
     purpose: Option<String>,
-) -> Result<DisplayNotice, ConsentError> {
+) -> Result<DisplayNotice, DomainError> {
     let tenant = consent::tenant(store, tenant_id)?;
     let lang = match lang.unwrap_or(&tenant.default_language) {
         l @ ("ja" | "en") => l.to_string(),
         other => {
-            return Err(ConsentError::Invalid(format!(
+            return Err(DomainError::Invalid(format!(
                 "lang is ja or en, not {other:?}"
             )))
         }
@@ -391,14 +392,14 @@ pub fn display_notice(
         missing.push("complaint_contact");
     }
     if !missing.is_empty() {
-        return Err(ConsentError::Invalid(format!(
+        return Err(DomainError::Invalid(format!(
             "the tenant profile lacks what every mail must show: {}; an admin sets it with PATCH /v1/tenants/{}",
             missing.join(", "),
             tenant.id
         )));
     }
     if purpose.is_some() && email.is_none() {
-        return Err(ConsentError::Invalid(
+        return Err(DomainError::Invalid(
             "purpose= goes with email= (it narrows that recipient's unsubscribe link)".into(),
         ));
     }

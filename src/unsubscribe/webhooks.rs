@@ -18,12 +18,13 @@ use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::consent::{new_id, plain_id, ConsentError};
+use crate::consent::outbox::ERASED;
+use crate::consent::{new_id, plain_id};
+use crate::error::DomainError;
 use crate::log::hash::hmac_sha256;
-use crate::store::{Attempt, DeliveryRow, Repo, Store, StoreError, WebhookRow};
+use crate::store::{Attempt, DeliveryRow, Store, WebhookRow};
 use crate::{now_millis, rfc3339};
 
 /// Most active webhooks per tenant.
@@ -38,8 +39,6 @@ const BACKOFF_SECS: [i64; 14] = [
 const LEASE_MS: i64 = 120_000;
 /// The longest a delivery request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The outcome recorded for a delivery whose subject was erased before it was sent.
-pub const ERASED: &str = "the subject's data was erased";
 /// Endpoints served at once by one poll of the worker.
 const MAX_PARALLEL_ENDPOINTS: usize = 8;
 /// How often the worker looks for due deliveries.
@@ -146,8 +145,8 @@ fn reachable(ip: std::net::IpAddr, allow_loopback: bool) -> bool {
 /// Checks a webhook URL: https to a public address (http to loopback only where allowed, for
 /// development and tests). Its host is resolved and every address must be public: the worker
 /// must not be a way into the operator's network. Checked again before every send.
-fn endpoint(url: &str, allow_loopback: bool) -> Result<url::Url, ConsentError> {
-    let bad = |why: &str| ConsentError::Invalid(format!("webhook url {url:?}: {why}"));
+fn endpoint(url: &str, allow_loopback: bool) -> Result<url::Url, DomainError> {
+    let bad = |why: &str| DomainError::Invalid(format!("webhook url {url:?}: {why}"));
     if url.len() > 2000 {
         return Err(bad("longer than 2,000 characters"));
     }
@@ -200,7 +199,7 @@ pub fn register(
     tenant_id: &str,
     input: NewWebhook,
     allow_loopback: bool,
-) -> Result<Webhook, ConsentError> {
+) -> Result<Webhook, DomainError> {
     let url = endpoint(input.url.trim(), allow_loopback)?.to_string();
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).expect("the OS has randomness");
@@ -215,7 +214,7 @@ pub fn register(
     store.write(|r| {
         crate::consent::known_purposes(r, tenant_id)?;
         if r.tenant_webhooks(tenant_id)?.len() >= MAX_WEBHOOKS {
-            return Err(ConsentError::Conflict(format!(
+            return Err(DomainError::Conflict(format!(
                 "a tenant has at most {MAX_WEBHOOKS} webhooks; remove one first"
             )));
         }
@@ -226,7 +225,7 @@ pub fn register(
 }
 
 /// A tenant's active webhooks (without secrets).
-pub fn list(store: &Store, tenant_id: &str) -> Result<Vec<Webhook>, ConsentError> {
+pub fn list(store: &Store, tenant_id: &str) -> Result<Vec<Webhook>, DomainError> {
     store.read(|r| {
         Ok(r.tenant_webhooks(tenant_id)?
             .into_iter()
@@ -236,14 +235,14 @@ pub fn list(store: &Store, tenant_id: &str) -> Result<Vec<Webhook>, ConsentError
 }
 
 /// Removes a tenant's webhook: no more deliveries are made to it.
-pub fn remove(store: &Store, tenant_id: &str, id: &str) -> Result<(), ConsentError> {
+pub fn remove(store: &Store, tenant_id: &str, id: &str) -> Result<(), DomainError> {
     let removed = plain_id(id)
         && store
-            .write(|r| Ok::<_, ConsentError>(r.disable_webhook(tenant_id, id, now_millis())?))?;
+            .write(|r| Ok::<_, DomainError>(r.disable_webhook(tenant_id, id, now_millis())?))?;
     if removed {
         Ok(())
     } else {
-        Err(ConsentError::NotFound(format!("no active webhook {id:?}")))
+        Err(DomainError::NotFound(format!("no active webhook {id:?}")))
     }
 }
 
@@ -254,12 +253,12 @@ pub fn deliveries(
     id: &str,
     after: Option<&str>,
     limit: u32,
-) -> Result<DeliveryPage, ConsentError> {
+) -> Result<DeliveryPage, DomainError> {
     let limit = limit.clamp(1, 1000);
     store.read(|r| {
         let hook = if plain_id(id) { r.webhook(id)? } else { None };
         if hook.is_none_or(|h| h.tenant_id != tenant_id) {
-            return Err(ConsentError::NotFound(format!("no webhook {id:?}")));
+            return Err(DomainError::NotFound(format!("no webhook {id:?}")));
         }
         let rows = r.deliveries(id, after.unwrap_or(""), i64::from(limit))?;
         let next = (rows.len() == limit as usize)
@@ -287,34 +286,6 @@ pub fn deliveries(
             .collect();
         Ok(DeliveryPage { deliveries, next })
     })
-}
-
-/// Queues `body` (an opt-out announcement) for each of the tenant's active webhooks. Called by
-/// the opt-out's log entry, inside the log's transaction.
-pub(crate) fn enqueue(
-    r: &mut dyn Repo,
-    tenant_id: &str,
-    subject_id: &str,
-    event_id: &str,
-    body: &Value,
-) -> Result<(), StoreError> {
-    let now = now_millis();
-    for hook in r.tenant_webhooks(tenant_id)? {
-        r.insert_delivery(&DeliveryRow {
-            id: new_id(),
-            webhook_id: hook.id,
-            subject_id: subject_id.to_string(),
-            event_id: event_id.to_string(),
-            body: Some(body.to_string()),
-            attempts: 0,
-            next_attempt_at: Some(now),
-            delivered_at: None,
-            last_status: None,
-            last_error: None,
-            created_at: now,
-        })?;
-    }
-    Ok(())
 }
 
 /// The signature header's value for `body` sent at `timestamp` (Unix seconds).
@@ -358,9 +329,9 @@ fn send_due(
     store: &Store,
     agent: &ureq::Agent,
     allow_loopback: bool,
-) -> Result<usize, ConsentError> {
+) -> Result<usize, DomainError> {
     let now = now_millis();
-    let due = store.read(|r| Ok::<_, ConsentError>(r.due_deliveries(now, 64)?))?;
+    let due = store.read(|r| Ok::<_, DomainError>(r.due_deliveries(now, 64)?))?;
     // One thread per endpoint (at most a few): a slow or dead endpoint holds up only its own
     // deliveries, and stops at its first failure (the rest wait for their back-off).
     let mut by_hook: std::collections::BTreeMap<String, Vec<DeliveryRow>> = Default::default();
@@ -371,7 +342,7 @@ fn send_due(
             .push(delivery);
     }
     let attempted = std::sync::atomic::AtomicUsize::new(0);
-    let failed = std::sync::Mutex::new(None::<ConsentError>);
+    let failed = std::sync::Mutex::new(None::<DomainError>);
     std::thread::scope(|scope| {
         for (_, deliveries) in by_hook.into_iter().take(MAX_PARALLEL_ENDPOINTS) {
             let (attempted, failed) = (&attempted, &failed);
@@ -407,7 +378,7 @@ fn send_one(
     agent: &ureq::Agent,
     allow_loopback: bool,
     delivery: &DeliveryRow,
-) -> Result<Option<Attempt>, ConsentError> {
+) -> Result<Option<Attempt>, DomainError> {
     let Some(due_at) = delivery.next_attempt_at else {
         return Ok(None);
     };
@@ -415,11 +386,11 @@ fn send_one(
     // skips it while we send.
     let lease = now_millis() + LEASE_MS;
     let leased = store
-        .autocommit(|r| Ok::<_, ConsentError>(r.lease_delivery(&delivery.id, due_at, lease)?))?;
+        .autocommit(|r| Ok::<_, DomainError>(r.lease_delivery(&delivery.id, due_at, lease)?))?;
     if !leased {
         return Ok(None);
     }
-    let hook = store.read(|r| Ok::<_, ConsentError>(r.webhook(&delivery.webhook_id)?))?;
+    let hook = store.read(|r| Ok::<_, DomainError>(r.webhook(&delivery.webhook_id)?))?;
     let attempts = delivery.attempts + 1;
     let outcome = match (&hook, &delivery.body) {
         (Some(hook), Some(body)) if hook.disabled_at.is_none() => 'send: {
@@ -455,7 +426,7 @@ fn send_one(
         (_, None) => give_up(attempts, ERASED),
         _ => give_up(attempts, "the webhook was removed"),
     };
-    store.autocommit(|r| Ok::<_, ConsentError>(r.record_attempt(&delivery.id, &outcome)?))?;
+    store.autocommit(|r| Ok::<_, DomainError>(r.record_attempt(&delivery.id, &outcome)?))?;
     Ok(Some(outcome))
 }
 

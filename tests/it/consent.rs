@@ -1270,11 +1270,11 @@ async fn idempotency_is_exactly_once(db: TestDb) {
     // Keys are kept 48 hours, then purged by housekeeping: a retry after that is a new request.
     let store = consent_ledger::store::Store::connect(&db.url, 2).unwrap();
     assert_eq!(
-        consent::purge_idempotency_keys(&store, consent_ledger::now_millis()).unwrap(),
+        consent_ledger::idempotency::purge(&store, consent_ledger::now_millis()).unwrap(),
         0
     );
-    let later = consent_ledger::now_millis() + consent::IDEMPOTENCY_RETENTION_MS + 1;
-    assert!(consent::purge_idempotency_keys(&store, later).unwrap() >= 1);
+    let later = consent_ledger::now_millis() + consent_ledger::idempotency::RETENTION_MS + 1;
+    assert!(consent_ledger::idempotency::purge(&store, later).unwrap() >= 1);
     let after = s
         .app
         .call(

@@ -77,6 +77,7 @@ pub struct TestApp {
     pub log: Log,
     client: awc::Client,
     server: actix_web::dev::ServerHandle,
+    _workers: consent_ledger::workers::Workers,
 }
 
 /// An HTTP answer.
@@ -109,6 +110,8 @@ impl TestApp {
 
     pub async fn start_with(config: consent_ledger::config::Config) -> Self {
         let state = AppState::open(&config).expect("the app opens");
+        // The workers `serve` starts, for as long as the server runs.
+        let workers = consent_ledger::workers::Workers::start(&state).expect("workers start");
         let log = state.log.clone();
         let (server, addrs) = api::server(state, "127.0.0.1:0").expect("binds");
         let handle = server.handle();
@@ -118,6 +121,7 @@ impl TestApp {
             log,
             client: awc::Client::default(),
             server: handle,
+            _workers: workers,
         }
     }
 
@@ -322,9 +326,10 @@ pub fn tamper(db: &TestDb, sql: &str) {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     match db.url.strip_prefix("sqlite://") {
+        // A worker of the stopped server may still be finishing its last poll: wait for it.
         Some(path) => diesel::SqliteConnection::establish(path)
             .unwrap()
-            .batch_execute(sql)
+            .batch_execute(&format!("PRAGMA busy_timeout = 10000; {sql}"))
             .unwrap(),
         None => diesel::PgConnection::establish(&db.url)
             .unwrap()

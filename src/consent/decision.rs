@@ -1,0 +1,184 @@
+//! The send decision: "may I mail this address for this purpose?" one at a time (the hot path),
+//! for a whole campaign at once, and the suppression list of refusals in force. Each reads the
+//! state rows and decides by the SDK's rules (`consent::state`). Not here: how the rows are
+//! written (`entries`).
+
+use super::address::EmailAddress;
+use super::model::*;
+use super::state::{effective, state_of, ALL};
+use super::validate::check_purposes;
+use super::{known_purposes, plain_id, state};
+use crate::error::DomainError;
+
+use crate::rfc3339;
+use crate::store::{StateEntryRow, Store};
+use consent_ledger_sdk::consent::Status;
+
+/// Most addresses in one pre-flight check.
+pub const MAX_CHECK: usize = 10_000;
+
+/// Rows per `IN (…)` query.
+pub(super) const CHUNK: usize = 500;
+
+/// May `email` be mailed for `purpose`? The hot path: one indexed query when the address has a
+/// state for the purpose; the tenant and purpose are validated only when it has none.
+pub fn decide(
+    store: &Store,
+    tenant_id: &str,
+    email: &str,
+    purpose: &str,
+) -> Result<Decision, DomainError> {
+    let address = EmailAddress::parse(email)?;
+    if !plain_id(tenant_id) {
+        return Err(DomainError::NotFound(format!("no tenant {tenant_id:?}")));
+    }
+    store.read(|r| {
+        let rows = r.decision_rows(tenant_id, address.as_str(), purpose)?;
+        if !rows.iter().any(|row| row.purpose == purpose) {
+            check_purposes(
+                std::slice::from_ref(&purpose.to_string()),
+                &known_purposes(r, tenant_id)?,
+            )?;
+        }
+        Ok(match effective(&state_of(&rows), purpose) {
+            None => Decision {
+                may_send: false,
+                status: state::NO_STATUS.into(),
+                basis: None,
+                since: None,
+                event_id: None,
+                leaf_index: None,
+            },
+            Some(s) => Decision {
+                may_send: s.may_send(),
+                status: s.status.as_str().into(),
+                basis: s.basis.map(|b| state::basis_name(b).to_string()),
+                since: Some(rfc3339(s.recorded_at)),
+                event_id: Some(s.event_id.clone()),
+                leaf_index: Some(s.leaf_index),
+            },
+        })
+    })
+}
+
+/// A campaign's pre-flight: the decision for each address, in order.
+pub fn check_many(
+    store: &Store,
+    tenant_id: &str,
+    request: CheckRequest,
+) -> Result<Vec<CheckResult>, DomainError> {
+    if request.emails.is_empty() || request.emails.len() > MAX_CHECK {
+        return Err(DomainError::Invalid(format!(
+            "a check holds 1–{MAX_CHECK} addresses"
+        )));
+    }
+    let parsed: Vec<Result<EmailAddress, String>> = request
+        .emails
+        .iter()
+        .map(|e| EmailAddress::parse(e).map_err(|e| e.to_string()))
+        .collect();
+    let purposes = [request.purpose.clone(), ALL.to_string()];
+    store.read(|r| {
+        check_purposes(
+            std::slice::from_ref(&request.purpose),
+            &known_purposes(r, tenant_id)?,
+        )?;
+        let addresses: Vec<String> = parsed
+            .iter()
+            .flatten()
+            .map(|a| a.as_str().to_string())
+            .collect();
+        let mut subjects = std::collections::HashMap::new();
+        for chunk in addresses.chunks(CHUNK) {
+            for s in r.subjects_by_addresses(tenant_id, chunk)? {
+                subjects.insert(s.address.clone().unwrap_or_default(), s.id);
+            }
+        }
+        let ids: Vec<String> = subjects.values().cloned().collect();
+        let mut rows: std::collections::HashMap<String, Vec<StateEntryRow>> = Default::default();
+        for chunk in ids.chunks(CHUNK) {
+            for row in r.state_entries_of(chunk, &purposes)? {
+                rows.entry(row.subject_id.clone()).or_default().push(row);
+            }
+        }
+        let states: std::collections::HashMap<String, _> = rows
+            .into_iter()
+            .map(|(id, rows)| (id, state_of(&rows)))
+            .collect();
+        Ok(request
+            .emails
+            .iter()
+            .zip(parsed)
+            .map(|(email, parsed)| {
+                let (may_send, status, error) = match parsed {
+                    Err(e) => (false, "invalid".to_string(), Some(e)),
+                    Ok(address) => {
+                        let state = subjects
+                            .get(address.as_str())
+                            .and_then(|id| states.get(id))
+                            .and_then(|state| effective(state, &request.purpose));
+                        match state {
+                            Some(s) => (s.may_send(), s.status.as_str().to_string(), None),
+                            None => (false, state::NO_STATUS.to_string(), None),
+                        }
+                    }
+                };
+                CheckResult {
+                    email: email.clone(),
+                    may_send,
+                    status,
+                    error,
+                }
+            })
+            .collect())
+    })
+}
+
+/// The suppression list for a purpose: addresses whose refusal is in force, by subject cursor.
+pub fn suppression(
+    store: &Store,
+    tenant_id: &str,
+    purpose: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<SuppressionPage, DomainError> {
+    let after = after.unwrap_or("");
+    if !after.is_empty() && !plain_id(after) {
+        return Err(DomainError::Invalid(
+            "after must be the next_after of a previous page".into(),
+        ));
+    }
+    let purposes = [purpose.to_string(), ALL.to_string()];
+    store.read(|r| {
+        check_purposes(
+            std::slice::from_ref(&purpose.to_string()),
+            &known_purposes(r, tenant_id)?,
+        )?;
+        let candidates = r.withdrawn_subjects(tenant_id, &purposes, after, i64::from(limit))?;
+        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
+        let mut rows: std::collections::HashMap<String, Vec<StateEntryRow>> = Default::default();
+        for chunk in ids.chunks(CHUNK) {
+            for row in r.state_entries_of(chunk, &purposes)? {
+                rows.entry(row.subject_id.clone()).or_default().push(row);
+            }
+        }
+        let next_after = (candidates.len() == limit as usize)
+            .then(|| ids.last().cloned())
+            .flatten();
+        let addresses = candidates
+            .into_iter()
+            .filter(|(id, _)| {
+                rows.get(id)
+                    .map(|rows| state_of(rows))
+                    .and_then(|state| effective(&state, purpose).map(|e| e.status))
+                    == Some(Status::Withdrawn)
+            })
+            .filter_map(|(_, address)| address)
+            .collect();
+        Ok(SuppressionPage {
+            purpose: purpose.to_string(),
+            addresses,
+            next_after,
+        })
+    })
+}

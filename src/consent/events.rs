@@ -1,0 +1,207 @@
+//! Consent events: validation of what a sender (or a form, a link, an import) submits into
+//! entries ready to append ([`ConsentEventEntry`]), batches of them, the answer for an appended
+//! event, and cleaning evidence a person's client sent. What an entry writes when the sequencer
+//! appends it lives in `entries`; the rules that decide its effect in the SDK's `consent`.
+
+use super::validate::{check_purposes, optional_text, parse_time, text};
+use super::{known_purposes, new_id, plain_id, ConsentEventEntry};
+use crate::error::DomainError;
+use serde_json::Value;
+
+use super::address::EmailAddress;
+use super::links::Links;
+use super::model::*;
+use super::state::{pending, state_of};
+
+use crate::log::Appended;
+use crate::now_millis;
+use crate::store::Store;
+
+/// Most events in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// Validates an event against the tenant's purposes, collection points and current state, and
+/// returns the entry to append. Reads only; nothing is written until the log appends the entry.
+pub fn prepare_event(
+    store: &Store,
+    tenant_id: &str,
+    input: NewEvent,
+) -> Result<ConsentEventEntry, DomainError> {
+    let address = EmailAddress::parse(&input.email)?;
+    let receiver = Receiver {
+        role: input.received_by.role,
+        name: text("received_by.name", &input.received_by.name, 200)?,
+    };
+    let now = now_millis();
+    let occurred_at = match &input.occurred_at {
+        Some(t) => parse_time("occurred_at", t)?,
+        None => now,
+    };
+    // A refusal is never turned away for a client's clock: a future time is taken as now.
+    let occurred_at = match input.event {
+        EventKind::OptOut => occurred_at.min(now),
+        _ if occurred_at > now + 5 * 60_000 => {
+            return Err(DomainError::Invalid("occurred_at is in the future".into()))
+        }
+        _ => occurred_at,
+    };
+    let basis = match (input.event, input.basis) {
+        (EventKind::OptIn, basis) => Some(basis.unwrap_or(Basis::Consent)),
+        (_, None) => None,
+        (_, Some(_)) => return Err(DomainError::Invalid("basis belongs to opt-ins only".into())),
+    };
+    if input.confirmation_required && input.event != EventKind::OptIn {
+        return Err(DomainError::Invalid(
+            "confirmation_required belongs to opt-ins only".into(),
+        ));
+    }
+    let evidence = match input.evidence {
+        None => None,
+        Some(e) => {
+            for (field, value) in [
+                ("ip", &e.ip),
+                ("user_agent", &e.user_agent),
+                ("confirmation_message_id", &e.confirmation_message_id),
+                ("note", &e.note),
+            ] {
+                optional_text(&format!("evidence.{field}"), value.as_deref(), 1000)?;
+            }
+            Some(serde_json::to_value(e).expect("evidence serialises"))
+        }
+    };
+    store.read(|r| {
+        let known = known_purposes(r, tenant_id)?;
+        let purposes = match (&input.purposes, input.event) {
+            (Purposes::All(_), EventKind::OptIn) => {
+                return Err(DomainError::Invalid(
+                    "an opt-in names its purposes; \"all\" is for opt-outs and confirmations"
+                        .into(),
+                ))
+            }
+            (Purposes::All(_), _) => None,
+            (Purposes::List(list), _) => {
+                let mut list = list.clone();
+                list.sort();
+                list.dedup();
+                check_purposes(&list, &known)?;
+                Some(list)
+            }
+        };
+        if let Some(cp) = &input.collection_point {
+            if !plain_id(cp) || r.collection_point(tenant_id, cp)?.is_none() {
+                return Err(DomainError::Invalid(format!(
+                    "unknown collection point {cp:?}: register it first"
+                )));
+            }
+        }
+        if input.event == EventKind::Confirm {
+            let subject = r.subject_by_address(tenant_id, address.as_str())?;
+            let pending = match &subject {
+                Some(s) => pending(&state_of(&r.all_state_entries(&s.id)?), purposes.as_deref()),
+                None => Vec::new(),
+            };
+            if pending.is_empty() {
+                return Err(DomainError::Conflict(
+                    "nothing awaits confirmation for this address and purposes".into(),
+                ));
+            }
+        }
+        Ok(ConsentEventEntry {
+            tenant_id: tenant_id.to_string(),
+            event_id: new_id(),
+            address,
+            kind: input.event,
+            purposes,
+            basis,
+            method: input.method,
+            collection_point: input.collection_point,
+            receiver,
+            occurred_at,
+            confirmation_required: input.confirmation_required,
+            evidence,
+            idempotency: None,
+            confirms: None,
+            subject_id: None,
+        })
+    })
+}
+
+/// Validates every event of a batch; all must pass for any to be recorded.
+pub fn prepare_events(
+    store: &Store,
+    tenant_id: &str,
+    batch: EventBatch,
+) -> Result<Vec<ConsentEventEntry>, DomainError> {
+    if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
+        return Err(DomainError::Invalid(format!(
+            "a batch holds 1–{MAX_BATCH} events"
+        )));
+    }
+    prepare_all(
+        store,
+        tenant_id,
+        batch.events.into_iter().map(Ok).enumerate(),
+    )
+}
+
+/// Validates numbered events (or the reason one could not even be read): the entries only if every
+/// one is valid, otherwise each invalid one by number (`InvalidItems`). Shared by batches and imports.
+pub(crate) fn prepare_all(
+    store: &Store,
+    tenant_id: &str,
+    items: impl Iterator<Item = (usize, Result<NewEvent, DomainError>)>,
+) -> Result<Vec<ConsentEventEntry>, DomainError> {
+    let mut entries = Vec::new();
+    let mut errors = Vec::new();
+    for (number, item) in items {
+        match item.and_then(|event| prepare_event(store, tenant_id, event)) {
+            Ok(entry) => entries.push(entry),
+            Err(e @ (DomainError::Invalid(_) | DomainError::Conflict(_))) => {
+                errors.push((number, e.to_string()))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(entries)
+    } else {
+        Err(DomainError::InvalidItems(errors))
+    }
+}
+
+/// The answer for an appended event (with its confirmation link, for a pending opt-in).
+pub fn recorded(appended: &Appended, links: &Links) -> RecordedEvent {
+    let doc: Value = serde_json::from_slice(appended.leaf.bytes()).expect("our leaves are JSON");
+    RecordedEvent {
+        event_id: doc["event_id"].as_str().unwrap_or_default().to_string(),
+        leaf_index: appended.index,
+        leaf_hash: base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            appended.leaf.hash(),
+        ),
+        prev_leaf_index: doc["prev"].as_u64(),
+        recorded_at: doc["recorded_at"].as_str().unwrap_or_default().to_string(),
+        confirmation_url: links.confirmation_url(&doc),
+    }
+}
+
+/// Evidence a person's client sent (user agent, Message-ID, …) made acceptable, so that it is
+/// never the reason a confirmation or an opt-out is refused: control characters become spaces,
+/// at most 1,000 characters, empty values are dropped.
+pub fn clean_evidence(evidence: Evidence) -> Evidence {
+    fn clean(value: Option<String>) -> Option<String> {
+        let text: String = value?
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(1000)
+            .collect();
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    }
+    Evidence {
+        ip: clean(evidence.ip),
+        user_agent: clean(evidence.user_agent),
+        confirmation_message_id: clean(evidence.confirmation_message_id),
+        note: clean(evidence.note),
+    }
+}
