@@ -394,9 +394,13 @@ fn main() {
     if !skip_pg {
         eprintln!("PostgreSQL (fsync on) …");
         std::env::set_var("CONSENT_LEDGER_PG_FSYNC", "on");
-        if let Some(url) = pg::fresh_database() {
-            run("PostgreSQL", &url, seconds, only, &mut rows);
-        }
+        run(
+            "PostgreSQL",
+            &pg::fresh_database(),
+            seconds,
+            only,
+            &mut rows,
+        );
     }
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     println!("\n{:width$}  value", "measure");

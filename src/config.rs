@@ -1,12 +1,16 @@
 //! The one configuration struct. Sources, weakest first: built-in defaults, an optional TOML file
 //! (`--config` / `CONSENT_LEDGER_CONFIG`), environment variables `CONSENT_LEDGER_*`, then flags.
-//! Flags and environment variables are declared once, in [`ConfigArgs`] (clap reads both).
+//! Flags and environment variables are declared once, in [`ConfigArgs`] (clap reads both). Values
+//! are parsed once, where they are read (IP ranges, witness endpoints, the mailbox), so a bad one
+//! is refused at start with its setting's name and nothing parses them again.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::consent::address::EmailAddress;
+use crate::log::cosigning::WitnessEndpoint;
 use crate::log::LogSettings;
 
 /// Errors loading configuration.
@@ -77,14 +81,14 @@ pub struct Config {
     pub webhooks_to_loopback: bool,
     /// The mailbox of `List-Unsubscribe`'s mailto (its MTA pipes mail to
     /// `POST /v1/unsubscribe-mail`); default `unsubscribe@<public_url's host>`.
-    pub unsubscribe_mailbox: Option<String>,
-    /// Witnesses asked to cosign each checkpoint (C2SP tlog-witness), each
+    pub unsubscribe_mailbox: Option<EmailAddress>,
+    /// Witnesses asked to cosign each checkpoint (C2SP tlog-witness), each written
     /// `"<witness vkey> <submission URL>"`; none by default.
-    pub witnesses: Vec<String>,
+    pub witnesses: Vec<WitnessEndpoint>,
     /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` is believed: the
     /// client address recorded as evidence and used for rate limits is then the last address
     /// before them. None by default (the socket's peer is the client).
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 impl Default for Config {
@@ -150,7 +154,7 @@ pub struct ConfigArgs {
     pub webhooks_to_loopback: Option<bool>,
     /// Mailbox for mailto unsubscribes [default: unsubscribe@<public_url host>]
     #[arg(long, env = "CONSENT_LEDGER_UNSUBSCRIBE_MAILBOX", global = true)]
-    pub unsubscribe_mailbox: Option<String>,
+    pub unsubscribe_mailbox: Option<EmailAddress>,
     /// A witness to ask for cosignatures, "<vkey> <url>" (repeat the flag; the environment
     /// variable separates them with commas) [default: none]
     #[arg(
@@ -159,7 +163,7 @@ pub struct ConfigArgs {
         global = true,
         value_delimiter = ','
     )]
-    pub witnesses: Option<Vec<String>>,
+    pub witnesses: Option<Vec<WitnessEndpoint>>,
     /// A reverse proxy whose X-Forwarded-For is believed, an IP or CIDR (repeat the flag; the
     /// environment variable separates them with commas) [default: none]
     #[arg(
@@ -168,7 +172,7 @@ pub struct ConfigArgs {
         global = true,
         value_delimiter = ','
     )]
-    pub trusted_proxies: Option<Vec<String>>,
+    pub trusted_proxies: Option<Vec<IpRange>>,
 }
 
 impl Config {
@@ -246,30 +250,6 @@ impl Config {
                 "must be an http(s) URL, e.g. https://ledger.example.jp",
             );
         }
-        if let Some(mailbox) = &self.unsubscribe_mailbox {
-            if crate::consent::address::EmailAddress::parse(mailbox).is_err() {
-                return invalid(
-                    "unsubscribe_mailbox",
-                    "must be an e-mail address, e.g. unsubscribe@ledger.example.jp",
-                );
-            }
-        }
-        for proxy in &self.trusted_proxies {
-            if crate::api::IpRange::parse(proxy).is_none() {
-                return invalid(
-                    "trusted_proxies",
-                    &format!("{proxy:?} is not an IP address or CIDR range, e.g. 10.0.0.0/8"),
-                );
-            }
-        }
-        for witness in &self.witnesses {
-            if let Err(e) = crate::log::cosigning::WitnessEndpoint::parse(witness) {
-                return invalid(
-                    "witnesses",
-                    &format!("{e}; each is \"<witness vkey> <submission URL>\""),
-                );
-            }
-        }
         if !(1..=60_000).contains(&self.checkpoint_interval_ms) {
             return invalid("checkpoint_interval_ms", "must be 1–60000");
         }
@@ -291,11 +271,63 @@ impl Config {
             origin: self.origin.clone(),
             checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms),
             max_batch: self.max_batch,
-            witnesses: self
-                .witnesses
-                .iter()
-                .filter_map(|w| crate::log::cosigning::WitnessEndpoint::parse(w).ok())
-                .collect(),
+            witnesses: self.witnesses.clone(),
+        }
+    }
+}
+
+/// An IP address or CIDR range (`trusted_proxies`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct IpRange {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::parse(text)
+            .ok_or_else(|| format!("{text:?} is not an IP address or CIDR range, e.g. 10.0.0.0/8"))
+    }
+}
+
+impl TryFrom<String> for IpRange {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl IpRange {
+    /// Parses `10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (ip, prefix) = match text.trim().split_once('/') {
+            Some((ip, p)) => (ip, Some(p.parse::<u8>().ok()?)),
+            None => (text.trim(), None),
+        };
+        let network: std::net::IpAddr = ip.parse().ok()?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { network, prefix })
+    }
+
+    /// Whether `ip` is in the range.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let p = u32::from(self.prefix);
+        match (self.network, ip) {
+            (V4(net), V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - p).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (V6(net), V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - p).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
         }
     }
 }
@@ -323,6 +355,17 @@ mod tests {
             Config::load(&args),
             Err(ConfigError::Parse { .. })
         ));
+        // Values are parsed where they are read: a bad one names its setting.
+        std::fs::write(&path, "trusted_proxies = [\"10.0.0.0/8\", \"bogus\"]\n").unwrap();
+        match Config::load(&args) {
+            Err(ConfigError::Parse { message, .. }) => {
+                assert!(
+                    message.contains("\"bogus\" is not an IP address"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
         let bad = ConfigArgs {
             origin: Some("has space".into()),
             ..Default::default()

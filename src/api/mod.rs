@@ -36,6 +36,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{AuthError, Authority};
+use crate::config::IpRange;
 use crate::config::{Config, ReadAccess};
 use crate::consent::links::Links;
 use crate::log::{Log, LogError};
@@ -82,44 +83,6 @@ where
         Ok(f()?)
     } else {
         Ok(web::block(f).await??)
-    }
-}
-
-/// An IP address or CIDR range (`trusted_proxies`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpRange {
-    network: std::net::IpAddr,
-    prefix: u8,
-}
-
-impl IpRange {
-    /// Parses `10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32`.
-    pub fn parse(text: &str) -> Option<Self> {
-        let (ip, prefix) = match text.trim().split_once('/') {
-            Some((ip, p)) => (ip, Some(p.parse::<u8>().ok()?)),
-            None => (text.trim(), None),
-        };
-        let network: std::net::IpAddr = ip.parse().ok()?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Self { network, prefix })
-    }
-
-    /// Whether `ip` is in the range.
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        use std::net::IpAddr::{V4, V6};
-        let p = u32::from(self.prefix);
-        match (self.network, ip) {
-            (V4(net), V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - p).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (V6(net), V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - p).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
     }
 }
 
@@ -270,7 +233,7 @@ impl AppState {
             &config.public_url,
         );
         if let Some(mailbox) = &config.unsubscribe_mailbox {
-            links = links.with_mailbox(mailbox);
+            links = links.with_mailbox(mailbox.as_str());
         }
         Ok(Self {
             store: store.clone(),
@@ -281,11 +244,7 @@ impl AppState {
             rate_limits: Default::default(),
             unsubscribe_per_ip: config.unsubscribe_per_ip,
             webhooks_to_loopback: config.webhooks_to_loopback,
-            trusted_proxies: config
-                .trusted_proxies
-                .iter()
-                .filter_map(|p| IpRange::parse(p))
-                .collect(),
+            trusted_proxies: config.trusted_proxies.clone(),
             unsubscribe_locks: Default::default(),
         })
     }

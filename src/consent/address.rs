@@ -11,8 +11,25 @@
 use std::fmt;
 
 /// A validated, normalised e-mail address.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct EmailAddress(String);
+
+impl std::str::FromStr for EmailAddress {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::parse(text).map_err(|e| format!("{text:?} is not an e-mail address: {e}"))
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
 
 /// Why an address was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

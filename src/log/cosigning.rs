@@ -21,12 +21,29 @@ use crate::store::{Repo, Store};
 const POLL: Duration = Duration::from_millis(200);
 
 /// A witness the log asks for cosignatures: its key and its submission prefix.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct WitnessEndpoint {
     /// The witness's verifier key (cosignature/v1).
     pub key: CosignatureVerifier,
     /// The submission prefix, e.g. `https://witness.example.jp/w1`.
     pub url: String,
+}
+
+impl std::str::FromStr for WitnessEndpoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::parse(text)
+    }
+}
+
+impl TryFrom<String> for WitnessEndpoint {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
 }
 
 impl WitnessEndpoint {

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use consent_ledger::api::AppState;
@@ -40,6 +42,7 @@ async fn kill_minus_9_loses_no_acknowledged_leaf_and_never_forks(db: TestDb) {
         | 1;
     eprintln!("crash test seed {seed}");
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();
+    let acks = Arc::new(AtomicU64::new(0));
     for round in 0..ROUNDS {
         let mut writers = Vec::new();
         for w in 0..WRITERS {
@@ -67,15 +70,35 @@ async fn kill_minus_9_loses_no_acknowledged_leaf_and_never_forks(db: TestDb) {
                 .spawn()
                 .expect("the binary starts");
             let mut stdout = child.stdout.take().unwrap();
+            let lines = acks.clone();
             let reader = std::thread::spawn(move || {
+                // Everything read, and a count of the whole lines (acknowledgements) so far.
                 let mut out = String::new();
-                let _ = stdout.read_to_string(&mut out);
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = String::from_utf8_lossy(&buf[..n]);
+                    lines.fetch_add(chunk.matches('\n').count() as u64, Ordering::Relaxed);
+                    out.push_str(&chunk);
+                }
                 out
             });
             writers.push((child, reader));
         }
-        let millis = 600 + next(&mut seed) % 1200;
-        std::thread::sleep(Duration::from_millis(millis));
+        // Kill after a number of acknowledgements, not after a time: the same test on a busy
+        // machine and on an idle one.
+        let target = acks.load(Ordering::Relaxed) + 300 + next(&mut seed) % 1500;
+        while acks.load(Ordering::Relaxed) < target {
+            if writers
+                .iter_mut()
+                .any(|(child, _)| child.try_wait().ok().flatten().is_some())
+            {
+                break; // a writer died by itself: the assertions below will say so
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         for (child, _) in writers.iter_mut() {
             child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
         }
@@ -97,7 +120,7 @@ async fn kill_minus_9_loses_no_acknowledged_leaf_and_never_forks(db: TestDb) {
                 this_round += 1;
             }
         }
-        eprintln!("round {round}: killed after {millis} ms, {this_round} acknowledged");
+        eprintln!("round {round}: killed after {target} acknowledgements in all, {this_round} read this round");
     }
     assert!(
         acked.len() > 1000,

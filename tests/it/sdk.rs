@@ -3,7 +3,8 @@
 //! bundles through it). The TypeScript SDK's own suite (`sdk/typescript`, node's test runner): its client and verifier
 //! against a real server started from this build's binary, its types against the OpenAPI
 //! document, and the demo signup page in headless Chromium. Run from here so that the README's
-//! one test command covers the SDK too. Skipped without Node.js 20 and npm, except under CI=true.
+//! one test command covers the SDK too. It needs Node.js 20 and npm: `#[ignore]`d, run with
+//! `--include-ignored` (as CI does).
 
 use std::path::Path;
 use std::process::Command;
@@ -116,20 +117,14 @@ async fn rust_client_records_decides_and_verifies(db: TestDb) {
 }
 
 #[test]
+#[ignore = "needs Node.js 20 and npm (and chromium for its browser test): run with --include-ignored, as CI does"]
 fn typescript_sdk_suite_passes() {
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk/typescript");
     let have_npm = Command::new("npm")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !have_npm {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but npm is missing: install Node.js 20 and npm"
-        );
-        eprintln!("skipped: no npm");
-        return;
-    }
+    assert!(have_npm, "npm is missing: install Node.js 20 and npm");
     let run = |args: &[&str]| {
         let out = Command::new("npm")
             .args(args)

@@ -442,7 +442,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_address_is_the_evidence(db:
     let mut seen = Vec::new();
     for proxies in [vec![], vec!["127.0.0.1".to_string()]] {
         let mut config = db.config();
-        config.trusted_proxies = proxies;
+        config.trusted_proxies = proxies.iter().map(|p| p.parse().unwrap()).collect();
         let app = TestApp::start_with(config).await;
         let key = app
             .call(

@@ -92,8 +92,8 @@ async fn witnesses_cosign_and_verify_holds_bundles_to_a_quorum(db: TestDb) {
 
     let mut config = db.config();
     config.witnesses = vec![
-        format!("{} {}", w1.vkey, w1.url),
-        format!("{} {}", w2.vkey, w2.url),
+        format!("{} {}", w1.vkey, w1.url).parse().unwrap(),
+        format!("{} {}", w2.vkey, w2.url).parse().unwrap(),
     ];
     let app = TestApp::start_with(config).await;
     let email = "yuki@example.jp";
