@@ -5,6 +5,9 @@
 //! The load generator is a lean HTTP/1.1 client of its own (keep-alive connections, one request
 //! in flight on each), so that most of the CPU goes to the server.
 //!
+//! Every rate is also given as a ratio to a bare actix handler measured in the same run, under the
+//! same load generator: the shared machine's speed changes from run to run, the ratio much less.
+//!
 //! `cargo bench --bench http` (`-- --skip-pg`, `-- --seconds N`, `-- --only decisions|batch|links|oneclick`).
 
 #[allow(dead_code)]
@@ -366,6 +369,43 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
     drop(workers);
 }
 
+/// The ceiling of this machine in this run: a bare actix handler (no database, no log) under the
+/// same load generator, answering each opt-in-sized POST with a small JSON 201. Rates are
+/// reported as a ratio to it, which stays comparable when the shared machine is slower or faster.
+fn bare(seconds: u64) -> u64 {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server_thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(|| {
+                App::new().route(
+                    "/v1/events",
+                    web::post().to(|body: web::Bytes| async move {
+                        HttpResponse::Created()
+                            .json(serde_json::json!({"ok": true, "bytes": body.len()}))
+                    }),
+                )
+            })
+            .bind("127.0.0.1:0")
+            .unwrap();
+            let addr = server.addrs()[0];
+            let server = server.run();
+            tx.send((addr, server.handle())).unwrap();
+            server.await.unwrap();
+        })
+    });
+    let (addr, handle) = rx.recv().unwrap();
+    let (n, _, _) = actix_web::rt::System::new().block_on(load(addr, seconds, |i| {
+        let body = format!(
+            r#"{{"event":"opt_in","email":"bare{i}@example.jp","purposes":["newsletter"],"method":"web_form","received_by":{{"role":"sender","name":"Bench"}}}}"#
+        );
+        request("POST", "/v1/events", "bare", Some(&body))
+    }));
+    actix_web::rt::System::new().block_on(handle.stop(true));
+    server_thread.join().unwrap();
+    n
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seconds: u64 = args
@@ -383,6 +423,8 @@ fn main() {
         .map(String::as_str);
     let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
+    // The ceiling is measured after the service: the bare handler's many closed connections
+    // would otherwise still be winding down while the service is measured.
     eprintln!("SQLite …");
     run(
         "SQLite",
@@ -402,6 +444,26 @@ fn main() {
             &mut rows,
         );
     }
+    eprintln!("a bare handler, for the ceiling …");
+    let ceiling = bare(seconds) as f64 / seconds as f64;
+    rows.push((
+        format!("bare actix handler: requests/s, {CLIENTS} clients (the ceiling)"),
+        format!("{ceiling:.0}"),
+    ));
+    // Each rate as a share of the ceiling measured in this run.
+    let ratios: Vec<(String, String)> = rows
+        .iter()
+        .filter(|(k, _)| k.ends_with("/s") || k.contains("/s "))
+        .filter(|(k, _)| !k.starts_with("bare"))
+        .filter_map(|(k, v)| {
+            let rate: f64 = v.parse().ok()?;
+            Some((
+                format!("{k} ÷ bare handler"),
+                format!("{:.3}", rate / ceiling),
+            ))
+        })
+        .collect();
+    rows.extend(ratios);
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     println!("\n{:width$}  value", "measure");
     println!("{}  {}", "-".repeat(width), "-".repeat(24));

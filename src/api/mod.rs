@@ -287,14 +287,17 @@ impl utoipa::Modify for CommonErrors {
         };
         for (path, item) in openapi.paths.paths.iter_mut() {
             let v1 = path.starts_with("/v1/");
+            // A CORS preflight (OPTIONS) documents its own answers; the others get the common ones.
             let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
+                (&mut item.get, true),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+                (&mut item.delete, true),
+                (&mut item.options, false),
             ];
-            for operation in operations.into_iter().flatten() {
+            for (operation, common) in operations {
+                let Some(operation) = operation else { continue };
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 let has_body = operation.request_body.is_some();
                 let mut wanted = vec![
@@ -311,25 +314,15 @@ impl utoipa::Modify for CommonErrors {
                 if has_body {
                     wanted.push(("413", "The body is too large"));
                 }
-                for (code, description) in wanted {
+                for (code, description) in wanted.into_iter().filter(|_| common) {
                     operation
                         .responses
                         .responses
                         .entry(code.to_string())
                         .or_insert_with(|| problem(description).into());
                 }
-            }
-            // OpenAPI requires a description on every response: the reason phrase where the
-            // operation gives none.
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-                &mut item.options,
-            ];
-            for operation in operations.into_iter().flatten() {
+                // OpenAPI requires a description on every response: the reason phrase where
+                // the operation gives none.
                 for (code, response) in operation.responses.responses.iter_mut() {
                     if let utoipa::openapi::RefOr::T(response) = response {
                         if response.description.is_empty() {

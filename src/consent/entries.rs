@@ -14,7 +14,7 @@ use crate::hex;
 use crate::idempotency::{complete_key, IdempotencyMark};
 use crate::log::jcs::canonicalize;
 use crate::log::{Chain, Leaf, LogEntry, LogError};
-use crate::store::{CollectionPointRow, EventRow, Repo};
+use crate::store::{CollectionPointRow, EventRow, Repo, SubjectRow};
 use crate::{now_millis, rfc3339};
 use consent_ledger_sdk::consent::{ConsentEventType, ConsentLeaf};
 
@@ -41,6 +41,8 @@ pub struct ConsentEventEntry {
     /// request was prepared, the opt-out is recorded against its commitment, and its address is
     /// not brought back.
     pub(crate) subject_id: Option<String>,
+    /// The subject's commitment, once built (for the sequencer's chain heads).
+    pub(crate) commitment: Option<[u8; 32]>,
 }
 
 impl ConsentEventEntry {
@@ -58,11 +60,11 @@ fn name_of<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-impl LogEntry for ConsentEventEntry {
-    fn build(&mut self, r: &mut dyn Repo, chain: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
-        let now = now_millis();
-        // A new subject is inserted already pointing at this leaf and has no state rows: two
-        // statements fewer on the sequencer's path for the commonest event, a first opt-in.
+impl ConsentEventEntry {
+    /// The subject this event is of, and whether it is new (inserted now, already pointing at
+    /// `index`: two statements fewer on the sequencer's path for the commonest event, a first
+    /// opt-in). A link's opt-out finds its subject by id, even if erased meanwhile.
+    fn subject(&self, r: &mut dyn Repo, index: u64) -> Result<(SubjectRow, bool), LogError> {
         let existing = match &self.subject_id {
             Some(id) => match r.subject(id)?.filter(|s| s.tenant_id == self.tenant_id) {
                 Some(subject) => Some(subject),
@@ -70,35 +72,42 @@ impl LogEntry for ConsentEventEntry {
             },
             None => r.subject_by_address(&self.tenant_id, self.address.as_str())?,
         };
-        let is_new = existing.is_none();
-        let subject = match existing {
-            Some(subject) => subject,
+        Ok(match existing {
+            Some(subject) => (subject, false),
             None => {
                 let mut subject = new_subject(&self.tenant_id, &self.address);
                 subject.last_leaf_index = Some(index as i64);
                 r.insert_subject(&subject)?;
-                subject
+                (subject, true)
             }
-        };
-        // The leaf index of this address's previous event (the per-address chain), as the log
-        // says: the row's copy is only written, never believed.
-        let prev = if is_new {
-            None
-        } else {
-            let key: [u8; 32] = subject.commitment.as_slice().try_into().map_err(|_| {
-                LogError::Corrupt(format!("subject {} has no 32-byte commitment", subject.id))
-            })?;
-            let prev = chain.prev(&key);
-            if prev != subject.last_leaf_index.map(|i| i as u64) {
-                tracing::error!(
-                    subject = %subject.id,
-                    row = ?subject.last_leaf_index,
-                    log = ?prev,
-                    "the subject's row disagrees with the log about its latest event; the log's is used"
-                );
-            }
-            prev.map(|i| i as i64)
-        };
+        })
+    }
+
+    /// The leaf index of the subject's previous event (the per-address chain), as the log
+    /// says: the row's copy is only written, never believed.
+    fn prev(subject: &SubjectRow, chain: &Chain<'_>) -> Result<Option<u64>, LogError> {
+        let key: [u8; 32] = subject.commitment.as_slice().try_into().map_err(|_| {
+            LogError::Corrupt(format!("subject {} has no 32-byte commitment", subject.id))
+        })?;
+        let prev = chain.prev(&key);
+        if prev != subject.last_leaf_index.map(|i| i as u64) {
+            tracing::error!(
+                subject = %subject.id,
+                row = ?subject.last_leaf_index,
+                log = ?prev,
+                "the subject's row disagrees with the log about its latest event; the log's is used"
+            );
+        }
+        Ok(prev)
+    }
+
+    /// The event's leaf, as `docs/log-format.md` defines it.
+    fn leaf(
+        &self,
+        subject: &SubjectRow,
+        prev: Option<u64>,
+        now: i64,
+    ) -> Result<ConsentLeaf, LogError> {
         let salt = subject.salt.clone().unwrap_or_default();
         let evidence_sha256 = match &self.evidence {
             None => None,
@@ -111,38 +120,49 @@ impl LogEntry for ConsentEventEntry {
                     .finalize()))
             }
         };
-        let purposes = match &self.purposes {
-            Some(list) => Purposes::List(list.clone()),
-            None => Purposes::All(AllPurposes::All),
-        };
-        let leaf = ConsentLeaf {
+        Ok(ConsentLeaf {
             leaf_type: ConsentEventType::ConsentEvent,
             v: 1,
             tenant: self.tenant_id.clone(),
             event_id: self.event_id.clone(),
             subject: hex(&subject.commitment),
             event: self.kind,
-            purposes,
+            purposes: match &self.purposes {
+                Some(list) => Purposes::List(list.clone()),
+                None => Purposes::All(AllPurposes::All),
+            },
             basis: self.basis,
             method: self.method,
             collection_point: self.collection_point.clone(),
             received_by: self.receiver.clone(),
             occurred_at: rfc3339(self.occurred_at),
             recorded_at: rfc3339(now),
-            prev: prev.map(|i| i as u64),
+            prev,
             confirmation_required: self.confirmation_required,
             evidence_sha256,
             confirms: self.confirms.clone(),
+        })
+    }
+}
+
+impl LogEntry for ConsentEventEntry {
+    fn build(&mut self, r: &mut dyn Repo, chain: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
+        let now = now_millis();
+        let (subject, is_new) = self.subject(r, index)?;
+        let prev = if is_new {
+            None
+        } else {
+            Self::prev(&subject, chain)?
         };
+        let leaf = self.leaf(&subject, prev, now)?;
         let document = serde_json::to_value(&leaf).expect("a leaf serialises");
-        let purposes_json = document["purposes"].to_string();
         let built = Leaf::from_json(&document)?;
         r.insert_event(&EventRow {
             id: self.event_id.clone(),
             tenant_id: self.tenant_id.clone(),
             subject_id: subject.id.clone(),
             kind: name_of(&self.kind),
-            purposes: purposes_json,
+            purposes: document["purposes"].to_string(),
             basis: self.basis.map_or("none", basis_name).to_string(),
             method: name_of(&self.method),
             collection_point: self.collection_point.clone(),
@@ -150,14 +170,13 @@ impl LogEntry for ConsentEventEntry {
             occurred_at: self.occurred_at,
             recorded_at: now,
             leaf_index: index as i64,
-            prev_leaf_index: prev,
+            prev_leaf_index: prev.map(|i| i as i64),
             confirmation_required: self.confirmation_required,
             evidence: self.evidence.as_ref().map(Value::to_string),
         })?;
         if !is_new {
             r.set_last_leaf(&subject.id, index as i64)?;
         }
-
         // The rules are the SDK's: the rows are what `apply` says this event changes. The rows
         // read here are current: the transaction holds the writer lock.
         let state = if is_new {
@@ -174,7 +193,12 @@ impl LogEntry for ConsentEventEntry {
         if let Some(mark) = &self.idempotency {
             complete_key(r, mark, index)?;
         }
+        self.commitment = subject.commitment.as_slice().try_into().ok();
         Ok(built)
+    }
+
+    fn subject(&self, _: &Leaf) -> Option<[u8; 32]> {
+        self.commitment
     }
 }
 
@@ -224,6 +248,10 @@ impl CollectionPointEntry {
 }
 
 impl LogEntry for CollectionPointEntry {
+    fn subject(&self, _: &Leaf) -> Option<[u8; 32]> {
+        None
+    }
+
     fn build(&mut self, r: &mut dyn Repo, _: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
         let now = now_millis();
         let id = self.id();

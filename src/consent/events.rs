@@ -122,6 +122,7 @@ pub fn prepare_event(
             idempotency: None,
             confirms: None,
             subject_id: None,
+            commitment: None,
         })
     })
 }

@@ -149,6 +149,12 @@ pub trait LogEntry: Send + 'static {
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<Leaf, LogError>;
+
+    /// The subject the built `leaf` names (what the subject map keeps its head for). By default
+    /// read from the leaf; an entry that knows it says so without parsing the leaf again.
+    fn subject(&self, leaf: &Leaf) -> Option<Hash> {
+        map::leaf_subject(leaf.bytes())
+    }
 }
 
 impl LogEntry for Leaf {

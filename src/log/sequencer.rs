@@ -144,7 +144,7 @@ impl Sequencer {
                     batch: &heads,
                 };
                 let leaf = entry.build(r, &chain, index)?;
-                if let Some(subject) = map::leaf_subject(leaf.bytes()) {
+                if let Some(subject) = entry.subject(&leaf) {
                     heads.insert(subject, index);
                 }
                 frontier.push(leaf.hash());

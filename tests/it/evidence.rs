@@ -10,7 +10,7 @@ use consent_ledger::evidence::verify;
 use consent_ledger::hex;
 use serde_json::{json, Value};
 
-use crate::common::{bin, reference, TestApp, TestDb};
+use crate::common::{audit_map, bin, reference, TestApp, TestDb};
 use crate::on_both_backends;
 use crate::unsubscribe::{may_send, opt_in, shop};
 
@@ -716,27 +716,7 @@ async fn the_map_audit_catches_a_misstated_subject_map(db: TestDb) {
         opt_in(&app, &shop, &format!("m{i}@example.jp")).await;
     }
     let state = tempfile::tempdir().unwrap();
-    let audit = |base: String, state: std::path::PathBuf, vkey: String| {
-        actix_web::rt::task::spawn_blocking(move || {
-            bin()
-                .args([
-                    "monitor",
-                    "--url",
-                    &base,
-                    "--vkey",
-                    &vkey,
-                    "--once",
-                    "--audit-map",
-                ])
-                .arg("--state")
-                .arg(&state)
-                .output()
-                .unwrap()
-        })
-    };
-    let out = audit(app.base.clone(), state.path().into(), vkey.clone())
-        .await
-        .unwrap();
+    let out = audit_map(&app.base, &vkey, state.path()).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -752,9 +732,7 @@ async fn the_map_audit_catches_a_misstated_subject_map(db: TestDb) {
     .unwrap();
     let index = app.log.append(vec![forged]).await.unwrap().start;
     crate::common::wait_for_checkpoint(&app.log, index + 1).await;
-    let out = audit(app.base.clone(), state.path().into(), vkey)
-        .await
-        .unwrap();
+    let out = audit_map(&app.base, &vkey, state.path()).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(

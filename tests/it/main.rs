@@ -14,6 +14,7 @@ mod openapi;
 mod operator;
 mod sdk;
 mod signup;
+mod snapshots;
 mod unsubscribe;
 mod vectors;
 mod witness;

@@ -7,7 +7,7 @@
 use consent_ledger::evidence::verify::verify;
 use serde_json::{json, Value};
 
-use crate::common::{bin, tamper, wait_for_checkpoint, TestApp, TestDb};
+use crate::common::{audit_map, tamper, wait_for_checkpoint, TestApp, TestDb};
 use crate::evidence::evidence;
 use crate::on_both_backends;
 use crate::unsubscribe::{shop, Shop};
@@ -159,25 +159,7 @@ async fn the_audit_catches_an_event_whose_prev_skips_an_opt_out(db: TestDb) {
     wait_for_checkpoint(&app.log, index + 2).await;
 
     let state = tempfile::tempdir().unwrap();
-    let (base, vkey) = (app.base.clone(), app.log.verifier_key());
-    let out = actix_web::rt::task::spawn_blocking(move || {
-        bin()
-            .args([
-                "monitor",
-                "--url",
-                &base,
-                "--vkey",
-                &vkey,
-                "--once",
-                "--audit-map",
-            ])
-            .arg("--state")
-            .arg(state.path())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = audit_map(&app.base, &app.log.verifier_key(), state.path()).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(

@@ -283,13 +283,14 @@ pub fn apply(
     leaf: &ConsentLeaf,
 ) -> Vec<(String, PurposeState)> {
     let claimed = millis(&leaf.occurred_at).unwrap_or(0);
+    let recorded = millis(&leaf.recorded_at).unwrap_or(0);
     let set = |status: Status, basis: Option<Basis>| PurposeState {
         status,
         basis,
         event_id: leaf.event_id.clone(),
         leaf_index,
         occurred_at: claimed,
-        recorded_at: millis(&leaf.recorded_at).unwrap_or(0),
+        recorded_at: recorded,
     };
     match leaf.event {
         EventKind::OptIn => {

@@ -29,6 +29,9 @@ pub enum NoteError {
     /// No signature line by the expected key verified.
     #[error("no valid signature by {0}")]
     NotSigned(String),
+    /// A signature line by the expected key (its name and key ID) does not verify.
+    #[error("a signature line by {0} does not verify: the note is refused")]
+    BadSignature(String),
     /// The body is not a valid checkpoint.
     #[error("malformed checkpoint: {0}")]
     BadCheckpoint(&'static str),
@@ -177,21 +180,30 @@ impl NoteVerifier {
         self.key.as_bytes()
     }
 
-    /// Verifies `note` carries a valid signature by this key and returns its body.
-    /// Signature lines by other keys are ignored (they may be witnesses' cosignatures).
+    /// Verifies `note` carries a valid signature by this key and returns its body. Signature
+    /// lines by other keys are ignored (they may be witnesses' cosignatures); a line with this
+    /// key's name and ID that fails to verify rejects the whole note, wherever it stands
+    /// (C2SP signed-note: "If a signature from a known key fails to verify, clients SHOULD
+    /// reject the whole note.").
     pub fn verify<'a>(&self, note: &'a str) -> Result<&'a str, NoteError> {
         let (body, signatures) = split_note(note)?;
-        let ours = signatures
+        let mut verified = false;
+        for (_, blob) in signatures
             .into_iter()
-            .filter(|(name, blob)| *name == self.name && blob.len() == 68 && blob[..4] == self.id)
-            .map(|(_, blob)| blob);
-        for blob in ours {
-            let signature = Signature::from_slice(&blob[4..]).expect("64 bytes");
-            if self.key.verify(body.as_bytes(), &signature).is_ok() {
-                return Ok(body);
+            .filter(|(name, blob)| *name == self.name && blob[..4] == self.id)
+        {
+            let ok = Signature::from_slice(&blob[4..])
+                .is_ok_and(|signature| self.key.verify(body.as_bytes(), &signature).is_ok());
+            if !ok {
+                return Err(NoteError::BadSignature(self.name.clone()));
             }
+            verified = true;
         }
-        Err(NoteError::NotSigned(self.name.clone()))
+        if verified {
+            Ok(body)
+        } else {
+            Err(NoteError::NotSigned(self.name.clone()))
+        }
     }
 }
 
@@ -342,6 +354,35 @@ mod tests {
             .unwrap()
             .verify(&note)
             .is_err());
+    }
+
+    /// C2SP signed-note: "If a signature from a known key fails to verify, clients SHOULD reject
+    /// the whole note." A line with the log's name and key ID but a bad signature refuses the
+    /// note, before a valid line or after it.
+    #[test]
+    fn a_failing_line_by_the_known_key_rejects_the_note_wherever_it_stands() {
+        let s = signer();
+        let note = s
+            .sign("example.com/log\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
+            .unwrap();
+        let v = NoteVerifier::parse(&s.verifier_key()).unwrap();
+        let (body, lines) = note.split_at(note.rfind("\n\n").unwrap() + 2);
+        let line = lines.trim_end();
+        let (prefix, sig) = line.rsplit_once(' ').unwrap();
+        let mut blob = B64.decode(sig).unwrap();
+        blob[10] ^= 1;
+        let bad = format!("{prefix} {}", B64.encode(&blob));
+        for lines in [format!("{bad}\n{line}\n"), format!("{line}\n{bad}\n")] {
+            let tampered = format!("{body}{lines}");
+            assert!(
+                matches!(v.verify(&tampered), Err(NoteError::BadSignature(_))),
+                "{tampered}"
+            );
+        }
+        // A line by another key (a witness's cosignature, say) is ignored, wherever it stands.
+        let foreign = format!("\u{2014} witness.example/w {}", B64.encode([7u8; 76]));
+        let with_foreign = format!("{body}{foreign}\n{line}\n");
+        assert_eq!(v.verify(&with_foreign).unwrap(), &body[..body.len() - 1]);
     }
 
     /// The published vector of Go's golang.org/x/mod/sumdb/note tests.

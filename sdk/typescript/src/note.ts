@@ -64,16 +64,22 @@ export function parseCheckpoint(body: string): Checkpoint {
 
 /**
  * Verifies a signed checkpoint with the log's verifier key: the signature, the body, and that
- * the origin is the key's name. Lines by other keys (witnesses) are ignored. Throws if not.
+ * the origin is the key's name. Lines by other keys (witnesses) are ignored; a failing line by
+ * the key rejects the note. Throws if not.
  */
 export async function verifyCheckpoint(note: string, vkey: string): Promise<Checkpoint> {
   const key = await parseKey(vkey, 0x01);
   const { body, signatures } = splitNote(note);
+  // A line with the key's name and ID that fails to verify rejects the whole note, wherever it
+  // stands (C2SP signed-note: "If a signature from a known key fails to verify, clients SHOULD
+  // reject the whole note."), as the Rust verifier does.
   let signed = false;
   for (const { name, blob } of signatures) {
-    if (name === key.name && blob.length === 68 && equal(blob.slice(0, 4), key.id)) {
-      if (await ed25519Verify(key.publicKey, blob.slice(4), bytes(body))) signed = true;
+    if (name !== key.name || !equal(blob.slice(0, 4), key.id)) continue;
+    if (blob.length !== 68 || !(await ed25519Verify(key.publicKey, blob.slice(4), bytes(body)))) {
+      throw new Error(`a signature line by ${key.name} does not verify: the note is refused`);
     }
+    signed = true;
   }
   if (!signed) throw new Error(`no valid signature by ${key.name}`);
   const cp = parseCheckpoint(body);

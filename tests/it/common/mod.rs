@@ -340,3 +340,26 @@ pub fn tamper(db: &TestDb, sql: &str) {
             .unwrap(),
     }
 }
+
+/// Runs `monitor --once --audit-map` against the service at `base` with `state` as its memory.
+pub async fn audit_map(base: &str, vkey: &str, state: &std::path::Path) -> std::process::Output {
+    let (base, vkey, state) = (base.to_string(), vkey.to_string(), state.to_path_buf());
+    actix_web::rt::task::spawn_blocking(move || {
+        bin()
+            .args([
+                "monitor",
+                "--url",
+                &base,
+                "--vkey",
+                &vkey,
+                "--once",
+                "--audit-map",
+            ])
+            .arg("--state")
+            .arg(&state)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}

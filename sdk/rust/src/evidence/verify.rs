@@ -127,6 +127,15 @@ impl Report {
     pub fn passed(&self) -> bool {
         !self.items.is_empty() && self.items.iter().all(|i| i.ok)
     }
+
+    /// What failed, by name, in order.
+    pub fn failed(&self) -> Vec<&str> {
+        self.items
+            .iter()
+            .filter(|i| !i.ok)
+            .map(|i| i.what.as_str())
+            .collect()
+    }
 }
 
 /// A checkpoint the regulator already trusts, and the consistency proof from it to the bundle's.
@@ -203,7 +212,16 @@ pub fn verify(
     }
     check_witnessed(&mut report, &bundle, &verifier, &cp, policy);
 
-    // The opening.
+    let commitment = check_opening(&mut report, &bundle);
+    let (events, last) = check_events(&mut report, &bundle, &cp, &commitment);
+    check_completeness(&mut report, &bundle, &cp, &commitment, last);
+    check_templates(&mut report, &bundle, &cp, &events);
+    check_decisions(&mut report, &bundle, &cp, &events);
+    report
+}
+
+/// The opening: the commitment recomputed from tenant, address and salt; returns it (hex).
+fn check_opening(report: &mut Report, bundle: &Bundle) -> String {
     let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
     let commitment = hex(&crate::commitment(
         &bundle.tenant.id,
@@ -223,12 +241,22 @@ pub fn verify(
         },
     );
 
-    // Events: proofs, ownership, chain.
+    commitment
+}
+
+/// Every event: its proofs, that it is a consent leaf of this tenant and subject, and the chain.
+/// Returns the events that hold, in order, and the leaf index of the last.
+fn check_events(
+    report: &mut Report,
+    bundle: &Bundle,
+    cp: &Checkpoint,
+    commitment: &str,
+) -> (Vec<(u64, ConsentLeaf)>, Option<u64>) {
     let mut documents = Vec::new();
     let mut previous: Option<u64> = None;
     for (n, event) in bundle.events.iter().enumerate() {
         let what = format!("event {n} (leaf {})", event.leaf_index);
-        if check_leaf(&mut report, &what, event, &cp, &bundle.checkpoint).is_none() {
+        if check_leaf(report, &what, event, cp, &bundle.checkpoint).is_none() {
             continue;
         }
         let leaf = match ConsentLeaf::parse(&B64.decode(&event.leaf).unwrap_or_default()) {
@@ -270,13 +298,21 @@ pub fn verify(
         documents.push((event.leaf_index, leaf));
     }
 
-    check_completeness(&mut report, &bundle, &cp, &commitment, previous);
+    (documents, previous)
+}
 
-    // Templates.
+/// Every template: its content against its hash, its id recomputed; and that every event's
+/// collection point is among them.
+fn check_templates(
+    report: &mut Report,
+    bundle: &Bundle,
+    cp: &Checkpoint,
+    documents: &[(u64, ConsentLeaf)],
+) {
     let mut templates = HashMap::new();
     for t in &bundle.collection_points {
         let what = format!("collection point {}", t.id);
-        let Some(doc) = check_leaf(&mut report, &what, &t.proof, &cp, &bundle.checkpoint) else {
+        let Some(doc) = check_leaf(report, &what, &t.proof, cp, &bundle.checkpoint) else {
             continue;
         };
         let content = B64.decode(&t.content).unwrap_or_default();
@@ -316,7 +352,16 @@ pub fn verify(
             );
         }
     }
+}
 
+/// The decisions: replayed from the events by the consent rules, every purpose the events touch
+/// listed once, each as the bundle gives it.
+fn check_decisions(
+    report: &mut Report,
+    bundle: &Bundle,
+    cp: &Checkpoint,
+    documents: &[(u64, ConsentLeaf)],
+) {
     report.check(
         "events",
         !bundle.events.is_empty(),
@@ -356,7 +401,6 @@ pub fn verify(
             },
         );
     }
-    report
 }
 
 /// Checks that the bundle's events are all the subject's events up to the checkpoint: the
@@ -683,14 +727,8 @@ mod tests {
                 None,
                 None,
             );
-            let failed: Vec<&str> = report
-                .items
-                .iter()
-                .filter(|i| !i.ok)
-                .map(|i| i.what.as_str())
-                .collect();
             assert_eq!(
-                serde_json::json!({"passed": report.passed(), "failed": failed}),
+                serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
                 case["verdict"],
                 "{}",
                 case["name"]
