@@ -348,7 +348,10 @@ mod tests {
             .unwrap();
         let v = NoteVerifier::parse(&s.verifier_key()).unwrap();
         let tampered = note.replacen("\n1\n", "\n2\n", 1);
-        assert!(matches!(v.verify(&tampered), Err(NoteError::NotSigned(_))));
+        assert!(matches!(
+            v.verify(&tampered),
+            Err(NoteError::BadSignature(_))
+        ));
         let other = NoteSigner::new("example.com/log", &[8u8; 32]).unwrap();
         assert!(NoteVerifier::parse(&other.verifier_key())
             .unwrap()
