@@ -79,11 +79,9 @@ where
     E: Send + 'static,
     error::ApiError: From<E>,
 {
-    if store.short_queries_inline() {
-        Ok(f()?)
-    } else {
-        Ok(web::block(f).await??)
-    }
+    store
+        .blocking(true, move || f().map_err(error::ApiError::from))
+        .await
 }
 
 #[cfg(test)]

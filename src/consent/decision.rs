@@ -52,7 +52,7 @@ pub fn decide(
             Some(s) => Decision {
                 may_send: s.may_send(),
                 status: s.status.as_str().into(),
-                basis: s.basis.map(|b| state::basis_name(b).to_string()),
+                basis: s.basis.map(|b| b.as_str().to_string()),
                 since: Some(rfc3339(s.recorded_at)),
                 event_id: Some(s.event_id.clone()),
                 leaf_index: Some(s.leaf_index),

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::address::EmailAddress;
 use super::model::{AllPurposes, Basis, EventKind, Method, Purposes, Receiver};
-use super::state::{apply, basis_name, row_of, state_of};
+use super::state::{apply, row_of, state_of};
 use super::{new_subject, outbox};
 use crate::hex;
 use crate::idempotency::{complete_key, IdempotencyMark};
@@ -163,7 +163,7 @@ impl LogEntry for ConsentEventEntry {
             subject_id: subject.id.clone(),
             kind: name_of(&self.kind),
             purposes: document["purposes"].to_string(),
-            basis: self.basis.map_or("none", basis_name).to_string(),
+            basis: self.basis.map_or("none", Basis::as_str).to_string(),
             method: name_of(&self.method),
             collection_point: self.collection_point.clone(),
             received_by: document["received_by"].to_string(),

@@ -18,7 +18,7 @@ pub fn state_of(rows: &[StateEntryRow]) -> SubjectState {
                 row.purpose.clone(),
                 PurposeState {
                     status: Status::parse(&row.status)?,
-                    basis: basis_of(&row.basis),
+                    basis: Basis::parse(&row.basis),
                     event_id: row.event_id.clone(),
                     leaf_index: row.leaf_index as u64,
                     occurred_at: row.occurred_at,
@@ -35,35 +35,12 @@ pub fn row_of(subject_id: &str, purpose: &str, state: &PurposeState) -> StateEnt
         subject_id: subject_id.to_string(),
         purpose: purpose.to_string(),
         status: state.status.as_str().to_string(),
-        basis: state
-            .basis
-            .map_or_else(|| "none".to_string(), |b| basis_name(b).to_string()),
+        basis: state.basis.map_or("none", Basis::as_str).to_string(),
         since: state.recorded_at,
         event_id: state.event_id.clone(),
         leaf_index: state.leaf_index as i64,
         occurred_at: state.occurred_at,
     }
-}
-
-/// A basis's name in rows and leaves.
-pub fn basis_name(basis: Basis) -> &'static str {
-    match basis {
-        Basis::Consent => "consent",
-        Basis::AddressNotified => "address_notified",
-        Basis::BusinessRelationship => "business_relationship",
-        Basis::AddressPublished => "address_published",
-    }
-}
-
-fn basis_of(name: &str) -> Option<Basis> {
-    [
-        Basis::Consent,
-        Basis::AddressNotified,
-        Basis::BusinessRelationship,
-        Basis::AddressPublished,
-    ]
-    .into_iter()
-    .find(|b| basis_name(*b) == name)
 }
 
 #[cfg(test)]

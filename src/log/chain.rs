@@ -22,20 +22,18 @@ pub(super) type Recent = HashMap<Hash, u64>;
 /// Leaves read at a time when replaying a stretch of the log.
 const CHUNK: u64 = 10_000;
 
-/// Where a subject's chain ends, for an entry being built: the heads of the batch being built,
-/// then those committed since the last checkpoint, then the checkpoint's map.
+/// Where a subject's chain ends, for an entry being built: the heads of the leaves past the
+/// checkpoint (committed since, and built so far in this batch), then the checkpoint's map.
 pub struct Chain<'a> {
     pub(super) map: &'a SubjectMap,
     pub(super) recent: &'a Recent,
-    pub(super) batch: &'a Recent,
 }
 
 impl Chain<'_> {
     /// The index of the latest leaf naming `subject`, if any: the `prev` of its next event.
     pub fn prev(&self, subject: &Hash) -> Option<u64> {
-        self.batch
+        self.recent
             .get(subject)
-            .or_else(|| self.recent.get(subject))
             .copied()
             .or_else(|| self.map.head(subject))
     }

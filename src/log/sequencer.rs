@@ -133,24 +133,22 @@ impl Sequencer {
             };
             let start = frontier.size();
             let mut leaves = Vec::with_capacity(batch.iter().map(|b| b.entries.len()).sum());
-            let mut heads = Recent::new();
             for entry in batch.iter_mut().flat_map(|b| b.entries.iter_mut()) {
                 // The entry learns its index and its subject's chain, writes its own rows, and
-                // gives its leaf.
+                // gives its leaf. (Heads go straight into `recent`: if the transaction fails,
+                // it is dropped with the frontier and reloaded.)
                 let index = start + leaves.len() as u64;
                 let chain = Chain {
                     map: &map,
                     recent: &recent,
-                    batch: &heads,
                 };
                 let leaf = entry.build(r, &chain, index)?;
                 if let Some(subject) = entry.subject(&leaf) {
-                    heads.insert(subject, index);
+                    recent.insert(subject, index);
                 }
                 frontier.push(leaf.hash());
                 leaves.push(leaf);
             }
-            recent.extend(heads);
             let recent = (frontier.size(), recent);
             let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
             let rows: Vec<NewLeaf<'_>> = leaves

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::common::{Answer, TestApp, TestDb};
-use crate::unsubscribe::{shop, Shop};
+use crate::unsubscribe::{links, path_of, shop, Shop};
 
 /// Runs each on a SQLite file: what a client reads does not depend on the backend (the other
 /// suites run both), and an inline snapshot is asserted once per test process.
@@ -229,16 +229,8 @@ async fn the_confirmation_page(db: TestDb) {
 async fn the_unsubscribe_page(db: TestDb) {
     let shop = shop(&db, true);
     let app = TestApp::start(&db).await;
-    let links = post(
-        &app,
-        &shop,
-        "/v1/unsubscribe-links",
-        &json!({"emails": ["d@example.jp"]}),
-    )
-    .await
-    .json();
-    let url = links["links"][0]["url"].as_str().unwrap();
-    let page = app.get(&url[url.find("/u/").unwrap()..]).await;
+    let link = &links(&app, &shop, &["d@example.jp"], None).await[0];
+    let page = app.get(&path_of(link["url"].as_str().unwrap())).await;
     assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
     insta::assert_snapshot!(main_of(&page), @"<main><h1>配信停止</h1><p><strong>Sakura Shop K.K.</strong> からのメールの配信を停止します。</p><form method=\"post\"><input type=\"hidden\" name=\"scope\" value=\"all\"><p>Sakura Shop K.K. からのすべての広告・宣伝メールを停止します。</p><p><button type=\"submit\">配信を停止する</button></p></form></main>");
     app.stop().await;

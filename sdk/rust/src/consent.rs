@@ -46,6 +46,30 @@ pub enum Basis {
     AddressPublished,
 }
 
+impl Basis {
+    /// Its name in the API, the leaves and the rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Consent => "consent",
+            Basis::AddressNotified => "address_notified",
+            Basis::BusinessRelationship => "business_relationship",
+            Basis::AddressPublished => "address_published",
+        }
+    }
+
+    /// The basis of a name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Basis::Consent,
+            Basis::AddressNotified,
+            Basis::BusinessRelationship,
+            Basis::AddressPublished,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == name)
+    }
+}
+
 /// How the event was collected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
