@@ -273,6 +273,7 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
                 let made = unsubscribe::create_links(
                     &state.store,
                     &state.links,
+                    state.log.labeler(),
                     &tenant.id,
                     unsubscribe::LinkRequest { emails, purpose: None, valid_days: None },
                 )

@@ -192,9 +192,11 @@ pub async fn create_links(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(None, Access::Write)?;
     let request: LinkRequest = super::consent::json_body(&req, &body, MAX_LINK_REQUEST_BYTES)?;
-    let (store, links) = (state.store.clone(), state.links.clone());
-    let batch = web::block(move || unsubscribe::create_links(&store, &links, &tenant_id, request))
-        .await??;
+    let (store, links, log) = (state.store.clone(), state.links.clone(), state.log.clone());
+    let batch = web::block(move || {
+        unsubscribe::create_links(&store, &links, log.labeler(), &tenant_id, request)
+    })
+    .await??;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(batch))
@@ -263,11 +265,12 @@ pub async fn display_notice(
         tenant,
     } = query.into_inner();
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Manage)?;
-    let (store, links) = (state.store.clone(), state.links.clone());
+    let (store, links, log) = (state.store.clone(), state.links.clone(), state.log.clone());
     let notice = web::block(move || {
         unsubscribe::display_notice(
             &store,
             &links,
+            log.labeler(),
             &tenant_id,
             lang.as_deref(),
             email.as_deref(),

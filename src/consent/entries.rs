@@ -8,12 +8,14 @@ use sha2::{Digest, Sha256};
 
 use super::address::EmailAddress;
 use super::model::{AllPurposes, Basis, EventKind, Method, Purposes, Receiver};
+use super::outbox;
 use super::state::{apply, row_of, state_of};
-use super::{new_subject, outbox};
+use super::subject::{new_subject, restore};
 use crate::hex;
 use crate::idempotency::{complete_key, IdempotencyMark};
+use crate::log::hash::Hash;
 use crate::log::jcs::canonicalize;
-use crate::log::{Chain, Leaf, LogEntry, LogError};
+use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError};
 use crate::store::{CollectionPointRow, EventRow, Repo, SubjectRow};
 use crate::{now_millis, rfc3339};
 use consent_ledger_sdk::consent::{ConsentEventType, ConsentLeaf};
@@ -41,7 +43,11 @@ pub struct ConsentEventEntry {
     /// request was prepared, the opt-out is recorded against its commitment, and its address is
     /// not brought back.
     pub(crate) subject_id: Option<String>,
-    /// The subject's commitment, once built (for the sequencer's chain heads).
+    /// The address had no subject when the event was prepared: label it before the writer.
+    pub(crate) unknown_subject: bool,
+    /// The address's VRF label, when computed before the writer.
+    pub(crate) label: Option<Hash>,
+    /// The subject's key, once built (for the sequencer's chain heads).
     pub(crate) commitment: Option<[u8; 32]>,
 }
 
@@ -63,8 +69,15 @@ fn name_of<T: serde::Serialize>(v: &T) -> String {
 impl ConsentEventEntry {
     /// The subject this event is of, and whether it is new (inserted now, already pointing at
     /// `index`: two statements fewer on the sequencer's path for the commonest event, a first
-    /// opt-in). A link's opt-out finds its subject by id, even if erased meanwhile.
-    fn subject(&self, r: &mut dyn Repo, index: u64) -> Result<(SubjectRow, bool), LogError> {
+    /// opt-in). A link's opt-out finds its subject by id, even if erased meanwhile. An address
+    /// with no row is found by its label: an erased subject gets its address back, and its
+    /// history (a refusal) goes on.
+    fn subject(
+        &self,
+        r: &mut dyn Repo,
+        chain: &Chain<'_>,
+        index: u64,
+    ) -> Result<(SubjectRow, bool), LogError> {
         let existing = match &self.subject_id {
             Some(id) => match r.subject(id)?.filter(|s| s.tenant_id == self.tenant_id) {
                 Some(subject) => Some(subject),
@@ -72,15 +85,22 @@ impl ConsentEventEntry {
             },
             None => r.subject_by_address(&self.tenant_id, self.address.as_str())?,
         };
-        Ok(match existing {
-            Some(subject) => (subject, false),
-            None => {
-                let mut subject = new_subject(&self.tenant_id, &self.address);
-                subject.last_leaf_index = Some(index as i64);
-                r.insert_subject(&subject)?;
-                (subject, true)
-            }
-        })
+        if let Some(subject) = existing {
+            return Ok((subject, false));
+        }
+        let address = self.address.as_str();
+        let label = match self.label {
+            Some(label) => label,
+            None => chain.label(&self.tenant_id, address),
+        };
+        if let Some(mut subject) = r.subject_by_label(&label)? {
+            restore(r, &mut subject, &self.address)?;
+            return Ok((subject, false));
+        }
+        let mut subject = new_subject(&self.tenant_id, &self.address, label);
+        subject.last_leaf_index = Some(index as i64);
+        r.insert_subject(&subject)?;
+        Ok((subject, true))
     }
 
     /// The leaf index of the subject's previous event (the per-address chain), as the log
@@ -148,7 +168,7 @@ impl ConsentEventEntry {
 impl LogEntry for ConsentEventEntry {
     fn build(&mut self, r: &mut dyn Repo, chain: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
         let now = now_millis();
-        let (subject, is_new) = self.subject(r, index)?;
+        let (subject, is_new) = self.subject(r, chain, index)?;
         let prev = if is_new {
             None
         } else {
@@ -199,6 +219,12 @@ impl LogEntry for ConsentEventEntry {
 
     fn subject(&self, _: &Leaf) -> Option<[u8; 32]> {
         self.commitment
+    }
+
+    fn prepare(&mut self, labeler: &Labeler) {
+        if self.unknown_subject && self.label.is_none() {
+            self.label = Some(labeler.label(&self.tenant_id, self.address.as_str()));
+        }
     }
 }
 

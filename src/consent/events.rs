@@ -94,8 +94,8 @@ pub fn prepare_event(
                 )));
             }
         }
+        let subject = r.subject_by_address(tenant_id, address.as_str())?;
         if input.event == EventKind::Confirm {
-            let subject = r.subject_by_address(tenant_id, address.as_str())?;
             let pending = match &subject {
                 Some(s) => pending(&state_of(&r.all_state_entries(&s.id)?), purposes.as_deref()),
                 None => Vec::new(),
@@ -122,6 +122,8 @@ pub fn prepare_event(
             idempotency: None,
             confirms: None,
             subject_id: None,
+            unknown_subject: subject.is_none(),
+            label: None,
             commitment: None,
         })
     })

@@ -46,7 +46,7 @@ pub use regulator::{record_regulator_read, regulator_reads};
 pub use signup::{create_publishable_key, publishable_key, revoke_publishable_key, signup_parts};
 pub(crate) use state::ALL;
 pub use subject::commitment;
-pub(crate) use subject::new_subject;
+pub(crate) use subject::{new_subject, restore};
 pub(crate) use tenants::known_purposes;
 pub use tenants::{create_tenant, set_legal_hold, tenant, update_tenant, MAX_PURPOSES};
 pub use validate::new_id;

@@ -1,5 +1,6 @@
 //! Evidence for a regulator: one self-contained JSON bundle per address — the tenant, the
-//! subject's opening (address and salt), every event as its exact leaf bytes with an RFC 9162
+//! subject's opening (address, the VRF proof of its label, the salt of its evidence hashes), the
+//! log's VRF key (its parameters leaf, proven the only one), every event as its exact leaf bytes with an RFC 9162
 //! inclusion proof against one signed checkpoint (also as C2SP `tlog-proof@v1` text), the
 //! collection points the events name (content, leaf, proof), the send decision per purpose, and
 //! the subject map's proof that no event of the address is missing.
@@ -10,9 +11,10 @@ pub mod receipt;
 pub mod report;
 
 pub use consent_ledger_sdk::evidence::{
-    verify, Bundle, Completeness, LogIdentity, Opening, ProvenLeaf, ProvenTemplate,
+    verify, Bundle, Completeness, LogIdentity, Opening, Parameters, ProvenLeaf, ProvenTemplate,
     PurposeDecision, TenantIdentity, Witnessed, FORMAT,
 };
+use consent_ledger_sdk::label::parameters_key;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -97,9 +99,9 @@ pub fn bundle(
         .try_into()
         .map_err(|_| LogError::Corrupt("a stored commitment is not 32 bytes".into()))?;
     let deadline = Instant::now() + CHECKPOINT_WAIT;
-    let map_proof = loop {
-        match log.subject_proof(&key) {
-            Ok(proof) if proof.size > newest => break proof,
+    let (map_proof, parameters_proof) = loop {
+        match log.subject_proofs(&key, &parameters_key()) {
+            Ok(proofs) if proofs.0.size > newest => break proofs,
             Ok(_) | Err(LogError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -177,6 +179,20 @@ pub fn bundle(
         bucket_entries: B64.encode(&map_proof.entries),
         bucket_path: map_proof.path.iter().map(|h| B64.encode(h)).collect(),
     };
+    let parameters = Parameters {
+        leaf: parameters_proof.value.map(prove).transpose()?,
+        bucket: parameters_proof.bucket as u32,
+        bucket_entries: B64.encode(&parameters_proof.entries),
+        bucket_path: parameters_proof
+            .path
+            .iter()
+            .map(|h| B64.encode(h))
+            .collect(),
+    };
+    // Proved only now, when asked for: a label alone is cheaper, and most are never shown.
+    let vrf_proof = subject
+        .vrf
+        .then(|| B64.encode(log.labeler().prove(tenant_id, address.as_str())));
     Ok(Bundle {
         format: FORMAT.into(),
         generated_at: crate::rfc3339(crate::now_millis()),
@@ -197,11 +213,13 @@ pub fn bundle(
             email: address.as_str().to_string(),
             salt: B64.encode(&salt),
             commitment: crate::hex(&subject.commitment),
+            vrf_proof,
         },
         events: proven,
         collection_points: templates,
         decisions,
         completeness,
+        parameters: Some(parameters),
         witnessed,
     })
 }

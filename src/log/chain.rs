@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use super::hash::Hash;
 use super::map::{self, SubjectMap};
 use super::note::NoteSigner;
-use super::{sequencer, LogError};
+use super::{sequencer, Labeler, LogError};
 use crate::store::Repo;
+use consent_ledger_sdk::label::parameters_key;
 
 /// The heads of leaves past the map's size: what the sequencer keeps beside the map, which
 /// moves only at checkpoints.
@@ -23,13 +24,20 @@ pub(super) type Recent = HashMap<Hash, u64>;
 const CHUNK: u64 = 10_000;
 
 /// Where a subject's chain ends, for an entry being built: the heads of the leaves past the
-/// checkpoint (committed since, and built so far in this batch), then the checkpoint's map.
+/// checkpoint (committed since, and built so far in this batch), then the checkpoint's map. And
+/// the log's VRF key, for an entry that must name a new subject it could not label before.
 pub struct Chain<'a> {
     pub(super) map: &'a SubjectMap,
     pub(super) recent: &'a Recent,
+    pub(super) labeler: &'a Labeler,
 }
 
 impl Chain<'_> {
+    /// The label of an address (see [`Labeler::label`]).
+    pub fn label(&self, tenant_id: &str, address: &str) -> Hash {
+        self.labeler.label(tenant_id, address)
+    }
+
     /// The index of the latest leaf naming `subject`, if any: the `prev` of its next event.
     pub fn prev(&self, subject: &Hash) -> Option<u64> {
         self.recent
@@ -77,10 +85,13 @@ pub(super) fn recent_of(r: &mut dyn Repo, start: u64, end: u64) -> Result<Recent
     Ok(subjects_of(r, start, end)?.into_iter().collect())
 }
 
-/// The subjects' rows as (commitment → latest leaf), refusing malformed or duplicate ones.
+/// The subjects' rows as (key → latest leaf), and the parameters leaf's, refusing malformed or
+/// duplicate ones.
 fn row_heads(r: &mut dyn Repo) -> Result<HashMap<Hash, u64>, LogError> {
     let mut rows = HashMap::new();
-    for (key, index) in r.subject_heads()? {
+    let parameters = r.log_meta()?.and_then(|m| m.parameters_leaf);
+    let parameters = parameters.map(|i| (parameters_key().to_vec(), i));
+    for (key, index) in r.subject_heads()?.into_iter().chain(parameters) {
         let malformed = || {
             LogError::Corrupt(format!(
                 "a subject row has the commitment {} and the latest leaf {index}, not a 32-byte \

@@ -4,7 +4,7 @@
 //!
 //! Submodules: `hash` (RFC 9162 hashing), `jcs` (canonical leaf JSON), `note` (signed notes and
 //! checkpoints), `tiles` (tile addressing, frontier), `proof` (proof building and verifying),
-//! `map` (the subject map every checkpoint commits to), `monitor` (following a log),
+//! `map` (the subject map every checkpoint commits to), `label` (the VRF key naming subjects), `monitor` (following a log),
 //! `cosign`, `policy`, `witness`, `cosigning` (C2SP witness cosignatures: format, quorum
 //! policies, the witness's judgement, and the log asking its witnesses),
 //! `sequencer` (the single writer). HTTP lives in `api`, SQL in `store`.
@@ -12,7 +12,9 @@
 pub mod audit;
 mod chain;
 pub use chain::Chain;
+mod label;
 pub use consent_ledger_sdk::{cosign, hash, jcs, map, note, policy, proof, tiles};
+pub use label::Labeler;
 pub mod cosigning;
 pub mod monitor;
 mod sequencer;
@@ -155,6 +157,10 @@ pub trait LogEntry: Send + 'static {
     fn subject(&self, leaf: &Leaf) -> Option<Hash> {
         map::leaf_subject(leaf.bytes())
     }
+
+    /// Work done before the entry reaches the writer, on the appending request's thread (so
+    /// the writer does not do it): e.g. labelling a new subject. By default nothing.
+    fn prepare(&mut self, _labeler: &Labeler) {}
 }
 
 impl LogEntry for Leaf {
@@ -225,6 +231,7 @@ pub struct TileData {
 struct Inner {
     store: Store,
     signer: Arc<NoteSigner>,
+    labeler: Arc<Labeler>,
     map: Arc<RwLock<SubjectMap>>,
     cosigning: Mutex<Option<cosigning::Cosigning>>,
     witnesses: Vec<cosigning::WitnessEndpoint>,
@@ -270,6 +277,14 @@ impl Log {
             r.init_log(&origin, &seed, &empty_root(), crate::now_millis())?;
             Ok(r.log_meta()?.expect("just inserted"))
         })?;
+        // A log from before subject labels gets its VRF key on first opening.
+        let meta = match meta.vrf_secret {
+            Some(_) => meta,
+            None => store.write(|r: &mut dyn Repo| {
+                r.init_vrf_secret(&Labeler::generate()?)?;
+                Ok::<_, LogError>(r.log_meta()?.expect("the log exists"))
+            })?,
+        };
         if meta.origin != settings.origin {
             return Err(LogError::Identity(format!(
                 "this database holds the log {:?}, but the configured origin is {:?}; \
@@ -283,6 +298,9 @@ impl Log {
             .try_into()
             .map_err(|_| LogError::Corrupt("the stored signing seed is not 32 bytes".into()))?;
         let signer = Arc::new(NoteSigner::new(&meta.origin, &seed)?);
+        let labeler = Arc::new(Labeler::new(
+            meta.vrf_secret.as_deref().expect("stored above"),
+        )?);
 
         // Under the writer lock: the frontier, the heads and the checkpoint are one state, even
         // while another process appends.
@@ -298,6 +316,7 @@ impl Log {
         let mut sequencer = Sequencer::new(
             writer,
             signer.clone(),
+            labeler.clone(),
             settings,
             frontier,
             map.clone(),
@@ -305,6 +324,7 @@ impl Log {
         );
         sequencer.publish()?;
         sequencer.publish_map_if_missing()?;
+        sequencer.publish_parameters_if_missing()?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("log-sequencer".into())
@@ -314,6 +334,7 @@ impl Log {
             inner: Arc::new(Inner {
                 store,
                 signer,
+                labeler,
                 map,
                 cosigning: Mutex::new(None),
                 witnesses,
@@ -340,10 +361,13 @@ impl Log {
     /// leaf or not at all. Returns the leaves and indexes once durably committed.
     pub async fn append_entries(
         &self,
-        entries: Vec<Box<dyn LogEntry>>,
+        mut entries: Vec<Box<dyn LogEntry>>,
     ) -> Result<Vec<Appended>, LogError> {
         if entries.is_empty() {
             return Err(LogError::InvalidLeaf("nothing to append".into()));
+        }
+        for entry in &mut entries {
+            entry.prepare(&self.inner.labeler);
         }
         let (reply, answer) = oneshot::channel();
         {
@@ -359,6 +383,11 @@ impl Log {
     /// The verifier key: `<origin>+<hex key id>+<base64(0x01 || public key)>`.
     pub fn verifier_key(&self) -> String {
         self.inner.signer.verifier_key()
+    }
+
+    /// The VRF key that labels subjects.
+    pub fn labeler(&self) -> &Labeler {
+        &self.inner.labeler
     }
 
     /// A key for another purpose (e.g. recipients' links), derived from the log's signing key.
@@ -428,10 +457,18 @@ impl Log {
         })
     }
 
-    /// What the subject map of the latest checkpoint that has one says about `subject`, with
-    /// the proof; the map leaf is that checkpoint's last leaf (`size - 1`).
-    pub fn subject_proof(&self, subject: &Hash) -> Result<MapProof, LogError> {
-        let proof = self.inner.map.read().expect("map lock").prove(subject);
+    /// What the subject map of the latest checkpoint that has one says about `subject` and
+    /// `other` (one map: the same checkpoint), with the proofs; the map leaf is that
+    /// checkpoint's last leaf (`size - 1`).
+    pub fn subject_proofs(
+        &self,
+        subject: &Hash,
+        other: &Hash,
+    ) -> Result<(MapProof, MapProof), LogError> {
+        let (proof, second) = {
+            let map = self.inner.map.read().expect("map lock");
+            (map.prove(subject), map.prove(other))
+        };
         let is_map_leaf = proof.size > 0
             && self
                 .inner
@@ -442,7 +479,7 @@ impl Log {
                 "no checkpoint with a subject map has been published yet".into(),
             ));
         }
-        Ok(proof)
+        Ok((proof, second))
     }
 
     /// How many witnesses the log asks to cosign its checkpoints.

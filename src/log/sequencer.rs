@@ -3,7 +3,8 @@
 //! the new tree state by compare-and-swap on its size), answers each request with its indexes
 //! only after the commit, and publishes signed checkpoints at most one interval later. Each
 //! checkpoint's tree ends with a `subject_map` leaf committing to the subject map (`map.rs`) of
-//! every leaf before it, appended in the same transaction that signs the checkpoint.
+//! every leaf before it, appended in the same transaction that signs the checkpoint. The first
+//! checkpoint with labels also appends the one `log_parameters` leaf (the VRF public key).
 //!
 //! Several processes may share one database: each transaction holds the database's writer lock
 //! (`Store::write`), and a sequencer that finds the stored size moved reloads its frontier first,
@@ -21,8 +22,11 @@ use super::hash::Hash;
 use super::map::{self, SubjectMap};
 use super::note::NoteSigner;
 use super::tiles::Frontier;
-use super::{load_frontier, sign_checkpoint, Appended, Leaf, LogEntry, LogError, LogSettings};
+use super::{
+    load_frontier, sign_checkpoint, Appended, Labeler, Leaf, LogEntry, LogError, LogSettings,
+};
 use crate::store::{NewLeaf, Repo, Store};
+use consent_ledger_sdk::label::LogParameters;
 
 /// How often an idle sequencer looks for appends by other processes left without a checkpoint.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
@@ -36,6 +40,7 @@ pub(super) struct AppendRequest {
 pub(super) struct Sequencer {
     store: Store,
     signer: Arc<NoteSigner>,
+    labeler: Arc<Labeler>,
     settings: LogSettings,
     /// The right edge of the tree as of our last commit; `None` after a failed transaction.
     frontier: Option<Frontier>,
@@ -54,6 +59,7 @@ impl Sequencer {
     pub fn new(
         store: Store,
         signer: Arc<NoteSigner>,
+        labeler: Arc<Labeler>,
         settings: LogSettings,
         frontier: Frontier,
         map: Arc<RwLock<SubjectMap>>,
@@ -62,6 +68,7 @@ impl Sequencer {
         Self {
             store,
             signer,
+            labeler,
             settings,
             recent: Some((frontier.size(), recent)),
             frontier: Some(frontier),
@@ -111,6 +118,7 @@ impl Sequencer {
         let frontier = self.frontier.take();
         let recent = self.recent.take();
         let map = self.map.clone();
+        let labeler = self.labeler.clone();
         // The leaves built in the transaction, kept outside it for the unknown-outcome check.
         let built: RefCell<(u64, Vec<Leaf>)> = RefCell::new((0, Vec::new()));
         let result = self.store.write(|r: &mut dyn Repo| {
@@ -141,6 +149,7 @@ impl Sequencer {
                 let chain = Chain {
                     map: &map,
                     recent: &recent,
+                    labeler: &labeler,
                 };
                 let leaf = entry.build(r, &chain, index)?;
                 if let Some(subject) = entry.subject(&leaf) {
@@ -254,28 +263,53 @@ impl Sequencer {
             self.catch_up_map(latest.tree_size as u64)?;
             return Ok(latest.tree_size as u64);
         }
-        self.append_map_and_sign(false)
+        self.append_map_and_sign(false, None)
     }
 
     /// On opening a log whose latest checkpoint does not end with a subject map (one written
     /// before the map existed), publishes one that does, so evidence can be given at once.
     pub fn publish_map_if_missing(&mut self) -> Result<u64, LogError> {
-        self.append_map_and_sign(true)
+        self.append_map_and_sign(true, None)
+    }
+
+    /// On opening a log that has no `log_parameters` leaf yet (a new log, or one from before
+    /// subject labels), appends it and publishes the checkpoint that ends with its map.
+    pub fn publish_parameters_if_missing(&mut self) -> Result<u64, LogError> {
+        let parameters = LogParameters::new(
+            &self.labeler.public_key(),
+            crate::rfc3339(crate::now_millis()),
+        );
+        let leaf = Leaf::from_json(&serde_json::to_value(parameters).expect("serialises"))?;
+        self.append_map_and_sign(true, Some(&leaf))
     }
 
     /// Appends the map leaf and signs the tree ending with it, under the writer lock; unless the
     /// latest checkpoint already covers the tree (and, with `unless_map_ends_it`, ends with a
-    /// map leaf).
-    fn append_map_and_sign(&mut self, unless_map_ends_it: bool) -> Result<u64, LogError> {
+    /// map leaf). With `parameters`, first appends that `log_parameters` leaf if the log has
+    /// none, and does nothing else if it has.
+    fn append_map_and_sign(
+        &mut self,
+        unless_map_ends_it: bool,
+        parameters: Option<&Leaf>,
+    ) -> Result<u64, LogError> {
         let frontier = self.frontier.take();
         let map = self.map.clone();
         let signer = self.signer.clone();
         let staged = RefCell::new(None);
         let result = self.store.write(|r: &mut dyn Repo| {
             let state = r.log_state()?;
+            let parameters = match parameters {
+                Some(leaf) if r.log_meta()?.is_some_and(|m| m.parameters_leaf.is_none()) => {
+                    Some(leaf)
+                }
+                _ => None,
+            };
             if let Some(latest) = r.latest_checkpoint()? {
                 let covered = latest.tree_size >= state.tree_size;
-                if covered && (!unless_map_ends_it || ends_with_map(r, state.tree_size as u64)?) {
+                if parameters.is_none()
+                    && covered
+                    && (!unless_map_ends_it || ends_with_map(r, state.tree_size as u64)?)
+                {
                     return Ok((None, latest.tree_size as u64));
                 }
             }
@@ -283,12 +317,22 @@ impl Sequencer {
                 Some(f) if f.size() == state.tree_size as u64 => f,
                 _ => load_frontier(r)?,
             };
-            let covers = frontier.size();
-            if covers == 0 {
+            let from = frontier.size();
+            if from == 0 && parameters.is_none() {
                 // The empty tree's checkpoint, published when the log is created: no map leaf.
                 r.insert_checkpoint(&sign_checkpoint(&signer, 0, frontier.root())?)?;
                 return Ok((Some(frontier), 0));
             }
+            if let Some(leaf) = parameters {
+                r.insert_leaves(&[NewLeaf {
+                    leaf_index: from as i64,
+                    leaf_hash: &leaf.hash(),
+                    data: leaf.bytes(),
+                }])?;
+                r.set_parameters_leaf(from as i64)?;
+                frontier.push(leaf.hash());
+            }
+            let covers = frontier.size();
             let next = {
                 let map = map.read().expect("map lock");
                 let changes = chain::subjects_of(r, map.size(), covers)?;
@@ -308,7 +352,7 @@ impl Sequencer {
                 r.put_tile(i32::from(tile.level), tile.index as i64, &tile.hashes)?;
             }
             let root = frontier.root();
-            if !r.advance_log_state(covers as i64, size as i64, &root, crate::now_millis())? {
+            if !r.advance_log_state(from as i64, size as i64, &root, crate::now_millis())? {
                 return Err(LogError::Corrupt(
                     "the tree state moved while the writer lock was held".into(),
                 ));

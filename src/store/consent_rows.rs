@@ -77,9 +77,10 @@ pub struct SubjectRow {
     pub tenant_id: String,
     /// Normalised address; `None` once erased.
     pub address: Option<String>,
-    /// Salt; `None` once erased.
+    /// Salt of its evidence hashes (and of a salted commitment); `None` once erased.
     pub salt: Option<Vec<u8>>,
-    /// The commitment leaves carry.
+    /// The key leaves name the subject by: its VRF label, or (subjects from before the log's
+    /// VRF key) its salted commitment.
     pub commitment: Vec<u8>,
     /// Leaf index of the latest event.
     pub last_leaf_index: Option<i64>,
@@ -87,6 +88,8 @@ pub struct SubjectRow {
     pub created_at: i64,
     /// Unix ms, once erased.
     pub erased_at: Option<i64>,
+    /// `commitment` is a VRF label (kept after erasure: the label's state outlives the address).
+    pub vrf: bool,
 }
 
 /// A consent event.
@@ -246,8 +249,14 @@ pub trait ConsentRows {
         after: &str,
         limit: i64,
     ) -> QueryResult<Vec<(String, Option<String>)>>;
-    /// Erases a subject's personal data: address, salt, evidence and consent state rows.
+    /// Erases a subject's personal data: address, salt and evidence. Its consent state rows
+    /// stay: they hold no personal data, and a refusal binds after erasure too.
     fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()>;
+    /// The subject a VRF label names.
+    fn subject_by_label(&mut self, label: &[u8]) -> QueryResult<Option<SubjectRow>>;
+    /// Gives an erased subject its address back (it came back in a new event), with a fresh salt
+    /// for the evidence hashes of its events from now on.
+    fn restore_address(&mut self, subject_id: &str, address: &str, salt: &[u8]) -> QueryResult<()>;
     /// An event by id.
     fn event(&mut self, id: &str) -> QueryResult<Option<EventRow>>;
     /// A subject by id.
@@ -478,12 +487,27 @@ macro_rules! impl_consent_rows {
                     .execute(self)?;
                 diesel::update(events::table.filter(events::subject_id.eq(subject_id)))
                     .set(events::evidence.eq(None::<String>))
-                    .execute(self)?;
-                diesel::delete(
-                    consent_state::table.filter(consent_state::subject_id.eq(subject_id)),
-                )
-                .execute(self)
-                .map(drop)
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn subject_by_label(&mut self, label: &[u8]) -> QueryResult<Option<SubjectRow>> {
+                subjects::table
+                    .filter(subjects::commitment.eq(label).and(subjects::vrf))
+                    .load(self)
+                    .map(at_most_one)
+            }
+
+            fn restore_address(
+                &mut self,
+                subject_id: &str,
+                address: &str,
+                salt: &[u8],
+            ) -> QueryResult<()> {
+                diesel::update(subjects::table.find(subject_id))
+                    .set((subjects::address.eq(address), subjects::salt.eq(salt)))
+                    .execute(self)
+                    .map(drop)
             }
 
             fn event(&mut self, id: &str) -> QueryResult<Option<EventRow>> {

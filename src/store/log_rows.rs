@@ -15,6 +15,11 @@ pub struct LogMetaRow {
     pub origin: String,
     /// The Ed25519 seed of the checkpoint key.
     pub signing_seed: Vec<u8>,
+    /// The VRF secret key that labels subjects (`None` in a log from before labels, until it
+    /// opens once).
+    pub vrf_secret: Option<Vec<u8>>,
+    /// The index of the leaf committing to the VRF public key, once appended.
+    pub parameters_leaf: Option<i64>,
 }
 
 /// The committed tree state.
@@ -67,6 +72,10 @@ pub trait LogRows {
         empty_root: &[u8],
         now: i64,
     ) -> QueryResult<()>;
+    /// Stores the VRF secret key, unless one is stored; false if one was.
+    fn init_vrf_secret(&mut self, secret: &[u8]) -> QueryResult<bool>;
+    /// Records the index of the parameters leaf.
+    fn set_parameters_leaf(&mut self, index: i64) -> QueryResult<()>;
     /// The committed tree state.
     fn log_state(&mut self) -> QueryResult<StateRow>;
     /// Moves the state from `from_size` to `to_size` (compare-and-swap); false if it had moved.
@@ -123,9 +132,28 @@ macro_rules! impl_log_rows {
         impl LogRows for $conn {
             fn log_meta(&mut self) -> QueryResult<Option<LogMetaRow>> {
                 log_meta::table
-                    .select((log_meta::origin, log_meta::signing_seed))
+                    .select((
+                        log_meta::origin,
+                        log_meta::signing_seed,
+                        log_meta::vrf_secret,
+                        log_meta::parameters_leaf,
+                    ))
                     .load(self)
                     .map(at_most_one)
+            }
+
+            fn init_vrf_secret(&mut self, secret: &[u8]) -> QueryResult<bool> {
+                diesel::update(log_meta::table.filter(log_meta::vrf_secret.is_null()))
+                    .set(log_meta::vrf_secret.eq(secret))
+                    .execute(self)
+                    .map(|n| n == 1)
+            }
+
+            fn set_parameters_leaf(&mut self, index: i64) -> QueryResult<()> {
+                diesel::update(log_meta::table)
+                    .set(log_meta::parameters_leaf.eq(index))
+                    .execute(self)
+                    .map(drop)
             }
 
             fn init_log(

@@ -7,6 +7,8 @@ diesel::table! {
         origin -> Text,
         signing_seed -> Binary,
         created_at -> BigInt,
+        vrf_secret -> Nullable<Binary>,
+        parameters_leaf -> Nullable<BigInt>,
     }
 }
 
@@ -94,6 +96,7 @@ diesel::table! {
         last_leaf_index -> Nullable<BigInt>,
         created_at -> BigInt,
         erased_at -> Nullable<BigInt>,
+        vrf -> Bool,
     }
 }
 

@@ -23,8 +23,9 @@ use crate::consent::model::{
     AllPurposes, EventKind, Evidence, Method, NewEvent, Purposes, Receiver, ReceiverRole,
 };
 use crate::consent::state::{effective, state_of};
-use crate::consent::{self, known_purposes, new_subject, ConsentEventEntry};
+use crate::consent::{self, known_purposes, new_subject, restore, ConsentEventEntry};
 use crate::error::DomainError;
+use crate::log::Labeler;
 use crate::store::{Repo, Store};
 use crate::{escape_html, rfc3339};
 use consent_ledger_sdk::consent::Status;
@@ -91,6 +92,7 @@ pub struct LinkBatch {
 pub fn create_links(
     store: &Store,
     links: &Links,
+    labeler: &Labeler,
     tenant_id: &str,
     request: LinkRequest,
 ) -> Result<LinkBatch, DomainError> {
@@ -140,14 +142,29 @@ pub fn create_links(
         .filter(|a| !subjects.contains_key(a.as_str()))
         .collect();
     if !missing.is_empty() {
+        // Labelled here, outside the writer lock; an erased subject gets its address back.
+        let labels: Vec<_> = missing
+            .iter()
+            .map(|a| labeler.label(tenant_id, a.as_str()))
+            .collect();
         let created = store.write(|r| {
             let mut found = subject_ids(r, tenant_id, missing.iter().map(|a| a.as_str()))?;
-            for address in &missing {
-                if !found.contains_key(address.as_str()) {
-                    let subject = new_subject(tenant_id, address);
-                    r.insert_subject(&subject)?;
-                    found.insert(address.as_str().to_string(), subject.id);
+            for (address, label) in missing.iter().zip(&labels) {
+                if found.contains_key(address.as_str()) {
+                    continue;
                 }
+                let id = match r.subject_by_label(label)? {
+                    Some(mut erased) => {
+                        restore(r, &mut erased, address)?;
+                        erased.id
+                    }
+                    None => {
+                        let subject = new_subject(tenant_id, address, *label);
+                        r.insert_subject(&subject)?;
+                        subject.id
+                    }
+                };
+                found.insert(address.as_str().to_string(), id);
             }
             Ok::<_, DomainError>(found)
         })?;
@@ -366,6 +383,7 @@ pub struct DisplayNotice {
 pub fn display_notice(
     store: &Store,
     links: &Links,
+    labeler: &Labeler,
     tenant_id: &str,
     lang: Option<&str>,
     email: Option<&str>,
@@ -408,6 +426,7 @@ pub fn display_notice(
             create_links(
                 store,
                 links,
+                labeler,
                 tenant_id,
                 LinkRequest {
                     emails: vec![email.to_string()],

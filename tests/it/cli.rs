@@ -84,7 +84,8 @@ fn log_vkey_prints_a_c2sp_verifier_key_that_persists() {
         .unwrap();
     let note = String::from_utf8(out.stdout).unwrap();
     let cp = crate::common::reference::verify_checkpoint(&note, &vkey).unwrap();
-    assert_eq!((cp.origin.as_str(), cp.size), ("cli.example/log", 0));
+    // A new log's first checkpoint: its parameters leaf (the VRF key) and the map after it.
+    assert_eq!((cp.origin.as_str(), cp.size), ("cli.example/log", 2));
 }
 
 /// The quick start's `serve`, as a process: it answers over HTTP and stops cleanly on SIGTERM.
@@ -121,7 +122,7 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
-        answer.contains("\r\n\r\nlocalhost/consent-ledger\n0\n"),
+        answer.contains("\r\n\r\nlocalhost/consent-ledger\n2\n"),
         "{answer}"
     );
     let status = std::process::Command::new("kill")

@@ -359,14 +359,21 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
             "checkpoint",
         ),
         (
-            "salt",
-            Box::new(|b: &mut Value| b["subject"]["salt"] = flip_b64(&b["subject"]["salt"])),
-            "subject commitment",
+            "VRF proof",
+            Box::new(|b: &mut Value| {
+                b["subject"]["vrf_proof"] = flip_b64(&b["subject"]["vrf_proof"])
+            }),
+            "subject label",
         ),
         (
             "address",
             Box::new(|b: &mut Value| b["subject"]["email"] = json!("other@example.jp")),
-            "subject commitment",
+            "subject label",
+        ),
+        (
+            "parameters left out",
+            Box::new(|b: &mut Value| b["parameters"] = Value::Null),
+            "log parameters",
         ),
         (
             "template",

@@ -229,9 +229,9 @@ fn url_escape(s: &str) -> String {
 async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
     let app = TestApp::start(&db).await;
     let appended = append_leaves(&app.log, "x", 10, 10).await;
-    // Ten leaves and the subject map.
+    // The parameters leaf and its map, ten leaves and the subject map.
     let n = tree_covering(&app.log, 0, &appended).await.0.size;
-    assert_eq!(n, 11);
+    assert_eq!(n, 13);
     let before = app.get("/checkpoint").await.text();
     let unknown = url_escape(&B64.encode([7u8; 32]));
     let cases: &[(&str, &str, u16)] = &[
@@ -244,8 +244,8 @@ async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
         ),
         ("GET", "/v1/log/proof/inclusion?index=-1&size=1", 400),
         ("GET", "/v1/log/proof/inclusion?size=1", 400),
-        ("GET", "/v1/log/proof/inclusion?index=11&size=11", 400),
-        ("GET", "/v1/log/proof/inclusion?index=0&size=12", 400),
+        ("GET", "/v1/log/proof/inclusion?index=13&size=13", 400),
+        ("GET", "/v1/log/proof/inclusion?index=0&size=14", 400),
         (
             "GET",
             "/v1/log/proof/inclusion?index=0&size=18446744073709551615",
@@ -255,17 +255,17 @@ async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
         ("GET", "/v1/log/proof/inclusion?hash=AAAA&size=1", 400),
         (
             "GET",
-            &format!("/v1/log/proof/inclusion?hash={unknown}&size=11"),
+            &format!("/v1/log/proof/inclusion?hash={unknown}&size=13"),
             404,
         ),
         (
             "GET",
-            &format!("/v1/log/proof/inclusion?hash={unknown}&index=1&size=11"),
+            &format!("/v1/log/proof/inclusion?hash={unknown}&index=1&size=13"),
             400,
         ),
         ("GET", "/v1/log/proof/consistency?from=0&to=1", 400),
         ("GET", "/v1/log/proof/consistency?from=3&to=2", 400),
-        ("GET", "/v1/log/proof/consistency?from=1&to=12", 400),
+        ("GET", "/v1/log/proof/consistency?from=1&to=14", 400),
         ("GET", "/v1/log/proof/consistency?from=1", 400),
         (
             "GET",
@@ -278,7 +278,7 @@ async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
         ("GET", "/tile/0/x000/001", 400),
         ("GET", "/tile/0/001", 404),
         ("GET", "/tile/0/000", 404),
-        ("GET", "/tile/0/000.p/12", 404),
+        ("GET", "/tile/0/000.p/14", 404),
         ("GET", "/tile/63/x018/x014/x398/x509/x481/x984/000", 404),
         ("GET", "/tile/entries/000.p/0", 400),
         ("GET", "/tile/0/000.p/256", 400),
@@ -315,7 +315,7 @@ async fn bad_requests_are_problems_and_change_nothing(db: TestDb) {
         }
     }
     // A good partial tile of a small tree still works, and the log did not move.
-    assert_eq!(app.get("/tile/0/000.p/11").await.body.len(), 352);
+    assert_eq!(app.get("/tile/0/000.p/13").await.body.len(), 13 * 32);
     assert_eq!(app.get("/checkpoint").await.text(), before);
     app.stop().await;
 }

@@ -9,6 +9,7 @@ mod cli;
 mod consent;
 mod crash;
 pub mod evidence;
+mod labels;
 mod log_api;
 mod openapi;
 mod operator;

@@ -199,8 +199,8 @@ fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
                 .to_string();
             b["events"][0]["inclusion_proof"][0] = json!(flip(&step))
         }),
-        ("the salt", |b| {
-            b["subject"]["salt"] = json!(flip(b["subject"]["salt"].as_str().unwrap()))
+        ("the VRF proof", |b| {
+            b["subject"]["vrf_proof"] = json!(flip(b["subject"]["vrf_proof"].as_str().unwrap()))
         }),
         ("the address", |b| {
             b["subject"]["email"] = json!("other@example.jp")

@@ -6,7 +6,7 @@
 //!
 //! Verification (no network, no clock): [`hash`] (RFC 9162 hashing), [`jcs`] (canonical leaf
 //! JSON), [`note`] (C2SP signed notes, checkpoints), [`proof`] (inclusion and consistency proofs),
-//! [`tiles`] (C2SP tile addressing), [`map`] (the subject map that makes bundles complete),
+//! [`tiles`] (C2SP tile addressing), [`label`] (subject labels: the log's VRF), [`map`] (the subject map that makes bundles complete),
 //! [`cosign`] and [`policy`] (witness cosignatures, tlog-policy quorums), and [`evidence`]
 //! (bundle types and [`evidence::verify::verify`]). The server uses this crate for all of them:
 //! there is one verifier. [`client`] (feature `client`, on by default) speaks the HTTP API.
@@ -18,13 +18,14 @@ pub mod cosign;
 pub mod evidence;
 pub mod hash;
 pub mod jcs;
+pub mod label;
 pub mod map;
 pub mod note;
 pub mod policy;
 pub mod proof;
 pub mod tiles;
 
-use sha2::{Digest, Sha256};
+pub use label::commitment;
 
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
@@ -49,18 +50,4 @@ pub fn parse_decimal(text: &str) -> Option<u64> {
         && text.bytes().all(|b| b.is_ascii_digit())
         && (text.len() == 1 || !text.starts_with('0'));
     canonical.then(|| text.parse().ok()).flatten()
-}
-
-/// The subject commitment: `SHA-256("consent-ledger/subject/v1\n" ‖ tenant ‖ "\n" ‖ address ‖
-/// "\n" ‖ salt)`, the address normalised (`docs/log-format.md`).
-pub fn commitment(tenant_id: &str, address: &str, salt: &[u8]) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(b"consent-ledger/subject/v1\n")
-        .chain_update(tenant_id.as_bytes())
-        .chain_update(b"\n")
-        .chain_update(address.as_bytes())
-        .chain_update(b"\n")
-        .chain_update(salt)
-        .finalize()
-        .into()
 }

@@ -34,6 +34,10 @@ pub struct Bundle {
     pub decisions: Vec<PurposeDecision>,
     /// The proof that `events` are all of the address's events up to the checkpoint.
     pub completeness: Completeness,
+    /// The log's VRF public key, proven to be the log's only one (required: a bundle without
+    /// it is refused).
+    #[serde(default)]
+    pub parameters: Option<Parameters>,
     /// When the log has witnesses: a later checkpoint they cosigned, and the proof that the
     /// bundle's checkpoint is a prefix of it (so the bundle is not from a split view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +71,22 @@ pub struct Completeness {
     pub bucket_path: Vec<String>,
 }
 
+/// The log's `log_parameters` leaf, and what the bundle's subject map (`completeness.map_leaf`)
+/// says of the parameters key: that this leaf is its latest (and, naming no `prev`, its only)
+/// one, or that the log has none yet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Parameters {
+    /// The parameters leaf with its proof; `None` in a log from before subject labels.
+    pub leaf: Option<ProvenLeaf>,
+    /// The parameters key's bucket (its first two bytes, big-endian).
+    pub bucket: u32,
+    /// The bucket's content, base64 (as in [`Completeness`]).
+    pub bucket_entries: String,
+    /// The bucket's RFC 9162 inclusion path in the map tree, base64, 16 hashes.
+    pub bucket_path: Vec<String>,
+}
+
 /// The log a bundle's proofs belong to.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -87,16 +107,21 @@ pub struct TenantIdentity {
     pub legal_name: String,
 }
 
-/// What opens a subject commitment.
+/// What ties the subject key of the leaves to the address: the VRF proof of its label, or (a
+/// subject from before labels) the salt of its commitment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Opening {
     /// The normalised address.
     pub email: String,
-    /// The salt, base64.
+    /// The salt of the subject's evidence hashes (and of a salted commitment), base64.
     pub salt: String,
-    /// The commitment, hex (the `subject` of each event leaf).
+    /// The subject key, hex (the `subject` of each event leaf): the label, or the commitment.
     pub commitment: String,
+    /// The VRF proof (80 bytes, base64) that `commitment` is the label of `email` under the
+    /// log's VRF key; absent for a salted commitment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf_proof: Option<String>,
 }
 
 /// A leaf with its inclusion proof.

@@ -4,8 +4,10 @@
 //!
 //! Checked, each as its own item of the [`Report`]: the checkpoint's signature and origin; for
 //! every leaf its hash, its inclusion proof, and its `tlog-proof@v1` text; that every event leaf
-//! belongs to the tenant and commits to the opened address (`SHA-256` commitment recomputed from
-//! address and salt); the per-address chain (`prev` links each event to the one before, the
+//! belongs to the tenant and names the opened address (its VRF label, checked by its proof under
+//! the log's VRF key, which the log's one `log_parameters` leaf states; or, for a history begun
+//! before that leaf, the `SHA-256` commitment recomputed from address and salt); the per-address
+//! chain (`prev` links each event to the one before, the
 //! first to none); every template's content against its hash and its id; that the decisions
 //! follow from the events (replayed by the consent rules, [`crate::consent`]); completeness (the checkpoint's subject
 //! map names the bundle's last event as the subject's latest); and consistency with a trusted
@@ -21,6 +23,7 @@ use super::{Bundle, PurposeDecision, FORMAT};
 use crate::consent::{self, ConsentLeaf, SubjectState};
 use crate::hash::{leaf_hash, Hash};
 use crate::hex;
+use crate::label::{self, LogParameters};
 use crate::map;
 use crate::note::{Checkpoint, NoteVerifier};
 use crate::policy::Policy;
@@ -212,36 +215,158 @@ pub fn verify(
     }
     check_witnessed(&mut report, &bundle, &verifier, &cp, policy);
 
-    let commitment = check_opening(&mut report, &bundle);
+    let map_root = check_map_leaf(&mut report, &bundle, &cp);
+    let parameters = map_root.and_then(|root| check_parameters(&mut report, &bundle, &cp, &root));
+    let commitment = check_opening(&mut report, &bundle, parameters);
     let (events, last) = check_events(&mut report, &bundle, &cp, &commitment);
-    check_completeness(&mut report, &bundle, &cp, &commitment, last);
+    check_era(&mut report, &bundle, parameters);
+    if let Some(root) = map_root {
+        check_completeness(&mut report, &bundle, &root, &cp, &commitment, last);
+    }
     check_templates(&mut report, &bundle, &cp, &events);
     check_decisions(&mut report, &bundle, &cp, &events);
     report
 }
 
-/// The opening: the commitment recomputed from tenant, address and salt; returns it (hex).
-fn check_opening(report: &mut Report, bundle: &Bundle) -> String {
-    let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
-    let commitment = hex(&crate::commitment(
-        &bundle.tenant.id,
-        &bundle.subject.email,
-        &salt,
-    ));
+/// The log's VRF key, as the bundle's map states it: `Some(Some((index, key)))` for its
+/// parameters leaf (the map names it as the parameters key's latest, and it names no `prev`: the
+/// log's only one), `Some(None)` for a log with none yet, `None` when that does not hold.
+type LogKey = Option<Option<(u64, [u8; 32])>>;
+
+fn check_parameters(report: &mut Report, bundle: &Bundle, cp: &Checkpoint, root: &Hash) -> LogKey {
+    let what = "log parameters";
+    let Some(p) = &bundle.parameters else {
+        report.check(
+            what,
+            false,
+            "the bundle does not prove the log's VRF key (a bundle from an older version: \
+             ask the operator for a new one)",
+        );
+        return None;
+    };
+    let key = label::parameters_key();
+    let value = map_value(root, &key, p.bucket, &p.bucket_entries, &p.bucket_path);
+    let (index, leaf) = match (value, &p.leaf) {
+        (Err(e), _) => {
+            report.check(format!("{what}: in the subject map"), false, e);
+            return None;
+        }
+        (Ok(None), None) => {
+            report.check(
+                what,
+                true,
+                "the log has no VRF key at this checkpoint: its subjects have salted commitments",
+            );
+            return Some(None);
+        }
+        (Ok(Some(index)), Some(leaf)) if leaf.leaf_index == index => (index, leaf),
+        (Ok(stated), _) => {
+            report.check(
+                format!("{what}: in the subject map"),
+                false,
+                format!(
+                    "the map names leaf {stated:?} as the log's parameters, the bundle gives {:?}",
+                    p.leaf.as_ref().map(|l| l.leaf_index)
+                ),
+            );
+            return None;
+        }
+    };
+    check_leaf(report, what, leaf, cp, &bundle.checkpoint)?;
+    let parsed = LogParameters::parse(&B64.decode(&leaf.leaf).unwrap_or_default()).and_then(|p| {
+        match p.prev {
+            None => p.public_key(),
+            Some(prev) => Err(format!(
+                "it follows leaf {prev}: the log changed its VRF key, and a second key can \
+                 give an address a second history"
+            )),
+        }
+    });
+    match parsed {
+        Ok(public_key) => {
+            report.check(
+                what,
+                true,
+                format!(
+                    "leaf {index}: the log's one VRF key ({})",
+                    B64.encode(public_key)
+                ),
+            );
+            Some(Some((index, public_key)))
+        }
+        Err(e) => {
+            report.check(what, false, format!("leaf {index}: {e}"));
+            None
+        }
+    }
+}
+
+/// The opening: the label checked against its VRF proof under the log's key, or (a subject from
+/// before labels) the commitment recomputed from tenant, address and salt; returns the subject
+/// key (hex).
+fn check_opening(report: &mut Report, bundle: &Bundle, key: LogKey) -> String {
+    let s = &bundle.subject;
+    if let Some(proof) = &s.vrf_proof {
+        let proof = B64
+            .decode(proof)
+            .ok()
+            .and_then(|p| <[u8; label::PROOF_BYTES]>::try_from(p).ok());
+        let label = match (key, proof) {
+            (Some(Some((_, public_key))), Some(proof)) => {
+                label::verify_label(&public_key, &bundle.tenant.id, &s.email, &proof)
+            }
+            _ => None,
+        };
+        let ok = label.is_some_and(|l| hex(&l) == s.commitment);
+        report.check(
+            "subject label",
+            ok,
+            match label {
+                Some(_) if ok => format!(
+                    "{} has the label {} under the log's VRF key: its only label",
+                    s.email, s.commitment
+                ),
+                Some(l) => format!(
+                    "the VRF proof gives {} the label {}, not {}",
+                    s.email,
+                    hex(&l),
+                    s.commitment
+                ),
+                None => "the VRF proof does not verify under the log's VRF key".to_string(),
+            },
+        );
+        return s.commitment.clone();
+    }
+    let salt = B64.decode(&s.salt).unwrap_or_default();
+    let commitment = hex(&crate::commitment(&bundle.tenant.id, &s.email, &salt));
     report.check(
         "subject commitment",
-        commitment == bundle.subject.commitment,
-        if commitment == bundle.subject.commitment {
-            format!("{} with its salt opens {commitment}", bundle.subject.email)
+        commitment == s.commitment,
+        if commitment == s.commitment {
+            format!("{} with its salt opens {commitment}", s.email)
         } else {
-            format!(
-                "address and salt give {commitment}, not {}",
-                bundle.subject.commitment
-            )
+            format!("address and salt give {commitment}, not {}", s.commitment)
         },
     );
-
     commitment
+}
+
+/// A salted commitment names a history only if it began before the log's VRF key: one begun
+/// after could be a second history of an address that has a label.
+fn check_era(report: &mut Report, bundle: &Bundle, key: LogKey) {
+    if bundle.subject.vrf_proof.is_some() {
+        return;
+    }
+    if let (Some(Some((parameters, _))), Some(first)) = (key, bundle.events.first()) {
+        report.check(
+            "subject commitment: from before the log's VRF key",
+            first.leaf_index < parameters,
+            format!(
+                "its history begins at leaf {}, the log's VRF key at leaf {parameters}",
+                first.leaf_index
+            ),
+        );
+    }
 }
 
 /// Every event: its proofs, that it is a consent leaf of this tenant and subject, and the chain.
@@ -403,16 +528,9 @@ fn check_decisions(
     }
 }
 
-/// Checks that the bundle's events are all the subject's events up to the checkpoint: the
-/// checkpoint's last leaf is a subject map, and the map names the bundle's last event as the
-/// subject's latest (the chain, checked before, links it back to the first).
-fn check_completeness(
-    report: &mut Report,
-    bundle: &Bundle,
-    cp: &Checkpoint,
-    commitment: &str,
-    last_event: Option<u64>,
-) {
+/// The checkpoint's last leaf is a `subject_map` leaf covering every leaf before it; returns
+/// the map root it states.
+fn check_map_leaf(report: &mut Report, bundle: &Bundle, cp: &Checkpoint) -> Option<Hash> {
     let c = &bundle.completeness;
     let what = "subject map";
     let last_leaf = cp.size.checked_sub(1);
@@ -421,21 +539,18 @@ fn check_completeness(
         Some(c.map_leaf.leaf_index) == last_leaf,
         format!("leaf {} of {}", c.map_leaf.leaf_index, cp.size),
     ) {
-        return;
+        return None;
     }
-    let Some(doc) = check_leaf(report, what, &c.map_leaf, cp, &bundle.checkpoint) else {
-        return;
-    };
+    let doc = check_leaf(report, what, &c.map_leaf, cp, &bundle.checkpoint)?;
     let stated = B64
         .decode(&c.map_leaf.leaf)
         .ok()
         .and_then(|bytes| map::map_leaf(&bytes))
         .filter(|m| m.covers == c.map_leaf.leaf_index);
-    let leaf_ok = stated.is_some();
-    if !report.check(
+    report.check(
         format!("{what}: leaf"),
-        leaf_ok,
-        if leaf_ok {
+        stated.is_some(),
+        if stated.is_some() {
             format!(
                 "covers leaves 0..{}, {} subjects",
                 c.map_leaf.leaf_index, doc["subjects"]
@@ -443,23 +558,49 @@ fn check_completeness(
         } else {
             "not a subject_map leaf covering every leaf before it".to_string()
         },
-    ) {
-        return;
+    );
+    stated.map(|m| m.root)
+}
+
+/// What the map with `root` says of `key`, from a bucket proof as bundles carry it.
+fn map_value(
+    root: &Hash,
+    key: &Hash,
+    bucket: u32,
+    entries: &str,
+    path: &[String],
+) -> Result<Option<u64>, String> {
+    let entries = B64
+        .decode(entries)
+        .map_err(|_| "the bucket is not base64")?;
+    let path: Vec<Hash> = path
+        .iter()
+        .map(|h| b64_hash(h))
+        .collect::<Option<_>>()
+        .ok_or("the bucket path is not base64 hashes")?;
+    if bucket as usize != map::bucket_of(key) {
+        return Err(format!(
+            "bucket {bucket} is not the key's bucket {}",
+            map::bucket_of(key)
+        ));
     }
+    map::verify_map_proof(root, key, &entries, &path)
+}
+
+/// Checks that the bundle's events are all the subject's events up to the checkpoint: the map
+/// (with `root`) names the bundle's last event as the subject's latest (the chain, checked
+/// before, links it back to the first).
+fn check_completeness(
+    report: &mut Report,
+    bundle: &Bundle,
+    root: &Hash,
+    cp: &Checkpoint,
+    commitment: &str,
+    last_event: Option<u64>,
+) {
+    let c = &bundle.completeness;
     let key = crate::unhex32(commitment).unwrap_or_default();
-    let entries = B64.decode(&c.bucket_entries).unwrap_or_default();
-    let path: Option<Vec<Hash>> = c.bucket_path.iter().map(|h| b64_hash(h)).collect();
-    let value = match path {
-        Some(path) if c.bucket as usize == map::bucket_of(&key) => {
-            map::verify_map_proof(&stated.expect("checked").root, &key, &entries, &path)
-        }
-        Some(_) => Err(format!(
-            "bucket {} is not the subject's bucket {}",
-            c.bucket,
-            map::bucket_of(&key)
-        )),
-        None => Err("the bucket path is not base64 hashes".into()),
-    };
+    let value = map_value(root, &key, c.bucket, &c.bucket_entries, &c.bucket_path);
     let at = |i: Option<u64>| i.map_or("none".to_string(), |i| format!("leaf {i}"));
     let (ok, detail) = match value {
         Err(e) => (false, e),
