@@ -188,7 +188,7 @@ fn flip(b64: &str) -> String {
 /// Tampered copies of a valid bundle, one per kind of tampering.
 fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
     type Tamper = fn(&mut Value);
-    let kinds: [(&str, Tamper); 12] = [
+    let kinds: [(&str, Tamper); 15] = [
         ("a leaf byte", |b| {
             b["events"][1]["leaf"] = json!(flip(b["events"][1]["leaf"].as_str().unwrap()))
         }),
@@ -242,6 +242,17 @@ fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
         }),
         ("the tlog-proof text", |b| {
             b["events"][0]["tlog_proof"] = json!("c2sp.org/tlog-proof@v1\nindex 0\n\nx")
+        }),
+        ("the parameters left out", |b| b["parameters"] = Value::Null),
+        ("the parameters leaf left out", |b| {
+            b["parameters"]["leaf"] = Value::Null
+        }),
+        ("the parameters bucket", |b| {
+            let e = b["parameters"]["bucket_entries"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            b["parameters"]["bucket_entries"] = json!(flip(&e))
         }),
     ];
     kinds

@@ -155,16 +155,25 @@ mod tests {
         );
     }
 
-    /// C2SP vrf-r255's test vector: "pk", "pi" and "beta" for alpha = "c2sp.org/vrf-r255".
+    /// C2SP vrf-r255's test vector (`sdk/vectors/vrf-r255.json`, read by both SDKs).
     #[test]
-    fn the_c2sp_vector_verifies() {
-        let pk = hex32("54136cd90d99fbd1d4e855d9556efea87ba0337f2a6ce22028d0f5726fcb854e");
-        let pi = unhex("0a97d961262fb549b4175c5117860f42ae44a123f93c476c439eddd1c0cff9265c805525233e2284dbed45e593b8eea31d5ca9734d72bcbba9738d5237f955f3b2422351149d1312503b6441a47c940c");
-        let beta = unhex("dd653f0879b48c3ef69e13551239bec4cbcc1c18fe8894de2e9e1c790e18273603bf1c6c25d7a797aeff3c43fd32b974d3fcbd4bcce916007097922a3ea3a794");
-        let key = vrf_r255::PublicKey::from_bytes(pk).unwrap();
-        let proof = vrf_r255::Proof::from_bytes(pi.try_into().unwrap()).unwrap();
-        let out: Option<[u8; 64]> = key.verify(b"c2sp.org/vrf-r255", &proof).into();
-        assert_eq!(out.unwrap().to_vec(), beta);
+    fn the_c2sp_vector_verifies_and_any_flipped_bit_fails() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../vectors/vrf-r255.json")).unwrap();
+        let field = |name: &str| unhex(v[name].as_str().unwrap());
+        let (pk, alpha, pi) = (field("public_key"), field("alpha"), field("proof"));
+        let output = |pk: &[u8], alpha: &[u8], pi: &[u8]| -> Option<Vec<u8>> {
+            let key = vrf_r255::PublicKey::from_bytes(pk.try_into().ok()?)?;
+            let proof = vrf_r255::Proof::from_bytes(pi.try_into().ok()?)?;
+            let beta: Option<[u8; 64]> = key.verify(alpha, &proof).into();
+            beta.map(|b| b.to_vec())
+        };
+        assert_eq!(output(&pk, &alpha, &pi), Some(field("output")));
+        for bit in 0..pi.len() * 8 {
+            let mut bad = pi.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(output(&pk, &alpha, &bad), None, "bit {bit}");
+        }
     }
 
     #[test]
@@ -194,5 +203,14 @@ mod tests {
 
     fn hex32(text: &str) -> [u8; 32] {
         unhex(text).try_into().unwrap()
+    }
+
+    #[test]
+    fn a_proof_for_one_address_gives_no_label_for_another() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../vectors/vrf-r255.json")).unwrap();
+        let pk = hex32(v["public_key"].as_str().unwrap());
+        let pi: [u8; 80] = unhex(v["proof"].as_str().unwrap()).try_into().unwrap();
+        assert_eq!(verify_label(&pk, "t", "a@b.jp", &pi), None);
     }
 }

@@ -10,6 +10,7 @@ export type {
   LinkRequest, LinkBatch, Problem, NewCollectionPoint, CollectionPoint,
 } from "./client.js";
 export { verifyEvidence, decisionsFromLeaves } from "./verify.js";
+export { vrfVerify, verifyLabel, vrfInput } from "./label.js";
 export { apply, effective, parseConsentLeaf, replay, ALL, NO_STATUS } from "./consent.js";
 export type { ConsentLeaf, PurposeState, SubjectState, Status } from "./consent.js";
 export type { Bundle, Report, Item, VerifyOptions, ProvenLeaf, PurposeDecision } from "./verify.js";

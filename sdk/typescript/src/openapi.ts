@@ -703,6 +703,7 @@ export interface components {
             generated_at: string;
             /** @description The log: origin and verifier key (check the key against the one the operator publishes). */
             log: components["schemas"]["LogIdentity"];
+            parameters?: components["schemas"]["Parameters"] | null;
             /** @description The opening of the subject commitment. */
             subject: components["schemas"]["Opening"];
             /** @description The sender. */
@@ -1157,14 +1158,39 @@ export interface components {
              */
             url: string;
         };
-        /** @description What opens a subject commitment. */
+        /**
+         * @description What ties the subject key of the leaves to the address: the VRF proof of its label, or (a
+         *     subject from before labels) the salt of its commitment.
+         */
         Opening: {
-            /** @description The commitment, hex (the `subject` of each event leaf). */
+            /** @description The subject key, hex (the `subject` of each event leaf): the label, or the commitment. */
             commitment: string;
             /** @description The normalised address. */
             email: string;
-            /** @description The salt, base64. */
+            /** @description The salt of the subject's evidence hashes (and of a salted commitment), base64. */
             salt: string;
+            /**
+             * @description The VRF proof (80 bytes, base64) that `commitment` is the label of `email` under the
+             *     log's VRF key; absent for a salted commitment.
+             */
+            vrf_proof?: string | null;
+        };
+        /**
+         * @description The log's `log_parameters` leaf, and what the bundle's subject map (`completeness.map_leaf`)
+         *     says of the parameters key: that this leaf is its latest (and, naming no `prev`, its only)
+         *     one, or that the log has none yet.
+         */
+        Parameters: {
+            /**
+             * Format: int32
+             * @description The parameters key's bucket (its first two bytes, big-endian).
+             */
+            bucket: number;
+            /** @description The bucket's content, base64 (as in [`Completeness`]). */
+            bucket_entries: string;
+            /** @description The bucket's RFC 9162 inclusion path in the map tree, base64, 16 hashes. */
+            bucket_path: string[];
+            leaf?: components["schemas"]["ProvenLeaf"] | null;
         };
         /**
          * @description An RFC 9457 problem details document.

@@ -4,6 +4,7 @@
 // per-address chain, completeness (the subject map), templates, decisions replayed from the
 // events, and optionally consistency with a trusted checkpoint and a witness quorum (tlog-policy).
 
+import { commitment, parametersKey, parametersPublicKey, verifyLabel } from "./label.js";
 import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
@@ -148,18 +149,43 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     return included && canonical ? doc : null;
   };
 
-  // The opening.
-  const salt = fromBase64(bundle.subject.salt) ?? new Uint8Array();
-  const commitment = toHex(
-    await sha256(bytes(`consent-ledger/subject/v1\n${bundle.tenant.id}\n${bundle.subject.email}\n`), salt),
-  );
-  check(
-    "subject commitment",
-    commitment === bundle.subject.commitment,
-    commitment === bundle.subject.commitment
-      ? `${bundle.subject.email} with its salt opens ${commitment}`
-      : `address and salt give ${commitment}, not ${bundle.subject.commitment}`,
-  );
+  // The subject map: the checkpoint's last leaf, covering every leaf before it.
+  const c = bundle.completeness;
+  let root: Hash | null = null;
+  if (check("subject map: is the checkpoint's last leaf", BigInt(c.map_leaf.leaf_index) === cp.size - 1n, `leaf ${c.map_leaf.leaf_index} of ${cp.size}`)) {
+    const doc = await checkLeaf("subject map", c.map_leaf);
+    const stated = typeof doc?.root === "string" ? fromHex(doc.root) : null;
+    const leafOk = !!doc && doc.type === "subject_map" && doc.v === 1 && doc.covers === c.map_leaf.leaf_index && stated?.length === 32;
+    if (doc && check("subject map: leaf", leafOk)) root = stated;
+  }
+
+  // The log's VRF key: its one parameters leaf, as the map states it.
+  let logKey: LogKey = undefined;
+  if (root) logKey = await checkParameters(check, checkLeaf, bundle, root);
+
+  // The opening: the label by its VRF proof, or a salted commitment from before labels.
+  let subjectKey = bundle.subject.commitment;
+  if (bundle.subject.vrf_proof != null) {
+    const proof = fromBase64(bundle.subject.vrf_proof);
+    const label = logKey && proof ? await verifyLabel(logKey.key, bundle.tenant.id, bundle.subject.email, proof) : null;
+    const ok = label === bundle.subject.commitment;
+    check(
+      "subject label",
+      ok,
+      ok ? `${bundle.subject.email} has the label ${label} under the log's VRF key: its only label`
+        : label ? `the VRF proof gives ${bundle.subject.email} the label ${label}, not ${bundle.subject.commitment}`
+        : "the VRF proof does not verify under the log's VRF key",
+    );
+  } else {
+    subjectKey = await commitment(bundle.tenant.id, bundle.subject.email, fromBase64(bundle.subject.salt) ?? new Uint8Array());
+    check(
+      "subject commitment",
+      subjectKey === bundle.subject.commitment,
+      subjectKey === bundle.subject.commitment
+        ? `${bundle.subject.email} with its salt opens ${subjectKey}`
+        : `address and salt give ${subjectKey}, not ${bundle.subject.commitment}`,
+    );
+  }
 
   // Events: proofs, ownership, chain.
   const documents: [number, ConsentLeaf][] = [];
@@ -175,7 +201,7 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     }
     check(
       `${what}: names this tenant and subject`,
-      leaf.tenant === bundle.tenant.id && leaf.subject === commitment,
+      leaf.tenant === bundle.tenant.id && leaf.subject === subjectKey,
     );
     const prev = leaf.prev;
     const chainOk = prev === previous && (previous === null || previous < event.leaf_index);
@@ -184,32 +210,20 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     documents.push([event.leaf_index, leaf]);
   }
 
-  // Completeness: the checkpoint's subject map names the bundle's last event as the latest.
-  const c = bundle.completeness;
-  if (check("subject map: is the checkpoint's last leaf", BigInt(c.map_leaf.leaf_index) === cp.size - 1n)) {
-    const doc = await checkLeaf("subject map", c.map_leaf);
-    const root = typeof doc?.root === "string" ? fromHex(doc.root) : null;
-    const leafOk = !!doc && doc.type === "subject_map" && doc.v === 1 && doc.covers === c.map_leaf.leaf_index && root?.length === 32;
-    if (doc && check("subject map: leaf", leafOk)) {
-      const key = fromHex(commitment)!;
-      const entries = fromBase64(c.bucket_entries) ?? new Uint8Array(1);
-      const path = hashes(c.bucket_path);
-      const bucket = key[0] * 256 + key[1];
-      let latest: number | null = null;
-      let valid = c.bucket === bucket && entries.length % 40 === 0 && !!path && path.length === 16;
-      for (let at = 0; valid && at < entries.length; at += 40) {
-        const k = entries.slice(at, at + 32);
-        if (at > 0 && toHex(entries.slice(at - 40, at - 8)) >= toHex(k)) valid = false;
-        if (k[0] * 256 + k[1] !== bucket) valid = false;
-        if (equal(k, key)) latest = Number(new DataView(entries.buffer, entries.byteOffset + at + 32, 8).getBigUint64(0));
-      }
-      valid = valid && (await verifyInclusion(await leafHash(entries), bucket, BUCKETS, path!, root!));
-      check(
-        "complete: no event of this address is missing",
-        valid && latest === previous,
-        !valid ? "the bucket does not lead to the map root" : latest === previous ? `the map names leaf ${latest} as the latest event` : `the map names ${latest} as the latest event, but the bundle ends at ${previous}: events are missing`,
-      );
-    }
+  // A salted commitment names a history only if it began before the log's VRF key.
+  if (bundle.subject.vrf_proof == null && logKey && bundle.events.length > 0) {
+    const first = bundle.events[0].leaf_index;
+    check("subject commitment: from before the log's VRF key", first < logKey.index, `its history begins at leaf ${first}, the log's VRF key at leaf ${logKey.index}`);
+  }
+
+  // Completeness: the subject map names the bundle's last event as the latest.
+  if (root) {
+    const value = await mapValue(root, fromHex(subjectKey) ?? new Uint8Array(32), c.bucket, c.bucket_entries, c.bucket_path);
+    check(
+      "complete: no event of this address is missing",
+      value.ok && value.latest === previous,
+      !value.ok ? value.error : value.latest === previous ? `the map names leaf ${value.latest} as the latest event` : `the map names ${value.latest} as the latest event, but the bundle ends at ${previous}: events are missing`,
+    );
   }
 
   // Templates.
@@ -255,6 +269,58 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
 }
 
 type Check = (what: string, ok: boolean, detail?: string) => boolean;
+type CheckLeaf = (what: string, leaf: ProvenLeaf) => Promise<Json | null>;
+
+/** The log's VRF key and the index of its parameters leaf; null for a log with none yet; undefined when that does not hold. */
+type LogKey = { index: number; key: Uint8Array } | null | undefined;
+
+/** What the map with `root` says of `key` (the index of its latest leaf, or null), from a bucket proof as bundles carry it. */
+async function mapValue(root: Hash, key: Uint8Array, bucket: number, entriesText: string, pathText: string[]): Promise<{ ok: true; latest: number | null } | { ok: false; error: string }> {
+  const entries = fromBase64(entriesText) ?? new Uint8Array(1);
+  const path = hashes(pathText);
+  let latest: number | null = null;
+  let valid = key.length === 32 && bucket === key[0] * 256 + key[1] && entries.length % 40 === 0 && !!path && path.length === 16;
+  for (let at = 0; valid && at < entries.length; at += 40) {
+    const k = entries.slice(at, at + 32);
+    if (at > 0 && toHex(entries.slice(at - 40, at - 8)) >= toHex(k)) valid = false;
+    if (k[0] * 256 + k[1] !== bucket) valid = false;
+    if (equal(k, key)) latest = Number(new DataView(entries.buffer, entries.byteOffset + at + 32, 8).getBigUint64(0));
+  }
+  valid = valid && (await verifyInclusion(await leafHash(entries), bucket, BUCKETS, path!, root));
+  return valid ? { ok: true, latest } : { ok: false, error: "the bucket does not lead to the map root" };
+}
+
+/** The bundle's proof of the log's one parameters leaf, checked as the Rust verifier does. */
+async function checkParameters(check: Check, checkLeaf: CheckLeaf, bundle: Bundle, root: Hash): Promise<LogKey> {
+  const what = "log parameters";
+  const p = bundle.parameters;
+  if (!p) {
+    check(what, false, "the bundle does not prove the log's VRF key (a bundle from an older version: ask the operator for a new one)");
+    return undefined;
+  }
+  const value = await mapValue(root, await parametersKey(), p.bucket, p.bucket_entries, p.bucket_path);
+  if (!value.ok) {
+    check(`${what}: in the subject map`, false, value.error);
+    return undefined;
+  }
+  if (value.latest === null && !p.leaf) {
+    check(what, true, "the log has no VRF key at this checkpoint: its subjects have salted commitments");
+    return null;
+  }
+  if (value.latest === null || !p.leaf || p.leaf.leaf_index !== value.latest) {
+    check(`${what}: in the subject map`, false, `the map names leaf ${value.latest} as the log's parameters, the bundle gives ${p.leaf?.leaf_index ?? null}`);
+    return undefined;
+  }
+  const doc = await checkLeaf(what, p.leaf);
+  if (!doc) return undefined;
+  const key = await parametersPublicKey(doc as Record<string, unknown>);
+  if (typeof key === "string") {
+    check(what, false, `leaf ${value.latest}: ${key}`);
+    return undefined;
+  }
+  check(what, true, `leaf ${value.latest}: the log's one VRF key`);
+  return { index: value.latest, key };
+}
 
 async function checkTrusted(check: Check, vkey: string, cp: Checkpoint, trusted: NonNullable<VerifyOptions["trusted"]>) {
   let old: Checkpoint;
