@@ -43,8 +43,9 @@ pub struct ConsentEventEntry {
     /// request was prepared, the opt-out is recorded against its commitment, and its address is
     /// not brought back.
     pub(crate) subject_id: Option<String>,
-    /// The address had no subject when the event was prepared: label it before the writer.
-    pub(crate) unknown_subject: bool,
+    /// Label the address before the writer: it had no subject when the event was prepared, or
+    /// the event is an opt-out (whose subject row is not believed: see [`Self::key`]).
+    pub(crate) needs_label: bool,
     /// The address's VRF label, when computed before the writer.
     pub(crate) label: Option<Hash>,
     /// The subject's key, once built (for the sequencer's chain heads).
@@ -103,13 +104,32 @@ impl ConsentEventEntry {
         Ok((subject, true))
     }
 
-    /// The leaf index of the subject's previous event (the per-address chain), as the log
-    /// says: the row's copy is only written, never believed.
-    fn prev(subject: &SubjectRow, chain: &Chain<'_>) -> Result<Option<u64>, LogError> {
-        let key: [u8; 32] = subject.commitment.as_slice().try_into().map_err(|_| {
+    /// The key the leaf names the subject by: the row's, except for an opt-out whose row holds a
+    /// key that is not the address's label (a row changed outside the service, to record the
+    /// refusal where no bundle of the address looks): the label then, and the alarm logged.
+    fn key(&self, subject: &SubjectRow) -> Result<Hash, LogError> {
+        let row: Hash = subject.commitment.as_slice().try_into().map_err(|_| {
             LogError::Corrupt(format!("subject {} has no 32-byte commitment", subject.id))
         })?;
-        let prev = chain.prev(&key);
+        match self.label {
+            Some(label) if subject.vrf && label != row => {
+                tracing::error!(
+                    subject = %subject.id,
+                    row = %hex(&row),
+                    label = %hex(&label),
+                    "the subject's row names a key that is not its address's label; the opt-out \
+                     is recorded under the label"
+                );
+                Ok(label)
+            }
+            _ => Ok(row),
+        }
+    }
+
+    /// The leaf index of the subject's previous event (the per-address chain), as the log
+    /// says: the row's copy is only written, never believed.
+    fn prev(subject: &SubjectRow, key: &Hash, chain: &Chain<'_>) -> Option<u64> {
+        let prev = chain.prev(key);
         if prev != subject.last_leaf_index.map(|i| i as u64) {
             tracing::error!(
                 subject = %subject.id,
@@ -118,13 +138,14 @@ impl ConsentEventEntry {
                 "the subject's row disagrees with the log about its latest event; the log's is used"
             );
         }
-        Ok(prev)
+        prev
     }
 
     /// The event's leaf, as `docs/log-format.md` defines it.
     fn leaf(
         &self,
         subject: &SubjectRow,
+        key: &Hash,
         prev: Option<u64>,
         now: i64,
     ) -> Result<ConsentLeaf, LogError> {
@@ -145,7 +166,7 @@ impl ConsentEventEntry {
             v: 1,
             tenant: self.tenant_id.clone(),
             event_id: self.event_id.clone(),
-            subject: hex(&subject.commitment),
+            subject: hex(key),
             event: self.kind,
             purposes: match &self.purposes {
                 Some(list) => Purposes::List(list.clone()),
@@ -169,12 +190,13 @@ impl LogEntry for ConsentEventEntry {
     fn build(&mut self, r: &mut dyn Repo, chain: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
         let now = now_millis();
         let (subject, is_new) = self.subject(r, chain, index)?;
+        let key = self.key(&subject)?;
         let prev = if is_new {
             None
         } else {
-            Self::prev(&subject, chain)?
+            Self::prev(&subject, &key, chain)
         };
-        let leaf = self.leaf(&subject, prev, now)?;
+        let leaf = self.leaf(&subject, &key, prev, now)?;
         let document = serde_json::to_value(&leaf).expect("a leaf serialises");
         let built = Leaf::from_json(&document)?;
         r.insert_event(&EventRow {
@@ -213,7 +235,7 @@ impl LogEntry for ConsentEventEntry {
         if let Some(mark) = &self.idempotency {
             complete_key(r, mark, index)?;
         }
-        self.commitment = subject.commitment.as_slice().try_into().ok();
+        self.commitment = Some(key);
         Ok(built)
     }
 
@@ -222,7 +244,7 @@ impl LogEntry for ConsentEventEntry {
     }
 
     fn prepare(&mut self, labeler: &Labeler) {
-        if self.unknown_subject && self.label.is_none() {
+        if self.needs_label && self.label.is_none() {
             self.label = Some(labeler.label(&self.tenant_id, self.address.as_str()));
         }
     }

@@ -122,7 +122,7 @@ pub fn prepare_event(
             idempotency: None,
             confirms: None,
             subject_id: None,
-            unknown_subject: subject.is_none(),
+            needs_label: subject.is_none() || input.event == EventKind::OptOut,
             label: None,
             commitment: None,
         })

@@ -16,6 +16,7 @@ on_both_backends!(
     a_second_subject_row_with_another_label_fails_the_bundle,
     a_second_subject_row_with_a_salted_commitment_fails_the_bundle,
     a_refusal_survives_erasure_and_the_history_goes_on,
+    an_opt_out_under_a_swapped_row_key_is_recorded_under_the_label,
 );
 
 async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str, basis: &str) -> Value {
@@ -147,6 +148,44 @@ async fn a_refusal_survives_erasure_and_the_history_goes_on(db: TestDb) {
     assert_eq!(bundle["events"].as_array().unwrap().len(), 4, "{bundle}");
     let report = verified(&app, &bundle);
     assert!(report.passed(), "{:?}", report.items);
+    app.stop().await;
+}
+
+/// The variant without a second row: while the server runs, the operator swaps the row's key for
+/// another, so that the opt-out would be recorded where no bundle of the address looks, then
+/// swaps it back. The writer does not believe the row for an opt-out: it labels the address and
+/// records the refusal under its label, so the bundle shows it.
+async fn an_opt_out_under_a_swapped_row_key_is_recorded_under_the_label(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "swapped@example.jp";
+    record(&app, &shop, email, "opt_in", "consent").await;
+    let label = evidence(&app, &shop.sender, email).await["subject"]["commitment"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let row = format!("WHERE address = '{email}'");
+    tamper(
+        &db,
+        &format!("UPDATE subjects SET commitment = salt {row};"),
+    );
+    let opt_out = record(&app, &shop, email, "opt_out", "").await;
+    let literal = match db.url.starts_with("sqlite") {
+        true => format!("X'{label}'"),
+        false => format!("decode('{label}', 'hex')"),
+    };
+    tamper(
+        &db,
+        &format!("UPDATE subjects SET commitment = {literal} {row};"),
+    );
+
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let events = bundle["events"].as_array().unwrap();
+    assert_eq!(events.last().unwrap()["leaf_index"], opt_out["leaf_index"]);
+    let report = verified(&app, &bundle);
+    assert!(report.passed(), "{:?}", report.items);
+    let newsletter = &bundle["decisions"][0];
+    assert_eq!(newsletter["status"], "withdrawn", "{bundle}");
     app.stop().await;
 }
 
