@@ -11,8 +11,8 @@ pub mod receipt;
 pub mod report;
 
 pub use consent_ledger_sdk::evidence::{
-    verify, Bundle, Completeness, LogIdentity, Opening, Parameters, ProvenLeaf, ProvenTemplate,
-    PurposeDecision, TenantIdentity, Witnessed, FORMAT,
+    verify, Bundle, Completeness, EventEvidence, LogIdentity, Opening, Parameters, ProvenLeaf,
+    ProvenTemplate, PurposeDecision, TenantIdentity, Witnessed, FORMAT,
 };
 use consent_ledger_sdk::label::parameters_key;
 
@@ -189,6 +189,18 @@ pub fn bundle(
             .map(|h| B64.encode(h))
             .collect(),
     };
+    // The "how" of each event, where it is kept (not erased), for the verifier to check against
+    // the hash its leaf commits to.
+    let evidence = events
+        .iter()
+        .filter_map(|e| {
+            let value = serde_json::from_str(e.evidence.as_deref()?).ok()?;
+            Some(EventEvidence {
+                leaf_index: e.leaf_index as u64,
+                evidence: value,
+            })
+        })
+        .collect();
     // Proved only now, when asked for: a label alone is cheaper, and most are never shown.
     let vrf_proof = subject
         .vrf
@@ -214,6 +226,7 @@ pub fn bundle(
             salt: B64.encode(&salt),
             commitment: crate::hex(&subject.commitment),
             vrf_proof,
+            evidence,
         },
         events: proven,
         collection_points: templates,

@@ -68,6 +68,39 @@ fn purposes(value: &Value, lang: Lang) -> String {
     }
 }
 
+/// How an event was given, as its evidence says: `IP … · UA … · Message-ID … · note`, or that
+/// it was erased.
+fn evidence_of(bundle: &Bundle, leaf_index: u64, committed: bool, lang: Lang) -> String {
+    let given = bundle
+        .subject
+        .evidence
+        .iter()
+        .find(|e| e.leaf_index == leaf_index);
+    let Some(given) = given else {
+        return match committed {
+            true => t(lang, "（消去済み）", "(erased)").to_string(),
+            false => String::new(),
+        };
+    };
+    [
+        ("ip", "IP"),
+        ("user_agent", "UA"),
+        ("confirmation_message_id", "Message-ID"),
+        ("note", ""),
+    ]
+    .iter()
+    .filter_map(|(key, name)| {
+        let value = given.evidence[*key].as_str()?;
+        Some(if name.is_empty() {
+            value.to_string()
+        } else {
+            format!("{name} {value}")
+        })
+    })
+    .collect::<Vec<_>>()
+    .join(" · ")
+}
+
 /// Renders the report.
 pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
     let passed = report.passed();
@@ -90,7 +123,7 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
         let doc = event.document();
         let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
         timeline.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=mono>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=mono>{}</td></tr>",
             esc(&s("recorded_at")),
             esc(&s("occurred_at")),
             esc(&label(lang, &s("event"))),
@@ -99,6 +132,7 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
             esc(&label(lang, &s("method"))),
             esc(&format!("{} ({})", doc["received_by"]["name"].as_str().unwrap_or(""), label(lang, doc["received_by"]["role"].as_str().unwrap_or("")))),
             esc(&s("collection_point").chars().take(12).collect::<String>()),
+            esc(&evidence_of(bundle, event.leaf_index, !doc["evidence_sha256"].is_null(), lang)),
             event.leaf_index,
         ));
     }
@@ -206,7 +240,7 @@ li.fail{{color:#991b1b;font-weight:bold}}li{{font-size:.85rem}}
 <h2>{l_decisions}</h2>
 <table><tr><th>{l_purpose}</th><th>{l_decision}</th><th>{l_status}</th></tr>{decisions}</table>
 <h2>{l_timeline}</h2>
-<table><tr><th>{l_recorded}</th><th>{l_occurred}</th><th>{l_event}</th><th>{l_purposes}</th><th>{l_basis}</th><th>{l_method}</th><th>{l_received}</th><th>{l_screen}</th><th>{l_leaf}</th></tr>{timeline}</table>
+<table><tr><th>{l_recorded}</th><th>{l_occurred}</th><th>{l_event}</th><th>{l_purposes}</th><th>{l_basis}</th><th>{l_method}</th><th>{l_received}</th><th>{l_screen}</th><th>{l_evidence}</th><th>{l_leaf}</th></tr>{timeline}</table>
 <h2>{l_screens}</h2>{screens}
 <h2>{l_checks}</h2><ul>{items}</ul><ul class=notes>{notes}</ul>
 </body></html>
@@ -228,7 +262,10 @@ li.fail{{color:#991b1b;font-weight:bold}}li{{font-size:.85rem}}
         tenant = esc(&bundle.tenant.id),
         l_address = t(lang, "メールアドレス", "E-mail address"),
         email = esc(&bundle.subject.email),
-        l_commitment = t(lang, "コミットメント", "Commitment"),
+        l_commitment = match bundle.subject.vrf_proof {
+            Some(_) => t(lang, "ラベル（VRF）", "Label (VRF)"),
+            None => t(lang, "コミットメント", "Commitment"),
+        },
         commitment = esc(&bundle.subject.commitment),
         l_log = t(lang, "ログのチェックポイント", "Log checkpoint"),
         checkpoint = esc(&checkpoint_head).replace('\n', "<br>"),
@@ -247,6 +284,7 @@ li.fail{{color:#991b1b;font-weight:bold}}li{{font-size:.85rem}}
         l_method = t(lang, "方法", "Method"),
         l_received = t(lang, "受領者", "Received by"),
         l_screen = t(lang, "画面", "Screen"),
+        l_evidence = t(lang, "証跡", "Evidence"),
         l_leaf = t(lang, "リーフ", "Leaf"),
         l_screens = t(
             lang,

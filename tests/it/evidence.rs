@@ -99,7 +99,8 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
         &shop.sender,
         json!({"event": "opt_in", "email": email, "purposes": ["newsletter", "offers"],
         "method": "web_form", "collection_point": cp_id, "confirmation_required": true,
-        "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+        "received_by": {"role": "sender", "name": "Sakura Shop"},
+        "evidence": {"ip": "203.0.113.7", "user_agent": "Mozilla/5.0"}}),
     )
     .await;
     event(
@@ -219,9 +220,10 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
                 "経過",
                 "同意（オプトイン）",
                 "拒否（オプトアウト）",
+                "証跡",
             ],
         ),
-        ("en", ["VALID", "Timeline", "opt in", "opt out"]),
+        ("en", ["VALID", "Timeline", "opt in", "opt out", "Evidence"]),
     ] {
         let path = html_dir.path().join(format!("report-{lang}.html"));
         let (ok, out) = verify_cli(
@@ -235,6 +237,7 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
             "Sakura Shop K.K.",
             "hanako@example.jp",
             "Send me the newsletter",
+            "IP 203.0.113.7 · UA Mozilla/5.0",
         ]) {
             assert!(html.contains(word), "{lang} report lacks {word}");
         }
@@ -369,6 +372,18 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
             "address",
             Box::new(|b: &mut Value| b["subject"]["email"] = json!("other@example.jp")),
             "subject label",
+        ),
+        (
+            "evidence",
+            Box::new(|b: &mut Value| {
+                b["subject"]["evidence"][0]["evidence"]["ip"] = json!("198.51.100.1")
+            }),
+            "evidence",
+        ),
+        (
+            "salt",
+            Box::new(|b: &mut Value| b["subject"]["salt"] = flip_b64(&b["subject"]["salt"])),
+            "evidence",
         ),
         (
             "parameters left out",

@@ -188,7 +188,7 @@ fn flip(b64: &str) -> String {
 /// Tampered copies of a valid bundle, one per kind of tampering.
 fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
     type Tamper = fn(&mut Value);
-    let kinds: [(&str, Tamper); 15] = [
+    let kinds: [(&str, Tamper); 18] = [
         ("a leaf byte", |b| {
             b["events"][1]["leaf"] = json!(flip(b["events"][1]["leaf"].as_str().unwrap()))
         }),
@@ -244,6 +244,16 @@ fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
             b["events"][0]["tlog_proof"] = json!("c2sp.org/tlog-proof@v1\nindex 0\n\nx")
         }),
         ("the parameters left out", |b| b["parameters"] = Value::Null),
+        ("the evidence", |b| {
+            b["subject"]["evidence"][0]["evidence"]["ip"] = json!("198.51.100.1")
+        }),
+        ("the evidence given twice", |b| {
+            let first = b["subject"]["evidence"][0].clone();
+            b["subject"]["evidence"].as_array_mut().unwrap().push(first)
+        }),
+        ("the salt", |b| {
+            b["subject"]["salt"] = json!(flip(b["subject"]["salt"].as_str().unwrap()))
+        }),
         ("the parameters leaf left out", |b| {
             b["parameters"]["leaf"] = Value::Null
         }),
@@ -366,7 +376,8 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
         ev(
             "opt_in",
             json!(["newsletter", "offers"]),
-            json!({"collection_point": cp.json()["id"]}),
+            json!({"collection_point": cp.json()["id"],
+                   "evidence": {"ip": "203.0.113.7", "user_agent": "Mozilla/5.0", "note": "店頭で受領"}}),
         ),
         ev("opt_out", json!(["offers"]), json!({})),
         ev(

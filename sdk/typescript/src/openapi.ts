@@ -901,6 +901,19 @@ export interface components {
             events: components["schemas"]["NewEvent"][];
         };
         /**
+         * @description The evidence of one event (IP address, user agent, confirmation Message-ID, note), as the
+         *     sender or the service recorded it.
+         */
+        EventEvidence: {
+            /** @description The evidence object, exactly as hashed (after RFC 8785 canonicalisation). */
+            evidence: Record<string, never>;
+            /**
+             * Format: int64
+             * @description The event's leaf index.
+             */
+            leaf_index: number;
+        };
+        /**
          * @description What happened.
          * @enum {string}
          */
@@ -1167,6 +1180,11 @@ export interface components {
             commitment: string;
             /** @description The normalised address. */
             email: string;
+            /**
+             * @description How each event was given, where the sender recorded it and it was not erased: the
+             *     evidence its leaf's `evidence_sha256` commits to (`SHA-256(salt ‖ JCS(evidence))`).
+             */
+            evidence?: components["schemas"]["EventEvidence"][];
             /** @description The salt of the subject's evidence hashes (and of a salted commitment), base64. */
             salt: string;
             /**

@@ -210,6 +210,26 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     documents.push([event.leaf_index, leaf]);
   }
 
+  // The evidence in the opening: each of one event, once, hashing with the salt to what its leaf commits to.
+  const salt = fromBase64(bundle.subject.salt) ?? new Uint8Array();
+  const seen = new Set<number>();
+  for (const given of bundle.subject.evidence ?? []) {
+    const n = documents.findIndex(([i]) => i === given.leaf_index);
+    if (n < 0 || seen.has(given.leaf_index)) {
+      check(`evidence of leaf ${given.leaf_index}`, false, "names no event of the bundle, or one named before");
+      continue;
+    }
+    seen.add(given.leaf_index);
+    const value = given.evidence as Json;
+    const isObject = typeof value === "object" && value !== null && !Array.isArray(value);
+    const hash = isObject && integersOnly(value) ? toHex(await sha256(salt, bytes(canonicalJson(value)))) : null;
+    const stated = documents[n][1].evidence_sha256;
+    const ok = hash !== null && hash === stated;
+    check(`event ${n}: evidence`, ok, ok ? JSON.stringify(value) : `with the salt it hashes to ${hash ?? "nothing (not a JSON object)"}, the leaf commits to ${stated ?? "none"}`);
+  }
+  const missing = documents.filter(([i, leaf]) => leaf.evidence_sha256 !== null && !seen.has(i)).length;
+  if (missing > 0) notes.push(`${missing} event(s) committed to evidence the bundle does not carry (erased, or withheld): how they were given is not shown`);
+
   // A salted commitment names a history only if it began before the log's VRF key.
   if (bundle.subject.vrf_proof == null && logKey && bundle.events.length > 0) {
     const first = bundle.events[0].leaf_index;

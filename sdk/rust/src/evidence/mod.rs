@@ -122,6 +122,22 @@ pub struct Opening {
     /// log's VRF key; absent for a salted commitment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrf_proof: Option<String>,
+    /// How each event was given, where the sender recorded it and it was not erased: the
+    /// evidence its leaf's `evidence_sha256` commits to (`SHA-256(salt ‖ JCS(evidence))`).
+    #[serde(default)]
+    pub evidence: Vec<EventEvidence>,
+}
+
+/// The evidence of one event (IP address, user agent, confirmation Message-ID, note), as the
+/// sender or the service recorded it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventEvidence {
+    /// The event's leaf index.
+    pub leaf_index: u64,
+    /// The evidence object, exactly as hashed (after RFC 8785 canonicalisation).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub evidence: serde_json::Value,
 }
 
 /// A leaf with its inclusion proof.

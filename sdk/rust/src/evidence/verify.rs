@@ -219,6 +219,7 @@ pub fn verify(
     let parameters = map_root.and_then(|root| check_parameters(&mut report, &bundle, &cp, &root));
     let commitment = check_opening(&mut report, &bundle, parameters);
     let (events, last) = check_events(&mut report, &bundle, &cp, &commitment);
+    check_evidence(&mut report, &bundle, &events);
     check_era(&mut report, &bundle, parameters);
     if let Some(root) = map_root {
         check_completeness(&mut report, &bundle, &root, &cp, &commitment, last);
@@ -349,6 +350,55 @@ fn check_opening(report: &mut Report, bundle: &Bundle, key: LogKey) -> String {
         },
     );
     commitment
+}
+
+/// The evidence in the opening: each names one of the bundle's events, once, and hashes with the
+/// salt to the `evidence_sha256` that event's leaf commits to. Evidence left out (erased, or
+/// never recorded) is noted, not failed: it is the sender's proof that is the weaker for it.
+fn check_evidence(report: &mut Report, bundle: &Bundle, events: &[(u64, ConsentLeaf)]) {
+    let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    for given in &bundle.subject.evidence {
+        let n = events.iter().position(|(i, _)| *i == given.leaf_index);
+        let what = format!("evidence of leaf {}", given.leaf_index);
+        let Some(n) = n.filter(|_| seen.insert(given.leaf_index)) else {
+            report.check(
+                what,
+                false,
+                "names no event of the bundle, or one named before",
+            );
+            continue;
+        };
+        let hash = crate::jcs::canonicalize(&given.evidence)
+            .ok()
+            .filter(|_| given.evidence.is_object())
+            .map(|c| hex(&Sha256::new().chain_update(&salt).chain_update(c).finalize()));
+        let stated = events[n].1.evidence_sha256.as_deref();
+        let ok = hash.is_some() && hash.as_deref() == stated;
+        report.check(
+            format!("event {n}: evidence"),
+            ok,
+            if ok {
+                given.evidence.to_string()
+            } else {
+                format!(
+                    "with the salt it hashes to {}, the leaf commits to {}",
+                    hash.as_deref().unwrap_or("nothing (not a JSON object)"),
+                    stated.unwrap_or("none")
+                )
+            },
+        );
+    }
+    let missing = events
+        .iter()
+        .filter(|(i, leaf)| leaf.evidence_sha256.is_some() && !seen.contains(i))
+        .count();
+    if missing > 0 {
+        report.notes.push(format!(
+            "{missing} event(s) committed to evidence the bundle does not carry (erased, or \
+             withheld): how they were given is not shown"
+        ));
+    }
 }
 
 /// A salted commitment names a history only if it began before the log's VRF key: one begun
