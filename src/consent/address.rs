@@ -38,6 +38,16 @@ pub struct AddressError(pub &'static str);
 
 const ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
 
+/// Unicode's default-ignorable code points (format and bidi controls, zero-width characters,
+/// variation selectors, fillers, tags): shown as nothing, so never part of an address.
+fn invisible(c: char) -> bool {
+    matches!(u32::from(c),
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+        | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF)
+}
+
 impl EmailAddress {
     /// Validates and normalises an address.
     pub fn parse(input: &str) -> Result<Self, AddressError> {
@@ -61,8 +71,12 @@ impl EmailAddress {
         {
             return Err(AddressError("the part before '@' is not a plain dot-atom (no quotes, no leading, trailing or double dots)"));
         }
+        // Any script, but no invisible, format or bidi characters, which would make one address
+        // look like another and get its own label (a second history under a name that reads
+        // the same).
         let local_ok = local.chars().all(|c| {
-            c.is_alphanumeric() || c == '.' || ATEXT_SPECIALS.contains(c) || !c.is_ascii()
+            (c.is_alphanumeric() || c == '.' || ATEXT_SPECIALS.contains(c) || !c.is_ascii())
+                && !invisible(c)
         });
         if !local_ok {
             return Err(AddressError(
@@ -165,6 +179,9 @@ mod tests {
             "a\u{0}@example.jp",
             "a(b)@example.jp",
             "a@exa_mple.jp",
+            "taro\u{200b}@example.jp",
+            "ta\u{202e}ro@example.jp",
+            "taro\u{2060}@example.jp",
         ] {
             assert!(
                 EmailAddress::parse(bad).is_err(),

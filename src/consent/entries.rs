@@ -11,6 +11,7 @@ use super::model::{AllPurposes, Basis, EventKind, Method, Purposes, Receiver};
 use super::outbox;
 use super::state::{apply, row_of, state_of};
 use super::subject::{new_subject, restore};
+use crate::consent::subject::commitment;
 use crate::hex;
 use crate::idempotency::{complete_key, IdempotencyMark};
 use crate::log::hash::Hash;
@@ -19,6 +20,7 @@ use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError};
 use crate::store::{CollectionPointRow, EventRow, Repo, SubjectRow};
 use crate::{now_millis, rfc3339};
 use consent_ledger_sdk::consent::{ConsentEventType, ConsentLeaf};
+use consent_ledger_sdk::label::parameters_key;
 
 /// A validated consent event, ready to append (see [`super::prepare_event`]).
 pub struct ConsentEventEntry {
@@ -104,36 +106,81 @@ impl ConsentEventEntry {
         Ok((subject, true))
     }
 
-    /// The key the leaf names the subject by: the row's, except for an opt-out whose row holds a
-    /// key that is not the address's label (a row changed outside the service, to record the
-    /// refusal where no bundle of the address looks): the label then, and the alarm logged.
-    fn key(&self, subject: &SubjectRow) -> Result<Hash, LogError> {
+    /// The key the leaf names the subject by. For an event that carries the address's label (a
+    /// new address, any opt-out: labelled before the writer, or a link's), the row's key only if
+    /// it is that label, or the salted commitment of this address with a history begun before
+    /// the log's VRF key (a subject from before labels) — never on the row's word alone; else the
+    /// label, and the alarm logged: a row changed outside the service would record the refusal
+    /// where no bundle of the address looks.
+    fn key(
+        &self,
+        r: &mut dyn Repo,
+        subject: &SubjectRow,
+        chain: &Chain<'_>,
+    ) -> Result<Hash, LogError> {
         let row: Hash = subject.commitment.as_slice().try_into().map_err(|_| {
             LogError::Corrupt(format!("subject {} has no 32-byte commitment", subject.id))
         })?;
-        match self.label {
-            Some(label) if subject.vrf && label != row => {
-                tracing::error!(
-                    subject = %subject.id,
-                    row = %hex(&row),
-                    label = %hex(&label),
-                    "the subject's row names a key that is not its address's label; the opt-out \
-                     is recorded under the label"
-                );
-                Ok(label)
-            }
-            _ => Ok(row),
+        let Some(label) = self.label else {
+            return Ok(row);
+        };
+        if label == row || self.predates_labels(r, subject, &row, chain)? {
+            return Ok(row);
         }
+        tracing::error!(
+            subject = %subject.id,
+            row = %hex(&row),
+            label = %hex(&label),
+            "the subject's row names a key that is not its address's label; the event is \
+             recorded under the label"
+        );
+        Ok(label)
+    }
+
+    /// Whether `key` is the salted commitment of this event's address, whose chain (as the log
+    /// has it) reaches back before the log's parameters leaf.
+    fn predates_labels(
+        &self,
+        r: &mut dyn Repo,
+        subject: &SubjectRow,
+        key: &Hash,
+        chain: &Chain<'_>,
+    ) -> Result<bool, LogError> {
+        let opens = subject
+            .salt
+            .as_deref()
+            .is_some_and(|salt| commitment(&self.tenant_id, self.address.as_str(), salt) == *key);
+        let Some(parameters) = chain.prev(&parameters_key()).filter(|_| opens) else {
+            return Ok(false);
+        };
+        let mut at = chain.prev(key);
+        while let Some(index) = at {
+            if index < parameters {
+                return Ok(true);
+            }
+            let leaf = r.leaf_data(index as i64, index as i64 + 1)?;
+            at = leaf
+                .first()
+                .and_then(|l| consent_ledger_sdk::map::leaf_prev(l).ok())
+                .flatten();
+        }
+        Ok(false)
     }
 
     /// The leaf index of the subject's previous event (the per-address chain), as the log
-    /// says: the row's copy is only written, never believed.
-    fn prev(subject: &SubjectRow, key: &Hash, chain: &Chain<'_>) -> Option<u64> {
+    /// says: the row's copy is only written, never believed. A new row for a key the log already
+    /// has is an alarm, and its event still names the key's head.
+    fn prev(subject: &SubjectRow, is_new: bool, key: &Hash, chain: &Chain<'_>) -> Option<u64> {
         let prev = chain.prev(key);
-        if prev != subject.last_leaf_index.map(|i| i as u64) {
+        let row = if is_new {
+            None
+        } else {
+            subject.last_leaf_index.map(|i| i as u64)
+        };
+        if prev != row {
             tracing::error!(
                 subject = %subject.id,
-                row = ?subject.last_leaf_index,
+                row = ?row,
                 log = ?prev,
                 "the subject's row disagrees with the log about its latest event; the log's is used"
             );
@@ -190,12 +237,8 @@ impl LogEntry for ConsentEventEntry {
     fn build(&mut self, r: &mut dyn Repo, chain: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
         let now = now_millis();
         let (subject, is_new) = self.subject(r, chain, index)?;
-        let key = self.key(&subject)?;
-        let prev = if is_new {
-            None
-        } else {
-            Self::prev(&subject, &key, chain)
-        };
+        let key = self.key(r, &subject, chain)?;
+        let prev = Self::prev(&subject, is_new, &key, chain);
         let leaf = self.leaf(&subject, &key, prev, now)?;
         let document = serde_json::to_value(&leaf).expect("a leaf serialises");
         let built = Leaf::from_json(&document)?;

@@ -105,6 +105,7 @@ mod unsubscribe_tests {
             tenant_id: "t1".into(),
             subject_id: "s1".into(),
             purpose: Some("news".into()),
+            label: Some([9; 32]),
         };
         let (url, mailto) = links.unsubscribe(&target, None);
         let token = url.strip_prefix("https://ledger.example.jp/u/").unwrap();
@@ -140,6 +141,9 @@ pub struct UnsubscribeToken {
     pub subject_id: String,
     /// The purpose the mail was sent for; `None`: all mail of the tenant.
     pub purpose: Option<String>,
+    /// The recipient's label, computed from the address when the link was made: the opt-out
+    /// is recorded under it, whatever the subject's row says by then (`None` in older links).
+    pub label: Option<[u8; 32]>,
 }
 
 /// The links the service hands out: where they point and how they are signed.
@@ -182,6 +186,9 @@ impl Links {
         if let Some(purpose) = &target.purpose {
             payload["p"] = purpose.as_str().into();
         }
+        if let Some(label) = &target.label {
+            payload["l"] = crate::hex(label).into();
+        }
         if let Some(expires) = expires {
             payload["x"] = expires.into();
         }
@@ -208,6 +215,7 @@ impl Links {
                 tenant_id: tenant.into(),
                 subject_id: subject.into(),
                 purpose: payload["p"].as_str().map(str::to_string),
+                label: payload["l"].as_str().and_then(consent_ledger_sdk::unhex32),
             }),
             _ => Err(LinkError::Invalid),
         }

@@ -255,6 +255,37 @@ impl Inner {
     }
 }
 
+/// Refuses a log whose parameters leaf (the map's head for the parameters key) states another
+/// VRF key than the stored secret's: labels must be the ones the log commits to.
+fn check_parameters(
+    r: &mut dyn Repo,
+    map: &SubjectMap,
+    recent: &chain::Recent,
+    labeler: &Labeler,
+) -> Result<(), LogError> {
+    let key = consent_ledger_sdk::label::parameters_key();
+    let Some(index) = recent.get(&key).copied().or_else(|| map.head(&key)) else {
+        return Ok(());
+    };
+    let leaf = r.leaf_data(index as i64, index as i64 + 1)?;
+    let stated = leaf
+        .first()
+        .ok_or_else(|| LogError::Corrupt(format!("no leaf {index}")))
+        .and_then(|bytes| {
+            consent_ledger_sdk::label::LogParameters::parse(bytes)
+                .and_then(|p| p.public_key())
+                .map_err(|e| LogError::Corrupt(format!("leaf {index}, the parameters: {e}")))
+        })?;
+    if stated != labeler.public_key() {
+        return Err(LogError::Corrupt(format!(
+            "the log's parameters leaf {index} commits to another VRF key than the stored \
+             secret's: refusing to label subjects under a key the log does not commit to \
+             (restore the database's VRF secret)"
+        )));
+    }
+    Ok(())
+}
+
 /// The log. Cheap to clone; all clones share one sequencer thread.
 #[derive(Clone)]
 pub struct Log {
@@ -277,10 +308,18 @@ impl Log {
             r.init_log(&origin, &seed, &empty_root(), crate::now_millis())?;
             Ok(r.log_meta()?.expect("just inserted"))
         })?;
-        // A log from before subject labels gets its VRF key on first opening.
-        let meta = match meta.vrf_secret {
-            Some(_) => meta,
-            None => store.write(|r: &mut dyn Repo| {
+        // A log from before subject labels gets its VRF key on first opening; one that has
+        // committed to a key must still have it.
+        let meta = match (&meta.vrf_secret, meta.parameters_leaf) {
+            (Some(_), _) => meta,
+            (None, Some(index)) => {
+                return Err(LogError::Corrupt(format!(
+                    "the log committed to a VRF key in leaf {index}, but the database has no \
+                     VRF secret: restore it from a backup (a new key would give every address a \
+                     second label)"
+                )))
+            }
+            (None, None) => store.write(|r: &mut dyn Repo| {
                 r.init_vrf_secret(&Labeler::generate()?)?;
                 Ok::<_, LogError>(r.log_meta()?.expect("the log exists"))
             })?,
@@ -307,6 +346,7 @@ impl Log {
         let (frontier, map, recent) = store.write(|r: &mut dyn Repo| {
             let frontier = load_frontier(r)?;
             let (map, recent) = chain::open(r, &signer, frontier.size())?;
+            check_parameters(r, &map, &recent, &labeler)?;
             Ok::<_, LogError>((frontier, map, recent))
         })?;
         let map = Arc::new(RwLock::new(map));

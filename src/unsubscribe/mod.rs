@@ -25,6 +25,7 @@ use crate::consent::model::{
 use crate::consent::state::{effective, state_of};
 use crate::consent::{self, known_purposes, new_subject, restore, ConsentEventEntry};
 use crate::error::DomainError;
+use crate::log::hash::Hash;
 use crate::log::Labeler;
 use crate::store::{Repo, Store};
 use crate::{escape_html, rfc3339};
@@ -141,25 +142,28 @@ pub fn create_links(
         .iter()
         .filter(|a| !subjects.contains_key(a.as_str()))
         .collect();
+    // Labelled here, outside the writer lock, from the address (never from a row): the link
+    // carries the label its opt-out is recorded under.
+    let labels: HashMap<&str, Hash> = addresses
+        .iter()
+        .map(|a| (a.as_str(), labeler.label(tenant_id, a.as_str())))
+        .collect();
     if !missing.is_empty() {
-        // Labelled here, outside the writer lock; an erased subject gets its address back.
-        let labels: Vec<_> = missing
-            .iter()
-            .map(|a| labeler.label(tenant_id, a.as_str()))
-            .collect();
         let created = store.write(|r| {
             let mut found = subject_ids(r, tenant_id, missing.iter().map(|a| a.as_str()))?;
-            for (address, label) in missing.iter().zip(&labels) {
+            for address in &missing {
                 if found.contains_key(address.as_str()) {
                     continue;
                 }
-                let id = match r.subject_by_label(label)? {
+                let label = labels[address.as_str()];
+                // An erased subject gets its address back.
+                let id = match r.subject_by_label(&label)? {
                     Some(mut erased) => {
                         restore(r, &mut erased, address)?;
                         erased.id
                     }
                     None => {
-                        let subject = new_subject(tenant_id, address, *label);
+                        let subject = new_subject(tenant_id, address, label);
                         r.insert_subject(&subject)?;
                         subject.id
                     }
@@ -178,6 +182,7 @@ pub fn create_links(
                     tenant_id: tenant_id.to_string(),
                     subject_id: subjects[address.as_str()].clone(),
                     purpose: purpose.clone(),
+                    label: Some(labels[address.as_str()]),
                 },
                 expires,
             );
@@ -363,6 +368,7 @@ pub fn prepare(
         },
     )?;
     entry.subject_id = Some(target.subject_id);
+    entry.label = target.label;
     Ok(Prepared::Record(Box::new(entry)))
 }
 

@@ -17,6 +17,9 @@ on_both_backends!(
     a_second_subject_row_with_a_salted_commitment_fails_the_bundle,
     a_refusal_survives_erasure_and_the_history_goes_on,
     an_opt_out_under_a_swapped_row_key_is_recorded_under_the_label,
+    an_opt_out_under_a_forged_salted_row_is_recorded_under_the_label,
+    a_new_row_under_the_label_still_names_the_logs_head,
+    a_link_opt_out_is_recorded_under_the_links_label_whatever_the_row_says,
 );
 
 async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str, basis: &str) -> Value {
@@ -152,40 +155,122 @@ async fn a_refusal_survives_erasure_and_the_history_goes_on(db: TestDb) {
 }
 
 /// The variant without a second row: while the server runs, the operator swaps the row's key for
-/// another, so that the opt-out would be recorded where no bundle of the address looks, then
-/// swaps it back. The writer does not believe the row for an opt-out: it labels the address and
-/// records the refusal under its label, so the bundle shows it.
+/// another (here the row's salt), so that the opt-out would be recorded where no bundle of the
+/// address looks, then swaps it back. The writer does not believe the row for an opt-out: it
+/// labels the address and records the refusal under its label, so the bundle shows it.
 async fn an_opt_out_under_a_swapped_row_key_is_recorded_under_the_label(db: TestDb) {
+    swapped_then_restored(db, "swapped@example.jp", |_| "salt".into(), "TRUE").await;
+}
+
+/// The same with the row made to look like a subject from before labels (`vrf` false, its key
+/// the salted commitment of the address): the writer believes a salted key only if its chain
+/// reaches back before the log's VRF key, and this one has no chain at all.
+async fn an_opt_out_under_a_forged_salted_row_is_recorded_under_the_label(db: TestDb) {
+    swapped_then_restored(db, "forged.salt@example.jp", salted, "FALSE").await;
+}
+
+/// The salted commitment of the bundle's address and salt, as an SQL literal.
+fn salted(bundle: &Value) -> String {
+    let salt = base64_decode(bundle["subject"]["salt"].as_str().unwrap());
+    let email = bundle["subject"]["email"].as_str().unwrap();
+    let tenant = bundle["tenant"]["id"].as_str().unwrap();
+    consent_ledger::hex(&consent_ledger_sdk::commitment(tenant, email, &salt))
+}
+
+async fn swapped_then_restored(db: TestDb, email: &str, key: impl Fn(&Value) -> String, vrf: &str) {
     let shop = shop(&db, true);
     let app = TestApp::start(&db).await;
-    let email = "swapped@example.jp";
     record(&app, &shop, email, "opt_in", "consent").await;
-    let label = evidence(&app, &shop.sender, email).await["subject"]["commitment"]
+    let before = evidence(&app, &shop.sender, email).await;
+    let label = before["subject"]["commitment"]
         .as_str()
         .unwrap()
         .to_string();
     let row = format!("WHERE address = '{email}'");
-    tamper(
-        &db,
-        &format!("UPDATE subjects SET commitment = salt {row};"),
-    );
-    let opt_out = record(&app, &shop, email, "opt_out", "").await;
-    let literal = match db.url.starts_with("sqlite") {
-        true => format!("X'{label}'"),
-        false => format!("decode('{label}', 'hex')"),
+    let forged = match key(&before) {
+        k if k == "salt" => k,
+        k => blob(&db, &k),
     };
     tamper(
         &db,
-        &format!("UPDATE subjects SET commitment = {literal} {row};"),
+        &format!("UPDATE subjects SET commitment = {forged}, vrf = {vrf} {row};"),
     );
+    let opt_out = record(&app, &shop, email, "opt_out", "").await;
+    let restore = format!(
+        "UPDATE subjects SET commitment = {}, vrf = TRUE {row};",
+        blob(&db, &label)
+    );
+    tamper(&db, &restore);
 
     let bundle = evidence(&app, &shop.sender, email).await;
     let events = bundle["events"].as_array().unwrap();
     assert_eq!(events.last().unwrap()["leaf_index"], opt_out["leaf_index"]);
     let report = verified(&app, &bundle);
     assert!(report.passed(), "{:?}", report.items);
-    let newsletter = &bundle["decisions"][0];
-    assert_eq!(newsletter["status"], "withdrawn", "{bundle}");
+    assert_eq!(bundle["decisions"][0]["status"], "withdrawn", "{bundle}");
+    app.stop().await;
+}
+
+/// Bytes as an SQL literal of the test's database.
+fn blob(db: &TestDb, hex: &str) -> String {
+    match db.url.starts_with("sqlite") {
+        true => format!("X'{hex}'"),
+        false => format!("decode('{hex}', 'hex')"),
+    }
+}
+
+/// The operator moves the address's row aside (another key, no address), so that the next event
+/// creates a fresh row under the address's label: that event still names the label's head in
+/// the log as its `prev`, so the fresh row's bundle has a hole where the opt-out is.
+async fn a_new_row_under_the_label_still_names_the_logs_head(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "moved@example.jp";
+    record(&app, &shop, email, "opt_in", "consent").await;
+    let opt_out = record(&app, &shop, email, "opt_out", "").await;
+    tamper(
+        &db,
+        &format!(
+            "UPDATE subjects SET commitment = salt, address = NULL WHERE address = '{email}';"
+        ),
+    );
+    let next = record(&app, &shop, email, "opt_in", "consent").await;
+    assert_eq!(next["prev_leaf_index"], opt_out["leaf_index"], "{next}");
+
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let report = verified(&app, &bundle);
+    assert!(
+        report.failed().iter().any(|f| f.ends_with(": chain")),
+        "{:?}",
+        report.items
+    );
+    app.stop().await;
+}
+
+/// The operator points the row at a decoy address before the recipient clicks the link, to
+/// record the refusal under the decoy's label: the link carries the label it was made for, and
+/// the opt-out goes under it.
+async fn a_link_opt_out_is_recorded_under_the_links_label_whatever_the_row_says(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "clicked@example.jp";
+    record(&app, &shop, email, "opt_in", "consent").await;
+    let link = crate::unsubscribe::links(&app, &shop, &[email], None).await;
+    let path = crate::unsubscribe::path_of(link[0]["url"].as_str().unwrap());
+    let row = |to: &str, from: &str| {
+        format!("UPDATE subjects SET address = '{to}' WHERE address = '{from}';")
+    };
+    tamper(&db, &row("decoy@example.jp", email));
+    let clicked = crate::unsubscribe::one_click(&app, &path).await;
+    assert_eq!(clicked.status, 200, "{}", clicked.text());
+    tamper(&db, &row(email, "decoy@example.jp"));
+
+    // The bundle waits for a checkpoint covering the address's newest event.
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let report = verified(&app, &bundle);
+    assert!(report.passed(), "{:?}", report.items);
+    assert_eq!(bundle["events"].as_array().unwrap().len(), 2, "{bundle}");
+    assert_eq!(bundle["decisions"][0]["status"], "withdrawn", "{bundle}");
     app.stop().await;
 }
 

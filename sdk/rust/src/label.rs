@@ -111,9 +111,18 @@ impl LogParameters {
         }
     }
 
-    /// Parses a parameters leaf strictly: every member as [`LogParameters::new`] writes it.
+    /// Parses a parameters leaf strictly: every member as [`LogParameters::new`] writes it, in
+    /// its canonical form (so a member left out, such as `prev`, is refused, not defaulted).
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
         let p: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let canonical = serde_json::to_value(&p)
+            .ok()
+            .and_then(|v| crate::jcs::canonicalize(&v).ok());
+        if canonical.as_deref().map(str::as_bytes) != Some(bytes) {
+            return Err(
+                "not exactly the members of a log_parameters leaf, in canonical form".into(),
+            );
+        }
         if p.leaf_type != PARAMETERS_TYPE || p.v != 1 {
             return Err(format!("not a {PARAMETERS_TYPE} leaf of version 1"));
         }
@@ -188,6 +197,10 @@ mod tests {
         let mut doc = serde_json::to_value(&p).unwrap();
         doc["vrf_public_key"] = serde_json::json!(base64_zeroes());
         assert!(LogParameters::parse(doc.to_string().as_bytes()).is_err());
+        let mut doc = serde_json::to_value(&p).unwrap();
+        doc.as_object_mut().unwrap().remove("prev");
+        let without_prev = crate::jcs::canonicalize(&doc).unwrap();
+        assert!(LogParameters::parse(without_prev.as_bytes()).is_err());
     }
 
     fn base64_zeroes() -> String {
