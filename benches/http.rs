@@ -8,7 +8,7 @@
 //! Every rate is also given as a ratio to a bare actix handler measured in the same run, under the
 //! same load generator: the shared machine's speed changes from run to run, the ratio much less.
 //!
-//! `cargo bench --bench http` (`-- --skip-pg`, `-- --seconds N`, `-- --only decisions|batch|links|oneclick`).
+//! `cargo bench --bench http` (`-- --skip-pg`, `-- --seconds N`, `-- --only known|decisions|batch|links|oneclick`).
 
 #[allow(dead_code)]
 #[path = "../tests/it/common/pg.rs"]
@@ -235,6 +235,17 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
         .await;
         let recorded = events.0.max(1);
         let skip = |phase: &str| only.is_some_and(|o| o != phase);
+        // Opt-ins for addresses recorded above: the commonest event of a running sender.
+        let known = load(addr, if skip("known") { 0 } else { seconds }, {
+            let token = token.clone();
+            move |i| {
+            let body = format!(
+                r#"{{"event":"opt_in","email":"user{}@example.jp","purposes":["newsletter"],"method":"web_form","received_by":{{"role":"sender","name":"Bench K.K."}}}}"#,
+                i % recorded
+            );
+            request("POST", "/v1/events", &token, Some(&body))
+        }})
+        .await;
         let decisions = load(addr, if skip("decisions") { 0 } else { seconds }, {
             let token = token.clone();
             move |i| {
@@ -296,10 +307,11 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
             )
         })
         .await;
-        (events, decisions, batch, link_batches, clicks, link_count)
+        (events, known, decisions, batch, link_batches, clicks, link_count)
     });
     let (
         (n_events, lat_events, cpu_events),
+        (n_known, _, cpu_known),
         (n_dec, lat_dec, cpu_dec),
         (n_batch, _, _),
         (n_links, _, _),
@@ -327,6 +339,16 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
         format!("{name}: CPU per event (server + load generator)"),
         cpu_per(cpu_events, n_events),
     ));
+    if n_known > 0 {
+        rows.push((
+            format!("{name}: opt-in events/s for known addresses"),
+            per_s(n_known),
+        ));
+        rows.push((
+            format!("{name}: CPU per event for a known address"),
+            cpu_per(cpu_known, n_known),
+        ));
+    }
     rows.push((
         format!("{name}: single decisions/s (GET /v1/consent)"),
         per_s(n_dec),

@@ -58,7 +58,10 @@ async fn add_checkpoint(
                 tracing::error!(error = %e, "a log showed this witness two roots for one size");
                 ApiError::Conflict(e.to_string())
             }
-            WitnessError::Inconsistent(..) => ApiError::Invalid(e.to_string()),
+            WitnessError::Inconsistent(..) | WitnessError::AuditFailed(_) => {
+                ApiError::Invalid(e.to_string())
+            }
+            WitnessError::AuditUnavailable(_) => ApiError::Unavailable(e.to_string()),
             WitnessError::State(_) | WitnessError::OldSizeMismatch { .. } => {
                 ApiError::Internal(e.to_string())
             }

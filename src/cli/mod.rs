@@ -263,6 +263,11 @@ enum WitnessCommand {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: String,
+        /// Audit the log at this URL before cosigning: read every leaf from its tiles, replay
+        /// the subject map and the chain rule, and cosign only checkpoints that pass (with one
+        /// --log).
+        #[arg(long, value_name = "URL")]
+        audit: Option<String>,
     },
 }
 
@@ -563,8 +568,16 @@ fn witness(command: WitnessCommand) -> Result<(), String> {
             logs,
             state,
             listen,
+            audit,
         } => {
-            let witness = crate::log::witness::Witness::new(read_key(&key)?, &logs, &state)?;
+            let mut witness = crate::log::witness::Witness::new(read_key(&key)?, &logs, &state)?;
+            if let Some(url) = audit {
+                let [log] = logs.as_slice() else {
+                    return Err("--audit audits the one log of --log: give one --log".into());
+                };
+                witness = witness.audit(log, verify::leaf_source(&url))?;
+                println!("auditing {url} before each cosignature");
+            }
             let vkey = witness.vkey();
             actix_web::rt::System::new().block_on(async move {
                 let (server, addrs) = api::witness::server(std::sync::Arc::new(witness), &listen)

@@ -226,6 +226,13 @@ fn fetch_leaves(
     Ok(leaves.split_off((start - index * TILE_WIDTH) as usize))
 }
 
+/// The leaves of the log at `url`, read from its entry tiles (for an auditing witness).
+pub fn leaf_source(url: &str) -> crate::log::witness::LeafSource {
+    let agent = agent();
+    let base = url.trim_end_matches('/').to_string();
+    Box::new(move |start, end| fetch_leaves(&agent, &base, None, start, end))
+}
+
 /// `monitor`: follows the log; an alarm is an error starting "monitor alarm:".
 pub fn monitor(
     url: &str,

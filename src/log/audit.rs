@@ -25,6 +25,8 @@ pub struct MapAuditor {
     /// Heads of the leaves read since the last map leaf (kept across a failed fetch, so that a
     /// half-done pass goes on where it stopped).
     pending: HashMap<Hash, u64>,
+    /// Whether the last leaf audited is a `subject_map` leaf (as every checkpoint's must be).
+    ends_with_map: bool,
     path: PathBuf,
 }
 
@@ -38,6 +40,7 @@ impl MapAuditor {
             edge: Vec::new(),
             size: 0,
             pending: HashMap::new(),
+            ends_with_map: false,
             path: path.clone(),
         };
         let text = match std::fs::read_to_string(&path) {
@@ -56,6 +59,7 @@ impl MapAuditor {
             };
             match words.as_slice() {
                 ["size", n] => auditor.size = number(n)?,
+                ["ends_with_map"] => auditor.ends_with_map = true,
                 ["edge", h, hash_hex] => auditor.edge.push((number(h)? as u32, hash(hash_hex)?)),
                 ["head", key, index] => heads.push((hash(key)?, number(index)?)),
                 _ => return Err(state(format!("bad line {line:?}"))),
@@ -68,6 +72,12 @@ impl MapAuditor {
     /// Leaves audited so far.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Whether the last leaf audited is a `subject_map` leaf: then the checkpoint of that size
+    /// commits to a map the auditor checked, and bundles against it are complete.
+    pub fn ends_with_map(&self) -> bool {
+        self.ends_with_map
     }
 
     fn root(&self) -> Hash {
@@ -100,7 +110,9 @@ impl MapAuditor {
             }
             for leaf in leaves.into_iter().take((cp.size - self.size) as usize) {
                 let index = self.size;
+                self.ends_with_map = false;
                 if let Some(stated) = map::map_leaf(&leaf) {
+                    self.ends_with_map = true;
                     let next = self.map.stage(index, self.pending.drain());
                     if stated.covers != index || stated.root != next.root() {
                         return Err(Alarm::MapMismatch(index));
@@ -150,6 +162,9 @@ impl MapAuditor {
     fn save(&self) -> Result<(), Alarm> {
         let state = |e: std::io::Error| Alarm::State(format!("{}: {e}", self.path.display()));
         let mut text = format!("size {}\n", self.size);
+        if self.ends_with_map {
+            text.push_str("ends_with_map\n");
+        }
         for (h, hash) in &self.edge {
             text.push_str(&format!("edge {h} {}\n", crate::hex(hash)));
         }

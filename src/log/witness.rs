@@ -3,7 +3,11 @@
 //! new one only if it is signed by the log, its `old` size is the one it holds, and the
 //! consistency proof from that size verifies — so two views of one log never both get its
 //! cosignature. Check-and-update is atomic (one lock; the state file is replaced by rename after
-//! an fsync). HTTP lives in `api::witness`; the log's side of the protocol in `cosigning.rs`.
+//! an fsync). An **auditing** witness also replays every leaf up to the checkpoint (`audit`: the
+//! subject map and the chain rule) and cosigns only a checkpoint that ends with a map leaf it
+//! checked, so a quorum of them makes completeness hold against the operator. Fetching the
+//! leaves is the caller's ([`LeafSource`]). HTTP lives in `api::witness`; the log's side of the
+//! protocol in `cosigning.rs`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,8 +16,10 @@ use std::sync::Mutex;
 use consent_ledger_sdk::evidence::verify::b64_hash;
 use sha2::{Digest, Sha256};
 
+use super::audit::MapAuditor;
 use super::cosign::Cosigner;
 use super::hash::Hash;
+use super::monitor::Alarm;
 use super::note::{split_note, Checkpoint, NoteVerifier};
 use super::proof::verify_consistency;
 
@@ -46,7 +52,17 @@ pub enum WitnessError {
     /// The state could not be read or written (500).
     #[error("witness state: {0}")]
     State(String),
+    /// The leaves up to the checkpoint do not pass the audit (422): not cosigned, ever.
+    #[error("the checkpoint fails this witness's audit: {0}")]
+    AuditFailed(String),
+    /// The log's leaves could not be read for the audit (503): try again.
+    #[error("cannot audit the checkpoint now: {0}")]
+    AuditUnavailable(String),
 }
+
+/// Where an auditing witness reads a log's leaves: `fetch(start, end)` gives leaves from
+/// `start` (as many as it likes, at most up to `end`).
+pub type LeafSource = Box<dyn Fn(u64, u64) -> Result<Vec<Vec<u8>>, String> + Send + Sync>;
 
 /// A witness: its key, the logs it follows, its state directory.
 pub struct Witness {
@@ -54,6 +70,8 @@ pub struct Witness {
     logs: HashMap<String, NoteVerifier>,
     state: PathBuf,
     lock: Mutex<()>,
+    /// The logs this witness audits (by origin): the auditor and where it reads the leaves.
+    audits: HashMap<String, Mutex<(MapAuditor, LeafSource)>>,
 }
 
 impl Witness {
@@ -77,7 +95,62 @@ impl Witness {
             logs,
             state: state.to_path_buf(),
             lock: Mutex::new(()),
+            audits: HashMap::new(),
         })
+    }
+
+    /// Makes this an auditing witness of the log with verifier key `vkey` (one it follows),
+    /// reading its leaves from `source`; the audit's memory is kept in the state directory.
+    pub fn audit(mut self, vkey: &str, source: LeafSource) -> Result<Self, String> {
+        let origin = NoteVerifier::parse(vkey)
+            .map_err(|e| format!("log key {vkey:?}: {e}"))?
+            .name()
+            .to_string();
+        if !self.logs.contains_key(&origin) {
+            return Err(format!(
+                "this witness does not follow {origin:?}: give its --log"
+            ));
+        }
+        let dir = self.state_file(&origin).with_extension("audit.d");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let auditor = MapAuditor::open(&dir).map_err(|e| e.to_string())?;
+        self.audits.insert(origin, Mutex::new((auditor, source)));
+        Ok(self)
+    }
+
+    /// For an auditing witness of the log: replays the leaves up to `cp` (the subject map and
+    /// the chain rule, and their hash to its root) and requires its last leaf to be a map leaf.
+    fn audited(&self, origin: &str, cp: &Checkpoint) -> Result<(), WitnessError> {
+        let Some(audit) = self.audits.get(origin) else {
+            return Ok(());
+        };
+        let mut audit = audit.lock().expect("audit lock");
+        let (auditor, source) = &mut *audit;
+        if cp.size < auditor.size() {
+            return Err(WitnessError::State(format!(
+                "the audit has read {} leaves, more than the checkpoint's {}",
+                auditor.size(),
+                cp.size
+            )));
+        }
+        auditor
+            .advance(cp, |start, end| source(start, end))
+            .map_err(|alarm| match alarm {
+                Alarm::Fetch(e) => WitnessError::AuditUnavailable(e),
+                Alarm::State(e) => WitnessError::State(e),
+                other => {
+                    tracing::error!(alarm = %other, "an audited log failed the audit");
+                    WitnessError::AuditFailed(other.to_string())
+                }
+            })?;
+        if !auditor.ends_with_map() {
+            return Err(WitnessError::AuditFailed(format!(
+                "the checkpoint of size {} does not end with a subject_map leaf",
+                cp.size
+            )));
+        }
+        Ok(())
     }
 
     /// The witness's verifier key.
@@ -177,6 +250,7 @@ impl Witness {
             }
             _ => {}
         }
+        self.audited(origin, &cp)?;
         self.store(origin, note)?;
         // The exact body, extension lines and all: that is what verifiers check against.
         let (body, _) = split_note(note).map_err(|e| bad(&e.to_string()))?;

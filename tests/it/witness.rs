@@ -17,7 +17,10 @@ use crate::evidence::{evidence, verify_cli};
 use crate::on_both_backends;
 use crate::unsubscribe::{opt_in, shop};
 
-on_both_backends!(witnesses_cosign_and_verify_holds_bundles_to_a_quorum);
+on_both_backends!(
+    witnesses_cosign_and_verify_holds_bundles_to_a_quorum,
+    an_auditing_witness_refuses_a_chain_that_skips_an_opt_out
+);
 
 /// A witness process, killed when dropped.
 struct WitnessProcess {
@@ -58,12 +61,17 @@ fn new_key(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
 }
 
 fn start_witness(dir: &Path, name: &str, log_vkey: &str) -> WitnessProcess {
+    start_witness_with(dir, name, log_vkey, &[])
+}
+
+fn start_witness_with(dir: &Path, name: &str, log_vkey: &str, args: &[&str]) -> WitnessProcess {
     let (key, vkey) = new_key(dir, name);
     let mut child = bin()
         .args(["witness", "serve", "--key"])
         .arg(&key)
         .args(["--log", log_vkey, "--listen", "127.0.0.1:0", "--state"])
         .arg(dir.join(format!("{name}-state")))
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -229,4 +237,125 @@ async fn witnesses_cosign_and_verify_holds_bundles_to_a_quorum(db: TestDb) {
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
     app.stop().await;
+}
+
+/// Waits until the log serves a checkpoint of at least `size` that `witness` cosigned.
+async fn cosigned(app: &TestApp, witness: &str, size: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let cp = app.get("/checkpoint").await.text();
+        let at = consent_ledger_sdk::note::Checkpoint::parse(cp.split("\n\n").next().unwrap())
+            .map_or(0, |c| c.size);
+        if at >= size && cp.contains(witness) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not cosigned in time: {cp}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An auditing witness (`witness serve --audit URL`) replays every leaf before it cosigns. It
+/// cosigns an honest log; then a patched server writes an event whose `prev` skips the opt-out,
+/// and the rows are edited to match, so the bundle alone is VALID. The witness refuses that
+/// checkpoint (422, naming the leaf), so a bundle held to a policy naming it fails.
+async fn an_auditing_witness_refuses_a_chain_that_skips_an_opt_out(db: TestDb) {
+    let shop = shop(&db, true);
+    // A second server on the same database serves the tiles the witness reads.
+    let reader = TestApp::start(&db).await;
+    let log_vkey = reader.log.verifier_key();
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = start_witness_with(dir.path(), "auditor", &log_vkey, &["--audit", &reader.base]);
+    let mut config = db.config();
+    config.witnesses = vec![format!("{} {}", auditor.vkey, auditor.url).parse().unwrap()];
+    let app = TestApp::start_with(config).await;
+    let email = "audited@example.jp";
+    let event = |kind: &str| {
+        json!({"event": kind, "email": email, "purposes": ["newsletter"], "method": "web_form",
+               "received_by": {"role": "sender", "name": "Sakura Shop"}})
+    };
+    let post = |body: serde_json::Value| {
+        let (app, token) = (&app, shop.sender.clone());
+        async move {
+            let res = app
+                .call("POST", "/v1/events", Some(&token), Some(&body), &[])
+                .await;
+            assert_eq!(res.status, 201, "{}", res.text());
+            res.json()
+        }
+    };
+    let opt_in = post(event("opt_in")).await;
+    let opt_out = post(event("opt_out")).await;
+    let out_index = opt_out["leaf_index"].as_u64().unwrap();
+    cosigned(&app, "auditor.example.jp/witness", out_index + 2).await;
+
+    // The patched server's leaf, and the rows made to match it.
+    let label = evidence(&app, &shop.sender, email).await["subject"]["commitment"].clone();
+    let forged = consent_ledger::log::Leaf::from_json(&json!({
+        "type": "consent_event", "v": 1, "tenant": shop.tenant, "event_id": "forged",
+        "subject": label, "event": "opt_in", "purposes": ["newsletter"], "basis": "consent",
+        "method": "web_form", "collection_point": null,
+        "received_by": {"role": "sender", "name": "Sakura Shop"},
+        "occurred_at": "2026-12-01T00:00:00Z", "recorded_at": "2026-12-01T00:00:00Z",
+        "prev": opt_in["leaf_index"], "confirmation_required": false, "evidence_sha256": null,
+        "confirms": null
+    }))
+    .unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    let id = opt_out["event_id"].as_str().unwrap();
+    crate::common::tamper(
+        &db,
+        &format!(
+            "DELETE FROM consent_state WHERE event_id = '{id}';
+             DELETE FROM webhook_deliveries WHERE event_id = '{id}';
+             UPDATE events SET id = 'forged', kind = 'opt_in', leaf_index = {index},
+                    prev_leaf_index = {} WHERE id = '{id}';",
+            opt_in["leaf_index"]
+        ),
+    );
+    let cp = crate::common::wait_for_checkpoint(&app.log, index + 2).await;
+
+    // Offered the checkpoint directly (old size learnt from the 409), the witness refuses it.
+    let client = awc::Client::new();
+    let url = format!("{}/add-checkpoint", auditor.url);
+    let mut res = client
+        .post(&url)
+        .send_body(format!("old 0\n\n{}", cp.note))
+        .await
+        .unwrap();
+    let held: u64 = String::from_utf8(res.body().await.unwrap().to_vec())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let proof = app.log.consistency_proof(held, cp.size).unwrap();
+    let lines: String = proof
+        .iter()
+        .map(|h| format!("{}\n", B64.encode(h)))
+        .collect();
+    let mut res = client
+        .post(&url)
+        .send_body(format!("old {held}\n{lines}\n{}", cp.note))
+        .await
+        .unwrap();
+    let body = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    assert_eq!(res.status().as_u16(), 422, "{body}");
+    assert!(
+        body.contains(&format!("leaf {index} names leaf {}", opt_in["leaf_index"])),
+        "{body}"
+    );
+
+    // The bundle alone passes; held to the auditing witness, it does not.
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let (ok, out) = verify_cli(&bundle, &log_vkey, &[]);
+    assert!(ok, "the rows were made to match: {out}");
+    let policy = dir.path().join("audited.policy");
+    std::fs::write(
+        &policy,
+        format!("log {log_vkey}\nwitness A {}\nquorum A\n", auditor.vkey),
+    )
+    .unwrap();
+    let (ok, out) = verify_cli(&bundle, &log_vkey, &["--policy", policy.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    app.stop().await;
+    reader.stop().await;
 }

@@ -114,6 +114,7 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
   }
   if (options.trusted) await checkTrusted(check, vkey, cp, options.trusted);
   if (options.policy !== undefined) await checkWitnessed(check, notes, bundle, vkey, cp, options.policy);
+  notes.push(guarantees(!!options.trusted, options.policy !== undefined));
 
   const checkLeaf = async (what: string, leaf: ProvenLeaf): Promise<Json | null> => {
     const data = fromBase64(leaf.leaf);
@@ -289,6 +290,16 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
 }
 
 type Check = (what: string, ok: boolean, detail?: string) => boolean;
+
+/** What the verdict rests on, by who vouches for the checkpoint (as the Rust verifier says it). */
+function guarantees(trusted: boolean, policy: boolean): string {
+  const held = ["the verifier alone: the bundle is what the log signed, complete as the log's subject map states it"];
+  if (trusted) held.push("a trusted checkpoint: the same log the regulator saw, no older than it");
+  held.push(policy
+    ? "the policy's witnesses: one view of the log; if they audit (`witness serve --audit`), the map and every chain were replayed, so completeness holds against the operator"
+    : "not audited here: completeness holds against the operator only if someone audits the log (a policy of auditing witnesses, or `monitor --audit-map`)");
+  return `guarantees — ${held.join("; ")}`;
+}
 type CheckLeaf = (what: string, leaf: ProvenLeaf) => Promise<Json | null>;
 
 /** The log's VRF key and the index of its parameters leaf; null for a log with none yet; undefined when that does not hold. */

@@ -214,6 +214,7 @@ pub fn verify(
         check_trusted(&mut report, &verifier, &cp, trusted);
     }
     check_witnessed(&mut report, &bundle, &verifier, &cp, policy);
+    report.notes.push(guarantees(trusted.is_some(), policy.is_some()));
 
     let map_root = check_map_leaf(&mut report, &bundle, &cp);
     let parameters = map_root.and_then(|root| check_parameters(&mut report, &bundle, &cp, &root));
@@ -227,6 +228,28 @@ pub fn verify(
     check_templates(&mut report, &bundle, &cp, &events);
     check_decisions(&mut report, &bundle, &cp, &events);
     report
+}
+
+/// What the verdict rests on, by who vouches for the checkpoint (`docs/threat-model.md`).
+fn guarantees(trusted: bool, policy: bool) -> String {
+    let mut held = vec!["the verifier alone: the bundle is what the log signed, complete as the \
+                         log's subject map states it"];
+    if trusted {
+        held.push("a trusted checkpoint: the same log the regulator saw, no older than it");
+    }
+    if policy {
+        held.push(
+            "the policy's witnesses: one view of the log; if they audit (`witness serve \
+             --audit`), the map and every chain were replayed, so completeness holds against \
+             the operator",
+        );
+    } else {
+        held.push(
+            "not audited here: completeness holds against the operator only if someone audits \
+             the log (a policy of auditing witnesses, or `monitor --audit-map`)",
+        );
+    }
+    format!("guarantees — {}", held.join("; "))
 }
 
 /// The log's VRF key, as the bundle's map states it: `Some(Some((index, key)))` for its
