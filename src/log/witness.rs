@@ -135,7 +135,7 @@ impl Witness {
             )));
         }
         auditor
-            .advance(cp, |start, end| source(start, end))
+            .advance(cp, &**source)
             .map_err(|alarm| match alarm {
                 Alarm::Fetch(e) => WitnessError::AuditUnavailable(e),
                 Alarm::State(e) => WitnessError::State(e),

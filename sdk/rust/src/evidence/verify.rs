@@ -214,7 +214,9 @@ pub fn verify(
         check_trusted(&mut report, &verifier, &cp, trusted);
     }
     check_witnessed(&mut report, &bundle, &verifier, &cp, policy);
-    report.notes.push(guarantees(trusted.is_some(), policy.is_some()));
+    report
+        .notes
+        .push(guarantees(trusted.is_some(), policy.is_some()));
 
     let map_root = check_map_leaf(&mut report, &bundle, &cp);
     let parameters = map_root.and_then(|root| check_parameters(&mut report, &bundle, &cp, &root));
@@ -232,8 +234,10 @@ pub fn verify(
 
 /// What the verdict rests on, by who vouches for the checkpoint (`docs/threat-model.md`).
 fn guarantees(trusted: bool, policy: bool) -> String {
-    let mut held = vec!["the verifier alone: the bundle is what the log signed, complete as the \
-                         log's subject map states it"];
+    let mut held = vec![
+        "the verifier alone: the bundle is what the log signed, complete as the \
+                         log's subject map states it",
+    ];
     if trusted {
         held.push("a trusted checkpoint: the same log the regulator saw, no older than it");
     }
