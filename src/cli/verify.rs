@@ -114,10 +114,25 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
         .map(|path| Policy::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display())))
         .transpose()?;
     let bundle = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let trusted = match trusted_checkpoint {
-        None => None,
-        Some(path) => {
-            let note = read(path)?;
+    // Freshness: with --url alone, the log's latest checkpoint is the anchor (the bundle must be
+    // of the same log, a prefix of what it serves now).
+    let fetched = match (trusted_checkpoint, url) {
+        (None, Some(url)) => Some(fetch(
+            &agent(),
+            &format!("{}/checkpoint", url.trim_end_matches('/')),
+            token,
+        )?),
+        _ => None,
+    };
+    let anchored = trusted_checkpoint.is_some() || fetched.is_some();
+    let trusted = match (trusted_checkpoint, fetched) {
+        (None, None) => None,
+        (path, fetched) => {
+            let note = match (path, fetched) {
+                (Some(path), _) => read(path)?,
+                (None, fetched) => fetched.expect("fetched when no file is given"),
+            };
+            let allow_older = allow_older || path.is_none();
             let consistency = match (consistency_proof, url) {
                 (Some(proof), _) => parse_proof(&read(proof)?)?,
                 (None, Some(url)) => {
@@ -172,8 +187,31 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
         .map_err(|e| format!("{}: {e}", path.display()))?;
         println!("report: {}", path.display());
     }
-    if report.passed() {
-        println!("verdict: VALID ({} checks passed)", report.items.len());
+    if report.passed() && anchored {
+        println!(
+            "verdict: VALID ({} checks passed; consistent with {})",
+            report.items.len(),
+            if trusted_checkpoint.is_some() {
+                "the trusted checkpoint".to_string()
+            } else {
+                format!("the latest checkpoint of {}", url.unwrap_or_default())
+            }
+        );
+        Ok(())
+    } else if report.passed() {
+        let size = serde_json::from_slice::<serde_json::Value>(&bundle)
+            .ok()
+            .and_then(|b| {
+                let note = b["checkpoint"].as_str()?.to_string();
+                crate::log::note::Checkpoint::parse(note.split("\n\n").next()?).ok()
+            })
+            .map_or(0, |cp| cp.size);
+        println!(
+            "verdict: VALID as of checkpoint {size}, not anchored to a later one ({} checks \
+             passed): give --url (the log's latest checkpoint) or --trusted-checkpoint to \
+             check it is the log everyone sees and how recent it is",
+            report.items.len()
+        );
         Ok(())
     } else {
         println!(

@@ -17,7 +17,8 @@ use crate::unsubscribe::{may_send, opt_in, shop};
 on_both_backends!(
     evidence_verifies_offline_and_tampering_is_caught,
     two_servers_on_one_database_keep_one_subject_map,
-    the_map_audit_catches_a_misstated_subject_map
+    the_map_audit_catches_a_misstated_subject_map,
+    verify_with_url_anchors_the_bundle_to_the_latest_checkpoint
 );
 
 /// Runs `verify evidence` on `bundle`; (success, stdout).
@@ -760,6 +761,32 @@ async fn the_map_audit_catches_a_misstated_subject_map(db: TestDb) {
     assert!(
         text.contains(&format!("subject map leaf at {index} does not match")),
         "{text}"
+    );
+    app.stop().await;
+}
+
+/// `verify evidence --url`: the log's latest checkpoint is the anchor, and a bundle of the log
+/// passes as consistent with it; without an anchor the verdict says the bundle is valid only as
+/// of its own checkpoint.
+async fn verify_with_url_anchors_the_bundle_to_the_latest_checkpoint(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "fresh@example.jp";
+    opt_in(&app, &shop, email).await;
+    let bundle = evidence(&app, &shop.sender, email).await;
+    opt_in(&app, &shop, "later@example.jp").await;
+    let vkey = app.log.verifier_key();
+    let (ok, out) = verify_cli(&bundle, &vkey, &[]);
+    assert!(ok && out.contains("not anchored to a later one"), "{out}");
+    // Off the test's thread: the server under test answers on it.
+    let (base, key) = (app.base.clone(), vkey.clone());
+    let (ok, out) =
+        actix_web::rt::task::spawn_blocking(move || verify_cli(&bundle, &key, &["--url", &base]))
+            .await
+            .unwrap();
+    assert!(
+        ok && out.contains("consistent with the latest checkpoint of"),
+        "{out}"
     );
     app.stop().await;
 }

@@ -189,8 +189,12 @@ mod tests {
     fn a_parameters_leaf_parses_back_and_refuses_other_members() {
         let pk = hex32("54136cd90d99fbd1d4e855d9556efea87ba0337f2a6ce22028d0f5726fcb854e");
         let p = LogParameters::new(&pk, "2026-12-02T00:00:00Z".into());
-        let bytes = serde_json::to_vec(&p).unwrap();
-        assert_eq!(LogParameters::parse(&bytes).unwrap(), p);
+        let bytes = crate::jcs::canonicalize(&serde_json::to_value(&p).unwrap()).unwrap();
+        assert_eq!(LogParameters::parse(bytes.as_bytes()).unwrap(), p);
+        assert!(
+            LogParameters::parse(&serde_json::to_vec(&p).unwrap()).is_err(),
+            "not canonical"
+        );
         let mut doc = serde_json::to_value(&p).unwrap();
         doc["extra"] = serde_json::json!(1);
         assert!(LogParameters::parse(doc.to_string().as_bytes()).is_err());
