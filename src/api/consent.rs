@@ -498,11 +498,27 @@ pub struct DecisionQuery {
     pub purpose: String,
     /// The tenant (regulators and admins; senders act on their own).
     pub tenant: Option<String>,
+    /// `true`: answer with the proof (`consent-ledger/decision/v1`: the decision as of a
+    /// checkpoint covering the address's newest event, and the address's evidence bundle), which
+    /// `consent-ledger verify decision` and the SDKs check offline. Slower: it waits for that
+    /// checkpoint.
+    pub proof: Option<bool>,
+}
+
+/// The live decision, or with `proof=true` the decision with its proof.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum DecisionAnswer {
+    /// The decision now (`proof` not asked).
+    Live(Decision),
+    /// The decision with its proof.
+    Proven(Box<crate::evidence::ProvenDecision>),
 }
 
 /// May I mail this address for this purpose? An opt-out wins at once.
 #[utoipa::path(get, path = "/v1/consent", tag = "consent", security(("bearer" = [])), params(DecisionQuery),
-    responses((status = 200, body = Decision), (status = 403, body = Problem, content_type = "application/problem+json"), ))]
+    responses((status = 200, body = DecisionAnswer), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "With proof=true: no events for this address (its decision is none; nothing to prove)", body = Problem, content_type = "application/problem+json"), ))]
 #[get("/v1/consent")]
 pub async fn decision(
     caller: Caller,
@@ -513,14 +529,27 @@ pub async fn decision(
         email,
         purpose,
         tenant,
+        proof,
     } = query.into_inner();
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
     caller.audit(&state, &tenant_id, "decision").await?;
     let store = state.store.clone();
-    let decision = super::short_query(&state.store, move || {
-        consent::decide(&store, &tenant_id, &email, &purpose)
-    })
-    .await?;
+    let decision = if proof == Some(true) {
+        let log = state.log.clone();
+        DecisionAnswer::Proven(Box::new(
+            web::block(move || {
+                crate::evidence::proven_decision(&store, &log, &tenant_id, &email, &purpose)
+            })
+            .await??,
+        ))
+    } else {
+        DecisionAnswer::Live(
+            super::short_query(&state.store, move || {
+                consent::decide(&store, &tenant_id, &email, &purpose)
+            })
+            .await?,
+        )
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(decision))

@@ -229,6 +229,25 @@ enum VerifyCommand {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Check a send decision with its proof (from GET /v1/consent?…&proof=true): its bundle, as
+    /// `verify evidence` does, and that the decision is the one the bundle's events give. Exits 1
+    /// if any check fails.
+    Decision {
+        /// The decision with its proof (JSON).
+        file: PathBuf,
+        /// The log's verifier key, as its operator publishes it.
+        #[arg(long)]
+        vkey: String,
+        /// Check it against the log's latest checkpoint at this base URL (consistency).
+        #[arg(long)]
+        url: Option<String>,
+        /// A bearer token for --url, if the operator restricted the log's read API.
+        #[arg(long, env = "CONSENT_LEDGER_MONITOR_TOKEN")]
+        token: Option<String>,
+        /// A C2SP tlog-policy file: the proof must carry a checkpoint cosigned by its quorum.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,6 +350,27 @@ fn execute(cli: Cli) -> Result<(), String> {
                     token: token.as_deref(),
                     allow_older,
                     html: report.as_deref().map(|path| (path, lang.as_str())),
+                    policy: policy.as_deref(),
+                },
+            )
+        }
+        Command::Verify(VerifyCommand::Decision {
+            file,
+            vkey,
+            url,
+            token,
+            policy,
+        }) => {
+            return verify::evidence(
+                &file,
+                &vkey,
+                verify::EvidenceOptions {
+                    trusted_checkpoint: None,
+                    consistency_proof: None,
+                    url: url.as_deref(),
+                    token: token.as_deref(),
+                    allow_older: false,
+                    html: None,
                     policy: policy.as_deref(),
                 },
             )

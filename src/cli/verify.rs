@@ -113,7 +113,15 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
     let policy = policy
         .map(|path| Policy::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display())))
         .transpose()?;
-    let bundle = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let file_bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    // A decision with its proof (`verify decision`) carries its bundle as `proof`.
+    let decision = serde_json::from_slice::<serde_json::Value>(&file_bytes)
+        .ok()
+        .filter(|doc| doc["format"] == crate::evidence::DECISION_FORMAT);
+    let bundle = match &decision {
+        Some(doc) => serde_json::to_vec(&doc["proof"]).map_err(|e| e.to_string())?,
+        None => file_bytes.clone(),
+    };
     // Freshness: with --url alone, the log's latest checkpoint is the anchor (the bundle must be
     // of the same log, a prefix of what it serves now).
     let fetched = match (trusted_checkpoint, url) {
@@ -159,7 +167,10 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
             })
         }
     };
-    let report = verify::verify(&bundle, vkey, trusted.as_ref(), policy.as_ref());
+    let report = match decision {
+        Some(_) => verify::verify_decision(&file_bytes, vkey, trusted.as_ref(), policy.as_ref()),
+        None => verify::verify(&bundle, vkey, trusted.as_ref(), policy.as_ref()),
+    };
     for item in &report.items {
         let mark = if item.ok { "ok  " } else { "FAIL" };
         if item.detail.is_empty() {

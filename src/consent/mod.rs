@@ -49,5 +49,6 @@ pub use subject::commitment;
 pub(crate) use subject::{new_subject, restore};
 pub(crate) use tenants::known_purposes;
 pub use tenants::{create_tenant, set_legal_hold, tenant, update_tenant, MAX_PURPOSES};
+pub(crate) use validate::check_purposes;
 pub use validate::new_id;
 pub(crate) use validate::plain_id;

@@ -78,7 +78,7 @@ pub(crate) fn plain_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub(super) fn check_purposes(requested: &[String], known: &[String]) -> Result<(), DomainError> {
+pub(crate) fn check_purposes(requested: &[String], known: &[String]) -> Result<(), DomainError> {
     if requested.is_empty() {
         return Err(DomainError::Invalid("give at least one purpose".into()));
     }

@@ -11,8 +11,9 @@ pub mod receipt;
 pub mod report;
 
 pub use consent_ledger_sdk::evidence::{
-    verify, Bundle, Completeness, EventEvidence, LogIdentity, Opening, Parameters, ProvenLeaf,
-    ProvenTemplate, PurposeDecision, TenantIdentity, Witnessed, FORMAT,
+    verify, Bundle, Completeness, EventEvidence, LogIdentity, Opening, Parameters, ProvenDecision,
+    ProvenLeaf, ProvenTemplate, PurposeDecision, TenantIdentity, Witnessed, DECISION_FORMAT,
+    FORMAT,
 };
 use consent_ledger_sdk::label::parameters_key;
 
@@ -234,5 +235,31 @@ pub fn bundle(
         completeness,
         parameters: Some(parameters),
         witnessed,
+    })
+}
+
+/// The send decision for `purpose` with its proof: the address's evidence bundle, and the
+/// decision its events give (as of the bundle's checkpoint, which covers the address's newest
+/// event). An address with no events has nothing to prove: its decision is `none`.
+pub fn proven_decision(
+    store: &Store,
+    log: &Log,
+    tenant_id: &str,
+    email: &str,
+    purpose: &str,
+) -> Result<ProvenDecision, DomainError> {
+    let known = store.read(|r| consent::known_purposes(r, tenant_id))?;
+    consent::check_purposes(std::slice::from_ref(&purpose.to_string()), &known)?;
+    let proof = bundle(store, log, tenant_id, email)?;
+    let decision = proof
+        .decisions
+        .iter()
+        .find(|d| d.purpose == purpose)
+        .cloned()
+        .ok_or_else(|| LogError::Corrupt(format!("the bundle has no decision for {purpose}")))?;
+    Ok(ProvenDecision {
+        format: DECISION_FORMAT.into(),
+        decision,
+        proof,
     })
 }

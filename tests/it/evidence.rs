@@ -23,11 +23,16 @@ on_both_backends!(
 
 /// Runs `verify evidence` on `bundle`; (success, stdout).
 pub fn verify_cli(bundle: &Value, vkey: &str, extra: &[&str]) -> (bool, String) {
+    verify_cli_as("evidence", bundle, vkey, extra)
+}
+
+/// `consent-ledger verify <what> FILE --vkey …` on a document: did it pass, and what it printed.
+pub fn verify_cli_as(what: &str, doc: &Value, vkey: &str, extra: &[&str]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("evidence.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(bundle).unwrap()).unwrap();
+    let path = dir.path().join(format!("{what}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
     let out = bin()
-        .args(["verify", "evidence"])
+        .args(["verify", what])
         .arg(&path)
         .args(["--vkey", vkey])
         .args(extra)

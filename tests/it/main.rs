@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod consent;
 mod crash;
+mod decisions;
 pub mod evidence;
 mod labels;
 mod log_api;

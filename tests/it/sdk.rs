@@ -60,6 +60,17 @@ async fn rust_client_records_decides_and_verifies(db: TestDb) {
             (offers.may_send, offers.status.as_str()),
             (false, "withdrawn")
         );
+        let proven = client
+            .proven_decision("kenji@example.jp", "offers")
+            .unwrap();
+        let report = consent_ledger_sdk::evidence::verify::verify_decision(
+            &serde_json::to_vec(&proven).unwrap(),
+            &client.verifier_key().unwrap(),
+            None,
+            None,
+        );
+        assert!(report.passed(), "{:?}", report.failed());
+        assert!(!proven.decision.may_send);
         let batch = client
             .check(
                 &["kenji@example.jp", "nobody@example.jp", "not an address"],

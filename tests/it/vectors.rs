@@ -7,7 +7,9 @@
 //! without a server.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use consent_ledger::evidence::verify::{decisions_from_leaves, tlog_proof, verify};
+use consent_ledger::evidence::verify::{
+    decisions_from_leaves, tlog_proof, verify, verify_decision,
+};
 use consent_ledger_sdk::consent::ConsentLeaf;
 use serde_json::{json, Value};
 
@@ -176,6 +178,43 @@ fn leaves(bundle: &Value) -> Vec<(u64, ConsentLeaf)> {
 fn verdict(bundle: &Value, vkey: &str) -> Value {
     let report = verify(&serde_json::to_vec(bundle).unwrap(), vkey, None, None);
     json!({"passed": report.passed(), "failed": report.failed()})
+}
+
+/// Copies of a proven decision: as served, and with its answer or its proof altered.
+fn decision_cases(answer: &Value) -> Vec<(&'static str, Value)> {
+    type Tamper = fn(&mut Value);
+    let cases: [(&str, Tamper); 6] = [
+        ("as served", |_| {}),
+        ("the answer says may_send true", |d| {
+            d["decision"]["may_send"] = json!(true);
+            d["decision"]["status"] = json!("granted");
+        }),
+        ("the answer names another deciding event", |d| {
+            d["decision"]["event_id"] = json!("evt_another")
+        }),
+        (
+            "the answer is for a purpose the proof does not decide",
+            |d| d["decision"]["purpose"] = json!("surveys"),
+        ),
+        ("the proof's event altered", |d| {
+            let leaf = d["proof"]["events"][0]["leaf"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            d["proof"]["events"][0]["leaf"] = json!(flip(&leaf));
+        }),
+        ("another format", |d| {
+            d["format"] = json!("consent-ledger/evidence/v1")
+        }),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, tamper)| {
+            let mut d = answer.clone();
+            tamper(&mut d);
+            (name, d)
+        })
+        .collect()
 }
 
 fn flip(b64: &str) -> String {
@@ -388,6 +427,33 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
     ];
     run(&app, &shop, email, &steps).await;
     let valid = evidence(&app, &shop.sender, email).await;
+    let answer = app
+        .call(
+            "GET",
+            &format!("/v1/consent?email={email}&purpose=offers&proof=true"),
+            Some(&shop.sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let decisions: Vec<Value> = decision_cases(&answer.json())
+        .into_iter()
+        .map(|(name, d)| {
+            let report = verify_decision(&serde_json::to_vec(&d).unwrap(), &vkey, None, None);
+            let verdict = json!({"passed": report.passed(), "failed": report.failed()});
+            json!({"name": name, "answer": d, "verdict": verdict})
+        })
+        .collect();
+    assert_eq!(
+        decisions[0]["verdict"]["passed"],
+        json!(true),
+        "{}",
+        decisions[0]
+    );
+    for case in &decisions[1..] {
+        assert_eq!(case["verdict"]["passed"], json!(false), "{}", case["name"]);
+    }
     let mut bundles = vec![("valid".to_string(), valid.clone())];
     bundles.extend(
         tampered(&valid)
@@ -423,6 +489,11 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
         std::fs::write(
             dir.join("bundles.json"),
             pretty(json!({"about": "Evidence bundles from a real log, valid and tampered, with the Rust verifier's verdict (passed, and the names of the failed items); written by tests/it/vectors.rs", "vkey": vkey, "cases": cases})),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("decisions.json"),
+            pretty(json!({"about": "A send decision with its proof (GET /v1/consent?proof=true) from a real log, as served and altered, with the Rust verifier's verdict; written by tests/it/vectors.rs", "vkey": vkey, "cases": decisions})),
         )
         .unwrap();
     }

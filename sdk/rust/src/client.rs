@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::evidence::Bundle;
+use crate::evidence::{Bundle, ProvenDecision};
 
 /// What went wrong with a call.
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +221,20 @@ impl Client {
     pub fn decision(&self, email: &str, purpose: &str) -> Result<Decision, ClientError> {
         self.get(&format!(
             "/v1/consent?email={}&purpose={}",
+            escape(email),
+            escape(purpose)
+        ))
+    }
+
+    /// The decision for `email` and `purpose` with its proof, to keep as evidence that the
+    /// sender asked before sending; [`crate::evidence::verify::verify_decision`] checks it offline.
+    pub fn proven_decision(
+        &self,
+        email: &str,
+        purpose: &str,
+    ) -> Result<ProvenDecision, ClientError> {
+        self.get(&format!(
+            "/v1/consent?email={}&purpose={}&proof=true",
             escape(email),
             escape(purpose)
         ))

@@ -11,6 +11,7 @@ export type RecordedEvent = S["RecordedEvent"];
 export type EventBatch = S["EventBatch"];
 export type RecordedBatch = S["RecordedBatch"];
 export type Decision = S["Decision"];
+export type ProvenDecision = S["ProvenDecision"];
 export type CheckResults = S["CheckResults"];
 export type LinkRequest = S["LinkRequest"];
 export type LinkBatch = S["LinkBatch"];
@@ -108,6 +109,12 @@ export class ConsentLedger {
   /** May this address be mailed for this purpose now? */
   decision(email: string, purpose: string): Promise<Decision> {
     const q = new URLSearchParams({ email, purpose });
+    return this.call("GET", `/v1/consent?${q}`);
+  }
+
+  /** The decision with its proof, to keep as evidence that you asked before sending (check it offline with verifyDecision). */
+  provenDecision(email: string, purpose: string): Promise<ProvenDecision> {
+    const q = new URLSearchParams({ email, purpose, proof: "true" });
     return this.call("GET", `/v1/consent?${q}`);
   }
 

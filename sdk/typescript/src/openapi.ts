@@ -845,6 +845,8 @@ export interface components {
             /** @description `granted`, `pending` (awaiting confirmation), `withdrawn` or `none`. */
             status: string;
         };
+        /** @description The live decision, or with `proof=true` the decision with its proof. */
+        DecisionAnswer: components["schemas"]["Decision"] | components["schemas"]["ProvenDecision"];
         /** @description One opt-out's delivery to one webhook: the delivery log. */
         Delivery: {
             /**
@@ -1235,6 +1237,20 @@ export interface components {
             title: string;
             /** @description A URI reference naming the kind of problem. */
             type: string;
+        };
+        /**
+         * @description A send decision with its proof (`GET /v1/consent?…&proof=true`): the decision for one
+         *     purpose, and the evidence bundle of the address it follows from — every event of the address
+         *     up to the bundle's checkpoint, proven complete. A sender keeps it as evidence that it asked
+         *     before sending; [`verify::verify_decision`] checks it offline.
+         */
+        ProvenDecision: {
+            /** @description The decision, as of the proof's checkpoint. */
+            decision: components["schemas"]["PurposeDecision"];
+            /** @description Always `consent-ledger/decision/v1`. */
+            format: string;
+            /** @description The evidence bundle it follows from. */
+            proof: components["schemas"]["Bundle"];
         };
         /** @description A leaf with its inclusion proof. */
         ProvenLeaf: {
@@ -2080,6 +2096,13 @@ export interface operations {
                 purpose: string;
                 /** @description The tenant (regulators and admins; senders act on their own). */
                 tenant?: string;
+                /**
+                 * @description `true`: answer with the proof (`consent-ledger/decision/v1`: the decision as of a
+                 *     checkpoint covering the address's newest event, and the address's evidence bundle), which
+                 *     `consent-ledger verify decision` and the SDKs check offline. Slower: it waits for that
+                 *     checkpoint.
+                 */
+                proof?: boolean;
             };
             header?: never;
             path?: never;
@@ -2093,7 +2116,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Decision"];
+                    "application/json": components["schemas"]["DecisionAnswer"];
                 };
             };
             /** @description The request is malformed */
@@ -2123,7 +2146,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such tenant or resource */
+            /** @description With proof=true: no events for this address (its decision is none; nothing to prove) */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -16,6 +16,7 @@ import type { components } from "./openapi.js";
 export type Bundle = components["schemas"]["Bundle"];
 export type ProvenLeaf = components["schemas"]["ProvenLeaf"];
 export type PurposeDecision = components["schemas"]["PurposeDecision"];
+export type ProvenDecision = components["schemas"]["ProvenDecision"];
 
 /** One verified claim. */
 export interface Item {
@@ -433,4 +434,50 @@ function decision(state: SubjectState, purpose: string): PurposeDecision {
 export function decisionsFromLeaves(events: [number, ConsentLeaf][], purposes: string[]): PurposeDecision[] {
   const state = replay(events);
   return purposes.map((p) => decision(state, p));
+}
+
+/** The format name of a send decision with its proof (`GET /v1/consent?…&proof=true`). */
+export const DECISION_FORMAT = "consent-ledger/decision/v1";
+
+/**
+ * Verifies a send decision with its proof (parsed JSON, or its text), as `consent-ledger verify
+ * decision` does: its proof as an evidence bundle ({@link verifyEvidence}), and that the decision
+ * is the one the bundle's events give for its purpose ("the decision follows from the proof").
+ */
+export async function verifyDecision(
+  input: ProvenDecision | string,
+  vkey: string,
+  options: VerifyOptions = {},
+): Promise<Report> {
+  let doc: Json | null = null;
+  try {
+    doc = typeof input === "string" ? JSON.parse(input) : (input as unknown as Json);
+  } catch {
+    doc = null;
+  }
+  const decision = doc?.decision as PurposeDecision | undefined;
+  const wellFormed = doc?.format === DECISION_FORMAT && typeof decision === "object" && decision !== null &&
+    typeof decision.purpose === "string" && typeof decision.may_send === "boolean" &&
+    typeof decision.status === "string";
+  if (!wellFormed) {
+    return {
+      items: [{ what: "decision", ok: false, detail: `not a ${DECISION_FORMAT} document with a decision` }],
+      notes: [],
+      passed: false,
+    };
+  }
+  const proof = doc!.proof as Bundle;
+  const report = await verifyEvidence(proof, vkey, options);
+  const proven = Array.isArray(proof?.decisions) ? proof.decisions.find((d) => d.purpose === decision.purpose) : undefined;
+  const same = !!proven && proven.may_send === decision.may_send && proven.status === decision.status &&
+    (proven.event_id ?? null) === (decision.event_id ?? null);
+  const size = typeof proof?.checkpoint === "string" ? proof.checkpoint.split("\n")[1] ?? "" : "";
+  const detail = !proven
+    ? `the proof has no decision for ${decision.purpose}`
+    : same
+      ? `${decision.purpose}: may_send ${decision.may_send} (${decision.status}), as of tree size ${size}`
+      : `the proof gives may_send ${proven.may_send} (${proven.status}), the answer says ${decision.may_send} (${decision.status})`;
+  report.items.push({ what: "the decision follows from the proof", ok: same, detail });
+  report.passed = report.items.length > 0 && report.items.every((i) => i.ok);
+  return report;
 }

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { decisionsFromLeaves, parseConsentLeaf, verifyEvidence } from "../dist/index.js";
+import { decisionsFromLeaves, parseConsentLeaf, verifyDecision, verifyEvidence } from "../dist/index.js";
 
 const vectors = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "vectors");
 const read = (name) => JSON.parse(readFileSync(join(vectors, name), "utf8"));
@@ -33,6 +33,16 @@ test("verifyEvidence gives the Rust verifier's verdict on every bundle", async (
   assert.ok(cases.length > 10);
   for (const c of cases) {
     const report = await verifyEvidence(c.bundle, vkey);
+    const failed = report.items.filter((i) => !i.ok).map((i) => i.what);
+    assert.deepEqual({ passed: report.passed, failed }, c.verdict, c.name);
+  }
+});
+
+test("verifyDecision gives the Rust verifier's verdict on every send decision", async () => {
+  const { vkey, cases } = read("decisions.json");
+  assert.ok(cases.length > 3);
+  for (const c of cases) {
+    const report = await verifyDecision(c.answer, vkey);
     const failed = report.items.filter((i) => !i.ok).map((i) => i.what);
     assert.deepEqual({ passed: report.passed, failed }, c.verdict, c.name);
   }

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { ConsentLedger, ConsentLedgerError, verifyEvidence, verifyCheckpoint } from "../dist/index.js";
+import { ConsentLedger, ConsentLedgerError, verifyDecision, verifyEvidence, verifyCheckpoint } from "../dist/index.js";
 import { binary, serve, setUp, noServer } from "./harness.mjs";
 
 const received = { role: "sender", name: "Sakura Shop" };
@@ -76,6 +76,10 @@ test("record, decide, and verify evidence offline", { skip: noServer }, async ()
     assert.ok(report.passed, JSON.stringify(report.items.filter((i) => !i.ok)));
     assert.ok(report.items.some((i) => i.what === "complete: no event of this address is missing" && i.ok));
     assert.equal(rustVerify(env.dir, bundle, vkey), true);
+    const proven = await ledger.provenDecision(email, "offers");
+    assert.equal(proven.decision.may_send, false);
+    const decided = await verifyDecision(proven, vkey);
+    assert.ok(decided.passed, JSON.stringify(decided.items.filter((i) => !i.ok)));
     const cp = await verifyCheckpoint(bundle.checkpoint, vkey);
     assert.ok(cp.size > 0n);
     await assert.rejects(verifyCheckpoint(bundle.checkpoint, vkey.replace(/\+[0-9a-f]{8}\+/, "+00000000+")));

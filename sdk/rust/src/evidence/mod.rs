@@ -9,6 +9,23 @@ use serde::{Deserialize, Serialize};
 
 /// The bundle's format name.
 pub const FORMAT: &str = "consent-ledger/evidence/v1";
+/// The format name of a send decision with its proof.
+pub const DECISION_FORMAT: &str = "consent-ledger/decision/v1";
+
+/// A send decision with its proof (`GET /v1/consent?…&proof=true`): the decision for one
+/// purpose, and the evidence bundle of the address it follows from — every event of the address
+/// up to the bundle's checkpoint, proven complete. A sender keeps it as evidence that it asked
+/// before sending; [`verify::verify_decision`] checks it offline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProvenDecision {
+    /// Always `consent-ledger/decision/v1`.
+    pub format: String,
+    /// The decision, as of the proof's checkpoint.
+    pub decision: PurposeDecision,
+    /// The evidence bundle it follows from.
+    pub proof: Bundle,
+}
 
 /// An evidence bundle (see `docs/evidence-format.md`).
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Bundle, PurposeDecision, FORMAT};
+use super::{Bundle, PurposeDecision, DECISION_FORMAT, FORMAT};
 use crate::consent::{self, ConsentLeaf, SubjectState};
 use crate::hash::{leaf_hash, Hash};
 use crate::hex;
@@ -254,6 +254,62 @@ fn guarantees(trusted: bool, policy: bool) -> String {
         );
     }
     format!("guarantees — {}", held.join("; "))
+}
+
+/// Verifies a send decision with its proof ([`super::ProvenDecision`], its JSON bytes): the proof
+/// as an evidence bundle ([`verify`]), and that the decision is the one the bundle's events give
+/// for its purpose (item *"the decision follows from the proof"*).
+pub fn verify_decision(
+    answer: &[u8],
+    vkey: &str,
+    trusted: Option<&Trusted>,
+    policy: Option<&Policy>,
+) -> Report {
+    let parsed: Result<serde_json::Value, _> = serde_json::from_slice(answer);
+    let (format, decision, proof) = match &parsed {
+        Ok(doc) => (
+            doc["format"].as_str(),
+            serde_json::from_value::<PurposeDecision>(doc["decision"].clone()).ok(),
+            serde_json::to_vec(&doc["proof"]).unwrap_or_default(),
+        ),
+        Err(_) => (None, None, Vec::new()),
+    };
+    let (Some(DECISION_FORMAT), Some(decision)) = (format, decision) else {
+        let mut report = Report::default();
+        report.check(
+            "decision",
+            false,
+            format!("not a {DECISION_FORMAT} document with a decision"),
+        );
+        return report;
+    };
+    let mut report = verify(&proof, vkey, trusted, policy);
+    let bundle: Option<Bundle> = serde_json::from_slice(&proof).ok();
+    let proven = bundle
+        .as_ref()
+        .and_then(|b| b.decisions.iter().find(|d| d.purpose == decision.purpose));
+    report.check(
+        "the decision follows from the proof",
+        proven == Some(&decision),
+        match proven {
+            Some(p) if *p == decision => format!(
+                "{}: may_send {} ({}), as of tree size {}",
+                decision.purpose,
+                decision.may_send,
+                decision.status,
+                bundle
+                    .as_ref()
+                    .and_then(|b| b.checkpoint.lines().nth(1).map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            Some(p) => format!(
+                "the proof gives may_send {} ({}), the answer says {} ({})",
+                p.may_send, p.status, decision.may_send, decision.status
+            ),
+            None => format!("the proof has no decision for {}", decision.purpose),
+        },
+    );
+    report
 }
 
 /// The log's VRF key, as the bundle's map states it: `Some(Some((index, key)))` for its
@@ -945,6 +1001,28 @@ mod tests {
                 None,
                 None,
             );
+            assert_eq!(
+                serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
+                case["verdict"],
+                "{}",
+                case["name"]
+            );
+        }
+    }
+
+    /// The golden decisions: a send decision with its proof as the server gave it, and altered,
+    /// each with the verdict this verifier gave when they were written.
+    #[test]
+    fn verdicts_on_the_golden_decisions_are_stable() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/decisions.json");
+        let vectors: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let vkey = vectors["vkey"].as_str().unwrap();
+        let cases = vectors["cases"].as_array().unwrap();
+        assert!(cases.len() > 3);
+        for case in cases {
+            let answer = serde_json::to_vec(&case["answer"]).unwrap();
+            let report = super::verify_decision(&answer, vkey, None, None);
             assert_eq!(
                 serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
                 case["verdict"],
