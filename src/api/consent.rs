@@ -351,7 +351,9 @@ pub async fn import(
 }
 
 /// A campaign's pre-flight: the send decision for up to 10,000 addresses at once, in order.
-/// Invalid addresses are answered `may_send: false` with the reason, not refused.
+/// Invalid addresses are answered `may_send: false` with the reason, not refused. With
+/// `"record": true` (senders) the check is recorded as a `campaign_check` leaf, its decisions
+/// those of the leaves before it, and `campaign_check` names it for later proofs.
 #[utoipa::path(post, path = "/v1/consent:check", tag = "consent", security(("bearer" = [])), request_body = CheckRequest,
     params(("tenant" = Option<String>, Query, description = "The tenant (regulators and admins)")),
     responses((status = 200, body = CheckResults), (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -363,14 +365,44 @@ pub async fn check(
     query: web::Query<TenantQuery>,
     body: web::Json<CheckRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant_id = caller.tenant(query.tenant.as_deref(), Access::Read)?;
+    let request = body.into_inner();
+    let access = if request.record {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    let tenant_id = caller.tenant(query.tenant.as_deref(), access)?;
     caller.audit(&state, &tenant_id, "check").await?;
     let store = state.store.clone();
-    let results =
-        web::block(move || consent::check_many(&store, &tenant_id, body.into_inner())).await??;
+    let answer = if request.record {
+        let log = state.log.clone();
+        let entry = web::block(move || {
+            consent::prepare_campaign_check(&store, log.labeler(), &tenant_id, request)
+        })
+        .await??;
+        let outcome = entry.outcome();
+        state
+            .log
+            .append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
+            .await?;
+        let (results, check) = outcome
+            .lock()
+            .expect("outcome lock")
+            .take()
+            .ok_or_else(|| ApiError::Internal("the campaign check left no answer".into()))?;
+        CheckResults {
+            results,
+            campaign_check: Some(check),
+        }
+    } else {
+        CheckResults {
+            results: web::block(move || consent::check_many(&store, &tenant_id, request)).await??,
+            campaign_check: None,
+        }
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(CheckResults { results }))
+        .json(answer))
 }
 
 /// Optional tenant for readers that may name one.

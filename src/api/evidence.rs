@@ -1,5 +1,5 @@
-//! HTTP for evidence: the bundle a regulator verifies offline. The rules are in
-//! `crate::evidence`.
+//! HTTP for evidence: the bundle a regulator verifies offline, and the proof of an address's
+//! entry in a recorded campaign check. The rules are in `crate::evidence`.
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use super::access::{Access, Caller};
 use super::error::{ApiError, Problem};
 use super::AppState;
-use crate::evidence::Bundle;
+use crate::evidence::{Bundle, CampaignProof};
 
 /// Whose evidence.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -66,4 +66,43 @@ pub async fn bundle(
             "attachment; filename=\"evidence.json\"",
         ))
         .json(render(&bundle)))
+}
+
+/// Whose entry in a campaign check.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CampaignProofQuery {
+    /// The address.
+    pub email: String,
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+}
+
+/// The proof that an address was in a recorded campaign check (`POST /v1/consent:check` with
+/// `"record": true`) with its decision: the `campaign_check` leaf, the address's entry with its
+/// path to the leaf's root, and the address's evidence bundle at a checkpoint covering both.
+/// Verify it offline with `consent-ledger verify campaign`. A sender for its own tenant; a
+/// regulator for any (`tenant=`; the read is recorded).
+#[utoipa::path(get, path = "/v1/campaign-checks/{id}/proof", tag = "consent", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The campaign check's id"), CampaignProofQuery),
+    responses((status = 200, body = CampaignProof), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such campaign check, the address was not in it, or it has no events (its decision was none)", body = Problem, content_type = "application/problem+json"),
+              ))]
+#[get("/v1/campaign-checks/{id}/proof")]
+pub async fn campaign_proof(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<CampaignProofQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let CampaignProofQuery { email, tenant } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "campaign_proof").await?;
+    let (store, log, id) = (state.store.clone(), state.log.clone(), id.into_inner());
+    let proof =
+        web::block(move || crate::evidence::campaign_proof(&store, &log, &tenant_id, &id, &email))
+            .await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(proof))
 }

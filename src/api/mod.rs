@@ -400,6 +400,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(unsubscribe::remove_webhook)
         .service(unsubscribe::deliveries)
         .service(evidence::bundle)
+        .service(evidence::campaign_proof)
         .service(health::healthz)
         .service(health::readyz);
 }

@@ -188,6 +188,25 @@ enum TokenCommand {
     Keys,
 }
 
+/// A document whose `proof` is an evidence bundle, and how to check it.
+#[derive(Debug, clap::Args)]
+struct ProofArgs {
+    /// The document (JSON).
+    file: PathBuf,
+    /// The log's verifier key, as its operator publishes it.
+    #[arg(long)]
+    vkey: String,
+    /// Check it against the log's latest checkpoint at this base URL (consistency).
+    #[arg(long)]
+    url: Option<String>,
+    /// A bearer token for --url, if the operator restricted the log's read API.
+    #[arg(long, env = "CONSENT_LEDGER_MONITOR_TOKEN")]
+    token: Option<String>,
+    /// A C2SP tlog-policy file: the proof must carry a checkpoint cosigned by its quorum.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum VerifyCommand {
     /// Check an evidence bundle (from GET /v1/evidence): the checkpoint's signature, every
@@ -232,22 +251,12 @@ enum VerifyCommand {
     /// Check a send decision with its proof (from GET /v1/consent?…&proof=true): its bundle, as
     /// `verify evidence` does, and that the decision is the one the bundle's events give. Exits 1
     /// if any check fails.
-    Decision {
-        /// The decision with its proof (JSON).
-        file: PathBuf,
-        /// The log's verifier key, as its operator publishes it.
-        #[arg(long)]
-        vkey: String,
-        /// Check it against the log's latest checkpoint at this base URL (consistency).
-        #[arg(long)]
-        url: Option<String>,
-        /// A bearer token for --url, if the operator restricted the log's read API.
-        #[arg(long, env = "CONSENT_LEDGER_MONITOR_TOKEN")]
-        token: Option<String>,
-        /// A C2SP tlog-policy file: the proof must carry a checkpoint cosigned by its quorum.
-        #[arg(long)]
-        policy: Option<PathBuf>,
-    },
+    Decision(ProofArgs),
+    /// Check an address's entry in a recorded campaign check (from GET
+    /// /v1/campaign-checks/{id}/proof?email=): its bundle, the campaign leaf, the entry in the
+    /// leaf's root, and that the entry's decision is the one the address's events before the
+    /// campaign leaf give. Exits 1 if any check fails.
+    Campaign(ProofArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -354,24 +363,18 @@ fn execute(cli: Cli) -> Result<(), String> {
                 },
             )
         }
-        Command::Verify(VerifyCommand::Decision {
-            file,
-            vkey,
-            url,
-            token,
-            policy,
-        }) => {
+        Command::Verify(VerifyCommand::Decision(args) | VerifyCommand::Campaign(args)) => {
             return verify::evidence(
-                &file,
-                &vkey,
+                &args.file,
+                &args.vkey,
                 verify::EvidenceOptions {
                     trusted_checkpoint: None,
                     consistency_proof: None,
-                    url: url.as_deref(),
-                    token: token.as_deref(),
+                    url: args.url.as_deref(),
+                    token: args.token.as_deref(),
                     allow_older: false,
                     html: None,
-                    policy: policy.as_deref(),
+                    policy: args.policy.as_deref(),
                 },
             )
         }

@@ -6,11 +6,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::evidence::verify::{self, Trusted};
+use crate::evidence::DECISION_FORMAT;
 use crate::log::audit::MapAuditor;
 use crate::log::hash::Hash;
 use crate::log::monitor::{Alarm, Monitor, Observation};
 use crate::log::note::NoteVerifier;
 use crate::log::policy::Policy;
+use consent_ledger_sdk::campaign::CAMPAIGN_PROOF_FORMAT;
 
 fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
@@ -114,12 +116,18 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
         .map(|path| Policy::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display())))
         .transpose()?;
     let file_bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    // A decision with its proof (`verify decision`) carries its bundle as `proof`.
-    let decision = serde_json::from_slice::<serde_json::Value>(&file_bytes)
+    // A decision with its proof (`verify decision`) and a campaign entry's proof (`verify
+    // campaign`) carry their bundle as `proof`.
+    let wrapper = serde_json::from_slice::<serde_json::Value>(&file_bytes)
         .ok()
-        .filter(|doc| doc["format"] == crate::evidence::DECISION_FORMAT);
-    let bundle = match &decision {
-        Some(doc) => serde_json::to_vec(&doc["proof"]).map_err(|e| e.to_string())?,
+        .and_then(|doc| doc["format"].as_str().map(str::to_string))
+        .filter(|f| [DECISION_FORMAT, CAMPAIGN_PROOF_FORMAT].contains(&f.as_str()));
+    let bundle = match &wrapper {
+        Some(_) => {
+            let doc: serde_json::Value =
+                serde_json::from_slice(&file_bytes).map_err(|e| e.to_string())?;
+            serde_json::to_vec(&doc["proof"]).map_err(|e| e.to_string())?
+        }
         None => file_bytes.clone(),
     };
     // Freshness: with --url alone, the log's latest checkpoint is the anchor (the bundle must be
@@ -167,8 +175,11 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
             })
         }
     };
-    let report = match decision {
-        Some(_) => verify::verify_decision(&file_bytes, vkey, trusted.as_ref(), policy.as_ref()),
+    let report = match wrapper.as_deref() {
+        Some(DECISION_FORMAT) => {
+            verify::verify_decision(&file_bytes, vkey, trusted.as_ref(), policy.as_ref())
+        }
+        Some(_) => verify::verify_campaign(&file_bytes, vkey, trusted.as_ref(), policy.as_ref()),
         None => verify::verify(&bundle, vkey, trusted.as_ref(), policy.as_ref()),
     };
     for item in &report.items {

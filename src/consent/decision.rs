@@ -10,9 +10,11 @@ use super::validate::check_purposes;
 use super::{known_purposes, plain_id, state};
 use crate::error::DomainError;
 
+use std::collections::HashMap;
+
 use crate::rfc3339;
-use crate::store::{StateEntryRow, Store};
-use consent_ledger_sdk::consent::Status;
+use crate::store::{Repo, StateEntryRow, Store, SubjectRow};
+use consent_ledger_sdk::consent::{PurposeState, Status};
 
 /// Most addresses in one pre-flight check.
 pub const MAX_CHECK: usize = 10_000;
@@ -67,71 +69,106 @@ pub fn check_many(
     tenant_id: &str,
     request: CheckRequest,
 ) -> Result<Vec<CheckResult>, DomainError> {
-    if request.emails.is_empty() || request.emails.len() > MAX_CHECK {
-        return Err(DomainError::Invalid(format!(
-            "a check holds 1–{MAX_CHECK} addresses"
-        )));
-    }
-    let parsed: Vec<Result<EmailAddress, String>> = request
-        .emails
-        .iter()
-        .map(|e| EmailAddress::parse(e).map_err(|e| e.to_string()))
-        .collect();
-    let purposes = [request.purpose.clone(), ALL.to_string()];
+    let parsed = parse_check(&request)?;
     store.read(|r| {
         check_purposes(
             std::slice::from_ref(&request.purpose),
             &known_purposes(r, tenant_id)?,
         )?;
-        let addresses: Vec<String> = parsed
-            .iter()
-            .flatten()
-            .map(|a| a.as_str().to_string())
-            .collect();
-        let mut subjects = std::collections::HashMap::new();
-        for chunk in addresses.chunks(CHUNK) {
-            for s in r.subjects_by_addresses(tenant_id, chunk)? {
-                subjects.insert(s.address.clone().unwrap_or_default(), s.id);
-            }
-        }
-        let ids: Vec<String> = subjects.values().cloned().collect();
-        let mut rows: std::collections::HashMap<String, Vec<StateEntryRow>> = Default::default();
-        for chunk in ids.chunks(CHUNK) {
-            for row in r.state_entries_of(chunk, &purposes)? {
-                rows.entry(row.subject_id.clone()).or_default().push(row);
-            }
-        }
-        let states: std::collections::HashMap<String, _> = rows
-            .into_iter()
-            .map(|(id, rows)| (id, state_of(&rows)))
-            .collect();
-        Ok(request
-            .emails
-            .iter()
-            .zip(parsed)
-            .map(|(email, parsed)| {
-                let (may_send, status, error) = match parsed {
-                    Err(e) => (false, "invalid".to_string(), Some(e)),
-                    Ok(address) => {
-                        let state = subjects
-                            .get(address.as_str())
-                            .and_then(|id| states.get(id))
-                            .and_then(|state| effective(state, &request.purpose));
-                        match state {
-                            Some(s) => (s.may_send(), s.status.as_str().to_string(), None),
-                            None => (false, state::NO_STATUS.to_string(), None),
-                        }
-                    }
-                };
-                CheckResult {
-                    email: email.clone(),
-                    may_send,
-                    status,
-                    error,
-                }
-            })
-            .collect())
+        let found = states_for(r, tenant_id, &valid(&parsed), &request.purpose)?;
+        Ok(answers(&request.emails, &parsed, &found))
     })
+}
+
+/// The addresses of a check parsed, in order (an invalid one with its reason); refuses an empty
+/// or oversized check.
+pub(super) fn parse_check(
+    request: &CheckRequest,
+) -> Result<Vec<Result<EmailAddress, String>>, DomainError> {
+    if request.emails.is_empty() || request.emails.len() > MAX_CHECK {
+        return Err(DomainError::Invalid(format!(
+            "a check holds 1–{MAX_CHECK} addresses"
+        )));
+    }
+    Ok(request
+        .emails
+        .iter()
+        .map(|e| EmailAddress::parse(e).map_err(|e| e.to_string()))
+        .collect())
+}
+
+/// The valid addresses of a parsed check, normalised.
+pub(super) fn valid(parsed: &[Result<EmailAddress, String>]) -> Vec<String> {
+    parsed
+        .iter()
+        .flatten()
+        .map(|a| a.as_str().to_string())
+        .collect()
+}
+
+/// What the rows say of each address that has a subject: the subject, and its effective state
+/// for `purpose` (`None`: no event for it).
+pub(super) type Found = HashMap<String, (SubjectRow, Option<PurposeState>)>;
+
+/// The subjects of `addresses` (normalised) and their effective states for `purpose`, in
+/// chunked queries.
+pub(super) fn states_for(
+    r: &mut dyn Repo,
+    tenant_id: &str,
+    addresses: &[String],
+    purpose: &str,
+) -> diesel::QueryResult<Found> {
+    let purposes = [purpose.to_string(), ALL.to_string()];
+    let mut subjects = HashMap::new();
+    for chunk in addresses.chunks(CHUNK) {
+        for s in r.subjects_by_addresses(tenant_id, chunk)? {
+            subjects.insert(s.id.clone(), s);
+        }
+    }
+    let ids: Vec<String> = subjects.keys().cloned().collect();
+    let mut rows: HashMap<String, Vec<StateEntryRow>> = Default::default();
+    for chunk in ids.chunks(CHUNK) {
+        for row in r.state_entries_of(chunk, &purposes)? {
+            rows.entry(row.subject_id.clone()).or_default().push(row);
+        }
+    }
+    Ok(subjects
+        .into_values()
+        .map(|s| {
+            let state = rows
+                .get(&s.id)
+                .map(|rows| state_of(rows))
+                .and_then(|state| effective(&state, purpose).cloned());
+            (s.address.clone().unwrap_or_default(), (s, state))
+        })
+        .collect())
+}
+
+/// The answer for each address of a check, in order.
+pub(super) fn answers(
+    emails: &[String],
+    parsed: &[Result<EmailAddress, String>],
+    found: &Found,
+) -> Vec<CheckResult> {
+    emails
+        .iter()
+        .zip(parsed)
+        .map(|(email, parsed)| {
+            let (may_send, status, error) = match parsed {
+                Err(e) => (false, "invalid".to_string(), Some(e.clone())),
+                Ok(address) => match found.get(address.as_str()).and_then(|(_, s)| s.as_ref()) {
+                    Some(s) => (s.may_send(), s.status.as_str().to_string(), None),
+                    None => (false, state::NO_STATUS.to_string(), None),
+                },
+            };
+            CheckResult {
+                email: email.clone(),
+                may_send,
+                status,
+                error,
+            }
+        })
+        .collect()
 }
 
 /// The suppression list for a purpose: addresses whose refusal is in force, by subject cursor.

@@ -1,7 +1,7 @@
 //! Consent records, one concept per file: tenants and their purposes (`tenants`), collection
 //! points — the consent screen as evidence (`collection_points`), opt-in / opt-out / confirm
 //! events validated into entries (`events`) and what they write when appended (`entries`), the
-//! send decision and suppression (`decision`), history and export (`history`), erasure and
+//! send decision and suppression (`decision`), campaign receipts (`campaign`), history and export (`history`), erasure and
 //! retention (`erasure`), double opt-in confirmation (`confirmation`), signup forms and
 //! publishable keys (`signup`), regulator reads (`regulator`), subjects (`subject`), the opt-out
 //! outbox for webhooks (`outbox`), the state
@@ -16,6 +16,7 @@
 //! in `crate::idempotency`.
 
 pub mod address;
+mod campaign;
 mod collection_points;
 mod confirmation;
 mod decision;
@@ -34,6 +35,7 @@ mod subject;
 mod tenants;
 mod validate;
 
+pub use campaign::{campaign_entry, prepare_campaign_check, CampaignEntry, Recorded};
 pub use collection_points::{prepare_collection_point, prepare_signup_form, SIGNUP_FORM_PREFIX};
 pub use confirmation::{confirmation_target, prepare_confirmation};
 pub use decision::{check_many, decide, suppression, MAX_CHECK};

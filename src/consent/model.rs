@@ -257,6 +257,27 @@ pub struct CheckRequest {
     pub purpose: String,
     /// 1–10,000 addresses.
     pub emails: Vec<String>,
+    /// `true`: record the check in the log (a `campaign_check` leaf), so that each address's
+    /// decision can be proven later (`GET /v1/campaign-checks/{id}/proof`). Senders only.
+    #[serde(default)]
+    pub record: bool,
+}
+
+/// A recorded campaign check: its `campaign_check` leaf.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CampaignCheck {
+    /// Its id, for `GET /v1/campaign-checks/{id}/proof?email=`.
+    pub id: String,
+    /// The purpose checked.
+    pub purpose: String,
+    /// The index of its leaf; the decisions are as of the leaves before it.
+    pub leaf_index: u64,
+    /// Distinct valid addresses checked (its entries).
+    pub addresses: u64,
+    /// Hex RFC 9162 root over the entries.
+    pub root: String,
+    /// When it was recorded, RFC 3339.
+    pub recorded_at: String,
 }
 
 /// The answer for one address of a pre-flight.
@@ -278,6 +299,9 @@ pub struct CheckResult {
 pub struct CheckResults {
     /// One per address.
     pub results: Vec<CheckResult>,
+    /// With `record: true`, the recorded check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_check: Option<CampaignCheck>,
 }
 
 /// What an erasure did.

@@ -11,9 +11,9 @@ pub mod receipt;
 pub mod report;
 
 pub use consent_ledger_sdk::evidence::{
-    verify, Bundle, Completeness, EventEvidence, LogIdentity, Opening, Parameters, ProvenDecision,
-    ProvenLeaf, ProvenTemplate, PurposeDecision, TenantIdentity, Witnessed, DECISION_FORMAT,
-    FORMAT,
+    verify, Bundle, CampaignProof, Completeness, EventEvidence, LogIdentity, Opening, Parameters,
+    ProvenDecision, ProvenEntry, ProvenLeaf, ProvenTemplate, PurposeDecision, TenantIdentity,
+    Witnessed, DECISION_FORMAT, FORMAT,
 };
 use consent_ledger_sdk::label::parameters_key;
 
@@ -74,6 +74,39 @@ pub fn bundle(
     tenant_id: &str,
     email: &str,
 ) -> Result<Bundle, DomainError> {
+    bundle_covering(store, log, tenant_id, email, 0)
+}
+
+/// A leaf with its inclusion proof against `checkpoint`.
+fn proven_leaf(
+    store: &Store,
+    log: &Log,
+    index: u64,
+    checkpoint: &crate::log::SignedCheckpoint,
+) -> Result<ProvenLeaf, DomainError> {
+    let bytes = store
+        .read(|r| Ok::<_, DomainError>(r.leaf_data(index as i64, index as i64 + 1)?))?
+        .pop()
+        .ok_or_else(|| DomainError::NotFound(format!("no leaf {index}")))?;
+    let path = log.inclusion_proof(index, checkpoint.size)?;
+    Ok(ProvenLeaf {
+        leaf_index: index,
+        leaf_hash: B64.encode(crate::log::hash::leaf_hash(&bytes)),
+        leaf: B64.encode(&bytes),
+        inclusion_proof: path.iter().map(|h| B64.encode(h)).collect(),
+        tlog_proof: verify::tlog_proof(index, &path, &checkpoint.note),
+    })
+}
+
+/// The evidence bundle for `email`, at a checkpoint that also covers leaf `leaf` (and, as
+/// always, the address's newest event).
+fn bundle_covering(
+    store: &Store,
+    log: &Log,
+    tenant_id: &str,
+    email: &str,
+    leaf: u64,
+) -> Result<Bundle, DomainError> {
     let address = EmailAddress::parse(email)?;
     let tenant = consent::tenant(store, tenant_id)?;
     let (subject, events) = store.read(|r| {
@@ -93,7 +126,8 @@ pub fn bundle(
         .iter()
         .map(|e| e.leaf_index as u64)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .max(leaf);
     let key: crate::log::hash::Hash = subject
         .commitment
         .as_slice()
@@ -122,20 +156,7 @@ pub fn bundle(
         .into_iter()
         .filter(|e| (e.leaf_index as u64) < map_proof.size)
         .collect();
-    let prove = |index: u64| -> Result<ProvenLeaf, DomainError> {
-        let bytes = store
-            .read(|r| Ok::<_, DomainError>(r.leaf_data(index as i64, index as i64 + 1)?))?
-            .pop()
-            .ok_or_else(|| DomainError::NotFound(format!("no leaf {index}")))?;
-        let path = log.inclusion_proof(index, checkpoint.size)?;
-        Ok(ProvenLeaf {
-            leaf_index: index,
-            leaf_hash: B64.encode(crate::log::hash::leaf_hash(&bytes)),
-            leaf: B64.encode(&bytes),
-            inclusion_proof: path.iter().map(|h| B64.encode(h)).collect(),
-            tlog_proof: verify::tlog_proof(index, &path, &checkpoint.note),
-        })
-    };
+    let prove = |index: u64| proven_leaf(store, log, index, &checkpoint);
     let proven = events
         .iter()
         .map(|e| prove(e.leaf_index as u64))
@@ -260,6 +281,38 @@ pub fn proven_decision(
     Ok(ProvenDecision {
         format: DECISION_FORMAT.into(),
         decision,
+        proof,
+    })
+}
+
+/// The proof that `email` was in campaign check `id` with its decision: the campaign leaf and
+/// the address's entry, with the address's evidence bundle at a checkpoint covering both.
+pub fn campaign_proof(
+    store: &Store,
+    log: &Log,
+    tenant_id: &str,
+    id: &str,
+    email: &str,
+) -> Result<CampaignProof, DomainError> {
+    let (row, entries, position) = consent::campaign_entry(store, tenant_id, id, email)?;
+    let index = row.leaf_index as u64;
+    let proof = bundle_covering(store, log, tenant_id, email, index)?;
+    let size = proof
+        .checkpoint
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| LogError::Corrupt("a checkpoint without a size".into()))?;
+    let checkpoint = log.checkpoint(size)?;
+    let path = consent_ledger_sdk::campaign::path(&entries, position);
+    Ok(CampaignProof {
+        format: consent_ledger_sdk::campaign::CAMPAIGN_PROOF_FORMAT.into(),
+        campaign: proven_leaf(store, log, index, &checkpoint)?,
+        entry: ProvenEntry {
+            index: position as u64,
+            entry: B64.encode(entries[position].encode()),
+            path: path.iter().map(|h| B64.encode(h)).collect(),
+        },
         proof,
     })
 }

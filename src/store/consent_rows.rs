@@ -7,8 +7,8 @@ use diesel::{PgConnection, QueryResult, SqliteConnection};
 
 use super::at_most_one;
 use super::schema::{
-    collection_points, consent_state, events, idempotency_keys, publishable_keys, regulator_reads,
-    subjects, tenant_purposes, tenants,
+    campaign_checks, collection_points, consent_state, events, idempotency_keys, publishable_keys,
+    regulator_reads, subjects, tenant_purposes, tenants,
 };
 
 /// A publishable key.
@@ -41,6 +41,28 @@ pub struct RegulatorReadRow {
     pub operation: String,
     /// When, Unix ms.
     pub read_at: i64,
+}
+
+/// A recorded campaign check (beside its `campaign_check` leaf).
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = campaign_checks)]
+pub struct CampaignCheckRow {
+    /// Id (`chk_…`).
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// The purpose checked.
+    pub purpose: String,
+    /// Its leaf.
+    pub leaf_index: i64,
+    /// When sequenced, Unix ms.
+    pub recorded_at: i64,
+    /// How many entries.
+    pub addresses: i64,
+    /// Hex root over the entries.
+    pub root: String,
+    /// The 41-byte entries, concatenated in key order.
+    pub entries: Vec<u8>,
 }
 
 /// A tenant.
@@ -301,6 +323,14 @@ pub trait ConsentRows {
     ) -> QueryResult<()>;
     /// Inserts a collection point version.
     fn insert_collection_point(&mut self, row: &CollectionPointRow) -> QueryResult<()>;
+    /// Inserts a recorded campaign check.
+    fn insert_campaign_check(&mut self, row: &CampaignCheckRow) -> QueryResult<()>;
+    /// A tenant's recorded campaign check.
+    fn campaign_check(
+        &mut self,
+        tenant_id: &str,
+        id: &str,
+    ) -> QueryResult<Option<CampaignCheckRow>>;
     /// The stored answer for an idempotency key.
     fn idempotent_answer(
         &mut self,
@@ -643,6 +673,28 @@ macro_rules! impl_consent_rows {
                     .values(row)
                     .execute(self)
                     .map(drop)
+            }
+
+            fn insert_campaign_check(&mut self, row: &CampaignCheckRow) -> QueryResult<()> {
+                diesel::insert_into(campaign_checks::table)
+                    .values(row)
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn campaign_check(
+                &mut self,
+                tenant_id: &str,
+                id: &str,
+            ) -> QueryResult<Option<CampaignCheckRow>> {
+                campaign_checks::table
+                    .filter(
+                        campaign_checks::id
+                            .eq(id)
+                            .and(campaign_checks::tenant_id.eq(tenant_id)),
+                    )
+                    .load(self)
+                    .map(at_most_one)
             }
 
             fn idempotent_answer(

@@ -235,3 +235,18 @@ diesel::table! {
         received_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// Recorded campaign checks: each beside its `campaign_check` leaf, with the entries whose
+    /// root the leaf holds.
+    campaign_checks (id) {
+        id -> Text,
+        tenant_id -> Text,
+        purpose -> Text,
+        leaf_index -> BigInt,
+        recorded_at -> BigInt,
+        addresses -> BigInt,
+        root -> Text,
+        entries -> Binary,
+    }
+}

@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod browser;
+mod campaigns;
 mod cli;
 mod consent;
 mod crash;

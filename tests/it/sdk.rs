@@ -71,6 +71,18 @@ async fn rust_client_records_decides_and_verifies(db: TestDb) {
         );
         assert!(report.passed(), "{:?}", report.failed());
         assert!(!proven.decision.may_send);
+        let (results, id) = client
+            .check_recorded(&["kenji@example.jp"], "newsletter")
+            .unwrap();
+        assert!(results[0].may_send);
+        let receipt = client.campaign_proof(&id, "kenji@example.jp").unwrap();
+        let report = consent_ledger_sdk::evidence::verify::verify_campaign(
+            &serde_json::to_vec(&receipt).unwrap(),
+            &client.verifier_key().unwrap(),
+            None,
+            None,
+        );
+        assert!(report.passed(), "{:?}", report.failed());
         let batch = client
             .check(
                 &["kenji@example.jp", "nobody@example.jp", "not an address"],

@@ -8,12 +8,12 @@
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use consent_ledger::evidence::verify::{
-    decisions_from_leaves, tlog_proof, verify, verify_decision,
+    decisions_from_leaves, tlog_proof, verify, verify_campaign, verify_decision,
 };
 use consent_ledger_sdk::consent::ConsentLeaf;
 use serde_json::{json, Value};
 
-use crate::common::{wait_for_checkpoint, TestApp, TestDb};
+use crate::common::{tamper, wait_for_checkpoint, TestApp, TestDb};
 use crate::evidence::evidence;
 use crate::on_both_backends;
 use crate::unsubscribe::{shop, Shop};
@@ -215,6 +215,67 @@ fn decision_cases(answer: &Value) -> Vec<(&'static str, Value)> {
             (name, d)
         })
         .collect()
+}
+
+/// Copies of a campaign entry's proof: as served, and with each part altered.
+fn campaign_cases(proof: &Value) -> Vec<(&'static str, Value)> {
+    type Tamper = fn(&mut Value);
+    let cases: [(&str, Tamper); 6] = [
+        ("as served", |_| {}),
+        ("the entry's status altered", |d| {
+            let mut entry = B64.decode(d["entry"]["entry"].as_str().unwrap()).unwrap();
+            entry[32] = 2;
+            d["entry"]["entry"] = json!(B64.encode(entry));
+        }),
+        ("the entry's position altered", |d| {
+            d["entry"]["index"] = json!(d["entry"]["index"].as_u64().unwrap() ^ 1)
+        }),
+        ("the campaign leaf altered", |d| {
+            let leaf = d["campaign"]["leaf"].as_str().unwrap().to_string();
+            d["campaign"]["leaf"] = json!(flip(&leaf));
+        }),
+        ("the bundle's event altered", |d| {
+            let leaf = d["proof"]["events"][0]["leaf"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            d["proof"]["events"][0]["leaf"] = json!(flip(&leaf));
+        }),
+        ("another format", |d| {
+            d["format"] = json!("consent-ledger/decision/v1")
+        }),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, tamper)| {
+            let mut d = proof.clone();
+            tamper(&mut d);
+            (name, d)
+        })
+        .collect()
+}
+
+/// A campaign check of `emails` (recorded) and the proof of `email`'s entry in it.
+async fn campaign_proof(app: &TestApp, shop: &Shop, emails: &[&str], email: &str) -> Value {
+    let body = json!({"purpose": "offers", "emails": emails, "record": true});
+    let res = app
+        .call(
+            "POST",
+            "/v1/consent:check",
+            Some(&shop.sender),
+            Some(&body),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let id = res.json()["campaign_check"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/campaign-checks/{id}/proof?email={email}");
+    let res = app.call("GET", &path, Some(&shop.sender), None, &[]).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
 }
 
 fn flip(b64: &str) -> String {
@@ -454,6 +515,39 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
     for case in &decisions[1..] {
         assert_eq!(case["verdict"]["passed"], json!(false), "{}", case["name"]);
     }
+    let emails = [
+        email,
+        "case0@example.jp",
+        "case1@example.jp",
+        "nobody@example.jp",
+    ];
+    let mut proofs = campaign_cases(&campaign_proof(&app, &shop, &emails, email).await);
+    // An operator that edited the rows a campaign was answered from (offers granted again).
+    tamper(
+        &db,
+        "UPDATE consent_state SET status = 'granted' WHERE status = 'withdrawn'",
+    );
+    proofs.push((
+        "answered from edited rows",
+        campaign_proof(&app, &shop, &emails, "case1@example.jp").await,
+    ));
+    let campaigns: Vec<Value> = proofs
+        .into_iter()
+        .map(|(name, d)| {
+            let report = verify_campaign(&serde_json::to_vec(&d).unwrap(), &vkey, None, None);
+            let verdict = json!({"passed": report.passed(), "failed": report.failed()});
+            json!({"name": name, "proof": d, "verdict": verdict})
+        })
+        .collect();
+    assert_eq!(
+        campaigns[0]["verdict"]["passed"],
+        json!(true),
+        "{}",
+        campaigns[0]
+    );
+    for case in &campaigns[1..] {
+        assert_eq!(case["verdict"]["passed"], json!(false), "{}", case["name"]);
+    }
     let mut bundles = vec![("valid".to_string(), valid.clone())];
     bundles.extend(
         tampered(&valid)
@@ -489,6 +583,11 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
         std::fs::write(
             dir.join("bundles.json"),
             pretty(json!({"about": "Evidence bundles from a real log, valid and tampered, with the Rust verifier's verdict (passed, and the names of the failed items); written by tests/it/vectors.rs", "vkey": vkey, "cases": cases})),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("campaigns.json"),
+            pretty(json!({"about": "Proofs of an address's entry in a recorded campaign check (GET /v1/campaign-checks/{id}/proof) from a real log, as served, altered, and answered from edited rows, with the Rust verifier's verdict; written by tests/it/vectors.rs", "vkey": vkey, "cases": campaigns})),
         )
         .unwrap();
         std::fs::write(

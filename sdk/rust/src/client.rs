@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::evidence::{Bundle, ProvenDecision};
+use crate::evidence::{Bundle, CampaignProof, ProvenDecision};
 
 /// What went wrong with a call.
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +223,37 @@ impl Client {
             "/v1/consent?email={}&purpose={}",
             escape(email),
             escape(purpose)
+        ))
+    }
+
+    /// Records a campaign's pre-flight check in the log (`"record": true`): the results, and
+    /// the recorded check's id to ask [`Client::campaign_proof`] with.
+    pub fn check_recorded(
+        &self,
+        emails: &[&str],
+        purpose: &str,
+    ) -> Result<(Vec<CheckResult>, String), ClientError> {
+        #[derive(Deserialize)]
+        struct Recorded {
+            id: String,
+        }
+        #[derive(Deserialize)]
+        struct Results {
+            results: Vec<CheckResult>,
+            campaign_check: Recorded,
+        }
+        let body = serde_json::json!({ "emails": emails, "purpose": purpose, "record": true });
+        let answer = self.post::<Results>("/v1/consent:check", &body, None)?;
+        Ok((answer.results, answer.campaign_check.id))
+    }
+
+    /// The proof that `email` was in recorded campaign check `id` with its decision;
+    /// [`crate::evidence::verify::verify_campaign`] checks it offline.
+    pub fn campaign_proof(&self, id: &str, email: &str) -> Result<CampaignProof, ClientError> {
+        self.get(&format!(
+            "/v1/campaign-checks/{}/proof?email={}",
+            escape(id),
+            escape(email)
         ))
     }
 

@@ -12,6 +12,7 @@
 //! there is one verifier. [`client`] (feature `client`, on by default) speaks the HTTP API.
 
 #[cfg(feature = "client")]
+pub mod campaign;
 pub mod client;
 pub mod consent;
 pub mod cosign;

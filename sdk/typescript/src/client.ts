@@ -12,6 +12,7 @@ export type EventBatch = S["EventBatch"];
 export type RecordedBatch = S["RecordedBatch"];
 export type Decision = S["Decision"];
 export type ProvenDecision = S["ProvenDecision"];
+export type CampaignProof = S["CampaignProof"];
 export type CheckResults = S["CheckResults"];
 export type LinkRequest = S["LinkRequest"];
 export type LinkBatch = S["LinkBatch"];
@@ -118,9 +119,15 @@ export class ConsentLedger {
     return this.call("GET", `/v1/consent?${q}`);
   }
 
-  /** The decision for many addresses at once (before a campaign). */
-  check(emails: string[], purpose: string): Promise<CheckResults> {
-    return this.call("POST", "/v1/consent:check", { emails, purpose });
+  /** The decision for many addresses at once (before a campaign); with `record`, the check is recorded in the log (`campaign_check` names it). */
+  check(emails: string[], purpose: string, opts: { record?: boolean } = {}): Promise<CheckResults> {
+    return this.call("POST", "/v1/consent:check", { emails, purpose, ...(opts.record ? { record: true } : {}) });
+  }
+
+  /** The proof that `email` was in recorded campaign check `id` with its decision (check it offline with verifyCampaign). */
+  campaignProof(id: string, email: string): Promise<CampaignProof> {
+    const q = new URLSearchParams({ email });
+    return this.call("GET", `/v1/campaign-checks/${encodeURIComponent(id)}/proof?${q}`);
   }
 
   /** Signed unsubscribe links with ready List-Unsubscribe headers, one per address. */

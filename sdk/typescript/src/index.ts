@@ -9,11 +9,11 @@ export type {
   ClientOptions, NewEvent, RecordedEvent, EventBatch, RecordedBatch, Decision, CheckResults,
   LinkRequest, LinkBatch, Problem, NewCollectionPoint, CollectionPoint,
 } from "./client.js";
-export { verifyEvidence, verifyDecision, decisionsFromLeaves, DECISION_FORMAT } from "./verify.js";
+export { verifyEvidence, verifyDecision, verifyCampaign, decisionsFromLeaves, DECISION_FORMAT, CAMPAIGN_PROOF_FORMAT } from "./verify.js";
 export { vrfVerify, verifyLabel, vrfInput } from "./label.js";
 export { apply, effective, parseConsentLeaf, replay, ALL, NO_STATUS } from "./consent.js";
 export type { ConsentLeaf, PurposeState, SubjectState, Status } from "./consent.js";
-export type { Bundle, Report, Item, VerifyOptions, ProvenLeaf, PurposeDecision, ProvenDecision } from "./verify.js";
+export type { Bundle, Report, Item, VerifyOptions, ProvenLeaf, PurposeDecision, ProvenDecision, CampaignProof } from "./verify.js";
 export { verifyCheckpoint, cosignedAt, parsePolicy, checkQuorum } from "./note.js";
 export type { Checkpoint, Policy } from "./note.js";
 export { verifyInclusion, verifyConsistency } from "./merkle.js";

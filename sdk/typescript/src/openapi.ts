@@ -139,6 +139,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/campaign-checks/{id}/proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The proof that an address was in a recorded campaign check (`POST /v1/consent:check` with
+         *     `"record": true`) with its decision: the `campaign_check` leaf, the address's entry with its
+         *     path to the leaf's root, and the address's evidence bundle at a checkpoint covering both.
+         *     Verify it offline with `consent-ledger verify campaign`. A sender for its own tenant; a
+         *     regulator for any (`tenant=`; the read is recorded).
+         */
+        get: operations["campaign_proof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/collection-points": {
         parameters: {
             query?: never;
@@ -187,7 +210,9 @@ export interface paths {
         put?: never;
         /**
          * A campaign's pre-flight: the send decision for up to 10,000 addresses at once, in order.
-         *     Invalid addresses are answered `may_send: false` with the reason, not refused.
+         *     Invalid addresses are answered `may_send: false` with the reason, not refused. With
+         *     `"record": true` (senders) the check is recorded as a `campaign_check` leaf, its decisions
+         *     those of the leaves before it, and `campaign_check` names it for later proofs.
          */
         post: operations["check"];
         delete?: never;
@@ -710,12 +735,54 @@ export interface components {
             tenant: components["schemas"]["TenantIdentity"];
             witnessed?: components["schemas"]["Witnessed"] | null;
         };
+        /** @description A recorded campaign check: its `campaign_check` leaf. */
+        CampaignCheck: {
+            /**
+             * Format: int64
+             * @description Distinct valid addresses checked (its entries).
+             */
+            addresses: number;
+            /** @description Its id, for `GET /v1/campaign-checks/{id}/proof?email=`. */
+            id: string;
+            /**
+             * Format: int64
+             * @description The index of its leaf; the decisions are as of the leaves before it.
+             */
+            leaf_index: number;
+            /** @description The purpose checked. */
+            purpose: string;
+            /** @description When it was recorded, RFC 3339. */
+            recorded_at: string;
+            /** @description Hex RFC 9162 root over the entries. */
+            root: string;
+        };
+        /**
+         * @description The proof that an address was in a campaign check with a decision
+         *     (`GET /v1/campaign-checks/{id}/proof?email=`): the campaign's leaf, the address's entry with
+         *     its path to the leaf's root, and the address's evidence bundle (whose checkpoint covers the
+         *     campaign leaf); [`verify::verify_campaign`] checks it offline.
+         */
+        CampaignProof: {
+            /** @description The `campaign_check` leaf, proven against `proof.checkpoint`. */
+            campaign: components["schemas"]["ProvenLeaf"];
+            /** @description The address's entry in it. */
+            entry: components["schemas"]["ProvenEntry"];
+            /** @description Always `consent-ledger/campaign-proof/v1`. */
+            format: string;
+            /** @description The address's evidence bundle. */
+            proof: components["schemas"]["Bundle"];
+        };
         /** @description A campaign's pre-flight: may I mail these addresses for this purpose? */
         CheckRequest: {
             /** @description 1–10,000 addresses. */
             emails: string[];
             /** @description The purpose of the campaign. */
             purpose: string;
+            /**
+             * @description `true`: record the check in the log (a `campaign_check` leaf), so that each address's
+             *     decision can be proven later (`GET /v1/campaign-checks/{id}/proof`). Senders only.
+             */
+            record?: boolean;
         };
         /** @description The answer for one address of a pre-flight. */
         CheckResult: {
@@ -730,6 +797,7 @@ export interface components {
         };
         /** @description The results of a pre-flight, in the order of the request. */
         CheckResults: {
+            campaign_check?: components["schemas"]["CampaignCheck"] | null;
             /** @description One per address. */
             results: components["schemas"]["CheckResult"][];
         };
@@ -1251,6 +1319,18 @@ export interface components {
             format: string;
             /** @description The evidence bundle it follows from. */
             proof: components["schemas"]["Bundle"];
+        };
+        /** @description An address's entry in a campaign check, with its RFC 9162 path to the leaf's `root`. */
+        ProvenEntry: {
+            /** @description The 41 bytes, base64: key ‖ status ‖ uint64_be(deciding leaf + 1). */
+            entry: string;
+            /**
+             * Format: int64
+             * @description Its position among the entries in key order.
+             */
+            index: number;
+            /** @description Its inclusion path in the tree of `addresses` entries, base64 hashes. */
+            path: string[];
         };
         /** @description A leaf with its inclusion proof. */
         ProvenLeaf: {
@@ -1963,6 +2043,88 @@ export interface operations {
                 };
             };
             /** @description No such tenant or resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    campaign_proof: {
+        parameters: {
+            query: {
+                /** @description The address. */
+                email: string;
+                /** @description The tenant (regulators and admins). */
+                tenant?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The campaign check's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignProof"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such campaign check, the address was not in it, or it has no events (its decision was none) */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -117,39 +117,7 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
   if (options.policy !== undefined) await checkWitnessed(check, notes, bundle, vkey, cp, options.policy);
   notes.push(guarantees(!!options.trusted, options.policy !== undefined));
 
-  const checkLeaf = async (what: string, leaf: ProvenLeaf): Promise<Json | null> => {
-    const data = fromBase64(leaf.leaf);
-    if (!data) {
-      check(`${what}: leaf`, false, "not base64");
-      return null;
-    }
-    const hash = await leafHash(data);
-    if (!check(`${what}: leaf hash`, equal(hash, fromBase64(leaf.leaf_hash)), "RFC 9162 hash of the leaf bytes")) {
-      return null;
-    }
-    const path = hashes(leaf.inclusion_proof);
-    const included = !!path && (await verifyInclusion(hash, leaf.leaf_index, cp.size, path, cp.root));
-    check(`${what}: inclusion`, included, `in the tree of size ${cp.size}`);
-    const tlog = parseTlogProof(leaf.tlog_proof);
-    const same =
-      !!tlog && !!path && tlog.index === BigInt(leaf.leaf_index) && tlog.checkpoint === bundle.checkpoint &&
-      tlog.path.length === path.length && tlog.path.every((h, i) => equal(h, path[i]));
-    check(`${what}: tlog-proof@v1`, same, same ? "" : "differs from the JSON proof or checkpoint");
-    // Canonical (RFC 8785, integers only), as the log writes every leaf: no duplicate member,
-    // no fraction, no stray whitespace or CRLF for two readers to read differently.
-    const text = new TextDecoder("utf-8", { fatal: true });
-    let doc: Json | null = null;
-    let canonical = false;
-    try {
-      const source = text.decode(data);
-      doc = JSON.parse(source);
-      canonical = typeof doc === "object" && doc !== null && integersOnly(doc) && canonicalJson(doc) === source;
-    } catch {
-      doc = null;
-    }
-    check(`${what}: leaf is canonical JSON`, canonical, canonical ? "" : "not the RFC 8785 form of a JSON object with integer numbers only");
-    return included && canonical ? doc : null;
-  };
+  const checkLeaf = (what: string, leaf: ProvenLeaf) => provenLeaf(check, what, leaf, cp, bundle.checkpoint);
 
   // The subject map: the checkpoint's last leaf, covering every leaf before it.
   const c = bundle.completeness;
@@ -291,6 +259,43 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
 }
 
 type Check = (what: string, ok: boolean, detail?: string) => boolean;
+
+/** A leaf with its proof against `cp` (whose note is `note`): hash, inclusion, tlog-proof@v1, canonical JSON; its document when all hold. */
+async function provenLeaf(check: Check, what: string, leaf: ProvenLeaf, cp: Checkpoint, note: string): Promise<Json | null> {
+  const data = fromBase64(leaf.leaf);
+  if (!data) {
+    check(`${what}: leaf`, false, "not base64");
+    return null;
+  }
+  const hash = await leafHash(data);
+  if (!check(`${what}: leaf hash`, equal(hash, fromBase64(leaf.leaf_hash)), "RFC 9162 hash of the leaf bytes")) {
+    return null;
+  }
+  const path = hashes(leaf.inclusion_proof);
+  const included = !!path && (await verifyInclusion(hash, leaf.leaf_index, cp.size, path, cp.root));
+  check(`${what}: inclusion`, included, `in the tree of size ${cp.size}`);
+  const tlog = parseTlogProof(leaf.tlog_proof);
+  const same =
+    !!tlog && !!path && tlog.index === BigInt(leaf.leaf_index) && tlog.checkpoint === note &&
+    tlog.path.length === path.length && tlog.path.every((h, i) => equal(h, path[i]));
+  check(`${what}: tlog-proof@v1`, same, same ? "" : "differs from the JSON proof or checkpoint");
+  // Canonical (RFC 8785, integers only), as the log writes every leaf: no duplicate member,
+  // no fraction, no stray whitespace or CRLF for two readers to read differently.
+  const text = new TextDecoder("utf-8", { fatal: true });
+  let doc: Json | null = null;
+  let canonical = false;
+  try {
+    const source = text.decode(data);
+    doc = JSON.parse(source);
+    canonical = typeof doc === "object" && doc !== null && integersOnly(doc) && canonicalJson(doc) === source;
+  } catch {
+    doc = null;
+  }
+  check(`${what}: leaf is canonical JSON`, canonical, canonical ? "" : "not the RFC 8785 form of a JSON object with integer numbers only");
+  return included && canonical ? doc : null;
+}
+
+
 
 /** What the verdict rests on, by who vouches for the checkpoint (as the Rust verifier says it). */
 function guarantees(trusted: boolean, policy: boolean): string {
@@ -480,4 +485,109 @@ export async function verifyDecision(
   report.items.push({ what: "the decision follows from the proof", ok: same, detail });
   report.passed = report.items.length > 0 && report.items.every((i) => i.ok);
   return report;
+}
+
+/** The format name of a campaign receipt's proof for one address. */
+export const CAMPAIGN_PROOF_FORMAT = "consent-ledger/campaign-proof/v1";
+export type CampaignProof = components["schemas"]["CampaignProof"];
+
+const STATUS_CODES: (string | null)[] = [null, "pending", "granted", "withdrawn"];
+const CAMPAIGN_MEMBERS = ["addresses", "id", "purpose", "recorded_at", "root", "tenant", "type", "v"];
+
+/** A campaign entry's 41 bytes: key ‖ status (0 none … 3 withdrawn) ‖ uint64_be(deciding + 1). */
+function decodeEntry(bytes: Uint8Array | null): { key: string; status: string | null; deciding: bigint | null } | null {
+  if (!bytes || bytes.length !== 41 || bytes[32] >= STATUS_CODES.length) return null;
+  const status = STATUS_CODES[bytes[32]];
+  const raw = new DataView(bytes.buffer, bytes.byteOffset + 33, 8).getBigUint64(0);
+  const deciding = raw === 0n ? null : raw - 1n;
+  if ((status === null) !== (deciding === null)) return null;
+  return { key: toHex(bytes.slice(0, 32)), status, deciding };
+}
+
+/**
+ * Verifies a campaign receipt's proof for one address (parsed JSON, or its text), as
+ * `consent-ledger verify campaign` does: the bundle ({@link verifyEvidence}), the campaign_check
+ * leaf in the bundle's checkpoint, the address's entry in the leaf's root, the entry naming the
+ * bundle's subject, and its decision being the one the address's events before the campaign leaf give.
+ */
+export async function verifyCampaign(
+  input: CampaignProof | string,
+  vkey: string,
+  options: VerifyOptions = {},
+): Promise<Report> {
+  let doc: Json | null = null;
+  try {
+    doc = typeof input === "string" ? JSON.parse(input) : (input as unknown as Json);
+  } catch {
+    doc = null;
+  }
+  const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+  const entryDoc = doc?.entry as Json | undefined;
+  if (doc?.format !== CAMPAIGN_PROOF_FORMAT || !isObject(doc.campaign) || !isObject(doc.proof) || !isObject(entryDoc) ||
+    typeof entryDoc!.entry !== "string" || !Array.isArray(entryDoc!.path) || !Number.isInteger(entryDoc!.index)) {
+    return {
+      items: [{ what: "campaign proof", ok: false, detail: `not a ${CAMPAIGN_PROOF_FORMAT} document` }],
+      notes: [],
+      passed: false,
+    };
+  }
+  const proof = doc.proof as Bundle;
+  const campaign = doc.campaign as ProvenLeaf;
+  const report = await verifyEvidence(proof, vkey, options);
+  const check: Check = (what, ok, detail = "") => {
+    report.items.push({ what, ok, detail });
+    return ok;
+  };
+  const done = () => {
+    report.passed = report.items.length > 0 && report.items.every((i) => i.ok);
+    return report;
+  };
+  let cp: Checkpoint;
+  try {
+    cp = await verifyCheckpoint(proof.checkpoint, vkey);
+  } catch {
+    return done();
+  }
+  const leaf = await provenLeaf(check, "campaign", campaign, cp, proof.checkpoint);
+  if (!leaf) return done();
+  const members = Object.keys(leaf).sort();
+  const wellFormed = members.length === CAMPAIGN_MEMBERS.length && members.every((m, i) => m === CAMPAIGN_MEMBERS[i]) &&
+    leaf.type === "campaign_check" && leaf.v === 1 && ["tenant", "id", "purpose", "root", "recorded_at"].every((m) => typeof leaf[m] === "string") &&
+    Number.isInteger(leaf.addresses) && (leaf.addresses as number) >= 0;
+  if (!check("campaign: leaf", wellFormed, wellFormed
+    ? `${leaf.id} for ${leaf.purpose}, ${leaf.addresses} address(es), recorded ${leaf.recorded_at} (leaf ${campaign.leaf_index})`
+    : "not a campaign_check leaf of version 1")) {
+    return done();
+  }
+  check("campaign: tenant", leaf.tenant === proof.tenant.id, `the campaign's tenant is ${JSON.stringify(leaf.tenant)}`);
+  const entryBytes = fromBase64(entryDoc!.entry as string);
+  const entry = decodeEntry(entryBytes);
+  const path = hashes(entryDoc!.path);
+  const root = fromHex(leaf.root as string);
+  const included = !!entry && !!path && root?.length === 32 &&
+    (await verifyInclusion(await leafHash(entryBytes!), entryDoc!.index as number, BigInt(leaf.addresses as number), path, root));
+  check("campaign: entry", included, entry ? `entry ${entryDoc!.index} of ${leaf.addresses} in the campaign's root` : "not a 41-byte entry");
+  if (!entry || !included) return done();
+  check("campaign: the entry names this address", entry.key === proof.subject.commitment, "its key is the bundle's subject key");
+  const before: [number, ConsentLeaf][] = [];
+  for (const e of proof.events) {
+    if (e.leaf_index >= campaign.leaf_index) continue;
+    const bytes = fromBase64(e.leaf);
+    if (!bytes) continue;
+    try {
+      const parsed = parseConsentLeaf(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)));
+      if (typeof parsed !== "string") before.push([e.leaf_index, parsed]);
+    } catch {
+      // not JSON: left out, as the Rust verifier does
+    }
+  }
+  const replayed = effective(replay(before), leaf.purpose as string);
+  const expected = { status: replayed?.status ?? null, deciding: replayed ? BigInt(replayed.leafIndex) : null };
+  const same = expected.status === entry.status && expected.deciding === entry.deciding;
+  const name = (e: { status: string | null; deciding: bigint | null }) =>
+    `may_send ${e.status === "granted"} (${e.status ?? NO_STATUS}${e.deciding === null ? "" : `, leaf ${e.deciding}`})`;
+  check("campaign: the decision follows from the events before it", same, same
+    ? `${leaf.purpose}: ${name(entry)}`
+    : `the events before leaf ${campaign.leaf_index} give ${name(expected)}, the campaign recorded ${name(entry)}`);
+  return done();
 }

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { decisionsFromLeaves, parseConsentLeaf, verifyDecision, verifyEvidence } from "../dist/index.js";
+import { decisionsFromLeaves, parseConsentLeaf, verifyCampaign, verifyDecision, verifyEvidence } from "../dist/index.js";
 
 const vectors = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "vectors");
 const read = (name) => JSON.parse(readFileSync(join(vectors, name), "utf8"));
@@ -43,6 +43,16 @@ test("verifyDecision gives the Rust verifier's verdict on every send decision", 
   assert.ok(cases.length > 3);
   for (const c of cases) {
     const report = await verifyDecision(c.answer, vkey);
+    const failed = report.items.filter((i) => !i.ok).map((i) => i.what);
+    assert.deepEqual({ passed: report.passed, failed }, c.verdict, c.name);
+  }
+});
+
+test("verifyCampaign gives the Rust verifier's verdict on every campaign proof", async () => {
+  const { vkey, cases } = read("campaigns.json");
+  assert.ok(cases.length > 5);
+  for (const c of cases) {
+    const report = await verifyCampaign(c.proof, vkey);
     const failed = report.items.filter((i) => !i.ok).map((i) => i.what);
     assert.deepEqual({ passed: report.passed, failed }, c.verdict, c.name);
   }

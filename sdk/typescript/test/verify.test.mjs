@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { ConsentLedger, ConsentLedgerError, verifyDecision, verifyEvidence, verifyCheckpoint } from "../dist/index.js";
+import { ConsentLedger, ConsentLedgerError, verifyCampaign, verifyDecision, verifyEvidence, verifyCheckpoint } from "../dist/index.js";
 import { binary, serve, setUp, noServer } from "./harness.mjs";
 
 const received = { role: "sender", name: "Sakura Shop" };
@@ -80,6 +80,11 @@ test("record, decide, and verify evidence offline", { skip: noServer }, async ()
     assert.equal(proven.decision.may_send, false);
     const decided = await verifyDecision(proven, vkey);
     assert.ok(decided.passed, JSON.stringify(decided.items.filter((i) => !i.ok)));
+    const recorded = await ledger.check([email], "newsletter", { record: true });
+    assert.equal(recorded.results[0].may_send, true);
+    const receipt = await ledger.campaignProof(recorded.campaign_check.id, email);
+    const audited = await verifyCampaign(receipt, vkey);
+    assert.ok(audited.passed, JSON.stringify(audited.items.filter((i) => !i.ok)));
     const cp = await verifyCheckpoint(bundle.checkpoint, vkey);
     assert.ok(cp.size > 0n);
     await assert.rejects(verifyCheckpoint(bundle.checkpoint, vkey.replace(/\+[0-9a-f]{8}\+/, "+00000000+")));

@@ -27,6 +27,35 @@ pub struct ProvenDecision {
     pub proof: Bundle,
 }
 
+/// The proof that an address was in a campaign check with a decision
+/// (`GET /v1/campaign-checks/{id}/proof?email=`): the campaign's leaf, the address's entry with
+/// its path to the leaf's root, and the address's evidence bundle (whose checkpoint covers the
+/// campaign leaf); [`verify::verify_campaign`] checks it offline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CampaignProof {
+    /// Always `consent-ledger/campaign-proof/v1`.
+    pub format: String,
+    /// The `campaign_check` leaf, proven against `proof.checkpoint`.
+    pub campaign: ProvenLeaf,
+    /// The address's entry in it.
+    pub entry: ProvenEntry,
+    /// The address's evidence bundle.
+    pub proof: Bundle,
+}
+
+/// An address's entry in a campaign check, with its RFC 9162 path to the leaf's `root`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProvenEntry {
+    /// Its position among the entries in key order.
+    pub index: u64,
+    /// The 41 bytes, base64: key ‖ status ‖ uint64_be(deciding leaf + 1).
+    pub entry: String,
+    /// Its inclusion path in the tree of `addresses` entries, base64 hashes.
+    pub path: Vec<String>,
+}
+
 /// An evidence bundle (see `docs/evidence-format.md`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
