@@ -192,6 +192,7 @@ fn bundle_covering(
                 .map_err(|e| LogError::Corrupt(format!("leaf {}: {e}", p.leaf_index)))
         })
         .collect::<Result<_, _>>()?;
+    let earlier = earlier(log, &events, checkpoint.size)?;
     let purposes: Vec<String> = tenant.purposes.iter().map(|p| p.purpose.clone()).collect();
     let decisions = verify::decisions_from_leaves(&leaves, &purposes);
     let witnessed = witnessed(log, checkpoint.size)?;
@@ -256,7 +257,41 @@ fn bundle_covering(
         completeness,
         parameters: Some(parameters),
         witnessed,
+        earlier,
     })
+}
+
+/// For each event, the latest checkpoint the witnesses cosigned without it, once each, smallest
+/// first, with the consistency proof to the bundle's checkpoint of `size`. Empty without
+/// witnesses.
+fn earlier(
+    log: &Log,
+    events: &[crate::store::EventRow],
+    size: u64,
+) -> Result<Vec<Witnessed>, DomainError> {
+    if log.witness_count() == 0 {
+        return Ok(Vec::new());
+    }
+    let mut found = std::collections::BTreeMap::new();
+    for event in events {
+        if let Some(cp) = log.cosigned_without(event.leaf_index as u64)? {
+            found.entry(cp.size).or_insert(cp);
+        }
+    }
+    found
+        .into_values()
+        .map(|cp| {
+            let consistency = if cp.size == size {
+                Vec::new()
+            } else {
+                log.consistency_proof(cp.size, size)?
+            };
+            Ok(Witnessed {
+                checkpoint: cp.note,
+                consistency: consistency.iter().map(|h| B64.encode(h)).collect(),
+            })
+        })
+        .collect()
 }
 
 /// The send decision for `purpose` with its proof: the address's evidence bundle, and the

@@ -561,6 +561,20 @@ impl Log {
         })
     }
 
+    /// The latest checkpoint witnesses cosigned without leaf `index` (of a size at most
+    /// `index`), with its cosignature lines; `None` if there is none.
+    pub fn cosigned_without(&self, index: u64) -> Result<Option<SignedCheckpoint>, LogError> {
+        self.inner.store.read(|r| {
+            let Some(size) = r.latest_cosigned_at_most(to_i64(index)?)? else {
+                return Ok(None);
+            };
+            let row = r
+                .checkpoint(size)?
+                .ok_or_else(|| LogError::Corrupt("a cosigned checkpoint is missing".into()))?;
+            Ok(Some(with_cosignatures(r, row)?))
+        })
+    }
+
     /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 §2.1.3.1).
     /// `size` may be at most the latest checkpoint's size.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {

@@ -125,6 +125,8 @@ pub trait LogRows {
     fn latest_cosigned(&mut self, witness: &str) -> QueryResult<Option<i64>>;
     /// The checkpoint size of every cosignature at or above `at_least` (one per cosignature).
     fn cosigned_sizes(&mut self, at_least: i64) -> QueryResult<Vec<i64>>;
+    /// The largest cosigned checkpoint size in `1..=at_most`, if any.
+    fn latest_cosigned_at_most(&mut self, at_most: i64) -> QueryResult<Option<i64>>;
 }
 
 macro_rules! impl_log_rows {
@@ -340,6 +342,14 @@ macro_rules! impl_log_rows {
             fn latest_cosigned(&mut self, witness: &str) -> QueryResult<Option<i64>> {
                 cosignatures::table
                     .filter(cosignatures::witness.eq(witness))
+                    .select(diesel::dsl::max(cosignatures::tree_size))
+                    .first(self)
+            }
+
+            fn latest_cosigned_at_most(&mut self, at_most: i64) -> QueryResult<Option<i64>> {
+                cosignatures::table
+                    .filter(cosignatures::tree_size.le(at_most))
+                    .filter(cosignatures::tree_size.gt(0))
                     .select(diesel::dsl::max(cosignatures::tree_size))
                     .first(self)
             }

@@ -68,7 +68,7 @@ pub fn shop(db: &TestDb, postal: bool) -> Shop {
     shop
 }
 
-pub async fn opt_in(app: &TestApp, shop: &Shop, email: &str) {
+pub async fn opt_in(app: &TestApp, shop: &Shop, email: &str) -> serde_json::Value {
     let res = app
         .call(
             "POST",
@@ -80,6 +80,7 @@ pub async fn opt_in(app: &TestApp, shop: &Shop, email: &str) {
         )
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
+    res.json()
 }
 
 pub async fn may_send(app: &TestApp, shop: &Shop, email: &str, purpose: &str) -> bool {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use consent_ledger::api::AppState;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::{bin, reference, TestApp, TestDb};
 use crate::evidence::{evidence, verify_cli};
@@ -19,7 +19,8 @@ use crate::unsubscribe::{opt_in, shop};
 
 on_both_backends!(
     witnesses_cosign_and_verify_holds_bundles_to_a_quorum,
-    an_auditing_witness_refuses_a_chain_that_skips_an_opt_out
+    an_auditing_witness_refuses_a_chain_that_skips_an_opt_out,
+    a_back_dated_event_fails_under_the_witnesses_times
 );
 
 /// A witness process, killed when dropped.
@@ -358,4 +359,111 @@ async fn an_auditing_witness_refuses_a_chain_that_skips_an_opt_out(db: TestDb) {
     assert!(!ok, "{out}");
     app.stop().await;
     reader.stop().await;
+}
+
+/// The witnesses' cosignature times bound the events' times (with a policy naming them): an
+/// honest bundle passes both bounds; then a patched server appends an opt-in that claims to have
+/// been recorded long ago (the chain and rows made to match, so the bundle alone passes), and
+/// the bundle held to the policy fails, because the witness cosigned a tree without that event
+/// after the time it claims.
+async fn a_back_dated_event_fails_under_the_witnesses_times(db: TestDb) {
+    let shop = shop(&db, true);
+    let state = AppState::open(&db.config()).unwrap();
+    let log_vkey = state.log.verifier_key();
+    state.log.shutdown();
+    let dir = tempfile::tempdir().unwrap();
+    let w1 = start_witness(dir.path(), "w1", &log_vkey);
+    let mut config = db.config();
+    config.witnesses = vec![format!("{} {}", w1.vkey, w1.url).parse().unwrap()];
+    let app = TestApp::start_with(config).await;
+    let policy = dir.path().join("w1.policy");
+    std::fs::write(
+        &policy,
+        format!("log {log_vkey}\nwitness A {}\nquorum A\n", w1.vkey),
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap().to_string();
+    let email = "dated@example.jp";
+    let first = opt_in(&app, &shop, email).await;
+    let first_index = first["leaf_index"].as_u64().unwrap();
+    cosigned(&app, "w1.example.jp/witness", first_index + 2).await;
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let (ok, out) = verify_cli(&bundle, &log_vkey, &["--policy", &policy]);
+    assert!(ok, "{out}");
+    assert!(out.contains("ok    time: no event claims a time after the witnesses saw it — recorded no later than"), "{out}");
+    let honest = bundle.clone();
+
+    // The patched server's back-dated opt-in, and the rows made to match it.
+    let label = bundle["subject"]["commitment"].clone();
+    let forged = consent_ledger::log::Leaf::from_json(&json!({
+        "type": "consent_event", "v": 1, "tenant": shop.tenant, "event_id": "backdated",
+        "subject": label, "event": "opt_in", "purposes": ["offers"], "basis": "consent",
+        "method": "web_form", "collection_point": null,
+        "received_by": {"role": "sender", "name": "Sakura Shop"},
+        "occurred_at": "2026-01-05T00:00:00Z", "recorded_at": "2026-01-05T00:00:00Z",
+        "prev": first_index, "confirmation_required": false, "evidence_sha256": null,
+        "confirms": null
+    }))
+    .unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    let id = first["event_id"].as_str().unwrap();
+    crate::common::tamper(
+        &db,
+        &format!(
+            "INSERT INTO events (id, tenant_id, subject_id, kind, purposes, basis, method,
+                                 collection_point, received_by, occurred_at, recorded_at,
+                                 leaf_index, prev_leaf_index, confirmation_required, evidence)
+               SELECT 'backdated', tenant_id, subject_id, kind, '[\"offers\"]', basis, method,
+                      NULL, received_by, 1767571200000, 1767571200000, {index}, {first_index},
+                      confirmation_required, NULL
+               FROM events WHERE id = '{id}';
+             UPDATE subjects SET last_leaf_index = {index}
+               WHERE id = (SELECT subject_id FROM events WHERE id = '{id}');"
+        ),
+    );
+    cosigned(&app, "w1.example.jp/witness", index + 2).await;
+    let bundle = evidence(&app, &shop.sender, email).await;
+    assert_eq!(bundle["events"].as_array().unwrap().len(), 2, "{bundle}");
+    let (ok, out) = verify_cli(&bundle, &log_vkey, &[]);
+    assert!(ok, "the chain and rows were made to match: {out}");
+    let (ok, out) = verify_cli(&bundle, &log_vkey, &["--policy", &policy]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "FAIL  time: no event recorded before the witnesses saw a tree without it — event 1 (leaf {index}) says recorded 2026-01-05T00:00:00Z, but witness A cosigned a tree of"
+        )),
+        "{out}"
+    );
+    app.stop().await;
+    write_witnessed_vectors(
+        &db,
+        &log_vkey,
+        &std::fs::read_to_string(&policy).unwrap(),
+        &[("honest", honest), ("a back-dated event", bundle)],
+    );
+}
+
+/// With `CONSENT_LEDGER_WRITE_VECTORS=1` (on SQLite): `sdk/vectors/witnessed.json`, bundles of a
+/// log with a witness and the policy naming it, with the Rust verifier's verdict under the
+/// policy, for both SDKs' time-bound checks.
+fn write_witnessed_vectors(db: &TestDb, vkey: &str, policy: &str, bundles: &[(&str, Value)]) {
+    use consent_ledger::evidence::verify::verify;
+    use consent_ledger::log::policy::Policy;
+    if std::env::var("CONSENT_LEDGER_WRITE_VECTORS").as_deref() != Ok("1")
+        || !db.url.starts_with("sqlite")
+    {
+        return;
+    }
+    let parsed = Policy::parse(policy).unwrap();
+    let cases: Vec<Value> = bundles
+        .iter()
+        .map(|(name, b)| {
+            let report = verify(&serde_json::to_vec(b).unwrap(), vkey, None, Some(&parsed));
+            json!({"name": name, "bundle": b,
+                   "verdict": {"passed": report.passed(), "failed": report.failed()}})
+        })
+        .collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk/vectors/witnessed.json");
+    let doc = json!({"about": "Bundles of a log with one witness (honest, and with a back-dated event whose rows were made to match), with the Rust verifier's verdict under the policy; written by tests/it/witness.rs", "vkey": vkey, "policy": policy, "cases": cases});
+    std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
 }

@@ -143,6 +143,15 @@ impl Policy {
         }
     }
 
+    /// The policy's witnesses whose cosignatures on `note` verify, each with its cosignature's
+    /// time (Unix seconds), in policy order.
+    pub fn cosigned_times(&self, note: &str) -> Vec<(String, u64)> {
+        self.witnesses
+            .iter()
+            .filter_map(|(name, w)| Some((name.clone(), w.cosigned_at(note)?)))
+            .collect()
+    }
+
     fn witnessed(&self, name: &str, cosigned_by: &[String]) -> bool {
         if name == "none" {
             return true;

@@ -720,6 +720,13 @@ export interface components {
             completeness: components["schemas"]["Completeness"];
             /** @description The send decision per purpose, as the service computes it. */
             decisions: components["schemas"]["PurposeDecision"][];
+            /**
+             * @description Only when the log has witnesses: for each event, the latest checkpoint the witnesses
+             *     cosigned *without* it (of a size at most its index), once each, smallest first, with the
+             *     consistency proof from it to the bundle's checkpoint. Its cosignatures' times bound from
+             *     below when the event can have been recorded (`docs/evidence-format.md`, time bounds).
+             */
+            earlier?: components["schemas"]["Witnessed"][];
             /** @description Every event of the address up to the checkpoint, in log order. */
             events: components["schemas"]["ProvenLeaf"][];
             /** @description Always `consent-ledger/evidence/v1`. */

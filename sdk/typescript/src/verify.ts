@@ -8,9 +8,9 @@ import { commitment, parametersKey, parametersPublicKey, verifyLabel } from "./l
 import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
-import { ALL, ConsentLeaf, effective, NO_STATUS, parseConsentLeaf, replay, SubjectState } from "./consent.js";
+import { ALL, ConsentLeaf, effective, millis, NO_STATUS, parseConsentLeaf, replay, SubjectState } from "./consent.js";
 import { verifyConsistency, verifyInclusion } from "./merkle.js";
-import { Checkpoint, checkQuorum, keyMaterial, parsePolicy, verifyCheckpoint } from "./note.js";
+import { Checkpoint, checkQuorum, cosignedAt, keyMaterial, parsePolicy, verifyCheckpoint } from "./note.js";
 import type { components } from "./openapi.js";
 
 export type Bundle = components["schemas"]["Bundle"];
@@ -255,7 +255,107 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     const same = expected.may_send === given.may_send && expected.status === given.status && (expected.event_id ?? null) === (given.event_id ?? null);
     check(`decision for ${given.purpose}`, same, same ? `may_send ${given.may_send} (${given.status})` : `the events give may_send ${expected.may_send} (${expected.status}), the bundle says ${given.may_send} (${given.status})`);
   }
+  await checkTimes(check, notes, bundle, vkey, cp, options.policy, documents);
   return done();
+}
+
+/** How far an event's times may lie outside what the witnesses saw (as the Rust verifier). */
+export const TIME_GRACE_MS = 5 * 60 * 1000;
+const BACKDATED_MS = 24 * 60 * 60 * 1000;
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
+
+/** The policy's witnesses whose cosignatures on `note` verify, with their times (seconds). */
+async function cosignedTimes(policy: Awaited<ReturnType<typeof parsePolicy>>, note: string): Promise<[string, number][]> {
+  const out: [string, number][] = [];
+  for (const [name, vkey] of policy.witnesses) {
+    const t = await cosignedAt(note, vkey);
+    if (t !== null) out.push([name, Number(t)]);
+  }
+  return out;
+}
+
+/**
+ * Time bounds from the witnesses (with a policy), as the Rust verifier's check_times: no event's
+ * times after the latest cosignature on the witnessed checkpoint, and none recorded before the
+ * earliest cosignature on the latest witnessed tree without it (`earlier`), within TIME_GRACE_MS.
+ * Events claimed long before they were recorded are noted as back-dated.
+ */
+async function checkTimes(
+  check: Check, notes: string[], bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string | undefined,
+  documents: [number, ConsentLeaf][],
+) {
+  const times = documents.map(([index, leaf], n) => ({ n, index, occurred: millis(leaf.occurred_at), recorded: millis(leaf.recorded_at) }));
+  for (const t of times) {
+    if (t.recorded - t.occurred > BACKDATED_MS) {
+      notes.push(`event ${t.n} (leaf ${t.index}): claimed to have occurred at ${iso(t.occurred)}, ${Math.floor((t.recorded - t.occurred) / BACKDATED_MS)} day(s) before it was recorded (${iso(t.recorded)}): back-dated`);
+    }
+  }
+  if (policyText === undefined) {
+    if (bundle.witnessed) notes.push("the witnesses' cosignature times bound the events' times only with --policy (their keys)");
+    return;
+  }
+  let policy;
+  try {
+    policy = await parsePolicy(policyText);
+  } catch {
+    return; // reported by checkWitnessed
+  }
+  const w = bundle.witnessed;
+  if (w) {
+    let later: Checkpoint | null = null;
+    try {
+      later = await verifyCheckpoint(w.checkpoint, vkey);
+    } catch {
+      later = null;
+    }
+    const cosigned = await cosignedTimes(policy, w.checkpoint);
+    if (later && later.size >= cp.size && (await checkQuorum(policy, w.checkpoint)).satisfied && cosigned.length > 0) {
+      const [name, seconds] = cosigned.reduce((a, b) => (b[1] > a[1] ? b : a));
+      const bound = seconds * 1000;
+      const late = times.filter((t) => Math.max(t.occurred, t.recorded) > bound + TIME_GRACE_MS).map((t) => `event ${t.n} (leaf ${t.index})`);
+      check("time: no event claims a time after the witnesses saw it", late.length === 0, late.length === 0
+        ? `recorded no later than ${iso(bound)} (witness ${name})`
+        : `${late.length} claim(s) a time after ${iso(bound)} (witness ${name}): ${late.join(", ")}`);
+    }
+  }
+  const earlier: [bigint, number, string][] = [];
+  for (const e of bundle.earlier ?? []) {
+    let before: Checkpoint | null = null;
+    try {
+      before = await verifyCheckpoint(e.checkpoint, vkey);
+    } catch {
+      before = null;
+    }
+    const proof = hashes(e.consistency);
+    const consistent = !before || before.size > cp.size || before.size === 0n ? false
+      : before.size === cp.size ? equal(before.root, cp.root) && e.consistency.length === 0
+        : !!proof && (await verifyConsistency(before.size, cp.size, before.root, cp.root, proof));
+    const cosigned = await cosignedTimes(policy, e.checkpoint);
+    if (before && consistent && cosigned.length > 0) {
+      const [name, t] = cosigned.reduce((a, b) => (b[1] < a[1] ? b : a));
+      earlier.push([before.size, t, name]);
+    } else {
+      check("time: earlier witnessed checkpoint", false, "not the log's, not a prefix of the bundle's checkpoint, or cosigned by no witness of the policy");
+    }
+  }
+  let bounded = 0;
+  const early: string[] = [];
+  for (const t of times) {
+    const candidates = earlier.filter(([size]) => size <= BigInt(t.index));
+    if (candidates.length === 0) continue;
+    const [size, seconds, name] = candidates.reduce((a, b) => (b[0] > a[0] ? b : a));
+    bounded++;
+    const bound = seconds * 1000;
+    if (t.recorded < bound - TIME_GRACE_MS) {
+      early.push(`event ${t.n} (leaf ${t.index}) says recorded ${iso(t.recorded)}, but witness ${name} cosigned a tree of ${size} leaves without it at ${iso(bound)}`);
+    }
+  }
+  if (bounded > 0) {
+    check("time: no event recorded before the witnesses saw a tree without it", early.length === 0, early.length === 0
+      ? `${bounded} event(s) bounded from below by a witnessed checkpoint`
+      : early.join("; "));
+  }
 }
 
 type Check = (what: string, ok: boolean, detail?: string) => boolean;

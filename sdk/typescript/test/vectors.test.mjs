@@ -57,3 +57,13 @@ test("verifyCampaign gives the Rust verifier's verdict on every campaign proof",
     assert.deepEqual({ passed: report.passed, failed }, c.verdict, c.name);
   }
 });
+
+test("verifyEvidence gives the Rust verifier's verdict on witnessed bundles under their policy", async () => {
+  const { vkey, policy, cases } = read("witnessed.json");
+  assert.equal(cases.length, 2);
+  for (const c of cases) {
+    const report = await verifyEvidence(c.bundle, vkey, { policy });
+    const failed = report.items.filter((i) => !i.ok).map((i) => i.what);
+    assert.deepEqual({ passed: report.passed, failed }, c.verdict, c.name);
+  }
+});

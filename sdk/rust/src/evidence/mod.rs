@@ -88,6 +88,12 @@ pub struct Bundle {
     /// bundle's checkpoint is a prefix of it (so the bundle is not from a split view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witnessed: Option<Witnessed>,
+    /// Only when the log has witnesses: for each event, the latest checkpoint the witnesses
+    /// cosigned *without* it (of a size at most its index), once each, smallest first, with the
+    /// consistency proof from it to the bundle's checkpoint. Its cosignatures' times bound from
+    /// below when the event can have been recorded (`docs/evidence-format.md`, time bounds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Witnessed>,
 }
 
 /// A checkpoint cosigned by witnesses (C2SP tlog-cosignature) that extends the bundle's.

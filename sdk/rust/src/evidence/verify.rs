@@ -230,7 +230,161 @@ pub fn verify(
     }
     check_templates(&mut report, &bundle, &cp, &events);
     check_decisions(&mut report, &bundle, &cp, &events);
+    check_times(&mut report, &bundle, &verifier, &cp, policy, &events);
     report
+}
+
+/// How far an event's times may lie outside what the witnesses saw: the log's clock against
+/// theirs, a checkpoint's interval, and a witness's retries.
+pub const TIME_GRACE_MS: i64 = 5 * 60 * 1000;
+
+/// An event claimed this long before it was recorded is shown as back-dated.
+const BACKDATED_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Time bounds from the witnesses (with a policy): every event's times no later than the
+/// cosignatures on the witnessed checkpoint (the latest of them), and no event recorded before a
+/// witness cosigned a tree without it (the earliest cosignature on the latest such checkpoint in
+/// `earlier`), each within [`TIME_GRACE_MS`]. Without a policy the witnesses' keys are unknown:
+/// a note says so. Events claimed long before they were recorded are noted as back-dated.
+fn check_times(
+    report: &mut Report,
+    bundle: &Bundle,
+    verifier: &NoteVerifier,
+    cp: &Checkpoint,
+    policy: Option<&Policy>,
+    events: &[(u64, ConsentLeaf)],
+) {
+    let times: Vec<(usize, u64, i64, i64)> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(n, (index, leaf))| {
+            Some((
+                n,
+                *index,
+                consent::millis(&leaf.occurred_at)?,
+                consent::millis(&leaf.recorded_at)?,
+            ))
+        })
+        .collect();
+    for (n, index, occurred, recorded) in &times {
+        if recorded - occurred > BACKDATED_MS {
+            report.notes.push(format!(
+                "event {n} (leaf {index}): claimed to have occurred at {}, {} day(s) before it                  was recorded ({}): back-dated",
+                rfc3339_ms(*occurred),
+                (recorded - occurred) / BACKDATED_MS,
+                rfc3339_ms(*recorded)
+            ));
+        }
+    }
+    let Some(policy) = policy else {
+        if bundle.witnessed.is_some() {
+            report.notes.push(
+                "the witnesses' cosignature times bound the events' times only with --policy                  (their keys)"
+                    .into(),
+            );
+        }
+        return;
+    };
+    // No later than: the witnessed checkpoint covers every event.
+    let latest = bundle.witnessed.as_ref().and_then(|w| {
+        let later = verifier.checkpoint(&w.checkpoint).ok()?;
+        let cosigned = policy.cosigned_times(&w.checkpoint);
+        (later.size >= cp.size && policy.quorum(&w.checkpoint).satisfied)
+            .then(|| cosigned.into_iter().max_by_key(|(_, t)| *t))
+            .flatten()
+    });
+    if let Some((name, seconds)) = latest {
+        let bound = seconds as i64 * 1000;
+        let late: Vec<String> = times
+            .iter()
+            .filter(|(_, _, occurred, recorded)| *occurred.max(recorded) > bound + TIME_GRACE_MS)
+            .map(|(n, index, ..)| format!("event {n} (leaf {index})"))
+            .collect();
+        report.check(
+            "time: no event claims a time after the witnesses saw it",
+            late.is_empty(),
+            if late.is_empty() {
+                format!(
+                    "recorded no later than {} (witness {name})",
+                    rfc3339_ms(bound)
+                )
+            } else {
+                format!(
+                    "{} claim(s) a time after {} (witness {name}): {}",
+                    late.len(),
+                    rfc3339_ms(bound),
+                    late.join(", ")
+                )
+            },
+        );
+    }
+    // Not before: the latest witnessed tree without the event.
+    let mut earlier = Vec::new();
+    for w in &bundle.earlier {
+        let before = verifier.checkpoint(&w.checkpoint).ok();
+        let proof: Option<Vec<Hash>> = w.consistency.iter().map(|h| b64_hash(h)).collect();
+        let consistent = match (&before, proof) {
+            (Some(b), _) if b.size > cp.size || b.size == 0 => false,
+            (Some(b), _) if b.size == cp.size => b.root == cp.root && w.consistency.is_empty(),
+            (Some(b), Some(p)) => verify_consistency(b.size, cp.size, &b.root, &cp.root, &p),
+            _ => false,
+        };
+        let first = policy
+            .cosigned_times(&w.checkpoint)
+            .into_iter()
+            .min_by_key(|(_, t)| *t);
+        match (before, first) {
+            (Some(b), Some((name, t))) if consistent => earlier.push((b.size, t, name)),
+            _ => {
+                report.check(
+                    "time: earlier witnessed checkpoint",
+                    false,
+                    "not the log's, not a prefix of the bundle's checkpoint, or cosigned by no                      witness of the policy",
+                );
+            }
+        }
+    }
+    let mut bounded = 0;
+    let mut early = Vec::new();
+    for (n, index, _, recorded) in &times {
+        let Some((size, t, name)) = earlier
+            .iter()
+            .filter(|(size, ..)| size <= index)
+            .max_by_key(|(size, ..)| *size)
+        else {
+            continue;
+        };
+        bounded += 1;
+        let bound = *t as i64 * 1000;
+        if *recorded < bound - TIME_GRACE_MS {
+            early.push(format!(
+                "event {n} (leaf {index}) says recorded {}, but witness {name} cosigned a tree of                  {size} leaves without it at {}",
+                rfc3339_ms(*recorded),
+                rfc3339_ms(bound)
+            ));
+        }
+    }
+    if bounded > 0 {
+        report.check(
+            "time: no event recorded before the witnesses saw a tree without it",
+            early.is_empty(),
+            if early.is_empty() {
+                format!("{bounded} event(s) bounded from below by a witnessed checkpoint")
+            } else {
+                early.join("; ")
+            },
+        );
+    }
 }
 
 /// What the verdict rests on, by who vouches for the checkpoint (`docs/threat-model.md`).
@@ -1141,6 +1295,29 @@ mod tests {
                 None,
                 None,
             );
+            assert_eq!(
+                serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
+                case["verdict"],
+                "{}",
+                case["name"]
+            );
+        }
+    }
+
+    /// The golden witnessed bundles: under the policy naming the log's witness, an honest
+    /// bundle passes the time bounds and one with a back-dated event fails them.
+    #[test]
+    fn verdicts_on_the_golden_witnessed_bundles_are_stable() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/witnessed.json");
+        let vectors: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let vkey = vectors["vkey"].as_str().unwrap();
+        let policy = crate::policy::Policy::parse(vectors["policy"].as_str().unwrap()).unwrap();
+        let cases = vectors["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 2);
+        for case in cases {
+            let bundle = serde_json::to_vec(&case["bundle"]).unwrap();
+            let report = super::verify(&bundle, vkey, None, Some(&policy));
             assert_eq!(
                 serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
                 case["verdict"],
