@@ -118,13 +118,25 @@ pub(super) fn states_for(
     addresses: &[String],
     purpose: &str,
 ) -> diesel::QueryResult<Found> {
-    let purposes = [purpose.to_string(), ALL.to_string()];
     let mut subjects = HashMap::new();
     for chunk in addresses.chunks(CHUNK) {
         for s in r.subjects_by_addresses(tenant_id, chunk)? {
             subjects.insert(s.id.clone(), s);
         }
     }
+    Ok(with_states(r, subjects, purpose)?
+        .into_iter()
+        .map(|(s, state)| (s.address.clone().unwrap_or_default(), (s, state)))
+        .collect())
+}
+
+/// Subjects (by id) with their effective states for `purpose`, in chunked queries.
+pub(super) fn with_states(
+    r: &mut dyn Repo,
+    subjects: HashMap<String, SubjectRow>,
+    purpose: &str,
+) -> diesel::QueryResult<Vec<(SubjectRow, Option<PurposeState>)>> {
+    let purposes = [purpose.to_string(), ALL.to_string()];
     let ids: Vec<String> = subjects.keys().cloned().collect();
     let mut rows: HashMap<String, Vec<StateEntryRow>> = Default::default();
     for chunk in ids.chunks(CHUNK) {
@@ -139,7 +151,7 @@ pub(super) fn states_for(
                 .get(&s.id)
                 .map(|rows| state_of(rows))
                 .and_then(|state| effective(&state, purpose).cloned());
-            (s.address.clone().unwrap_or_default(), (s, state))
+            (s, state)
         })
         .collect())
 }

@@ -192,7 +192,11 @@ fn bundle_covering(
                 .map_err(|e| LogError::Corrupt(format!("leaf {}: {e}", p.leaf_index)))
         })
         .collect::<Result<_, _>>()?;
-    let earlier = earlier(log, &events, checkpoint.size)?;
+    let mut timed: Vec<u64> = events.iter().map(|e| e.leaf_index as u64).collect();
+    if leaf > 0 {
+        timed.push(leaf);
+    }
+    let earlier = earlier(log, &timed, checkpoint.size)?;
     let purposes: Vec<String> = tenant.purposes.iter().map(|p| p.purpose.clone()).collect();
     let decisions = verify::decisions_from_leaves(&leaves, &purposes);
     let witnessed = witnessed(log, checkpoint.size)?;
@@ -261,20 +265,16 @@ fn bundle_covering(
     })
 }
 
-/// For each event, the latest checkpoint the witnesses cosigned without it, once each, smallest
-/// first, with the consistency proof to the bundle's checkpoint of `size`. Empty without
-/// witnesses.
-fn earlier(
-    log: &Log,
-    events: &[crate::store::EventRow],
-    size: u64,
-) -> Result<Vec<Witnessed>, DomainError> {
+/// For each leaf of `indexes` (the events, and a campaign proof's campaign leaf), the latest
+/// checkpoint the witnesses cosigned without it, once each, smallest first, with the
+/// consistency proof to the bundle's checkpoint of `size`. Empty without witnesses.
+fn earlier(log: &Log, indexes: &[u64], size: u64) -> Result<Vec<Witnessed>, DomainError> {
     if log.witness_count() == 0 {
         return Ok(Vec::new());
     }
     let mut found = std::collections::BTreeMap::new();
-    for event in events {
-        if let Some(cp) = log.cosigned_without(event.leaf_index as u64)? {
+    for &index in indexes {
+        if let Some(cp) = log.cosigned_without(index)? {
             found.entry(cp.size).or_insert(cp);
         }
     }

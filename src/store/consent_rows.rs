@@ -276,6 +276,12 @@ pub trait ConsentRows {
     fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()>;
     /// The subject a VRF label names.
     fn subject_by_label(&mut self, label: &[u8]) -> QueryResult<Option<SubjectRow>>;
+    /// The labelled subjects of a tenant with these labels (at most 500 per call), erased or not.
+    fn subjects_by_labels(
+        &mut self,
+        tenant_id: &str,
+        labels: &[Vec<u8>],
+    ) -> QueryResult<Vec<SubjectRow>>;
     /// Gives an erased subject its address back (it came back in a new event), with a fresh salt
     /// for the evidence hashes of its events from now on.
     fn restore_address(&mut self, subject_id: &str, address: &str, salt: &[u8]) -> QueryResult<()>;
@@ -519,6 +525,21 @@ macro_rules! impl_consent_rows {
                     .set(events::evidence.eq(None::<String>))
                     .execute(self)
                     .map(drop)
+            }
+
+            fn subjects_by_labels(
+                &mut self,
+                tenant_id: &str,
+                labels: &[Vec<u8>],
+            ) -> QueryResult<Vec<SubjectRow>> {
+                subjects::table
+                    .filter(
+                        subjects::tenant_id
+                            .eq(tenant_id)
+                            .and(subjects::vrf)
+                            .and(subjects::commitment.eq_any(labels)),
+                    )
+                    .load(self)
             }
 
             fn subject_by_label(&mut self, label: &[u8]) -> QueryResult<Option<SubjectRow>> {

@@ -19,6 +19,7 @@ on_both_backends!(
     a_check_answered_from_edited_rows_fails_offline,
     an_altered_entry_fails_offline,
     a_proof_for_an_address_not_in_the_check_is_not_found,
+    an_erased_address_is_checked_by_its_label_and_its_refusal_binds,
 );
 
 async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str) {
@@ -208,5 +209,45 @@ async fn a_proof_for_an_address_not_in_the_check_is_not_found(db: TestDb) {
     );
     let (status, _) = proof(&app, &shop, "chk_nope", "in@example.jp").await;
     assert_eq!(status, 404);
+    app.stop().await;
+}
+
+/// An erased address keeps its label's refusal: a recorded check answers `withdrawn` for it
+/// (found by label, not by its erased row), and once the address comes back its entry is
+/// proven from the log like any other.
+async fn an_erased_address_is_checked_by_its_label_and_its_refusal_binds(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "erased@example.jp";
+    record(&app, &shop, email, "opt_in").await;
+    record(&app, &shop, email, "opt_out").await;
+    let forty_days_ago = consent_ledger::now_millis() - 40 * 86_400_000;
+    tamper(
+        &db,
+        &format!("UPDATE events SET recorded_at = {forty_days_ago};"),
+    );
+    let path = format!("/v1/subjects?email={email}");
+    let erased = app
+        .call("DELETE", &path, Some(&shop.sender), None, &[])
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text());
+    let answer = check(&app, &shop, &[email]).await;
+    assert_eq!(answer["results"][0]["status"], "withdrawn", "{answer}");
+    // The address comes back (an exception-basis opt-in does not lift the refusal).
+    let body = json!({"event": "opt_in", "email": email, "purposes": ["newsletter"],
+        "basis": "business_relationship", "method": "web_form",
+        "received_by": {"role": "sender", "name": "Sakura Shop"}});
+    let res = app
+        .call("POST", "/v1/events", Some(&shop.sender), Some(&body), &[])
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let (status, doc) = proof(&app, &shop, id(&answer), email).await;
+    assert_eq!(status, 200, "{doc}");
+    let (ok, out) = verify_cli_as("campaign", &doc, &app.log.verifier_key(), &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("newsletter: may_send false (withdrawn"),
+        "{out}"
+    );
     app.stop().await;
 }

@@ -220,8 +220,20 @@ fn decision_cases(answer: &Value) -> Vec<(&'static str, Value)> {
 /// Copies of a campaign entry's proof: as served, and with each part altered.
 fn campaign_cases(proof: &Value) -> Vec<(&'static str, Value)> {
     type Tamper = fn(&mut Value);
-    let cases: [(&str, Tamper); 6] = [
+    let cases: [(&str, Tamper); 10] = [
         ("as served", |_| {}),
+        ("a negative entry index", |d| {
+            d["entry"]["index"] = json!(-4)
+        }),
+        ("the campaign's leaf index as a string", |d| {
+            d["campaign"]["leaf_index"] = json!(d["campaign"]["leaf_index"].to_string())
+        }),
+        ("the campaign's leaf index with a fraction", |d| {
+            d["campaign"]["leaf_index"] = json!(0.5)
+        }),
+        ("a bundle without its tenant", |d| {
+            d["proof"].as_object_mut().unwrap().remove("tenant");
+        }),
         ("the entry's status altered", |d| {
             let mut entry = B64.decode(d["entry"]["entry"].as_str().unwrap()).unwrap();
             entry[32] = 2;

@@ -20,7 +20,8 @@ use crate::unsubscribe::{opt_in, shop};
 on_both_backends!(
     witnesses_cosign_and_verify_holds_bundles_to_a_quorum,
     an_auditing_witness_refuses_a_chain_that_skips_an_opt_out,
-    a_back_dated_event_fails_under_the_witnesses_times
+    a_back_dated_event_fails_under_the_witnesses_times,
+    a_back_dated_campaign_check_fails_under_the_witnesses_times
 );
 
 /// A witness process, killed when dropped.
@@ -437,17 +438,138 @@ async fn a_back_dated_event_fails_under_the_witnesses_times(db: TestDb) {
     app.stop().await;
     write_witnessed_vectors(
         &db,
+        "events",
         &log_vkey,
         &std::fs::read_to_string(&policy).unwrap(),
         &[("honest", honest), ("a back-dated event", bundle)],
     );
 }
 
-/// With `CONSENT_LEDGER_WRITE_VECTORS=1` (on SQLite): `sdk/vectors/witnessed.json`, bundles of a
-/// log with a witness and the policy naming it, with the Rust verifier's verdict under the
-/// policy, for both SDKs' time-bound checks.
-fn write_witnessed_vectors(db: &TestDb, vkey: &str, policy: &str, bundles: &[(&str, Value)]) {
-    use consent_ledger::evidence::verify::verify;
+/// A log with one witness, and the policy naming it (its path).
+async fn witnessed_app(db: &TestDb, dir: &Path) -> (TestApp, WitnessProcess, String) {
+    let state = AppState::open(&db.config()).unwrap();
+    let log_vkey = state.log.verifier_key();
+    state.log.shutdown();
+    let w1 = start_witness(dir, "w1", &log_vkey);
+    let mut config = db.config();
+    config.witnesses = vec![format!("{} {}", w1.vkey, w1.url).parse().unwrap()];
+    let app = TestApp::start_with(config).await;
+    let policy = dir.join("w1.policy");
+    std::fs::write(
+        &policy,
+        format!("log {log_vkey}\nwitness A {}\nquorum A\n", w1.vkey),
+    )
+    .unwrap();
+    (app, w1, policy.to_str().unwrap().to_string())
+}
+
+/// A recorded campaign check's time is bounded like an event's: an honest check's proof passes
+/// under the policy; a patched server's copy of it dated months back (its row made to match)
+/// passes without the policy and fails under it.
+async fn a_back_dated_campaign_check_fails_under_the_witnesses_times(db: TestDb) {
+    let shop = shop(&db, true);
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _w1, policy) = witnessed_app(&db, dir.path()).await;
+    let log_vkey = app.log.verifier_key();
+    let email = "campaign@example.jp";
+    let first = opt_in(&app, &shop, email).await;
+    cosigned(
+        &app,
+        "w1.example.jp/witness",
+        first["leaf_index"].as_u64().unwrap() + 2,
+    )
+    .await;
+    let body = json!({"purpose": "newsletter", "emails": [email], "record": true});
+    let res = app
+        .call(
+            "POST",
+            "/v1/consent:check",
+            Some(&shop.sender),
+            Some(&body),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let check = res.json()["campaign_check"].clone();
+    let honest_index = check["leaf_index"].as_u64().unwrap();
+    cosigned(&app, "w1.example.jp/witness", honest_index + 2).await;
+    let proof_of = |id: String| {
+        let (app, token) = (&app, shop.sender.clone());
+        async move {
+            let path = format!("/v1/campaign-checks/{id}/proof?email={email}");
+            let res = app.call("GET", &path, Some(&token), None, &[]).await;
+            assert_eq!(res.status, 200, "{}", res.text());
+            res.json()
+        }
+    };
+    let honest = proof_of(check["id"].as_str().unwrap().to_string()).await;
+    let run = |doc: &Value, extra: &[&str]| {
+        crate::evidence::verify_cli_as("campaign", doc, &log_vkey, extra)
+    };
+    let (ok, out) = run(&honest, &["--policy", &policy]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "ok    campaign: time: no event recorded before the witnesses saw a tree without it"
+        ),
+        "{out}"
+    );
+
+    // The patched server's copy of the check, dated in January, and its row.
+    let forged = consent_ledger::log::Leaf::from_json(&json!({
+        "type": "campaign_check", "v": 1, "tenant": shop.tenant, "id": "chk_forged",
+        "purpose": "newsletter", "addresses": check["addresses"], "root": check["root"],
+        "recorded_at": "2026-01-05T00:00:00Z"
+    }))
+    .unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    let honest_id = check["id"].as_str().unwrap();
+    crate::common::tamper(
+        &db,
+        &format!(
+            "INSERT INTO campaign_checks (id, tenant_id, purpose, leaf_index, recorded_at,
+                                          addresses, root, entries)
+               SELECT 'chk_forged', tenant_id, purpose, {index}, 1767571200000, addresses,
+                      root, entries
+               FROM campaign_checks WHERE id = '{honest_id}';"
+        ),
+    );
+    cosigned(&app, "w1.example.jp/witness", index + 2).await;
+    let forged = proof_of("chk_forged".into()).await;
+    let (ok, out) = run(&forged, &[]);
+    assert!(
+        ok,
+        "without the policy the time is the operator's word: {out}"
+    );
+    let (ok, out) = run(&forged, &["--policy", &policy]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "FAIL  campaign: time: no event recorded before the witnesses saw a tree without it — the campaign leaf (leaf {index}) says recorded 2026-01-05T00:00:00Z"
+        )),
+        "{out}"
+    );
+    app.stop().await;
+    write_witnessed_vectors(
+        &db,
+        "campaigns",
+        &log_vkey,
+        &std::fs::read_to_string(&policy).unwrap(),
+        &[("honest", honest), ("a back-dated campaign check", forged)],
+    );
+}
+
+/// With `CONSENT_LEDGER_WRITE_VECTORS=1` (on SQLite): `sdk/vectors/witnessed-<kind>.json`,
+/// bundles (`events`) or campaign proofs (`campaigns`) of a log with a witness and the policy
+/// naming it, with the Rust verifier's verdict under the policy, for both SDKs' time bounds.
+fn write_witnessed_vectors(
+    db: &TestDb,
+    kind: &str,
+    vkey: &str,
+    policy: &str,
+    documents: &[(&str, Value)],
+) {
+    use consent_ledger::evidence::verify::{verify, verify_campaign};
     use consent_ledger::log::policy::Policy;
     if std::env::var("CONSENT_LEDGER_WRITE_VECTORS").as_deref() != Ok("1")
         || !db.url.starts_with("sqlite")
@@ -455,15 +577,20 @@ fn write_witnessed_vectors(db: &TestDb, vkey: &str, policy: &str, bundles: &[(&s
         return;
     }
     let parsed = Policy::parse(policy).unwrap();
-    let cases: Vec<Value> = bundles
+    let cases: Vec<Value> = documents
         .iter()
-        .map(|(name, b)| {
-            let report = verify(&serde_json::to_vec(b).unwrap(), vkey, None, Some(&parsed));
-            json!({"name": name, "bundle": b,
+        .map(|(name, d)| {
+            let bytes = serde_json::to_vec(d).unwrap();
+            let report = match kind {
+                "campaigns" => verify_campaign(&bytes, vkey, None, Some(&parsed)),
+                _ => verify(&bytes, vkey, None, Some(&parsed)),
+            };
+            json!({"name": name, "document": d,
                    "verdict": {"passed": report.passed(), "failed": report.failed()}})
         })
         .collect();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk/vectors/witnessed.json");
-    let doc = json!({"about": "Bundles of a log with one witness (honest, and with a back-dated event whose rows were made to match), with the Rust verifier's verdict under the policy; written by tests/it/witness.rs", "vkey": vkey, "policy": policy, "cases": cases});
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("sdk/vectors/witnessed-{kind}.json"));
+    let doc = json!({"about": format!("{kind} of a log with one witness (honest, and back-dated with rows made to match), with the Rust verifier's verdict under the policy; written by tests/it/witness.rs"), "kind": kind, "vkey": vkey, "policy": policy, "cases": cases});
     std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
 }

@@ -13,7 +13,7 @@ export async function verifyInclusion(
 ): Promise<boolean> {
   let fn = BigInt(index);
   let sn = BigInt(size) - 1n;
-  if (fn > sn) return false;
+  if (fn < 0n || fn > sn) return false;
   let r = leaf;
   for (const p of path) {
     if (sn === 0n) return false;

@@ -115,7 +115,7 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
   }
   if (options.trusted) await checkTrusted(check, vkey, cp, options.trusted);
   if (options.policy !== undefined) await checkWitnessed(check, notes, bundle, vkey, cp, options.policy);
-  notes.push(guarantees(!!options.trusted, options.policy !== undefined));
+  notes.push(guarantees(options.trusted, options.policy !== undefined));
 
   const checkLeaf = (what: string, leaf: ProvenLeaf) => provenLeaf(check, what, leaf, cp, bundle.checkpoint);
 
@@ -285,16 +285,26 @@ async function checkTimes(
   check: Check, notes: string[], bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string | undefined,
   documents: [number, ConsentLeaf][],
 ) {
-  const times = documents.map(([index, leaf], n) => ({ n, index, occurred: millis(leaf.occurred_at), recorded: millis(leaf.recorded_at) }));
+  const times: Timed[] = documents.map(([index, leaf], n) => ({ what: `event ${n} (leaf ${index})`, index, occurred: millis(leaf.occurred_at), recorded: millis(leaf.recorded_at) }));
   for (const t of times) {
     if (t.recorded - t.occurred > BACKDATED_MS) {
-      notes.push(`event ${t.n} (leaf ${t.index}): claimed to have occurred at ${iso(t.occurred)}, ${Math.floor((t.recorded - t.occurred) / BACKDATED_MS)} day(s) before it was recorded (${iso(t.recorded)}): back-dated`);
+      notes.push(`${t.what}: claimed to have occurred at ${iso(t.occurred)}, ${Math.floor((t.recorded - t.occurred) / BACKDATED_MS)} day(s) before it was recorded (${iso(t.recorded)}): back-dated`);
     }
   }
   if (policyText === undefined) {
     if (bundle.witnessed) notes.push("the witnesses' cosignature times bound the events' times only with --policy (their keys)");
     return;
   }
+  await checkTimeBounds(check, "time", bundle, vkey, cp, policyText, times);
+}
+
+/** Something whose times the witnesses bound: an event, or a campaign leaf. */
+interface Timed { what: string; index: number; occurred: number; recorded: number }
+
+/** The witnesses' bounds on `times` (items named `<prefix>: …`), as checkTimes says. */
+async function checkTimeBounds(
+  check: Check, prefix: string, bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string, times: Timed[],
+) {
   let policy;
   try {
     policy = await parsePolicy(policyText);
@@ -313,8 +323,8 @@ async function checkTimes(
     if (later && later.size >= cp.size && (await checkQuorum(policy, w.checkpoint)).satisfied && cosigned.length > 0) {
       const [name, seconds] = cosigned.reduce((a, b) => (b[1] > a[1] ? b : a));
       const bound = seconds * 1000;
-      const late = times.filter((t) => Math.max(t.occurred, t.recorded) > bound + TIME_GRACE_MS).map((t) => `event ${t.n} (leaf ${t.index})`);
-      check("time: no event claims a time after the witnesses saw it", late.length === 0, late.length === 0
+      const late = times.filter((t) => Math.max(t.occurred, t.recorded) > bound + TIME_GRACE_MS).map((t) => t.what);
+      check(`${prefix}: no event claims a time after the witnesses saw it`, late.length === 0, late.length === 0
         ? `recorded no later than ${iso(bound)} (witness ${name})`
         : `${late.length} claim(s) a time after ${iso(bound)} (witness ${name}): ${late.join(", ")}`);
     }
@@ -336,7 +346,7 @@ async function checkTimes(
       const [name, t] = cosigned.reduce((a, b) => (b[1] < a[1] ? b : a));
       earlier.push([before.size, t, name]);
     } else {
-      check("time: earlier witnessed checkpoint", false, "not the log's, not a prefix of the bundle's checkpoint, or cosigned by no witness of the policy");
+      check(`${prefix}: earlier witnessed checkpoint`, false, "not the log's, not a prefix of the bundle's checkpoint, or cosigned by no witness of the policy");
     }
   }
   let bounded = 0;
@@ -348,11 +358,11 @@ async function checkTimes(
     bounded++;
     const bound = seconds * 1000;
     if (t.recorded < bound - TIME_GRACE_MS) {
-      early.push(`event ${t.n} (leaf ${t.index}) says recorded ${iso(t.recorded)}, but witness ${name} cosigned a tree of ${size} leaves without it at ${iso(bound)}`);
+      early.push(`${t.what} says recorded ${iso(t.recorded)}, but witness ${name} cosigned a tree of ${size} leaves without it at ${iso(bound)}`);
     }
   }
   if (bounded > 0) {
-    check("time: no event recorded before the witnesses saw a tree without it", early.length === 0, early.length === 0
+    check(`${prefix}: no event recorded before the witnesses saw a tree without it`, early.length === 0, early.length === 0
       ? `${bounded} event(s) bounded from below by a witnessed checkpoint`
       : early.join("; "));
   }
@@ -398,9 +408,10 @@ async function provenLeaf(check: Check, what: string, leaf: ProvenLeaf, cp: Chec
 
 
 /** What the verdict rests on, by who vouches for the checkpoint (as the Rust verifier says it). */
-function guarantees(trusted: boolean, policy: boolean): string {
+function guarantees(trusted: VerifyOptions["trusted"], policy: boolean): string {
   const held = ["the verifier alone: the bundle is what the log signed, complete as the log's subject map states it"];
-  if (trusted) held.push("a trusted checkpoint: the same log the regulator saw, no older than it");
+  if (trusted?.allowOlder) held.push("a trusted checkpoint: the same log the regulator saw; older bundles allowed, so not that it is recent (a checkpoint holds no time)");
+  else if (trusted) held.push("a trusted checkpoint: the same log the regulator saw, no older than it");
   held.push(policy
     ? "the policy's witnesses: one view of the log; if they audit (`witness serve --audit`), the map and every chain were replayed, so completeness holds against the operator"
     : "not audited here: completeness holds against the operator only if someone audits the log (a policy of auditing witnesses, or `monitor --audit-map`)");
@@ -562,7 +573,7 @@ export async function verifyDecision(
   }
   const decision = doc?.decision as PurposeDecision | undefined;
   const wellFormed = doc?.format === DECISION_FORMAT && typeof decision === "object" && decision !== null &&
-    typeof decision.purpose === "string" && typeof decision.may_send === "boolean" &&
+    typeof decision.purpose === "string" && decision.purpose !== ALL && typeof decision.may_send === "boolean" &&
     typeof decision.status === "string";
   if (!wellFormed) {
     return {
@@ -615,6 +626,27 @@ export async function verifyCampaign(
   vkey: string,
   options: VerifyOptions = {},
 ): Promise<Report> {
+  try {
+    return await verifyCampaignUnchecked(input, vkey, options);
+  } catch (e) {
+    // A member of the wrong type somewhere: a verdict, never an exception.
+    return {
+      items: [{ what: "campaign proof", ok: false, detail: `not a ${CAMPAIGN_PROOF_FORMAT} document: ${(e as Error).message ?? e}` }],
+      notes: [],
+      passed: false,
+    };
+  }
+}
+
+const index = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+const provenLeafShape = (v: unknown) => {
+  const l = v as Json;
+  return typeof l === "object" && l !== null && index(l.leaf_index) && typeof l.leaf === "string" &&
+    typeof l.leaf_hash === "string" && Array.isArray(l.inclusion_proof) && l.inclusion_proof.every((h) => typeof h === "string") &&
+    typeof l.tlog_proof === "string";
+};
+
+async function verifyCampaignUnchecked(input: CampaignProof | string, vkey: string, options: VerifyOptions): Promise<Report> {
   let doc: Json | null = null;
   try {
     doc = typeof input === "string" ? JSON.parse(input) : (input as unknown as Json);
@@ -623,8 +655,9 @@ export async function verifyCampaign(
   }
   const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
   const entryDoc = doc?.entry as Json | undefined;
-  if (doc?.format !== CAMPAIGN_PROOF_FORMAT || !isObject(doc.campaign) || !isObject(doc.proof) || !isObject(entryDoc) ||
-    typeof entryDoc!.entry !== "string" || !Array.isArray(entryDoc!.path) || !Number.isInteger(entryDoc!.index)) {
+  if (doc?.format !== CAMPAIGN_PROOF_FORMAT || !provenLeafShape(doc.campaign) || !isObject(doc.proof) || !isObject(entryDoc) ||
+    typeof entryDoc!.entry !== "string" || !Array.isArray(entryDoc!.path) || !entryDoc!.path.every((h) => typeof h === "string") ||
+    !index(entryDoc!.index)) {
     return {
       items: [{ what: "campaign proof", ok: false, detail: `not a ${CAMPAIGN_PROOF_FORMAT} document` }],
       notes: [],
@@ -653,6 +686,7 @@ export async function verifyCampaign(
   const members = Object.keys(leaf).sort();
   const wellFormed = members.length === CAMPAIGN_MEMBERS.length && members.every((m, i) => m === CAMPAIGN_MEMBERS[i]) &&
     leaf.type === "campaign_check" && leaf.v === 1 && ["tenant", "id", "purpose", "root", "recorded_at"].every((m) => typeof leaf[m] === "string") &&
+    leaf.purpose !== ALL &&
     Number.isInteger(leaf.addresses) && (leaf.addresses as number) >= 0;
   if (!check("campaign: leaf", wellFormed, wellFormed
     ? `${leaf.id} for ${leaf.purpose}, ${leaf.addresses} address(es), recorded ${leaf.recorded_at} (leaf ${campaign.leaf_index})`
@@ -660,6 +694,14 @@ export async function verifyCampaign(
     return done();
   }
   check("campaign: tenant", leaf.tenant === proof.tenant.id, `the campaign's tenant is ${JSON.stringify(leaf.tenant)}`);
+  // When the check was recorded: the operator's word, unless the witnesses bound it.
+  const recorded = Date.parse(leaf.recorded_at as string);
+  if (options.policy !== undefined && !Number.isNaN(recorded)) {
+    const timed = [{ what: `the campaign leaf (leaf ${campaign.leaf_index})`, index: campaign.leaf_index, occurred: recorded, recorded }];
+    await checkTimeBounds(check, "campaign: time", proof, vkey, cp, options.policy, timed);
+  } else {
+    report.notes.push("the campaign's recorded_at is the operator's word: with --policy the witnesses' cosignature times bound it");
+  }
   const entryBytes = fromBase64(entryDoc!.entry as string);
   const entry = decodeEntry(entryBytes);
   const path = hashes(entryDoc!.path);

@@ -58,12 +58,15 @@ test("verifyCampaign gives the Rust verifier's verdict on every campaign proof",
   }
 });
 
-test("verifyEvidence gives the Rust verifier's verdict on witnessed bundles under their policy", async () => {
-  const { vkey, policy, cases } = read("witnessed.json");
-  assert.equal(cases.length, 2);
-  for (const c of cases) {
-    const report = await verifyEvidence(c.bundle, vkey, { policy });
-    const failed = report.items.filter((i) => !i.ok).map((i) => i.what);
-    assert.deepEqual({ passed: report.passed, failed }, c.verdict, c.name);
+test("both verifiers give the same verdict on witnessed bundles and campaign proofs under their policy", async () => {
+  for (const kind of ["events", "campaigns"]) {
+    const { vkey, policy, cases } = read(`witnessed-${kind}.json`);
+    assert.equal(cases.length, 2);
+    for (const c of cases) {
+      const verify = kind === "campaigns" ? verifyCampaign : verifyEvidence;
+      const report = await verify(c.document, vkey, { policy });
+      const failed = report.items.filter((i) => !i.ok).map((i) => i.what);
+      assert.deepEqual({ passed: report.passed, failed }, c.verdict, `${kind}: ${c.name}`);
+    }
   }
 });
