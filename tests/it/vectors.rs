@@ -180,9 +180,26 @@ fn verdict(bundle: &Value, vkey: &str) -> Value {
     json!({"passed": report.passed(), "failed": report.failed()})
 }
 
+/// A change made to a copy of a served document.
+type Tamper = fn(&mut Value);
+
+/// One copy of `doc` per named change.
+fn copies<const N: usize>(
+    doc: &Value,
+    changes: [(&'static str, Tamper); N],
+) -> Vec<(&'static str, Value)> {
+    changes
+        .into_iter()
+        .map(|(name, change)| {
+            let mut copy = doc.clone();
+            change(&mut copy);
+            (name, copy)
+        })
+        .collect()
+}
+
 /// Copies of a proven decision: as served, and with its answer or its proof altered.
 fn decision_cases(answer: &Value) -> Vec<(&'static str, Value)> {
-    type Tamper = fn(&mut Value);
     let cases: [(&str, Tamper); 6] = [
         ("as served", |_| {}),
         ("the answer says may_send true", |d| {
@@ -207,19 +224,11 @@ fn decision_cases(answer: &Value) -> Vec<(&'static str, Value)> {
             d["format"] = json!("consent-ledger/evidence/v1")
         }),
     ];
-    cases
-        .into_iter()
-        .map(|(name, tamper)| {
-            let mut d = answer.clone();
-            tamper(&mut d);
-            (name, d)
-        })
-        .collect()
+    copies(answer, cases)
 }
 
 /// Copies of a campaign entry's proof: as served, and with each part altered.
 fn campaign_cases(proof: &Value) -> Vec<(&'static str, Value)> {
-    type Tamper = fn(&mut Value);
     let cases: [(&str, Tamper); 10] = [
         ("as served", |_| {}),
         ("a negative entry index", |d| {
@@ -257,14 +266,7 @@ fn campaign_cases(proof: &Value) -> Vec<(&'static str, Value)> {
             d["format"] = json!("consent-ledger/decision/v1")
         }),
     ];
-    cases
-        .into_iter()
-        .map(|(name, tamper)| {
-            let mut d = proof.clone();
-            tamper(&mut d);
-            (name, d)
-        })
-        .collect()
+    copies(proof, cases)
 }
 
 /// A campaign check of `emails` (recorded) and the proof of `email`'s entry in it.
@@ -299,7 +301,6 @@ fn flip(b64: &str) -> String {
 
 /// Tampered copies of a valid bundle, one per kind of tampering.
 fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
-    type Tamper = fn(&mut Value);
     let kinds: [(&str, Tamper); 18] = [
         ("a leaf byte", |b| {
             b["events"][1]["leaf"] = json!(flip(b["events"][1]["leaf"].as_str().unwrap()))
@@ -377,14 +378,7 @@ fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
             b["parameters"]["bucket_entries"] = json!(flip(&e))
         }),
     ];
-    kinds
-        .into_iter()
-        .map(|(name, tamper)| {
-            let mut b = bundle.clone();
-            tamper(&mut b);
-            (name, b)
-        })
-        .collect()
+    copies(bundle, kinds)
 }
 
 /// Leaves the log holds that are not canonical JSON (appended raw, as a dishonest log could),

@@ -369,21 +369,9 @@ async fn an_auditing_witness_refuses_a_chain_that_skips_an_opt_out(db: TestDb) {
 /// after the time it claims.
 async fn a_back_dated_event_fails_under_the_witnesses_times(db: TestDb) {
     let shop = shop(&db, true);
-    let state = AppState::open(&db.config()).unwrap();
-    let log_vkey = state.log.verifier_key();
-    state.log.shutdown();
     let dir = tempfile::tempdir().unwrap();
-    let w1 = start_witness(dir.path(), "w1", &log_vkey);
-    let mut config = db.config();
-    config.witnesses = vec![format!("{} {}", w1.vkey, w1.url).parse().unwrap()];
-    let app = TestApp::start_with(config).await;
-    let policy = dir.path().join("w1.policy");
-    std::fs::write(
-        &policy,
-        format!("log {log_vkey}\nwitness A {}\nquorum A\n", w1.vkey),
-    )
-    .unwrap();
-    let policy = policy.to_str().unwrap().to_string();
+    let (app, _w1, policy) = witnessed_app(&db, dir.path()).await;
+    let log_vkey = app.log.verifier_key();
     let email = "dated@example.jp";
     let first = opt_in(&app, &shop, email).await;
     let first_index = first["leaf_index"].as_u64().unwrap();

@@ -1352,105 +1352,69 @@ fn decision(state: &SubjectState, purpose: &str) -> PurposeDecision {
 
 #[cfg(test)]
 mod tests {
-    /// The golden vectors: bundles from a real log, valid, tampered and with leaves that are not
-    /// canonical JSON, each with the verdict (and the failed items) this verifier gave when they
-    /// were written. The TypeScript verifier must give the same on the same file.
+    use super::{Policy, Report};
+
+    type Verifier = fn(&[u8], &str, Option<&super::Trusted>, Option<&Policy>) -> Report;
+
+    /// Checks every case of a golden file (`sdk/vectors/<file>`): `verifier` on its `member`
+    /// (under the file's `policy`, if it has one) gives the verdict recorded when it was
+    /// written — passed, and the failed items' names. The TypeScript suite reads the same files.
+    fn golden(file: &str, member: &str, verifier: Verifier) -> usize {
+        let path = format!("{}/../vectors/{file}", env!("CARGO_MANIFEST_DIR"));
+        let vectors: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let vkey = vectors["vkey"].as_str().unwrap();
+        let policy = vectors["policy"]
+            .as_str()
+            .map(|text| Policy::parse(text).unwrap());
+        let cases = vectors["cases"].as_array().unwrap();
+        for case in cases {
+            let document = serde_json::to_vec(&case[member]).unwrap();
+            let report = verifier(&document, vkey, None, policy.as_ref());
+            assert_eq!(
+                serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
+                case["verdict"],
+                "{file}: {}",
+                case["name"]
+            );
+        }
+        cases.len()
+    }
+
+    /// Bundles from a real log, valid, tampered and with leaves that are not canonical JSON.
     #[test]
     fn verdicts_on_the_golden_vectors_are_stable() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/bundles.json");
-        let vectors: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let vkey = vectors["vkey"].as_str().unwrap();
-        let cases = vectors["cases"].as_array().unwrap();
-        assert!(cases.len() > 10);
-        for case in cases {
-            let report = super::verify(
-                &serde_json::to_vec(&case["bundle"]).unwrap(),
-                vkey,
-                None,
-                None,
-            );
-            assert_eq!(
-                serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
-                case["verdict"],
-                "{}",
-                case["name"]
-            );
-        }
+        assert!(golden("bundles.json", "bundle", super::verify) > 10);
     }
 
-    /// The golden witnessed documents: under the policy naming the log's witness, an honest
-    /// bundle or campaign proof passes the time bounds and a back-dated one fails them.
-    #[test]
-    fn verdicts_on_the_golden_witnessed_documents_are_stable() {
-        for kind in ["events", "campaigns"] {
-            let path = format!(
-                "{}/../vectors/witnessed-{kind}.json",
-                env!("CARGO_MANIFEST_DIR")
-            );
-            let vectors: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-            let vkey = vectors["vkey"].as_str().unwrap();
-            let policy = crate::policy::Policy::parse(vectors["policy"].as_str().unwrap()).unwrap();
-            let cases = vectors["cases"].as_array().unwrap();
-            assert_eq!(cases.len(), 2);
-            for case in cases {
-                let document = serde_json::to_vec(&case["document"]).unwrap();
-                let report = match kind {
-                    "campaigns" => super::verify_campaign(&document, vkey, None, Some(&policy)),
-                    _ => super::verify(&document, vkey, None, Some(&policy)),
-                };
-                assert_eq!(
-                    serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
-                    case["verdict"],
-                    "{kind}: {}",
-                    case["name"]
-                );
-            }
-        }
-    }
-
-    /// The golden campaign proofs: an address's entry in a recorded campaign check as served,
-    /// altered, and answered from edited rows, each with this verifier's verdict.
-    #[test]
-    fn verdicts_on_the_golden_campaign_proofs_are_stable() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/campaigns.json");
-        let vectors: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let vkey = vectors["vkey"].as_str().unwrap();
-        let cases = vectors["cases"].as_array().unwrap();
-        assert!(cases.len() > 5);
-        for case in cases {
-            let proof = serde_json::to_vec(&case["proof"]).unwrap();
-            let report = super::verify_campaign(&proof, vkey, None, None);
-            assert_eq!(
-                serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
-                case["verdict"],
-                "{}",
-                case["name"]
-            );
-        }
-    }
-
-    /// The golden decisions: a send decision with its proof as the server gave it, and altered,
-    /// each with the verdict this verifier gave when they were written.
+    /// Send decisions with their proofs as the server gave them, and altered.
     #[test]
     fn verdicts_on_the_golden_decisions_are_stable() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/decisions.json");
-        let vectors: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let vkey = vectors["vkey"].as_str().unwrap();
-        let cases = vectors["cases"].as_array().unwrap();
-        assert!(cases.len() > 3);
-        for case in cases {
-            let answer = serde_json::to_vec(&case["answer"]).unwrap();
-            let report = super::verify_decision(&answer, vkey, None, None);
-            assert_eq!(
-                serde_json::json!({"passed": report.passed(), "failed": report.failed()}),
-                case["verdict"],
-                "{}",
-                case["name"]
-            );
-        }
+        assert!(golden("decisions.json", "answer", super::verify_decision) > 3);
+    }
+
+    /// Entries in a recorded campaign check as served, altered, malformed, and answered from
+    /// edited rows.
+    #[test]
+    fn verdicts_on_the_golden_campaign_proofs_are_stable() {
+        assert!(golden("campaigns.json", "proof", super::verify_campaign) > 5);
+    }
+
+    /// Under the policy naming the log's witness, an honest bundle or campaign proof passes the
+    /// time bounds and a back-dated one fails them.
+    #[test]
+    fn verdicts_on_the_golden_witnessed_documents_are_stable() {
+        assert_eq!(
+            golden("witnessed-events.json", "document", super::verify),
+            2
+        );
+        assert_eq!(
+            golden(
+                "witnessed-campaigns.json",
+                "document",
+                super::verify_campaign
+            ),
+            2
+        );
     }
 }
