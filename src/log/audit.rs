@@ -8,6 +8,7 @@
 //! state directory.
 //! Fetching is the caller's; no network, no database.
 
+use consent_ledger_sdk::evidence::verify::TIME_GRACE_MS;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -94,7 +95,19 @@ impl MapAuditor {
     pub fn advance(
         &mut self,
         cp: &Checkpoint,
+        fetch: impl FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String>,
+    ) -> Result<u64, Alarm> {
+        self.advance_since(cp, fetch, None)
+    }
+
+    /// As [`MapAuditor::advance`], and for an auditing witness that last cosigned at
+    /// `cosigned` (Unix seconds, a tree without the new leaves): a new leaf whose `recorded_at`
+    /// is more than [`TIME_GRACE_MS`] before that time is back-dated (`Alarm::BackDated`).
+    pub fn advance_since(
+        &mut self,
+        cp: &Checkpoint,
         mut fetch: impl FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String>,
+        cosigned: Option<u64>,
     ) -> Result<u64, Alarm> {
         if cp.size < self.size {
             return Err(Alarm::Shrank {
@@ -110,6 +123,9 @@ impl MapAuditor {
             }
             for leaf in leaves.into_iter().take((cp.size - self.size) as usize) {
                 let index = self.size;
+                if let Some(cosigned) = cosigned {
+                    back_dated(index, &leaf, cosigned)?;
+                }
                 self.ends_with_map = false;
                 if let Some(stated) = map::map_leaf(&leaf) {
                     self.ends_with_map = true;
@@ -172,5 +188,25 @@ impl MapAuditor {
             text.push_str(&format!("head {} {index}\n", crate::hex(key)));
         }
         crate::write_atomically(&self.path, text.as_bytes()).map_err(state)
+    }
+}
+
+/// Refuses a leaf whose top-level `recorded_at` (RFC 3339) is more than [`TIME_GRACE_MS`] before
+/// `cosigned` (Unix seconds), or is not RFC 3339. Leaves without one are not timed.
+fn back_dated(index: u64, leaf: &[u8], cosigned: u64) -> Result<(), Alarm> {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(leaf) else {
+        return Ok(());
+    };
+    let Some(recorded) = doc.get("recorded_at").and_then(|v| v.as_str()) else {
+        return Ok(());
+    };
+    let bound = cosigned as i64 * 1000 - TIME_GRACE_MS;
+    match consent_ledger_sdk::consent::millis(recorded) {
+        Some(ms) if ms >= bound => Ok(()),
+        _ => Err(Alarm::BackDated {
+            leaf: index,
+            recorded_at: recorded.to_string(),
+            cosigned,
+        }),
     }
 }

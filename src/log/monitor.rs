@@ -53,6 +53,16 @@ pub enum Alarm {
     /// A leaf names a subject but its `prev` is not a leaf index.
     #[error("leaf {0} has a malformed prev: {1}")]
     MalformedChain(u64, String),
+    /// A leaf claims to have been recorded before this witness cosigned a tree without it.
+    #[error("leaf {leaf} says it was recorded at {recorded_at}, but this witness cosigned a tree without it at Unix time {cosigned}: the log back-dates it")]
+    BackDated {
+        /// The leaf.
+        leaf: u64,
+        /// Its `recorded_at`.
+        recorded_at: String,
+        /// When this witness last cosigned (a tree without the leaf), Unix seconds.
+        cosigned: u64,
+    },
     /// The leaves served do not hash to the checkpoint's root.
     #[error("the leaves served do not hash to the root of the checkpoint of size {0}")]
     EntriesMismatch(u64),

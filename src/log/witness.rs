@@ -134,8 +134,12 @@ impl Witness {
                 cp.size
             )));
         }
+        // When this witness last cosigned for the log (a tree without the new leaves).
+        let cosigned = std::fs::read_to_string(self.state_file(origin).with_extension("time"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
         auditor
-            .advance(cp, &**source)
+            .advance_since(cp, &**source, cosigned)
             .map_err(|alarm| match alarm {
                 Alarm::Fetch(e) => WitnessError::AuditUnavailable(e),
                 Alarm::State(e) => WitnessError::State(e),
@@ -252,6 +256,11 @@ impl Witness {
         }
         self.audited(origin, &cp)?;
         self.store(origin, note)?;
+        crate::write_atomically(
+            &self.state_file(origin).with_extension("time"),
+            now.to_string().as_bytes(),
+        )
+        .map_err(|e| WitnessError::State(e.to_string()))?;
         // The exact body, extension lines and all: that is what verifiers check against.
         let (body, _) = split_note(note).map_err(|e| bad(&e.to_string()))?;
         Ok(self.cosigner.cosign(body, now))

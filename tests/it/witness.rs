@@ -21,7 +21,8 @@ on_both_backends!(
     witnesses_cosign_and_verify_holds_bundles_to_a_quorum,
     an_auditing_witness_refuses_a_chain_that_skips_an_opt_out,
     a_back_dated_event_fails_under_the_witnesses_times,
-    a_back_dated_campaign_check_fails_under_the_witnesses_times
+    a_back_dated_campaign_check_fails_under_the_witnesses_times,
+    an_auditing_witness_refuses_a_back_dated_leaf
 );
 
 /// A witness process, killed when dropped.
@@ -292,12 +293,13 @@ async fn an_auditing_witness_refuses_a_chain_that_skips_an_opt_out(db: TestDb) {
 
     // The patched server's leaf, and the rows made to match it.
     let label = evidence(&app, &shop.sender, email).await["subject"]["commitment"].clone();
+    let now = consent_ledger::rfc3339(consent_ledger::now_millis());
     let forged = consent_ledger::log::Leaf::from_json(&json!({
         "type": "consent_event", "v": 1, "tenant": shop.tenant, "event_id": "forged",
         "subject": label, "event": "opt_in", "purposes": ["newsletter"], "basis": "consent",
         "method": "web_form", "collection_point": null,
         "received_by": {"role": "sender", "name": "Sakura Shop"},
-        "occurred_at": "2026-12-01T00:00:00Z", "recorded_at": "2026-12-01T00:00:00Z",
+        "occurred_at": now, "recorded_at": now,
         "prev": opt_in["leaf_index"], "confirmation_required": false, "evidence_sha256": null,
         "confirms": null
     }))
@@ -429,7 +431,17 @@ async fn a_back_dated_event_fails_under_the_witnesses_times(db: TestDb) {
         "events",
         &log_vkey,
         &std::fs::read_to_string(&policy).unwrap(),
-        &[("honest", honest), ("a back-dated event", bundle)],
+        &[
+            ("honest", honest),
+            ("a back-dated event", bundle.clone()),
+            // What a bundle's maker can do: leave the tight checkpoint out. The verifier then
+            // has no lower bound (a note says so); an auditing witness refuses such a leaf.
+            ("a back-dated event, its earlier checkpoints left out", {
+                let mut b = bundle;
+                b.as_object_mut().unwrap().remove("earlier");
+                b
+            }),
+        ],
     );
 }
 
@@ -581,4 +593,65 @@ fn write_witnessed_vectors(
         .join(format!("sdk/vectors/witnessed-{kind}.json"));
     let doc = json!({"about": format!("{kind} of a log with one witness (honest, and back-dated with rows made to match), with the Rust verifier's verdict under the policy; written by tests/it/witness.rs"), "kind": kind, "vkey": vkey, "policy": policy, "cases": cases});
     std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+}
+
+/// An auditing witness remembers when it last cosigned: a new leaf that says it was recorded
+/// before then (beyond the grace) is back-dated, and it refuses the checkpoint (422, naming the
+/// leaf) whatever the bundle a verifier is later shown carries.
+async fn an_auditing_witness_refuses_a_back_dated_leaf(db: TestDb) {
+    let shop = shop(&db, true);
+    let reader = TestApp::start(&db).await;
+    let log_vkey = reader.log.verifier_key();
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = start_witness_with(dir.path(), "auditor", &log_vkey, &["--audit", &reader.base]);
+    let mut config = db.config();
+    config.witnesses = vec![format!("{} {}", auditor.vkey, auditor.url).parse().unwrap()];
+    let app = TestApp::start_with(config).await;
+    let first = opt_in(&app, &shop, "late@example.jp").await;
+    cosigned(
+        &app,
+        "auditor.example.jp/witness",
+        first["leaf_index"].as_u64().unwrap() + 2,
+    )
+    .await;
+    let forged = consent_ledger::log::Leaf::from_json(&json!({
+        "type": "test", "recorded_at": "2026-01-05T00:00:00Z"
+    }))
+    .unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    let cp = crate::common::wait_for_checkpoint(&app.log, index + 2).await;
+    let client = awc::Client::new();
+    let url = format!("{}/add-checkpoint", auditor.url);
+    let mut res = client
+        .post(&url)
+        .send_body(format!("old 0\n\n{}", cp.note))
+        .await
+        .unwrap();
+    let held: u64 = String::from_utf8(res.body().await.unwrap().to_vec())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let lines: String = app
+        .log
+        .consistency_proof(held, cp.size)
+        .unwrap()
+        .iter()
+        .map(|h| format!("{}\n", B64.encode(h)))
+        .collect();
+    let mut res = client
+        .post(&url)
+        .send_body(format!("old {held}\n{lines}\n{}", cp.note))
+        .await
+        .unwrap();
+    let body = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    assert_eq!(res.status().as_u16(), 422, "{body}");
+    assert!(
+        body.contains(&format!(
+            "leaf {index} says it was recorded at 2026-01-05T00:00:00Z"
+        )),
+        "{body}"
+    );
+    app.stop().await;
+    reader.stop().await;
 }

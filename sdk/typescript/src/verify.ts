@@ -8,7 +8,7 @@ import { commitment, parametersKey, parametersPublicKey, verifyLabel } from "./l
 import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
-import { ALL, ConsentLeaf, effective, millis, NO_STATUS, parseConsentLeaf, replay, SubjectState } from "./consent.js";
+import { ALL, ConsentLeaf, effective, NO_STATUS, parseConsentLeaf, replay, SubjectState } from "./consent.js";
 import { verifyConsistency, verifyInclusion } from "./merkle.js";
 import { Checkpoint, checkQuorum, cosignedAt, keyMaterial, parsePolicy, verifyCheckpoint } from "./note.js";
 import type { components } from "./openapi.js";
@@ -285,7 +285,18 @@ async function checkTimes(
   check: Check, notes: string[], bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string | undefined,
   documents: [number, ConsentLeaf][],
 ) {
-  const times: Timed[] = documents.map(([index, leaf], n) => ({ what: `event ${n} (leaf ${index})`, index, occurred: millis(leaf.occurred_at), recorded: millis(leaf.recorded_at) }));
+  const times: Timed[] = [];
+  const malformed: string[] = [];
+  documents.forEach(([index, leaf], n) => {
+    const what = `event ${n} (leaf ${index})`;
+    const occurred = strictMillis(leaf.occurred_at);
+    const recorded = strictMillis(leaf.recorded_at);
+    if (occurred === null || recorded === null) malformed.push(what);
+    else times.push({ what, index, occurred, recorded });
+  });
+  if (malformed.length > 0) {
+    check("time: every time is RFC 3339", false, `not YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM): ${malformed.join(", ")}`);
+  }
   for (const t of times) {
     if (t.recorded - t.occurred > BACKDATED_MS) {
       notes.push(`${t.what}: claimed to have occurred at ${iso(t.occurred)}, ${Math.floor((t.recorded - t.occurred) / BACKDATED_MS)} day(s) before it was recorded (${iso(t.recorded)}): back-dated`);
@@ -295,7 +306,16 @@ async function checkTimes(
     if (bundle.witnessed) notes.push("the witnesses' cosignature times bound the events' times only with --policy (their keys)");
     return;
   }
-  await checkTimeBounds(check, "time", bundle, vkey, cp, policyText, times);
+  await checkTimeBounds(check, notes, "time", bundle, vkey, cp, policyText, times);
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Unix milliseconds of a time written as the Rust verifier's strict_millis reads it, or null. */
+function strictMillis(text: unknown): number | null {
+  if (typeof text !== "string" || !RFC3339.test(text)) return null;
+  const t = Date.parse(text);
+  return Number.isNaN(t) ? null : t;
 }
 
 /** Something whose times the witnesses bound: an event, or a campaign leaf. */
@@ -303,7 +323,7 @@ interface Timed { what: string; index: number; occurred: number; recorded: numbe
 
 /** The witnesses' bounds on `times` (items named `<prefix>: …`), as checkTimes says. */
 async function checkTimeBounds(
-  check: Check, prefix: string, bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string, times: Timed[],
+  check: Check, notes: string[], prefix: string, bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string, times: Timed[],
 ) {
   let policy;
   try {
@@ -323,13 +343,14 @@ async function checkTimeBounds(
     if (later && later.size >= cp.size && (await checkQuorum(policy, w.checkpoint)).satisfied && cosigned.length > 0) {
       const [name, seconds] = cosigned.reduce((a, b) => (b[1] > a[1] ? b : a));
       const bound = seconds * 1000;
-      const late = times.filter((t) => Math.max(t.occurred, t.recorded) > bound + TIME_GRACE_MS).map((t) => t.what);
+      const late = times.filter((t) => t.recorded > bound + TIME_GRACE_MS).map((t) => t.what);
       check(`${prefix}: no event claims a time after the witnesses saw it`, late.length === 0, late.length === 0
         ? `recorded no later than ${iso(bound)} (witness ${name})`
         : `${late.length} claim(s) a time after ${iso(bound)} (witness ${name}): ${late.join(", ")}`);
     }
   }
   const earlier: [bigint, number, string][] = [];
+  let unnamed = 0;
   for (const e of bundle.earlier ?? []) {
     let before: Checkpoint | null = null;
     try {
@@ -345,21 +366,31 @@ async function checkTimeBounds(
     if (before && consistent && cosigned.length > 0) {
       const [name, t] = cosigned.reduce((a, b) => (b[1] < a[1] ? b : a));
       earlier.push([before.size, t, name]);
+    } else if (before && consistent) {
+      unnamed++; // cosigned by witnesses the policy does not name: no bound, and nothing false
     } else {
-      check(`${prefix}: earlier witnessed checkpoint`, false, "not the log's, not a prefix of the bundle's checkpoint, or cosigned by no witness of the policy");
+      check(`${prefix}: earlier witnessed checkpoint`, false, "not the log's, or not a prefix of the bundle's checkpoint");
     }
   }
+  if (unnamed > 0) notes.push(`${prefix}: ${unnamed} earlier checkpoint(s) cosigned by no witness of the policy: no bound from them`);
   let bounded = 0;
   const early: string[] = [];
+  const unbounded: string[] = [];
   for (const t of times) {
     const candidates = earlier.filter(([size]) => size <= BigInt(t.index));
-    if (candidates.length === 0) continue;
+    if (candidates.length === 0) {
+      unbounded.push(t.what);
+      continue;
+    }
     const [size, seconds, name] = candidates.reduce((a, b) => (b[0] > a[0] ? b : a));
     bounded++;
     const bound = seconds * 1000;
     if (t.recorded < bound - TIME_GRACE_MS) {
       early.push(`${t.what} says recorded ${iso(t.recorded)}, but witness ${name} cosigned a tree of ${size} leaves without it at ${iso(bound)}`);
     }
+  }
+  if (unbounded.length > 0) {
+    notes.push(`${prefix}: not bounded from below (the bundle carries no witnessed checkpoint without it; an auditing witness refuses back-dated leaves itself): ${unbounded.join(", ")}`);
   }
   if (bounded > 0) {
     check(`${prefix}: no event recorded before the witnesses saw a tree without it`, early.length === 0, early.length === 0
@@ -695,10 +726,10 @@ async function verifyCampaignUnchecked(input: CampaignProof | string, vkey: stri
   }
   check("campaign: tenant", leaf.tenant === proof.tenant.id, `the campaign's tenant is ${JSON.stringify(leaf.tenant)}`);
   // When the check was recorded: the operator's word, unless the witnesses bound it.
-  const recorded = Date.parse(leaf.recorded_at as string);
-  if (options.policy !== undefined && !Number.isNaN(recorded)) {
+  const recorded = strictMillis(leaf.recorded_at);
+  if (options.policy !== undefined && recorded !== null) {
     const timed = [{ what: `the campaign leaf (leaf ${campaign.leaf_index})`, index: campaign.leaf_index, occurred: recorded, recorded }];
-    await checkTimeBounds(check, "campaign: time", proof, vkey, cp, options.policy, timed);
+    await checkTimeBounds(check, report.notes, "campaign: time", proof, vkey, cp, options.policy, timed);
   } else {
     report.notes.push("the campaign's recorded_at is the operator's word: with --policy the witnesses' cosignature times bound it");
   }

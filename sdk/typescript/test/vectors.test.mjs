@@ -61,7 +61,7 @@ test("verifyCampaign gives the Rust verifier's verdict on every campaign proof",
 test("both verifiers give the same verdict on witnessed bundles and campaign proofs under their policy", async () => {
   for (const kind of ["events", "campaigns"]) {
     const { vkey, policy, cases } = read(`witnessed-${kind}.json`);
-    assert.equal(cases.length, 2);
+    assert.ok(cases.length >= 2);
     for (const c of cases) {
       const verify = kind === "campaigns" ? verifyCampaign : verifyEvidence;
       const report = await verify(c.document, vkey, { policy });
