@@ -32,20 +32,27 @@ async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str) {
     wait_for_checkpoint(&app.log, res.json()["leaf_index"].as_u64().unwrap() + 2).await;
 }
 
-/// Records a check of `emails` for the newsletter; the answer.
-async fn check(app: &TestApp, shop: &Shop, emails: &[&str]) -> Value {
-    let body = json!({"purpose": "newsletter", "emails": emails, "record": true});
+/// Records a check of `emails` for `purpose` with `token`; the answer.
+pub async fn record_check(app: &TestApp, token: &str, purpose: &str, emails: &[&str]) -> Value {
+    let body = json!({"purpose": purpose, "emails": emails, "record": true});
     let res = app
-        .call(
-            "POST",
-            "/v1/consent:check",
-            Some(&shop.sender),
-            Some(&body),
-            &[],
-        )
+        .call("POST", "/v1/consent:check", Some(token), Some(&body), &[])
         .await;
     assert_eq!(res.status, 200, "{}", res.text());
     res.json()
+}
+
+/// The proof of `email`'s entry in recorded check `id`, which must be served.
+pub async fn served_proof(app: &TestApp, token: &str, id: &str, email: &str) -> Value {
+    let path = format!("/v1/campaign-checks/{id}/proof?email={email}");
+    let res = app.call("GET", &path, Some(token), None, &[]).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+/// Records a check of `emails` for the newsletter; the answer.
+async fn check(app: &TestApp, shop: &Shop, emails: &[&str]) -> Value {
+    record_check(app, &shop.sender, "newsletter", emails).await
 }
 
 async fn proof(app: &TestApp, shop: &Shop, id: &str, email: &str) -> (u16, Value) {

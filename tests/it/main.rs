@@ -5,7 +5,7 @@ mod common;
 
 mod auth;
 mod browser;
-mod campaigns;
+pub mod campaigns;
 mod cli;
 mod consent;
 mod crash;

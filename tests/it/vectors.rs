@@ -13,6 +13,7 @@ use consent_ledger::evidence::verify::{
 use consent_ledger_sdk::consent::ConsentLeaf;
 use serde_json::{json, Value};
 
+use crate::campaigns::{record_check, served_proof};
 use crate::common::{tamper, wait_for_checkpoint, TestApp, TestDb};
 use crate::evidence::evidence;
 use crate::on_both_backends;
@@ -271,25 +272,31 @@ fn campaign_cases(proof: &Value) -> Vec<(&'static str, Value)> {
 
 /// A campaign check of `emails` (recorded) and the proof of `email`'s entry in it.
 async fn campaign_proof(app: &TestApp, shop: &Shop, emails: &[&str], email: &str) -> Value {
-    let body = json!({"purpose": "offers", "emails": emails, "record": true});
-    let res = app
-        .call(
-            "POST",
-            "/v1/consent:check",
-            Some(&shop.sender),
-            Some(&body),
-            &[],
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text());
-    let id = res.json()["campaign_check"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = format!("/v1/campaign-checks/{id}/proof?email={email}");
-    let res = app.call("GET", &path, Some(&shop.sender), None, &[]).await;
-    assert_eq!(res.status, 200, "{}", res.text());
-    res.json()
+    let answer = record_check(app, &shop.sender, "offers", emails).await;
+    let id = answer["campaign_check"]["id"].as_str().unwrap();
+    served_proof(app, &shop.sender, id, email).await
+}
+
+/// The golden cases of `documents` (the first as served, passing; the others failing), each
+/// under `member` with `verifier`'s verdict.
+fn verdicts(
+    documents: Vec<(&'static str, Value)>,
+    member: &str,
+    verifier: impl Fn(&[u8]) -> consent_ledger::evidence::verify::Report,
+) -> Vec<Value> {
+    let cases: Vec<Value> = documents
+        .into_iter()
+        .map(|(name, d)| {
+            let report = verifier(&serde_json::to_vec(&d).unwrap());
+            let verdict = json!({"passed": report.passed(), "failed": report.failed()});
+            json!({"name": name, member: d, "verdict": verdict})
+        })
+        .collect();
+    assert_eq!(cases[0]["verdict"]["passed"], json!(true), "{}", cases[0]);
+    for case in &cases[1..] {
+        assert_eq!(case["verdict"]["passed"], json!(false), "{}", case["name"]);
+    }
+    cases
 }
 
 fn flip(b64: &str) -> String {
@@ -504,23 +511,9 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
         )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
-    let decisions: Vec<Value> = decision_cases(&answer.json())
-        .into_iter()
-        .map(|(name, d)| {
-            let report = verify_decision(&serde_json::to_vec(&d).unwrap(), &vkey, None, None);
-            let verdict = json!({"passed": report.passed(), "failed": report.failed()});
-            json!({"name": name, "answer": d, "verdict": verdict})
-        })
-        .collect();
-    assert_eq!(
-        decisions[0]["verdict"]["passed"],
-        json!(true),
-        "{}",
-        decisions[0]
-    );
-    for case in &decisions[1..] {
-        assert_eq!(case["verdict"]["passed"], json!(false), "{}", case["name"]);
-    }
+    let decisions = verdicts(decision_cases(&answer.json()), "answer", |d| {
+        verify_decision(d, &vkey, None, None)
+    });
     let emails = [
         email,
         "case0@example.jp",
@@ -537,23 +530,7 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
         "answered from edited rows",
         campaign_proof(&app, &shop, &emails, "case1@example.jp").await,
     ));
-    let campaigns: Vec<Value> = proofs
-        .into_iter()
-        .map(|(name, d)| {
-            let report = verify_campaign(&serde_json::to_vec(&d).unwrap(), &vkey, None, None);
-            let verdict = json!({"passed": report.passed(), "failed": report.failed()});
-            json!({"name": name, "proof": d, "verdict": verdict})
-        })
-        .collect();
-    assert_eq!(
-        campaigns[0]["verdict"]["passed"],
-        json!(true),
-        "{}",
-        campaigns[0]
-    );
-    for case in &campaigns[1..] {
-        assert_eq!(case["verdict"]["passed"], json!(false), "{}", case["name"]);
-    }
+    let campaigns = verdicts(proofs, "proof", |d| verify_campaign(d, &vkey, None, None));
     let mut bundles = vec![("valid".to_string(), valid.clone())];
     bundles.extend(
         tampered(&valid)

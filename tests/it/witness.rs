@@ -12,6 +12,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use consent_ledger::api::AppState;
 use serde_json::{json, Value};
 
+use crate::campaigns::{record_check, served_proof};
 use crate::common::{bin, reference, TestApp, TestDb};
 use crate::evidence::{evidence, verify_cli};
 use crate::on_both_backends;
@@ -242,6 +243,41 @@ async fn witnesses_cosign_and_verify_holds_bundles_to_a_quorum(db: TestDb) {
     app.stop().await;
 }
 
+/// Offers `cp` to `witness` as the log would (the old size learnt from its 409, with the
+/// consistency proof from it): the witness's status and body.
+async fn offer(
+    app: &TestApp,
+    witness: &WitnessProcess,
+    cp: &consent_ledger::log::SignedCheckpoint,
+) -> (u16, String) {
+    let client = awc::Client::new();
+    let url = format!("{}/add-checkpoint", witness.url);
+    let mut res = client
+        .post(&url)
+        .send_body(format!("old 0\n\n{}", cp.note))
+        .await
+        .unwrap();
+    let held: u64 = String::from_utf8(res.body().await.unwrap().to_vec())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let lines: String = app
+        .log
+        .consistency_proof(held, cp.size)
+        .unwrap()
+        .iter()
+        .map(|h| format!("{}\n", B64.encode(h)))
+        .collect();
+    let mut res = client
+        .post(&url)
+        .send_body(format!("old {held}\n{lines}\n{}", cp.note))
+        .await
+        .unwrap();
+    let body = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    (res.status().as_u16(), body)
+}
+
 /// Waits until the log serves a checkpoint of at least `size` that `witness` cosigned.
 async fn cosigned(app: &TestApp, witness: &str, size: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -319,30 +355,8 @@ async fn an_auditing_witness_refuses_a_chain_that_skips_an_opt_out(db: TestDb) {
     let cp = crate::common::wait_for_checkpoint(&app.log, index + 2).await;
 
     // Offered the checkpoint directly (old size learnt from the 409), the witness refuses it.
-    let client = awc::Client::new();
-    let url = format!("{}/add-checkpoint", auditor.url);
-    let mut res = client
-        .post(&url)
-        .send_body(format!("old 0\n\n{}", cp.note))
-        .await
-        .unwrap();
-    let held: u64 = String::from_utf8(res.body().await.unwrap().to_vec())
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let proof = app.log.consistency_proof(held, cp.size).unwrap();
-    let lines: String = proof
-        .iter()
-        .map(|h| format!("{}\n", B64.encode(h)))
-        .collect();
-    let mut res = client
-        .post(&url)
-        .send_body(format!("old {held}\n{lines}\n{}", cp.note))
-        .await
-        .unwrap();
-    let body = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
-    assert_eq!(res.status().as_u16(), 422, "{body}");
+    let (status, body) = offer(&app, &auditor, &cp).await;
+    assert_eq!(status, 422, "{body}");
     assert!(
         body.contains(&format!("leaf {index} names leaf {}", opt_in["leaf_index"])),
         "{body}"
@@ -479,28 +493,13 @@ async fn a_back_dated_campaign_check_fails_under_the_witnesses_times(db: TestDb)
         first["leaf_index"].as_u64().unwrap() + 2,
     )
     .await;
-    let body = json!({"purpose": "newsletter", "emails": [email], "record": true});
-    let res = app
-        .call(
-            "POST",
-            "/v1/consent:check",
-            Some(&shop.sender),
-            Some(&body),
-            &[],
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text());
-    let check = res.json()["campaign_check"].clone();
+    let check =
+        record_check(&app, &shop.sender, "newsletter", &[email]).await["campaign_check"].clone();
     let honest_index = check["leaf_index"].as_u64().unwrap();
     cosigned(&app, "w1.example.jp/witness", honest_index + 2).await;
     let proof_of = |id: String| {
         let (app, token) = (&app, shop.sender.clone());
-        async move {
-            let path = format!("/v1/campaign-checks/{id}/proof?email={email}");
-            let res = app.call("GET", &path, Some(&token), None, &[]).await;
-            assert_eq!(res.status, 200, "{}", res.text());
-            res.json()
-        }
+        async move { served_proof(app, &token, &id, email).await }
     };
     let honest = proof_of(check["id"].as_str().unwrap().to_string()).await;
     let run = |doc: &Value, extra: &[&str]| {
@@ -620,32 +619,8 @@ async fn an_auditing_witness_refuses_a_back_dated_leaf(db: TestDb) {
     .unwrap();
     let index = app.log.append(vec![forged]).await.unwrap().start;
     let cp = crate::common::wait_for_checkpoint(&app.log, index + 2).await;
-    let client = awc::Client::new();
-    let url = format!("{}/add-checkpoint", auditor.url);
-    let mut res = client
-        .post(&url)
-        .send_body(format!("old 0\n\n{}", cp.note))
-        .await
-        .unwrap();
-    let held: u64 = String::from_utf8(res.body().await.unwrap().to_vec())
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let lines: String = app
-        .log
-        .consistency_proof(held, cp.size)
-        .unwrap()
-        .iter()
-        .map(|h| format!("{}\n", B64.encode(h)))
-        .collect();
-    let mut res = client
-        .post(&url)
-        .send_body(format!("old {held}\n{lines}\n{}", cp.note))
-        .await
-        .unwrap();
-    let body = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
-    assert_eq!(res.status().as_u16(), 422, "{body}");
+    let (status, body) = offer(&app, &auditor, &cp).await;
+    assert_eq!(status, 422, "{body}");
     assert!(
         body.contains(&format!(
             "leaf {index} says it was recorded at 2026-01-05T00:00:00Z"
