@@ -118,17 +118,15 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
     let file_bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     // A decision with its proof (`verify decision`) and a campaign entry's proof (`verify
     // campaign`) carry their bundle as `proof`.
-    let wrapper = serde_json::from_slice::<serde_json::Value>(&file_bytes)
-        .ok()
-        .and_then(|doc| doc["format"].as_str().map(str::to_string))
-        .filter(|f| [DECISION_FORMAT, CAMPAIGN_PROOF_FORMAT].contains(&f.as_str()));
-    let bundle = match &wrapper {
-        Some(_) => {
-            let doc: serde_json::Value =
-                serde_json::from_slice(&file_bytes).map_err(|e| e.to_string())?;
-            serde_json::to_vec(&doc["proof"]).map_err(|e| e.to_string())?
-        }
-        None => file_bytes.clone(),
+    let doc = serde_json::from_slice::<serde_json::Value>(&file_bytes).ok();
+    let wrapper = doc
+        .as_ref()
+        .and_then(|doc| doc["format"].as_str())
+        .filter(|f| [DECISION_FORMAT, CAMPAIGN_PROOF_FORMAT].contains(f))
+        .map(str::to_string);
+    let bundle = match (&wrapper, &doc) {
+        (Some(_), Some(doc)) => serde_json::to_vec(&doc["proof"]).map_err(|e| e.to_string())?,
+        _ => file_bytes.clone(),
     };
     // Freshness: with --url alone, the log's latest checkpoint is the anchor (the bundle must be
     // of the same log, a prefix of what it serves now).

@@ -74,7 +74,7 @@ pub fn bundle(
     tenant_id: &str,
     email: &str,
 ) -> Result<Bundle, DomainError> {
-    bundle_covering(store, log, tenant_id, email, 0)
+    Ok(bundle_covering(store, log, tenant_id, email, 0)?.0)
 }
 
 /// A leaf with its inclusion proof against `checkpoint`.
@@ -99,14 +99,14 @@ fn proven_leaf(
 }
 
 /// The evidence bundle for `email`, at a checkpoint that also covers leaf `leaf` (and, as
-/// always, the address's newest event).
+/// always, the address's newest event), and that checkpoint.
 fn bundle_covering(
     store: &Store,
     log: &Log,
     tenant_id: &str,
     email: &str,
     leaf: u64,
-) -> Result<Bundle, DomainError> {
+) -> Result<(Bundle, crate::log::SignedCheckpoint), DomainError> {
     let address = EmailAddress::parse(email)?;
     let tenant = consent::tenant(store, tenant_id)?;
     let (subject, events) = store.read(|r| {
@@ -232,7 +232,7 @@ fn bundle_covering(
     let vrf_proof = subject
         .vrf
         .then(|| B64.encode(log.labeler().prove(tenant_id, address.as_str())));
-    Ok(Bundle {
+    let bundle = Bundle {
         format: FORMAT.into(),
         generated_at: crate::rfc3339(crate::now_millis()),
         log: LogIdentity {
@@ -243,7 +243,7 @@ fn bundle_covering(
             .unwrap_or_default(),
             verifier_key: log.verifier_key(),
         },
-        checkpoint: checkpoint.note,
+        checkpoint: checkpoint.note.clone(),
         tenant: TenantIdentity {
             id: tenant.id,
             legal_name: tenant.legal_name,
@@ -262,7 +262,8 @@ fn bundle_covering(
         parameters: Some(parameters),
         witnessed,
         earlier,
-    })
+    };
+    Ok((bundle, checkpoint))
 }
 
 /// For each leaf of `indexes` (the events, and a campaign proof's campaign leaf), the latest
@@ -331,14 +332,7 @@ pub fn campaign_proof(
 ) -> Result<CampaignProof, DomainError> {
     let (row, entries, position) = consent::campaign_entry(store, tenant_id, id, email)?;
     let index = row.leaf_index as u64;
-    let proof = bundle_covering(store, log, tenant_id, email, index)?;
-    let size = proof
-        .checkpoint
-        .lines()
-        .nth(1)
-        .and_then(|l| l.parse().ok())
-        .ok_or_else(|| LogError::Corrupt("a checkpoint without a size".into()))?;
-    let checkpoint = log.checkpoint(size)?;
+    let (proof, checkpoint) = bundle_covering(store, log, tenant_id, email, index)?;
     let path = consent_ledger_sdk::campaign::path(&entries, position);
     Ok(CampaignProof {
         format: consent_ledger_sdk::campaign::CAMPAIGN_PROOF_FORMAT.into(),

@@ -131,10 +131,9 @@ impl Policy {
     /// Whether `note` (a checkpoint with its cosignature lines) satisfies the quorum.
     pub fn quorum(&self, note: &str) -> QuorumResult {
         let cosigned_by: Vec<String> = self
-            .witnesses
-            .iter()
-            .filter(|(_, w)| w.cosigned_at(note).is_some())
-            .map(|(name, _)| name.clone())
+            .cosigned_times(note)
+            .into_iter()
+            .map(|(name, _)| name)
             .collect();
         let satisfied = self.witnessed(&self.quorum, &cosigned_by);
         QuorumResult {

@@ -183,14 +183,21 @@ function parsePolicyLines(text: string): Policy {
 }
 
 /** Whether `note`'s cosignatures satisfy the policy's quorum, and which witnesses cosigned. */
+/** The policy's witnesses whose cosignatures on `note` verify, with their times (Unix seconds), in policy order. */
+export async function cosignedTimes(policy: Policy, note: string): Promise<[string, number][]> {
+  const out: [string, number][] = [];
+  for (const [name, vkey] of policy.witnesses) {
+    const t = await cosignedAt(note, vkey);
+    if (t !== null) out.push([name, Number(t)]);
+  }
+  return out;
+}
+
 export async function checkQuorum(
   policy: Policy,
   note: string,
 ): Promise<{ satisfied: boolean; cosignedBy: string[] }> {
-  const cosignedBy: string[] = [];
-  for (const [name, vkey] of policy.witnesses) {
-    if ((await cosignedAt(note, vkey)) !== null) cosignedBy.push(name);
-  }
+  const cosignedBy = (await cosignedTimes(policy, note)).map(([name]) => name);
   const witnessed = (name: string): boolean => {
     if (name === "none") return true;
     const group = policy.groups.get(name);

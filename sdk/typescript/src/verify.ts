@@ -10,7 +10,7 @@ import {
 } from "./crypto.js";
 import { ALL, ConsentLeaf, effective, NO_STATUS, parseConsentLeaf, replay, SubjectState } from "./consent.js";
 import { verifyConsistency, verifyInclusion } from "./merkle.js";
-import { Checkpoint, checkQuorum, cosignedAt, keyMaterial, parsePolicy, verifyCheckpoint } from "./note.js";
+import { Checkpoint, checkQuorum, cosignedTimes, keyMaterial, parsePolicy, verifyCheckpoint } from "./note.js";
 import type { components } from "./openapi.js";
 
 export type Bundle = components["schemas"]["Bundle"];
@@ -265,15 +265,6 @@ const BACKDATED_MS = 24 * 60 * 60 * 1000;
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
 
-/** The policy's witnesses whose cosignatures on `note` verify, with their times (seconds). */
-async function cosignedTimes(policy: Awaited<ReturnType<typeof parsePolicy>>, note: string): Promise<[string, number][]> {
-  const out: [string, number][] = [];
-  for (const [name, vkey] of policy.witnesses) {
-    const t = await cosignedAt(note, vkey);
-    if (t !== null) out.push([name, Number(t)]);
-  }
-  return out;
-}
 
 /**
  * Time bounds from the witnesses (with a policy), as the Rust verifier's check_times: no event's
