@@ -20,6 +20,7 @@ fn settings() -> LogSettings {
         checkpoint_interval: Duration::from_millis(100),
         max_batch: 4096,
         witnesses: Vec::new(),
+        clock_offset_ms: 0,
     }
 }
 

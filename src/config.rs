@@ -89,6 +89,10 @@ pub struct Config {
     /// client address recorded as evidence and used for rate limits is then the last address
     /// before them. None by default (the socket's peer is the client).
     pub trusted_proxies: Vec<IpRange>,
+    /// Seconds added to the clock the log records times by (each leaf's `recorded_at`); 0 by
+    /// default. For retention drills and tests only: a log whose clock is off shows it — its
+    /// witnesses' cosignature times bound every event's (`docs/threat-model.md`).
+    pub clock_offset_secs: i64,
 }
 
 impl Default for Config {
@@ -107,6 +111,7 @@ impl Default for Config {
             unsubscribe_mailbox: None,
             witnesses: Vec::new(),
             trusted_proxies: Vec::new(),
+            clock_offset_secs: 0,
         }
     }
 }
@@ -173,6 +178,14 @@ pub struct ConfigArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Option<Vec<IpRange>>,
+    /// Seconds added to the log's clock, for retention drills and tests only [default: 0]
+    #[arg(
+        long,
+        env = "CONSENT_LEDGER_CLOCK_OFFSET_SECS",
+        global = true,
+        allow_hyphen_values = true
+    )]
+    pub clock_offset_secs: Option<i64>,
 }
 
 impl Config {
@@ -206,6 +219,7 @@ impl Config {
             unsubscribe_mailbox,
             witnesses,
             trusted_proxies,
+            clock_offset_secs,
         } = args.clone();
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
@@ -222,7 +236,8 @@ impl Config {
             unsubscribe_per_ip,
             webhooks_to_loopback,
             witnesses,
-            trusted_proxies
+            trusted_proxies,
+            clock_offset_secs
         );
         if unsubscribe_mailbox.is_some() {
             config.unsubscribe_mailbox = unsubscribe_mailbox;
@@ -272,6 +287,7 @@ impl Config {
             checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms),
             max_batch: self.max_batch,
             witnesses: self.witnesses.clone(),
+            clock_offset_ms: self.clock_offset_secs.saturating_mul(1000),
         }
     }
 }

@@ -503,7 +503,7 @@ pub struct EraseQuery {
 
 /// Erase an address's personal data (address, salt, evidence) once the law allows: no purpose
 /// still granted, and one month since its last event (one year under a legal hold). Otherwise 409,
-/// with `erasable_from` when only time is missing. The log is untouched; its leaves become unlinkable.
+/// with `erasable_from` when only time is missing. Appends an `erasure` leaf to the address's chain; its other leaves stay, unlinkable.
 #[utoipa::path(delete, path = "/v1/subjects", tag = "consent", security(("bearer" = [])), params(EraseQuery),
     responses((status = 200, body = Erasure), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, description = "Consent still in force, or the retention period is running (see erasable_from)", body = Problem, content_type = "application/problem+json"),
               ))]
@@ -514,9 +514,7 @@ pub async fn erase(
     query: web::Query<EraseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(None, Access::Write)?;
-    let store = state.store.clone();
-    let email = query.into_inner().email;
-    let erased = web::block(move || consent::erase(&store, &tenant_id, &email)).await??;
+    let erased = consent::erase(&state.log, &tenant_id, &query.email).await?;
     Ok(HttpResponse::Ok().json(erased))
 }
 

@@ -19,7 +19,7 @@ use crate::error::DomainError;
 use crate::log::hash::Hash;
 use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError};
 use crate::store::{CampaignCheckRow, Repo, Store};
-use crate::{hex, now_millis, rfc3339};
+use crate::{hex, rfc3339};
 use consent_ledger_sdk::campaign::{self, Entry, CAMPAIGN_LEAF_TYPE, ENTRY_BYTES};
 
 /// What the campaign leaf's transaction answered: each address's result and the check.
@@ -144,8 +144,13 @@ impl LogEntry for CampaignEntry {
         None
     }
 
-    fn build(&mut self, r: &mut dyn Repo, _: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
-        let now = now_millis();
+    fn build(
+        &mut self,
+        r: &mut dyn Repo,
+        chain: &Chain<'_>,
+        index: u64,
+    ) -> Result<Option<Leaf>, LogError> {
+        let now = chain.now();
         let purpose = self.request.purpose.clone();
         let mut found = states_for(r, &self.tenant_id, &valid(&self.parsed), &purpose)?;
         self.erased_subjects(r, &mut found, &purpose)?;
@@ -181,7 +186,7 @@ impl LogEntry for CampaignEntry {
         };
         let results = answers(&self.request.emails, &self.parsed, &found);
         *self.outcome.lock().expect("outcome lock") = Some((results, check));
-        Ok(leaf)
+        Ok(Some(leaf))
     }
 }
 

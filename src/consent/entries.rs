@@ -17,8 +17,8 @@ use crate::idempotency::{complete_key, IdempotencyMark};
 use crate::log::hash::Hash;
 use crate::log::jcs::canonicalize;
 use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError};
+use crate::rfc3339;
 use crate::store::{CollectionPointRow, EventRow, Repo, SubjectRow};
-use crate::{now_millis, rfc3339};
 use consent_ledger_sdk::consent::{ConsentEventType, ConsentLeaf};
 use consent_ledger_sdk::label::parameters_key;
 
@@ -234,8 +234,13 @@ impl ConsentEventEntry {
 }
 
 impl LogEntry for ConsentEventEntry {
-    fn build(&mut self, r: &mut dyn Repo, chain: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
-        let now = now_millis();
+    fn build(
+        &mut self,
+        r: &mut dyn Repo,
+        chain: &Chain<'_>,
+        index: u64,
+    ) -> Result<Option<Leaf>, LogError> {
+        let now = chain.now();
         let (subject, is_new) = self.subject(r, chain, index)?;
         let key = self.key(r, &subject, chain)?;
         let prev = Self::prev(&subject, is_new, &key, chain);
@@ -279,7 +284,7 @@ impl LogEntry for ConsentEventEntry {
             complete_key(r, mark, index)?;
         }
         self.commitment = Some(key);
-        Ok(built)
+        Ok(Some(built))
     }
 
     fn subject(&self, _: &Leaf) -> Option<[u8; 32]> {
@@ -343,8 +348,13 @@ impl LogEntry for CollectionPointEntry {
         None
     }
 
-    fn build(&mut self, r: &mut dyn Repo, _: &Chain<'_>, index: u64) -> Result<Leaf, LogError> {
-        let now = now_millis();
+    fn build(
+        &mut self,
+        r: &mut dyn Repo,
+        chain: &Chain<'_>,
+        index: u64,
+    ) -> Result<Option<Leaf>, LogError> {
+        let now = chain.now();
         let id = self.id();
         let mut document = self.description();
         let fields = document.as_object_mut().expect("an object");
@@ -370,6 +380,6 @@ impl LogEntry for CollectionPointEntry {
                 superseded_at: None,
             })?;
         }
-        Ok(leaf)
+        Ok(Some(leaf))
     }
 }

@@ -1,65 +1,160 @@
 //! Erasure and retention: an address's personal data (address, salt, evidence) is erased once the
 //! law allows — no consent in force and the retention period after its last event run (one
-//! month, or a year under a legal hold). The log is untouched; its leaves become unlinkable.
+//! month, or a year under a legal hold), by the SDK's rule (`erasure_refused`). The erasure is
+//! itself a leaf of the subject's chain (`erasure`, `docs/log-format.md`): a bundle of an address
+//! that comes back shows it, and the label's state outlives it, so a refusal still binds.
+//! Not here: the legal hold itself (`holds`), the bundle (`crate::evidence`).
+
+use std::sync::{Arc, Mutex};
 
 use super::address::EmailAddress;
 use super::model::*;
-use super::state::{effective, state_of, ALL};
+use super::state::state_of;
 use crate::error::DomainError;
-use crate::store::{Repo, Store};
-use crate::{now_millis, rfc3339};
+use crate::log::{Chain, Leaf, Log, LogEntry, LogError};
+use crate::rfc3339;
+use crate::store::{ErasureRow, Repo};
+use consent_ledger_sdk::consent::{
+    erasure_refused, millis, ErasureLeaf, ErasureRefused, ErasureType, RETENTION_DAYS,
+    RETENTION_LEGAL_HOLD_DAYS,
+};
 
-/// How long records are kept after a subject's last event: one month (31 days), or one year
-/// (366 days) under a legal hold (ordinance Art. 4(2)).
-pub(super) const RETENTION_MS: i64 = 31 * 86_400_000;
+/// Erases an address's personal data once the law allows: no purpose may still be granted,
+/// and the retention period after its last event must have run. Appends the `erasure` leaf; its
+/// leaves stay in the log, unlinkable without the address.
+pub async fn erase(log: &Log, tenant_id: &str, email: &str) -> Result<Erasure, DomainError> {
+    let entry = ErasureEntry {
+        tenant_id: tenant_id.to_string(),
+        address: EmailAddress::parse(email)?,
+        outcome: Arc::default(),
+    };
+    let outcome = entry.outcome.clone();
+    log.append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
+        .await?;
+    let answer = outcome.lock().expect("outcome lock").take();
+    answer.unwrap_or_else(|| Err(DomainError::Log(LogError::NotCommitted("no answer".into()))))
+}
 
-pub(super) const RETENTION_LEGAL_HOLD_MS: i64 = 366 * 86_400_000;
+/// An erasure to append: decided under the writer lock when its leaf is built (no event of the
+/// address can be sequenced meanwhile); a refused one declines and leaves its reason.
+struct ErasureEntry {
+    tenant_id: String,
+    address: EmailAddress,
+    outcome: Arc<Mutex<Option<Result<Erasure, DomainError>>>>,
+}
 
-/// Erases an address's personal data (address, salt, evidence) once the law allows: no purpose
-/// may still be granted, and the retention period after its last event must have run. The log is
-/// untouched; its leaves become unlinkable.
-pub fn erase(store: &Store, tenant_id: &str, email: &str) -> Result<Erasure, DomainError> {
-    let address = EmailAddress::parse(email)?;
-    // Under the writer lock: no event of this address can be sequenced while we decide.
-    store.write(|r: &mut dyn Repo| {
-        let tenant = r
-            .tenant(tenant_id)?
-            .ok_or_else(|| DomainError::NotFound(format!("no tenant {tenant_id:?}")))?;
-        let subject = r
-            .subject_by_address(tenant_id, address.as_str())?
-            .ok_or_else(|| DomainError::NotFound("no records for this address".into()))?;
-        let state = state_of(&r.all_state_entries(&subject.id)?);
-        let granted: Vec<&str> = state
-            .keys()
-            .filter(|p| p.as_str() != ALL && effective(&state, p).is_some_and(|e| e.may_send()))
-            .map(String::as_str)
-            .collect();
-        if !granted.is_empty() {
-            return Err(DomainError::Conflict(format!(
-                "consent is still in force for {}: record an opt-out first",
-                granted.join(", ")
+impl ErasureEntry {
+    /// The leaf, with the rows written, or why the law does not allow it yet.
+    fn decide(
+        &self,
+        r: &mut dyn Repo,
+        chain: &Chain<'_>,
+        index: u64,
+    ) -> Result<Result<(Leaf, Erasure), DomainError>, LogError> {
+        let Some(tenant) = r.tenant(&self.tenant_id)? else {
+            return Ok(Err(DomainError::NotFound(format!(
+                "no tenant {:?}",
+                self.tenant_id
+            ))));
+        };
+        let Some(subject) = r.subject_by_address(&self.tenant_id, self.address.as_str())? else {
+            return Ok(Err(DomainError::NotFound(
+                "no records for this address".into(),
             )));
-        }
+        };
+        let key: crate::log::hash::Hash = subject
+            .commitment
+            .as_slice()
+            .try_into()
+            .map_err(|_| LogError::Corrupt("a stored subject key is not 32 bytes".into()))?;
+        let prev = chain.prev(&key).ok_or_else(|| {
+            LogError::Corrupt(format!(
+                "subject {} has events but no chain in the log",
+                crate::hex(&key)
+            ))
+        })?;
+        let state = state_of(&r.all_state_entries(&subject.id)?);
         let events = r.subject_events(&subject.id)?;
+        // The retention runs from the last event as the log recorded it (its chain's head), so
+        // that no edited row can shorten it; a later row only lengthens it.
+        let head = r.leaf_data(prev as i64, prev as i64 + 1)?;
+        let logged = head
+            .first()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+            .and_then(|doc| doc["recorded_at"].as_str().and_then(millis))
+            .ok_or_else(|| {
+                LogError::Corrupt(format!("leaf {prev}, a subject's head, has no recorded_at"))
+            })?;
         let last = events
             .iter()
             .map(|e| e.recorded_at)
             .max()
-            .unwrap_or(subject.created_at);
-        let retention = if tenant.legal_hold {
-            RETENTION_LEGAL_HOLD_MS
-        } else {
-            RETENTION_MS
+            .unwrap_or(subject.created_at)
+            .max(logged);
+        let retention_days = match tenant.legal_hold {
+            true => RETENTION_LEGAL_HOLD_DAYS,
+            false => RETENTION_DAYS,
         };
-        let now = now_millis();
-        if now < last + retention {
-            return Err(DomainError::RetentionRunning(rfc3339(last + retention)));
+        let now = chain.now();
+        match erasure_refused(&state, last, retention_days, now) {
+            Some(ErasureRefused::ConsentInForce(granted)) => {
+                return Ok(Err(DomainError::Conflict(format!(
+                    "consent is still in force for {}: record an opt-out first",
+                    granted.join(", ")
+                ))))
+            }
+            Some(ErasureRefused::RetentionRunning(until)) => {
+                return Ok(Err(DomainError::RetentionRunning(rfc3339(until))))
+            }
+            None => {}
         }
+        let leaf = ErasureLeaf {
+            leaf_type: ErasureType::Erasure,
+            v: 1,
+            tenant: self.tenant_id.clone(),
+            subject: crate::hex(&key),
+            prev,
+            recorded_at: rfc3339(now),
+            retention_days,
+            evidence_erased: events
+                .iter()
+                .filter(|e| e.evidence.is_some())
+                .map(|e| e.leaf_index as u64)
+                .collect(),
+        };
+        let built = Leaf::from_json(&serde_json::to_value(&leaf).expect("a leaf serialises"))?;
         r.erase_subject(&subject.id, now)?;
         r.erase_deliveries_of(&subject.id, super::outbox::ERASED)?;
-        Ok(Erasure {
-            erased_at: rfc3339(now),
-            events: events.len(),
-        })
-    })
+        r.set_last_leaf(&subject.id, index as i64)?;
+        r.insert_erasure(&ErasureRow {
+            leaf_index: index as i64,
+            tenant_id: self.tenant_id.clone(),
+            subject_id: subject.id,
+            recorded_at: now,
+        })?;
+        Ok(Ok((
+            built,
+            Erasure {
+                erased_at: rfc3339(now),
+                events: events.len(),
+                leaf_index: index,
+            },
+        )))
+    }
+}
+
+impl LogEntry for ErasureEntry {
+    fn build(
+        &mut self,
+        r: &mut dyn Repo,
+        chain: &Chain<'_>,
+        index: u64,
+    ) -> Result<Option<Leaf>, LogError> {
+        let (leaf, answer) = match self.decide(r, chain, index)? {
+            Ok((leaf, erasure)) => (Some(leaf), Ok(erasure)),
+            Err(refused) => (None, Err(refused)),
+        };
+        *self.outcome.lock().expect("outcome lock") = Some(answer);
+        Ok(leaf)
+    }
 }

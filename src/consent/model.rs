@@ -311,6 +311,8 @@ pub struct Erasure {
     pub erased_at: String,
     /// Events whose leaves are now unlinkable (they stay in the log).
     pub events: usize,
+    /// The `erasure` leaf that records it.
+    pub leaf_index: u64,
 }
 
 /// A page of the suppression list.

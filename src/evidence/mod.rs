@@ -151,15 +151,30 @@ fn bundle_covering(
     let checkpoint = log.checkpoint(map_proof.size)?;
     // Read again: the map is as of its checkpoint, and events recorded meanwhile may be in it.
     // Those recorded since are newer than the bundle.
-    let events: Vec<_> = store
-        .read(|r| Ok::<_, DomainError>(r.subject_events(&subject.id)?))?
+    let (events, erasures) = store.read(|r| {
+        Ok::<_, DomainError>((
+            r.subject_events(&subject.id)?,
+            r.subject_erasures(&subject.id)?,
+        ))
+    })?;
+    let covered = |index: i64| (index as u64) < map_proof.size;
+    let events: Vec<_> = events
         .into_iter()
-        .filter(|e| (e.leaf_index as u64) < map_proof.size)
+        .filter(|e| covered(e.leaf_index))
         .collect();
     let prove = |index: u64| proven_leaf(store, log, index, &checkpoint);
-    let proven = events
+    // The chain: every event, and every erasure, in log order.
+    let mut chain: Vec<u64> = events.iter().map(|e| e.leaf_index as u64).collect();
+    chain.extend(
+        erasures
+            .iter()
+            .filter(|e| covered(e.leaf_index))
+            .map(|e| e.leaf_index as u64),
+    );
+    chain.sort_unstable();
+    let proven = chain
         .iter()
-        .map(|e| prove(e.leaf_index as u64))
+        .map(|&i| prove(i))
         .collect::<Result<Vec<_>, _>>()?;
     let template_ids: BTreeSet<&String> = events
         .iter()
@@ -185,6 +200,7 @@ fn bundle_covering(
     // rules): no event recorded meanwhile can make them disagree.
     let leaves: Vec<(u64, ConsentLeaf)> = proven
         .iter()
+        .filter(|p| events.iter().any(|e| e.leaf_index as u64 == p.leaf_index))
         .map(|p| {
             let bytes = B64.decode(&p.leaf).unwrap_or_default();
             ConsentLeaf::parse(&bytes)

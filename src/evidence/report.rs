@@ -32,6 +32,7 @@ fn label(lang: Lang, value: &str) -> String {
         "opt_in" => "同意（オプトイン）",
         "opt_out" => "拒否（オプトアウト）",
         "confirm" => "確認（ダブルオプトイン）",
+        "erasure" => "個人データの消去（拒否の効力は存続）",
         "consent" => "同意",
         "address_notified" => "アドレス通知",
         "business_relationship" => "取引関係",
@@ -122,15 +123,29 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
     for event in &bundle.events {
         let doc = event.document();
         let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
+        // An erasure leaf is part of the chain: it names no event, purposes or basis.
+        let erasure = doc["type"] == "erasure";
+        let kind = if erasure {
+            "erasure".into()
+        } else {
+            s("event")
+        };
+        let purposes = match erasure {
+            true => String::new(),
+            false => purposes(&doc["purposes"], lang),
+        };
         timeline.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=mono>{}</td></tr>",
             esc(&s("recorded_at")),
             esc(&s("occurred_at")),
-            esc(&label(lang, &s("event"))),
-            esc(&purposes(&doc["purposes"], lang)),
+            esc(&label(lang, &kind)),
+            esc(&purposes),
             esc(&label(lang, &s("basis"))),
             esc(&label(lang, &s("method"))),
-            esc(&format!("{} ({})", doc["received_by"]["name"].as_str().unwrap_or(""), label(lang, doc["received_by"]["role"].as_str().unwrap_or("")))),
+            esc(&match erasure {
+                true => String::new(),
+                false => format!("{} ({})", doc["received_by"]["name"].as_str().unwrap_or(""), label(lang, doc["received_by"]["role"].as_str().unwrap_or(""))),
+            }),
             esc(&s("collection_point").chars().take(12).collect::<String>()),
             esc(&evidence_of(bundle, event.leaf_index, !doc["evidence_sha256"].is_null(), lang)),
             event.leaf_index,

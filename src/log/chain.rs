@@ -30,9 +30,17 @@ pub struct Chain<'a> {
     pub(super) map: &'a SubjectMap,
     pub(super) recent: &'a Recent,
     pub(super) labeler: &'a Labeler,
+    /// The log's time for this batch, Unix ms.
+    pub(super) now: i64,
 }
 
 impl Chain<'_> {
+    /// The time the batch is recorded at (the log's clock), Unix ms: every entry's
+    /// `recorded_at`.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
     /// The label of an address (see [`Labeler::label`]).
     pub fn label(&self, tenant_id: &str, address: &str) -> Hash {
         self.labeler.label(tenant_id, address)

@@ -142,15 +142,17 @@ impl Leaf {
 /// Something to append whose leaf is built inside the sequencer's transaction, once its index
 /// is known. `build` may read and write other rows through `repo`; they commit with the leaf. A
 /// leaf naming a subject takes its `prev` from `chain` (the log's own account, not a row).
-/// It must not fail on content (validate before appending): an error fails the whole batch.
+/// It must not fail on content (validate before appending): an error fails the whole batch. An
+/// entry whose precondition can only be decided under the writer lock (an erasure) declines
+/// instead: it builds no leaf, writes nothing, and its caller learns so from an empty answer.
 pub trait LogEntry: Send + 'static {
-    /// Builds the leaf that goes at `index`.
+    /// Builds the leaf that goes at `index`, or `None` to decline.
     fn build(
         &mut self,
         repo: &mut dyn Repo,
         chain: &Chain<'_>,
         index: u64,
-    ) -> Result<Leaf, LogError>;
+    ) -> Result<Option<Leaf>, LogError>;
 
     /// The subject the built `leaf` names (what the subject map keeps its head for). By default
     /// read from the leaf; an entry that knows it says so without parsing the leaf again.
@@ -164,8 +166,8 @@ pub trait LogEntry: Send + 'static {
 }
 
 impl LogEntry for Leaf {
-    fn build(&mut self, _: &mut dyn Repo, _: &Chain<'_>, _: u64) -> Result<Leaf, LogError> {
-        Ok(self.clone())
+    fn build(&mut self, _: &mut dyn Repo, _: &Chain<'_>, _: u64) -> Result<Option<Leaf>, LogError> {
+        Ok(Some(self.clone()))
     }
 }
 
@@ -189,6 +191,8 @@ pub struct LogSettings {
     pub max_batch: usize,
     /// Witnesses asked to cosign each new checkpoint.
     pub witnesses: Vec<cosigning::WitnessEndpoint>,
+    /// Milliseconds added to the clock leaves are recorded by (drills and tests only).
+    pub clock_offset_ms: i64,
 }
 
 /// A published checkpoint as stored.

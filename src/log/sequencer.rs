@@ -119,8 +119,11 @@ impl Sequencer {
         let recent = self.recent.take();
         let map = self.map.clone();
         let labeler = self.labeler.clone();
+        let clock_offset = self.settings.clock_offset_ms;
         // The leaves built in the transaction, kept outside it for the unknown-outcome check.
         let built: RefCell<(u64, Vec<Leaf>)> = RefCell::new((0, Vec::new()));
+        // How many leaves each request's entries built (an entry may decline).
+        let counts: RefCell<Vec<usize>> = RefCell::new(Vec::new());
         let result = self.store.write(|r: &mut dyn Repo| {
             let state = r.log_state()?;
             let map = map.read().expect("map lock");
@@ -140,25 +143,39 @@ impl Sequencer {
                 _ => chain::recent_of(r, map.size(), size)?,
             };
             let start = frontier.size();
+            let now = crate::now_millis().saturating_add(clock_offset);
             let mut leaves = Vec::with_capacity(batch.iter().map(|b| b.entries.len()).sum());
-            for entry in batch.iter_mut().flat_map(|b| b.entries.iter_mut()) {
-                // The entry learns its index and its subject's chain, writes its own rows, and
-                // gives its leaf. (Heads go straight into `recent`: if the transaction fails,
-                // it is dropped with the frontier and reloaded.)
-                let index = start + leaves.len() as u64;
-                let chain = Chain {
-                    map: &map,
-                    recent: &recent,
-                    labeler: &labeler,
-                };
-                let leaf = entry.build(r, &chain, index)?;
-                if let Some(subject) = entry.subject(&leaf) {
-                    recent.insert(subject, index);
+            let mut built_by = Vec::with_capacity(batch.len());
+            for request in batch.iter_mut() {
+                let before = leaves.len();
+                for entry in request.entries.iter_mut() {
+                    // The entry learns its index and its subject's chain, writes its own rows,
+                    // and gives its leaf. (Heads go straight into `recent`: if the transaction
+                    // fails, it is dropped with the frontier and reloaded.)
+                    let index = start + leaves.len() as u64;
+                    let chain = Chain {
+                        map: &map,
+                        recent: &recent,
+                        labeler: &labeler,
+                        now,
+                    };
+                    let Some(leaf) = entry.build(r, &chain, index)? else {
+                        continue;
+                    };
+                    if let Some(subject) = entry.subject(&leaf) {
+                        recent.insert(subject, index);
+                    }
+                    frontier.push(leaf.hash());
+                    leaves.push(leaf);
                 }
-                frontier.push(leaf.hash());
-                leaves.push(leaf);
+                built_by.push(leaves.len() - before);
             }
+            *counts.borrow_mut() = built_by;
             let recent = (frontier.size(), recent);
+            if leaves.is_empty() {
+                // Every entry declined: nothing to write.
+                return Ok(Some((frontier, recent)));
+            }
             let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
             let rows: Vec<NewLeaf<'_>> = leaves
                 .iter()
@@ -184,6 +201,7 @@ impl Sequencer {
             Ok(Some((frontier, recent)))
         });
         let (start, leaves) = built.into_inner();
+        let counts = counts.into_inner();
         // A failed COMMIT (a connection lost mid-commit, an I/O error) may still have committed:
         // look before answering, so a caller is never told "not committed" for leaves in the log.
         let result = result.or_else(|e| {
@@ -200,10 +218,10 @@ impl Sequencer {
                 self.unpublished = true;
                 let mut leaves = leaves.into_iter();
                 let mut index = start;
-                for request in batch {
+                for (request, count) in batch.into_iter().zip(counts) {
                     let appended: Vec<Appended> = leaves
                         .by_ref()
-                        .take(request.entries.len())
+                        .take(count)
                         .map(|leaf| {
                             index += 1;
                             Appended {

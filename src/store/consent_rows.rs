@@ -7,8 +7,8 @@ use diesel::{PgConnection, QueryResult, SqliteConnection};
 
 use super::at_most_one;
 use super::schema::{
-    campaign_checks, collection_points, consent_state, events, idempotency_keys, publishable_keys,
-    regulator_reads, subjects, tenant_purposes, tenants,
+    campaign_checks, collection_points, consent_state, erasures, events, idempotency_keys,
+    legal_holds, publishable_keys, regulator_reads, subjects, tenant_purposes, tenants,
 };
 
 /// A publishable key.
@@ -63,6 +63,38 @@ pub struct CampaignCheckRow {
     pub root: String,
     /// The 41-byte entries, concatenated in key order.
     pub entries: Vec<u8>,
+}
+
+/// An erasure (beside its `erasure` leaf).
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = erasures)]
+pub struct ErasureRow {
+    /// Its leaf.
+    pub leaf_index: i64,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// The subject erased.
+    pub subject_id: String,
+    /// When sequenced, Unix ms.
+    pub recorded_at: i64,
+}
+
+/// A legal hold put on or lifted (beside its `legal_hold` leaf).
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = legal_holds)]
+pub struct LegalHoldRow {
+    /// Its leaf.
+    pub leaf_index: i64,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// On (put) or off (lifted).
+    pub hold_on: bool,
+    /// The order's date (`YYYY-MM-DD`).
+    pub order_date: String,
+    /// The order's reference.
+    pub order_reference: String,
+    /// When sequenced, Unix ms.
+    pub recorded_at: i64,
 }
 
 /// A tenant.
@@ -337,6 +369,14 @@ pub trait ConsentRows {
         tenant_id: &str,
         id: &str,
     ) -> QueryResult<Option<CampaignCheckRow>>;
+    /// Inserts an erasure.
+    fn insert_erasure(&mut self, row: &ErasureRow) -> QueryResult<()>;
+    /// A subject's erasures, in log order.
+    fn subject_erasures(&mut self, subject_id: &str) -> QueryResult<Vec<ErasureRow>>;
+    /// Inserts a legal hold's change (and sets the tenant's `legal_hold` to it).
+    fn insert_legal_hold(&mut self, row: &LegalHoldRow) -> QueryResult<()>;
+    /// A tenant's legal holds, in log order.
+    fn legal_holds(&mut self, tenant_id: &str) -> QueryResult<Vec<LegalHoldRow>>;
     /// The stored answer for an idempotency key.
     fn idempotent_answer(
         &mut self,
@@ -716,6 +756,37 @@ macro_rules! impl_consent_rows {
                     )
                     .load(self)
                     .map(at_most_one)
+            }
+
+            fn insert_erasure(&mut self, row: &ErasureRow) -> QueryResult<()> {
+                diesel::insert_into(erasures::table)
+                    .values(row)
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn subject_erasures(&mut self, subject_id: &str) -> QueryResult<Vec<ErasureRow>> {
+                erasures::table
+                    .filter(erasures::subject_id.eq(subject_id))
+                    .order(erasures::leaf_index)
+                    .load(self)
+            }
+
+            fn insert_legal_hold(&mut self, row: &LegalHoldRow) -> QueryResult<()> {
+                diesel::insert_into(legal_holds::table)
+                    .values(row)
+                    .execute(self)?;
+                diesel::update(tenants::table.find(&row.tenant_id))
+                    .set(tenants::legal_hold.eq(row.hold_on))
+                    .execute(self)
+                    .map(drop)
+            }
+
+            fn legal_holds(&mut self, tenant_id: &str) -> QueryResult<Vec<LegalHoldRow>> {
+                legal_holds::table
+                    .filter(legal_holds::tenant_id.eq(tenant_id))
+                    .order(legal_holds::leaf_index)
+                    .load(self)
             }
 
             fn idempotent_answer(

@@ -20,8 +20,8 @@ mod webhook_rows;
 
 pub use auth_rows::{AuthKeyRow, AuthRows};
 pub use consent_rows::{
-    CampaignCheckRow, CollectionPointRow, ConsentRows, EventRow, IdempotencyRow, PublishableKeyRow,
-    RegulatorReadRow, StateEntryRow, SubjectRow, TenantRow,
+    CampaignCheckRow, CollectionPointRow, ConsentRows, ErasureRow, EventRow, IdempotencyRow,
+    LegalHoldRow, PublishableKeyRow, RegulatorReadRow, StateEntryRow, SubjectRow, TenantRow,
 };
 pub use log_rows::{CheckpointRow, LogMetaRow, LogRows, NewLeaf, StateRow};
 pub use webhook_rows::{Attempt, DeliveryRow, WebhookRow, WebhookRows};

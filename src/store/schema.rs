@@ -250,3 +250,25 @@ diesel::table! {
         entries -> Binary,
     }
 }
+
+diesel::table! {
+    /// Erasures: each beside its `erasure` leaf.
+    erasures (leaf_index) {
+        leaf_index -> BigInt,
+        tenant_id -> Text,
+        subject_id -> Text,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Legal holds put on and lifted: each beside its `legal_hold` leaf.
+    legal_holds (leaf_index) {
+        leaf_index -> BigInt,
+        tenant_id -> Text,
+        hold_on -> Bool,
+        order_date -> Text,
+        order_reference -> Text,
+        recorded_at -> BigInt,
+    }
+}

@@ -224,15 +224,11 @@ async fn a_proof_for_an_address_not_in_the_check_is_not_found(db: TestDb) {
 /// proven from the log like any other.
 async fn an_erased_address_is_checked_by_its_label_and_its_refusal_binds(db: TestDb) {
     let shop = shop(&db, true);
-    let app = TestApp::start(&db).await;
+    let app = TestApp::start_with_clock(&db, -40).await;
     let email = "erased@example.jp";
     record(&app, &shop, email, "opt_in").await;
     record(&app, &shop, email, "opt_out").await;
-    let forty_days_ago = consent_ledger::now_millis() - 40 * 86_400_000;
-    tamper(
-        &db,
-        &format!("UPDATE events SET recorded_at = {forty_days_ago};"),
-    );
+    let app = app.restart_with_clock(&db, 0).await;
     let path = format!("/v1/subjects?email={email}");
     let erased = app
         .call("DELETE", &path, Some(&shop.sender), None, &[])

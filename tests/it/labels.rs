@@ -16,6 +16,7 @@ on_both_backends!(
     a_second_subject_row_with_another_label_fails_the_bundle,
     a_second_subject_row_with_a_salted_commitment_fails_the_bundle,
     a_refusal_survives_erasure_and_the_history_goes_on,
+    an_erasure_goes_by_the_log_s_times_not_the_rows,
     an_opt_out_under_a_swapped_row_key_is_recorded_under_the_label,
     an_opt_out_under_a_forged_salted_row_is_recorded_under_the_label,
     a_new_row_under_the_label_still_names_the_logs_head,
@@ -122,15 +123,11 @@ async fn a_second_subject_row_with_a_salted_commitment_fails_the_bundle(db: Test
 /// (Art. 3(3)); only fresh consent grants again. The bundle holds the whole history.
 async fn a_refusal_survives_erasure_and_the_history_goes_on(db: TestDb) {
     let shop = shop(&db, true);
-    let app = TestApp::start(&db).await;
+    let app = TestApp::start_with_clock(&db, -40).await;
     let email = "refused@example.jp";
     record(&app, &shop, email, "opt_in", "consent").await;
     record(&app, &shop, email, "opt_out", "").await;
-    let forty_days_ago = consent_ledger::now_millis() - 40 * 86_400_000;
-    tamper(
-        &db,
-        &format!("UPDATE events SET recorded_at = {forty_days_ago};"),
-    );
+    let app = app.restart_with_clock(&db, 0).await;
     let path = format!("/v1/subjects?email={email}");
     let erased = app
         .call("DELETE", &path, Some(&shop.sender), None, &[])
@@ -147,10 +144,70 @@ async fn a_refusal_survives_erasure_and_the_history_goes_on(db: TestDb) {
     record(&app, &shop, email, "opt_in", "consent").await;
     assert_eq!(decide(&app, &shop, email).await["may_send"], true);
 
+    // The history goes on through the erasure: its leaf is in the chain, and the law allowed it.
     let bundle = evidence(&app, &shop.sender, email).await;
-    assert_eq!(bundle["events"].as_array().unwrap().len(), 4, "{bundle}");
+    let kinds: Vec<Value> = bundle["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let doc = leaf_json(e);
+            doc.get("event").cloned().unwrap_or(doc["type"].clone())
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            json!("opt_in"),
+            json!("opt_out"),
+            json!("erasure"),
+            json!("opt_in"),
+            json!("opt_in")
+        ],
+        "{bundle}"
+    );
+    let erasure_index = erased.json()["leaf_index"].as_u64().unwrap();
+    assert_eq!(bundle["events"][2]["leaf_index"], erasure_index);
     let report = verified(&app, &bundle);
     assert!(report.passed(), "{:?}", report.items);
+    let allowed = format!("erasure at leaf {erasure_index}: the law allowed it");
+    assert!(
+        report.items.iter().any(|i| i.what == allowed),
+        "{:?}",
+        report.items
+    );
+    app.stop().await;
+}
+
+/// The leaf of a bundle's event, as JSON.
+fn leaf_json(event: &Value) -> Value {
+    serde_json::from_slice(&base64_decode(event["leaf"].as_str().unwrap())).unwrap()
+}
+
+/// The operator moves its rows' times back to erase an address before the law allows: the
+/// service goes by the log's times, not the rows', and refuses; and had it erased, the verifier
+/// would say so (the erasure leaf's time against its events' in the log).
+async fn an_erasure_goes_by_the_log_s_times_not_the_rows(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "too.early@example.jp";
+    record(&app, &shop, email, "opt_in", "consent").await;
+    record(&app, &shop, email, "opt_out", "").await;
+    let forty_days_ago = consent_ledger::now_millis() - 40 * 86_400_000;
+    tamper(
+        &db,
+        &format!("UPDATE events SET recorded_at = {forty_days_ago};"),
+    );
+    let path = format!("/v1/subjects?email={email}");
+    let refused = app
+        .call("DELETE", &path, Some(&shop.sender), None, &[])
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert!(
+        refused.json()["erasable_from"].is_string(),
+        "{}",
+        refused.text()
+    );
     app.stop().await;
 }
 

@@ -204,6 +204,89 @@ impl ConsentLeaf {
     }
 }
 
+/// The `type` of an erasure leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErasureType {
+    /// `"erasure"`.
+    #[serde(rename = "erasure")]
+    Erasure,
+}
+
+/// An `erasure` leaf (`docs/log-format.md`): a subject's personal data (address, salt,
+/// evidence) was erased. It is part of the subject's chain, so a bundle of an address that came
+/// back shows it; it changes no purpose's state — a refusal survives erasure (Art. 3(3)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureLeaf {
+    /// Always `erasure`.
+    #[serde(rename = "type")]
+    pub leaf_type: ErasureType,
+    /// The leaf format's version, 1.
+    pub v: u64,
+    /// The tenant id.
+    pub tenant: String,
+    /// The subject's label (64 lower-case hex digits).
+    pub subject: String,
+    /// The subject's previous leaf: an erasure always follows an event.
+    pub prev: u64,
+    /// Server time of the erasure (RFC 3339 UTC).
+    pub recorded_at: String,
+    /// The retention period it waited for after the subject's last event, in days:
+    /// [`RETENTION_DAYS`], or [`RETENTION_LEGAL_HOLD_DAYS`] under a legal hold.
+    pub retention_days: u64,
+    /// The leaves whose evidence was erased with it, ascending.
+    pub evidence_erased: Vec<u64>,
+}
+
+impl ErasureLeaf {
+    /// The leaf from its bytes, if it is a well-formed `erasure` leaf of version 1.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let leaf: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if leaf.v != 1 {
+            return Err(format!("version {} is not 1", leaf.v));
+        }
+        Ok(leaf)
+    }
+}
+
+/// Records are kept this many days after a subject's last event (one month), ordinance Art. 4(2).
+pub const RETENTION_DAYS: u64 = 31;
+
+/// The same under a legal hold (one year).
+pub const RETENTION_LEGAL_HOLD_DAYS: u64 = 366;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Why a subject may not be erased yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErasureRefused {
+    /// Consent is in force for these purposes: an opt-out must come first.
+    ConsentInForce(Vec<String>),
+    /// The retention period runs until this time (Unix ms).
+    RetentionRunning(i64),
+}
+
+/// Whether the law allows erasing a subject at `at` (Unix ms): no purpose may still be mailed,
+/// and `retention_days` must have run since `last_recorded`, its last event's recording. The
+/// server decides by it; the verifier checks each erasure leaf by it.
+pub fn erasure_refused(
+    state: &SubjectState,
+    last_recorded: i64,
+    retention_days: u64,
+    at: i64,
+) -> Option<ErasureRefused> {
+    let granted: Vec<String> = state
+        .keys()
+        .filter(|p| p.as_str() != ALL && effective(state, p).is_some_and(|e| e.may_send()))
+        .cloned()
+        .collect();
+    if !granted.is_empty() {
+        return Some(ErasureRefused::ConsentInForce(granted));
+    }
+    let until = last_recorded.saturating_add((retention_days as i64).saturating_mul(DAY_MS));
+    (at < until).then_some(ErasureRefused::RetentionRunning(until))
+}
+
 /// The state of one purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -152,3 +152,51 @@ export function replay(events: [number, ConsentLeaf][]): SubjectState {
   }
   return state;
 }
+
+/** An `erasure` leaf (docs/log-format.md): a subject's personal data was erased. It is part of the
+ * subject's chain and changes no purpose's state: a refusal survives erasure. */
+export interface ErasureLeaf {
+  type: "erasure";
+  v: 1;
+  tenant: string;
+  subject: string;
+  prev: number;
+  recorded_at: string;
+  retention_days: number;
+  evidence_erased: number[];
+}
+
+const ERASURE_MEMBERS = ["type", "v", "tenant", "subject", "prev", "recorded_at", "retention_days", "evidence_erased"];
+const isIndex = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** The leaf from its JSON value, or why it is not an erasure leaf of version 1. */
+export function parseErasureLeaf(doc: unknown): ErasureLeaf | string {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
+  const d = doc as Record<string, unknown>;
+  for (const key of Object.keys(d)) if (!ERASURE_MEMBERS.includes(key)) return `unknown field \`${key}\``;
+  for (const key of ERASURE_MEMBERS) if (!(key in d)) return `missing field \`${key}\``;
+  const checks: [boolean, string][] = [
+    [d.type === "erasure", "type"],
+    [d.v === 1, "v"],
+    [isString(d.tenant) && isString(d.subject) && isString(d.recorded_at), "tenant, subject, recorded_at"],
+    [isIndex(d.prev) && isIndex(d.retention_days), "prev, retention_days"],
+    [Array.isArray(d.evidence_erased) && d.evidence_erased.every(isIndex), "evidence_erased"],
+  ];
+  for (const [ok, what] of checks) if (!ok) return `invalid ${what}`;
+  return d as unknown as ErasureLeaf;
+}
+
+/** Records are kept this many days after a subject's last event (one month); a year under a legal hold. */
+export const RETENTION_DAYS = 31;
+export const RETENTION_LEGAL_HOLD_DAYS = 366;
+
+/** Why the law does not allow erasing a subject at `at` (Unix ms), or null: consent in force for
+ * some purpose, or the retention period since `lastRecorded` still running (until when). */
+export function erasureRefused(
+  state: SubjectState, lastRecorded: number, retentionDays: number, at: number,
+): { consentInForce: string[] } | { retentionUntil: number } | null {
+  const granted = [...state.keys()].filter((p) => p !== ALL && effective(state, p)?.status === "granted");
+  if (granted.length > 0) return { consentInForce: granted };
+  const until = lastRecorded + retentionDays * 86_400_000;
+  return at < until ? { retentionUntil: until } : null;
+}

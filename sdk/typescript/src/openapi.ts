@@ -498,7 +498,7 @@ export interface paths {
         /**
          * Erase an address's personal data (address, salt, evidence) once the law allows: no purpose
          *     still granted, and one month since its last event (one year under a legal hold). Otherwise 409,
-         *     with `erasable_from` when only time is missing. The log is untouched; its leaves become unlinkable.
+         *     with `erasable_from` when only time is missing. Appends an `erasure` leaf to the address's chain; its other leaves stay, unlinkable.
          */
         delete: operations["erase"];
         options?: never;
@@ -971,6 +971,11 @@ export interface components {
             erased_at: string;
             /** @description Events whose leaves are now unlinkable (they stay in the log). */
             events: number;
+            /**
+             * Format: int64
+             * @description The `erasure` leaf that records it.
+             */
+            leaf_index: number;
         };
         /** @description Several events, recorded together (all or none). */
         EventBatch: {

@@ -8,7 +8,10 @@ import { commitment, parametersKey, parametersPublicKey, verifyLabel } from "./l
 import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
-import { ALL, ConsentLeaf, effective, NO_STATUS, parseConsentLeaf, replay, SubjectState } from "./consent.js";
+import {
+  ALL, ConsentLeaf, effective, ErasureLeaf, erasureRefused, NO_STATUS, parseConsentLeaf, parseErasureLeaf, replay,
+  RETENTION_DAYS, RETENTION_LEGAL_HOLD_DAYS, SubjectState,
+} from "./consent.js";
 import { verifyConsistency, verifyInclusion } from "./merkle.js";
 import { Checkpoint, checkQuorum, cosignedTimes, keyMaterial, parsePolicy, verifyCheckpoint } from "./note.js";
 import type { components } from "./openapi.js";
@@ -157,27 +160,57 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     );
   }
 
-  // Events: proofs, ownership, chain.
+  // The chain's leaves (events and erasures): proofs, ownership, chain.
   const documents: [number, ConsentLeaf][] = [];
+  const erasures: [number, ErasureLeaf][] = [];
   let previous: number | null = null;
   for (const [n, event] of bundle.events.entries()) {
     const what = `event ${n} (leaf ${event.leaf_index})`;
     const doc = await checkLeaf(what, event);
     if (!doc) continue;
     const leaf = parseConsentLeaf(doc);
-    if (typeof leaf === "string") {
-      check(`${what}: is a consent_event leaf`, false, leaf);
+    const erasure = typeof leaf === "string" ? parseErasureLeaf(doc) : null;
+    if (typeof leaf === "string" && typeof erasure === "string") {
+      check(`${what}: is a consent_event or erasure leaf`, false, `as a consent_event leaf: ${leaf}; as an erasure leaf: ${erasure}`);
       continue;
     }
+    const owner = (typeof leaf === "string" ? erasure : leaf) as ConsentLeaf | ErasureLeaf;
     check(
       `${what}: names this tenant and subject`,
-      leaf.tenant === bundle.tenant.id && leaf.subject === subjectKey,
+      owner.tenant === bundle.tenant.id && owner.subject === subjectKey,
     );
-    const prev = leaf.prev;
+    const prev = owner.prev;
     const chainOk = prev === previous && (previous === null || previous < event.leaf_index);
     check(`${what}: chain`, chainOk, chainOk ? "" : `its prev is ${prev}, the event before it is ${previous}: an event is missing`);
     previous = event.leaf_index;
-    documents.push([event.leaf_index, leaf]);
+    if (typeof leaf === "string") erasures.push([event.leaf_index, erasure as ErasureLeaf]);
+    else documents.push([event.leaf_index, leaf]);
+  }
+
+  // Erasures: the law allowed each (no consent in force, its retention period run since the last
+  // event before it), and the evidence each says it erased is of events before it.
+  for (const [index, erasure] of erasures) {
+    const what = `erasure at leaf ${index}`;
+    const before = documents.filter(([i]) => i < index);
+    const recorded = before.map(([, leaf]) => strictMillis(leaf.recorded_at)).filter((t): t is number => t !== null);
+    const last = recorded.length > 0 ? Math.max(...recorded) : null;
+    const at = strictMillis(erasure.recorded_at);
+    let allowed = false;
+    let detail: string;
+    if (erasure.retention_days !== RETENTION_DAYS && erasure.retention_days !== RETENTION_LEGAL_HOLD_DAYS) {
+      detail = `it states a retention of ${erasure.retention_days} days, not ${RETENTION_DAYS} or ${RETENTION_LEGAL_HOLD_DAYS}`;
+    } else if (last === null || at === null) {
+      detail = "its time, or the last event's, is not RFC 3339";
+    } else {
+      const refused = erasureRefused(replay(before), last, erasure.retention_days, at);
+      allowed = refused === null;
+      detail = refused === null ? `${erasure.recorded_at}, after ${erasure.retention_days} days without consent in force`
+        : "consentInForce" in refused ? `consent was in force for ${refused.consentInForce.join(", ")}`
+        : `recorded ${erasure.recorded_at}, but the retention period ran until ${iso(refused.retentionUntil)}`;
+    }
+    check(`${what}: the law allowed it`, allowed, detail);
+    const namedOk = erasure.evidence_erased.every((e) => before.some(([i, leaf]) => i === e && leaf.evidence_sha256 !== null));
+    check(`${what}: erased the evidence of earlier events`, namedOk, `leaves ${JSON.stringify(erasure.evidence_erased)}`);
   }
 
   // The evidence in the opening: each of one event, once, hashing with the salt to what its leaf commits to.
@@ -197,7 +230,11 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     const ok = hash !== null && hash === stated;
     check(`event ${n}: evidence`, ok, ok ? JSON.stringify(value) : `with the salt it hashes to ${hash ?? "nothing (not a JSON object)"}, the leaf commits to ${stated ?? "none"}`);
   }
-  const missing = documents.filter(([i, leaf]) => leaf.evidence_sha256 !== null && !seen.has(i)).length;
+  const erased = new Set(erasures.flatMap(([, e]) => e.evidence_erased));
+  const unshown = documents.filter(([i, leaf]) => leaf.evidence_sha256 !== null && !seen.has(i));
+  const erasedCount = unshown.filter(([i]) => erased.has(i)).length;
+  if (erasedCount > 0) notes.push(`${erasedCount} event(s) committed to evidence that an erasure leaf of the log says was erased: how they were given is no longer shown`);
+  const missing = unshown.length - erasedCount;
   if (missing > 0) notes.push(`${missing} event(s) committed to evidence the bundle does not carry (erased, or withheld): how they were given is not shown`);
 
   // A salted commitment names a history only if it began before the log's VRF key.

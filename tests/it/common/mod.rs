@@ -111,6 +111,22 @@ impl TestApp {
         Self::start_with(db.config()).await
     }
 
+    /// The app with its log's clock `days` off (negative: behind): what it records now, the log
+    /// says happened then — how a test lets a retention period run without waiting for it.
+    pub async fn start_with_clock(db: &TestDb, days: i64) -> Self {
+        Self::start_with(consent_ledger::config::Config {
+            clock_offset_secs: days * 86_400,
+            ..db.config()
+        })
+        .await
+    }
+
+    /// Stops the app and starts it again with its log's clock `days` off.
+    pub async fn restart_with_clock(self, db: &TestDb, days: i64) -> Self {
+        self.stop().await;
+        Self::start_with_clock(db, days).await
+    }
+
     pub async fn start_with(config: consent_ledger::config::Config) -> Self {
         let state = AppState::open(&config).expect("the app opens");
         // The workers `serve` starts, for as long as the server runs.

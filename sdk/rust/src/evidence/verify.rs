@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Bundle, CampaignProof, PurposeDecision, DECISION_FORMAT, FORMAT};
 use crate::campaign::{CampaignLeaf, Entry, CAMPAIGN_PROOF_FORMAT};
-use crate::consent::{self, ConsentLeaf, SubjectState};
+use crate::consent::{self, ConsentLeaf, ErasureLeaf, SubjectState};
 use crate::hash::{leaf_hash, Hash};
 use crate::hex;
 use crate::label::{self, LogParameters};
@@ -220,8 +220,9 @@ pub fn verify(
     let map_root = check_map_leaf(&mut report, &bundle, &cp);
     let parameters = map_root.and_then(|root| check_parameters(&mut report, &bundle, &cp, &root));
     let commitment = check_opening(&mut report, &bundle, parameters);
-    let (events, last) = check_events(&mut report, &bundle, &cp, &commitment);
-    check_evidence(&mut report, &bundle, &events);
+    let (events, erasures, last) = check_events(&mut report, &bundle, &cp, &commitment);
+    check_erasures(&mut report, &events, &erasures);
+    check_evidence(&mut report, &bundle, &events, &erasures);
     check_era(&mut report, &bundle, parameters);
     if let Some(root) = map_root {
         check_completeness(&mut report, &bundle, &root, &cp, &commitment, last);
@@ -892,7 +893,12 @@ fn check_opening(report: &mut Report, bundle: &Bundle, key: LogKey) -> String {
 /// The evidence in the opening: each names one of the bundle's events, once, and hashes with the
 /// salt to the `evidence_sha256` that event's leaf commits to. Evidence left out (erased, or
 /// never recorded) is noted, not failed: it is the sender's proof that is the weaker for it.
-fn check_evidence(report: &mut Report, bundle: &Bundle, events: &[(u64, ConsentLeaf)]) {
+fn check_evidence(
+    report: &mut Report,
+    bundle: &Bundle,
+    events: &[(u64, ConsentLeaf)],
+    erasures: &[(u64, ErasureLeaf)],
+) {
     let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
     for given in &bundle.subject.evidence {
@@ -926,10 +932,25 @@ fn check_evidence(report: &mut Report, bundle: &Bundle, events: &[(u64, ConsentL
             },
         );
     }
-    let missing = events
+    let erased: std::collections::HashSet<u64> = erasures
         .iter()
-        .filter(|(i, leaf)| leaf.evidence_sha256.is_some() && !seen.contains(i))
-        .count();
+        .flat_map(|(_, e)| e.evidence_erased.iter().copied())
+        .collect();
+    let missing = |erased_ones: bool| {
+        events
+            .iter()
+            .filter(|(i, leaf)| leaf.evidence_sha256.is_some() && !seen.contains(i))
+            .filter(|(i, _)| erased.contains(i) == erased_ones)
+            .count()
+    };
+    if missing(true) > 0 {
+        report.notes.push(format!(
+            "{} event(s) committed to evidence that an erasure leaf of the log says was erased: \
+             how they were given is no longer shown",
+            missing(true)
+        ));
+    }
+    let missing = missing(false);
     if missing > 0 {
         report.notes.push(format!(
             "{missing} event(s) committed to evidence the bundle does not carry (erased, or \
@@ -956,39 +977,76 @@ fn check_era(report: &mut Report, bundle: &Bundle, key: LogKey) {
     }
 }
 
-/// Every event: its proofs, that it is a consent leaf of this tenant and subject, and the chain.
-/// Returns the events that hold, in order, and the leaf index of the last.
+/// A leaf of a subject's chain: a consent event, or an erasure.
+enum ChainLeaf {
+    Event(ConsentLeaf),
+    Erasure(ErasureLeaf),
+}
+
+impl ChainLeaf {
+    fn parse(bytes: &[u8]) -> Result<Self, String> {
+        match ConsentLeaf::parse(bytes) {
+            Ok(leaf) => Ok(Self::Event(leaf)),
+            Err(event) => ErasureLeaf::parse(bytes)
+                .map(Self::Erasure)
+                .map_err(|erasure| {
+                    format!("as a consent_event leaf: {event}; as an erasure leaf: {erasure}")
+                }),
+        }
+    }
+
+    fn owner(&self) -> (&str, &str, Option<u64>) {
+        match self {
+            Self::Event(l) => (&l.tenant, &l.subject, l.prev),
+            Self::Erasure(l) => (&l.tenant, &l.subject, Some(l.prev)),
+        }
+    }
+}
+
+/// Every leaf of the subject's chain: its proofs, that it is a consent event or an erasure of
+/// this tenant and subject, and the chain. Returns the events and the erasures that hold, in
+/// order, and the leaf index of the last.
+#[allow(clippy::type_complexity)]
 fn check_events(
     report: &mut Report,
     bundle: &Bundle,
     cp: &Checkpoint,
     commitment: &str,
-) -> (Vec<(u64, ConsentLeaf)>, Option<u64>) {
+) -> (
+    Vec<(u64, ConsentLeaf)>,
+    Vec<(u64, ErasureLeaf)>,
+    Option<u64>,
+) {
     let mut documents = Vec::new();
+    let mut erasures = Vec::new();
     let mut previous: Option<u64> = None;
     for (n, event) in bundle.events.iter().enumerate() {
         let what = format!("event {n} (leaf {})", event.leaf_index);
         if check_leaf(report, &what, event, cp, &bundle.checkpoint).is_none() {
             continue;
         }
-        let leaf = match ConsentLeaf::parse(&B64.decode(&event.leaf).unwrap_or_default()) {
+        let leaf = match ChainLeaf::parse(&B64.decode(&event.leaf).unwrap_or_default()) {
             Ok(leaf) => leaf,
             Err(e) => {
-                report.check(format!("{what}: is a consent_event leaf"), false, e);
+                report.check(
+                    format!("{what}: is a consent_event or erasure leaf"),
+                    false,
+                    e,
+                );
                 continue;
             }
         };
-        let owner_ok = leaf.tenant == bundle.tenant.id && leaf.subject == commitment;
+        let (tenant, subject, prev) = leaf.owner();
+        let owner_ok = tenant == bundle.tenant.id && subject == commitment;
         report.check(
             format!("{what}: names this tenant and subject"),
             owner_ok,
             if owner_ok {
                 String::new()
             } else {
-                format!("tenant {}, subject {}", leaf.tenant, leaf.subject)
+                format!("tenant {tenant}, subject {subject}")
             },
         );
-        let prev = leaf.prev;
         let chain_ok = prev == previous && previous.is_none_or(|p| p < event.leaf_index);
         report.check(
             format!("{what}: chain"),
@@ -1007,10 +1065,73 @@ fn check_events(
             },
         );
         previous = Some(event.leaf_index);
-        documents.push((event.leaf_index, leaf));
+        match leaf {
+            ChainLeaf::Event(leaf) => documents.push((event.leaf_index, leaf)),
+            ChainLeaf::Erasure(leaf) => erasures.push((event.leaf_index, leaf)),
+        }
     }
 
-    (documents, previous)
+    (documents, erasures, previous)
+}
+
+/// Every erasure: the law allowed it when it was recorded — no consent in force (by the events
+/// before it) and the retention period it states (one month, or a year under a legal hold) run
+/// since the last event before it; and the evidence it says it erased is of events before it.
+/// It changes no decision: a refusal survives erasure.
+fn check_erasures(
+    report: &mut Report,
+    events: &[(u64, ConsentLeaf)],
+    erasures: &[(u64, ErasureLeaf)],
+) {
+    for (index, erasure) in erasures {
+        let what = format!("erasure at leaf {index}");
+        let before: Vec<&(u64, ConsentLeaf)> = events.iter().filter(|(i, _)| i < index).collect();
+        let state = consent::replay(before.iter().map(|(i, leaf)| (*i, leaf)));
+        let last = before
+            .iter()
+            .filter_map(|(_, leaf)| strict_millis(&leaf.recorded_at))
+            .max();
+        let at = strict_millis(&erasure.recorded_at);
+        let known = [consent::RETENTION_DAYS, consent::RETENTION_LEGAL_HOLD_DAYS];
+        let detail = match (last, at) {
+            _ if !known.contains(&erasure.retention_days) => Err(format!(
+                "it states a retention of {} days, not {} or {}",
+                erasure.retention_days, known[0], known[1]
+            )),
+            (Some(last), Some(at)) => {
+                match consent::erasure_refused(&state, last, erasure.retention_days, at) {
+                    None => Ok(format!(
+                        "{}, after {} days without consent in force",
+                        erasure.recorded_at, erasure.retention_days
+                    )),
+                    Some(consent::ErasureRefused::ConsentInForce(p)) => {
+                        Err(format!("consent was in force for {}", p.join(", ")))
+                    }
+                    Some(consent::ErasureRefused::RetentionRunning(until)) => Err(format!(
+                        "recorded {}, but the retention period ran until {}",
+                        erasure.recorded_at,
+                        rfc3339_ms(until)
+                    )),
+                }
+            }
+            _ => Err("its time, or the last event's, is not RFC 3339".into()),
+        };
+        report.check(
+            format!("{what}: the law allowed it"),
+            detail.is_ok(),
+            detail.unwrap_or_else(|e| e),
+        );
+        let named_ok = erasure.evidence_erased.iter().all(|e| {
+            before
+                .iter()
+                .any(|(i, leaf)| i == e && leaf.evidence_sha256.is_some())
+        });
+        report.check(
+            format!("{what}: erased the evidence of earlier events"),
+            named_ok,
+            format!("leaves {:?}", erasure.evidence_erased),
+        );
+    }
 }
 
 /// Every template: its content against its hash, its id recomputed; and that every event's

@@ -1,0 +1,2 @@
+DROP TABLE legal_holds;
+DROP TABLE erasures;
