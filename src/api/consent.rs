@@ -67,15 +67,21 @@ pub async fn update_tenant(
     Ok(HttpResponse::Ok().json(tenant))
 }
 
-/// A legal hold to set or clear.
+/// A legal hold to put on or lift, and the order it follows (recorded in a `legal_hold` leaf).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LegalHold {
     /// True while a measures order (Art. 7) applies: records are then kept one year.
     pub legal_hold: bool,
+    /// The date of the order that puts the hold on or lifts it, `YYYY-MM-DD`.
+    pub order_date: String,
+    /// The order's reference, e.g. its number (1–200 characters; no personal data: it goes
+    /// in the log).
+    pub order_reference: String,
 }
 
-/// Set or clear a tenant's legal hold (admins and regulators).
+/// Put a tenant's legal hold on or lift it (admins and regulators), with the order it follows:
+/// appends a `legal_hold` leaf to the tenant's hold chain.
 #[utoipa::path(put, path = "/v1/tenants/{id}/legal-hold", tag = "consent", security(("bearer" = [])), request_body = LegalHold,
     params(("id" = String, Path, description = "Tenant id")),
     responses((status = 200, body = Tenant), (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -92,9 +98,13 @@ pub async fn set_legal_hold(
             "a legal hold is set by an admin or a regulator".into(),
         ));
     }
-    let store = state.store.clone();
-    let on = body.legal_hold;
-    let tenant = web::block(move || consent::set_legal_hold(&store, &id, on)).await??;
+    let body = body.into_inner();
+    let change = consent::HoldChange {
+        on: body.legal_hold,
+        order_date: body.order_date,
+        order_reference: body.order_reference,
+    };
+    let tenant = consent::set_legal_hold(&state.store, &state.log, &id, change).await?;
     Ok(HttpResponse::Ok().json(tenant))
 }
 

@@ -91,7 +91,10 @@ impl ErasureEntry {
             .max()
             .unwrap_or(subject.created_at)
             .max(logged);
-        let retention_days = match tenant.legal_hold {
+        // A hold in force by the log (the head of the tenant's hold chain) or by its row (one
+        // set before holds were leaves): either keeps the records a year.
+        let held = tenant.legal_hold || super::holds::hold_in_force(r, chain, &self.tenant_id)?;
+        let retention_days = match held {
             true => RETENTION_LEGAL_HOLD_DAYS,
             false => RETENTION_DAYS,
         };

@@ -2,7 +2,7 @@
 //! points — the consent screen as evidence (`collection_points`), opt-in / opt-out / confirm
 //! events validated into entries (`events`) and what they write when appended (`entries`), the
 //! send decision and suppression (`decision`), campaign receipts (`campaign`), history and export (`history`), erasure and
-//! retention (`erasure`), double opt-in confirmation (`confirmation`), signup forms and
+//! retention (`erasure`), legal holds (`holds`), double opt-in confirmation (`confirmation`), signup forms and
 //! publishable keys (`signup`), regulator reads (`regulator`), subjects (`subject`), the opt-out
 //! outbox for webhooks (`outbox`), the state
 //! rows read through the SDK's rules (`state`), and the small validators all share (`validate`).
@@ -24,6 +24,7 @@ mod entries;
 mod erasure;
 mod events;
 mod history;
+mod holds;
 pub mod import;
 pub mod links;
 pub mod model;
@@ -44,13 +45,14 @@ pub use erasure::erase;
 pub(crate) use events::prepare_all;
 pub use events::{clean_evidence, prepare_event, prepare_events, recorded, MAX_BATCH};
 pub use history::{export, history};
+pub use holds::{set_legal_hold, HoldChange};
 pub use regulator::{record_regulator_read, regulator_reads};
 pub use signup::{create_publishable_key, publishable_key, revoke_publishable_key, signup_parts};
 pub(crate) use state::ALL;
 pub use subject::commitment;
 pub(crate) use subject::{new_subject, restore};
 pub(crate) use tenants::known_purposes;
-pub use tenants::{create_tenant, set_legal_hold, tenant, update_tenant, MAX_PURPOSES};
+pub use tenants::{create_tenant, tenant, update_tenant, MAX_PURPOSES};
 pub(crate) use validate::check_purposes;
 pub use validate::new_id;
 pub(crate) use validate::plain_id;

@@ -136,14 +136,3 @@ pub(crate) fn known_purposes(
     }
     Ok(purposes)
 }
-
-/// Sets or clears a tenant's legal hold (a measures order was issued: records are kept a year).
-pub fn set_legal_hold(store: &Store, tenant_id: &str, on: bool) -> Result<Tenant, DomainError> {
-    let found = plain_id(tenant_id)
-        && store
-            .write(|r: &mut dyn Repo| Ok::<_, DomainError>(r.set_legal_hold(tenant_id, on)?))?;
-    if !found {
-        return Err(DomainError::NotFound(format!("no tenant {tenant_id:?}")));
-    }
-    tenant(store, tenant_id)
-}

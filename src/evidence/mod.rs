@@ -10,10 +10,11 @@
 pub mod receipt;
 pub mod report;
 
+use consent_ledger_sdk::consent::hold_key;
 pub use consent_ledger_sdk::evidence::{
-    verify, Bundle, CampaignProof, Completeness, EventEvidence, LogIdentity, Opening, Parameters,
-    ProvenDecision, ProvenEntry, ProvenLeaf, ProvenTemplate, PurposeDecision, TenantIdentity,
-    Witnessed, DECISION_FORMAT, FORMAT,
+    verify, Bundle, CampaignProof, Completeness, EventEvidence, Holds, LogIdentity, Opening,
+    Parameters, ProvenDecision, ProvenEntry, ProvenLeaf, ProvenTemplate, PurposeDecision,
+    TenantIdentity, Witnessed, DECISION_FORMAT, FORMAT,
 };
 use consent_ledger_sdk::label::parameters_key;
 
@@ -134,9 +135,10 @@ fn bundle_covering(
         .try_into()
         .map_err(|_| LogError::Corrupt("a stored commitment is not 32 bytes".into()))?;
     let deadline = Instant::now() + CHECKPOINT_WAIT;
-    let (map_proof, parameters_proof) = loop {
-        match log.subject_proofs(&key, &parameters_key()) {
-            Ok(proofs) if proofs.0.size > newest => break proofs,
+    let holds_key = hold_key(tenant_id);
+    let [map_proof, parameters_proof, hold_proof] = loop {
+        match log.subject_proofs([&key, &parameters_key(), &holds_key]) {
+            Ok(proofs) if proofs[0].size > newest => break proofs,
             Ok(_) | Err(LogError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -151,10 +153,11 @@ fn bundle_covering(
     let checkpoint = log.checkpoint(map_proof.size)?;
     // Read again: the map is as of its checkpoint, and events recorded meanwhile may be in it.
     // Those recorded since are newer than the bundle.
-    let (events, erasures) = store.read(|r| {
+    let (events, erasures, holds) = store.read(|r| {
         Ok::<_, DomainError>((
             r.subject_events(&subject.id)?,
             r.subject_erasures(&subject.id)?,
+            r.legal_holds(tenant_id)?,
         ))
     })?;
     let covered = |index: i64| (index as u64) < map_proof.size;
@@ -222,6 +225,16 @@ fn bundle_covering(
         bucket_entries: B64.encode(&map_proof.entries),
         bucket_path: map_proof.path.iter().map(|h| B64.encode(h)).collect(),
     };
+    let holds = Holds {
+        leaves: holds
+            .iter()
+            .filter(|h| covered(h.leaf_index))
+            .map(|h| prove(h.leaf_index as u64))
+            .collect::<Result<_, _>>()?,
+        bucket: hold_proof.bucket as u32,
+        bucket_entries: B64.encode(&hold_proof.entries),
+        bucket_path: hold_proof.path.iter().map(|h| B64.encode(h)).collect(),
+    };
     let parameters = Parameters {
         leaf: parameters_proof.value.map(prove).transpose()?,
         bucket: parameters_proof.bucket as u32,
@@ -276,6 +289,7 @@ fn bundle_covering(
         decisions,
         completeness,
         parameters: Some(parameters),
+        holds: Some(holds),
         witnessed,
         earlier,
     };

@@ -14,6 +14,7 @@ use super::map::{self, SubjectMap};
 use super::note::NoteSigner;
 use super::{sequencer, Labeler, LogError};
 use crate::store::Repo;
+use consent_ledger_sdk::consent::hold_key;
 use consent_ledger_sdk::label::parameters_key;
 
 /// The heads of leaves past the map's size: what the sequencer keeps beside the map, which
@@ -93,13 +94,24 @@ pub(super) fn recent_of(r: &mut dyn Repo, start: u64, end: u64) -> Result<Recent
     Ok(subjects_of(r, start, end)?.into_iter().collect())
 }
 
-/// The subjects' rows as (key → latest leaf), and the parameters leaf's, refusing malformed or
-/// duplicate ones.
+/// The subjects' rows as (key → latest leaf), the parameters leaf's and each tenant's latest
+/// hold's, refusing malformed or duplicate ones.
 fn row_heads(r: &mut dyn Repo) -> Result<HashMap<Hash, u64>, LogError> {
     let mut rows = HashMap::new();
     let parameters = r.log_meta()?.and_then(|m| m.parameters_leaf);
     let parameters = parameters.map(|i| (parameters_key().to_vec(), i));
-    for (key, index) in r.subject_heads()?.into_iter().chain(parameters) {
+    // Each tenant's hold chain, under its hold key.
+    let holds: Vec<(Vec<u8>, i64)> = r
+        .hold_heads()?
+        .into_iter()
+        .filter_map(|(tenant, head)| Some((hold_key(&tenant).to_vec(), head?)))
+        .collect();
+    for (key, index) in r
+        .subject_heads()?
+        .into_iter()
+        .chain(parameters)
+        .chain(holds)
+    {
         let malformed = || {
             LogError::Corrupt(format!(
                 "a subject row has the commitment {} and the latest leaf {index}, not a 32-byte \

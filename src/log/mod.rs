@@ -501,29 +501,29 @@ impl Log {
         })
     }
 
-    /// What the subject map of the latest checkpoint that has one says about `subject` and
-    /// `other` (one map: the same checkpoint), with the proofs; the map leaf is that
+    /// What the subject map of the latest checkpoint that has one says about each of `keys`
+    /// (one map: the same checkpoint), with the proofs, in order; the map leaf is that
     /// checkpoint's last leaf (`size - 1`).
-    pub fn subject_proofs(
+    pub fn subject_proofs<const N: usize>(
         &self,
-        subject: &Hash,
-        other: &Hash,
-    ) -> Result<(MapProof, MapProof), LogError> {
-        let (proof, second) = {
+        keys: [&Hash; N],
+    ) -> Result<[MapProof; N], LogError> {
+        let proofs = {
             let map = self.inner.map.read().expect("map lock");
-            (map.prove(subject), map.prove(other))
+            keys.map(|key| map.prove(key))
         };
-        let is_map_leaf = proof.size > 0
+        let size = proofs.first().map_or(0, |p| p.size);
+        let is_map_leaf = size > 0
             && self
                 .inner
                 .store
-                .read(|r| sequencer::ends_with_map(r, proof.size))?;
+                .read(|r| sequencer::ends_with_map(r, size))?;
         if !is_map_leaf {
             return Err(LogError::NotFound(
                 "no checkpoint with a subject map has been published yet".into(),
             ));
         }
-        Ok((proof, second))
+        Ok(proofs)
     }
 
     /// How many witnesses the log asks to cosign its checkpoints.

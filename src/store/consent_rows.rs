@@ -377,6 +377,8 @@ pub trait ConsentRows {
     fn insert_legal_hold(&mut self, row: &LegalHoldRow) -> QueryResult<()>;
     /// A tenant's legal holds, in log order.
     fn legal_holds(&mut self, tenant_id: &str) -> QueryResult<Vec<LegalHoldRow>>;
+    /// Each tenant with legal holds, and the leaf of its latest.
+    fn hold_heads(&mut self) -> QueryResult<Vec<(String, Option<i64>)>>;
     /// The stored answer for an idempotency key.
     fn idempotent_answer(
         &mut self,
@@ -419,8 +421,6 @@ pub trait ConsentRows {
         tenant_id: &str,
         limit: i64,
     ) -> QueryResult<Vec<RegulatorReadRow>>;
-    /// Sets or clears a tenant's legal hold; false if there is no such tenant.
-    fn set_legal_hold(&mut self, tenant_id: &str, on: bool) -> QueryResult<bool>;
     /// Replaces a tenant's display profile (names, addresses, contacts, language).
     fn update_tenant_profile(&mut self, row: &TenantRow) -> QueryResult<bool>;
 }
@@ -789,6 +789,16 @@ macro_rules! impl_consent_rows {
                     .load(self)
             }
 
+            fn hold_heads(&mut self) -> QueryResult<Vec<(String, Option<i64>)>> {
+                legal_holds::table
+                    .group_by(legal_holds::tenant_id)
+                    .select((
+                        legal_holds::tenant_id,
+                        diesel::dsl::max(legal_holds::leaf_index),
+                    ))
+                    .load(self)
+            }
+
             fn idempotent_answer(
                 &mut self,
                 tenant_id: &str,
@@ -931,13 +941,6 @@ macro_rules! impl_consent_rows {
                         tenants::optout_contact.eq(&row.optout_contact),
                         tenants::default_language.eq(&row.default_language),
                     ))
-                    .execute(self)?;
-                Ok(n == 1)
-            }
-
-            fn set_legal_hold(&mut self, tenant_id: &str, on: bool) -> QueryResult<bool> {
-                let n = diesel::update(tenants::table.find(tenant_id))
-                    .set(tenants::legal_hold.eq(on))
                     .execute(self)?;
                 Ok(n == 1)
             }

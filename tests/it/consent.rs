@@ -1069,7 +1069,7 @@ async fn an_opt_out_binds_every_basis_and_beats_stale_opt_ins(db: TestDb) {
             "PUT",
             &format!("/v1/tenants/{}/legal-hold", s.tenant),
             Some(&s.regulator),
-            Some(&json!({"legal_hold": true})),
+            Some(&json!({"legal_hold": true, "order_date": "2026-11-30", "order_reference": "措置命令 第1号"})),
             &[],
         )
         .await;
@@ -1083,7 +1083,7 @@ async fn an_opt_out_binds_every_basis_and_beats_stale_opt_ins(db: TestDb) {
                 "PUT",
                 &format!("/v1/tenants/{}/legal-hold", s.tenant),
                 Some(&s.sender),
-                Some(&json!({"legal_hold": false})),
+                Some(&json!({"legal_hold": false, "order_date": "2026-11-30", "order_reference": "解除 第1号"})),
                 &[]
             )
             .await

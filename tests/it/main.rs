@@ -11,6 +11,7 @@ mod consent;
 mod crash;
 mod decisions;
 pub mod evidence;
+mod holds;
 mod labels;
 mod log_api;
 mod openapi;

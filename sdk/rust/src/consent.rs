@@ -287,6 +287,73 @@ pub fn erasure_refused(
     (at < until).then_some(ErasureRefused::RetentionRunning(until))
 }
 
+/// The `type` of a legal hold leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LegalHoldType {
+    /// `"legal_hold"`.
+    #[serde(rename = "legal_hold")]
+    LegalHold,
+}
+
+/// A `legal_hold` leaf (`docs/log-format.md`): a tenant's legal hold put on or lifted, with the
+/// order it follows. It names the tenant's hold key ([`hold_key`]) as its `subject`, so the
+/// tenant's holds form one chain that the subject map proves complete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHoldLeaf {
+    /// Always `legal_hold`.
+    #[serde(rename = "type")]
+    pub leaf_type: LegalHoldType,
+    /// The leaf format's version, 1.
+    pub v: u64,
+    /// The tenant id.
+    pub tenant: String,
+    /// The tenant's hold key, hex.
+    pub subject: String,
+    /// The tenant's previous hold leaf, `None` for its first.
+    pub prev: Option<u64>,
+    /// Put on (true) or lifted (false).
+    pub on: bool,
+    /// The order's date, `YYYY-MM-DD`.
+    pub order_date: String,
+    /// The order's reference (e.g. its number).
+    pub order_reference: String,
+    /// Server time (RFC 3339 UTC).
+    pub recorded_at: String,
+}
+
+impl LegalHoldLeaf {
+    /// The leaf from its bytes, if it is a well-formed `legal_hold` leaf of version 1.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let leaf: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if leaf.v != 1 {
+            return Err(format!("version {} is not 1", leaf.v));
+        }
+        Ok(leaf)
+    }
+}
+
+/// The map key of a tenant's legal holds: `SHA-256("consent-ledger/legal-hold/v1" ‖
+/// u64be(len(tenant)) ‖ tenant)`, no address's label (those are VRF outputs).
+pub fn hold_key(tenant_id: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(b"consent-ledger/legal-hold/v1")
+        .chain_update((tenant_id.len() as u64).to_be_bytes())
+        .chain_update(tenant_id.as_bytes())
+        .finalize()
+        .into()
+}
+
+/// The retention period an erasure at leaf `at` must state, given the tenant's hold leaves in
+/// log order: a year if the latest hold before it is on, else a month.
+pub fn retention_days_at(holds: &[(u64, LegalHoldLeaf)], at: u64) -> u64 {
+    match holds.iter().rev().find(|(i, _)| *i < at) {
+        Some((_, hold)) if hold.on => RETENTION_LEGAL_HOLD_DAYS,
+        _ => RETENTION_DAYS,
+    }
+}
+
 /// The state of one purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

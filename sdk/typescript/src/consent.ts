@@ -200,3 +200,41 @@ export function erasureRefused(
   const until = lastRecorded + retentionDays * 86_400_000;
   return at < until ? { retentionUntil: until } : null;
 }
+
+/** A `legal_hold` leaf (docs/log-format.md): a tenant's hold put on or lifted, with its order. */
+export interface LegalHoldLeaf {
+  type: "legal_hold";
+  v: 1;
+  tenant: string;
+  subject: string;
+  prev: number | null;
+  on: boolean;
+  order_date: string;
+  order_reference: string;
+  recorded_at: string;
+}
+
+const HOLD_MEMBERS = ["type", "v", "tenant", "subject", "prev", "on", "order_date", "order_reference", "recorded_at"];
+
+/** The leaf from its JSON value, or why it is not a legal_hold leaf of version 1. */
+export function parseLegalHoldLeaf(doc: unknown): LegalHoldLeaf | string {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
+  const d = doc as Record<string, unknown>;
+  for (const key of Object.keys(d)) if (!HOLD_MEMBERS.includes(key)) return `unknown field \`${key}\``;
+  for (const key of HOLD_MEMBERS) if (!(key in d) && key !== "prev") return `missing field \`${key}\``;
+  const checks: [boolean, string][] = [
+    [d.type === "legal_hold", "type"],
+    [d.v === 1, "v"],
+    [isString(d.tenant) && isString(d.subject) && isString(d.order_date) && isString(d.order_reference) && isString(d.recorded_at), "strings"],
+    [nullOr(d.prev, isIndex), "prev"],
+    [typeof d.on === "boolean", "on"],
+  ];
+  for (const [ok, what] of checks) if (!ok) return `invalid ${what}`;
+  return { ...d, prev: d.prev ?? null } as unknown as LegalHoldLeaf;
+}
+
+/** The retention period an erasure at leaf `at` must state: a year if the tenant's latest hold before it is on. */
+export function retentionDaysAt(holds: [number, LegalHoldLeaf][], at: number): number {
+  const before = holds.filter(([i]) => i < at);
+  return before.length > 0 && before[before.length - 1][1].on ? RETENTION_LEGAL_HOLD_DAYS : RETENTION_DAYS;
+}

@@ -43,6 +43,14 @@ export function parametersKey(): Promise<Hash> {
   return sha256(bytes("consent-ledger/log-parameters/v1"));
 }
 
+/** The map key of a tenant's legal holds: SHA-256("consent-ledger/legal-hold/v1" ‖ u64be(len(tenant)) ‖ tenant). */
+export function holdKey(tenantId: string): Promise<Hash> {
+  const tenant = bytes(tenantId);
+  const length = new Uint8Array(8);
+  new DataView(length.buffer).setBigUint64(0, BigInt(tenant.length));
+  return sha256(bytes("consent-ledger/legal-hold/v1"), length, tenant);
+}
+
 /** The VRF input: "consent-ledger/label/v1" ‖ u64be(len(tenant)) ‖ tenant ‖ u64be(len(address)) ‖ address. */
 export function vrfInput(tenantId: string, address: string): Uint8Array {
   const parts: Uint8Array[] = [bytes("consent-ledger/label/v1")];

@@ -589,7 +589,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Set or clear a tenant's legal hold (admins and regulators). */
+        /**
+         * Put a tenant's legal hold on or lift it (admins and regulators), with the order it follows:
+         *     appends a `legal_hold` leaf to the tenant's hold chain.
+         */
         put: operations["set_legal_hold"];
         post?: never;
         delete?: never;
@@ -733,6 +736,7 @@ export interface components {
             format: string;
             /** @description When it was made (RFC 3339). */
             generated_at: string;
+            holds?: components["schemas"]["Holds"] | null;
             /** @description The log: origin and verifier key (check the key against the one the operator publishes). */
             log: components["schemas"]["LogIdentity"];
             parameters?: components["schemas"]["Parameters"] | null;
@@ -1066,6 +1070,24 @@ export interface components {
             /** @description Oldest first, each with its leaf index and the previous one of the same address. */
             events: components["schemas"]["EventRecord"][];
         };
+        /**
+         * @description The tenant's legal holds up to the bundle's checkpoint, proven complete: every `legal_hold`
+         *     leaf of its hold chain in log order, and what the subject map (`completeness.map_leaf`) says
+         *     of the tenant's hold key (`consent::hold_key`): that the last of them is its latest.
+         */
+        Holds: {
+            /**
+             * Format: int32
+             * @description The hold key's bucket (its first two bytes, big-endian).
+             */
+            bucket: number;
+            /** @description The bucket's content, base64 (as in [`Completeness`]). */
+            bucket_entries: string;
+            /** @description The bucket's RFC 9162 inclusion path in the map tree, base64, 16 hashes. */
+            bucket_path: string[];
+            /** @description The tenant's `legal_hold` leaves, oldest first, each with its proof. */
+            leaves: components["schemas"]["ProvenLeaf"][];
+        };
         /** @description What an import recorded. */
         ImportSummary: {
             /**
@@ -1115,10 +1137,17 @@ export interface components {
             /** @description Its position in the request, from 0. */
             index: number;
         };
-        /** @description A legal hold to set or clear. */
+        /** @description A legal hold to put on or lift, and the order it follows (recorded in a `legal_hold` leaf). */
         LegalHold: {
             /** @description True while a measures order (Art. 7) applies: records are then kept one year. */
             legal_hold: boolean;
+            /** @description The date of the order that puts the hold on or lifts it, `YYYY-MM-DD`. */
+            order_date: string;
+            /**
+             * @description The order's reference, e.g. its number (1–200 characters; no personal data: it goes
+             *     in the log).
+             */
+            order_reference: string;
         };
         /** @description Links for a campaign, in the order of the request. */
         LinkBatch: {

@@ -4,13 +4,14 @@
 // per-address chain, completeness (the subject map), templates, decisions replayed from the
 // events, and optionally consistency with a trusted checkpoint and a witness quorum (tlog-policy).
 
-import { commitment, parametersKey, parametersPublicKey, verifyLabel } from "./label.js";
+import { commitment, holdKey, parametersKey, parametersPublicKey, verifyLabel } from "./label.js";
 import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
 import {
-  ALL, ConsentLeaf, effective, ErasureLeaf, erasureRefused, NO_STATUS, parseConsentLeaf, parseErasureLeaf, replay,
-  RETENTION_DAYS, RETENTION_LEGAL_HOLD_DAYS, SubjectState,
+  ALL, ConsentLeaf, effective, ErasureLeaf, erasureRefused, LegalHoldLeaf, NO_STATUS, parseConsentLeaf,
+  parseErasureLeaf, parseLegalHoldLeaf, replay, RETENTION_DAYS, RETENTION_LEGAL_HOLD_DAYS, retentionDaysAt,
+  SubjectState,
 } from "./consent.js";
 import { verifyConsistency, verifyInclusion } from "./merkle.js";
 import { Checkpoint, checkQuorum, cosignedTimes, keyMaterial, parsePolicy, verifyCheckpoint } from "./note.js";
@@ -187,10 +188,41 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     else documents.push([event.leaf_index, leaf]);
   }
 
+  // The tenant's legal holds: its hold chain, complete by the subject map.
+  let holds: [number, LegalHoldLeaf][] | null = null;
+  if (root && bundle.holds) {
+    const key = await holdKey(bundle.tenant.id);
+    const keyHex = toHex(key);
+    let allOk = true;
+    const leaves: [number, LegalHoldLeaf][] = [];
+    let before: number | null = null;
+    for (const [n, proven] of bundle.holds.leaves.entries()) {
+      const what = `legal hold ${n} (leaf ${proven.leaf_index})`;
+      const doc = await checkLeaf(what, proven);
+      if (!doc) { allOk = false; continue; }
+      const leaf = parseLegalHoldLeaf(doc);
+      const ok = typeof leaf !== "string" && leaf.tenant === bundle.tenant.id && leaf.subject === keyHex &&
+        leaf.prev === before && (before === null || before < proven.leaf_index);
+      allOk = check(`${what}: the tenant's, after the one before`, ok, typeof leaf === "string" ? leaf : `${leaf.on ? "put" : "lifted"} on ${leaf.order_date}`) && allOk;
+      before = proven.leaf_index;
+      if (typeof leaf !== "string") leaves.push([proven.leaf_index, leaf]);
+    }
+    const value = await mapValue(root, key, bundle.holds.bucket, bundle.holds.bucket_entries, bundle.holds.bucket_path);
+    const complete = value.ok && value.latest === before;
+    allOk = check("legal holds: complete", complete, !value.ok ? value.error : `the map names ${value.latest} as the latest hold`) && allOk;
+    if (allOk) holds = leaves;
+  }
+
   // Erasures: the law allowed each (no consent in force, its retention period run since the last
   // event before it), and the evidence each says it erased is of events before it.
   for (const [index, erasure] of erasures) {
     const what = `erasure at leaf ${index}`;
+    const due = holds === null ? null : retentionDaysAt(holds, index);
+    check(
+      `${what}: its retention period follows the legal holds`,
+      due !== null && due === erasure.retention_days,
+      due === null ? "the bundle does not prove the tenant's legal holds" : `the tenant's legal holds give ${due} days; it states ${erasure.retention_days}`,
+    );
     const before = documents.filter(([i]) => i < index);
     const recorded = before.map(([, leaf]) => strictMillis(leaf.recorded_at)).filter((t): t is number => t !== null);
     const last = recorded.length > 0 ? Math.max(...recorded) : null;

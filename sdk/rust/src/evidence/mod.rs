@@ -84,6 +84,10 @@ pub struct Bundle {
     /// it is refused).
     #[serde(default)]
     pub parameters: Option<Parameters>,
+    /// The tenant's legal holds, proven complete: they say which retention period each erasure
+    /// had to wait (required when the bundle holds an erasure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds: Option<Holds>,
     /// When the log has witnesses: a later checkpoint they cosigned, and the proof that the
     /// bundle's checkpoint is a prefix of it (so the bundle is not from a split view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +136,22 @@ pub struct Parameters {
     /// The parameters leaf with its proof; `None` in a log from before subject labels.
     pub leaf: Option<ProvenLeaf>,
     /// The parameters key's bucket (its first two bytes, big-endian).
+    pub bucket: u32,
+    /// The bucket's content, base64 (as in [`Completeness`]).
+    pub bucket_entries: String,
+    /// The bucket's RFC 9162 inclusion path in the map tree, base64, 16 hashes.
+    pub bucket_path: Vec<String>,
+}
+
+/// The tenant's legal holds up to the bundle's checkpoint, proven complete: every `legal_hold`
+/// leaf of its hold chain in log order, and what the subject map (`completeness.map_leaf`) says
+/// of the tenant's hold key (`consent::hold_key`): that the last of them is its latest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Holds {
+    /// The tenant's `legal_hold` leaves, oldest first, each with its proof.
+    pub leaves: Vec<ProvenLeaf>,
+    /// The hold key's bucket (its first two bytes, big-endian).
     pub bucket: u32,
     /// The bucket's content, base64 (as in [`Completeness`]).
     pub bucket_entries: String,

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Bundle, CampaignProof, PurposeDecision, DECISION_FORMAT, FORMAT};
 use crate::campaign::{CampaignLeaf, Entry, CAMPAIGN_PROOF_FORMAT};
-use crate::consent::{self, ConsentLeaf, ErasureLeaf, SubjectState};
+use crate::consent::{self, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, SubjectState};
 use crate::hash::{leaf_hash, Hash};
 use crate::hex;
 use crate::label::{self, LogParameters};
@@ -221,7 +221,8 @@ pub fn verify(
     let parameters = map_root.and_then(|root| check_parameters(&mut report, &bundle, &cp, &root));
     let commitment = check_opening(&mut report, &bundle, parameters);
     let (events, erasures, last) = check_events(&mut report, &bundle, &cp, &commitment);
-    check_erasures(&mut report, &events, &erasures);
+    let holds = map_root.and_then(|root| check_holds(&mut report, &bundle, &cp, &root));
+    check_erasures(&mut report, &events, &erasures, holds.as_deref());
     check_evidence(&mut report, &bundle, &events, &erasures);
     check_era(&mut report, &bundle, parameters);
     if let Some(root) = map_root {
@@ -1074,6 +1075,77 @@ fn check_events(
     (documents, erasures, previous)
 }
 
+/// The tenant's legal holds: each a `legal_hold` leaf of the tenant under its hold key, proven,
+/// chained by `prev`, the last the one the subject map names. `None` when the bundle has none
+/// to give or they do not hold.
+fn check_holds(
+    report: &mut Report,
+    bundle: &Bundle,
+    cp: &Checkpoint,
+    root: &Hash,
+) -> Option<Vec<(u64, LegalHoldLeaf)>> {
+    let holds = bundle.holds.as_ref()?;
+    let key = consent::hold_key(&bundle.tenant.id);
+    let mut all_ok = true;
+    let mut leaves = Vec::new();
+    let mut previous: Option<u64> = None;
+    for (n, proven) in holds.leaves.iter().enumerate() {
+        let what = format!("legal hold {n} (leaf {})", proven.leaf_index);
+        if check_leaf(report, &what, proven, cp, &bundle.checkpoint).is_none() {
+            all_ok = false;
+            continue;
+        }
+        let leaf = LegalHoldLeaf::parse(&B64.decode(&proven.leaf).unwrap_or_default());
+        let ok = leaf.as_ref().is_ok_and(|l| {
+            l.tenant == bundle.tenant.id
+                && l.subject == hex(&key)
+                && l.prev == previous
+                && previous.is_none_or(|p| p < proven.leaf_index)
+        });
+        all_ok &= report.check(
+            format!("{what}: the tenant's, after the one before"),
+            ok,
+            match &leaf {
+                Ok(l) => format!(
+                    "{} on {} ({}), following {:?}",
+                    if l.on { "put" } else { "lifted" },
+                    l.order_date,
+                    l.order_reference,
+                    l.prev
+                ),
+                Err(e) => e.clone(),
+            },
+        );
+        previous = Some(proven.leaf_index);
+        if let Ok(leaf) = leaf {
+            leaves.push((proven.leaf_index, leaf));
+        }
+    }
+    let value = map_value(
+        root,
+        &key,
+        holds.bucket,
+        &holds.bucket_entries,
+        &holds.bucket_path,
+    );
+    let complete = value.as_ref().is_ok_and(|v| *v == previous);
+    all_ok &= report.check(
+        "legal holds: complete",
+        complete,
+        match value {
+            Ok(v) if complete => format!(
+                "{} hold(s); the map names {v:?} as the latest",
+                leaves.len()
+            ),
+            Ok(v) => {
+                format!("the map names {v:?} as the latest hold, the bundle ends at {previous:?}")
+            }
+            Err(e) => e,
+        },
+    );
+    all_ok.then_some(leaves)
+}
+
 /// Every erasure: the law allowed it when it was recorded — no consent in force (by the events
 /// before it) and the retention period it states (one month, or a year under a legal hold) run
 /// since the last event before it; and the evidence it says it erased is of events before it.
@@ -1082,9 +1154,33 @@ fn check_erasures(
     report: &mut Report,
     events: &[(u64, ConsentLeaf)],
     erasures: &[(u64, ErasureLeaf)],
+    holds: Option<&[(u64, LegalHoldLeaf)]>,
 ) {
     for (index, erasure) in erasures {
         let what = format!("erasure at leaf {index}");
+        let (ok, detail) = match holds {
+            None => (
+                false,
+                "the bundle does not prove the tenant's legal holds, so which period applied \
+                 is unknown"
+                    .to_string(),
+            ),
+            Some(holds) => {
+                let due = consent::retention_days_at(holds, *index);
+                (
+                    erasure.retention_days == due,
+                    format!(
+                        "the tenant's legal holds give {due} days; it states {}",
+                        erasure.retention_days
+                    ),
+                )
+            }
+        };
+        report.check(
+            format!("{what}: its retention period follows the legal holds"),
+            ok,
+            detail,
+        );
         let before: Vec<&(u64, ConsentLeaf)> = events.iter().filter(|(i, _)| i < index).collect();
         let state = consent::replay(before.iter().map(|(i, leaf)| (*i, leaf)));
         let last = before

@@ -1,0 +1,141 @@
+//! Legal holds: a measures order (Art. 7) makes a tenant keep its records a year instead of a
+//! month. Putting a hold on or lifting it appends a `legal_hold` leaf with the order's date and
+//! reference (`docs/log-format.md`); the tenant's holds form one chain under its hold key, which
+//! the subject map proves complete, so a verifier knows which retention period each erasure had
+//! to wait. Not here: the erasure itself (`erasure`), who may set a hold (`api::consent`).
+
+use std::sync::{Arc, Mutex};
+
+use super::model::Tenant;
+use super::validate::text;
+use super::{plain_id, tenant};
+use crate::error::DomainError;
+use crate::log::{Chain, Leaf, Log, LogEntry, LogError};
+use crate::rfc3339;
+use crate::store::{LegalHoldRow, Repo, Store};
+use consent_ledger_sdk::consent::{hold_key, LegalHoldLeaf, LegalHoldType};
+
+/// A hold to put on or lift, and the order it follows.
+#[derive(Clone, Debug)]
+pub struct HoldChange {
+    /// On (a measures order applies) or off (it was lifted).
+    pub on: bool,
+    /// The order's date, `YYYY-MM-DD`.
+    pub order_date: String,
+    /// The order's reference (its number; no personal data).
+    pub order_reference: String,
+}
+
+/// Puts a tenant's legal hold on or lifts it: validates the order, appends the `legal_hold`
+/// leaf (which sets the tenant's row), and returns the tenant.
+pub async fn set_legal_hold(
+    store: &Store,
+    log: &Log,
+    tenant_id: &str,
+    change: HoldChange,
+) -> Result<Tenant, DomainError> {
+    if !plain_id(tenant_id) {
+        return Err(DomainError::NotFound(format!("no tenant {tenant_id:?}")));
+    }
+    if !calendar_date(&change.order_date) {
+        return Err(DomainError::Invalid(
+            "order_date must be the order's date, like 2026-03-01".into(),
+        ));
+    }
+    let change = HoldChange {
+        order_reference: text("order_reference", &change.order_reference, 200)?,
+        ..change
+    };
+    let found = Arc::new(Mutex::new(false));
+    let entry = HoldEntry {
+        tenant_id: tenant_id.to_string(),
+        change,
+        found: found.clone(),
+    };
+    log.append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
+        .await?;
+    if !*found.lock().expect("found lock") {
+        return Err(DomainError::NotFound(format!("no tenant {tenant_id:?}")));
+    }
+    tenant(store, tenant_id)
+}
+
+/// Whether `text` is a date of the calendar written `YYYY-MM-DD`.
+fn calendar_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let [y, m, d] = parts[..] else { return false };
+    if !(digits(y, 4) && digits(m, 2) && digits(d, 2)) {
+        return false;
+    }
+    let month = m
+        .parse::<u8>()
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok());
+    match (y.parse::<i32>(), month, d.parse::<u8>()) {
+        (Ok(y), Some(m), Ok(d)) => time::Date::from_calendar_date(y, m, d).is_ok(),
+        _ => false,
+    }
+}
+
+/// A hold change to append; declines for a tenant that does not exist.
+struct HoldEntry {
+    tenant_id: String,
+    change: HoldChange,
+    found: Arc<Mutex<bool>>,
+}
+
+impl LogEntry for HoldEntry {
+    fn build(
+        &mut self,
+        r: &mut dyn Repo,
+        chain: &Chain<'_>,
+        index: u64,
+    ) -> Result<Option<Leaf>, LogError> {
+        let exists = r.tenant(&self.tenant_id)?.is_some();
+        *self.found.lock().expect("found lock") = exists;
+        if !exists {
+            return Ok(None);
+        }
+        let now = chain.now();
+        let key = hold_key(&self.tenant_id);
+        let leaf = LegalHoldLeaf {
+            leaf_type: LegalHoldType::LegalHold,
+            v: 1,
+            tenant: self.tenant_id.clone(),
+            subject: crate::hex(&key),
+            prev: chain.prev(&key),
+            on: self.change.on,
+            order_date: self.change.order_date.clone(),
+            order_reference: self.change.order_reference.clone(),
+            recorded_at: rfc3339(now),
+        };
+        let built = Leaf::from_json(&serde_json::to_value(&leaf).expect("a leaf serialises"))?;
+        r.insert_legal_hold(&LegalHoldRow {
+            leaf_index: index as i64,
+            tenant_id: self.tenant_id.clone(),
+            hold_on: self.change.on,
+            order_date: self.change.order_date.clone(),
+            order_reference: self.change.order_reference.clone(),
+            recorded_at: now,
+        })?;
+        Ok(Some(built))
+    }
+}
+
+/// Whether the tenant's latest hold, as the log states it (the head of its hold chain), is on.
+pub(super) fn hold_in_force(
+    r: &mut dyn Repo,
+    chain: &Chain<'_>,
+    tenant_id: &str,
+) -> Result<bool, LogError> {
+    let Some(head) = chain.prev(&hold_key(tenant_id)) else {
+        return Ok(false);
+    };
+    let bytes = r.leaf_data(head as i64, head as i64 + 1)?;
+    bytes
+        .first()
+        .and_then(|b| LegalHoldLeaf::parse(b).ok())
+        .map(|hold| hold.on)
+        .ok_or_else(|| LogError::Corrupt(format!("leaf {head} is not a legal_hold leaf")))
+}

@@ -1,0 +1,141 @@
+//! Erasures and legal holds as leaves (`docs/log-format.md`): a hold, with the order it follows,
+//! is a `legal_hold` leaf in the tenant's hold chain, and the service decides an erasure's
+//! retention period from that chain, not from the tenant's row; a bundle proves the holds
+//! complete, and the verifier checks each erasure's period against them. On SQLite and PostgreSQL.
+
+use serde_json::{json, Value};
+
+use crate::common::{tamper, wait_for_checkpoint, TestApp, TestDb};
+use crate::evidence::evidence;
+use crate::on_both_backends;
+use crate::unsubscribe::{shop, Shop};
+use consent_ledger::evidence::verify::verify;
+
+on_both_backends!(
+    a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says,
+    a_hold_names_the_order_it_follows,
+);
+
+async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str, basis: &str) {
+    let mut body = json!({"event": event, "email": email, "purposes": ["newsletter"],
+        "method": "web_form", "received_by": {"role": "sender", "name": "Sakura Shop"}});
+    if event == "opt_in" {
+        body["basis"] = json!(basis);
+    }
+    let res = app
+        .call("POST", "/v1/events", Some(&shop.sender), Some(&body), &[])
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    wait_for_checkpoint(&app.log, res.json()["leaf_index"].as_u64().unwrap() + 2).await;
+}
+
+async fn hold(app: &TestApp, shop: &Shop, body: &Value) -> crate::common::Answer {
+    let path = format!("/v1/tenants/{}/legal-hold", shop.tenant);
+    app.call("PUT", &path, Some(&shop.admin), Some(body), &[])
+        .await
+}
+
+fn order(on: bool, date: &str) -> Value {
+    json!({"legal_hold": on, "order_date": date, "order_reference": "総務省 措置命令 第12号"})
+}
+
+/// A hold put on forty days ago (by the log's clock); the operator then clears the tenant's row.
+/// The erasure still waits a year, as the log's hold chain says; once the hold is lifted, it goes
+/// ahead after the month, and the bundle of the address that came back proves both holds and an
+/// erasure that waited the period they give.
+async fn a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start_with_clock(&db, -40).await;
+    let email = "held@example.jp";
+    record(&app, &shop, email, "opt_in", "consent").await;
+    record(&app, &shop, email, "opt_out", "").await;
+    let on = hold(&app, &shop, &order(true, "2026-10-20")).await;
+    assert_eq!(
+        (on.status, on.json()["legal_hold"].clone()),
+        (200, json!(true))
+    );
+    let app = app.restart_with_clock(&db, 0).await;
+    tamper(&db, "UPDATE tenants SET legal_hold = FALSE;");
+    let path = format!("/v1/subjects?email={email}");
+    let refused = app
+        .call("DELETE", &path, Some(&shop.sender), None, &[])
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    let from = refused.json()["erasable_from"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let in_300_days = consent_ledger::now_millis() + 300 * 86_400_000;
+    assert!(from > consent_ledger::rfc3339(in_300_days), "{from}");
+
+    let off = hold(&app, &shop, &order(false, "2026-11-25")).await;
+    assert_eq!(
+        (off.status, off.json()["legal_hold"].clone()),
+        (200, json!(false))
+    );
+    let erased = app
+        .call("DELETE", &path, Some(&shop.sender), None, &[])
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text());
+    record(&app, &shop, email, "opt_in", "consent").await;
+
+    let bundle = evidence(&app, &shop.sender, email).await;
+    assert_eq!(
+        bundle["holds"]["leaves"].as_array().unwrap().len(),
+        2,
+        "{bundle}"
+    );
+    let report = verify(
+        &serde_json::to_vec(&bundle).unwrap(),
+        &app.log.verifier_key(),
+        None,
+        None,
+    );
+    assert!(report.passed(), "{:?}", report.items);
+    let index = erased.json()["leaf_index"].as_u64().unwrap();
+    let follows = format!("erasure at leaf {index}: its retention period follows the legal holds");
+    assert!(
+        report.items.iter().any(|i| i.what == follows),
+        "{:?}",
+        report.items
+    );
+    app.stop().await;
+}
+
+/// A hold without its order, with a date that is no date, or for no tenant changes nothing.
+async fn a_hold_names_the_order_it_follows(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let no_order = hold(&app, &shop, &json!({"legal_hold": true})).await;
+    assert_eq!(no_order.status, 400, "{}", no_order.text());
+    let bad_date = hold(&app, &shop, &order(true, "2026-02-30")).await;
+    assert_eq!(bad_date.status, 422, "{}", bad_date.text());
+    assert!(
+        bad_date.text().contains("order_date"),
+        "{}",
+        bad_date.text()
+    );
+    let blank = json!({"legal_hold": true, "order_date": "2026-03-01", "order_reference": " "});
+    assert_eq!(hold(&app, &shop, &blank).await.status, 422);
+    let nobody = app
+        .call(
+            "PUT",
+            "/v1/tenants/nobody/legal-hold",
+            Some(&shop.admin),
+            Some(&order(true, "2026-03-01")),
+            &[],
+        )
+        .await;
+    assert_eq!(nobody.status, 404, "{}", nobody.text());
+    let tenant = app
+        .call(
+            "GET",
+            &format!("/v1/tenants/{}", shop.tenant),
+            Some(&shop.admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(tenant.json()["legal_hold"], false, "{}", tenant.text());
+    app.stop().await;
+}
