@@ -406,7 +406,10 @@ pub async fn check(
         }
     } else {
         CheckResults {
-            results: web::block(move || consent::check_many(&store, &tenant_id, request)).await??,
+            results: web::block(move || {
+                consent::check_many(&store, state.log.labeler(), &tenant_id, request)
+            })
+            .await??,
             campaign_check: None,
         }
     };
@@ -574,8 +577,8 @@ pub async fn decision(
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
     caller.audit(&state, &tenant_id, "decision").await?;
     let store = state.store.clone();
+    let log = state.log.clone();
     let decision = if proof == Some(true) {
-        let log = state.log.clone();
         DecisionAnswer::Proven(Box::new(
             web::block(move || {
                 crate::evidence::proven_decision(&store, &log, &tenant_id, &email, &purpose)
@@ -585,7 +588,7 @@ pub async fn decision(
     } else {
         DecisionAnswer::Live(
             super::short_query(&state.store, move || {
-                consent::decide(&store, &tenant_id, &email, &purpose)
+                consent::decide(&store, log.labeler(), &tenant_id, &email, &purpose)
             })
             .await?,
         )

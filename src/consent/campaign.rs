@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use super::address::EmailAddress;
-use super::decision::{answers, parse_check, states_for, valid, with_states, Found, CHUNK};
+use super::decision::{answers, by_labels, parse_check, states_for, valid, Found};
 use super::known_purposes;
 use super::model::{CampaignCheck, CheckRequest, CheckResult};
 use super::validate::{check_purposes, new_id};
@@ -108,37 +108,6 @@ impl CampaignEntry {
     }
 }
 
-impl CampaignEntry {
-    /// Adds the subjects of addresses not found by address but by their label: erased
-    /// addresses, whose label keeps its state (a refusal binds after erasure).
-    fn erased_subjects(
-        &self,
-        r: &mut dyn Repo,
-        found: &mut Found,
-        purpose: &str,
-    ) -> Result<(), LogError> {
-        let by_label: HashMap<Vec<u8>, &String> = self
-            .labels
-            .iter()
-            .filter(|(address, _)| !found.contains_key(*address))
-            .map(|(address, label)| (label.to_vec(), address))
-            .collect();
-        let labels: Vec<Vec<u8>> = by_label.keys().cloned().collect();
-        let mut subjects = HashMap::new();
-        for chunk in labels.chunks(CHUNK) {
-            for s in r.subjects_by_labels(&self.tenant_id, chunk)? {
-                subjects.insert(s.id.clone(), s);
-            }
-        }
-        for (subject, state) in with_states(r, subjects, purpose)? {
-            if let Some(address) = by_label.get(&subject.commitment) {
-                found.insert((*address).clone(), (subject, state));
-            }
-        }
-        Ok(())
-    }
-}
-
 impl LogEntry for CampaignEntry {
     fn subject(&self, _: &Leaf) -> Option<Hash> {
         None
@@ -153,7 +122,7 @@ impl LogEntry for CampaignEntry {
         let now = chain.now();
         let purpose = self.request.purpose.clone();
         let mut found = states_for(r, &self.tenant_id, &valid(&self.parsed), &purpose)?;
-        self.erased_subjects(r, &mut found, &purpose)?;
+        by_labels(r, &self.tenant_id, &self.labels, &mut found, &purpose)?;
         let entries = self.entries(&found)?;
         let root = hex(&campaign::root(&entries));
         let leaf = Leaf::from_json(&json!({

@@ -12,6 +12,8 @@ use crate::error::DomainError;
 
 use std::collections::HashMap;
 
+use crate::log::hash::Hash;
+use crate::log::Labeler;
 use crate::rfc3339;
 use crate::store::{Repo, StateEntryRow, Store, SubjectRow};
 use consent_ledger_sdk::consent::{PurposeState, Status};
@@ -26,6 +28,7 @@ pub(super) const CHUNK: usize = 500;
 /// state for the purpose; the tenant and purpose are validated only when it has none.
 pub fn decide(
     store: &Store,
+    labeler: &Labeler,
     tenant_id: &str,
     email: &str,
     purpose: &str,
@@ -35,7 +38,20 @@ pub fn decide(
         return Err(DomainError::NotFound(format!("no tenant {tenant_id:?}")));
     }
     store.read(|r| {
-        let rows = r.decision_rows(tenant_id, address.as_str(), purpose)?;
+        let mut rows = r.decision_rows(tenant_id, address.as_str(), purpose)?;
+        if rows.is_empty() && r.has_erased(tenant_id)? {
+            // Perhaps an erased address: its label keeps its refusals.
+            let mut found = Found::new();
+            let labels = [(
+                address.as_str().to_string(),
+                labeler.label(tenant_id, address.as_str()),
+            )];
+            by_labels(r, tenant_id, &labels.into(), &mut found, purpose)?;
+            if let Some((subject, _)) = found.remove(address.as_str()) {
+                let purposes = [purpose.to_string(), ALL.to_string()];
+                rows = r.state_entries_of(std::slice::from_ref(&subject.id), &purposes)?;
+            }
+        }
         if !rows.iter().any(|row| row.purpose == purpose) {
             check_purposes(
                 std::slice::from_ref(&purpose.to_string()),
@@ -66,6 +82,7 @@ pub fn decide(
 /// A campaign's pre-flight: the decision for each address, in order.
 pub fn check_many(
     store: &Store,
+    labeler: &Labeler,
     tenant_id: &str,
     request: CheckRequest,
 ) -> Result<Vec<CheckResult>, DomainError> {
@@ -75,9 +92,48 @@ pub fn check_many(
             std::slice::from_ref(&request.purpose),
             &known_purposes(r, tenant_id)?,
         )?;
-        let found = states_for(r, tenant_id, &valid(&parsed), &request.purpose)?;
+        let addresses = valid(&parsed);
+        let mut found = states_for(r, tenant_id, &addresses, &request.purpose)?;
+        if r.has_erased(tenant_id)? {
+            // Addresses not found may be erased ones: found by their labels.
+            let labels = addresses
+                .iter()
+                .filter(|a| !found.contains_key(a.as_str()))
+                .map(|a| (a.clone(), labeler.label(tenant_id, a)))
+                .collect();
+            by_labels(r, tenant_id, &labels, &mut found, &request.purpose)?;
+        }
         Ok(answers(&request.emails, &parsed, &found))
     })
+}
+
+/// Adds to `found` the subjects of addresses not found by address but by their label (from
+/// `labels`): erased addresses, whose label keeps its state (a refusal binds after erasure).
+pub(super) fn by_labels(
+    r: &mut dyn Repo,
+    tenant_id: &str,
+    labels: &HashMap<String, Hash>,
+    found: &mut Found,
+    purpose: &str,
+) -> diesel::QueryResult<()> {
+    let by_label: HashMap<Vec<u8>, &String> = labels
+        .iter()
+        .filter(|(address, _)| !found.contains_key(*address))
+        .map(|(address, label)| (label.to_vec(), address))
+        .collect();
+    let keys: Vec<Vec<u8>> = by_label.keys().cloned().collect();
+    let mut subjects = HashMap::new();
+    for chunk in keys.chunks(CHUNK) {
+        for s in r.subjects_by_labels(tenant_id, chunk)? {
+            subjects.insert(s.id.clone(), s);
+        }
+    }
+    for (subject, state) in with_states(r, subjects, purpose)? {
+        if let Some(address) = by_label.get(&subject.commitment) {
+            found.insert((*address).clone(), (subject, state));
+        }
+    }
+    Ok(())
 }
 
 /// The addresses of a check parsed, in order (an invalid one with its reason); refuses an empty
@@ -183,7 +239,8 @@ pub(super) fn answers(
         .collect()
 }
 
-/// The suppression list for a purpose: addresses whose refusal is in force, by subject cursor.
+/// The suppression list for a purpose: addresses whose refusal is in force, and the labels of
+/// erased ones whose refusal still binds, by subject cursor.
 pub fn suppression(
     store: &Store,
     tenant_id: &str,
@@ -204,7 +261,7 @@ pub fn suppression(
             &known_purposes(r, tenant_id)?,
         )?;
         let candidates = r.withdrawn_subjects(tenant_id, &purposes, after, i64::from(limit))?;
-        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
+        let ids: Vec<String> = candidates.iter().map(|(id, _, _)| id.clone()).collect();
         let mut rows: std::collections::HashMap<String, Vec<StateEntryRow>> = Default::default();
         for chunk in ids.chunks(CHUNK) {
             for row in r.state_entries_of(chunk, &purposes)? {
@@ -214,19 +271,23 @@ pub fn suppression(
         let next_after = (candidates.len() == limit as usize)
             .then(|| ids.last().cloned())
             .flatten();
-        let addresses = candidates
-            .into_iter()
-            .filter(|(id, _)| {
-                rows.get(id)
-                    .map(|rows| state_of(rows))
-                    .and_then(|state| effective(&state, purpose).map(|e| e.status))
-                    == Some(Status::Withdrawn)
-            })
-            .filter_map(|(_, address)| address)
-            .collect();
+        let (mut addresses, mut erased) = (Vec::new(), Vec::new());
+        for (id, address, key) in candidates {
+            let refused = rows
+                .get(&id)
+                .map(|rows| state_of(rows))
+                .and_then(|state| effective(&state, purpose).map(|e| e.status))
+                == Some(Status::Withdrawn);
+            match (refused, address) {
+                (false, _) => {}
+                (true, Some(address)) => addresses.push(address),
+                (true, None) => erased.push(crate::hex(&key)),
+            }
+        }
         Ok(SuppressionPage {
             purpose: purpose.to_string(),
             addresses,
+            erased,
             next_after,
         })
     })

@@ -322,6 +322,10 @@ pub struct SuppressionPage {
     pub purpose: String,
     /// Addresses that must not be mailed for it (they refused), normalised.
     pub addresses: Vec<String>,
+    /// Refusals of erased addresses, by label (hex): the address is gone, the refusal binds.
+    /// Check an address against them with `GET /v1/consent` or `POST /v1/consent:check`, which
+    /// find an erased address by its label.
+    pub erased: Vec<String>,
     /// Pass as `after` for the next page; absent on the last.
     pub next_after: Option<String>,
 }

@@ -302,7 +302,10 @@ pub trait ConsentRows {
         purposes: &[String],
         after: &str,
         limit: i64,
-    ) -> QueryResult<Vec<(String, Option<String>)>>;
+    ) -> QueryResult<Vec<(String, Option<String>, Vec<u8>)>>;
+    /// Whether any subject of the tenant was erased (then an unknown address may be an erased
+    /// one, found by its label).
+    fn has_erased(&mut self, tenant_id: &str) -> QueryResult<bool>;
     /// Erases a subject's personal data: address, salt and evidence. Its consent state rows
     /// stay: they hold no personal data, and a refusal binds after erasure too.
     fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()>;
@@ -538,19 +541,29 @@ macro_rules! impl_consent_rows {
                 purposes: &[String],
                 after: &str,
                 limit: i64,
-            ) -> QueryResult<Vec<(String, Option<String>)>> {
+            ) -> QueryResult<Vec<(String, Option<String>, Vec<u8>)>> {
                 subjects::table
                     .inner_join(consent_state::table.on(consent_state::subject_id.eq(subjects::id)))
                     .filter(subjects::tenant_id.eq(tenant_id))
-                    .filter(subjects::address.is_not_null())
                     .filter(subjects::id.gt(after))
                     .filter(consent_state::status.eq(Status::Withdrawn.as_str()))
                     .filter(consent_state::purpose.eq_any(purposes))
-                    .select((subjects::id, subjects::address))
+                    .select((subjects::id, subjects::address, subjects::commitment))
                     .distinct()
                     .order(subjects::id)
                     .limit(limit)
                     .load(self)
+            }
+
+            fn has_erased(&mut self, tenant_id: &str) -> QueryResult<bool> {
+                diesel::select(diesel::dsl::exists(
+                    subjects::table.filter(
+                        subjects::tenant_id
+                            .eq(tenant_id)
+                            .and(subjects::erased_at.is_not_null()),
+                    ),
+                ))
+                .get_result(self)
             }
 
             fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()> {

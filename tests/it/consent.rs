@@ -942,7 +942,39 @@ async fn erasure_waits_for_the_law_then_leaves_the_log_unlinkable(db: TestDb) {
     let a = erase().await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["events"], 2);
-    assert_eq!(decide(&s, email, "newsletter").await["status"], "none");
+    // The address is gone, its refusal is not: found by its label.
+    assert_eq!(decide(&s, email, "newsletter").await["status"], "withdrawn");
+    let check = json!({"purpose": "newsletter", "emails": [email, "other@example.jp"]});
+    let answer = s
+        .app
+        .call(
+            "POST",
+            "/v1/consent:check",
+            Some(&s.sender),
+            Some(&check),
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(answer["results"][0]["status"], "withdrawn", "{answer}");
+    assert_eq!(answer["results"][1]["status"], "none", "{answer}");
+    let suppressed = s
+        .app
+        .call(
+            "GET",
+            "/v1/suppression?purpose=newsletter",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(suppressed["addresses"], json!([]), "{suppressed}");
+    assert_eq!(
+        suppressed["erased"].as_array().map(Vec::len),
+        Some(1),
+        "the refusal stays on the list, by label: {suppressed}"
+    );
     let history = s
         .app
         .call(

@@ -1516,6 +1516,12 @@ export interface components {
         SuppressionPage: {
             /** @description Addresses that must not be mailed for it (they refused), normalised. */
             addresses: string[];
+            /**
+             * @description Refusals of erased addresses, by label (hex): the address is gone, the refusal binds.
+             *     Check an address against them with `GET /v1/consent` or `POST /v1/consent:check`, which
+             *     find an erased address by its label.
+             */
+            erased: string[];
             /** @description Pass as `after` for the next page; absent on the last. */
             next_after?: string | null;
             /** @description The purpose. */
