@@ -65,6 +65,9 @@ pub struct CampaignCheckRow {
     pub entries: Vec<u8>,
 }
 
+/// A subject with a refusal: its id, its address (`None` once erased) and its key.
+pub type RefusingSubject = (String, Option<String>, Vec<u8>);
+
 /// An erasure (beside its `erasure` leaf).
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = erasures)]
@@ -302,7 +305,7 @@ pub trait ConsentRows {
         purposes: &[String],
         after: &str,
         limit: i64,
-    ) -> QueryResult<Vec<(String, Option<String>, Vec<u8>)>>;
+    ) -> QueryResult<Vec<RefusingSubject>>;
     /// Whether any subject of the tenant was erased (then an unknown address may be an erased
     /// one, found by its label).
     fn has_erased(&mut self, tenant_id: &str) -> QueryResult<bool>;
@@ -541,7 +544,7 @@ macro_rules! impl_consent_rows {
                 purposes: &[String],
                 after: &str,
                 limit: i64,
-            ) -> QueryResult<Vec<(String, Option<String>, Vec<u8>)>> {
+            ) -> QueryResult<Vec<RefusingSubject>> {
                 subjects::table
                     .inner_join(consent_state::table.on(consent_state::subject_id.eq(subjects::id)))
                     .filter(subjects::tenant_id.eq(tenant_id))
