@@ -4,10 +4,17 @@
 //! out of its map (to let a bundle hide it) is caught here, and so is an event whose `prev` is
 //! not its subject's latest leaf before it (a chain that skips an opt-out). It also recomputes
 //! the tree's root from the leaves, so the leaves it audited are the ones the checkpoints sign.
-//! Its memory (the map entries and the tree's right edge) lives in a file in the monitor's
-//! state directory.
+//! And it replays the consent rules for every subject and the tenants' legal holds, so that an
+//! `erasure` leaf the law did not allow (consent in force, the retention period not run, a period
+//! its tenant's holds do not give) is caught even for an address no bundle will ever show.
+//! Its memory (the map entries, the tree's right edge, the subjects' states and the holds) lives
+//! in a file in the monitor's state directory.
 //! Fetching is the caller's; no network, no database.
 
+use consent_ledger_sdk::consent::{
+    self, erasure_refused, ConsentLeaf, ErasureLeaf, ErasureRefused, LegalHoldLeaf, PurposeState,
+    Status, SubjectState,
+};
 use consent_ledger_sdk::evidence::verify::TIME_GRACE_MS;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +35,10 @@ pub struct MapAuditor {
     pending: HashMap<Hash, u64>,
     /// Whether the last leaf audited is a `subject_map` leaf (as every checkpoint's must be).
     ends_with_map: bool,
+    /// Each subject's state by the consent rules, and its last event's `recorded_at` (Unix ms).
+    subjects: HashMap<Hash, (SubjectState, i64)>,
+    /// Hold keys whose latest `legal_hold` leaf is on.
+    holds: std::collections::HashSet<Hash>,
     path: PathBuf,
 }
 
@@ -42,6 +53,8 @@ impl MapAuditor {
             size: 0,
             pending: HashMap::new(),
             ends_with_map: false,
+            subjects: HashMap::new(),
+            holds: Default::default(),
             path: path.clone(),
         };
         let text = match std::fs::read_to_string(&path) {
@@ -63,6 +76,21 @@ impl MapAuditor {
                 ["ends_with_map"] => auditor.ends_with_map = true,
                 ["edge", h, hash_hex] => auditor.edge.push((number(h)? as u32, hash(hash_hex)?)),
                 ["head", key, index] => heads.push((hash(key)?, number(index)?)),
+                ["hold", key] => {
+                    auditor.holds.insert(hash(key)?);
+                }
+                ["last", key, ms] => {
+                    let ms = ms
+                        .parse()
+                        .map_err(|_| state(format!("bad line {line:?}")))?;
+                    auditor.subjects.entry(hash(key)?).or_default().1 = ms;
+                }
+                ["state", key, purpose, json] => {
+                    let purpose_state =
+                        read_state(json).ok_or_else(|| state(format!("bad line {line:?}")))?;
+                    let entry = auditor.subjects.entry(hash(key)?).or_default();
+                    entry.0.insert(purpose.to_string(), purpose_state);
+                }
                 _ => return Err(state(format!("bad line {line:?}"))),
             }
         }
@@ -152,6 +180,7 @@ impl MapAuditor {
                         });
                     }
                     self.pending.insert(key, index);
+                    self.apply_rules(index, &key, &leaf)?;
                 }
                 let mut node = (0u32, leaf_hash(&leaf));
                 while let Some(&(height, left)) = self.edge.last() {
@@ -187,8 +216,100 @@ impl MapAuditor {
         for (key, index) in self.map.entries() {
             text.push_str(&format!("head {} {index}\n", crate::hex(key)));
         }
+        for key in &self.holds {
+            text.push_str(&format!("hold {}\n", crate::hex(key)));
+        }
+        for (key, (state, last)) in &self.subjects {
+            let key = crate::hex(key);
+            text.push_str(&format!("last {key} {last}\n"));
+            for (purpose, s) in state {
+                text.push_str(&format!("state {key} {purpose} {}\n", write_state(s)));
+            }
+        }
         crate::write_atomically(&self.path, text.as_bytes()).map_err(state)
     }
+}
+
+impl MapAuditor {
+    /// The consent rules and the holds, leaf by leaf: an event changes its subject's state, a
+    /// hold its tenant's, and an erasure must be one the law allowed (as the verifier checks it
+    /// in a bundle: `erasure_refused`, and the period the holds give).
+    fn apply_rules(&mut self, index: u64, key: &Hash, leaf: &[u8]) -> Result<(), Alarm> {
+        if let Ok(event) = ConsentLeaf::parse(leaf) {
+            let (state, last) = self.subjects.entry(*key).or_default();
+            let changes = consent::apply(state, index, &event);
+            state.extend(changes);
+            *last = (*last).max(consent::millis(&event.recorded_at).unwrap_or(0));
+        } else if let Ok(hold) = LegalHoldLeaf::parse(leaf) {
+            if *key != consent::hold_key(&hold.tenant) {
+                return Err(Alarm::UnlawfulErasure {
+                    leaf: index,
+                    why: "a legal_hold leaf names another key than its tenant's hold key".into(),
+                });
+            }
+            match hold.on {
+                true => self.holds.insert(*key),
+                false => self.holds.remove(key),
+            };
+        } else if let Ok(erasure) = ErasureLeaf::parse(leaf) {
+            let unlawful = |why: String| Alarm::UnlawfulErasure { leaf: index, why };
+            let due = match self.holds.contains(&consent::hold_key(&erasure.tenant)) {
+                true => consent::RETENTION_LEGAL_HOLD_DAYS,
+                false => consent::RETENTION_DAYS,
+            };
+            if erasure.retention_days != due {
+                return Err(unlawful(format!(
+                    "it states {} days; the tenant's legal holds give {due}",
+                    erasure.retention_days
+                )));
+            }
+            let empty = (SubjectState::new(), 0);
+            let (state, last) = self.subjects.get(key).unwrap_or(&empty);
+            let at = consent::millis(&erasure.recorded_at)
+                .ok_or_else(|| unlawful("its recorded_at is not RFC 3339".into()))?;
+            match erasure_refused(state, *last, due, at) {
+                None => {}
+                Some(ErasureRefused::ConsentInForce(p)) => {
+                    return Err(unlawful(format!("consent in force for {}", p.join(", "))))
+                }
+                Some(ErasureRefused::RetentionRunning(until)) => {
+                    return Err(unlawful(format!(
+                        "the retention period runs until {}",
+                        crate::rfc3339(until)
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A purpose's state as the auditor's file keeps it: JSON, no spaces.
+fn write_state(s: &PurposeState) -> String {
+    serde_json::json!([
+        s.status.as_str(),
+        s.basis.map(|b| b.as_str()),
+        s.event_id,
+        s.leaf_index,
+        s.occurred_at,
+        s.recorded_at
+    ])
+    .to_string()
+}
+
+fn read_state(json: &str) -> Option<PurposeState> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    Some(PurposeState {
+        status: Status::parse(v[0].as_str()?)?,
+        basis: match &v[1] {
+            serde_json::Value::Null => None,
+            b => Some(consent::Basis::parse(b.as_str()?)?),
+        },
+        event_id: v[2].as_str()?.to_string(),
+        leaf_index: v[3].as_u64()?,
+        occurred_at: v[4].as_i64()?,
+        recorded_at: v[5].as_i64()?,
+    })
 }
 
 /// Refuses a leaf whose top-level `recorded_at` (RFC 3339) is more than [`TIME_GRACE_MS`] before

@@ -63,6 +63,15 @@ pub enum Alarm {
         /// When this witness last cosigned (a tree without the leaf), Unix seconds.
         cosigned: u64,
     },
+    /// An erasure the law did not allow: consent in force, the retention period not run since
+    /// the subject's last event, or a period other than the tenant's legal holds give.
+    #[error("leaf {leaf} erases a subject's records before the law allows: {why}")]
+    UnlawfulErasure {
+        /// The `erasure` leaf.
+        leaf: u64,
+        /// Why it was not allowed.
+        why: String,
+    },
     /// The leaves served do not hash to the checkpoint's root.
     #[error("the leaves served do not hash to the root of the checkpoint of size {0}")]
     EntriesMismatch(u64),

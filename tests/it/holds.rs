@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{tamper, wait_for_checkpoint, TestApp, TestDb};
+use crate::common::{audit_map, tamper, wait_for_checkpoint, TestApp, TestDb};
 use crate::evidence::evidence;
 use crate::on_both_backends;
 use crate::unsubscribe::{shop, Shop};
@@ -14,6 +14,7 @@ use consent_ledger::evidence::verify::verify;
 on_both_backends!(
     a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says,
     a_hold_names_the_order_it_follows,
+    an_auditor_alarms_on_an_erasure_the_law_did_not_allow,
 );
 
 async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str, basis: &str) {
@@ -98,6 +99,54 @@ async fn a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says(db: Te
         report.items.iter().any(|i| i.what == follows),
         "{:?}",
         report.items
+    );
+    // An auditor replaying the whole log finds the erasure lawful too.
+    let state = tempfile::tempdir().unwrap();
+    let out = audit_map(&app.base, &app.log.verifier_key(), state.path()).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    app.stop().await;
+}
+
+/// A modified server (here the raw append API) erases an address whose consent is in force: no
+/// bundle will show it, as the address is gone, but the auditor replaying the consent rules over
+/// every leaf raises an alarm (exit 2) naming the leaf.
+async fn an_auditor_alarms_on_an_erasure_the_law_did_not_allow(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let vkey = app.log.verifier_key();
+    let email = "granted@example.jp";
+    record(&app, &shop, email, "opt_in", "consent").await;
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let state = tempfile::tempdir().unwrap();
+    let out = audit_map(&app.base, &vkey, state.path()).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let last = bundle["events"][0]["leaf_index"].as_u64().unwrap();
+    let forged = consent_ledger::log::Leaf::from_json(&json!({
+        "type": "erasure", "v": 1, "tenant": shop.tenant,
+        "subject": bundle["subject"]["commitment"], "prev": last,
+        "recorded_at": consent_ledger::rfc3339(consent_ledger::now_millis()),
+        "retention_days": 31, "evidence_erased": [],
+    }))
+    .unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    wait_for_checkpoint(&app.log, index + 2).await;
+    let out = audit_map(&app.base, &vkey, state.path()).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "leaf {index} erases a subject's records before the law allows"
+        )) && text.contains("consent in force for newsletter"),
+        "{text}"
     );
     app.stop().await;
 }
