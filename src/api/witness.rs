@@ -1,7 +1,8 @@
 //! The witness's HTTP interface (C2SP `tlog-witness`), served by `consent-ledger witness serve`:
-//! `POST /add-checkpoint`. The judgement is `log::witness`; here only the protocol's statuses:
-//! 200 with cosignature lines, 409 with the held size as `text/x.tlog.size`, and problem
-//! documents for 400, 403, 404, 422 and 500.
+//! `POST /add-checkpoint`, and for monitors `GET /<origin hash>/checkpoint` (the latest
+//! checkpoint it cosigned, with its cosignature). The judgement is `log::witness`; here only the
+//! protocol's statuses: 200 with cosignature lines, 409 with the held size as
+//! `text/x.tlog.size`, and problem documents for 400, 403, 404, 422 and 500.
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub fn server(
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY))
             .route("/add-checkpoint", web::post().to(add_checkpoint))
+            .route("/{origin_hash}/checkpoint", web::get().to(checkpoint))
     })
     .workers(2)
     .bind(bind)?;
@@ -56,15 +58,35 @@ async fn add_checkpoint(
             WitnessError::NotSigned(_) => ApiError::Forbidden(e.to_string()),
             WitnessError::Fork(_) => {
                 tracing::error!(error = %e, "a log showed this witness two roots for one size");
-                ApiError::Conflict(e.to_string())
-            }
-            WitnessError::Inconsistent(..) | WitnessError::AuditFailed(_) => {
                 ApiError::Invalid(e.to_string())
             }
+            WitnessError::Inconsistent(..)
+            | WitnessError::Unprocessable(_)
+            | WitnessError::AuditFailed(_) => ApiError::Invalid(e.to_string()),
             WitnessError::AuditUnavailable(_) => ApiError::Unavailable(e.to_string()),
             WitnessError::State(_) | WitnessError::OldSizeMismatch { .. } => {
                 ApiError::Internal(e.to_string())
             }
         }),
     }
+}
+
+/// The latest checkpoint cosigned for the log whose origin's SHA-256 is `origin_hash` (hex,
+/// lower case), with the log's signature and this witness's cosignature; 404 if none.
+async fn checkpoint(
+    witness: web::Data<Witness>,
+    origin_hash: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = origin_hash.into_inner();
+    let note = web::block(move || witness.cosigned(&hash))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or_else(|| {
+            ApiError::NotFound("this witness has cosigned no checkpoint of that log".into())
+        })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))
+        .body(note))
 }

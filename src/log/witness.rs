@@ -43,12 +43,16 @@ pub enum WitnessError {
         /// The size the witness holds.
         latest: u64,
     },
-    /// Same size, different root: the log forked (409).
+    /// Same size, different root: the log forked (422).
     #[error("a checkpoint of size {0} with another root was already cosigned: the log forked")]
     Fork(u64),
     /// The consistency proof does not verify (422).
     #[error("the consistency proof from size {0} to {1} does not verify")]
     Inconsistent(u64, u64),
+    /// The checkpoint cannot be consistent with what was cosigned, whatever the proof (422): a
+    /// size-0 checkpoint whose root is not the empty tree's, or a proof where none can be.
+    #[error("{0}")]
+    Unprocessable(String),
     /// The state could not be read or written (500).
     #[error("witness state: {0}")]
     State(String),
@@ -122,7 +126,8 @@ impl Witness {
     /// For an auditing witness of the log: replays the leaves up to `cp` (the subject map and
     /// the chain rule, and their hash to its root) and requires its last leaf to be a map leaf.
     fn audited(&self, origin: &str, cp: &Checkpoint) -> Result<(), WitnessError> {
-        let Some(audit) = self.audits.get(origin) else {
+        let Some(audit) = self.audits.get(origin).filter(|_| cp.size > 0) else {
+            // Nothing to audit in the empty tree.
             return Ok(());
         };
         let mut audit = audit.lock().expect("audit lock");
@@ -212,10 +217,9 @@ impl Witness {
             .logs
             .get(origin)
             .ok_or_else(|| WitnessError::UnknownLog(origin.to_string()))?;
+        // Strict: a line with the log key's name and ID that fails refuses the note, wherever
+        // it stands (`NoteVerifier`).
         let cp = log.checkpoint(note).map_err(WitnessError::NotSigned)?;
-        if cp.size == 0 {
-            return Err(bad("the empty tree has nothing to witness"));
-        }
         if old > cp.size {
             return Err(bad("the old size is larger than the checkpoint's size"));
         }
@@ -228,15 +232,30 @@ impl Witness {
                 latest: latest_size,
             });
         }
+        let unprocessable = |m: &str| WitnessError::Unprocessable(m.to_string());
+        if cp.size == 0 && cp.root != super::hash::empty_root() {
+            return Err(unprocessable(
+                "a checkpoint of size 0 must have the empty tree's root (SHA-256 of nothing)",
+            ));
+        }
+        if old == 0 && !proof.is_empty() {
+            return Err(unprocessable(
+                "the consistency proof must be empty when the old size is 0",
+            ));
+        }
         match &latest {
             Some(latest) if latest.size == cp.size && latest.root != cp.root => {
                 return Err(WitnessError::Fork(cp.size));
             }
             Some(latest) if latest.size == cp.size && !proof.is_empty() => {
-                return Err(bad("the consistency proof must be empty for the same size"));
+                return Err(unprocessable(
+                    "the consistency proof must be empty for the same size",
+                ));
             }
+            // The empty tree is consistent with any tree: no proof from size 0.
             Some(latest)
-                if latest.size < cp.size
+                if latest.size > 0
+                    && latest.size < cp.size
                     && !verify_consistency(
                         latest.size,
                         cp.size,
@@ -247,23 +266,39 @@ impl Witness {
             {
                 return Err(WitnessError::Inconsistent(latest.size, cp.size));
             }
-            None if !proof.is_empty() => {
-                return Err(bad(
-                    "the consistency proof must be empty when the old size is 0",
-                ))
-            }
             _ => {}
         }
         self.audited(origin, &cp)?;
-        self.store(origin, note)?;
-        crate::write_atomically(
-            &self.state_file(origin).with_extension("time"),
-            now.to_string().as_bytes(),
-        )
-        .map_err(|e| WitnessError::State(e.to_string()))?;
         // The exact body, extension lines and all: that is what verifiers check against.
         let (body, _) = split_note(note).map_err(|e| bad(&e.to_string()))?;
-        Ok(self.cosigner.cosign(body, now))
+        let lines = self.cosigner.cosign(body, now);
+        self.store(origin, note)?;
+        let state = |e: std::io::Error| WitnessError::State(e.to_string());
+        let file = self.state_file(origin);
+        crate::write_atomically(&file.with_extension("time"), now.to_string().as_bytes())
+            .map_err(state)?;
+        // What monitors read: the checkpoint with the log's signature and ours.
+        crate::write_atomically(
+            &file.with_extension("cosigned"),
+            format!("{note}{lines}").as_bytes(),
+        )
+        .map_err(state)?;
+        Ok(lines)
+    }
+
+    /// The latest checkpoint this witness cosigned for the log whose origin hashes (SHA-256,
+    /// lower-case hex) to `origin_hash`, with the log's signature and the cosignature(s) it
+    /// answered with (tlog-witness, monitor retrieval); `None` if it cosigned none.
+    pub fn cosigned(&self, origin_hash: &str) -> Result<Option<String>, WitnessError> {
+        if consent_ledger_sdk::unhex32(origin_hash).is_none() {
+            return Ok(None);
+        }
+        let file = self.state.join(format!("{origin_hash}.cosigned"));
+        match std::fs::read_to_string(file) {
+            Ok(note) => Ok(Some(note)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(WitnessError::State(e.to_string())),
+        }
     }
 }
 
@@ -316,7 +351,10 @@ mod tests {
             .add_checkpoint(&format!("old 1\n{}\n\n{two}", B64.encode(b)), 12)
             .unwrap();
         assert_eq!(verifier.cosigned_at(&format!("{two}{line}")), Some(12));
-        // The same size again is fine; another root of it is a fork.
+        // The same size again is fine; another root of it is a fork: "If the old size matches
+        // the checkpoint size, the witness MUST check that the root hashes are also identical.
+        // If they don't match, the witness MUST respond with a "422 Unprocessable Entity" HTTP
+        // status code." (`api::witness` maps `Fork` to 422.)
         assert!(witness
             .add_checkpoint(&format!("old 2\n\n{two}"), 13)
             .is_ok());
@@ -346,6 +384,11 @@ mod tests {
                 .add_checkpoint(&garbage.replace("{two}", &two), 15)
                 .is_err());
         }
+        // Monitors read what was cosigned last: the log's note and the witness's line.
+        let hash = crate::hex(&Sha256::digest("example.jp/log"));
+        let stored = witness.cosigned(&hash).unwrap().unwrap();
+        assert!(stored.starts_with(&two) && verifier.cosigned_at(&stored) == Some(13));
+        assert_eq!(witness.cosigned(&"0".repeat(64)).unwrap(), None);
         // The state survives a restart, and is where the witness left it.
         let cosigner = Cosigner::generate("witness.example.jp/w").unwrap();
         let again = Witness::new(cosigner, &[log.verifier_key()], dir.path()).unwrap();
@@ -353,5 +396,55 @@ mod tests {
             again.add_checkpoint(&format!("old 0\n\n{one}"), 16),
             Err(WitnessError::OldSizeMismatch { old: 0, latest: 2 })
         );
+    }
+
+    /// The C2SP tlog-witness sentences on the empty tree, proofs from size 0, and a failing
+    /// signature line by the log's key, each as a case.
+    #[test]
+    fn the_witness_follows_tlog_witness_to_the_letter() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = NoteSigner::new("example.jp/log", &[5; 32]).unwrap();
+        let cosigner = Cosigner::generate("witness.example.jp/w").unwrap();
+        let witness = Witness::new(cosigner, &[log.verifier_key()], dir.path()).unwrap();
+        let a = leaf_hash(b"a");
+        // "A checkpoint of size zero MUST have the root hash of the empty tree, which RFC 6962,
+        // Section 2.1 defines as the hash of the empty string. Otherwise, the witness MUST
+        // respond with a "422 Unprocessable Entity" HTTP status code."
+        assert!(matches!(
+            witness.add_checkpoint(&format!("old 0\n\n{}", checkpoint(&log, 0, &a)), 1),
+            Err(WitnessError::Unprocessable(_))
+        ));
+        let empty = checkpoint(&log, 0, &crate::log::hash::empty_root());
+        assert!(witness
+            .add_checkpoint(&format!("old 0\n\n{empty}"), 2)
+            .is_ok());
+        // "If the proof is not empty when the old size is zero, or if a Merkle Consistency
+        // Proof doesn't verify, the witness MUST respond with a "422 Unprocessable Entity"."
+        let one = checkpoint(&log, 1, &a);
+        assert!(matches!(
+            witness.add_checkpoint(&format!("old 0\n{}\n\n{one}", B64.encode(a)), 3),
+            Err(WitnessError::Unprocessable(_))
+        ));
+        // "The witness MUST respond with a "403 Forbidden" HTTP status code if [...] a signature
+        // line's key name and ID match a trusted key but the signature itself fails to verify",
+        // wherever that line stands.
+        let (body, good) = one.split_once("\n\n").unwrap();
+        let mut blob = B64
+            .decode(good.trim_end().rsplit(' ').next().unwrap())
+            .unwrap();
+        blob[10] ^= 1;
+        let bad = format!("\u{2014} example.jp/log {}\n", B64.encode(&blob));
+        for note in [
+            format!("{body}\n\n{bad}{good}"),
+            format!("{body}\n\n{good}{bad}"),
+        ] {
+            assert!(matches!(
+                witness.add_checkpoint(&format!("old 0\n\n{note}"), 4),
+                Err(WitnessError::NotSigned(_))
+            ));
+        }
+        assert!(witness
+            .add_checkpoint(&format!("old 0\n\n{one}"), 5)
+            .is_ok());
     }
 }

@@ -240,6 +240,33 @@ async fn witnesses_cosign_and_verify_holds_bundles_to_a_quorum(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
+    // "A witness SHOULD serve a recent checkpoint for each log it cosigned.
+    //  GET <monitoring prefix>/<origin hash>/checkpoint [...] it MUST include the cosignature(s)
+    //  from the witness's key(s) that were returned from add-checkpoint and the cosignature from
+    //  the log key(s) that the witness verified. If the witness has never cosigned a checkpoint
+    //  for that log, it MUST respond with a "404 Not Found" HTTP status code instead."
+    let origin = cp.lines().next().unwrap();
+    let hash = consent_ledger::hex(&<sha2::Sha256 as sha2::Digest>::digest(origin));
+    let mut res = awc::Client::new()
+        .get(format!("{}/{hash}/checkpoint", w1.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let note = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    let witness_name = w1.vkey.split('+').next().unwrap();
+    assert!(note.starts_with(&format!("{origin}\n")), "{note}");
+    assert!(
+        note.contains(&format!("\u{2014} {witness_name} ")),
+        "{note}"
+    );
+    assert!(note.contains(&format!("\u{2014} {origin} ")), "{note}");
+    let never = awc::Client::new()
+        .get(format!("{}/{}/checkpoint", w1.url, "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(never.status().as_u16(), 404);
     app.stop().await;
 }
 
