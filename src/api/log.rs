@@ -2,7 +2,7 @@
 //! the checkpoint history. Thin: parse, call [`crate::log::Log`] on the blocking pool, render.
 
 use actix_web::http::header;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,7 +12,7 @@ use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::config::ReadAccess;
 use crate::log::hash::Hash;
-use crate::log::tiles::TileRef;
+use crate::log::tiles::{TileKind, TileRef};
 use crate::log::SignedCheckpoint;
 
 /// Cache headers for content that never changes: shared caches may keep it when the log is
@@ -63,15 +63,59 @@ pub async fn tile(
     _reader: LogReader,
     state: web::Data<AppState>,
     tile_path: web::Path<String>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let tile = TileRef::parse(&tile_path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let log = state.log.clone();
     let data = web::block(move || log.tile(tile)).await??;
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response
         .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
-        // Every tile, partial ones too, holds hashes that never change.
-        .insert_header((header::CACHE_CONTROL, immutable(&state)))
-        .body(data.bytes))
+        // Every tile, partial ones too, holds bytes that never change.
+        .insert_header((header::CACHE_CONTROL, immutable(&state)));
+    if tile.kind != TileKind::Entries {
+        return Ok(response.body(data.bytes));
+    }
+    // "Entry bundles SHOULD be compressed at the HTTP layer. Logs MAY use `Content-Encoding:
+    // gzip` with no negotiation, or any compression algorithm requested by the client with
+    // `Accept-Encoding`." (C2SP tlog-tiles) — gzip when asked for; hashes do not compress.
+    response.insert_header((header::VARY, "Accept-Encoding"));
+    if !accepts_gzip(&request) {
+        return Ok(response.body(data.bytes));
+    }
+    let compressed = web::block(move || gzip(&data.bytes))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(response
+        .insert_header((header::CONTENT_ENCODING, "gzip"))
+        .body(compressed))
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (not with `q=0`).
+fn accepts_gzip(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes)?;
+    encoder.finish()
 }
 
 /// The verifier key of the log's checkpoint signatures: `<origin>+<key id>+<key>`.
@@ -292,7 +336,9 @@ pub async fn checkpoint_by_size(
     let log = state.log.clone();
     let size = size.into_inner();
     let cp = web::block(move || log.checkpoint(size)).await??;
+    // Not immutable: witnesses' cosignature lines join the note as they arrive, and a cache
+    // must not keep a copy without them.
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, immutable(&state)))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
         .json(CheckpointEntry::from(cp)))
 }

@@ -11,7 +11,8 @@ on_both_backends!(
     third_party_verifies_everything_over_http,
     bad_requests_are_problems_and_change_nothing,
     restart_resumes_the_same_tree,
-    origin_is_fixed_for_a_log
+    origin_is_fixed_for_a_log,
+    entry_bundles_are_gzipped_when_asked_and_checkpoints_are_not_frozen
 );
 
 fn b64_hashes(v: &serde_json::Value) -> Vec<Hash> {
@@ -344,4 +345,47 @@ async fn origin_is_fixed_for_a_log(db: TestDb) {
         .err()
         .expect("a different origin is refused");
     assert!(err.to_string().contains("test.example/log"), "{err}");
+}
+
+/// C2SP tlog-tiles: "Entry bundles SHOULD be compressed at the HTTP layer. Logs MAY use
+/// `Content-Encoding: gzip` with no negotiation, or any compression algorithm requested by the
+/// client with `Accept-Encoding`." An entry bundle is gzipped for a client that accepts gzip (the
+/// same bytes once decompressed, `Vary: Accept-Encoding`, still immutable), not for one that does
+/// not; and a checkpoint by size, which gains witnesses' cosignature lines later, is not cached as
+/// immutable.
+async fn entry_bundles_are_gzipped_when_asked_and_checkpoints_are_not_frozen(db: TestDb) {
+    use std::io::Read;
+    let app = TestApp::start(&db).await;
+    let appended = append_leaves(&app.log, "gz", 40, 40).await;
+    let (cp, _) = tree_covering(&app.log, 0, &appended).await;
+    let path = format!("/tile/entries/000.p/{}", cp.size.min(255));
+    let plain = app.call("GET", &path, None, None, &[]).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("content-encoding"), "");
+    assert_eq!(plain.header("vary"), "Accept-Encoding");
+    let gzipped = app
+        .call(
+            "GET",
+            &path,
+            None,
+            None,
+            &[("Accept-Encoding", "gzip, identity")],
+        )
+        .await;
+    assert_eq!(gzipped.header("content-encoding"), "gzip");
+    assert!(gzipped.header("cache-control").contains("immutable"));
+    assert!(gzipped.body.len() < plain.body.len());
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(gzipped.body.as_slice())
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain.body);
+    let refused = app
+        .call("GET", &path, None, None, &[("Accept-Encoding", "gzip;q=0")])
+        .await;
+    assert_eq!(refused.header("content-encoding"), "");
+    let by_size = app.get(&format!("/v1/log/checkpoints/{}", cp.size)).await;
+    assert_eq!(by_size.status, 200);
+    assert_eq!(by_size.header("cache-control"), "no-cache");
+    app.stop().await;
 }
