@@ -90,8 +90,10 @@ pub struct Config {
     /// before them. None by default (the socket's peer is the client).
     pub trusted_proxies: Vec<IpRange>,
     /// Seconds added to the clock the log records times by (each leaf's `recorded_at`); 0 by
-    /// default. For retention drills and tests only: a log whose clock is off shows it — its
-    /// witnesses' cosignature times bound every event's (`docs/threat-model.md`).
+    /// default. For retention drills and tests only: a log whose clock is off is caught — an
+    /// auditing witness refuses leaves dated after its own clock or before its last cosignature,
+    /// verifiers with a policy bound every event's and erasure's time by the witnesses', and a
+    /// leaf recorded before the one its chain names fails (`docs/threat-model.md`).
     pub clock_offset_secs: i64,
 }
 

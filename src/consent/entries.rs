@@ -158,6 +158,11 @@ impl ConsentEventEntry {
             if index < parameters {
                 return Ok(true);
             }
+            if !chain.committed(index) {
+                // Built earlier in this batch under this key, which its entry accepted: not
+                // stored yet, so its chain cannot be read here.
+                return Ok(true);
+            }
             let leaf = r.leaf_data(index as i64, index as i64 + 1)?;
             at = leaf
                 .first()

@@ -75,30 +75,41 @@ impl ErasureEntry {
         })?;
         let state = state_of(&r.all_state_entries(&subject.id)?);
         let events = r.subject_events(&subject.id)?;
+        // A hold in force by the log (the head of the tenant's hold chain) or by its row (one
+        // set before holds were leaves): either keeps the records a year.
+        let Some(held_by_log) = super::holds::hold_in_force(r, chain, &self.tenant_id)? else {
+            return Ok(Err(DomainError::Conflict(
+                "the tenant's legal hold is changing at this moment: try again".into(),
+            )));
+        };
+        let retention_days = match tenant.legal_hold || held_by_log {
+            true => RETENTION_LEGAL_HOLD_DAYS,
+            false => RETENTION_DAYS,
+        };
+        let now = chain.now();
         // The retention runs from the last event as the log recorded it (its chain's head), so
-        // that no edited row can shorten it; a later row only lengthens it.
-        let head = r.leaf_data(prev as i64, prev as i64 + 1)?;
-        let logged = head
-            .first()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
-            .and_then(|doc| doc["recorded_at"].as_str().and_then(millis))
-            .ok_or_else(|| {
-                LogError::Corrupt(format!("leaf {prev}, a subject's head, has no recorded_at"))
-            })?;
+        // that no edited row can shorten it; a later row only lengthens it. A head appended in
+        // this very batch was recorded now.
+        let logged = match chain.committed(prev) {
+            false => now,
+            true => {
+                let head = r.leaf_data(prev as i64, prev as i64 + 1)?;
+                head.first()
+                    .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+                    .and_then(|doc| doc["recorded_at"].as_str().and_then(millis))
+                    .ok_or_else(|| {
+                        LogError::Corrupt(format!(
+                            "leaf {prev}, a subject's head, has no recorded_at"
+                        ))
+                    })?
+            }
+        };
         let last = events
             .iter()
             .map(|e| e.recorded_at)
             .max()
             .unwrap_or(subject.created_at)
             .max(logged);
-        // A hold in force by the log (the head of the tenant's hold chain) or by its row (one
-        // set before holds were leaves): either keeps the records a year.
-        let held = tenant.legal_hold || super::holds::hold_in_force(r, chain, &self.tenant_id)?;
-        let retention_days = match held {
-            true => RETENTION_LEGAL_HOLD_DAYS,
-            false => RETENTION_DAYS,
-        };
-        let now = chain.now();
         match erasure_refused(&state, last, retention_days, now) {
             Some(ErasureRefused::ConsentInForce(granted)) => {
                 return Ok(Err(DomainError::Conflict(format!(

@@ -123,19 +123,24 @@ impl LogEntry for HoldEntry {
     }
 }
 
-/// Whether the tenant's latest hold, as the log states it (the head of its hold chain), is on.
+/// Whether the tenant's latest hold, as the log states it (the head of its hold chain), is on;
+/// `None` when that head is being appended in this very batch (not readable yet: the caller
+/// declines, and is retried).
 pub(super) fn hold_in_force(
     r: &mut dyn Repo,
     chain: &Chain<'_>,
     tenant_id: &str,
-) -> Result<bool, LogError> {
+) -> Result<Option<bool>, LogError> {
     let Some(head) = chain.prev(&hold_key(tenant_id)) else {
-        return Ok(false);
+        return Ok(Some(false));
     };
+    if !chain.committed(head) {
+        return Ok(None);
+    }
     let bytes = r.leaf_data(head as i64, head as i64 + 1)?;
     bytes
         .first()
         .and_then(|b| LegalHoldLeaf::parse(b).ok())
-        .map(|hold| hold.on)
+        .map(|hold| Some(hold.on))
         .ok_or_else(|| LogError::Corrupt(format!("leaf {head} is not a legal_hold leaf")))
 }

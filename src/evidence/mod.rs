@@ -211,7 +211,8 @@ fn bundle_covering(
                 .map_err(|e| LogError::Corrupt(format!("leaf {}: {e}", p.leaf_index)))
         })
         .collect::<Result<_, _>>()?;
-    let mut timed: Vec<u64> = events.iter().map(|e| e.leaf_index as u64).collect();
+    // Every leaf of the chain is timed (an erasure's period is counted to its time).
+    let mut timed: Vec<u64> = chain.clone();
     if leaf > 0 {
         timed.push(leaf);
     }

@@ -128,14 +128,15 @@ impl MapAuditor {
         self.advance_since(cp, fetch, None)
     }
 
-    /// As [`MapAuditor::advance`], and for an auditing witness that last cosigned at
-    /// `cosigned` (Unix seconds, a tree without the new leaves): a new leaf whose `recorded_at`
-    /// is more than [`TIME_GRACE_MS`] before that time is back-dated (`Alarm::BackDated`).
+    /// As [`MapAuditor::advance`], for an auditing witness whose clock says `clock`: the time
+    /// it last cosigned (Unix seconds, a tree without the new leaves), if it has, and now. A new
+    /// leaf whose `recorded_at` is more than [`TIME_GRACE_MS`] before the former is back-dated
+    /// (`Alarm::BackDated`); one more than that after now is future-dated (`Alarm::FutureDated`).
     pub fn advance_since(
         &mut self,
         cp: &Checkpoint,
         mut fetch: impl FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String>,
-        cosigned: Option<u64>,
+        clock: Option<(Option<u64>, u64)>,
     ) -> Result<u64, Alarm> {
         if cp.size < self.size {
             return Err(Alarm::Shrank {
@@ -151,8 +152,8 @@ impl MapAuditor {
             }
             for leaf in leaves.into_iter().take((cp.size - self.size) as usize) {
                 let index = self.size;
-                if let Some(cosigned) = cosigned {
-                    back_dated(index, &leaf, cosigned)?;
+                if let Some((cosigned, now)) = clock {
+                    out_of_time(index, &leaf, cosigned, now)?;
                 }
                 self.ends_with_map = false;
                 if let Some(stated) = map::map_leaf(&leaf) {
@@ -257,12 +258,14 @@ impl MapAuditor {
                 true => consent::RETENTION_LEGAL_HOLD_DAYS,
                 false => consent::RETENTION_DAYS,
             };
-            if erasure.retention_days != due {
+            // At least what the holds give (a longer wait is lawful).
+            if erasure.retention_days < due || !KNOWN_PERIODS.contains(&erasure.retention_days) {
                 return Err(unlawful(format!(
                     "it states {} days; the tenant's legal holds give {due}",
                     erasure.retention_days
                 )));
             }
+            let due = erasure.retention_days;
             let empty = (SubjectState::new(), 0);
             let (state, last) = self.subjects.get(key).unwrap_or(&empty);
             let at = consent::millis(&erasure.recorded_at)
@@ -283,6 +286,8 @@ impl MapAuditor {
         Ok(())
     }
 }
+
+const KNOWN_PERIODS: [u64; 2] = [consent::RETENTION_DAYS, consent::RETENTION_LEGAL_HOLD_DAYS];
 
 /// A purpose's state as the auditor's file keeps it: JSON, no spaces.
 fn write_state(s: &PurposeState) -> String {
@@ -313,21 +318,29 @@ fn read_state(json: &str) -> Option<PurposeState> {
 }
 
 /// Refuses a leaf whose top-level `recorded_at` (RFC 3339) is more than [`TIME_GRACE_MS`] before
-/// `cosigned` (Unix seconds), or is not RFC 3339. Leaves without one are not timed.
-fn back_dated(index: u64, leaf: &[u8], cosigned: u64) -> Result<(), Alarm> {
+/// `cosigned` or after `now` (Unix seconds), or is not RFC 3339. Leaves without one are not timed.
+fn out_of_time(index: u64, leaf: &[u8], cosigned: Option<u64>, now: u64) -> Result<(), Alarm> {
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(leaf) else {
         return Ok(());
     };
     let Some(recorded) = doc.get("recorded_at").and_then(|v| v.as_str()) else {
         return Ok(());
     };
-    let bound = cosigned as i64 * 1000 - TIME_GRACE_MS;
-    match consent_ledger_sdk::consent::millis(recorded) {
-        Some(ms) if ms >= bound => Ok(()),
-        _ => Err(Alarm::BackDated {
+    let back_dated = || Alarm::BackDated {
+        leaf: index,
+        recorded_at: recorded.to_string(),
+        cosigned: cosigned.unwrap_or(0),
+    };
+    let ms = consent_ledger_sdk::consent::millis(recorded).ok_or_else(back_dated)?;
+    if cosigned.is_some_and(|c| ms < c as i64 * 1000 - TIME_GRACE_MS) {
+        return Err(back_dated());
+    }
+    if ms > now as i64 * 1000 + TIME_GRACE_MS {
+        return Err(Alarm::FutureDated {
             leaf: index,
             recorded_at: recorded.to_string(),
-            cosigned,
-        }),
+            now,
+        });
     }
+    Ok(())
 }

@@ -33,6 +33,8 @@ pub struct Chain<'a> {
     pub(super) labeler: &'a Labeler,
     /// The log's time for this batch, Unix ms.
     pub(super) now: i64,
+    /// The index of the batch's first leaf: leaves from here on are being built, not stored.
+    pub(super) start: u64,
 }
 
 impl Chain<'_> {
@@ -40,6 +42,12 @@ impl Chain<'_> {
     /// `recorded_at`.
     pub fn now(&self) -> i64 {
         self.now
+    }
+
+    /// Whether leaf `index` is stored (committed before this batch), so its bytes can be read;
+    /// a leaf built earlier in the batch is not yet.
+    pub fn committed(&self, index: u64) -> bool {
+        index < self.start
     }
 
     /// The label of an address (see [`Labeler::label`]).

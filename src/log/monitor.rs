@@ -72,6 +72,16 @@ pub enum Alarm {
         /// Why it was not allowed.
         why: String,
     },
+    /// A leaf claims to have been recorded later than this witness's clock says it is now.
+    #[error("leaf {leaf} says it was recorded at {recorded_at}, but this witness's clock says it is Unix time {now}: the log dates it in the future")]
+    FutureDated {
+        /// The leaf.
+        leaf: u64,
+        /// Its `recorded_at`.
+        recorded_at: String,
+        /// This witness's time, Unix seconds.
+        now: u64,
+    },
     /// The leaves served do not hash to the checkpoint's root.
     #[error("the leaves served do not hash to the root of the checkpoint of size {0}")]
     EntriesMismatch(u64),

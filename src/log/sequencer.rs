@@ -158,6 +158,7 @@ impl Sequencer {
                         recent: &recent,
                         labeler: &labeler,
                         now,
+                        start,
                     };
                     let Some(leaf) = entry.build(r, &chain, index)? else {
                         continue;

@@ -125,7 +125,7 @@ impl Witness {
 
     /// For an auditing witness of the log: replays the leaves up to `cp` (the subject map and
     /// the chain rule, and their hash to its root) and requires its last leaf to be a map leaf.
-    fn audited(&self, origin: &str, cp: &Checkpoint) -> Result<(), WitnessError> {
+    fn audited(&self, origin: &str, cp: &Checkpoint, now: u64) -> Result<(), WitnessError> {
         let Some(audit) = self.audits.get(origin).filter(|_| cp.size > 0) else {
             // Nothing to audit in the empty tree.
             return Ok(());
@@ -144,7 +144,7 @@ impl Witness {
             .ok()
             .and_then(|t| t.trim().parse().ok());
         auditor
-            .advance_since(cp, &**source, cosigned)
+            .advance_since(cp, &**source, Some((cosigned, now)))
             .map_err(|alarm| match alarm {
                 Alarm::Fetch(e) => WitnessError::AuditUnavailable(e),
                 Alarm::State(e) => WitnessError::State(e),
@@ -268,7 +268,7 @@ impl Witness {
             }
             _ => {}
         }
-        self.audited(origin, &cp)?;
+        self.audited(origin, &cp, now)?;
         // The exact body, extension lines and all: that is what verifiers check against.
         let (body, _) = split_note(note).map_err(|e| bad(&e.to_string()))?;
         let lines = self.cosigner.cosign(body, now);

@@ -15,6 +15,8 @@ on_both_backends!(
     a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says,
     a_hold_names_the_order_it_follows,
     an_auditor_alarms_on_an_erasure_the_law_did_not_allow,
+    a_clock_set_ahead_to_erase_early_shows_in_the_chain,
+    an_erasure_racing_other_writes_fails_none_of_them,
 );
 
 async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str, basis: &str) {
@@ -186,5 +188,98 @@ async fn a_hold_names_the_order_it_follows(db: TestDb) {
         )
         .await;
     assert_eq!(tenant.json()["legal_hold"], false, "{}", tenant.text());
+    app.stop().await;
+}
+
+/// The operator sets its log's clock a month ahead to erase at once, then back: the erasure
+/// goes through, but the address's next event is recorded before the erasure it follows, and the
+/// verifier says so.
+async fn a_clock_set_ahead_to_erase_early_shows_in_the_chain(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "ahead@example.jp";
+    record(&app, &shop, email, "opt_in", "consent").await;
+    record(&app, &shop, email, "opt_out", "").await;
+    let app = app.restart_with_clock(&db, 32).await;
+    let path = format!("/v1/subjects?email={email}");
+    let erased = app
+        .call("DELETE", &path, Some(&shop.sender), None, &[])
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text());
+    let app = app.restart_with_clock(&db, 0).await;
+    record(&app, &shop, email, "opt_in", "consent").await;
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let report = verify(
+        &serde_json::to_vec(&bundle).unwrap(),
+        &app.log.verifier_key(),
+        None,
+        None,
+    );
+    let next = bundle["events"][3]["leaf_index"].as_u64().unwrap();
+    assert_eq!(
+        report.failed(),
+        [format!(
+            "event 3 (leaf {next}): recorded after the leaf before it"
+        )],
+        "{:?}",
+        report.items
+    );
+    app.stop().await;
+}
+
+/// An erasure and a hold change sequenced in one batch with other tenants' writes: each request
+/// gets its own answer (the erasure waits for the heads it cannot read yet), none a 5xx.
+async fn an_erasure_racing_other_writes_fails_none_of_them(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start_with_clock(&db, -40).await;
+    let email = "racing@example.jp";
+    record(&app, &shop, email, "opt_in", "consent").await;
+    record(&app, &shop, email, "opt_out", "").await;
+    let app = app.restart_with_clock(&db, 0).await;
+    let path = format!("/v1/subjects?email={email}");
+    let others: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({"event": "opt_in", "email": format!("other{i}@example.jp"),
+            "purposes": ["newsletter"], "basis": "consent", "method": "web_form",
+            "received_by": {"role": "sender", "name": "Sakura Shop"}})
+        })
+        .collect();
+    let again = json!({"event": "opt_out", "email": email, "purposes": "all", "method": "web_form",
+        "received_by": {"role": "sender", "name": "Sakura Shop"}});
+    let mut requests: Vec<(&str, String, Option<Value>)> = others
+        .into_iter()
+        .map(|b| ("POST", "/v1/events".to_string(), Some(b)))
+        .collect();
+    requests.push(("POST", "/v1/events".into(), Some(again)));
+    let hold_path = format!("/v1/tenants/{}/legal-hold", shop.tenant);
+    requests.push(("PUT", hold_path, Some(order(true, "2026-11-30"))));
+    requests.push(("DELETE", path, None));
+    // All at once, so that the sequencer takes several of them in one batch.
+    let pending: Vec<_> = requests
+        .into_iter()
+        .map(|(method, path, body)| {
+            let url = format!("{}{path}", app.base);
+            let token = match method {
+                "PUT" => shop.admin.clone(),
+                _ => shop.sender.clone(),
+            };
+            actix_web::rt::spawn(async move {
+                let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+                let req = awc::Client::new()
+                    .request(method, url)
+                    .insert_header(("Authorization", format!("Bearer {token}")));
+                let res = match body {
+                    Some(b) => req.send_json(&b).await,
+                    None => req.send().await,
+                };
+                res.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for p in pending {
+        statuses.push(p.await.unwrap());
+    }
+    assert!(statuses.iter().all(|s| *s < 500), "{statuses:?}");
     app.stop().await;
 }

@@ -23,7 +23,9 @@ on_both_backends!(
     an_auditing_witness_refuses_a_chain_that_skips_an_opt_out,
     a_back_dated_event_fails_under_the_witnesses_times,
     a_back_dated_campaign_check_fails_under_the_witnesses_times,
-    an_auditing_witness_refuses_a_back_dated_leaf
+    an_auditing_witness_refuses_a_back_dated_leaf,
+    an_auditing_witness_refuses_a_future_dated_leaf,
+    a_future_dated_erasure_fails_under_the_witnesses_times
 );
 
 /// A witness process, killed when dropped.
@@ -456,8 +458,15 @@ async fn a_back_dated_event_fails_under_the_witnesses_times(db: TestDb) {
     cosigned(&app, "w1.example.jp/witness", index + 2).await;
     let bundle = evidence(&app, &shop.sender, email).await;
     assert_eq!(bundle["events"].as_array().unwrap().len(), 2, "{bundle}");
+    // The chain and rows were made to match; but the log's clock runs forward along a chain, and
+    // this event says it was recorded before the one it follows.
     let (ok, out) = verify_cli(&bundle, &log_vkey, &[]);
-    assert!(ok, "the chain and rows were made to match: {out}");
+    assert!(
+        !ok && out.contains(&format!(
+            "FAIL  event 1 (leaf {index}): recorded after the leaf before it"
+        )),
+        "{out}"
+    );
     let (ok, out) = verify_cli(&bundle, &log_vkey, &["--policy", &policy]);
     assert!(!ok, "{out}");
     assert!(
@@ -656,4 +665,88 @@ async fn an_auditing_witness_refuses_a_back_dated_leaf(db: TestDb) {
     );
     app.stop().await;
     reader.stop().await;
+}
+
+/// A leaf dated after the auditing witness's own clock (beyond the grace) is refused: an
+/// operator cannot date an erasure a month ahead to make its retention period look run.
+async fn an_auditing_witness_refuses_a_future_dated_leaf(db: TestDb) {
+    let shop = shop(&db, true);
+    let reader = TestApp::start(&db).await;
+    let log_vkey = reader.log.verifier_key();
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = start_witness_with(dir.path(), "auditor", &log_vkey, &["--audit", &reader.base]);
+    let mut config = db.config();
+    config.witnesses = vec![format!("{} {}", auditor.vkey, auditor.url).parse().unwrap()];
+    let app = TestApp::start_with(config).await;
+    let first = opt_in(&app, &shop, "early@example.jp").await;
+    cosigned(
+        &app,
+        "auditor.example.jp/witness",
+        first["leaf_index"].as_u64().unwrap() + 2,
+    )
+    .await;
+    let ahead = consent_ledger::rfc3339(consent_ledger::now_millis() + 40 * 86_400_000);
+    let forged =
+        consent_ledger::log::Leaf::from_json(&json!({"type": "test", "recorded_at": ahead}))
+            .unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    let cp = crate::common::wait_for_checkpoint(&app.log, index + 2).await;
+    let (status, body) = offer(&app, &auditor, &cp).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains(&format!("leaf {index} says it was recorded at {ahead}"))
+            && body.contains("dates it in the future"),
+        "{body}"
+    );
+    app.stop().await;
+    reader.stop().await;
+}
+
+/// A patched server appends an erasure dated forty days ahead, right after the opt-out, so that
+/// its retention period looks run (the rows made to match). The bundle alone cannot tell; held to
+/// the witnesses' times it fails, because they cosigned the tree holding it long before the time
+/// it claims.
+async fn a_future_dated_erasure_fails_under_the_witnesses_times(db: TestDb) {
+    let shop = shop(&db, true);
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _w1, policy) = witnessed_app(&db, dir.path()).await;
+    let log_vkey = app.log.verifier_key();
+    let email = "future@example.jp";
+    opt_in(&app, &shop, email).await;
+    let body = json!({"event": "opt_out", "email": email, "purposes": "all", "method": "web_form",
+        "received_by": {"role": "sender", "name": "Sakura Shop"}});
+    let res = app
+        .call("POST", "/v1/events", Some(&shop.sender), Some(&body), &[])
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let out_index = res.json()["leaf_index"].as_u64().unwrap();
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let ahead = consent_ledger::rfc3339(consent_ledger::now_millis() + 40 * 86_400_000);
+    let forged = consent_ledger::log::Leaf::from_json(&json!({
+        "type": "erasure", "v": 1, "tenant": shop.tenant, "subject": bundle["subject"]["commitment"],
+        "prev": out_index, "recorded_at": ahead, "retention_days": 31, "evidence_erased": []
+    }))
+    .unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    crate::common::tamper(
+        &db,
+        &format!(
+            "INSERT INTO erasures (leaf_index, tenant_id, subject_id, recorded_at)
+               SELECT {index}, tenant_id, id, 0 FROM subjects WHERE address = '{email}';
+             UPDATE subjects SET last_leaf_index = {index} WHERE address = '{email}';"
+        ),
+    );
+    cosigned(&app, "w1.example.jp/witness", index + 2).await;
+    let bundle = evidence(&app, &shop.sender, email).await;
+    assert_eq!(bundle["events"].as_array().unwrap().len(), 3, "{bundle}");
+    let (ok, out) = verify_cli(&bundle, &log_vkey, &[]);
+    assert!(ok, "the bundle alone cannot tell: {out}");
+    let (ok, out) = verify_cli(&bundle, &log_vkey, &["--policy", &policy]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("FAIL  time: no event claims a time after the witnesses saw it")
+            && out.contains(&format!("erasure at leaf {index}")),
+        "{out}"
+    );
+    app.stop().await;
 }

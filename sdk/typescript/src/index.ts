@@ -9,7 +9,7 @@ export type {
   ClientOptions, NewEvent, RecordedEvent, EventBatch, RecordedBatch, Decision, CheckResults,
   LinkRequest, LinkBatch, Problem, NewCollectionPoint, CollectionPoint,
 } from "./client.js";
-export { verifyEvidence, verifyDecision, verifyCampaign, decisionsFromLeaves, DECISION_FORMAT, CAMPAIGN_PROOF_FORMAT } from "./verify.js";
+export { verifyEvidence, verifyDecision, verifyCampaign, decisionsFromLeaves, strictMillis, DECISION_FORMAT, CAMPAIGN_PROOF_FORMAT } from "./verify.js";
 export { vrfVerify, verifyLabel, vrfInput } from "./label.js";
 export { apply, effective, parseConsentLeaf, replay, ALL, NO_STATUS } from "./consent.js";
 export type { ConsentLeaf, PurposeState, SubjectState, Status } from "./consent.js";

@@ -165,6 +165,7 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
   const documents: [number, ConsentLeaf][] = [];
   const erasures: [number, ErasureLeaf][] = [];
   let previous: number | null = null;
+  let previousRecorded: number | null = null;
   for (const [n, event] of bundle.events.entries()) {
     const what = `event ${n} (leaf ${event.leaf_index})`;
     const doc = await checkLeaf(what, event);
@@ -183,6 +184,12 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     const prev = owner.prev;
     const chainOk = prev === previous && (previous === null || previous < event.leaf_index);
     check(`${what}: chain`, chainOk, chainOk ? "" : `its prev is ${prev}, the event before it is ${previous}: an event is missing`);
+    // The log's clock runs forward along a chain (within the grace for its clock).
+    const recorded = strictMillis(owner.recorded_at);
+    if (recorded !== null && previousRecorded !== null && recorded + TIME_GRACE_MS < previousRecorded) {
+      check(`${what}: recorded after the leaf before it`, false, `recorded at ${iso(recorded)}, but the leaf before it at ${iso(previousRecorded)}`);
+    }
+    previousRecorded = recorded ?? previousRecorded;
     previous = event.leaf_index;
     if (typeof leaf === "string") erasures.push([event.leaf_index, erasure as ErasureLeaf]);
     else documents.push([event.leaf_index, leaf]);
@@ -220,7 +227,7 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     const due = holds === null ? null : retentionDaysAt(holds, index);
     check(
       `${what}: its retention period follows the legal holds`,
-      due !== null && due === erasure.retention_days,
+      due !== null && erasure.retention_days >= due,
       due === null ? "the bundle does not prove the tenant's legal holds" : `the tenant's legal holds give ${due} days; it states ${erasure.retention_days}`,
     );
     const before = documents.filter(([i]) => i < index);
@@ -241,7 +248,8 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
         : `recorded ${erasure.recorded_at}, but the retention period ran until ${iso(refused.retentionUntil)}`;
     }
     check(`${what}: the law allowed it`, allowed, detail);
-    const namedOk = erasure.evidence_erased.every((e) => before.some(([i, leaf]) => i === e && leaf.evidence_sha256 !== null));
+    const ascending = erasure.evidence_erased.every((e, i, all) => i === 0 || all[i - 1] < e);
+    const namedOk = ascending && erasure.evidence_erased.every((e) => before.some(([i, leaf]) => i === e && leaf.evidence_sha256 !== null));
     check(`${what}: erased the evidence of earlier events`, namedOk, `leaves ${JSON.stringify(erasure.evidence_erased)}`);
   }
 
@@ -324,7 +332,7 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     const same = expected.may_send === given.may_send && expected.status === given.status && (expected.event_id ?? null) === (given.event_id ?? null);
     check(`decision for ${given.purpose}`, same, same ? `may_send ${given.may_send} (${given.status})` : `the events give may_send ${expected.may_send} (${expected.status}), the bundle says ${given.may_send} (${given.status})`);
   }
-  await checkTimes(check, notes, bundle, vkey, cp, options.policy, documents);
+  await checkTimes(check, notes, bundle, vkey, cp, options.policy, documents, erasures);
   return done();
 }
 
@@ -343,7 +351,7 @@ const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
  */
 async function checkTimes(
   check: Check, notes: string[], bundle: Bundle, vkey: string, cp: Checkpoint, policyText: string | undefined,
-  documents: [number, ConsentLeaf][],
+  documents: [number, ConsentLeaf][], erasures: [number, ErasureLeaf][],
 ) {
   const times: Timed[] = [];
   const malformed: string[] = [];
@@ -362,6 +370,14 @@ async function checkTimes(
       notes.push(`${t.what}: claimed to have occurred at ${iso(t.occurred)}, ${Math.floor((t.recorded - t.occurred) / BACKDATED_MS)} day(s) before it was recorded (${iso(t.recorded)}): back-dated`);
     }
   }
+  // An erasure's time is bounded as an event's is: its retention period is counted to it.
+  for (const [index, erasure] of erasures) {
+    const what = `erasure at leaf ${index}`;
+    const at = strictMillis(erasure.recorded_at);
+    if (at === null) check("time: every time is RFC 3339", false, `not YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM): ${what}`);
+    else times.push({ what, index, occurred: at, recorded: at });
+  }
+  times.sort((a, b) => a.index - b.index);
   if (policyText === undefined) {
     if (bundle.witnessed) notes.push("the witnesses' cosignature times bound the events' times only with --policy (their keys)");
     return;
@@ -371,9 +387,16 @@ async function checkTimes(
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
-/** Unix milliseconds of a time written as the Rust verifier's strict_millis reads it, or null. */
-function strictMillis(text: unknown): number | null {
+/** Unix milliseconds of a time written as the Rust verifier's strict_millis reads it, or null:
+ * the calendar's dates only (no 30 February, no hour 24, no leap second), as Rust's `time` reads them. */
+export function strictMillis(text: unknown): number | null {
   if (typeof text !== "string" || !RFC3339.test(text)) return null;
+  const n = (from: number, to: number) => Number(text.slice(from, to));
+  const [year, month, day, hour, minute, second] = [n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19)];
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > days || hour > 23 || minute > 59 || second > 59) return null;
+  const zone = text.match(/([+-])(\d{2}):(\d{2})$/);
+  if (zone && (Number(zone[2]) > 23 || Number(zone[3]) > 59)) return null;
   const t = Date.parse(text);
   return Number.isNaN(t) ? null : t;
 }

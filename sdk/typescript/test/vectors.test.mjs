@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { decisionsFromLeaves, parseConsentLeaf, verifyCampaign, verifyDecision, verifyEvidence } from "../dist/index.js";
+import { decisionsFromLeaves, parseConsentLeaf, strictMillis, verifyCampaign, verifyDecision, verifyEvidence } from "../dist/index.js";
 
 const vectors = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "vectors");
 const read = (name) => JSON.parse(readFileSync(join(vectors, name), "utf8"));
@@ -69,4 +69,10 @@ test("both verifiers give the same verdict on witnessed bundles and campaign pro
       assert.deepEqual({ passed: report.passed, failed }, c.verdict, `${kind}: ${c.name}`);
     }
   }
+});
+
+test("times: the calendar's dates only, as the Rust verifier reads them", () => {
+  const { refused, accepted } = read("times.json");
+  for (const time of refused) assert.equal(strictMillis(time), null, time);
+  for (const time of accepted) assert.notEqual(strictMillis(time), null, time);
 });

@@ -230,7 +230,15 @@ pub fn verify(
     }
     check_templates(&mut report, &bundle, &cp, &events);
     check_decisions(&mut report, &bundle, &cp, &events);
-    check_times(&mut report, &bundle, &verifier, &cp, policy, &events);
+    check_times(
+        &mut report,
+        &bundle,
+        &verifier,
+        &cp,
+        policy,
+        &events,
+        &erasures,
+    );
     report
 }
 
@@ -324,7 +332,8 @@ pub fn strict_millis(text: &str) -> Option<i64> {
         && digits(14, 16)
         && at(16, b':')
         && digits(17, 19);
-    if !head {
+    // No leap second (60): both verifiers refuse it, as JavaScript's Date cannot hold one.
+    if !head || &b[17..19] > b"59".as_slice() {
         return None;
     }
     let mut rest = &b[19..];
@@ -368,6 +377,7 @@ fn extreme<T>(items: impl IntoIterator<Item = (T, u64)>, least: bool) -> Option<
 /// witness cosigned a tree without it (the earliest cosignature on the latest such checkpoint in
 /// `earlier`), each within [`TIME_GRACE_MS`]. Without a policy the witnesses' keys are unknown:
 /// a note says so. Events claimed long before they were recorded are noted as back-dated.
+#[allow(clippy::too_many_arguments)]
 fn check_times(
     report: &mut Report,
     bundle: &Bundle,
@@ -375,8 +385,29 @@ fn check_times(
     cp: &Checkpoint,
     policy: Option<&Policy>,
     events: &[(u64, ConsentLeaf)],
+    erasures: &[(u64, ErasureLeaf)],
 ) {
-    let times = event_times(report, events);
+    let mut times = event_times(report, events);
+    // An erasure's time is bounded as an event's is: its retention period is counted to it.
+    for (index, erasure) in erasures {
+        let what = format!("erasure at leaf {index}");
+        match strict_millis(&erasure.recorded_at) {
+            Some(at) => times.push(Timed {
+                what,
+                index: *index,
+                occurred: at,
+                recorded: at,
+            }),
+            None => {
+                report.check(
+                    "time: every time is RFC 3339",
+                    false,
+                    format!("not YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM): {what}"),
+                );
+            }
+        }
+    }
+    times.sort_by_key(|t| t.index);
     check_time_bounds(report, "time", bundle, verifier, cp, policy, &times);
 }
 
@@ -996,6 +1027,13 @@ impl ChainLeaf {
         }
     }
 
+    fn recorded_at(&self) -> &str {
+        match self {
+            Self::Event(l) => &l.recorded_at,
+            Self::Erasure(l) => &l.recorded_at,
+        }
+    }
+
     fn owner(&self) -> (&str, &str, Option<u64>) {
         match self {
             Self::Event(l) => (&l.tenant, &l.subject, l.prev),
@@ -1021,6 +1059,7 @@ fn check_events(
     let mut documents = Vec::new();
     let mut erasures = Vec::new();
     let mut previous: Option<u64> = None;
+    let mut previous_recorded: Option<i64> = None;
     for (n, event) in bundle.events.iter().enumerate() {
         let what = format!("event {n} (leaf {})", event.leaf_index);
         if check_leaf(report, &what, event, cp, &bundle.checkpoint).is_none() {
@@ -1065,6 +1104,23 @@ fn check_events(
                 }
             },
         );
+        // The log's clock runs forward along a chain (within the grace for its clock): a leaf
+        // recorded before the one it follows has a time the log did not give it then.
+        let recorded = strict_millis(leaf.recorded_at());
+        if let (Some(at), Some(before)) = (recorded, previous_recorded) {
+            if at + TIME_GRACE_MS < before {
+                report.check(
+                    format!("{what}: recorded after the leaf before it"),
+                    false,
+                    format!(
+                        "recorded at {}, but the leaf before it at {}",
+                        rfc3339_ms(at),
+                        rfc3339_ms(before)
+                    ),
+                );
+            }
+        }
+        previous_recorded = recorded.or(previous_recorded);
         previous = Some(event.leaf_index);
         match leaf {
             ChainLeaf::Event(leaf) => documents.push((event.leaf_index, leaf)),
@@ -1166,9 +1222,11 @@ fn check_erasures(
                     .to_string(),
             ),
             Some(holds) => {
+                // At least what the holds give (a longer wait is lawful: the service also
+                // keeps a year for a hold set before holds were leaves).
                 let due = consent::retention_days_at(holds, *index);
                 (
-                    erasure.retention_days == due,
+                    erasure.retention_days >= due,
                     format!(
                         "the tenant's legal holds give {due} days; it states {}",
                         erasure.retention_days
@@ -1217,11 +1275,13 @@ fn check_erasures(
             detail.is_ok(),
             detail.unwrap_or_else(|e| e),
         );
-        let named_ok = erasure.evidence_erased.iter().all(|e| {
-            before
-                .iter()
-                .any(|(i, leaf)| i == e && leaf.evidence_sha256.is_some())
-        });
+        let ascending = erasure.evidence_erased.windows(2).all(|w| w[0] < w[1]);
+        let named_ok = ascending
+            && erasure.evidence_erased.iter().all(|e| {
+                before
+                    .iter()
+                    .any(|(i, leaf)| i == e && leaf.evidence_sha256.is_some())
+            });
         report.check(
             format!("{what}: erased the evidence of earlier events"),
             named_ok,
@@ -1655,6 +1715,23 @@ fn decision(state: &SubjectState, purpose: &str) -> PurposeDecision {
 #[cfg(test)]
 mod tests {
     use super::{Policy, Report};
+
+    /// The times both verifiers refuse and accept (`sdk/vectors/times.json`, which the
+    /// TypeScript suite reads too).
+    #[test]
+    fn strict_times_refuse_impossible_dates() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/times.json");
+        let vectors: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for bad in vectors["refused"].as_array().unwrap() {
+            let bad = bad.as_str().unwrap();
+            assert_eq!(super::strict_millis(bad), None, "{bad}");
+        }
+        for good in vectors["accepted"].as_array().unwrap() {
+            let good = good.as_str().unwrap();
+            assert!(super::strict_millis(good).is_some(), "{good}");
+        }
+    }
 
     type Verifier = fn(&[u8], &str, Option<&super::Trusted>, Option<&Policy>) -> Report;
 
