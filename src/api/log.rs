@@ -23,6 +23,16 @@ fn immutable(state: &AppState) -> &'static str {
         ReadAccess::Authenticated => "private, max-age=31536000, immutable",
     }
 }
+
+/// Cache-Control for what a cache may keep but must check again before each use (a checkpoint
+/// whose note gains cosignature lines); private when the log is restricted to token holders.
+fn revalidated(state: &AppState) -> &'static str {
+    match state.log_read_access {
+        ReadAccess::Public => "public, no-cache",
+        ReadAccess::Authenticated => "private, no-cache",
+    }
+}
+
 const TEXT: &str = "text/plain; charset=utf-8";
 
 fn b64(hashes: &[Hash]) -> Vec<String> {
@@ -339,6 +349,6 @@ pub async fn checkpoint_by_size(
     // Not immutable: witnesses' cosignature lines join the note as they arrive, and a cache
     // must not keep a copy without them.
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CACHE_CONTROL, revalidated(&state)))
         .json(CheckpointEntry::from(cp)))
 }

@@ -386,6 +386,6 @@ async fn entry_bundles_are_gzipped_when_asked_and_checkpoints_are_not_frozen(db:
     assert_eq!(refused.header("content-encoding"), "");
     let by_size = app.get(&format!("/v1/log/checkpoints/{}", cp.size)).await;
     assert_eq!(by_size.status, 200);
-    assert_eq!(by_size.header("cache-control"), "no-cache");
+    assert_eq!(by_size.header("cache-control"), "public, no-cache");
     app.stop().await;
 }
