@@ -94,7 +94,8 @@ pub fn check_many(
         )?;
         let addresses = valid(&parsed);
         let mut found = states_for(r, tenant_id, &addresses, &request.purpose)?;
-        if r.has_erased(tenant_id)? {
+        let all_found = addresses.iter().all(|a| found.contains_key(a.as_str()));
+        if !all_found && r.has_erased(tenant_id)? {
             // Addresses not found may be erased ones: found by their labels.
             let labels = addresses
                 .iter()

@@ -7,6 +7,8 @@ CREATE TABLE erasures (
     recorded_at BIGINT NOT NULL
 );
 CREATE INDEX erasures_by_subject ON erasures (subject_id, leaf_index);
+-- "Has this tenant erased anyone?" on every check: answered from this small partial index.
+CREATE INDEX subjects_erased ON subjects (tenant_id) WHERE erased_at IS NOT NULL;
 
 -- Legal holds (docs/log-format.md, legal_hold): one row per `legal_hold` leaf, the tenant's
 -- holds in log order; `tenants.legal_hold` is the latest one's `on`.

@@ -1,2 +1,3 @@
+DROP INDEX subjects_erased;
 DROP TABLE legal_holds;
 DROP TABLE erasures;
