@@ -889,15 +889,16 @@ async fn erasure_waits_for_the_law_then_leaves_the_log_unlinkable(db: TestDb) {
     let email = "erase.me@example.jp";
     let first = post_event(&s, &event("opt_in", email, json!(["newsletter"]))).await;
     let erase_path = format!("/v1/subjects?email={email}");
-    let erase = || {
+    let erase = async |s: &Setup| {
         s.app
             .call("DELETE", &erase_path, Some(&s.sender), None, &[])
+            .await
     };
-    let a = erase().await;
+    let a = erase(&s).await;
     assert_eq!(a.status, 409, "consent in force: {}", a.text());
     assert!(a.json()["detail"].as_str().unwrap().contains("newsletter"));
     post_event(&s, &event("opt_out", email, json!("all"))).await;
-    let a = erase().await;
+    let a = erase(&s).await;
     assert_eq!(a.status, 409);
     let from = a.json()["erasable_from"].as_str().unwrap().to_string();
     assert!(
@@ -935,11 +936,7 @@ async fn erasure_waits_for_the_law_then_leaves_the_log_unlinkable(db: TestDb) {
     // Forty days later (the log's clock moved on, as the test cannot wait).
     let mut s = s;
     s.app = s.app.restart_with_clock(&db, 40).await;
-    let erase = || {
-        s.app
-            .call("DELETE", &erase_path, Some(&s.sender), None, &[])
-    };
-    let a = erase().await;
+    let a = erase(&s).await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["events"], 2);
     // The address is gone, its refusal is not: found by its label.

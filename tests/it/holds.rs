@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::common::{audit_map, tamper, wait_for_checkpoint, TestApp, TestDb};
 use crate::evidence::evidence;
+use crate::labels::record;
 use crate::on_both_backends;
 use crate::unsubscribe::{shop, Shop};
 use consent_ledger::evidence::verify::verify;
@@ -18,19 +19,6 @@ on_both_backends!(
     a_clock_set_ahead_to_erase_early_shows_in_the_chain,
     an_erasure_racing_other_writes_fails_none_of_them,
 );
-
-async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str, basis: &str) {
-    let mut body = json!({"event": event, "email": email, "purposes": ["newsletter"],
-        "method": "web_form", "received_by": {"role": "sender", "name": "Sakura Shop"}});
-    if event == "opt_in" {
-        body["basis"] = json!(basis);
-    }
-    let res = app
-        .call("POST", "/v1/events", Some(&shop.sender), Some(&body), &[])
-        .await;
-    assert_eq!(res.status, 201, "{}", res.text());
-    wait_for_checkpoint(&app.log, res.json()["leaf_index"].as_u64().unwrap() + 2).await;
-}
 
 async fn hold(app: &TestApp, shop: &Shop, body: &Value) -> crate::common::Answer {
     let path = format!("/v1/tenants/{}/legal-hold", shop.tenant);

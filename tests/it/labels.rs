@@ -23,7 +23,9 @@ on_both_backends!(
     a_link_opt_out_is_recorded_under_the_links_label_whatever_the_row_says,
 );
 
-async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str, basis: &str) -> Value {
+/// Records one event of `email` for `newsletter` (`basis` for an opt-in) and waits until a
+/// checkpoint covers it; returns the answer.
+pub async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str, basis: &str) -> Value {
     let mut body = json!({"event": event, "email": email, "purposes": ["newsletter"],
         "method": "web_form", "received_by": {"role": "sender", "name": "Sakura Shop"}});
     if event == "opt_in" {

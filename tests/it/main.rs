@@ -12,7 +12,7 @@ mod crash;
 mod decisions;
 pub mod evidence;
 mod holds;
-mod labels;
+pub mod labels;
 mod log_api;
 mod openapi;
 mod operator;

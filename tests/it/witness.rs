@@ -634,72 +634,55 @@ fn write_witnessed_vectors(
 /// before then (beyond the grace) is back-dated, and it refuses the checkpoint (422, naming the
 /// leaf) whatever the bundle a verifier is later shown carries.
 async fn an_auditing_witness_refuses_a_back_dated_leaf(db: TestDb) {
-    let shop = shop(&db, true);
-    let reader = TestApp::start(&db).await;
-    let log_vkey = reader.log.verifier_key();
-    let dir = tempfile::tempdir().unwrap();
-    let auditor = start_witness_with(dir.path(), "auditor", &log_vkey, &["--audit", &reader.base]);
-    let mut config = db.config();
-    config.witnesses = vec![format!("{} {}", auditor.vkey, auditor.url).parse().unwrap()];
-    let app = TestApp::start_with(config).await;
-    let first = opt_in(&app, &shop, "late@example.jp").await;
-    cosigned(
-        &app,
-        "auditor.example.jp/witness",
-        first["leaf_index"].as_u64().unwrap() + 2,
-    )
-    .await;
-    let forged = consent_ledger::log::Leaf::from_json(&json!({
-        "type": "test", "recorded_at": "2026-01-05T00:00:00Z"
-    }))
-    .unwrap();
-    let index = app.log.append(vec![forged]).await.unwrap().start;
-    let cp = crate::common::wait_for_checkpoint(&app.log, index + 2).await;
-    let (status, body) = offer(&app, &auditor, &cp).await;
-    assert_eq!(status, 422, "{body}");
+    let body = offered_with_a_leaf_recorded_at(&db, "2026-01-05T00:00:00Z").await;
     assert!(
-        body.contains(&format!(
-            "leaf {index} says it was recorded at 2026-01-05T00:00:00Z"
-        )),
+        body.contains("says it was recorded at 2026-01-05T00:00:00Z"),
         "{body}"
     );
-    app.stop().await;
-    reader.stop().await;
 }
 
 /// A leaf dated after the auditing witness's own clock (beyond the grace) is refused: an
 /// operator cannot date an erasure a month ahead to make its retention period look run.
 async fn an_auditing_witness_refuses_a_future_dated_leaf(db: TestDb) {
-    let shop = shop(&db, true);
-    let reader = TestApp::start(&db).await;
+    let ahead = consent_ledger::rfc3339(consent_ledger::now_millis() + 40 * 86_400_000);
+    let body = offered_with_a_leaf_recorded_at(&db, &ahead).await;
+    assert!(
+        body.contains(&format!("says it was recorded at {ahead}"))
+            && body.contains("dates it in the future"),
+        "{body}"
+    );
+}
+
+/// A log whose one witness audits it: after an opt-in it cosigned, a leaf that says it was
+/// recorded at `recorded_at` is appended, and the checkpoint covering it is offered to the
+/// witness, which must refuse it (422, naming the leaf). Returns the witness's answer.
+async fn offered_with_a_leaf_recorded_at(db: &TestDb, recorded_at: &str) -> String {
+    let shop = shop(db, true);
+    let reader = TestApp::start(db).await;
     let log_vkey = reader.log.verifier_key();
     let dir = tempfile::tempdir().unwrap();
     let auditor = start_witness_with(dir.path(), "auditor", &log_vkey, &["--audit", &reader.base]);
     let mut config = db.config();
     config.witnesses = vec![format!("{} {}", auditor.vkey, auditor.url).parse().unwrap()];
     let app = TestApp::start_with(config).await;
-    let first = opt_in(&app, &shop, "early@example.jp").await;
+    let first = opt_in(&app, &shop, "timed@example.jp").await;
     cosigned(
         &app,
         "auditor.example.jp/witness",
         first["leaf_index"].as_u64().unwrap() + 2,
     )
     .await;
-    let ahead = consent_ledger::rfc3339(consent_ledger::now_millis() + 40 * 86_400_000);
     let forged =
-        consent_ledger::log::Leaf::from_json(&json!({"type": "test", "recorded_at": ahead}))
+        consent_ledger::log::Leaf::from_json(&json!({"type": "test", "recorded_at": recorded_at}))
             .unwrap();
     let index = app.log.append(vec![forged]).await.unwrap().start;
     let cp = crate::common::wait_for_checkpoint(&app.log, index + 2).await;
     let (status, body) = offer(&app, &auditor, &cp).await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body.contains(&format!("leaf {index} says it was recorded at {ahead}"))
-            && body.contains("dates it in the future"),
-        "{body}"
-    );
+    assert!(body.contains(&format!("leaf {index} says")), "{body}");
     app.stop().await;
     reader.stop().await;
+    body
 }
 
 /// A patched server appends an erasure dated forty days ahead, right after the opt-out, so that
