@@ -94,6 +94,22 @@ async fn decide(s: &Setup, email: &str, purpose: &str) -> Value {
     a.json()
 }
 
+/// A campaign's pre-flight check (`POST /v1/consent:check`), as the sender: the answer.
+async fn preflight(s: &Setup, body: &Value) -> Value {
+    let a = s
+        .app
+        .call(
+            "POST",
+            "/v1/consent:check",
+            Some(&s.sender),
+            Some(body),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    a.json()
+}
+
 async fn post_event(s: &Setup, body: &Value) -> Value {
     let a = s
         .app
@@ -790,17 +806,7 @@ async fn batches_are_all_or_nothing_and_checks_answer_per_address(db: TestDb) {
         "answers carry the address as given"
     );
     let check = json!({"purpose": "newsletter", "emails": ["two@example.jp", "one@example.jp"]});
-    let results = s
-        .app
-        .call(
-            "POST",
-            "/v1/consent:check",
-            Some(&s.sender),
-            Some(&check),
-            &[],
-        )
-        .await
-        .json();
+    let results = preflight(&s, &check).await;
     assert_eq!(results["results"][0]["may_send"], true);
     assert_eq!(results["results"][1]["may_send"], true);
     let many: Vec<String> = (0..10_000).map(|i| format!("user{i}@example.jp")).collect();
@@ -942,17 +948,7 @@ async fn erasure_waits_for_the_law_then_leaves_the_log_unlinkable(db: TestDb) {
     // The address is gone, its refusal is not: found by its label.
     assert_eq!(decide(&s, email, "newsletter").await["status"], "withdrawn");
     let check = json!({"purpose": "newsletter", "emails": [email, "other@example.jp"]});
-    let answer = s
-        .app
-        .call(
-            "POST",
-            "/v1/consent:check",
-            Some(&s.sender),
-            Some(&check),
-            &[],
-        )
-        .await
-        .json();
+    let answer = preflight(&s, &check).await;
     assert_eq!(answer["results"][0]["status"], "withdrawn", "{answer}");
     assert_eq!(answer["results"][1]["status"], "none", "{answer}");
     let suppressed = s
