@@ -61,8 +61,10 @@ pub struct Config {
     pub database_url: String,
     /// Address to listen on.
     pub bind: String,
-    /// The log's checkpoint origin, e.g. `ledger.example.jp/consent/2026`. Fixed for a log's life.
-    pub origin: String,
+    /// The log's checkpoint origin, e.g. `ledger.example.jp/consent/2026`. Fixed for a log's
+    /// life: `None` keeps an existing log's, and names a new log after `public_url` (its host and
+    /// path: C2SP tlog-checkpoint wants a unique identifier, tlog-tiles suggests the URL prefix).
+    pub origin: Option<String>,
     /// Longest delay from an acknowledged append to a checkpoint covering it, in milliseconds.
     pub checkpoint_interval_ms: u64,
     /// Most leaves the sequencer commits in one transaction.
@@ -102,7 +104,7 @@ impl Default for Config {
         Self {
             database_url: "sqlite://consent-ledger.db".into(),
             bind: "127.0.0.1:8080".into(),
-            origin: "localhost/consent-ledger".into(),
+            origin: None,
             checkpoint_interval_ms: 100,
             max_batch: 4096,
             pool_size: 8,
@@ -130,7 +132,7 @@ pub struct ConfigArgs {
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "CONSENT_LEDGER_BIND", global = true)]
     pub bind: Option<String>,
-    /// The log's checkpoint origin [default: localhost/consent-ledger]
+    /// The log's checkpoint origin [default: an existing log's own; a new log's from public_url]
     #[arg(long, env = "CONSENT_LEDGER_ORIGIN", global = true)]
     pub origin: Option<String>,
     /// Milliseconds from an acknowledged append to a covering checkpoint, at most [default: 100]
@@ -229,7 +231,6 @@ impl Config {
         overlay!(
             database_url,
             bind,
-            origin,
             checkpoint_interval_ms,
             max_batch,
             pool_size,
@@ -244,6 +245,9 @@ impl Config {
         if unsubscribe_mailbox.is_some() {
             config.unsubscribe_mailbox = unsubscribe_mailbox;
         }
+        if origin.is_some() {
+            config.origin = origin;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -255,7 +259,7 @@ impl Config {
                 message: message.into(),
             })
         };
-        if self.origin.is_empty() || self.origin.chars().any(|c| c.is_whitespace() || c == '+') {
+        if !valid_origin(&self.default_origin()) {
             return invalid(
                 "origin",
                 "must be non-empty with no spaces or '+', e.g. ledger.example.jp/consent/2026",
@@ -282,16 +286,33 @@ impl Config {
         Ok(())
     }
 
+    /// The origin a new log gets: the configured one, or `public_url` without its scheme and
+    /// trailing slash (`https://ledger.example.jp/consent/` → `ledger.example.jp/consent`).
+    pub fn default_origin(&self) -> String {
+        self.origin.clone().unwrap_or_else(|| {
+            let url = self.public_url.trim_end_matches('/');
+            url.split_once("://")
+                .map_or(url, |(_, rest)| rest)
+                .to_string()
+        })
+    }
+
     /// The log's settings.
     pub fn log_settings(&self) -> LogSettings {
         LogSettings {
             origin: self.origin.clone(),
+            new_origin: self.default_origin(),
             checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms),
             max_batch: self.max_batch,
             witnesses: self.witnesses.clone(),
             clock_offset_ms: self.clock_offset_secs.saturating_mul(1000),
         }
     }
+}
+
+/// Whether `origin` can name a log: non-empty, no whitespace, no `+` (it is the key name too).
+fn valid_origin(origin: &str) -> bool {
+    !origin.is_empty() && !origin.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
 /// An IP address or CIDR range (`trusted_proxies`).
@@ -365,7 +386,7 @@ mod tests {
             ..Default::default()
         };
         let c = Config::load(&args).unwrap();
-        assert_eq!(c.origin, "a.example/log");
+        assert_eq!(c.origin.as_deref(), Some("a.example/log"));
         assert_eq!(c.bind, "127.0.0.1:1");
         assert_eq!(c.database_url, Config::default().database_url);
         std::fs::write(&path, "orign = \"typo\"\n").unwrap();

@@ -225,7 +225,7 @@ impl AppState {
         let store = Store::connect(&config.database_url, config.pool_size)?;
         store.migrate()?;
         let log = Log::open(store.clone(), config.log_settings())?;
-        let authority = Authority::open(store.clone(), &config.origin)?;
+        let authority = Authority::open(store.clone(), log.origin())?;
         let mut links = Links::new(
             log.derive_key("consent-ledger/recipient-links/v1"),
             &config.public_url,

@@ -563,13 +563,13 @@ fn serve(config: Config) -> Result<(), String> {
     let log = state.log.clone();
     let backend = state.store.backend();
     let vkey = log.verifier_key();
+    let origin = log.origin().to_string();
     actix_web::rt::System::new().block_on(async move {
         let (server, addrs) = api::server(state, &config.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         for addr in &addrs {
             println!(
-                "consent-ledger listening on http://{addr} (database: {backend}, origin: {})",
-                config.origin
+                "consent-ledger listening on http://{addr} (database: {backend}, origin: {origin})"
             );
         }
         println!("verifier key: {vkey}");

@@ -183,8 +183,11 @@ pub struct Appended {
 /// Settings of the log (from [`crate::config::Config`]).
 #[derive(Clone, Debug)]
 pub struct LogSettings {
-    /// The checkpoint origin, also the signing key's name.
-    pub origin: String,
+    /// The checkpoint origin, also the signing key's name, if configured: an existing log must
+    /// have it; `None` takes the existing log's.
+    pub origin: Option<String>,
+    /// The origin a new log is created with.
+    pub new_origin: String,
     /// The longest time between an acknowledged append and a checkpoint covering it.
     pub checkpoint_interval: Duration,
     /// The most leaves committed in one transaction.
@@ -301,7 +304,7 @@ impl Log {
     /// checks the stored tree, publishes a checkpoint if the tree is ahead of the last one, and
     /// starts the sequencer.
     pub fn open(store: Store, settings: LogSettings) -> Result<Self, LogError> {
-        let origin = settings.origin.clone();
+        let origin = settings.new_origin.clone();
         let meta = store.write(|r: &mut dyn Repo| {
             if let Some(meta) = r.log_meta()? {
                 return Ok::<_, LogError>(meta);
@@ -328,11 +331,11 @@ impl Log {
                 Ok::<_, LogError>(r.log_meta()?.expect("the log exists"))
             })?,
         };
-        if meta.origin != settings.origin {
+        if let Some(configured) = settings.origin.as_ref().filter(|o| **o != meta.origin) {
             return Err(LogError::Identity(format!(
-                "this database holds the log {:?}, but the configured origin is {:?}; \
-                 a log's origin never changes: set origin = {:?}",
-                meta.origin, settings.origin, meta.origin
+                "this database holds the log {:?}, but the configured origin is {configured:?}; \
+                 a log's origin never changes: set origin = {:?}, or leave it unset",
+                meta.origin, meta.origin
             )));
         }
         let seed: [u8; 32] = meta
@@ -422,6 +425,11 @@ impl Log {
                 .map_err(|_| LogError::ShuttingDown)?;
         }
         answer.await.map_err(|_| LogError::ShuttingDown)?
+    }
+
+    /// The log's origin (its checkpoints' first line, its key's name): fixed for its life.
+    pub fn origin(&self) -> &str {
+        self.inner.signer.name()
     }
 
     /// The verifier key: `<origin>+<hex key id>+<base64(0x01 || public key)>`.

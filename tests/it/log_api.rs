@@ -12,6 +12,7 @@ on_both_backends!(
     bad_requests_are_problems_and_change_nothing,
     restart_resumes_the_same_tree,
     origin_is_fixed_for_a_log,
+    a_new_log_is_named_after_its_public_url_and_keeps_its_name,
     entry_bundles_are_gzipped_when_asked_and_checkpoints_are_not_frozen
 );
 
@@ -340,7 +341,7 @@ async fn origin_is_fixed_for_a_log(db: TestDb) {
     let app = TestApp::start(&db).await;
     app.stop().await;
     let mut config = db.config();
-    config.origin = "other.example/log".into();
+    config.origin = Some("other.example/log".into());
     let err = consent_ledger::api::AppState::open(&config)
         .err()
         .expect("a different origin is refused");
@@ -388,4 +389,31 @@ async fn entry_bundles_are_gzipped_when_asked_and_checkpoints_are_not_frozen(db:
     assert_eq!(by_size.status, 200);
     assert_eq!(by_size.header("cache-control"), "public, no-cache");
     app.stop().await;
+}
+
+/// C2SP tlog-checkpoint: "The first line is the origin, a unique identifier for the log identity
+/// which issued the checkpoint." Without a configured origin, a new log takes its URL prefix
+/// (`public_url` without scheme and trailing slash, as tlog-tiles suggests), not a name every
+/// install would share; an existing log keeps its own, whatever `public_url` says later.
+async fn a_new_log_is_named_after_its_public_url_and_keeps_its_name(db: TestDb) {
+    let config = consent_ledger::config::Config {
+        origin: None,
+        public_url: "https://ledger.example.jp/consent/".into(),
+        ..db.config()
+    };
+    let state = consent_ledger::api::AppState::open(&config).unwrap();
+    assert_eq!(state.log.origin(), "ledger.example.jp/consent");
+    assert!(state
+        .log
+        .verifier_key()
+        .starts_with("ledger.example.jp/consent+"));
+    state.log.shutdown();
+    drop(state);
+    let moved = consent_ledger::config::Config {
+        public_url: "https://elsewhere.example.jp".into(),
+        ..config
+    };
+    let state = consent_ledger::api::AppState::open(&moved).unwrap();
+    assert_eq!(state.log.origin(), "ledger.example.jp/consent");
+    state.log.shutdown();
 }

@@ -46,7 +46,7 @@ impl TestDb {
         Config {
             database_url: self.url.clone(),
             bind: "127.0.0.1:0".into(),
-            origin: "test.example/log".into(),
+            origin: Some("test.example/log".into()),
             checkpoint_interval_ms: 20,
             // The webhook tests' receivers listen on 127.0.0.1.
             webhooks_to_loopback: true,
