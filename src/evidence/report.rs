@@ -151,6 +151,38 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
             event.leaf_index,
         ));
     }
+    // The tenant's legal holds (保全命令), as the bundle proves them complete.
+    let holds: String = bundle
+        .holds
+        .iter()
+        .flat_map(|h| &h.leaves)
+        .map(|leaf| {
+            let doc = leaf.document();
+            let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
+            format!(
+                "<tr><td>{}</td><td><strong>{}</strong></td><td>{}</td><td>{}</td><td class=mono>{}</td></tr>",
+                esc(&s("recorded_at")),
+                match doc["on"] == true {
+                    true => t(lang, "保存期間1年（措置命令）", "kept one year (measures order)"),
+                    false => t(lang, "解除", "lifted"),
+                },
+                esc(&s("order_date")),
+                esc(&s("order_reference")),
+                leaf.leaf_index,
+            )
+        })
+        .collect();
+    let holds = match holds.is_empty() {
+        true => format!("<p>{}</p>", t(lang, "なし", "none")),
+        false => format!(
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{holds}</table>",
+            t(lang, "記録日時", "Recorded"),
+            t(lang, "内容", "Hold"),
+            t(lang, "命令の日付", "Order date"),
+            t(lang, "命令の番号等", "Order reference"),
+            t(lang, "リーフ", "Leaf"),
+        ),
+    };
     let mut screens = String::new();
     for template in &bundle.collection_points {
         let doc = template.proof.document();
@@ -256,6 +288,7 @@ li.fail{{color:#991b1b;font-weight:bold}}li{{font-size:.85rem}}
 <table><tr><th>{l_purpose}</th><th>{l_decision}</th><th>{l_status}</th></tr>{decisions}</table>
 <h2>{l_timeline}</h2>
 <table><tr><th>{l_recorded}</th><th>{l_occurred}</th><th>{l_event}</th><th>{l_purposes}</th><th>{l_basis}</th><th>{l_method}</th><th>{l_received}</th><th>{l_screen}</th><th>{l_evidence}</th><th>{l_leaf}</th></tr>{timeline}</table>
+<h2>{l_holds}</h2>{holds}
 <h2>{l_screens}</h2>{screens}
 <h2>{l_checks}</h2><ul>{items}</ul><ul class=notes>{notes}</ul>
 </body></html>
@@ -291,6 +324,11 @@ li.fail{{color:#991b1b;font-weight:bold}}li{{font-size:.85rem}}
         l_decision = t(lang, "判定", "Decision"),
         l_status = t(lang, "状態", "Status"),
         l_timeline = t(lang, "経過", "Timeline"),
+        l_holds = t(
+            lang,
+            "記録の保存（措置命令による1年保存）",
+            "Legal holds (records kept a year under a measures order)"
+        ),
         l_recorded = t(lang, "記録日時", "Recorded"),
         l_occurred = t(lang, "発生日時（申告）", "Occurred (claimed)"),
         l_event = t(lang, "種別", "Event"),

@@ -90,6 +90,22 @@ async fn a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says(db: Te
         "{:?}",
         report.items
     );
+    // The report shows the holds with their orders, and the erasure in the timeline.
+    let parsed: consent_ledger::evidence::Bundle = serde_json::from_value(bundle.clone()).unwrap();
+    let html = consent_ledger::evidence::report::render(
+        &parsed,
+        &report,
+        consent_ledger::evidence::report::Lang::Ja,
+    );
+    for shown in [
+        "保存期間1年（措置命令）",
+        "解除",
+        "2026-10-20",
+        "総務省 措置命令 第12号",
+        "個人データの消去（拒否の効力は存続）",
+    ] {
+        assert!(html.contains(shown), "the report lacks {shown}");
+    }
     // An auditor replaying the whole log finds the erasure lawful too.
     let state = tempfile::tempdir().unwrap();
     let out = audit_map(&app.base, &app.log.verifier_key(), state.path()).await;
