@@ -102,23 +102,31 @@ pub async fn tile(
         .body(compressed))
 }
 
-/// Whether the request's `Accept-Encoding` takes gzip (not with `q=0`).
+/// Whether the request's `Accept-Encoding` takes gzip (RFC 9110 §12.5.3): `gzip` or its alias
+/// `x-gzip` with a non-zero weight; or, when neither is listed, `*` with one.
 fn accepts_gzip(request: &HttpRequest) -> bool {
-    request
+    let mut named = None;
+    let mut any = None;
+    for coding in request
         .headers()
         .get_all(header::ACCEPT_ENCODING)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+    {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let weight = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok());
+        let accepted = weight.is_some_and(|q| q > 0.0);
+        match name.as_str() {
+            "gzip" | "x-gzip" => named = Some(named.unwrap_or(false) || accepted),
+            "*" => any = Some(accepted),
+            _ => {}
+        }
+    }
+    named.or(any).unwrap_or(false)
 }
 
 fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {

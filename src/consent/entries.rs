@@ -158,15 +158,10 @@ impl ConsentEventEntry {
             if index < parameters {
                 return Ok(true);
             }
-            if !chain.committed(index) {
-                // Built earlier in this batch under this key, which its entry accepted: not
-                // stored yet, so its chain cannot be read here.
-                return Ok(true);
-            }
-            let leaf = r.leaf_data(index as i64, index as i64 + 1)?;
-            at = leaf
-                .first()
-                .and_then(|l| consent_ledger_sdk::map::leaf_prev(l).ok())
+            // Stored, or built earlier in this batch: the walk goes on through it either way.
+            at = chain
+                .leaf(r, index)?
+                .and_then(|l| consent_ledger_sdk::map::leaf_prev(&l).ok())
                 .flatten();
         }
         Ok(false)

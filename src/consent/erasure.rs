@@ -50,7 +50,7 @@ impl ErasureEntry {
         r: &mut dyn Repo,
         chain: &Chain<'_>,
         index: u64,
-    ) -> Result<Result<(Leaf, Erasure), DomainError>, LogError> {
+    ) -> Result<Result<(Option<Leaf>, Erasure), DomainError>, LogError> {
         let Some(tenant) = r.tenant(&self.tenant_id)? else {
             return Ok(Err(DomainError::NotFound(format!(
                 "no tenant {:?}",
@@ -67,43 +67,51 @@ impl ErasureEntry {
             .as_slice()
             .try_into()
             .map_err(|_| LogError::Corrupt("a stored subject key is not 32 bytes".into()))?;
-        let prev = chain.prev(&key).ok_or_else(|| {
-            LogError::Corrupt(format!(
-                "subject {} has events but no chain in the log",
-                crate::hex(&key)
-            ))
-        })?;
         let state = state_of(&r.all_state_entries(&subject.id)?);
         let events = r.subject_events(&subject.id)?;
-        // A hold in force by the log (the head of the tenant's hold chain) or by its row (one
-        // set before holds were leaves): either keeps the records a year.
-        let Some(held_by_log) = super::holds::hold_in_force(r, chain, &self.tenant_id)? else {
-            return Ok(Err(DomainError::Conflict(
-                "the tenant's legal hold is changing at this moment: try again".into(),
+        let Some(prev) = chain.prev(&key) else {
+            if !events.is_empty() {
+                return Err(LogError::Corrupt(format!(
+                    "subject {} has events but no chain in the log",
+                    crate::hex(&key)
+                )));
+            }
+            // An address the service only made links for: no event, so no history to add to.
+            // Its row is erased once the month since it was stored has run; no leaf.
+            let now = chain.now();
+            let until = subject.created_at + RETENTION_DAYS as i64 * 86_400_000;
+            if now < until {
+                return Ok(Err(DomainError::RetentionRunning(rfc3339(until))));
+            }
+            r.erase_subject(&subject.id, now)?;
+            r.erase_deliveries_of(&subject.id, super::outbox::ERASED)?;
+            return Ok(Ok((
+                None,
+                Erasure {
+                    erased_at: rfc3339(now),
+                    events: 0,
+                    leaf_index: None,
+                },
             )));
         };
+        // A hold in force by the log (the head of the tenant's hold chain) or by its row (one
+        // set before holds were leaves): either keeps the records a year.
+        let held_by_log = super::holds::hold_in_force(r, chain, &self.tenant_id)?;
         let retention_days = match tenant.legal_hold || held_by_log {
             true => RETENTION_LEGAL_HOLD_DAYS,
             false => RETENTION_DAYS,
         };
         let now = chain.now();
-        // The retention runs from the last event as the log recorded it (its chain's head), so
-        // that no edited row can shorten it; a later row only lengthens it. A head appended in
-        // this very batch was recorded now.
-        let logged = match chain.committed(prev) {
-            false => now,
-            true => {
-                let head = r.leaf_data(prev as i64, prev as i64 + 1)?;
-                head.first()
-                    .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
-                    .and_then(|doc| doc["recorded_at"].as_str().and_then(millis))
-                    .ok_or_else(|| {
-                        LogError::Corrupt(format!(
-                            "leaf {prev}, a subject's head, has no recorded_at"
-                        ))
-                    })?
-            }
-        };
+        // The retention runs from the last event as the log recorded it (its chain's head,
+        // stored or built earlier in this batch), so that no edited row can shorten it; a later
+        // row only lengthens it.
+        let logged = chain
+            .leaf(r, prev)?
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|doc| doc["recorded_at"].as_str().and_then(millis))
+            .ok_or_else(|| {
+                LogError::Corrupt(format!("leaf {prev}, a subject's head, has no recorded_at"))
+            })?;
         let last = events
             .iter()
             .map(|e| e.recorded_at)
@@ -147,11 +155,11 @@ impl ErasureEntry {
             recorded_at: now,
         })?;
         Ok(Ok((
-            built,
+            Some(built),
             Erasure {
                 erased_at: rfc3339(now),
                 events: events.len(),
-                leaf_index: index,
+                leaf_index: Some(index),
             },
         )))
     }
@@ -165,7 +173,7 @@ impl LogEntry for ErasureEntry {
         index: u64,
     ) -> Result<Option<Leaf>, LogError> {
         let (leaf, answer) = match self.decide(r, chain, index)? {
-            Ok((leaf, erasure)) => (Some(leaf), Ok(erasure)),
+            Ok((leaf, erasure)) => (leaf, Ok(erasure)),
             Err(refused) => (None, Err(refused)),
         };
         *self.outcome.lock().expect("outcome lock") = Some(answer);

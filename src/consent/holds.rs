@@ -123,24 +123,19 @@ impl LogEntry for HoldEntry {
     }
 }
 
-/// Whether the tenant's latest hold, as the log states it (the head of its hold chain), is on;
-/// `None` when that head is being appended in this very batch (not readable yet: the caller
-/// declines, and is retried).
+/// Whether the tenant's latest hold, as the log states it (the head of its hold chain, stored
+/// or built earlier in this batch), is on.
 pub(super) fn hold_in_force(
     r: &mut dyn Repo,
     chain: &Chain<'_>,
     tenant_id: &str,
-) -> Result<Option<bool>, LogError> {
+) -> Result<bool, LogError> {
     let Some(head) = chain.prev(&hold_key(tenant_id)) else {
-        return Ok(Some(false));
+        return Ok(false);
     };
-    if !chain.committed(head) {
-        return Ok(None);
-    }
-    let bytes = r.leaf_data(head as i64, head as i64 + 1)?;
-    bytes
-        .first()
-        .and_then(|b| LegalHoldLeaf::parse(b).ok())
-        .map(|hold| Some(hold.on))
+    chain
+        .leaf(r, head)?
+        .and_then(|b| LegalHoldLeaf::parse(&b).ok())
+        .map(|hold| hold.on)
         .ok_or_else(|| LogError::Corrupt(format!("leaf {head} is not a legal_hold leaf")))
 }

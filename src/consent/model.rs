@@ -311,8 +311,9 @@ pub struct Erasure {
     pub erased_at: String,
     /// Events whose leaves are now unlinkable (they stay in the log).
     pub events: usize,
-    /// The `erasure` leaf that records it.
-    pub leaf_index: u64,
+    /// The `erasure` leaf that records it; absent for an address that had no event (only
+    /// links), which has no history in the log.
+    pub leaf_index: Option<u64>,
 }
 
 /// A page of the suppression list.

@@ -15,7 +15,7 @@ use consent_ledger_sdk::consent::{
     self, erasure_refused, ConsentLeaf, ErasureLeaf, ErasureRefused, LegalHoldLeaf, PurposeState,
     Status, SubjectState,
 };
-use consent_ledger_sdk::evidence::verify::TIME_GRACE_MS;
+use consent_ledger_sdk::evidence::verify::{strict_millis, TIME_GRACE_MS};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -35,8 +35,8 @@ pub struct MapAuditor {
     pending: HashMap<Hash, u64>,
     /// Whether the last leaf audited is a `subject_map` leaf (as every checkpoint's must be).
     ends_with_map: bool,
-    /// Each subject's state by the consent rules, and its last event's `recorded_at` (Unix ms).
-    subjects: HashMap<Hash, (SubjectState, i64)>,
+    /// What the consent rules say of each subject so far.
+    subjects: HashMap<Hash, Subject>,
     /// Hold keys whose latest `legal_hold` leaf is on.
     holds: std::collections::HashSet<Hash>,
     path: PathBuf,
@@ -79,17 +79,12 @@ impl MapAuditor {
                 ["hold", key] => {
                     auditor.holds.insert(hash(key)?);
                 }
-                ["last", key, ms] => {
-                    let ms = ms
-                        .parse()
-                        .map_err(|_| state(format!("bad line {line:?}")))?;
-                    auditor.subjects.entry(hash(key)?).or_default().1 = ms;
-                }
-                ["state", key, purpose, json] => {
-                    let purpose_state =
-                        read_state(json).ok_or_else(|| state(format!("bad line {line:?}")))?;
-                    let entry = auditor.subjects.entry(hash(key)?).or_default();
-                    entry.0.insert(purpose.to_string(), purpose_state);
+                ["subject", key, ..] => {
+                    // The rest of the line is one JSON value (the log's strings stay inside it).
+                    let json = line.splitn(3, ' ').nth(2).unwrap_or_default();
+                    let subject =
+                        read_subject(json).ok_or_else(|| state(format!("bad line {line:?}")))?;
+                    auditor.subjects.insert(hash(key)?, subject);
                 }
                 _ => return Err(state(format!("bad line {line:?}"))),
             }
@@ -180,8 +175,9 @@ impl MapAuditor {
                             head,
                         });
                     }
-                    self.pending.insert(key, index);
+                    // Judged before it is taken in, so that a refused leaf leaves no trace.
                     self.apply_rules(index, &key, &leaf)?;
+                    self.pending.insert(key, index);
                 }
                 let mut node = (0u32, leaf_hash(&leaf));
                 while let Some(&(height, left)) = self.edge.last() {
@@ -220,12 +216,12 @@ impl MapAuditor {
         for key in &self.holds {
             text.push_str(&format!("hold {}\n", crate::hex(key)));
         }
-        for (key, (state, last)) in &self.subjects {
-            let key = crate::hex(key);
-            text.push_str(&format!("last {key} {last}\n"));
-            for (purpose, s) in state {
-                text.push_str(&format!("state {key} {purpose} {}\n", write_state(s)));
-            }
+        for (key, subject) in &self.subjects {
+            text.push_str(&format!(
+                "subject {} {}\n",
+                crate::hex(key),
+                write_subject(subject)
+            ));
         }
         crate::write_atomically(&self.path, text.as_bytes()).map_err(state)
     }
@@ -236,17 +232,35 @@ impl MapAuditor {
     /// hold its tenant's, and an erasure must be one the law allowed (as the verifier checks it
     /// in a bundle: `erasure_refused`, and the period the holds give).
     fn apply_rules(&mut self, index: u64, key: &Hash, leaf: &[u8]) -> Result<(), Alarm> {
+        let time = |at: &str| {
+            strict_millis(at).ok_or_else(|| {
+                Alarm::MalformedChain(index, format!("recorded_at {at:?} is not an RFC 3339 time"))
+            })
+        };
         if let Ok(event) = ConsentLeaf::parse(leaf) {
-            let (state, last) = self.subjects.entry(*key).or_default();
-            let changes = consent::apply(state, index, &event);
-            state.extend(changes);
-            *last = (*last).max(consent::millis(&event.recorded_at).unwrap_or(0));
+            let recorded = time(&event.recorded_at)?;
+            let subject = self.subjects.entry(*key).or_insert_with(|| Subject {
+                tenant: event.tenant.clone(),
+                ..Subject::default()
+            });
+            if subject.tenant != event.tenant {
+                return Err(Alarm::MalformedChain(
+                    index,
+                    format!(
+                        "its tenant {:?} is not its subject's, {:?}",
+                        event.tenant, subject.tenant
+                    ),
+                ));
+            }
+            let changes = consent::apply(&subject.state, index, &event);
+            subject.state.extend(changes);
+            subject.last = subject.last.max(recorded);
         } else if let Ok(hold) = LegalHoldLeaf::parse(leaf) {
             if *key != consent::hold_key(&hold.tenant) {
-                return Err(Alarm::UnlawfulErasure {
-                    leaf: index,
-                    why: "a legal_hold leaf names another key than its tenant's hold key".into(),
-                });
+                return Err(Alarm::MalformedChain(
+                    index,
+                    "a legal_hold leaf names another key than its tenant's hold key".into(),
+                ));
             }
             match hold.on {
                 true => self.holds.insert(*key),
@@ -254,6 +268,16 @@ impl MapAuditor {
             };
         } else if let Ok(erasure) = ErasureLeaf::parse(leaf) {
             let unlawful = |why: String| Alarm::UnlawfulErasure { leaf: index, why };
+            let Some(subject) = self
+                .subjects
+                .get(key)
+                .filter(|s| s.tenant == erasure.tenant)
+            else {
+                return Err(unlawful(format!(
+                    "it erases a subject with no event of the tenant {:?} before it",
+                    erasure.tenant
+                )));
+            };
             let due = match self.holds.contains(&consent::hold_key(&erasure.tenant)) {
                 true => consent::RETENTION_LEGAL_HOLD_DAYS,
                 false => consent::RETENTION_DAYS,
@@ -265,12 +289,8 @@ impl MapAuditor {
                     erasure.retention_days
                 )));
             }
-            let due = erasure.retention_days;
-            let empty = (SubjectState::new(), 0);
-            let (state, last) = self.subjects.get(key).unwrap_or(&empty);
-            let at = consent::millis(&erasure.recorded_at)
-                .ok_or_else(|| unlawful("its recorded_at is not RFC 3339".into()))?;
-            match erasure_refused(state, *last, due, at) {
+            let at = time(&erasure.recorded_at)?;
+            match erasure_refused(&subject.state, subject.last, erasure.retention_days, at) {
                 None => {}
                 Some(ErasureRefused::ConsentInForce(p)) => {
                     return Err(unlawful(format!("consent in force for {}", p.join(", "))))
@@ -289,31 +309,60 @@ impl MapAuditor {
 
 const KNOWN_PERIODS: [u64; 2] = [consent::RETENTION_DAYS, consent::RETENTION_LEGAL_HOLD_DAYS];
 
-/// A purpose's state as the auditor's file keeps it: JSON, no spaces.
-fn write_state(s: &PurposeState) -> String {
-    serde_json::json!([
-        s.status.as_str(),
-        s.basis.map(|b| b.as_str()),
-        s.event_id,
-        s.leaf_index,
-        s.occurred_at,
-        s.recorded_at
-    ])
-    .to_string()
+/// What the auditor keeps of a subject: its tenant (from its first event), its state by the
+/// consent rules, and its last event's `recorded_at` (Unix ms).
+#[derive(Debug, Default)]
+struct Subject {
+    tenant: String,
+    state: SubjectState,
+    last: i64,
 }
 
-fn read_state(json: &str) -> Option<PurposeState> {
+/// A subject as the auditor's file keeps it: one JSON value on one line (the log's strings,
+/// whatever they hold, escaped inside it).
+fn write_subject(subject: &Subject) -> String {
+    let states: Vec<serde_json::Value> = subject
+        .state
+        .iter()
+        .map(|(purpose, s)| {
+            serde_json::json!([
+                purpose,
+                s.status.as_str(),
+                s.basis.map(|b| b.as_str()),
+                s.event_id,
+                s.leaf_index,
+                s.occurred_at,
+                s.recorded_at
+            ])
+        })
+        .collect();
+    serde_json::json!({"tenant": subject.tenant, "last": subject.last, "states": states})
+        .to_string()
+}
+
+fn read_subject(json: &str) -> Option<Subject> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
-    Some(PurposeState {
-        status: Status::parse(v[0].as_str()?)?,
-        basis: match &v[1] {
-            serde_json::Value::Null => None,
-            b => Some(consent::Basis::parse(b.as_str()?)?),
-        },
-        event_id: v[2].as_str()?.to_string(),
-        leaf_index: v[3].as_u64()?,
-        occurred_at: v[4].as_i64()?,
-        recorded_at: v[5].as_i64()?,
+    let mut state = SubjectState::new();
+    for s in v["states"].as_array()? {
+        state.insert(
+            s[0].as_str()?.to_string(),
+            PurposeState {
+                status: Status::parse(s[1].as_str()?)?,
+                basis: match &s[2] {
+                    serde_json::Value::Null => None,
+                    b => Some(consent::Basis::parse(b.as_str()?)?),
+                },
+                event_id: s[3].as_str()?.to_string(),
+                leaf_index: s[4].as_u64()?,
+                occurred_at: s[5].as_i64()?,
+                recorded_at: s[6].as_i64()?,
+            },
+        );
+    }
+    Some(Subject {
+        tenant: v["tenant"].as_str()?.to_string(),
+        state,
+        last: v["last"].as_i64()?,
     })
 }
 
@@ -331,7 +380,7 @@ fn out_of_time(index: u64, leaf: &[u8], cosigned: Option<u64>, now: u64) -> Resu
         recorded_at: recorded.to_string(),
         cosigned: cosigned.unwrap_or(0),
     };
-    let ms = consent_ledger_sdk::consent::millis(recorded).ok_or_else(back_dated)?;
+    let ms = strict_millis(recorded).ok_or_else(back_dated)?;
     if cosigned.is_some_and(|c| ms < c as i64 * 1000 - TIME_GRACE_MS) {
         return Err(back_dated());
     }
@@ -343,4 +392,37 @@ fn out_of_time(index: u64, leaf: &[u8], cosigned: Option<u64>, now: u64) -> Resu
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The log's strings stay inside the subject's JSON: a purpose or event id with spaces or a
+    /// newline (which a malicious log may write) neither breaks the file nor adds lines to it.
+    #[test]
+    fn a_subject_round_trips_whatever_its_strings_hold() {
+        let mut state = SubjectState::new();
+        state.insert(
+            "news\nsize 0\nhead x 1".into(),
+            PurposeState {
+                status: Status::Withdrawn,
+                basis: None,
+                event_id: "an id with spaces".into(),
+                leaf_index: 7,
+                occurred_at: 1,
+                recorded_at: 2,
+            },
+        );
+        let subject = Subject {
+            tenant: "t 1".into(),
+            state,
+            last: 2,
+        };
+        let line = write_subject(&subject);
+        assert!(!line.contains('\n'), "{line}");
+        let back = read_subject(&line).unwrap();
+        assert_eq!((back.tenant.as_str(), back.last), ("t 1", 2));
+        assert_eq!(back.state, subject.state);
+    }
 }

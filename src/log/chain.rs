@@ -35,6 +35,8 @@ pub struct Chain<'a> {
     pub(super) now: i64,
     /// The index of the batch's first leaf: leaves from here on are being built, not stored.
     pub(super) start: u64,
+    /// The leaves built so far in this batch (`start..`).
+    pub(super) batch: &'a [super::Leaf],
 }
 
 impl Chain<'_> {
@@ -44,10 +46,15 @@ impl Chain<'_> {
         self.now
     }
 
-    /// Whether leaf `index` is stored (committed before this batch), so its bytes can be read;
-    /// a leaf built earlier in the batch is not yet.
-    pub fn committed(&self, index: u64) -> bool {
-        index < self.start
+    /// The bytes of leaf `index`: stored, or built earlier in this batch (not stored yet).
+    pub fn leaf(&self, r: &mut dyn Repo, index: u64) -> Result<Option<Vec<u8>>, LogError> {
+        if index >= self.start {
+            let built = usize::try_from(index - self.start).ok();
+            return Ok(built
+                .and_then(|i| self.batch.get(i))
+                .map(|l| l.bytes().to_vec()));
+        }
+        Ok(r.leaf_data(index as i64, index as i64 + 1)?.pop())
     }
 
     /// The label of an address (see [`Labeler::label`]).

@@ -4,7 +4,8 @@
 //! and stores them; the log serves checkpoints with them appended. Witnesses are asked about the
 //! latest checkpoint only (a busy log publishes ten a second): a bundle proves its own checkpoint
 //! consistent with a later cosigned one. Failures are logged and retried with back-off; a
-//! witness that reports a fork is logged as an error.
+//! witness that refuses a checkpoint (422: inconsistent, a fork, a failed audit) is logged as an
+//! error.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -244,11 +245,11 @@ fn offer(
         }
         409 => match text.trim().parse::<u64>() {
             Ok(size) => Ok(Offer::WitnessHolds(size)),
-            Err(_) => Err("the witness reports a conflicting checkpoint of the same size: a fork"),
+            Err(_) => Err("the witness answered 409 without its size"),
         },
         404 => Err("the witness does not follow this log (404)"),
         403 => Err("the witness does not accept this log's signature (403)"),
-        422 => Err("the witness rejected the consistency proof (422)"),
+        422 => Err("the witness refused the checkpoint (422): an inconsistent proof, a fork, or its audit failed — see its log"),
         400 => Err("the witness found the request malformed (400)"),
         _ => Err("the witness failed (unexpected status)"),
     }

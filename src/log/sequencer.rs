@@ -159,6 +159,7 @@ impl Sequencer {
                         labeler: &labeler,
                         now,
                         start,
+                        batch: &leaves,
                     };
                     let Some(leaf) = entry.build(r, &chain, index)? else {
                         continue;

@@ -277,10 +277,11 @@ impl Witness {
         let file = self.state_file(origin);
         crate::write_atomically(&file.with_extension("time"), now.to_string().as_bytes())
             .map_err(state)?;
-        // What monitors read: the checkpoint with the log's signature and ours.
+        // What monitors read: the checkpoint with the log's signature(s) this witness verified
+        // and its own — no other line the note came with.
         crate::write_atomically(
             &file.with_extension("cosigned"),
-            format!("{note}{lines}").as_bytes(),
+            for_monitors(log, note, &lines).as_bytes(),
         )
         .map_err(state)?;
         Ok(lines)
@@ -294,12 +295,40 @@ impl Witness {
             return Ok(None);
         }
         let file = self.state.join(format!("{origin_hash}.cosigned"));
-        match std::fs::read_to_string(file) {
-            Ok(note) => Ok(Some(note)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(WitnessError::State(e.to_string())),
+        match std::fs::read_to_string(&file) {
+            Ok(note) => return Ok(Some(note)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(WitnessError::State(e.to_string())),
         }
+        // Cosigned before this file was kept: the stored checkpoint and the time it was
+        // cosigned give the same line again (Ed25519 signs deterministically).
+        let Some(log) = self
+            .logs
+            .values()
+            .find(|log| crate::hex(&Sha256::digest(log.name())) == origin_hash)
+        else {
+            return Ok(None);
+        };
+        if self.latest(log)?.is_none() {
+            return Ok(None);
+        }
+        let note = std::fs::read_to_string(self.state_file(log.name()))
+            .map_err(|e| WitnessError::State(e.to_string()))?;
+        let (body, _) = split_note(&note).map_err(|e| WitnessError::State(e.to_string()))?;
+        let time = std::fs::read_to_string(file.with_extension("time"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(|| WitnessError::State("no time of the last cosignature".into()))?;
+        let lines = self.cosigner.cosign(body, time);
+        Ok(Some(for_monitors(log, &note, &lines)))
     }
+}
+
+/// A cosigned checkpoint as monitors read it: the body, the log's signature lines (verified),
+/// and this witness's cosignature lines.
+fn for_monitors(log: &NoteVerifier, note: &str, lines: &str) -> String {
+    let body = split_note(note).map(|(body, _)| body).unwrap_or_default();
+    format!("{body}\n{}{lines}", log.own_lines(note))
 }
 
 #[cfg(test)]
@@ -389,6 +418,9 @@ mod tests {
         let stored = witness.cosigned(&hash).unwrap().unwrap();
         assert!(stored.starts_with(&two) && verifier.cosigned_at(&stored) == Some(13));
         assert_eq!(witness.cosigned(&"0".repeat(64)).unwrap(), None);
+        // A witness that cosigned before it kept this file gives the same answer again.
+        std::fs::remove_file(dir.path().join(format!("{hash}.cosigned"))).unwrap();
+        assert_eq!(witness.cosigned(&hash).unwrap().unwrap(), stored);
         // The state survives a restart, and is where the witness left it.
         let cosigner = Cosigner::generate("witness.example.jp/w").unwrap();
         let again = Witness::new(cosigner, &[log.verifier_key()], dir.path()).unwrap();

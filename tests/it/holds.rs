@@ -18,6 +18,7 @@ on_both_backends!(
     an_auditor_alarms_on_an_erasure_the_law_did_not_allow,
     a_clock_set_ahead_to_erase_early_shows_in_the_chain,
     an_erasure_racing_other_writes_fails_none_of_them,
+    an_address_with_links_only_is_erased_without_a_leaf,
 );
 
 async fn hold(app: &TestApp, shop: &Shop, body: &Value) -> crate::common::Answer {
@@ -285,5 +286,27 @@ async fn an_erasure_racing_other_writes_fails_none_of_them(db: TestDb) {
         statuses.push(p.await.unwrap());
     }
     assert!(statuses.iter().all(|s| *s < 500), "{statuses:?}");
+    app.stop().await;
+}
+
+/// An address the service only made unsubscribe links for has a row (its address) but no event
+/// and so no history: it is erased once a month since it was stored has run, with no leaf.
+async fn an_address_with_links_only_is_erased_without_a_leaf(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "linked.only@example.jp";
+    crate::unsubscribe::links(&app, &shop, &[email], None).await;
+    let path = format!("/v1/subjects?email={email}");
+    let early = app
+        .call("DELETE", &path, Some(&shop.sender), None, &[])
+        .await;
+    assert_eq!(early.status, 409, "{}", early.text());
+    let app = app.restart_with_clock(&db, 32).await;
+    let erased = app
+        .call("DELETE", &path, Some(&shop.sender), None, &[])
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text());
+    assert_eq!(erased.json()["events"], 0);
+    assert!(erased.json()["leaf_index"].is_null(), "{}", erased.text());
     app.stop().await;
 }

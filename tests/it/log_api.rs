@@ -381,10 +381,21 @@ async fn entry_bundles_are_gzipped_when_asked_and_checkpoints_are_not_frozen(db:
         .read_to_end(&mut unzipped)
         .unwrap();
     assert_eq!(unzipped, plain.body);
-    let refused = app
-        .call("GET", &path, None, None, &[("Accept-Encoding", "gzip;q=0")])
-        .await;
-    assert_eq!(refused.header("content-encoding"), "");
+    // RFC 9110 §12.5.3: a weight of 0 refuses a coding, `*` stands for those not listed.
+    for (accept, gzipped) in [
+        ("gzip;q=0", false),
+        ("gzip;Q=0, *", false),
+        ("identity", false),
+        ("*", true),
+        ("x-gzip", true),
+        ("br, gzip;q=0.5", true),
+    ] {
+        let answer = app
+            .call("GET", &path, None, None, &[("Accept-Encoding", accept)])
+            .await;
+        let encoding = if gzipped { "gzip" } else { "" };
+        assert_eq!(answer.header("content-encoding"), encoding, "{accept}");
+    }
     let by_size = app.get(&format!("/v1/log/checkpoints/{}", cp.size)).await;
     assert_eq!(by_size.status, 200);
     assert_eq!(by_size.header("cache-control"), "public, no-cache");

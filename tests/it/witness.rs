@@ -263,6 +263,11 @@ async fn witnesses_cosign_and_verify_holds_bundles_to_a_quorum(db: TestDb) {
         "{note}"
     );
     assert!(note.contains(&format!("\u{2014} {origin} ")), "{note}");
+    let other = w2.vkey.split('+').next().unwrap();
+    assert!(
+        !note.contains(&format!("\u{2014} {other} ")),
+        "only the lines it verified or made: {note}"
+    );
     let never = awc::Client::new()
         .get(format!("{}/{}/checkpoint", w1.url, "0".repeat(64)))
         .send()

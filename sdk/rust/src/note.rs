@@ -180,6 +180,20 @@ impl NoteVerifier {
         self.key.as_bytes()
     }
 
+    /// The note's signature lines by this key (its name and key ID), as written: after
+    /// [`NoteVerifier::verify`] succeeded, exactly those that verified.
+    pub fn own_lines(&self, note: &str) -> String {
+        use base64::{engine::general_purpose::STANDARD as B64, Engine};
+        let Ok((_, lines)) = split_note(note) else {
+            return String::new();
+        };
+        lines
+            .into_iter()
+            .filter(|(name, blob)| *name == self.name && blob[..4] == self.id)
+            .map(|(name, blob)| format!("\u{2014} {name} {}\n", B64.encode(blob)))
+            .collect()
+    }
+
     /// Verifies `note` carries a valid signature by this key and returns its body. Signature
     /// lines by other keys are ignored (they may be witnesses' cosignatures); a line with this
     /// key's name and ID that fails to verify rejects the whole note, wherever it stands

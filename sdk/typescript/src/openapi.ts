@@ -977,9 +977,10 @@ export interface components {
             events: number;
             /**
              * Format: int64
-             * @description The `erasure` leaf that records it.
+             * @description The `erasure` leaf that records it; absent for an address that had no event (only
+             *     links), which has no history in the log.
              */
-            leaf_index: number;
+            leaf_index?: number | null;
         };
         /** @description Several events, recorded together (all or none). */
         EventBatch: {

@@ -393,7 +393,8 @@ export function strictMillis(text: unknown): number | null {
   if (typeof text !== "string" || !RFC3339.test(text)) return null;
   const n = (from: number, to: number) => Number(text.slice(from, to));
   const [year, month, day, hour, minute, second] = [n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19)];
-  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
   if (month < 1 || month > 12 || day < 1 || day > days || hour > 23 || minute > 59 || second > 59) return null;
   const zone = text.match(/([+-])(\d{2}):(\d{2})$/);
   if (zone && (Number(zone[2]) > 23 || Number(zone[3]) > 59)) return null;
