@@ -94,6 +94,14 @@ async fn decide(s: &Setup, email: &str, purpose: &str) -> Value {
     a.json()
 }
 
+/// The first page of the suppression list for `purpose`, as the sender.
+async fn suppression(s: &Setup, purpose: &str) -> Value {
+    let path = format!("/v1/suppression?purpose={purpose}");
+    let a = s.app.call("GET", &path, Some(&s.sender), None, &[]).await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    a.json()
+}
+
 /// A campaign's pre-flight check (`POST /v1/consent:check`), as the sender: the answer.
 async fn preflight(s: &Setup, body: &Value) -> Value {
     let a = s
@@ -861,17 +869,7 @@ async fn batches_are_all_or_nothing_and_checks_answer_per_address(db: TestDb) {
         ["one@example.jp", "two@example.jp"],
         "refusals in force only"
     );
-    let newsletter = s
-        .app
-        .call(
-            "GET",
-            "/v1/suppression?purpose=newsletter",
-            Some(&s.sender),
-            None,
-            &[],
-        )
-        .await
-        .json();
+    let newsletter = suppression(&s, "newsletter").await;
     assert_eq!(newsletter["addresses"], json!(["one@example.jp"]));
     let unknown = json!({"purpose": "spam", "emails": ["one@example.jp"]});
     assert_eq!(
@@ -951,17 +949,7 @@ async fn erasure_waits_for_the_law_then_leaves_the_log_unlinkable(db: TestDb) {
     let answer = preflight(&s, &check).await;
     assert_eq!(answer["results"][0]["status"], "withdrawn", "{answer}");
     assert_eq!(answer["results"][1]["status"], "none", "{answer}");
-    let suppressed = s
-        .app
-        .call(
-            "GET",
-            "/v1/suppression?purpose=newsletter",
-            Some(&s.sender),
-            None,
-            &[],
-        )
-        .await
-        .json();
+    let suppressed = suppression(&s, "newsletter").await;
     assert_eq!(suppressed["addresses"], json!([]), "{suppressed}");
     assert_eq!(
         suppressed["erased"].as_array().map(Vec::len),
