@@ -391,14 +391,10 @@ pub async fn check(
         })
         .await??;
         let outcome = entry.outcome();
-        state
+        let (results, check) = state
             .log
-            .append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
-            .await?;
-        let (results, check) = outcome
-            .lock()
-            .expect("outcome lock")
-            .take()
+            .append_for(entry, &outcome)
+            .await?
             .ok_or_else(|| ApiError::Internal("the campaign check left no answer".into()))?;
         CheckResults {
             results,

@@ -6,7 +6,6 @@
 //! encoding and root (the SDK's `campaign`), the bundle (`crate::evidence`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
@@ -17,7 +16,7 @@ use super::model::{CampaignCheck, CheckRequest, CheckResult};
 use super::validate::{check_purposes, new_id};
 use crate::error::DomainError;
 use crate::log::hash::Hash;
-use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError};
+use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError, Reply};
 use crate::store::{CampaignCheckRow, Repo, Store};
 use crate::{hex, rfc3339};
 use consent_ledger_sdk::campaign::{self, Entry, CAMPAIGN_LEAF_TYPE, ENTRY_BYTES};
@@ -35,7 +34,7 @@ pub struct CampaignEntry {
     parsed: Vec<Result<EmailAddress, String>>,
     /// Labels of the valid addresses that had no subject when the check was prepared.
     labels: HashMap<String, Hash>,
-    outcome: Arc<Mutex<Option<Recorded>>>,
+    outcome: Reply<Recorded>,
 }
 
 /// Validates a check to record and labels its addresses not seen before (on the caller's
@@ -66,13 +65,13 @@ pub fn prepare_campaign_check(
         request,
         parsed,
         labels,
-        outcome: Arc::default(),
+        outcome: Reply::default(),
     })
 }
 
 impl CampaignEntry {
     /// Where the answer is once the entry has been appended.
-    pub fn outcome(&self) -> Arc<Mutex<Option<Recorded>>> {
+    pub fn outcome(&self) -> Reply<Recorded> {
         self.outcome.clone()
     }
 
@@ -154,7 +153,7 @@ impl LogEntry for CampaignEntry {
             recorded_at: rfc3339(now),
         };
         let results = answers(&self.request.emails, &self.parsed, &found);
-        *self.outcome.lock().expect("outcome lock") = Some((results, check));
+        self.outcome.set((results, check));
         Ok(Some(leaf))
     }
 }

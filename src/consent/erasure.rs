@@ -5,13 +5,11 @@
 //! that comes back shows it, and the label's state outlives it, so a refusal still binds.
 //! Not here: the legal hold itself (`holds`), the bundle (`crate::evidence`).
 
-use std::sync::{Arc, Mutex};
-
 use super::address::EmailAddress;
 use super::model::*;
 use super::state::state_of;
 use crate::error::DomainError;
-use crate::log::{Chain, Leaf, Log, LogEntry, LogError};
+use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
 use crate::store::{ErasureRow, Repo};
 use consent_ledger_sdk::consent::{
@@ -26,13 +24,12 @@ pub async fn erase(log: &Log, tenant_id: &str, email: &str) -> Result<Erasure, D
     let entry = ErasureEntry {
         tenant_id: tenant_id.to_string(),
         address: EmailAddress::parse(email)?,
-        outcome: Arc::default(),
+        outcome: Reply::default(),
     };
     let outcome = entry.outcome.clone();
-    log.append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
-        .await?;
-    let answer = outcome.lock().expect("outcome lock").take();
-    answer.unwrap_or_else(|| Err(DomainError::Log(LogError::NotCommitted("no answer".into()))))
+    log.append_for(entry, &outcome)
+        .await?
+        .unwrap_or_else(|| Err(DomainError::Log(LogError::NotCommitted("no answer".into()))))
 }
 
 /// An erasure to append: decided under the writer lock when its leaf is built (no event of the
@@ -40,7 +37,7 @@ pub async fn erase(log: &Log, tenant_id: &str, email: &str) -> Result<Erasure, D
 struct ErasureEntry {
     tenant_id: String,
     address: EmailAddress,
-    outcome: Arc<Mutex<Option<Result<Erasure, DomainError>>>>,
+    outcome: Reply<Result<Erasure, DomainError>>,
 }
 
 impl ErasureEntry {
@@ -176,7 +173,7 @@ impl LogEntry for ErasureEntry {
             Ok((leaf, erasure)) => (leaf, Ok(erasure)),
             Err(refused) => (None, Err(refused)),
         };
-        *self.outcome.lock().expect("outcome lock") = Some(answer);
+        self.outcome.set(answer);
         Ok(leaf)
     }
 }

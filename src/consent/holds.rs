@@ -4,16 +4,15 @@
 //! the subject map proves complete, so a verifier knows which retention period each erasure had
 //! to wait. Not here: the erasure itself (`erasure`), who may set a hold (`api::consent`).
 
-use std::sync::{Arc, Mutex};
-
 use super::model::Tenant;
 use super::validate::text;
 use super::{plain_id, tenant};
 use crate::error::DomainError;
-use crate::log::{Chain, Leaf, Log, LogEntry, LogError};
+use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
 use crate::store::{LegalHoldRow, Repo, Store};
 use consent_ledger_sdk::consent::{hold_key, LegalHoldLeaf, LegalHoldType};
+use consent_ledger_sdk::evidence::verify::strict_millis;
 
 /// A hold to put on or lift, and the order it follows.
 #[derive(Clone, Debug)]
@@ -46,43 +45,29 @@ pub async fn set_legal_hold(
         order_reference: text("order_reference", &change.order_reference, 200)?,
         ..change
     };
-    let found = Arc::new(Mutex::new(false));
+    let found = Reply::default();
     let entry = HoldEntry {
         tenant_id: tenant_id.to_string(),
         change,
         found: found.clone(),
     };
-    log.append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
-        .await?;
-    if !*found.lock().expect("found lock") {
+    if log.append_for(entry, &found).await? != Some(true) {
         return Err(DomainError::NotFound(format!("no tenant {tenant_id:?}")));
     }
     tenant(store, tenant_id)
 }
 
-/// Whether `text` is a date of the calendar written `YYYY-MM-DD`.
+/// Whether `text` is a date of the calendar written `YYYY-MM-DD`: by the verifiers' one reading
+/// of times (`strict_millis`), as that day's midnight.
 fn calendar_date(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-    let [y, m, d] = parts[..] else { return false };
-    if !(digits(y, 4) && digits(m, 2) && digits(d, 2)) {
-        return false;
-    }
-    let month = m
-        .parse::<u8>()
-        .ok()
-        .and_then(|m| time::Month::try_from(m).ok());
-    match (y.parse::<i32>(), month, d.parse::<u8>()) {
-        (Ok(y), Some(m), Ok(d)) => time::Date::from_calendar_date(y, m, d).is_ok(),
-        _ => false,
-    }
+    text.len() == 10 && strict_millis(&format!("{text}T00:00:00Z")).is_some()
 }
 
 /// A hold change to append; declines for a tenant that does not exist.
 struct HoldEntry {
     tenant_id: String,
     change: HoldChange,
-    found: Arc<Mutex<bool>>,
+    found: Reply<bool>,
 }
 
 impl LogEntry for HoldEntry {
@@ -93,7 +78,7 @@ impl LogEntry for HoldEntry {
         index: u64,
     ) -> Result<Option<Leaf>, LogError> {
         let exists = r.tenant(&self.tenant_id)?.is_some();
-        *self.found.lock().expect("found lock") = exists;
+        self.found.set(exists);
         if !exists {
             return Ok(None);
         }

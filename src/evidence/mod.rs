@@ -201,9 +201,10 @@ fn bundle_covering(
     }
     // From the same events the bundle carries (the consent state is their replay, by the same
     // rules): no event recorded meanwhile can make them disagree.
+    let event_indexes: BTreeSet<u64> = events.iter().map(|e| e.leaf_index as u64).collect();
     let leaves: Vec<(u64, ConsentLeaf)> = proven
         .iter()
-        .filter(|p| events.iter().any(|e| e.leaf_index as u64 == p.leaf_index))
+        .filter(|p| event_indexes.contains(&p.leaf_index))
         .map(|p| {
             let bytes = B64.decode(&p.leaf).unwrap_or_default();
             ConsentLeaf::parse(&bytes)

@@ -171,6 +171,34 @@ impl LogEntry for Leaf {
     }
 }
 
+/// Where an entry leaves its answer, decided inside the sequencer's transaction, for the caller
+/// that appended it (an erasure's verdict, a campaign's results).
+pub struct Reply<T>(Arc<Mutex<Option<T>>>);
+
+impl<T> Default for Reply<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<T> Clone for Reply<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Reply<T> {
+    /// Leaves the answer (from the entry's `build`).
+    pub fn set(&self, answer: T) {
+        *self.0.lock().expect("reply lock") = Some(answer);
+    }
+
+    /// Takes the answer, once the entry has been appended.
+    pub fn take(&self) -> Option<T> {
+        self.0.lock().expect("reply lock").take()
+    }
+}
+
 /// A leaf the log committed, and its index.
 #[derive(Clone, Debug)]
 pub struct Appended {
@@ -430,6 +458,18 @@ impl Log {
     /// The log's origin (its checkpoints' first line, its key's name): fixed for its life.
     pub fn origin(&self) -> &str {
         self.inner.signer.name()
+    }
+
+    /// Appends one entry that answers through `reply`, and takes its answer once committed
+    /// (`None` if it left none).
+    pub async fn append_for<T>(
+        &self,
+        entry: impl LogEntry,
+        reply: &Reply<T>,
+    ) -> Result<Option<T>, LogError> {
+        self.append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
+            .await?;
+        Ok(reply.take())
     }
 
     /// The verifier key: `<origin>+<hex key id>+<base64(0x01 || public key)>`.

@@ -120,10 +120,9 @@ impl Sequencer {
         let map = self.map.clone();
         let labeler = self.labeler.clone();
         let clock_offset = self.settings.clock_offset_ms;
-        // The leaves built in the transaction, kept outside it for the unknown-outcome check.
-        let built: RefCell<(u64, Vec<Leaf>)> = RefCell::new((0, Vec::new()));
-        // How many leaves each request's entries built (an entry may decline).
-        let counts: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+        // The leaves built in the transaction, kept outside it for the unknown-outcome check,
+        // and how many each request's entries built (an entry may decline).
+        let built: RefCell<(u64, Vec<Leaf>, Vec<usize>)> = RefCell::new(Default::default());
         let result = self.store.write(|r: &mut dyn Repo| {
             let state = r.log_state()?;
             let map = map.read().expect("map lock");
@@ -172,10 +171,10 @@ impl Sequencer {
                 }
                 built_by.push(leaves.len() - before);
             }
-            *counts.borrow_mut() = built_by;
             let recent = (frontier.size(), recent);
             if leaves.is_empty() {
                 // Every entry declined: nothing to write.
+                *built.borrow_mut() = (start, leaves, built_by);
                 return Ok(Some((frontier, recent)));
             }
             let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
@@ -199,11 +198,10 @@ impl Sequencer {
                     "the tree state moved while the writer lock was held".into(),
                 ));
             }
-            *built.borrow_mut() = (start, leaves);
+            *built.borrow_mut() = (start, leaves, built_by);
             Ok(Some((frontier, recent)))
         });
-        let (start, leaves) = built.into_inner();
-        let counts = counts.into_inner();
+        let (start, leaves, counts) = built.into_inner();
         // A failed COMMIT (a connection lost mid-commit, an I/O error) may still have committed:
         // look before answering, so a caller is never told "not committed" for leaves in the log.
         let result = result.or_else(|e| {
