@@ -22,6 +22,7 @@ fn settings() -> LogSettings {
         max_batch: 4096,
         witnesses: Vec::new(),
         clock_offset_ms: 0,
+        pre_labels: false,
     }
 }
 

@@ -97,6 +97,11 @@ pub struct Config {
     /// verifiers with a policy bound every event's and erasure's time by the witnesses', and a
     /// leaf recorded before the one its chain names fails (`docs/threat-model.md`).
     pub clock_offset_secs: i64,
+    /// Runs the log as versions before subject labels did, to make test fixtures of old logs
+    /// (`LogSettings::pre_labels`); never read from a file or the environment.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub pre_labels: bool,
 }
 
 impl Default for Config {
@@ -116,6 +121,7 @@ impl Default for Config {
             witnesses: Vec::new(),
             trusted_proxies: Vec::new(),
             clock_offset_secs: 0,
+            pre_labels: false,
         }
     }
 }
@@ -306,6 +312,7 @@ impl Config {
             max_batch: self.max_batch,
             witnesses: self.witnesses.clone(),
             clock_offset_ms: self.clock_offset_secs.saturating_mul(1000),
+            pre_labels: self.pre_labels,
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The background workers `serve` runs beside the HTTP server: the webhook delivery worker
-//! (opt-outs announced to senders), the housekeeper (expired idempotency keys purged) and the
-//! log's cosigning (each checkpoint offered to the witnesses). Started by `cli::serve` (and by
+//! (opt-outs announced to senders), the housekeeper (expired idempotency keys purged), the
+//! relabelling of subjects from before labels (once, then it ends) and the log's cosigning (each checkpoint offered to the witnesses). Started by `cli::serve` (and by
 //! the tests' and benches' servers, to run as it does); one-off commands open the store and the
 //! log without them. They stop when [`Workers`] is dropped (cosigning when the log shuts down).
 
 use crate::api::AppState;
+use crate::consent::Relabeller;
 use crate::idempotency::Housekeeper;
 use crate::log::LogError;
 use crate::unsubscribe::webhooks;
@@ -24,6 +25,7 @@ pub enum WorkerError {
 pub struct Workers {
     _webhooks: webhooks::Worker,
     _housekeeper: Housekeeper,
+    _relabeller: Relabeller,
 }
 
 impl Workers {
@@ -33,10 +35,13 @@ impl Workers {
             .map_err(|e| WorkerError::Spawn("webhook", e))?;
         let housekeeper = Housekeeper::start(state.store.clone())
             .map_err(|e| WorkerError::Spawn("housekeeping", e))?;
+        let relabeller = Relabeller::start(state.store.clone(), state.log.clone())
+            .map_err(|e| WorkerError::Spawn("relabelling", e))?;
         state.log.start_cosigning()?;
         Ok(Self {
             _webhooks: webhooks,
             _housekeeper: housekeeper,
+            _relabeller: relabeller,
         })
     }
 }

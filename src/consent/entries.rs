@@ -10,7 +10,7 @@ use super::address::EmailAddress;
 use super::model::{AllPurposes, Basis, EventKind, Method, Purposes, Receiver};
 use super::outbox;
 use super::state::{apply, row_of, state_of};
-use super::subject::{new_subject, restore};
+use super::subject::{new_salted_subject, new_subject, restore};
 use crate::consent::subject::commitment;
 use crate::hex;
 use crate::idempotency::{complete_key, IdempotencyMark};
@@ -92,6 +92,12 @@ impl ConsentEventEntry {
             return Ok((subject, false));
         }
         let address = self.address.as_str();
+        if chain.pre_labels() {
+            let mut subject = new_salted_subject(&self.tenant_id, &self.address);
+            subject.last_leaf_index = Some(index as i64);
+            r.insert_subject(&subject)?;
+            return Ok((subject, true));
+        }
         let label = match self.label {
             Some(label) => label,
             None => chain.label(&self.tenant_id, address),
@@ -109,7 +115,8 @@ impl ConsentEventEntry {
     /// The key the leaf names the subject by. For an event that carries the address's label (a
     /// new address, any opt-out: labelled before the writer, or a link's), the row's key only if
     /// it is that label, or the salted commitment of this address with a history begun before
-    /// the log's VRF key (a subject from before labels) — never on the row's word alone; else the
+    /// the log's VRF key (a subject from before labels, not relabelled yet: its label has no
+    /// chain) — never on the row's word alone; else the
     /// label, and the alarm logged: a row changed outside the service would record the refusal
     /// where no bundle of the address looks.
     fn key(
@@ -121,10 +128,14 @@ impl ConsentEventEntry {
         let row: Hash = subject.commitment.as_slice().try_into().map_err(|_| {
             LogError::Corrupt(format!("subject {} has no 32-byte commitment", subject.id))
         })?;
-        let Some(label) = self.label else {
+        let Some(label) = self.label.filter(|_| !chain.pre_labels()) else {
             return Ok(row);
         };
-        if label == row || self.predates_labels(r, subject, &row, chain)? {
+        // A label with a chain of its own (a relabelled history, or a new one) is the only key
+        // of its address from then on.
+        if label == row
+            || (chain.prev(&label).is_none() && self.predates_labels(r, subject, &row, chain)?)
+        {
             return Ok(row);
         }
         tracing::error!(

@@ -5,7 +5,8 @@
 //! retention (`erasure`), legal holds (`holds`), double opt-in confirmation (`confirmation`), signup forms and
 //! publishable keys (`signup`), regulator reads (`regulator`), subjects (`subject`), the opt-out
 //! outbox for webhooks (`outbox`), the state
-//! rows read through the SDK's rules (`state`), and the small validators all share (`validate`).
+//! rows read through the SDK's rules (`state`), the relabelling of subjects from before labels
+//! (`relabel`), and the small validators all share (`validate`).
 //!
 //! An event is validated here, then appended as a [`crate::log::LogEntry`]: inside the
 //! sequencer's transaction it finds or creates the subject (address, salt, commitment), takes the
@@ -30,6 +31,7 @@ pub mod links;
 pub mod model;
 pub mod outbox;
 mod regulator;
+mod relabel;
 mod signup;
 pub mod state;
 mod subject;
@@ -47,6 +49,7 @@ pub use events::{clean_evidence, prepare_event, prepare_events, recorded, MAX_BA
 pub use history::{export, history};
 pub use holds::{set_legal_hold, HoldChange};
 pub use regulator::{record_regulator_read, regulator_reads};
+pub use relabel::{relabel_batch, Relabeller};
 pub use signup::{create_publishable_key, publishable_key, revoke_publishable_key, signup_parts};
 pub(crate) use state::ALL;
 pub use subject::commitment;

@@ -29,6 +29,23 @@ pub(crate) fn new_subject(tenant_id: &str, address: &EmailAddress, label: Hash) 
     }
 }
 
+/// A new subject row for `address` named by a salted commitment, as versions before labels
+/// made them (test fixtures of such logs only: `LogSettings::pre_labels`).
+pub(crate) fn new_salted_subject(tenant_id: &str, address: &EmailAddress) -> SubjectRow {
+    let salt = new_salt();
+    SubjectRow {
+        id: new_id(),
+        tenant_id: tenant_id.to_string(),
+        address: Some(address.as_str().to_string()),
+        commitment: commitment(tenant_id, address.as_str(), &salt).to_vec(),
+        salt: Some(salt.to_vec()),
+        last_leaf_index: None,
+        created_at: now_millis(),
+        erased_at: None,
+        vrf: false,
+    }
+}
+
 /// A fresh salt for a subject's evidence hashes.
 pub(crate) fn new_salt() -> [u8; 32] {
     let mut salt = [0u8; 32];

@@ -14,7 +14,7 @@ use consent_ledger_sdk::consent::hold_key;
 pub use consent_ledger_sdk::evidence::{
     verify, Bundle, CampaignProof, Completeness, EventEvidence, Holds, LogIdentity, Opening,
     Parameters, ProvenDecision, ProvenEntry, ProvenLeaf, ProvenTemplate, PurposeDecision,
-    TenantIdentity, Witnessed, DECISION_FORMAT, FORMAT,
+    Relabelled, TenantIdentity, Witnessed, DECISION_FORMAT, FORMAT,
 };
 use consent_ledger_sdk::label::parameters_key;
 
@@ -27,7 +27,27 @@ use crate::error::DomainError;
 use crate::log::{Log, LogError};
 use crate::store::Store;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use consent_ledger_sdk::consent::ConsentLeaf;
+use consent_ledger_sdk::consent::{ConsentLeaf, RelabelLeaf};
+use consent_ledger_sdk::map::leaf_prev;
+
+/// The chain ending at leaf `head`, as the log links it (each leaf's `prev`), oldest first:
+/// every leaf of the subject — events, erasures, a relabelling and the older history before it.
+fn chain_from(store: &Store, head: Option<u64>) -> Result<Vec<(u64, Vec<u8>)>, DomainError> {
+    let mut chain = Vec::new();
+    let mut at = head;
+    while let Some(index) = at {
+        let bytes = store
+            .read(|r| Ok::<_, DomainError>(r.leaf_data(index as i64, index as i64 + 1)?))?
+            .pop()
+            .ok_or_else(|| LogError::Corrupt(format!("no leaf {index}")))?;
+        at = leaf_prev(&bytes)
+            .map_err(|e| LogError::Corrupt(format!("leaf {index}: {e}")))?
+            .filter(|prev| *prev < index);
+        chain.push((index, bytes));
+    }
+    chain.reverse();
+    Ok(chain)
+}
 
 /// A cosigned checkpoint at least `size` and the consistency proof to it: waits (as for the
 /// checkpoint) for every witness to cosign one, then takes the best there is. `None` when the log
@@ -136,9 +156,26 @@ fn bundle_covering(
         .map_err(|_| LogError::Corrupt("a stored commitment is not 32 bytes".into()))?;
     let deadline = Instant::now() + CHECKPOINT_WAIT;
     let holds_key = hold_key(tenant_id);
-    let [map_proof, parameters_proof, hold_proof] = loop {
-        match log.subject_proofs([&key, &parameters_key(), &holds_key]) {
-            Ok(proofs) if proofs[0].size > newest => break proofs,
+    // A history begun before labels went on under the label through a relabel leaf: the map
+    // proves of its salted commitment (the subject's, while its salt is kept) that nothing
+    // named it after.
+    let mut from = match &subject.salt {
+        Some(salt) if subject.vrf => consent::commitment(tenant_id, address.as_str(), salt),
+        _ => key,
+    };
+    let (map_proof, parameters_proof, hold_proof, chain, relabel) = loop {
+        match log.subject_proofs([&key, &parameters_key(), &holds_key, &from]) {
+            Ok([map, parameters, holds, salted]) if map.size > newest => {
+                let chain = chain_from(store, map.value)?;
+                let relabel = chain.iter().find_map(|(_, b)| RelabelLeaf::parse(b).ok());
+                match relabel.as_ref().map(|l| crate::unhex32(&l.from)) {
+                    Some(Some(named)) if named != from => {
+                        from = named;
+                        continue;
+                    }
+                    _ => break (map, parameters, holds, chain, relabel.map(|_| salted)),
+                }
+            }
             Ok(_) | Err(LogError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -153,12 +190,8 @@ fn bundle_covering(
     let checkpoint = log.checkpoint(map_proof.size)?;
     // Read again: the map is as of its checkpoint, and events recorded meanwhile may be in it.
     // Those recorded since are newer than the bundle.
-    let (events, erasures, holds) = store.read(|r| {
-        Ok::<_, DomainError>((
-            r.subject_events(&subject.id)?,
-            r.subject_erasures(&subject.id)?,
-            r.legal_holds(tenant_id)?,
-        ))
+    let (events, holds) = store.read(|r| {
+        Ok::<_, DomainError>((r.subject_events(&subject.id)?, r.legal_holds(tenant_id)?))
     })?;
     let covered = |index: i64| (index as u64) < map_proof.size;
     let events: Vec<_> = events
@@ -166,15 +199,8 @@ fn bundle_covering(
         .filter(|e| covered(e.leaf_index))
         .collect();
     let prove = |index: u64| proven_leaf(store, log, index, &checkpoint);
-    // The chain: every event, and every erasure, in log order.
-    let mut chain: Vec<u64> = events.iter().map(|e| e.leaf_index as u64).collect();
-    chain.extend(
-        erasures
-            .iter()
-            .filter(|e| covered(e.leaf_index))
-            .map(|e| e.leaf_index as u64),
-    );
-    chain.sort_unstable();
+    // The chain as the log links it: every event, erasure and relabelling, in log order.
+    let chain: Vec<u64> = chain.iter().map(|(i, _)| *i).collect();
     let proven = chain
         .iter()
         .map(|&i| prove(i))
@@ -201,17 +227,13 @@ fn bundle_covering(
     }
     // From the same events the bundle carries (the consent state is their replay, by the same
     // rules): no event recorded meanwhile can make them disagree.
-    let event_indexes: BTreeSet<u64> = events.iter().map(|e| e.leaf_index as u64).collect();
     let leaves: Vec<(u64, ConsentLeaf)> = proven
         .iter()
-        .filter(|p| event_indexes.contains(&p.leaf_index))
-        .map(|p| {
-            let bytes = B64.decode(&p.leaf).unwrap_or_default();
-            ConsentLeaf::parse(&bytes)
-                .map(|leaf| (p.leaf_index, leaf))
-                .map_err(|e| LogError::Corrupt(format!("leaf {}: {e}", p.leaf_index)))
+        .filter_map(|p| {
+            let bytes = B64.decode(&p.leaf).ok()?;
+            Some((p.leaf_index, ConsentLeaf::parse(&bytes).ok()?))
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     // Every leaf of the chain is timed (an erasure's period is counted to its time).
     let mut timed: Vec<u64> = chain.clone();
     if leaf > 0 {
@@ -227,6 +249,11 @@ fn bundle_covering(
         bucket_entries: B64.encode(&map_proof.entries),
         bucket_path: map_proof.path.iter().map(|h| B64.encode(h)).collect(),
     };
+    let relabelled = relabel.map(|salted| Relabelled {
+        bucket: salted.bucket as u32,
+        bucket_entries: B64.encode(&salted.entries),
+        bucket_path: salted.path.iter().map(|h| B64.encode(h)).collect(),
+    });
     let holds = Holds {
         leaves: holds
             .iter()
@@ -292,6 +319,7 @@ fn bundle_covering(
         completeness,
         parameters: Some(parameters),
         holds: Some(holds),
+        relabelled,
         witnessed,
         earlier,
     };

@@ -33,6 +33,7 @@ fn label(lang: Lang, value: &str) -> String {
         "opt_out" => "拒否（オプトアウト）",
         "confirm" => "確認（ダブルオプトイン）",
         "erasure" => "個人データの消去（拒否の効力は存続）",
+        "relabel" => "識別子の移行（以前の記録を引き継ぎ）",
         "consent" => "同意",
         "address_notified" => "アドレス通知",
         "business_relationship" => "取引関係",
@@ -123,13 +124,9 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
     for event in &bundle.events {
         let doc = event.document();
         let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
-        // An erasure leaf is part of the chain: it names no event, purposes or basis.
-        let erasure = doc["type"] == "erasure";
-        let kind = if erasure {
-            "erasure".into()
-        } else {
-            s("event")
-        };
+        // An erasure or relabel leaf is part of the chain: it names no event, purposes or basis.
+        let erasure = doc["type"] == "erasure" || doc["type"] == "relabel";
+        let kind = if erasure { s("type") } else { s("event") };
         let purposes = match erasure {
             true => String::new(),
             false => purposes(&doc["purposes"], lang),

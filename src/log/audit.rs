@@ -13,7 +13,7 @@
 
 use consent_ledger_sdk::consent::{
     self, erasure_refused, ConsentLeaf, ErasureLeaf, ErasureRefused, LegalHoldLeaf, PurposeState,
-    Status, SubjectState,
+    RelabelLeaf, Status, SubjectState,
 };
 use consent_ledger_sdk::evidence::verify::{strict_millis, TIME_GRACE_MS};
 use std::collections::HashMap;
@@ -39,6 +39,8 @@ pub struct MapAuditor {
     subjects: HashMap<Hash, Subject>,
     /// Hold keys whose latest `legal_hold` leaf is on.
     holds: std::collections::HashSet<Hash>,
+    /// Salted commitments a `relabel` leaf moved to a label: no leaf may name them again.
+    closed: std::collections::HashSet<Hash>,
     path: PathBuf,
 }
 
@@ -55,6 +57,7 @@ impl MapAuditor {
             ends_with_map: false,
             subjects: HashMap::new(),
             holds: Default::default(),
+            closed: Default::default(),
             path: path.clone(),
         };
         let text = match std::fs::read_to_string(&path) {
@@ -78,6 +81,9 @@ impl MapAuditor {
                 ["head", key, index] => heads.push((hash(key)?, number(index)?)),
                 ["hold", key] => {
                     auditor.holds.insert(hash(key)?);
+                }
+                ["closed", key] => {
+                    auditor.closed.insert(hash(key)?);
                 }
                 ["subject", key, ..] => {
                     // The rest of the line is one JSON value (the log's strings stay inside it).
@@ -160,14 +166,40 @@ impl MapAuditor {
                     self.map.apply(next);
                     checked += 1;
                 } else if let Some(key) = map::leaf_subject(&leaf) {
-                    // The chain rule: an event names its subject's latest event before it.
+                    // The chain rule: an event names its subject's latest event before it; a
+                    // relabelling, the latest leaf of the salted commitment it closes (and its
+                    // label has none: it begins the label's chain).
                     let prev =
                         map::leaf_prev(&leaf).map_err(|e| Alarm::MalformedChain(index, e))?;
-                    let head = self
-                        .pending
-                        .get(&key)
-                        .copied()
-                        .or_else(|| self.map.head(&key));
+                    if self.closed.contains(&key) {
+                        return Err(Alarm::MalformedChain(
+                            index,
+                            format!(
+                                "it names the salted commitment {}, which a relabel leaf moved \
+                                 to a label: a second history of the address",
+                                crate::hex(&key)
+                            ),
+                        ));
+                    }
+                    let relabel = RelabelLeaf::parse(&leaf).ok();
+                    let head_of =
+                        |k: &Hash| self.pending.get(k).copied().or_else(|| self.map.head(k));
+                    if let Some(head) = relabel.as_ref().and_then(|_| head_of(&key)) {
+                        return Err(Alarm::MalformedChain(
+                            index,
+                            format!(
+                                "a relabel leaf for a label whose chain began at or before leaf \
+                                 {head}: two histories joined"
+                            ),
+                        ));
+                    }
+                    let from = match &relabel {
+                        Some(r) => Some(crate::unhex32(&r.from).ok_or_else(|| {
+                            Alarm::MalformedChain(index, "its from is not a key".into())
+                        })?),
+                        None => None,
+                    };
+                    let head = head_of(from.as_ref().unwrap_or(&key));
                     if prev != head {
                         return Err(Alarm::ChainBroken {
                             leaf: index,
@@ -177,6 +209,22 @@ impl MapAuditor {
                     }
                     // Judged before it is taken in, so that a refused leaf leaves no trace.
                     self.apply_rules(index, &key, &leaf)?;
+                    if let (Some(from), Some(relabel)) = (from, relabel) {
+                        // The subject's state goes on under its label.
+                        match self.subjects.remove(&from) {
+                            Some(s) if s.tenant == relabel.tenant => {
+                                self.subjects.insert(key, s);
+                            }
+                            _ => {
+                                return Err(Alarm::MalformedChain(
+                                    index,
+                                    "a relabel leaf for a commitment with no event of its tenant"
+                                        .into(),
+                                ))
+                            }
+                        }
+                        self.closed.insert(from);
+                    }
                     self.pending.insert(key, index);
                 }
                 let mut node = (0u32, leaf_hash(&leaf));
@@ -215,6 +263,9 @@ impl MapAuditor {
         }
         for key in &self.holds {
             text.push_str(&format!("hold {}\n", crate::hex(key)));
+        }
+        for key in &self.closed {
+            text.push_str(&format!("closed {}\n", crate::hex(key)));
         }
         for (key, subject) in &self.subjects {
             text.push_str(&format!(

@@ -37,6 +37,8 @@ pub struct Chain<'a> {
     pub(super) start: u64,
     /// The leaves built so far in this batch (`start..`).
     pub(super) batch: &'a [super::Leaf],
+    /// Whether the log runs as versions before labels did (a test fixture: `LogSettings`).
+    pub(super) pre_labels: bool,
 }
 
 impl Chain<'_> {
@@ -55,6 +57,12 @@ impl Chain<'_> {
                 .map(|l| l.bytes().to_vec()));
         }
         Ok(r.leaf_data(index as i64, index as i64 + 1)?.pop())
+    }
+
+    /// Whether new subjects are named by salted commitments, as before labels (test fixtures
+    /// of such logs only).
+    pub fn pre_labels(&self) -> bool {
+        self.pre_labels
     }
 
     /// The label of an address (see [`Labeler::label`]).

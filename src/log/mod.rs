@@ -224,6 +224,10 @@ pub struct LogSettings {
     pub witnesses: Vec<cosigning::WitnessEndpoint>,
     /// Milliseconds added to the clock leaves are recorded by (drills and tests only).
     pub clock_offset_ms: i64,
+    /// Runs the log as versions before subject labels did — no VRF key, no parameters leaf,
+    /// new subjects named by salted commitments — to make test fixtures of such logs (never in
+    /// service: `Config` cannot set it from a file or the environment).
+    pub pre_labels: bool,
 }
 
 /// A published checkpoint as stored.
@@ -354,6 +358,7 @@ impl Log {
                      second label)"
                 )))
             }
+            (None, None) if settings.pre_labels => meta,
             (None, None) => store.write(|r: &mut dyn Repo| {
                 r.init_vrf_secret(&Labeler::generate()?)?;
                 Ok::<_, LogError>(r.log_meta()?.expect("the log exists"))
@@ -372,9 +377,11 @@ impl Log {
             .try_into()
             .map_err(|_| LogError::Corrupt("the stored signing seed is not 32 bytes".into()))?;
         let signer = Arc::new(NoteSigner::new(&meta.origin, &seed)?);
-        let labeler = Arc::new(Labeler::new(
-            meta.vrf_secret.as_deref().expect("stored above"),
-        )?);
+        let labeler = Arc::new(match meta.vrf_secret.as_deref() {
+            Some(secret) => Labeler::new(secret)?,
+            // A log from before labels (a test fixture): a key no leaf commits to, never stored.
+            None => Labeler::new(&Labeler::generate()?)?,
+        });
 
         // Under the writer lock: the frontier, the heads and the checkpoint are one state, even
         // while another process appends.
@@ -388,6 +395,7 @@ impl Log {
         // The sequencer writes through a connection of its own: readers cannot starve it.
         let writer = store.dedicated(1)?;
         let witnesses = settings.witnesses.clone();
+        let settings_pre_labels = settings.pre_labels;
         let mut sequencer = Sequencer::new(
             writer,
             signer.clone(),
@@ -399,7 +407,9 @@ impl Log {
         );
         sequencer.publish()?;
         sequencer.publish_map_if_missing()?;
-        sequencer.publish_parameters_if_missing()?;
+        if !settings_pre_labels {
+            sequencer.publish_parameters_if_missing()?;
+        }
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("log-sequencer".into())

@@ -159,6 +159,7 @@ impl Sequencer {
                         now,
                         start,
                         batch: &leaves,
+                        pre_labels: self.settings.pre_labels,
                     };
                     let Some(leaf) = entry.build(r, &chain, index)? else {
                         continue;

@@ -314,6 +314,17 @@ pub trait ConsentRows {
     fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()>;
     /// The subject a VRF label names.
     fn subject_by_label(&mut self, label: &[u8]) -> QueryResult<Option<SubjectRow>>;
+    /// Ids of subjects from before labels (a salted commitment) that still have their address,
+    /// ascending, after `after`, at most `limit`: those the relabelling has still to link.
+    fn salted_subjects(&mut self, after: &str, limit: i64) -> QueryResult<Vec<String>>;
+    /// Names a subject by its label from now on, its latest leaf `leaf_index` (the relabel
+    /// leaf, or its old head when it had no chain).
+    fn relabel_subject(
+        &mut self,
+        subject_id: &str,
+        label: &[u8],
+        leaf_index: Option<i64>,
+    ) -> QueryResult<()>;
     /// The labelled subjects of a tenant with these labels (at most 500 per call), erased or not.
     fn subjects_by_labels(
         &mut self,
@@ -603,6 +614,36 @@ macro_rules! impl_consent_rows {
                     .filter(subjects::commitment.eq(label).and(subjects::vrf))
                     .load(self)
                     .map(at_most_one)
+            }
+
+            fn salted_subjects(&mut self, after: &str, limit: i64) -> QueryResult<Vec<String>> {
+                subjects::table
+                    .filter(
+                        subjects::vrf
+                            .eq(false)
+                            .and(subjects::address.is_not_null())
+                            .and(subjects::id.gt(after)),
+                    )
+                    .select(subjects::id)
+                    .order(subjects::id)
+                    .limit(limit)
+                    .load(self)
+            }
+
+            fn relabel_subject(
+                &mut self,
+                subject_id: &str,
+                label: &[u8],
+                leaf_index: Option<i64>,
+            ) -> QueryResult<()> {
+                diesel::update(subjects::table.find(subject_id))
+                    .set((
+                        subjects::commitment.eq(label),
+                        subjects::vrf.eq(true),
+                        subjects::last_leaf_index.eq(leaf_index),
+                    ))
+                    .execute(self)
+                    .map(drop)
             }
 
             fn restore_address(

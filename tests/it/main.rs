@@ -16,6 +16,7 @@ pub mod labels;
 mod log_api;
 mod openapi;
 mod operator;
+mod relabel;
 mod sdk;
 mod signup;
 mod snapshots;

@@ -31,7 +31,12 @@ pub struct Shop {
 }
 
 pub fn shop(db: &TestDb, postal: bool) -> Shop {
-    let state = AppState::open(&db.config()).unwrap();
+    shop_in(&db.config(), postal)
+}
+
+/// The same in a service opened with `config`.
+pub fn shop_in(config: &consent_ledger::config::Config, postal: bool) -> Shop {
+    let state = AppState::open(config).unwrap();
     let tenant = consent::create_tenant(
         &state.store,
         NewTenant {

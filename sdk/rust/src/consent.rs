@@ -249,6 +249,50 @@ impl ErasureLeaf {
     }
 }
 
+/// The `type` of a relabel leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelabelType {
+    /// `"relabel"`.
+    #[serde(rename = "relabel")]
+    Relabel,
+}
+
+/// A `relabel` leaf (`docs/log-format.md`): the one-time link of a history begun before the
+/// log's VRF key, under a salted commitment (`from`), to the address's label (`subject`). It
+/// is the first leaf of the label's chain and names the salted chain's head as its `prev`, so
+/// the label's chain runs on through the older history; the salted commitment is closed by it
+/// (no leaf may name it after). It changes no purpose's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelabelLeaf {
+    /// Always `relabel`.
+    #[serde(rename = "type")]
+    pub leaf_type: RelabelType,
+    /// The leaf format's version, 1.
+    pub v: u64,
+    /// The tenant id.
+    pub tenant: String,
+    /// The address's label (64 lower-case hex digits): the key its history goes on under.
+    pub subject: String,
+    /// The salted commitment the history began under (64 lower-case hex digits).
+    pub from: String,
+    /// The head of the salted commitment's chain: the last leaf naming `from`.
+    pub prev: u64,
+    /// Server time of the relabelling (RFC 3339 UTC).
+    pub recorded_at: String,
+}
+
+impl RelabelLeaf {
+    /// The leaf from its bytes, if it is a well-formed `relabel` leaf of version 1.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let leaf: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if leaf.v != 1 {
+            return Err(format!("version {} is not 1", leaf.v));
+        }
+        Ok(leaf)
+    }
+}
+
 /// Records are kept this many days after a subject's last event (one month), ordinance Art. 4(2).
 pub const RETENTION_DAYS: u64 = 31;
 

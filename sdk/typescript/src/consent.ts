@@ -186,6 +186,37 @@ export function parseErasureLeaf(doc: unknown): ErasureLeaf | string {
   return d as unknown as ErasureLeaf;
 }
 
+/** A `relabel` leaf (docs/log-format.md): the one link of a history begun before the log's VRF key,
+ * under a salted commitment (`from`, whose chain head is `prev`), to the address's label (`subject`).
+ * It begins the label's chain and closes the commitment; it changes no purpose's state. */
+export interface RelabelLeaf {
+  type: "relabel";
+  v: 1;
+  tenant: string;
+  subject: string;
+  from: string;
+  prev: number;
+  recorded_at: string;
+}
+
+const RELABEL_MEMBERS = ["type", "v", "tenant", "subject", "from", "prev", "recorded_at"];
+
+/** The leaf from its JSON value, or why it is not a relabel leaf of version 1. */
+export function parseRelabelLeaf(doc: unknown): RelabelLeaf | string {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
+  const d = doc as Record<string, unknown>;
+  for (const key of Object.keys(d)) if (!RELABEL_MEMBERS.includes(key)) return `unknown field \`${key}\``;
+  for (const key of RELABEL_MEMBERS) if (!(key in d)) return `missing field \`${key}\``;
+  const checks: [boolean, string][] = [
+    [d.type === "relabel", "type"],
+    [d.v === 1, "v"],
+    [isString(d.tenant) && isString(d.subject) && isString(d.from) && isString(d.recorded_at), "tenant, subject, from, recorded_at"],
+    [isIndex(d.prev), "prev"],
+  ];
+  for (const [ok, what] of checks) if (!ok) return `invalid ${what}`;
+  return d as unknown as RelabelLeaf;
+}
+
 /** Records are kept this many days after a subject's last event (one month); a year under a legal hold. */
 export const RETENTION_DAYS = 31;
 export const RETENTION_LEGAL_HOLD_DAYS = 366;

@@ -740,6 +740,7 @@ export interface components {
             /** @description The log: origin and verifier key (check the key against the one the operator publishes). */
             log: components["schemas"]["LogIdentity"];
             parameters?: components["schemas"]["Parameters"] | null;
+            relabelled?: components["schemas"]["Relabelled"] | null;
             /** @description The opening of the subject commitment. */
             subject: components["schemas"]["Opening"];
             /** @description The sender. */
@@ -1484,6 +1485,22 @@ export interface components {
         RegulatorReads: {
             /** @description Reads, newest first. */
             reads: components["schemas"]["RegulatorRead"][];
+        };
+        /**
+         * @description What the subject map of the bundle's checkpoint says of the salted commitment a `relabel`
+         *     leaf of the chain names (its `from`): that its latest leaf is the relabel's `prev` — no leaf
+         *     named it after the relabelling, so the older history is all in the chain.
+         */
+        Relabelled: {
+            /**
+             * Format: int32
+             * @description The commitment's bucket (its first two bytes, big-endian).
+             */
+            bucket: number;
+            /** @description The bucket's content, base64 (as in [`Completeness`]). */
+            bucket_entries: string;
+            /** @description The bucket's RFC 9162 inclusion path in the map tree, base64, 16 hashes. */
+            bucket_path: string[];
         };
         /** @description A signup from a browser form, with a publishable key: always a pending opt-in. */
         Signup: {

@@ -10,7 +10,7 @@ import {
 } from "./crypto.js";
 import {
   ALL, ConsentLeaf, effective, ErasureLeaf, erasureRefused, LegalHoldLeaf, NO_STATUS, parseConsentLeaf,
-  parseErasureLeaf, parseLegalHoldLeaf, replay, RETENTION_DAYS, RETENTION_LEGAL_HOLD_DAYS, retentionDaysAt,
+  parseErasureLeaf, parseLegalHoldLeaf, parseRelabelLeaf, RelabelLeaf, replay, RETENTION_DAYS, RETENTION_LEGAL_HOLD_DAYS, retentionDaysAt,
   SubjectState,
 } from "./consent.js";
 import { verifyConsistency, verifyInclusion } from "./merkle.js";
@@ -137,8 +137,9 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
   let logKey: LogKey = undefined;
   if (root) logKey = await checkParameters(check, checkLeaf, bundle, root);
 
-  // The opening: the label by its VRF proof, or a salted commitment from before labels.
-  let subjectKey = bundle.subject.commitment;
+  // The opening: the label by its VRF proof (a history from before labels is shown through its
+  // relabel leaf, under the label).
+  const subjectKey = bundle.subject.commitment;
   if (bundle.subject.vrf_proof != null) {
     const proof = fromBase64(bundle.subject.vrf_proof);
     const label = logKey && proof ? await verifyLabel(logKey.key, bundle.tenant.id, bundle.subject.email, proof) : null;
@@ -151,19 +152,28 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
         : "the VRF proof does not verify under the log's VRF key",
     );
   } else {
-    subjectKey = await commitment(bundle.tenant.id, bundle.subject.email, fromBase64(bundle.subject.salt) ?? new Uint8Array());
     check(
-      "subject commitment",
-      subjectKey === bundle.subject.commitment,
-      subjectKey === bundle.subject.commitment
-        ? `${bundle.subject.email} with its salt opens ${subjectKey}`
-        : `address and salt give ${subjectKey}, not ${bundle.subject.commitment}`,
+      "subject label",
+      false,
+      "the bundle names the subject by a salted commitment, not by its label: a history begun before the log's " +
+        "VRF key is shown only through its relabel leaf, under the label (a bundle from before the relabelling: " +
+        "ask the operator for a new one)",
     );
   }
 
-  // The chain's leaves (events and erasures): proofs, ownership, chain.
+  // The chain's leaves (events, erasures, at most one relabelling): proofs, ownership, chain. The
+  // leaves before a relabelling name its salted commitment.
   const documents: [number, ConsentLeaf][] = [];
   const erasures: [number, ErasureLeaf][] = [];
+  let relabel: [number, RelabelLeaf] | null = null;
+  const relabels: [number, string][] = [];
+  for (const [n, event] of bundle.events.entries()) {
+    const parsed = parseRelabelLeaf(leafJson(event.leaf));
+    if (typeof parsed !== "string") relabels.push([n, parsed.from]);
+  }
+  if (relabels.length > 1) {
+    check("relabelling", false, `the chain holds ${relabels.length} relabel leaves: a history is relabelled once`);
+  }
   let previous: number | null = null;
   let previousRecorded: number | null = null;
   for (const [n, event] of bundle.events.entries()) {
@@ -172,14 +182,18 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     if (!doc) continue;
     const leaf = parseConsentLeaf(doc);
     const erasure = typeof leaf === "string" ? parseErasureLeaf(doc) : null;
-    if (typeof leaf === "string" && typeof erasure === "string") {
-      check(`${what}: is a consent_event or erasure leaf`, false, `as a consent_event leaf: ${leaf}; as an erasure leaf: ${erasure}`);
+    const relabelled = typeof erasure === "string" ? parseRelabelLeaf(doc) : null;
+    if (typeof leaf === "string" && typeof erasure === "string" && typeof relabelled === "string") {
+      check(`${what}: is a consent_event or erasure leaf`, false,
+        `as a consent_event leaf: ${leaf}; as an erasure leaf: ${erasure}; as a relabel leaf: ${relabelled}`);
       continue;
     }
-    const owner = (typeof leaf === "string" ? erasure : leaf) as ConsentLeaf | ErasureLeaf;
+    const owner = (typeof leaf !== "string" ? leaf : typeof erasure !== "string" ? erasure : relabelled) as
+      ConsentLeaf | ErasureLeaf | RelabelLeaf;
+    const expected = relabels.length > 0 && n < relabels[0][0] ? relabels[0][1] : subjectKey;
     check(
       `${what}: names this tenant and subject`,
-      owner.tenant === bundle.tenant.id && owner.subject === subjectKey,
+      owner.tenant === bundle.tenant.id && owner.subject === expected,
     );
     const prev = owner.prev;
     const chainOk = prev === previous && (previous === null || previous < event.leaf_index);
@@ -191,8 +205,9 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     }
     previousRecorded = recorded ?? previousRecorded;
     previous = event.leaf_index;
-    if (typeof leaf === "string") erasures.push([event.leaf_index, erasure as ErasureLeaf]);
-    else documents.push([event.leaf_index, leaf]);
+    if (typeof leaf !== "string") documents.push([event.leaf_index, leaf]);
+    else if (typeof erasure !== "string") erasures.push([event.leaf_index, erasure as ErasureLeaf]);
+    else relabel ??= [event.leaf_index, relabelled as RelabelLeaf];
   }
 
   // The tenant's legal holds: its hold chain, complete by the subject map.
@@ -277,10 +292,36 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
   const missing = unshown.length - erasedCount;
   if (missing > 0) notes.push(`${missing} event(s) committed to evidence the bundle does not carry (erased, or withheld): how they were given is not shown`);
 
-  // A salted commitment names a history only if it began before the log's VRF key.
-  if (bundle.subject.vrf_proof == null && logKey && bundle.events.length > 0) {
-    const first = bundle.events[0].leaf_index;
-    check("subject commitment: from before the log's VRF key", first < logKey.index, `its history begins at leaf ${first}, the log's VRF key at leaf ${logKey.index}`);
+  // A relabelling: its salted commitment opens with the address and salt (unless the address was
+  // erased after it), its history began before the log's VRF key, and the map names its prev as
+  // the commitment's latest leaf (nothing named it after).
+  if (root && relabel) {
+    const [index, r] = relabel;
+    const what = `relabelling at leaf ${index}`;
+    const opened = await commitment(bundle.tenant.id, bundle.subject.email, salt);
+    const erasedAfter = erasures.some(([e]) => e > index);
+    check(
+      `${what}: the salted commitment is this address's`,
+      opened === r.from || erasedAfter,
+      opened === r.from ? `${bundle.subject.email} with its salt opens ${r.from}`
+        : erasedAfter ? `${r.from} cannot be opened: the salt was erased with the address after the relabelling`
+        : `address and salt give ${opened}, not ${r.from}`,
+    );
+    if (logKey && bundle.events.length > 0) {
+      const first = bundle.events[0].leaf_index;
+      check(`${what}: the older history began before the log's VRF key`, first < logKey.index,
+        `its history begins at leaf ${first}, the log's VRF key at leaf ${logKey.index}`);
+    }
+    const proof = bundle.relabelled;
+    if (!proof) {
+      check(`${what}: the salted commitment is closed`, false, "the bundle does not prove what the subject map says of the salted commitment");
+    } else {
+      const value = await mapValue(root, fromHex(r.from) ?? new Uint8Array(32), proof.bucket, proof.bucket_entries, proof.bucket_path);
+      const ok = value.ok && value.latest === r.prev;
+      check(`${what}: the salted commitment is closed`, ok,
+        !value.ok ? value.error : ok ? `the map names leaf ${value.latest}, the relabel's prev, as its latest`
+          : `the map names ${value.latest} as its latest leaf, not the relabel's prev ${r.prev}: a leaf named the salted commitment after the relabelling`);
+    }
   }
 
   // Completeness: the subject map names the bundle's last event as the latest.
@@ -521,6 +562,15 @@ async function provenLeaf(check: Check, what: string, leaf: ProvenLeaf, cp: Chec
 }
 
 
+
+/** A proven leaf's bytes (base64) as JSON, or null: for looking ahead in a chain, not for checking it. */
+function leafJson(b64: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(fromBase64(b64) ?? new Uint8Array()));
+  } catch {
+    return null;
+  }
+}
 
 /** What the verdict rests on, by who vouches for the checkpoint (as the Rust verifier says it). */
 function guarantees(trusted: VerifyOptions["trusted"], policy: boolean): string {

@@ -38,6 +38,16 @@ test("verifyEvidence gives the Rust verifier's verdict on every bundle", async (
   }
 });
 
+test("verifyEvidence gives the Rust verifier's verdict on every relabelled bundle", async () => {
+  const { vkey, cases } = read("relabelled.json");
+  assert.ok(cases.length >= 5);
+  for (const c of cases) {
+    const report = await verifyEvidence(c.bundle, vkey);
+    const failed = report.items.filter((i) => !i.ok).map((i) => i.what);
+    assert.deepEqual({ passed: report.passed, failed }, c.verdict, c.name);
+  }
+});
+
 test("verifyDecision gives the Rust verifier's verdict on every send decision", async () => {
   const { vkey, cases } = read("decisions.json");
   assert.ok(cases.length > 3);

@@ -88,6 +88,10 @@ pub struct Bundle {
     /// had to wait (required when the bundle holds an erasure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holds: Option<Holds>,
+    /// For a history begun before the log's VRF key (its chain holds a `relabel` leaf): what
+    /// the subject map says of the salted commitment it names (required then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relabelled: Option<Relabelled>,
     /// When the log has witnesses: a later checkpoint they cosigned, and the proof that the
     /// bundle's checkpoint is a prefix of it (so the bundle is not from a split view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,6 +156,20 @@ pub struct Holds {
     /// The tenant's `legal_hold` leaves, oldest first, each with its proof.
     pub leaves: Vec<ProvenLeaf>,
     /// The hold key's bucket (its first two bytes, big-endian).
+    pub bucket: u32,
+    /// The bucket's content, base64 (as in [`Completeness`]).
+    pub bucket_entries: String,
+    /// The bucket's RFC 9162 inclusion path in the map tree, base64, 16 hashes.
+    pub bucket_path: Vec<String>,
+}
+
+/// What the subject map of the bundle's checkpoint says of the salted commitment a `relabel`
+/// leaf of the chain names (its `from`): that its latest leaf is the relabel's `prev` — no leaf
+/// named it after the relabelling, so the older history is all in the chain.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Relabelled {
+    /// The commitment's bucket (its first two bytes, big-endian).
     pub bucket: u32,
     /// The bucket's content, base64 (as in [`Completeness`]).
     pub bucket_entries: String,

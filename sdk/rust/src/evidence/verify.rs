@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Bundle, CampaignProof, PurposeDecision, DECISION_FORMAT, FORMAT};
 use crate::campaign::{CampaignLeaf, Entry, CAMPAIGN_PROOF_FORMAT};
-use crate::consent::{self, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, SubjectState};
+use crate::consent::{self, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, RelabelLeaf, SubjectState};
 use crate::hash::{leaf_hash, Hash};
 use crate::hex;
 use crate::label::{self, LogParameters};
@@ -220,12 +220,14 @@ pub fn verify(
     let map_root = check_map_leaf(&mut report, &bundle, &cp);
     let parameters = map_root.and_then(|root| check_parameters(&mut report, &bundle, &cp, &root));
     let commitment = check_opening(&mut report, &bundle, parameters);
-    let (events, erasures, last) = check_events(&mut report, &bundle, &cp, &commitment);
+    let (events, erasures, relabel, last) = check_events(&mut report, &bundle, &cp, &commitment);
     let holds = map_root.and_then(|root| check_holds(&mut report, &bundle, &cp, &root));
     check_erasures(&mut report, &events, &erasures, holds.as_deref());
     check_evidence(&mut report, &bundle, &events, &erasures);
-    check_era(&mut report, &bundle, parameters);
     if let Some(root) = map_root {
+        if let Some(relabel) = &relabel {
+            check_relabel(&mut report, &bundle, &root, parameters, relabel, &erasures);
+        }
         check_completeness(&mut report, &bundle, &root, &cp, &commitment, last);
     }
     check_templates(&mut report, &bundle, &cp, &events);
@@ -872,9 +874,9 @@ fn check_parameters(report: &mut Report, bundle: &Bundle, cp: &Checkpoint, root:
     }
 }
 
-/// The opening: the label checked against its VRF proof under the log's key, or (a subject from
-/// before labels) the commitment recomputed from tenant, address and salt; returns the subject
-/// key (hex).
+/// The opening: the label checked against its VRF proof under the log's key (a bundle without
+/// one fails: subjects from before labels are shown through their relabel leaf); returns the
+/// subject key (hex).
 fn check_opening(report: &mut Report, bundle: &Bundle, key: LogKey) -> String {
     let s = &bundle.subject;
     if let Some(proof) = &s.vrf_proof {
@@ -908,18 +910,14 @@ fn check_opening(report: &mut Report, bundle: &Bundle, key: LogKey) -> String {
         );
         return s.commitment.clone();
     }
-    let salt = B64.decode(&s.salt).unwrap_or_default();
-    let commitment = hex(&crate::commitment(&bundle.tenant.id, &s.email, &salt));
     report.check(
-        "subject commitment",
-        commitment == s.commitment,
-        if commitment == s.commitment {
-            format!("{} with its salt opens {commitment}", s.email)
-        } else {
-            format!("address and salt give {commitment}, not {}", s.commitment)
-        },
+        "subject label",
+        false,
+        "the bundle names the subject by a salted commitment, not by its label: a history \
+         begun before the log's VRF key is shown only through its relabel leaf, under the \
+         label (a bundle from before the relabelling: ask the operator for a new one)",
     );
-    commitment
+    s.commitment.clone()
 }
 
 /// The evidence in the opening: each names one of the bundle's events, once, and hashes with the
@@ -991,15 +989,48 @@ fn check_evidence(
     }
 }
 
-/// A salted commitment names a history only if it began before the log's VRF key: one begun
-/// after could be a second history of an address that has a label.
-fn check_era(report: &mut Report, bundle: &Bundle, key: LogKey) {
-    if bundle.subject.vrf_proof.is_some() {
-        return;
-    }
+/// A chain that runs through a `relabel` leaf: its salted commitment (`from`) opens with the
+/// address and salt (unless the address was erased after it: its salt went with it), its
+/// history began before the log's VRF key (one begun after could be a second history of an
+/// address that has a label), and the map names the relabel's `prev` as the commitment's latest
+/// leaf (nothing named it after: the older history is all there).
+fn check_relabel(
+    report: &mut Report,
+    bundle: &Bundle,
+    root: &Hash,
+    key: LogKey,
+    (index, relabel): &(u64, RelabelLeaf),
+    erasures: &[(u64, ErasureLeaf)],
+) {
+    let what = format!("relabelling at leaf {index}");
+    let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
+    let opened = hex(&crate::commitment(
+        &bundle.tenant.id,
+        &bundle.subject.email,
+        &salt,
+    ));
+    let erased_after = erasures.iter().any(|(e, _)| e > index);
+    report.check(
+        format!("{what}: the salted commitment is this address's"),
+        opened == relabel.from || erased_after,
+        if opened == relabel.from {
+            format!(
+                "{} with its salt opens {}",
+                bundle.subject.email, relabel.from
+            )
+        } else if erased_after {
+            format!(
+                "{} cannot be opened: the salt was erased with the address after the \
+                 relabelling (its events before the erasure cannot have granted consent)",
+                relabel.from
+            )
+        } else {
+            format!("address and salt give {opened}, not {}", relabel.from)
+        },
+    );
     if let (Some(Some((parameters, _))), Some(first)) = (key, bundle.events.first()) {
         report.check(
-            "subject commitment: from before the log's VRF key",
+            format!("{what}: the older history began before the log's VRF key"),
             first.leaf_index < parameters,
             format!(
                 "its history begins at leaf {}, the log's VRF key at leaf {parameters}",
@@ -1007,30 +1038,77 @@ fn check_era(report: &mut Report, bundle: &Bundle, key: LogKey) {
             ),
         );
     }
+    let Some(proof) = &bundle.relabelled else {
+        report.check(
+            format!("{what}: the salted commitment is closed"),
+            false,
+            "the bundle does not prove what the subject map says of the salted commitment",
+        );
+        return;
+    };
+    let from = crate::unhex32(&relabel.from).unwrap_or_default();
+    let value = map_value(
+        root,
+        &from,
+        proof.bucket,
+        &proof.bucket_entries,
+        &proof.bucket_path,
+    );
+    let (ok, detail) = match value {
+        Err(e) => (false, e),
+        Ok(Some(latest)) if latest == relabel.prev => (
+            true,
+            format!("the map names leaf {latest}, the relabel's prev, as its latest: no leaf named it after"),
+        ),
+        Ok(latest) => (
+            false,
+            format!(
+                "the map names {latest:?} as its latest leaf, not the relabel's prev {}: a leaf \
+                 named the salted commitment after the relabelling",
+                relabel.prev
+            ),
+        ),
+    };
+    report.check(
+        format!("{what}: the salted commitment is closed"),
+        ok,
+        detail,
+    );
 }
 
-/// A leaf of a subject's chain: a consent event, or an erasure.
+/// A leaf of a subject's chain: a consent event, an erasure, or the relabelling of a history
+/// begun before labels.
 enum ChainLeaf {
     Event(ConsentLeaf),
     Erasure(ErasureLeaf),
+    Relabel(RelabelLeaf),
 }
 
 impl ChainLeaf {
     fn parse(bytes: &[u8]) -> Result<Self, String> {
-        match ConsentLeaf::parse(bytes) {
-            Ok(leaf) => Ok(Self::Event(leaf)),
-            Err(event) => ErasureLeaf::parse(bytes)
-                .map(Self::Erasure)
-                .map_err(|erasure| {
-                    format!("as a consent_event leaf: {event}; as an erasure leaf: {erasure}")
-                }),
-        }
+        let event = match ConsentLeaf::parse(bytes) {
+            Ok(leaf) => return Ok(Self::Event(leaf)),
+            Err(e) => e,
+        };
+        let erasure = match ErasureLeaf::parse(bytes) {
+            Ok(leaf) => return Ok(Self::Erasure(leaf)),
+            Err(e) => e,
+        };
+        RelabelLeaf::parse(bytes)
+            .map(Self::Relabel)
+            .map_err(|relabel| {
+                format!(
+                    "as a consent_event leaf: {event}; as an erasure leaf: {erasure}; as a \
+                 relabel leaf: {relabel}"
+                )
+            })
     }
 
     fn recorded_at(&self) -> &str {
         match self {
             Self::Event(l) => &l.recorded_at,
             Self::Erasure(l) => &l.recorded_at,
+            Self::Relabel(l) => &l.recorded_at,
         }
     }
 
@@ -1038,13 +1116,15 @@ impl ChainLeaf {
         match self {
             Self::Event(l) => (&l.tenant, &l.subject, l.prev),
             Self::Erasure(l) => (&l.tenant, &l.subject, Some(l.prev)),
+            Self::Relabel(l) => (&l.tenant, &l.subject, Some(l.prev)),
         }
     }
 }
 
-/// Every leaf of the subject's chain: its proofs, that it is a consent event or an erasure of
-/// this tenant and subject, and the chain. Returns the events and the erasures that hold, in
-/// order, and the leaf index of the last.
+/// Every leaf of the subject's chain: its proofs, that it is a consent event, an erasure or (at
+/// most once) a relabelling of this tenant and subject, and the chain; the leaves before a
+/// relabelling name its salted commitment. Returns the events, the erasures and the
+/// relabelling that hold, in order, and the leaf index of the last.
 #[allow(clippy::type_complexity)]
 fn check_events(
     report: &mut Report,
@@ -1054,10 +1134,32 @@ fn check_events(
 ) -> (
     Vec<(u64, ConsentLeaf)>,
     Vec<(u64, ErasureLeaf)>,
+    Option<(u64, RelabelLeaf)>,
     Option<u64>,
 ) {
     let mut documents = Vec::new();
     let mut erasures = Vec::new();
+    let mut relabel: Option<(u64, RelabelLeaf)> = None;
+    // The key each leaf names: before the relabelling (if there is one), its `from`.
+    let relabels: Vec<(usize, String)> = bundle
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(n, e)| {
+            let leaf = RelabelLeaf::parse(&B64.decode(&e.leaf).ok()?).ok()?;
+            Some((n, leaf.from))
+        })
+        .collect();
+    if relabels.len() > 1 {
+        report.check(
+            "relabelling",
+            false,
+            format!(
+                "the chain holds {} relabel leaves: a history is relabelled once",
+                relabels.len()
+            ),
+        );
+    }
     let mut previous: Option<u64> = None;
     let mut previous_recorded: Option<i64> = None;
     for (n, event) in bundle.events.iter().enumerate() {
@@ -1077,7 +1179,11 @@ fn check_events(
             }
         };
         let (tenant, subject, prev) = leaf.owner();
-        let owner_ok = tenant == bundle.tenant.id && subject == commitment;
+        let expected = match relabels.first() {
+            Some((at, from)) if n < *at => from.as_str(),
+            _ => commitment,
+        };
+        let owner_ok = tenant == bundle.tenant.id && subject == expected;
         report.check(
             format!("{what}: names this tenant and subject"),
             owner_ok,
@@ -1125,10 +1231,13 @@ fn check_events(
         match leaf {
             ChainLeaf::Event(leaf) => documents.push((event.leaf_index, leaf)),
             ChainLeaf::Erasure(leaf) => erasures.push((event.leaf_index, leaf)),
+            ChainLeaf::Relabel(leaf) => {
+                relabel.get_or_insert((event.leaf_index, leaf));
+            }
         }
     }
 
-    (documents, erasures, previous)
+    (documents, erasures, relabel, previous)
 }
 
 /// The tenant's legal holds: each a `legal_hold` leaf of the tenant under its hold key, proven,
@@ -1786,6 +1895,12 @@ mod tests {
     #[test]
     fn verdicts_on_the_golden_vectors_are_stable() {
         assert!(golden("bundles.json", "bundle", super::verify) > 10);
+    }
+
+    /// Bundles of a history begun before labels, through its relabelling, and altered.
+    #[test]
+    fn verdicts_on_the_golden_relabelled_bundles_are_stable() {
+        assert!(golden("relabelled.json", "bundle", super::verify) >= 5);
     }
 
     /// Send decisions with their proofs as the server gave them, and altered.
