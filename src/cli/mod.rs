@@ -259,6 +259,16 @@ enum VerifyCommand {
     Campaign(ProofArgs),
 }
 
+/// A witness key's type (C2SP tlog-cosignature).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum CosignatureAlgorithm {
+    /// ML-DSA-44 (FIPS 204), signature type 0x06.
+    #[value(name = "ml-dsa-44")]
+    MlDsa44,
+    /// Ed25519 `cosignature/v1`, signature type 0x04.
+    Ed25519,
+}
+
 #[derive(Debug, Subcommand)]
 enum WitnessCommand {
     /// Create a witness key: writes the private key to --out (never overwrites) and prints the
@@ -270,6 +280,10 @@ enum WitnessCommand {
         /// Where to write the private key.
         #[arg(long)]
         out: PathBuf,
+        /// The cosignature type: ML-DSA-44 (post-quantum; C2SP tlog-cosignature says new
+        /// deployments should use it) or Ed25519 (cosignature/v1, which older clients verify).
+        #[arg(long, value_enum, default_value = "ml-dsa-44")]
+        algorithm: CosignatureAlgorithm,
     },
     /// Print the verifier key of a witness key file.
     Vkey {
@@ -590,8 +604,16 @@ fn witness(command: WitnessCommand) -> Result<(), String> {
         Cosigner::from_skey(&text).map_err(|e| format!("{}: {e}", path.display()))
     };
     match command {
-        WitnessCommand::NewKey { name, out } => {
-            let key = Cosigner::generate(&name).map_err(|e| e.to_string())?;
+        WitnessCommand::NewKey {
+            name,
+            out,
+            algorithm,
+        } => {
+            let key = match algorithm {
+                CosignatureAlgorithm::MlDsa44 => Cosigner::generate_ml_dsa_44(&name),
+                CosignatureAlgorithm::Ed25519 => Cosigner::generate(&name),
+            }
+            .map_err(|e| e.to_string())?;
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)

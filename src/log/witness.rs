@@ -271,7 +271,10 @@ impl Witness {
         self.audited(origin, &cp, now)?;
         // The exact body, extension lines and all: that is what verifiers check against.
         let (body, _) = split_note(note).map_err(|e| bad(&e.to_string()))?;
-        let lines = self.cosigner.cosign(body, now);
+        let lines = self
+            .cosigner
+            .cosign(body, now)
+            .map_err(|e| bad(&e.to_string()))?;
         self.store(origin, note)?;
         let state = |e: std::io::Error| WitnessError::State(e.to_string());
         let file = self.state_file(origin);
@@ -319,7 +322,10 @@ impl Witness {
             .ok()
             .and_then(|t| t.trim().parse().ok())
             .ok_or_else(|| WitnessError::State("no time of the last cosignature".into()))?;
-        let lines = self.cosigner.cosign(body, time);
+        let lines = self
+            .cosigner
+            .cosign(body, time)
+            .map_err(|e| WitnessError::State(e.to_string()))?;
         Ok(Some(for_monitors(log, &note, &lines)))
     }
 }

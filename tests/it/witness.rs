@@ -42,14 +42,19 @@ impl Drop for WitnessProcess {
     }
 }
 
+/// A witness key made by `witness new-key`: ML-DSA-44 (the default), except for `w2`, which
+/// keeps an Ed25519 `cosignature/v1` key, so that a quorum of w1 and w2 mixes both types.
 fn new_key(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
     let key = dir.join(format!("{name}.key"));
+    let algorithm = if name == "w2" { "ed25519" } else { "ml-dsa-44" };
     let out = bin()
         .args([
             "witness",
             "new-key",
             "--name",
             &format!("{name}.example.jp/witness"),
+            "--algorithm",
+            algorithm,
         ])
         .arg("--out")
         .arg(&key)

@@ -45,7 +45,7 @@ pub(super) fn check_key_name(name: &str) -> Result<(), NoteError> {
 }
 
 /// `SHA-256(name || 0x0A || algorithm byte || public key)[:4]`.
-pub(super) fn key_id_for(name: &str, algorithm: u8, public_key: &[u8; 32]) -> [u8; 4] {
+pub(super) fn key_id_for(name: &str, algorithm: u8, public_key: &[u8]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update([b'\n', algorithm]);

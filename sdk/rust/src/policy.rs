@@ -210,7 +210,7 @@ mod tests {
         let with = |signers: &[usize]| {
             let mut n = note.clone();
             for &i in signers {
-                n.push_str(&w[i].cosign(body, 1));
+                n.push_str(&w[i].cosign(body, 1).unwrap());
             }
             n
         };

@@ -1,7 +1,15 @@
 // C2SP signed notes and tlog-checkpoint bodies (the log's Ed25519 signature, algorithm 0x01),
-// tlog-cosignature (witnesses' cosignature/v1, algorithm 0x04) and tlog-policy quorums.
+// tlog-cosignature (witnesses' Ed25519 cosignature/v1, algorithm 0x04, and ML-DSA-44, algorithm
+// 0x06, verified with @noble/post-quantum) and tlog-policy quorums.
+
+import { ml_dsa44 } from "@noble/post-quantum/ml-dsa.js";
 
 import { bytes, ed25519Verify, equal, fromBase64, Hash, sha256, toHex } from "./crypto.js";
+
+/** The public key length of each signature type (Ed25519 for the log's 0x01 and 0x04; ML-DSA-44 0x06). */
+const KEY_LENGTH: Record<number, number> = { 0x01: 32, 0x04: 32, 0x06: 1312 };
+/** The witness key types: Ed25519 cosignature/v1 and ML-DSA-44. */
+const WITNESS_TYPES = [0x04, 0x06];
 
 /** A checkpoint body: origin, tree size, root hash. */
 export interface Checkpoint {
@@ -13,10 +21,11 @@ export interface Checkpoint {
 interface Key {
   name: string;
   id: Uint8Array;
+  algorithm: number;
   publicKey: Uint8Array;
 }
 
-async function parseKey(vkey: string, algorithm: number): Promise<Key> {
+async function parseKey(vkey: string, algorithms: number | number[]): Promise<Key> {
   // Names hold no '+', but the base64 key may: split from the left.
   const [name, idHex, ...rest] = vkey.trim().split("+");
   const material = rest.join("+");
@@ -24,13 +33,41 @@ async function parseKey(vkey: string, algorithm: number): Promise<Key> {
     throw new Error("a verifier key is <name>+<key id>+<base64 key>");
   }
   const raw = fromBase64(material);
-  if (!raw || raw.length !== 33 || raw[0] !== algorithm) {
-    throw new Error(`not a key of signature type 0x0${algorithm}`);
+  const allowed = typeof algorithms === "number" ? [algorithms] : algorithms;
+  if (!raw || !allowed.includes(raw[0]) || raw.length !== 1 + KEY_LENGTH[raw[0]]) {
+    throw new Error(`not a key of signature type ${allowed.map((a) => `0x0${a}`).join(" or ")}`);
   }
+  const algorithm = raw[0];
   const publicKey = raw.slice(1);
   const id = (await sha256(bytes(`${name}\n`), Uint8Array.of(algorithm), publicKey)).slice(0, 4);
   if (toHex(id) !== idHex.toLowerCase()) throw new Error("the key id does not match the name and key");
-  return { name, id, publicKey };
+  return { name, id, algorithm, publicKey };
+}
+
+/** The ML-DSA-44 `cosigned_message` of a checkpoint (tlog-cosignature; `start` 0), or null. */
+function cosignedMessage(name: string, time: bigint, body: string): Uint8Array | null {
+  let cp: Checkpoint;
+  try {
+    cp = parseCheckpoint(body);
+  } catch {
+    return null;
+  }
+  const n = bytes(name);
+  const o = bytes(cp.origin);
+  if (n.length < 1 || n.length > 255 || o.length < 1 || o.length > 255) return null;
+  const u64 = (v: bigint) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, v);
+    return b;
+  };
+  const parts = [bytes("subtree/v1\n\0"), Uint8Array.of(n.length), n, u64(time), Uint8Array.of(o.length), o, u64(0n), u64(cp.size), cp.root];
+  const out = new Uint8Array(parts.reduce((k, p) => k + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Splits a note into its body and its signature lines (name, blob). */
@@ -89,9 +126,11 @@ export async function verifyCheckpoint(note: string, vkey: string): Promise<Chec
   return cp;
 }
 
-/** The time of a valid cosignature/v1 by the witness `vkey` on `note`, or `null`. */
+/** The time of a valid cosignature by the witness `vkey` (Ed25519 cosignature/v1 or ML-DSA-44)
+ * on `note`, or `null`. */
 export async function cosignedAt(note: string, vkey: string): Promise<bigint | null> {
-  const key = await parseKey(vkey, 0x04);
+  const key = await parseKey(vkey, WITNESS_TYPES);
+  const signatureLength = key.algorithm === 0x06 ? 2420 : 64;
   let split;
   try {
     split = splitNote(note);
@@ -100,21 +139,28 @@ export async function cosignedAt(note: string, vkey: string): Promise<bigint | n
   }
   let latest: bigint | null = null;
   for (const { name, blob } of split.signatures) {
-    if (name !== key.name || blob.length !== 76 || !equal(blob.slice(0, 4), key.id)) continue;
+    if (name !== key.name || blob.length !== 12 + signatureLength || !equal(blob.slice(0, 4), key.id)) continue;
     const time = new DataView(blob.buffer, blob.byteOffset + 4, 8).getBigUint64(0);
-    const message = bytes(`cosignature/v1\ntime ${time}\n${split.body}`);
-    if (time < 2n ** 63n && (await ed25519Verify(key.publicKey, blob.slice(12), message))) {
+    let ok: boolean;
+    if (key.algorithm === 0x06) {
+      const message = cosignedMessage(key.name, time, split.body);
+      ok = message !== null && ml_dsa44.verify(blob.slice(12), message, key.publicKey);
+    } else {
+      ok = await ed25519Verify(key.publicKey, blob.slice(12), bytes(`cosignature/v1\ntime ${time}\n${split.body}`));
+    }
+    if (time < 2n ** 63n && ok) {
       latest = latest === null || time > latest ? time : latest;
     }
   }
   return latest;
 }
 
-/** The base64 public key of a vkey of signature type `algorithm`, or `null` (no key id check). */
-export function keyMaterial(vkey: string, algorithm: number): string | null {
+/** The base64 public key of a vkey of signature type `algorithm` (or one of them), or `null` (no key id check). */
+export function keyMaterial(vkey: string, algorithms: number | number[]): string | null {
   const [name, id, ...rest] = vkey.trim().split("+");
   const raw = fromBase64(rest.join("+"));
-  if (!name || !/^[0-9a-fA-F]{8}$/.test(id ?? "") || !raw || raw.length !== 33 || raw[0] !== algorithm) return null;
+  const allowed = typeof algorithms === "number" ? [algorithms] : algorithms;
+  if (!name || !/^[0-9a-fA-F]{8}$/.test(id ?? "") || !raw || !allowed.includes(raw[0]) || raw.length !== 1 + KEY_LENGTH[raw[0]]) return null;
   return rest.join("+");
 }
 
@@ -132,7 +178,7 @@ export async function parsePolicy(text: string): Promise<Policy> {
   const policy = parsePolicyLines(text);
   for (const log of policy.logs) await parseKey(log, 0x01);
   for (const [name, witness] of policy.witnesses) {
-    await parseKey(witness, 0x04).catch((e) => {
+    await parseKey(witness, WITNESS_TYPES).catch((e) => {
       throw new Error(`witness ${name}: ${e.message}`);
     });
   }
@@ -156,9 +202,9 @@ function parsePolicyLines(text: string): Policy {
       policy.logs.push(args[0]);
     } else if (kind === "witness" && (args.length === 2 || args.length === 3)) {
       if (defined(args[0])) fail(`${args[0]} is already defined`);
-      const key = keyMaterial(args[1], 0x04) ?? fail("not a witness verifier key");
+      const key = keyMaterial(args[1], WITNESS_TYPES) ?? fail("not a witness verifier key");
       for (const w of policy.witnesses.values()) {
-        if (keyMaterial(w, 0x04) === key) fail("the same witness key twice");
+        if (keyMaterial(w, WITNESS_TYPES) === key) fail("the same witness key twice");
       }
       policy.witnesses.set(args[0], args[1]);
     } else if (kind === "group" && args.length >= 3) {

@@ -9,7 +9,9 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { decisionsFromLeaves, parseConsentLeaf, strictMillis, verifyCampaign, verifyDecision, verifyEvidence } from "../dist/index.js";
+import { ml_dsa44 } from "@noble/post-quantum/ml-dsa.js";
+
+import { cosignedAt, decisionsFromLeaves, parseConsentLeaf, strictMillis, verifyCampaign, verifyDecision, verifyEvidence } from "../dist/index.js";
 
 const vectors = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "vectors");
 const read = (name) => JSON.parse(readFileSync(join(vectors, name), "utf8"));
@@ -86,3 +88,37 @@ test("times: the calendar's dates only, as the Rust verifier reads them", () => 
   for (const time of refused) assert.equal(strictMillis(time), null, time);
   for (const time of accepted) assert.notEqual(strictMillis(time), null, time);
 });
+
+test("cosignedAt reads the Rust witness's ML-DSA-44 and Ed25519 cosignatures as the Rust verifier does", async () => {
+  const { cases } = read("cosignatures.json");
+  assert.ok(cases.length >= 8);
+  for (const c of cases) {
+    const time = await cosignedAt(c.note, c.vkey);
+    assert.equal(time === null ? null : Number(time), c.cosigned_at, c.name);
+  }
+});
+
+test("an independent ML-DSA-44 (@noble/post-quantum) derives the Rust witness's key and signature from its seed", () => {
+  const { cases } = read("cosignatures.json");
+  const c = cases.find((k) => k.name === "ML-DSA-44: cosigned");
+  const seed = Uint8Array.from(Buffer.from(c.seed, "hex"));
+  const { publicKey, secretKey } = ml_dsa44.keygen(seed);
+  const material = Buffer.from(c.vkey.split("+").slice(2).join("+"), "base64");
+  assert.equal(material[0], 0x06);
+  assert.deepEqual(Uint8Array.from(material.subarray(1)), publicKey);
+  // FIPS 204's deterministic variant (rnd = 0): the same bytes from both implementations.
+  const line = c.note.trimEnd().split("\n").pop();
+  const blob = Buffer.from(line.split(" ").pop(), "base64");
+  const sig = ml_dsa44.sign(cosignedMessageOf(c.note, "witness.example.jp/w", blob), secretKey, { extraEntropy: false });
+  assert.deepEqual(sig, Uint8Array.from(blob.subarray(12)));
+});
+
+/** The cosigned_message of the note's checkpoint, written here from tlog-cosignature's struct. */
+function cosignedMessageOf(note, name, blob) {
+  const [origin, size, root] = note.split("\n");
+  const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(v)); return b; };
+  return Uint8Array.from(Buffer.concat([
+    Buffer.from("subtree/v1\n\0"), Buffer.from([name.length]), Buffer.from(name), blob.subarray(4, 12),
+    Buffer.from([origin.length]), Buffer.from(origin), u64(0), u64(size), Buffer.from(root, "base64"),
+  ]));
+}

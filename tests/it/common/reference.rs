@@ -186,38 +186,61 @@ pub fn entries(bundle: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// The time of a valid C2SP `cosignature/v1` line by the witness `vkey` on `note`, written from
-/// tlog-cosignature: key id `SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4]`, blob `id ‖ u64be(time) ‖
-/// sig`, message `"cosignature/v1\ntime <t>\n" ‖ body`.
+/// The time of a valid C2SP cosignature line by the witness `vkey` on `note`, written from
+/// tlog-cosignature: key id `SHA-256(name ‖ "\n" ‖ type ‖ key)[:4]`, blob `id ‖ u64be(time) ‖
+/// sig`; for Ed25519 (type 0x04) the message `"cosignature/v1\ntime <t>\n" ‖ body`, for
+/// ML-DSA-44 (type 0x06) the `cosigned_message` struct.
 pub fn cosigned_at(note: &str, vkey: &str) -> Option<u64> {
     let mut parts = vkey.trim().splitn(3, '+');
     let (name, _, key_b64) = (parts.next()?, parts.next()?, parts.next()?);
     let key = B64.decode(key_b64).ok()?;
-    if key.len() != 33 || key[0] != 4 {
-        return None;
-    }
+    let (kind, key) = key.split_first()?;
     let id = Sha256::new()
         .chain_update(name)
-        .chain_update([b'\n', 4])
-        .chain_update(&key[1..])
+        .chain_update([b'\n', *kind])
+        .chain_update(key)
         .finalize();
-    let vk = VerifyingKey::from_bytes(key[1..].try_into().ok()?).ok()?;
     let at = note.rfind("\n\n")?;
     let (body, sigs) = (&note[..at + 1], &note[at + 2..]);
     sigs.lines().find_map(|line| {
         let blob = B64
             .decode(line.strip_prefix(&format!("\u{2014} {name} "))?)
             .ok()?;
-        if blob.len() != 76 || blob[..4] != id[..4] {
+        if blob.len() < 12 || blob[..4] != id[..4] {
             return None;
         }
         let time = u64::from_be_bytes(blob[4..12].try_into().ok()?);
-        let message = format!("cosignature/v1\ntime {time}\n{body}");
-        vk.verify(
-            message.as_bytes(),
-            &Signature::from_slice(&blob[12..]).ok()?,
-        )
-        .ok()
-        .map(|_| time)
+        let ok = match *kind {
+            4 => {
+                let vk = VerifyingKey::from_bytes(key.try_into().ok()?).ok()?;
+                let message = format!("cosignature/v1\ntime {time}\n{body}");
+                vk.verify(
+                    message.as_bytes(),
+                    &Signature::from_slice(&blob[12..]).ok()?,
+                )
+                .is_ok()
+            }
+            6 => {
+                use ml_dsa::{EncodedVerifyingKey, MlDsa44};
+                let mut lines = body.lines();
+                let (origin, size, root) = (lines.next()?, lines.next()?, lines.next()?);
+                let mut m = b"subtree/v1\n\0".to_vec();
+                m.push(name.len() as u8);
+                m.extend_from_slice(name.as_bytes());
+                m.extend_from_slice(&time.to_be_bytes());
+                m.push(origin.len() as u8);
+                m.extend_from_slice(origin.as_bytes());
+                m.extend_from_slice(&[0; 8]);
+                m.extend_from_slice(&size.parse::<u64>().ok()?.to_be_bytes());
+                m.extend_from_slice(&B64.decode(root).ok()?);
+                let vk = ml_dsa::VerifyingKey::<MlDsa44>::decode(
+                    &EncodedVerifyingKey::<MlDsa44>::try_from(key).ok()?,
+                );
+                let sig = ml_dsa::Signature::<MlDsa44>::try_from(&blob[12..]).ok()?;
+                vk.verify_with_context(&m, b"", &sig)
+            }
+            _ => false,
+        };
+        ok.then_some(time)
     })
 }
