@@ -743,3 +743,149 @@ async fn a_future_dated_erasure_fails_under_the_witnesses_times(db: TestDb) {
     );
     app.stop().await;
 }
+
+/// One request of the table: what it is, and its body.
+struct Offer {
+    what: &'static str,
+    body: String,
+}
+
+/// C2SP tlog-witness `add-checkpoint`, as a table: each request goes to our witness (the
+/// `witness serve` process) and to the reference witness written in the tests from the spec
+/// text (`reference::witness_status`), in order, each with what it cosigned so far; the two
+/// must answer the same status every time — and the table covers every status the spec names.
+#[actix_web::test]
+async fn our_witness_answers_as_the_reference_witness_does() {
+    use consent_ledger_sdk::note::NoteSigner;
+    let dir = tempfile::tempdir().unwrap();
+    let log = NoteSigner::new("table.example/log", &[9; 32]).unwrap();
+    let stranger = NoteSigner::new("table.example/log", &[8; 32]).unwrap();
+    let other_log = NoteSigner::new("other.example/log", &[9; 32]).unwrap();
+    let witness = start_witness(dir.path(), "table", &log.verifier_key());
+    let leaves: Vec<reference::Hash> = (0..8u8).map(|i| reference::leaf_hash(&[i])).collect();
+    let signed = |signer: &NoteSigner, size: usize, root: reference::Hash| {
+        let origin = if std::ptr::eq(signer, &other_log) {
+            "other.example/log"
+        } else {
+            "table.example/log"
+        };
+        signer
+            .sign(&format!("{origin}\n{size}\n{}\n", B64.encode(root)))
+            .unwrap()
+    };
+    let note = |size: usize| signed(&log, size, reference::mth(&leaves[..size]));
+    let proof = |m: usize, n: usize| -> String {
+        reference::consistency(m, &leaves[..n])
+            .iter()
+            .map(|h| format!("{}\n", B64.encode(h)))
+            .collect()
+    };
+    let offer = |what, old: usize, proof: String, note: String| Offer {
+        what,
+        body: format!("old {old}\n{proof}\n{note}"),
+    };
+    // A line by the log's name and key ID whose signature fails, before the valid one.
+    let failing_first = {
+        let valid = note(4);
+        let (body, line) = valid.rsplit_once("\n\n").unwrap();
+        let blob = B64
+            .decode(line.trim_end().rsplit(' ').next().unwrap())
+            .unwrap();
+        let mut bad = blob.clone();
+        bad[10] ^= 1;
+        format!(
+            "{body}\n\n\u{2014} table.example/log {}\n{line}",
+            B64.encode(bad)
+        )
+    };
+    let table = [
+        offer("the empty tree, from nothing", 0, String::new(), note(0)),
+        offer(
+            "size 0 with a root that is not the empty tree's",
+            0,
+            String::new(),
+            signed(&log, 0, leaves[0]),
+        ),
+        offer(
+            "an unknown origin",
+            0,
+            String::new(),
+            signed(&other_log, 2, reference::mth(&leaves[..2])),
+        ),
+        offer(
+            "signed by another key of the same name only",
+            0,
+            String::new(),
+            signed(&stranger, 4, reference::mth(&leaves[..4])),
+        ),
+        offer(
+            "a failing line by the log's key before a valid one",
+            0,
+            String::new(),
+            failing_first,
+        ),
+        offer("old larger than the checkpoint", 5, String::new(), note(4)),
+        Offer {
+            what: "no old line",
+            body: format!("\n{}", note(4)),
+        },
+        Offer {
+            what: "old with a leading zero",
+            body: format!("old 00\n\n{}", note(4)),
+        },
+        offer("a stale old size", 3, proof(3, 4), note(4)),
+        offer("old 0 with a consistency proof", 0, proof(2, 4), note(4)),
+        offer("growth from the empty tree", 0, String::new(), note(4)),
+        offer(
+            "growth with a proof that does not verify",
+            4,
+            proof(3, 6),
+            note(6),
+        ),
+        offer("growth with the right proof", 4, proof(4, 6), note(6)),
+        offer(
+            "a fork: the same size, another root",
+            6,
+            String::new(),
+            signed(&log, 6, reference::mth(&leaves[1..7])),
+        ),
+        offer("the same checkpoint again", 6, String::new(), note(6)),
+        offer("the same size with a proof", 6, proof(4, 6), note(6)),
+        offer("an old size from before", 4, proof(4, 8), note(8)),
+        offer("growth to the whole tree", 6, proof(6, 8), note(8)),
+    ];
+    let client = awc::Client::new();
+    let url = format!("{}/add-checkpoint", witness.url);
+    let mut latest: Option<(u64, reference::Hash)> = None;
+    let mut seen = std::collections::BTreeSet::new();
+    for case in &table {
+        let expected = reference::witness_status(&case.body, &log.verifier_key(), latest);
+        let mut res = client
+            .post(&url)
+            .send_body(case.body.clone())
+            .await
+            .unwrap();
+        let body = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+        assert_eq!(res.status().as_u16(), expected, "{}: {body}", case.what);
+        if expected == 200 {
+            let cp = case.body.split_once("\n\n").unwrap().1;
+            let mut l = cp.lines();
+            let (_, size, root) = (l.next(), l.next().unwrap(), l.next().unwrap());
+            latest = Some((
+                size.parse().unwrap(),
+                B64.decode(root).unwrap().try_into().unwrap(),
+            ));
+            // "Witnesses SHOULD use ML-DSA-44 cosignatures": ours does by default.
+            assert!(
+                reference::cosigned_at(&format!("{cp}{body}"), &witness.vkey).is_some(),
+                "{}",
+                case.what
+            );
+        }
+        seen.insert(expected);
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [200, 400, 403, 404, 409, 422]
+    );
+}
