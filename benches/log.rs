@@ -17,7 +17,7 @@ use consent_ledger::store::Store;
 fn settings() -> LogSettings {
     LogSettings {
         origin: Some("bench.example/log".into()),
-        new_origin: "bench.example/log".into(),
+        new_origin: Some("bench.example/log".into()),
         checkpoint_interval: Duration::from_millis(100),
         max_batch: 4096,
         witnesses: Vec::new(),

@@ -303,11 +303,47 @@ impl Config {
         })
     }
 
+    /// Whether the service listens beyond this machine (`bind` is not a loopback address): in
+    /// production, as far as the log's name is concerned.
+    fn listens_beyond_loopback(&self) -> bool {
+        let host = self
+            .bind
+            .rsplit_once(':')
+            .map_or(self.bind.as_str(), |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        !(host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()))
+    }
+
+    /// Whether `public_url` names this machine only (`localhost`, a loopback address).
+    fn public_url_is_local(&self) -> bool {
+        match url::Url::parse(&self.public_url)
+            .ok()
+            .and_then(|u| u.host().map(|h| h.to_owned()))
+        {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => true,
+        }
+    }
+
+    /// The origin a new log may be created with: `None` when no unique one can be derived — a
+    /// service listening beyond this machine whose `public_url` names only this machine and no
+    /// `origin` set (tlog-checkpoint: the origin "SHOULD be unique"; every such install would be
+    /// `127.0.0.1:8080`).
+    fn new_log_origin(&self) -> Option<String> {
+        let unnamed = self.origin.is_none() && self.public_url_is_local();
+        (!(unnamed && self.listens_beyond_loopback())).then(|| self.default_origin())
+    }
+
     /// The log's settings.
     pub fn log_settings(&self) -> LogSettings {
         LogSettings {
             origin: self.origin.clone(),
-            new_origin: self.default_origin(),
+            new_origin: self.new_log_origin(),
             checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms),
             max_batch: self.max_batch,
             witnesses: self.witnesses.clone(),
@@ -381,6 +417,41 @@ impl IpRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// C2SP tlog-checkpoint: the origin "SHOULD be unique" — a service reachable from other
+    /// machines gets a new log only under a name of its own: its public URL's, or the origin set.
+    #[test]
+    fn a_new_log_beyond_loopback_needs_a_name_of_its_own() {
+        let local = Config::default();
+        assert_eq!(local.new_log_origin().as_deref(), Some("127.0.0.1:8080"));
+        let exposed = Config {
+            bind: "0.0.0.0:8080".into(),
+            ..Config::default()
+        };
+        assert_eq!(exposed.new_log_origin(), None);
+        let v6 = Config {
+            bind: "[::]:8080".into(),
+            public_url: "http://[::1]:8080".into(),
+            ..Config::default()
+        };
+        assert_eq!(v6.new_log_origin(), None);
+        let named = Config {
+            public_url: "https://ledger.example.jp/consent/".into(),
+            ..exposed.clone()
+        };
+        assert_eq!(
+            named.new_log_origin().as_deref(),
+            Some("ledger.example.jp/consent")
+        );
+        let origin = Config {
+            origin: Some("ledger.example.jp/2026".into()),
+            ..exposed
+        };
+        assert_eq!(
+            origin.new_log_origin().as_deref(),
+            Some("ledger.example.jp/2026")
+        );
+    }
 
     #[test]
     fn file_then_flags_override_defaults() {

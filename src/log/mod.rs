@@ -214,8 +214,8 @@ pub struct LogSettings {
     /// The checkpoint origin, also the signing key's name, if configured: an existing log must
     /// have it; `None` takes the existing log's.
     pub origin: Option<String>,
-    /// The origin a new log is created with.
-    pub new_origin: String,
+    /// The origin a new log is created with; `None`: refuse to create one (no unique name).
+    pub new_origin: Option<String>,
     /// The longest time between an acknowledged append and a checkpoint covering it.
     pub checkpoint_interval: Duration,
     /// The most leaves committed in one transaction.
@@ -341,6 +341,14 @@ impl Log {
             if let Some(meta) = r.log_meta()? {
                 return Ok::<_, LogError>(meta);
             }
+            let Some(origin) = &origin else {
+                return Err(LogError::Identity(
+                    "a new log needs a unique name, and this service listens beyond this \
+                     machine while public_url names only this machine: set public_url to the \
+                     address clients reach it at (the log is named after it), or set origin"
+                        .into(),
+                ));
+            };
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed)
                 .map_err(|e| LogError::Corrupt(format!("no randomness for a key: {e}")))?;

@@ -13,6 +13,7 @@ on_both_backends!(
     restart_resumes_the_same_tree,
     origin_is_fixed_for_a_log,
     a_new_log_is_named_after_its_public_url_and_keeps_its_name,
+    a_new_log_listening_beyond_loopback_without_a_name_is_refused,
     entry_bundles_are_gzipped_when_asked_and_checkpoints_are_not_frozen
 );
 
@@ -426,5 +427,29 @@ async fn a_new_log_is_named_after_its_public_url_and_keeps_its_name(db: TestDb) 
     };
     let state = consent_ledger::api::AppState::open(&moved).unwrap();
     assert_eq!(state.log.origin(), "ledger.example.jp/consent");
+    state.log.shutdown();
+}
+
+/// A new log for a service that listens beyond this machine, with no origin and a public URL
+/// naming only this machine, would share its name with every such install: refused, saying
+/// what to set, and nothing is created; with `public_url` set it starts, named after it.
+async fn a_new_log_listening_beyond_loopback_without_a_name_is_refused(db: TestDb) {
+    let exposed = consent_ledger::config::Config {
+        origin: None,
+        bind: "0.0.0.0:8080".into(),
+        public_url: "http://127.0.0.1:8080".into(),
+        ..db.config()
+    };
+    let err = match consent_ledger::api::AppState::open(&exposed) {
+        Ok(_) => panic!("a new log without a unique name was created"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("set public_url"), "{err}");
+    let named = consent_ledger::config::Config {
+        public_url: "https://ledger.example.jp".into(),
+        ..exposed
+    };
+    let state = consent_ledger::api::AppState::open(&named).unwrap();
+    assert_eq!(state.log.origin(), "ledger.example.jp");
     state.log.shutdown();
 }
