@@ -352,7 +352,7 @@ impl Log {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed)
                 .map_err(|e| LogError::Corrupt(format!("no randomness for a key: {e}")))?;
-            r.init_log(&origin, &seed, &empty_root(), crate::now_millis())?;
+            r.init_log(origin, &seed, &empty_root(), crate::now_millis())?;
             Ok(r.log_meta()?.expect("just inserted"))
         })?;
         // A log from before subject labels gets its VRF key on first opening; one that has
