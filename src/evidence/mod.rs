@@ -327,15 +327,22 @@ fn bundle_covering(
 }
 
 /// For each leaf of `indexes` (the events, and a campaign proof's campaign leaf), the latest
-/// checkpoint the witnesses cosigned without it, once each, smallest first, with the
-/// consistency proof to the bundle's checkpoint of `size`. Empty without witnesses.
+/// checkpoint the witnesses cosigned without it and the earliest one with it (up to the
+/// bundle's), once each, smallest first, with the consistency proof to the bundle's checkpoint
+/// of `size`: they bound the leaf's time from below and from above. Empty without witnesses.
 fn earlier(log: &Log, indexes: &[u64], size: u64) -> Result<Vec<Witnessed>, DomainError> {
     if log.witness_count() == 0 {
         return Ok(Vec::new());
     }
     let mut found = std::collections::BTreeMap::new();
     for &index in indexes {
-        if let Some(cp) = log.cosigned_without(index)? {
+        for cp in [
+            log.cosigned_without(index)?,
+            log.cosigned_with(index, size)?,
+        ]
+        .into_iter()
+        .flatten()
+        {
             found.entry(cp.size).or_insert(cp);
         }
     }

@@ -634,8 +634,32 @@ impl Log {
     /// The latest checkpoint witnesses cosigned without leaf `index` (of a size at most
     /// `index`), with its cosignature lines; `None` if there is none.
     pub fn cosigned_without(&self, index: u64) -> Result<Option<SignedCheckpoint>, LogError> {
+        self.cosigned_at(|r| {
+            r.latest_cosigned_at_most(to_i64(index)?)
+                .map_err(Into::into)
+        })
+    }
+
+    /// The earliest checkpoint witnesses cosigned with leaf `index` (of a size above `index`)
+    /// and at most `size` leaves, with its cosignature lines; `None` if there is none.
+    pub fn cosigned_with(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<Option<SignedCheckpoint>, LogError> {
+        self.cosigned_at(|r| {
+            r.earliest_cosigned_above(to_i64(index)?, to_i64(size)?)
+                .map_err(Into::into)
+        })
+    }
+
+    /// The cosigned checkpoint of the size `find` gives, with its cosignature lines.
+    fn cosigned_at(
+        &self,
+        find: impl FnOnce(&mut dyn Repo) -> Result<Option<i64>, LogError>,
+    ) -> Result<Option<SignedCheckpoint>, LogError> {
         self.inner.store.read(|r| {
-            let Some(size) = r.latest_cosigned_at_most(to_i64(index)?)? else {
+            let Some(size) = find(r)? else {
                 return Ok(None);
             };
             let row = r

@@ -127,6 +127,8 @@ pub trait LogRows {
     fn cosigned_sizes(&mut self, at_least: i64) -> QueryResult<Vec<i64>>;
     /// The largest cosigned checkpoint size in `1..=at_most`, if any.
     fn latest_cosigned_at_most(&mut self, at_most: i64) -> QueryResult<Option<i64>>;
+    /// The smallest cosigned checkpoint size in `above+1..=at_most`, if any.
+    fn earliest_cosigned_above(&mut self, above: i64, at_most: i64) -> QueryResult<Option<i64>>;
 }
 
 macro_rules! impl_log_rows {
@@ -351,6 +353,18 @@ macro_rules! impl_log_rows {
                     .filter(cosignatures::tree_size.le(at_most))
                     .filter(cosignatures::tree_size.gt(0))
                     .select(diesel::dsl::max(cosignatures::tree_size))
+                    .first(self)
+            }
+
+            fn earliest_cosigned_above(
+                &mut self,
+                above: i64,
+                at_most: i64,
+            ) -> QueryResult<Option<i64>> {
+                cosignatures::table
+                    .filter(cosignatures::tree_size.gt(above))
+                    .filter(cosignatures::tree_size.le(at_most))
+                    .select(diesel::dsl::min(cosignatures::tree_size))
                     .first(self)
             }
 

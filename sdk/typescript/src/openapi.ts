@@ -725,9 +725,10 @@ export interface components {
             decisions: components["schemas"]["PurposeDecision"][];
             /**
              * @description Only when the log has witnesses: for each event, the latest checkpoint the witnesses
-             *     cosigned *without* it (of a size at most its index), once each, smallest first, with the
-             *     consistency proof from it to the bundle's checkpoint. Its cosignatures' times bound from
-             *     below when the event can have been recorded (`docs/evidence-format.md`, time bounds).
+             *     cosigned *without* it (of a size at most its index) and the earliest *with* it (up to the
+             *     bundle's), once each, smallest first, with the consistency proof from it to the bundle's
+             *     checkpoint. Their cosignatures' times bound when the event can have been recorded, from
+             *     below and from above (`docs/evidence-format.md`, time bounds).
              */
             earlier?: components["schemas"]["Witnessed"][];
             /** @description Every event of the address up to the checkpoint, in log order. */

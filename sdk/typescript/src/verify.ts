@@ -456,25 +456,9 @@ async function checkTimeBounds(
   } catch {
     return; // reported by checkWitnessed
   }
-  const w = bundle.witnessed;
-  if (w) {
-    let later: Checkpoint | null = null;
-    try {
-      later = await verifyCheckpoint(w.checkpoint, vkey);
-    } catch {
-      later = null;
-    }
-    const cosigned = await cosignedTimes(policy, w.checkpoint);
-    if (later && later.size >= cp.size && (await checkQuorum(policy, w.checkpoint)).satisfied && cosigned.length > 0) {
-      const [name, seconds] = cosigned.reduce((a, b) => (b[1] > a[1] ? b : a));
-      const bound = seconds * 1000;
-      const late = times.filter((t) => t.recorded > bound + TIME_GRACE_MS).map((t) => t.what);
-      check(`${prefix}: no event claims a time after the witnesses saw it`, late.length === 0, late.length === 0
-        ? `recorded no later than ${iso(bound)} (witness ${name})`
-        : `${late.length} claim(s) a time after ${iso(bound)} (witness ${name}): ${late.join(", ")}`);
-    }
-  }
-  const earlier: [bigint, number, string][] = [];
+  // The witnessed prefixes: the earliest cosignature on one bounds from below the leaves it
+  // lacks; the latest, with the policy's quorum, bounds from above the leaves it holds.
+  const earlier: [bigint, number, string, [string, number] | null][] = [];
   let unnamed = 0;
   for (const e of bundle.earlier ?? []) {
     let before: Checkpoint | null = null;
@@ -490,7 +474,8 @@ async function checkTimeBounds(
     const cosigned = await cosignedTimes(policy, e.checkpoint);
     if (before && consistent && cosigned.length > 0) {
       const [name, t] = cosigned.reduce((a, b) => (b[1] < a[1] ? b : a));
-      earlier.push([before.size, t, name]);
+      const quorum = (await checkQuorum(policy, e.checkpoint)).satisfied;
+      earlier.push([before.size, t, name, quorum ? cosigned.reduce((a, b) => (b[1] > a[1] ? b : a)) : null]);
     } else if (before && consistent) {
       unnamed++; // cosigned by witnesses the policy does not name: no bound, and nothing false
     } else {
@@ -498,6 +483,41 @@ async function checkTimeBounds(
     }
   }
   if (unnamed > 0) notes.push(`${prefix}: ${unnamed} earlier checkpoint(s) cosigned by no witness of the policy: no bound from them`);
+  // No later than: the earliest witnessed tree that holds the event (the witnessed checkpoint
+  // holds them all), by the latest cosignature of the policy's quorum on it.
+  let latest: [string, number] | null = null;
+  const w = bundle.witnessed;
+  if (w) {
+    let later: Checkpoint | null = null;
+    try {
+      later = await verifyCheckpoint(w.checkpoint, vkey);
+    } catch {
+      later = null;
+    }
+    const cosigned = await cosignedTimes(policy, w.checkpoint);
+    if (later && later.size >= cp.size && (await checkQuorum(policy, w.checkpoint)).satisfied && cosigned.length > 0) {
+      latest = cosigned.reduce((a, b) => (b[1] > a[1] ? b : a));
+    }
+  }
+  const late: string[] = [];
+  let boundedAbove: [string, number] | null = null;
+  for (const t of times) {
+    const candidates = earlier
+      .filter(([size]) => size > BigInt(t.index))
+      .map(([, , , last]) => last)
+      .filter((l): l is [string, number] => l !== null);
+    if (latest) candidates.push(latest);
+    if (candidates.length === 0) continue;
+    const [name, seconds] = candidates.reduce((a, b) => (b[1] < a[1] ? b : a));
+    const bound = seconds * 1000;
+    if (t.recorded > bound + TIME_GRACE_MS) late.push(`${t.what} claims ${iso(t.recorded)}, after witness ${name} saw it, at ${iso(bound)}`);
+    if (!boundedAbove || seconds > boundedAbove[1]) boundedAbove = [name, seconds];
+  }
+  if (boundedAbove) {
+    check(`${prefix}: no event claims a time after the witnesses saw it`, late.length === 0, late.length === 0
+      ? `each recorded no later than a tree the witnesses cosigned; the last by ${iso(boundedAbove[1] * 1000)} (witness ${boundedAbove[0]})`
+      : late.join("; "));
+  }
   let bounded = 0;
   const early: string[] = [];
   const unbounded: string[] = [];

@@ -97,9 +97,10 @@ pub struct Bundle {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witnessed: Option<Witnessed>,
     /// Only when the log has witnesses: for each event, the latest checkpoint the witnesses
-    /// cosigned *without* it (of a size at most its index), once each, smallest first, with the
-    /// consistency proof from it to the bundle's checkpoint. Its cosignatures' times bound from
-    /// below when the event can have been recorded (`docs/evidence-format.md`, time bounds).
+    /// cosigned *without* it (of a size at most its index) and the earliest *with* it (up to the
+    /// bundle's), once each, smallest first, with the consistency proof from it to the bundle's
+    /// checkpoint. Their cosignatures' times bound when the event can have been recorded, from
+    /// below and from above (`docs/evidence-format.md`, time bounds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier: Vec<Witnessed>,
 }

@@ -375,7 +375,8 @@ fn extreme<T>(items: impl IntoIterator<Item = (T, u64)>, least: bool) -> Option<
 }
 
 /// Time bounds from the witnesses (with a policy): every event's times no later than the
-/// cosignatures on the witnessed checkpoint (the latest of them), and no event recorded before a
+/// cosignatures of the policy's quorum on the earliest witnessed tree that holds it (the latest
+/// of them; a checkpoint of `earlier`, or the witnessed one), and no event recorded before a
 /// witness cosigned a tree without it (the earliest cosignature on the latest such checkpoint in
 /// `earlier`), each within [`TIME_GRACE_MS`]. Without a policy the witnesses' keys are unknown:
 /// a note says so. Events claimed long before they were recorded are noted as back-dated.
@@ -432,40 +433,9 @@ fn check_time_bounds(
         }
         return;
     };
-    // No later than: the witnessed checkpoint covers every event.
-    let latest = bundle.witnessed.as_ref().and_then(|w| {
-        let later = verifier.checkpoint(&w.checkpoint).ok()?;
-        let cosigned = policy.cosigned_times(&w.checkpoint);
-        (later.size >= cp.size && policy.quorum(&w.checkpoint).satisfied)
-            .then(|| extreme(cosigned, false))
-            .flatten()
-    });
-    if let Some((name, seconds)) = latest {
-        let bound = seconds as i64 * 1000;
-        let late: Vec<String> = times
-            .iter()
-            .filter(|t| t.recorded > bound + TIME_GRACE_MS)
-            .map(|t| t.what.clone())
-            .collect();
-        report.check(
-            format!("{prefix}: no event claims a time after the witnesses saw it"),
-            late.is_empty(),
-            if late.is_empty() {
-                format!(
-                    "recorded no later than {} (witness {name})",
-                    rfc3339_ms(bound)
-                )
-            } else {
-                format!(
-                    "{} claim(s) a time after {} (witness {name}): {}",
-                    late.len(),
-                    rfc3339_ms(bound),
-                    late.join(", ")
-                )
-            },
-        );
-    }
-    // Not before: the latest witnessed tree without the event.
+    // The witnessed prefixes: earlier checkpoints the witnesses cosigned, each a prefix of the
+    // bundle's. The earliest cosignature on one bounds from below the leaves it lacks; the
+    // latest, with the policy's quorum, bounds from above the leaves it holds.
     let mut earlier = Vec::new();
     let mut unnamed = 0;
     for w in &bundle.earlier {
@@ -478,8 +448,13 @@ fn check_time_bounds(
             _ => false,
         };
         let first = extreme(policy.cosigned_times(&w.checkpoint), true);
+        let last = policy
+            .quorum(&w.checkpoint)
+            .satisfied
+            .then(|| extreme(policy.cosigned_times(&w.checkpoint), false))
+            .flatten();
         match (before, first) {
-            (Some(b), Some((name, t))) if consistent => earlier.push((b.size, t, name)),
+            (Some(b), Some((name, t))) if consistent => earlier.push((b.size, t, name, last)),
             // Cosigned by witnesses the policy does not name: no bound, and nothing false.
             (Some(_), None) if consistent => unnamed += 1,
             _ => {
@@ -497,6 +472,56 @@ fn check_time_bounds(
              bound from them"
         ));
     }
+    // No later than: the earliest witnessed tree that holds the event (the witnessed
+    // checkpoint holds them all), by the latest cosignature of the policy's quorum on it.
+    let latest = bundle.witnessed.as_ref().and_then(|w| {
+        let later = verifier.checkpoint(&w.checkpoint).ok()?;
+        let cosigned = policy.cosigned_times(&w.checkpoint);
+        (later.size >= cp.size && policy.quorum(&w.checkpoint).satisfied)
+            .then(|| extreme(cosigned, false))
+            .flatten()
+    });
+    let mut late = Vec::new();
+    let mut bounded_above: Option<(String, u64)> = None;
+    for timed in times {
+        let candidates = earlier
+            .iter()
+            .filter(|(size, ..)| *size > timed.index)
+            .filter_map(|(.., last)| last.clone())
+            .chain(latest.clone())
+            .map(|(name, t)| ((name, t), t));
+        let Some(((name, seconds), _)) = extreme(candidates, true) else {
+            continue;
+        };
+        let bound = seconds as i64 * 1000;
+        if timed.recorded > bound + TIME_GRACE_MS {
+            late.push(format!(
+                "{} claims {}, after witness {name} saw it, at {}",
+                timed.what,
+                rfc3339_ms(timed.recorded),
+                rfc3339_ms(bound)
+            ));
+        }
+        if bounded_above.as_ref().is_none_or(|(_, t)| seconds > *t) {
+            bounded_above = Some((name, seconds));
+        }
+    }
+    if let Some((name, seconds)) = bounded_above {
+        report.check(
+            format!("{prefix}: no event claims a time after the witnesses saw it"),
+            late.is_empty(),
+            if late.is_empty() {
+                format!(
+                    "each recorded no later than a tree the witnesses cosigned; the last by {} \
+                     (witness {name})",
+                    rfc3339_ms(seconds as i64 * 1000)
+                )
+            } else {
+                late.join("; ")
+            },
+        );
+    }
+    // Not before: the latest witnessed tree without the event.
     let mut bounded = 0;
     let mut early = Vec::new();
     let mut unbounded = Vec::new();
@@ -505,7 +530,7 @@ fn check_time_bounds(
             .iter()
             .filter(|(size, ..)| *size <= timed.index)
             .map(|e| (e, e.0));
-        let Some(((size, t, name), _)) = extreme(candidates, false) else {
+        let Some(((size, t, name, _), _)) = extreme(candidates, false) else {
             unbounded.push(timed.what.clone());
             continue;
         };
