@@ -318,7 +318,11 @@ fn flip(b64: &str) -> String {
 
 /// Tampered copies of a valid bundle, one per kind of tampering.
 fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
-    let kinds: [(&str, Tamper); 18] = [
+    let kinds: [(&str, Tamper); 19] = [
+        // 2^53: beyond what every JSON reader reads exactly (RFC 7493), yet printed alike.
+        ("a leaf index beyond 2^53 − 1", |b| {
+            b["events"][1]["leaf_index"] = json!(1u64 << 53)
+        }),
         ("a leaf byte", |b| {
             b["events"][1]["leaf"] = json!(flip(b["events"][1]["leaf"].as_str().unwrap()))
         }),

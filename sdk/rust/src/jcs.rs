@@ -15,7 +15,8 @@ pub enum JcsError {
     UnsupportedNumber(String),
 }
 
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+/// The largest integer every JSON reader reads exactly (RFC 7493 I-JSON).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// The RFC 8785 canonical serialisation of `value`.
 pub fn canonicalize(value: &Value) -> Result<String, JcsError> {

@@ -553,6 +553,11 @@ async function provenLeaf(check: Check, what: string, leaf: ProvenLeaf, cp: Chec
     check(`${what}: leaf`, false, "not base64");
     return null;
   }
+  // An index every JSON reader reads alike (RFC 7493 I-JSON), as the Rust verifier requires.
+  if (!Number.isSafeInteger(leaf.leaf_index) || leaf.leaf_index < 0) {
+    check(`${what}: leaf index`, false, `${leaf.leaf_index} is beyond 2^53 − 1, which not every JSON reader reads exactly (RFC 7493)`);
+    return null;
+  }
   const hash = await leafHash(data);
   if (!check(`${what}: leaf hash`, equal(hash, fromBase64(leaf.leaf_hash)), "RFC 9162 hash of the leaf bytes")) {
     return null;

@@ -1636,6 +1636,19 @@ fn check_leaf(
         report.check(format!("{what}: leaf"), false, "not base64");
         return None;
     };
+    // An index every JSON reader reads alike (RFC 7493 I-JSON: integers within ±(2^53 − 1)), so
+    // that a reader with only doubles, as JavaScript's, does not prove another leaf.
+    if leaf.leaf_index > crate::jcs::MAX_SAFE_INTEGER {
+        report.check(
+            format!("{what}: leaf index"),
+            false,
+            format!(
+                "{} is beyond 2^53 − 1, which not every JSON reader reads exactly (RFC 7493)",
+                leaf.leaf_index
+            ),
+        );
+        return None;
+    }
     let hash = leaf_hash(&bytes);
     if !report.check(
         format!("{what}: leaf hash"),
