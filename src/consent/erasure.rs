@@ -141,7 +141,7 @@ impl ErasureEntry {
                 .map(|e| e.leaf_index as u64)
                 .collect(),
         };
-        let built = Leaf::from_json(&serde_json::to_value(&leaf).expect("a leaf serialises"))?;
+        let built = Leaf::of(&leaf)?;
         r.erase_subject(&subject.id, now)?;
         r.erase_deliveries_of(&subject.id, super::outbox::ERASED)?;
         r.set_last_leaf(&subject.id, index as i64)?;

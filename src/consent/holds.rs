@@ -95,7 +95,7 @@ impl LogEntry for HoldEntry {
             order_reference: self.change.order_reference.clone(),
             recorded_at: rfc3339(now),
         };
-        let built = Leaf::from_json(&serde_json::to_value(&leaf).expect("a leaf serialises"))?;
+        let built = Leaf::of(&leaf)?;
         r.insert_legal_hold(&LegalHoldRow {
             leaf_index: index as i64,
             tenant_id: self.tenant_id.clone(),

@@ -144,8 +144,6 @@ impl LogEntry for RelabelEntry {
             recorded_at: rfc3339(chain.now()),
         };
         r.relabel_subject(&subject.id, &label, Some(index as i64))?;
-        Ok(Some(Leaf::from_json(
-            &serde_json::to_value(&leaf).expect("a leaf serialises"),
-        )?))
+        Ok(Some(Leaf::of(&leaf)?))
     }
 }

@@ -94,6 +94,11 @@ pub struct Leaf {
 }
 
 impl Leaf {
+    /// The leaf of a typed leaf document (the SDK's leaf structs), as [`Leaf::from_json`].
+    pub fn of<T: serde::Serialize>(leaf: &T) -> Result<Self, LogError> {
+        Self::from_json(&serde_json::to_value(leaf).expect("a leaf document serialises"))
+    }
+
     /// Canonicalises a leaf document: a JSON object with a string `"type"`, integers only,
     /// at most 65,535 bytes once canonical.
     pub fn from_json(document: &Value) -> Result<Self, LogError> {

@@ -298,7 +298,7 @@ impl Sequencer {
             &self.labeler.public_key(),
             crate::rfc3339(crate::now_millis()),
         );
-        let leaf = Leaf::from_json(&serde_json::to_value(parameters).expect("serialises"))?;
+        let leaf = Leaf::of(&parameters)?;
         self.append_map_and_sign(true, Some(&leaf))
     }
 

@@ -45,6 +45,16 @@ pub fn verify_cli_as(what: &str, doc: &Value, vkey: &str, extra: &[&str]) -> (bo
 }
 
 /// The evidence bundle of `email`, fetched with `token` (which must be allowed it).
+/// The leaf indexes of a bundle's events, in order.
+pub fn leaf_indexes(bundle: &Value) -> Vec<Value> {
+    bundle["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["leaf_index"].clone())
+        .collect()
+}
+
 pub async fn evidence(app: &TestApp, token: &str, email: &str) -> Value {
     let res = app
         .call(

@@ -293,13 +293,10 @@ async fn a_new_row_under_the_label_still_names_the_logs_head(db: TestDb) {
     assert_eq!(next["prev_leaf_index"], opt_out["leaf_index"], "{next}");
 
     let bundle = evidence(&app, &shop.sender, email).await;
-    let indexes: Vec<&Value> = bundle["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["leaf_index"])
-        .collect();
-    assert!(indexes.contains(&&opt_out["leaf_index"]), "{bundle}");
+    assert!(
+        crate::evidence::leaf_indexes(&bundle).contains(&opt_out["leaf_index"]),
+        "{bundle}"
+    );
     let report = verified(&app, &bundle);
     assert!(report.failed().is_empty(), "{:?}", report.items);
     app.stop().await;

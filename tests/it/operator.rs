@@ -69,18 +69,12 @@ async fn a_chain_skip_edited_into_the_rows_does_not_hide_the_opt_out(db: TestDb)
     wait_for_checkpoint(&app.log, next["leaf_index"].as_u64().unwrap() + 2).await;
 
     let bundle = evidence(&app, &shop.sender, email).await;
-    let indexes: Vec<&Value> = bundle["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["leaf_index"])
-        .collect();
     assert_eq!(
-        indexes,
+        crate::evidence::leaf_indexes(&bundle),
         [
-            &opt_in["leaf_index"],
-            &opt_out["leaf_index"],
-            &next["leaf_index"]
+            opt_in["leaf_index"].clone(),
+            opt_out["leaf_index"].clone(),
+            next["leaf_index"].clone()
         ],
         "{bundle}"
     );

@@ -340,6 +340,16 @@ mod tests {
     use crate::note::NoteSigner;
     use sha2::{Digest, Sha256};
 
+    /// The checkpoint body of tlog-cosignature's example.
+    const SOFA: &str =
+        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+
+    /// A signature line's blob (key id, time, signature).
+    fn blob_of(line: &str) -> Vec<u8> {
+        B64.decode(line.trim_end().rsplit(' ').next().unwrap())
+            .unwrap()
+    }
+
     #[test]
     fn cosignatures_verify_and_key_files_round_trip() {
         let log = NoteSigner::new("example.jp/log", &[7; 32]).unwrap();
@@ -387,12 +397,8 @@ mod tests {
             .try_into()
             .unwrap();
         assert!(vkey.starts_with(&format!("w.example/pq+{}+", hex4(&id))));
-        let body =
-            "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
-        let line = witness.cosign(body, 1679315147).unwrap();
-        let blob = B64
-            .decode(line.trim_end().rsplit(' ').next().unwrap())
-            .unwrap();
+        let body = SOFA;
+        let blob = blob_of(&witness.cosign(body, 1679315147).unwrap());
         assert_eq!(blob.len(), 4 + 8 + 2420);
         assert_eq!(blob[..4], id);
         let mut m = b"subtree/v1\n\0".to_vec();
@@ -446,9 +452,7 @@ mod tests {
             let line = witness.cosign(&body, 1_700_000_000).unwrap();
             let cosigned = format!("{note}{line}");
             let (id_and_time, _) = line.split_at(line.rfind(' ').unwrap() + 1);
-            let blob = B64
-                .decode(line.trim_end().rsplit(' ').next().unwrap())
-                .unwrap();
+            let blob = blob_of(&line);
             let mut later = blob.clone();
             later[11] ^= 1;
             let retimed = format!("{note}{id_and_time}{}\n", B64.encode(&later));
@@ -497,12 +501,8 @@ mod tests {
         // Checked by hand against tlog-cosignature: the message is the header line, the time
         // line, then the body; the blob is key id, big-endian time, signature.
         let witness = Cosigner::from_seed("w.example/1", ALG_COSIGNATURE_V1, &[1; 32]).unwrap();
-        let body =
-            "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
-        let line = witness.cosign(body, 1679315147).unwrap();
-        let blob = B64
-            .decode(line.trim_end().rsplit(' ').next().unwrap())
-            .unwrap();
+        let body = SOFA;
+        let blob = blob_of(&witness.cosign(body, 1679315147).unwrap());
         assert_eq!(blob.len(), 4 + 8 + 64);
         assert_eq!(
             u64::from_be_bytes(blob[4..12].try_into().unwrap()),
