@@ -247,6 +247,10 @@ enum VerifyCommand {
         /// checkpoint cosigned by that quorum of witnesses, consistent with its own.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// The address you asked about: the bundle must be of exactly it (once normalised), not
+        /// of a look-alike with a history of its own.
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Check a send decision with its proof (from GET /v1/consent?…&proof=true): its bundle, as
     /// `verify evidence` does, and that the decision is the one the bundle's events give. Exits 1
@@ -362,6 +366,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             allow_older,
             token,
             policy,
+            email,
         }) => {
             return verify::evidence(
                 &file,
@@ -374,6 +379,7 @@ fn execute(cli: Cli) -> Result<(), String> {
                     allow_older,
                     html: report.as_deref().map(|path| (path, lang.as_str())),
                     policy: policy.as_deref(),
+                    email: email.as_deref(),
                 },
             )
         }
@@ -389,6 +395,7 @@ fn execute(cli: Cli) -> Result<(), String> {
                     allow_older: false,
                     html: None,
                     policy: args.policy.as_deref(),
+                    email: None,
                 },
             )
         }

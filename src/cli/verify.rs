@@ -99,6 +99,8 @@ pub struct EvidenceOptions<'a> {
     pub html: Option<(&'a Path, &'a str)>,
     /// A C2SP tlog-policy file: the witnesses' cosignatures the checkpoint needs.
     pub policy: Option<&'a Path>,
+    /// The address asked about (normalised here, as the service does).
+    pub email: Option<&'a str>,
 }
 
 /// `verify evidence`: prints a verdict per item; an error if any fails.
@@ -111,6 +113,7 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
         allow_older,
         html,
         policy,
+        email,
     } = options;
     let policy = policy
         .map(|path| Policy::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display())))
@@ -180,6 +183,12 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
         Some(_) => verify::verify_campaign(&file_bytes, vkey, trusted.as_ref(), policy.as_ref()),
         None => verify::verify(&bundle, vkey, trusted.as_ref(), policy.as_ref()),
     };
+    let mut report = report;
+    if let Some(asked) = email {
+        let asked = crate::consent::address::EmailAddress::parse(asked)
+            .map_err(|e| format!("--email: {e}"))?;
+        verify::check_address(&mut report, &bundle, asked.as_str());
+    }
     for item in &report.items {
         let mark = if item.ok { "ok  " } else { "FAIL" };
         if item.detail.is_empty() {

@@ -18,7 +18,8 @@ on_both_backends!(
     evidence_verifies_offline_and_tampering_is_caught,
     two_servers_on_one_database_keep_one_subject_map,
     the_map_audit_catches_a_misstated_subject_map,
-    verify_with_url_anchors_the_bundle_to_the_latest_checkpoint
+    verify_with_url_anchors_the_bundle_to_the_latest_checkpoint,
+    verify_with_email_refuses_a_look_alike_s_bundle
 );
 
 /// Runs `verify evidence` on `bundle`; (success, stdout).
@@ -44,7 +45,6 @@ pub fn verify_cli_as(what: &str, doc: &Value, vkey: &str, extra: &[&str]) -> (bo
     )
 }
 
-/// The evidence bundle of `email`, fetched with `token` (which must be allowed it).
 /// The leaf indexes of a bundle's events, in order.
 pub fn leaf_indexes(bundle: &Value) -> Vec<Value> {
     bundle["events"]
@@ -55,6 +55,7 @@ pub fn leaf_indexes(bundle: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// The evidence bundle of `email`, fetched with `token` (which must be allowed it).
 pub async fn evidence(app: &TestApp, token: &str, email: &str) -> Value {
     let res = app
         .call(
@@ -801,6 +802,31 @@ async fn verify_with_url_anchors_the_bundle_to_the_latest_checkpoint(db: TestDb)
             .unwrap();
     assert!(
         ok && out.contains("consistent with the latest checkpoint of"),
+        "{out}"
+    );
+    app.stop().await;
+}
+
+/// `verify evidence --email`: the regulator names the address it asked about (normalised as the
+/// service does: `Taro@Example.JP` is `taro@example.jp`); the bundle of that address passes, and a
+/// complete, valid bundle of a look-alike address (`tar0`, a zero) fails *"subject: the address asked about"*.
+async fn verify_with_email_refuses_a_look_alike_s_bundle(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let vkey = app.log.verifier_key();
+    opt_in(&app, &shop, "taro@example.jp").await;
+    opt_in(&app, &shop, "tar0@example.jp").await;
+    let bundle = evidence(&app, &shop.sender, "taro@example.jp").await;
+    let (ok, out) = verify_cli(&bundle, &vkey, &["--email", "Taro@Example.JP"]);
+    assert!(
+        ok && out.contains("ok    subject: the address asked about"),
+        "{out}"
+    );
+    let look_alike = evidence(&app, &shop.sender, "tar0@example.jp").await;
+    let (ok, out) = verify_cli(&look_alike, &vkey, &["--email", "taro@example.jp"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("FAIL  subject: the address asked about"),
         "{out}"
     );
     app.stop().await;

@@ -42,6 +42,9 @@ export interface VerifyOptions {
   trusted?: { checkpoint: string; consistency: string[]; allowOlder?: boolean };
   /** tlog-policy text: the witness quorum the bundle's checkpoint needs. */
   policy?: string;
+  /** The address the bundle must be of, normalised as the service keeps it (as the Rust
+   * verifier's `check_address`): a look-alike's history is complete and valid, but not this one. */
+  email?: string;
 }
 
 const FORMAT = "consent-ledger/evidence/v1";
@@ -80,7 +83,19 @@ export async function verifyEvidence(
   options: VerifyOptions = {},
 ): Promise<Report> {
   try {
-    return await verifyUnchecked(input, vkey, options);
+    const report = await verifyUnchecked(input, vkey, options);
+    if (options.email !== undefined) {
+      const given = (typeof input === "string" ? JSON.parse(input) : input)?.subject?.email;
+      const ok = given === options.email;
+      report.items.push({
+        what: "subject: the address asked about",
+        ok,
+        detail: ok ? `the bundle is of ${options.email}` : typeof given === "string"
+          ? `the bundle is of ${JSON.stringify(given)}, not of ${JSON.stringify(options.email)}` : "the bundle names no address",
+      });
+      report.passed = report.passed && ok;
+    }
+    return report;
   } catch (e) {
     // A bundle missing members, or a value of the wrong type: a verdict, never an exception.
     return {

@@ -122,3 +122,13 @@ function cosignedMessageOf(note, name, blob) {
     Buffer.from([origin.length]), Buffer.from(origin), u64(0), u64(size), Buffer.from(root, "base64"),
   ]));
 }
+
+test("verifyEvidence with email: the bundle must be of exactly that address, as the Rust check_address says", async () => {
+  const { vkey, cases } = read("bundles.json");
+  const valid = cases.find((c) => c.name === "valid").bundle;
+  const same = await verifyEvidence(valid, vkey, { email: valid.subject.email });
+  assert.equal(same.passed, true);
+  const other = await verifyEvidence(valid, vkey, { email: "someone.else@example.jp" });
+  assert.equal(other.passed, false);
+  assert.deepEqual(other.items.filter((i) => !i.ok).map((i) => i.what), ["subject: the address asked about"]);
+});

@@ -244,6 +244,26 @@ pub fn verify(
     report
 }
 
+/// When the verifier is told which address the bundle must be of (normalised as the service
+/// keeps addresses, `docs/log-format.md`): the item *"subject: the address asked about"*, the
+/// bundle's `subject.email` being exactly it — a look-alike address has a history of its own,
+/// complete and valid, that is not the one asked about.
+pub fn check_address(report: &mut Report, bundle: &[u8], asked: &str) {
+    let given = serde_json::from_slice::<Value>(bundle)
+        .ok()
+        .and_then(|b| b["subject"]["email"].as_str().map(str::to_string));
+    let ok = given.as_deref() == Some(asked);
+    report.check(
+        "subject: the address asked about",
+        ok,
+        match given {
+            Some(_) if ok => format!("the bundle is of {asked}"),
+            Some(g) => format!("the bundle is of {g:?}, not of {asked:?}"),
+            None => "the bundle names no address".into(),
+        },
+    );
+}
+
 /// How far an event's times may lie outside what the witnesses saw: the log's clock against
 /// theirs, a checkpoint's interval, and a witness's retries.
 pub const TIME_GRACE_MS: i64 = 5 * 60 * 1000;
