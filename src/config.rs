@@ -97,6 +97,9 @@ pub struct Config {
     /// verifiers with a policy bound every event's and erasure's time by the witnesses', and a
     /// leaf recorded before the one its chain names fails (`docs/threat-model.md`).
     pub clock_offset_secs: i64,
+    /// Longest lifetime of a bearer token, in days (90 by default): `token issue` refuses a
+    /// longer `--ttl`, and a token whose `exp` lies further than this past its `iat` is refused.
+    pub token_max_lifetime_days: u32,
     /// Runs the log as versions before subject labels did, to make test fixtures of old logs
     /// (`LogSettings::pre_labels`); never read from a file or the environment.
     #[doc(hidden)]
@@ -121,6 +124,7 @@ impl Default for Config {
             witnesses: Vec::new(),
             trusted_proxies: Vec::new(),
             clock_offset_secs: 0,
+            token_max_lifetime_days: 90,
             pre_labels: false,
         }
     }
@@ -196,6 +200,9 @@ pub struct ConfigArgs {
         allow_hyphen_values = true
     )]
     pub clock_offset_secs: Option<i64>,
+    /// Longest bearer token lifetime in days, 1–3660 [default: 90]
+    #[arg(long, env = "CONSENT_LEDGER_TOKEN_MAX_LIFETIME_DAYS", global = true)]
+    pub token_max_lifetime_days: Option<u32>,
 }
 
 impl Config {
@@ -230,6 +237,7 @@ impl Config {
             witnesses,
             trusted_proxies,
             clock_offset_secs,
+            token_max_lifetime_days,
         } = args.clone();
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = $field { config.$field = v; } )* };
@@ -246,7 +254,8 @@ impl Config {
             webhooks_to_loopback,
             witnesses,
             trusted_proxies,
-            clock_offset_secs
+            clock_offset_secs,
+            token_max_lifetime_days
         );
         if unsubscribe_mailbox.is_some() {
             config.unsubscribe_mailbox = unsubscribe_mailbox;
@@ -289,7 +298,15 @@ impl Config {
                 "must be 2–256 (one connection writes while others read)",
             );
         }
+        if !(1..=3660).contains(&self.token_max_lifetime_days) {
+            return invalid("token_max_lifetime_days", "must be 1–3660");
+        }
         Ok(())
+    }
+
+    /// The longest lifetime of a bearer token.
+    pub fn token_max_lifetime(&self) -> Duration {
+        Duration::from_secs(u64::from(self.token_max_lifetime_days) * 86_400)
     }
 
     /// The origin a new log gets: the configured one, or `public_url` without its scheme and

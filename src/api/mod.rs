@@ -11,7 +11,8 @@
 //! - `signup.rs`: browser signup forms with publishable keys (CORS, rate limits);
 //! - `unsubscribe.rs`: unsubscribe links, the inbound unsubscribe mail, the display notice,
 //!   webhooks; the one path every unsubscribe takes;
-//! - `error.rs`: the one error type and its mapping to problem+json.
+//! - `error.rs`: the one error type and its mapping to problem+json;
+//! - `middleware.rs`: what wraps every request (request ids, the query's encoding).
 
 mod access;
 pub mod consent;
@@ -19,6 +20,7 @@ pub mod error;
 mod evidence;
 mod health;
 pub mod log;
+mod middleware;
 mod pages;
 mod signup;
 pub mod unsubscribe;
@@ -27,8 +29,7 @@ pub mod witness;
 use std::net::SocketAddr;
 
 use actix_web::dev::Server;
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{from_fn, Logger, Next};
+use actix_web::middleware::{from_fn, Logger};
 use actix_web::{web, App, HttpServer};
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -225,7 +226,7 @@ impl AppState {
         let store = Store::connect(&config.database_url, config.pool_size)?;
         store.migrate()?;
         let log = Log::open(store.clone(), config.log_settings())?;
-        let authority = Authority::open(store.clone(), log.origin())?;
+        let authority = Authority::open(store.clone(), log.origin(), config.token_max_lifetime())?;
         let mut links = Links::new(
             log.derive_key("consent-ledger/recipient-links/v1"),
             &config.public_url,
@@ -452,47 +453,17 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
         // Interactive docs from files vendored in the binary: they work offline.
         app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", document.clone()))
             .wrap(error::problem_for_bare_errors(route_table.clone()))
+            .wrap(from_fn(middleware::query_is_utf8))
             // Paths only: query strings (which will carry addresses) never reach the access log.
+            // The id is read from the request, where `request_id` has put it (the response's
+            // header is set after this logger has written its line).
             .wrap(
-                Logger::new("%{method}xi %U %s %b %Dms request_id=%{x-request-id}o")
+                Logger::new("%{method}xi %U %s %b %Dms request_id=%{x-request-id}i")
                     .custom_request_replace("method", |req| req.method().to_string()),
             )
-            .wrap(from_fn(request_id))
+            .wrap(from_fn(middleware::request_id))
     })
     .bind(bind)?;
     let addrs = server.addrs();
     Ok((server.shutdown_timeout(30).run(), addrs))
-}
-
-/// A new request id: this process's random prefix and a counter (unique without a system call
-/// per request).
-fn new_request_id() -> HeaderValue {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static PREFIX: OnceLock<u32> = OnceLock::new();
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| {
-        let mut bytes = [0u8; 4];
-        let _ = getrandom::fill(&mut bytes);
-        u32::from_le_bytes(bytes)
-    });
-    let id = format!("{prefix:08x}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed));
-    HeaderValue::from_str(&id).expect("hex is a valid header value")
-}
-
-/// Echoes the client's `x-request-id`, or makes one, on every response.
-async fn request_id(
-    req: actix_web::dev::ServiceRequest,
-    next: Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    const NAME: HeaderName = HeaderName::from_static("x-request-id");
-    let id = req
-        .headers()
-        .get(&NAME)
-        .filter(|v| v.len() <= 128 && v.to_str().is_ok())
-        .cloned()
-        .unwrap_or_else(new_request_id);
-    let mut res = next.call(req).await?;
-    res.headers_mut().insert(NAME, id);
-    Ok(res)
 }

@@ -1,7 +1,10 @@
 //! Bearer tokens: JWTs the service signs itself with Ed25519 (`alg` pinned to EdDSA, `kid` in the
-//! header), checked for signature, `exp`, `aud` and `iss`. Keys live in the database, so every
-//! process of one deployment accepts the same tokens; `rotate` adds a key that signs from then on
-//! while older keys keep verifying until `retire`d — rotation without downtime.
+//! header), checked for signature, `aud`, `iss` and time: `exp`, `nbf`, an `iat` not in the
+//! future, and a lifetime (`exp` − `iat`) within the configured cap. Keys live in the database, so
+//! every process of one deployment accepts the same tokens; `rotate` adds a key that signs from
+//! then on while older keys keep verifying until `retire`d — rotation without downtime: a token
+//! whose `kid` is unknown here reloads the keys at once (each unknown `kid` at most once per
+//! [`RELOAD_EVERY`]).
 //!
 //! Roles: `admin`, `sender` (bound to one tenant), `regulator` (read-only, any tenant). What each
 //! role may do is decided by the domain operations, not here. No actix types here.
@@ -20,10 +23,12 @@ use crate::store::{Repo, Store, StoreError};
 
 /// The `aud` of every token.
 pub const AUDIENCE: &str = "consent-ledger";
-/// Clock skew tolerated on `exp`, in seconds.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 const LEEWAY_SECS: u64 = 30;
-/// An unknown `kid` reloads keys from the database at most this often.
+/// One unknown `kid` reloads keys from the database at most this often.
 const RELOAD_EVERY: Duration = Duration::from_secs(5);
+/// Most unknown `kid`s remembered for throttling; beyond it (a flood of made-up ids) no reload.
+const UNKNOWN_KIDS_LIMIT: usize = 1024;
 /// Keys are reloaded at least this often (a key retired by another process stops working here).
 const REFRESH_EVERY: Duration = Duration::from_secs(30);
 /// Most verified tokens remembered; the cache is emptied when full.
@@ -63,6 +68,9 @@ pub struct Claims {
     pub iat: u64,
     /// Expires at, Unix seconds.
     pub exp: u64,
+    /// Not valid before, Unix seconds (checked when present; ours never set it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// An authenticated caller.
@@ -127,22 +135,29 @@ type VerifiedTokens = HashMap<[u8; 32], (Principal, u64)>;
 pub struct Authority {
     store: Store,
     issuer: String,
+    /// The longest lifetime a token may have.
+    max_lifetime: Duration,
     /// Unretired keys, oldest first; the last one signs.
     keys: Arc<RwLock<Vec<Arc<Key>>>>,
     last_reload: Arc<Mutex<Instant>>,
+    /// When each unknown `kid` last made us reload.
+    unknown_kids: Arc<Mutex<HashMap<String, Instant>>>,
     /// Tokens already verified (by SHA-256 of the token): principal and `exp`. Cleared on every
     /// key reload, so a retirement anywhere takes effect here within [`REFRESH_EVERY`].
     verified: Arc<Mutex<VerifiedTokens>>,
 }
 
 impl Authority {
-    /// Loads the signing keys, creating the first one on first use.
-    pub fn open(store: Store, issuer: &str) -> Result<Self, AuthError> {
+    /// Loads the signing keys, creating the first one on first use. Tokens live at most
+    /// `max_lifetime`.
+    pub fn open(store: Store, issuer: &str, max_lifetime: Duration) -> Result<Self, AuthError> {
         let authority = Self {
             store,
             issuer: issuer.to_string(),
+            max_lifetime,
             keys: Arc::default(),
             last_reload: Arc::new(Mutex::new(Instant::now())),
+            unknown_kids: Arc::default(),
             verified: Arc::default(),
         };
         authority.store.write(|r: &mut dyn Repo| {
@@ -195,6 +210,12 @@ impl Authority {
                 "the token lifetime must be positive".into(),
             ));
         }
+        if ttl > self.max_lifetime {
+            return Err(AuthError::BadRequest(format!(
+                "a token lives at most {} days (setting token_max_lifetime_days): ask for a shorter --ttl",
+                self.max_lifetime.as_secs() / 86_400
+            )));
+        }
         let now = (crate::now_millis() / 1000) as u64;
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -204,6 +225,7 @@ impl Authority {
             tenant: tenant.map(str::to_string),
             iat: now,
             exp: now.saturating_add(ttl.as_secs()),
+            nbf: None,
         };
         let key = self
             .keys
@@ -256,8 +278,7 @@ impl Authority {
         let key = match self.find(&kid) {
             Some(key) => key,
             None => {
-                let due = self.last_reload.lock().expect("reload lock").elapsed() >= RELOAD_EVERY;
-                if due {
+                if self.reload_due_for(&kid) {
                     self.reload()?;
                 }
                 self.find(&kid)
@@ -268,10 +289,23 @@ impl Authority {
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
+        let now = (crate::now_millis() / 1000) as u64;
+        if claims.iat > now + LEEWAY_SECS {
+            return Err(AuthError::Invalid(
+                "the token was issued in the future (iat)".into(),
+            ));
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime.as_secs() + LEEWAY_SECS {
+            return Err(AuthError::Invalid(format!(
+                "the token lives longer than the {} days allowed (exp − iat)",
+                self.max_lifetime.as_secs() / 86_400
+            )));
+        }
         if (claims.role == Role::Sender) != claims.tenant.is_some() {
             return Err(AuthError::Invalid(
                 "the role and tenant claims disagree".into(),
@@ -283,6 +317,24 @@ impl Authority {
             tenant: claims.tenant,
         };
         Ok((principal, claims.exp))
+    }
+
+    /// Whether an unknown `kid` may reload the keys now: the first time it is seen, and again
+    /// [`RELOAD_EVERY`] later, so a new key rotated in by another process works at once while a
+    /// stream of one bad `kid` costs one reload per period.
+    fn reload_due_for(&self, kid: &str) -> bool {
+        let mut seen = self.unknown_kids.lock().expect("unknown kids lock");
+        if seen.get(kid).is_some_and(|t| t.elapsed() < RELOAD_EVERY) {
+            return false;
+        }
+        if seen.len() >= UNKNOWN_KIDS_LIMIT {
+            seen.retain(|_, t| t.elapsed() < RELOAD_EVERY);
+            if seen.len() >= UNKNOWN_KIDS_LIMIT {
+                return false;
+            }
+        }
+        seen.insert(kid.to_string(), Instant::now());
+        true
     }
 
     fn find(&self, kid: &str) -> Option<Arc<Key>> {

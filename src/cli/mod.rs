@@ -170,7 +170,7 @@ enum TokenCommand {
         /// The tenant a sender token is bound to.
         #[arg(long)]
         tenant: Option<String>,
-        /// Lifetime: 90s, 15m, 12h, 30d.
+        /// Lifetime: 90s, 15m, 12h, 30d; at most token_max_lifetime_days.
         #[arg(long, default_value = "30d", value_parser = crate::auth::parse_ttl)]
         ttl: std::time::Duration,
         /// Who the token is for, recorded in it (e.g. a person or system name).

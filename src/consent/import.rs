@@ -5,6 +5,11 @@
 //!
 //! CSV columns (header row required, any order): `event`, `email`, `purposes` (`;`-separated, or
 //! `all`), `basis`, `occurred_at`, `received_by_role`, `received_by_name`, `collection_point`.
+//!
+//! The CSV export is made for spreadsheets, so no cell of it starts a formula: a cell beginning
+//! with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe (`'=1+2@…`), as
+//! OWASP's "CSV Injection" sheet recommends. An import reads cells literally; JSON and JSON
+//! Lines carry every value unchanged (use them to move records between systems).
 
 use serde::Deserialize;
 
@@ -160,7 +165,15 @@ pub fn prepare_import(
     super::prepare_all(store, tenant_id, lines)
 }
 
-/// Events as CSV (the export's `format=csv`), with a header row.
+/// A cell a spreadsheet will not evaluate: one that would start a formula gets a leading `'`.
+fn inert(cell: String) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell,
+    }
+}
+
+/// Events as CSV (the export's `format=csv`), with a header row; no cell starts a formula.
 pub fn to_csv(events: &[EventRecord]) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
@@ -189,23 +202,48 @@ pub fn to_csv(events: &[EventRecord]) -> String {
             other => other.as_str().unwrap_or_default().to_string(),
         };
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-        writer
-            .write_record([
-                e.event_id.clone(),
-                e.email.clone().unwrap_or_default(),
-                e.event.clone(),
-                purposes,
-                e.basis.clone().unwrap_or_default(),
-                e.method.clone(),
-                e.collection_point.clone().unwrap_or_default(),
-                text(&e.received_by["role"]),
-                text(&e.received_by["name"]),
-                e.occurred_at.clone(),
-                e.recorded_at.clone(),
-                e.leaf_index.to_string(),
-                e.prev_leaf_index.map(|i| i.to_string()).unwrap_or_default(),
-            ])
-            .expect("in memory");
+        let record = [
+            e.event_id.clone(),
+            e.email.clone().unwrap_or_default(),
+            e.event.clone(),
+            purposes,
+            e.basis.clone().unwrap_or_default(),
+            e.method.clone(),
+            e.collection_point.clone().unwrap_or_default(),
+            text(&e.received_by["role"]),
+            text(&e.received_by["name"]),
+            e.occurred_at.clone(),
+            e.recorded_at.clone(),
+            e.leaf_index.to_string(),
+            e.prev_leaf_index.map(|i| i.to_string()).unwrap_or_default(),
+        ];
+        writer.write_record(record.map(inert)).expect("in memory");
     }
     String::from_utf8(writer.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert;
+
+    #[test]
+    fn cells_that_would_start_a_formula_get_an_apostrophe() {
+        for (cell, out) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("+1+1", "'+1+1"),
+            ("-1+1", "'-1+1"),
+            ("@SUM(1+1)", "'@SUM(1+1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("=1+2@example.jp", "'=1+2@example.jp"),
+            ("taro@example.jp", "taro@example.jp"),
+            ("", ""),
+            ("2019-04-01T09:00:00Z", "2019-04-01T09:00:00Z"),
+        ] {
+            assert_eq!(inert(cell.to_string()), out);
+        }
+    }
 }

@@ -136,8 +136,10 @@ where
     }
 }
 
-/// How long a reservation without an answer may block its key: after this its request is
-/// known dead (its events would have completed the reservation in their own transaction).
+/// How long a reservation without an answer may block its key when its owner cannot be told
+/// gone (it named none, or it lives): after this its request is known dead (its events would
+/// have completed the reservation in their own transaction). A reservation whose owner process
+/// is gone (`Store::owner_gone`: it holds its lock no more) is taken over at once.
 const ABANDONED_AFTER_MS: i64 = 60_000;
 
 /// What to do with a request that carries an `Idempotency-Key`.
@@ -232,6 +234,7 @@ fn claim(
         )
         .to_vec();
     let now = now_millis();
+    let owner = store.owner();
     store.write(|r: &mut dyn Repo| {
         let mark = IdempotencyMark {
             tenant_id: tenant_id.into(),
@@ -248,6 +251,7 @@ fn claim(
                     status: 0,
                     body: None,
                     created_at: now,
+                    owner: owner.clone(),
                 };
                 r.reserve_idempotency_key(&row)?;
                 Ok(Claim::Proceed(mark))
@@ -258,8 +262,22 @@ fn claim(
             Some(IdempotencyRow {
                 body: Some(body), ..
             }) => Ok(Claim::Replay(rebuild_answer(r, links, &body)?)),
-            Some(_) => {
-                if r.take_over_idempotency_key(tenant_id, key, now - ABANDONED_AFTER_MS, now)? {
+            Some(row) => {
+                let gone = match row.owner.as_deref() {
+                    Some(held) if owner.as_deref() != Some(held) => {
+                        store.owner_gone(held)?.then_some(held)
+                    }
+                    _ => None,
+                };
+                let stale_before = now - ABANDONED_AFTER_MS;
+                if r.take_over_idempotency_key(
+                    tenant_id,
+                    key,
+                    stale_before,
+                    gone,
+                    now,
+                    owner.as_deref(),
+                )? {
                     Ok(Claim::Proceed(mark))
                 } else {
                     Err(DomainError::Conflict(

@@ -253,6 +253,8 @@ pub struct IdempotencyRow {
     pub body: Option<String>,
     /// Unix ms.
     pub created_at: i64,
+    /// The process that holds it while in flight (`Store::owner`), if it could name one.
+    pub owner: Option<String>,
 }
 
 /// Queries for consent records.
@@ -404,13 +406,16 @@ pub trait ConsentRows {
     ) -> QueryResult<Option<IdempotencyRow>>;
     /// Reserves an idempotency key (body `None`); false if the key exists.
     fn reserve_idempotency_key(&mut self, row: &IdempotencyRow) -> QueryResult<bool>;
-    /// Restarts an abandoned reservation (still without body, created before `stale_before`).
+    /// Restarts an abandoned reservation (still without body, and created before
+    /// `stale_before` or held by `gone_owner`) for `owner`.
     fn take_over_idempotency_key(
         &mut self,
         tenant_id: &str,
         key: &str,
         stale_before: i64,
+        gone_owner: Option<&str>,
         now: i64,
+        owner: Option<&str>,
     ) -> QueryResult<bool>;
     /// Completes a reservation with its answer.
     fn complete_idempotency_key(
@@ -881,18 +886,27 @@ macro_rules! impl_consent_rows {
                 tenant_id: &str,
                 key: &str,
                 stale_before: i64,
+                gone_owner: Option<&str>,
                 now: i64,
+                owner: Option<&str>,
             ) -> QueryResult<bool> {
+                // `owner = NULL` is never true: a NULL owner waits for the timeout.
+                let abandoned = idempotency_keys::created_at
+                    .lt(stale_before)
+                    .or(idempotency_keys::owner.eq(gone_owner));
                 let updated = diesel::update(
                     idempotency_keys::table.filter(
                         idempotency_keys::tenant_id
                             .eq(tenant_id)
                             .and(idempotency_keys::key.eq(key))
                             .and(idempotency_keys::body.is_null())
-                            .and(idempotency_keys::created_at.lt(stale_before)),
+                            .and(abandoned),
                     ),
                 )
-                .set(idempotency_keys::created_at.eq(now))
+                .set((
+                    idempotency_keys::created_at.eq(now),
+                    idempotency_keys::owner.eq(owner),
+                ))
                 .execute(self)?;
                 Ok(updated == 1)
             }

@@ -15,6 +15,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 mod auth_rows;
 mod consent_rows;
 mod log_rows;
+mod owner;
 pub mod schema;
 mod webhook_rows;
 

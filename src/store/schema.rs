@@ -162,6 +162,7 @@ diesel::table! {
         status -> Integer,
         body -> Nullable<Text>,
         created_at -> BigInt,
+        owner -> Nullable<Text>,
     }
 }
 

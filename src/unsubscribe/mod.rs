@@ -1,14 +1,16 @@
 //! Recipients unsubscribe. Here: unsubscribe links (https and mailto) with their ready mail
 //! headers (RFC 2369, RFC 8058), what a link's page shows, the opt-out a link records (by
 //! one-click, the page's button, or a mail), and the Art. 4 display notice. `mail.rs` reads an
-//! inbound unsubscribe mail; `webhooks.rs` announces opt-outs to the tenant's systems. No HTTP
-//! here (that is `api/unsubscribe.rs`) and no SQL (that is `store/`).
+//! inbound unsubscribe mail; `webhooks.rs` announces opt-outs to the tenant's systems,
+//! connecting only where `egress.rs` allows. No HTTP here (that is `api/unsubscribe.rs`) and no
+//! SQL (that is `store/`).
 //!
 //! A link names the tenant and the *subject* (never the address) and is signed (HMAC-SHA256,
 //! `consent::links`): unforgeable, and without expiry unless asked for. An opt-out through it is
 //! an ordinary consent event in the log; a second one for what is already stopped records
 //! nothing and answers with the first.
 
+pub mod egress;
 pub mod mail;
 pub mod webhooks;
 

@@ -13,13 +13,14 @@
 //!
 //! No HTTP server code here (`api/unsubscribe.rs`); the client is `ureq`.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::egress::{self, Lookup, PinnedResolver, SystemLookup};
 use crate::consent::outbox::ERASED;
 use crate::consent::{new_id, plain_id};
 use crate::error::DomainError;
@@ -108,89 +109,40 @@ fn view(row: WebhookRow, secret: Option<String>) -> Webhook {
     }
 }
 
-/// Whether the worker may reach `ip`: a public address, or loopback where allowed.
-fn reachable(ip: std::net::IpAddr, allow_loopback: bool) -> bool {
-    use std::net::IpAddr;
-    if ip.is_loopback() {
-        return allow_loopback;
-    }
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-                || (a == 198 && (b == 18 || b == 19)) // benchmarking
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return reachable(IpAddr::V4(v4), allow_loopback);
-            }
-            let first = v6.segments()[0];
-            !(v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-        }
-    }
-}
-
-/// Checks a webhook URL: https to a public address (http to loopback only where allowed, for
-/// development and tests). Its host is resolved and every address must be public: the worker
-/// must not be a way into the operator's network. Checked again before every send.
-fn endpoint(url: &str, allow_loopback: bool) -> Result<url::Url, DomainError> {
-    let bad = |why: &str| DomainError::Invalid(format!("webhook url {url:?}: {why}"));
+/// Checks a webhook URL's form: https (http only where loopback is allowed, for development and
+/// tests), a host, no credentials. Where it may connect is `egress`'s rule.
+fn url_rules(url: &str, allow_loopback: bool) -> Result<url::Url, String> {
     if url.len() > 2000 {
-        return Err(bad("longer than 2,000 characters"));
+        return Err("longer than 2,000 characters".into());
     }
-    let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
     if parsed.host().is_none() {
-        return Err(bad("no host"));
+        return Err("no host".into());
     }
     match parsed.scheme() {
         "https" => {}
         "http" if allow_loopback => {}
-        _ => return Err(bad("use https://")),
+        _ => return Err("use https://".into()),
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad(
-            "no credentials in the URL; verify the signature instead",
-        ));
-    }
-    let addresses = resolve(&parsed).map_err(|e| bad(&e))?;
-    if parsed.scheme() == "http" && !addresses.iter().all(|ip| ip.is_loopback()) {
-        return Err(bad("use https:// (http:// only to this machine)"));
-    }
-    if let Some(ip) = addresses.iter().find(|ip| !reachable(**ip, allow_loopback)) {
-        return Err(bad(&format!(
-            "it resolves to {ip}, which is not a public address"
-        )));
+        return Err("no credentials in the URL; verify the signature instead".into());
     }
     Ok(parsed)
 }
 
-/// The addresses a URL's host resolves to.
-fn resolve(url: &url::Url) -> Result<Vec<std::net::IpAddr>, String> {
-    use std::net::ToSocketAddrs;
-    let host = url.host_str().ok_or("no host")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<std::net::IpAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|_| format!("cannot resolve {host}"))?
-        .map(|a| a.ip())
-        .collect();
-    if addresses.is_empty() {
-        return Err(format!("{host} has no address"));
+/// Checks a webhook URL: its form, and every address its host resolves to by `lookup` must be
+/// public (http:// only to this machine): the worker must not be a way into the operator's
+/// network. The worker checks again on every connection, in the same lookup it connects by.
+fn endpoint(url: &str, lookup: &dyn Lookup, allow_loopback: bool) -> Result<url::Url, DomainError> {
+    let bad = |why: &str| DomainError::Invalid(format!("webhook url {url:?}: {why}"));
+    let parsed = url_rules(url, allow_loopback).map_err(|e| bad(&e))?;
+    let host = parsed.host_str().ok_or_else(|| bad("no host"))?;
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addresses = egress::checked(lookup, host, port, allow_loopback).map_err(|e| bad(&e))?;
+    if parsed.scheme() == "http" && !addresses.iter().all(|a| a.ip().is_loopback()) {
+        return Err(bad("use https:// (http:// only to this machine)"));
     }
-    Ok(addresses)
+    Ok(parsed)
 }
 
 /// Registers a webhook; the answer carries its secret, shown this once.
@@ -200,7 +152,7 @@ pub fn register(
     input: NewWebhook,
     allow_loopback: bool,
 ) -> Result<Webhook, DomainError> {
-    let url = endpoint(input.url.trim(), allow_loopback)?.to_string();
+    let url = endpoint(input.url.trim(), &SystemLookup, allow_loopback)?.to_string();
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).expect("the OS has randomness");
     let row = WebhookRow {
@@ -304,13 +256,7 @@ impl Worker {
     /// (development and tests only).
     pub fn start(store: Store, allow_loopback: bool) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .user_agent("consent-ledger-webhooks/1")
-            .build()
-            .into();
+        let agent = client(Arc::new(SystemLookup), allow_loopback);
         std::thread::Builder::new()
             .name("webhook-worker".into())
             .spawn(move || {
@@ -322,6 +268,22 @@ impl Worker {
             })?;
         Ok(Self { _stop: stop })
     }
+}
+
+/// The webhook client: no redirects, a deadline, and the egress resolver, so it connects only to
+/// addresses checked in the lookup it connects by.
+fn client(lookup: Arc<dyn Lookup>, allow_loopback: bool) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent("consent-ledger-webhooks/1")
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        PinnedResolver::new(lookup, allow_loopback),
+    )
 }
 
 /// Sends what is due now; returns how many were attempted.
@@ -394,9 +356,10 @@ fn send_one(
     let attempts = delivery.attempts + 1;
     let outcome = match (&hook, &delivery.body) {
         (Some(hook), Some(body)) if hook.disabled_at.is_none() => 'send: {
-            // The host may resolve elsewhere since it was registered.
-            if let Err(e) = endpoint(&hook.url, allow_loopback) {
-                break 'send retry(attempts, None, format!("not sent: {e}"));
+            // The form again (the setting may have changed); where it resolves to now is
+            // checked by the client's resolver, in the lookup it connects by.
+            if let Err(e) = url_rules(&hook.url, allow_loopback) {
+                break 'send retry(attempts, None, format!("not sent: webhook url: {e}"));
             }
             let timestamp = now_millis() / 1000;
             let sent = agent
@@ -420,6 +383,11 @@ fn send_one(
                 ),
                 // Classes only: the delivery log must not map the network for its reader.
                 Err(ureq::Error::Timeout(_)) => retry(attempts, None, "timed out".into()),
+                Err(ureq::Error::HostNotFound) => retry(
+                    attempts,
+                    None,
+                    "not sent: the host did not resolve to a public address".into(),
+                ),
                 Err(_) => retry(attempts, None, "could not connect or send".into()),
             }
         }
@@ -463,6 +431,10 @@ fn give_up(attempts: i32, why: &str) -> Attempt {
 mod tests {
     use super::*;
 
+    fn endpoint(url: &str, allow_loopback: bool) -> Result<url::Url, DomainError> {
+        super::endpoint(url, &SystemLookup, allow_loopback)
+    }
+
     #[test]
     fn endpoints_are_public_https_or_allowed_loopback_http() {
         assert!(
@@ -481,6 +453,11 @@ mod tests {
             "https://169.254.169.254/latest/meta-data",
             "https://[fd00::1]/hook",
             "https://[::ffff:10.0.0.1]/hook",
+            "https://[64:ff9b::a00:1]/",
+            "https://[::a00:1]/",
+            "https://[2002:a00:1::]/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://[fec0::1]/",
             "http://8.8.8.8/hook",
             "ftp://mailer.example.jp",
             "https://user:pw@8.8.8.8",

@@ -1,6 +1,7 @@
 //! Bearer tokens against the log's read API restricted to token holders: valid tokens pass;
-//! missing, forged, tampered, expired, wrong-audience, wrong-issuer and `alg`-swapped tokens get a
-//! 401 problem; key rotation keeps old tokens valid until their key is retired.
+//! missing, forged, tampered, expired, not-yet-valid, future-issued, overlong, wrong-audience,
+//! wrong-issuer and `alg`-swapped tokens get a 401 problem; key rotation keeps old tokens valid
+//! until their key is retired, and a key rotated in by another process works at once.
 
 use std::time::Duration;
 
@@ -15,7 +16,9 @@ use crate::on_both_backends;
 
 on_both_backends!(
     restricted_log_admits_only_valid_tokens,
-    rotation_keeps_tokens_valid_until_retired
+    rotation_keeps_tokens_valid_until_retired,
+    a_key_rotated_by_another_process_is_accepted_at_once,
+    no_token_is_issued_beyond_the_lifetime_cap
 );
 
 const PKCS8_PREFIX: [u8; 16] = [
@@ -220,6 +223,46 @@ async fn restricted_log_admits_only_valid_tokens(db: TestDb) {
             )),
         ),
         (
+            "not valid before tomorrow (nbf)",
+            Some(sign(
+                &key.kid,
+                &key.seed,
+                claims(serde_json::json!({"nbf": now + 86_400})),
+            )),
+        ),
+        (
+            "issued in the future (iat)",
+            Some(sign(
+                &key.kid,
+                &key.seed,
+                claims(serde_json::json!({"iat": now + 3600, "exp": now + 4200})),
+            )),
+        ),
+        (
+            "no iat",
+            Some(sign(
+                &key.kid,
+                &key.seed,
+                claims(serde_json::json!({"iat": null})),
+            )),
+        ),
+        (
+            "exp 2^63",
+            Some(sign(
+                &key.kid,
+                &key.seed,
+                claims(serde_json::json!({"exp": 1u64 << 63})),
+            )),
+        ),
+        (
+            "a lifetime beyond the 90-day cap",
+            Some(sign(
+                &key.kid,
+                &key.seed,
+                claims(serde_json::json!({"exp": now + 91 * 86_400})),
+            )),
+        ),
+        (
             "unknown role",
             Some(sign(
                 &key.kid,
@@ -283,5 +326,51 @@ async fn rotation_keeps_tokens_valid_until_retired(db: TestDb) {
     assert!(other.authority.verify(&new).is_ok());
     assert!(other.authority.verify(&old).is_err());
     other.log.shutdown();
+    state.log.shutdown();
+}
+
+async fn a_key_rotated_by_another_process_is_accepted_at_once(db: TestDb) {
+    let mut config = db.config();
+    config.log_read_access = ReadAccess::Authenticated;
+    let app = TestApp::start_with(config.clone()).await;
+    let other = AppState::open(&config).unwrap();
+    let before = other
+        .authority
+        .issue(Role::Regulator, None, "officer", Duration::from_secs(600))
+        .unwrap();
+    assert_eq!(get_with(&app, "/checkpoint", Some(&before)).await.0, 200);
+
+    other.authority.rotate().unwrap();
+    let after = other
+        .authority
+        .issue(Role::Regulator, None, "officer", Duration::from_secs(600))
+        .unwrap();
+    let (status, _, problem) = get_with(&app, "/checkpoint", Some(&after)).await;
+    assert_eq!(
+        status, 200,
+        "a token of the new key was refused right after rotation: {problem}"
+    );
+    other.log.shutdown();
+    app.stop().await;
+}
+
+async fn no_token_is_issued_beyond_the_lifetime_cap(db: TestDb) {
+    let mut config = db.config();
+    config.token_max_lifetime_days = 7;
+    let state = AppState::open(&config).unwrap();
+    let day = Duration::from_secs(86_400);
+    assert!(state
+        .authority
+        .issue(Role::Admin, None, "a", 7 * day)
+        .is_ok());
+    let refused = state
+        .authority
+        .issue(Role::Admin, None, "a", 8 * day)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("at most 7 days") && refused.contains("token_max_lifetime_days"),
+        "{refused}"
+    );
     state.log.shutdown();
 }

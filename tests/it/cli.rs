@@ -140,6 +140,67 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     assert!(stderr.contains("stopped cleanly"), "{stderr}");
 }
 
+/// The access log's line for a request names the id its response carries (the client's, or
+/// one the server made).
+#[test]
+fn the_access_log_names_the_request_id_the_response_carries() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(["--bind", "127.0.0.1:0", "serve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    let mut ids = Vec::new();
+    for given in ["", "X-Request-Id: client-chosen-7\r\n"] {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\n{given}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let id = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .unwrap_or_else(|| panic!("no x-request-id in {answer}"))
+            .to_string();
+        ids.push(id);
+    }
+    assert_eq!(ids[1], "client-chosen-7");
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    for id in &ids {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains("/healthz 200") && l.contains(&format!("request_id={id}"))),
+            "no access log line names {id}: {stderr}"
+        );
+    }
+}
+
 /// Every subcommand's flags parse without clashing with the global ones (clap checks this in
 /// debug builds: a clash panics when the command is first used).
 #[test]

@@ -15,6 +15,7 @@ use crate::common::{wait_for_checkpoint, TestApp, TestDb};
 use crate::on_both_backends;
 
 on_both_backends!(
+    csv_exports_start_no_spreadsheet_formula,
     a_sender_records_consent_and_the_decision_follows,
     misuse_is_refused_and_writes_nothing,
     concurrent_opt_in_and_opt_out_end_in_the_last_one,
@@ -1661,6 +1662,63 @@ async fn imports_are_all_or_nothing_and_exports_round_trip(db: TestDb) {
     assert!(
         text.contains("\"Example, K.K.\""),
         "quoted on the way out too"
+    );
+    s.app.stop().await;
+}
+
+async fn csv_exports_start_no_spreadsheet_formula(db: TestDb) {
+    let s = setup(&db).await;
+    let mut body = event("opt_in", "=1+2@example.jp", json!(["newsletter"]));
+    body["received_by"]["name"] = json!("=HYPERLINK(\"http://evil.example\",\"click\")");
+    post_event(&s, &body).await;
+    let mut body = event("opt_in", "-1+1@example.jp", json!(["newsletter"]));
+    body["received_by"]["name"] = json!("@SUM(1+1)");
+    post_event(&s, &body).await;
+
+    let csv = s
+        .app
+        .call(
+            "GET",
+            "/v1/events/export?format=csv",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .text();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let cells: Vec<String> = reader
+        .records()
+        .flat_map(|r| r.unwrap().iter().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    for cell in &cells {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "a live formula in the export: {cell:?}"
+        );
+    }
+    for neutral in [
+        "'=1+2@example.jp",
+        "'=HYPERLINK(\"http://evil.example\",\"click\")",
+        "'-1+1@example.jp",
+        "'@SUM(1+1)",
+    ] {
+        assert!(cells.iter().any(|c| c == neutral), "{neutral} in {cells:?}");
+    }
+    let json = s
+        .app
+        .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
+        .await
+        .json();
+    let emails: Vec<&str> = json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["email"].as_str().unwrap())
+        .collect();
+    assert!(
+        emails.contains(&"=1+2@example.jp"),
+        "JSON is unchanged: {emails:?}"
     );
     s.app.stop().await;
 }

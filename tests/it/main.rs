@@ -11,6 +11,7 @@ mod consent;
 mod crash;
 mod decisions;
 pub mod evidence;
+mod faults;
 mod holds;
 pub mod labels;
 mod log_api;

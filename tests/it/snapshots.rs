@@ -28,6 +28,7 @@ on_sqlite!(
     a_batch_with_an_invalid_event,
     an_unknown_path,
     a_method_the_path_does_not_take,
+    a_query_that_is_not_utf8,
     the_confirmation_page,
     the_unsubscribe_page
 );
@@ -206,6 +207,30 @@ async fn a_method_the_path_does_not_take(db: TestDb) {
     {
       "detail": "method DELETE is not allowed here",
       "status": 405,
+      "title": "Invalid request",
+      "type": "/problems/invalid-request"
+    }
+    "#);
+    app.stop().await;
+}
+
+async fn a_query_that_is_not_utf8(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let res = app
+        .call(
+            "GET",
+            "/v1/consent?email=%FF%FE&purpose=newsletter",
+            Some(&shop.sender),
+            None,
+            &[],
+        )
+        .await;
+    insta::assert_snapshot!(problem(&res), @r#"
+    400 application/problem+json
+    {
+      "detail": "the query string is not UTF-8 once percent-decoded: encode text as UTF-8 before percent-encoding it (e.g. %E3%81%82 for あ)",
+      "status": 400,
       "title": "Invalid request",
       "type": "/problems/invalid-request"
     }

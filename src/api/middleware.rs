@@ -1,0 +1,114 @@
+//! What wraps every request before a handler sees it: the request id (the client's
+//! `x-request-id`, or a new one) put on the request — so the access log names it — and on the
+//! response; and the query string's encoding (percent-decoded it must be UTF-8, or the request
+//! is a 400 problem instead of being read with replacement characters). Routing, errors and
+//! authentication are elsewhere (`mod.rs`, `error.rs`, `access.rs`).
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::ResponseError;
+
+use super::error::ApiError;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A new request id: this process's random prefix and a counter (unique without a system call
+/// per request).
+fn new_request_id() -> HeaderValue {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        let _ = getrandom::fill(&mut bytes);
+        u32::from_le_bytes(bytes)
+    });
+    let id = format!("{prefix:08x}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed));
+    HeaderValue::from_str(&id).expect("hex is a valid header value")
+}
+
+/// Takes the client's `x-request-id` (up to 128 visible characters) or makes one, puts it on
+/// the request for the access log and on the response.
+pub async fn request_id(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|v| v.len() <= 128 && v.to_str().is_ok())
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    let mut res = next.call(req).await?;
+    res.headers_mut().insert(REQUEST_ID, id);
+    Ok(res)
+}
+
+/// Whether a query string percent-decodes (with `+` as a space, as forms encode it) to UTF-8.
+fn decodes_to_utf8(query: &str) -> bool {
+    let bytes = query.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| Some(hex(bytes[i + 1])? * 16 + hex(bytes[i + 2])?))
+            .flatten();
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte as u8);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
+/// Refuses a request whose query string does not decode to UTF-8 (`email=%FF%FE`) with a 400
+/// problem, before any extractor reads it lossily.
+pub async fn query_is_utf8<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    if decodes_to_utf8(req.query_string()) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let error = ApiError::BadRequest(
+        "the query string is not UTF-8 once percent-decoded: encode text as UTF-8 before \
+         percent-encoding it (e.g. %E3%81%82 for あ)"
+            .into(),
+    );
+    Ok(req
+        .into_response(error.error_response())
+        .map_into_right_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decodes_to_utf8;
+
+    #[test]
+    fn queries_must_decode_to_utf8() {
+        for good in [
+            "",
+            "email=taro%40example.jp&purpose=newsletter",
+            "q=%E3%81%82",
+            "q=100%",
+            "q=%zz",
+            "q=a+b",
+        ] {
+            assert!(decodes_to_utf8(good), "{good}");
+        }
+        for bad in ["email=%FF%FE", "q=%E3%81", "q=%c0%af"] {
+            assert!(!decodes_to_utf8(bad), "{bad}");
+        }
+    }
+}
