@@ -203,7 +203,29 @@ impl ResponseError for ApiError {
         if let Self::TooMany(seconds) = self {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
+        if let Self::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
         response.json(self.problem())
+    }
+}
+
+/// Seconds a client is asked to wait before retrying a 503.
+const RETRY_AFTER_SECS: u64 = 2;
+
+impl ApiError {
+    /// A failure of the database: a 503 when the database is failing (down, busy, full, a
+    /// connection lost), with a fixed message — the driver's own is logged, never sent — and a
+    /// 500 when a query of ours is wrong.
+    pub fn from_store(e: StoreError) -> Self {
+        if e.is_outage() {
+            tracing::warn!(error = %e, "database failure answered 503");
+            Self::Unavailable(
+                "the database is unavailable; nothing was changed: retry shortly".into(),
+            )
+        } else {
+            Self::Internal(e.to_string())
+        }
     }
 }
 
@@ -213,9 +235,8 @@ impl From<LogError> for ApiError {
             LogError::OutOfRange(m) => Self::OutOfRange(m),
             LogError::NotFound(m) => Self::NotFound(m),
             LogError::InvalidLeaf(m) => Self::BadRequest(m),
-            LogError::NotCommitted(_)
-            | LogError::ShuttingDown
-            | LogError::Store(StoreError::Unavailable(_)) => {
+            LogError::Store(e) => Self::from_store(e),
+            LogError::NotCommitted(_) | LogError::ShuttingDown => {
                 Self::Unavailable(format!("{e}; retry shortly"))
             }
             other => Self::Internal(other.to_string()),
@@ -228,8 +249,7 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Missing | AuthError::Invalid(_) => Self::Unauthorized(e.to_string()),
             AuthError::BadRequest(m) => Self::BadRequest(m),
-            AuthError::Store(StoreError::Unavailable(m)) => Self::Unavailable(m),
-            AuthError::Store(other) => Self::Internal(other.to_string()),
+            AuthError::Store(e) => Self::from_store(e),
         }
     }
 }
@@ -251,7 +271,7 @@ impl From<DomainError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        LogError::Store(e).into()
+        Self::from_store(e)
     }
 }
 

@@ -23,7 +23,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers and the sequencer is running.
+/// Readiness: the database answers, the sequencer is running and its writes succeed.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, body = Health),
     (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json")))]
@@ -32,10 +32,20 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     let store = state.store.clone();
     web::block(move || store.read(|r| Ok::<_, LogError>(r.log_state()?)))
         .await?
-        .map_err(|e| ApiError::Unavailable(format!("the database does not answer: {e}")))?;
+        .map_err(|e| match e {
+            LogError::Store(e) => ApiError::from_store(e),
+            other => other.into(),
+        })?;
     if !state.log.is_running() {
         return Err(ApiError::Unavailable(
             "the log's sequencer is not running".into(),
+        ));
+    }
+    if state.log.writes_failing() {
+        return Err(ApiError::Unavailable(
+            "writes to the database are failing (a full disk, I/O errors); reads are served, \
+             writes are retried"
+                .into(),
         ));
     }
     Ok(HttpResponse::Ok().json(Health { status: "ready" }))

@@ -281,6 +281,9 @@ struct Inner {
     witnesses: Vec<cosigning::WitnessEndpoint>,
     appends: RwLock<Option<mpsc::Sender<AppendRequest>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
+    /// Set by the sequencer while its writes fail (a full disk, I/O errors, the database down),
+    /// cleared by its next success.
+    writes_failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for Inner {
@@ -418,9 +421,12 @@ impl Log {
             map.clone(),
             recent,
         );
-        sequencer.publish()?;
-        sequencer.publish_map_if_missing()?;
-        if !settings_pre_labels {
+        let writes_failing = sequencer.writes_failing();
+        // A log on a full disk (or failing I/O) still opens, to serve reads: a checkpoint it
+        // cannot write now is published by the sequencer as soon as writes succeed again.
+        sequencer.publish_when_possible(|s| s.publish())?;
+        sequencer.publish_when_possible(|s| s.publish_map_if_missing())?;
+        if !settings_pre_labels && meta.parameters_leaf.is_none() {
             sequencer.publish_parameters_if_missing()?;
         }
         let (tx, rx) = mpsc::channel();
@@ -438,6 +444,7 @@ impl Log {
                 witnesses,
                 appends: RwLock::new(Some(tx)),
                 sequencer: Mutex::new(Some(thread)),
+                writes_failing,
             }),
         })
     }
@@ -508,6 +515,13 @@ impl Log {
     /// A key for another purpose (e.g. recipients' links), derived from the log's signing key.
     pub fn derive_key(&self, label: &str) -> [u8; 32] {
         self.inner.signer.derive_key(label)
+    }
+
+    /// Whether the sequencer's last write failed (it retries; appends answer 503 meanwhile).
+    pub fn writes_failing(&self) -> bool {
+        self.inner
+            .writes_failing
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the sequencer is running (for readiness).

@@ -11,6 +11,7 @@
 //! so appends from all processes form one tree — never a fork.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -53,6 +54,8 @@ pub(super) struct Sequencer {
     /// Largest size committed by us and not yet covered by a checkpoint we know of.
     unpublished: bool,
     last_publish: Instant,
+    /// Whether the last write failed: shown by `/readyz`.
+    writes_failing: Arc<AtomicBool>,
 }
 
 impl Sequencer {
@@ -75,6 +78,34 @@ impl Sequencer {
             map,
             unpublished: false,
             last_publish: Instant::now(),
+            writes_failing: Arc::default(),
+        }
+    }
+
+    /// The flag this sequencer sets while its writes fail.
+    pub fn writes_failing(&self) -> Arc<AtomicBool> {
+        self.writes_failing.clone()
+    }
+
+    /// Notes how a write went. After a failure of the database (a full disk, an I/O error) it
+    /// also asks the store for relief (on SQLite, truncating the WAL, which a full disk stops
+    /// from being checkpointed into the database), so the next attempt has room.
+    fn wrote(&self, result: Result<(), &LogError>) {
+        let failing = match result {
+            Ok(()) => false,
+            Err(LogError::Store(e)) if e.is_outage() => {
+                self.store.relieve();
+                true
+            }
+            Err(_) => false,
+        };
+        if self.writes_failing.swap(failing, Ordering::Relaxed) != failing {
+            match failing {
+                true => tracing::error!(
+                    "writes to the database fail: appends answer 503, /readyz 503; retrying"
+                ),
+                false => tracing::info!("writes to the database succeed again"),
+            }
         }
     }
 
@@ -213,6 +244,7 @@ impl Sequencer {
                 Err(e)
             }
         });
+        self.wrote(result.as_ref().map(drop));
         match result {
             Ok(edge) => {
                 (self.frontier, self.recent) = edge.unzip();
@@ -236,10 +268,14 @@ impl Sequencer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "append batch not committed");
+                // The cause is logged; the caller learns only that nothing was recorded.
+                let why = if matches!(&e, LogError::Store(s) if s.is_outage()) {
+                    "the database failed while committing"
+                } else {
+                    "the batch failed"
+                };
                 for request in batch {
-                    let _ = request
-                        .reply
-                        .send(Err(LogError::NotCommitted(e.to_string())));
+                    let _ = request.reply.send(Err(LogError::NotCommitted(why.into())));
                 }
             }
         }
@@ -263,8 +299,14 @@ impl Sequencer {
     fn publish_now(&mut self) {
         self.last_publish = Instant::now();
         match self.publish() {
-            Ok(_) => self.unpublished = false,
-            Err(e) => tracing::error!(error = %e, "checkpoint not published"),
+            Ok(_) => {
+                self.unpublished = false;
+                self.wrote(Ok(()));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "checkpoint not published");
+                self.wrote(Err(&e));
+            }
         }
     }
 
@@ -283,6 +325,25 @@ impl Sequencer {
             return Ok(latest.tree_size as u64);
         }
         self.append_map_and_sign(false, None)
+    }
+
+    /// Runs a publication at start; if the database fails (a full disk, I/O errors), leaves it
+    /// to the running sequencer, which retries, and marks writes failing. Other errors are
+    /// returned.
+    pub fn publish_when_possible(
+        &mut self,
+        publish: impl FnOnce(&mut Self) -> Result<u64, LogError>,
+    ) -> Result<(), LogError> {
+        match publish(self) {
+            Ok(_) => Ok(()),
+            Err(LogError::Store(e)) if e.is_outage() => {
+                tracing::error!(error = %e, "checkpoint not published at start: will retry");
+                self.unpublished = true;
+                self.wrote(Err(&LogError::Store(e)));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// On opening a log whose latest checkpoint does not end with a subject map (one written

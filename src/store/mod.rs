@@ -74,6 +74,30 @@ pub enum StoreError {
     Migration(String),
 }
 
+impl StoreError {
+    /// Whether this is the database failing — down, unreachable, busy past its timeout, out of
+    /// disk, a connection lost mid-query — rather than a query of ours being wrong (a constraint
+    /// our code should have kept, a row that must exist): the first is worth retrying later.
+    pub fn is_outage(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Query(Error::DatabaseError(kind, _)) => matches!(
+                kind,
+                Kind::ClosedConnection
+                    | Kind::UnableToSendCommand
+                    | Kind::SerializationFailure
+                    | Kind::ReadOnlyTransaction
+                    | Kind::Unknown
+            ),
+            Self::Query(Error::BrokenTransactionManager | Error::RollbackErrorOnCommit { .. }) => {
+                true
+            }
+            Self::Query(_) | Self::BadUrl { .. } | Self::Migration(_) => false,
+        }
+    }
+}
+
 /// A parsed database URL: the backend is chosen by scheme, never guessed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -302,6 +326,21 @@ impl Store {
                         .map(|done| done.len())
                         .map_err(migration)
                 })
+            }
+        }
+    }
+
+    /// After writes failed for want of space or by I/O errors: on SQLite, checkpoints the WAL
+    /// into the database and truncates it (a full disk stops the automatic checkpoint, and the
+    /// WAL would then hold the space freed); nothing to do on PostgreSQL. Best effort.
+    pub fn relieve(&self) {
+        if let Pools::Sqlite(pool) = &self.pools {
+            let done = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
+                c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "the WAL could not be truncated");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Faults: a process that dies with requests in flight leaves its `Idempotency-Key`s to be taken
 //! over at once by a live process (its owner lock is gone), while a live process's in-flight keys
-//! stay its own.
+//! stay its own; SQLite on a full disk answers writes 503 (and `/readyz` 503) while it serves
+//! reads, loses no acknowledged event, and publishes the overdue checkpoint when space returns.
 
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
@@ -13,6 +14,173 @@ use crate::common::{bin, tamper, TestApp, TestDb};
 use crate::on_both_backends;
 
 on_both_backends!(an_in_flight_key_of_a_killed_process_is_taken_over_at_once);
+
+/// A tmpfs of `megabytes` at a new directory, unmounted when dropped. Needs root (CI runs as
+/// root); elsewhere the test says why it cannot run, and under `CI=true` it fails instead.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI must run as root to mount a small file system for the full-disk test"
+            );
+            eprintln!("not run: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Self { dir })
+    }
+
+    /// Fills the file system to the last byte with a file of its own; returns the file.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&[0]).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+async fn record(app: &TestApp, sender: &str, email: &str) -> crate::common::Answer {
+    app.call(
+        "POST",
+        "/v1/events",
+        Some(sender),
+        Some(&opt_in(email)),
+        &[],
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_full_disk_answers_writes_503_and_recovers_when_space_returns() {
+    let Some(disk) = SmallDisk::mount(24) else {
+        return;
+    };
+    let db = TestDb::sqlite_in(disk.dir.path());
+    let app = TestApp::start(&db).await;
+    let sender = tenant_and_sender(&db, &app).await;
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let res = record(&app, &sender, &format!("before{i}@example.jp")).await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        acknowledged.push(res.json()["leaf_index"].as_u64().unwrap());
+    }
+
+    let filler = disk.fill();
+    // Writes fail now; each answer is a 201 (it fitted) or a 503 with Retry-After, never a 500.
+    let mut refused = 0;
+    for i in 0.. {
+        let res = record(&app, &sender, &format!("full{i}@example.jp")).await;
+        match res.status {
+            201 => acknowledged.push(res.json()["leaf_index"].as_u64().unwrap()),
+            503 => {
+                assert!(
+                    !res.header("retry-after").is_empty(),
+                    "503 without Retry-After"
+                );
+                assert_eq!(res.header("content-type"), "application/problem+json");
+                assert!(
+                    !res.text().contains("disk is full"),
+                    "the driver's message: {}",
+                    res.text()
+                );
+                refused += 1;
+                if refused == 5 {
+                    break;
+                }
+            }
+            other => panic!("{other} on a full disk: {}", res.text()),
+        }
+        assert!(i < 10_000, "the disk never filled");
+    }
+    let keyed = app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&sender),
+            Some(&opt_in("keyed@example.jp")),
+            &[("Idempotency-Key", "while-full")],
+        )
+        .await;
+    assert_eq!(
+        keyed.status,
+        503,
+        "a keyed request on a full disk: {}",
+        keyed.text()
+    );
+    let ready = app.get("/readyz").await;
+    assert_eq!(
+        ready.status,
+        503,
+        "/readyz while writes fail: {}",
+        ready.text()
+    );
+    // A restart on the full disk serves reads.
+    app.stop().await;
+    let app = TestApp::start(&db).await;
+    let read = app
+        .call(
+            "GET",
+            "/v1/consent?email=before0@example.jp&purpose=newsletter",
+            Some(&sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(read.status, 200, "reads are served: {}", read.text());
+
+    // Space returns: the next write succeeds, and a checkpoint covers every acknowledged event.
+    std::fs::remove_file(filler).unwrap();
+    let mut after = None;
+    for i in 0..10_000 {
+        let res = record(&app, &sender, &format!("after{i}@example.jp")).await;
+        if res.status == 201 {
+            after = res.json()["leaf_index"].as_u64();
+            break;
+        }
+        assert_eq!(res.status, 503, "{}", res.text());
+    }
+    let last = after.expect("writes never succeeded again");
+    let checkpoint = crate::common::wait_for_checkpoint(&app.log, last + 1).await;
+    assert!(checkpoint.size > *acknowledged.iter().max().unwrap());
+    assert_eq!(app.get("/readyz").await.status, 200);
+    for index in acknowledged {
+        let path = format!(
+            "/v1/log/proof/inclusion?index={index}&size={}",
+            checkpoint.size
+        );
+        let res = app.get(&path).await;
+        assert_eq!(
+            res.status,
+            200,
+            "acknowledged leaf {index} lost: {}",
+            res.text()
+        );
+    }
+    app.stop().await;
+}
 
 /// Tokens for an admin and for a sender of a new tenant created through `base`.
 async fn tenant_and_sender(db: &TestDb, app: &TestApp) -> String {

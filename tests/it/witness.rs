@@ -636,7 +636,7 @@ fn write_witnessed_vectors(
         .collect();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("sdk/vectors/witnessed-{kind}.json"));
-    let doc = json!({"about": format!("{kind} of a log with one witness (honest, and back-dated with rows made to match), with the Rust verifier's verdict under the policy; written by tests/it/witness.rs"), "kind": kind, "vkey": vkey, "policy": policy, "cases": cases});
+    let doc = json!({"about": format!("{kind} of a log with one witness (honest, back- or future-dated with rows made to match), with the Rust verifier's verdict under the policy; written by tests/it/witness.rs"), "kind": kind, "vkey": vkey, "policy": policy, "cases": cases});
     std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
 }
 
@@ -751,7 +751,47 @@ async fn a_future_dated_erasure_fails_under_the_witnesses_times(db: TestDb) {
             && out.contains(&format!("erasure at leaf {index} claims")),
         "{out}"
     );
+    // Nor can the maker escape every bound: with the witnessed checkpoint as the bundle's own
+    // (its cosignatures carried along), no `witnessed` and no earlier tree holding the erasure,
+    // the bundle's own checkpoint bounds it.
+    let size_of = |note: &str| -> u64 { note.lines().nth(1).unwrap().parse().unwrap() };
+    let own = bundle["checkpoint"].as_str().unwrap();
+    let cosigned = bundle["witnessed"]["checkpoint"].as_str().unwrap();
+    assert_eq!(size_of(own), size_of(cosigned), "{bundle}");
+    let swapped = serde_json::to_string(&bundle).unwrap().replace(
+        serde_json::to_string(own).unwrap().trim_matches('"'),
+        serde_json::to_string(cosigned).unwrap().trim_matches('"'),
+    );
+    let mut own_cosigned: Value = serde_json::from_str(&swapped).unwrap();
+    own_cosigned.as_object_mut().unwrap().remove("witnessed");
+    let kept: Vec<Value> = own_cosigned["earlier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| size_of(e["checkpoint"].as_str().unwrap()) <= index)
+        .cloned()
+        .collect();
+    own_cosigned["earlier"] = json!(kept);
+    let (ok, out) = verify_cli(&own_cosigned, &log_vkey, &["--policy", &policy]);
+    assert!(
+        !ok && out.contains(&format!("erasure at leaf {index} claims")),
+        "{out}"
+    );
     app.stop().await;
+    write_witnessed_vectors(
+        &db,
+        "future",
+        &log_vkey,
+        &std::fs::read_to_string(&policy).unwrap(),
+        &[
+            ("a future-dated erasure", bundle),
+            ("without the witnessed checkpoint", without_latest),
+            (
+                "the witnessed checkpoint as the bundle's own, no tree holding it in earlier",
+                own_cosigned,
+            ),
+        ],
+    );
 }
 
 /// One request of the table: what it is, and its body.

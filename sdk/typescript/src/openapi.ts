@@ -63,7 +63,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers and the sequencer is running. */
+        /** Readiness: the database answers, the sequencer is running and its writes succeed. */
         get: operations["readyz"];
         put?: never;
         post?: never;

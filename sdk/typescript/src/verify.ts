@@ -498,23 +498,25 @@ async function checkTimeBounds(
     }
   }
   if (unnamed > 0) notes.push(`${prefix}: ${unnamed} earlier checkpoint(s) cosigned by no witness of the policy: no bound from them`);
-  // No later than: the earliest witnessed tree that holds the event (the witnessed checkpoint
-  // holds them all), by the latest cosignature of the policy's quorum on it.
-  let latest: [string, number] | null = null;
-  const w = bundle.witnessed;
-  if (w) {
-    let later: Checkpoint | null = null;
+  // No later than: the earliest witnessed tree that holds the event, by the latest cosignature
+  // of the policy's quorum on it. The witnessed checkpoint and the bundle's own checkpoint (if it
+  // carries the quorum) hold them all, so every event has a bound.
+  const quorumTime = async (text: string): Promise<[string, number] | null> => {
+    let tree: Checkpoint | null = null;
     try {
-      later = await verifyCheckpoint(w.checkpoint, vkey);
+      tree = await verifyCheckpoint(text, vkey);
     } catch {
-      later = null;
+      return null;
     }
-    const cosigned = await cosignedTimes(policy, w.checkpoint);
-    if (later && later.size >= cp.size && (await checkQuorum(policy, w.checkpoint)).satisfied && cosigned.length > 0) {
-      latest = cosigned.reduce((a, b) => (b[1] > a[1] ? b : a));
-    }
-  }
+    const cosigned = await cosignedTimes(policy, text);
+    if (tree.size < cp.size || !(await checkQuorum(policy, text)).satisfied || cosigned.length === 0) return null;
+    return cosigned.reduce((a, b) => (b[1] > a[1] ? b : a));
+  };
+  const bounds = [bundle.witnessed ? await quorumTime(bundle.witnessed.checkpoint) : null, await quorumTime(bundle.checkpoint)]
+    .filter((b): b is [string, number] => b !== null);
+  const latest = bounds.length > 0 ? bounds.reduce((a, b) => (b[1] < a[1] ? b : a)) : null;
   const late: string[] = [];
+  const unboundedAbove: string[] = [];
   let boundedAbove: [string, number] | null = null;
   for (const t of times) {
     const candidates = earlier
@@ -522,11 +524,19 @@ async function checkTimeBounds(
       .map(([, , , last]) => last)
       .filter((l): l is [string, number] => l !== null);
     if (latest) candidates.push(latest);
-    if (candidates.length === 0) continue;
+    if (candidates.length === 0) {
+      unboundedAbove.push(t.what);
+      continue;
+    }
     const [name, seconds] = candidates.reduce((a, b) => (b[1] < a[1] ? b : a));
     const bound = seconds * 1000;
     if (t.recorded > bound + TIME_GRACE_MS) late.push(`${t.what} claims ${iso(t.recorded)}, after witness ${name} saw it, at ${iso(bound)}`);
     if (!boundedAbove || seconds > boundedAbove[1]) boundedAbove = [name, seconds];
+  }
+  // A quorum that needs no witness (`quorum none`) bounds nothing, and claims nothing.
+  const needsWitnesses = !((await checkQuorum(policy, bundle.checkpoint)).satisfied && (await cosignedTimes(policy, bundle.checkpoint)).length === 0);
+  if (unboundedAbove.length > 0 && needsWitnesses) {
+    check(`${prefix}: every event bounded by a tree the witnesses cosigned`, false, `no checkpoint cosigned by the policy's quorum holds ${unboundedAbove.join(", ")}`);
   }
   if (boundedAbove) {
     check(`${prefix}: no event claims a time after the witnesses saw it`, late.length === 0, late.length === 0

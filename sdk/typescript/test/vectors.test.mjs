@@ -71,7 +71,7 @@ test("verifyCampaign gives the Rust verifier's verdict on every campaign proof",
 });
 
 test("both verifiers give the same verdict on witnessed bundles and campaign proofs under their policy", async () => {
-  for (const kind of ["events", "campaigns"]) {
+  for (const kind of ["events", "campaigns", "future"]) {
     const { vkey, policy, cases } = read(`witnessed-${kind}.json`);
     assert.ok(cases.length >= 2);
     for (const c of cases) {

@@ -34,6 +34,14 @@ impl TestDb {
         }
     }
 
+    /// A SQLite file in `dir`, which the caller owns (a small file system it mounted).
+    pub fn sqlite_in(dir: &std::path::Path) -> Self {
+        Self {
+            url: format!("sqlite://{}", dir.join("ledger.db").display()),
+            _dir: None,
+        }
+    }
+
     pub fn postgres() -> Self {
         Self {
             url: pg::fresh_database(),

@@ -492,16 +492,28 @@ fn check_time_bounds(
              bound from them"
         ));
     }
-    // No later than: the earliest witnessed tree that holds the event (the witnessed
-    // checkpoint holds them all), by the latest cosignature of the policy's quorum on it.
-    let latest = bundle.witnessed.as_ref().and_then(|w| {
-        let later = verifier.checkpoint(&w.checkpoint).ok()?;
-        let cosigned = policy.cosigned_times(&w.checkpoint);
-        (later.size >= cp.size && policy.quorum(&w.checkpoint).satisfied)
-            .then(|| extreme(cosigned, false))
+    // No later than: the earliest witnessed tree that holds the event, by the latest
+    // cosignature of the policy's quorum on it. The witnessed checkpoint and the bundle's own
+    // checkpoint (if it carries the quorum) hold them all, so every event has a bound.
+    let quorum_time = |text: &str| {
+        let tree = verifier.checkpoint(text).ok()?;
+        (tree.size >= cp.size && policy.quorum(text).satisfied)
+            .then(|| extreme(policy.cosigned_times(text), false))
             .flatten()
-    });
+    };
+    let latest = extreme(
+        bundle
+            .witnessed
+            .as_ref()
+            .and_then(|w| quorum_time(&w.checkpoint))
+            .into_iter()
+            .chain(quorum_time(&bundle.checkpoint))
+            .map(|(name, t)| ((name, t), t)),
+        true,
+    )
+    .map(|(latest, _)| latest);
     let mut late = Vec::new();
+    let mut unbounded_above = Vec::new();
     let mut bounded_above: Option<(String, u64)> = None;
     for timed in times {
         let candidates = earlier
@@ -511,6 +523,7 @@ fn check_time_bounds(
             .chain(latest.clone())
             .map(|(name, t)| ((name, t), t));
         let Some(((name, seconds), _)) = extreme(candidates, true) else {
+            unbounded_above.push(timed.what.clone());
             continue;
         };
         let bound = seconds as i64 * 1000;
@@ -525,6 +538,19 @@ fn check_time_bounds(
         if bounded_above.as_ref().is_none_or(|(_, t)| seconds > *t) {
             bounded_above = Some((name, seconds));
         }
+    }
+    // A quorum that needs no witness (`quorum none`) bounds nothing, and claims nothing.
+    let needs_witnesses = !(policy.quorum(&bundle.checkpoint).satisfied
+        && policy.cosigned_times(&bundle.checkpoint).is_empty());
+    if !unbounded_above.is_empty() && needs_witnesses {
+        report.check(
+            format!("{prefix}: every event bounded by a tree the witnesses cosigned"),
+            false,
+            format!(
+                "no checkpoint cosigned by the policy's quorum holds {}",
+                unbounded_above.join(", ")
+            ),
+        );
     }
     if let Some((name, seconds)) = bounded_above {
         report.check(
@@ -1991,6 +2017,11 @@ mod tests {
                 super::verify_campaign
             ),
             2
+        );
+        // A future-dated erasure fails whichever trees the bundle carries.
+        assert_eq!(
+            golden("witnessed-future.json", "document", super::verify),
+            3
         );
     }
 }
