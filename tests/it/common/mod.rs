@@ -146,7 +146,11 @@ impl TestApp {
         Self {
             base: format!("http://{}", addrs[0]),
             log,
-            client: awc::Client::default(),
+            // Longer than the pool's 5 s wait for a connection: a database that is down is
+            // answered 503 after that wait, not cut off by the client.
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish(),
             server: handle,
             _workers: workers,
         }
