@@ -83,6 +83,19 @@ test("both verifiers give the same verdict on witnessed bundles and campaign pro
   }
 });
 
+test("a bundle whose number is written 49.0 or 49e0 is refused, as the Rust verifier refuses it", async () => {
+  const { vkey, cases } = read("bundles.json");
+  const valid = cases.find((c) => c.verdict.passed);
+  const text = JSON.stringify(valid.bundle);
+  assert.ok((await verifyEvidence(text, vkey)).passed, "the text as written passes");
+  for (const form of [".0", "e0", "E0"]) {
+    const written = text.replace(/"leaf_index":(\d+)/, (_, n) => `"leaf_index":${n}${form}`);
+    assert.notEqual(written, text);
+    const report = await verifyEvidence(written, vkey);
+    assert.deepEqual(report.items.filter((i) => !i.ok).map((i) => i.what), ["bundle"], form);
+  }
+});
+
 test("times: the calendar's dates only, as the Rust verifier reads them", () => {
   const { refused, accepted } = read("times.json");
   for (const time of refused) assert.equal(strictMillis(time), null, time);

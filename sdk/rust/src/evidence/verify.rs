@@ -1953,6 +1953,31 @@ mod tests {
         cases.len()
     }
 
+    /// A number written with a fraction or an exponent is refused (the TypeScript verifier's
+    /// test does the same to the same vector).
+    #[test]
+    fn a_bundle_whose_number_is_written_49_0_is_refused() {
+        let path = format!("{}/../vectors/bundles.json", env!("CARGO_MANIFEST_DIR"));
+        let vectors: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let vkey = vectors["vkey"].as_str().unwrap();
+        let valid = vectors["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["verdict"]["passed"] == true)
+            .unwrap();
+        let text = serde_json::to_string(&valid["bundle"]).unwrap();
+        assert!(super::verify(text.as_bytes(), vkey, None, None).passed());
+        let at = text.find("\"leaf_index\":").unwrap() + "\"leaf_index\":".len();
+        let digits = text[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
+        for form in [".0", "e0", "E0"] {
+            let written = format!("{}{form}{}", &text[..at + digits], &text[at + digits..]);
+            let report = super::verify(written.as_bytes(), vkey, None, None);
+            assert_eq!(report.failed(), ["bundle"], "{form}");
+        }
+    }
+
     /// Times are read strictly, the same in both verifiers.
     #[test]
     fn only_strict_rfc3339_times_are_read() {
