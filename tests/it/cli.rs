@@ -1,6 +1,6 @@
 //! The binary as a user runs it: help, configuration errors, the verifier key.
 
-use crate::common::bin;
+use crate::common::{bin, ServeProcess};
 
 #[test]
 fn help_lists_the_commands() {
@@ -91,28 +91,14 @@ fn log_vkey_prints_a_c2sp_verifier_key_that_persists() {
 /// The quick start's `serve`, as a process: it answers over HTTP and stops cleanly on SIGTERM.
 #[test]
 fn serve_answers_and_stops_cleanly_on_sigterm() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .current_dir(dir.path())
-        .args(["--bind", "127.0.0.1:0", "serve"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let server = ServeProcess::start(dir.path(), &[]);
     assert!(
         dir.path().join("consent-ledger.db").exists(),
         "the default database is ./consent-ledger.db"
     );
-    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
     write!(
         stream,
         "GET /checkpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -123,20 +109,8 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // A new log without a configured origin is named after public_url (here the default).
     assert!(answer.contains("\r\n\r\n127.0.0.1:8080\n2\n"), "{answer}");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(status.success(), "exit {status:?}: {stderr}");
+    let (success, stderr) = server.terminate();
+    assert!(success, "{stderr}");
     assert!(stderr.contains("stopped cleanly"), "{stderr}");
 }
 
@@ -144,26 +118,12 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
 /// one the server made).
 #[test]
 fn the_access_log_names_the_request_id_the_response_carries() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .current_dir(dir.path())
-        .args(["--bind", "127.0.0.1:0", "serve"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let server = ServeProcess::start(dir.path(), &[]);
     let mut ids = Vec::new();
     for given in ["", "X-Request-Id: client-chosen-7\r\n"] {
-        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
         write!(
             stream,
             "GET /healthz HTTP/1.1\r\nHost: x\r\n{given}Connection: close\r\n\r\n"
@@ -179,18 +139,7 @@ fn the_access_log_names_the_request_id_the_response_carries() {
         ids.push(id);
     }
     assert_eq!(ids[1], "client-chosen-7");
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (_, stderr) = server.terminate();
     for id in &ids {
         assert!(
             stderr

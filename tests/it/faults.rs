@@ -3,14 +3,13 @@
 //! stay its own; SQLite on a full disk answers writes 503 (and `/readyz` 503) while it serves
 //! reads, loses no acknowledged event, and publishes the overdue checkpoint when space returns.
 
-use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use consent_ledger::api::AppState;
 use consent_ledger::auth::Role;
 use serde_json::json;
 
-use crate::common::{bin, tamper, TestApp, TestDb};
+use crate::common::{tamper, ServeProcess, TestApp, TestDb};
 use crate::on_both_backends;
 
 on_both_backends!(an_in_flight_key_of_a_killed_process_is_taken_over_at_once);
@@ -220,22 +219,12 @@ async fn an_in_flight_key_of_a_killed_process_is_taken_over_at_once(db: TestDb) 
     let sender = tenant_and_sender(&db, &app).await;
 
     // Another server process on the same database records one keyed request, and is killed.
-    let mut child = bin()
-        .args(["--database-url", &db.url, "--bind", "127.0.0.1:0"])
-        .args(["--origin", "test.example/log", "serve"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kept open: the server would fail writing to a closed stdout.
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let base = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = ServeProcess::start(
+        dir.path(),
+        &["--database-url", &db.url, "--origin", "test.example/log"],
+    );
+    let base = child.addr.clone();
     let res = awc::Client::default()
         .post(format!("http://{base}/v1/events"))
         .insert_header(("Authorization", format!("Bearer {sender}")))
@@ -244,8 +233,8 @@ async fn an_in_flight_key_of_a_killed_process_is_taken_over_at_once(db: TestDb) 
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 201);
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.child.kill().unwrap(); // SIGKILL
+    child.child.wait().unwrap();
 
     // As if it had died mid-request: a reservation it held, without an answer yet.
     let reserve = |key: &str, owner: &str| {

@@ -18,6 +18,61 @@ pub fn bin() -> std::process::Command {
     c
 }
 
+/// The `serve` command as a process, on a free port: its address, read from the line it
+/// prints first. Its stdout stays open (the server would fail writing to a closed one); its
+/// stderr is piped for the test to read after it ends.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub addr: String,
+    _stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl ServeProcess {
+    /// Runs `consent-ledger ARGS… --bind 127.0.0.1:0 serve` in `dir`.
+    pub fn start(dir: &std::path::Path, args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = bin()
+            .current_dir(dir)
+            .args(args)
+            .args(["--bind", "127.0.0.1:0", "serve"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        Self {
+            child,
+            addr,
+            _stdout: lines,
+        }
+    }
+
+    /// Sends SIGTERM and waits: whether it exited successfully, and what it wrote to stderr.
+    pub fn terminate(mut self) -> (bool, String) {
+        use std::io::Read;
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.success(), stderr)
+    }
+}
+
 /// A database for one test.
 pub struct TestDb {
     pub url: String,
