@@ -12,9 +12,11 @@
 //! - `unsubscribe.rs`: unsubscribe links, the inbound unsubscribe mail, the display notice,
 //!   webhooks; the one path every unsubscribe takes;
 //! - `error.rs`: the one error type and its mapping to problem+json;
-//! - `middleware.rs`: what wraps every request (request ids, the query's encoding).
+//! - `middleware.rs`: what wraps every request (request ids, the query's encoding);
+//! - `connection.rs`: what wraps every connection (actix-http's bare 400 made a problem).
 
 mod access;
+mod connection;
 pub mod consent;
 pub mod error;
 mod evidence;
@@ -30,7 +32,7 @@ use std::net::SocketAddr;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Logger};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
@@ -434,7 +436,7 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
     let document = openapi();
     let route_table = error::RouteTable::from_openapi(&document);
     let state = web::Data::new(state);
-    let server = HttpServer::new(move || {
+    let app = move || {
         let (app, _) = App::new()
             .into_utoipa_app()
             .openapi(ApiDoc::openapi())
@@ -462,8 +464,37 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
                     .custom_request_replace("method", |req| req.method().to_string()),
             )
             .wrap(from_fn(middleware::request_id))
-    })
-    .bind(bind)?;
-    let addrs = server.addrs();
-    Ok((server.shutdown_timeout(30).run(), addrs))
+    };
+    // actix-web's `HttpServer`, but with each connection wrapped (`connection.rs`) so that
+    // actix-http's own answer to an unparsable request is a problem document too.
+    let mut builder = actix_server::Server::build().shutdown_timeout(30);
+    let mut addrs = Vec::new();
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(bind)? {
+        let listener = std::net::TcpListener::bind(addr)?;
+        let local = listener.local_addr()?;
+        addrs.push(local);
+        let app = app.clone();
+        builder = builder.listen(format!("consent-ledger-{local}"), listener, move || {
+            use actix_service::{IntoServiceFactory, ServiceFactoryExt};
+            let factory = app()
+                .into_factory()
+                .map_err(|e: actix_web::Error| e.error_response());
+            let http = actix_http::HttpService::build()
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .local_addr(local)
+                .finish(actix_service::map_config(factory, |_| {
+                    actix_web::dev::AppConfig::default()
+                }));
+            actix_service::fn_service(|io: actix_web::rt::net::TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                Ok::<_, actix_http::error::DispatchError>((
+                    connection::ProblemOnBareError::new(io),
+                    actix_http::Protocol::Http1,
+                    peer,
+                ))
+            })
+            .and_then(http)
+        })?;
+    }
+    Ok((builder.run(), addrs))
 }

@@ -29,6 +29,7 @@ on_sqlite!(
     an_unknown_path,
     a_method_the_path_does_not_take,
     a_query_that_is_not_utf8,
+    a_header_with_a_nul,
     the_confirmation_page,
     the_unsubscribe_page
 );
@@ -235,6 +236,44 @@ async fn a_query_that_is_not_utf8(db: TestDb) {
       "type": "/problems/invalid-request"
     }
     "#);
+    app.stop().await;
+}
+
+async fn a_header_with_a_nul(db: TestDb) {
+    use std::io::{Read, Write};
+    let app = TestApp::start(&db).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Note: a\0b\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let mut headers: Vec<&str> = head.lines().filter(|l| !l.starts_with("date:")).collect();
+    headers.sort();
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    insta::assert_snapshot!(
+        format!("{}\n{}", headers.join("\n"), serde_json::to_string_pretty(&body).unwrap()),
+        @r#"
+    HTTP/1.1 400 Bad Request
+    cache-control: no-store
+    connection: close
+    content-length: 226
+    content-type: application/problem+json
+    {
+      "detail": "the request could not be parsed as HTTP/1.1: a header holds a control character (such as NUL), or the request line or a header is malformed",
+      "status": 400,
+      "title": "Invalid request",
+      "type": "/problems/invalid-request"
+    }
+    "#
+    );
     app.stop().await;
 }
 
