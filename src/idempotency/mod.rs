@@ -181,6 +181,9 @@ pub struct IdempotencyMark {
     key: String,
     count: u64,
     shape: AnswerShape,
+    /// The reservation's `created_at` as this claim set it: a takeover sets another, so a
+    /// request whose key was taken over cannot complete it (and records nothing).
+    claimed_at: i64,
 }
 
 /// The answer to a request that recorded `appended` (at least one event), in its shape.
@@ -236,11 +239,12 @@ fn claim(
     let now = now_millis();
     let owner = store.owner();
     store.write(|r: &mut dyn Repo| {
-        let mark = IdempotencyMark {
+        let mark = |claimed_at| IdempotencyMark {
             tenant_id: tenant_id.into(),
             key: key.into(),
             count: 1,
             shape,
+            claimed_at,
         };
         match r.idempotent_answer(tenant_id, key)? {
             None => {
@@ -254,7 +258,7 @@ fn claim(
                     owner: owner.clone(),
                 };
                 r.reserve_idempotency_key(&row)?;
-                Ok(Claim::Proceed(mark))
+                Ok(Claim::Proceed(mark(now)))
             }
             Some(row) if row.request_sha256 != digest => Err(DomainError::Conflict(
                 "this Idempotency-Key was used with a different request".into(),
@@ -270,15 +274,17 @@ fn claim(
                     _ => None,
                 };
                 let stale_before = now - ABANDONED_AFTER_MS;
+                // Strictly later than the claim it replaces, so that claim can never complete.
+                let claimed_at = now.max(row.created_at + 1);
                 if r.take_over_idempotency_key(
                     tenant_id,
                     key,
                     stale_before,
                     gone,
-                    now,
+                    claimed_at,
                     owner.as_deref(),
                 )? {
-                    Ok(Claim::Proceed(mark))
+                    Ok(Claim::Proceed(mark(claimed_at)))
                 } else {
                     Err(DomainError::Conflict(
                         "a request with this Idempotency-Key is in progress; retry in a moment"
@@ -293,7 +299,11 @@ fn claim(
 /// Frees a claimed key whose request failed (nothing was recorded), so it can be retried.
 fn release(store: &Store, mark: &IdempotencyMark) -> Result<(), DomainError> {
     store.write(|r: &mut dyn Repo| {
-        Ok::<_, DomainError>(r.release_idempotency_key(&mark.tenant_id, &mark.key)?)
+        Ok::<_, DomainError>(r.release_idempotency_key(
+            &mark.tenant_id,
+            &mark.key,
+            mark.claimed_at,
+        )?)
     })
 }
 
@@ -330,7 +340,20 @@ pub(crate) fn complete_key(
     last_index: u64,
 ) -> Result<(), crate::log::LogError> {
     let marker = json!({"first": last_index + 1 - mark.count, "count": mark.count, "shape": mark.shape.name()});
-    r.complete_idempotency_key(&mark.tenant_id, &mark.key, 201, &marker.to_string())?;
+    let completed = r.complete_idempotency_key(
+        &mark.tenant_id,
+        &mark.key,
+        mark.claimed_at,
+        201,
+        &marker.to_string(),
+    )?;
+    if !completed {
+        // Taken over (its owner looked gone, or it ran past the timeout): the retry that took
+        // it records the events; this request must record nothing, or they would be twice.
+        return Err(crate::log::LogError::NotCommitted(
+            "its Idempotency-Key was taken over by a retry".into(),
+        ));
+    }
     Ok(())
 }
 

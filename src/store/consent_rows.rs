@@ -417,16 +417,24 @@ pub trait ConsentRows {
         now: i64,
         owner: Option<&str>,
     ) -> QueryResult<bool>;
-    /// Completes a reservation with its answer.
+    /// Completes a reservation with its answer, if it is still the claim made at `claimed_at`
+    /// (not taken over since, not completed); whether it was.
     fn complete_idempotency_key(
         &mut self,
         tenant_id: &str,
         key: &str,
+        claimed_at: i64,
         status: i32,
         body: &str,
+    ) -> QueryResult<bool>;
+    /// Drops a reservation that got no answer (the request failed; nothing was recorded), if it
+    /// is still the claim made at `claimed_at`.
+    fn release_idempotency_key(
+        &mut self,
+        tenant_id: &str,
+        key: &str,
+        claimed_at: i64,
     ) -> QueryResult<()>;
-    /// Drops a reservation that got no answer (the request failed; nothing was recorded).
-    fn release_idempotency_key(&mut self, tenant_id: &str, key: &str) -> QueryResult<()>;
     /// Deletes idempotency keys reserved before `before` (Unix ms); returns how many.
     fn purge_idempotency_keys(&mut self, before: i64) -> QueryResult<usize>;
     /// Stores a publishable key.
@@ -915,16 +923,23 @@ macro_rules! impl_consent_rows {
                 &mut self,
                 tenant_id: &str,
                 key: &str,
+                claimed_at: i64,
                 status: i32,
                 body: &str,
-            ) -> QueryResult<()> {
-                diesel::update(idempotency_keys::table.find((tenant_id, key)))
-                    .set((
-                        idempotency_keys::status.eq(status),
-                        idempotency_keys::body.eq(Some(body)),
-                    ))
-                    .execute(self)
-                    .map(drop)
+            ) -> QueryResult<bool> {
+                let updated = diesel::update(
+                    idempotency_keys::table.find((tenant_id, key)).filter(
+                        idempotency_keys::created_at
+                            .eq(claimed_at)
+                            .and(idempotency_keys::body.is_null()),
+                    ),
+                )
+                .set((
+                    idempotency_keys::status.eq(status),
+                    idempotency_keys::body.eq(Some(body)),
+                ))
+                .execute(self)?;
+                Ok(updated == 1)
             }
 
             fn purge_idempotency_keys(&mut self, before: i64) -> QueryResult<usize> {
@@ -934,12 +949,18 @@ macro_rules! impl_consent_rows {
                 .execute(self)
             }
 
-            fn release_idempotency_key(&mut self, tenant_id: &str, key: &str) -> QueryResult<()> {
+            fn release_idempotency_key(
+                &mut self,
+                tenant_id: &str,
+                key: &str,
+                claimed_at: i64,
+            ) -> QueryResult<()> {
                 diesel::delete(
                     idempotency_keys::table.filter(
                         idempotency_keys::tenant_id
                             .eq(tenant_id)
                             .and(idempotency_keys::key.eq(key))
+                            .and(idempotency_keys::created_at.eq(claimed_at))
                             .and(idempotency_keys::body.is_null()),
                     ),
                 )

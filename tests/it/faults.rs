@@ -12,7 +12,10 @@ use serde_json::json;
 use crate::common::{tamper, ServeProcess, TestApp, TestDb};
 use crate::on_both_backends;
 
-on_both_backends!(an_in_flight_key_of_a_killed_process_is_taken_over_at_once);
+on_both_backends!(
+    an_in_flight_key_of_a_killed_process_is_taken_over_at_once,
+    a_request_whose_key_was_taken_over_records_nothing
+);
 
 /// A tmpfs of `megabytes` at a new directory, unmounted when dropped. Needs root (CI runs as
 /// root); elsewhere the test says why it cannot run, and under `CI=true` it fails instead.
@@ -181,8 +184,13 @@ async fn a_full_disk_answers_writes_503_and_recovers_when_space_returns() {
     app.stop().await;
 }
 
-/// Tokens for an admin and for a sender of a new tenant created through `base`.
+/// A new tenant created through `app`, and a sender token for it.
 async fn tenant_and_sender(db: &TestDb, app: &TestApp) -> String {
+    tenant_with_sender(db, app).await.1
+}
+
+/// A new tenant created through `app`: its id, and a sender token for it.
+async fn tenant_with_sender(db: &TestDb, app: &TestApp) -> (String, String) {
     let state = AppState::open(&db.config()).unwrap();
     let admin = state
         .authority
@@ -206,7 +214,7 @@ async fn tenant_and_sender(db: &TestDb, app: &TestApp) -> String {
         )
         .unwrap();
     state.log.shutdown();
-    sender
+    (tenant, sender)
 }
 
 fn opt_in(email: &str) -> serde_json::Value {
@@ -374,5 +382,63 @@ async fn a_postgresql_outage_answers_503_on_every_route() {
         recovered,
         "writes never succeeded after the database came back"
     );
+    app.stop().await;
+}
+
+/// A request whose key another process took over while it ran (its owner looked gone, or it
+/// ran past the timeout) records nothing: the retry that took the key records the events, once.
+async fn a_request_whose_key_was_taken_over_records_nothing(db: TestDb) {
+    use consent_ledger::idempotency::{self, AnswerShape, IdempotencyKey};
+    let app = TestApp::start(&db).await;
+    let (tenant, sender) = tenant_with_sender(&db, &app).await;
+    let state = AppState::open(&db.config()).unwrap();
+    let event = serde_json::from_value(opt_in("taken@example.jp")).unwrap();
+    let (store, url, tenant_id) = (state.store.clone(), db.url.clone(), tenant.clone());
+    let outcome = idempotency::record_once(
+        &state.store,
+        &state.log,
+        &state.links,
+        &tenant,
+        Some(IdempotencyKey::parse("api:", b"taken-over").unwrap()),
+        b"the request",
+        AnswerShape::Event,
+        move || {
+            // While this request is validated, a retry elsewhere takes its key over.
+            crate::common::tamper_url(
+                &url,
+                "UPDATE idempotency_keys SET created_at = created_at + 1 \
+                 WHERE key = 'api:taken-over'",
+            );
+            Ok::<_, consent_ledger::error::DomainError>(vec![
+                consent_ledger::consent::prepare_event(&store, &tenant_id, event)?,
+            ])
+        },
+    )
+    .await;
+    assert!(
+        outcome.is_err(),
+        "a request whose key was taken over recorded its event"
+    );
+    let history = app
+        .call(
+            "GET",
+            "/v1/consent?email=taken@example.jp&purpose=newsletter",
+            Some(&sender),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(history.json()["may_send"], false, "{}", history.text());
+    // And the retry's reservation is still there, unreleased.
+    let claimed = state
+        .store
+        .read(|r| {
+            Ok::<_, consent_ledger::store::StoreError>(
+                r.idempotent_answer(&tenant, "api:taken-over")?,
+            )
+        })
+        .unwrap();
+    assert!(claimed.is_some_and(|row| row.body.is_none()));
+    state.log.shutdown();
     app.stop().await;
 }

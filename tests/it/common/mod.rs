@@ -410,15 +410,20 @@ pub async fn wait_for_checkpoint(log: &Log, size: u64) -> consent_ledger::log::S
 /// Runs SQL on the test's database behind the service's back, as an operator with write
 /// access to its own database could.
 pub fn tamper(db: &TestDb, sql: &str) {
+    tamper_url(&db.url, sql)
+}
+
+/// [`tamper`] by the database's URL (for code that cannot hold the `TestDb`).
+pub fn tamper_url(url: &str, sql: &str) {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
-    match db.url.strip_prefix("sqlite://") {
+    match url.strip_prefix("sqlite://") {
         // A worker of the stopped server may still be finishing its last poll: wait for it.
         Some(path) => diesel::SqliteConnection::establish(path)
             .unwrap()
             .batch_execute(&format!("PRAGMA busy_timeout = 10000; {sql}"))
             .unwrap(),
-        None => diesel::PgConnection::establish(&db.url)
+        None => diesel::PgConnection::establish(url)
             .unwrap()
             .batch_execute(sql)
             .unwrap(),
