@@ -30,8 +30,9 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(&id).expect("hex is a valid header value")
 }
 
-/// Takes the client's `x-request-id` (up to 128 visible characters) or makes one, puts it on
-/// the request for the access log and on the response.
+/// Takes the client's `x-request-id` (1–128 of `A–Z a–z 0–9 . _ : -`, so it cannot forge
+/// fields of the access log's line) or makes one, puts it on the request for the access log and
+/// on the response.
 pub async fn request_id(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -39,7 +40,12 @@ pub async fn request_id(
     let id = req
         .headers()
         .get(&REQUEST_ID)
-        .filter(|v| v.len() <= 128 && v.to_str().is_ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(b))
+        })
         .cloned()
         .unwrap_or_else(new_request_id);
     req.headers_mut().insert(REQUEST_ID, id.clone());

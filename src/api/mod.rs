@@ -469,8 +469,17 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
     // actix-http's own answer to an unparsable request is a problem document too.
     let mut builder = actix_server::Server::build().shutdown_timeout(30);
     let mut addrs = Vec::new();
+    let mut refused = None;
     for addr in std::net::ToSocketAddrs::to_socket_addrs(bind)? {
-        let listener = std::net::TcpListener::bind(addr)?;
+        // As actix-web's HttpServer: serve on the addresses that bind (`localhost` without
+        // IPv6), fail only if none does.
+        let listener = match std::net::TcpListener::bind(addr) {
+            Ok(listener) => listener,
+            Err(e) => {
+                refused = Some(e);
+                continue;
+            }
+        };
         let local = listener.local_addr()?;
         addrs.push(local);
         let app = app.clone();
@@ -495,6 +504,14 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
             })
             .and_then(http)
         })?;
+    }
+    if addrs.is_empty() {
+        return Err(refused.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                format!("{bind}: no address"),
+            )
+        }));
     }
     Ok((builder.run(), addrs))
 }

@@ -29,6 +29,9 @@ const LEEWAY_SECS: u64 = 30;
 const RELOAD_EVERY: Duration = Duration::from_secs(5);
 /// Most unknown `kid`s remembered for throttling; beyond it (a flood of made-up ids) no reload.
 const UNKNOWN_KIDS_LIMIT: usize = 1024;
+/// Unknown `kid`s reload the keys at most this often in all (a flood of made-up ids costs the
+/// database at most ten reads a second).
+const UNKNOWN_RELOAD_GAP: Duration = Duration::from_millis(100);
 /// Keys are reloaded at least this often (a key retired by another process stops working here).
 const REFRESH_EVERY: Duration = Duration::from_secs(30);
 /// Most verified tokens remembered; the cache is emptied when full.
@@ -127,6 +130,9 @@ fn key_from_seed(kid: String, seed: &[u8]) -> Result<Key, AuthError> {
     })
 }
 
+/// Unknown `kid`s by when each last made us reload, and when any last did.
+type UnknownKids = (HashMap<String, Instant>, Option<Instant>);
+
 /// Verified tokens by SHA-256: who they speak for and when they expire (Unix seconds).
 type VerifiedTokens = HashMap<[u8; 32], (Principal, u64)>;
 
@@ -140,10 +146,11 @@ pub struct Authority {
     /// Unretired keys, oldest first; the last one signs.
     keys: Arc<RwLock<Vec<Arc<Key>>>>,
     last_reload: Arc<Mutex<Instant>>,
-    /// When each unknown `kid` last made us reload.
-    unknown_kids: Arc<Mutex<HashMap<String, Instant>>>,
-    /// Tokens already verified (by SHA-256 of the token): principal and `exp`. Cleared on every
-    /// key reload, so a retirement anywhere takes effect here within [`REFRESH_EVERY`].
+    /// When each unknown `kid` last made us reload, and when any last did.
+    unknown_kids: Arc<Mutex<UnknownKids>>,
+    /// Tokens already verified (by SHA-256 of the token): principal and `exp`. Cleared when a
+    /// reload finds the key set changed, so a retirement anywhere takes effect here within
+    /// [`REFRESH_EVERY`].
     verified: Arc<Mutex<VerifiedTokens>>,
 }
 
@@ -174,12 +181,18 @@ impl Authority {
         let rows = self
             .store
             .read(|r| Ok::<_, AuthError>(r.active_auth_keys()?))?;
-        let keys = rows
+        let keys: Vec<Arc<Key>> = rows
             .into_iter()
             .map(|row| key_from_seed(row.kid, &row.seed).map(Arc::new))
             .collect::<Result<_, _>>()?;
-        *self.keys.write().expect("keys lock") = keys;
-        self.verified.lock().expect("verified lock").clear();
+        let mut current = self.keys.write().expect("keys lock");
+        let ids = |keys: &[Arc<Key>]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+        // Remembered tokens stay good unless the key set changed (a key retired).
+        if ids(&current) != ids(&keys) {
+            self.verified.lock().expect("verified lock").clear();
+        }
+        *current = keys;
+        drop(current);
         *self.last_reload.lock().expect("reload lock") = Instant::now();
         Ok(())
     }
@@ -323,10 +336,14 @@ impl Authority {
     /// [`RELOAD_EVERY`] later, so a new key rotated in by another process works at once while a
     /// stream of one bad `kid` costs one reload per period.
     fn reload_due_for(&self, kid: &str) -> bool {
-        let mut seen = self.unknown_kids.lock().expect("unknown kids lock");
-        if seen.get(kid).is_some_and(|t| t.elapsed() < RELOAD_EVERY) {
+        let mut guard = self.unknown_kids.lock().expect("unknown kids lock");
+        let (seen, last) = &mut *guard;
+        if seen.get(kid).is_some_and(|t| t.elapsed() < RELOAD_EVERY)
+            || last.is_some_and(|t| t.elapsed() < UNKNOWN_RELOAD_GAP)
+        {
             return false;
         }
+        *last = Some(Instant::now());
         if seen.len() >= UNKNOWN_KIDS_LIMIT {
             seen.retain(|_, t| t.elapsed() < RELOAD_EVERY);
             if seen.len() >= UNKNOWN_KIDS_LIMIT {

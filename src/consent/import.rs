@@ -7,8 +7,9 @@
 //! `all`), `basis`, `occurred_at`, `received_by_role`, `received_by_name`, `collection_point`.
 //!
 //! The CSV export is made for spreadsheets, so no cell of it starts a formula: a cell beginning
-//! with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe (`'=1+2@…`), as
-//! OWASP's "CSV Injection" sheet recommends. An import reads cells literally; JSON and JSON
+//! with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe (`'=1+2@…`), and
+//! every cell is quoted (so one holding `;=…` stays whole where `;` separates), as OWASP's "CSV
+//! Injection" sheet recommends. An import reads cells literally; JSON and JSON
 //! Lines carry every value unchanged (use them to move records between systems).
 
 use serde::Deserialize;
@@ -175,7 +176,10 @@ fn inert(cell: String) -> String {
 
 /// Events as CSV (the export's `format=csv`), with a header row; no cell starts a formula.
 pub fn to_csv(events: &[EventRecord]) -> String {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    // Every cell quoted, so a spreadsheet that splits on `;` (or tabs) keeps each one whole.
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(Vec::new());
     let header = [
         "event_id",
         "email",

@@ -424,8 +424,8 @@ impl Log {
         let writes_failing = sequencer.writes_failing();
         // A log on a full disk (or failing I/O) still opens, to serve reads: a checkpoint it
         // cannot write now is published by the sequencer as soon as writes succeed again.
-        sequencer.publish_when_possible(|s| s.publish())?;
-        sequencer.publish_when_possible(|s| s.publish_map_if_missing())?;
+        sequencer.publish_when_possible(false)?;
+        sequencer.publish_when_possible(true)?;
         if !settings_pre_labels && meta.parameters_leaf.is_none() {
             sequencer.publish_parameters_if_missing()?;
         }

@@ -56,6 +56,8 @@ pub(super) struct Sequencer {
     last_publish: Instant,
     /// Whether the last write failed: shown by `/readyz`.
     writes_failing: Arc<AtomicBool>,
+    /// A map leaf that was due at start but could not be written: retried with publication.
+    map_pending: bool,
 }
 
 impl Sequencer {
@@ -79,6 +81,7 @@ impl Sequencer {
             unpublished: false,
             last_publish: Instant::now(),
             writes_failing: Arc::default(),
+            map_pending: false,
         }
     }
 
@@ -298,10 +301,26 @@ impl Sequencer {
 
     fn publish_now(&mut self) {
         self.last_publish = Instant::now();
-        match self.publish() {
+        let had_work = self.unpublished || self.map_pending;
+        let published = self.publish().and_then(|size| match self.map_pending {
+            true => self.publish_map_if_missing(),
+            false => Ok(size),
+        });
+        match published {
             Ok(_) => {
                 self.unpublished = false;
-                self.wrote(Ok(()));
+                self.map_pending = false;
+                // Nothing to write proves nothing: while writes fail, try one that changes
+                // nothing, so readiness returns only when writes do.
+                if had_work || !self.writes_failing.load(Ordering::Relaxed) {
+                    self.wrote(Ok(()));
+                } else {
+                    let probe = self.store.write(|r: &mut dyn Repo| {
+                        r.rewrite_log_meta()?;
+                        Ok::<_, LogError>(())
+                    });
+                    self.wrote(probe.as_ref().map(drop));
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "checkpoint not published");
@@ -327,18 +346,20 @@ impl Sequencer {
         self.append_map_and_sign(false, None)
     }
 
-    /// Runs a publication at start; if the database fails (a full disk, I/O errors), leaves it
-    /// to the running sequencer, which retries, and marks writes failing. Other errors are
-    /// returned.
-    pub fn publish_when_possible(
-        &mut self,
-        publish: impl FnOnce(&mut Self) -> Result<u64, LogError>,
-    ) -> Result<(), LogError> {
-        match publish(self) {
+    /// Runs a publication at start (a checkpoint, or with `map_if_missing` the map leaf an old
+    /// log lacks); if the database fails (a full disk, I/O errors), leaves it to the running
+    /// sequencer, which retries, and marks writes failing. Other errors are returned.
+    pub fn publish_when_possible(&mut self, map_if_missing: bool) -> Result<(), LogError> {
+        let published = match map_if_missing {
+            true => self.publish_map_if_missing(),
+            false => self.publish(),
+        };
+        match published {
             Ok(_) => Ok(()),
             Err(LogError::Store(e)) if e.is_outage() => {
                 tracing::error!(error = %e, "checkpoint not published at start: will retry");
                 self.unpublished = true;
+                self.map_pending |= map_if_missing;
                 self.wrote(Err(&LogError::Store(e)));
                 Ok(())
             }

@@ -76,6 +76,9 @@ pub trait LogRows {
     fn init_vrf_secret(&mut self, secret: &[u8]) -> QueryResult<bool>;
     /// Records the index of the parameters leaf.
     fn set_parameters_leaf(&mut self, index: i64) -> QueryResult<()>;
+    /// Rewrites the log's identity row unchanged: a write that changes nothing, to learn
+    /// whether writes succeed again after they failed.
+    fn rewrite_log_meta(&mut self) -> QueryResult<()>;
     /// The committed tree state.
     fn log_state(&mut self) -> QueryResult<StateRow>;
     /// Moves the state from `from_size` to `to_size` (compare-and-swap); false if it had moved.
@@ -151,6 +154,13 @@ macro_rules! impl_log_rows {
                     .set(log_meta::vrf_secret.eq(secret))
                     .execute(self)
                     .map(|n| n == 1)
+            }
+
+            fn rewrite_log_meta(&mut self) -> QueryResult<()> {
+                diesel::update(log_meta::table)
+                    .set(log_meta::origin.eq(log_meta::origin))
+                    .execute(self)
+                    .map(drop)
             }
 
             fn set_parameters_leaf(&mut self, index: i64) -> QueryResult<()> {

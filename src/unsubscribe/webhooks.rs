@@ -270,10 +270,12 @@ impl Worker {
     }
 }
 
-/// The webhook client: no redirects, a deadline, and the egress resolver, so it connects only to
+/// The webhook client: no redirects, a deadline, no proxy (one from the environment would
+/// resolve the target itself, past the check), and the egress resolver, so it connects only to
 /// addresses checked in the lookup it connects by.
 fn client(lookup: Arc<dyn Lookup>, allow_loopback: bool) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
+        .proxy(None)
         .timeout_global(Some(REQUEST_TIMEOUT))
         .http_status_as_error(false)
         .max_redirects(0)
@@ -469,6 +471,13 @@ mod tests {
             endpoint("http://8.8.8.8/hook", true).is_err(),
             "http only to loopback"
         );
+    }
+
+    #[test]
+    fn the_client_ignores_proxies_from_the_environment() {
+        let agent = client(Arc::new(SystemLookup), false);
+        assert!(agent.config().proxy().is_none());
+        assert_eq!(agent.config().max_redirects(), 0);
     }
 
     #[test]

@@ -1657,7 +1657,7 @@ async fn imports_are_all_or_nothing_and_exports_round_trip(db: TestDb) {
         .await;
     assert_eq!(export.header("content-type"), "text/csv; charset=utf-8");
     let text = export.text();
-    assert!(text.starts_with("event_id,email,event,purposes,"));
+    assert!(text.starts_with("\"event_id\",\"email\",\"event\",\"purposes\","));
     assert_eq!(text.lines().count(), 1 + count().await);
     assert!(
         text.contains("\"Example, K.K.\""),
@@ -1674,6 +1674,9 @@ async fn csv_exports_start_no_spreadsheet_formula(db: TestDb) {
     let mut body = event("opt_in", "-1+1@example.jp", json!(["newsletter"]));
     body["received_by"]["name"] = json!("@SUM(1+1)");
     post_event(&s, &body).await;
+    let mut body = event("opt_in", "semi@example.jp", json!(["newsletter"]));
+    body["received_by"]["name"] = json!("Shop;=HYPERLINK(\"http://evil.example\")");
+    post_event(&s, &body).await;
 
     let csv = s
         .app
@@ -1686,6 +1689,11 @@ async fn csv_exports_start_no_spreadsheet_formula(db: TestDb) {
         )
         .await
         .text();
+    // Every cell is quoted: one holding `;=…` stays one cell where `;` separates.
+    assert!(
+        csv.contains("\"Shop;=HYPERLINK(\"\"http://evil.example\"\")\""),
+        "{csv}"
+    );
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let cells: Vec<String> = reader
         .records()

@@ -155,6 +155,12 @@ async fn a_full_disk_answers_writes_503_and_recovers_when_space_returns() {
 
     // Space returns: the next write succeeds, and a checkpoint covers every acknowledged event.
     std::fs::remove_file(filler).unwrap();
+    // Readiness returns by itself, without traffic (the sequencer tries a write).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app.get("/readyz").await.status != 200 {
+        assert!(std::time::Instant::now() < deadline, "/readyz stayed 503 after space returned");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut after = None;
     for i in 0..10_000 {
         let res = record(&app, &sender, &format!("after{i}@example.jp")).await;
