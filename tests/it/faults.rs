@@ -158,7 +158,10 @@ async fn a_full_disk_answers_writes_503_and_recovers_when_space_returns() {
     // Readiness returns by itself, without traffic (the sequencer tries a write).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while app.get("/readyz").await.status != 200 {
-        assert!(std::time::Instant::now() < deadline, "/readyz stayed 503 after space returned");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz stayed 503 after space returned"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     let mut after = None;
