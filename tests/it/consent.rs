@@ -119,6 +119,14 @@ async fn preflight(s: &Setup, body: &Value) -> Value {
     a.json()
 }
 
+/// The first page of the JSON export, as the sender.
+async fn export_json(s: &Setup) -> Value {
+    s.app
+        .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
+        .await
+        .json()
+}
+
 async fn post_event(s: &Setup, body: &Value) -> Value {
     let a = s
         .app
@@ -426,15 +434,7 @@ async fn a_sender_records_consent_and_the_decision_follows(db: TestDb) {
 async fn misuse_is_refused_and_writes_nothing(db: TestDb) {
     let s = setup(&db).await;
     post_event(&s, &event("opt_in", "a@example.jp", json!(["newsletter"]))).await;
-    let count = || async {
-        s.app
-            .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
-            .await
-            .json()["events"]
-            .as_array()
-            .unwrap()
-            .len()
-    };
+    let count = || async { export_json(&s).await["events"].as_array().unwrap().len() };
     let before = count().await;
     let other_tenant = consent::create_tenant(
         &s.app_store(&db),
@@ -972,11 +972,7 @@ async fn erasure_waits_for_the_law_then_leaves_the_log_unlinkable(db: TestDb) {
         history["events"].as_array().unwrap().is_empty(),
         "the address no longer leads to the events"
     );
-    let export = s
-        .app
-        .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
-        .await
-        .json();
+    let export = export_json(&s).await;
     let mine: Vec<&Value> = export["events"]
         .as_array()
         .unwrap()
@@ -1496,15 +1492,7 @@ async fn raw(
 
 async fn imports_are_all_or_nothing_and_exports_round_trip(db: TestDb) {
     let s = setup(&db).await;
-    let count = || async {
-        s.app
-            .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
-            .await
-            .json()["events"]
-            .as_array()
-            .unwrap()
-            .len()
-    };
+    let count = || async { export_json(&s).await["events"].as_array().unwrap().len() };
     let line = |kind: &str, email: &str, when: &str| {
         json!({"event": kind, "email": email, "purposes": ["newsletter"], "occurred_at": when,
                "received_by": {"role": "commissioning_party", "name": "Legacy CRM K.K."}})
@@ -1713,11 +1701,7 @@ async fn csv_exports_start_no_spreadsheet_formula(db: TestDb) {
     ] {
         assert!(cells.iter().any(|c| c == neutral), "{neutral} in {cells:?}");
     }
-    let json = s
-        .app
-        .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
-        .await
-        .json();
+    let json = export_json(&s).await;
     let emails: Vec<&str> = json["events"]
         .as_array()
         .unwrap()

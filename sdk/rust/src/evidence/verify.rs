@@ -1932,9 +1932,7 @@ mod tests {
     /// (under the file's `policy`, if it has one) gives the verdict recorded when it was
     /// written — passed, and the failed items' names. The TypeScript suite reads the same files.
     fn golden(file: &str, member: &str, verifier: Verifier) -> usize {
-        let path = format!("{}/../vectors/{file}", env!("CARGO_MANIFEST_DIR"));
-        let vectors: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let vectors = read_vectors(file);
         let vkey = vectors["vkey"].as_str().unwrap();
         let policy = vectors["policy"]
             .as_str()
@@ -1953,13 +1951,17 @@ mod tests {
         cases.len()
     }
 
+    /// A golden file of `sdk/vectors/`, parsed.
+    fn read_vectors(file: &str) -> serde_json::Value {
+        let path = format!("{}/../vectors/{file}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
     /// A number written with a fraction or an exponent is refused (the TypeScript verifier's
     /// test does the same to the same vector).
     #[test]
     fn a_bundle_whose_number_is_written_49_0_is_refused() {
-        let path = format!("{}/../vectors/bundles.json", env!("CARGO_MANIFEST_DIR"));
-        let vectors: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let vectors = read_vectors("bundles.json");
         let vkey = vectors["vkey"].as_str().unwrap();
         let valid = vectors["cases"]
             .as_array()
