@@ -46,11 +46,15 @@ async fn relabelled(db: &TestDb, email: &str, other: &str) -> (Shop, TestApp, Va
     old.stop().await;
 
     let app = TestApp::start(db).await;
-    // The relabelling runs in the background: wait until the address's bundle has its label.
+    // The relabelling runs in the background: wait until the address's bundle, named by its
+    // label, shows the relabel leaf (before it, the label has no history yet). The worker
+    // relabels both addresses in one batch.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let bundle = evidence(&app, &shop.sender, email).await;
-        if bundle["subject"]["vrf_proof"].is_string() {
+        let count = bundle["events"].as_array().map_or(0, Vec::len);
+        let relabelled = (0..count).any(|n| leaf(&bundle, n)["type"] == "relabel");
+        if bundle["subject"]["vrf_proof"].is_string() && relabelled {
             return (shop, app, bundle, salted);
         }
         assert!(Instant::now() < deadline, "not relabelled within 60 s");
