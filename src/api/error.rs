@@ -221,7 +221,9 @@ impl ApiError {
         if e.is_outage() {
             tracing::warn!(error = %e, "database failure answered 503");
             Self::Unavailable(
-                "the database is unavailable; nothing was changed: retry shortly".into(),
+                "the database is unavailable: retry shortly (with the same Idempotency-Key, a \
+                 retry records an event at most once)"
+                    .into(),
             )
         } else {
             Self::Internal(e.to_string())

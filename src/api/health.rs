@@ -30,12 +30,7 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    web::block(move || store.read(|r| Ok::<_, LogError>(r.log_state()?)))
-        .await?
-        .map_err(|e| match e {
-            LogError::Store(e) => ApiError::from_store(e),
-            other => other.into(),
-        })?;
+    web::block(move || store.read(|r| Ok::<_, LogError>(r.log_state()?))).await??;
     if !state.log.is_running() {
         return Err(ApiError::Unavailable(
             "the log's sequencer is not running".into(),

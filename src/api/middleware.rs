@@ -54,28 +54,12 @@ pub async fn request_id(
     Ok(res)
 }
 
-/// Whether a query string percent-decodes (with `+` as a space, as forms encode it) to UTF-8.
+/// Whether a query string percent-decodes to UTF-8 (a `%` not followed by two hex digits stays
+/// itself, as form decoding leaves it).
 fn decodes_to_utf8(query: &str) -> bool {
-    let bytes = query.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| Some(hex(bytes[i + 1])? * 16 + hex(bytes[i + 2])?))
-            .flatten();
-        match escaped {
-            Some(byte) => {
-                decoded.push(byte as u8);
-                i += 3;
-            }
-            None => {
-                decoded.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    std::str::from_utf8(&decoded).is_ok()
+    percent_encoding::percent_decode_str(query)
+        .decode_utf8()
+        .is_ok()
 }
 
 /// Refuses a request whose query string does not decode to UTF-8 (`email=%FF%FE`) with a 400

@@ -119,10 +119,17 @@ impl Store {
     /// process ends; `None` if the lock cannot be taken.
     pub fn owner(&self) -> Option<String> {
         let mut held = held().lock().expect("owner locks");
-        let entry = held.entry(self.url.clone()).or_insert_with(|| Entry {
-            lock: None,
-            checked: Instant::now() - RECHECK,
-        });
+        if !held.contains_key(&self.url) {
+            let never = Instant::now() - RECHECK;
+            held.insert(
+                self.url.clone(),
+                Entry {
+                    lock: None,
+                    checked: never,
+                },
+            );
+        }
+        let entry = held.get_mut(&self.url).expect("just inserted");
         if entry.checked.elapsed() >= RECHECK {
             entry.checked = Instant::now();
             let holds = entry
