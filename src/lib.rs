@@ -27,6 +27,7 @@ pub mod evidence;
 pub mod idempotency;
 pub mod log;
 pub mod store;
+pub mod templates;
 pub mod unsubscribe;
 pub mod workers;
 

@@ -6,14 +6,15 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use minijinja::{context, Value};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::AppState;
 use crate::consent::{self};
 use crate::error::DomainError;
-use crate::escape_html;
 use crate::log::LogEntry;
+use crate::templates;
 
 /// Page language.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -89,22 +90,19 @@ mod tests {
     }
 }
 
-fn page(status: StatusCode, lang: Lang, title: &str, body: &str) -> HttpResponse {
-    let html_lang = if lang == Lang::Ja { "ja" } else { "en" };
-    let switch = if lang == Lang::Ja {
-        r#"<a href="?lang=en" hreflang="en">English</a>"#
-    } else {
-        r#"<a href="?lang=ja" hreflang="ja">日本語</a>"#
-    };
-    let html = format!(
-        r#"<!doctype html>
-<html lang="{html_lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;line-height:1.6;color:#1a1a1a}}
-h1{{font-size:1.4rem}}button{{font-size:1.1rem;padding:.6rem 1.4rem;border-radius:.4rem;border:2px solid #1a56db;background:#1a56db;color:#fff;cursor:pointer}}
-button:focus{{outline:3px solid #f59e0b;outline-offset:2px}}nav{{text-align:right;font-size:.9rem}}</style></head>
-<body><nav>{switch}</nav><main><h1>{title}</h1>{body}</main></body></html>"#
-    );
+impl Lang {
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// A page: template `name` (of `crate::templates`) rendered with `lang` and `values`, with the
+/// headers every recipients' page carries.
+fn page(status: StatusCode, lang: Lang, name: &str, values: Value) -> HttpResponse {
+    let html = templates::render(name, context! { lang => lang.code(), ..values });
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"))
@@ -114,22 +112,23 @@ button:focus{{outline:3px solid #f59e0b;outline-offset:2px}}nav{{text-align:righ
         .body(html)
 }
 
-/// The page for a link that is not valid: one title, what to do next in the reader's language.
-fn invalid_link(status: StatusCode, lang: Lang, ja: &str, en: &str) -> HttpResponse {
-    let (title, text) = match lang {
-        Lang::Ja => ("リンクが無効です", ja),
-        Lang::En => ("This link is not valid", en),
-    };
-    page(status, lang, title, &format!("<p>{text}</p>"))
-}
-
+/// The page for a signup link that is not valid or has expired.
 fn invalid(lang: Lang) -> HttpResponse {
-    invalid_link(
+    page(
         StatusCode::BAD_REQUEST,
         lang,
-        "このリンクは無効か、有効期限が切れています。お手数ですが、もう一度登録してください。",
-        "This link is not valid, or it has expired. Please sign up again.",
+        "invalid_link.html",
+        context! { link => "signup" },
     )
+}
+
+/// A purpose as people read it: its description, else its key.
+fn purpose_name<'a>(key: &'a str, description: &'a str) -> &'a str {
+    if description.is_empty() {
+        key
+    } else {
+        description
+    }
 }
 
 /// The confirmation page of a double opt-in: who will mail, for what, and a button.
@@ -150,31 +149,17 @@ pub async fn confirmation_page(
     else {
         return invalid(lang);
     };
-    let purposes: String = target
+    let purposes: Vec<String> = target
         .purposes
         .iter()
-        .map(|(key, description)| {
-            format!(
-                "<li>{}</li>",
-                escape_html(if description.is_empty() {
-                    key
-                } else {
-                    description
-                })
-            )
-        })
+        .map(|(key, description)| purpose_name(key, description).to_string())
         .collect();
-    let sender = escape_html(&target.sender);
-    let body = match lang {
-        Lang::Ja => format!("<p><strong>{sender}</strong> から、次の広告・宣伝メールを受け取ることに同意しますか。</p><ul>{purposes}</ul><form method=\"post\"><button type=\"submit\">同意して登録する</button></form><p>同意しない場合は、このページを閉じてください。何も登録されません。</p>"),
-        Lang::En => format!("<p>Do you agree to receive the following advertising e-mail from <strong>{sender}</strong>?</p><ul>{purposes}</ul><form method=\"post\"><button type=\"submit\">Yes, subscribe me</button></form><p>If you do not agree, just close this page. Nothing will be recorded.</p>"),
-    };
-    let title = if lang == Lang::Ja {
-        "配信登録の確認"
-    } else {
-        "Confirm your subscription"
-    };
-    page(StatusCode::OK, lang, title, &body)
+    page(
+        StatusCode::OK,
+        lang,
+        "confirm.html",
+        context! { sender => target.sender, purposes },
+    )
 }
 
 /// The confirmation page's button: records the `confirm` event in the log.
@@ -209,23 +194,23 @@ pub async fn confirm(
             }
         })
         .await;
-    let done =
-        |title: &str, text: String| page(StatusCode::OK, lang, title, &format!("<p>{text}</p>"));
     match outcome {
-        Ok(appended) => match appended {
-            Ok(appended) => {
-                let at = human_time(lang, &consent::recorded(&appended[0], &state.links).recorded_at);
-                match lang {
-                    Lang::Ja => done("登録しました", format!("配信登録が完了しました（{at}）。配信の停止は、届くメールの案内からいつでもできます。")),
-                    Lang::En => done("You are subscribed", format!("Your subscription took effect at {at}. You can unsubscribe at any time from the link in each e-mail.")),
-                }
-            }
-            Err(_) => page(StatusCode::SERVICE_UNAVAILABLE, lang, "Error", "<p>Not recorded. Please try again in a moment. / 記録できませんでした。しばらくしてからもう一度お試しください。</p>"),
-        },
-        Err(Ok(Err(DomainError::Conflict(_)))) => match lang {
-            Lang::Ja => done("確認済みです", "確認が必要な登録はありません（すでに確認済みか、配信停止の手続きがされています）。".into()),
-            Lang::En => done("Nothing to confirm", "There is nothing left to confirm: it was confirmed already, or you unsubscribed since.".into()),
-        },
+        Ok(Ok(appended)) => {
+            let at = human_time(
+                lang,
+                &consent::recorded(&appended[0], &state.links).recorded_at,
+            );
+            page(StatusCode::OK, lang, "confirmed.html", context! { at })
+        }
+        Ok(Err(_)) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            lang,
+            "not_recorded.html",
+            context! {},
+        ),
+        Err(Ok(Err(DomainError::Conflict(_)))) => {
+            page(StatusCode::OK, lang, "nothing_to_confirm.html", context! {})
+        }
         _ => invalid(lang),
     }
 }
@@ -236,12 +221,7 @@ fn busy_page(lang: Lang, error: &super::error::ApiError) -> HttpResponse {
         super::error::ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
-    let mut page = page(
-        status,
-        lang,
-        if lang == Lang::Ja { "しばらくお待ちください" } else { "Please try again" },
-        "<p>Nothing was changed. Please try again in a moment. / 何も変更されていません。しばらくしてからもう一度お試しください。</p>",
-    );
+    let mut page = page(status, lang, "busy.html", context! {});
     page.headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
     page
@@ -249,11 +229,11 @@ fn busy_page(lang: Lang, error: &super::error::ApiError) -> HttpResponse {
 
 /// A page for an unsubscribe link that is not valid (tampered with, expired, unknown).
 fn invalid_unsubscribe(lang: Lang) -> HttpResponse {
-    invalid_link(
+    page(
         StatusCode::NOT_FOUND,
         lang,
-        "この配信停止リンクは無効です。お手数ですが、届いたメールのリンクをそのままお使いいただくか、送信者に直接ご連絡ください。",
-        "This unsubscribe link is not valid. Please use the link in the e-mail exactly as it is, or contact the sender directly.",
+        "invalid_link.html",
+        context! { link => "unsubscribe" },
     )
 }
 
@@ -290,32 +270,13 @@ fn human_time(lang: Lang, rfc3339: &str) -> String {
 }
 
 fn unsubscribed_page(lang: Lang, sender: Option<&str>, since: &str) -> HttpResponse {
-    let since = escape_html(&human_time(lang, since));
-    let (title, text) = match (lang, sender) {
-        (Lang::Ja, Some(s)) => (
-            "配信を停止しました",
-            format!(
-                "<strong>{}</strong> からの配信を停止しました。{since} に反映済みです。",
-                escape_html(s)
-            ),
-        ),
-        (Lang::Ja, None) => (
-            "配信を停止しました",
-            format!("配信を停止しました。{since} に反映済みです。"),
-        ),
-        (Lang::En, Some(s)) => (
-            "You are unsubscribed",
-            format!(
-                "Mail from <strong>{}</strong> is stopped. This took effect at {since}.",
-                escape_html(s)
-            ),
-        ),
-        (Lang::En, None) => (
-            "You are unsubscribed",
-            format!("Your unsubscribe took effect at {since}."),
-        ),
-    };
-    page(StatusCode::OK, lang, title, &format!("<p>{text}</p>"))
+    let since = human_time(lang, since);
+    page(
+        StatusCode::OK,
+        lang,
+        "unsubscribed.html",
+        context! { sender, since },
+    )
 }
 
 /// The unsubscribe page: who sends, what will stop (the link's purpose, or all mail), and a
@@ -354,76 +315,20 @@ pub async fn unsubscribe_page(
     if let Some(since) = &content.all_stopped_since {
         return unsubscribed_page(lang, Some(&content.sender), since);
     }
-    let sender = escape_html(&content.sender);
-    let choices = match (&content.purpose, lang) {
-        // The purpose is stopped already: say so, and offer to stop all mail.
-        (Some((key, description)), _) if content.stopped_since.is_some() => {
-            let name = escape_html(if description.is_empty() {
-                key
-            } else {
-                description
-            });
-            let since = escape_html(&human_time(
-                lang,
-                content.stopped_since.as_deref().unwrap_or_default(),
-            ));
-            match lang {
-                Lang::Ja => format!(
-                    r#"<p>「{name}」のメールは {since} に停止済みです。</p><input type="hidden" name="scope" value="all"><p>{sender} からのほかの広告・宣伝メールもすべて停止できます。</p>"#
-                ),
-                Lang::En => format!(
-                    r#"<p>“{name}” was stopped at {since}.</p><input type="hidden" name="scope" value="all"><p>You can also stop all other advertising e-mail from {sender}.</p>"#
-                ),
-            }
-        }
-        (Some((key, description)), _) => {
-            let name = escape_html(if description.is_empty() {
-                key
-            } else {
-                description
-            });
-            let (one, all) = match lang {
-                Lang::Ja => (
-                    format!("「{name}」のメールだけを停止する"),
-                    format!("{sender} からのすべての広告・宣伝メールを停止する"),
-                ),
-                Lang::En => (
-                    format!("Stop only “{name}”"),
-                    format!("Stop all advertising e-mail from {sender}"),
-                ),
-            };
-            format!(
-                r#"<fieldset><legend>{}</legend><p><label><input type="radio" name="scope" value="purpose" checked> {one}</label></p><p><label><input type="radio" name="scope" value="all"> {all}</label></p></fieldset>"#,
-                if lang == Lang::Ja {
-                    "停止する範囲"
-                } else {
-                    "What to stop"
-                }
-            )
-        }
-        (None, Lang::Ja) => format!(
-            r#"<input type="hidden" name="scope" value="all"><p>{sender} からのすべての広告・宣伝メールを停止します。</p>"#
-        ),
-        (None, Lang::En) => format!(
-            r#"<input type="hidden" name="scope" value="all"><p>All advertising e-mail from {sender} will stop.</p>"#
-        ),
-    };
-    let (title, intro, button) = match lang {
-        Lang::Ja => (
-            "配信停止",
-            format!("<p><strong>{sender}</strong> からのメールの配信を停止します。</p>"),
-            "配信を停止する",
-        ),
-        Lang::En => (
-            "Unsubscribe",
-            format!("<p>Stop e-mail from <strong>{sender}</strong>.</p>"),
-            "Unsubscribe",
-        ),
-    };
-    let body = format!(
-        r#"{intro}<form method="post">{choices}<p><button type="submit">{button}</button></p></form>"#
-    );
-    page(StatusCode::OK, lang, title, &body)
+    let purpose = content
+        .purpose
+        .as_ref()
+        .map(|(key, description)| purpose_name(key, description));
+    let stopped_since = content
+        .stopped_since
+        .as_deref()
+        .map(|since| human_time(lang, since));
+    page(
+        StatusCode::OK,
+        lang,
+        "unsubscribe.html",
+        context! { sender => content.sender, purpose, stopped_since },
+    )
 }
 
 /// The unsubscribe form's fields (the page's button), or RFC 8058's one-click body.

@@ -167,7 +167,7 @@ impl Authority {
             unknown_kids: Arc::default(),
             verified: Arc::default(),
         };
-        authority.store.write(|r: &mut dyn Repo| {
+        authority.store.write(|r: &mut Repo<'_>| {
             if r.active_auth_keys()?.is_empty() {
                 insert_new_key(r)?;
             }
@@ -365,7 +365,7 @@ impl Authority {
 
     /// Adds a new signing key (it signs from now on; older keys still verify). Returns its id.
     pub fn rotate(&self) -> Result<String, AuthError> {
-        let kid = self.store.write(|r: &mut dyn Repo| insert_new_key(r))?;
+        let kid = self.store.write(|r: &mut Repo<'_>| insert_new_key(r))?;
         self.reload()?;
         Ok(kid)
     }
@@ -383,7 +383,7 @@ impl Authority {
                 "the newest key signs new tokens: rotate first, then retire the old one".into(),
             ));
         }
-        let retired = self.store.write(|r: &mut dyn Repo| {
+        let retired = self.store.write(|r: &mut Repo<'_>| {
             Ok::<_, AuthError>(r.retire_auth_key(kid, crate::now_millis())?)
         })?;
         if !retired {
@@ -403,7 +403,7 @@ impl Authority {
     }
 }
 
-fn insert_new_key(r: &mut dyn Repo) -> Result<String, AuthError> {
+fn insert_new_key(r: &mut Repo<'_>) -> Result<String, AuthError> {
     let mut seed = [0u8; 32];
     let mut id = [0u8; 9];
     getrandom::fill(&mut seed)

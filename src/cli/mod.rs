@@ -4,6 +4,7 @@
 //! (`verify.rs`), and a hidden `append-stress` used by the crash test. Every command takes the
 //! same configuration flags; the offline tools need no database.
 
+use anyhow::{bail, Context};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -331,7 +332,9 @@ pub fn run() -> i32 {
     init_tracing();
     match execute(cli) {
         Ok(()) => 0,
-        Err(message) => {
+        Err(error) => {
+            // The whole chain, outermost first: "cannot read x.toml: No such file or directory".
+            let message = format!("{error:#}");
             eprintln!("error: {message}");
             // A monitor's alarm is told apart from a failure to run.
             if message.starts_with("monitor alarm:") {
@@ -352,7 +355,7 @@ fn init_tracing() {
         .try_init();
 }
 
-fn execute(cli: Cli) -> Result<(), String> {
+fn execute(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         Command::Openapi { out } => return write_openapi(out.as_deref()),
         Command::Verify(VerifyCommand::Evidence {
@@ -423,13 +426,12 @@ fn execute(cli: Cli) -> Result<(), String> {
         Command::Witness(command) => return witness(command),
         other => other,
     };
-    let config = Config::load(&cli.config).map_err(|e| e.to_string())?;
+    let config = Config::load(&cli.config)?;
     match command {
         Command::Serve => serve(config),
         Command::Migrate => {
-            let store = Store::connect(&config.database_url, config.pool_size)
-                .map_err(|e| e.to_string())?;
-            let applied = store.migrate().map_err(|e| e.to_string())?;
+            let store = Store::connect(&config.database_url, config.pool_size)?;
+            let applied = store.migrate()?;
             println!(
                 "{applied} migration(s) applied to the {} database",
                 store.backend()
@@ -439,14 +441,7 @@ fn execute(cli: Cli) -> Result<(), String> {
         Command::Log(command) => with_state(&config, |state| {
             match command {
                 LogCommand::Vkey => println!("{}", state.log.verifier_key()),
-                LogCommand::Checkpoint => print!(
-                    "{}",
-                    state
-                        .log
-                        .latest_checkpoint()
-                        .map_err(|e| e.to_string())?
-                        .note
-                ),
+                LogCommand::Checkpoint => print!("{}", state.log.latest_checkpoint()?.note),
             }
             Ok(())
         }),
@@ -484,20 +479,20 @@ fn execute(cli: Cli) -> Result<(), String> {
                 }
                 TenantCommand::Show { id } => consent::tenant(&state.store, &id),
             };
-            print_json(&tenant.map_err(|e| e.to_string())?)
+            print_json(&tenant?)
         }),
         Command::Key(KeyCommand::CreatePublishable { tenant, origins }) => {
             with_state(&config, |state| {
-                print_json(
-                    &consent::create_publishable_key(&state.store, &tenant, &origins)
-                        .map_err(|e| e.to_string())?,
-                )
+                print_json(&consent::create_publishable_key(
+                    &state.store,
+                    &tenant,
+                    &origins,
+                )?)
             })
         }
         Command::Key(KeyCommand::RevokePublishable { tenant, key }) => {
             with_state(&config, |state| {
-                consent::revoke_publishable_key(&state.store, &tenant, &key)
-                    .map_err(|e| e.to_string())?;
+                consent::revoke_publishable_key(&state.store, &tenant, &key)?;
                 println!("revoked {key}");
                 Ok(())
             })
@@ -522,7 +517,7 @@ fn execute(cli: Cli) -> Result<(), String> {
                     Ok(())
                 }
             };
-            result.map_err(|e| e.to_string())
+            Ok(result?)
         }),
         Command::AppendStress {
             count,
@@ -542,15 +537,15 @@ fn execute(cli: Cli) -> Result<(), String> {
 /// whatever `f` returned.
 fn with_state<T>(
     config: &Config,
-    f: impl FnOnce(&AppState) -> Result<T, String>,
-) -> Result<T, String> {
-    let state = AppState::open(config).map_err(|e| e.to_string())?;
+    f: impl FnOnce(&AppState) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let state = AppState::open(config)?;
     let result = f(&state);
     state.log.shutdown();
     result
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("serialises")
@@ -558,20 +553,20 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     Ok(())
 }
 
-fn write_openapi(out: Option<&std::path::Path>) -> Result<(), String> {
+fn write_openapi(out: Option<&std::path::Path>) -> anyhow::Result<()> {
     let json = api::openapi_json();
     match out {
         None => print!("{json}"),
         Some(path) => {
             std::fs::write(path, json)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
     }
     Ok(())
 }
 
-fn serve(config: Config) -> Result<(), String> {
+fn serve(config: Config) -> anyhow::Result<()> {
     if !config.public_url.starts_with("https://") {
         tracing::warn!(
             public_url = %config.public_url,
@@ -579,22 +574,22 @@ fn serve(config: Config) -> Result<(), String> {
              (fine for development; set public_url for production)"
         );
     }
-    let state = AppState::open(&config).map_err(|e| e.to_string())?;
-    let workers = crate::workers::Workers::start(&state).map_err(|e| e.to_string())?;
+    let state = AppState::open(&config)?;
+    let workers = crate::workers::Workers::start(&state)?;
     let log = state.log.clone();
     let backend = state.store.backend();
     let vkey = log.verifier_key();
     let origin = log.origin().to_string();
     actix_web::rt::System::new().block_on(async move {
         let (server, addrs) = api::server(state, &config.bind)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
         for addr in &addrs {
             println!(
                 "consent-ledger listening on http://{addr} (database: {backend}, origin: {origin})"
             );
         }
         println!("verifier key: {vkey}");
-        server.await.map_err(|e| e.to_string())
+        Ok::<_, anyhow::Error>(server.await?)
     })?;
     // The server has drained its requests; now drain the sequencer, then stop the workers.
     log.shutdown();
@@ -603,12 +598,12 @@ fn serve(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-fn witness(command: WitnessCommand) -> Result<(), String> {
+fn witness(command: WitnessCommand) -> anyhow::Result<()> {
     use crate::log::cosign::Cosigner;
     let read_key = |path: &PathBuf| {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Cosigner::from_skey(&text).map_err(|e| format!("{}: {e}", path.display()))
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Cosigner::from_skey(&text).with_context(|| format!("{}", path.display()))
     };
     match command {
         WitnessCommand::NewKey {
@@ -619,15 +614,13 @@ fn witness(command: WitnessCommand) -> Result<(), String> {
             let key = match algorithm {
                 CosignatureAlgorithm::MlDsa44 => Cosigner::generate_ml_dsa_44(&name),
                 CosignatureAlgorithm::Ed25519 => Cosigner::generate(&name),
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&out)
-                .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-            file.write_all(format!("{}\n", key.to_skey()).as_bytes())
-                .map_err(|e| e.to_string())?;
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            file.write_all(format!("{}\n", key.to_skey()).as_bytes())?;
             println!("{}", key.vkey());
             Ok(())
         }
@@ -642,23 +635,26 @@ fn witness(command: WitnessCommand) -> Result<(), String> {
             listen,
             audit,
         } => {
-            let mut witness = crate::log::witness::Witness::new(read_key(&key)?, &logs, &state)?;
+            let mut witness = crate::log::witness::Witness::new(read_key(&key)?, &logs, &state)
+                .map_err(anyhow::Error::msg)?;
             if let Some(url) = audit {
                 let [log] = logs.as_slice() else {
-                    return Err("--audit audits the one log of --log: give one --log".into());
+                    bail!("--audit audits the one log of --log: give one --log");
                 };
-                witness = witness.audit(log, verify::leaf_source(&url))?;
+                witness = witness
+                    .audit(log, verify::leaf_source(&url))
+                    .map_err(anyhow::Error::msg)?;
                 println!("auditing {url} before each cosignature");
             }
             let vkey = witness.vkey();
             actix_web::rt::System::new().block_on(async move {
                 let (server, addrs) = api::witness::server(std::sync::Arc::new(witness), &listen)
-                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                    .with_context(|| format!("cannot listen on {listen}"))?;
                 for addr in &addrs {
                     println!("witness listening on http://{addr}");
                 }
                 println!("witness verifier key: {vkey}");
-                server.await.map_err(|e| e.to_string())
+                Ok(server.await?)
             })
         }
     }
@@ -669,12 +665,10 @@ fn append_stress(
     count: u64,
     concurrency: usize,
     tag: String,
-) -> Result<(), String> {
-    let state = AppState::open(&config).map_err(|e| e.to_string())?;
+) -> anyhow::Result<()> {
+    let state = AppState::open(&config)?;
     let log: Log = state.log.clone();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel::<(u64, String)>();
     runtime.block_on(async move {
         let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -685,12 +679,13 @@ fn append_stress(
                 loop {
                     let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if n >= count {
-                        return Ok::<_, String>(());
+                        return Ok::<_, anyhow::Error>(());
                     }
-                    let leaf = Leaf::from_json(&serde_json::json!({"type": "stress", "tag": tag, "n": n}))
-                        .map_err(|e| e.to_string())?;
+                    let leaf = Leaf::from_json(
+                        &serde_json::json!({"type": "stress", "tag": tag, "n": n}),
+                    )?;
                     let hash: String = leaf.hash().iter().map(|b| format!("{b:02x}")).collect();
-                    let range = log.append(vec![leaf]).await.map_err(|e| e.to_string())?;
+                    let range = log.append(vec![leaf]).await?;
                     let _ = acks.send((range.start, hash));
                 }
             });
@@ -701,18 +696,18 @@ fn append_stress(
             tokio::select! {
                 Some((index, hash)) = acked.recv() => {
                     // One line per acknowledged leaf, flushed at once: a crash test reads these.
-                    writeln!(stdout, "{index} {hash}").and_then(|_| stdout.flush()).map_err(|e| e.to_string())?;
+                    writeln!(stdout, "{index} {hash}").and_then(|_| stdout.flush())?;
                 }
                 done = workers.join_next() => match done {
-                    Some(result) => result.map_err(|e| e.to_string())??,
+                    Some(result) => result??,
                     None => break,
                 },
             }
         }
         while let Ok((index, hash)) = acked.try_recv() {
-            writeln!(stdout, "{index} {hash}").map_err(|e| e.to_string())?;
+            writeln!(stdout, "{index} {hash}")?;
         }
-        Ok::<_, String>(())
+        Ok::<_, anyhow::Error>(())
     })?;
     state.log.shutdown();
     Ok(())

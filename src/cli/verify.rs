@@ -2,6 +2,7 @@
 //! and `monitor` (following a log's checkpoints). Reading files and fetching over HTTP here; the
 //! judgement is in `crate::evidence::verify` and `crate::log::monitor`.
 
+use anyhow::{anyhow, bail, Context};
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,16 +15,16 @@ use crate::log::note::NoteVerifier;
 use crate::log::policy::Policy;
 use consent_ledger_sdk::campaign::CAMPAIGN_PROOF_FORMAT;
 
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))
 }
 
 /// A consistency proof from the API's JSON (`{"path": [...]}`) or base64 lines.
-fn parse_proof(text: &str) -> Result<Vec<Hash>, String> {
+fn parse_proof(text: &str) -> anyhow::Result<Vec<Hash>> {
     let lines: Vec<String> = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(json) => json["path"]
             .as_array()
-            .ok_or("the JSON has no \"path\"")?
+            .context("the JSON has no \"path\"")?
             .iter()
             .map(|h| h.as_str().unwrap_or_default().to_string())
             .collect(),
@@ -36,7 +37,7 @@ fn parse_proof(text: &str) -> Result<Vec<Hash>, String> {
     };
     lines
         .iter()
-        .map(|l| verify::b64_hash(l).ok_or_else(|| format!("not a base64 hash: {l:?}")))
+        .map(|l| verify::b64_hash(l).ok_or_else(|| anyhow!("not a base64 hash: {l:?}")))
         .collect()
 }
 
@@ -48,24 +49,24 @@ fn agent() -> ureq::Agent {
 }
 
 /// GETs `url` (with a bearer token if given): its bytes, up to 64 MiB (a full entry tile).
-fn fetch_bytes(agent: &ureq::Agent, url: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
+fn fetch_bytes(agent: &ureq::Agent, url: &str, token: Option<&str>) -> anyhow::Result<Vec<u8>> {
     let mut request = agent.get(url);
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
     request
         .call()
-        .map_err(|e| format!("{url}: {e}"))?
+        .with_context(|| url.to_string())?
         .body_mut()
         .with_config()
         .limit(64 << 20)
         .read_to_vec()
-        .map_err(|e| format!("{url}: {e}"))
+        .with_context(|| url.to_string())
 }
 
 /// GETs `url` (with a bearer token if given) as text.
-fn fetch(agent: &ureq::Agent, url: &str, token: Option<&str>) -> Result<String, String> {
-    String::from_utf8(fetch_bytes(agent, url, token)?).map_err(|_| format!("{url}: not UTF-8"))
+fn fetch(agent: &ureq::Agent, url: &str, token: Option<&str>) -> anyhow::Result<String> {
+    String::from_utf8(fetch_bytes(agent, url, token)?).map_err(|_| anyhow!("{url}: not UTF-8"))
 }
 
 fn fetch_consistency(
@@ -74,7 +75,7 @@ fn fetch_consistency(
     token: Option<&str>,
     from: u64,
     to: u64,
-) -> Result<Vec<Hash>, String> {
+) -> anyhow::Result<Vec<Hash>> {
     let base = base.trim_end_matches('/');
     parse_proof(&fetch(
         agent,
@@ -104,7 +105,7 @@ pub struct EvidenceOptions<'a> {
 }
 
 /// `verify evidence`: prints a verdict per item; an error if any fails.
-pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result<(), String> {
+pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> anyhow::Result<()> {
     let EvidenceOptions {
         trusted_checkpoint,
         consistency_proof,
@@ -116,9 +117,9 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
         email,
     } = options;
     let policy = policy
-        .map(|path| Policy::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display())))
+        .map(|path| Policy::parse(&read(path)?).map_err(|e| anyhow!("{}: {e}", path.display())))
         .transpose()?;
-    let file_bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let file_bytes = std::fs::read(file).with_context(|| format!("{}", file.display()))?;
     // A decision with its proof (`verify decision`) and a campaign entry's proof (`verify
     // campaign`) carry their bundle as `proof`.
     let doc = serde_json::from_slice::<serde_json::Value>(&file_bytes).ok();
@@ -128,7 +129,7 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
         .filter(|f| [DECISION_FORMAT, CAMPAIGN_PROOF_FORMAT].contains(f))
         .map(str::to_string);
     let bundle = match (&wrapper, &doc) {
-        (Some(_), Some(doc)) => serde_json::to_vec(&doc["proof"]).map_err(|e| e.to_string())?,
+        (Some(_), Some(doc)) => serde_json::to_vec(&doc["proof"])?,
         _ => file_bytes.clone(),
     };
     // Freshness: with --url alone, the log's latest checkpoint is the anchor (the bundle must be
@@ -154,12 +155,12 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
                 (Some(proof), _) => parse_proof(&read(proof)?)?,
                 (None, Some(url)) => {
                     // The sizes: the trusted one, and the bundle's (both verified below).
-                    let verifier = NoteVerifier::parse(vkey).map_err(|e| e.to_string())?;
-                    let old = verifier.checkpoint(&note)?;
-                    let json: serde_json::Value =
-                        serde_json::from_slice(&bundle).map_err(|e| e.to_string())?;
-                    let new =
-                        verifier.checkpoint(json["checkpoint"].as_str().unwrap_or_default())?;
+                    let verifier = NoteVerifier::parse(vkey)?;
+                    let old = verifier.checkpoint(&note).map_err(anyhow::Error::msg)?;
+                    let json: serde_json::Value = serde_json::from_slice(&bundle)?;
+                    let new = verifier
+                        .checkpoint(json["checkpoint"].as_str().unwrap_or_default())
+                        .map_err(anyhow::Error::msg)?;
                     let (from, to) = (old.size.min(new.size), old.size.max(new.size));
                     if from == to || from == 0 {
                         Vec::new()
@@ -185,8 +186,7 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
     };
     let mut report = report;
     if let Some(asked) = email {
-        let asked = crate::consent::address::EmailAddress::parse(asked)
-            .map_err(|e| format!("--email: {e}"))?;
+        let asked = crate::consent::address::EmailAddress::parse(asked).context("--email")?;
         verify::check_address(&mut report, &bundle, asked.as_str());
     }
     for item in &report.items {
@@ -202,8 +202,8 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
     }
     let failed = report.items.iter().filter(|i| !i.ok).count();
     if let Some((path, lang)) = html {
-        let parsed: crate::evidence::Bundle = serde_json::from_slice(&bundle)
-            .map_err(|e| format!("no report: the bundle does not parse: {e}"))?;
+        let parsed: crate::evidence::Bundle =
+            serde_json::from_slice(&bundle).context("no report: the bundle does not parse")?;
         let lang = if lang == "en" {
             crate::evidence::report::Lang::En
         } else {
@@ -213,7 +213,7 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
             path,
             crate::evidence::report::render(&parsed, &report, lang),
         )
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .with_context(|| format!("{}", path.display()))?;
         println!("report: {}", path.display());
     }
     if report.passed() && anchored {
@@ -247,7 +247,7 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> Result
             "verdict: INVALID ({failed} of {} checks failed)",
             report.items.len()
         );
-        Err(format!("{failed} check(s) failed"))
+        Err(anyhow!("{failed} check(s) failed"))
     }
 }
 
@@ -272,7 +272,7 @@ fn fetch_leaves(
     token: Option<&str>,
     start: u64,
     end: u64,
-) -> Result<Vec<Vec<u8>>, String> {
+) -> anyhow::Result<Vec<Vec<u8>>> {
     use crate::log::tiles::{self, TileKind, TileRef, TILE_WIDTH};
     let index = start / TILE_WIDTH;
     let width = (end - index * TILE_WIDTH).min(TILE_WIDTH) as u16;
@@ -286,9 +286,9 @@ fn fetch_leaves(
         .path()
     );
     let mut leaves = tiles::split_entry_bundle(&fetch_bytes(agent, &url, token)?)
-        .ok_or_else(|| format!("{url}: a truncated entry"))?;
+        .ok_or_else(|| anyhow!("{url}: a truncated entry"))?;
     if leaves.len() != usize::from(width) {
-        return Err(format!("{url}: {} entries, not {width}", leaves.len()));
+        bail!("{url}: {} entries, not {width}", leaves.len());
     }
     Ok(leaves.split_off((start - index * TILE_WIDTH) as usize))
 }
@@ -297,7 +297,9 @@ fn fetch_leaves(
 pub fn leaf_source(url: &str) -> crate::log::witness::LeafSource {
     let agent = agent();
     let base = url.trim_end_matches('/').to_string();
-    Box::new(move |start, end| fetch_leaves(&agent, &base, None, start, end))
+    Box::new(move |start, end| {
+        fetch_leaves(&agent, &base, None, start, end).map_err(|e| format!("{e:#}"))
+    })
 }
 
 /// `monitor`: follows the log; an alarm is an error starting "monitor alarm:".
@@ -306,17 +308,17 @@ pub fn monitor(
     vkey: &str,
     state: &Path,
     options: MonitorOptions<'_>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let MonitorOptions {
         interval,
         once,
         token,
         audit_map,
     } = options;
-    let monitor = Monitor::new(vkey, state)?;
-    let verifier = NoteVerifier::parse(vkey).map_err(|e| e.to_string())?;
+    let monitor = Monitor::new(vkey, state).map_err(anyhow::Error::msg)?;
+    let verifier = NoteVerifier::parse(vkey)?;
     let mut auditor = if audit_map {
-        Some(MapAuditor::open(state).map_err(|e| e.to_string())?)
+        Some(MapAuditor::open(state)?)
     } else {
         None
     };
@@ -325,7 +327,7 @@ pub fn monitor(
     let mut failures = 0u32;
     loop {
         match fetch(&agent, &format!("{base}/checkpoint"), token) {
-            Err(e) if once => return Err(format!("cannot fetch the checkpoint: {e}")),
+            Err(e) if once => bail!("cannot fetch the checkpoint: {e}"),
             Err(e) => {
                 failures += 1;
                 eprintln!("warning: {e} ({failures} in a row)");
@@ -334,15 +336,13 @@ pub fn monitor(
                     println!(
                         "ALARM: the log did not serve its checkpoint {failures} times in a row"
                     );
-                    return Err(format!(
-                        "monitor alarm: no checkpoint from {base} {failures} times in a row"
-                    ));
+                    bail!("monitor alarm: no checkpoint from {base} {failures} times in a row");
                 }
             }
             Ok(note) => {
                 failures = 0;
                 let judged = monitor.observe(&note, |from, to| {
-                    fetch_consistency(&agent, base, token, from, to)
+                    fetch_consistency(&agent, base, token, from, to).map_err(|e| format!("{e:#}"))
                 });
                 let judged = judged.and_then(|observation| {
                     let Some(auditor) = auditor.as_mut() else {
@@ -351,7 +351,7 @@ pub fn monitor(
                     let cp = verifier.checkpoint(&note).map_err(Alarm::BadCheckpoint)?;
                     let from = auditor.size();
                     let checked = auditor.advance(&cp, |start, end| {
-                        fetch_leaves(&agent, base, token, start, end)
+                        fetch_leaves(&agent, base, token, start, end).map_err(|e| format!("{e:#}"))
                     })?;
                     Ok((observation, Some((from, cp.size, checked))))
                 });
@@ -372,12 +372,12 @@ pub fn monitor(
                             );
                         }
                     }
-                    Err(Alarm::State(e)) => return Err(format!("the state directory: {e}")),
+                    Err(Alarm::State(e)) => bail!("the state directory: {e}"),
                     Err(Alarm::Fetch(e)) if !once => eprintln!("warning: {e}"),
-                    Err(Alarm::Fetch(e)) => return Err(format!("cannot fetch the leaves: {e}")),
+                    Err(Alarm::Fetch(e)) => bail!("cannot fetch the leaves: {e}"),
                     Err(alarm) => {
                         println!("ALARM: {alarm}");
-                        return Err(alarm_message(&alarm));
+                        return Err(anyhow::Error::msg(alarm_message(&alarm)));
                     }
                 }
             }

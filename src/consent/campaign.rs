@@ -17,6 +17,7 @@ use super::validate::{check_purposes, new_id};
 use crate::error::DomainError;
 use crate::log::hash::Hash;
 use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError, Reply};
+use crate::store::LeafIndex;
 use crate::store::{CampaignCheckRow, Repo, Store};
 use crate::{hex, rfc3339};
 use consent_ledger_sdk::campaign::{self, Entry, CAMPAIGN_LEAF_TYPE, ENTRY_BYTES};
@@ -114,7 +115,7 @@ impl LogEntry for CampaignEntry {
 
     fn build(
         &mut self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<Option<Leaf>, LogError> {
@@ -138,7 +139,7 @@ impl LogEntry for CampaignEntry {
             id: self.id.clone(),
             tenant_id: self.tenant_id.clone(),
             purpose: purpose.clone(),
-            leaf_index: index as i64,
+            leaf_index: LeafIndex(index),
             recorded_at: now,
             addresses: entries.len() as i64,
             root: root.clone(),

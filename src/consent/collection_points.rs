@@ -85,7 +85,7 @@ pub(super) fn collection_point_entry(
                 id: row.id,
                 name: row.name,
                 content_sha256: entry.content_sha256.clone(),
-                leaf_index: row.leaf_index as u64,
+                leaf_index: row.leaf_index.get(),
                 registered_at: rfc3339(row.registered_at),
             }),
             None => Ok(entry),

@@ -14,7 +14,7 @@ use crate::store::{Repo, Store, TenantRow};
 /// What a confirmation link stands for: the event it confirms and its subject, if both are still
 /// there (an erased subject's link stops working).
 pub(super) fn confirmation_event(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     links: &Links,
     token: &str,
 ) -> Result<(TenantRow, crate::store::EventRow, String), DomainError> {

@@ -111,7 +111,7 @@ pub fn check_many(
 /// Adds to `found` the subjects of addresses not found by address but by their label (from
 /// `labels`): erased addresses, whose label keeps its state (a refusal binds after erasure).
 pub(super) fn by_labels(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     tenant_id: &str,
     labels: &HashMap<String, Hash>,
     found: &mut Found,
@@ -170,7 +170,7 @@ pub(super) type Found = HashMap<String, (SubjectRow, Option<PurposeState>)>;
 /// The subjects of `addresses` (normalised) and their effective states for `purpose`, in
 /// chunked queries.
 pub(super) fn states_for(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     tenant_id: &str,
     addresses: &[String],
     purpose: &str,
@@ -189,7 +189,7 @@ pub(super) fn states_for(
 
 /// Subjects (by id) with their effective states for `purpose`, in chunked queries.
 pub(super) fn with_states(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     subjects: HashMap<String, SubjectRow>,
     purpose: &str,
 ) -> diesel::QueryResult<Vec<(SubjectRow, Option<PurposeState>)>> {

@@ -18,6 +18,7 @@ use crate::log::hash::Hash;
 use crate::log::jcs::canonicalize;
 use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError};
 use crate::rfc3339;
+use crate::store::LeafIndex;
 use crate::store::{CollectionPointRow, EventRow, Repo, SubjectRow};
 use consent_ledger_sdk::consent::{ConsentEventType, ConsentLeaf};
 use consent_ledger_sdk::label::parameters_key;
@@ -77,7 +78,7 @@ impl ConsentEventEntry {
     /// history (a refusal) goes on.
     fn subject(
         &self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<(SubjectRow, bool), LogError> {
@@ -94,7 +95,7 @@ impl ConsentEventEntry {
         let address = self.address.as_str();
         if chain.pre_labels() {
             let mut subject = new_salted_subject(&self.tenant_id, &self.address);
-            subject.last_leaf_index = Some(index as i64);
+            subject.last_leaf_index = Some(LeafIndex(index));
             r.insert_subject(&subject)?;
             return Ok((subject, true));
         }
@@ -107,7 +108,7 @@ impl ConsentEventEntry {
             return Ok((subject, false));
         }
         let mut subject = new_subject(&self.tenant_id, &self.address, label);
-        subject.last_leaf_index = Some(index as i64);
+        subject.last_leaf_index = Some(LeafIndex(index));
         r.insert_subject(&subject)?;
         Ok((subject, true))
     }
@@ -121,7 +122,7 @@ impl ConsentEventEntry {
     /// where no bundle of the address looks.
     fn key(
         &self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         subject: &SubjectRow,
         chain: &Chain<'_>,
     ) -> Result<Hash, LogError> {
@@ -152,7 +153,7 @@ impl ConsentEventEntry {
     /// has it) reaches back before the log's parameters leaf.
     fn predates_labels(
         &self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         subject: &SubjectRow,
         key: &Hash,
         chain: &Chain<'_>,
@@ -186,7 +187,7 @@ impl ConsentEventEntry {
         let row = if is_new {
             None
         } else {
-            subject.last_leaf_index.map(|i| i as u64)
+            subject.last_leaf_index.map(LeafIndex::get)
         };
         if prev != row {
             tracing::error!(
@@ -247,7 +248,7 @@ impl ConsentEventEntry {
 impl LogEntry for ConsentEventEntry {
     fn build(
         &mut self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<Option<Leaf>, LogError> {
@@ -270,13 +271,13 @@ impl LogEntry for ConsentEventEntry {
             received_by: document["received_by"].to_string(),
             occurred_at: self.occurred_at,
             recorded_at: now,
-            leaf_index: index as i64,
-            prev_leaf_index: prev.map(|i| i as i64),
+            leaf_index: LeafIndex(index),
+            prev_leaf_index: prev.map(LeafIndex),
             confirmation_required: self.confirmation_required,
             evidence: self.evidence.as_ref().map(Value::to_string),
         })?;
         if !is_new {
-            r.set_last_leaf(&subject.id, index as i64)?;
+            r.set_last_leaf(&subject.id, index)?;
         }
         // The rules are the SDK's: the rows are what `apply` says this event changes. The rows
         // read here are current: the transaction holds the writer lock.
@@ -361,7 +362,7 @@ impl LogEntry for CollectionPointEntry {
 
     fn build(
         &mut self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<Option<Leaf>, LogError> {
@@ -386,7 +387,7 @@ impl LogEntry for CollectionPointEntry {
                 sender_name_shown: self.sender_name_shown.clone(),
                 prechecked: self.prechecked,
                 language: self.language.clone(),
-                leaf_index: index as i64,
+                leaf_index: LeafIndex(index),
                 registered_at: now,
                 superseded_at: None,
             })?;

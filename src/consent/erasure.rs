@@ -11,6 +11,7 @@ use super::state::state_of;
 use crate::error::DomainError;
 use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
+use crate::store::LeafIndex;
 use crate::store::{ErasureRow, Repo};
 use consent_ledger_sdk::consent::{
     erasure_refused, millis, ErasureLeaf, ErasureRefused, ErasureType, RETENTION_DAYS,
@@ -44,7 +45,7 @@ impl ErasureEntry {
     /// The leaf, with the rows written, or why the law does not allow it yet.
     fn decide(
         &self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<Result<(Option<Leaf>, Erasure), DomainError>, LogError> {
@@ -138,15 +139,15 @@ impl ErasureEntry {
             evidence_erased: events
                 .iter()
                 .filter(|e| e.evidence.is_some())
-                .map(|e| e.leaf_index as u64)
+                .map(|e| e.leaf_index.get())
                 .collect(),
         };
         let built = Leaf::of(&leaf)?;
         r.erase_subject(&subject.id, now)?;
         r.erase_deliveries_of(&subject.id, super::outbox::ERASED)?;
-        r.set_last_leaf(&subject.id, index as i64)?;
+        r.set_last_leaf(&subject.id, index)?;
         r.insert_erasure(&ErasureRow {
-            leaf_index: index as i64,
+            leaf_index: LeafIndex(index),
             tenant_id: self.tenant_id.clone(),
             subject_id: subject.id,
             recorded_at: now,
@@ -165,7 +166,7 @@ impl ErasureEntry {
 impl LogEntry for ErasureEntry {
     fn build(
         &mut self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<Option<Leaf>, LogError> {

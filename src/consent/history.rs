@@ -4,6 +4,7 @@
 
 use super::known_purposes;
 use crate::error::DomainError;
+use crate::store::LeafIndex;
 use serde_json::{json, Value};
 
 use super::address::EmailAddress;
@@ -38,8 +39,8 @@ pub(super) fn record(
         received_by: serde_json::from_str(&row.received_by).unwrap_or(Value::Null),
         occurred_at: rfc3339(row.occurred_at),
         recorded_at: rfc3339(row.recorded_at),
-        leaf_index: row.leaf_index as u64,
-        prev_leaf_index: row.prev_leaf_index.map(|i| i as u64),
+        leaf_index: row.leaf_index.get(),
+        prev_leaf_index: row.prev_leaf_index.map(LeafIndex::get),
     }
 }
 
@@ -71,7 +72,6 @@ pub fn export(
     after: Option<u64>,
     limit: u32,
 ) -> Result<Vec<EventRecord>, DomainError> {
-    let after = after.map_or(-1, |a| a.min(i64::MAX as u64) as i64);
     store.read(|r| {
         known_purposes(r, tenant_id)?;
         Ok(r.tenant_events(tenant_id, after, i64::from(limit))?

@@ -10,6 +10,7 @@ use super::{plain_id, tenant};
 use crate::error::DomainError;
 use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
+use crate::store::LeafIndex;
 use crate::store::{LegalHoldRow, Repo, Store};
 use consent_ledger_sdk::consent::{hold_key, LegalHoldLeaf, LegalHoldType};
 use consent_ledger_sdk::evidence::verify::strict_millis;
@@ -73,7 +74,7 @@ struct HoldEntry {
 impl LogEntry for HoldEntry {
     fn build(
         &mut self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<Option<Leaf>, LogError> {
@@ -97,7 +98,7 @@ impl LogEntry for HoldEntry {
         };
         let built = Leaf::of(&leaf)?;
         r.insert_legal_hold(&LegalHoldRow {
-            leaf_index: index as i64,
+            leaf_index: LeafIndex(index),
             tenant_id: self.tenant_id.clone(),
             hold_on: self.change.on,
             order_date: self.change.order_date.clone(),
@@ -111,7 +112,7 @@ impl LogEntry for HoldEntry {
 /// Whether the tenant's latest hold, as the log states it (the head of its hold chain, stored
 /// or built earlier in this batch), is on.
 pub(super) fn hold_in_force(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     chain: &Chain<'_>,
     tenant_id: &str,
 ) -> Result<bool, LogError> {

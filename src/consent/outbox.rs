@@ -16,7 +16,7 @@ pub const ERASED: &str = "the subject's data was erased";
 /// Queues the announcement of the opt-out `leaf` (at `index`, of `subject`) for each of the
 /// tenant's active webhooks, inside the log's transaction.
 pub(crate) fn announce(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     subject: &SubjectRow,
     leaf: &ConsentLeaf,
     index: u64,
@@ -37,7 +37,7 @@ pub(crate) fn announce(
 }
 
 fn enqueue(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     tenant_id: &str,
     subject_id: &str,
     event_id: &str,

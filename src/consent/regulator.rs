@@ -22,7 +22,7 @@ pub fn record_regulator_read(
         operation: operation.to_string(),
         read_at: now_millis(),
     };
-    store.write(|r: &mut dyn Repo| {
+    store.write(|r: &mut Repo<'_>| {
         known_purposes(r, tenant_id)?; // an unknown tenant is a 404, never a stored oddity
         Ok::<_, DomainError>(r.insert_regulator_read(&row)?)
     })

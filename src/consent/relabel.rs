@@ -83,7 +83,7 @@ pub async fn relabel_batch(
     log: &Log,
     after: &str,
 ) -> Result<Option<(u64, String)>, LogError> {
-    let ids = store.read(|r: &mut dyn Repo| Ok::<_, LogError>(r.salted_subjects(after, BATCH)?))?;
+    let ids = store.read(|r: &mut Repo<'_>| Ok::<_, LogError>(r.salted_subjects(after, BATCH)?))?;
     let Some(last) = ids.last().cloned() else {
         return Ok(None);
     };
@@ -105,7 +105,7 @@ struct RelabelEntry {
 impl LogEntry for RelabelEntry {
     fn build(
         &mut self,
-        r: &mut dyn Repo,
+        r: &mut Repo<'_>,
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<Option<Leaf>, LogError> {
@@ -143,7 +143,7 @@ impl LogEntry for RelabelEntry {
             prev,
             recorded_at: rfc3339(chain.now()),
         };
-        r.relabel_subject(&subject.id, &label, Some(index as i64))?;
+        r.relabel_subject(&subject.id, &label, Some(index))?;
         Ok(Some(Leaf::of(&leaf)?))
     }
 }

@@ -37,7 +37,7 @@ pub fn create_publishable_key(
         created_at: now_millis(),
         revoked_at: None,
     };
-    store.write(|r: &mut dyn Repo| {
+    store.write(|r: &mut Repo<'_>| {
         known_purposes(r, tenant_id)?;
         Ok::<_, DomainError>(r.insert_publishable_key(&row)?)
     })?;
@@ -77,7 +77,7 @@ pub fn revoke_publishable_key(
     key: &str,
 ) -> Result<(), DomainError> {
     let revoked = plain_id(key)
-        && store.write(|r: &mut dyn Repo| {
+        && store.write(|r: &mut Repo<'_>| {
             Ok::<_, DomainError>(r.revoke_publishable_key(tenant_id, key, now_millis())?)
         })?;
     if revoked {

@@ -6,6 +6,7 @@
 
 use consent_ledger_sdk::consent::{Basis, PurposeState, Status, SubjectState};
 
+use crate::store::LeafIndex;
 use crate::store::StateEntryRow;
 
 pub use consent_ledger_sdk::consent::{apply, effective, pending, ALL, NO_STATUS};
@@ -20,7 +21,7 @@ pub fn state_of(rows: &[StateEntryRow]) -> SubjectState {
                     status: Status::parse(&row.status)?,
                     basis: Basis::parse(&row.basis),
                     event_id: row.event_id.clone(),
-                    leaf_index: row.leaf_index as u64,
+                    leaf_index: row.leaf_index.get(),
                     occurred_at: row.occurred_at,
                     recorded_at: row.since,
                 },
@@ -38,7 +39,7 @@ pub fn row_of(subject_id: &str, purpose: &str, state: &PurposeState) -> StateEnt
         basis: state.basis.map_or("none", Basis::as_str).to_string(),
         since: state.recorded_at,
         event_id: state.event_id.clone(),
-        leaf_index: state.leaf_index as i64,
+        leaf_index: LeafIndex(state.leaf_index),
         occurred_at: state.occurred_at,
     }
 }

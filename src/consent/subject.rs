@@ -55,7 +55,7 @@ pub(crate) fn new_salt() -> [u8; 32] {
 
 /// Gives an erased subject, found by its label, its address back: the address came back.
 pub(crate) fn restore(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     subject: &mut SubjectRow,
     address: &EmailAddress,
 ) -> Result<(), crate::store::StoreError> {

@@ -45,7 +45,7 @@ pub fn create_tenant(store: &Store, input: NewTenant) -> Result<Tenant, DomainEr
             ));
         }
     }
-    store.write(|r: &mut dyn Repo| {
+    store.write(|r: &mut Repo<'_>| {
         r.insert_tenant(&row)?;
         for p in &input.purposes {
             r.add_purpose(&row.id, &p.purpose, p.description.trim(), row.created_at)?;
@@ -122,7 +122,7 @@ pub fn tenant(store: &Store, id: &str) -> Result<Tenant, DomainError> {
 }
 
 pub(crate) fn known_purposes(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     tenant_id: &str,
 ) -> Result<Vec<String>, DomainError> {
     let no_tenant = || DomainError::NotFound(format!("no tenant {tenant_id:?}"));

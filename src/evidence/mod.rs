@@ -25,6 +25,7 @@ use crate::consent::address::EmailAddress;
 use crate::consent::{self, plain_id};
 use crate::error::DomainError;
 use crate::log::{Log, LogError};
+use crate::store::LeafIndex;
 use crate::store::Store;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use consent_ledger_sdk::consent::{ConsentLeaf, RelabelLeaf};
@@ -37,7 +38,7 @@ fn chain_from(store: &Store, head: Option<u64>) -> Result<Vec<(u64, Vec<u8>)>, D
     let mut at = head;
     while let Some(index) = at {
         let bytes = store
-            .read(|r| Ok::<_, DomainError>(r.leaf_data(index as i64, index as i64 + 1)?))?
+            .read(|r| Ok::<_, DomainError>(r.leaf_data(index, index + 1)?))?
             .pop()
             .ok_or_else(|| LogError::Corrupt(format!("no leaf {index}")))?;
         at = leaf_prev(&bytes)
@@ -106,7 +107,7 @@ fn proven_leaf(
     checkpoint: &crate::log::SignedCheckpoint,
 ) -> Result<ProvenLeaf, DomainError> {
     let bytes = store
-        .read(|r| Ok::<_, DomainError>(r.leaf_data(index as i64, index as i64 + 1)?))?
+        .read(|r| Ok::<_, DomainError>(r.leaf_data(index, index + 1)?))?
         .pop()
         .ok_or_else(|| DomainError::NotFound(format!("no leaf {index}")))?;
     let path = log.inclusion_proof(index, checkpoint.size)?;
@@ -145,7 +146,7 @@ fn bundle_covering(
     // an interval old).
     let newest = events
         .iter()
-        .map(|e| e.leaf_index as u64)
+        .map(|e| e.leaf_index.get())
         .max()
         .unwrap_or(0)
         .max(leaf);
@@ -193,7 +194,7 @@ fn bundle_covering(
     let (events, holds) = store.read(|r| {
         Ok::<_, DomainError>((r.subject_events(&subject.id)?, r.legal_holds(tenant_id)?))
     })?;
-    let covered = |index: i64| (index as u64) < map_proof.size;
+    let covered = |index: LeafIndex| index.get() < map_proof.size;
     let events: Vec<_> = events
         .into_iter()
         .filter(|e| covered(e.leaf_index))
@@ -222,7 +223,7 @@ fn bundle_covering(
             id: row.id,
             content_type: row.content_type,
             content: B64.encode(&row.content),
-            proof: prove(row.leaf_index as u64)?,
+            proof: prove(row.leaf_index.get())?,
         });
     }
     // From the same events the bundle carries (the consent state is their replay, by the same
@@ -258,7 +259,7 @@ fn bundle_covering(
         leaves: holds
             .iter()
             .filter(|h| covered(h.leaf_index))
-            .map(|h| prove(h.leaf_index as u64))
+            .map(|h| prove(h.leaf_index.get()))
             .collect::<Result<_, _>>()?,
         bucket: hold_proof.bucket as u32,
         bucket_entries: B64.encode(&hold_proof.entries),
@@ -281,7 +282,7 @@ fn bundle_covering(
         .filter_map(|e| {
             let value = serde_json::from_str(e.evidence.as_deref()?).ok()?;
             Some(EventEvidence {
-                leaf_index: e.leaf_index as u64,
+                leaf_index: e.leaf_index.get(),
                 evidence: value,
             })
         })
@@ -398,7 +399,7 @@ pub fn campaign_proof(
     email: &str,
 ) -> Result<CampaignProof, DomainError> {
     let (row, entries, position) = consent::campaign_entry(store, tenant_id, id, email)?;
-    let index = row.leaf_index as u64;
+    let index = row.leaf_index.get();
     let (proof, checkpoint) = bundle_covering(store, log, tenant_id, email, index)?;
     let path = consent_ledger_sdk::campaign::path(&entries, position);
     Ok(CampaignProof {

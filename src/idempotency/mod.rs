@@ -238,7 +238,7 @@ fn claim(
         .to_vec();
     let now = now_millis();
     let owner = store.owner();
-    store.write(|r: &mut dyn Repo| {
+    store.write(|r: &mut Repo<'_>| {
         let mark = |claimed_at| IdempotencyMark {
             tenant_id: tenant_id.into(),
             key: key.into(),
@@ -298,7 +298,7 @@ fn claim(
 
 /// Frees a claimed key whose request failed (nothing was recorded), so it can be retried.
 fn release(store: &Store, mark: &IdempotencyMark) -> Result<(), DomainError> {
-    store.write(|r: &mut dyn Repo| {
+    store.write(|r: &mut Repo<'_>| {
         Ok::<_, DomainError>(r.release_idempotency_key(
             &mark.tenant_id,
             &mark.key,
@@ -308,19 +308,19 @@ fn release(store: &Store, mark: &IdempotencyMark) -> Result<(), DomainError> {
 }
 
 /// The answer of a request, rebuilt from its leaves: `{"first", "count", "batch"}`.
-fn rebuild_answer(r: &mut dyn Repo, links: &Links, marker: &str) -> Result<Answer, DomainError> {
+fn rebuild_answer(r: &mut Repo<'_>, links: &Links, marker: &str) -> Result<Answer, DomainError> {
     let marker: Value = serde_json::from_str(marker)
         .map_err(|e| DomainError::Invalid(format!("stored answer: {e}")))?;
     let (first, count) = (
-        marker["first"].as_i64().unwrap_or(0),
-        marker["count"].as_i64().unwrap_or(0),
+        marker["first"].as_u64().unwrap_or(0),
+        marker["count"].as_u64().unwrap_or(0),
     );
     let appended: Vec<Appended> = r
         .leaf_data(first, first + count)?
         .into_iter()
         .enumerate()
         .map(|(i, bytes)| Appended {
-            index: (first + i as i64) as u64,
+            index: first + i as u64,
             leaf: Leaf::from_stored(bytes),
         })
         .collect();
@@ -335,7 +335,7 @@ fn rebuild_answer(r: &mut dyn Repo, links: &Links, marker: &str) -> Result<Answe
 
 /// Records the answer under the key, in the transaction of the request's last entry.
 pub(crate) fn complete_key(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     mark: &IdempotencyMark,
     last_index: u64,
 ) -> Result<(), crate::log::LogError> {
@@ -363,7 +363,7 @@ pub const RETENTION_MS: i64 = 48 * 3600 * 1000;
 
 /// Deletes idempotency keys older than [`RETENTION_MS`] at `now`; returns how many.
 pub fn purge(store: &Store, now: i64) -> Result<usize, DomainError> {
-    store.write(|r: &mut dyn Repo| {
+    store.write(|r: &mut Repo<'_>| {
         Ok::<_, DomainError>(r.purge_idempotency_keys(now - RETENTION_MS)?)
     })
 }

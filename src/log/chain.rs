@@ -13,6 +13,7 @@ use super::hash::Hash;
 use super::map::{self, SubjectMap};
 use super::note::NoteSigner;
 use super::{sequencer, Labeler, LogError};
+use crate::store::LeafIndex;
 use crate::store::Repo;
 use consent_ledger_sdk::consent::hold_key;
 use consent_ledger_sdk::label::parameters_key;
@@ -49,14 +50,14 @@ impl Chain<'_> {
     }
 
     /// The bytes of leaf `index`: stored, or built earlier in this batch (not stored yet).
-    pub fn leaf(&self, r: &mut dyn Repo, index: u64) -> Result<Option<Vec<u8>>, LogError> {
+    pub fn leaf(&self, r: &mut Repo<'_>, index: u64) -> Result<Option<Vec<u8>>, LogError> {
         if index >= self.start {
             let built = usize::try_from(index - self.start).ok();
             return Ok(built
                 .and_then(|i| self.batch.get(i))
                 .map(|l| l.bytes().to_vec()));
         }
-        Ok(r.leaf_data(index as i64, index as i64 + 1)?.pop())
+        Ok(r.leaf_data(index, index + 1)?.pop())
     }
 
     /// Whether new subjects are named by salted commitments, as before labels (test fixtures
@@ -81,7 +82,7 @@ impl Chain<'_> {
 
 /// Every leaf in `start..end`, with its index, read in chunks.
 fn for_each_leaf(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     start: u64,
     end: u64,
     mut each: impl FnMut(u64, &[u8]),
@@ -89,7 +90,7 @@ fn for_each_leaf(
     let mut at = start;
     while at < end {
         let to = end.min(at + CHUNK);
-        for (i, leaf) in r.leaf_data(at as i64, to as i64)?.iter().enumerate() {
+        for (i, leaf) in r.leaf_data(at, to)?.iter().enumerate() {
             each(at + i as u64, leaf);
         }
         at = to;
@@ -99,7 +100,7 @@ fn for_each_leaf(
 
 /// The (subject, index) of every leaf in `start..end` that names a subject.
 pub(super) fn subjects_of(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     start: u64,
     end: u64,
 ) -> Result<Vec<(Hash, u64)>, LogError> {
@@ -113,18 +114,18 @@ pub(super) fn subjects_of(
 }
 
 /// The heads of the leaves in `start..end` (each subject's latest there).
-pub(super) fn recent_of(r: &mut dyn Repo, start: u64, end: u64) -> Result<Recent, LogError> {
+pub(super) fn recent_of(r: &mut Repo<'_>, start: u64, end: u64) -> Result<Recent, LogError> {
     Ok(subjects_of(r, start, end)?.into_iter().collect())
 }
 
 /// The subjects' rows as (key → latest leaf), the parameters leaf's and each tenant's latest
 /// hold's, refusing malformed or duplicate ones.
-fn row_heads(r: &mut dyn Repo) -> Result<HashMap<Hash, u64>, LogError> {
+fn row_heads(r: &mut Repo<'_>) -> Result<HashMap<Hash, u64>, LogError> {
     let mut rows = HashMap::new();
     let parameters = r.log_meta()?.and_then(|m| m.parameters_leaf);
     let parameters = parameters.map(|i| (parameters_key().to_vec(), i));
     // Each tenant's hold chain, under its hold key.
-    let holds: Vec<(Vec<u8>, i64)> = r
+    let holds: Vec<(Vec<u8>, LeafIndex)> = r
         .hold_heads()?
         .into_iter()
         .filter_map(|(tenant, head)| Some((hold_key(&tenant).to_vec(), head?)))
@@ -143,7 +144,7 @@ fn row_heads(r: &mut dyn Repo) -> Result<HashMap<Hash, u64>, LogError> {
             ))
         };
         let key = Hash::try_from(key.as_slice()).map_err(|_| malformed())?;
-        let index = u64::try_from(index).map_err(|_| malformed())?;
+        let index = index.get();
         if rows.insert(key, index).is_some() {
             return Err(LogError::Corrupt(format!(
                 "two subject rows have the commitment {}: refusing to run on them",
@@ -162,11 +163,11 @@ fn row_heads(r: &mut dyn Repo) -> Result<HashMap<Hash, u64>, LogError> {
 /// row must name the head the log gives. A log from before the map (its latest checkpoint ends
 /// without a map leaf) is replayed from its first leaf.
 pub(super) fn open(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     signer: &NoteSigner,
     size: u64,
 ) -> Result<(SubjectMap, Recent), LogError> {
-    let checkpointed = r.latest_checkpoint()?.map_or(0, |cp| cp.tree_size as u64);
+    let checkpointed = r.latest_checkpoint()?.map_or(0, |cp| cp.tree_size.get());
     let base = if checkpointed <= size && sequencer::ends_with_map(r, checkpointed)? {
         checkpointed
     } else {

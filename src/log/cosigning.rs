@@ -16,6 +16,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
 use super::cosign::CosignatureVerifier;
 use super::{latest_checkpoint, proof, tile_nodes, LogError};
+use crate::store::LeafIndex;
 use crate::store::{Repo, Store};
 
 /// How often the thread looks for a new checkpoint.
@@ -116,7 +117,7 @@ fn run(store: &Store, witnesses: &[WitnessEndpoint], stop: &AtomicBool) {
                 .read(|r| Ok::<_, LogError>(r.latest_cosigned(&w.key.label())?))
                 .ok()
                 .flatten()
-                .map_or(0, |s| s as u64),
+                .map_or(0, LeafIndex::get),
             retry_at: Instant::now(),
             failures: 0,
         })
@@ -195,7 +196,7 @@ fn offer(
         Vec::new()
     } else {
         store
-            .read(|r: &mut dyn Repo| proof::consistency_proof(&mut tile_nodes(r), old, latest.size))
+            .read(|r: &mut Repo<'_>| proof::consistency_proof(&mut tile_nodes(r), old, latest.size))
             .map_err(|_| "no consistency proof from the witness's size")?
     };
     let mut body = format!("old {old}\n");
@@ -232,9 +233,9 @@ fn offer(
                 .first()
                 .ok_or("the witness's answer holds no valid cosignature")?;
             store
-                .write(|r: &mut dyn Repo| {
+                .write(|r: &mut Repo<'_>| {
                     Ok::<_, LogError>(r.put_cosignature(
-                        latest.size as i64,
+                        latest.size,
                         &witness.key.label(),
                         &format!("{line}\n"),
                         crate::now_millis(),

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::store::{CheckpointRow, Repo, Store, StoreError};
+use crate::store::{CheckpointRow, LeafIndex, Repo, Store, StoreError};
 use hash::{empty_root, leaf_hash, Hash};
 use map::{MapProof, SubjectMap};
 use note::{Checkpoint, NoteError, NoteSigner};
@@ -154,7 +154,7 @@ pub trait LogEntry: Send + 'static {
     /// Builds the leaf that goes at `index`, or `None` to decline.
     fn build(
         &mut self,
-        repo: &mut dyn Repo,
+        repo: &mut Repo<'_>,
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<Option<Leaf>, LogError>;
@@ -171,7 +171,7 @@ pub trait LogEntry: Send + 'static {
 }
 
 impl LogEntry for Leaf {
-    fn build(&mut self, _: &mut dyn Repo, _: &Chain<'_>, _: u64) -> Result<Option<Leaf>, LogError> {
+    fn build(&mut self, _: &mut Repo<'_>, _: &Chain<'_>, _: u64) -> Result<Option<Leaf>, LogError> {
         Ok(Some(self.clone()))
     }
 }
@@ -252,7 +252,7 @@ impl TryFrom<CheckpointRow> for SignedCheckpoint {
     type Error = LogError;
     fn try_from(row: CheckpointRow) -> Result<Self, LogError> {
         Ok(Self {
-            size: row.tree_size as u64,
+            size: row.tree_size.get(),
             root: row
                 .root_hash
                 .try_into()
@@ -305,7 +305,7 @@ impl Inner {
 /// Refuses a log whose parameters leaf (the map's head for the parameters key) states another
 /// VRF key than the stored secret's: labels must be the ones the log commits to.
 fn check_parameters(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     map: &SubjectMap,
     recent: &chain::Recent,
     labeler: &Labeler,
@@ -314,7 +314,7 @@ fn check_parameters(
     let Some(index) = recent.get(&key).copied().or_else(|| map.head(&key)) else {
         return Ok(());
     };
-    let leaf = r.leaf_data(index as i64, index as i64 + 1)?;
+    let leaf = r.leaf_data(index, index + 1)?;
     let stated = leaf
         .first()
         .ok_or_else(|| LogError::Corrupt(format!("no leaf {index}")))
@@ -345,7 +345,7 @@ impl Log {
     /// starts the sequencer.
     pub fn open(store: Store, settings: LogSettings) -> Result<Self, LogError> {
         let origin = settings.new_origin.clone();
-        let meta = store.write(|r: &mut dyn Repo| {
+        let meta = store.write(|r: &mut Repo<'_>| {
             if let Some(meta) = r.log_meta()? {
                 return Ok::<_, LogError>(meta);
             }
@@ -375,7 +375,7 @@ impl Log {
                 )))
             }
             (None, None) if settings.pre_labels => meta,
-            (None, None) => store.write(|r: &mut dyn Repo| {
+            (None, None) => store.write(|r: &mut Repo<'_>| {
                 r.init_vrf_secret(&Labeler::generate()?)?;
                 Ok::<_, LogError>(r.log_meta()?.expect("the log exists"))
             })?,
@@ -401,7 +401,7 @@ impl Log {
 
         // Under the writer lock: the frontier, the heads and the checkpoint are one state, even
         // while another process appends.
-        let (frontier, map, recent) = store.write(|r: &mut dyn Repo| {
+        let (frontier, map, recent) = store.write(|r: &mut Repo<'_>| {
             let frontier = load_frontier(r)?;
             let (map, recent) = chain::open(r, &signer, frontier.size())?;
             check_parameters(r, &map, &recent, &labeler)?;
@@ -549,7 +549,7 @@ impl Log {
     /// The checkpoint published for tree size `size`.
     pub fn checkpoint(&self, size: u64) -> Result<SignedCheckpoint, LogError> {
         self.inner.store.read(|r| {
-            let row = r.checkpoint(to_i64(size)?)?.ok_or_else(|| {
+            let row = r.checkpoint(in_range(size)?)?.ok_or_else(|| {
                 LogError::NotFound(format!("no checkpoint was published for tree size {size}"))
             })?;
             with_cosignatures(r, row)
@@ -562,7 +562,7 @@ impl Log {
         after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<SignedCheckpoint>, LogError> {
-        let after = after.map(to_i64).transpose()?.unwrap_or(-1);
+        let after = after.map(in_range).transpose()?;
         self.inner.store.read(|r| {
             let rows = r.checkpoints_after(after, i64::from(limit))?;
             let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
@@ -570,7 +570,7 @@ impl Log {
             };
             // One query for the page's cosignatures, not one per checkpoint.
             let mut lines = r
-                .cosignatures_between(first.tree_size, last.tree_size)?
+                .cosignatures_between(first.tree_size.get(), last.tree_size.get())?
                 .into_iter()
                 .peekable();
             rows.into_iter()
@@ -636,9 +636,9 @@ impl Log {
         size: u64,
     ) -> Result<Option<(SignedCheckpoint, usize)>, LogError> {
         self.inner.store.read(|r| {
-            let mut counts = std::collections::BTreeMap::<i64, usize>::new();
-            for s in r.cosigned_sizes(to_i64(size)?)? {
-                *counts.entry(s).or_default() += 1;
+            let mut counts = std::collections::BTreeMap::<u64, usize>::new();
+            for s in r.cosigned_sizes(in_range(size)?)? {
+                *counts.entry(s.get()).or_default() += 1;
             }
             let Some((&best, &count)) = counts.iter().max_by_key(|(s, c)| (**c, **s)) else {
                 return Ok(None);
@@ -653,10 +653,7 @@ impl Log {
     /// The latest checkpoint witnesses cosigned without leaf `index` (of a size at most
     /// `index`), with its cosignature lines; `None` if there is none.
     pub fn cosigned_without(&self, index: u64) -> Result<Option<SignedCheckpoint>, LogError> {
-        self.cosigned_at(|r| {
-            r.latest_cosigned_at_most(to_i64(index)?)
-                .map_err(Into::into)
-        })
+        self.cosigned_at(|r| Ok(r.latest_cosigned_at_most(in_range(index)?)?))
     }
 
     /// The earliest checkpoint witnesses cosigned with leaf `index` (of a size above `index`)
@@ -666,23 +663,20 @@ impl Log {
         index: u64,
         size: u64,
     ) -> Result<Option<SignedCheckpoint>, LogError> {
-        self.cosigned_at(|r| {
-            r.earliest_cosigned_above(to_i64(index)?, to_i64(size)?)
-                .map_err(Into::into)
-        })
+        self.cosigned_at(|r| Ok(r.earliest_cosigned_above(in_range(index)?, in_range(size)?)?))
     }
 
     /// The cosigned checkpoint of the size `find` gives, with its cosignature lines.
     fn cosigned_at(
         &self,
-        find: impl FnOnce(&mut dyn Repo) -> Result<Option<i64>, LogError>,
+        find: impl FnOnce(&mut Repo<'_>) -> Result<Option<LeafIndex>, LogError>,
     ) -> Result<Option<SignedCheckpoint>, LogError> {
         self.inner.store.read(|r| {
             let Some(size) = find(r)? else {
                 return Ok(None);
             };
             let row = r
-                .checkpoint(size)?
+                .checkpoint(size.get())?
                 .ok_or_else(|| LogError::Corrupt("a cosigned checkpoint is missing".into()))?;
             Ok(Some(with_cosignatures(r, row)?))
         })
@@ -710,9 +704,12 @@ impl Log {
     ) -> Result<(u64, Vec<Hash>), LogError> {
         self.inner.store.read(|r| {
             check_size(r, size)?;
-            let index = r.leaf_index_by_hash(hash, to_i64(size)?)?.ok_or_else(|| {
-                LogError::NotFound(format!("no leaf with this hash in the first {size} leaves"))
-            })? as u64;
+            let index = r
+                .leaf_index_by_hash(hash, in_range(size)?)?
+                .ok_or_else(|| {
+                    LogError::NotFound(format!("no leaf with this hash in the first {size} leaves"))
+                })?
+                .get();
             Ok((
                 index,
                 proof::inclusion_proof(&mut tile_nodes(r), index, size)?,
@@ -758,7 +755,7 @@ impl Log {
             let bytes = match tile.kind {
                 TileKind::Hashes(level) => {
                     let mut stored = r
-                        .tile(i32::from(level), to_i64(tile.index)?)?
+                        .tile(i32::from(level), in_range(tile.index)?)?
                         .unwrap_or_default();
                     if stored.len() < tile.width as usize * 32 {
                         return Err(LogError::Corrupt(format!(
@@ -770,7 +767,7 @@ impl Log {
                     stored
                 }
                 TileKind::Entries => {
-                    let data = r.leaf_data(to_i64(first)?, to_i64(first + width)?)?;
+                    let data = r.leaf_data(in_range(first)?, in_range(first + width)?)?;
                     if data.len() as u64 != width {
                         return Err(LogError::Corrupt(format!(
                             "leaves missing for tile {}",
@@ -788,11 +785,16 @@ impl Log {
     }
 }
 
-fn to_i64(n: u64) -> Result<i64, LogError> {
-    i64::try_from(n).map_err(|_| LogError::OutOfRange(format!("{n} is too large")))
+/// A position a caller names, refused when it is beyond what the database can store (SQL's
+/// signed `BIGINT`): no leaf or tree is that large.
+fn in_range(n: u64) -> Result<u64, LogError> {
+    match i64::try_from(n) {
+        Ok(_) => Ok(n),
+        Err(_) => Err(LogError::OutOfRange(format!("{n} is too large"))),
+    }
 }
 
-fn latest_checkpoint(r: &mut dyn Repo) -> Result<SignedCheckpoint, LogError> {
+fn latest_checkpoint(r: &mut Repo<'_>) -> Result<SignedCheckpoint, LogError> {
     let row = r
         .latest_checkpoint()?
         .ok_or_else(|| LogError::NotFound("no checkpoint has been published yet".into()))?;
@@ -800,8 +802,8 @@ fn latest_checkpoint(r: &mut dyn Repo) -> Result<SignedCheckpoint, LogError> {
 }
 
 /// A stored checkpoint, its note followed by the witnesses' cosignature lines.
-fn with_cosignatures(r: &mut dyn Repo, row: CheckpointRow) -> Result<SignedCheckpoint, LogError> {
-    let lines = r.cosignatures(row.tree_size)?;
+fn with_cosignatures(r: &mut Repo<'_>, row: CheckpointRow) -> Result<SignedCheckpoint, LogError> {
+    let lines = r.cosignatures(row.tree_size.get())?;
     let mut cp = SignedCheckpoint::try_from(row)?;
     for line in lines {
         cp.note.push_str(&line);
@@ -810,7 +812,7 @@ fn with_cosignatures(r: &mut dyn Repo, row: CheckpointRow) -> Result<SignedCheck
 }
 
 /// Refuses tree sizes the log has not published a checkpoint for.
-fn check_size(r: &mut dyn Repo, size: u64) -> Result<(), LogError> {
+fn check_size(r: &mut Repo<'_>, size: u64) -> Result<(), LogError> {
     let latest = latest_checkpoint(r)?.size;
     if size == 0 || size > latest {
         return Err(LogError::OutOfRange(format!(
@@ -820,9 +822,9 @@ fn check_size(r: &mut dyn Repo, size: u64) -> Result<(), LogError> {
     Ok(())
 }
 
-fn read_tile(r: &mut dyn Repo, level: u8, index: u64) -> Result<Vec<Hash>, LogError> {
+fn read_tile(r: &mut Repo<'_>, level: u8, index: u64) -> Result<Vec<Hash>, LogError> {
     let bytes = r
-        .tile(i32::from(level), to_i64(index)?)?
+        .tile(i32::from(level), in_range(index)?)?
         .ok_or(MissingTile {
             level,
             index,
@@ -833,16 +835,16 @@ fn read_tile(r: &mut dyn Repo, level: u8, index: u64) -> Result<Vec<Hash>, LogEr
         .ok_or_else(|| LogError::Corrupt(format!("tile {level}/{index} has a torn hash")))
 }
 
-fn tile_nodes(
-    r: &mut dyn Repo,
-) -> TileNodes<impl FnMut(u8, u64) -> Result<Vec<Hash>, LogError> + '_> {
+fn tile_nodes<'r, 'c>(
+    r: &'r mut Repo<'c>,
+) -> TileNodes<impl FnMut(u8, u64) -> Result<Vec<Hash>, LogError> + use<'r, 'c>> {
     TileNodes::new(move |level, index| read_tile(r, level, index))
 }
 
 /// Rebuilds the frontier from the stored state and checks it against the stored root.
-fn load_frontier(r: &mut dyn Repo) -> Result<Frontier, LogError> {
+fn load_frontier(r: &mut Repo<'_>) -> Result<Frontier, LogError> {
     let state = r.log_state()?;
-    let frontier = Frontier::load(state.tree_size as u64, |level, index| {
+    let frontier = Frontier::load(state.tree_size.get(), |level, index| {
         read_tile(r, level, index)
     })?;
     if frontier.root().as_slice() != state.root_hash.as_slice() {
@@ -863,7 +865,7 @@ fn sign_checkpoint(signer: &NoteSigner, size: u64, root: Hash) -> Result<Checkpo
     }
     .body();
     Ok(CheckpointRow {
-        tree_size: to_i64(size)?,
+        tree_size: LeafIndex(size),
         root_hash: root.to_vec(),
         note: signer.sign(&body)?,
         published_at: crate::now_millis(),

@@ -26,6 +26,7 @@ use super::tiles::Frontier;
 use super::{
     load_frontier, sign_checkpoint, Appended, Labeler, Leaf, LogEntry, LogError, LogSettings,
 };
+use crate::store::LeafIndex;
 use crate::store::{NewLeaf, Repo, Store};
 use consent_ledger_sdk::label::LogParameters;
 
@@ -157,10 +158,10 @@ impl Sequencer {
         // The leaves built in the transaction, kept outside it for the unknown-outcome check,
         // and how many each request's entries built (an entry may decline).
         let built: RefCell<(u64, Vec<Leaf>, Vec<usize>)> = RefCell::new(Default::default());
-        let result = self.store.write(|r: &mut dyn Repo| {
+        let result = self.store.write(|r: &mut Repo<'_>| {
             let state = r.log_state()?;
             let map = map.read().expect("map lock");
-            let size = state.tree_size as u64;
+            let size = state.tree_size.get();
             let mut frontier = match frontier {
                 Some(f) if f.size() == size => f,
                 // Another process appended, or our last transaction failed: start from the store.
@@ -218,17 +219,17 @@ impl Sequencer {
                 .zip(&hashes)
                 .enumerate()
                 .map(|(i, (leaf, hash))| NewLeaf {
-                    leaf_index: (start + i as u64) as i64,
+                    leaf_index: LeafIndex(start + i as u64),
                     leaf_hash: hash,
                     data: leaf.bytes(),
                 })
                 .collect();
             r.insert_leaves(&rows)?;
             for tile in frontier.take_writes() {
-                r.put_tile(i32::from(tile.level), tile.index as i64, &tile.hashes)?;
+                r.put_tile(i32::from(tile.level), tile.index, &tile.hashes)?;
             }
             let now = crate::now_millis();
-            if !r.advance_log_state(start as i64, frontier.size() as i64, &frontier.root(), now)? {
+            if !r.advance_log_state(start, frontier.size(), &frontier.root(), now)? {
                 return Err(LogError::Corrupt(
                     "the tree state moved while the writer lock was held".into(),
                 ));
@@ -289,7 +290,7 @@ impl Sequencer {
         let end = start + leaves.len() as u64;
         let stored = self
             .store
-            .read(|r| Ok::<_, LogError>(r.leaf_hashes(start as i64, end as i64)?));
+            .read(|r| Ok::<_, LogError>(r.leaf_hashes(start, end)?));
         stored.is_ok_and(|stored| {
             stored.len() == leaves.len()
                 && stored
@@ -315,7 +316,7 @@ impl Sequencer {
                 if had_work || !self.writes_failing.load(Ordering::Relaxed) {
                     self.wrote(Ok(()));
                 } else {
-                    let probe = self.store.write(|r: &mut dyn Repo| {
+                    let probe = self.store.write(|r: &mut Repo<'_>| {
                         r.rewrite_log_meta()?;
                         Ok::<_, LogError>(())
                     });
@@ -340,8 +341,8 @@ impl Sequencer {
             .read(|r| Ok::<_, LogError>((r.log_state()?, r.latest_checkpoint()?)))?;
         if let Some(latest) = latest.filter(|cp| cp.tree_size >= state.tree_size) {
             // Another process may have published: bring the map up to its checkpoint.
-            self.catch_up_map(latest.tree_size as u64)?;
-            return Ok(latest.tree_size as u64);
+            self.catch_up_map(latest.tree_size.get())?;
+            return Ok(latest.tree_size.get());
         }
         self.append_map_and_sign(false, None)
     }
@@ -397,7 +398,7 @@ impl Sequencer {
         let map = self.map.clone();
         let signer = self.signer.clone();
         let staged = RefCell::new(None);
-        let result = self.store.write(|r: &mut dyn Repo| {
+        let result = self.store.write(|r: &mut Repo<'_>| {
             let state = r.log_state()?;
             let parameters = match parameters {
                 Some(leaf) if r.log_meta()?.is_some_and(|m| m.parameters_leaf.is_none()) => {
@@ -409,13 +410,13 @@ impl Sequencer {
                 let covered = latest.tree_size >= state.tree_size;
                 if parameters.is_none()
                     && covered
-                    && (!unless_map_ends_it || ends_with_map(r, state.tree_size as u64)?)
+                    && (!unless_map_ends_it || ends_with_map(r, state.tree_size.get())?)
                 {
-                    return Ok((None, latest.tree_size as u64));
+                    return Ok((None, latest.tree_size.get()));
                 }
             }
             let mut frontier = match frontier {
-                Some(f) if f.size() == state.tree_size as u64 => f,
+                Some(f) if f.size() == state.tree_size.get() => f,
                 _ => load_frontier(r)?,
             };
             let from = frontier.size();
@@ -426,11 +427,11 @@ impl Sequencer {
             }
             if let Some(leaf) = parameters {
                 r.insert_leaves(&[NewLeaf {
-                    leaf_index: from as i64,
+                    leaf_index: LeafIndex(from),
                     leaf_hash: &leaf.hash(),
                     data: leaf.bytes(),
                 }])?;
-                r.set_parameters_leaf(from as i64)?;
+                r.set_parameters_leaf(from)?;
                 frontier.push(leaf.hash());
             }
             let covers = frontier.size();
@@ -445,15 +446,15 @@ impl Sequencer {
             frontier.push(leaf.hash());
             let size = frontier.size();
             r.insert_leaves(&[NewLeaf {
-                leaf_index: covers as i64,
+                leaf_index: LeafIndex(covers),
                 leaf_hash: &leaf.hash(),
                 data: leaf.bytes(),
             }])?;
             for tile in frontier.take_writes() {
-                r.put_tile(i32::from(tile.level), tile.index as i64, &tile.hashes)?;
+                r.put_tile(i32::from(tile.level), tile.index, &tile.hashes)?;
             }
             let root = frontier.root();
-            if !r.advance_log_state(from as i64, size as i64, &root, crate::now_millis())? {
+            if !r.advance_log_state(from, size, &root, crate::now_millis())? {
                 return Err(LogError::Corrupt(
                     "the tree state moved while the writer lock was held".into(),
                 ));
@@ -501,11 +502,11 @@ impl Sequencer {
 }
 
 /// Whether the tree of `size` leaves ends with a subject map leaf (the empty tree needs none).
-pub(super) fn ends_with_map(r: &mut dyn Repo, size: u64) -> Result<bool, LogError> {
+pub(super) fn ends_with_map(r: &mut Repo<'_>, size: u64) -> Result<bool, LogError> {
     if size == 0 {
         return Ok(true);
     }
-    let leaf = r.leaf_data(size as i64 - 1, size as i64)?;
+    let leaf = r.leaf_data(size - 1, size)?;
     Ok(leaf.first().and_then(|l| map::map_leaf(l)).is_some())
 }
 
@@ -515,7 +516,7 @@ pub(super) fn ends_with_map(r: &mut dyn Repo, size: u64) -> Result<bool, LogErro
 /// signed checkpoint's root), so a row edited to match edited heads is caught: to pass, the
 /// operator would have to sign another root for the same size, a fork witnesses see.
 pub(super) fn check_map_leaf(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     signer: &NoteSigner,
     size: u64,
     root: &Hash,
@@ -523,7 +524,7 @@ pub(super) fn check_map_leaf(
     if size == 0 {
         return Ok(());
     }
-    let Some(leaf) = r.leaf_data(size as i64 - 1, size as i64)?.pop() else {
+    let Some(leaf) = r.leaf_data(size - 1, size)?.pop() else {
         return Err(LogError::Corrupt(format!("leaf {} is missing", size - 1)));
     };
     let Some(stated) = map::map_leaf(&leaf) else {
@@ -542,7 +543,7 @@ pub(super) fn check_map_leaf(
 
 /// Checks that `leaf` is the leaf at `index` of the checkpoint of `size` the log signed.
 fn signed_leaf(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     signer: &NoteSigner,
     index: u64,
     leaf: &[u8],
@@ -554,7 +555,7 @@ fn signed_leaf(
              database was changed outside the service; refusing to run on it"
         ))
     };
-    let row = r.checkpoint(size as i64)?.ok_or_else(changed)?;
+    let row = r.checkpoint(size)?.ok_or_else(changed)?;
     let verifier = super::note::NoteVerifier::parse(&signer.verifier_key())?;
     let cp = verifier.checkpoint(&row.note).map_err(|_| changed())?;
     let path = super::proof::inclusion_proof(&mut super::tile_nodes(r), index, size)?;

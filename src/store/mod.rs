@@ -1,31 +1,72 @@
 //! The database: SQLite (embedded default) or PostgreSQL, chosen by URL scheme; pools,
 //! migrations, and the one place that knows the dialect differences (pragmas, transaction modes,
-//! the sequencer lock). Queries live in `log_rows.rs`, `auth_rows.rs`, `consent_rows.rs` and `webhook_rows.rs`, written once and compiled per backend.
+//! the sequencer lock). The queries live in one file per entity (`tenants.rs`, `subjects.rs`,
+//! `events.rs`, …), each written once as a method of [`Repo`] and compiled for both backends by
+//! `db_run!`.
 //!
-//! Domain modules never see a diesel connection: they get `&mut dyn Repo` inside
-//! [`Store::read`] or [`Store::write`].
+//! Domain modules never see a diesel connection: they get a `&mut Repo` inside [`Store::read`]
+//! or [`Store::write`].
 
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-mod auth_rows;
-mod consent_rows;
-mod log_rows;
-mod owner;
-pub mod schema;
-mod webhook_rows;
+/// Runs `$body` with `$c` bound to the concrete diesel connection of a [`Repo`]: the one place
+/// a query is compiled for each backend.
+macro_rules! db_run {
+    ($repo:expr, |$c:ident| $body:expr) => {
+        match $repo {
+            $crate::store::Repo::Sqlite(conn) => {
+                let $c: &mut diesel::SqliteConnection = conn;
+                $body
+            }
+            $crate::store::Repo::Postgres(conn) => {
+                let $c: &mut diesel::PgConnection = conn;
+                $body
+            }
+        }
+    };
+}
 
-pub use auth_rows::{AuthKeyRow, AuthRows};
-pub use consent_rows::{
-    CampaignCheckRow, CollectionPointRow, ConsentRows, ErasureRow, EventRow, IdempotencyRow,
-    LegalHoldRow, PublishableKeyRow, RegulatorReadRow, StateEntryRow, SubjectRow, TenantRow,
-};
-pub use log_rows::{CheckpointRow, LogMetaRow, LogRows, NewLeaf, StateRow};
-pub use webhook_rows::{Attempt, DeliveryRow, WebhookRow, WebhookRows};
+mod auth_keys;
+mod campaign_checks;
+mod collection_points;
+mod consent_state;
+mod cosignatures;
+mod erasures;
+mod events;
+mod idempotency_keys;
+mod leaf_index;
+mod legal_holds;
+mod log;
+mod owner;
+mod publishable_keys;
+mod regulator_reads;
+pub mod schema;
+mod subjects;
+mod tenants;
+mod webhook_deliveries;
+mod webhooks;
+
+pub use auth_keys::AuthKeyRow;
+pub use campaign_checks::CampaignCheckRow;
+pub use collection_points::CollectionPointRow;
+pub use consent_state::StateEntryRow;
+pub use erasures::ErasureRow;
+pub use events::EventRow;
+pub use idempotency_keys::IdempotencyRow;
+pub use leaf_index::LeafIndex;
+pub use legal_holds::LegalHoldRow;
+pub use log::{CheckpointRow, LogMetaRow, NewLeaf, StateRow};
+pub use publishable_keys::PublishableKeyRow;
+pub use regulator_reads::RegulatorReadRow;
+pub use subjects::{RefusingSubject, SubjectRow};
+pub use tenants::TenantRow;
+pub use webhook_deliveries::{Attempt, DeliveryRow};
+pub use webhooks::WebhookRow;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -33,9 +74,14 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// The advisory-lock key that serialises writers of the log across PostgreSQL sessions.
 const SEQUENCER_LOCK_KEY: i64 = 0x636f_6e73_656e_7431; // "consent1"
 
-/// All queries the domain may run, on either backend.
-pub trait Repo: LogRows + AuthRows + ConsentRows + WebhookRows {}
-impl<T: LogRows + AuthRows + ConsentRows + WebhookRows> Repo for T {}
+/// One connection of either backend, lent for one read or one transaction; every query the
+/// domain may run is a method on it.
+pub enum Repo<'a> {
+    /// SQLite.
+    Sqlite(&'a mut SqliteConnection),
+    /// PostgreSQL.
+    Postgres(&'a mut PgConnection),
+}
 
 /// The row of a lookup by a unique key, if any. Such lookups load rather than use diesel's
 /// `.first()`: that binds `LIMIT ?`, and SQLite (since 3.47) re-prepares a statement whose LIMIT
@@ -181,26 +227,16 @@ struct JournalMode {
     journal_mode: String,
 }
 
-/// Runs `$body` with `$conn` bound to the concrete connection of whichever backend is in use.
-macro_rules! with_conn {
-    ($self:expr, |$conn:ident| $body:expr) => {
-        match &$self.pools {
-            Pools::Sqlite(pool) => {
-                let mut pooled = pool
-                    .get()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                let $conn: &mut SqliteConnection = &mut pooled;
-                $body
-            }
-            Pools::Postgres(pool) => {
-                let mut pooled = pool
-                    .get()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                let $conn: &mut PgConnection = &mut pooled;
-                $body
-            }
-        }
-    };
+/// A connection from `pool`, or [`StoreError::Unavailable`] when none comes within the pool's
+/// timeout (the server down, every connection busy).
+fn pooled<C>(
+    pool: &Pool<ConnectionManager<C>>,
+) -> Result<PooledConnection<ConnectionManager<C>>, StoreError>
+where
+    C: diesel::r2d2::R2D2Connection + 'static,
+{
+    pool.get()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 impl Store {
@@ -304,9 +340,7 @@ impl Store {
         // harness's own transactions become savepoints.
         match &self.pools {
             Pools::Sqlite(pool) => {
-                let mut conn = pool
-                    .get()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let mut conn = pooled(pool)?;
                 conn.immediate_transaction(|c| {
                     c.run_pending_migrations(SQLITE_MIGRATIONS)
                         .map(|done| done.len())
@@ -314,9 +348,7 @@ impl Store {
                 })
             }
             Pools::Postgres(pool) => {
-                let mut pooled = pool
-                    .get()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let mut pooled = pooled(pool)?;
                 let conn: &mut PgConnection = &mut pooled;
                 conn.transaction(|c| {
                     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
@@ -335,10 +367,8 @@ impl Store {
     /// WAL would then hold the space freed); nothing to do on PostgreSQL. Best effort.
     pub fn relieve(&self) {
         if let Pools::Sqlite(pool) = &self.pools {
-            let done = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
-                c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
-                    .map_err(|e| e.to_string())
-            });
+            let done = pooled(pool)
+                .and_then(|mut c| Ok(c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?));
             if let Err(e) = done {
                 tracing::warn!(error = %e, "the WAL could not be truncated");
             }
@@ -346,17 +376,20 @@ impl Store {
     }
 
     /// Runs `f` on one pooled connection, outside any explicit transaction (reads).
-    pub fn read<T, E>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>
+    pub fn read<T, E>(&self, f: impl FnOnce(&mut Repo<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        with_conn!(self, |conn| f(conn))
+        match &self.pools {
+            Pools::Sqlite(pool) => f(&mut Repo::Sqlite(&mut *pooled(pool)?)),
+            Pools::Postgres(pool) => f(&mut Repo::Postgres(&mut *pooled(pool)?)),
+        }
     }
 
     /// Runs `f` outside any transaction: each statement commits by itself, without the log's
     /// writer lock. For single-row bookkeeping that must not queue behind the log (webhook
     /// delivery leases and outcomes), never for anything that must change together.
-    pub fn autocommit<T, E>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>
+    pub fn autocommit<T, E>(&self, f: impl FnOnce(&mut Repo<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -367,21 +400,17 @@ impl Store {
     /// Runs `f` in a write transaction that excludes every other writer of this database, in
     /// this process or another: SQLite `BEGIN IMMEDIATE`; PostgreSQL a transaction holding the
     /// sequencer's advisory lock. Commits if `f` returns `Ok`, rolls back otherwise.
-    pub fn write<T, E>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>
+    pub fn write<T, E>(&self, f: impl FnOnce(&mut Repo<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError> + From<diesel::result::Error>,
     {
         match &self.pools {
             Pools::Sqlite(pool) => {
-                let mut conn = pool
-                    .get()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                conn.immediate_transaction(|c| f(c))
+                let mut conn = pooled(pool)?;
+                conn.immediate_transaction(|c| f(&mut Repo::Sqlite(c)))
             }
             Pools::Postgres(pool) => {
-                let mut pooled = pool
-                    .get()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let mut pooled = pooled(pool)?;
                 let conn: &mut PgConnection = &mut pooled;
                 // READ COMMITTED so the state read after the lock wait is current; a durable
                 // commit whatever the server's default (an unflushed commit could be lost after
@@ -393,7 +422,7 @@ impl Store {
                     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
                         .bind::<diesel::sql_types::BigInt, _>(SEQUENCER_LOCK_KEY)
                         .execute(c)?;
-                    f(c)
+                    f(&mut Repo::Postgres(c))
                 })
             }
         }

@@ -29,8 +29,8 @@ use crate::consent::{self, known_purposes, new_subject, restore, ConsentEventEnt
 use crate::error::DomainError;
 use crate::log::hash::Hash;
 use crate::log::Labeler;
+use crate::rfc3339;
 use crate::store::{Repo, Store};
-use crate::{escape_html, rfc3339};
 use consent_ledger_sdk::consent::Status;
 
 /// Most addresses in one request for links (a campaign's send).
@@ -207,7 +207,7 @@ pub fn create_links(
 
 /// Subject ids by address, for those of `addresses` that have a subject.
 fn subject_ids<'a>(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     tenant_id: &str,
     addresses: impl Iterator<Item = &'a str>,
 ) -> Result<HashMap<String, String>, DomainError> {
@@ -282,7 +282,7 @@ pub fn page(store: &Store, target: &UnsubscribeToken) -> Result<PageContent, Dom
 /// When what `scope` covers was stopped, if it is stopped: the subject's erased, or the state
 /// is withdrawn for the purpose (or, for all, withdrawn for all and granted for nothing).
 fn stopped_since(
-    r: &mut dyn Repo,
+    r: &mut Repo<'_>,
     target: &UnsubscribeToken,
     scope: Scope,
 ) -> Result<Option<String>, DomainError> {
@@ -482,29 +482,25 @@ pub fn display_notice(
         labels[4],
         complaint
     );
-    let html = format!(
-        r#"<div lang="{lang}"><p>{}: {}</p><p>{}: {} {}</p><p>{}: {}</p><p>{}: {}</p></div>"#,
-        labels[0],
-        escape_html(&tenant.legal_name),
-        labels[1],
-        labels[2],
-        contact_html(&optout),
-        labels[3],
-        escape_html(&postal),
-        labels[4],
-        contact_html(&complaint),
+    let html = crate::templates::render(
+        "display_notice.html",
+        minijinja::context! {
+            lang => &lang, labels, legal_name => tenant.legal_name, postal,
+            optout => contact(&optout), complaint => contact(&complaint),
+        },
     );
     Ok(DisplayNotice { lang, text, html })
 }
 
-/// A contact as HTML: a link when it is a URL or an e-mail address, else text.
-fn contact_html(contact: &str) -> String {
-    let escaped = escape_html(contact);
-    if contact.starts_with("https://") || contact.starts_with("http://") {
-        format!(r#"<a href="{escaped}">{escaped}</a>"#)
+/// A contact for the notice's template: `{text, kind}`, where `kind` is `url` or `mailto` when
+/// it is a link (a URL or an e-mail address), else `text`.
+fn contact(contact: &str) -> minijinja::Value {
+    let kind = if contact.starts_with("https://") || contact.starts_with("http://") {
+        "url"
     } else if !contact.contains(char::is_whitespace) && EmailAddress::parse(contact).is_ok() {
-        format!(r#"<a href="mailto:{escaped}">{escaped}</a>"#)
+        "mailto"
     } else {
-        escaped
-    }
+        "text"
+    };
+    minijinja::context! { text => contact, kind }
 }

@@ -132,11 +132,11 @@ async fn kill_minus_9_loses_no_acknowledged_leaf_and_never_forks(db: TestDb) {
     let store = Store::connect(&db.url, 4).unwrap();
     let (size, root) = store
         .read(|repo| Ok::<_, LogError>(repo.log_state()?))
-        .map(|s| (s.tree_size, s.root_hash))
+        .map(|s| (s.tree_size.get(), s.root_hash))
         .unwrap();
     let mut hashes: Vec<Hash> = Vec::new();
-    while (hashes.len() as i64) < size {
-        let start = hashes.len() as i64;
+    while (hashes.len() as u64) < size {
+        let start = hashes.len() as u64;
         let chunk = store
             .read(|repo| Ok::<_, LogError>(repo.leaf_data(start, (start + 50_000).min(size))?))
             .unwrap();

@@ -1,0 +1,253 @@
+//! Subjects: one address of one tenant, its salt, the key leaves name it by, and the head of its chain.
+
+use consent_ledger_sdk::consent::Status;
+use diesel::prelude::*;
+use diesel::QueryResult;
+
+use super::schema::{consent_state, events, subjects};
+use super::{at_most_one, LeafIndex, Repo};
+
+/// A subject (one address of one tenant).
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = subjects)]
+pub struct SubjectRow {
+    /// Id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Normalised address; `None` once erased.
+    pub address: Option<String>,
+    /// Salt of its evidence hashes (and of a salted commitment); `None` once erased.
+    pub salt: Option<Vec<u8>>,
+    /// The key leaves name the subject by: its VRF label, or (subjects from before the log's
+    /// VRF key) its salted commitment.
+    pub commitment: Vec<u8>,
+    /// Leaf index of the latest event.
+    pub last_leaf_index: Option<LeafIndex>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms, once erased.
+    pub erased_at: Option<i64>,
+    /// `commitment` is a VRF label (kept after erasure: the label's state outlives the address).
+    pub vrf: bool,
+}
+
+/// A subject with a refusal: its id, its address (`None` once erased) and its key.
+pub type RefusingSubject = (String, Option<String>, Vec<u8>);
+
+impl Repo<'_> {
+    /// A subject by id.
+    pub fn subject(&mut self, id: &str) -> QueryResult<Option<SubjectRow>> {
+        db_run!(self, |c| {
+            subjects::table.find(id).load(c).map(at_most_one)
+        })
+    }
+
+    /// The subject with this address.
+    pub fn subject_by_address(
+        &mut self,
+        tenant_id: &str,
+        address: &str,
+    ) -> QueryResult<Option<SubjectRow>> {
+        db_run!(self, |c| {
+            subjects::table
+                .filter(
+                    subjects::tenant_id
+                        .eq(tenant_id)
+                        .and(subjects::address.eq(address)),
+                )
+                .load(c)
+                .map(at_most_one)
+        })
+    }
+
+    /// The subjects with these addresses (at most 500 per call).
+    pub fn subjects_by_addresses(
+        &mut self,
+        tenant_id: &str,
+        addresses: &[String],
+    ) -> QueryResult<Vec<SubjectRow>> {
+        db_run!(self, |c| {
+            subjects::table
+                .filter(
+                    subjects::tenant_id
+                        .eq(tenant_id)
+                        .and(subjects::address.eq_any(addresses)),
+                )
+                .load(c)
+        })
+    }
+
+    /// The labelled subjects of a tenant with these labels (at most 500 per call), erased or not.
+    pub fn subjects_by_labels(
+        &mut self,
+        tenant_id: &str,
+        labels: &[Vec<u8>],
+    ) -> QueryResult<Vec<SubjectRow>> {
+        db_run!(self, |c| {
+            subjects::table
+                .filter(
+                    subjects::tenant_id
+                        .eq(tenant_id)
+                        .and(subjects::vrf)
+                        .and(subjects::commitment.eq_any(labels)),
+                )
+                .load(c)
+        })
+    }
+
+    /// The subject a VRF label names.
+    pub fn subject_by_label(&mut self, label: &[u8]) -> QueryResult<Option<SubjectRow>> {
+        db_run!(self, |c| {
+            subjects::table
+                .filter(subjects::commitment.eq(label).and(subjects::vrf))
+                .load(c)
+                .map(at_most_one)
+        })
+    }
+
+    /// Ids of subjects from before labels (a salted commitment) that still have their address,
+    /// ascending, after `after`, at most `limit`: those the relabelling has still to link.
+    pub fn salted_subjects(&mut self, after: &str, limit: i64) -> QueryResult<Vec<String>> {
+        db_run!(self, |c| {
+            subjects::table
+                .filter(
+                    subjects::vrf
+                        .eq(false)
+                        .and(subjects::address.is_not_null())
+                        .and(subjects::id.gt(after)),
+                )
+                .select(subjects::id)
+                .order(subjects::id)
+                .limit(limit)
+                .load(c)
+        })
+    }
+
+    /// Subjects (id, address) of a tenant with a `withdrawn` row for one of `purposes`, ids
+    /// after `after`, ascending, at most `limit`.
+    pub fn withdrawn_subjects(
+        &mut self,
+        tenant_id: &str,
+        purposes: &[String],
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<RefusingSubject>> {
+        db_run!(self, |c| {
+            subjects::table
+                .inner_join(consent_state::table.on(consent_state::subject_id.eq(subjects::id)))
+                .filter(subjects::tenant_id.eq(tenant_id))
+                .filter(subjects::id.gt(after))
+                .filter(consent_state::status.eq(Status::Withdrawn.as_str()))
+                .filter(consent_state::purpose.eq_any(purposes))
+                .select((subjects::id, subjects::address, subjects::commitment))
+                .distinct()
+                .order(subjects::id)
+                .limit(limit)
+                .load(c)
+        })
+    }
+
+    /// Whether any subject of the tenant was erased (then an unknown address may be an erased
+    /// one, found by its label).
+    pub fn has_erased(&mut self, tenant_id: &str) -> QueryResult<bool> {
+        db_run!(self, |c| {
+            diesel::select(diesel::dsl::exists(
+                subjects::table.filter(
+                    subjects::tenant_id
+                        .eq(tenant_id)
+                        .and(subjects::erased_at.is_not_null()),
+                ),
+            ))
+            .get_result(c)
+        })
+    }
+
+    /// Inserts a subject.
+    pub fn insert_subject(&mut self, row: &SubjectRow) -> QueryResult<()> {
+        db_run!(self, |c| {
+            diesel::insert_into(subjects::table)
+                .values(row)
+                .execute(c)
+                .map(drop)
+        })
+    }
+
+    /// Records the subject's latest leaf.
+    pub fn set_last_leaf(&mut self, subject_id: &str, leaf_index: u64) -> QueryResult<()> {
+        db_run!(self, |c| {
+            diesel::update(subjects::table.find(subject_id))
+                .set(subjects::last_leaf_index.eq(LeafIndex(leaf_index)))
+                .execute(c)
+                .map(drop)
+        })
+    }
+
+    /// Names a subject by its label from now on, its latest leaf `leaf_index` (the relabel
+    /// leaf, or its old head when it had no chain).
+    pub fn relabel_subject(
+        &mut self,
+        subject_id: &str,
+        label: &[u8],
+        leaf_index: Option<u64>,
+    ) -> QueryResult<()> {
+        db_run!(self, |c| {
+            diesel::update(subjects::table.find(subject_id))
+                .set((
+                    subjects::commitment.eq(label),
+                    subjects::vrf.eq(true),
+                    subjects::last_leaf_index.eq(leaf_index.map(LeafIndex)),
+                ))
+                .execute(c)
+                .map(drop)
+        })
+    }
+
+    /// Gives an erased subject its address back (it came back in a new event), with a fresh salt
+    /// for the evidence hashes of its events from now on.
+    pub fn restore_address(
+        &mut self,
+        subject_id: &str,
+        address: &str,
+        salt: &[u8],
+    ) -> QueryResult<()> {
+        db_run!(self, |c| {
+            diesel::update(subjects::table.find(subject_id))
+                .set((subjects::address.eq(address), subjects::salt.eq(salt)))
+                .execute(c)
+                .map(drop)
+        })
+    }
+
+    /// Erases a subject's personal data: address, salt and evidence. Its consent state rows
+    /// stay: they hold no personal data, and a refusal binds after erasure too.
+    pub fn erase_subject(&mut self, subject_id: &str, now: i64) -> QueryResult<()> {
+        db_run!(self, |c| {
+            diesel::update(subjects::table.find(subject_id))
+                .set((
+                    subjects::address.eq(None::<String>),
+                    subjects::salt.eq(None::<Vec<u8>>),
+                    subjects::erased_at.eq(Some(now)),
+                ))
+                .execute(c)?;
+            diesel::update(events::table.filter(events::subject_id.eq(subject_id)))
+                .set(events::evidence.eq(None::<String>))
+                .execute(c)
+                .map(drop)
+        })
+    }
+
+    /// Every subject commitment with the index of its latest leaf (the subjects' chain heads):
+    /// the contents of the subject map (`log::map`), read when the log opens.
+    pub fn subject_heads(&mut self) -> QueryResult<Vec<(Vec<u8>, LeafIndex)>> {
+        db_run!(self, |c| {
+            subjects::table
+                .filter(subjects::last_leaf_index.is_not_null())
+                .select((
+                    subjects::commitment,
+                    subjects::last_leaf_index.assume_not_null(),
+                ))
+                .load(c)
+        })
+    }
+}
