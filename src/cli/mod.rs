@@ -358,50 +358,7 @@ fn init_tracing() {
 fn execute(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         Command::Openapi { out } => return write_openapi(out.as_deref()),
-        Command::Verify(VerifyCommand::Evidence {
-            file,
-            vkey,
-            trusted_checkpoint,
-            consistency_proof,
-            url,
-            report,
-            lang,
-            allow_older,
-            token,
-            policy,
-            email,
-        }) => {
-            return verify::evidence(
-                &file,
-                &vkey,
-                verify::EvidenceOptions {
-                    trusted_checkpoint: trusted_checkpoint.as_deref(),
-                    consistency_proof: consistency_proof.as_deref(),
-                    url: url.as_deref(),
-                    token: token.as_deref(),
-                    allow_older,
-                    html: report.as_deref().map(|path| (path, lang.as_str())),
-                    policy: policy.as_deref(),
-                    email: email.as_deref(),
-                },
-            )
-        }
-        Command::Verify(VerifyCommand::Decision(args) | VerifyCommand::Campaign(args)) => {
-            return verify::evidence(
-                &args.file,
-                &args.vkey,
-                verify::EvidenceOptions {
-                    trusted_checkpoint: None,
-                    consistency_proof: None,
-                    url: args.url.as_deref(),
-                    token: args.token.as_deref(),
-                    allow_older: false,
-                    html: None,
-                    policy: args.policy.as_deref(),
-                    email: None,
-                },
-            )
-        }
+        Command::Verify(command) => return verify_command(command),
         Command::Monitor {
             url,
             vkey,
@@ -445,42 +402,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Tenant(command) => with_state(&config, |state| {
-            let tenant = match command {
-                TenantCommand::Create {
-                    name,
-                    legal_name,
-                    postal_address,
-                    complaint_contact,
-                    optout_contact,
-                    language,
-                    purposes,
-                } => {
-                    let purposes = purposes
-                        .iter()
-                        .map(|p| {
-                            let (purpose, description) = p.split_once('=').unwrap_or((p, ""));
-                            PurposeDefinition {
-                                purpose: purpose.to_string(),
-                                description: description.to_string(),
-                            }
-                        })
-                        .collect();
-                    let input = NewTenant {
-                        name,
-                        legal_name,
-                        postal_address,
-                        complaint_contact,
-                        optout_contact,
-                        default_language: Some(language),
-                        purposes,
-                    };
-                    consent::create_tenant(&state.store, input)
-                }
-                TenantCommand::Show { id } => consent::tenant(&state.store, &id),
-            };
-            print_json(&tenant?)
-        }),
+        Command::Tenant(command) => with_state(&config, |state| tenant(state, command)),
         Command::Key(KeyCommand::CreatePublishable { tenant, origins }) => {
             with_state(&config, |state| {
                 print_json(&consent::create_publishable_key(
@@ -497,28 +419,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Token(command) => with_state(&config, |state| {
-            let authority = &state.authority;
-            let result = match command {
-                TokenCommand::Issue {
-                    role,
-                    tenant,
-                    ttl,
-                    subject,
-                } => authority
-                    .issue(role, tenant.as_deref(), &subject, ttl)
-                    .map(|token| println!("{token}")),
-                TokenCommand::RotateKey => authority.rotate().map(|kid| println!("{kid}")),
-                TokenCommand::RetireKey { kid } => {
-                    authority.retire(&kid).map(|()| println!("retired {kid}"))
-                }
-                TokenCommand::Keys => {
-                    authority.key_ids().iter().for_each(|kid| println!("{kid}"));
-                    Ok(())
-                }
-            };
-            Ok(result?)
-        }),
+        Command::Token(command) => with_state(&config, |state| token(state, command)),
         Command::AppendStress {
             count,
             concurrency,
@@ -531,6 +432,114 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             unreachable!("handled above")
         }
     }
+}
+
+/// `verify evidence|decision|campaign`: offline, no database.
+fn verify_command(command: VerifyCommand) -> anyhow::Result<()> {
+    match command {
+        VerifyCommand::Evidence {
+            file,
+            vkey,
+            trusted_checkpoint,
+            consistency_proof,
+            url,
+            report,
+            lang,
+            allow_older,
+            token,
+            policy,
+            email,
+        } => verify::evidence(
+            &file,
+            &vkey,
+            verify::EvidenceOptions {
+                trusted_checkpoint: trusted_checkpoint.as_deref(),
+                consistency_proof: consistency_proof.as_deref(),
+                url: url.as_deref(),
+                token: token.as_deref(),
+                allow_older,
+                html: report.as_deref().map(|path| (path, lang.as_str())),
+                policy: policy.as_deref(),
+                email: email.as_deref(),
+            },
+        ),
+        VerifyCommand::Decision(args) | VerifyCommand::Campaign(args) => verify::evidence(
+            &args.file,
+            &args.vkey,
+            verify::EvidenceOptions {
+                trusted_checkpoint: None,
+                consistency_proof: None,
+                url: args.url.as_deref(),
+                token: args.token.as_deref(),
+                allow_older: false,
+                html: None,
+                policy: args.policy.as_deref(),
+                email: None,
+            },
+        ),
+    }
+}
+
+/// `tenant create|show`.
+fn tenant(state: &AppState, command: TenantCommand) -> anyhow::Result<()> {
+    let tenant = match command {
+        TenantCommand::Create {
+            name,
+            legal_name,
+            postal_address,
+            complaint_contact,
+            optout_contact,
+            language,
+            purposes,
+        } => {
+            let purposes = purposes
+                .iter()
+                .map(|p| {
+                    let (purpose, description) = p.split_once('=').unwrap_or((p, ""));
+                    PurposeDefinition {
+                        purpose: purpose.to_string(),
+                        description: description.to_string(),
+                    }
+                })
+                .collect();
+            let input = NewTenant {
+                name,
+                legal_name,
+                postal_address,
+                complaint_contact,
+                optout_contact,
+                default_language: Some(language),
+                purposes,
+            };
+            consent::create_tenant(&state.store, input)
+        }
+        TenantCommand::Show { id } => consent::tenant(&state.store, &id),
+    };
+    print_json(&tenant?)
+}
+
+/// `token issue|rotate-key|retire-key|keys`.
+fn token(state: &AppState, command: TokenCommand) -> anyhow::Result<()> {
+    let authority = &state.authority;
+    let result = match command {
+        TokenCommand::Issue {
+            role,
+            tenant,
+            ttl,
+            subject,
+        } => authority
+            .issue(role, tenant.as_deref(), &subject, ttl)
+            .map(|token| println!("{token}")),
+        TokenCommand::RotateKey => authority.rotate().map(|kid| println!("{kid}")),
+        TokenCommand::RetireKey { kid } => {
+            authority.retire(&kid).map(|()| println!("retired {kid}"))
+        }
+        TokenCommand::Keys => {
+            authority.key_ids().iter().for_each(|kid| println!("{kid}"));
+            Ok(())
+        }
+    };
+    Ok(result?)
 }
 
 /// Opens the service's state for a one-off command, runs `f`, and stops the log's sequencer

@@ -143,7 +143,56 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> anyhow
         _ => None,
     };
     let anchored = trusted_checkpoint.is_some() || fetched.is_some();
-    let trusted = match (trusted_checkpoint, fetched) {
+    let trusted = trusted_anchor(
+        trusted_checkpoint,
+        fetched,
+        consistency_proof,
+        url,
+        token,
+        vkey,
+        &bundle,
+        allow_older,
+    )?;
+    let report = match wrapper.as_deref() {
+        Some(DECISION_FORMAT) => {
+            verify::verify_decision(&file_bytes, vkey, trusted.as_ref(), policy.as_ref())
+        }
+        Some(_) => verify::verify_campaign(&file_bytes, vkey, trusted.as_ref(), policy.as_ref()),
+        None => verify::verify(&bundle, vkey, trusted.as_ref(), policy.as_ref()),
+    };
+    let mut report = report;
+    if let Some(asked) = email {
+        let asked = crate::consent::address::EmailAddress::parse(asked).context("--email")?;
+        verify::check_address(&mut report, &bundle, asked.as_str());
+    }
+    print_items(&report);
+    if let Some((path, lang)) = html {
+        write_report(path, lang, &bundle, &report)?;
+    }
+    print_verdict(
+        &report,
+        &bundle,
+        anchored,
+        trusted_checkpoint.is_some(),
+        url,
+    )
+}
+
+/// The trusted anchor of a bundle, if any: a checkpoint from a file (`trusted_checkpoint`) or
+/// fetched from the log, with the consistency proof from the bundle's tree to it (from a file,
+/// or fetched from `url`).
+#[allow(clippy::too_many_arguments)]
+fn trusted_anchor(
+    trusted_checkpoint: Option<&Path>,
+    fetched: Option<String>,
+    consistency_proof: Option<&Path>,
+    url: Option<&str>,
+    token: Option<&str>,
+    vkey: &str,
+    bundle: &[u8],
+    allow_older: bool,
+) -> anyhow::Result<Option<Trusted>> {
+    Ok(match (trusted_checkpoint, fetched) {
         (None, None) => None,
         (path, fetched) => {
             let note = match (path, fetched) {
@@ -157,7 +206,7 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> anyhow
                     // The sizes: the trusted one, and the bundle's (both verified below).
                     let verifier = NoteVerifier::parse(vkey)?;
                     let old = verifier.checkpoint(&note).map_err(anyhow::Error::msg)?;
-                    let json: serde_json::Value = serde_json::from_slice(&bundle)?;
+                    let json: serde_json::Value = serde_json::from_slice(bundle)?;
                     let new = verifier
                         .checkpoint(json["checkpoint"].as_str().unwrap_or_default())
                         .map_err(anyhow::Error::msg)?;
@@ -176,19 +225,11 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> anyhow
                 allow_older,
             })
         }
-    };
-    let report = match wrapper.as_deref() {
-        Some(DECISION_FORMAT) => {
-            verify::verify_decision(&file_bytes, vkey, trusted.as_ref(), policy.as_ref())
-        }
-        Some(_) => verify::verify_campaign(&file_bytes, vkey, trusted.as_ref(), policy.as_ref()),
-        None => verify::verify(&bundle, vkey, trusted.as_ref(), policy.as_ref()),
-    };
-    let mut report = report;
-    if let Some(asked) = email {
-        let asked = crate::consent::address::EmailAddress::parse(asked).context("--email")?;
-        verify::check_address(&mut report, &bundle, asked.as_str());
-    }
+    })
+}
+
+/// Prints a verdict per item, then the notes.
+fn print_items(report: &verify::Report) {
     for item in &report.items {
         let mark = if item.ok { "ok  " } else { "FAIL" };
         if item.detail.is_empty() {
@@ -200,27 +241,42 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> anyhow
     for note in &report.notes {
         println!("note  {note}");
     }
-    let failed = report.items.iter().filter(|i| !i.ok).count();
-    if let Some((path, lang)) = html {
-        let parsed: crate::evidence::Bundle =
-            serde_json::from_slice(&bundle).context("no report: the bundle does not parse")?;
-        let lang = if lang == "en" {
-            crate::evidence::report::Lang::En
-        } else {
-            crate::evidence::report::Lang::Ja
-        };
-        std::fs::write(
-            path,
-            crate::evidence::report::render(&parsed, &report, lang),
-        )
+}
+
+/// Writes the printable report of `bundle` in `lang` (`ja` unless `en`) to `path`.
+fn write_report(
+    path: &Path,
+    lang: &str,
+    bundle: &[u8],
+    report: &verify::Report,
+) -> anyhow::Result<()> {
+    let parsed: crate::evidence::Bundle =
+        serde_json::from_slice(bundle).context("no report: the bundle does not parse")?;
+    let lang = if lang == "en" {
+        crate::evidence::report::Lang::En
+    } else {
+        crate::evidence::report::Lang::Ja
+    };
+    std::fs::write(path, crate::evidence::report::render(&parsed, report, lang))
         .with_context(|| format!("{}", path.display()))?;
-        println!("report: {}", path.display());
-    }
+    println!("report: {}", path.display());
+    Ok(())
+}
+
+/// Prints the verdict line; an error when an item failed.
+fn print_verdict(
+    report: &verify::Report,
+    bundle: &[u8],
+    anchored: bool,
+    trusted_file: bool,
+    url: Option<&str>,
+) -> anyhow::Result<()> {
+    let failed = report.items.iter().filter(|i| !i.ok).count();
     if report.passed() && anchored {
         println!(
             "verdict: VALID ({} checks passed; consistent with {})",
             report.items.len(),
-            if trusted_checkpoint.is_some() {
+            if trusted_file {
                 "the trusted checkpoint".to_string()
             } else {
                 format!("the latest checkpoint of {}", url.unwrap_or_default())
@@ -228,7 +284,7 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> anyhow
         );
         Ok(())
     } else if report.passed() {
-        let size = serde_json::from_slice::<serde_json::Value>(&bundle)
+        let size = serde_json::from_slice::<serde_json::Value>(bundle)
             .ok()
             .and_then(|b| {
                 let note = b["checkpoint"].as_str()?.to_string();
@@ -251,8 +307,6 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> anyhow
     }
 }
 
-/// `monitor`: checks the log's checkpoint now and then (once with `once`); returns an error —
-/// after printing `ALARM: …` — on the first alarm.
 /// How `monitor` runs.
 pub struct MonitorOptions<'a> {
     /// Time between checks.
@@ -302,7 +356,8 @@ pub fn leaf_source(url: &str) -> crate::log::witness::LeafSource {
     })
 }
 
-/// `monitor`: follows the log; an alarm is an error starting "monitor alarm:".
+/// `monitor`: checks the log's checkpoint now and then (once with `once`); on the first alarm,
+/// returns an error starting "monitor alarm:" (exit code 2).
 pub fn monitor(
     url: &str,
     vkey: &str,

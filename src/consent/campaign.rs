@@ -17,8 +17,7 @@ use super::validate::{check_purposes, new_id};
 use crate::error::DomainError;
 use crate::log::hash::Hash;
 use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError, Reply};
-use crate::store::LeafIndex;
-use crate::store::{CampaignCheckRow, Repo, Store};
+use crate::store::{CampaignCheckRow, LeafIndex, Repo, Store};
 use crate::{hex, rfc3339};
 use consent_ledger_sdk::campaign::{self, Entry, CAMPAIGN_LEAF_TYPE, ENTRY_BYTES};
 

@@ -18,8 +18,7 @@ use crate::log::hash::Hash;
 use crate::log::jcs::canonicalize;
 use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError};
 use crate::rfc3339;
-use crate::store::LeafIndex;
-use crate::store::{CollectionPointRow, EventRow, Repo, SubjectRow};
+use crate::store::{CollectionPointRow, EventRow, LeafIndex, Repo, SubjectRow};
 use consent_ledger_sdk::consent::{ConsentEventType, ConsentLeaf};
 use consent_ledger_sdk::label::parameters_key;
 

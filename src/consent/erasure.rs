@@ -11,8 +11,7 @@ use super::state::state_of;
 use crate::error::DomainError;
 use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
-use crate::store::LeafIndex;
-use crate::store::{ErasureRow, Repo};
+use crate::store::{ErasureRow, EventRow, LeafIndex, Repo, SubjectRow};
 use consent_ledger_sdk::consent::{
     erasure_refused, millis, ErasureLeaf, ErasureRefused, ErasureType, RETENTION_DAYS,
     RETENTION_LEGAL_HOLD_DAYS,
@@ -74,23 +73,7 @@ impl ErasureEntry {
                     crate::hex(&key)
                 )));
             }
-            // An address the service only made links for: no event, so no history to add to.
-            // Its row is erased once the month since it was stored has run; no leaf.
-            let now = chain.now();
-            let until = subject.created_at + RETENTION_DAYS as i64 * 86_400_000;
-            if now < until {
-                return Ok(Err(DomainError::RetentionRunning(rfc3339(until))));
-            }
-            r.erase_subject(&subject.id, now)?;
-            r.erase_deliveries_of(&subject.id, super::outbox::ERASED)?;
-            return Ok(Ok((
-                None,
-                Erasure {
-                    erased_at: rfc3339(now),
-                    events: 0,
-                    leaf_index: None,
-                },
-            )));
+            return erase_without_leaf(r, chain, &subject);
         };
         // A hold in force by the log (the head of the tenant's hold chain) or by its row (one
         // set before holds were leaves): either keeps the records a year.
@@ -100,22 +83,7 @@ impl ErasureEntry {
             false => RETENTION_DAYS,
         };
         let now = chain.now();
-        // The retention runs from the last event as the log recorded it (its chain's head,
-        // stored or built earlier in this batch), so that no edited row can shorten it; a later
-        // row only lengthens it.
-        let logged = chain
-            .leaf(r, prev)?
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .and_then(|doc| doc["recorded_at"].as_str().and_then(millis))
-            .ok_or_else(|| {
-                LogError::Corrupt(format!("leaf {prev}, a subject's head, has no recorded_at"))
-            })?;
-        let last = events
-            .iter()
-            .map(|e| e.recorded_at)
-            .max()
-            .unwrap_or(subject.created_at)
-            .max(logged);
+        let last = last_recorded(r, chain, prev, &events, &subject)?;
         match erasure_refused(&state, last, retention_days, now) {
             Some(ErasureRefused::ConsentInForce(granted)) => {
                 return Ok(Err(DomainError::Conflict(format!(
@@ -161,6 +129,55 @@ impl ErasureEntry {
             },
         )))
     }
+}
+
+/// An address the service only made links for: no event, so no history to add to. Its row is
+/// erased once the month since it was stored has run; no leaf.
+fn erase_without_leaf(
+    r: &mut Repo<'_>,
+    chain: &Chain<'_>,
+    subject: &SubjectRow,
+) -> Result<Result<(Option<Leaf>, Erasure), DomainError>, LogError> {
+    let now = chain.now();
+    let until = subject.created_at + RETENTION_DAYS as i64 * 86_400_000;
+    if now < until {
+        return Ok(Err(DomainError::RetentionRunning(rfc3339(until))));
+    }
+    r.erase_subject(&subject.id, now)?;
+    r.erase_deliveries_of(&subject.id, super::outbox::ERASED)?;
+    Ok(Ok((
+        None,
+        Erasure {
+            erased_at: rfc3339(now),
+            events: 0,
+            leaf_index: None,
+        },
+    )))
+}
+
+/// When the subject's last event was recorded, the time its retention runs from: as the log
+/// recorded it (its chain's head `prev`, stored or built earlier in this batch), so that no
+/// edited row can shorten it; a later row only lengthens it.
+fn last_recorded(
+    r: &mut Repo<'_>,
+    chain: &Chain<'_>,
+    prev: u64,
+    events: &[EventRow],
+    subject: &SubjectRow,
+) -> Result<i64, LogError> {
+    let logged = chain
+        .leaf(r, prev)?
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|doc| doc["recorded_at"].as_str().and_then(millis))
+        .ok_or_else(|| {
+            LogError::Corrupt(format!("leaf {prev}, a subject's head, has no recorded_at"))
+        })?;
+    Ok(events
+        .iter()
+        .map(|e| e.recorded_at)
+        .max()
+        .unwrap_or(subject.created_at)
+        .max(logged))
 }
 
 impl LogEntry for ErasureEntry {

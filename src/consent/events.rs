@@ -32,19 +32,7 @@ pub fn prepare_event(
         role: input.received_by.role,
         name: text("received_by.name", &input.received_by.name, 200)?,
     };
-    let now = now_millis();
-    let occurred_at = match &input.occurred_at {
-        Some(t) => parse_time("occurred_at", t)?,
-        None => now,
-    };
-    // A refusal is never turned away for a client's clock: a future time is taken as now.
-    let occurred_at = match input.event {
-        EventKind::OptOut => occurred_at.min(now),
-        _ if occurred_at > now + 5 * 60_000 => {
-            return Err(DomainError::Invalid("occurred_at is in the future".into()))
-        }
-        _ => occurred_at,
-    };
+    let occurred_at = claimed_time(input.event, input.occurred_at.as_deref())?;
     let basis = match (input.event, input.basis) {
         (EventKind::OptIn, basis) => Some(basis.unwrap_or(Basis::Consent)),
         (_, None) => None,
@@ -55,38 +43,10 @@ pub fn prepare_event(
             "confirmation_required belongs to opt-ins only".into(),
         ));
     }
-    let evidence = match input.evidence {
-        None => None,
-        Some(e) => {
-            for (field, value) in [
-                ("ip", &e.ip),
-                ("user_agent", &e.user_agent),
-                ("confirmation_message_id", &e.confirmation_message_id),
-                ("note", &e.note),
-            ] {
-                optional_text(&format!("evidence.{field}"), value.as_deref(), 1000)?;
-            }
-            Some(serde_json::to_value(e).expect("evidence serialises"))
-        }
-    };
+    let evidence = input.evidence.map(checked_evidence).transpose()?;
     store.read(|r| {
-        let known = known_purposes(r, tenant_id)?;
-        let purposes = match (&input.purposes, input.event) {
-            (Purposes::All(_), EventKind::OptIn) => {
-                return Err(DomainError::Invalid(
-                    "an opt-in names its purposes; \"all\" is for opt-outs and confirmations"
-                        .into(),
-                ))
-            }
-            (Purposes::All(_), _) => None,
-            (Purposes::List(list), _) => {
-                let mut list = list.clone();
-                list.sort();
-                list.dedup();
-                check_purposes(&list, &known)?;
-                Some(list)
-            }
-        };
+        let purposes =
+            event_purposes(&input.purposes, input.event, &known_purposes(r, tenant_id)?)?;
         if let Some(cp) = &input.collection_point {
             if !plain_id(cp) || r.collection_point(tenant_id, cp)?.is_none() {
                 return Err(DomainError::Invalid(format!(
@@ -127,6 +87,59 @@ pub fn prepare_event(
             commitment: None,
         })
     })
+}
+
+/// The time an event claims (`occurred_at`, else now), in Unix ms. A refusal is never turned
+/// away for a client's clock: a future time is taken as now; another event's may be at most
+/// five minutes ahead.
+fn claimed_time(kind: EventKind, occurred_at: Option<&str>) -> Result<i64, DomainError> {
+    let now = now_millis();
+    let claimed = match occurred_at {
+        Some(t) => parse_time("occurred_at", t)?,
+        None => now,
+    };
+    match kind {
+        EventKind::OptOut => Ok(claimed.min(now)),
+        _ if claimed > now + 5 * 60_000 => {
+            Err(DomainError::Invalid("occurred_at is in the future".into()))
+        }
+        _ => Ok(claimed),
+    }
+}
+
+/// The evidence of an event, its texts checked, as stored.
+fn checked_evidence(e: Evidence) -> Result<serde_json::Value, DomainError> {
+    for (field, value) in [
+        ("ip", &e.ip),
+        ("user_agent", &e.user_agent),
+        ("confirmation_message_id", &e.confirmation_message_id),
+        ("note", &e.note),
+    ] {
+        optional_text(&format!("evidence.{field}"), value.as_deref(), 1000)?;
+    }
+    Ok(serde_json::to_value(e).expect("evidence serialises"))
+}
+
+/// An event's purposes, sorted and each once, all of them `known`; `None` for all purposes
+/// (an opt-out's or a confirmation's, never an opt-in's).
+fn event_purposes(
+    purposes: &Purposes,
+    kind: EventKind,
+    known: &[String],
+) -> Result<Option<Vec<String>>, DomainError> {
+    match (purposes, kind) {
+        (Purposes::All(_), EventKind::OptIn) => Err(DomainError::Invalid(
+            "an opt-in names its purposes; \"all\" is for opt-outs and confirmations".into(),
+        )),
+        (Purposes::All(_), _) => Ok(None),
+        (Purposes::List(list), _) => {
+            let mut list = list.clone();
+            list.sort();
+            list.dedup();
+            check_purposes(&list, known)?;
+            Ok(Some(list))
+        }
+    }
 }
 
 /// Validates every event of a batch; all must pass for any to be recorded.

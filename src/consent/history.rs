@@ -4,7 +4,6 @@
 
 use super::known_purposes;
 use crate::error::DomainError;
-use crate::store::LeafIndex;
 use serde_json::{json, Value};
 
 use super::address::EmailAddress;
@@ -12,7 +11,7 @@ use super::links::Links;
 use super::model::*;
 
 use crate::rfc3339;
-use crate::store::Store;
+use crate::store::{LeafIndex, Store};
 
 /// An event as history and export show it; `links` only for the tenant's own senders (the
 /// confirmation link is for their mailer; other roles must not be able to confirm for people).

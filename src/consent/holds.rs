@@ -10,8 +10,7 @@ use super::{plain_id, tenant};
 use crate::error::DomainError;
 use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
-use crate::store::LeafIndex;
-use crate::store::{LegalHoldRow, Repo, Store};
+use crate::store::{LeafIndex, LegalHoldRow, Repo, Store};
 use consent_ledger_sdk::consent::{hold_key, LegalHoldLeaf, LegalHoldType};
 use consent_ledger_sdk::evidence::verify::strict_millis;
 

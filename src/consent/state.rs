@@ -6,8 +6,7 @@
 
 use consent_ledger_sdk::consent::{Basis, PurposeState, Status, SubjectState};
 
-use crate::store::LeafIndex;
-use crate::store::StateEntryRow;
+use crate::store::{LeafIndex, StateEntryRow};
 
 pub use consent_ledger_sdk::consent::{apply, effective, pending, ALL, NO_STATUS};
 

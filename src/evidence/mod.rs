@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 use crate::consent::address::EmailAddress;
 use crate::consent::{self, plain_id};
 use crate::error::DomainError;
+use crate::log::hash::Hash;
+use crate::log::map::MapProof;
 use crate::log::{Log, LogError};
-use crate::store::LeafIndex;
-use crate::store::Store;
+use crate::store::{EventRow, LeafIndex, Store};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use consent_ledger_sdk::consent::{ConsentLeaf, RelabelLeaf};
 use consent_ledger_sdk::map::leaf_prev;
@@ -150,44 +151,20 @@ fn bundle_covering(
         .max()
         .unwrap_or(0)
         .max(leaf);
-    let key: crate::log::hash::Hash = subject
+    let key: Hash = subject
         .commitment
         .as_slice()
         .try_into()
         .map_err(|_| LogError::Corrupt("a stored commitment is not 32 bytes".into()))?;
-    let deadline = Instant::now() + CHECKPOINT_WAIT;
-    let holds_key = hold_key(tenant_id);
     // A history begun before labels went on under the label through a relabel leaf: the map
     // proves of its salted commitment (the subject's, while its salt is kept) that nothing
     // named it after.
-    let mut from = match &subject.salt {
+    let from = match &subject.salt {
         Some(salt) if subject.vrf => consent::commitment(tenant_id, address.as_str(), salt),
         _ => key,
     };
-    let (map_proof, parameters_proof, hold_proof, chain, relabel) = loop {
-        match log.subject_proofs([&key, &parameters_key(), &holds_key, &from]) {
-            Ok([map, parameters, holds, salted]) if map.size > newest => {
-                let chain = chain_from(store, map.value)?;
-                let relabel = chain.iter().find_map(|(_, b)| RelabelLeaf::parse(b).ok());
-                match relabel.as_ref().map(|l| crate::unhex32(&l.from)) {
-                    Some(Some(named)) if named != from => {
-                        from = named;
-                        continue;
-                    }
-                    _ => break (map, parameters, holds, chain, relabel.map(|_| salted)),
-                }
-            }
-            Ok(_) | Err(LogError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        if Instant::now() > deadline {
-            return Err(DomainError::Log(LogError::NotCommitted(
-                "no checkpoint covers this address's newest event yet; try again in a moment"
-                    .into(),
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let view = map_view(store, log, tenant_id, key, from, newest)?;
+    let map_proof = &view.subject;
     let checkpoint = log.checkpoint(map_proof.size)?;
     // Read again: the map is as of its checkpoint, and events recorded meanwhile may be in it.
     // Those recorded since are newer than the bundle.
@@ -201,92 +178,27 @@ fn bundle_covering(
         .collect();
     let prove = |index: u64| proven_leaf(store, log, index, &checkpoint);
     // The chain as the log links it: every event, erasure and relabelling, in log order.
-    let chain: Vec<u64> = chain.iter().map(|(i, _)| *i).collect();
+    let chain: Vec<u64> = view.chain.iter().map(|(i, _)| *i).collect();
     let proven = chain
         .iter()
         .map(|&i| prove(i))
         .collect::<Result<Vec<_>, _>>()?;
-    let template_ids: BTreeSet<&String> = events
-        .iter()
-        .filter_map(|e| e.collection_point.as_ref())
-        .collect();
-    let mut templates = Vec::new();
-    for id in template_ids {
-        if !plain_id(id) {
-            continue;
-        }
-        let Some(row) = store.read(|r| Ok::<_, DomainError>(r.collection_point(tenant_id, id)?))?
-        else {
-            continue;
-        };
-        templates.push(ProvenTemplate {
-            id: row.id,
-            content_type: row.content_type,
-            content: B64.encode(&row.content),
-            proof: prove(row.leaf_index.get())?,
-        });
-    }
-    // From the same events the bundle carries (the consent state is their replay, by the same
-    // rules): no event recorded meanwhile can make them disagree.
-    let leaves: Vec<(u64, ConsentLeaf)> = proven
-        .iter()
-        .filter_map(|p| {
-            let bytes = B64.decode(&p.leaf).ok()?;
-            Some((p.leaf_index, ConsentLeaf::parse(&bytes).ok()?))
-        })
-        .collect();
+    let templates = proven_templates(store, tenant_id, &events, &prove)?;
     // Every leaf of the chain is timed (an erasure's period is counted to its time).
     let mut timed: Vec<u64> = chain.clone();
     if leaf > 0 {
         timed.push(leaf);
     }
     let earlier = earlier(log, &timed, checkpoint.size)?;
-    let purposes: Vec<String> = tenant.purposes.iter().map(|p| p.purpose.clone()).collect();
-    let decisions = verify::decisions_from_leaves(&leaves, &purposes);
+    let decisions = decisions_of(&proven, &tenant.purposes);
     let witnessed = witnessed(log, checkpoint.size)?;
-    let completeness = Completeness {
-        map_leaf: prove(map_proof.size - 1)?,
-        bucket: map_proof.bucket as u32,
-        bucket_entries: B64.encode(&map_proof.entries),
-        bucket_path: map_proof.path.iter().map(|h| B64.encode(h)).collect(),
-    };
-    let relabelled = relabel.map(|salted| Relabelled {
-        bucket: salted.bucket as u32,
-        bucket_entries: B64.encode(&salted.entries),
-        bucket_path: salted.path.iter().map(|h| B64.encode(h)).collect(),
-    });
-    let holds = Holds {
-        leaves: holds
-            .iter()
-            .filter(|h| covered(h.leaf_index))
-            .map(|h| prove(h.leaf_index.get()))
-            .collect::<Result<_, _>>()?,
-        bucket: hold_proof.bucket as u32,
-        bucket_entries: B64.encode(&hold_proof.entries),
-        bucket_path: hold_proof.path.iter().map(|h| B64.encode(h)).collect(),
-    };
-    let parameters = Parameters {
-        leaf: parameters_proof.value.map(prove).transpose()?,
-        bucket: parameters_proof.bucket as u32,
-        bucket_entries: B64.encode(&parameters_proof.entries),
-        bucket_path: parameters_proof
-            .path
-            .iter()
-            .map(|h| B64.encode(h))
-            .collect(),
-    };
-    // The "how" of each event, where it is kept (not erased), for the verifier to check against
-    // the hash its leaf commits to.
-    let evidence = events
+    let holds: Vec<u64> = holds
         .iter()
-        .filter_map(|e| {
-            let value = serde_json::from_str(e.evidence.as_deref()?).ok()?;
-            Some(EventEvidence {
-                leaf_index: e.leaf_index.get(),
-                evidence: value,
-            })
-        })
+        .filter(|h| covered(h.leaf_index))
+        .map(|h| h.leaf_index.get())
         .collect();
+    let (completeness, relabelled, holds, parameters) = map_parts(&view, &holds, &prove)?;
+    let evidence = kept_evidence(&events);
     // Proved only now, when asked for: a label alone is cheaper, and most are never shown.
     let vrf_proof = subject
         .vrf
@@ -325,6 +237,173 @@ fn bundle_covering(
         earlier,
     };
     Ok((bundle, checkpoint))
+}
+
+/// What the subject map of one checkpoint says of a subject: the proofs of its key, of the
+/// parameters key and of its tenant's hold key, the chain its head begins, and — when that
+/// chain went through a relabel leaf — the proof of the salted commitment it came from.
+struct MapView {
+    subject: MapProof,
+    parameters: MapProof,
+    holds: MapProof,
+    chain: Vec<(u64, Vec<u8>)>,
+    salted: Option<MapProof>,
+}
+
+/// Waits (up to [`CHECKPOINT_WAIT`]) for a checkpoint with a subject map covering leaf `newest`,
+/// and reads what its map says of subject `key`; `from` is the salted commitment its history
+/// may have begun under (followed to the one a relabel leaf names).
+fn map_view(
+    store: &Store,
+    log: &Log,
+    tenant_id: &str,
+    key: Hash,
+    mut from: Hash,
+    newest: u64,
+) -> Result<MapView, DomainError> {
+    let deadline = Instant::now() + CHECKPOINT_WAIT;
+    let holds_key = hold_key(tenant_id);
+    loop {
+        match log.subject_proofs([&key, &parameters_key(), &holds_key, &from]) {
+            Ok([subject, parameters, holds, salted]) if subject.size > newest => {
+                let chain = chain_from(store, subject.value)?;
+                let relabel = chain.iter().find_map(|(_, b)| RelabelLeaf::parse(b).ok());
+                match relabel.as_ref().map(|l| crate::unhex32(&l.from)) {
+                    Some(Some(named)) if named != from => {
+                        from = named;
+                        continue;
+                    }
+                    _ => {
+                        return Ok(MapView {
+                            subject,
+                            parameters,
+                            holds,
+                            chain,
+                            salted: relabel.map(|_| salted),
+                        })
+                    }
+                }
+            }
+            Ok(_) | Err(LogError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if Instant::now() > deadline {
+            return Err(DomainError::Log(LogError::NotCommitted(
+                "no checkpoint covers this address's newest event yet; try again in a moment"
+                    .into(),
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The map's side of a bundle, each part with the leaves it names: the subject's bucket
+/// (completeness, with the map leaf), the salted commitment's (after a relabelling), the tenant's
+/// hold chain (`holds`: its leaves the checkpoint covers) and the log's parameters.
+fn map_parts(
+    view: &MapView,
+    holds: &[u64],
+    prove: &dyn Fn(u64) -> Result<ProvenLeaf, DomainError>,
+) -> Result<(Completeness, Option<Relabelled>, Holds, Parameters), DomainError> {
+    let (bucket, bucket_entries, bucket_path) = bucket_of(&view.subject);
+    let completeness = Completeness {
+        map_leaf: prove(view.subject.size - 1)?,
+        bucket,
+        bucket_entries,
+        bucket_path,
+    };
+    let relabelled = view.salted.as_ref().map(|salted| {
+        let (bucket, bucket_entries, bucket_path) = bucket_of(salted);
+        Relabelled {
+            bucket,
+            bucket_entries,
+            bucket_path,
+        }
+    });
+    let (bucket, bucket_entries, bucket_path) = bucket_of(&view.holds);
+    let holds = Holds {
+        leaves: holds.iter().map(|&i| prove(i)).collect::<Result<_, _>>()?,
+        bucket,
+        bucket_entries,
+        bucket_path,
+    };
+    let (bucket, bucket_entries, bucket_path) = bucket_of(&view.parameters);
+    let parameters = Parameters {
+        leaf: view.parameters.value.map(prove).transpose()?,
+        bucket,
+        bucket_entries,
+        bucket_path,
+    };
+    Ok((completeness, relabelled, holds, parameters))
+}
+
+/// The decisions, from the same events the bundle carries (the consent state is their replay,
+/// by the same rules): no event recorded meanwhile can make them disagree.
+fn decisions_of(
+    proven: &[ProvenLeaf],
+    purposes: &[consent::model::PurposeDefinition],
+) -> Vec<PurposeDecision> {
+    let leaves: Vec<(u64, ConsentLeaf)> = proven
+        .iter()
+        .filter_map(|p| {
+            let bytes = B64.decode(&p.leaf).ok()?;
+            Some((p.leaf_index, ConsentLeaf::parse(&bytes).ok()?))
+        })
+        .collect();
+    let purposes: Vec<String> = purposes.iter().map(|p| p.purpose.clone()).collect();
+    verify::decisions_from_leaves(&leaves, &purposes)
+}
+
+/// A map proof's bucket as a bundle carries it: its number, its entries and its path (base64).
+fn bucket_of(proof: &MapProof) -> (u32, String, Vec<String>) {
+    (
+        proof.bucket as u32,
+        B64.encode(&proof.entries),
+        proof.path.iter().map(|h| B64.encode(h)).collect(),
+    )
+}
+
+/// The screens (collection points) the events name, with their contents, each proven.
+fn proven_templates(
+    store: &Store,
+    tenant_id: &str,
+    events: &[EventRow],
+    prove: &dyn Fn(u64) -> Result<ProvenLeaf, DomainError>,
+) -> Result<Vec<ProvenTemplate>, DomainError> {
+    let ids: BTreeSet<&String> = events
+        .iter()
+        .filter_map(|e| e.collection_point.as_ref())
+        .filter(|id| plain_id(id))
+        .collect();
+    let mut templates = Vec::new();
+    for id in ids {
+        let Some(row) = store.read(|r| Ok::<_, DomainError>(r.collection_point(tenant_id, id)?))?
+        else {
+            continue;
+        };
+        templates.push(ProvenTemplate {
+            id: row.id,
+            content_type: row.content_type,
+            content: B64.encode(&row.content),
+            proof: prove(row.leaf_index.get())?,
+        });
+    }
+    Ok(templates)
+}
+
+/// The "how" of each event, where it is kept (not erased), for the verifier to check against
+/// the hash its leaf commits to.
+fn kept_evidence(events: &[EventRow]) -> Vec<EventEvidence> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let value = serde_json::from_str(e.evidence.as_deref()?).ok()?;
+            Some(EventEvidence {
+                leaf_index: e.leaf_index.get(),
+                evidence: value,
+            })
+        })
+        .collect()
 }
 
 /// For each leaf of `indexes` (the events, and a campaign proof's campaign leaf), the latest

@@ -166,77 +166,9 @@ impl MapAuditor {
                     self.map.apply(next);
                     checked += 1;
                 } else if let Some(key) = map::leaf_subject(&leaf) {
-                    // The chain rule: an event names its subject's latest event before it; a
-                    // relabelling, the latest leaf of the salted commitment it closes (and its
-                    // label has none: it begins the label's chain).
-                    let prev =
-                        map::leaf_prev(&leaf).map_err(|e| Alarm::MalformedChain(index, e))?;
-                    if self.closed.contains(&key) {
-                        return Err(Alarm::MalformedChain(
-                            index,
-                            format!(
-                                "it names the salted commitment {}, which a relabel leaf moved \
-                                 to a label: a second history of the address",
-                                crate::hex(&key)
-                            ),
-                        ));
-                    }
-                    let relabel = RelabelLeaf::parse(&leaf).ok();
-                    let head_of =
-                        |k: &Hash| self.pending.get(k).copied().or_else(|| self.map.head(k));
-                    if let Some(head) = relabel.as_ref().and_then(|_| head_of(&key)) {
-                        return Err(Alarm::MalformedChain(
-                            index,
-                            format!(
-                                "a relabel leaf for a label whose chain began at or before leaf \
-                                 {head}: two histories joined"
-                            ),
-                        ));
-                    }
-                    let from = match &relabel {
-                        Some(r) => Some(crate::unhex32(&r.from).ok_or_else(|| {
-                            Alarm::MalformedChain(index, "its from is not a key".into())
-                        })?),
-                        None => None,
-                    };
-                    let head = head_of(from.as_ref().unwrap_or(&key));
-                    if prev != head {
-                        return Err(Alarm::ChainBroken {
-                            leaf: index,
-                            prev,
-                            head,
-                        });
-                    }
-                    // Judged before it is taken in, so that a refused leaf leaves no trace.
-                    self.apply_rules(index, &key, &leaf)?;
-                    if let (Some(from), Some(relabel)) = (from, relabel) {
-                        // The subject's state goes on under its label.
-                        match self.subjects.remove(&from) {
-                            Some(s) if s.tenant == relabel.tenant => {
-                                self.subjects.insert(key, s);
-                            }
-                            _ => {
-                                return Err(Alarm::MalformedChain(
-                                    index,
-                                    "a relabel leaf for a commitment with no event of its tenant"
-                                        .into(),
-                                ))
-                            }
-                        }
-                        self.closed.insert(from);
-                    }
-                    self.pending.insert(key, index);
+                    self.take_subject_leaf(index, key, &leaf)?;
                 }
-                let mut node = (0u32, leaf_hash(&leaf));
-                while let Some(&(height, left)) = self.edge.last() {
-                    if height != node.0 {
-                        break;
-                    }
-                    self.edge.pop();
-                    node = (height + 1, node_hash(&left, &node.1));
-                }
-                self.edge.push(node);
-                self.size += 1;
+                self.push(&leaf);
             }
         }
         if self.root() != cp.root {
@@ -247,6 +179,82 @@ impl MapAuditor {
         self.map.apply(next);
         self.save()?;
         Ok(checked)
+    }
+
+    /// Takes in leaf `index`, which names subject `key`, after checking it. The chain rule: an
+    /// event names its subject's latest event before it; a relabelling, the latest leaf of the
+    /// salted commitment it closes (and its label has none: it begins the label's chain).
+    fn take_subject_leaf(&mut self, index: u64, key: Hash, leaf: &[u8]) -> Result<(), Alarm> {
+        let prev = map::leaf_prev(leaf).map_err(|e| Alarm::MalformedChain(index, e))?;
+        if self.closed.contains(&key) {
+            return Err(Alarm::MalformedChain(
+                index,
+                format!(
+                    "it names the salted commitment {}, which a relabel leaf moved \
+                     to a label: a second history of the address",
+                    crate::hex(&key)
+                ),
+            ));
+        }
+        let relabel = RelabelLeaf::parse(leaf).ok();
+        let head_of = |k: &Hash| self.pending.get(k).copied().or_else(|| self.map.head(k));
+        if let Some(head) = relabel.as_ref().and_then(|_| head_of(&key)) {
+            return Err(Alarm::MalformedChain(
+                index,
+                format!(
+                    "a relabel leaf for a label whose chain began at or before leaf \
+                     {head}: two histories joined"
+                ),
+            ));
+        }
+        let from = match &relabel {
+            Some(r) => Some(
+                crate::unhex32(&r.from)
+                    .ok_or_else(|| Alarm::MalformedChain(index, "its from is not a key".into()))?,
+            ),
+            None => None,
+        };
+        let head = head_of(from.as_ref().unwrap_or(&key));
+        if prev != head {
+            return Err(Alarm::ChainBroken {
+                leaf: index,
+                prev,
+                head,
+            });
+        }
+        // Judged before it is taken in, so that a refused leaf leaves no trace.
+        self.apply_rules(index, &key, leaf)?;
+        if let (Some(from), Some(relabel)) = (from, relabel) {
+            // The subject's state goes on under its label.
+            match self.subjects.remove(&from) {
+                Some(s) if s.tenant == relabel.tenant => {
+                    self.subjects.insert(key, s);
+                }
+                _ => {
+                    return Err(Alarm::MalformedChain(
+                        index,
+                        "a relabel leaf for a commitment with no event of its tenant".into(),
+                    ))
+                }
+            }
+            self.closed.insert(from);
+        }
+        self.pending.insert(key, index);
+        Ok(())
+    }
+
+    /// Adds a leaf to the tree's right edge.
+    fn push(&mut self, leaf: &[u8]) {
+        let mut node = (0u32, leaf_hash(leaf));
+        while let Some(&(height, left)) = self.edge.last() {
+            if height != node.0 {
+                break;
+            }
+            self.edge.pop();
+            node = (height + 1, node_hash(&left, &node.1));
+        }
+        self.edge.push(node);
+        self.size += 1;
     }
 
     fn save(&self) -> Result<(), Alarm> {

@@ -13,8 +13,7 @@ use super::hash::Hash;
 use super::map::{self, SubjectMap};
 use super::note::NoteSigner;
 use super::{sequencer, Labeler, LogError};
-use crate::store::LeafIndex;
-use crate::store::Repo;
+use crate::store::{LeafIndex, Repo};
 use consent_ledger_sdk::consent::hold_key;
 use consent_ledger_sdk::label::parameters_key;
 

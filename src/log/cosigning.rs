@@ -16,8 +16,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
 use super::cosign::CosignatureVerifier;
 use super::{latest_checkpoint, proof, tile_nodes, LogError};
-use crate::store::LeafIndex;
-use crate::store::{Repo, Store};
+use crate::store::{LeafIndex, Repo, Store};
 
 /// How often the thread looks for a new checkpoint.
 const POLL: Duration = Duration::from_millis(200);

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::store::{CheckpointRow, LeafIndex, Repo, Store, StoreError};
+use crate::store::{CheckpointRow, LeafIndex, LogMetaRow, Repo, Store, StoreError};
 use hash::{empty_root, leaf_hash, Hash};
 use map::{MapProof, SubjectMap};
 use note::{Checkpoint, NoteError, NoteSigner};
@@ -344,42 +344,7 @@ impl Log {
     /// checks the stored tree, publishes a checkpoint if the tree is ahead of the last one, and
     /// starts the sequencer.
     pub fn open(store: Store, settings: LogSettings) -> Result<Self, LogError> {
-        let origin = settings.new_origin.clone();
-        let meta = store.write(|r: &mut Repo<'_>| {
-            if let Some(meta) = r.log_meta()? {
-                return Ok::<_, LogError>(meta);
-            }
-            let Some(origin) = &origin else {
-                return Err(LogError::Identity(
-                    "a new log needs a unique name, and this service listens beyond this \
-                     machine while public_url names only this machine: set public_url to the \
-                     address clients reach it at (the log is named after it), or set origin"
-                        .into(),
-                ));
-            };
-            let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed)
-                .map_err(|e| LogError::Corrupt(format!("no randomness for a key: {e}")))?;
-            r.init_log(origin, &seed, &empty_root(), crate::now_millis())?;
-            Ok(r.log_meta()?.expect("just inserted"))
-        })?;
-        // A log from before subject labels gets its VRF key on first opening; one that has
-        // committed to a key must still have it.
-        let meta = match (&meta.vrf_secret, meta.parameters_leaf) {
-            (Some(_), _) => meta,
-            (None, Some(index)) => {
-                return Err(LogError::Corrupt(format!(
-                    "the log committed to a VRF key in leaf {index}, but the database has no \
-                     VRF secret: restore it from a backup (a new key would give every address a \
-                     second label)"
-                )))
-            }
-            (None, None) if settings.pre_labels => meta,
-            (None, None) => store.write(|r: &mut Repo<'_>| {
-                r.init_vrf_secret(&Labeler::generate()?)?;
-                Ok::<_, LogError>(r.log_meta()?.expect("the log exists"))
-            })?,
-        };
+        let meta = identity(&store, &settings)?;
         if let Some(configured) = settings.origin.as_ref().filter(|o| **o != meta.origin) {
             return Err(LogError::Identity(format!(
                 "this database holds the log {:?}, but the configured origin is {configured:?}; \
@@ -783,6 +748,46 @@ impl Log {
             })
         })
     }
+}
+
+/// The log's identity row: created (origin, signing key, VRF key) on first use; a log from
+/// before subject labels gets its VRF key on first opening, and one that has committed to a
+/// key must still have it.
+fn identity(store: &Store, settings: &LogSettings) -> Result<LogMetaRow, LogError> {
+    let origin = settings.new_origin.clone();
+    let meta = store.write(|r: &mut Repo<'_>| {
+        if let Some(meta) = r.log_meta()? {
+            return Ok::<_, LogError>(meta);
+        }
+        let Some(origin) = &origin else {
+            return Err(LogError::Identity(
+                "a new log needs a unique name, and this service listens beyond this \
+                 machine while public_url names only this machine: set public_url to the \
+                 address clients reach it at (the log is named after it), or set origin"
+                    .into(),
+            ));
+        };
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed)
+            .map_err(|e| LogError::Corrupt(format!("no randomness for a key: {e}")))?;
+        r.init_log(origin, &seed, &empty_root(), crate::now_millis())?;
+        Ok(r.log_meta()?.expect("just inserted"))
+    })?;
+    Ok(match (&meta.vrf_secret, meta.parameters_leaf) {
+        (Some(_), _) => meta,
+        (None, Some(index)) => {
+            return Err(LogError::Corrupt(format!(
+                "the log committed to a VRF key in leaf {index}, but the database has no \
+                 VRF secret: restore it from a backup (a new key would give every address a \
+                 second label)"
+            )))
+        }
+        (None, None) if settings.pre_labels => meta,
+        (None, None) => store.write(|r: &mut Repo<'_>| {
+            r.init_vrf_secret(&Labeler::generate()?)?;
+            Ok::<_, LogError>(r.log_meta()?.expect("the log exists"))
+        })?,
+    })
 }
 
 /// A position a caller names, refused when it is beyond what the database can store (SQL's

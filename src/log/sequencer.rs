@@ -26,8 +26,7 @@ use super::tiles::Frontier;
 use super::{
     load_frontier, sign_checkpoint, Appended, Labeler, Leaf, LogEntry, LogError, LogSettings,
 };
-use crate::store::LeafIndex;
-use crate::store::{NewLeaf, Repo, Store};
+use crate::store::{LeafIndex, NewLeaf, Repo, Store};
 use consent_ledger_sdk::label::LogParameters;
 
 /// How often an idle sequencer looks for appends by other processes left without a checkpoint.
@@ -167,15 +166,7 @@ impl Sequencer {
                 // Another process appended, or our last transaction failed: start from the store.
                 _ => load_frontier(r)?,
             };
-            let mut recent = match recent {
-                Some((covers, recent)) if covers == size => recent,
-                // Another process appended: add the heads of its leaves.
-                Some((covers, mut recent)) if covers < size => {
-                    recent.extend(chain::recent_of(r, covers, size)?);
-                    recent
-                }
-                _ => chain::recent_of(r, map.size(), size)?,
-            };
+            let mut recent = recent_at(r, recent, map.size(), size)?;
             let start = frontier.size();
             let now = crate::now_millis().saturating_add(clock_offset);
             let mut leaves = Vec::with_capacity(batch.iter().map(|b| b.entries.len()).sum());
@@ -213,34 +204,14 @@ impl Sequencer {
                 *built.borrow_mut() = (start, leaves, built_by);
                 return Ok(Some((frontier, recent)));
             }
-            let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
-            let rows: Vec<NewLeaf<'_>> = leaves
-                .iter()
-                .zip(&hashes)
-                .enumerate()
-                .map(|(i, (leaf, hash))| NewLeaf {
-                    leaf_index: LeafIndex(start + i as u64),
-                    leaf_hash: hash,
-                    data: leaf.bytes(),
-                })
-                .collect();
-            r.insert_leaves(&rows)?;
-            for tile in frontier.take_writes() {
-                r.put_tile(i32::from(tile.level), tile.index, &tile.hashes)?;
-            }
-            let now = crate::now_millis();
-            if !r.advance_log_state(start, frontier.size(), &frontier.root(), now)? {
-                return Err(LogError::Corrupt(
-                    "the tree state moved while the writer lock was held".into(),
-                ));
-            }
+            store_leaves(r, start, &leaves, &mut frontier)?;
             *built.borrow_mut() = (start, leaves, built_by);
             Ok(Some((frontier, recent)))
         });
         let (start, leaves, counts) = built.into_inner();
         // A failed COMMIT (a connection lost mid-commit, an I/O error) may still have committed:
         // look before answering, so a caller is never told "not committed" for leaves in the log.
-        let result = result.or_else(|e| {
+        let mut result = result.or_else(|e| {
             if !leaves.is_empty() && self.leaves_are_stored(start, &leaves) {
                 tracing::warn!(error = %e, "commit reported an error, but the batch is stored");
                 Ok(None)
@@ -249,40 +220,11 @@ impl Sequencer {
             }
         });
         self.wrote(result.as_ref().map(drop));
-        match result {
-            Ok(edge) => {
-                (self.frontier, self.recent) = edge.unzip();
-                self.unpublished = true;
-                let mut leaves = leaves.into_iter();
-                let mut index = start;
-                for (request, count) in batch.into_iter().zip(counts) {
-                    let appended: Vec<Appended> = leaves
-                        .by_ref()
-                        .take(count)
-                        .map(|leaf| {
-                            index += 1;
-                            Appended {
-                                index: index - 1,
-                                leaf,
-                            }
-                        })
-                        .collect();
-                    let _ = request.reply.send(Ok(appended));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "append batch not committed");
-                // The cause is logged; the caller learns only that nothing was recorded.
-                let why = if matches!(&e, LogError::Store(s) if s.is_outage()) {
-                    "the database failed while committing"
-                } else {
-                    "the batch failed"
-                };
-                for request in batch {
-                    let _ = request.reply.send(Err(LogError::NotCommitted(why.into())));
-                }
-            }
+        if let Ok(edge) = result.as_mut() {
+            (self.frontier, self.recent) = edge.take().unzip();
+            self.unpublished = true;
         }
+        answer(batch, result.map(drop), start, leaves, counts);
     }
 
     /// Whether `leaves` are stored at `start..` (checked on a fresh connection).
@@ -569,6 +511,99 @@ fn signed_leaf(
         )
     {
         return Err(changed());
+    }
+    Ok(())
+}
+
+/// Answers each request of a batch: its leaves once committed, else that nothing was recorded.
+fn answer(
+    batch: Vec<AppendRequest>,
+    result: Result<(), LogError>,
+    start: u64,
+    leaves: Vec<Leaf>,
+    counts: Vec<usize>,
+) {
+    match result {
+        Ok(()) => {
+            let mut leaves = leaves.into_iter();
+            let mut index = start;
+            for (request, count) in batch.into_iter().zip(counts) {
+                let appended: Vec<Appended> = leaves
+                    .by_ref()
+                    .take(count)
+                    .map(|leaf| {
+                        index += 1;
+                        Appended {
+                            index: index - 1,
+                            leaf,
+                        }
+                    })
+                    .collect();
+                let _ = request.reply.send(Ok(appended));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "append batch not committed");
+            // The cause is logged; the caller learns only that nothing was recorded.
+            let why = if matches!(&e, LogError::Store(s) if s.is_outage()) {
+                "the database failed while committing"
+            } else {
+                "the batch failed"
+            };
+            for request in batch {
+                let _ = request.reply.send(Err(LogError::NotCommitted(why.into())));
+            }
+        }
+    }
+}
+
+/// The subjects' heads since the map (`recent`) for a tree of `size` leaves: the ones kept if
+/// they cover it, with the heads of leaves another process appended added, else read afresh.
+fn recent_at(
+    r: &mut Repo<'_>,
+    recent: Option<(u64, Recent)>,
+    map_size: u64,
+    size: u64,
+) -> Result<Recent, LogError> {
+    Ok(match recent {
+        Some((covers, recent)) if covers == size => recent,
+        // Another process appended: add the heads of its leaves.
+        Some((covers, mut recent)) if covers < size => {
+            recent.extend(chain::recent_of(r, covers, size)?);
+            recent
+        }
+        _ => chain::recent_of(r, map_size, size)?,
+    })
+}
+
+/// Writes a batch's leaves at `start..`, the tiles the frontier completed, and the new tree
+/// state (compare-and-swap from `start`: another writer cannot have moved it under the lock).
+fn store_leaves(
+    r: &mut Repo<'_>,
+    start: u64,
+    leaves: &[Leaf],
+    frontier: &mut Frontier,
+) -> Result<(), LogError> {
+    let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
+    let rows: Vec<NewLeaf<'_>> = leaves
+        .iter()
+        .zip(&hashes)
+        .enumerate()
+        .map(|(i, (leaf, hash))| NewLeaf {
+            leaf_index: LeafIndex(start + i as u64),
+            leaf_hash: hash,
+            data: leaf.bytes(),
+        })
+        .collect();
+    r.insert_leaves(&rows)?;
+    for tile in frontier.take_writes() {
+        r.put_tile(i32::from(tile.level), tile.index, &tile.hashes)?;
+    }
+    let now = crate::now_millis();
+    if !r.advance_log_state(start, frontier.size(), &frontier.root(), now)? {
+        return Err(LogError::Corrupt(
+            "the tree state moved while the writer lock was held".into(),
+        ));
     }
     Ok(())
 }

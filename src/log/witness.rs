@@ -193,25 +193,7 @@ impl Witness {
     /// Handles an `add-checkpoint` request body; returns the cosignature line(s) to answer with.
     pub fn add_checkpoint(&self, request: &str, now: u64) -> Result<String, WitnessError> {
         let bad = |m: &str| WitnessError::BadRequest(m.to_string());
-        let (head, note) = request
-            .split_once("\n\n")
-            .ok_or_else(|| bad("no blank line before the checkpoint"))?;
-        let mut lines = head.split('\n');
-        let old: u64 = lines
-            .next()
-            .and_then(|l| l.strip_prefix("old "))
-            .and_then(consent_ledger_sdk::parse_decimal)
-            .ok_or_else(|| {
-                bad("the first line must be 'old <size>' (decimal, no leading zeroes)")
-            })?;
-        let proof: Vec<Hash> = lines
-            .map(|l| {
-                b64_hash(l).ok_or_else(|| bad("a consistency proof line is not a base64 hash"))
-            })
-            .collect::<Result<_, _>>()?;
-        if proof.len() > 63 {
-            return Err(bad("more than 63 consistency proof lines"));
-        }
+        let (old, proof, note) = parse_request(request)?;
         let origin = note.split('\n').next().unwrap_or_default();
         let log = self
             .logs
@@ -232,42 +214,7 @@ impl Witness {
                 latest: latest_size,
             });
         }
-        let unprocessable = |m: &str| WitnessError::Unprocessable(m.to_string());
-        if cp.size == 0 && cp.root != super::hash::empty_root() {
-            return Err(unprocessable(
-                "a checkpoint of size 0 must have the empty tree's root (SHA-256 of nothing)",
-            ));
-        }
-        if old == 0 && !proof.is_empty() {
-            return Err(unprocessable(
-                "the consistency proof must be empty when the old size is 0",
-            ));
-        }
-        match &latest {
-            Some(latest) if latest.size == cp.size && latest.root != cp.root => {
-                return Err(WitnessError::Fork(cp.size));
-            }
-            Some(latest) if latest.size == cp.size && !proof.is_empty() => {
-                return Err(unprocessable(
-                    "the consistency proof must be empty for the same size",
-                ));
-            }
-            // The empty tree is consistent with any tree: no proof from size 0.
-            Some(latest)
-                if latest.size > 0
-                    && latest.size < cp.size
-                    && !verify_consistency(
-                        latest.size,
-                        cp.size,
-                        &latest.root,
-                        &cp.root,
-                        &proof,
-                    ) =>
-            {
-                return Err(WitnessError::Inconsistent(latest.size, cp.size));
-            }
-            _ => {}
-        }
+        check_extends(latest.as_ref(), old, &proof, &cp)?;
         self.audited(origin, &cp, now)?;
         // The exact body, extension lines and all: that is what verifiers check against.
         let (body, _) = split_note(note).map_err(|e| bad(&e.to_string()))?;
@@ -335,6 +282,68 @@ impl Witness {
 fn for_monitors(log: &NoteVerifier, note: &str, lines: &str) -> String {
     let body = split_note(note).map(|(body, _)| body).unwrap_or_default();
     format!("{body}\n{}{lines}", log.own_lines(note))
+}
+
+/// An `add-checkpoint` body: the old size, the consistency proof, and the checkpoint note.
+fn parse_request(request: &str) -> Result<(u64, Vec<Hash>, &str), WitnessError> {
+    let bad = |m: &str| WitnessError::BadRequest(m.to_string());
+    let (head, note) = request
+        .split_once("\n\n")
+        .ok_or_else(|| bad("no blank line before the checkpoint"))?;
+    let mut lines = head.split('\n');
+    let old: u64 = lines
+        .next()
+        .and_then(|l| l.strip_prefix("old "))
+        .and_then(consent_ledger_sdk::parse_decimal)
+        .ok_or_else(|| bad("the first line must be 'old <size>' (decimal, no leading zeroes)"))?;
+    let proof: Vec<Hash> = lines
+        .map(|l| b64_hash(l).ok_or_else(|| bad("a consistency proof line is not a base64 hash")))
+        .collect::<Result<_, _>>()?;
+    if proof.len() > 63 {
+        return Err(bad("more than 63 consistency proof lines"));
+    }
+    Ok((old, proof, note))
+}
+
+/// Whether checkpoint `cp` extends `latest`, the last one this witness cosigned, by `proof` from
+/// size `old` (tlog-witness: 409 for a fork or another size, 422 for a malformed proof).
+fn check_extends(
+    latest: Option<&Checkpoint>,
+    old: u64,
+    proof: &[Hash],
+    cp: &Checkpoint,
+) -> Result<(), WitnessError> {
+    let unprocessable = |m: &str| WitnessError::Unprocessable(m.to_string());
+    if cp.size == 0 && cp.root != super::hash::empty_root() {
+        return Err(unprocessable(
+            "a checkpoint of size 0 must have the empty tree's root (SHA-256 of nothing)",
+        ));
+    }
+    if old == 0 && !proof.is_empty() {
+        return Err(unprocessable(
+            "the consistency proof must be empty when the old size is 0",
+        ));
+    }
+    match latest {
+        Some(latest) if latest.size == cp.size && latest.root != cp.root => {
+            return Err(WitnessError::Fork(cp.size));
+        }
+        Some(latest) if latest.size == cp.size && !proof.is_empty() => {
+            return Err(unprocessable(
+                "the consistency proof must be empty for the same size",
+            ));
+        }
+        // The empty tree is consistent with any tree: no proof from size 0.
+        Some(latest)
+            if latest.size > 0
+                && latest.size < cp.size
+                && !verify_consistency(latest.size, cp.size, &latest.root, &cp.root, proof) =>
+        {
+            return Err(WitnessError::Inconsistent(latest.size, cp.size));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]

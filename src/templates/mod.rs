@@ -1,5 +1,5 @@
-//! The HTML the service and the CLI write — recipients' pages, the display notice of a mail,
-//! the printable evidence report — as minijinja templates in this directory, compiled into the
+//! The HTML and text the service and the CLI write — recipients' pages, the display notice of a
+//! mail (HTML and plain text), the printable evidence report — as minijinja templates in this directory, compiled into the
 //! binary. Values are escaped on output (auto-escaping for `.html` templates, by the one
 //! [`crate::escape_html`]); Rust code prepares values, never markup. The wording, Japanese and
 //! English, lives in the templates. Not here: HTTP headers and status codes (`api::pages`).
@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("unsubscribed.html", include_str!("unsubscribed.html")),
     ("unsubscribe.html", include_str!("unsubscribe.html")),
     ("display_notice.html", include_str!("display_notice.html")),
+    ("display_notice.txt", include_str!("display_notice.txt")),
     ("report.html", include_str!("report.html")),
 ];
 
@@ -46,7 +47,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-/// Renders template `name` with `context` (`minijinja::context!{…}`, or
+/// Renders template `name` with `context` (escaped for HTML when `name` ends in `.html`) (`minijinja::context!{…}`, or
 /// `Value::from_serialize` of a struct).
 /// The templates are compiled in and tested, so a failure is a bug of ours: it is logged and
 /// the text says so rather than taking the process down.
@@ -67,6 +68,37 @@ mod tests {
         for (name, _) in TEMPLATES {
             assert!(ENV.get_template(name).is_ok(), "{name}");
         }
+    }
+
+    fn notice(lang: &str) -> Value {
+        let contact = |text: &str, kind: &str| minijinja::context! { text, kind };
+        minijinja::context! {
+            lang,
+            legal_name => "Shop & Co",
+            optout => contact("https://shop.example/u?a=1&b=2", "url"),
+            postal => "東京都千代田区1-2-3",
+            complaint => contact("help@shop.example", "mailto"),
+        }
+    }
+
+    #[test]
+    fn the_display_notice_in_plain_text_is_four_lines_unescaped() {
+        assert_eq!(
+            render("display_notice.txt", notice("ja")),
+            "送信者: Shop & Co\n配信停止: 今後このようなメールの受信を希望されない場合は、こちらから配信を停止できます（受信を拒否することができます）。 https://shop.example/u?a=1&b=2\n住所: 東京都千代田区1-2-3\n苦情・お問い合わせ: help@shop.example\n"
+        );
+        assert_eq!(
+            render("display_notice.txt", notice("en")),
+            "Sender: Shop & Co\nUnsubscribe: You may refuse further e-mail like this at any time; to stop it, use https://shop.example/u?a=1&b=2\nPostal address: 東京都千代田区1-2-3\nComplaints and enquiries: help@shop.example\n"
+        );
+    }
+
+    #[test]
+    fn the_display_notice_in_html_links_its_contacts() {
+        assert_eq!(
+            render("display_notice.html", notice("en")),
+            "<div lang=\"en\"><p>Sender: Shop &amp; Co</p><p>Unsubscribe: You may refuse further e-mail like this at any time; to stop it, use <a href=\"https://shop.example/u?a=1&amp;b=2\">https://shop.example/u?a=1&amp;b=2</a></p><p>Postal address: 東京都千代田区1-2-3</p><p>Complaints and enquiries: <a href=\"mailto:help@shop.example\">help@shop.example</a></p></div>"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use crate::consent::address::EmailAddress;
 use crate::consent::links::{Links, UnsubscribeToken};
 use crate::consent::model::{
-    AllPurposes, EventKind, Evidence, Method, NewEvent, Purposes, Receiver, ReceiverRole,
+    AllPurposes, EventKind, Evidence, Method, NewEvent, Purposes, Receiver, ReceiverRole, Tenant,
 };
 use crate::consent::state::{effective, state_of};
 use crate::consent::{self, known_purposes, new_subject, restore, ConsentEventEntry};
@@ -99,33 +99,7 @@ pub fn create_links(
     tenant_id: &str,
     request: LinkRequest,
 ) -> Result<LinkBatch, DomainError> {
-    if request.emails.is_empty() || request.emails.len() > MAX_LINKS {
-        return Err(DomainError::Invalid(format!(
-            "give 1–{MAX_LINKS} addresses"
-        )));
-    }
-    let expires = match request.valid_days {
-        None => None,
-        Some(days) if (MIN_VALID_DAYS..=3650).contains(&days) => {
-            Some(crate::now_millis() / 1000 + i64::from(days) * 86_400)
-        }
-        Some(_) => {
-            return Err(DomainError::Invalid(format!(
-                "valid_days is {MIN_VALID_DAYS}–3650 (or leave it out: links that never expire)"
-            )))
-        }
-    };
-    let mut addresses = Vec::with_capacity(request.emails.len());
-    let mut errors = Vec::new();
-    for (i, email) in request.emails.iter().enumerate() {
-        match EmailAddress::parse(email) {
-            Ok(a) => addresses.push(a),
-            Err(e) => errors.push((i, e.to_string())),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(DomainError::InvalidItems(errors));
-    }
+    let (addresses, expires) = parse_link_request(&request)?;
     let purpose = request.purpose;
     // Known subjects first, with no lock; then the missing ones, under the writer lock.
     let mut subjects = store.read(|r| {
@@ -151,30 +125,7 @@ pub fn create_links(
         .map(|a| (a.as_str(), labeler.label(tenant_id, a.as_str())))
         .collect();
     if !missing.is_empty() {
-        let created = store.write(|r| {
-            let mut found = subject_ids(r, tenant_id, missing.iter().map(|a| a.as_str()))?;
-            for address in &missing {
-                if found.contains_key(address.as_str()) {
-                    continue;
-                }
-                let label = labels[address.as_str()];
-                // An erased subject gets its address back.
-                let id = match r.subject_by_label(&label)? {
-                    Some(mut erased) => {
-                        restore(r, &mut erased, address)?;
-                        erased.id
-                    }
-                    None => {
-                        let subject = new_subject(tenant_id, address, label);
-                        r.insert_subject(&subject)?;
-                        subject.id
-                    }
-                };
-                found.insert(address.as_str().to_string(), id);
-            }
-            Ok::<_, DomainError>(found)
-        })?;
-        subjects.extend(created);
+        subjects.extend(store.write(|r| add_subjects(r, tenant_id, &missing, &labels))?);
     }
     let links = addresses
         .iter()
@@ -203,6 +154,72 @@ pub fn create_links(
         links,
         expires_at: expires.map(|secs| rfc3339(secs * 1000)),
     })
+}
+
+/// A link request's addresses, normalised, and its links' expiry (Unix seconds), or why not:
+/// all or nothing.
+fn parse_link_request(
+    request: &LinkRequest,
+) -> Result<(Vec<EmailAddress>, Option<i64>), DomainError> {
+    if request.emails.is_empty() || request.emails.len() > MAX_LINKS {
+        return Err(DomainError::Invalid(format!(
+            "give 1–{MAX_LINKS} addresses"
+        )));
+    }
+    let expires = match request.valid_days {
+        None => None,
+        Some(days) if (MIN_VALID_DAYS..=3650).contains(&days) => {
+            Some(crate::now_millis() / 1000 + i64::from(days) * 86_400)
+        }
+        Some(_) => {
+            return Err(DomainError::Invalid(format!(
+                "valid_days is {MIN_VALID_DAYS}–3650 (or leave it out: links that never expire)"
+            )))
+        }
+    };
+    let mut addresses = Vec::with_capacity(request.emails.len());
+    let mut errors = Vec::new();
+    for (i, email) in request.emails.iter().enumerate() {
+        match EmailAddress::parse(email) {
+            Ok(a) => addresses.push(a),
+            Err(e) => errors.push((i, e.to_string())),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::InvalidItems(errors));
+    }
+    Ok((addresses, expires))
+}
+
+/// Under the writer lock: subjects for the `missing` addresses (an erased subject gets its
+/// address back; another gets a new row), unless another request made them meanwhile; their
+/// ids by address.
+fn add_subjects(
+    r: &mut Repo<'_>,
+    tenant_id: &str,
+    missing: &[&EmailAddress],
+    labels: &HashMap<&str, Hash>,
+) -> Result<HashMap<String, String>, DomainError> {
+    let mut found = subject_ids(r, tenant_id, missing.iter().map(|a| a.as_str()))?;
+    for address in missing {
+        if found.contains_key(address.as_str()) {
+            continue;
+        }
+        let label = labels[address.as_str()];
+        let id = match r.subject_by_label(&label)? {
+            Some(mut erased) => {
+                restore(r, &mut erased, address)?;
+                erased.id
+            }
+            None => {
+                let subject = new_subject(tenant_id, address, label);
+                r.insert_subject(&subject)?;
+                subject.id
+            }
+        };
+        found.insert(address.as_str().to_string(), id);
+    }
+    Ok(found)
 }
 
 /// Subject ids by address, for those of `addresses` that have a subject.
@@ -406,29 +423,7 @@ pub fn display_notice(
             )))
         }
     };
-    // What the profile lacks, before anything is written (a refused request changes nothing).
-    let mut missing = Vec::new();
-    if email.is_none() && tenant.optout_contact.is_none() {
-        missing.push("optout_contact (or give email= for a recipient's unsubscribe link)");
-    }
-    if tenant.postal_address.is_none() {
-        missing.push("postal_address");
-    }
-    if tenant.complaint_contact.is_none() {
-        missing.push("complaint_contact");
-    }
-    if !missing.is_empty() {
-        return Err(DomainError::Invalid(format!(
-            "the tenant profile lacks what every mail must show: {}; an admin sets it with PATCH /v1/tenants/{}",
-            missing.join(", "),
-            tenant.id
-        )));
-    }
-    if purpose.is_some() && email.is_none() {
-        return Err(DomainError::Invalid(
-            "purpose= goes with email= (it narrows that recipient's unsubscribe link)".into(),
-        ));
-    }
+    check_profile(&tenant, email.is_some(), purpose.is_some())?;
     let optout = match email {
         Some(email) => Some(
             create_links(
@@ -448,48 +443,44 @@ pub fn display_notice(
         ),
         None => tenant.optout_contact.clone(),
     };
-    let (optout, postal, complaint) = (
-        optout.unwrap_or_default(),
-        tenant.postal_address.unwrap_or_default(),
-        tenant.complaint_contact.unwrap_or_default(),
-    );
-    let labels = if lang == "ja" {
-        [
-            "送信者",
-            "配信停止",
-            "今後このようなメールの受信を希望されない場合は、こちらから配信を停止できます（受信を拒否することができます）。",
-            "住所",
-            "苦情・お問い合わせ",
-        ]
-    } else {
-        [
-            "Sender",
-            "Unsubscribe",
-            "You may refuse further e-mail like this at any time; to stop it, use",
-            "Postal address",
-            "Complaints and enquiries",
-        ]
+    let context = minijinja::context! {
+        lang => &lang,
+        legal_name => tenant.legal_name,
+        optout => contact(&optout.unwrap_or_default()),
+        postal => tenant.postal_address.unwrap_or_default(),
+        complaint => contact(&tenant.complaint_contact.unwrap_or_default()),
     };
-    let text = format!(
-        "{}: {}\n{}: {} {}\n{}: {}\n{}: {}\n",
-        labels[0],
-        tenant.legal_name,
-        labels[1],
-        labels[2],
-        optout,
-        labels[3],
-        postal,
-        labels[4],
-        complaint
-    );
-    let html = crate::templates::render(
-        "display_notice.html",
-        minijinja::context! {
-            lang => &lang, labels, legal_name => tenant.legal_name, postal,
-            optout => contact(&optout), complaint => contact(&complaint),
-        },
-    );
+    let text = crate::templates::render("display_notice.txt", context.clone());
+    let html = crate::templates::render("display_notice.html", context);
     Ok(DisplayNotice { lang, text, html })
+}
+
+/// What a display notice needs that the tenant profile lacks, and a purpose without a
+/// recipient: refused before anything is written (a refused request changes nothing).
+fn check_profile(tenant: &Tenant, email: bool, purpose: bool) -> Result<(), DomainError> {
+    let mut missing = Vec::new();
+    if !email && tenant.optout_contact.is_none() {
+        missing.push("optout_contact (or give email= for a recipient's unsubscribe link)");
+    }
+    if tenant.postal_address.is_none() {
+        missing.push("postal_address");
+    }
+    if tenant.complaint_contact.is_none() {
+        missing.push("complaint_contact");
+    }
+    if !missing.is_empty() {
+        return Err(DomainError::Invalid(format!(
+            "the tenant profile lacks what every mail must show: {}; an admin sets it with PATCH /v1/tenants/{}",
+            missing.join(", "),
+            tenant.id
+        )));
+    }
+    if purpose && !email {
+        return Err(DomainError::Invalid(
+            "purpose= goes with email= (it narrows that recipient's unsubscribe link)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A contact for the notice's template: `{text, kind}`, where `kind` is `url` or `mailto` when

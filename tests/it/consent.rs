@@ -16,6 +16,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     csv_exports_start_no_spreadsheet_formula,
+    an_export_after_a_position_beyond_the_log_is_empty,
     a_sender_records_consent_and_the_decision_follows,
     misuse_is_refused_and_writes_nothing,
     concurrent_opt_in_and_opt_out_end_in_the_last_one,
@@ -125,6 +126,22 @@ async fn export_json(s: &Setup) -> Value {
         .call("GET", "/v1/events/export", Some(&s.sender), None, &[])
         .await
         .json()
+}
+
+/// A client may name any position as `after`, up to 2^64 − 1: beyond the log (even beyond what a
+/// database `BIGINT` holds), the page is empty, not an error.
+async fn an_export_after_a_position_beyond_the_log_is_empty(db: TestDb) {
+    let s = setup(&db).await;
+    for after in [
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551615",
+    ] {
+        let path = format!("/v1/events/export?after={after}");
+        let a = s.app.call("GET", &path, Some(&s.sender), None, &[]).await;
+        assert_eq!(a.status, 200, "after={after}: {}", a.text());
+        assert_eq!(a.json()["events"], json!([]), "after={after}");
+    }
 }
 
 async fn post_event(s: &Setup, body: &Value) -> Value {

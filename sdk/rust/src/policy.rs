@@ -26,6 +26,34 @@ pub struct QuorumResult {
     pub cosigned_by: Vec<String>,
 }
 
+/// A group line's threshold and members: each member a witness or group defined above, once;
+/// the threshold `all`, `any` or 1..=members (no leading zero).
+fn group(
+    threshold: &str,
+    members: &[&str],
+    defined: &dyn Fn(&str) -> bool,
+) -> Result<(usize, Vec<String>), String> {
+    let mut seen = HashSet::new();
+    for m in members {
+        if *m == "none" || !defined(m) {
+            return Err(format!("{m:?} is not a witness or group defined above"));
+        }
+        if !seen.insert(*m) {
+            return Err(format!("{m:?} is listed twice"));
+        }
+    }
+    let k = match threshold {
+        "all" => members.len(),
+        "any" => 1,
+        k => k
+            .parse::<usize>()
+            .ok()
+            .filter(|k| (1..=members.len()).contains(k) && !threshold.starts_with('0'))
+            .ok_or_else(|| format!("threshold {k:?} is not all, any or 1..={}", members.len()))?,
+    };
+    Ok((k, members.iter().map(|m| m.to_string()).collect()))
+}
+
 impl Policy {
     /// Parses a policy file's text.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -71,37 +99,8 @@ impl Policy {
                     if defined(name) {
                         return Err(at(format!("{name:?} is already defined")));
                     }
-                    let mut seen = HashSet::new();
-                    for m in members {
-                        if *m == "none" || !defined(m) {
-                            return Err(at(format!(
-                                "{m:?} is not a witness or group defined above"
-                            )));
-                        }
-                        if !seen.insert(*m) {
-                            return Err(at(format!("{m:?} is listed twice")));
-                        }
-                    }
-                    let k = match *threshold {
-                        "all" => members.len(),
-                        "any" => 1,
-                        k => k
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|k| {
-                                (1..=members.len()).contains(k) && !threshold.starts_with('0')
-                            })
-                            .ok_or_else(|| {
-                                at(format!(
-                                    "threshold {k:?} is not all, any or 1..={}",
-                                    members.len()
-                                ))
-                            })?,
-                    };
-                    groups.insert(
-                        name.to_string(),
-                        (k, members.iter().map(|m| m.to_string()).collect()),
-                    );
+                    let group = group(threshold, members, &defined).map_err(at)?;
+                    groups.insert(name.to_string(), group);
                 }
                 ["quorum", name] => {
                     if quorum.is_some() {

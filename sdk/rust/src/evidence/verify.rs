@@ -447,15 +447,34 @@ fn check_time_bounds(
     let Some(policy) = policy else {
         if bundle.witnessed.is_some() && prefix == "time" {
             report.notes.push(
-                "the witnesses' cosignature times bound the events' times only with --policy                  (their keys)"
+                "the witnesses' cosignature times bound the events' times only with --policy (their keys)"
                     .into(),
             );
         }
         return;
     };
-    // The witnessed prefixes: earlier checkpoints the witnesses cosigned, each a prefix of the
-    // bundle's. The earliest cosignature on one bounds from below the leaves it lacks; the
-    // latest, with the policy's quorum, bounds from above the leaves it holds.
+    let earlier = witnessed_prefixes(report, prefix, bundle, verifier, cp, policy);
+    check_upper_bounds(
+        report, prefix, bundle, verifier, cp, policy, times, &earlier,
+    );
+    check_lower_bounds(report, prefix, times, &earlier);
+}
+
+/// An earlier checkpoint the witnesses cosigned, a prefix of the bundle's: its size, its
+/// earliest cosignature (time, witness) and, when the policy's quorum cosigned it, its latest.
+type Prefix = (u64, u64, String, Option<(String, u64)>);
+
+/// The witnessed prefixes of the bundle's checkpoint (`earlier`), checked. The earliest
+/// cosignature on one bounds from below the leaves it lacks; the latest, with the policy's
+/// quorum, bounds from above the leaves it holds.
+fn witnessed_prefixes(
+    report: &mut Report,
+    prefix: &str,
+    bundle: &Bundle,
+    verifier: &NoteVerifier,
+    cp: &Checkpoint,
+    policy: &Policy,
+) -> Vec<Prefix> {
     let mut earlier = Vec::new();
     let mut unnamed = 0;
     for w in &bundle.earlier {
@@ -492,9 +511,23 @@ fn check_time_bounds(
              bound from them"
         ));
     }
-    // No later than: the earliest witnessed tree that holds the event, by the latest
-    // cosignature of the policy's quorum on it. The witnessed checkpoint and the bundle's own
-    // checkpoint (if it carries the quorum) hold them all, so every event has a bound.
+    earlier
+}
+
+/// No later than: each of `times` is bounded by the earliest witnessed tree that holds it, by
+/// the latest cosignature of the policy's quorum on it. The witnessed checkpoint and the
+/// bundle's own checkpoint (if it carries the quorum) hold them all, so every event has a bound.
+#[allow(clippy::too_many_arguments)]
+fn check_upper_bounds(
+    report: &mut Report,
+    prefix: &str,
+    bundle: &Bundle,
+    verifier: &NoteVerifier,
+    cp: &Checkpoint,
+    policy: &Policy,
+    times: &[Timed],
+    earlier: &[Prefix],
+) {
     let quorum_time = |text: &str| {
         let tree = verifier.checkpoint(text).ok()?;
         (tree.size >= cp.size && policy.quorum(text).satisfied)
@@ -567,7 +600,10 @@ fn check_time_bounds(
             },
         );
     }
-    // Not before: the latest witnessed tree without the event.
+}
+
+/// Not before: each of `times` is bounded by the latest witnessed tree without it.
+fn check_lower_bounds(report: &mut Report, prefix: &str, times: &[Timed], earlier: &[Prefix]) {
     let mut bounded = 0;
     let mut early = Vec::new();
     let mut unbounded = Vec::new();
@@ -745,16 +781,29 @@ pub fn verify_campaign(
     {
         return report;
     }
+    let Some(leaf) = campaign_leaf(&mut report, &doc) else {
+        return report;
+    };
+    check_campaign_time(&mut report, &doc, &leaf, vkey, &cp, policy);
+    let Some(entry) = campaign_entry(&mut report, &doc, &leaf) else {
+        return report;
+    };
+    check_campaign_decision(&mut report, &doc, &leaf, &entry);
+    report
+}
+
+/// The campaign leaf, checked: a `campaign_check` of a purpose (not all), of the bundle's tenant.
+fn campaign_leaf(report: &mut Report, doc: &CampaignProof) -> Option<CampaignLeaf> {
     let bytes = B64.decode(&doc.campaign.leaf).unwrap_or_default();
     let leaf = match CampaignLeaf::parse(&bytes) {
         Ok(leaf) if leaf.purpose == consent::ALL => {
             report.check("campaign: leaf", false, "its purpose is not a purpose");
-            return report;
+            return None;
         }
         Ok(leaf) => leaf,
         Err(e) => {
             report.check("campaign: leaf", false, e);
-            return report;
+            return None;
         }
     };
     report.check(
@@ -770,7 +819,19 @@ pub fn verify_campaign(
         leaf.tenant == doc.proof.tenant.id,
         format!("the campaign's tenant is {:?}", leaf.tenant),
     );
-    // When the check was recorded: the operator's word, unless the witnesses bound it.
+    Some(leaf)
+}
+
+/// When the check was recorded: the operator's word, unless the witnesses bound it (with a
+/// policy).
+fn check_campaign_time(
+    report: &mut Report,
+    doc: &CampaignProof,
+    leaf: &CampaignLeaf,
+    vkey: &str,
+    cp: &Checkpoint,
+    policy: Option<&Policy>,
+) {
     match (strict_millis(&leaf.recorded_at), NoteVerifier::parse(vkey)) {
         (Some(recorded), Ok(verifier)) if policy.is_some() => {
             let timed = [Timed {
@@ -780,11 +841,11 @@ pub fn verify_campaign(
                 recorded,
             }];
             check_time_bounds(
-                &mut report,
+                report,
                 "campaign: time",
                 &doc.proof,
                 &verifier,
-                &cp,
+                cp,
                 policy,
                 &timed,
             );
@@ -795,6 +856,10 @@ pub fn verify_campaign(
                 .into(),
         ),
     }
+}
+
+/// The address's entry, checked: included in the campaign leaf's root (`None` when it is not).
+fn campaign_entry(report: &mut Report, doc: &CampaignProof, leaf: &CampaignLeaf) -> Option<Entry> {
     let entry = B64
         .decode(&doc.entry.entry)
         .ok()
@@ -822,9 +887,17 @@ pub fn verify_campaign(
             )
         },
     );
-    let Some(entry) = entry.filter(|_| included) else {
-        return report;
-    };
+    entry.filter(|_| included)
+}
+
+/// The entry names the bundle's subject, and its decision is the one the address's events
+/// before the campaign leaf give.
+fn check_campaign_decision(
+    report: &mut Report,
+    doc: &CampaignProof,
+    leaf: &CampaignLeaf,
+    entry: &Entry,
+) {
     report.check(
         "campaign: the entry names this address",
         hex(&entry.key) == doc.proof.subject.commitment,
@@ -857,19 +930,18 @@ pub fn verify_campaign(
     };
     report.check(
         "campaign: the decision follows from the events before it",
-        expected == entry,
-        if expected == entry {
-            format!("{}: {}", leaf.purpose, name(&entry))
+        expected == *entry,
+        if expected == *entry {
+            format!("{}: {}", leaf.purpose, name(entry))
         } else {
             format!(
                 "the events before leaf {} give {}, the campaign recorded {}",
                 doc.campaign.leaf_index,
                 name(&expected),
-                name(&entry)
+                name(entry)
             )
         },
     );
-    report
 }
 
 /// The log's VRF key, as the bundle's map states it: `Some(Some((index, key)))` for its
@@ -1211,26 +1283,7 @@ fn check_events(
     let mut documents = Vec::new();
     let mut erasures = Vec::new();
     let mut relabel: Option<(u64, RelabelLeaf)> = None;
-    // The key each leaf names: before the relabelling (if there is one), its `from`.
-    let relabels: Vec<(usize, String)> = bundle
-        .events
-        .iter()
-        .enumerate()
-        .filter_map(|(n, e)| {
-            let leaf = RelabelLeaf::parse(&B64.decode(&e.leaf).ok()?).ok()?;
-            Some((n, leaf.from))
-        })
-        .collect();
-    if relabels.len() > 1 {
-        report.check(
-            "relabelling",
-            false,
-            format!(
-                "the chain holds {} relabel leaves: a history is relabelled once",
-                relabels.len()
-            ),
-        );
-    }
+    let relabels = relabel_points(report, bundle);
     let mut previous: Option<u64> = None;
     let mut previous_recorded: Option<i64> = None;
     for (n, event) in bundle.events.iter().enumerate() {
@@ -1264,39 +1317,9 @@ fn check_events(
                 format!("tenant {tenant}, subject {subject}")
             },
         );
-        let chain_ok = prev == previous && previous.is_none_or(|p| p < event.leaf_index);
-        report.check(
-            format!("{what}: chain"),
-            chain_ok,
-            {
-                let at = |i: Option<u64>| i.map_or("none".to_string(), |i| format!("leaf {i}"));
-                if chain_ok {
-                    format!("follows {}", at(prev))
-                } else {
-                    format!(
-                        "its prev is {}, but the event before it in the bundle is {}: an event is missing",
-                        at(prev),
-                        at(previous)
-                    )
-                }
-            },
-        );
-        // The log's clock runs forward along a chain (within the grace for its clock): a leaf
-        // recorded before the one it follows has a time the log did not give it then.
+        check_link(report, &what, prev, previous, event.leaf_index);
         let recorded = strict_millis(leaf.recorded_at());
-        if let (Some(at), Some(before)) = (recorded, previous_recorded) {
-            if at + TIME_GRACE_MS < before {
-                report.check(
-                    format!("{what}: recorded after the leaf before it"),
-                    false,
-                    format!(
-                        "recorded at {}, but the leaf before it at {}",
-                        rfc3339_ms(at),
-                        rfc3339_ms(before)
-                    ),
-                );
-            }
-        }
+        check_clock(report, &what, recorded, previous_recorded);
         previous_recorded = recorded.or(previous_recorded);
         previous = Some(event.leaf_index);
         match leaf {
@@ -1309,6 +1332,75 @@ fn check_events(
     }
 
     (documents, erasures, relabel, previous)
+}
+
+/// Where the chain is relabelled: each relabel leaf's position in the bundle and the salted
+/// commitment it names (`from`), the key the leaves before it name. More than one fails.
+fn relabel_points(report: &mut Report, bundle: &Bundle) -> Vec<(usize, String)> {
+    let relabels: Vec<(usize, String)> = bundle
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(n, e)| {
+            let leaf = RelabelLeaf::parse(&B64.decode(&e.leaf).ok()?).ok()?;
+            Some((n, leaf.from))
+        })
+        .collect();
+    if relabels.len() > 1 {
+        report.check(
+            "relabelling",
+            false,
+            format!(
+                "the chain holds {} relabel leaves: a history is relabelled once",
+                relabels.len()
+            ),
+        );
+    }
+    relabels
+}
+
+/// The chain rule for leaf `index`: its `prev` is the leaf before it in the bundle (`previous`),
+/// an earlier one.
+fn check_link(
+    report: &mut Report,
+    what: &str,
+    prev: Option<u64>,
+    previous: Option<u64>,
+    index: u64,
+) {
+    let chain_ok = prev == previous && previous.is_none_or(|p| p < index);
+    let at = |i: Option<u64>| i.map_or("none".to_string(), |i| format!("leaf {i}"));
+    report.check(
+        format!("{what}: chain"),
+        chain_ok,
+        if chain_ok {
+            format!("follows {}", at(prev))
+        } else {
+            format!(
+                "its prev is {}, but the event before it in the bundle is {}: an event is missing",
+                at(prev),
+                at(previous)
+            )
+        },
+    );
+}
+
+/// The log's clock runs forward along a chain (within the grace for its clock): a leaf recorded
+/// before the one it follows has a time the log did not give it then.
+fn check_clock(report: &mut Report, what: &str, recorded: Option<i64>, before: Option<i64>) {
+    if let (Some(at), Some(before)) = (recorded, before) {
+        if at + TIME_GRACE_MS < before {
+            report.check(
+                format!("{what}: recorded after the leaf before it"),
+                false,
+                format!(
+                    "recorded at {}, but the leaf before it at {}",
+                    rfc3339_ms(at),
+                    rfc3339_ms(before)
+                ),
+            );
+        }
+    }
 }
 
 /// The tenant's legal holds: each a `legal_hold` leaf of the tenant under its hold key, proven,
