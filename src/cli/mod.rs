@@ -333,8 +333,7 @@ pub fn run() -> i32 {
     match execute(cli) {
         Ok(()) => 0,
         Err(error) => {
-            // The whole chain, outermost first: "cannot read x.toml: No such file or directory".
-            let message = format!("{error:#}");
+            let message = chain_text(&error);
             eprintln!("error: {message}");
             // A monitor's alarm is told apart from a failure to run.
             if message.starts_with("monitor alarm:") {
@@ -344,6 +343,20 @@ pub fn run() -> i32 {
             }
         }
     }
+}
+
+/// An error and its causes, outermost first ("cannot listen on …: Address already in use"),
+/// each cause once: one an error already prints in its own message is not repeated.
+fn chain_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn init_tracing() {
@@ -720,4 +733,33 @@ fn append_stress(
     })?;
     state.log.shutdown();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read x.toml: {source}")]
+    struct Prints {
+        source: std::io::Error,
+    }
+
+    fn not_found() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "No such file")
+    }
+
+    #[test]
+    fn an_error_chain_names_each_cause() {
+        let wrapped = anyhow::Error::new(not_found()).context("cannot read x.toml");
+        assert_eq!(chain_text(&wrapped), "cannot read x.toml: No such file");
+    }
+
+    #[test]
+    fn a_cause_an_error_prints_itself_is_not_repeated() {
+        let error = anyhow::Error::new(Prints {
+            source: not_found(),
+        });
+        assert_eq!(chain_text(&error), "cannot read x.toml: No such file");
+    }
 }

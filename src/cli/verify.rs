@@ -382,10 +382,10 @@ pub fn monitor(
     let mut failures = 0u32;
     loop {
         match fetch(&agent, &format!("{base}/checkpoint"), token) {
-            Err(e) if once => bail!("cannot fetch the checkpoint: {e}"),
+            Err(e) if once => bail!("cannot fetch the checkpoint: {e:#}"),
             Err(e) => {
                 failures += 1;
-                eprintln!("warning: {e} ({failures} in a row)");
+                eprintln!("warning: {e:#} ({failures} in a row)");
                 // A log that stops serving its checkpoint to a monitor may be hiding a fork.
                 if failures >= MAX_FETCH_FAILURES {
                     println!(

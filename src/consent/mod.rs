@@ -13,7 +13,7 @@
 //! subject's previous leaf from the log, writes its row and the new consent state, and gives its
 //! leaf — so the rows and the leaf commit together, and concurrent events of one address are
 //! ordered by the log. Leaves carry commitments only; addresses, salts and evidence stay in
-//! erasable rows. HTTP lives in `api::consent`; SQL in `store::consent_rows`; idempotency keys
+//! erasable rows. HTTP lives in `api::consent`; SQL in `store`; idempotency keys
 //! in `crate::idempotency`.
 
 pub mod address;

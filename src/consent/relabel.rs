@@ -8,7 +8,7 @@
 //! Resumable: each batch commits with its leaves; a restart goes on with the subjects left.
 //!
 //! Not here: the leaf's definition (`consent_ledger_sdk::consent::RelabelLeaf`), its checks in
-//! the verifiers and the auditor (`log::audit`), SQL (`store::consent_rows`).
+//! the verifiers and the auditor (`log::audit`), SQL (`store`).
 
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::Duration;

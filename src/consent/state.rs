@@ -2,7 +2,7 @@
 //! `*` for all), read into the SDK's [`SubjectState`] so that every decision is made by the one
 //! set of rules (`consent_ledger_sdk::consent`), and written back from what [`apply`] changed.
 //!
-//! Not here: the rules themselves (the SDK's), SQL (`store::consent_rows`).
+//! Not here: the rules themselves (the SDK's), SQL (`store`).
 
 use consent_ledger_sdk::consent::{Basis, PurposeState, Status, SubjectState};
 

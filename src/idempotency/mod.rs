@@ -315,8 +315,11 @@ fn rebuild_answer(r: &mut Repo<'_>, links: &Links, marker: &str) -> Result<Answe
         marker["first"].as_u64().unwrap_or(0),
         marker["count"].as_u64().unwrap_or(0),
     );
+    let end = first
+        .checked_add(count)
+        .ok_or_else(|| DomainError::Invalid("stored answer: its leaves overflow".into()))?;
     let appended: Vec<Appended> = r
-        .leaf_data(first, first + count)?
+        .leaf_data(first, end)?
         .into_iter()
         .enumerate()
         .map(|(i, bytes)| Appended {

@@ -42,14 +42,6 @@ pub struct EventRow {
     pub evidence: Option<String>,
 }
 
-/// The first position after `after` (0 without it), at most the largest a `BIGINT` holds: a
-/// client may name any `u64`, and no leaf is that far.
-fn first_after(after: Option<u64>) -> u64 {
-    after
-        .map_or(0, |a| a.saturating_add(1))
-        .min(i64::MAX as u64)
-}
-
 impl Repo<'_> {
     /// An event by id.
     pub fn event(&mut self, id: &str) -> QueryResult<Option<EventRow>> {
@@ -91,7 +83,7 @@ impl Repo<'_> {
                 .filter(
                     events::tenant_id
                         .eq(tenant_id)
-                        .and(events::leaf_index.ge(LeafIndex(first_after(after)))),
+                        .and(events::leaf_index.ge(LeafIndex::first_after(after))),
                 )
                 .order(events::leaf_index)
                 .limit(limit)

@@ -22,6 +22,17 @@ impl LeafIndex {
         self.0
     }
 
+    /// The first position after `after` (0 without one) as a lower bound of a query, at most
+    /// the largest a `BIGINT` holds: a client may name any `u64`, and no leaf or tree is that
+    /// far, so the page is empty rather than the query an error.
+    pub fn first_after(after: Option<u64>) -> Self {
+        Self(
+            after
+                .map_or(0, |a| a.saturating_add(1))
+                .min(i64::MAX as u64),
+        )
+    }
+
     fn to_i64(self) -> Result<i64, Box<dyn std::error::Error + Send + Sync>> {
         i64::try_from(self.0)
             .map_err(|_| format!("leaf index {} is beyond SQL's BIGINT", self.0).into())
@@ -75,6 +86,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lower_bound_after_any_position_fits_a_bigint() {
+        assert_eq!(LeafIndex::first_after(None), LeafIndex(0));
+        assert_eq!(LeafIndex::first_after(Some(0)), LeafIndex(1));
+        for after in [i64::MAX as u64 - 1, i64::MAX as u64, u64::MAX] {
+            assert!(
+                LeafIndex::first_after(Some(after)).to_i64().is_ok(),
+                "{after}"
+            );
+        }
+    }
 
     #[test]
     fn an_index_beyond_bigint_is_refused_not_wrapped() {

@@ -289,9 +289,7 @@ impl Repo<'_> {
     ) -> QueryResult<Vec<CheckpointRow>> {
         db_run!(self, |c| {
             checkpoints::table
-                .filter(
-                    checkpoints::tree_size.ge(LeafIndex(after.map_or(0, |a| a.saturating_add(1)))),
-                )
+                .filter(checkpoints::tree_size.ge(LeafIndex::first_after(after)))
                 .order(checkpoints::tree_size)
                 .limit(limit)
                 .load(c)

@@ -163,6 +163,17 @@ async fn third_party_verifies_everything_over_http(db: TestDb) {
         }
     }
     assert!(history.len() >= 4, "size 0 and three waves: {history:?}");
+    // A cursor past any tree, up to the largest a database stores, is an empty last page; one
+    // beyond that (2^63) a 400: no tree is that large.
+    let beyond = app
+        .get("/v1/log/checkpoints?after=9223372036854775807")
+        .await;
+    assert_eq!(beyond.status, 200, "{}", beyond.text());
+    assert_eq!(beyond.json()["checkpoints"], serde_json::json!([]));
+    let too_large = app
+        .get("/v1/log/checkpoints?after=9223372036854775808")
+        .await;
+    assert_eq!(too_large.status, 400, "{}", too_large.text());
     assert_eq!(history[0].size, 0);
     assert!(
         history.windows(2).all(|w| w[0].size < w[1].size),
