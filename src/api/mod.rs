@@ -202,6 +202,7 @@ pub(crate) fn client_evidence(
             .map(|v| v.chars().take(1000).collect()),
         confirmation_message_id: None,
         note: Some(note.into()),
+        ..Default::default()
     }
 }
 

@@ -226,6 +226,7 @@ pub async fn inbound_mail(
         user_agent: None,
         confirmation_message_id: mail.message_id,
         note: Some("unsubscribe mail (List-Unsubscribe mailto)".into()),
+        ..Default::default()
     };
     let target = unsubscribe::token(&state.links, &mail.token)?;
     let done = unsubscribe_once(&state, target, Scope::Purpose, Method::Email, evidence).await?;

@@ -40,6 +40,8 @@ pub struct ConsentEventEntry {
     pub(super) idempotency: Option<IdempotencyMark>,
     /// For a confirmation by link: the opt-in it confirms (only that opt-in's pending purposes).
     pub(super) confirms: Option<String>,
+    /// From an import: its leaf says so, and it counts from its original time.
+    pub(super) imported: bool,
     /// For an opt-out through an unsubscribe link: the subject the link names. The entry then
     /// finds its subject by id, under the writer lock: if the subject was erased since the
     /// request was prepared, the opt-out is recorded against its commitment, and its address is
@@ -240,6 +242,7 @@ impl ConsentEventEntry {
             confirmation_required: self.confirmation_required,
             evidence_sha256,
             confirms: self.confirms.clone(),
+            imported: self.imported,
         })
     }
 }

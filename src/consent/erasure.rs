@@ -11,9 +11,9 @@ use super::state::state_of;
 use crate::error::DomainError;
 use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
-use crate::store::{ErasureRow, EventRow, LeafIndex, Repo, SubjectRow};
+use crate::store::{ErasureRow, LeafIndex, Repo, SubjectRow};
 use consent_ledger_sdk::consent::{
-    erasure_refused, millis, ErasureLeaf, ErasureRefused, ErasureType, RETENTION_DAYS,
+    erasure_refused, millis, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, ErasureRefused, ErasureType, RETENTION_DAYS,
     RETENTION_LEGAL_HOLD_DAYS,
 };
 
@@ -78,13 +78,15 @@ impl ErasureEntry {
         // A hold in force by the log (the head of the tenant's hold chain) or by its row (one
         // set before holds were leaves): either keeps the records a year.
         let held_by_log = super::holds::hold_in_force(r, chain, &self.tenant_id)?;
-        let retention_days = match tenant.legal_hold || held_by_log {
+        let retention_days = match tenant.legal_hold || held_by_log.is_some() {
             true => RETENTION_LEGAL_HOLD_DAYS,
             false => RETENTION_DAYS,
         };
+        // The year of a measures order runs from its date (ordinance Art. 4(2)).
+        let order = held_by_log.as_ref().and_then(LegalHoldLeaf::order_millis);
         let now = chain.now();
-        let last = last_recorded(r, chain, prev, &events, &subject)?;
-        match erasure_refused(&state, last, retention_days, now) {
+        let last = last_counted(r, chain, prev)?;
+        match erasure_refused(&state, last, retention_days, order, now) {
             Some(ErasureRefused::ConsentInForce(granted)) => {
                 return Ok(Err(DomainError::Conflict(format!(
                     "consent is still in force for {}: record an opt-out first",
@@ -155,29 +157,28 @@ fn erase_without_leaf(
     )))
 }
 
-/// When the subject's last event was recorded, the time its retention runs from: as the log
-/// recorded it (its chain's head `prev`, stored or built earlier in this batch), so that no
-/// edited row can shorten it; a later row only lengthens it.
-fn last_recorded(
-    r: &mut Repo<'_>,
-    chain: &Chain<'_>,
-    prev: u64,
-    events: &[EventRow],
-    subject: &SubjectRow,
-) -> Result<i64, LogError> {
-    let logged = chain
-        .leaf(r, prev)?
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|doc| doc["recorded_at"].as_str().and_then(millis))
-        .ok_or_else(|| {
-            LogError::Corrupt(format!("leaf {prev}, a subject's head, has no recorded_at"))
-        })?;
-    Ok(events
-        .iter()
-        .map(|e| e.recorded_at)
-        .max()
-        .unwrap_or(subject.created_at)
-        .max(logged))
+/// The time the subject's retention runs from: the latest its events count from
+/// (`ConsentLeaf::counts_from`: recorded, or an imported event's original time), as the log has
+/// its chain (from the head `prev`, stored or built earlier in this batch), so that no edited
+/// row can shorten it.
+fn last_counted(r: &mut Repo<'_>, chain: &Chain<'_>, prev: u64) -> Result<i64, LogError> {
+    let mut last = None;
+    let mut at = Some(prev);
+    while let Some(index) = at {
+        let bytes = chain
+            .leaf(r, index)?
+            .ok_or_else(|| LogError::Corrupt(format!("no leaf {index} in a subject's chain")))?;
+        if let Ok(event) = ConsentLeaf::parse(&bytes) {
+            let counted = millis(event.counts_from()).ok_or_else(|| {
+                LogError::Corrupt(format!("leaf {index} has no time it counts from"))
+            })?;
+            last = last.max(Some(counted));
+        }
+        at = consent_ledger_sdk::map::leaf_prev(&bytes)
+            .map_err(|e| LogError::Corrupt(format!("leaf {index}: {e}")))?
+            .filter(|p| *p < index);
+    }
+    last.ok_or_else(|| LogError::Corrupt(format!("the chain ending at leaf {prev} has no event")))
 }
 
 impl LogEntry for ErasureEntry {

@@ -9,13 +9,16 @@ use crate::error::DomainError;
 use serde_json::Value;
 
 use super::address::EmailAddress;
+use super::exceptions::check_basis_evidence;
 use super::links::Links;
 use super::model::*;
 use super::state::{pending, state_of};
 
-use crate::log::Appended;
+use crate::log::{Appended, LogError};
+use consent_ledger_sdk::consent::{bound_by_refusal, replay, ConsentLeaf};
+use consent_ledger_sdk::map::leaf_prev;
 use crate::now_millis;
-use crate::store::Store;
+use crate::store::{Repo, Store};
 
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 1000;
@@ -42,6 +45,9 @@ pub fn prepare_event(
         return Err(DomainError::Invalid(
             "confirmation_required belongs to opt-ins only".into(),
         ));
+    }
+    if let Some(basis) = basis {
+        check_basis_evidence(basis, input.evidence.as_ref(), occurred_at)?;
     }
     let evidence = input.evidence.map(checked_evidence).transpose()?;
     store.read(|r| {
@@ -81,6 +87,7 @@ pub fn prepare_event(
             evidence,
             idempotency: None,
             confirms: None,
+            imported: false,
             subject_id: None,
             needs_label: subject.is_none() || input.event == EventKind::OptOut,
             label: None,
@@ -114,6 +121,8 @@ fn checked_evidence(e: Evidence) -> Result<serde_json::Value, DomainError> {
         ("user_agent", &e.user_agent),
         ("confirmation_message_id", &e.confirmation_message_id),
         ("note", &e.note),
+        ("transaction_reference", &e.transaction_reference),
+        ("published_in", &e.published_in),
     ] {
         optional_text(&format!("evidence.{field}"), value.as_deref(), 1000)?;
     }
@@ -185,6 +194,59 @@ pub(crate) fn prepare_all(
     }
 }
 
+/// The chain ending at leaf `head`, as the log links it (each leaf's `prev`), oldest first:
+/// every leaf of a subject — events, erasures, a relabelling and the older history before it.
+pub fn chain_of(r: &mut Repo<'_>, head: Option<u64>) -> Result<Vec<(u64, Vec<u8>)>, DomainError> {
+    let mut chain = Vec::new();
+    let mut at = head;
+    while let Some(index) = at {
+        let bytes = r
+            .leaf_data(index, index + 1)?
+            .pop()
+            .ok_or_else(|| LogError::Corrupt(format!("no leaf {index}")))?;
+        at = leaf_prev(&bytes)
+            .map_err(|e| LogError::Corrupt(format!("leaf {index}: {e}")))?
+            .filter(|prev| *prev < index);
+        chain.push((index, bytes));
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+/// Whether an appended leaf is an opt-in after earlier events of its subject: only such an
+/// opt-in can be bound by a refusal ([`effect`] then reads its chain).
+pub fn may_be_bound(appended: &Appended) -> bool {
+    ConsentLeaf::parse(appended.leaf.bytes())
+        .is_ok_and(|leaf| leaf.event == EventKind::OptIn && leaf.prev.is_some())
+}
+
+/// What an appended opt-in changed nothing for: the purposes a refusal before it binds, as the
+/// SDK's rules say of the subject's chain in the log (`None`: it took effect for all).
+pub fn effect(r: &mut Repo<'_>, appended: &Appended) -> Result<Option<Ineffective>, DomainError> {
+    let Ok(leaf) = ConsentLeaf::parse(appended.leaf.bytes()) else {
+        return Ok(None);
+    };
+    if !may_be_bound(appended) {
+        return Ok(None);
+    }
+    let earlier: Vec<(u64, ConsentLeaf)> = chain_of(r, leaf.prev)?
+        .into_iter()
+        .filter_map(|(i, bytes)| ConsentLeaf::parse(&bytes).ok().map(|l| (i, l)))
+        .collect();
+    let state = replay(earlier.iter().map(|(i, l)| (*i, l)));
+    let purposes = bound_by_refusal(&state, &leaf);
+    Ok((!purposes.is_empty()).then(|| Ineffective {
+        reason: format!(
+            "a refusal binds {}: only fresh consent (basis consent) given after the refusal lifts \
+             it, whatever the basis claimed (Art. 3(3)); the event is recorded, and the address \
+             may still not be mailed for {}",
+            purposes.join(", "),
+            if purposes.len() == 1 { "it" } else { "them" }
+        ),
+        purposes,
+    }))
+}
+
 /// The answer for an appended event (with its confirmation link, for a pending opt-in).
 pub fn recorded(appended: &Appended, links: &Links) -> RecordedEvent {
     let doc: Value = serde_json::from_slice(appended.leaf.bytes()).expect("our leaves are JSON");
@@ -198,6 +260,8 @@ pub fn recorded(appended: &Appended, links: &Links) -> RecordedEvent {
         prev_leaf_index: doc["prev"].as_u64(),
         recorded_at: doc["recorded_at"].as_str().unwrap_or_default().to_string(),
         confirmation_url: links.confirmation_url(&doc),
+        effective: true,
+        ineffective: None,
     }
 }
 
@@ -219,5 +283,6 @@ pub fn clean_evidence(evidence: Evidence) -> Evidence {
         user_agent: clean(evidence.user_agent),
         confirmation_message_id: clean(evidence.confirmation_message_id),
         note: clean(evidence.note),
+        ..Evidence::default()
     }
 }

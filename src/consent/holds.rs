@@ -5,14 +5,13 @@
 //! to wait. Not here: the erasure itself (`erasure`), who may set a hold (`api::consent`).
 
 use super::model::Tenant;
-use super::validate::text;
+use super::validate::{calendar_date, text};
 use super::{plain_id, tenant};
 use crate::error::DomainError;
 use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
 use crate::store::{LeafIndex, LegalHoldRow, Repo, Store};
 use consent_ledger_sdk::consent::{hold_key, LegalHoldLeaf, LegalHoldType};
-use consent_ledger_sdk::evidence::verify::strict_millis;
 
 /// A hold to put on or lift, and the order it follows.
 #[derive(Clone, Debug)]
@@ -36,11 +35,7 @@ pub async fn set_legal_hold(
     if !plain_id(tenant_id) {
         return Err(DomainError::NotFound(format!("no tenant {tenant_id:?}")));
     }
-    if !calendar_date(&change.order_date) {
-        return Err(DomainError::Invalid(
-            "order_date must be the order's date, like 2026-03-01".into(),
-        ));
-    }
+    calendar_date("order_date", &change.order_date)?;
     let change = HoldChange {
         order_reference: text("order_reference", &change.order_reference, 200)?,
         ..change
@@ -55,12 +50,6 @@ pub async fn set_legal_hold(
         return Err(DomainError::NotFound(format!("no tenant {tenant_id:?}")));
     }
     tenant(store, tenant_id)
-}
-
-/// Whether `text` is a date of the calendar written `YYYY-MM-DD`: by the verifiers' one reading
-/// of times (`strict_millis`), as that day's midnight.
-fn calendar_date(text: &str) -> bool {
-    text.len() == 10 && strict_millis(&format!("{text}T00:00:00Z")).is_some()
 }
 
 /// A hold change to append; declines for a tenant that does not exist.
@@ -108,19 +97,19 @@ impl LogEntry for HoldEntry {
     }
 }
 
-/// Whether the tenant's latest hold, as the log states it (the head of its hold chain, stored
-/// or built earlier in this batch), is on.
+/// The tenant's hold in force, as the log states it (the head of its hold chain, stored or
+/// built earlier in this batch, if it is on).
 pub(super) fn hold_in_force(
     r: &mut Repo<'_>,
     chain: &Chain<'_>,
     tenant_id: &str,
-) -> Result<bool, LogError> {
+) -> Result<Option<LegalHoldLeaf>, LogError> {
     let Some(head) = chain.prev(&hold_key(tenant_id)) else {
-        return Ok(false);
+        return Ok(None);
     };
     chain
         .leaf(r, head)?
         .and_then(|b| LegalHoldLeaf::parse(&b).ok())
-        .map(|hold| hold.on)
+        .map(|hold| hold.on.then_some(hold))
         .ok_or_else(|| LogError::Corrupt(format!("leaf {head} is not a legal_hold leaf")))
 }

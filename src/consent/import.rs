@@ -1,10 +1,16 @@
 //! Bulk import of legacy consent records, and CSV export. An import is JSON Lines or CSV; every
 //! line is validated first, and only if all are valid are they appended — as one batch, in one
-//! transaction, so nothing is ever half-written. Imported events keep their original time
-//! (`occurred_at`, required) and are marked `method: import` in their leaves.
+//! transaction, so nothing is ever half-written. Imported events keep what they import: their
+//! original time (`occurred_at`, required, which `since` and the retention clock count from) and
+//! their original `method` (`paper`, `web_form`, …; `import` where the old system does not
+//! know it), and their leaves are marked `imported: true`.
 //!
 //! CSV columns (header row required, any order): `event`, `email`, `purposes` (`;`-separated, or
-//! `all`), `basis`, `occurred_at`, `received_by_role`, `received_by_name`, `collection_point`.
+//! `all`), `basis`, `method`, `occurred_at`, `received_by_role`, `received_by_name`,
+//! `collection_point`, and the evidence: `ip`, `user_agent`, `note`, `notified_by`,
+//! `notified_on`, `transaction_reference`, `transaction_date`, `published_in`,
+//! `published_checked_on`, `no_refusal_published` (`true` or `false`). Only the first six are
+//! required; an empty cell is no value.
 //!
 //! The CSV export is made for spreadsheets, so no cell of it starts a formula: a cell beginning
 //! with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe (`'=1+2@…`), and
@@ -39,6 +45,8 @@ struct ImportLine {
     email: String,
     purposes: Purposes,
     basis: Option<Basis>,
+    /// The original method; `import` where it is not known.
+    method: Option<Method>,
     occurred_at: String,
     received_by: Receiver,
     collection_point: Option<String>,
@@ -52,7 +60,7 @@ impl ImportLine {
             email: self.email,
             purposes: self.purposes,
             basis: self.basis,
-            method: Method::Import,
+            method: self.method.unwrap_or(Method::Import),
             collection_point: self.collection_point,
             received_by: self.received_by,
             occurred_at: Some(self.occurred_at),
@@ -61,6 +69,20 @@ impl ImportLine {
         }
     }
 }
+
+/// The CSV columns of an import line's evidence (the names of `Evidence`'s members).
+const EVIDENCE_COLUMNS: [&str; 10] = [
+    "ip",
+    "user_agent",
+    "note",
+    "notified_by",
+    "notified_on",
+    "transaction_reference",
+    "transaction_date",
+    "published_in",
+    "published_checked_on",
+    "no_refusal_published",
+];
 
 /// A parsed line: its number, and the event or why it is not one.
 type ParsedLine = (usize, Result<NewEvent, String>);
@@ -126,11 +148,23 @@ fn parse(format: Format, body: &[u8]) -> Result<Vec<ParsedLine>, DomainError> {
                                 .collect::<Vec<_>>()),
                             None => serde_json::json!([]),
                         };
+                        let mut evidence = serde_json::Map::new();
+                        for name in EVIDENCE_COLUMNS {
+                            if let Some(value) = get(name) {
+                                let value = match (name, value) {
+                                    ("no_refusal_published", "true") => serde_json::json!(true),
+                                    ("no_refusal_published", "false") => serde_json::json!(false),
+                                    _ => serde_json::json!(value),
+                                };
+                                evidence.insert(name.to_string(), value);
+                            }
+                        }
                         let line_json = serde_json::json!({
                             "event": get("event"), "email": get("email").unwrap_or_default(), "purposes": purposes,
-                            "basis": get("basis"), "occurred_at": get("occurred_at").unwrap_or_default(),
+                            "basis": get("basis"), "method": get("method"), "occurred_at": get("occurred_at").unwrap_or_default(),
                             "received_by": {"role": get("received_by_role"), "name": get("received_by_name").unwrap_or_default()},
                             "collection_point": get("collection_point"),
+                            "evidence": (!evidence.is_empty()).then_some(evidence),
                         });
                         (
                             line,
@@ -163,7 +197,11 @@ pub fn prepare_import(
     let lines = parse(format, body)?
         .into_iter()
         .map(|(line, parsed)| (line, parsed.map_err(DomainError::Invalid)));
-    super::prepare_all(store, tenant_id, lines)
+    let mut entries = super::prepare_all(store, tenant_id, lines)?;
+    for entry in &mut entries {
+        entry.imported = true;
+    }
+    Ok(entries)
 }
 
 /// A cell a spreadsheet will not evaluate: one that would start a formula gets a leading `'`.

@@ -16,13 +16,15 @@
 //! erasable rows. HTTP lives in `api::consent`; SQL in `store`; idempotency keys
 //! in `crate::idempotency`.
 
-pub mod address;
+/// E-mail addresses as the ledger keys them: the SDK's one rule, shared with both verifiers.
+pub use consent_ledger_sdk::address;
 mod campaign;
 mod collection_points;
 mod confirmation;
 mod decision;
 mod entries;
 mod erasure;
+mod exceptions;
 mod events;
 mod history;
 mod holds;
@@ -45,7 +47,10 @@ pub use decision::{check_many, decide, suppression, MAX_CHECK};
 pub use entries::{CollectionPointEntry, ConsentEventEntry};
 pub use erasure::erase;
 pub(crate) use events::prepare_all;
-pub use events::{clean_evidence, prepare_event, prepare_events, recorded, MAX_BATCH};
+pub use events::{
+    chain_of, clean_evidence, effect, may_be_bound, prepare_event, prepare_events, recorded,
+    MAX_BATCH,
+};
 pub use history::{export, history};
 pub use holds::{set_legal_hold, HoldChange};
 pub use regulator::{record_regulator_read, regulator_reads};

@@ -22,6 +22,42 @@ pub struct Evidence {
     pub confirmation_message_id: Option<String>,
     /// Evidence of the legal basis (e.g. where the business card was received).
     pub note: Option<String>,
+    /// `address_notified`: how the person gave the address in writing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified_by: Option<WrittenNotice>,
+    /// `address_notified`: the date it was given, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified_on: Option<String>,
+    /// `business_relationship`: the transaction or contract it rests on (an order or contract
+    /// number; no personal data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_reference: Option<String>,
+    /// `business_relationship`: the transaction's date, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_date: Option<String>,
+    /// `address_published`: where the address is published for business use (a URL, or a
+    /// medium such as a trade directory and its edition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_in: Option<String>,
+    /// `address_published`: the date the publication was checked, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_checked_on: Option<String>,
+    /// `address_published`: that no refusal of advertising mail was published beside the
+    /// address (the exception is lost if one was): must be `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_refusal_published: Option<bool>,
+}
+
+/// How an address was given in writing (Art. 3(1)(ii)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WrittenNotice {
+    /// A business card (名刺).
+    BusinessCard,
+    /// A written form the person filled in (申込書, アンケート用紙).
+    WrittenForm,
+    /// Another writing (a letter, a fax, an e-mail the person sent).
+    OtherWriting,
 }
 
 /// A consent event as a sender submits it.
@@ -166,6 +202,21 @@ pub struct RecordedEvent {
     /// a page; only its button confirms (mail scanners follow links). Valid 14 days.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirmation_url: Option<String>,
+    /// `false` when a refusal binds some of an opt-in's purposes: it is recorded, but changes
+    /// nothing for them (see `ineffective`).
+    pub effective: bool,
+    /// For an opt-in a refusal binds: which purposes, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ineffective: Option<Ineffective>,
+}
+
+/// Why an opt-in changed nothing for some of its purposes.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Ineffective {
+    /// The purposes it changed nothing for.
+    pub purposes: Vec<String>,
+    /// Why (a refusal binds them, Art. 3(3)).
+    pub reason: String,
 }
 
 /// A registered collection point version.

@@ -69,6 +69,19 @@ pub(super) fn check_purpose_key(purpose: &str) -> Result<(), DomainError> {
     }
 }
 
+/// A date of the calendar written `YYYY-MM-DD`, as that day's midnight UTC in Unix ms (by the
+/// verifiers' one reading of times, `strict_millis`).
+pub(crate) fn calendar_date(field: &str, text: &str) -> Result<i64, DomainError> {
+    (text.len() == 10)
+        .then(|| consent_ledger_sdk::evidence::verify::strict_millis(&format!("{text}T00:00:00Z")))
+        .flatten()
+        .ok_or_else(|| {
+            DomainError::Invalid(format!(
+                "{field} must be a date of the calendar, like 2026-03-01 (not {text:?})"
+            ))
+        })
+}
+
 /// Ids we issue are short and plain; anything else (control characters, NUL) is not an id.
 pub(crate) fn plain_id(id: &str) -> bool {
     !id.is_empty()

@@ -30,25 +30,10 @@ use crate::log::{Log, LogError};
 use crate::store::{EventRow, LeafIndex, Store};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use consent_ledger_sdk::consent::{ConsentLeaf, RelabelLeaf};
-use consent_ledger_sdk::map::leaf_prev;
 
-/// The chain ending at leaf `head`, as the log links it (each leaf's `prev`), oldest first:
-/// every leaf of the subject — events, erasures, a relabelling and the older history before it.
+/// The chain ending at leaf `head`, oldest first (`consent::chain_of`), in one read.
 fn chain_from(store: &Store, head: Option<u64>) -> Result<Vec<(u64, Vec<u8>)>, DomainError> {
-    let mut chain = Vec::new();
-    let mut at = head;
-    while let Some(index) = at {
-        let bytes = store
-            .read(|r| Ok::<_, DomainError>(r.leaf_data(index, index + 1)?))?
-            .pop()
-            .ok_or_else(|| LogError::Corrupt(format!("no leaf {index}")))?;
-        at = leaf_prev(&bytes)
-            .map_err(|e| LogError::Corrupt(format!("leaf {index}: {e}")))?
-            .filter(|prev| *prev < index);
-        chain.push((index, bytes));
-    }
-    chain.reverse();
-    Ok(chain)
+    store.read(|r| consent::chain_of(r, head))
 }
 
 /// A cosigned checkpoint at least `size` and the consistency proof to it: waits (as for the

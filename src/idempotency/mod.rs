@@ -12,7 +12,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::consent::links::Links;
-use crate::consent::model::{ImportSummary, RecordedBatch, RecordedEvent, SignupRecorded};
+use crate::consent::model::{
+    ImportSummary, Ineffective, RecordedBatch, RecordedEvent, SignupRecorded,
+};
 use crate::consent::{recorded, ConsentEventEntry};
 use crate::error::DomainError;
 use crate::log::{Appended, Leaf, Log, LogEntry, LogError};
@@ -120,7 +122,20 @@ where
     }
     .await;
     match recorded {
-        Ok(appended) => Ok(Outcome::Recorded(answer(&appended, links, shape))),
+        Ok(appended) => {
+            // Only an opt-in after earlier events of its subject reads the log for its answer.
+            let effects = if appended.iter().any(crate::consent::may_be_bound) {
+                let (reader, appended) = (store.clone(), appended.clone());
+                store
+                    .blocking(true, move || {
+                        reader.read(|r| effects(r, &appended, shape))
+                    })
+                    .await?
+            } else {
+                vec![None; appended.len()]
+            };
+            Ok(Outcome::Recorded(answer(&appended, effects, links, shape)))
+        }
         Err(e) => {
             if let Some(mark) = mark {
                 let release_store = store.clone();
@@ -186,9 +201,35 @@ pub struct IdempotencyMark {
     claimed_at: i64,
 }
 
-/// The answer to a request that recorded `appended` (at least one event), in its shape.
-fn answer(appended: &[Appended], links: &Links, shape: AnswerShape) -> Answer {
+/// What each appended opt-in a refusal binds changed nothing for (read from its subject's
+/// chain in the log); for other shapes, nothing is read.
+fn effects(
+    r: &mut Repo<'_>,
+    appended: &[Appended],
+    shape: AnswerShape,
+) -> Result<Vec<Option<Ineffective>>, DomainError> {
+    match shape {
+        AnswerShape::Event | AnswerShape::Batch => appended
+            .iter()
+            .map(|a| crate::consent::effect(r, a))
+            .collect(),
+        AnswerShape::Signup | AnswerShape::Import => Ok(vec![None; appended.len()]),
+    }
+}
+
+/// The answer to a request that recorded `appended` (at least one event), in its shape, with
+/// each event's [`effects`].
+fn answer(
+    appended: &[Appended],
+    effects: Vec<Option<Ineffective>>,
+    links: &Links,
+    shape: AnswerShape,
+) -> Answer {
     let mut events: Vec<RecordedEvent> = appended.iter().map(|a| recorded(a, links)).collect();
+    for (event, ineffective) in events.iter_mut().zip(effects) {
+        event.effective = ineffective.is_none();
+        event.ineffective = ineffective;
+    }
     match shape {
         AnswerShape::Event => Answer::Event(events.swap_remove(0)),
         AnswerShape::Batch => Answer::Batch(RecordedBatch { events }),
@@ -333,7 +374,8 @@ fn rebuild_answer(r: &mut Repo<'_>, links: &Links, marker: &str) -> Result<Answe
         Some("import") => AnswerShape::Import,
         _ => AnswerShape::Event,
     };
-    Ok(answer(&appended, links, shape))
+    let effects = effects(r, &appended, shape)?;
+    Ok(answer(&appended, effects, links, shape))
 }
 
 /// Records the answer under the key, in the transaction of the request's last entry.

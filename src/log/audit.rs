@@ -38,7 +38,9 @@ pub struct MapAuditor {
     /// What the consent rules say of each subject so far.
     subjects: HashMap<Hash, Subject>,
     /// Hold keys whose latest `legal_hold` leaf is on.
-    holds: std::collections::HashSet<Hash>,
+    /// Tenants' hold keys with a hold in force, and its order's date (midnight UTC, Unix ms;
+    /// `None` from a state file written before orders were kept: the longer wait).
+    holds: std::collections::HashMap<Hash, Option<i64>>,
     /// Salted commitments a `relabel` leaf moved to a label: no leaf may name them again.
     closed: std::collections::HashSet<Hash>,
     path: PathBuf,
@@ -80,7 +82,13 @@ impl MapAuditor {
                 ["edge", h, hash_hex] => auditor.edge.push((number(h)? as u32, hash(hash_hex)?)),
                 ["head", key, index] => heads.push((hash(key)?, number(index)?)),
                 ["hold", key] => {
-                    auditor.holds.insert(hash(key)?);
+                    auditor.holds.insert(hash(key)?, None);
+                }
+                ["hold", key, order] => {
+                    let order = order
+                        .parse::<i64>()
+                        .map_err(|_| state(format!("bad line {line:?}")))?;
+                    auditor.holds.insert(hash(key)?, Some(order));
                 }
                 ["closed", key] => {
                     auditor.closed.insert(hash(key)?);
@@ -269,8 +277,11 @@ impl MapAuditor {
         for (key, index) in self.map.entries() {
             text.push_str(&format!("head {} {index}\n", crate::hex(key)));
         }
-        for key in &self.holds {
-            text.push_str(&format!("hold {}\n", crate::hex(key)));
+        for (key, order) in &self.holds {
+            match order {
+                Some(order) => text.push_str(&format!("hold {} {order}\n", crate::hex(key))),
+                None => text.push_str(&format!("hold {}\n", crate::hex(key))),
+            }
         }
         for key in &self.closed {
             text.push_str(&format!("closed {}\n", crate::hex(key)));
@@ -297,7 +308,7 @@ impl MapAuditor {
             })
         };
         if let Ok(event) = ConsentLeaf::parse(leaf) {
-            let recorded = time(&event.recorded_at)?;
+            time(&event.recorded_at)?;
             let subject = self.subjects.entry(*key).or_insert_with(|| Subject {
                 tenant: event.tenant.clone(),
                 ..Subject::default()
@@ -313,7 +324,7 @@ impl MapAuditor {
             }
             let changes = consent::apply(&subject.state, index, &event);
             subject.state.extend(changes);
-            subject.last = subject.last.max(recorded);
+            subject.last = subject.last.max(time(event.counts_from())?);
         } else if let Ok(hold) = LegalHoldLeaf::parse(leaf) {
             if *key != consent::hold_key(&hold.tenant) {
                 return Err(Alarm::MalformedChain(
@@ -322,7 +333,7 @@ impl MapAuditor {
                 ));
             }
             match hold.on {
-                true => self.holds.insert(*key),
+                true => self.holds.insert(*key, hold.order_millis()),
                 false => self.holds.remove(key),
             };
         } else if let Ok(erasure) = ErasureLeaf::parse(leaf) {
@@ -337,9 +348,10 @@ impl MapAuditor {
                     erasure.tenant
                 )));
             };
-            let due = match self.holds.contains(&consent::hold_key(&erasure.tenant)) {
-                true => consent::RETENTION_LEGAL_HOLD_DAYS,
-                false => consent::RETENTION_DAYS,
+            let hold = self.holds.get(&consent::hold_key(&erasure.tenant));
+            let due = match hold {
+                Some(_) => consent::RETENTION_LEGAL_HOLD_DAYS,
+                None => consent::RETENTION_DAYS,
             };
             // At least what the holds give (a longer wait is lawful).
             if erasure.retention_days < due || !KNOWN_PERIODS.contains(&erasure.retention_days) {
@@ -349,7 +361,8 @@ impl MapAuditor {
                 )));
             }
             let at = time(&erasure.recorded_at)?;
-            match erasure_refused(&subject.state, subject.last, erasure.retention_days, at) {
+            let order = hold.copied().flatten();
+            match erasure_refused(&subject.state, subject.last, erasure.retention_days, order, at) {
                 None => {}
                 Some(ErasureRefused::ConsentInForce(p)) => {
                     return Err(unlawful(format!("consent in force for {}", p.join(", "))))

@@ -238,7 +238,7 @@ async fn an_erased_address_is_checked_by_its_label_and_its_refusal_binds(db: Tes
     assert_eq!(answer["results"][0]["status"], "withdrawn", "{answer}");
     // The address comes back (an exception-basis opt-in does not lift the refusal).
     let body = json!({"event": "opt_in", "email": email, "purposes": ["newsletter"],
-        "basis": "business_relationship", "method": "web_form",
+        "basis": "business_relationship", "method": "web_form", "evidence": {"transaction_reference": "order 1234", "transaction_date": "2017-12-01"},
         "received_by": {"role": "sender", "name": "Sakura Shop"}});
     let res = app
         .call("POST", "/v1/events", Some(&shop.sender), Some(&body), &[])

@@ -1022,6 +1022,8 @@ async fn an_opt_out_binds_every_basis_and_beats_stale_opt_ins(db: TestDb) {
     // An exception basis does not survive a refusal (Art. 3(3)).
     let mut exception = event("opt_in", email, json!(["newsletter"]));
     exception["basis"] = json!("business_relationship");
+    exception["evidence"] =
+        json!({"transaction_reference": "order 1234", "transaction_date": "2017-12-01"});
     post_event(&s, &exception).await;
     assert_eq!(
         decide(&s, email, "newsletter").await["may_send"],

@@ -138,7 +138,7 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
         &app,
         &shop.sender,
         json!({"event": "opt_in", "email": email, "purposes": ["offers"],
-        "basis": "business_relationship", "method": "in_person",
+        "basis": "business_relationship", "method": "in_person", "evidence": {"transaction_reference": "order 1234", "transaction_date": "2017-12-01"},
         "received_by": {"role": "sender", "name": "Sakura Shop"}}),
     )
     .await;

@@ -191,9 +191,24 @@ pub struct ConsentLeaf {
     pub evidence_sha256: Option<String>,
     /// For a confirmation by link: the opt-in it confirms.
     pub confirms: Option<String>,
+    /// Imported from a legacy system (`POST /v1/events:import`): `method` is the original one,
+    /// and the event counts from its claimed time ([`ConsentLeaf::counts_from`]). Written only
+    /// when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imported: bool,
 }
 
 impl ConsentLeaf {
+    /// The time the event counts from — for `since` and the retention clock: when it was
+    /// recorded, or for an imported event when it happened (its original time).
+    pub fn counts_from(&self) -> &str {
+        if self.imported {
+            &self.occurred_at
+        } else {
+            &self.recorded_at
+        }
+    }
+
     /// The leaf from its bytes, if it is a well-formed `consent_event` of version 1.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
         let leaf: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
@@ -311,12 +326,13 @@ pub enum ErasureRefused {
 }
 
 /// Whether the law allows erasing a subject at `at` (Unix ms): no purpose may still be mailed,
-/// and `retention_days` must have run since `last_recorded`, its last event's recording. The
-/// server decides by it; the verifier checks each erasure leaf by it.
+/// and its retention must have run ([`retention_until`]). The server decides by it; the
+/// verifier and the auditor check each erasure leaf by it.
 pub fn erasure_refused(
     state: &SubjectState,
-    last_recorded: i64,
+    last: i64,
     retention_days: u64,
+    order: Option<i64>,
     at: i64,
 ) -> Option<ErasureRefused> {
     let granted: Vec<String> = state
@@ -327,8 +343,21 @@ pub fn erasure_refused(
     if !granted.is_empty() {
         return Some(ErasureRefused::ConsentInForce(granted));
     }
-    let until = last_recorded.saturating_add((retention_days as i64).saturating_mul(DAY_MS));
+    let until = retention_until(last, retention_days, order);
     (at < until).then_some(ErasureRefused::RetentionRunning(until))
+}
+
+/// Until when a subject's records must be kept (ordinance Art. 4(2)), in Unix ms: a month after
+/// its last event (`last`, the time it counts from) — or, under a measures order (a
+/// `retention_days` of [`RETENTION_LEGAL_HOLD_DAYS`] with the order's date `order`, midnight
+/// UTC), a year from the order, or the month after the last event if that is later. A year
+/// with no order date known runs from the last event (the longer wait).
+pub fn retention_until(last: i64, retention_days: u64, order: Option<i64>) -> i64 {
+    let after = |from: i64, days: u64| from.saturating_add((days as i64).saturating_mul(DAY_MS));
+    match order.filter(|_| retention_days == RETENTION_LEGAL_HOLD_DAYS) {
+        Some(order) => after(order, RETENTION_LEGAL_HOLD_DAYS).max(after(last, RETENTION_DAYS)),
+        None => after(last, retention_days),
+    }
 }
 
 /// The `type` of a legal hold leaf.
@@ -392,9 +421,27 @@ pub fn hold_key(tenant_id: &str) -> [u8; 32] {
 /// The retention period an erasure at leaf `at` must state, given the tenant's hold leaves in
 /// log order: a year if the latest hold before it is on, else a month.
 pub fn retention_days_at(holds: &[(u64, LegalHoldLeaf)], at: u64) -> u64 {
+    match hold_at(holds, at) {
+        Some(_) => RETENTION_LEGAL_HOLD_DAYS,
+        None => RETENTION_DAYS,
+    }
+}
+
+/// The hold in force at leaf `at` (the latest before it, if on), given the tenant's hold leaves
+/// in log order.
+pub fn hold_at(holds: &[(u64, LegalHoldLeaf)], at: u64) -> Option<&LegalHoldLeaf> {
     match holds.iter().rev().find(|(i, _)| *i < at) {
-        Some((_, hold)) if hold.on => RETENTION_LEGAL_HOLD_DAYS,
-        _ => RETENTION_DAYS,
+        Some((_, hold)) if hold.on => Some(hold),
+        _ => None,
+    }
+}
+
+impl LegalHoldLeaf {
+    /// The order's date as its midnight UTC, Unix ms (`None` if it is not a date).
+    pub fn order_millis(&self) -> Option<i64> {
+        (self.order_date.len() == 10)
+            .then(|| crate::evidence::verify::strict_millis(&format!("{}T00:00:00Z", self.order_date)))
+            .flatten()
     }
 }
 
@@ -450,7 +497,8 @@ pub struct PurposeState {
     pub leaf_index: u64,
     /// Its claimed time, Unix milliseconds (a later fresh consent must be claimed after it).
     pub occurred_at: i64,
-    /// When it was recorded, Unix milliseconds.
+    /// The time it counts from ([`ConsentLeaf::counts_from`]: recorded, or claimed for an
+    /// imported event), Unix milliseconds: the decision's `since`.
     pub recorded_at: i64,
 }
 
@@ -501,7 +549,7 @@ pub fn apply(
     leaf: &ConsentLeaf,
 ) -> Vec<(String, PurposeState)> {
     let claimed = millis(&leaf.occurred_at).unwrap_or(0);
-    let recorded = millis(&leaf.recorded_at).unwrap_or(0);
+    let recorded = millis(leaf.counts_from()).unwrap_or(0);
     let set = |status: Status, basis: Option<Basis>| PurposeState {
         status,
         basis,
@@ -515,11 +563,8 @@ pub fn apply(
             let mut changes = Vec::new();
             for purpose in leaf.purposes.list().unwrap_or_default() {
                 let current = effective(state, purpose);
-                // A refusal binds every basis: only fresh consent claimed after it lifts it.
-                if let Some(refusal) = current.filter(|e| e.status == Status::Withdrawn) {
-                    if leaf.basis != Some(Basis::Consent) || claimed <= refusal.occurred_at {
-                        continue;
-                    }
+                if refusal_binds(current, leaf.basis, claimed) {
+                    continue;
                 }
                 let granted = current.is_some_and(|e| e.status == Status::Granted);
                 match (leaf.confirmation_required, granted) {
@@ -557,6 +602,31 @@ pub fn apply(
             })
             .collect(),
     }
+}
+
+/// Whether a refusal in force (`current`) binds an opt-in on `basis` claimed at `claimed` (Unix
+/// ms): a refusal binds every basis, so only fresh consent claimed after it lifts it (Art. 3(3)).
+fn refusal_binds(current: Option<&PurposeState>, basis: Option<Basis>, claimed: i64) -> bool {
+    current
+        .filter(|e| e.status == Status::Withdrawn)
+        .is_some_and(|refusal| basis != Some(Basis::Consent) || claimed <= refusal.occurred_at)
+}
+
+/// The purposes of an opt-in that a refusal before it binds, given the subject's state before
+/// it: for them the opt-in changes nothing (its leaf is recorded all the same). Empty for
+/// other events.
+pub fn bound_by_refusal(state: &SubjectState, leaf: &ConsentLeaf) -> Vec<String> {
+    if leaf.event != EventKind::OptIn {
+        return Vec::new();
+    }
+    let claimed = millis(&leaf.occurred_at).unwrap_or(0);
+    leaf.purposes
+        .list()
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| refusal_binds(effective(state, p), leaf.basis, claimed))
+        .cloned()
+        .collect()
 }
 
 /// A subject's state after its events, in log order, with their leaf indexes.

@@ -1,7 +1,8 @@
 //! consent-ledger's Rust SDK: everything needed to check the ledger's proofs offline, with
 //! nothing but the log's published verifier key — and a small typed client for its HTTP API.
 //!
-//! The consent rules, once: [`consent`] (the vocabulary, the `consent_event` leaf, and the pure
+//! The consent rules, once: [`address`] (how an address is validated and normalised),
+//! [`consent`] (the vocabulary, the `consent_event` leaf, and the pure
 //! function that applies an event to a subject's state).
 //!
 //! Verification (no network, no clock): [`hash`] (RFC 9162 hashing), [`jcs`] (canonical leaf
@@ -11,6 +12,7 @@
 //! (bundle types and [`evidence::verify::verify`]). The server uses this crate for all of them:
 //! there is one verifier. [`client`] (feature `client`, on by default) speaks the HTTP API.
 
+pub mod address;
 #[cfg(feature = "client")]
 pub mod campaign;
 pub mod client;

@@ -30,6 +30,13 @@ export interface ConsentLeaf {
   confirmation_required: boolean;
   evidence_sha256: string | null;
   confirms: string | null;
+  /** Imported from a legacy system: counts from its claimed time (absent: false). */
+  imported: boolean;
+}
+
+/** The time an event counts from (`since`, the retention clock): recorded, or claimed if imported. */
+export function countsFrom(leaf: ConsentLeaf): string {
+  return leaf.imported ? leaf.occurred_at : leaf.recorded_at;
 }
 
 /** A purpose's state and the event that set it. */
@@ -40,7 +47,7 @@ export interface PurposeState {
   leafIndex: number;
   /** Claimed time, Unix milliseconds. */
   occurredAt: number;
-  /** Recorded time, Unix milliseconds. */
+  /** The time it counts from (`countsFrom`), Unix milliseconds: the decision's `since`. */
   recordedAt: number;
 }
 
@@ -56,6 +63,7 @@ const BASES = ["consent", "address_notified", "business_relationship", "address_
 const MEMBERS = [
   "type", "v", "tenant", "event_id", "subject", "event", "purposes", "basis", "method", "collection_point",
   "received_by", "occurred_at", "recorded_at", "prev", "confirmation_required", "evidence_sha256", "confirms",
+  "imported",
 ];
 // Members that may be left out (as the Rust struct's optional ones): null then.
 const OPTIONAL = ["basis", "collection_point", "prev", "evidence_sha256", "confirms"];
@@ -68,7 +76,7 @@ export function parseConsentLeaf(doc: unknown): ConsentLeaf | string {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
   const d = doc as Record<string, unknown>;
   for (const key of Object.keys(d)) if (!MEMBERS.includes(key)) return `unknown field \`${key}\``;
-  for (const key of MEMBERS) if (!(key in d) && !OPTIONAL.includes(key)) return `missing field \`${key}\``;
+  for (const key of MEMBERS) if (!(key in d) && !OPTIONAL.includes(key) && key !== "imported") return `missing field \`${key}\``;
   const receiver = d.received_by as Record<string, unknown> | null;
   const checks: [boolean, string][] = [
     [d.type === "consent_event", "type"],
@@ -86,10 +94,12 @@ export function parseConsentLeaf(doc: unknown): ConsentLeaf | string {
     [nullOr(d.prev, (p) => Number.isSafeInteger(p) && (p as number) >= 0), "prev"],
     [typeof d.confirmation_required === "boolean", "confirmation_required"],
     [nullOr(d.evidence_sha256, isString) && nullOr(d.confirms, isString), "evidence_sha256, confirms"],
+    [d.imported === undefined || typeof d.imported === "boolean", "imported"],
   ];
   for (const [ok, what] of checks) if (!ok) return `invalid ${what}`;
   const leaf = { ...d } as Record<string, unknown>;
   for (const key of OPTIONAL) leaf[key] ??= null;
+  leaf.imported ??= false;
   return leaf as unknown as ConsentLeaf;
 }
 
@@ -119,7 +129,7 @@ export function pending(state: SubjectState, only: string[] | null): string[] {
 export function apply(state: SubjectState, leafIndex: number, leaf: ConsentLeaf): [string, PurposeState][] {
   const claimed = millis(leaf.occurred_at);
   const set = (status: Status, basis: Basis | null): PurposeState => ({
-    status, basis, eventId: leaf.event_id, leafIndex, occurredAt: claimed, recordedAt: millis(leaf.recorded_at),
+    status, basis, eventId: leaf.event_id, leafIndex, occurredAt: claimed, recordedAt: millis(countsFrom(leaf)),
   });
   const list = leaf.purposes === "all" ? null : leaf.purposes;
   if (leaf.event === "opt_in") {
@@ -222,14 +232,25 @@ export const RETENTION_DAYS = 31;
 export const RETENTION_LEGAL_HOLD_DAYS = 366;
 
 /** Why the law does not allow erasing a subject at `at` (Unix ms), or null: consent in force for
- * some purpose, or the retention period since `lastRecorded` still running (until when). */
+ * some purpose, or its retention (`retentionUntil`) still running (until when). */
 export function erasureRefused(
-  state: SubjectState, lastRecorded: number, retentionDays: number, at: number,
+  state: SubjectState, last: number, retentionDays: number, order: number | null, at: number,
 ): { consentInForce: string[] } | { retentionUntil: number } | null {
   const granted = [...state.keys()].filter((p) => p !== ALL && effective(state, p)?.status === "granted");
   if (granted.length > 0) return { consentInForce: granted };
-  const until = lastRecorded + retentionDays * 86_400_000;
+  const until = retentionUntil(last, retentionDays, order);
   return at < until ? { retentionUntil: until } : null;
+}
+
+/** Until when records must be kept (ordinance Art. 4(2)): a month after the last event, or under a
+ * measures order (a year stated, with the order's date at midnight UTC) a year from the order, or
+ * that month if later; a year with no order date known runs from the last event. */
+export function retentionUntil(last: number, retentionDays: number, order: number | null): number {
+  const day = 86_400_000;
+  if (order !== null && retentionDays === RETENTION_LEGAL_HOLD_DAYS) {
+    return Math.max(order + RETENTION_LEGAL_HOLD_DAYS * day, last + RETENTION_DAYS * day);
+  }
+  return last + retentionDays * day;
 }
 
 /** A `legal_hold` leaf (docs/log-format.md): a tenant's hold put on or lifted, with its order. */
@@ -264,8 +285,14 @@ export function parseLegalHoldLeaf(doc: unknown): LegalHoldLeaf | string {
   return { ...d, prev: d.prev ?? null } as unknown as LegalHoldLeaf;
 }
 
+/** The hold in force at leaf `at` (the tenant's latest before it, if on), or null. */
+export function holdAt(holds: [number, LegalHoldLeaf][], at: number): LegalHoldLeaf | null {
+  const before = holds.filter(([i]) => i < at);
+  const latest = before.length > 0 ? before[before.length - 1][1] : null;
+  return latest?.on ? latest : null;
+}
+
 /** The retention period an erasure at leaf `at` must state: a year if the tenant's latest hold before it is on. */
 export function retentionDaysAt(holds: [number, LegalHoldLeaf][], at: number): number {
-  const before = holds.filter(([i]) => i < at);
-  return before.length > 0 && before[before.length - 1][1].on ? RETENTION_LEGAL_HOLD_DAYS : RETENTION_DAYS;
+  return holdAt(holds, at) ? RETENTION_LEGAL_HOLD_DAYS : RETENTION_DAYS;
 }

@@ -10,6 +10,7 @@ export type {
   LinkRequest, LinkBatch, Problem, NewCollectionPoint, CollectionPoint,
 } from "./client.js";
 export { verifyEvidence, verifyDecision, verifyCampaign, decisionsFromLeaves, strictMillis, DECISION_FORMAT, CAMPAIGN_PROOF_FORMAT } from "./verify.js";
+export { normalizeAddress, headerForm, isLegacyDomain, LEGACY_DOMAINS } from "./address.js";
 export { vrfVerify, verifyLabel, vrfInput } from "./label.js";
 export { apply, effective, parseConsentLeaf, replay, ALL, NO_STATUS } from "./consent.js";
 export type { ConsentLeaf, PurposeState, SubjectState, Status } from "./consent.js";

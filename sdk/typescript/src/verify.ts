@@ -4,12 +4,13 @@
 // per-address chain, completeness (the subject map), templates, decisions replayed from the
 // events, and optionally consistency with a trusted checkpoint and a witness quorum (tlog-policy).
 
+import { normalizeAddress } from "./address.js";
 import { commitment, holdKey, parametersKey, parametersPublicKey, verifyLabel } from "./label.js";
 import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
 import {
-  ALL, ConsentLeaf, effective, ErasureLeaf, erasureRefused, LegalHoldLeaf, NO_STATUS, parseConsentLeaf,
+  ALL, ConsentLeaf, countsFrom, effective, holdAt, ErasureLeaf, erasureRefused, LegalHoldLeaf, NO_STATUS, parseConsentLeaf,
   parseErasureLeaf, parseLegalHoldLeaf, parseRelabelLeaf, RelabelLeaf, replay, RETENTION_DAYS, RETENTION_LEGAL_HOLD_DAYS, retentionDaysAt,
   SubjectState,
 } from "./consent.js";
@@ -42,8 +43,9 @@ export interface VerifyOptions {
   trusted?: { checkpoint: string; consistency: string[]; allowOlder?: boolean };
   /** tlog-policy text: the witness quorum the bundle's checkpoint needs. */
   policy?: string;
-  /** The address the bundle must be of, normalised as the service keeps it (as the Rust
-   * verifier's `check_address`): a look-alike's history is complete and valid, but not this one. */
+  /** The address the bundle must be of (normalised here as the service keeps it, by the same
+   * rule as the Rust verifier's `check_address`): a look-alike's history is complete and valid,
+   * but not this one. */
   email?: string;
 }
 
@@ -108,12 +110,14 @@ export async function verifyEvidence(
     const report = await verifyUnchecked(input, vkey, options);
     if (options.email !== undefined) {
       const given = (typeof input === "string" ? (parseDocument(input) as unknown as Bundle) : input)?.subject?.email;
-      const ok = given === options.email;
+      const asked = normalizeAddress(options.email);
+      const ok = "address" in asked && given === asked.address;
       report.items.push({
         what: "subject: the address asked about",
         ok,
-        detail: ok ? `the bundle is of ${options.email}` : typeof given === "string"
-          ? `the bundle is of ${JSON.stringify(given)}, not of ${JSON.stringify(options.email)}` : "the bundle names no address",
+        detail: !("address" in asked) ? `${JSON.stringify(options.email)} is not an address: ${asked.error}`
+          : ok ? `the bundle is of ${asked.address}` : typeof given === "string"
+          ? `the bundle is of ${JSON.stringify(given)}, not of ${JSON.stringify(asked.address)}` : "the bundle names no address",
       });
       report.passed = report.passed && ok;
     }
@@ -283,9 +287,12 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
       due === null ? "the bundle does not prove the tenant's legal holds" : `the tenant's legal holds give ${due} days; it states ${erasure.retention_days}`,
     );
     const before = documents.filter(([i]) => i < index);
-    const recorded = before.map(([, leaf]) => strictMillis(leaf.recorded_at)).filter((t): t is number => t !== null);
+    const recorded = before.map(([, leaf]) => strictMillis(countsFrom(leaf))).filter((t): t is number => t !== null);
     const last = recorded.length > 0 ? Math.max(...recorded) : null;
     const at = strictMillis(erasure.recorded_at);
+    // A measures order's year runs from the order (ordinance Art. 4(2)).
+    const hold = holds === null ? null : holdAt(holds, index);
+    const order = hold && hold.order_date.length === 10 ? strictMillis(`${hold.order_date}T00:00:00Z`) : null;
     let allowed = false;
     let detail: string;
     if (erasure.retention_days !== RETENTION_DAYS && erasure.retention_days !== RETENTION_LEGAL_HOLD_DAYS) {
@@ -293,7 +300,7 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     } else if (last === null || at === null) {
       detail = "its time, or the last event's, is not RFC 3339";
     } else {
-      const refused = erasureRefused(replay(before), last, erasure.retention_days, at);
+      const refused = erasureRefused(replay(before), last, erasure.retention_days, order, at);
       allowed = refused === null;
       detail = refused === null ? `${erasure.recorded_at}, after ${erasure.retention_days} days without consent in force`
         : "consentInForce" in refused ? `consent was in force for ${refused.consentInForce.join(", ")}`

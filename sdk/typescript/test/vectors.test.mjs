@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 import { ml_dsa44 } from "@noble/post-quantum/ml-dsa.js";
 
-import { cosignedAt, decisionsFromLeaves, parseConsentLeaf, strictMillis, verifyCampaign, verifyDecision, verifyEvidence } from "../dist/index.js";
+import { cosignedAt, decisionsFromLeaves, headerForm, normalizeAddress, parseConsentLeaf, strictMillis, verifyCampaign, verifyDecision, verifyEvidence } from "../dist/index.js";
 
 const vectors = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "vectors");
 const read = (name) => JSON.parse(readFileSync(join(vectors, name), "utf8"));
@@ -144,4 +144,18 @@ test("verifyEvidence with email: the bundle must be of exactly that address, as 
   const other = await verifyEvidence(valid, vkey, { email: "someone.else@example.jp" });
   assert.equal(other.passed, false);
   assert.deepEqual(other.items.filter((i) => !i.ok).map((i) => i.what), ["subject: the address asked about"]);
+});
+
+test("normalizeAddress keeps and refuses the addresses the Rust rule does", () => {
+  const { cases } = read("addresses.json");
+  assert.ok(cases.length > 40);
+  for (const c of cases) {
+    const got = normalizeAddress(c.input);
+    assert.deepEqual("address" in got ? got.address : null, c.normalised, JSON.stringify(c.input));
+  }
+});
+
+test("a legacy local part is quoted in headers", () => {
+  assert.equal(headerForm("taro..hanako@docomo.ne.jp"), '"taro..hanako"@docomo.ne.jp');
+  assert.equal(headerForm("taro.hanako@docomo.ne.jp"), "taro.hanako@docomo.ne.jp");
 });

@@ -252,7 +252,15 @@ pub fn check_address(report: &mut Report, bundle: &[u8], asked: &str) {
     let given = serde_json::from_slice::<Value>(bundle)
         .ok()
         .and_then(|b| b["subject"]["email"].as_str().map(str::to_string));
-    let ok = given.as_deref() == Some(asked);
+    let asked = match crate::address::EmailAddress::parse(asked) {
+        Ok(address) => address.as_str().to_string(),
+        Err(e) => {
+            let detail = format!("{asked:?} is not an address: {e}");
+            report.check("subject: the address asked about", false, detail);
+            return;
+        }
+    };
+    let ok = given.as_deref() == Some(asked.as_str());
     report.check(
         "subject: the address asked about",
         ok,
@@ -1475,8 +1483,8 @@ fn check_holds(
 }
 
 /// Every erasure: the law allowed it when it was recorded — no consent in force (by the events
-/// before it) and the retention period it states (one month, or a year under a legal hold) run
-/// since the last event before it; and the evidence it says it erased is of events before it.
+/// before it) and the retention period it states run (one month since the last event before it,
+/// or under a legal hold a year from the order's date, and at least that month); and the evidence it says it erased is of events before it.
 /// It changes no decision: a refusal survives erasure.
 fn check_erasures(
     report: &mut Report,
@@ -1515,9 +1523,13 @@ fn check_erasures(
         let state = consent::replay(before.iter().map(|(i, leaf)| (*i, leaf)));
         let last = before
             .iter()
-            .filter_map(|(_, leaf)| strict_millis(&leaf.recorded_at))
+            .filter_map(|(_, leaf)| strict_millis(leaf.counts_from()))
             .max();
         let at = strict_millis(&erasure.recorded_at);
+        // A measures order's year runs from the order (ordinance Art. 4(2)).
+        let order = holds
+            .and_then(|holds| consent::hold_at(holds, *index))
+            .and_then(LegalHoldLeaf::order_millis);
         let known = [consent::RETENTION_DAYS, consent::RETENTION_LEGAL_HOLD_DAYS];
         let detail = match (last, at) {
             _ if !known.contains(&erasure.retention_days) => Err(format!(
@@ -1525,7 +1537,7 @@ fn check_erasures(
                 erasure.retention_days, known[0], known[1]
             )),
             (Some(last), Some(at)) => {
-                match consent::erasure_refused(&state, last, erasure.retention_days, at) {
+                match consent::erasure_refused(&state, last, erasure.retention_days, order, at) {
                     None => Ok(format!(
                         "{}, after {} days without consent in force",
                         erasure.recorded_at, erasure.retention_days

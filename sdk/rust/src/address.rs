@@ -1,4 +1,6 @@
 //! E-mail addresses as the ledger keys them: [`EmailAddress::parse`] validates and normalises.
+//! One rule for the server and both verifiers (the TypeScript SDK ports it; both are checked on
+//! `sdk/vectors/addresses.json`).
 //!
 //! The rule (documented in `docs/log-format.md`): trim surrounding whitespace; split at the last
 //! `@`; the domain is converted to ASCII (IDNA/UTS 46, so `例え.jp` → `xn--r8jz45g.jp`) and
@@ -7,6 +9,14 @@
 //! `Taro@…` also stops mail to `taro@…`, which is what the recipient means. No other folding
 //! (dots, `+tags`) is done: those are different mailboxes at many providers. Quoted local parts and
 //! IP-literal domains are refused.
+//!
+//! The local part is an RFC 5322 dot-atom, with one exception: on the Japanese mobile carriers'
+//! mail domains ([`LEGACY_DOMAINS`] and their subdomains) its dots may also stand anywhere —
+//! consecutive (`taro..hanako`), before `@` (`taro.@`) or first (`.taro`) — as NTT docomo and
+//! au issued until 2009 and Japanese mail systems accept. Those dots are kept exactly: `a..b`
+//! and `a.b` are different mailboxes. A quoted local part whose content is such a dot-atom
+//! (`"taro..hanako"@docomo.ne.jp`, how a mail header writes it) is the same address unquoted;
+//! [`EmailAddress::header_form`] writes it back that way.
 
 use std::fmt;
 
@@ -36,6 +46,23 @@ impl TryFrom<String> for EmailAddress {
 #[error("invalid e-mail address: {0}")]
 pub struct AddressError(pub &'static str);
 
+/// The mail domains of Japan's mobile carriers where addresses that break the dot-atom rule
+/// were issued (NTT docomo and au until 2009: consecutive dots, dots before `@` or at the
+/// start), with their subdomains (`biz.ezweb.ne.jp`); `au.com` because au's customers kept
+/// their ezweb local parts when it opened (2018). SoftBank, Vodafone, Willcom and EMOBILE
+/// never issued such addresses, so their domains keep the strict rule.
+pub const LEGACY_DOMAINS: &[&str] = &["docomo.ne.jp", "ezweb.ne.jp", "au.com"];
+
+/// Whether `domain` (ASCII, lower case) is a carrier's, where legacy local parts are accepted.
+pub fn is_legacy_domain(domain: &str) -> bool {
+    LEGACY_DOMAINS.iter().any(|d| {
+        domain == *d
+            || domain
+                .strip_suffix(d)
+                .is_some_and(|head| head.ends_with('.'))
+    })
+}
+
 const ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
 
 /// Unicode's default-ignorable code points (format and bidi controls, zero-width characters,
@@ -61,15 +88,18 @@ impl EmailAddress {
         let (local, domain) = input
             .rsplit_once('@')
             .ok_or(AddressError("there is no '@'"))?;
+        // `"taro..hanako"@…` is how a header writes a legacy local part: the same mailbox.
+        let local = match local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+            Some(inner) if !inner.is_empty() && !inner.contains(['"', '\\']) => inner,
+            _ => local,
+        };
         if local.is_empty() || local.len() > 64 {
             return Err(AddressError("the part before '@' must be 1–64 bytes"));
         }
-        if local.starts_with('"')
-            || local.starts_with('.')
-            || local.ends_with('.')
-            || local.contains("..")
-        {
-            return Err(AddressError("the part before '@' is not a plain dot-atom (no quotes, no leading, trailing or double dots)"));
+        if local.starts_with('"') || local.chars().all(|c| c == '.') {
+            return Err(AddressError(
+                "the part before '@' is not a plain dot-atom (no quotes, no leading, trailing or double dots)",
+            ));
         }
         // Any script, but no invisible, format or bidi characters, which would make one address
         // look like another and get its own label (a second history under a name that reads
@@ -88,6 +118,13 @@ impl EmailAddress {
         }
         let domain = idna::domain_to_ascii(domain)
             .map_err(|_| AddressError("the domain is not a valid domain name"))?;
+        let dotted = local.starts_with('.') || local.ends_with('.') || local.contains("..");
+        if dotted && !is_legacy_domain(&domain.to_ascii_lowercase()) {
+            return Err(AddressError(
+                "the part before '@' is not a plain dot-atom (no quotes, no leading, trailing or double dots; \
+                 those are accepted only on the Japanese mobile carriers' domains)",
+            ));
+        }
         let labels: Vec<&str> = domain.split('.').collect();
         let label_ok = |l: &&str| {
             !l.is_empty()
@@ -119,6 +156,18 @@ impl EmailAddress {
     /// The normalised address.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The address as a mail header writes it (RFC 5322 `addr-spec`): as it is, or with a
+    /// legacy local part (consecutive dots, a dot before `@`) as a quoted string,
+    /// `"taro..hanako"@docomo.ne.jp`.
+    pub fn header_form(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').expect("a parsed address has an '@'");
+        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            format!("\"{local}\"@{domain}")
+        } else {
+            self.0.clone()
+        }
     }
 }
 
@@ -167,10 +216,17 @@ mod tests {
             "a@localhost",
             "a b@example.jp",
             "a@exa mple.jp",
-            "\"q\"@example.jp",
+            "\"q r\"@example.jp",
+            "\"\"@example.jp",
             ".a@example.jp",
             "a.@example.jp",
             "a..b@example.jp",
+            "a..b@notdocomo.ne.jp",
+            "a..b@softbank.ne.jp",
+            "..@docomo.ne.jp",
+            "\"a b\"@docomo.ne.jp",
+            "\"a..b\"@example.jp",
+            "a..b@docomo.ne.jp.example.com",
             "a@[127.0.0.1]",
             "a@-x.jp",
             "a@x-.jp",
@@ -189,5 +245,50 @@ mod tests {
             );
         }
         assert!(EmailAddress::parse(&format!("{}@example.jp", "a".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn keeps_the_carriers_legacy_local_parts_exactly() {
+        for (input, normalised) in [
+            ("taro..hanako@docomo.ne.jp", "taro..hanako@docomo.ne.jp"),
+            ("Taro.@EZweb.ne.jp", "taro.@ezweb.ne.jp"),
+            ("A...b.@docomo.ne.jp", "a...b.@docomo.ne.jp"),
+            ("x..y@biz.ezweb.ne.jp", "x..y@biz.ezweb.ne.jp"),
+            (".taro@au.com", ".taro@au.com"),
+            ("\"taro..hanako\"@docomo.ne.jp", "taro..hanako@docomo.ne.jp"),
+            ("\"taro\"@example.jp", "taro@example.jp"),
+        ] {
+            assert_eq!(EmailAddress::parse(input).unwrap().as_str(), normalised);
+        }
+        assert_ne!(
+            EmailAddress::parse("a..b@docomo.ne.jp").unwrap(),
+            EmailAddress::parse("a.b@docomo.ne.jp").unwrap(),
+            "no dot folding: two mailboxes"
+        );
+    }
+
+    #[test]
+    fn a_legacy_local_part_is_quoted_in_headers() {
+        let legacy = EmailAddress::parse("taro..hanako@docomo.ne.jp").unwrap();
+        assert_eq!(legacy.header_form(), "\"taro..hanako\"@docomo.ne.jp");
+        let plain = EmailAddress::parse("taro.hanako@docomo.ne.jp").unwrap();
+        assert_eq!(plain.header_form(), "taro.hanako@docomo.ne.jp");
+    }
+
+    /// The golden vectors the TypeScript port is checked on too.
+    #[test]
+    fn normalises_the_golden_vectors() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/addresses.json");
+        let vectors: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for case in vectors["cases"].as_array().unwrap() {
+            let input = case["input"].as_str().unwrap();
+            let got = EmailAddress::parse(input).ok();
+            assert_eq!(
+                got.as_ref().map(EmailAddress::as_str),
+                case["normalised"].as_str(),
+                "{input:?}"
+            );
+        }
     }
 }
