@@ -197,6 +197,7 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
             purposes: vec![PurposeDefinition {
                 purpose: "newsletter".into(),
                 description: String::new(),
+                ..Default::default()
             }],
             ..Default::default()
         },

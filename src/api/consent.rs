@@ -12,7 +12,6 @@ use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::consent::{self, model::*};
 use crate::idempotency::{self, AnswerShape, IdempotencyKey, Outcome};
-use crate::log::LogEntry;
 
 /// Create a tenant (admin).
 #[utoipa::path(post, path = "/v1/tenants", tag = "consent", security(("bearer" = [])), request_body = NewTenant,
@@ -109,7 +108,9 @@ pub async fn set_legal_hold(
 }
 
 /// Register a collection point version: the exact consent screen, form or template. Its id is
-/// content-addressed; it becomes a log leaf. Registering an existing version returns it (200).
+/// content-addressed; it becomes a log leaf, the start of its period of use. Registering an
+/// existing version returns it (200). A new version does not retire older ones: several may be
+/// in use at once; retire each when it is no longer shown.
 #[utoipa::path(post, path = "/v1/collection-points", tag = "consent", security(("bearer" = [])), request_body = NewCollectionPoint,
     responses((status = 201, body = CollectionPoint), (status = 200, description = "Already registered", body = CollectionPoint),
               (status = 403, body = Problem, content_type = "application/problem+json"), ))]
@@ -120,36 +121,91 @@ pub async fn register_collection_point(
     body: web::Json<NewCollectionPoint>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(None, Access::Write)?;
+    let (created, version) =
+        consent::register_collection_point(&state.store, &state.log, &tenant_id, body.into_inner())
+            .await?;
+    Ok(match created {
+        true => HttpResponse::Created().json(version),
+        false => HttpResponse::Ok().json(version),
+    })
+}
+
+/// A page of collection point versions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CollectionPointQuery {
+    /// Only the versions of this name.
+    pub name: Option<String>,
+    /// Cursor: `next_after` of the previous page.
+    pub after: Option<u64>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<i64>,
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+}
+
+/// The tenant's collection point versions in registration order, each with its period of use.
+/// Paginated with a cursor.
+#[utoipa::path(get, path = "/v1/collection-points", tag = "consent", security(("bearer" = [])), params(CollectionPointQuery),
+    responses((status = 200, body = CollectionPointPage), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/collection-points")]
+pub async fn list_collection_points(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<CollectionPointQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let CollectionPointQuery {
+        name,
+        after,
+        limit,
+        tenant,
+    } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
     let store = state.store.clone();
-    let prepared = web::block(move || {
-        consent::prepare_collection_point(&store, &tenant_id, body.into_inner())
+    let page = web::block(move || {
+        consent::collection_points(&store, &tenant_id, name.as_deref(), after, limit)
     })
     .await??;
-    let entry = match prepared {
-        Err(existing) => return Ok(HttpResponse::Ok().json(existing)),
-        Ok(entry) => entry,
-    };
-    let (id, name, content_sha256) = (
-        entry.id(),
-        entry.name().to_string(),
-        entry.content_sha256().to_string(),
-    );
-    let appended = state
-        .log
-        .append_entries(vec![Box::new(entry) as Box<dyn LogEntry>])
-        .await?;
-    let doc: serde_json::Value =
-        serde_json::from_slice(appended[0].leaf.bytes()).unwrap_or_default();
-    Ok(HttpResponse::Created().json(CollectionPoint {
-        id,
-        name,
-        content_sha256,
-        leaf_index: appended[0].index,
-        registered_at: doc["registered_at"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    }))
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One collection point version, with its content and its period of use.
+#[utoipa::path(get, path = "/v1/collection-points/{id}", tag = "consent", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The version's id"), TenantQuery),
+    responses((status = 200, body = CollectionPoint), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/collection-points/{id}")]
+pub async fn read_collection_point(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<TenantQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(query.tenant.as_deref(), Access::Read)?;
+    let store = state.store.clone();
+    let version =
+        web::block(move || consent::collection_point(&store, &tenant_id, &id)).await??;
+    Ok(HttpResponse::Ok().json(version))
+}
+
+/// Retire a collection point version: the end of its period of use, a
+/// `collection_point_retired` leaf. From then on a consent naming it is refused (422), except
+/// an import of a consent given before. Retiring a retired version changes nothing.
+#[utoipa::path(post, path = "/v1/collection-points/{id}/retire", tag = "consent", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The version's id")),
+    responses((status = 200, body = CollectionPoint), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/collection-points/{id}/retire")]
+pub async fn retire_collection_point(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let version =
+        consent::retire_collection_point(&state.store, &state.log, &tenant_id, &id).await?;
+    Ok(HttpResponse::Ok().json(version))
 }
 
 /// Largest body of `POST /v1/events`.

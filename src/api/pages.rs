@@ -122,15 +122,6 @@ fn invalid(lang: Lang) -> HttpResponse {
     )
 }
 
-/// A purpose as people read it: its description, else its key.
-fn purpose_name<'a>(key: &'a str, description: &'a str) -> &'a str {
-    if description.is_empty() {
-        key
-    } else {
-        description
-    }
-}
-
 /// The confirmation page of a double opt-in: who will mail, for what, and a button.
 #[utoipa::path(get, path = "/confirm/{token}", tag = "recipients", params(("token" = String, Path, description = "From the confirmation link"), LangQuery),
     responses((status = 200, description = "The page", content_type = "text/html", body = String),
@@ -152,7 +143,7 @@ pub async fn confirmation_page(
     let purposes: Vec<String> = target
         .purposes
         .iter()
-        .map(|(key, description)| purpose_name(key, description).to_string())
+        .map(|p| p.label(lang.code()).to_string())
         .collect();
     page(
         StatusCode::OK,
@@ -318,7 +309,7 @@ pub async fn unsubscribe_page(
     let purpose = content
         .purpose
         .as_ref()
-        .map(|(key, description)| purpose_name(key, description));
+        .map(|p| p.label(lang.code()));
     let stopped_since = content
         .stopped_since
         .as_deref()

@@ -122,9 +122,12 @@ enum TenantCommand {
         /// Contact for complaints.
         #[arg(long)]
         complaint_contact: Option<String>,
-        /// Opt-out contact (address or URL).
+        /// Opt-out contact: an https: URL, an e-mail address or a telephone number.
         #[arg(long)]
         optout_contact: Option<String>,
+        /// 送信責任者: the party responsible for sending, if not the tenant itself.
+        #[arg(long)]
+        responsible_party: Option<String>,
         /// ja or en.
         #[arg(long, default_value = "ja")]
         language: String,
@@ -502,6 +505,7 @@ fn tenant(state: &AppState, command: TenantCommand) -> anyhow::Result<()> {
             postal_address,
             complaint_contact,
             optout_contact,
+            responsible_party,
             language,
             purposes,
         } => {
@@ -512,6 +516,8 @@ fn tenant(state: &AppState, command: TenantCommand) -> anyhow::Result<()> {
                     PurposeDefinition {
                         purpose: purpose.to_string(),
                         description: description.to_string(),
+                        label_ja: None,
+                        label_en: None,
                     }
                 })
                 .collect();
@@ -521,6 +527,7 @@ fn tenant(state: &AppState, command: TenantCommand) -> anyhow::Result<()> {
                 postal_address,
                 complaint_contact,
                 optout_contact,
+                responsible_party,
                 default_language: Some(language),
                 purposes,
             };

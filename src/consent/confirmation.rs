@@ -48,7 +48,8 @@ pub fn confirmation_target(
         let purposes = r
             .purposes(&tenant.id)?
             .into_iter()
-            .filter(|(p, _)| wanted.contains(p))
+            .filter(|p| wanted.contains(&p.purpose))
+            .map(super::tenants::definition)
             .collect();
         Ok(ConfirmationTarget {
             sender: tenant.legal_name,

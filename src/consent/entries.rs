@@ -378,7 +378,6 @@ impl LogEntry for CollectionPointEntry {
         fields.insert("registered_at".into(), json!(rfc3339(now)));
         let leaf = Leaf::from_json(&document)?;
         if r.collection_point(&self.tenant_id, &id)?.is_none() {
-            r.supersede_collection_points(&self.tenant_id, &self.name, now)?;
             r.insert_collection_point(&CollectionPointRow {
                 id,
                 tenant_id: self.tenant_id.clone(),
@@ -392,6 +391,7 @@ impl LogEntry for CollectionPointEntry {
                 leaf_index: LeafIndex(index),
                 registered_at: now,
                 superseded_at: None,
+                retired_leaf_index: None,
             })?;
         }
         Ok(Some(leaf))

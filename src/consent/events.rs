@@ -30,6 +30,16 @@ pub fn prepare_event(
     tenant_id: &str,
     input: NewEvent,
 ) -> Result<ConsentEventEntry, DomainError> {
+    prepare(store, tenant_id, input, false)
+}
+
+/// [`prepare_event`], for an event given now or (`imported`) imported from a legacy system.
+fn prepare(
+    store: &Store,
+    tenant_id: &str,
+    input: NewEvent,
+    imported: bool,
+) -> Result<ConsentEventEntry, DomainError> {
     let address = EmailAddress::parse(&input.email)?;
     let receiver = Receiver {
         role: input.received_by.role,
@@ -54,11 +64,7 @@ pub fn prepare_event(
         let purposes =
             event_purposes(&input.purposes, input.event, &known_purposes(r, tenant_id)?)?;
         if let Some(cp) = &input.collection_point {
-            if !plain_id(cp) || r.collection_point(tenant_id, cp)?.is_none() {
-                return Err(DomainError::Invalid(format!(
-                    "unknown collection point {cp:?}: register it first"
-                )));
-            }
+            in_use(r, tenant_id, cp, imported.then_some(occurred_at))?;
         }
         let subject = r.subject_by_address(tenant_id, address.as_str())?;
         if input.event == EventKind::Confirm {
@@ -87,13 +93,41 @@ pub fn prepare_event(
             evidence,
             idempotency: None,
             confirms: None,
-            imported: false,
+            imported,
             subject_id: None,
             needs_label: subject.is_none() || input.event == EventKind::OptOut,
             label: None,
             commitment: None,
         })
     })
+}
+
+/// Checks that collection point `id` is registered and in use — or, for an import claimed at
+/// `imported` (Unix ms), that it was in use then (a record entered after its period).
+fn in_use(
+    r: &mut Repo<'_>,
+    tenant_id: &str,
+    id: &str,
+    imported: Option<i64>,
+) -> Result<(), DomainError> {
+    let row = match plain_id(id) {
+        true => r.collection_point(tenant_id, id)?,
+        false => None,
+    };
+    let Some(row) = row else {
+        return Err(DomainError::Invalid(format!(
+            "unknown collection point {id:?}: register it first"
+        )));
+    };
+    match (row.superseded_at, imported) {
+        (Some(retired), Some(claimed)) if claimed < retired => Ok(()),
+        (Some(retired), _) => Err(DomainError::Invalid(format!(
+            "collection point {id:?} was retired on {}: a consent given now names the screen \
+             in use (register it), and an import names this one only for consent given before",
+            crate::rfc3339(retired)
+        ))),
+        (None, _) => Ok(()),
+    }
 }
 
 /// The time an event claims (`occurred_at`, else now), in Unix ms. A refusal is never turned
@@ -166,6 +200,7 @@ pub fn prepare_events(
         store,
         tenant_id,
         batch.events.into_iter().map(Ok).enumerate(),
+        false,
     )
 }
 
@@ -175,11 +210,12 @@ pub(crate) fn prepare_all(
     store: &Store,
     tenant_id: &str,
     items: impl Iterator<Item = (usize, Result<NewEvent, DomainError>)>,
+    imported: bool,
 ) -> Result<Vec<ConsentEventEntry>, DomainError> {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     for (number, item) in items {
-        match item.and_then(|event| prepare_event(store, tenant_id, event)) {
+        match item.and_then(|event| prepare(store, tenant_id, event, imported)) {
             Ok(entry) => entries.push(entry),
             Err(e @ (DomainError::Invalid(_) | DomainError::Conflict(_))) => {
                 errors.push((number, e.to_string()))

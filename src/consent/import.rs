@@ -197,11 +197,7 @@ pub fn prepare_import(
     let lines = parse(format, body)?
         .into_iter()
         .map(|(line, parsed)| (line, parsed.map_err(DomainError::Invalid)));
-    let mut entries = super::prepare_all(store, tenant_id, lines)?;
-    for entry in &mut entries {
-        entry.imported = true;
-    }
-    Ok(entries)
+    super::prepare_all(store, tenant_id, lines, true)
 }
 
 /// A cell a spreadsheet will not evaluate: one that would start a formula gets a leading `'`.

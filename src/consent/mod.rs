@@ -41,7 +41,10 @@ mod tenants;
 mod validate;
 
 pub use campaign::{campaign_entry, prepare_campaign_check, CampaignEntry, Recorded};
-pub use collection_points::{prepare_collection_point, prepare_signup_form, SIGNUP_FORM_PREFIX};
+pub use collection_points::{
+    collection_point, collection_points, prepare_collection_point, prepare_signup_form,
+    register_collection_point, retire_collection_point, SIGNUP_FORM_PREFIX,
+};
 pub use confirmation::{confirmation_target, prepare_confirmation};
 pub use decision::{check_many, decide, suppression, MAX_CHECK};
 pub use entries::{CollectionPointEntry, ConsentEventEntry};
@@ -61,6 +64,7 @@ pub use subject::commitment;
 pub(crate) use subject::{new_subject, restore};
 pub(crate) use tenants::known_purposes;
 pub use tenants::{create_tenant, tenant, update_tenant, MAX_PURPOSES};
+pub(crate) use tenants::{contact_kind, definition};
 pub(crate) use validate::check_purposes;
 pub use validate::new_id;
 pub(crate) use validate::plain_id;

@@ -124,8 +124,12 @@ pub struct NewTenant {
     pub postal_address: Option<String>,
     /// Contact for complaints.
     pub complaint_contact: Option<String>,
-    /// Opt-out contact (address or URL).
+    /// Opt-out contact for mail without per-recipient links: an `https:` URL, an e-mail
+    /// address (or `mailto:` URI) or a telephone number.
     pub optout_contact: Option<String>,
+    /// 送信責任者: the party responsible for sending, when it is not the sender itself
+    /// (ordinance Art. 8–9); the display notice names both.
+    pub responsible_party: Option<String>,
     /// `ja` (default) or `en`.
     pub default_language: Option<String>,
     /// The purposes this tenant mails for.
@@ -143,14 +147,20 @@ pub struct TenantProfile {
     pub postal_address: Option<String>,
     /// Contact for complaints.
     pub complaint_contact: Option<String>,
-    /// Opt-out contact (address or URL), for mail without per-recipient links.
+    /// Opt-out contact, for mail without per-recipient links: an `https:` URL, an e-mail
+    /// address (or `mailto:` URI) or a telephone number.
     pub optout_contact: Option<String>,
+    /// 送信責任者, when it is not the sender itself (ordinance Art. 8–9); `""` removes it.
+    pub responsible_party: Option<String>,
     /// `ja` or `en`.
     pub default_language: Option<String>,
+    /// Purposes to add, or whose description and labels to replace (by key). A purpose is never
+    /// removed: events name it.
+    pub purposes: Option<Vec<PurposeDefinition>>,
 }
 
 /// A purpose a tenant mails for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurposeDefinition {
     /// Key: lower-case letters, digits, `-` and `_`, 1–64 characters.
@@ -158,6 +168,27 @@ pub struct PurposeDefinition {
     /// What is sent for it.
     #[serde(default)]
     pub description: String,
+    /// Its name as recipients read it in Japanese (pages, the footer, the report), e.g.
+    /// `メールマガジン`; default: the description.
+    #[serde(default)]
+    pub label_ja: Option<String>,
+    /// The same in English, e.g. `Newsletter`; default: the description.
+    #[serde(default)]
+    pub label_en: Option<String>,
+}
+
+impl PurposeDefinition {
+    /// Its name as recipients read it in `lang` (`ja` or `en`): that language's label, else
+    /// its description, else its key.
+    pub fn label(&self, lang: &str) -> &str {
+        let label = match lang {
+            "en" => self.label_en.as_deref(),
+            _ => self.label_ja.as_deref(),
+        };
+        label
+            .or((!self.description.is_empty()).then_some(self.description.as_str()))
+            .unwrap_or(&self.purpose)
+    }
 }
 
 /// A tenant.
@@ -175,6 +206,8 @@ pub struct Tenant {
     pub complaint_contact: Option<String>,
     /// Opt-out contact.
     pub optout_contact: Option<String>,
+    /// 送信責任者, when it is not the sender itself.
+    pub responsible_party: Option<String>,
     /// Default language.
     pub default_language: String,
     /// A measures order was issued (retention one year).
@@ -219,19 +252,47 @@ pub struct Ineffective {
     pub reason: String,
 }
 
-/// A registered collection point version.
+/// A registered collection point version and its period of use (ordinance Art. 4(1)(ii)).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CollectionPoint {
     /// Content-addressed id (hex SHA-256 of its canonical description).
     pub id: String,
     /// Name.
     pub name: String,
+    /// `web_form`, `email`, `paper`, …
+    pub channel: String,
+    /// MIME type of the content.
+    pub content_type: String,
     /// SHA-256 of the content, hex.
     pub content_sha256: String,
+    /// The sender name shown to the person.
+    pub sender_name_shown: String,
+    /// Whether the consent box was pre-checked.
+    pub prechecked: bool,
+    /// Language of the content.
+    pub language: String,
     /// Its leaf.
     pub leaf_index: u64,
     /// Start of its period of use, RFC 3339.
     pub registered_at: String,
+    /// End of its period of use (retired), RFC 3339; absent while in use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
+    /// Its `collection_point_retired` leaf, once retired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_leaf_index: Option<u64>,
+    /// The exact content, base64 (when one version is read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_base64: Option<String>,
+}
+
+/// A page of collection point versions, in registration order.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CollectionPointPage {
+    /// The versions.
+    pub collection_points: Vec<CollectionPoint>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next_after: Option<u64>,
 }
 
 /// The send decision.
@@ -407,8 +468,8 @@ pub struct ConfirmationTarget {
     pub sender: String,
     /// The tenant's default language.
     pub language: String,
-    /// The purposes awaiting confirmation: (key, description).
-    pub purposes: Vec<(String, String)>,
+    /// The purposes awaiting confirmation.
+    pub purposes: Vec<PurposeDefinition>,
 }
 
 /// A signup from a browser form, with a publishable key: always a pending opt-in.

@@ -7,7 +7,8 @@ use super::validate::{check_purpose_key, language, optional_text, text};
 use super::{new_id, plain_id};
 use crate::error::DomainError;
 
-use crate::store::{Repo, Store, TenantRow};
+use super::address::EmailAddress;
+use crate::store::{PurposeRow, Repo, Store, TenantRow};
 use crate::{now_millis, rfc3339};
 
 /// Most purposes of a tenant: it bounds a leaf's size far below the 64 KiB limit.
@@ -27,28 +28,25 @@ pub fn create_tenant(store: &Store, input: NewTenant) -> Result<Tenant, DomainEr
             input.complaint_contact.as_deref(),
             500,
         )?,
-        optout_contact: optional_text("optout_contact", input.optout_contact.as_deref(), 500)?,
+        optout_contact: input
+            .optout_contact
+            .as_deref()
+            .map(optout_contact)
+            .transpose()?,
         default_language: language(input.default_language.as_deref())?,
         legal_hold: false,
         created_at: now_millis(),
+        responsible_party: optional_text(
+            "responsible_party",
+            input.responsible_party.as_deref(),
+            200,
+        )?,
     };
-    if input.purposes.len() > MAX_PURPOSES {
-        return Err(DomainError::Invalid(format!(
-            "a tenant has at most {MAX_PURPOSES} purposes"
-        )));
-    }
-    for p in &input.purposes {
-        check_purpose_key(&p.purpose)?;
-        if p.description.chars().count() > 500 {
-            return Err(DomainError::Invalid(
-                "a purpose description is at most 500 characters".into(),
-            ));
-        }
-    }
+    let purposes = checked_purposes(&input.purposes, 0)?;
     store.write(|r: &mut Repo<'_>| {
         r.insert_tenant(&row)?;
-        for p in &input.purposes {
-            r.add_purpose(&row.id, &p.purpose, p.description.trim(), row.created_at)?;
+        for p in &purposes {
+            r.put_purpose(&row.id, p, row.created_at)?;
         }
         Ok::<_, DomainError>(())
     })?;
@@ -78,12 +76,28 @@ pub fn update_tenant(
             row.complaint_contact = Some(text("complaint_contact", v, 500)?);
         }
         if let Some(v) = change.optout_contact.as_deref() {
-            row.optout_contact = Some(text("optout_contact", v, 500)?);
+            row.optout_contact = Some(optout_contact(v)?);
+        }
+        match change.responsible_party.as_deref().map(str::trim) {
+            None => {}
+            Some("") => row.responsible_party = None,
+            Some(v) => row.responsible_party = Some(text("responsible_party", v, 200)?),
         }
         if change.default_language.is_some() {
             row.default_language = language(change.default_language.as_deref())?;
         }
+        let given = change.purposes.as_deref().unwrap_or_default();
+        // The purposes it keeps as they are, besides those given.
+        let kept = r
+            .purposes(id)?
+            .iter()
+            .filter(|k| !given.iter().any(|p| p.purpose == k.purpose))
+            .count();
+        let purposes = checked_purposes(given, kept)?;
         r.update_tenant_profile(&row)?;
+        for p in &purposes {
+            r.put_purpose(id, p, now_millis())?;
+        }
         Ok::<_, DomainError>(())
     })?;
     tenant(store, id)
@@ -98,14 +112,7 @@ pub fn tenant(store: &Store, id: &str) -> Result<Tenant, DomainError> {
         let row = r
             .tenant(id)?
             .ok_or_else(|| DomainError::NotFound(format!("no tenant {id:?}")))?;
-        let purposes = r
-            .purposes(id)?
-            .into_iter()
-            .map(|(purpose, description)| PurposeDefinition {
-                purpose,
-                description,
-            })
-            .collect();
+        let purposes = r.purposes(id)?.into_iter().map(definition).collect();
         Ok(Tenant {
             id: row.id,
             name: row.name,
@@ -113,6 +120,7 @@ pub fn tenant(store: &Store, id: &str) -> Result<Tenant, DomainError> {
             postal_address: row.postal_address,
             complaint_contact: row.complaint_contact,
             optout_contact: row.optout_contact,
+            responsible_party: row.responsible_party,
             default_language: row.default_language,
             legal_hold: row.legal_hold,
             purposes,
@@ -130,9 +138,141 @@ pub(crate) fn known_purposes(
         return Err(no_tenant());
     }
     // One query on the hot path: a tenant with purposes exists.
-    let purposes: Vec<String> = r.purposes(tenant_id)?.into_iter().map(|(p, _)| p).collect();
+    let purposes: Vec<String> = r.purposes(tenant_id)?.into_iter().map(|p| p.purpose).collect();
     if purposes.is_empty() && r.tenant(tenant_id)?.is_none() {
         return Err(no_tenant());
     }
     Ok(purposes)
+}
+
+/// A purpose as the API shows it.
+pub(crate) fn definition(row: PurposeRow) -> PurposeDefinition {
+    PurposeDefinition {
+        purpose: row.purpose,
+        description: row.description,
+        label_ja: row.label_ja,
+        label_en: row.label_en,
+    }
+}
+
+/// Purposes to add or change, checked (keys, lengths, each once), as rows; `existing` is how
+/// many the tenant will have besides the new ones, for the limit.
+fn checked_purposes(
+    given: &[PurposeDefinition],
+    existing: usize,
+) -> Result<Vec<PurposeRow>, DomainError> {
+    if existing + given.len() > MAX_PURPOSES {
+        return Err(DomainError::Invalid(format!(
+            "a tenant has at most {MAX_PURPOSES} purposes"
+        )));
+    }
+    let mut rows: Vec<PurposeRow> = Vec::new();
+    for p in given {
+        check_purpose_key(&p.purpose)?;
+        if rows.iter().any(|r| r.purpose == p.purpose) {
+            return Err(DomainError::Invalid(format!(
+                "purpose {:?} is given twice",
+                p.purpose
+            )));
+        }
+        if p.description.chars().count() > 500 {
+            return Err(DomainError::Invalid(
+                "a purpose description is at most 500 characters".into(),
+            ));
+        }
+        rows.push(PurposeRow {
+            purpose: p.purpose.clone(),
+            description: p.description.trim().to_string(),
+            label_ja: optional_text("label_ja", p.label_ja.as_deref(), 100)?,
+            label_en: optional_text("label_en", p.label_en.as_deref(), 100)?,
+        });
+    }
+    Ok(rows)
+}
+
+/// An opt-out contact recipients can use (ordinance Art. 9): an `https:` URL, an e-mail address
+/// (bare or as a `mailto:` URI) or a telephone number (digits with `+`, `-`, spaces or
+/// parentheses, or a `tel:` URI). Any other scheme (`javascript:`, `http:`, `data:`, …) is
+/// refused: the footer makes it a link.
+pub(crate) fn optout_contact(value: &str) -> Result<String, DomainError> {
+    let value = text("optout_contact", value, 500)?;
+    if contact_kind(&value).is_some() {
+        Ok(value)
+    } else {
+        Err(DomainError::Invalid(format!(
+            "optout_contact must be an https: URL, an e-mail address (or mailto:) or a telephone \
+             number, not {value:?}"
+        )))
+    }
+}
+
+/// What kind of link a contact is: `url` (https), `mailto` or `tel`; `None` for anything else.
+pub(crate) fn contact_kind(value: &str) -> Option<&'static str> {
+    let lower = value.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("https://") {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let plain = !host.is_empty() && !value.contains(char::is_whitespace) && !host.contains('@');
+        return plain.then_some("url");
+    }
+    let address = lower.strip_prefix("mailto:").unwrap_or(&lower);
+    if EmailAddress::parse(address).is_ok() && !address.contains(char::is_whitespace) {
+        return Some("mailto");
+    }
+    let number = lower.strip_prefix("tel:").unwrap_or(&lower);
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let phone = number
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')'))
+        && (number.starts_with('+') || number.starts_with('0') || number.starts_with('('))
+        && (10..=15).contains(&digits);
+    phone.then_some("tel")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_optout_contact_is_a_url_an_address_or_a_number() {
+        for (contact, kind) in [
+            ("https://shop.example.jp/unsubscribe", "url"),
+            ("stop@shop.example.jp", "mailto"),
+            ("mailto:stop@shop.example.jp", "mailto"),
+            ("03-1234-5678", "tel"),
+            ("+81 3 1234 5678", "tel"),
+            ("tel:0120-123-456", "tel"),
+        ] {
+            assert_eq!(contact_kind(contact), Some(kind), "{contact}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "http://shop.example.jp/unsubscribe",
+            "data:text/html,hi",
+            "https://",
+            "https://a b",
+            "call us",
+            "12345",
+        ] {
+            assert!(optout_contact(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_purpose_reads_as_its_label_in_the_language() {
+        let p = PurposeDefinition {
+            purpose: "newsletter".into(),
+            description: "月刊ニュースレター".into(),
+            label_ja: Some("メールマガジン".into()),
+            label_en: Some("Newsletter".into()),
+        };
+        assert_eq!((p.label("ja"), p.label("en")), ("メールマガジン", "Newsletter"));
+        let bare = PurposeDefinition {
+            label_ja: None,
+            label_en: None,
+            description: String::new(),
+            ..p
+        };
+        assert_eq!(bare.label("en"), "newsletter");
+    }
 }

@@ -10,11 +10,11 @@
 pub mod receipt;
 pub mod report;
 
-use consent_ledger_sdk::consent::hold_key;
+use consent_ledger_sdk::consent::{collection_point_key, hold_key};
 pub use consent_ledger_sdk::evidence::{
-    verify, Bundle, CampaignProof, Completeness, EventEvidence, Holds, LogIdentity, Opening,
+    verify, Bundle, CampaignProof, Completeness, EventEvidence, Holds, LogIdentity, MapBucket, Opening,
     Parameters, ProvenDecision, ProvenEntry, ProvenLeaf, ProvenTemplate, PurposeDecision,
-    Relabelled, TenantIdentity, Witnessed, DECISION_FORMAT, FORMAT,
+    PurposeLabel, Relabelled, TenantIdentity, Witnessed, DECISION_FORMAT, FORMAT,
 };
 use consent_ledger_sdk::label::parameters_key;
 
@@ -168,7 +168,7 @@ fn bundle_covering(
         .iter()
         .map(|&i| prove(i))
         .collect::<Result<Vec<_>, _>>()?;
-    let templates = proven_templates(store, tenant_id, &events, &prove)?;
+    let templates = proven_templates(store, tenant_id, &view, &prove)?;
     // Every leaf of the chain is timed (an erasure's period is counted to its time).
     let mut timed: Vec<u64> = chain.clone();
     if leaf > 0 {
@@ -201,6 +201,15 @@ fn bundle_covering(
         },
         checkpoint: checkpoint.note.clone(),
         tenant: TenantIdentity {
+            purposes: tenant
+                .purposes
+                .iter()
+                .map(|p| PurposeLabel {
+                    purpose: p.purpose.clone(),
+                    label_ja: Some(p.label("ja").to_string()),
+                    label_en: Some(p.label("en").to_string()),
+                })
+                .collect(),
             id: tenant.id,
             legal_name: tenant.legal_name,
         },
@@ -233,6 +242,9 @@ struct MapView {
     holds: MapProof,
     chain: Vec<(u64, Vec<u8>)>,
     salted: Option<MapProof>,
+    /// The collection points the chain's events name, each with the proof of its retirement
+    /// key (in the same map).
+    templates: Vec<(String, MapProof)>,
 }
 
 /// Waits (up to [`CHECKPOINT_WAIT`]) for a checkpoint with a subject map covering leaf `newest`,
@@ -259,13 +271,24 @@ fn map_view(
                         continue;
                     }
                     _ => {
+                        let ids = template_ids(&chain);
+                        let keys: Vec<Hash> = ids
+                            .iter()
+                            .map(|id| collection_point_key(tenant_id, id))
+                            .collect();
+                        let retirements = log.subject_proofs_of(&keys)?;
+                        // The same map, or read all again (a checkpoint came meanwhile).
+                        if retirements.iter().any(|p| p.size != subject.size) {
+                            continue;
+                        }
                         return Ok(MapView {
                             subject,
                             parameters,
                             holds,
                             chain,
                             salted: relabel.map(|_| salted),
-                        })
+                            templates: ids.into_iter().zip(retirements).collect(),
+                        });
                     }
                 }
             }
@@ -348,29 +371,45 @@ fn bucket_of(proof: &MapProof) -> (u32, String, Vec<String>) {
     )
 }
 
-/// The screens (collection points) the events name, with their contents, each proven.
+/// The collection points the consent events of a chain name, sorted, each once.
+fn template_ids(chain: &[(u64, Vec<u8>)]) -> Vec<String> {
+    let ids: BTreeSet<String> = chain
+        .iter()
+        .filter_map(|(_, bytes)| ConsentLeaf::parse(bytes).ok()?.collection_point)
+        .collect();
+    ids.into_iter().collect()
+}
+
+/// The screens (collection points) the events name, with their contents and their periods of
+/// use — the registration leaf, the retirement leaf if the map names one, and the map's bucket
+/// for the retirement key — each proven.
 fn proven_templates(
     store: &Store,
     tenant_id: &str,
-    events: &[EventRow],
+    view: &MapView,
     prove: &dyn Fn(u64) -> Result<ProvenLeaf, DomainError>,
 ) -> Result<Vec<ProvenTemplate>, DomainError> {
-    let ids: BTreeSet<&String> = events
-        .iter()
-        .filter_map(|e| e.collection_point.as_ref())
-        .filter(|id| plain_id(id))
-        .collect();
     let mut templates = Vec::new();
-    for id in ids {
+    for (id, retirement) in &view.templates {
+        if !plain_id(id) {
+            continue;
+        }
         let Some(row) = store.read(|r| Ok::<_, DomainError>(r.collection_point(tenant_id, id)?))?
         else {
             continue;
         };
+        let (bucket, bucket_entries, bucket_path) = bucket_of(retirement);
         templates.push(ProvenTemplate {
             id: row.id,
             content_type: row.content_type,
             content: B64.encode(&row.content),
             proof: prove(row.leaf_index.get())?,
+            retired: retirement.value.map(prove).transpose()?,
+            retirement: Some(MapBucket {
+                bucket,
+                bucket_entries,
+                bucket_path,
+            }),
         });
     }
     Ok(templates)

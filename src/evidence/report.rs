@@ -22,6 +22,16 @@ pub enum Lang {
     En,
 }
 
+impl Lang {
+    /// `ja` or `en`.
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+}
+
 fn t(lang: Lang, ja: &'static str, en: &'static str) -> &'static str {
     match lang {
         Lang::Ja => ja,
@@ -61,11 +71,13 @@ fn label(lang: Lang, value: &str) -> String {
     }
 }
 
-fn purposes(value: &serde_json::Value, lang: Lang) -> String {
+/// An event's purposes by their labels in the bundle (`all` as such).
+fn purposes(bundle: &Bundle, value: &serde_json::Value, lang: Lang) -> String {
     match value {
         serde_json::Value::Array(list) => list
             .iter()
             .filter_map(serde_json::Value::as_str)
+            .map(|p| bundle.tenant.purpose_label(p, lang.code()))
             .collect::<Vec<_>>()
             .join(", "),
         _ => t(lang, "すべて", "all").to_string(),
@@ -155,7 +167,7 @@ fn timeline_row(bundle: &Bundle, event: &super::ProvenLeaf, lang: Lang) -> Timel
         kind: label(lang, &kind),
         purposes: match erasure {
             true => String::new(),
-            false => purposes(&doc["purposes"], lang),
+            false => purposes(bundle, &doc["purposes"], lang),
         },
         basis: label(lang, &s("basis")),
         method: label(lang, &s("method")),
@@ -227,7 +239,7 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
     let decisions: Vec<serde_json::Value> = bundle
         .decisions
         .iter()
-        .map(|d| json!({"purpose": d.purpose, "may_send": d.may_send, "status": label(lang, &d.status)}))
+        .map(|d| json!({"purpose": bundle.tenant.purpose_label(&d.purpose, lang.code()), "may_send": d.may_send, "status": label(lang, &d.status)}))
         .collect();
     let items: Vec<serde_json::Value> = report
         .items

@@ -558,9 +558,20 @@ impl Log {
         &self,
         keys: [&Hash; N],
     ) -> Result<[MapProof; N], LogError> {
-        let proofs = {
+        let proofs = self.subject_proofs_of(&keys.map(|key| *key))?;
+        Ok(proofs
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one proof per key")))
+    }
+
+    /// [`Self::subject_proofs`] for any number of keys (none: none).
+    pub fn subject_proofs_of(&self, keys: &[Hash]) -> Result<Vec<MapProof>, LogError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let proofs: Vec<MapProof> = {
             let map = self.inner.map.read().expect("map lock");
-            keys.map(|key| map.prove(key))
+            keys.iter().map(|key| map.prove(key)).collect()
         };
         let size = proofs.first().map_or(0, |p| p.size);
         let is_map_leaf = size > 0

@@ -32,8 +32,10 @@ pub struct CollectionPointRow {
     pub leaf_index: LeafIndex,
     /// Start of its period of use, Unix ms.
     pub registered_at: i64,
-    /// End of its period of use, Unix ms.
+    /// End of its period of use (its retirement), Unix ms.
     pub superseded_at: Option<i64>,
+    /// The `collection_point_retired` leaf that ended it.
+    pub retired_leaf_index: Option<LeafIndex>,
 }
 
 impl Repo<'_> {
@@ -51,25 +53,50 @@ impl Repo<'_> {
         })
     }
 
-    /// Ends the period of use of the current versions named `name`.
-    pub fn supersede_collection_points(
+    /// Ends a version's period of use at `at`, by the retirement leaf `leaf` (if it is in use).
+    pub fn retire_collection_point(
         &mut self,
         tenant_id: &str,
-        name: &str,
-        now: i64,
+        id: &str,
+        at: i64,
+        leaf: u64,
     ) -> QueryResult<()> {
         db_run!(self, |c| {
             diesel::update(
-                collection_points::table.filter(
-                    collection_points::tenant_id
-                        .eq(tenant_id)
-                        .and(collection_points::name.eq(name))
-                        .and(collection_points::superseded_at.is_null()),
-                ),
+                collection_points::table
+                    .find((tenant_id, id))
+                    .filter(collection_points::retired_leaf_index.is_null()),
             )
-            .set(collection_points::superseded_at.eq(now))
+            .set((
+                collection_points::superseded_at.eq(at),
+                collection_points::retired_leaf_index.eq(LeafIndex(leaf)),
+            ))
             .execute(c)
             .map(drop)
+        })
+    }
+
+    /// A page of a tenant's versions in registration order: those registered after leaf
+    /// `after`, at most `limit`, optionally only those named `name`.
+    pub fn collection_points(
+        &mut self,
+        tenant_id: &str,
+        name: Option<&str>,
+        after: Option<u64>,
+        limit: i64,
+    ) -> QueryResult<Vec<CollectionPointRow>> {
+        let from = LeafIndex::first_after(after);
+        db_run!(self, |c| {
+            let mut query = collection_points::table
+                .filter(collection_points::tenant_id.eq(tenant_id))
+                .filter(collection_points::leaf_index.ge(from))
+                .order(collection_points::leaf_index)
+                .limit(limit)
+                .into_boxed();
+            if let Some(name) = name {
+                query = query.filter(collection_points::name.eq(name));
+            }
+            query.load(c)
         })
     }
 

@@ -64,7 +64,7 @@ pub use log::{CheckpointRow, LogMetaRow, NewLeaf, StateRow};
 pub use publishable_keys::PublishableKeyRow;
 pub use regulator_reads::RegulatorReadRow;
 pub use subjects::{RefusingSubject, SubjectRow};
-pub use tenants::TenantRow;
+pub use tenants::{PurposeRow, TenantRow};
 pub use webhook_deliveries::{Attempt, DeliveryRow};
 pub use webhooks::WebhookRow;
 

@@ -72,6 +72,7 @@ diesel::table! {
         default_language -> Text,
         legal_hold -> Bool,
         created_at -> BigInt,
+        responsible_party -> Nullable<Text>,
     }
 }
 
@@ -82,6 +83,8 @@ diesel::table! {
         purpose -> Text,
         description -> Text,
         created_at -> BigInt,
+        label_ja -> Nullable<Text>,
+        label_en -> Nullable<Text>,
     }
 }
 
@@ -115,6 +118,7 @@ diesel::table! {
         leaf_index -> BigInt,
         registered_at -> BigInt,
         superseded_at -> Nullable<BigInt>,
+        retired_leaf_index -> Nullable<BigInt>,
     }
 }
 

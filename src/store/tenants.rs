@@ -28,6 +28,21 @@ pub struct TenantRow {
     pub legal_hold: bool,
     /// Unix ms.
     pub created_at: i64,
+    /// 送信責任者, when it is not the sender itself.
+    pub responsible_party: Option<String>,
+}
+
+/// A purpose of a tenant, with its labels.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct PurposeRow {
+    /// Key.
+    pub purpose: String,
+    /// What is sent for it.
+    pub description: String,
+    /// Its label in Japanese.
+    pub label_ja: Option<String>,
+    /// Its label in English.
+    pub label_en: Option<String>,
 }
 
 impl Repo<'_> {
@@ -58,42 +73,49 @@ impl Repo<'_> {
                     tenants::complaint_contact.eq(&row.complaint_contact),
                     tenants::optout_contact.eq(&row.optout_contact),
                     tenants::default_language.eq(&row.default_language),
+                    tenants::responsible_party.eq(&row.responsible_party),
                 ))
                 .execute(c)?;
             Ok(n == 1)
         })
     }
 
-    /// Adds a purpose (no-op if present).
-    pub fn add_purpose(
-        &mut self,
-        tenant_id: &str,
-        purpose: &str,
-        description: &str,
-        now: i64,
-    ) -> QueryResult<()> {
+    /// Adds a purpose, or replaces the description and labels of one the tenant has.
+    pub fn put_purpose(&mut self, tenant_id: &str, p: &PurposeRow, now: i64) -> QueryResult<()> {
         db_run!(self, |c| {
             diesel::insert_into(tenant_purposes::table)
                 .values((
                     tenant_purposes::tenant_id.eq(tenant_id),
-                    tenant_purposes::purpose.eq(purpose),
-                    tenant_purposes::description.eq(description),
+                    tenant_purposes::purpose.eq(&p.purpose),
+                    tenant_purposes::description.eq(&p.description),
                     tenant_purposes::created_at.eq(now),
+                    tenant_purposes::label_ja.eq(&p.label_ja),
+                    tenant_purposes::label_en.eq(&p.label_en),
                 ))
                 .on_conflict((tenant_purposes::tenant_id, tenant_purposes::purpose))
-                .do_nothing()
+                .do_update()
+                .set((
+                    tenant_purposes::description.eq(&p.description),
+                    tenant_purposes::label_ja.eq(&p.label_ja),
+                    tenant_purposes::label_en.eq(&p.label_en),
+                ))
                 .execute(c)
                 .map(drop)
         })
     }
 
     /// A tenant's purposes, sorted.
-    pub fn purposes(&mut self, tenant_id: &str) -> QueryResult<Vec<(String, String)>> {
+    pub fn purposes(&mut self, tenant_id: &str) -> QueryResult<Vec<PurposeRow>> {
         db_run!(self, |c| {
             tenant_purposes::table
                 .filter(tenant_purposes::tenant_id.eq(tenant_id))
                 .order(tenant_purposes::purpose)
-                .select((tenant_purposes::purpose, tenant_purposes::description))
+                .select((
+                    tenant_purposes::purpose,
+                    tenant_purposes::description,
+                    tenant_purposes::label_ja,
+                    tenant_purposes::label_en,
+                ))
                 .load(c)
         })
     }

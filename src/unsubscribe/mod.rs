@@ -22,7 +22,8 @@ use utoipa::ToSchema;
 use crate::consent::address::EmailAddress;
 use crate::consent::links::{Links, UnsubscribeToken};
 use crate::consent::model::{
-    AllPurposes, EventKind, Evidence, Method, NewEvent, Purposes, Receiver, ReceiverRole, Tenant,
+    AllPurposes, EventKind, Evidence, Method, NewEvent, PurposeDefinition, Purposes, Receiver,
+    ReceiverRole, Tenant,
 };
 use crate::consent::state::{effective, state_of};
 use crate::consent::{self, known_purposes, new_subject, restore, ConsentEventEntry};
@@ -247,8 +248,8 @@ pub struct PageContent {
     pub sender: String,
     /// The tenant's default language (`ja`, `en`).
     pub default_language: String,
-    /// The link's purpose: key and description.
-    pub purpose: Option<(String, String)>,
+    /// The link's purpose.
+    pub purpose: Option<PurposeDefinition>,
     /// When the link's purpose (all mail, for a link without one) was stopped, if it was.
     pub stopped_since: Option<String>,
     /// When all mail of the tenant was stopped, if it was.
@@ -282,8 +283,14 @@ pub fn page(store: &Store, target: &UnsubscribeToken) -> Result<PageContent, Dom
             Some(p) => Some(
                 r.purposes(&tenant.id)?
                     .into_iter()
-                    .find(|(key, _)| key == p)
-                    .unwrap_or_else(|| (p.clone(), String::new())),
+                    .map(consent::definition)
+                    .find(|d| &d.purpose == p)
+                    .unwrap_or_else(|| PurposeDefinition {
+                        purpose: p.clone(),
+                        description: String::new(),
+                        label_ja: None,
+                        label_en: None,
+                    }),
             ),
         };
         Ok(PageContent {
@@ -424,6 +431,13 @@ pub fn display_notice(
         }
     };
     check_profile(&tenant, email.is_some(), purpose.is_some())?;
+    let purpose_label = purpose.as_ref().map(|key| {
+        tenant
+            .purposes
+            .iter()
+            .find(|p| &p.purpose == key)
+            .map_or(key.clone(), |p| p.label(&lang).to_string())
+    });
     let optout = match email {
         Some(email) => Some(
             create_links(
@@ -446,6 +460,8 @@ pub fn display_notice(
     let context = minijinja::context! {
         lang => &lang,
         legal_name => tenant.legal_name,
+        responsible => tenant.responsible_party,
+        purpose => purpose_label,
         optout => contact(&optout.unwrap_or_default()),
         postal => tenant.postal_address.unwrap_or_default(),
         complaint => contact(&tenant.complaint_contact.unwrap_or_default()),
@@ -483,15 +499,19 @@ fn check_profile(tenant: &Tenant, email: bool, purpose: bool) -> Result<(), Doma
     Ok(())
 }
 
-/// A contact for the notice's template: `{text, kind}`, where `kind` is `url` or `mailto` when
-/// it is a link (a URL or an e-mail address), else `text`.
+/// A contact for the notice's template: `{text, kind}`, where `kind` is `url`, `mailto` or
+/// `tel` when it is a link (`consent::contact_kind`, the rule the profile is checked by), else
+/// `text`.
 fn contact(contact: &str) -> minijinja::Value {
-    let kind = if contact.starts_with("https://") || contact.starts_with("http://") {
-        "url"
-    } else if !contact.contains(char::is_whitespace) && EmailAddress::parse(contact).is_ok() {
-        "mailto"
-    } else {
-        "text"
+    let kind = consent::contact_kind(contact).unwrap_or("text");
+    let href = match kind {
+        "mailto" if !contact.to_ascii_lowercase().starts_with("mailto:") => {
+            format!("mailto:{contact}")
+        }
+        "tel" if !contact.to_ascii_lowercase().starts_with("tel:") => {
+            format!("tel:{}", contact.replace([' ', '(', ')'], ""))
+        }
+        _ => contact.to_string(),
     };
-    minijinja::context! { text => contact, kind }
+    minijinja::context! { text => contact, kind, href }
 }

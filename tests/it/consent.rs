@@ -1601,9 +1601,9 @@ async fn imports_are_all_or_nothing_and_exports_round_trip(db: TestDb) {
     assert_eq!(count().await, before, "nothing half-written");
 
     // CSV, with quoting.
-    let csv = "event,email,purposes,basis,occurred_at,received_by_role,received_by_name\n\
-               opt_in,csv1@example.jp,newsletter;offers,business_relationship,2018-01-01T00:00:00Z,sender,\"Example, K.K.\"\n\
-               opt_out,csv1@example.jp,all,,2018-02-01T00:00:00Z,sender,Example\n";
+    let csv = "event,email,purposes,basis,method,occurred_at,received_by_role,received_by_name,transaction_reference,transaction_date\n\
+               opt_in,csv1@example.jp,newsletter;offers,business_relationship,paper,2018-01-01T00:00:00Z,sender,\"Example, K.K.\",契約 12,2017-12-01\n\
+               opt_out,csv1@example.jp,all,,,2018-02-01T00:00:00Z,sender,Example,,\n";
     let a = raw(
         &s,
         "POST",
@@ -1622,6 +1622,22 @@ async fn imports_are_all_or_nothing_and_exports_round_trip(db: TestDb) {
     assert_eq!(
         decide(&s, "csv1@example.jp", "offers").await["may_send"],
         false
+    );
+    let csv_history = s
+        .app
+        .call(
+            "GET",
+            "/v1/subjects/events?email=csv1@example.jp",
+            Some(&s.sender),
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(
+        csv_history["events"][0]["method"],
+        "paper",
+        "the CSV's method is kept"
     );
     let missing = raw(
         &s,

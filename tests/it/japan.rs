@@ -16,6 +16,9 @@ on_both_backends!(
     an_exception_opt_in_names_its_evidence_and_says_when_a_refusal_binds_it,
     a_measures_order_keeps_records_a_year_from_the_order,
     an_import_keeps_its_method_and_counts_from_its_original_times,
+    a_retired_screen_ends_its_period_of_use_in_the_log,
+    the_notice_names_the_responsible_party_and_refuses_unsafe_contacts,
+    purposes_are_added_and_read_by_their_labels,
 );
 
 /// The calendar date `days` from now (negative: ago), `YYYY-MM-DD`.
@@ -262,5 +265,181 @@ async fn a_docomo_legacy_address_goes_through_the_whole_flow(db: TestDb) {
     assert!(ok, "{out}");
     let (ok, out) = verify_cli(&bundle, &vkey, &["--email", "taro.hanako@docomo.ne.jp"]);
     assert!(!ok && out.contains("FAIL  subject: the address asked about"), "{out}");
+    app.stop().await;
+}
+
+async fn a_retired_screen_ends_its_period_of_use_in_the_log(db: TestDb) {
+    let app = TestApp::start(&db).await;
+    let shop = shop(&db, true);
+    let vkey = app.log.verifier_key();
+    let form = json!({"name": "signup", "channel": "web_form", "content_type": "text/html; charset=utf-8",
+        "content": "<p>メールマガジンを受け取る</p>", "sender_name_shown": "Sakura Shop",
+        "prechecked": false, "language": "ja"});
+    let created = post(&app, &shop.sender, "/v1/collection-points", &form).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    let email = "screen@example.jp";
+    let through = |extra: Value| {
+        let mut body = event("opt_in", email, json!({"collection_point": id, "method": "web_form"}));
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let res = post(&app, &shop.sender, "/v1/events", &through(json!({}))).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+
+    // Listed and read, in use.
+    let list = app
+        .call("GET", "/v1/collection-points?name=signup", Some(&shop.sender), None, &[])
+        .await;
+    assert_eq!(list.status, 200, "{}", list.text());
+    let listed = list.json()["collection_points"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert!(listed[0].get("retired_at").is_none(), "{listed}");
+    let path = format!("/v1/collection-points/{id}");
+    let read = app.call("GET", &path, Some(&shop.sender), None, &[]).await.json();
+    assert_eq!(
+        B64.decode(read["content_base64"].as_str().unwrap()).unwrap(),
+        "<p>メールマガジンを受け取る</p>".as_bytes()
+    );
+
+    let retired = post(&app, &shop.sender, &format!("{path}/retire"), &json!({})).await;
+    assert_eq!(retired.status, 200, "{}", retired.text());
+    let retired = retired.json();
+    assert!(retired["retired_at"].is_string() && retired["retired_leaf_index"].is_u64(), "{retired}");
+    let again = post(&app, &shop.sender, &format!("{path}/retire"), &json!({})).await;
+    assert_eq!(again.json()["retired_leaf_index"], retired["retired_leaf_index"], "retired once");
+
+    // A consent through it now is refused; an import of one given before is not.
+    let res = post(&app, &shop.sender, "/v1/events", &through(json!({}))).await;
+    assert_eq!(res.status, 422, "{}", res.text());
+    assert!(res.text().contains("retired"), "{}", res.text());
+    let line = json!({"event": "opt_in", "email": email, "purposes": ["offers"], "method": "web_form",
+        "collection_point": id, "occurred_at": "2026-01-05T00:00:00Z",
+        "received_by": {"role": "sender", "name": "Sakura Shop"}});
+    let res = app
+        .call_raw_with("POST", "/v1/events:import?format=jsonl", Some(&shop.sender),
+            "application/x-ndjson", format!("{line}\n").as_bytes(), &[])
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+
+    // The bundle proves the period: the retirement leaf, and the map's word that it is the one.
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let template = &bundle["collection_points"][0];
+    assert_eq!(template["retired"]["leaf_index"], retired["retired_leaf_index"], "{template}");
+    let (ok, out) = verify_cli(&bundle, &vkey, &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("its period of use"), "{out}");
+    // A bundle that leaves the retirement out does not verify.
+    let mut hidden = bundle.clone();
+    hidden["collection_points"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("retired");
+    let (ok, out) = verify_cli(&hidden, &vkey, &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("FAIL  collection point"), "{out}");
+    app.stop().await;
+}
+
+async fn the_notice_names_the_responsible_party_and_refuses_unsafe_contacts(db: TestDb) {
+    let app = TestApp::start(&db).await;
+    let shop = shop(&db, true);
+    let path = format!("/v1/tenants/{}", shop.tenant);
+    let patch = |body: Value| {
+        let path = path.clone();
+        let token = shop.admin.clone();
+        let app = &app;
+        async move { app.call("PATCH", &path, Some(&token), Some(&body), &[]).await }
+    };
+    for bad in ["javascript:alert(1)", "http://shop.example.jp/stop", "data:text/html,x"] {
+        let res = patch(json!({"optout_contact": bad})).await;
+        assert_eq!(res.status, 422, "{bad}: {}", res.text());
+        assert!(res.text().contains("https: URL"), "{}", res.text());
+    }
+    let res = patch(json!({"optout_contact": "0120-123-456", "responsible_party": "桜配信代行株式会社"})).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["responsible_party"], "桜配信代行株式会社");
+    let notice = app
+        .call("GET", "/v1/display-notice?lang=ja", Some(&shop.sender), None, &[])
+        .await;
+    assert_eq!(notice.status, 200, "{}", notice.text());
+    let notice = notice.json();
+    let text = notice["text"].as_str().unwrap();
+    assert!(
+        text.contains("送信者: Sakura Shop K.K.") && text.contains("送信責任者: 桜配信代行株式会社"),
+        "{text}"
+    );
+    let html = notice["html"].as_str().unwrap();
+    assert!(html.contains("href=\"tel:0120-123-456\""), "{html}");
+    let en = app
+        .call("GET", "/v1/display-notice?lang=en", Some(&shop.sender), None, &[])
+        .await
+        .json();
+    assert!(
+        en["text"].as_str().unwrap().contains("Responsible for sending: 桜配信代行株式会社"),
+        "{en}"
+    );
+    let res = patch(json!({"responsible_party": ""})).await;
+    assert_eq!(res.json()["responsible_party"], Value::Null, "removed");
+    app.stop().await;
+}
+
+async fn purposes_are_added_and_read_by_their_labels(db: TestDb) {
+    let app = TestApp::start(&db).await;
+    let shop = shop(&db, true);
+    let path = format!("/v1/tenants/{}", shop.tenant);
+    let body = json!({"purposes": [
+        {"purpose": "newsletter", "description": "Monthly newsletter", "label_ja": "メールマガジン", "label_en": "Newsletter"},
+        {"purpose": "events", "description": "Invitations", "label_ja": "イベントのご案内", "label_en": "Event invitations"}]});
+    let res = app.call("PATCH", &path, Some(&shop.admin), Some(&body), &[]).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let purposes = res.json()["purposes"].clone();
+    let keys: Vec<&str> = purposes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["purpose"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["events", "newsletter", "offers"], "added, none removed");
+    let bad = json!({"purposes": [{"purpose": "Bad Key"}]});
+    let res = app.call("PATCH", &path, Some(&shop.admin), Some(&bad), &[]).await;
+    assert_eq!(res.status, 422, "{}", res.text());
+
+    // The new purpose takes consent; pages and the footer show labels, not keys.
+    let email = "labels@example.jp";
+    let res = post(&app, &shop.sender, "/v1/events", &event("opt_in", email, json!({"purposes": ["events", "newsletter"]}))).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let link = links(&app, &shop, &[email], Some("newsletter")).await[0].clone();
+    let page = path_of(link["url"].as_str().unwrap());
+    let ja = app.get(&page).await.text();
+    assert!(ja.contains("メールマガジン"), "{ja}");
+    let en = app.get(&format!("{page}?lang=en")).await.text();
+    assert!(en.contains("Newsletter") && !en.contains("メールマガジン"), "{en}");
+    let footer = app
+        .call("GET", &format!("/v1/display-notice?lang=en&email={email}&purpose=newsletter"),
+            Some(&shop.sender), None, &[])
+        .await
+        .json();
+    assert!(footer["text"].as_str().unwrap().contains("Unsubscribe (Newsletter)"), "{footer}");
+
+    // The report too.
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bundle.json");
+    std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let report = dir.path().join("report.html");
+    let out = crate::common::bin()
+        .args(["verify", "evidence"])
+        .arg(&file)
+        .args(["--vkey", &app.log.verifier_key(), "--report"])
+        .arg(&report)
+        .args(["--lang", "ja"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("メールマガジン") && html.contains("イベントのご案内"), "{html}");
     app.stop().await;
 }

@@ -29,6 +29,7 @@ async fn a_signup_form_records_a_pending_opt_in_from_its_origin_only(db: TestDb)
             purposes: vec![PurposeDefinition {
                 purpose: "newsletter".into(),
                 description: "News".into(),
+                ..Default::default()
             }],
             ..Default::default()
         },

@@ -48,10 +48,12 @@ pub fn shop_in(config: &consent_ledger::config::Config, postal: bool) -> Shop {
                 PurposeDefinition {
                     purpose: "newsletter".into(),
                     description: "Monthly newsletter".into(),
+                    ..Default::default()
                 },
                 PurposeDefinition {
                     purpose: "offers".into(),
                     description: "Special offers".into(),
+                    ..Default::default()
                 },
             ],
             ..Default::default()

@@ -406,6 +406,81 @@ impl LegalHoldLeaf {
     }
 }
 
+/// The `type` of a collection point retirement leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetiredType {
+    /// `"collection_point_retired"`.
+    #[serde(rename = "collection_point_retired")]
+    CollectionPointRetired,
+}
+
+/// A `collection_point_retired` leaf (`docs/log-format.md`): the end of a collection point
+/// version's period of use (its start is its own `collection_point` leaf; ordinance Art.
+/// 4(1)(ii)). It names the version's retirement key ([`collection_point_key`]) as its
+/// `subject`, so the subject map proves whether (and where) a version was retired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionPointRetiredLeaf {
+    /// Always `collection_point_retired`.
+    #[serde(rename = "type")]
+    pub leaf_type: RetiredType,
+    /// The leaf format's version, 1.
+    pub v: u64,
+    /// The tenant id.
+    pub tenant: String,
+    /// The version's id.
+    pub id: String,
+    /// The version's retirement key, hex.
+    pub subject: String,
+    /// Always `None`: a version is retired once.
+    pub prev: Option<u64>,
+    /// Server time: the end of its period of use (RFC 3339 UTC).
+    pub retired_at: String,
+}
+
+impl CollectionPointRetiredLeaf {
+    /// The leaf from its bytes, if it is a well-formed `collection_point_retired` leaf of
+    /// version 1.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let leaf: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if leaf.v != 1 {
+            return Err(format!("version {} is not 1", leaf.v));
+        }
+        Ok(leaf)
+    }
+}
+
+/// The map key of a collection point version's retirement: `SHA-256("consent-ledger/
+/// collection-point/v1" ‖ u64be(len(tenant)) ‖ tenant ‖ u64be(len(id)) ‖ id)`.
+pub fn collection_point_key(tenant_id: &str, id: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(b"consent-ledger/collection-point/v1")
+        .chain_update((tenant_id.len() as u64).to_be_bytes())
+        .chain_update(tenant_id.as_bytes())
+        .chain_update((id.len() as u64).to_be_bytes())
+        .chain_update(id.as_bytes())
+        .finalize()
+        .into()
+}
+
+/// Whether an event at leaf `index` may name a collection point version registered at leaf
+/// `registered` and retired at leaf `retired` (with its `retired_at`, Unix ms): registered
+/// before it, and not retired before it — unless the event is imported and happened before the
+/// retirement (a record of its period of use, entered later).
+pub fn in_use(
+    event: &ConsentLeaf,
+    index: u64,
+    registered: u64,
+    retired: Option<(u64, i64)>,
+) -> bool {
+    let claimed = millis(&event.occurred_at);
+    registered < index
+        && retired.is_none_or(|(at, retired_at)| {
+            index < at || (event.imported && claimed.is_some_and(|c| c < retired_at))
+        })
+}
+
 /// The map key of a tenant's legal holds: `SHA-256("consent-ledger/legal-hold/v1" ‖
 /// u64be(len(tenant)) ‖ tenant)`, no address's label (those are VRF outputs).
 pub fn hold_key(tenant_id: &str) -> [u8; 32] {

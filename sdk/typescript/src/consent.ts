@@ -296,3 +296,35 @@ export function holdAt(holds: [number, LegalHoldLeaf][], at: number): LegalHoldL
 export function retentionDaysAt(holds: [number, LegalHoldLeaf][], at: number): number {
   return holdAt(holds, at) ? RETENTION_LEGAL_HOLD_DAYS : RETENTION_DAYS;
 }
+
+/** A `collection_point_retired` leaf (docs/log-format.md): the end of a version's period of use. */
+export interface CollectionPointRetiredLeaf {
+  type: "collection_point_retired";
+  v: 1;
+  tenant: string;
+  id: string;
+  subject: string;
+  prev: null;
+  retired_at: string;
+}
+
+const RETIRED_MEMBERS = ["type", "v", "tenant", "id", "subject", "prev", "retired_at"];
+
+/** The leaf from its JSON value, or why it is not a collection_point_retired leaf of version 1. */
+export function parseRetiredLeaf(doc: unknown): CollectionPointRetiredLeaf | string {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
+  const d = doc as Record<string, unknown>;
+  for (const key of Object.keys(d)) if (!RETIRED_MEMBERS.includes(key)) return `unknown field \`${key}\``;
+  for (const key of RETIRED_MEMBERS) if (!(key in d) && key !== "prev") return `missing field \`${key}\``;
+  const ok = d.type === "collection_point_retired" && d.v === 1 && isString(d.tenant) && isString(d.id)
+    && isString(d.subject) && isString(d.retired_at) && (d.prev === null || d.prev === undefined);
+  return ok ? ({ ...d, prev: null } as unknown as CollectionPointRetiredLeaf) : "invalid members";
+}
+
+/** Whether an event at leaf `index` may name a version registered at leaf `registered` and
+ * retired at leaf `retired[0]` (at `retired[1]`, Unix ms): registered before it and not retired
+ * before it, unless it is imported and happened before the retirement (as the Rust `in_use`). */
+export function inUse(event: ConsentLeaf, index: number, registered: number, retired: [number, number] | null): boolean {
+  const t = Date.parse(event.occurred_at);
+  return registered < index && (retired === null || index < retired[0] || (event.imported && !Number.isNaN(t) && t < retired[1]));
+}

@@ -51,6 +51,18 @@ export function holdKey(tenantId: string): Promise<Hash> {
   return sha256(bytes("consent-ledger/legal-hold/v1"), length, tenant);
 }
 
+/** The map key of a collection point version's retirement: SHA-256("consent-ledger/collection-point/v1" ‖
+ * u64be(len(tenant)) ‖ tenant ‖ u64be(len(id)) ‖ id). */
+export function collectionPointKey(tenantId: string, id: string): Promise<Hash> {
+  const parts: Uint8Array[] = [bytes("consent-ledger/collection-point/v1")];
+  for (const part of [bytes(tenantId), bytes(id)]) {
+    const length = new Uint8Array(8);
+    new DataView(length.buffer).setBigUint64(0, BigInt(part.length));
+    parts.push(length, part);
+  }
+  return sha256(...parts);
+}
+
 /** The VRF input: "consent-ledger/label/v1" ‖ u64be(len(tenant)) ‖ tenant ‖ u64be(len(address)) ‖ address. */
 export function vrfInput(tenantId: string, address: string): Uint8Array {
   const parts: Uint8Array[] = [bytes("consent-ledger/label/v1")];

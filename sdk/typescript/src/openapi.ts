@@ -169,13 +169,57 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The tenant's collection point versions in registration order, each with its period of use.
+         *     Paginated with a cursor.
+         */
+        get: operations["list_collection_points"];
         put?: never;
         /**
          * Register a collection point version: the exact consent screen, form or template. Its id is
-         *     content-addressed; it becomes a log leaf. Registering an existing version returns it (200).
+         *     content-addressed; it becomes a log leaf, the start of its period of use. Registering an
+         *     existing version returns it (200). A new version does not retire older ones: several may be
+         *     in use at once; retire each when it is no longer shown.
          */
         post: operations["register_collection_point"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/collection-points/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One collection point version, with its content and its period of use. */
+        get: operations["read_collection_point"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/collection-points/{id}/retire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retire a collection point version: the end of its period of use, a
+         *     `collection_point_retired` leaf. From then on a consent naming it is refused (422), except
+         *     an import of a consent given before. Retiring a retired version changes nothing.
+         */
+        post: operations["retire_collection_point"];
         delete?: never;
         options?: never;
         head?: never;
@@ -838,12 +882,20 @@ export interface components {
              */
             next_after?: number | null;
         };
-        /** @description A registered collection point version. */
+        /** @description A registered collection point version and its period of use (ordinance Art. 4(1)(ii)). */
         CollectionPoint: {
+            /** @description `web_form`, `email`, `paper`, … */
+            channel: string;
+            /** @description The exact content, base64 (when one version is read). */
+            content_base64?: string | null;
             /** @description SHA-256 of the content, hex. */
             content_sha256: string;
+            /** @description MIME type of the content. */
+            content_type: string;
             /** @description Content-addressed id (hex SHA-256 of its canonical description). */
             id: string;
+            /** @description Language of the content. */
+            language: string;
             /**
              * Format: int64
              * @description Its leaf.
@@ -851,8 +903,29 @@ export interface components {
             leaf_index: number;
             /** @description Name. */
             name: string;
+            /** @description Whether the consent box was pre-checked. */
+            prechecked: boolean;
             /** @description Start of its period of use, RFC 3339. */
             registered_at: string;
+            /** @description End of its period of use (retired), RFC 3339; absent while in use. */
+            retired_at?: string | null;
+            /**
+             * Format: int64
+             * @description Its `collection_point_retired` leaf, once retired.
+             */
+            retired_leaf_index?: number | null;
+            /** @description The sender name shown to the person. */
+            sender_name_shown: string;
+        };
+        /** @description A page of collection point versions, in registration order. */
+        CollectionPointPage: {
+            /** @description The versions. */
+            collection_points: components["schemas"]["CollectionPoint"][];
+            /**
+             * Format: int64
+             * @description Pass as `after` for the next page; absent on the last.
+             */
+            next_after?: number | null;
         };
         /**
          * @description What the subject map of the bundle's checkpoint says about the subject: the index of its
@@ -1048,8 +1121,30 @@ export interface components {
             confirmation_message_id?: string | null;
             /** @description The client's IP address. */
             ip?: string | null;
+            /**
+             * @description `address_published`: that no refusal of advertising mail was published beside the
+             *     address (the exception is lost if one was): must be `true`.
+             */
+            no_refusal_published?: boolean | null;
             /** @description Evidence of the legal basis (e.g. where the business card was received). */
             note?: string | null;
+            notified_by?: components["schemas"]["WrittenNotice"] | null;
+            /** @description `address_notified`: the date it was given, `YYYY-MM-DD`. */
+            notified_on?: string | null;
+            /** @description `address_published`: the date the publication was checked, `YYYY-MM-DD`. */
+            published_checked_on?: string | null;
+            /**
+             * @description `address_published`: where the address is published for business use (a URL, or a
+             *     medium such as a trade directory and its edition).
+             */
+            published_in?: string | null;
+            /** @description `business_relationship`: the transaction's date, `YYYY-MM-DD`. */
+            transaction_date?: string | null;
+            /**
+             * @description `business_relationship`: the transaction or contract it rests on (an order or contract
+             *     number; no personal data).
+             */
+            transaction_reference?: string | null;
             /** @description The client's user agent. */
             user_agent?: string | null;
         };
@@ -1133,6 +1228,13 @@ export interface components {
              */
             tree_size: number;
         };
+        /** @description Why an opt-in changed nothing for some of its purposes. */
+        Ineffective: {
+            /** @description The purposes it changed nothing for. */
+            purposes: string[];
+            /** @description Why (a refusal binds them, Art. 3(3)). */
+            reason: string;
+        };
         /** @description One invalid item of a batch. */
         ItemError: {
             /** @description What is wrong with it. */
@@ -1192,6 +1294,18 @@ export interface components {
             "List-Unsubscribe": string;
             /** @description Always `List-Unsubscribe=One-Click`. */
             "List-Unsubscribe-Post": string;
+        };
+        /** @description A bucket of the subject map with its inclusion path (as in [`Completeness`]). */
+        MapBucket: {
+            /**
+             * Format: int32
+             * @description The bucket (the key's first two bytes, big-endian).
+             */
+            bucket: number;
+            /** @description The bucket's content, base64 (as in [`Completeness`]). */
+            bucket_entries: string;
+            /** @description The bucket's RFC 9162 inclusion path in the map tree, base64, 16 hashes. */
+            bucket_path: string[];
         };
         /**
          * @description How the event was collected.
@@ -1270,12 +1384,20 @@ export interface components {
             legal_name?: string | null;
             /** @description A short name. */
             name: string;
-            /** @description Opt-out contact (address or URL). */
+            /**
+             * @description Opt-out contact for mail without per-recipient links: an `https:` URL, an e-mail
+             *     address (or `mailto:` URI) or a telephone number.
+             */
             optout_contact?: string | null;
             /** @description Postal address (display duty, ordinance Art. 9). */
             postal_address?: string | null;
             /** @description The purposes this tenant mails for. */
             purposes?: components["schemas"]["PurposeDefinition"][];
+            /**
+             * @description 送信責任者: the party responsible for sending, when it is not the sender itself
+             *     (ordinance Art. 8–9); the display notice names both.
+             */
+            responsible_party?: string | null;
         };
         /** @description A webhook registration. */
         NewWebhook: {
@@ -1400,8 +1522,10 @@ export interface components {
             content_type: string;
             /** @description Version id. */
             id: string;
-            /** @description Its leaf and proof. */
+            /** @description Its leaf and proof: the start of its period of use. */
             proof: components["schemas"]["ProvenLeaf"];
+            retired?: components["schemas"]["ProvenLeaf"] | null;
+            retirement?: components["schemas"]["MapBucket"] | null;
         };
         /** @description A publishable key for browser signup forms. */
         PublishableKey: {
@@ -1427,7 +1551,23 @@ export interface components {
         PurposeDefinition: {
             /** @description What is sent for it. */
             description?: string;
+            /** @description The same in English, e.g. `Newsletter`; default: the description. */
+            label_en?: string | null;
+            /**
+             * @description Its name as recipients read it in Japanese (pages, the footer, the report), e.g.
+             *     `メールマガジン`; default: the description.
+             */
+            label_ja?: string | null;
             /** @description Key: lower-case letters, digits, `-` and `_`, 1–64 characters. */
+            purpose: string;
+        };
+        /** @description A purpose's key and its labels, as the tenant gave them. */
+        PurposeLabel: {
+            /** @description In English. */
+            label_en?: string | null;
+            /** @description In Japanese. */
+            label_ja?: string | null;
+            /** @description The key the leaves name. */
             purpose: string;
         };
         /** @description Purposes an event covers: a list, or `"all"` (opt-out and confirm only). */
@@ -1456,8 +1596,14 @@ export interface components {
              *     a page; only its button confirms (mail scanners follow links). Valid 14 days.
              */
             confirmation_url?: string | null;
+            /**
+             * @description `false` when a refusal binds some of an opt-in's purposes: it is recorded, but changes
+             *     nothing for them (see `ineffective`).
+             */
+            effective: boolean;
             /** @description Event id. */
             event_id: string;
+            ineffective?: components["schemas"]["Ineffective"] | null;
             /** @description Its leaf hash, base64. */
             leaf_hash: string;
             /**
@@ -1568,6 +1714,8 @@ export interface components {
             postal_address?: string | null;
             /** @description Purposes. */
             purposes: components["schemas"]["PurposeDefinition"][];
+            /** @description 送信責任者, when it is not the sender itself. */
+            responsible_party?: string | null;
         };
         /** @description The tenant, as its leaves name it. */
         TenantIdentity: {
@@ -1575,6 +1723,11 @@ export interface components {
             id: string;
             /** @description Legal name shown to recipients. */
             legal_name: string;
+            /**
+             * @description Its purposes' labels, for people reading the bundle (the service's word, not the
+             *     log's: keys are what the leaves commit to).
+             */
+            purposes?: components["schemas"]["PurposeLabel"][];
         };
         /** @description Changes to a tenant's display profile: each field given replaces the stored one. */
         TenantProfile: {
@@ -1584,10 +1737,20 @@ export interface components {
             default_language?: string | null;
             /** @description The legal name shown to recipients. */
             legal_name?: string | null;
-            /** @description Opt-out contact (address or URL), for mail without per-recipient links. */
+            /**
+             * @description Opt-out contact, for mail without per-recipient links: an `https:` URL, an e-mail
+             *     address (or `mailto:` URI) or a telephone number.
+             */
             optout_contact?: string | null;
             /** @description Postal address (display duty, ordinance Art. 9). */
             postal_address?: string | null;
+            /**
+             * @description Purposes to add, or whose description and labels to replace (by key). A purpose is never
+             *     removed: events name it.
+             */
+            purposes?: components["schemas"]["PurposeDefinition"][] | null;
+            /** @description 送信責任者, when it is not the sender itself (ordinance Art. 8–9); `""` removes it. */
+            responsible_party?: string | null;
         };
         /** @description One recipient's unsubscribe link. */
         UnsubscribeLink: {
@@ -1640,6 +1803,11 @@ export interface components {
              */
             consistency: string[];
         };
+        /**
+         * @description How an address was given in writing (Art. 3(1)(ii)).
+         * @enum {string}
+         */
+        WrittenNotice: "business_card" | "written_form" | "other_writing";
     };
     responses: never;
     parameters: never;
@@ -2219,6 +2387,89 @@ export interface operations {
             };
         };
     };
+    list_collection_points: {
+        parameters: {
+            query?: {
+                /** @description Only the versions of this name. */
+                name?: string;
+                /** @description Cursor: `next_after` of the previous page. */
+                after?: number;
+                /** @description Page size, 1–1000 (default 100). */
+                limit?: number;
+                /** @description The tenant (regulators and admins). */
+                tenant?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionPointPage"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such tenant or resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     register_collection_point: {
         parameters: {
             query?: never;
@@ -2288,6 +2539,163 @@ export interface operations {
             };
             /** @description The body is too large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    read_collection_point: {
+        parameters: {
+            query?: {
+                /** @description The tenant (regulators and admins). */
+                tenant?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The version's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionPoint"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retire_collection_point: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The version's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionPoint"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,12 +5,12 @@
 // events, and optionally consistency with a trusted checkpoint and a witness quorum (tlog-policy).
 
 import { normalizeAddress } from "./address.js";
-import { commitment, holdKey, parametersKey, parametersPublicKey, verifyLabel } from "./label.js";
+import { collectionPointKey, commitment, holdKey, parametersKey, parametersPublicKey, verifyLabel } from "./label.js";
 import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
 import {
-  ALL, ConsentLeaf, countsFrom, effective, holdAt, ErasureLeaf, erasureRefused, LegalHoldLeaf, NO_STATUS, parseConsentLeaf,
+  ALL, ConsentLeaf, countsFrom, effective, holdAt, inUse, parseRetiredLeaf, ErasureLeaf, erasureRefused, LegalHoldLeaf, NO_STATUS, parseConsentLeaf,
   parseErasureLeaf, parseLegalHoldLeaf, parseRelabelLeaf, RelabelLeaf, replay, RETENTION_DAYS, RETENTION_LEGAL_HOLD_DAYS, retentionDaysAt,
   SubjectState,
 } from "./consent.js";
@@ -378,8 +378,9 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     );
   }
 
-  // Templates.
-  const templates = new Map<string, boolean>();
+  // Templates: content and id, and the period of use (registration leaf; retirement leaf, if the
+  // map names one, and the map's bucket proving there is no other); each event's was in use.
+  const templates = new Map<string, [number, [number, number] | null]>();
   for (const t of bundle.collection_points) {
     const what = `collection point ${t.id}`;
     const doc = await checkLeaf(what, t.proof);
@@ -396,12 +397,20 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     const ok = doc.type === "collection_point" && doc.tenant === bundle.tenant.id && doc.content_type === t.content_type &&
       doc.content_sha256 === contentSha && doc.id === t.id && id === t.id;
     check(`${what}: content and id`, ok, ok ? `${content.length} bytes of ${t.content_type}` : "the content or the id does not match its leaf");
-    templates.set(t.id, ok);
-  }
-  documents.forEach(([, leaf], n) => {
-    if (leaf.collection_point !== null) {
-      check(`event ${n}: its collection point is in the bundle`, templates.get(leaf.collection_point) === true, leaf.collection_point);
+    const period = await templatePeriod(check, checkLeaf, bundle, root, t, what);
+    if (ok && period !== undefined) {
+      check(`${what}: its period of use`, true, period === null ? `from ${doc.registered_at}, in use at the checkpoint` : `from ${doc.registered_at} to ${iso(period[1])}`);
+      templates.set(t.id, [t.proof.leaf_index, period]);
     }
+  }
+  documents.forEach(([index, leaf], n) => {
+    if (leaf.collection_point === null) return;
+    const found = templates.get(leaf.collection_point);
+    check(`event ${n}: its collection point is in the bundle`, found !== undefined, leaf.collection_point);
+    if (found === undefined) return;
+    const [registered, retired] = found;
+    check(`event ${n}: its collection point was in use`, inUse(leaf, index, registered, retired),
+      retired === null ? `${leaf.collection_point}, registered at leaf ${registered}, not retired` : `${leaf.collection_point}, retired at leaf ${retired[0]}`);
   });
 
   check("events", bundle.events.length > 0, `${bundle.events.length} event(s) of this address`);
@@ -424,6 +433,34 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
 /** How far an event's times may lie outside what the witnesses saw (as the Rust verifier). */
 export const TIME_GRACE_MS = 5 * 60 * 1000;
 const BACKDATED_MS = 24 * 60 * 60 * 1000;
+
+type Template = Bundle["collection_points"][number];
+
+/** A template's end of use as the bundle proves it (as the Rust template_period): null in use at
+ * the checkpoint, [leaf, retired_at] retired there, undefined when not proven. */
+async function templatePeriod(
+  check: (what: string, ok: boolean, detail?: string) => boolean,
+  checkLeaf: (what: string, leaf: ProvenLeaf) => Promise<Json | null>,
+  bundle: Bundle, root: Hash | null, t: Template, what: string,
+): Promise<[number, number] | null | undefined> {
+  const key = await collectionPointKey(bundle.tenant.id, t.id);
+  let retired: [number, number] | null = null;
+  if (t.retired) {
+    const name = `${what}: its retirement`;
+    if (!(await checkLeaf(name, t.retired))) return undefined;
+    const leaf = parseRetiredLeaf(parseDocument(new TextDecoder().decode(fromBase64(t.retired.leaf) ?? new Uint8Array())));
+    const at = typeof leaf !== "string" && leaf.tenant === bundle.tenant.id && leaf.id === t.id && leaf.subject === toHex(key)
+      ? strictMillis(leaf.retired_at) : null;
+    if (!check(`${name}: this version's collection_point_retired leaf`, at !== null, `leaf ${t.retired.leaf_index}`) || at === null) return undefined;
+    retired = [t.retired.leaf_index, at];
+  }
+  const b = t.retirement;
+  const named = root && b ? await mapValue(root, key, b.bucket, b.bucket_entries, b.bucket_path)
+    : { ok: false as const, error: "the bundle does not prove its period of use (no map bucket for its retirement key)" };
+  const complete = named.ok && named.latest === (retired === null ? null : retired[0]);
+  check(`${what}: its retirement, complete`, complete, named.ok ? `the map names ${named.latest} as its retirement` : named.error);
+  return complete ? retired : undefined;
+}
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
 

@@ -196,6 +196,36 @@ pub struct TenantIdentity {
     pub id: String,
     /// Legal name shown to recipients.
     pub legal_name: String,
+    /// Its purposes' labels, for people reading the bundle (the service's word, not the
+    /// log's: keys are what the leaves commit to).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purposes: Vec<PurposeLabel>,
+}
+
+/// A purpose's key and its labels, as the tenant gave them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PurposeLabel {
+    /// The key the leaves name.
+    pub purpose: String,
+    /// In Japanese.
+    pub label_ja: Option<String>,
+    /// In English.
+    pub label_en: Option<String>,
+}
+
+impl TenantIdentity {
+    /// A purpose as people read it in `lang` (`ja` or `en`): its label there, else its key.
+    pub fn purpose_label<'a>(&'a self, purpose: &'a str, lang: &str) -> &'a str {
+        self.purposes
+            .iter()
+            .find(|p| p.purpose == purpose)
+            .and_then(|p| match lang {
+                "en" => p.label_en.as_deref(),
+                _ => p.label_ja.as_deref(),
+            })
+            .unwrap_or(purpose)
+    }
 }
 
 /// What ties the subject key of the leaves to the address: the VRF proof of its label, or (a
@@ -267,8 +297,28 @@ pub struct ProvenTemplate {
     pub content_type: String,
     /// The exact content, base64.
     pub content: String,
-    /// Its leaf and proof.
+    /// Its leaf and proof: the start of its period of use.
     pub proof: ProvenLeaf,
+    /// Its `collection_point_retired` leaf and proof, if it was retired by the checkpoint: the
+    /// end of its period of use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<ProvenLeaf>,
+    /// The subject map's bucket for its retirement key: that `retired` is its only retirement,
+    /// or that there is none. A bundle without it does not prove the period of use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retirement: Option<MapBucket>,
+}
+
+/// A bucket of the subject map with its inclusion path (as in [`Completeness`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MapBucket {
+    /// The bucket (the key's first two bytes, big-endian).
+    pub bucket: u32,
+    /// The bucket's content, base64 (as in [`Completeness`]).
+    pub bucket_entries: String,
+    /// The bucket's RFC 9162 inclusion path in the map tree, base64, 16 hashes.
+    pub bucket_path: Vec<String>,
 }
 
 /// The decision for one purpose.

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Bundle, CampaignProof, PurposeDecision, DECISION_FORMAT, FORMAT};
 use crate::campaign::{CampaignLeaf, Entry, CAMPAIGN_PROOF_FORMAT};
-use crate::consent::{self, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, RelabelLeaf, SubjectState};
+use crate::consent::{CollectionPointRetiredLeaf, self, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, RelabelLeaf, SubjectState};
 use crate::hash::{leaf_hash, Hash};
 use crate::hex;
 use crate::label::{self, LogParameters};
@@ -230,7 +230,7 @@ pub fn verify(
         }
         check_completeness(&mut report, &bundle, &root, &cp, &commitment, last);
     }
-    check_templates(&mut report, &bundle, &cp, &events);
+    check_templates(&mut report, &bundle, &cp, map_root.as_ref(), &events);
     check_decisions(&mut report, &bundle, &cp, &events);
     check_times(
         &mut report,
@@ -1574,15 +1574,19 @@ fn check_erasures(
     }
 }
 
-/// Every template: its content against its hash, its id recomputed; and that every event's
-/// collection point is among them.
+/// Every template: its content against its hash, its id recomputed, and its period of use (its
+/// registration leaf, and its retirement leaf if the map names one: the map's bucket for its
+/// retirement key proves there is no other); and that every event's collection point is among
+/// them and was in use at the event (`consent::in_use`).
 fn check_templates(
     report: &mut Report,
     bundle: &Bundle,
     cp: &Checkpoint,
+    root: Option<&Hash>,
     documents: &[(u64, ConsentLeaf)],
 ) {
-    let mut templates = HashMap::new();
+    // Per valid template: its registration leaf and its retirement (leaf, time), if any.
+    let mut templates: HashMap<&str, (u64, Option<(u64, i64)>)> = HashMap::new();
     for t in &bundle.collection_points {
         let what = format!("collection point {}", t.id);
         let Some(doc) = check_leaf(report, &what, &t.proof, cp, &bundle.checkpoint) else {
@@ -1614,17 +1618,95 @@ fn check_templates(
                 "the content or the id does not match its leaf".to_string()
             },
         );
-        templates.insert(t.id.clone(), ok);
-    }
-    for (n, (_, leaf)) in documents.iter().enumerate() {
-        if let Some(id) = leaf.collection_point.as_deref() {
+        let period = template_period(report, bundle, cp, root, t, &what);
+        let registered_at = doc["registered_at"].as_str().unwrap_or_default().to_string();
+        if let (true, Some(retired)) = (ok, period) {
             report.check(
-                format!("event {n}: its collection point is in the bundle"),
-                templates.get(id) == Some(&true),
-                id,
+                format!("{what}: its period of use"),
+                true,
+                match retired {
+                    Some((_, at)) => format!("from {registered_at} to {}", rfc3339_ms(at)),
+                    None => format!("from {registered_at}, in use at the checkpoint"),
+                },
             );
+            templates.insert(t.id.as_str(), (t.proof.leaf_index, retired));
         }
     }
+    for (n, (index, leaf)) in documents.iter().enumerate() {
+        let Some(id) = leaf.collection_point.as_deref() else {
+            continue;
+        };
+        let Some(&(registered, retired)) = templates.get(id) else {
+            report.check(format!("event {n}: its collection point is in the bundle"), false, id);
+            continue;
+        };
+        report.check(
+            format!("event {n}: its collection point is in the bundle"),
+            true,
+            id,
+        );
+        report.check(
+            format!("event {n}: its collection point was in use"),
+            consent::in_use(leaf, *index, registered, retired),
+            match retired {
+                Some((at, _)) if leaf.imported => {
+                    format!("{id}, retired at leaf {at}; an import claimed {}", leaf.occurred_at)
+                }
+                Some((at, _)) => format!("{id}, registered at leaf {registered}, retired at leaf {at}"),
+                None => format!("{id}, registered at leaf {registered}, not retired"),
+            },
+        );
+    }
+}
+
+/// A template's end of use as the bundle proves it: `Some(None)` in use at the checkpoint,
+/// `Some(Some((leaf, retired_at)))` retired there, `None` when the bundle does not prove it
+/// (no map, no bucket, or a retirement leaf that is not this version's).
+fn template_period(
+    report: &mut Report,
+    bundle: &Bundle,
+    cp: &Checkpoint,
+    root: Option<&Hash>,
+    t: &crate::evidence::ProvenTemplate,
+    what: &str,
+) -> Option<Option<(u64, i64)>> {
+    let key = consent::collection_point_key(&bundle.tenant.id, &t.id);
+    let named = match (root, &t.retirement) {
+        (Some(root), Some(b)) => map_value(root, &key, b.bucket, &b.bucket_entries, &b.bucket_path),
+        _ => Err("the bundle does not prove its period of use (no map bucket for its retirement key)".into()),
+    };
+    let retired = match &t.retired {
+        None => None,
+        Some(proven) => {
+            let what = format!("{what}: its retirement");
+            check_leaf(report, &what, proven, cp, &bundle.checkpoint)?;
+            let at = CollectionPointRetiredLeaf::parse(&B64.decode(&proven.leaf).unwrap_or_default())
+                .ok()
+                .filter(|l| {
+                    l.tenant == bundle.tenant.id
+                        && l.id == t.id
+                        && l.subject == hex(&key)
+                        && l.prev.is_none()
+                })
+                .and_then(|l| strict_millis(&l.retired_at));
+            let leaf_ok = report.check(
+                format!("{what}: this version's collection_point_retired leaf"),
+                at.is_some(),
+                format!("leaf {}", proven.leaf_index),
+            );
+            Some((proven.leaf_index, at.filter(|_| leaf_ok)?))
+        }
+    };
+    let complete = named.as_ref().is_ok_and(|v| *v == retired.map(|(i, _)| i));
+    report.check(
+        format!("{what}: its retirement, complete"),
+        complete,
+        match named {
+            Ok(v) => format!("the map names {v:?} as its retirement; the bundle gives {:?}", retired.map(|(i, _)| i)),
+            Err(e) => e,
+        },
+    );
+    complete.then_some(retired)
 }
 
 /// The decisions: replayed from the events by the consent rules, every purpose the events touch
