@@ -318,7 +318,19 @@ fn flip(b64: &str) -> String {
 
 /// Tampered copies of a valid bundle, one per kind of tampering.
 fn tampered(bundle: &Value) -> Vec<(&'static str, Value)> {
-    let kinds: [(&str, Tamper); 19] = [
+    let kinds: [(&str, Tamper); 21] = [
+        ("the template's retirement left out", |b| {
+            b["collection_points"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("retired");
+        }),
+        ("the template's map bucket left out", |b| {
+            b["collection_points"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("retirement");
+        }),
         // 2^53: beyond what every JSON reader reads exactly (RFC 7493), yet printed alike.
         ("a leaf index beyond 2^53 − 1", |b| {
             b["events"][1]["leaf_index"] = json!(1u64 << 53)
@@ -537,6 +549,12 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
         ),
     ];
     run(&app, &shop, email, &steps).await;
+    // The screen's period of use ends once its consents are given: the bundle proves its end.
+    let retire = format!("/v1/collection-points/{}/retire", cp.json()["id"].as_str().unwrap());
+    let retired = app
+        .call("POST", &retire, Some(&shop.sender), Some(&json!({})), &[])
+        .await;
+    assert_eq!(retired.status, 200, "{}", retired.text());
     let valid = evidence(&app, &shop.sender, email).await;
     let answer = app
         .call(
@@ -573,12 +591,31 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
     let legacy = "taro..hanako@docomo.ne.jp";
     run(&app, &shop, legacy, &[ev("opt_in", json!(["newsletter"]), json!({}))]).await;
     let legacy = evidence(&app, &shop.sender, legacy).await;
+    // Records imported from a paper file of 2018: their leaves keep the method and say
+    // `imported`; the retention clock runs from their own times, so the address is erased at
+    // once, and comes back.
+    let imported = "imported@example.jp";
+    let lines = [
+        json!({"event": "opt_in", "email": imported, "purposes": ["newsletter"], "method": "paper",
+               "occurred_at": "2018-01-01T00:00:00Z", "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+        json!({"event": "opt_out", "email": imported, "purposes": "all", "method": "phone",
+               "occurred_at": "2018-02-01T00:00:00Z", "received_by": {"role": "sender", "name": "Sakura Shop"}}),
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let res = app
+        .call_raw_with("POST", "/v1/events:import?format=jsonl", Some(&shop.sender),
+            "application/x-ndjson", body.as_bytes(), &[])
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    run(&app, &shop, imported, &[Step::Erase, ev("opt_in", json!(["newsletter"]), json!({}))]).await;
+    let imported = evidence(&app, &shop.sender, imported).await;
     let mut without_erasure = through_erasure.clone();
     without_erasure["events"].as_array_mut().unwrap().remove(2);
     let mut bundles = vec![
         ("valid".to_string(), valid.clone()),
         ("valid: through an erasure".to_string(), through_erasure),
         ("valid: a docomo legacy address".to_string(), legacy),
+        ("valid: imported, erased and back".to_string(), imported),
         (
             "tampered: the erasure left out".to_string(),
             without_erasure,
@@ -602,7 +639,8 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
     assert_eq!(cases[0]["verdict"]["passed"], json!(true), "{}", cases[0]);
     assert_eq!(cases[1]["verdict"]["passed"], json!(true), "{}", cases[1]);
     assert_eq!(cases[2]["verdict"]["passed"], json!(true), "{}", cases[2]);
-    for case in &cases[3..] {
+    assert_eq!(cases[3]["verdict"]["passed"], json!(true), "{}", cases[3]);
+    for case in &cases[4..] {
         assert_eq!(case["verdict"]["passed"], json!(false), "{}", case["name"]);
     }
     app.stop().await;
