@@ -184,8 +184,7 @@ pub async fn read_collection_point(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(query.tenant.as_deref(), Access::Read)?;
     let store = state.store.clone();
-    let version =
-        web::block(move || consent::collection_point(&store, &tenant_id, &id)).await??;
+    let version = web::block(move || consent::collection_point(&store, &tenant_id, &id)).await??;
     Ok(HttpResponse::Ok().json(version))
 }
 

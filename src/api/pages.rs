@@ -306,10 +306,7 @@ pub async fn unsubscribe_page(
     if let Some(since) = &content.all_stopped_since {
         return unsubscribed_page(lang, Some(&content.sender), since);
     }
-    let purpose = content
-        .purpose
-        .as_ref()
-        .map(|p| p.label(lang.code()));
+    let purpose = content.purpose.as_ref().map(|p| p.label(lang.code()));
     let stopped_since = content
         .stopped_since
         .as_deref()

@@ -19,9 +19,7 @@ use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
 use crate::store::{CollectionPointRow, LeafIndex, Repo, Store};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use consent_ledger_sdk::consent::{
-    collection_point_key, CollectionPointRetiredLeaf, RetiredType,
-};
+use consent_ledger_sdk::consent::{collection_point_key, CollectionPointRetiredLeaf, RetiredType};
 
 /// Collection points of publishable-key signup forms are named with this prefix (a name space
 /// senders cannot register in, so a public form never supersedes a sender's own versions).
@@ -128,7 +126,9 @@ pub async fn register_collection_point(
         let (store, tenant) = (store.clone(), tenant_id.to_string());
         store
             .clone()
-            .blocking(false, move || prepare_collection_point(&store, &tenant, input))
+            .blocking(false, move || {
+                prepare_collection_point(&store, &tenant, input)
+            })
             .await?
     };
     match entry {
@@ -157,7 +157,8 @@ pub fn collection_points(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(DomainError::Invalid(format!("limit is 1–{MAX_PAGE}")));
     }
-    let rows = store.read(|r| Ok::<_, DomainError>(r.collection_points(tenant_id, name, after, limit)?))?;
+    let rows = store
+        .read(|r| Ok::<_, DomainError>(r.collection_points(tenant_id, name, after, limit)?))?;
     let next_after = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|row| row.leaf_index.get()))
         .flatten();

@@ -13,8 +13,8 @@ use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
 use crate::store::{ErasureRow, LeafIndex, Repo, SubjectRow};
 use consent_ledger_sdk::consent::{
-    erasure_refused, millis, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, ErasureRefused, ErasureType, RETENTION_DAYS,
-    RETENTION_LEGAL_HOLD_DAYS,
+    erasure_refused, millis, ConsentLeaf, ErasureLeaf, ErasureRefused, ErasureType, LegalHoldLeaf,
+    RETENTION_DAYS, RETENTION_LEGAL_HOLD_DAYS,
 };
 
 /// Erases an address's personal data once the law allows: no purpose may still be granted,

@@ -15,10 +15,10 @@ use super::model::*;
 use super::state::{pending, state_of};
 
 use crate::log::{Appended, LogError};
-use consent_ledger_sdk::consent::{bound_by_refusal, replay, ConsentLeaf};
-use consent_ledger_sdk::map::leaf_prev;
 use crate::now_millis;
 use crate::store::{Repo, Store};
+use consent_ledger_sdk::consent::{bound_by_refusal, replay, ConsentLeaf};
+use consent_ledger_sdk::map::leaf_prev;
 
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 1000;

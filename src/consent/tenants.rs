@@ -138,7 +138,11 @@ pub(crate) fn known_purposes(
         return Err(no_tenant());
     }
     // One query on the hot path: a tenant with purposes exists.
-    let purposes: Vec<String> = r.purposes(tenant_id)?.into_iter().map(|p| p.purpose).collect();
+    let purposes: Vec<String> = r
+        .purposes(tenant_id)?
+        .into_iter()
+        .map(|p| p.purpose)
+        .collect();
     if purposes.is_empty() && r.tenant(tenant_id)?.is_none() {
         return Err(no_tenant());
     }
@@ -266,7 +270,10 @@ mod tests {
             label_ja: Some("メールマガジン".into()),
             label_en: Some("Newsletter".into()),
         };
-        assert_eq!((p.label("ja"), p.label("en")), ("メールマガジン", "Newsletter"));
+        assert_eq!(
+            (p.label("ja"), p.label("en")),
+            ("メールマガジン", "Newsletter")
+        );
         let bare = PurposeDefinition {
             label_ja: None,
             label_en: None,

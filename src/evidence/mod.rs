@@ -12,8 +12,8 @@ pub mod report;
 
 use consent_ledger_sdk::consent::{collection_point_key, hold_key};
 pub use consent_ledger_sdk::evidence::{
-    verify, Bundle, CampaignProof, Completeness, EventEvidence, Holds, LogIdentity, MapBucket, Opening,
-    Parameters, ProvenDecision, ProvenEntry, ProvenLeaf, ProvenTemplate, PurposeDecision,
+    verify, Bundle, CampaignProof, Completeness, EventEvidence, Holds, LogIdentity, MapBucket,
+    Opening, Parameters, ProvenDecision, ProvenEntry, ProvenLeaf, ProvenTemplate, PurposeDecision,
     PurposeLabel, Relabelled, TenantIdentity, Witnessed, DECISION_FORMAT, FORMAT,
 };
 use consent_ledger_sdk::label::parameters_key;

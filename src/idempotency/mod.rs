@@ -127,9 +127,7 @@ where
             let effects = if appended.iter().any(crate::consent::may_be_bound) {
                 let (reader, appended) = (store.clone(), appended.clone());
                 store
-                    .blocking(true, move || {
-                        reader.read(|r| effects(r, &appended, shape))
-                    })
+                    .blocking(true, move || reader.read(|r| effects(r, &appended, shape)))
                     .await?
             } else {
                 vec![None; appended.len()]

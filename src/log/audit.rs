@@ -362,7 +362,13 @@ impl MapAuditor {
             }
             let at = time(&erasure.recorded_at)?;
             let order = hold.copied().flatten();
-            match erasure_refused(&subject.state, subject.last, erasure.retention_days, order, at) {
+            match erasure_refused(
+                &subject.state,
+                subject.last,
+                erasure.retention_days,
+                order,
+                at,
+            ) {
                 None => {}
                 Some(ErasureRefused::ConsentInForce(p)) => {
                     return Err(unlawful(format!("consent in force for {}", p.join(", "))))

@@ -71,14 +71,35 @@ mod tests {
     }
 
     fn notice(lang: &str) -> Value {
-        let contact = |text: &str, kind: &str| minijinja::context! { text, kind };
+        let contact = |text: &str, kind: &str, href: &str| minijinja::context! { text, kind, href };
         minijinja::context! {
             lang,
             legal_name => "Shop & Co",
-            optout => contact("https://shop.example/u?a=1&b=2", "url"),
+            optout => contact("https://shop.example/u?a=1&b=2", "url", "https://shop.example/u?a=1&b=2"),
             postal => "東京都千代田区1-2-3",
-            complaint => contact("help@shop.example", "mailto"),
+            complaint => contact("help@shop.example", "mailto", "mailto:help@shop.example"),
         }
+    }
+
+    #[test]
+    fn the_display_notice_names_the_responsible_party_and_the_purpose() {
+        let with = |lang: &str| {
+            minijinja::context! { responsible => "配信代行 K.K.", purpose => "メールマガジン", ..notice(lang) }
+        };
+        let ja = render("display_notice.txt", with("ja"));
+        assert!(
+            ja.starts_with(
+                "送信者: Shop & Co\n送信責任者: 配信代行 K.K.\n配信停止（メールマガジン）: "
+            ),
+            "{ja}"
+        );
+        let en = render("display_notice.html", with("en"));
+        assert!(
+            en.contains(
+                "<p>Responsible for sending: 配信代行 K.K.</p><p>Unsubscribe (メールマガジン): "
+            ),
+            "{en}"
+        );
     }
 
     #[test]

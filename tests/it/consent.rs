@@ -1635,8 +1635,7 @@ async fn imports_are_all_or_nothing_and_exports_round_trip(db: TestDb) {
         .await
         .json();
     assert_eq!(
-        csv_history["events"][0]["method"],
-        "paper",
+        csv_history["events"][0]["method"], "paper",
         "the CSV's method is kept"
     );
     let missing = raw(

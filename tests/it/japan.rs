@@ -63,7 +63,13 @@ async fn an_exception_opt_in_names_its_evidence_and_says_when_a_refusal_binds_it
     assert_eq!(res.json()["effective"], true, "{}", res.text());
     assert!(may_send(&app, &shop, email, "newsletter").await);
 
-    let res = post(&app, &shop.sender, "/v1/events", &event("opt_out", email, json!({}))).await;
+    let res = post(
+        &app,
+        &shop.sender,
+        "/v1/events",
+        &event("opt_out", email, json!({})),
+    )
+    .await;
     assert_eq!(res.status, 201, "{}", res.text());
     let business = event(
         "opt_in",
@@ -115,7 +121,13 @@ async fn a_measures_order_keeps_records_a_year_from_the_order(db: TestDb) {
     let app = TestApp::start_with_clock(&db, -400).await;
     let email = "ordered@example.jp";
     opt_in(&app, &shop, email).await;
-    let res = post(&app, &shop.sender, "/v1/events", &event("opt_out", email, json!({"purposes": "all"}))).await;
+    let res = post(
+        &app,
+        &shop.sender,
+        "/v1/events",
+        &event("opt_out", email, json!({"purposes": "all"})),
+    )
+    .await;
     assert_eq!(res.status, 201, "{}", res.text());
     let app = app.restart_with_clock(&db, 0).await;
     let order_date = date(-200);
@@ -124,7 +136,10 @@ async fn a_measures_order_keeps_records_a_year_from_the_order(db: TestDb) {
     let by_sender = app
         .call("PUT", &path, Some(&shop.sender), Some(&hold), &[])
         .await;
-    assert_eq!(by_sender.status, 403, "only an admin or a regulator sets a hold");
+    assert_eq!(
+        by_sender.status, 403,
+        "only an admin or a regulator sets a hold"
+    );
     let set = app
         .call("PUT", &path, Some(&shop.admin), Some(&hold), &[])
         .await;
@@ -134,11 +149,18 @@ async fn a_measures_order_keeps_records_a_year_from_the_order(db: TestDb) {
         .call("DELETE", &erase, Some(&shop.sender), None, &[])
         .await;
     assert_eq!(refused.status, 409, "{}", refused.text());
-    let from = refused.json()["erasable_from"].as_str().unwrap().to_string();
+    let from = refused.json()["erasable_from"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let year_from_order = consent_ledger_sdk::consent::millis(&format!("{order_date}T00:00:00Z"))
         .unwrap()
         + 366 * 86_400_000;
-    assert_eq!(from, consent_ledger::rfc3339(year_from_order), "a year from the order");
+    assert_eq!(
+        from,
+        consent_ledger::rfc3339(year_from_order),
+        "a year from the order"
+    );
 
     let app = app.restart_with_clock(&db, 170).await;
     let erased = app
@@ -150,7 +172,10 @@ async fn a_measures_order_keeps_records_a_year_from_the_order(db: TestDb) {
     let bundle = evidence(&app, &shop.sender, email).await;
     let (ok, out) = verify_cli(&bundle, &app.log.verifier_key(), &[]);
     assert!(ok, "{out}");
-    assert!(out.contains("its retention period follows the legal holds"), "{out}");
+    assert!(
+        out.contains("its retention period follows the legal holds"),
+        "{out}"
+    );
     app.stop().await;
 }
 
@@ -204,7 +229,13 @@ async fn an_import_keeps_its_method_and_counts_from_its_original_times(db: TestD
     assert!(ok, "{out}");
     // The retention clock runs from 2018, not from the import: erasable now.
     let erased = app
-        .call("DELETE", &format!("/v1/subjects?email={email}"), Some(&shop.sender), None, &[])
+        .call(
+            "DELETE",
+            &format!("/v1/subjects?email={email}"),
+            Some(&shop.sender),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(erased.status, 200, "{}", erased.text());
     app.stop().await;
@@ -252,7 +283,10 @@ async fn a_docomo_legacy_address_goes_through_the_whole_flow(db: TestDb) {
     let link = links(&app, &shop, &[LEGACY], Some("newsletter")).await[0].clone();
     assert_eq!(link["email"], LEGACY);
     let url = link["url"].as_str().unwrap();
-    assert!(text.contains(url), "the footer names the recipient's link: {text}");
+    assert!(
+        text.contains(url),
+        "the footer names the recipient's link: {text}"
+    );
     let res = one_click(&app, &path_of(url)).await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert!(!may_send(&app, &shop, LEGACY, "newsletter").await);
@@ -261,10 +295,17 @@ async fn a_docomo_legacy_address_goes_through_the_whole_flow(db: TestDb) {
     // Its evidence verifies offline, for this address and not for the one-dot one.
     let bundle = evidence(&app, &shop.sender, LEGACY).await;
     assert_eq!(bundle["subject"]["email"], LEGACY);
-    let (ok, out) = verify_cli(&bundle, &vkey, &["--email", "\"taro..hanako\"@docomo.ne.jp"]);
+    let (ok, out) = verify_cli(
+        &bundle,
+        &vkey,
+        &["--email", "\"taro..hanako\"@docomo.ne.jp"],
+    );
     assert!(ok, "{out}");
     let (ok, out) = verify_cli(&bundle, &vkey, &["--email", "taro.hanako@docomo.ne.jp"]);
-    assert!(!ok && out.contains("FAIL  subject: the address asked about"), "{out}");
+    assert!(
+        !ok && out.contains("FAIL  subject: the address asked about"),
+        "{out}"
+    );
     app.stop().await;
 }
 
@@ -280,7 +321,11 @@ async fn a_retired_screen_ends_its_period_of_use_in_the_log(db: TestDb) {
     let id = created.json()["id"].as_str().unwrap().to_string();
     let email = "screen@example.jp";
     let through = |extra: Value| {
-        let mut body = event("opt_in", email, json!({"collection_point": id, "method": "web_form"}));
+        let mut body = event(
+            "opt_in",
+            email,
+            json!({"collection_point": id, "method": "web_form"}),
+        );
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
@@ -291,25 +336,42 @@ async fn a_retired_screen_ends_its_period_of_use_in_the_log(db: TestDb) {
 
     // Listed and read, in use.
     let list = app
-        .call("GET", "/v1/collection-points?name=signup", Some(&shop.sender), None, &[])
+        .call(
+            "GET",
+            "/v1/collection-points?name=signup",
+            Some(&shop.sender),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(list.status, 200, "{}", list.text());
     let listed = list.json()["collection_points"].clone();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert!(listed[0].get("retired_at").is_none(), "{listed}");
     let path = format!("/v1/collection-points/{id}");
-    let read = app.call("GET", &path, Some(&shop.sender), None, &[]).await.json();
+    let read = app
+        .call("GET", &path, Some(&shop.sender), None, &[])
+        .await
+        .json();
     assert_eq!(
-        B64.decode(read["content_base64"].as_str().unwrap()).unwrap(),
+        B64.decode(read["content_base64"].as_str().unwrap())
+            .unwrap(),
         "<p>メールマガジンを受け取る</p>".as_bytes()
     );
 
     let retired = post(&app, &shop.sender, &format!("{path}/retire"), &json!({})).await;
     assert_eq!(retired.status, 200, "{}", retired.text());
     let retired = retired.json();
-    assert!(retired["retired_at"].is_string() && retired["retired_leaf_index"].is_u64(), "{retired}");
+    assert!(
+        retired["retired_at"].is_string() && retired["retired_leaf_index"].is_u64(),
+        "{retired}"
+    );
     let again = post(&app, &shop.sender, &format!("{path}/retire"), &json!({})).await;
-    assert_eq!(again.json()["retired_leaf_index"], retired["retired_leaf_index"], "retired once");
+    assert_eq!(
+        again.json()["retired_leaf_index"],
+        retired["retired_leaf_index"],
+        "retired once"
+    );
 
     // A consent through it now is refused; an import of one given before is not.
     let res = post(&app, &shop.sender, "/v1/events", &through(json!({}))).await;
@@ -319,15 +381,24 @@ async fn a_retired_screen_ends_its_period_of_use_in_the_log(db: TestDb) {
         "collection_point": id, "occurred_at": "2026-01-05T00:00:00Z",
         "received_by": {"role": "sender", "name": "Sakura Shop"}});
     let res = app
-        .call_raw_with("POST", "/v1/events:import?format=jsonl", Some(&shop.sender),
-            "application/x-ndjson", format!("{line}\n").as_bytes(), &[])
+        .call_raw_with(
+            "POST",
+            "/v1/events:import?format=jsonl",
+            Some(&shop.sender),
+            "application/x-ndjson",
+            format!("{line}\n").as_bytes(),
+            &[],
+        )
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
 
     // The bundle proves the period: the retirement leaf, and the map's word that it is the one.
     let bundle = evidence(&app, &shop.sender, email).await;
     let template = &bundle["collection_points"][0];
-    assert_eq!(template["retired"]["leaf_index"], retired["retired_leaf_index"], "{template}");
+    assert_eq!(
+        template["retired"]["leaf_index"], retired["retired_leaf_index"],
+        "{template}"
+    );
     let (ok, out) = verify_cli(&bundle, &vkey, &[]);
     assert!(ok, "{out}");
     assert!(out.contains("its period of use"), "{out}");
@@ -351,34 +422,59 @@ async fn the_notice_names_the_responsible_party_and_refuses_unsafe_contacts(db: 
         let path = path.clone();
         let token = shop.admin.clone();
         let app = &app;
-        async move { app.call("PATCH", &path, Some(&token), Some(&body), &[]).await }
+        async move {
+            app.call("PATCH", &path, Some(&token), Some(&body), &[])
+                .await
+        }
     };
-    for bad in ["javascript:alert(1)", "http://shop.example.jp/stop", "data:text/html,x"] {
+    for bad in [
+        "javascript:alert(1)",
+        "http://shop.example.jp/stop",
+        "data:text/html,x",
+    ] {
         let res = patch(json!({"optout_contact": bad})).await;
         assert_eq!(res.status, 422, "{bad}: {}", res.text());
         assert!(res.text().contains("https: URL"), "{}", res.text());
     }
-    let res = patch(json!({"optout_contact": "0120-123-456", "responsible_party": "桜配信代行株式会社"})).await;
+    let res =
+        patch(json!({"optout_contact": "0120-123-456", "responsible_party": "桜配信代行株式会社"}))
+            .await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["responsible_party"], "桜配信代行株式会社");
     let notice = app
-        .call("GET", "/v1/display-notice?lang=ja", Some(&shop.sender), None, &[])
+        .call(
+            "GET",
+            "/v1/display-notice?lang=ja",
+            Some(&shop.sender),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(notice.status, 200, "{}", notice.text());
     let notice = notice.json();
     let text = notice["text"].as_str().unwrap();
     assert!(
-        text.contains("送信者: Sakura Shop K.K.") && text.contains("送信責任者: 桜配信代行株式会社"),
+        text.contains("送信者: Sakura Shop K.K.")
+            && text.contains("送信責任者: 桜配信代行株式会社"),
         "{text}"
     );
     let html = notice["html"].as_str().unwrap();
     assert!(html.contains("href=\"tel:0120-123-456\""), "{html}");
     let en = app
-        .call("GET", "/v1/display-notice?lang=en", Some(&shop.sender), None, &[])
+        .call(
+            "GET",
+            "/v1/display-notice?lang=en",
+            Some(&shop.sender),
+            None,
+            &[],
+        )
         .await
         .json();
     assert!(
-        en["text"].as_str().unwrap().contains("Responsible for sending: 桜配信代行株式会社"),
+        en["text"]
+            .as_str()
+            .unwrap()
+            .contains("Responsible for sending: 桜配信代行株式会社"),
         "{en}"
     );
     let res = patch(json!({"responsible_party": ""})).await;
@@ -393,7 +489,9 @@ async fn purposes_are_added_and_read_by_their_labels(db: TestDb) {
     let body = json!({"purposes": [
         {"purpose": "newsletter", "description": "Monthly newsletter", "label_ja": "メールマガジン", "label_en": "Newsletter"},
         {"purpose": "events", "description": "Invitations", "label_ja": "イベントのご案内", "label_en": "Event invitations"}]});
-    let res = app.call("PATCH", &path, Some(&shop.admin), Some(&body), &[]).await;
+    let res = app
+        .call("PATCH", &path, Some(&shop.admin), Some(&body), &[])
+        .await;
     assert_eq!(res.status, 200, "{}", res.text());
     let purposes = res.json()["purposes"].clone();
     let keys: Vec<&str> = purposes
@@ -402,27 +500,57 @@ async fn purposes_are_added_and_read_by_their_labels(db: TestDb) {
         .iter()
         .map(|p| p["purpose"].as_str().unwrap())
         .collect();
-    assert_eq!(keys, ["events", "newsletter", "offers"], "added, none removed");
+    assert_eq!(
+        keys,
+        ["events", "newsletter", "offers"],
+        "added, none removed"
+    );
     let bad = json!({"purposes": [{"purpose": "Bad Key"}]});
-    let res = app.call("PATCH", &path, Some(&shop.admin), Some(&bad), &[]).await;
+    let res = app
+        .call("PATCH", &path, Some(&shop.admin), Some(&bad), &[])
+        .await;
     assert_eq!(res.status, 422, "{}", res.text());
 
     // The new purpose takes consent; pages and the footer show labels, not keys.
     let email = "labels@example.jp";
-    let res = post(&app, &shop.sender, "/v1/events", &event("opt_in", email, json!({"purposes": ["events", "newsletter"]}))).await;
+    let res = post(
+        &app,
+        &shop.sender,
+        "/v1/events",
+        &event(
+            "opt_in",
+            email,
+            json!({"purposes": ["events", "newsletter"]}),
+        ),
+    )
+    .await;
     assert_eq!(res.status, 201, "{}", res.text());
     let link = links(&app, &shop, &[email], Some("newsletter")).await[0].clone();
     let page = path_of(link["url"].as_str().unwrap());
     let ja = app.get(&page).await.text();
     assert!(ja.contains("メールマガジン"), "{ja}");
     let en = app.get(&format!("{page}?lang=en")).await.text();
-    assert!(en.contains("Newsletter") && !en.contains("メールマガジン"), "{en}");
+    assert!(
+        en.contains("Newsletter") && !en.contains("メールマガジン"),
+        "{en}"
+    );
     let footer = app
-        .call("GET", &format!("/v1/display-notice?lang=en&email={email}&purpose=newsletter"),
-            Some(&shop.sender), None, &[])
+        .call(
+            "GET",
+            &format!("/v1/display-notice?lang=en&email={email}&purpose=newsletter"),
+            Some(&shop.sender),
+            None,
+            &[],
+        )
         .await
         .json();
-    assert!(footer["text"].as_str().unwrap().contains("Unsubscribe (Newsletter)"), "{footer}");
+    assert!(
+        footer["text"]
+            .as_str()
+            .unwrap()
+            .contains("Unsubscribe (Newsletter)"),
+        "{footer}"
+    );
 
     // The report too.
     let bundle = evidence(&app, &shop.sender, email).await;
@@ -438,8 +566,15 @@ async fn purposes_are_added_and_read_by_their_labels(db: TestDb) {
         .args(["--lang", "ja"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let html = std::fs::read_to_string(&report).unwrap();
-    assert!(html.contains("メールマガジン") && html.contains("イベントのご案内"), "{html}");
+    assert!(
+        html.contains("メールマガジン") && html.contains("イベントのご案内"),
+        "{html}"
+    );
     app.stop().await;
 }

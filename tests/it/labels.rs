@@ -32,7 +32,8 @@ pub async fn record(app: &TestApp, shop: &Shop, email: &str, event: &str, basis:
         body["basis"] = json!(basis);
     }
     if basis == "business_relationship" {
-        body["evidence"] = json!({"transaction_reference": "order 1234", "transaction_date": "2017-12-01"});
+        body["evidence"] =
+            json!({"transaction_reference": "order 1234", "transaction_date": "2017-12-01"});
     }
     let res = app
         .call("POST", "/v1/events", Some(&shop.sender), Some(&body), &[])

@@ -63,7 +63,11 @@ fn cases() -> Vec<(&'static str, Vec<Step>)> {
             "an exception basis does not lift a refusal",
             vec![
                 ev("opt_out", json!("all"), none()),
-                ev("opt_in", news(), json!({"basis": "business_relationship", "evidence": {"transaction_reference": "order 1234", "transaction_date": "2017-12-01"}})),
+                ev(
+                    "opt_in",
+                    news(),
+                    json!({"basis": "business_relationship", "evidence": {"transaction_reference": "order 1234", "transaction_date": "2017-12-01"}}),
+                ),
             ],
         ),
         (
@@ -550,7 +554,10 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
     ];
     run(&app, &shop, email, &steps).await;
     // The screen's period of use ends once its consents are given: the bundle proves its end.
-    let retire = format!("/v1/collection-points/{}/retire", cp.json()["id"].as_str().unwrap());
+    let retire = format!(
+        "/v1/collection-points/{}/retire",
+        cp.json()["id"].as_str().unwrap()
+    );
     let retired = app
         .call("POST", &retire, Some(&shop.sender), Some(&json!({})), &[])
         .await;
@@ -589,7 +596,13 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
     // An address NTT docomo issued before 2009 (two dots in a row): both verifiers must take
     // its label over exactly these dots.
     let legacy = "taro..hanako@docomo.ne.jp";
-    run(&app, &shop, legacy, &[ev("opt_in", json!(["newsletter"]), json!({}))]).await;
+    run(
+        &app,
+        &shop,
+        legacy,
+        &[ev("opt_in", json!(["newsletter"]), json!({}))],
+    )
+    .await;
     let legacy = evidence(&app, &shop.sender, legacy).await;
     // Records imported from a paper file of 2018: their leaves keep the method and say
     // `imported`; the retention clock runs from their own times, so the address is erased at
@@ -603,11 +616,23 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
     ];
     let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let res = app
-        .call_raw_with("POST", "/v1/events:import?format=jsonl", Some(&shop.sender),
-            "application/x-ndjson", body.as_bytes(), &[])
+        .call_raw_with(
+            "POST",
+            "/v1/events:import?format=jsonl",
+            Some(&shop.sender),
+            "application/x-ndjson",
+            body.as_bytes(),
+            &[],
+        )
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
-    run(&app, &shop, imported, &[Step::Erase, ev("opt_in", json!(["newsletter"]), json!({}))]).await;
+    run(
+        &app,
+        &shop,
+        imported,
+        &[Step::Erase, ev("opt_in", json!(["newsletter"]), json!({}))],
+    )
+    .await;
     let imported = evidence(&app, &shop.sender, imported).await;
     let mut without_erasure = through_erasure.clone();
     without_erasure["events"].as_array_mut().unwrap().remove(2);

@@ -162,7 +162,10 @@ impl EmailAddress {
     /// legacy local part (consecutive dots, a dot before `@`) as a quoted string,
     /// `"taro..hanako"@docomo.ne.jp`.
     pub fn header_form(&self) -> String {
-        let (local, domain) = self.0.rsplit_once('@').expect("a parsed address has an '@'");
+        let (local, domain) = self
+            .0
+            .rsplit_once('@')
+            .expect("a parsed address has an '@'");
         if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
             format!("\"{local}\"@{domain}")
         } else {

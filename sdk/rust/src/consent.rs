@@ -515,7 +515,9 @@ impl LegalHoldLeaf {
     /// The order's date as its midnight UTC, Unix ms (`None` if it is not a date).
     pub fn order_millis(&self) -> Option<i64> {
         (self.order_date.len() == 10)
-            .then(|| crate::evidence::verify::strict_millis(&format!("{}T00:00:00Z", self.order_date)))
+            .then(|| {
+                crate::evidence::verify::strict_millis(&format!("{}T00:00:00Z", self.order_date))
+            })
             .flatten()
     }
 }

@@ -21,7 +21,10 @@ use sha2::{Digest, Sha256};
 
 use super::{Bundle, CampaignProof, PurposeDecision, DECISION_FORMAT, FORMAT};
 use crate::campaign::{CampaignLeaf, Entry, CAMPAIGN_PROOF_FORMAT};
-use crate::consent::{CollectionPointRetiredLeaf, self, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, RelabelLeaf, SubjectState};
+use crate::consent::{
+    self, CollectionPointRetiredLeaf, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, RelabelLeaf,
+    SubjectState,
+};
 use crate::hash::{leaf_hash, Hash};
 use crate::hex;
 use crate::label::{self, LogParameters};
@@ -1619,7 +1622,10 @@ fn check_templates(
             },
         );
         let period = template_period(report, bundle, cp, root, t, &what);
-        let registered_at = doc["registered_at"].as_str().unwrap_or_default().to_string();
+        let registered_at = doc["registered_at"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if let (true, Some(retired)) = (ok, period) {
             report.check(
                 format!("{what}: its period of use"),
@@ -1637,7 +1643,11 @@ fn check_templates(
             continue;
         };
         let Some(&(registered, retired)) = templates.get(id) else {
-            report.check(format!("event {n}: its collection point is in the bundle"), false, id);
+            report.check(
+                format!("event {n}: its collection point is in the bundle"),
+                false,
+                id,
+            );
             continue;
         };
         report.check(
@@ -1650,9 +1660,14 @@ fn check_templates(
             consent::in_use(leaf, *index, registered, retired),
             match retired {
                 Some((at, _)) if leaf.imported => {
-                    format!("{id}, retired at leaf {at}; an import claimed {}", leaf.occurred_at)
+                    format!(
+                        "{id}, retired at leaf {at}; an import claimed {}",
+                        leaf.occurred_at
+                    )
                 }
-                Some((at, _)) => format!("{id}, registered at leaf {registered}, retired at leaf {at}"),
+                Some((at, _)) => {
+                    format!("{id}, registered at leaf {registered}, retired at leaf {at}")
+                }
                 None => format!("{id}, registered at leaf {registered}, not retired"),
             },
         );
@@ -1673,22 +1688,26 @@ fn template_period(
     let key = consent::collection_point_key(&bundle.tenant.id, &t.id);
     let named = match (root, &t.retirement) {
         (Some(root), Some(b)) => map_value(root, &key, b.bucket, &b.bucket_entries, &b.bucket_path),
-        _ => Err("the bundle does not prove its period of use (no map bucket for its retirement key)".into()),
+        _ => Err(
+            "the bundle does not prove its period of use (no map bucket for its retirement key)"
+                .into(),
+        ),
     };
     let retired = match &t.retired {
         None => None,
         Some(proven) => {
             let what = format!("{what}: its retirement");
             check_leaf(report, &what, proven, cp, &bundle.checkpoint)?;
-            let at = CollectionPointRetiredLeaf::parse(&B64.decode(&proven.leaf).unwrap_or_default())
-                .ok()
-                .filter(|l| {
-                    l.tenant == bundle.tenant.id
-                        && l.id == t.id
-                        && l.subject == hex(&key)
-                        && l.prev.is_none()
-                })
-                .and_then(|l| strict_millis(&l.retired_at));
+            let at =
+                CollectionPointRetiredLeaf::parse(&B64.decode(&proven.leaf).unwrap_or_default())
+                    .ok()
+                    .filter(|l| {
+                        l.tenant == bundle.tenant.id
+                            && l.id == t.id
+                            && l.subject == hex(&key)
+                            && l.prev.is_none()
+                    })
+                    .and_then(|l| strict_millis(&l.retired_at));
             let leaf_ok = report.check(
                 format!("{what}: this version's collection_point_retired leaf"),
                 at.is_some(),
@@ -1702,7 +1721,10 @@ fn template_period(
         format!("{what}: its retirement, complete"),
         complete,
         match named {
-            Ok(v) => format!("the map names {v:?} as its retirement; the bundle gives {:?}", retired.map(|(i, _)| i)),
+            Ok(v) => format!(
+                "the map names {v:?} as its retirement; the bundle gives {:?}",
+                retired.map(|(i, _)| i)
+            ),
             Err(e) => e,
         },
     );
