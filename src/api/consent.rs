@@ -189,8 +189,9 @@ pub async fn read_collection_point(
 }
 
 /// Retire a collection point version: the end of its period of use, a
-/// `collection_point_retired` leaf. From then on a consent naming it is refused (422), except
-/// an import of a consent given before. Retiring a retired version changes nothing.
+/// `collection_point_retired` leaf. From then on a consent naming it is refused (422), unless it
+/// claims a time before the retirement (an import, a late record). Retiring a retired version
+/// changes nothing.
 #[utoipa::path(post, path = "/v1/collection-points/{id}/retire", tag = "consent", security(("bearer" = [])),
     params(("id" = String, Path, description = "The version's id")),
     responses((status = 200, body = CollectionPoint), (status = 403, body = Problem, content_type = "application/problem+json"),

@@ -109,7 +109,10 @@ pub(crate) fn view(row: CollectionPointRow, content: bool) -> CollectionPoint {
         language: row.language,
         leaf_index: row.leaf_index.get(),
         registered_at: rfc3339(row.registered_at),
-        retired_at: row.superseded_at.map(rfc3339),
+        retired_at: row
+            .superseded_at
+            .filter(|_| row.retired_leaf_index.is_some())
+            .map(rfc3339),
         retired_leaf_index: row.retired_leaf_index.map(LeafIndex::get),
     }
 }
@@ -185,8 +188,8 @@ pub fn collection_point(
 }
 
 /// Retires a version: appends its `collection_point_retired` leaf (the end of its period of
-/// use), after which no consent may name it (but an import of one given before). Retiring a
-/// retired version changes nothing.
+/// use), after which no consent may name it but one given before (an import, a late record).
+/// Retiring a retired version changes nothing.
 pub async fn retire_collection_point(
     store: &Store,
     log: &Log,
@@ -194,7 +197,7 @@ pub async fn retire_collection_point(
     id: &str,
 ) -> Result<CollectionPoint, DomainError> {
     let current = collection_point(store, tenant_id, id)?;
-    if current.retired_at.is_some() {
+    if current.retired_leaf_index.is_some() {
         return Ok(current);
     }
     let found = Reply::default();

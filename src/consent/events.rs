@@ -64,7 +64,7 @@ fn prepare(
         let purposes =
             event_purposes(&input.purposes, input.event, &known_purposes(r, tenant_id)?)?;
         if let Some(cp) = &input.collection_point {
-            in_use(r, tenant_id, cp, imported.then_some(occurred_at))?;
+            in_use(r, tenant_id, cp, occurred_at)?;
         }
         let subject = r.subject_by_address(tenant_id, address.as_str())?;
         if input.event == EventKind::Confirm {
@@ -102,14 +102,10 @@ fn prepare(
     })
 }
 
-/// Checks that collection point `id` is registered and in use — or, for an import claimed at
-/// `imported` (Unix ms), that it was in use then (a record entered after its period).
-fn in_use(
-    r: &mut Repo<'_>,
-    tenant_id: &str,
-    id: &str,
-    imported: Option<i64>,
-) -> Result<(), DomainError> {
+/// Checks that collection point `id` is registered, and was in use when the event claims to
+/// have happened (`claimed`, Unix ms): not retired, or retired after it (an import, or a
+/// consent recorded late) — the rule the verifiers check (`consent::in_use`).
+fn in_use(r: &mut Repo<'_>, tenant_id: &str, id: &str, claimed: i64) -> Result<(), DomainError> {
     let row = match plain_id(id) {
         true => r.collection_point(tenant_id, id)?,
         false => None,
@@ -119,14 +115,16 @@ fn in_use(
             "unknown collection point {id:?}: register it first"
         )));
     };
-    match (row.superseded_at, imported) {
-        (Some(retired), Some(claimed)) if claimed < retired => Ok(()),
-        (Some(retired), _) => Err(DomainError::Invalid(format!(
-            "collection point {id:?} was retired on {}: a consent given now names the screen \
-             in use (register it), and an import names this one only for consent given before",
+    match row
+        .superseded_at
+        .filter(|_| row.retired_leaf_index.is_some())
+    {
+        Some(retired) if claimed >= retired => Err(DomainError::Invalid(format!(
+            "collection point {id:?} was retired at {}: a consent given since names the screen \
+             in use (register it); only one given before may name this one",
             crate::rfc3339(retired)
         ))),
-        (None, _) => Ok(()),
+        _ => Ok(()),
     }
 }
 

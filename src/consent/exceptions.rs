@@ -9,6 +9,7 @@
 use super::model::{Basis, Evidence};
 use super::validate::calendar_date;
 use crate::error::DomainError;
+use consent_ledger_sdk::consent::required_evidence;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -21,30 +22,17 @@ pub fn check_basis_evidence(
 ) -> Result<(), DomainError> {
     let none = Evidence::default();
     let e = evidence.unwrap_or(&none);
-    let (needed, dates): (Vec<(&str, bool)>, Vec<(&str, &Option<String>)>) = match basis {
+    let given = serde_json::to_value(e).expect("evidence serialises");
+    // The fields are the SDK's (the verifiers note an opt-in whose bundle lacks them).
+    let needed: Vec<(&str, bool)> = required_evidence(basis)
+        .iter()
+        .map(|field| (*field, !given[*field].is_null()))
+        .collect();
+    let dates: Vec<(&str, &Option<String>)> = match basis {
         Basis::Consent => return Ok(()),
-        Basis::AddressNotified => (
-            vec![
-                ("notified_by", e.notified_by.is_some()),
-                ("notified_on", e.notified_on.is_some()),
-            ],
-            vec![("notified_on", &e.notified_on)],
-        ),
-        Basis::BusinessRelationship => (
-            vec![
-                ("transaction_reference", e.transaction_reference.is_some()),
-                ("transaction_date", e.transaction_date.is_some()),
-            ],
-            vec![("transaction_date", &e.transaction_date)],
-        ),
-        Basis::AddressPublished => (
-            vec![
-                ("published_in", e.published_in.is_some()),
-                ("published_checked_on", e.published_checked_on.is_some()),
-                ("no_refusal_published", e.no_refusal_published.is_some()),
-            ],
-            vec![("published_checked_on", &e.published_checked_on)],
-        ),
+        Basis::AddressNotified => vec![("notified_on", &e.notified_on)],
+        Basis::BusinessRelationship => vec![("transaction_date", &e.transaction_date)],
+        Basis::AddressPublished => vec![("published_checked_on", &e.published_checked_on)],
     };
     let missing: Vec<String> = needed
         .iter()

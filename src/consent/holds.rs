@@ -11,7 +11,11 @@ use crate::error::DomainError;
 use crate::log::{Chain, Leaf, Log, LogEntry, LogError, Reply};
 use crate::rfc3339;
 use crate::store::{LeafIndex, LegalHoldRow, Repo, Store};
-use consent_ledger_sdk::consent::{hold_key, LegalHoldLeaf, LegalHoldType};
+use consent_ledger_sdk::consent::{
+    hold_key, LegalHoldLeaf, LegalHoldType, RETENTION_LEGAL_HOLD_DAYS,
+};
+
+const DAY_MS: i64 = 86_400_000;
 
 /// A hold to put on or lift, and the order it follows.
 #[derive(Clone, Debug)]
@@ -35,7 +39,19 @@ pub async fn set_legal_hold(
     if !plain_id(tenant_id) {
         return Err(DomainError::NotFound(format!("no tenant {tenant_id:?}")));
     }
-    calendar_date("order_date", &change.order_date)?;
+    let order = calendar_date("order_date", &change.order_date)?;
+    let now = crate::now_millis();
+    // A day of slack: a date in Japan is up to nine hours ahead of the UTC instant.
+    if order > now + DAY_MS {
+        return Err(DomainError::Invalid(
+            "order_date is in the future: give the date of the order".into(),
+        ));
+    }
+    if change.on && order + RETENTION_LEGAL_HOLD_DAYS as i64 * DAY_MS <= now {
+        return Err(DomainError::Invalid(
+            "the year this order keeps records for (ordinance Art. 4(2)) has run: no hold follows from it".into(),
+        ));
+    }
     let change = HoldChange {
         order_reference: text("order_reference", &change.order_reference, 200)?,
         ..change

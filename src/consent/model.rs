@@ -154,8 +154,8 @@ pub struct TenantProfile {
     pub responsible_party: Option<String>,
     /// `ja` or `en`.
     pub default_language: Option<String>,
-    /// Purposes to add, or whose description and labels to replace (by key). A purpose is never
-    /// removed: events name it.
+    /// Purposes to add, or whose description and labels to set (by key; what a change leaves
+    /// out stays as it was). A purpose is never removed: events name it.
     pub purposes: Option<Vec<PurposeDefinition>>,
 }
 

@@ -87,13 +87,23 @@ pub fn update_tenant(
             row.default_language = language(change.default_language.as_deref())?;
         }
         let given = change.purposes.as_deref().unwrap_or_default();
+        let known = r.purposes(id)?;
         // The purposes it keeps as they are, besides those given.
-        let kept = r
-            .purposes(id)?
+        let kept = known
             .iter()
             .filter(|k| !given.iter().any(|p| p.purpose == k.purpose))
             .count();
-        let purposes = checked_purposes(given, kept)?;
+        let mut purposes = checked_purposes(given, kept)?;
+        // A purpose it has keeps what the change does not give (its description, a label).
+        for p in &mut purposes {
+            if let Some(old) = known.iter().find(|k| k.purpose == p.purpose) {
+                if p.description.is_empty() {
+                    p.description = old.description.clone();
+                }
+                p.label_ja = p.label_ja.take().or_else(|| old.label_ja.clone());
+                p.label_en = p.label_en.take().or_else(|| old.label_en.clone());
+            }
+        }
         r.update_tenant_profile(&row)?;
         for p in &purposes {
             r.put_purpose(id, p, now_millis())?;

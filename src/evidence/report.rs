@@ -153,6 +153,10 @@ struct Screen {
     text: Option<String>,
     bytes: usize,
     content_type: String,
+    /// Its period of use: from its registration, to its retirement (`None`: still in use at
+    /// the bundle's checkpoint), as the bundle's leaves state them.
+    from: String,
+    to: Option<String>,
 }
 
 fn timeline_row(bundle: &Bundle, event: &super::ProvenLeaf, lang: Lang) -> TimelineRow {
@@ -233,6 +237,11 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
                     .then(|| String::from_utf8_lossy(&content).into_owned()),
                 bytes: content.len(),
                 content_type: template.content_type.clone(),
+                from: s("registered_at"),
+                to: template
+                    .retired
+                    .as_ref()
+                    .and_then(|r| r.document()["retired_at"].as_str().map(str::to_string)),
             }
         })
         .collect();

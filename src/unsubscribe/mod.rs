@@ -508,8 +508,14 @@ fn contact(contact: &str) -> minijinja::Value {
         "mailto" if !contact.to_ascii_lowercase().starts_with("mailto:") => {
             format!("mailto:{contact}")
         }
-        "tel" if !contact.to_ascii_lowercase().starts_with("tel:") => {
-            format!("tel:{}", contact.replace([' ', '(', ')'], ""))
+        "tel" => {
+            let number = contact
+                .get(4..)
+                .filter(|_| contact.to_ascii_lowercase().starts_with("tel:"));
+            format!(
+                "tel:{}",
+                number.unwrap_or(contact).replace([' ', '(', ')'], "")
+            )
         }
         _ => contact.to_string(),
     };

@@ -27,6 +27,11 @@ async fn hold(app: &TestApp, shop: &Shop, body: &Value) -> crate::common::Answer
         .await
 }
 
+/// The calendar date `days` from now (negative: ago), `YYYY-MM-DD`.
+fn date(days: i64) -> String {
+    consent_ledger::rfc3339(consent_ledger::now_millis() + days * 86_400_000)[..10].to_string()
+}
+
 fn order(on: bool, date: &str) -> Value {
     json!({"legal_hold": on, "order_date": date, "order_reference": "総務省 措置命令 第12号"})
 }
@@ -41,7 +46,8 @@ async fn a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says(db: Te
     let email = "held@example.jp";
     record(&app, &shop, email, "opt_in", "consent").await;
     record(&app, &shop, email, "opt_out", "").await;
-    let on = hold(&app, &shop, &order(true, "2026-10-20")).await;
+    let ordered = date(-45);
+    let on = hold(&app, &shop, &order(true, &ordered)).await;
     assert_eq!(
         (on.status, on.json()["legal_hold"].clone()),
         (200, json!(true))
@@ -60,7 +66,7 @@ async fn a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says(db: Te
     let in_300_days = consent_ledger::now_millis() + 300 * 86_400_000;
     assert!(from > consent_ledger::rfc3339(in_300_days), "{from}");
 
-    let off = hold(&app, &shop, &order(false, "2026-11-25")).await;
+    let off = hold(&app, &shop, &order(false, &date(-8))).await;
     assert_eq!(
         (off.status, off.json()["legal_hold"].clone()),
         (200, json!(false))
@@ -101,7 +107,7 @@ async fn a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says(db: Te
     for shown in [
         "保存期間1年（措置命令）",
         "解除",
-        "2026-10-20",
+        ordered.as_str(),
         "総務省 措置命令 第12号",
         "個人データの消去（拒否の効力は存続）",
     ] {
@@ -171,14 +177,20 @@ async fn a_hold_names_the_order_it_follows(db: TestDb) {
         "{}",
         bad_date.text()
     );
-    let blank = json!({"legal_hold": true, "order_date": "2026-03-01", "order_reference": " "});
+    let blank = json!({"legal_hold": true, "order_date": date(-10), "order_reference": " "});
     assert_eq!(hold(&app, &shop, &blank).await.status, 422);
+    let ahead = hold(&app, &shop, &order(true, &date(3))).await;
+    assert_eq!(ahead.status, 422, "{}", ahead.text());
+    assert!(ahead.text().contains("in the future"), "{}", ahead.text());
+    let run = hold(&app, &shop, &order(true, &date(-400))).await;
+    assert_eq!(run.status, 422, "{}", run.text());
+    assert!(run.text().contains("has run"), "{}", run.text());
     let nobody = app
         .call(
             "PUT",
             "/v1/tenants/nobody/legal-hold",
             Some(&shop.admin),
-            Some(&order(true, "2026-03-01")),
+            Some(&order(true, &date(-10))),
             &[],
         )
         .await;
@@ -257,7 +269,7 @@ async fn an_erasure_racing_other_writes_fails_none_of_them(db: TestDb) {
         .collect();
     requests.push(("POST", "/v1/events".into(), Some(again)));
     let hold_path = format!("/v1/tenants/{}/legal-hold", shop.tenant);
-    requests.push(("PUT", hold_path, Some(order(true, "2026-11-30"))));
+    requests.push(("PUT", hold_path, Some(order(true, &date(-3)))));
     requests.push(("DELETE", path, None));
     // All at once, so that the sequencer takes several of them in one batch.
     let pending: Vec<_> = requests

@@ -399,9 +399,18 @@ async fn a_retired_screen_ends_its_period_of_use_in_the_log(db: TestDb) {
         template["retired"]["leaf_index"], retired["retired_leaf_index"],
         "{template}"
     );
-    let (ok, out) = verify_cli(&bundle, &vkey, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.html");
+    let (ok, out) = verify_cli(&bundle, &vkey, &["--report", report.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert!(out.contains("its period of use"), "{out}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    let period = format!(
+        "使用期間: {} – {}",
+        read["registered_at"].as_str().unwrap(),
+        retired["retired_at"].as_str().unwrap()
+    );
+    assert!(html.contains(&period), "{html}");
     // A bundle that leaves the retirement out does not verify.
     let mut hidden = bundle.clone();
     hidden["collection_points"][0]
@@ -505,6 +514,26 @@ async fn purposes_are_added_and_read_by_their_labels(db: TestDb) {
         ["events", "newsletter", "offers"],
         "added, none removed"
     );
+    // A change that gives one label keeps the rest.
+    let one = json!({"purposes": [{"purpose": "newsletter", "label_en": "Our newsletter"}]});
+    let res = app
+        .call("PATCH", &path, Some(&shop.admin), Some(&one), &[])
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let newsletter = res.json()["purposes"][1].clone();
+    assert_eq!(
+        (
+            &newsletter["description"],
+            &newsletter["label_ja"],
+            &newsletter["label_en"]
+        ),
+        (
+            &json!("Monthly newsletter"),
+            &json!("メールマガジン"),
+            &json!("Our newsletter")
+        ),
+        "{newsletter}"
+    );
     let bad = json!({"purposes": [{"purpose": "Bad Key"}]});
     let res = app
         .call("PATCH", &path, Some(&shop.admin), Some(&bad), &[])
@@ -531,7 +560,7 @@ async fn purposes_are_added_and_read_by_their_labels(db: TestDb) {
     assert!(ja.contains("メールマガジン"), "{ja}");
     let en = app.get(&format!("{page}?lang=en")).await.text();
     assert!(
-        en.contains("Newsletter") && !en.contains("メールマガジン"),
+        en.contains("Our newsletter") && !en.contains("メールマガジン"),
         "{en}"
     );
     let footer = app
@@ -548,7 +577,7 @@ async fn purposes_are_added_and_read_by_their_labels(db: TestDb) {
         footer["text"]
             .as_str()
             .unwrap()
-            .contains("Unsubscribe (Newsletter)"),
+            .contains("Unsubscribe (Our newsletter)"),
         "{footer}"
     );
 

@@ -75,6 +75,19 @@ fn invisible(c: char) -> bool {
         | 0xE0000..=0xE0FFF)
 }
 
+/// Whether a top-level label reads as a number, as the WHATWG URL host parser reads it (its
+/// "ends in a number" rule: decimal digits, or `0x` and hex digits): such a name is an IPv4
+/// address to a browser, not a domain, so the TypeScript port refuses it too.
+fn looks_like_a_number(label: &str) -> bool {
+    let hex = label
+        .strip_prefix("0x")
+        .or_else(|| label.strip_prefix("0X"));
+    match hex {
+        Some(digits) => digits.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => label.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
 impl EmailAddress {
     /// Validates and normalises an address.
     pub fn parse(input: &str) -> Result<Self, AddressError> {
@@ -93,7 +106,7 @@ impl EmailAddress {
             Some(inner) if !inner.is_empty() && !inner.contains(['"', '\\']) => inner,
             _ => local,
         };
-        if local.is_empty() || local.len() > 64 {
+        if local.is_empty() {
             return Err(AddressError("the part before '@' must be 1–64 bytes"));
         }
         if local.starts_with('"') || local.chars().all(|c| c == '.') {
@@ -136,16 +149,17 @@ impl EmailAddress {
         if domain.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) {
             return Err(AddressError("the domain must be a name like example.jp"));
         }
-        if labels
-            .last()
-            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
-        {
+        if labels.last().is_some_and(|tld| looks_like_a_number(tld)) {
             return Err(AddressError("the domain must be a name like example.jp"));
         }
         // One spelling per mailbox: NFC (é as one code point, not e + a combining accent), then lower case.
         let local = icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
             .normalize(local)
             .to_lowercase();
+        // The limits hold for the normalised form (a decomposed spelling is longer).
+        if local.len() > 64 {
+            return Err(AddressError("the part before '@' must be 1–64 bytes"));
+        }
         let address = format!("{local}@{}", domain.to_ascii_lowercase());
         if address.len() > 254 {
             return Err(AddressError("it is longer than 254 bytes"));

@@ -465,20 +465,30 @@ pub fn collection_point_key(tenant_id: &str, id: &str) -> [u8; 32] {
 }
 
 /// Whether an event at leaf `index` may name a collection point version registered at leaf
-/// `registered` and retired at leaf `retired` (with its `retired_at`, Unix ms): registered
-/// before it, and not retired before it — unless the event is imported and happened before the
-/// retirement (a record of its period of use, entered later).
-pub fn in_use(
-    event: &ConsentLeaf,
-    index: u64,
-    registered: u64,
-    retired: Option<(u64, i64)>,
-) -> bool {
+/// `registered` and retired at `retired_at` (Unix ms, `None` while in use): registered before
+/// it, and the event claimed to have happened before the retirement — the person saw the
+/// screen while it was in use (an import, or a consent recorded late, may come after the
+/// retirement leaf; its claimed time is the sender's word, shown as back-dated like any).
+pub fn in_use(event: &ConsentLeaf, index: u64, registered: u64, retired_at: Option<i64>) -> bool {
     let claimed = millis(&event.occurred_at);
-    registered < index
-        && retired.is_none_or(|(at, retired_at)| {
-            index < at || (event.imported && claimed.is_some_and(|c| c < retired_at))
-        })
+    registered < index && retired_at.is_none_or(|retired| claimed.is_some_and(|c| c < retired))
+}
+
+/// The evidence an opt-in on `basis` must carry (Art. 3(1)(ii)–(iv); the guideline: each
+/// exception is a claim about a specific fact), by the names of its members: none for
+/// `consent`. The server refuses an opt-in without them; the verifiers note one whose bundle
+/// does not show them.
+pub fn required_evidence(basis: Basis) -> &'static [&'static str] {
+    match basis {
+        Basis::Consent => &[],
+        Basis::AddressNotified => &["notified_by", "notified_on"],
+        Basis::BusinessRelationship => &["transaction_reference", "transaction_date"],
+        Basis::AddressPublished => &[
+            "published_in",
+            "published_checked_on",
+            "no_refusal_published",
+        ],
+    }
 }
 
 /// The map key of a tenant's legal holds: `SHA-256("consent-ledger/legal-hold/v1" ‖

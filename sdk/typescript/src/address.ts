@@ -44,7 +44,8 @@ function domainToAscii(domain: string): string | null {
 
 /** The normalised address, or the reason it is not one (as the Rust `AddressError` says it). */
 export function normalizeAddress(input: string): { address: string } | { error: string } {
-  const text = input.trim();
+  // Unicode White_Space at both ends, as Rust's str::trim (JS trim differs: U+FEFF, U+0085).
+  const text = input.replace(/^\p{White_Space}+|\p{White_Space}+$/gu, "");
   if (text === "") return { error: "it is empty" };
   if (/[\p{Cc}\p{White_Space}]/u.test(text)) return { error: "it contains spaces or control characters" };
   const at = text.lastIndexOf("@");
@@ -55,7 +56,7 @@ export function normalizeAddress(input: string): { address: string } | { error: 
     const inner = local.slice(1, -1);
     if (inner !== "" && !/["\\]/.test(inner)) local = inner;
   }
-  if (local === "" || bytes(local) > 64) return { error: "the part before '@' must be 1–64 bytes" };
+  if (local === "") return { error: "the part before '@' must be 1–64 bytes" };
   const notDotAtom = "the part before '@' is not a plain dot-atom (no quotes, no leading, trailing or double dots)";
   if (local.startsWith('"') || /^\.+$/.test(local)) return { error: notDotAtom };
   if (![...local].every(localChar)) return { error: "the part before '@' has a character addresses cannot have" };
@@ -71,8 +72,11 @@ export function normalizeAddress(input: string): { address: string } | { error: 
   const labelOk = (l: string) => l !== "" && l.length <= 63 && !l.startsWith("-") && !l.endsWith("-") && /^[a-z0-9-]+$/.test(l);
   const name = "the domain must be a name like example.jp";
   if (domain.length > 253 || labels.length < 2 || !labels.every(labelOk)) return { error: name };
-  if (/^[0-9]+$/.test(labels[labels.length - 1])) return { error: name };
-  const address = `${local.normalize("NFC").toLowerCase()}@${domain}`;
+  if (/^([0-9]+|0[xX][0-9A-Fa-f]*)$/.test(labels[labels.length - 1])) return { error: name };
+  // The limits hold for the normalised form (a decomposed spelling is longer).
+  const normalised = local.normalize("NFC").toLowerCase();
+  if (bytes(normalised) > 64) return { error: "the part before '@' must be 1–64 bytes" };
+  const address = `${normalised}@${domain}`;
   if (bytes(address) > 254) return { error: "it is longer than 254 bytes" };
   return { address };
 }

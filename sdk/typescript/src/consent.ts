@@ -322,9 +322,19 @@ export function parseRetiredLeaf(doc: unknown): CollectionPointRetiredLeaf | str
 }
 
 /** Whether an event at leaf `index` may name a version registered at leaf `registered` and
- * retired at leaf `retired[0]` (at `retired[1]`, Unix ms): registered before it and not retired
- * before it, unless it is imported and happened before the retirement (as the Rust `in_use`). */
-export function inUse(event: ConsentLeaf, index: number, registered: number, retired: [number, number] | null): boolean {
+ * retired at `retiredAt` (Unix ms; null while in use): registered before it, and the event claimed
+ * a time before the retirement (as the Rust `in_use`). */
+export function inUse(event: ConsentLeaf, index: number, registered: number, retiredAt: number | null): boolean {
   const t = Date.parse(event.occurred_at);
-  return registered < index && (retired === null || index < retired[0] || (event.imported && !Number.isNaN(t) && t < retired[1]));
+  return registered < index && (retiredAt === null || (!Number.isNaN(t) && t < retiredAt));
+}
+
+/** The evidence an opt-in on `basis` must carry (as the Rust `required_evidence`). */
+export function requiredEvidence(basis: Basis): string[] {
+  switch (basis) {
+    case "address_notified": return ["notified_by", "notified_on"];
+    case "business_relationship": return ["transaction_reference", "transaction_date"];
+    case "address_published": return ["published_in", "published_checked_on", "no_refusal_published"];
+    default: return [];
+  }
 }

@@ -216,8 +216,9 @@ export interface paths {
         put?: never;
         /**
          * Retire a collection point version: the end of its period of use, a
-         *     `collection_point_retired` leaf. From then on a consent naming it is refused (422), except
-         *     an import of a consent given before. Retiring a retired version changes nothing.
+         *     `collection_point_retired` leaf. From then on a consent naming it is refused (422), unless it
+         *     claims a time before the retirement (an import, a late record). Retiring a retired version
+         *     changes nothing.
          */
         post: operations["retire_collection_point"];
         delete?: never;
@@ -1745,8 +1746,8 @@ export interface components {
             /** @description Postal address (display duty, ordinance Art. 9). */
             postal_address?: string | null;
             /**
-             * @description Purposes to add, or whose description and labels to replace (by key). A purpose is never
-             *     removed: events name it.
+             * @description Purposes to add, or whose description and labels to set (by key; what a change leaves
+             *     out stays as it was). A purpose is never removed: events name it.
              */
             purposes?: components["schemas"]["PurposeDefinition"][] | null;
             /** @description 送信責任者, when it is not the sender itself (ordinance Art. 8–9); `""` removes it. */

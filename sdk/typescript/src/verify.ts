@@ -10,7 +10,7 @@ import {
   bytes, canonicalJson, equal, fromBase64, fromHex, Hash, leafHash, sha256, toHex,
 } from "./crypto.js";
 import {
-  ALL, ConsentLeaf, countsFrom, effective, holdAt, inUse, parseRetiredLeaf, ErasureLeaf, erasureRefused, LegalHoldLeaf, NO_STATUS, parseConsentLeaf,
+  ALL, ConsentLeaf, countsFrom, effective, holdAt, inUse, parseRetiredLeaf, requiredEvidence, ErasureLeaf, erasureRefused, LegalHoldLeaf, NO_STATUS, parseConsentLeaf,
   parseErasureLeaf, parseLegalHoldLeaf, parseRelabelLeaf, RelabelLeaf, replay, RETENTION_DAYS, RETENTION_LEGAL_HOLD_DAYS, retentionDaysAt,
   SubjectState,
 } from "./consent.js";
@@ -336,6 +336,16 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
   const missing = unshown.length - erasedCount;
   if (missing > 0) notes.push(`${missing} event(s) committed to evidence the bundle does not carry (erased, or withheld): how they were given is not shown`);
 
+  // Notes: imported events (their times are the sender's word), and exception-basis opt-ins whose
+  // evidence does not show the facts their basis rests on (as the Rust note_exceptions).
+  documents.forEach(([index, leaf], n) => {
+    if (leaf.imported) notes.push(`event ${n} (leaf ${index}): imported; it claims ${leaf.occurred_at} and was recorded ${leaf.recorded_at}`);
+    if (leaf.event !== "opt_in" || leaf.basis === null) return;
+    const given = (bundle.subject.evidence ?? []).find((e) => e.leaf_index === index)?.evidence as Json | undefined;
+    const lacking = requiredEvidence(leaf.basis).filter((f) => given === undefined || given[f] === undefined || given[f] === null);
+    if (lacking.length > 0) notes.push(`event ${n} (leaf ${index}): an opt-in on basis ${leaf.basis} whose evidence does not show ${lacking.join(", ")}`);
+  });
+
   // A relabelling: its salted commitment opens with the address and salt (unless the address was
   // erased after it), its history began before the log's VRF key, and the map names its prev as
   // the commitment's latest leaf (nothing named it after).
@@ -380,7 +390,9 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
 
   // Templates: content and id, and the period of use (registration leaf; retirement leaf, if the
   // map names one, and the map's bucket proving there is no other); each event's was in use.
-  const templates = new Map<string, [number, [number, number] | null]>();
+  // Per valid template: its registration leaf, and its retirement time (null: in use;
+  // undefined: the bundle does not prove the period).
+  const templates = new Map<string, [number, number | null | undefined]>();
   for (const t of bundle.collection_points) {
     const what = `collection point ${t.id}`;
     const doc = await checkLeaf(what, t.proof);
@@ -397,9 +409,14 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     const ok = doc.type === "collection_point" && doc.tenant === bundle.tenant.id && doc.content_type === t.content_type &&
       doc.content_sha256 === contentSha && doc.id === t.id && id === t.id;
     check(`${what}: content and id`, ok, ok ? `${content.length} bytes of ${t.content_type}` : "the content or the id does not match its leaf");
+    if (!t.retirement) {
+      notes.push(`${what}: the bundle does not prove its period of use (no map bucket for its retirement key: a bundle made before periods were proven); ask for a new one`);
+      if (ok) templates.set(t.id, [t.proof.leaf_index, undefined]);
+      continue;
+    }
     const period = await templatePeriod(check, checkLeaf, bundle, root, t, what);
     if (ok && period !== undefined) {
-      check(`${what}: its period of use`, true, period === null ? `from ${doc.registered_at}, in use at the checkpoint` : `from ${doc.registered_at} to ${iso(period[1])}`);
+      check(`${what}: its period of use`, true, period === null ? `from ${doc.registered_at}, in use at the checkpoint` : `from ${doc.registered_at} to ${iso(period)}`);
       templates.set(t.id, [t.proof.leaf_index, period]);
     }
   }
@@ -407,10 +424,10 @@ async function verifyUnchecked(input: Bundle | string, vkey: string, options: Ve
     if (leaf.collection_point === null) return;
     const found = templates.get(leaf.collection_point);
     check(`event ${n}: its collection point is in the bundle`, found !== undefined, leaf.collection_point);
-    if (found === undefined) return;
+    if (found === undefined || found[1] === undefined) return;
     const [registered, retired] = found;
     check(`event ${n}: its collection point was in use`, inUse(leaf, index, registered, retired),
-      retired === null ? `${leaf.collection_point}, registered at leaf ${registered}, not retired` : `${leaf.collection_point}, retired at leaf ${retired[0]}`);
+      retired === null ? `${leaf.collection_point}, registered at leaf ${registered}, not retired` : `${leaf.collection_point}, retired ${iso(retired)}; the event claims ${leaf.occurred_at}`);
   });
 
   check("events", bundle.events.length > 0, `${bundle.events.length} event(s) of this address`);
@@ -437,12 +454,12 @@ const BACKDATED_MS = 24 * 60 * 60 * 1000;
 type Template = Bundle["collection_points"][number];
 
 /** A template's end of use as the bundle proves it (as the Rust template_period): null in use at
- * the checkpoint, [leaf, retired_at] retired there, undefined when not proven. */
+ * the checkpoint, its retired_at if retired by then, undefined when not proven. */
 async function templatePeriod(
   check: (what: string, ok: boolean, detail?: string) => boolean,
   checkLeaf: (what: string, leaf: ProvenLeaf) => Promise<Json | null>,
   bundle: Bundle, root: Hash | null, t: Template, what: string,
-): Promise<[number, number] | null | undefined> {
+): Promise<number | null | undefined> {
   const key = await collectionPointKey(bundle.tenant.id, t.id);
   let retired: [number, number] | null = null;
   if (t.retired) {
@@ -456,10 +473,10 @@ async function templatePeriod(
   }
   const b = t.retirement;
   const named = root && b ? await mapValue(root, key, b.bucket, b.bucket_entries, b.bucket_path)
-    : { ok: false as const, error: "the bundle does not prove its period of use (no map bucket for its retirement key)" };
+    : { ok: false as const, error: "no subject map to prove its period of use against" };
   const complete = named.ok && named.latest === (retired === null ? null : retired[0]);
   check(`${what}: its retirement, complete`, complete, named.ok ? `the map names ${named.latest} as its retirement` : named.error);
-  return complete ? retired : undefined;
+  return complete ? (retired === null ? null : retired[1]) : undefined;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");

@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 use super::{Bundle, CampaignProof, PurposeDecision, DECISION_FORMAT, FORMAT};
 use crate::campaign::{CampaignLeaf, Entry, CAMPAIGN_PROOF_FORMAT};
 use crate::consent::{
-    self, CollectionPointRetiredLeaf, ConsentLeaf, ErasureLeaf, LegalHoldLeaf, RelabelLeaf,
-    SubjectState,
+    self, CollectionPointRetiredLeaf, ConsentLeaf, ErasureLeaf, EventKind, LegalHoldLeaf,
+    RelabelLeaf, SubjectState,
 };
 use crate::hash::{leaf_hash, Hash};
 use crate::hex;
@@ -227,6 +227,7 @@ pub fn verify(
     let holds = map_root.and_then(|root| check_holds(&mut report, &bundle, &cp, &root));
     check_erasures(&mut report, &events, &erasures, holds.as_deref());
     check_evidence(&mut report, &bundle, &events, &erasures);
+    note_exceptions(&mut report, &bundle, &events);
     if let Some(root) = map_root {
         if let Some(relabel) = &relabel {
             check_relabel(&mut report, &bundle, &root, parameters, relabel, &erasures);
@@ -1485,6 +1486,41 @@ fn check_holds(
     all_ok.then_some(leaves)
 }
 
+/// Notes each exception-basis opt-in whose evidence in the bundle does not show the facts its
+/// basis rests on (`consent::required_evidence`), and each imported event (its times are the
+/// sender's word): the law's judgement, so notes, not checks.
+fn note_exceptions(report: &mut Report, bundle: &Bundle, events: &[(u64, ConsentLeaf)]) {
+    for (n, (index, leaf)) in events.iter().enumerate() {
+        if leaf.imported {
+            report.notes.push(format!(
+                "event {n} (leaf {index}): imported; it claims {} and was recorded {}",
+                leaf.occurred_at, leaf.recorded_at
+            ));
+        }
+        let Some(basis) = leaf.basis.filter(|_| leaf.event == EventKind::OptIn) else {
+            continue;
+        };
+        let given = bundle
+            .subject
+            .evidence
+            .iter()
+            .find(|e| e.leaf_index == *index)
+            .map(|e| &e.evidence);
+        let missing: Vec<&str> = consent::required_evidence(basis)
+            .iter()
+            .filter(|field| given.is_none_or(|e| e[**field].is_null()))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            report.notes.push(format!(
+                "event {n} (leaf {index}): an opt-in on basis {} whose evidence does not show {}",
+                basis.as_str(),
+                missing.join(", ")
+            ));
+        }
+    }
+}
+
 /// Every erasure: the law allowed it when it was recorded — no consent in force (by the events
 /// before it) and the retention period it states run (one month since the last event before it,
 /// or under a legal hold a year from the order's date, and at least that month); and the evidence it says it erased is of events before it.
@@ -1580,7 +1616,8 @@ fn check_erasures(
 /// Every template: its content against its hash, its id recomputed, and its period of use (its
 /// registration leaf, and its retirement leaf if the map names one: the map's bucket for its
 /// retirement key proves there is no other); and that every event's collection point is among
-/// them and was in use at the event (`consent::in_use`).
+/// them and was in use at the event (`consent::in_use`). A bundle without the bucket (made
+/// before periods of use were proven) gets a note instead: the period is not proven.
 fn check_templates(
     report: &mut Report,
     bundle: &Bundle,
@@ -1588,95 +1625,109 @@ fn check_templates(
     root: Option<&Hash>,
     documents: &[(u64, ConsentLeaf)],
 ) {
-    // Per valid template: its registration leaf and its retirement (leaf, time), if any.
-    let mut templates: HashMap<&str, (u64, Option<(u64, i64)>)> = HashMap::new();
+    // Per valid template: its registration leaf, and its retirement time (`Some(None)`: in use
+    // at the checkpoint; `None`: the bundle does not prove the period).
+    let mut templates: HashMap<&str, (u64, Option<Option<i64>>)> = HashMap::new();
     for t in &bundle.collection_points {
         let what = format!("collection point {}", t.id);
         let Some(doc) = check_leaf(report, &what, &t.proof, cp, &bundle.checkpoint) else {
             continue;
         };
-        let content = B64.decode(&t.content).unwrap_or_default();
-        let content_sha256 = hex(&Sha256::digest(&content));
-        let described = serde_json::json!({
-            "tenant": doc["tenant"], "name": doc["name"], "channel": doc["channel"],
-            "content_type": doc["content_type"], "content_sha256": doc["content_sha256"],
-            "sender_name_shown": doc["sender_name_shown"], "prechecked": doc["prechecked"],
-            "language": doc["language"],
-        });
-        let id = crate::jcs::canonicalize(&described)
-            .map(|c| hex(&Sha256::digest(c)))
-            .unwrap_or_default();
-        let ok = doc["type"] == "collection_point"
-            && doc["tenant"] == bundle.tenant.id.as_str()
-            && doc["content_type"] == t.content_type.as_str()
-            && doc["content_sha256"] == content_sha256.as_str()
-            && doc["id"] == t.id.as_str()
-            && id == t.id;
-        report.check(
-            format!("{what}: content and id"),
-            ok,
+        let ok = template_content(report, bundle, t, &doc, &what);
+        if t.retirement.is_none() {
+            report.notes.push(format!(
+                "{what}: the bundle does not prove its period of use (no map bucket for its \
+                 retirement key: a bundle made before periods were proven); ask for a new one"
+            ));
             if ok {
-                format!("{} bytes of {}", content.len(), t.content_type)
-            } else {
-                "the content or the id does not match its leaf".to_string()
-            },
-        );
-        let period = template_period(report, bundle, cp, root, t, &what);
+                templates.insert(t.id.as_str(), (t.proof.leaf_index, None));
+            }
+            continue;
+        }
         let registered_at = doc["registered_at"]
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let period = template_period(report, bundle, cp, root, t, &what);
         if let (true, Some(retired)) = (ok, period) {
             report.check(
                 format!("{what}: its period of use"),
                 true,
                 match retired {
-                    Some((_, at)) => format!("from {registered_at} to {}", rfc3339_ms(at)),
+                    Some(at) => format!("from {registered_at} to {}", rfc3339_ms(at)),
                     None => format!("from {registered_at}, in use at the checkpoint"),
                 },
             );
-            templates.insert(t.id.as_str(), (t.proof.leaf_index, retired));
+            templates.insert(t.id.as_str(), (t.proof.leaf_index, Some(retired)));
         }
     }
     for (n, (index, leaf)) in documents.iter().enumerate() {
         let Some(id) = leaf.collection_point.as_deref() else {
             continue;
         };
-        let Some(&(registered, retired)) = templates.get(id) else {
-            report.check(
-                format!("event {n}: its collection point is in the bundle"),
-                false,
-                id,
-            );
-            continue;
-        };
+        let found = templates.get(id);
         report.check(
             format!("event {n}: its collection point is in the bundle"),
-            true,
+            found.is_some(),
             id,
         );
+        let Some(&(registered, Some(retired))) = found else {
+            continue;
+        };
         report.check(
             format!("event {n}: its collection point was in use"),
             consent::in_use(leaf, *index, registered, retired),
             match retired {
-                Some((at, _)) if leaf.imported => {
-                    format!(
-                        "{id}, retired at leaf {at}; an import claimed {}",
-                        leaf.occurred_at
-                    )
-                }
-                Some((at, _)) => {
-                    format!("{id}, registered at leaf {registered}, retired at leaf {at}")
-                }
+                Some(at) => format!(
+                    "{id}, retired {}; the event claims {}",
+                    rfc3339_ms(at),
+                    leaf.occurred_at
+                ),
                 None => format!("{id}, registered at leaf {registered}, not retired"),
             },
         );
     }
 }
 
+/// A template's content against its leaf's hash, and its id recomputed from the leaf.
+fn template_content(
+    report: &mut Report,
+    bundle: &Bundle,
+    t: &crate::evidence::ProvenTemplate,
+    doc: &Value,
+    what: &str,
+) -> bool {
+    let content = B64.decode(&t.content).unwrap_or_default();
+    let content_sha256 = hex(&Sha256::digest(&content));
+    let described = serde_json::json!({
+        "tenant": doc["tenant"], "name": doc["name"], "channel": doc["channel"],
+        "content_type": doc["content_type"], "content_sha256": doc["content_sha256"],
+        "sender_name_shown": doc["sender_name_shown"], "prechecked": doc["prechecked"],
+        "language": doc["language"],
+    });
+    let id = crate::jcs::canonicalize(&described)
+        .map(|c| hex(&Sha256::digest(c)))
+        .unwrap_or_default();
+    let ok = doc["type"] == "collection_point"
+        && doc["tenant"] == bundle.tenant.id.as_str()
+        && doc["content_type"] == t.content_type.as_str()
+        && doc["content_sha256"] == content_sha256.as_str()
+        && doc["id"] == t.id.as_str()
+        && id == t.id;
+    report.check(
+        format!("{what}: content and id"),
+        ok,
+        if ok {
+            format!("{} bytes of {}", content.len(), t.content_type)
+        } else {
+            "the content or the id does not match its leaf".to_string()
+        },
+    )
+}
+
 /// A template's end of use as the bundle proves it: `Some(None)` in use at the checkpoint,
-/// `Some(Some((leaf, retired_at)))` retired there, `None` when the bundle does not prove it
-/// (no map, no bucket, or a retirement leaf that is not this version's).
+/// `Some(Some(retired_at))` retired by then, `None` when not proven (no map, or a retirement
+/// leaf that is not this version's, or one the map does not name).
 fn template_period(
     report: &mut Report,
     bundle: &Bundle,
@@ -1684,14 +1735,11 @@ fn template_period(
     root: Option<&Hash>,
     t: &crate::evidence::ProvenTemplate,
     what: &str,
-) -> Option<Option<(u64, i64)>> {
+) -> Option<Option<i64>> {
     let key = consent::collection_point_key(&bundle.tenant.id, &t.id);
     let named = match (root, &t.retirement) {
         (Some(root), Some(b)) => map_value(root, &key, b.bucket, &b.bucket_entries, &b.bucket_path),
-        _ => Err(
-            "the bundle does not prove its period of use (no map bucket for its retirement key)"
-                .into(),
-        ),
+        _ => Err("no subject map to prove its period of use against".into()),
     };
     let retired = match &t.retired {
         None => None,
@@ -1728,7 +1776,7 @@ fn template_period(
             Err(e) => e,
         },
     );
-    complete.then_some(retired)
+    complete.then_some(retired.map(|(_, at)| at))
 }
 
 /// The decisions: replayed from the events by the consent rules, every purpose the events touch
