@@ -1098,7 +1098,7 @@ async fn an_opt_out_binds_every_basis_and_beats_stale_opt_ins(db: TestDb) {
             "PUT",
             &format!("/v1/tenants/{}/legal-hold", s.tenant),
             Some(&s.regulator),
-            Some(&json!({"legal_hold": true, "order_date": recent_date(), "order_reference": "措置命令 第1号"})),
+            Some(&json!({"legal_hold": true, "order_date": crate::common::date(-1), "order_reference": "措置命令 第1号"})),
             &[],
         )
         .await;
@@ -1112,7 +1112,7 @@ async fn an_opt_out_binds_every_basis_and_beats_stale_opt_ins(db: TestDb) {
                 "PUT",
                 &format!("/v1/tenants/{}/legal-hold", s.tenant),
                 Some(&s.sender),
-                Some(&json!({"legal_hold": false, "order_date": recent_date(), "order_reference": "解除 第1号"})),
+                Some(&json!({"legal_hold": false, "order_date": crate::common::date(-1), "order_reference": "解除 第1号"})),
                 &[]
             )
             .await
@@ -1747,9 +1747,4 @@ async fn csv_exports_start_no_spreadsheet_formula(db: TestDb) {
         "JSON is unchanged: {emails:?}"
     );
     s.app.stop().await;
-}
-
-/// Yesterday's date, `YYYY-MM-DD`: a measures order's date that is neither ahead nor a year old.
-fn recent_date() -> String {
-    consent_ledger::rfc3339(consent_ledger::now_millis() - 86_400_000)[..10].to_string()
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{audit_map, tamper, wait_for_checkpoint, TestApp, TestDb};
+use crate::common::{audit_map, date, tamper, wait_for_checkpoint, TestApp, TestDb};
 use crate::evidence::evidence;
 use crate::labels::record;
 use crate::on_both_backends;
@@ -25,11 +25,6 @@ async fn hold(app: &TestApp, shop: &Shop, body: &Value) -> crate::common::Answer
     let path = format!("/v1/tenants/{}/legal-hold", shop.tenant);
     app.call("PUT", &path, Some(&shop.admin), Some(body), &[])
         .await
-}
-
-/// The calendar date `days` from now (negative: ago), `YYYY-MM-DD`.
-fn date(days: i64) -> String {
-    consent_ledger::rfc3339(consent_ledger::now_millis() + days * 86_400_000)[..10].to_string()
 }
 
 fn order(on: bool, date: &str) -> Value {

@@ -6,7 +6,7 @@
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Value};
 
-use crate::common::{TestApp, TestDb};
+use crate::common::{date, TestApp, TestDb};
 use crate::evidence::{evidence, verify_cli};
 use crate::on_both_backends;
 use crate::unsubscribe::{links, may_send, one_click, opt_in, path_of, shop};
@@ -20,11 +20,6 @@ on_both_backends!(
     the_notice_names_the_responsible_party_and_refuses_unsafe_contacts,
     purposes_are_added_and_read_by_their_labels,
 );
-
-/// The calendar date `days` from now (negative: ago), `YYYY-MM-DD`.
-fn date(days: i64) -> String {
-    consent_ledger::rfc3339(consent_ledger::now_millis() + days * 86_400_000)[..10].to_string()
-}
 
 async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> crate::common::Answer {
     app.call("POST", path, Some(token), Some(body), &[]).await

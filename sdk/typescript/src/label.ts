@@ -43,35 +43,31 @@ export function parametersKey(): Promise<Hash> {
   return sha256(bytes("consent-ledger/log-parameters/v1"));
 }
 
-/** The map key of a tenant's legal holds: SHA-256("consent-ledger/legal-hold/v1" ‖ u64be(len(tenant)) ‖ tenant). */
-export function holdKey(tenantId: string): Promise<Hash> {
-  const tenant = bytes(tenantId);
-  const length = new Uint8Array(8);
-  new DataView(length.buffer).setBigUint64(0, BigInt(tenant.length));
-  return sha256(bytes("consent-ledger/legal-hold/v1"), length, tenant);
-}
-
-/** The map key of a collection point version's retirement: SHA-256("consent-ledger/collection-point/v1" ‖
- * u64be(len(tenant)) ‖ tenant ‖ u64be(len(id)) ‖ id). */
-export function collectionPointKey(tenantId: string, id: string): Promise<Hash> {
-  const parts: Uint8Array[] = [bytes("consent-ledger/collection-point/v1")];
-  for (const part of [bytes(tenantId), bytes(id)]) {
-    const length = new Uint8Array(8);
-    new DataView(length.buffer).setBigUint64(0, BigInt(part.length));
-    parts.push(length, part);
-  }
-  return sha256(...parts);
-}
-
-/** The VRF input: "consent-ledger/label/v1" ‖ u64be(len(tenant)) ‖ tenant ‖ u64be(len(address)) ‖ address. */
-export function vrfInput(tenantId: string, address: string): Uint8Array {
-  const parts: Uint8Array[] = [bytes("consent-ledger/label/v1")];
-  for (const part of [bytes(tenantId), bytes(address)]) {
+/** `tag ‖ u64be(len(part)) ‖ part ‖ …`: the length-prefixed inputs of the keys and the VRF. */
+function lengthPrefixed(tag: string, ...values: string[]): Uint8Array {
+  const parts: Uint8Array[] = [bytes(tag)];
+  for (const part of values.map(bytes)) {
     const length = new Uint8Array(8);
     new DataView(length.buffer).setBigUint64(0, BigInt(part.length));
     parts.push(length, part);
   }
   return concat(...parts);
+}
+
+/** The map key of a tenant's legal holds: SHA-256("consent-ledger/legal-hold/v1" ‖ u64be(len(tenant)) ‖ tenant). */
+export function holdKey(tenantId: string): Promise<Hash> {
+  return sha256(lengthPrefixed("consent-ledger/legal-hold/v1", tenantId));
+}
+
+/** The map key of a collection point version's retirement: SHA-256("consent-ledger/collection-point/v1" ‖
+ * u64be(len(tenant)) ‖ tenant ‖ u64be(len(id)) ‖ id). */
+export function collectionPointKey(tenantId: string, id: string): Promise<Hash> {
+  return sha256(lengthPrefixed("consent-ledger/collection-point/v1", tenantId, id));
+}
+
+/** The VRF input: "consent-ledger/label/v1" ‖ u64be(len(tenant)) ‖ tenant ‖ u64be(len(address)) ‖ address. */
+export function vrfInput(tenantId: string, address: string): Uint8Array {
+  return lengthPrefixed("consent-ledger/label/v1", tenantId, address);
 }
 
 /**

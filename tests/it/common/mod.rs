@@ -137,6 +137,11 @@ macro_rules! on_both_backends {
     )*};
 }
 
+/// The calendar date `days` from now (negative: ago), `YYYY-MM-DD`.
+pub fn date(days: i64) -> String {
+    consent_ledger::rfc3339(consent_ledger::now_millis() + days * 86_400_000)[..10].to_string()
+}
+
 /// The real service on a free port.
 pub struct TestApp {
     pub base: String,
