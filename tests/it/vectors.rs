@@ -556,6 +556,9 @@ async fn the_golden_vectors_are_the_servers_own_answers(db: TestDb) {
         .call("POST", &retire, Some(&shop.sender), Some(&json!({})), &[])
         .await;
     assert_eq!(retired.status, 200, "{}", retired.text());
+    // A bundle is as of the latest checkpoint, which must hold the retirement (and its map).
+    let retired_at = retired.json()["retired_leaf_index"].as_u64().unwrap();
+    crate::common::wait_for_checkpoint(&app.log, retired_at + 2).await;
     let valid = evidence(&app, &shop.sender, email).await;
     let answer = app
         .call(
