@@ -260,7 +260,8 @@ pub fn effect(r: &mut Repo<'_>, appended: &Appended) -> Result<Option<Ineffectiv
     let Ok(leaf) = ConsentLeaf::parse(appended.leaf.bytes()) else {
         return Ok(None);
     };
-    if !may_be_bound(appended) {
+    // Only an opt-in after earlier events of its subject can be bound (as `may_be_bound`).
+    if leaf.event != EventKind::OptIn || leaf.prev.is_none() {
         return Ok(None);
     }
     let earlier: Vec<(u64, ConsentLeaf)> = chain_of(r, leaf.prev)?
