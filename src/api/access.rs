@@ -2,7 +2,8 @@
 //! unless the operator restricts it to token holders) and [`Caller`] for endpoints that always
 //! need a token; [`Caller::tenant`] scopes a request to the tenant the caller may act on.
 
-use std::future::{ready, Ready};
+use std::future::Future;
+use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -13,13 +14,17 @@ use super::AppState;
 use crate::auth::{AuthError, Principal, Role};
 use crate::config::ReadAccess;
 
+/// What an extractor's future is: it reads the token's row, so it may wait.
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
 fn state(req: &HttpRequest) -> &AppState {
     req.app_data::<web::Data<AppState>>()
         .expect("AppState is registered")
 }
 
-/// The caller behind `Authorization: Bearer <token>`.
-fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+/// The caller behind `Authorization: Bearer <token>`: its signature and claims (cached), then
+/// its row (revoked or unknown tokens are refused), read where short queries run.
+async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -34,7 +39,16 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .ok_or_else(|| {
             AuthError::Invalid("use the Bearer scheme: 'Authorization: Bearer <token>'".into())
         })?;
-    Ok(state(req).authority.verify(token)?)
+    let state = state(&req);
+    let principal = state.authority.verify(token)?;
+    if principal.token_id.is_none() {
+        return Ok(principal);
+    }
+    let authority = state.authority.clone();
+    super::short_query(&state.store, move || {
+        authority.ensure_live(&principal).map(|()| principal)
+    })
+    .await
 }
 
 /// Admits a reader of the log: anyone when `log_read_access = public`, else any valid token.
@@ -42,12 +56,15 @@ pub struct LogReader;
 
 impl FromRequest for LogReader {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match state(req).log_read_access {
-            ReadAccess::Public => Ok(LogReader),
-            ReadAccess::Authenticated => authenticate(req).map(|_| LogReader),
+        let req = req.clone();
+        Box::pin(async move {
+            match state(&req).log_read_access {
+                ReadAccess::Public => Ok(LogReader),
+                ReadAccess::Authenticated => authenticate(req).await.map(|_| LogReader),
+            }
         })
     }
 }
@@ -57,10 +74,11 @@ pub struct Caller(pub Principal);
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).map(Caller))
+        let req = req.clone();
+        Box::pin(async move { authenticate(req).await.map(Caller) })
     }
 }
 

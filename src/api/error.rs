@@ -251,6 +251,9 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Missing | AuthError::Invalid(_) => Self::Unauthorized(e.to_string()),
             AuthError::BadRequest(m) => Self::BadRequest(m),
+            AuthError::Unacceptable(m) => Self::Invalid(m),
+            AuthError::Forbidden(m) => Self::Forbidden(m),
+            AuthError::NotFound(m) => Self::NotFound(m),
             AuthError::Store(e) => Self::from_store(e),
         }
     }

@@ -8,6 +8,8 @@
 //! - `health.rs`: liveness and readiness;
 //! - `pages.rs`: HTML pages for recipients (double opt-in confirmation, unsubscribe and its
 //!   RFC 8058 one-click);
+//! - `tokens.rs`: API tokens (issue, list, revoke);
+//! - `pagination.rs`: the one style of every list (`after`, `limit`, `next_after`, `Link`);
 //! - `signup.rs`: browser signup forms with publishable keys (CORS, rate limits);
 //! - `unsubscribe.rs`: unsubscribe links, the inbound unsubscribe mail, the display notice,
 //!   webhooks; the one path every unsubscribe takes;
@@ -24,7 +26,9 @@ mod health;
 pub mod log;
 mod middleware;
 mod pages;
+mod pagination;
 mod signup;
+mod tokens;
 pub mod unsubscribe;
 pub mod witness;
 
@@ -261,6 +265,7 @@ impl AppState {
          (name = "consent", description = "Tenants, collection points, consent events and the send decision"),
          (name = "unsubscribe", description = "Unsubscribe links and headers, inbound unsubscribe mail, the display notice, opt-out webhooks"),
          (name = "recipients", description = "Pages for the people who receive mail"),
+         (name = "tokens", description = "API tokens: issue, list, revoke"),
          (name = "health", description = "Liveness and readiness")),
     components(schemas(error::Problem)),
     modifiers(&BearerScheme)
@@ -406,6 +411,9 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(unsubscribe::list_webhooks)
         .service(unsubscribe::remove_webhook)
         .service(unsubscribe::deliveries)
+        .service(tokens::issue_token)
+        .service(tokens::list_tokens)
+        .service(tokens::revoke_token)
         .service(evidence::bundle)
         .service(evidence::campaign_proof)
         .service(health::healthz)

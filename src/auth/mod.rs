@@ -6,6 +6,12 @@
 //! whose `kid` is unknown here reloads the keys at once (each unknown `kid` at most once per
 //! [`RELOAD_EVERY`]).
 //!
+//! Every token has a row (`api_tokens`, its `jti` the id): a token whose row is revoked or missing
+//! is refused, on every process, from the next request on ([`Authority::ensure_live`] reads the
+//! row on each request; the signature check alone is cached). Tokens from before rows existed
+//! carry no `jti`: they end only with their key's retirement. Issuing, listing and revoking by
+//! API (who may do what) is `tokens.rs`.
+//!
 //! Roles: `admin`, `sender` (bound to one tenant), `regulator` (read-only, any tenant). What each
 //! role may do is decided by the domain operations, not here. No actix types here.
 
@@ -19,7 +25,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::{Repo, Store, StoreError};
+use crate::store::{ApiTokenRow, Repo, Store, StoreError};
+
+pub mod tokens;
 
 /// The `aud` of every token.
 pub const AUDIENCE: &str = "consent-ledger";
@@ -42,7 +50,9 @@ const PKCS8_ED25519_PREFIX: [u8; 16] = [
 ];
 
 /// What a token holder may act as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Operates the service.
@@ -51,6 +61,24 @@ pub enum Role {
     Sender,
     /// A regulator: reads any tenant, writes nothing.
     Regulator,
+}
+
+impl Role {
+    /// The role's name, as in tokens and rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Sender => "sender",
+            Role::Regulator => "regulator",
+        }
+    }
+
+    /// The role of a stored name.
+    pub fn parse(name: &str) -> Option<Role> {
+        [Role::Admin, Role::Sender, Role::Regulator]
+            .into_iter()
+            .find(|r| r.as_str() == name)
+    }
 }
 
 /// The claims of our tokens.
@@ -74,6 +102,9 @@ pub struct Claims {
     /// Not valid before, Unix seconds (checked when present; ours never set it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// The token's id: its row in `api_tokens` (absent on tokens from before rows existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// An authenticated caller.
@@ -85,6 +116,8 @@ pub struct Principal {
     pub role: Role,
     /// The tenant of a `sender`.
     pub tenant: Option<String>,
+    /// The token's id (`jti`), whose row must be live.
+    pub token_id: Option<String>,
 }
 
 /// Authentication failures.
@@ -99,6 +132,15 @@ pub enum AuthError {
     /// Issuing a token was asked with bad parameters.
     #[error("{0}")]
     BadRequest(String),
+    /// A well-formed request with a value that is not acceptable (a name, a lifetime).
+    #[error("{0}")]
+    Unacceptable(String),
+    /// The caller may not do this (e.g. a sender issuing an admin token).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such token (or not one the caller may see).
+    #[error("{0}")]
+    NotFound(String),
     /// The key store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -197,7 +239,8 @@ impl Authority {
         Ok(())
     }
 
-    /// Issues a token. `sender` tokens need a tenant; other roles must not have one.
+    /// Issues a token as the operator (the command line, with the database at hand), named
+    /// `subject`. `sender` tokens need a tenant; other roles must not have one.
     pub fn issue(
         &self,
         role: Role,
@@ -205,6 +248,20 @@ impl Authority {
         subject: &str,
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        self.mint(role, tenant, subject, "operator", ttl)
+            .map(|(secret, _)| secret)
+    }
+
+    /// Issues a token named `name` and records its row (`created_by` says who asked); returns
+    /// the secret, which is stored nowhere, and the row.
+    pub fn mint(
+        &self,
+        role: Role,
+        tenant: Option<&str>,
+        name: &str,
+        created_by: &str,
+        ttl: Duration,
+    ) -> Result<(String, ApiTokenRow), AuthError> {
         match (role, tenant) {
             (Role::Sender, None) => {
                 return Err(AuthError::BadRequest(
@@ -229,16 +286,30 @@ impl Authority {
                 self.max_lifetime.as_secs() / 86_400
             )));
         }
-        let now = (crate::now_millis() / 1000) as u64;
+        let now_ms = crate::now_millis();
+        let now = (now_ms / 1000) as u64;
+        let exp = now.saturating_add(ttl.as_secs());
+        let row = ApiTokenRow {
+            id: new_token_id(now_ms)?,
+            name: name.to_string(),
+            role: role.as_str().to_string(),
+            tenant_id: tenant.map(str::to_string),
+            created_by: created_by.to_string(),
+            // The token's own times (whole seconds), so the row says what the token says.
+            created_at: (now as i64) * 1000,
+            expires_at: (exp as i64).saturating_mul(1000),
+            revoked_at: None,
+        };
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: AUDIENCE.into(),
-            sub: subject.into(),
+            sub: name.into(),
             role,
             tenant: tenant.map(str::to_string),
             iat: now,
-            exp: now.saturating_add(ttl.as_secs()),
+            exp,
             nbf: None,
+            jti: Some(row.id.clone()),
         };
         let key = self
             .keys
@@ -249,8 +320,40 @@ impl Authority {
             .expect("at least one key");
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &key.encoding)
-            .map_err(|e| AuthError::Invalid(e.to_string()))
+        let secret = jsonwebtoken::encode(&header, &claims, &key.encoding)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        // Recorded before the secret is handed out: a token without its row would be refused.
+        self.store
+            .write(|r: &mut Repo<'_>| Ok::<_, AuthError>(r.insert_api_token(&row)?))?;
+        Ok((secret, row))
+    }
+
+    /// Refuses a token whose row is revoked or missing (a token with no id, from before rows
+    /// existed, passes). One indexed read: run it where a short query may run.
+    pub fn ensure_live(&self, principal: &Principal) -> Result<(), AuthError> {
+        let Some(id) = &principal.token_id else {
+            return Ok(());
+        };
+        match self
+            .store
+            .read(|r| Ok::<_, AuthError>(r.api_token_revoked_at(id)?))?
+        {
+            Some(None) => Ok(()),
+            Some(Some(_)) => Err(AuthError::Invalid("this token was revoked".into())),
+            None => Err(AuthError::Invalid(
+                "this token is not one the service issued (no record of its id)".into(),
+            )),
+        }
+    }
+
+    /// The store the token rows live in.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The longest lifetime a token may have.
+    pub fn max_lifetime(&self) -> Duration {
+        self.max_lifetime
     }
 
     /// Verifies a token and returns who it speaks for. A token verified before is recognised by
@@ -328,6 +431,7 @@ impl Authority {
             subject: claims.sub,
             role: claims.role,
             tenant: claims.tenant,
+            token_id: claims.jti,
         };
         Ok((principal, claims.exp))
     }
@@ -419,6 +523,15 @@ fn insert_new_key(r: &mut Repo<'_>) -> Result<String, AuthError> {
         .unwrap_or(0);
     r.insert_auth_key(&kid, &seed, crate::now_millis().max(after_latest))?;
     Ok(kid)
+}
+
+/// A new token id: `tok_`, the creation time (ms, hex, fixed width: ids sort by creation) and
+/// 64 random bits.
+fn new_token_id(now_ms: i64) -> Result<String, AuthError> {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| AuthError::Invalid(format!("no randomness: {e}")))?;
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("tok_{:012x}{hex}", now_ms.max(0)))
 }
 
 /// Parses a lifetime like `90s`, `15m`, `12h`, `30d`.

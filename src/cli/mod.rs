@@ -181,6 +181,17 @@ enum TokenCommand {
         #[arg(long, default_value = "cli")]
         subject: String,
     },
+    /// List issued tokens (never their secrets) as JSON, oldest first.
+    List {
+        /// Only this tenant's tokens.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a token by its id (tok_…): it is refused from the next request on.
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        id: String,
+    },
     /// Add a new signing key; new tokens use it, tokens signed by older keys stay valid.
     RotateKey,
     /// Retire a signing key: tokens it signed stop working at once.
@@ -538,10 +549,38 @@ fn tenant(state: &AppState, command: TenantCommand) -> anyhow::Result<()> {
     print_json(&tenant?)
 }
 
-/// `token issue|rotate-key|retire-key|keys`.
+/// `token issue|list|revoke|rotate-key|retire-key|keys`.
 fn token(state: &AppState, command: TokenCommand) -> anyhow::Result<()> {
     let authority = &state.authority;
+    // The command line acts as an admin: whoever runs it holds the database.
+    let operator = crate::auth::Principal {
+        subject: "operator".into(),
+        role: Role::Admin,
+        tenant: None,
+        token_id: None,
+    };
     let result = match command {
+        TokenCommand::List { tenant } => {
+            let mut all = Vec::new();
+            let mut after = None;
+            loop {
+                let page = crate::auth::tokens::list(
+                    authority,
+                    &operator,
+                    tenant.as_deref(),
+                    after.as_deref(),
+                    Some(1000),
+                )?;
+                all.extend(page.tokens);
+                match page.next_after {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            return print_json(&all);
+        }
+        TokenCommand::Revoke { id } => crate::auth::tokens::revoke(authority, &operator, &id)
+            .map(|token| println!("revoked {}", token.id)),
         TokenCommand::Issue {
             role,
             tenant,

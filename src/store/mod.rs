@@ -31,6 +31,7 @@ macro_rules! db_run {
     };
 }
 
+mod api_tokens;
 mod auth_keys;
 mod campaign_checks;
 mod collection_points;
@@ -51,6 +52,7 @@ mod tenants;
 mod webhook_deliveries;
 mod webhooks;
 
+pub use api_tokens::ApiTokenRow;
 pub use auth_keys::AuthKeyRow;
 pub use campaign_checks::CampaignCheckRow;
 pub use collection_points::CollectionPointRow;

@@ -61,6 +61,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Bearer tokens the service issued (the JWT's `jti` is the id; the secret is not stored).
+    api_tokens (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        tenant_id -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     /// Sender organisations and the profile the display duty needs.
     tenants (id) {
         id -> Text,

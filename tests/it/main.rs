@@ -22,6 +22,7 @@ mod relabel;
 mod sdk;
 mod signup;
 mod snapshots;
+mod tokens;
 pub mod unsubscribe;
 mod vectors;
 mod witness;

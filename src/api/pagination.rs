@@ -1,0 +1,63 @@
+//! The one pagination style of every list: `after` (the cursor: `next_after` of the previous
+//! page) and `limit` in the query; `next_after` in the body, absent on the last page; and a
+//! `Link: <…>; rel="next"` header (RFC 8288) with the next page's URL, the request's own with
+//! `after` replaced.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+
+/// The next page's URL (path and query, relative to the service): the request's with `after`
+/// set to `next_after`.
+pub fn next_url(req: &HttpRequest, next_after: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if name != "after" {
+            query.append_pair(&name, &value);
+        }
+    }
+    query.append_pair("after", next_after);
+    format!("{}?{}", req.path(), query.finish())
+}
+
+/// A 200 answer with one page: `body` as JSON, and the `Link` to the next page if there is one.
+pub fn page<T: Serialize>(req: &HttpRequest, next_after: Option<&str>, body: &T) -> HttpResponse {
+    let mut answer = HttpResponse::Ok();
+    answer.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(after) = next_after {
+        answer.insert_header((
+            header::LINK,
+            format!("<{}>; rel=\"next\"", next_url(req, after)),
+        ));
+    }
+    answer.json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn the_next_url_keeps_the_query_and_replaces_after() {
+        let req = TestRequest::get()
+            .uri("/v1/tokens?tenant=t%201&after=tok_1&limit=2")
+            .to_http_request();
+        assert_eq!(
+            next_url(&req, "tok_3"),
+            "/v1/tokens?tenant=t+1&limit=2&after=tok_3"
+        );
+    }
+
+    #[test]
+    fn the_last_page_has_no_link() {
+        let req = TestRequest::get().uri("/v1/tokens").to_http_request();
+        let answer = page(&req, None, &serde_json::json!({"tokens": []}));
+        assert!(answer.headers().get(header::LINK).is_none());
+        let answer = page(&req, Some("tok_9"), &serde_json::json!({"tokens": []}));
+        assert_eq!(
+            answer.headers().get(header::LINK).unwrap(),
+            "</v1/tokens?after=tok_9>; rel=\"next\""
+        );
+    }
+}

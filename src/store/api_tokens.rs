@@ -1,0 +1,99 @@
+//! Bearer tokens' rows: one per issued token, for listing and revocation. Not the secrets.
+
+use diesel::prelude::*;
+use diesel::QueryResult;
+
+use super::schema::api_tokens;
+use super::{at_most_one, Repo};
+
+/// An issued token.
+#[derive(Debug, Clone, Queryable, Insertable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiTokenRow {
+    /// The id (the JWT's `jti`), `tok_…`, ordered by creation.
+    pub id: String,
+    /// A name its holder chose.
+    pub name: String,
+    /// `admin`, `sender` or `regulator`.
+    pub role: String,
+    /// The tenant of a sender token.
+    pub tenant_id: Option<String>,
+    /// Who issued it (a token's subject, or `cli`).
+    pub created_by: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub expires_at: i64,
+    /// Unix ms, once revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl Repo<'_> {
+    /// Stores a new token's row.
+    pub fn insert_api_token(&mut self, row: &ApiTokenRow) -> QueryResult<()> {
+        db_run!(self, |c| {
+            diesel::insert_into(api_tokens::table)
+                .values(row)
+                .execute(c)
+                .map(drop)
+        })
+    }
+
+    /// A token's row.
+    pub fn api_token(&mut self, id: &str) -> QueryResult<Option<ApiTokenRow>> {
+        db_run!(self, |c| {
+            api_tokens::table
+                .filter(api_tokens::id.eq(id))
+                .select(ApiTokenRow::as_select())
+                .load(c)
+                .map(at_most_one)
+        })
+    }
+
+    /// When a token was revoked: `None` for an unknown id, `Some(None)` for a live one.
+    pub fn api_token_revoked_at(&mut self, id: &str) -> QueryResult<Option<Option<i64>>> {
+        db_run!(self, |c| {
+            api_tokens::table
+                .filter(api_tokens::id.eq(id))
+                .select(api_tokens::revoked_at)
+                .load(c)
+                .map(at_most_one)
+        })
+    }
+
+    /// A page of tokens (of one tenant, or all), by id, after the id `after`.
+    pub fn api_tokens(
+        &mut self,
+        tenant_id: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<ApiTokenRow>> {
+        db_run!(self, |c| {
+            let mut query = api_tokens::table
+                .select(ApiTokenRow::as_select())
+                .order(api_tokens::id)
+                .limit(limit)
+                .into_boxed();
+            if let Some(tenant) = tenant_id {
+                query = query.filter(api_tokens::tenant_id.eq(tenant));
+            }
+            if let Some(after) = after {
+                query = query.filter(api_tokens::id.gt(after));
+            }
+            query.load(c)
+        })
+    }
+
+    /// Revokes a token; false if it was revoked already.
+    pub fn revoke_api_token(&mut self, id: &str, now: i64) -> QueryResult<bool> {
+        db_run!(self, |c| {
+            let n = diesel::update(
+                api_tokens::table
+                    .filter(api_tokens::id.eq(id).and(api_tokens::revoked_at.is_null())),
+            )
+            .set(api_tokens::revoked_at.eq(now))
+            .execute(c)?;
+            Ok(n == 1)
+        })
+    }
+}
