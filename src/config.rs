@@ -168,8 +168,16 @@ pub struct ConfigArgs {
     /// Unsubscribe requests per second from one IP, 0 = no limit [default: 100]
     #[arg(long, env = "CONSENT_LEDGER_UNSUBSCRIBE_PER_IP", global = true)]
     pub unsubscribe_per_ip: Option<u32>,
-    /// Allow http:// webhooks to this machine (development only) [default: false]
-    #[arg(long, env = "CONSENT_LEDGER_WEBHOOKS_TO_LOOPBACK", global = true)]
+    /// Allow http:// webhooks to this machine (development only): a plain flag, or
+    /// `--webhooks-to-loopback=false` [default: false]
+    #[arg(
+        long,
+        env = "CONSENT_LEDGER_WEBHOOKS_TO_LOOPBACK",
+        global = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true
+    )]
     pub webhooks_to_loopback: Option<bool>,
     /// Mailbox for mailto unsubscribes [default: unsubscribe@<public_url host>]
     #[arg(long, env = "CONSENT_LEDGER_UNSUBSCRIBE_MAILBOX", global = true)]

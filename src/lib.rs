@@ -26,10 +26,32 @@ pub mod error;
 pub mod evidence;
 pub mod idempotency;
 pub mod log;
+pub mod metrics;
 pub mod store;
 pub mod templates;
 pub mod unsubscribe;
 pub mod workers;
+
+/// Most items on one page of a list.
+pub const MAX_PAGE: i64 = 1000;
+
+/// A list's page size: `limit`, 1–[`MAX_PAGE`], 100 if not given; or why not.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, String> {
+    let limit = limit.unwrap_or(100);
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(format!("limit is 1–{MAX_PAGE}"))
+    }
+}
+
+/// The cursor of the page after `rows` (fetched with `limit`): the last row's key when the page
+/// is full, since more may follow; none on a shorter, last page.
+pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> String) -> Option<String> {
+    (rows.len() as i64 == limit)
+        .then(|| rows.last().map(key))
+        .flatten()
+}
 
 /// Milliseconds since the Unix epoch, the one clock the crate stores.
 pub fn now_millis() -> i64 {

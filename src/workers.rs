@@ -31,8 +31,12 @@ pub struct Workers {
 impl Workers {
     /// Starts every worker for the service `state` serves.
     pub fn start(state: &AppState) -> Result<Self, WorkerError> {
-        let webhooks = webhooks::Worker::start(state.store.clone(), state.webhooks_to_loopback)
-            .map_err(|e| WorkerError::Spawn("webhook", e))?;
+        let webhooks = webhooks::Worker::start(
+            state.store.clone(),
+            state.links.clone(),
+            state.webhooks_to_loopback,
+        )
+        .map_err(|e| WorkerError::Spawn("webhook", e))?;
         let housekeeper = Housekeeper::start(state.store.clone())
             .map_err(|e| WorkerError::Spawn("housekeeping", e))?;
         let relabeller = Relabeller::start(state.store.clone(), state.log.clone())

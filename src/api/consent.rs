@@ -29,6 +29,27 @@ pub async fn create_tenant(
     Ok(HttpResponse::Created().json(tenant))
 }
 
+/// All tenants, oldest first (admin). Paginated with a cursor.
+#[utoipa::path(get, path = "/v1/tenants", tag = "consent", security(("bearer" = [])), params(super::pagination::PageQuery),
+    responses((status = 200, body = TenantPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/tenants")]
+pub async fn list_tenants(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<super::pagination::PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin()?;
+    let store = state.store.clone();
+    let super::pagination::PageQuery { after, limit } = query.into_inner();
+    let page = web::block(move || consent::tenants(&store, after.as_deref(), limit)).await??;
+    Ok(super::pagination::page(
+        &req,
+        page.next_after.as_deref(),
+        &page,
+    ))
+}
+
 /// A tenant: its display profile and purposes (admins, regulators, and the tenant's senders).
 #[utoipa::path(get, path = "/v1/tenants/{id}", tag = "consent", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tenant id")),
@@ -153,6 +174,7 @@ pub struct CollectionPointQuery {
 pub async fn list_collection_points(
     caller: Caller,
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<CollectionPointQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let CollectionPointQuery {
@@ -167,7 +189,8 @@ pub async fn list_collection_points(
         consent::collection_points(&store, &tenant_id, name.as_deref(), after, limit)
     })
     .await??;
-    Ok(HttpResponse::Ok().json(page))
+    let next = page.next_after.map(|n| n.to_string());
+    Ok(super::pagination::page(&req, next.as_deref(), &page))
 }
 
 /// One collection point version, with its content and its period of use.
@@ -696,7 +719,8 @@ pub struct ExportQuery {
     pub after: Option<u64>,
     /// Page size, 1–10000 (default 1000).
     pub limit: Option<u32>,
-    /// `json` (default: a page with a cursor) or `jsonl` (one event per line).
+    /// `json` (default: a page with a cursor), `jsonl` (one event per line) or `csv`; the
+    /// next page's `Link` header (and `x-next-after`) for the last two.
     pub format: Option<String>,
     /// The tenant (regulators and admins).
     pub tenant: Option<String>,
@@ -708,6 +732,7 @@ pub struct ExportPage {
     /// Events, oldest first.
     pub events: Vec<EventRecord>,
     /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<u64>,
 }
 
@@ -718,6 +743,7 @@ pub struct ExportPage {
 pub async fn export(
     caller: Caller,
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let ExportQuery {
@@ -745,9 +771,11 @@ pub async fn export(
     let next_after = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.leaf_index))
         .flatten();
+    let next = next_after.map(|n| n.to_string());
     let body = match format.as_deref() {
         None | Some("json") => {
-            return Ok(HttpResponse::Ok().json(ExportPage { events, next_after }))
+            let page = ExportPage { events, next_after };
+            return Ok(super::pagination::page(&req, next.as_deref(), &page));
         }
         Some("jsonl") => (
             "application/x-ndjson",
@@ -765,8 +793,15 @@ pub async fn export(
     };
     let mut response = HttpResponse::Ok();
     response.content_type(body.0);
-    if let Some(next) = next_after {
-        response.insert_header(("x-next-after", next.to_string()));
+    if let Some(next) = &next {
+        response.insert_header(("x-next-after", next.as_str()));
+        response.insert_header((
+            header::LINK,
+            format!(
+                "<{}>; rel=\"next\"",
+                super::pagination::next_url(&req, next)
+            ),
+        ));
     }
     Ok(response.body::<String>(body.1))
 }

@@ -1,5 +1,6 @@
-//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the database answers and
-//! the sequencer runs, so appends will be acknowledged).
+//! Liveness (`/healthz`: the process answers), readiness (`/readyz`: the database answers and
+//! the sequencer runs, so appends will be acknowledged) and the metrics (`/metrics`, for
+//! Prometheus).
 
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
@@ -21,6 +22,27 @@ pub struct Health {
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// The service's metrics in the Prometheus text exposition format (OpenMetrics 1.0): requests
+/// by route and status and their latency, sequencer batches and commit time, the lag from an
+/// acknowledgement to its checkpoint, webhook backlog and failures, database pool waits. Counts
+/// only, no personal data; open like `/healthz` (restrict it at the proxy if wanted).
+#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+    (status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String,
+     example = "# HELP consent_ledger_log_tree_size Leaves in the latest checkpoint this process published.\n# TYPE consent_ledger_log_tree_size gauge\nconsent_ledger_log_tree_size 812\n# EOF\n"),
+    (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json")))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let backlog = super::short_query(&state.store, move || {
+        store.read(|r| Ok::<_, LogError>(r.pending_delivery_count()?))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(crate::metrics::render(backlog)))
 }
 
 /// Readiness: the database answers, the sequencer is running and its writes succeed.

@@ -307,6 +307,7 @@ pub struct CheckpointPage {
     /// The checkpoints.
     pub checkpoints: Vec<CheckpointEntry>,
     /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<u64>,
 }
 
@@ -320,8 +321,9 @@ pub struct CheckpointPage {
 pub async fn checkpoints(
     _reader: LogReader,
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     query: web::Query<CheckpointsQuery>,
-) -> Result<web::Json<CheckpointPage>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let after = query.after;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -332,10 +334,12 @@ pub async fn checkpoints(
     let next_after = (page.len() == limit as usize)
         .then(|| page.last().map(|c| c.size))
         .flatten();
-    Ok(web::Json(CheckpointPage {
+    let next = next_after.map(|n| n.to_string());
+    let page = CheckpointPage {
         checkpoints: page.into_iter().map(Into::into).collect(),
         next_after,
-    }))
+    };
+    Ok(super::pagination::page(&req, next.as_deref(), &page))
 }
 
 /// The checkpoint published for one tree size.

@@ -1,7 +1,8 @@
 //! What wraps every request before a handler sees it: the request id (the client's
-//! `x-request-id`, or a new one) put on the request — so the access log names it — and on the
-//! response; and the query string's encoding (percent-decoded it must be UTF-8, or the request
-//! is a 400 problem instead of being read with replacement characters). Routing, errors and
+//! `x-request-id`, or a new one) put on the request and on the response, and the access log's
+//! line that names it; and the query string's encoding (percent-decoded it must be UTF-8, or the request
+//! is a 400 problem instead of being read with replacement characters); and each request's
+//! count and latency in the metrics. Routing, errors and
 //! authentication are elsewhere (`mod.rs`, `error.rs`, `access.rs`).
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -32,7 +33,7 @@ fn new_request_id() -> HeaderValue {
 
 /// Takes the client's `x-request-id` (1–128 of `A–Z a–z 0–9 . _ : -`, so it cannot forge
 /// fields of the access log's line) or makes one, puts it on the request for the access log and
-/// on the response.
+/// on the response; and counts the request in the metrics, by its route's pattern.
 pub async fn request_id(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -49,7 +50,28 @@ pub async fn request_id(
         .cloned()
         .unwrap_or_else(new_request_id);
     req.headers_mut().insert(REQUEST_ID, id.clone());
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
     let mut res = next.call(req).await?;
+    let took = started.elapsed();
+    let route = res.request().match_pattern();
+    let status = res.status().as_u16();
+    crate::metrics::request(
+        route.as_deref().unwrap_or("unmatched"),
+        method.as_str(),
+        status,
+        took,
+    );
+    // The access log: the path only (query strings will carry addresses, never logged).
+    tracing::info!(
+        target: "consent_ledger::access",
+        method = %method,
+        path = %res.request().path(),
+        status,
+        duration_ms = took.as_secs_f64() * 1000.0,
+        request_id = %id.to_str().unwrap_or_default(),
+        "request"
+    );
     res.headers_mut().insert(REQUEST_ID, id);
     Ok(res)
 }

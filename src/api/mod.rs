@@ -35,7 +35,7 @@ pub mod witness;
 use std::net::SocketAddr;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Logger};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -382,6 +382,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(log::checkpoints)
         .service(log::checkpoint_by_size)
         .service(consent::create_tenant)
+        .service(consent::list_tenants)
         .service(consent::get_tenant)
         .service(consent::update_tenant)
         .service(consent::set_legal_hold)
@@ -399,6 +400,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(signup::signup_preflight)
         .service(signup::signup)
         .service(signup::create_publishable_key)
+        .service(signup::list_publishable_keys)
         .service(signup::revoke_publishable_key)
         .service(pages::confirmation_page)
         .service(pages::confirm)
@@ -410,6 +412,8 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(unsubscribe::create_webhook)
         .service(unsubscribe::list_webhooks)
         .service(unsubscribe::remove_webhook)
+        .service(unsubscribe::rotate_webhook_secret)
+        .service(unsubscribe::test_webhook)
         .service(unsubscribe::deliveries)
         .service(tokens::issue_token)
         .service(tokens::list_tokens)
@@ -417,7 +421,8 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(evidence::bundle)
         .service(evidence::campaign_proof)
         .service(health::healthz)
-        .service(health::readyz);
+        .service(health::readyz)
+        .service(health::metrics);
 }
 
 /// The OpenAPI document of the service, built from the registered routes (no server needed).
@@ -468,13 +473,7 @@ pub fn server(state: AppState, bind: &str) -> std::io::Result<(Server, Vec<Socke
         app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", document.clone()))
             .wrap(error::problem_for_bare_errors(route_table.clone()))
             .wrap(from_fn(middleware::query_is_utf8))
-            // Paths only: query strings (which will carry addresses) never reach the access log.
-            // The id is read from the request, where `request_id` has put it (the response's
-            // header is set after this logger has written its line).
-            .wrap(
-                Logger::new("%{method}xi %U %s %b %Dms request_id=%{x-request-id}i")
-                    .custom_request_replace("method", |req| req.method().to_string()),
-            )
+            // The request id, the access log (paths only) and the metrics.
             .wrap(from_fn(middleware::request_id))
     };
     // actix-web's `HttpServer`, but with each connection wrapped (`connection.rs`) so that

@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{delete, post, route, web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{delete, get, post, route, web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::access::{Access, Caller};
 use super::consent::record_once;
 use super::error::{ApiError, Problem};
-use super::AppState;
+use super::{short_query, AppState};
 use crate::consent;
-use crate::consent::model::{PublishableKey, Signup, SignupRecorded};
+use crate::consent::model::{PublishableKey, PublishableKeyPage, Signup, SignupRecorded};
 
 /// Largest signup body.
 const MAX_SIGNUP_BYTES: usize = 16 << 10;
@@ -230,6 +230,48 @@ pub async fn create_publishable_key(
         web::block(move || consent::create_publishable_key(&store, &tenant_id, &body.origins))
             .await??;
     Ok(HttpResponse::build(StatusCode::CREATED).json(key))
+}
+
+/// Publishable keys list query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeysQuery {
+    /// The tenant (admins).
+    pub tenant: Option<String>,
+    /// The `next_after` of the previous page (absent: the first page).
+    pub after: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+/// The tenant's publishable keys, oldest first, revoked ones too (the tenant's senders; admins
+/// name the tenant). Paginated with a cursor.
+#[utoipa::path(get, path = "/v1/publishable-keys", tag = "consent", security(("bearer" = [])), params(KeysQuery),
+    responses((status = 200, body = PublishableKeyPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/publishable-keys")]
+pub async fn list_publishable_keys(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<KeysQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let KeysQuery {
+        tenant,
+        after,
+        limit,
+    } = query.into_inner();
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Manage)?;
+    let store = state.store.clone();
+    let page = short_query(&state.store, move || {
+        consent::publishable_keys(&store, &tenant_id, after.as_deref(), limit)
+    })
+    .await?;
+    Ok(super::pagination::page(
+        &req,
+        page.next_after.as_deref(),
+        &page,
+    ))
 }
 
 /// Revoke a publishable key of this sender's tenant: signups with it stop at once.

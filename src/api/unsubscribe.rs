@@ -14,11 +14,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::{Access, Caller};
 use super::error::{ApiError, Problem};
-use super::AppState;
+use super::pagination::{self, PageQuery};
+use super::{short_query, AppState};
 use crate::consent::links::UnsubscribeToken;
 use crate::consent::model::{Evidence, Method};
 use crate::log::LogEntry;
-use crate::unsubscribe::webhooks::{self, DeliveryPage, NewWebhook, Webhook};
+use crate::unsubscribe::webhooks::{
+    self, Delivery, DeliveryPage, NewWebhook, SecretRotation, Webhook, WebhookPage,
+};
 use crate::unsubscribe::{self, DisplayNotice, LinkBatch, LinkRequest, Prepared, Scope};
 
 /// Largest body of `POST /v1/unsubscribe-links` (10,000 addresses).
@@ -284,9 +287,11 @@ pub async fn display_notice(
         .json(notice))
 }
 
-/// Registers an opt-out webhook: every opt-out of the tenant is POSTed to it as JSON, signed
-/// (`Consent-Ledger-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`), retried
-/// with back-off for about two days. The secret is in this answer only.
+/// Registers a webhook: every consent event of the tenant of the types it subscribes to
+/// (`events`, default `["opt_out"]`; `pending_opt_in` carries the `confirmation_url` to mail)
+/// is POSTed to it as JSON, signed (`Consent-Ledger-Signature: t=<unix>,v1=<hex
+/// HMAC-SHA256(key, "<t>.<body>")>`, the key being the bytes the base64 `secret` decodes to),
+/// retried with back-off for about three days. The secret is in this answer only.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "unsubscribe", security(("bearer" = [])), request_body = NewWebhook,
     responses((status = 201, body = Webhook), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "Too many webhooks", body = Problem, content_type = "application/problem+json"),
@@ -305,25 +310,71 @@ pub async fn create_webhook(
     Ok(HttpResponse::Created().json(hook))
 }
 
-/// The webhooks list.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookList {
-    /// Active webhooks, oldest first (no secrets).
-    pub webhooks: Vec<Webhook>,
-}
-
-/// The tenant's active webhooks.
-#[utoipa::path(get, path = "/v1/webhooks", tag = "unsubscribe", security(("bearer" = [])),
-    responses((status = 200, body = WebhookList), (status = 403, body = Problem, content_type = "application/problem+json")))]
+/// The tenant's active webhooks, oldest first, without their secrets. Paginated with a cursor.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "unsubscribe", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = WebhookPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/webhooks")]
 pub async fn list_webhooks(
     caller: Caller,
     state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(None, Access::Write)?;
     let store = state.store.clone();
-    let webhooks = web::block(move || webhooks::list(&store, &tenant_id)).await??;
-    Ok(HttpResponse::Ok().json(WebhookList { webhooks }))
+    let PageQuery { after, limit } = query.into_inner();
+    let page = short_query(&state.store, move || {
+        webhooks::list(&store, &tenant_id, after.as_deref(), limit)
+    })
+    .await?;
+    Ok(pagination::page(&req, page.next_after.as_deref(), &page))
+}
+
+/// Rotates a webhook's secret: the new one (in this answer only) signs from now on; the old one
+/// signs too, as a second `v1=` of the signature header, for `overlap_hours` (default 24), so
+/// the receiver can switch without losing a delivery.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "unsubscribe", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Webhook id")), request_body = SecretRotation,
+    responses((status = 200, body = Webhook), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/webhooks/{id}/rotate-secret")]
+pub async fn rotate_webhook_secret(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    rotation: web::Json<SecretRotation>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let store = state.store.clone();
+    let hook = short_query(&state.store, move || {
+        webhooks::rotate_secret(&store, &tenant_id, &id, rotation.into_inner())
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(hook))
+}
+
+/// Sends a test delivery (`{"type": "test", …}`, signed like every other) to the webhook now
+/// and answers its outcome, as the delivery log keeps it; a failed test is not retried.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "unsubscribe", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 200, body = Delivery), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/webhooks/{id}/test")]
+pub async fn test_webhook(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.tenant(None, Access::Write)?;
+    let (store, links, loopback) = (
+        state.store.clone(),
+        state.links.clone(),
+        state.webhooks_to_loopback,
+    );
+    let delivery =
+        web::block(move || webhooks::send_test(&store, &links, &tenant_id, &id, loopback))
+            .await??;
+    Ok(HttpResponse::Ok().json(delivery))
 }
 
 /// Removes a webhook: nothing more is sent to it.
@@ -342,41 +393,23 @@ pub async fn remove_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Delivery-log page query.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeliveriesQuery {
-    /// The `next` of the previous page.
-    pub after: Option<String>,
-    /// Page size, 1–1000 (default 100).
-    pub limit: Option<u32>,
-}
-
 /// A webhook's delivery log: each opt-out sent to it, attempts, last status, outcome.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "unsubscribe", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Webhook id"), DeliveriesQuery),
+    params(("id" = String, Path, description = "Webhook id"), PageQuery),
     responses((status = 200, body = DeliveryPage), (status = 403, body = Problem, content_type = "application/problem+json"), ))]
 #[get("/v1/webhooks/{id}/deliveries")]
 pub async fn deliveries(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<DeliveriesQuery>,
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = caller.tenant(None, Access::Write)?;
     let store = state.store.clone();
-    let DeliveriesQuery { after, limit } = query.into_inner();
-    let page = web::block(move || {
-        webhooks::deliveries(
-            &store,
-            &tenant_id,
-            &id,
-            after.as_deref(),
-            limit.unwrap_or(100),
-        )
-    })
-    .await??;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(page))
+    let PageQuery { after, limit } = query.into_inner();
+    let page =
+        web::block(move || webhooks::deliveries(&store, &tenant_id, &id, after.as_deref(), limit))
+            .await??;
+    Ok(pagination::page(&req, page.next_after.as_deref(), &page))
 }

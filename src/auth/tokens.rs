@@ -11,8 +11,6 @@ use utoipa::ToSchema;
 use super::{AuthError, Authority, Principal, Role};
 use crate::store::{ApiTokenRow, Repo};
 
-/// Most tokens on one page.
-const MAX_PAGE: i64 = 1000;
 /// Longest name.
 const MAX_NAME: usize = 100;
 /// The lifetime when none is asked for, in days (or the cap, if shorter).
@@ -187,16 +185,11 @@ pub fn list(
     limit: Option<i64>,
 ) -> Result<TokenPage, AuthError> {
     let tenant = scope(by, tenant)?;
-    let limit = limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AuthError::Unacceptable(format!("limit is 1–{MAX_PAGE}")));
-    }
+    let limit = crate::page_limit(limit).map_err(AuthError::Unacceptable)?;
     let rows = authority.store().read(|r: &mut Repo<'_>| {
         Ok::<_, AuthError>(r.api_tokens(tenant.as_deref(), after, limit)?)
     })?;
-    let next_after = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
+    let next_after = crate::next_cursor(&rows, limit, |r| r.id.clone());
     let now = crate::now_millis();
     Ok(TokenPage {
         tokens: rows.into_iter().map(|row| view(row, now)).collect(),

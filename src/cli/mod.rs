@@ -26,10 +26,30 @@ mod verify;
 #[derive(Debug, Parser)]
 #[command(name = "consent-ledger", version, about, long_about = None)]
 pub struct Cli {
+    /// How log lines are written: text (for a terminal) or json (one object a line, for a log
+    /// collector).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "CONSENT_LEDGER_LOG_FORMAT",
+        global = true
+    )]
+    log_format: LogFormat,
     #[command(flatten)]
     config: ConfigArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The format of log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    Text,
+    /// One JSON object a line: time, level, target and the event's fields (an access line has
+    /// method, path, status, duration_ms and the request_id its response carries).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,7 +363,7 @@ enum LogCommand {
 /// Runs the command line; returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     match execute(cli) {
         Ok(()) => 0,
         Err(error) => {
@@ -373,13 +393,22 @@ fn chain_text(error: &anyhow::Error) -> String {
     text
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(format == LogFormat::Text && std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
 }
 
 fn execute(cli: Cli) -> anyhow::Result<()> {

@@ -145,9 +145,6 @@ pub async fn register_collection_point(
     }
 }
 
-/// Most versions on one page.
-pub const MAX_PAGE: i64 = 1000;
-
 /// A page of the tenant's versions (optionally of one `name`), registered after leaf `after`.
 pub fn collection_points(
     store: &Store,
@@ -156,10 +153,7 @@ pub fn collection_points(
     after: Option<u64>,
     limit: Option<i64>,
 ) -> Result<CollectionPointPage, DomainError> {
-    let limit = limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(DomainError::Invalid(format!("limit is 1–{MAX_PAGE}")));
-    }
+    let limit = crate::page_limit(limit).map_err(DomainError::Invalid)?;
     let rows = store
         .read(|r| Ok::<_, DomainError>(r.collection_points(tenant_id, name, after, limit)?))?;
     let next_after = (rows.len() as i64 == limit)

@@ -58,13 +58,15 @@ pub use history::{export, history};
 pub use holds::{set_legal_hold, HoldChange};
 pub use regulator::{record_regulator_read, regulator_reads};
 pub use relabel::{relabel_batch, Relabeller};
-pub use signup::{create_publishable_key, publishable_key, revoke_publishable_key, signup_parts};
+pub use signup::{
+    create_publishable_key, publishable_key, publishable_keys, revoke_publishable_key, signup_parts,
+};
 pub(crate) use state::ALL;
 pub use subject::commitment;
 pub(crate) use subject::{new_subject, restore};
 pub(crate) use tenants::known_purposes;
 pub(crate) use tenants::{contact_kind, definition};
-pub use tenants::{create_tenant, tenant, update_tenant, MAX_PURPOSES};
+pub use tenants::{create_tenant, tenant, tenants, update_tenant, MAX_PURPOSES};
 pub(crate) use validate::check_purposes;
 pub use validate::new_id;
 pub(crate) use validate::plain_id;

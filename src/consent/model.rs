@@ -292,6 +292,7 @@ pub struct CollectionPointPage {
     /// The versions.
     pub collection_points: Vec<CollectionPoint>,
     /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<u64>,
 }
 
@@ -440,6 +441,7 @@ pub struct SuppressionPage {
     /// find an erased address by its label.
     pub erased: Vec<String>,
     /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<String>,
 }
 
@@ -502,6 +504,8 @@ pub struct SignupRecorded {
 
 /// A publishable key for browser signup forms.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"key": "pk_3q2-7wAAQSkZJRgABAQEAYABg", "tenant": "01939c6e-5f10-7a2b-8c3d-4e5f60718293",
+    "origins": ["https://shop.example.jp"], "created_at": "2026-12-07T10:00:00.000Z"}))]
 pub struct PublishableKey {
     /// The key, `pk_…` (public: it goes into the page).
     pub key: String,
@@ -509,6 +513,31 @@ pub struct PublishableKey {
     pub tenant: String,
     /// Origins allowed to use it, e.g. `https://shop.example.jp`.
     pub origins: Vec<String>,
+    /// Created at, RFC 3339.
+    pub created_at: String,
+    /// Revoked at, RFC 3339: signups with it are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// A page of a tenant's publishable keys, oldest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PublishableKeyPage {
+    /// The keys, revoked ones too.
+    pub keys: Vec<PublishableKey>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// A page of tenants, oldest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TenantPage {
+    /// The tenants.
+    pub tenants: Vec<Tenant>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
 /// What an import recorded.

@@ -1,50 +1,78 @@
-//! The opt-out outbox: each opt-out is announced to the tenant's webhooks by delivery rows
-//! written in the opt-out's own transaction, so an acknowledged opt-out is never left
-//! unannounced; an erasure drops the announcements of its subject (they hold the address).
+//! The webhook outbox: each consent event is announced to the tenant's webhooks subscribed to
+//! its type by delivery rows written in the event's own transaction, so an acknowledged event is
+//! never left unannounced; an erasure drops the announcements of its subject (they hold the
+//! address).
 //! Not here: sending them, retries and the delivery log (`unsubscribe::webhooks`).
 
 use serde_json::{json, Value};
 
 use super::new_id;
 use crate::now_millis;
-use crate::store::{DeliveryRow, Repo, StoreError, SubjectRow};
-use consent_ledger_sdk::consent::ConsentLeaf;
+use crate::store::{DeliveryRow, Repo, StoreError, SubjectRow, WebhookRow};
+use crate::unsubscribe::webhooks::{subscribed, WebhookEvent};
+use consent_ledger_sdk::consent::{ConsentLeaf, EventKind};
 
 /// The outcome recorded for a delivery whose subject was erased before it was sent.
 pub const ERASED: &str = "the subject's data was erased";
 
-/// Queues the announcement of the opt-out `leaf` (at `index`, of `subject`) for each of the
-/// tenant's active webhooks, inside the log's transaction.
+/// The webhook event type of a consent leaf.
+fn event_type(leaf: &ConsentLeaf) -> WebhookEvent {
+    match leaf.event {
+        EventKind::OptOut => WebhookEvent::OptOut,
+        EventKind::OptIn if leaf.confirmation_required => WebhookEvent::PendingOptIn,
+        EventKind::OptIn => WebhookEvent::OptIn,
+        EventKind::Confirm => WebhookEvent::Confirmation,
+    }
+}
+
+/// Queues the announcement of the consent event `leaf` (at `index`, of `subject`) for each of
+/// the tenant's active webhooks subscribed to its type, inside the log's transaction. Imported
+/// history is the sender's own: of it, only opt-outs are announced (as they always were).
 pub(crate) fn announce(
     r: &mut Repo<'_>,
     subject: &SubjectRow,
     leaf: &ConsentLeaf,
     index: u64,
 ) -> Result<(), StoreError> {
+    let kind = event_type(leaf);
+    if leaf.imported && kind != WebhookEvent::OptOut {
+        return Ok(());
+    }
+    let hooks: Vec<WebhookRow> = r
+        .tenant_webhooks(&leaf.tenant)?
+        .into_iter()
+        .filter(|hook| subscribed(hook).contains(&kind))
+        .collect();
+    if hooks.is_empty() {
+        return Ok(());
+    }
     let announcement = json!({
-        "type": "opt_out",
+        "type": kind.as_str(),
         "tenant": leaf.tenant,
         "event_id": leaf.event_id,
         // Not for a subject erased meanwhile: its address is gone.
         "email": subject.address.as_deref(),
         "purposes": leaf.purposes,
+        "basis": leaf.basis,
         "method": leaf.method,
+        "collection_point": leaf.collection_point,
+        "confirms": leaf.confirms,
         "occurred_at": leaf.occurred_at,
         "recorded_at": leaf.recorded_at,
         "leaf_index": index,
     });
-    enqueue(r, &leaf.tenant, &subject.id, &leaf.event_id, &announcement)
+    enqueue(r, hooks, &subject.id, &leaf.event_id, &announcement)
 }
 
 fn enqueue(
     r: &mut Repo<'_>,
-    tenant_id: &str,
+    hooks: Vec<WebhookRow>,
     subject_id: &str,
     event_id: &str,
     body: &Value,
 ) -> Result<(), StoreError> {
     let now = now_millis();
-    for hook in r.tenant_webhooks(tenant_id)? {
+    for hook in hooks {
         r.insert_delivery(&DeliveryRow {
             id: new_id(),
             webhook_id: hook.id,

@@ -31,7 +31,7 @@ pub fn create_publishable_key(
         base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, random)
     );
     let row = crate::store::PublishableKeyRow {
-        id: key.clone(),
+        id: key,
         tenant_id: tenant_id.to_string(),
         origins: serde_json::to_string(&origins).expect("strings"),
         created_at: now_millis(),
@@ -41,10 +41,43 @@ pub fn create_publishable_key(
         known_purposes(r, tenant_id)?;
         Ok::<_, DomainError>(r.insert_publishable_key(&row)?)
     })?;
-    Ok(PublishableKey {
-        key,
-        tenant: tenant_id.to_string(),
-        origins,
+    Ok(key_view(row))
+}
+
+fn key_view(row: crate::store::PublishableKeyRow) -> PublishableKey {
+    PublishableKey {
+        origins: serde_json::from_str(&row.origins).unwrap_or_default(),
+        key: row.id,
+        tenant: row.tenant_id,
+        created_at: crate::rfc3339(row.created_at),
+        revoked_at: row.revoked_at.map(crate::rfc3339),
+    }
+}
+
+/// A page of a tenant's publishable keys (revoked ones too), oldest first, after `after`.
+pub fn publishable_keys(
+    store: &Store,
+    tenant_id: &str,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> Result<PublishableKeyPage, DomainError> {
+    let limit = crate::page_limit(limit).map_err(DomainError::Invalid)?;
+    // The cursor is `<created_at ms>.<key>`.
+    let after = match after {
+        None => (i64::MIN, ""),
+        Some(cursor) => cursor
+            .split_once('.')
+            .and_then(|(at, key)| Some((at.parse().ok()?, key)))
+            .ok_or_else(|| {
+                DomainError::Invalid("after: pass the next_after of the previous page".into())
+            })?,
+    };
+    let rows = store.read(|r: &mut Repo<'_>| {
+        Ok::<_, DomainError>(r.tenant_publishable_keys(tenant_id, after, limit)?)
+    })?;
+    Ok(PublishableKeyPage {
+        next_after: crate::next_cursor(&rows, limit, |k| format!("{}.{}", k.created_at, k.id)),
+        keys: rows.into_iter().map(key_view).collect(),
     })
 }
 
@@ -94,13 +127,7 @@ pub fn publishable_key(store: &Store, key: &str) -> Result<Option<PublishableKey
     if !key.starts_with("pk_") || key.len() > 64 || !plain_id(key) {
         return Ok(None);
     }
-    store.read(|r| {
-        Ok(r.publishable_key(key)?.map(|row| PublishableKey {
-            key: row.id,
-            tenant: row.tenant_id,
-            origins: serde_json::from_str(&row.origins).unwrap_or_default(),
-        }))
-    })
+    store.read(|r| Ok(r.publishable_key(key)?.map(key_view)))
 }
 
 /// A signup's collection point (the consent text as shown, under the key's own name, with the

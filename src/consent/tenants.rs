@@ -123,20 +123,48 @@ pub fn tenant(store: &Store, id: &str) -> Result<Tenant, DomainError> {
             .tenant(id)?
             .ok_or_else(|| DomainError::NotFound(format!("no tenant {id:?}")))?;
         let purposes = r.purposes(id)?.into_iter().map(definition).collect();
-        Ok(Tenant {
-            id: row.id,
-            name: row.name,
-            legal_name: row.legal_name,
-            postal_address: row.postal_address,
-            complaint_contact: row.complaint_contact,
-            optout_contact: row.optout_contact,
-            responsible_party: row.responsible_party,
-            default_language: row.default_language,
-            legal_hold: row.legal_hold,
-            purposes,
-            created_at: rfc3339(row.created_at),
+        Ok(view(row, purposes))
+    })
+}
+
+/// A page of all tenants (for admins), oldest first, after the id `after`.
+pub fn tenants(
+    store: &Store,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> Result<TenantPage, DomainError> {
+    let limit = crate::page_limit(limit).map_err(DomainError::Invalid)?;
+    store.read(|r| {
+        let rows = r.tenants_after(after.unwrap_or(""), limit)?;
+        let next_after = crate::next_cursor(&rows, limit, |t| t.id.clone());
+        let tenants = rows
+            .into_iter()
+            .map(|row| {
+                let purposes = r.purposes(&row.id)?.into_iter().map(definition).collect();
+                Ok::<_, DomainError>(view(row, purposes))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(TenantPage {
+            tenants,
+            next_after,
         })
     })
+}
+
+fn view(row: TenantRow, purposes: Vec<PurposeDefinition>) -> Tenant {
+    Tenant {
+        id: row.id,
+        name: row.name,
+        legal_name: row.legal_name,
+        postal_address: row.postal_address,
+        complaint_contact: row.complaint_contact,
+        optout_contact: row.optout_contact,
+        responsible_party: row.responsible_party,
+        default_language: row.default_language,
+        legal_hold: row.legal_hold,
+        purposes,
+        created_at: rfc3339(row.created_at),
+    }
 }
 
 pub(crate) fn known_purposes(

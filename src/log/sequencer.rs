@@ -53,6 +53,8 @@ pub(super) struct Sequencer {
     map: Arc<RwLock<SubjectMap>>,
     /// Largest size committed by us and not yet covered by a checkpoint we know of.
     unpublished: bool,
+    /// When the earliest acknowledgement no checkpoint covers yet was sent (for the metrics).
+    acknowledged_since: Option<Instant>,
     last_publish: Instant,
     /// Whether the last write failed: shown by `/readyz`.
     writes_failing: Arc<AtomicBool>,
@@ -79,6 +81,7 @@ impl Sequencer {
             frontier: Some(frontier),
             map,
             unpublished: false,
+            acknowledged_since: None,
             last_publish: Instant::now(),
             writes_failing: Arc::default(),
             map_pending: false,
@@ -149,6 +152,7 @@ impl Sequencer {
 
     /// Commits one batch and answers its requests.
     fn commit(&mut self, mut batch: Vec<AppendRequest>) {
+        let started = Instant::now();
         let frontier = self.frontier.take();
         let recent = self.recent.take();
         let map = self.map.clone();
@@ -223,7 +227,9 @@ impl Sequencer {
         if let Ok(edge) = result.as_mut() {
             (self.frontier, self.recent) = edge.take().unzip();
             self.unpublished = true;
+            self.acknowledged_since.get_or_insert_with(Instant::now);
         }
+        crate::metrics::commit(leaves.len(), started.elapsed());
         answer(batch, result.map(drop), start, leaves, counts);
     }
 
@@ -250,7 +256,9 @@ impl Sequencer {
             false => Ok(size),
         });
         match published {
-            Ok(_) => {
+            Ok(size) => {
+                let lag = self.acknowledged_since.take().map(|t| t.elapsed());
+                crate::metrics::checkpoint(size, lag);
                 self.unpublished = false;
                 self.map_pending = false;
                 // Nothing to write proves nothing: while writes fail, try one that changes

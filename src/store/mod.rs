@@ -237,8 +237,10 @@ fn pooled<C>(
 where
     C: diesel::r2d2::R2D2Connection + 'static,
 {
-    pool.get()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
+    let started = std::time::Instant::now();
+    let conn = pool.get();
+    crate::metrics::pool_wait(started.elapsed());
+    conn.map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 impl Store {

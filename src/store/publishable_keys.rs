@@ -55,6 +55,29 @@ impl Repo<'_> {
         })
     }
 
+    /// A page of a tenant's publishable keys, revoked ones too, oldest first: those after the
+    /// key `after_id` created at `after_at` (keys are random, so the time orders them).
+    pub fn tenant_publishable_keys(
+        &mut self,
+        tenant_id: &str,
+        (after_at, after_id): (i64, &str),
+        limit: i64,
+    ) -> QueryResult<Vec<PublishableKeyRow>> {
+        use publishable_keys::{created_at, id};
+        db_run!(self, |c| {
+            publishable_keys::table
+                .filter(publishable_keys::tenant_id.eq(tenant_id))
+                .filter(
+                    created_at
+                        .gt(after_at)
+                        .or(created_at.eq(after_at).and(id.gt(after_id))),
+                )
+                .order((created_at, id))
+                .limit(limit)
+                .load(c)
+        })
+    }
+
     /// An unrevoked publishable key.
     pub fn publishable_key(&mut self, id: &str) -> QueryResult<Option<PublishableKeyRow>> {
         db_run!(self, |c| {

@@ -225,6 +225,9 @@ diesel::table! {
         secret -> Binary,
         created_at -> BigInt,
         disabled_at -> Nullable<BigInt>,
+        events -> Text,
+        previous_secret -> Nullable<Binary>,
+        previous_secret_until -> Nullable<BigInt>,
     }
 }
 

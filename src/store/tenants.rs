@@ -63,6 +63,17 @@ impl Repo<'_> {
         })
     }
 
+    /// A page of tenants by id (ids sort by creation), after the id `after`.
+    pub fn tenants_after(&mut self, after: &str, limit: i64) -> QueryResult<Vec<TenantRow>> {
+        db_run!(self, |c| {
+            tenants::table
+                .filter(tenants::id.gt(after))
+                .order(tenants::id)
+                .limit(limit)
+                .load(c)
+        })
+    }
+
     /// Replaces a tenant's display profile (names, addresses, contacts, language).
     pub fn update_tenant_profile(&mut self, row: &TenantRow) -> QueryResult<bool> {
         db_run!(self, |c| {

@@ -60,6 +60,26 @@ impl Repo<'_> {
         })
     }
 
+    /// A delivery by id.
+    pub fn delivery(&mut self, id: &str) -> QueryResult<Option<DeliveryRow>> {
+        db_run!(self, |c| {
+            webhook_deliveries::table
+                .find(id)
+                .load(c)
+                .map(super::at_most_one)
+        })
+    }
+
+    /// Deliveries still to send (due, or backing off before a retry), of every tenant.
+    pub fn pending_delivery_count(&mut self) -> QueryResult<i64> {
+        db_run!(self, |c| {
+            webhook_deliveries::table
+                .filter(webhook_deliveries::next_attempt_at.is_not_null())
+                .count()
+                .get_result(c)
+        })
+    }
+
     /// Deliveries due at `now`, the most overdue first, at most `limit`.
     pub fn due_deliveries(&mut self, now: i64, limit: i64) -> QueryResult<Vec<DeliveryRow>> {
         db_run!(self, |c| {

@@ -22,6 +22,12 @@ pub struct WebhookRow {
     pub created_at: i64,
     /// When it was removed; `None` while active.
     pub disabled_at: Option<i64>,
+    /// The event types it subscribes to, a JSON list (`["opt_out"]`).
+    pub events: String,
+    /// The secret before the last rotation, still signing beside the new one until…
+    pub previous_secret: Option<Vec<u8>>,
+    /// …this time, Unix ms.
+    pub previous_secret_until: Option<i64>,
 }
 
 impl Repo<'_> {
@@ -49,10 +55,58 @@ impl Repo<'_> {
         })
     }
 
+    /// A page of a tenant's active webhooks by id (ids sort by creation), after `after`.
+    pub fn webhooks_after(
+        &mut self,
+        tenant_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<WebhookRow>> {
+        db_run!(self, |c| {
+            webhooks::table
+                .filter(
+                    webhooks::tenant_id
+                        .eq(tenant_id)
+                        .and(webhooks::disabled_at.is_null())
+                        .and(webhooks::id.gt(after)),
+                )
+                .order(webhooks::id)
+                .limit(limit)
+                .load(c)
+        })
+    }
+
     /// A webhook by id, active or not.
     pub fn webhook(&mut self, id: &str) -> QueryResult<Option<WebhookRow>> {
         db_run!(self, |c| {
             webhooks::table.find(id).load(c).map(at_most_one)
+        })
+    }
+
+    /// Replaces an active webhook's secret, keeping the old one signing until `until`; false if
+    /// the tenant has no such active webhook.
+    pub fn rotate_webhook_secret(
+        &mut self,
+        tenant_id: &str,
+        id: &str,
+        secret: &[u8],
+        until: i64,
+    ) -> QueryResult<bool> {
+        db_run!(self, |c| {
+            let active = webhooks::table.filter(
+                webhooks::id
+                    .eq(id)
+                    .and(webhooks::tenant_id.eq(tenant_id))
+                    .and(webhooks::disabled_at.is_null()),
+            );
+            let n = diesel::update(active)
+                .set((
+                    webhooks::previous_secret.eq(webhooks::secret.nullable()),
+                    webhooks::previous_secret_until.eq(until),
+                    webhooks::secret.eq(secret),
+                ))
+                .execute(c)?;
+            Ok(n == 1)
         })
     }
 

@@ -107,7 +107,7 @@ pub fn create_links(
         if let Some(p) = &purpose {
             if !known_purposes(r, tenant_id)?.contains(p) {
                 return Err(DomainError::Invalid(format!(
-                    "unknown purpose {p:?}: the tenant's purposes are set when it is created"
+                    "unknown purpose {p:?}: add it to the tenant's purposes first (PATCH /v1/tenants/{tenant_id})"
                 )));
             }
         } else {
@@ -486,7 +486,7 @@ fn check_profile(tenant: &Tenant, email: bool, purpose: bool) -> Result<(), Doma
     }
     if !missing.is_empty() {
         return Err(DomainError::Invalid(format!(
-            "the tenant profile lacks what every mail must show: {}; an admin sets it with PATCH /v1/tenants/{}",
+            "the tenant profile lacks what every mail must show: {}; a sender of the tenant or an admin sets it with PATCH /v1/tenants/{}",
             missing.join(", "),
             tenant.id
         )));

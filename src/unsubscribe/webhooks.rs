@@ -1,15 +1,20 @@
-//! Opt-out webhooks: a tenant registers https endpoints; every opt-out is announced to each,
-//! signed, so the sender's mail system suppresses the address at once.
+//! Consent webhooks: a tenant registers https endpoints, each subscribed to event types
+//! ([`WebhookEvent`]: opt-outs, so the sender's mail system suppresses the address at once, and
+//! opt-ins, pending browser signups with their confirmation link, confirmations); every such
+//! event is announced to each, signed.
 //!
-//! - The delivery row (the outbox) is written by the opt-out's own log entry, in the same
-//!   transaction as its leaf: an acknowledged opt-out is never left unannounced.
+//! - The delivery row (the outbox) is written by the event's own log entry, in the same
+//!   transaction as its leaf: an acknowledged event is never left unannounced. A pending
+//!   opt-in's confirmation link is added when it is sent, not stored.
 //! - The [`Worker`] thread sends due deliveries (a lease on each, so processes sharing the
 //!   database do not send one twice; up to eight endpoints at once, each stopping at its first
 //!   failure, so a dead endpoint delays only its own), retries failures with back-off for about
-//!   two days, and keeps every outcome on the row: that is the delivery log.
+//!   three days, and keeps every outcome on the row: that is the delivery log.
 //! - Signature: header `Consent-Ledger-Signature: t=<unix seconds>,v1=<hex>`, where `hex` is
-//!   HMAC-SHA256 with the webhook's secret over `"<t>.<body>"`. Receivers check it and refuse
-//!   old timestamps.
+//!   HMAC-SHA256 keyed with the webhook's secret (the bytes its base64 decodes to) over
+//!   `"<t>.<body>"`. After a rotation the old secret signs too, for the overlap asked: a second
+//!   `v1=` (receivers accept the request if any `v1` matches). Receivers refuse old timestamps.
+//! - A test delivery (`test`) is sent at once, through the same path, and not retried.
 //!
 //! No HTTP server code here (`api/unsubscribe.rs`); the client is `ureq`.
 
@@ -21,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::egress::{self, Lookup, PinnedResolver, SystemLookup};
+use crate::consent::links::Links;
 use crate::consent::outbox::ERASED;
 use crate::consent::{new_id, plain_id};
 use crate::error::DomainError;
@@ -45,25 +51,78 @@ const MAX_PARALLEL_ENDPOINTS: usize = 8;
 /// How often the worker looks for due deliveries.
 const POLL: Duration = Duration::from_millis(200);
 
+/// Most hours a rotated secret keeps signing beside the new one.
+pub const MAX_OVERLAP_HOURS: u32 = 168;
+
+/// A consent event a webhook can subscribe to (the `type` of the delivery's body).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookEvent {
+    /// An opt-out (withdrawal or refusal): suppress the address at once.
+    OptOut,
+    /// An opt-in recorded as given (no confirmation needed).
+    OptIn,
+    /// An opt-in waiting for the person's confirmation (double opt-in, e.g. a browser signup):
+    /// the body carries `confirmation_url`, the link the sender mails to the person.
+    PendingOptIn,
+    /// A pending opt-in confirmed by the person.
+    Confirmation,
+}
+
+impl WebhookEvent {
+    /// The name in bodies and subscriptions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::OptOut => "opt_out",
+            WebhookEvent::OptIn => "opt_in",
+            WebhookEvent::PendingOptIn => "pending_opt_in",
+            WebhookEvent::Confirmation => "confirmation",
+        }
+    }
+}
+
 /// A webhook registration.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://mailer.example.jp/hooks/consent", "events": ["opt_out", "pending_opt_in"]}))]
 pub struct NewWebhook {
-    /// Where opt-outs are POSTed: `https://…` (`http://` only to this machine, for development).
-    #[schema(example = "https://mailer.example.jp/hooks/opt-out")]
+    /// Where events are POSTed: `https://…` (`http://` only to this machine, for development).
+    #[schema(max_length = 2000)]
     pub url: String,
+    /// The event types to send (default: `["opt_out"]`).
+    #[schema(min_items = 1)]
+    pub events: Option<Vec<WebhookEvent>>,
+}
+
+/// A secret rotation.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"overlap_hours": 24}))]
+pub struct SecretRotation {
+    /// Hours the old secret keeps signing beside the new one, 0–168 (default 24): time to
+    /// deploy the new secret to the receiver.
+    #[schema(minimum = 0, maximum = 168)]
+    pub overlap_hours: Option<u32>,
 }
 
 /// A webhook.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "01939c6e-5f10-7a2b-8c3d-4e5f60718293", "url": "https://mailer.example.jp/hooks/consent",
+    "events": ["opt_out"], "created_at": "2026-12-07T10:00:00.000Z"}))]
 pub struct Webhook {
     /// Id.
     pub id: String,
     /// Endpoint.
     pub url: String,
+    /// The event types it is sent.
+    pub events: Vec<WebhookEvent>,
     /// Registered at (RFC 3339).
     pub created_at: String,
-    /// The signing secret, base64: shown once, when the webhook is created.
+    /// Until when the secret from before the last rotation still signs too (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_until: Option<String>,
+    /// The signing secret, base64 (the HMAC key is the 32 bytes it decodes to): shown once,
+    /// when the webhook is created or its secret rotated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
@@ -73,7 +132,7 @@ pub struct Webhook {
 pub struct Delivery {
     /// Id (also sent as `Webhook-Id`, for the receiver to drop repeats).
     pub id: String,
-    /// The opt-out event.
+    /// The event announced (`test-…` for a test delivery).
     pub event_id: String,
     /// `pending`, `delivered`, `failed` (given up) or `erased`.
     pub status: String,
@@ -97,16 +156,43 @@ pub struct DeliveryPage {
     /// Oldest first.
     pub deliveries: Vec<Delivery>,
     /// Pass as `after` for the next page; absent on the last.
-    pub next: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// A page of webhooks.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WebhookPage {
+    /// Active webhooks, oldest first (no secrets).
+    pub webhooks: Vec<Webhook>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
 fn view(row: WebhookRow, secret: Option<String>) -> Webhook {
     Webhook {
+        events: subscribed(&row),
         id: row.id,
         url: row.url,
         created_at: rfc3339(row.created_at),
+        previous_secret_until: row
+            .previous_secret_until
+            .filter(|until| *until > now_millis())
+            .map(rfc3339),
         secret,
     }
+}
+
+/// The event types a webhook's row subscribes to.
+pub(crate) fn subscribed(row: &WebhookRow) -> Vec<WebhookEvent> {
+    serde_json::from_str(&row.events).unwrap_or_else(|_| vec![WebhookEvent::OptOut])
+}
+
+fn new_secret() -> [u8; 32] {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).expect("the OS has randomness");
+    secret
 }
 
 /// Checks a webhook URL's form: https (http only where loopback is allowed, for development and
@@ -153,8 +239,15 @@ pub fn register(
     allow_loopback: bool,
 ) -> Result<Webhook, DomainError> {
     let url = endpoint(input.url.trim(), &SystemLookup, allow_loopback)?.to_string();
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).expect("the OS has randomness");
+    let mut events = input.events.unwrap_or_else(|| vec![WebhookEvent::OptOut]);
+    if events.is_empty() {
+        return Err(DomainError::Invalid(
+            "events: name at least one of opt_out, opt_in, pending_opt_in, confirmation".into(),
+        ));
+    }
+    events.sort_by_key(|e| e.as_str());
+    events.dedup();
+    let secret = new_secret();
     let row = WebhookRow {
         id: new_id(),
         tenant_id: tenant_id.to_string(),
@@ -162,6 +255,9 @@ pub fn register(
         secret: secret.to_vec(),
         created_at: now_millis(),
         disabled_at: None,
+        events: serde_json::to_string(&events).expect("names serialise"),
+        previous_secret: None,
+        previous_secret_until: None,
     };
     store.write(|r| {
         crate::consent::known_purposes(r, tenant_id)?;
@@ -176,14 +272,101 @@ pub fn register(
     Ok(view(row, Some(STANDARD.encode(secret))))
 }
 
-/// A tenant's active webhooks (without secrets).
-pub fn list(store: &Store, tenant_id: &str) -> Result<Vec<Webhook>, DomainError> {
-    store.read(|r| {
-        Ok(r.tenant_webhooks(tenant_id)?
-            .into_iter()
-            .map(|row| view(row, None))
-            .collect())
+/// A page of a tenant's active webhooks (without secrets), oldest first, after `after`.
+pub fn list(
+    store: &Store,
+    tenant_id: &str,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> Result<WebhookPage, DomainError> {
+    let limit = crate::page_limit(limit).map_err(DomainError::Invalid)?;
+    let rows = store.read(|r| {
+        Ok::<_, DomainError>(r.webhooks_after(tenant_id, after.unwrap_or(""), limit)?)
+    })?;
+    Ok(WebhookPage {
+        next_after: crate::next_cursor(&rows, limit, |w| w.id.clone()),
+        webhooks: rows.into_iter().map(|row| view(row, None)).collect(),
     })
+}
+
+/// Rotates a webhook's secret: the new one (in the answer only) signs from now on, the old one
+/// beside it for `overlap_hours` (default 24).
+pub fn rotate_secret(
+    store: &Store,
+    tenant_id: &str,
+    id: &str,
+    rotation: SecretRotation,
+) -> Result<Webhook, DomainError> {
+    let hours = rotation.overlap_hours.unwrap_or(24);
+    if hours > MAX_OVERLAP_HOURS {
+        return Err(DomainError::Invalid(format!(
+            "overlap_hours is 0–{MAX_OVERLAP_HOURS}"
+        )));
+    }
+    let secret = new_secret();
+    let until = now_millis() + i64::from(hours) * 3_600_000;
+    let row = store.write(|r| {
+        if !plain_id(id) || !r.rotate_webhook_secret(tenant_id, id, &secret, until)? {
+            return Err(DomainError::NotFound(format!("no active webhook {id:?}")));
+        }
+        Ok(r.webhook(id)?)
+    })?;
+    let row = row.ok_or_else(|| DomainError::NotFound(format!("no active webhook {id:?}")))?;
+    Ok(view(row, Some(STANDARD.encode(secret))))
+}
+
+/// Sends a `test` delivery to a tenant's webhook at once, through the path real ones take (the
+/// lease, the signature, the egress checks), and answers its outcome; it is not retried.
+pub fn send_test(
+    store: &Store,
+    links: &Links,
+    tenant_id: &str,
+    id: &str,
+    allow_loopback: bool,
+) -> Result<Delivery, DomainError> {
+    let now = now_millis();
+    let event_id = format!("test-{}", new_id());
+    let body = serde_json::json!({
+        "type": "test",
+        "tenant": tenant_id,
+        "event_id": event_id,
+        "recorded_at": rfc3339(now),
+    });
+    let row = DeliveryRow {
+        id: new_id(),
+        webhook_id: id.to_string(),
+        subject_id: String::new(),
+        event_id,
+        body: Some(body.to_string()),
+        attempts: 0,
+        next_attempt_at: Some(now),
+        delivered_at: None,
+        last_status: None,
+        last_error: None,
+        created_at: now,
+    };
+    store.write(|r| {
+        let hook = if plain_id(id) { r.webhook(id)? } else { None };
+        if hook.is_none_or(|h| h.tenant_id != tenant_id || h.disabled_at.is_some()) {
+            return Err(DomainError::NotFound(format!("no active webhook {id:?}")));
+        }
+        Ok(r.insert_delivery(&row)?)
+    })?;
+    let agent = client(Arc::new(SystemLookup), allow_loopback);
+    let sent = send_one(store, &agent, links, allow_loopback, &row)?;
+    if let Some(outcome) = sent.filter(|o| o.next_attempt_at.is_some()) {
+        // Not retried: the answer is the outcome.
+        let error = outcome.error.unwrap_or_default();
+        let last = Attempt {
+            status: outcome.status,
+            ..give_up(outcome.attempts, &format!("test, not retried: {error}"))
+        };
+        store.autocommit(|r| Ok::<_, DomainError>(r.record_attempt(&row.id, &last)?))?;
+    }
+    let delivered = store.read(|r| Ok::<_, DomainError>(r.delivery(&row.id)?))?;
+    delivered
+        .map(delivery_view)
+        .ok_or_else(|| DomainError::NotFound("the test delivery is gone".into()))
 }
 
 /// Removes a tenant's webhook: no more deliveries are made to it.
@@ -204,46 +387,73 @@ pub fn deliveries(
     tenant_id: &str,
     id: &str,
     after: Option<&str>,
-    limit: u32,
+    limit: Option<i64>,
 ) -> Result<DeliveryPage, DomainError> {
-    let limit = limit.clamp(1, 1000);
+    let limit = crate::page_limit(limit).map_err(DomainError::Invalid)?;
     store.read(|r| {
         let hook = if plain_id(id) { r.webhook(id)? } else { None };
         if hook.is_none_or(|h| h.tenant_id != tenant_id) {
             return Err(DomainError::NotFound(format!("no webhook {id:?}")));
         }
-        let rows = r.deliveries(id, after.unwrap_or(""), i64::from(limit))?;
-        let next = (rows.len() == limit as usize)
-            .then(|| rows.last().map(|d| d.id.clone()))
-            .flatten();
-        let deliveries = rows
-            .into_iter()
-            .map(|d| Delivery {
-                status: match (d.delivered_at, d.next_attempt_at) {
-                    (Some(_), _) => "delivered",
-                    (None, Some(_)) => "pending",
-                    (None, None) if d.last_error.as_deref() == Some(ERASED) => "erased",
-                    (None, None) => "failed",
-                }
-                .into(),
-                id: d.id,
-                event_id: d.event_id,
-                attempts: d.attempts,
-                last_status: d.last_status,
-                last_error: d.last_error,
-                delivered_at: d.delivered_at.map(rfc3339),
-                next_attempt_at: d.next_attempt_at.map(rfc3339),
-                created_at: rfc3339(d.created_at),
-            })
-            .collect();
-        Ok(DeliveryPage { deliveries, next })
+        let rows = r.deliveries(id, after.unwrap_or(""), limit)?;
+        let next_after = crate::next_cursor(&rows, limit, |d| d.id.clone());
+        let deliveries = rows.into_iter().map(delivery_view).collect();
+        Ok(DeliveryPage {
+            deliveries,
+            next_after,
+        })
     })
 }
 
-/// The signature header's value for `body` sent at `timestamp` (Unix seconds).
-pub fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
-    let tag = hmac_sha256(secret, format!("{timestamp}.{body}").as_bytes());
-    format!("t={timestamp},v1={}", crate::hex(&tag))
+fn delivery_view(d: DeliveryRow) -> Delivery {
+    Delivery {
+        status: match (d.delivered_at, d.next_attempt_at) {
+            (Some(_), _) => "delivered",
+            (None, Some(_)) => "pending",
+            (None, None) if d.last_error.as_deref() == Some(ERASED) => "erased",
+            (None, None) => "failed",
+        }
+        .into(),
+        id: d.id,
+        event_id: d.event_id,
+        attempts: d.attempts,
+        last_status: d.last_status,
+        last_error: d.last_error,
+        delivered_at: d.delivered_at.map(rfc3339),
+        next_attempt_at: d.next_attempt_at.map(rfc3339),
+        created_at: rfc3339(d.created_at),
+    }
+}
+
+/// The signature header's value for `body` sent at `timestamp` (Unix seconds): one `v1` per
+/// secret that signs (the current one, and a rotated one during its overlap).
+pub fn signature(secrets: &[&[u8]], timestamp: i64, body: &str) -> String {
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        let tag = hmac_sha256(secret, format!("{timestamp}.{body}").as_bytes());
+        header.push_str(",v1=");
+        header.push_str(&crate::hex(&tag));
+    }
+    header
+}
+
+/// The body as sent: a pending opt-in's gets its confirmation link (made now, never stored).
+fn body_to_send(links: &Links, stored: &str) -> String {
+    let Ok(mut body) = serde_json::from_str::<serde_json::Value>(stored) else {
+        return stored.to_string();
+    };
+    if body["type"] != WebhookEvent::PendingOptIn.as_str() {
+        return stored.to_string();
+    }
+    let leaf = serde_json::json!({
+        "event": "opt_in",
+        "confirmation_required": true,
+        "tenant": body["tenant"],
+        "event_id": body["event_id"],
+        "recorded_at": body["recorded_at"],
+    });
+    body["confirmation_url"] = links.confirmation_url(&leaf).into();
+    body.to_string()
 }
 
 /// The thread that sends due deliveries; stops when dropped.
@@ -252,16 +462,16 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the worker on `store`; `allow_loopback` lets it reach http:// on this machine
-    /// (development and tests only).
-    pub fn start(store: Store, allow_loopback: bool) -> std::io::Result<Self> {
+    /// Starts the worker on `store` (with `links` for pending opt-ins' confirmation links);
+    /// `allow_loopback` lets it reach http:// on this machine (development and tests only).
+    pub fn start(store: Store, links: Links, allow_loopback: bool) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let agent = client(Arc::new(SystemLookup), allow_loopback);
         std::thread::Builder::new()
             .name("webhook-worker".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
-                    if let Err(e) = send_due(&store, &agent, allow_loopback) {
+                    if let Err(e) = send_due(&store, &agent, &links, allow_loopback) {
                         tracing::warn!(error = %e, "webhook deliveries: will retry");
                     }
                 }
@@ -292,6 +502,7 @@ fn client(lookup: Arc<dyn Lookup>, allow_loopback: bool) -> ureq::Agent {
 fn send_due(
     store: &Store,
     agent: &ureq::Agent,
+    links: &Links,
     allow_loopback: bool,
 ) -> Result<usize, DomainError> {
     let now = now_millis();
@@ -312,7 +523,7 @@ fn send_due(
             let (attempted, failed) = (&attempted, &failed);
             scope.spawn(move || {
                 for delivery in deliveries {
-                    match send_one(store, agent, allow_loopback, &delivery) {
+                    match send_one(store, agent, links, allow_loopback, &delivery) {
                         Ok(Some(outcome)) => {
                             attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             if outcome.delivered_at.is_none() {
@@ -340,6 +551,7 @@ fn send_due(
 fn send_one(
     store: &Store,
     agent: &ureq::Agent,
+    links: &Links,
     allow_loopback: bool,
     delivery: &DeliveryRow,
 ) -> Result<Option<Attempt>, DomainError> {
@@ -363,12 +575,20 @@ fn send_one(
             if let Err(e) = url_rules(&hook.url, allow_loopback) {
                 break 'send retry(attempts, None, format!("not sent: webhook url: {e}"));
             }
-            let timestamp = now_millis() / 1000;
+            let now = now_millis();
+            let timestamp = now / 1000;
+            let body = body_to_send(links, body);
+            let mut secrets = vec![hook.secret.as_slice()];
+            if let (Some(old), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
+                if until > now {
+                    secrets.push(old);
+                }
+            }
             let sent = agent
                 .post(&hook.url)
                 .header("Content-Type", "application/json")
                 .header("Webhook-Id", &delivery.id)
-                .header(SIGNATURE_HEADER, &signature(&hook.secret, timestamp, body))
+                .header(SIGNATURE_HEADER, &signature(&secrets, timestamp, &body))
                 .send(body.as_str());
             match sent {
                 Ok(response) if response.status().is_success() => Attempt {
@@ -397,6 +617,11 @@ fn send_one(
         _ => give_up(attempts, "the webhook was removed"),
     };
     store.autocommit(|r| Ok::<_, DomainError>(r.record_attempt(&delivery.id, &outcome)?))?;
+    crate::metrics::webhook_attempt(match (outcome.delivered_at, outcome.next_attempt_at) {
+        (Some(_), _) => "delivered",
+        (None, Some(_)) => "failed",
+        (None, None) => "given_up",
+    });
     Ok(Some(outcome))
 }
 
@@ -482,12 +707,37 @@ mod tests {
 
     #[test]
     fn signatures_cover_time_and_body() {
-        let a = signature(b"secret", 1_700_000_000, "{}");
+        let a = signature(&[b"secret"], 1_700_000_000, "{}");
         assert!(a.starts_with("t=1700000000,v1="));
         assert_eq!(a.len(), "t=1700000000,v1=".len() + 64);
-        assert_ne!(a, signature(b"secret", 1_700_000_001, "{}"));
-        assert_ne!(a, signature(b"secret", 1_700_000_000, "{ }"));
-        assert_ne!(a, signature(b"other", 1_700_000_000, "{}"));
+        assert_ne!(a, signature(&[b"secret"], 1_700_000_001, "{}"));
+        assert_ne!(a, signature(&[b"secret"], 1_700_000_000, "{ }"));
+        assert_ne!(a, signature(&[b"other"], 1_700_000_000, "{}"));
+    }
+
+    #[test]
+    fn a_rotated_secret_signs_beside_the_new_one() {
+        let both = signature(&[b"new", b"old"], 1_700_000_000, "{}");
+        let new = signature(&[b"new"], 1_700_000_000, "{}");
+        let old = signature(&[b"old"], 1_700_000_000, "{}");
+        let v1 = |h: &str| h.split_once(",v1=").unwrap().1.to_string();
+        assert_eq!(both, format!("{new},v1={}", v1(&old)));
+    }
+
+    #[test]
+    fn a_pending_opt_in_is_sent_with_its_confirmation_link() {
+        let links = Links::new([7u8; 32], "https://ledger.example.jp");
+        let stored = serde_json::json!({"type": "pending_opt_in", "tenant": "t", "event_id": "e",
+            "recorded_at": "2026-12-07T10:00:00.000Z"})
+        .to_string();
+        let sent: serde_json::Value = serde_json::from_str(&body_to_send(&links, &stored)).unwrap();
+        let url = sent["confirmation_url"].as_str().unwrap();
+        assert!(
+            url.starts_with("https://ledger.example.jp/confirm/"),
+            "{url}"
+        );
+        let opt_out = serde_json::json!({"type": "opt_out", "tenant": "t"}).to_string();
+        assert_eq!(body_to_send(&links, &opt_out), opt_out);
     }
 
     #[test]

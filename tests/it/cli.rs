@@ -144,10 +144,46 @@ fn the_access_log_names_the_request_id_the_response_carries() {
         assert!(
             stderr
                 .lines()
-                .any(|l| l.contains("/healthz 200") && l.contains(&format!("request_id={id}"))),
+                .any(|l| l.contains("path=/healthz status=200")
+                    && l.contains(&format!("request_id={id}"))),
             "no access log line names {id}: {stderr}"
         );
     }
+}
+
+/// `--log-format json` writes one JSON object a line (the access line with the request id its
+/// response carries); neither format writes colour escapes to a pipe.
+#[test]
+fn json_logs_are_one_object_a_line_and_pipes_get_no_colours() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(dir.path(), &["--log-format", "json"]);
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: json-1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (_, stderr) = server.terminate();
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "consent_ledger::access")
+        .unwrap_or_else(|| panic!("no access line: {stderr}"));
+    assert_eq!(access["request_id"], "json-1", "{access}");
+    assert_eq!(access["path"], "/healthz");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["level"], "INFO");
+    assert!(access["timestamp"].is_string(), "{access}");
+    let text = ServeProcess::start(dir.path(), &[]);
+    let (_, stderr) = text.terminate();
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
 }
 
 /// Every subcommand's flags parse without clashing with the global ones (clap checks this in

@@ -56,6 +56,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The service's metrics in the Prometheus text exposition format (OpenMetrics 1.0): requests
+         *     by route and status and their latency, sequencer batches and commit time, the lag from an
+         *     acknowledgement to its checkpoint, webhook backlog and failures, database pool waits. Counts
+         *     only, no personal data; open like `/healthz` (restrict it at the proxy if wanted).
+         */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -481,7 +503,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The tenant's publishable keys, oldest first, revoked ones too (the tenant's senders; admins
+         *     name the tenant). Paginated with a cursor.
+         */
+        get: operations["list_publishable_keys"];
         put?: never;
         /** Create a publishable key for this sender's signup forms. */
         post: operations["create_publishable_key"];
@@ -595,7 +621,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** All tenants, oldest first (admin). Paginated with a cursor. */
+        get: operations["list_tenants"];
         put?: never;
         /** Create a tenant (admin). */
         post: operations["create_tenant"];
@@ -641,6 +668,51 @@ export interface paths {
         put: operations["set_legal_hold"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tokens the caller manages, oldest first, revoked and expired ones too (never their
+         *     secrets). Paginated with a cursor.
+         */
+        get: operations["list_tokens"];
+        put?: never;
+        /**
+         * Issue an API token: an admin any role (a sender token names its tenant), a sender a sender
+         *     token of its own tenant. The secret is in this answer only: store it now. Lifetimes are
+         *     capped by the service's `token_max_lifetime_days`.
+         */
+        post: operations["issue_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a token: refused from the next request on, by every node. Revoking a revoked token
+         *     answers the same.
+         */
+        delete: operations["revoke_token"];
         options?: never;
         head?: never;
         patch?: never;
@@ -695,13 +767,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's active webhooks. */
+        /** The tenant's active webhooks, oldest first, without their secrets. Paginated with a cursor. */
         get: operations["list_webhooks"];
         put?: never;
         /**
-         * Registers an opt-out webhook: every opt-out of the tenant is POSTed to it as JSON, signed
-         *     (`Consent-Ledger-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`), retried
-         *     with back-off for about two days. The secret is in this answer only.
+         * Registers a webhook: every consent event of the tenant of the types it subscribes to
+         *     (`events`, default `["opt_out"]`; `pending_opt_in` carries the `confirmation_url` to mail)
+         *     is POSTed to it as JSON, signed (`Consent-Ledger-Signature: t=<unix>,v1=<hex
+         *     HMAC-SHA256(key, "<t>.<body>")>`, the key being the bytes the base64 `secret` decodes to),
+         *     retried with back-off for about three days. The secret is in this answer only.
          */
         post: operations["create_webhook"];
         delete?: never;
@@ -744,6 +818,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotates a webhook's secret: the new one (in this answer only) signs from now on; the old one
+         *     signs too, as a second `v1=` of the signature header, for `overlap_hours` (default 24), so
+         *     the receiver can switch without losing a delivery.
+         */
+        post: operations["rotate_webhook_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a test delivery (`{"type": "test", …}`, signed like every other) to the webhook now
+         *     and answers its outcome, as the delivery log keeps it; a failed test is not retried.
+         */
+        post: operations["test_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -753,6 +868,39 @@ export interface components {
          * @enum {string}
          */
         AllPurposes: "all";
+        /**
+         * @description An issued token, without its secret.
+         * @example {
+         *       "created_at": "2026-12-07T10:00:00.000Z",
+         *       "created_by": "ops",
+         *       "expires_at": "2027-01-06T10:00:00.000Z",
+         *       "id": "tok_019af3c2b1e4a1b2c3d4e5f60718",
+         *       "name": "newsletter-mailer",
+         *       "role": "sender",
+         *       "status": "active",
+         *       "tenant": "t_8f2a"
+         *     }
+         */
+        ApiToken: {
+            /** @description RFC 3339. */
+            created_at: string;
+            /** @description Who issued it: the name of the token that asked, or `operator` (the command line). */
+            created_by: string;
+            /** @description RFC 3339. */
+            expires_at: string;
+            /** @description The token's id (its JWT `jti`); ids sort by creation. */
+            id: string;
+            /** @description Its name. */
+            name: string;
+            /** @description RFC 3339, once revoked. */
+            revoked_at?: string | null;
+            /** @description What its holder may act as. */
+            role: components["schemas"]["Role"];
+            /** @description `active`, `expired` or `revoked`. */
+            status: string;
+            /** @description The tenant of a sender token. */
+            tenant?: string | null;
+        };
         /**
          * @description The legal basis of an opt-in (Art. 3(1) and its exceptions (ii)–(iv)).
          * @enum {string}
@@ -1013,7 +1161,7 @@ export interface components {
             created_at: string;
             /** @description When it was delivered (RFC 3339). */
             delivered_at?: string | null;
-            /** @description The opt-out event. */
+            /** @description The event announced (`test-…` for a test delivery). */
             event_id: string;
             /** @description Id (also sent as `Webhook-Id`, for the receiver to drop repeats). */
             id: string;
@@ -1034,7 +1182,7 @@ export interface components {
             /** @description Oldest first. */
             deliveries: components["schemas"]["Delivery"][];
             /** @description Pass as `after` for the next page; absent on the last. */
-            next?: string | null;
+            next_after?: string | null;
         };
         /** @description The footer a tenant's mail must carry (Art. 4, ordinance Art. 8–9), as text and HTML. */
         DisplayNotice: {
@@ -1236,6 +1384,14 @@ export interface components {
             /** @description Why (a refusal binds them, Art. 3(3)). */
             reason: string;
         };
+        /** @description A newly issued token: its record and the secret, shown this once. */
+        IssuedToken: components["schemas"]["ApiToken"] & {
+            /**
+             * @description The bearer token itself: send it as `Authorization: Bearer <secret>`. It is not stored and
+             *     cannot be shown again.
+             */
+            secret: string;
+        };
         /** @description One invalid item of a batch. */
         ItemError: {
             /** @description What is wrong with it. */
@@ -1400,12 +1556,40 @@ export interface components {
              */
             responsible_party?: string | null;
         };
-        /** @description A webhook registration. */
-        NewWebhook: {
+        /**
+         * @description A token to issue.
+         * @example {
+         *       "expires_in_days": 30,
+         *       "name": "newsletter-mailer",
+         *       "role": "sender"
+         *     }
+         */
+        NewToken: {
             /**
-             * @description Where opt-outs are POSTed: `https://…` (`http://` only to this machine, for development).
-             * @example https://mailer.example.jp/hooks/opt-out
+             * Format: int32
+             * @description Lifetime in days (default 30; at most the service's `token_max_lifetime_days`).
              */
+            expires_in_days?: number | null;
+            /** @description What to call it (1–100 characters), e.g. the system that will hold it. */
+            name: string;
+            role?: components["schemas"]["Role"] | null;
+            /** @description The tenant of a sender token (a sender's own, if omitted; an admin must name it). */
+            tenant?: string | null;
+        };
+        /**
+         * @description A webhook registration.
+         * @example {
+         *       "events": [
+         *         "opt_out",
+         *         "pending_opt_in"
+         *       ],
+         *       "url": "https://mailer.example.jp/hooks/consent"
+         *     }
+         */
+        NewWebhook: {
+            /** @description The event types to send (default: `["opt_out"]`). */
+            events?: components["schemas"]["WebhookEvent"][] | null;
+            /** @description Where events are POSTed: `https://…` (`http://` only to this machine, for development). */
             url: string;
         };
         /**
@@ -1528,14 +1712,35 @@ export interface components {
             retired?: components["schemas"]["ProvenLeaf"] | null;
             retirement?: components["schemas"]["MapBucket"] | null;
         };
-        /** @description A publishable key for browser signup forms. */
+        /**
+         * @description A publishable key for browser signup forms.
+         * @example {
+         *       "created_at": "2026-12-07T10:00:00.000Z",
+         *       "key": "pk_3q2-7wAAQSkZJRgABAQEAYABg",
+         *       "origins": [
+         *         "https://shop.example.jp"
+         *       ],
+         *       "tenant": "01939c6e-5f10-7a2b-8c3d-4e5f60718293"
+         *     }
+         */
         PublishableKey: {
+            /** @description Created at, RFC 3339. */
+            created_at: string;
             /** @description The key, `pk_…` (public: it goes into the page). */
             key: string;
             /** @description Origins allowed to use it, e.g. `https://shop.example.jp`. */
             origins: string[];
+            /** @description Revoked at, RFC 3339: signups with it are refused. */
+            revoked_at?: string | null;
             /** @description Its tenant. */
             tenant: string;
+        };
+        /** @description A page of a tenant's publishable keys, oldest first. */
+        PublishableKeyPage: {
+            /** @description The keys, revoked ones too. */
+            keys: components["schemas"]["PublishableKey"][];
+            /** @description Pass as `after` for the next page; absent on the last. */
+            next_after?: string | null;
         };
         /** @description The decision for one purpose. */
         PurposeDecision: {
@@ -1650,6 +1855,25 @@ export interface components {
             /** @description The bucket's RFC 9162 inclusion path in the map tree, base64, 16 hashes. */
             bucket_path: string[];
         };
+        /**
+         * @description What a token holder may act as.
+         * @enum {string}
+         */
+        Role: "admin" | "sender" | "regulator";
+        /**
+         * @description A secret rotation.
+         * @example {
+         *       "overlap_hours": 24
+         *     }
+         */
+        SecretRotation: {
+            /**
+             * Format: int32
+             * @description Hours the old secret keeps signing beside the new one, 0–168 (default 24): time to
+             *     deploy the new secret to the receiver.
+             */
+            overlap_hours?: number | null;
+        };
         /** @description A signup from a browser form, with a publishable key: always a pending opt-in. */
         Signup: {
             /**
@@ -1730,6 +1954,13 @@ export interface components {
              */
             purposes?: components["schemas"]["PurposeLabel"][];
         };
+        /** @description A page of tenants, oldest first. */
+        TenantPage: {
+            /** @description Pass as `after` for the next page; absent on the last. */
+            next_after?: string | null;
+            /** @description The tenants. */
+            tenants: components["schemas"]["Tenant"][];
+        };
         /** @description Changes to a tenant's display profile: each field given replaces the stored one. */
         TenantProfile: {
             /** @description Contact for complaints. */
@@ -1752,6 +1983,13 @@ export interface components {
             purposes?: components["schemas"]["PurposeDefinition"][] | null;
             /** @description 送信責任者, when it is not the sender itself (ordinance Art. 8–9); `""` removes it. */
             responsible_party?: string | null;
+        };
+        /** @description A page of tokens, oldest first. */
+        TokenPage: {
+            /** @description Pass as `after` for the next page; absent on the last. */
+            next_after?: string | null;
+            /** @description The tokens (revoked and expired ones too). */
+            tokens: components["schemas"]["ApiToken"][];
         };
         /** @description One recipient's unsubscribe link. */
         UnsubscribeLink: {
@@ -1778,19 +2016,43 @@ export interface components {
             /** @description True: mail covered by the link is stopped. */
             unsubscribed: boolean;
         };
-        /** @description A webhook. */
+        /**
+         * @description A webhook.
+         * @example {
+         *       "created_at": "2026-12-07T10:00:00.000Z",
+         *       "events": [
+         *         "opt_out"
+         *       ],
+         *       "id": "01939c6e-5f10-7a2b-8c3d-4e5f60718293",
+         *       "url": "https://mailer.example.jp/hooks/consent"
+         *     }
+         */
         Webhook: {
             /** @description Registered at (RFC 3339). */
             created_at: string;
+            /** @description The event types it is sent. */
+            events: components["schemas"]["WebhookEvent"][];
             /** @description Id. */
             id: string;
-            /** @description The signing secret, base64: shown once, when the webhook is created. */
+            /** @description Until when the secret from before the last rotation still signs too (RFC 3339). */
+            previous_secret_until?: string | null;
+            /**
+             * @description The signing secret, base64 (the HMAC key is the 32 bytes it decodes to): shown once,
+             *     when the webhook is created or its secret rotated.
+             */
             secret?: string | null;
             /** @description Endpoint. */
             url: string;
         };
-        /** @description The webhooks list. */
-        WebhookList: {
+        /**
+         * @description A consent event a webhook can subscribe to (the `type` of the delivery's body).
+         * @enum {string}
+         */
+        WebhookEvent: "opt_out" | "opt_in" | "pending_opt_in" | "confirmation";
+        /** @description A page of webhooks. */
+        WebhookPage: {
+            /** @description Pass as `after` for the next page; absent on the last. */
+            next_after?: string | null;
             /** @description Active webhooks, oldest first (no secrets). */
             webhooks: components["schemas"]["Webhook"][];
         };
@@ -1988,6 +2250,50 @@ export interface operations {
                 };
             };
             /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP consent_ledger_log_tree_size Leaves in the latest checkpoint this process published.
+                     *     # TYPE consent_ledger_log_tree_size gauge
+                     *     consent_ledger_log_tree_size 812
+                     *     # EOF
+                     */
+                    "application/openmetrics-text": string;
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3091,7 +3397,10 @@ export interface operations {
                 after?: number;
                 /** @description Page size, 1–10000 (default 1000). */
                 limit?: number;
-                /** @description `json` (default: a page with a cursor) or `jsonl` (one event per line). */
+                /**
+                 * @description `json` (default: a page with a cursor), `jsonl` (one event per line) or `csv`; the
+                 *     next page's `Link` header (and `x-next-after`) for the last two.
+                 */
                 format?: string;
                 /** @description The tenant (regulators and admins). */
                 tenant?: string;
@@ -3806,6 +4115,87 @@ export interface operations {
             };
         };
     };
+    list_publishable_keys: {
+        parameters: {
+            query?: {
+                /** @description The tenant (admins). */
+                tenant?: string;
+                /** @description The `next_after` of the previous page (absent: the first page). */
+                after?: string;
+                /** @description Page size, 1–1000 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublishableKeyPage"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such tenant or resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     create_publishable_key: {
         parameters: {
             query?: never;
@@ -4357,6 +4747,85 @@ export interface operations {
             };
         };
     };
+    list_tenants: {
+        parameters: {
+            query?: {
+                /** @description The `next_after` of the previous page (absent: the first page). */
+                after?: string;
+                /** @description Page size, 1–1000 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantPage"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such tenant or resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     create_tenant: {
         parameters: {
             query?: never;
@@ -4701,6 +5170,264 @@ export interface operations {
             };
         };
     };
+    list_tokens: {
+        parameters: {
+            query?: {
+                /** @description Only this tenant's tokens (admins; a sender sees its own tenant's). */
+                tenant?: string;
+                /** @description The `next_after` of the previous page. */
+                after?: string;
+                /** @description Page size, 1–1000 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPage"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such tenant or resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    issue_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewToken"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-07T10:00:00.000Z",
+                     *       "created_by": "ops",
+                     *       "expires_at": "2027-01-06T10:00:00.000Z",
+                     *       "id": "tok_019af3c2b1e4a1b2c3d4e5f60718",
+                     *       "name": "newsletter-mailer",
+                     *       "role": "sender",
+                     *       "secret": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2ln",
+                     *       "status": "active",
+                     *       "tenant": "t_8f2a"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["IssuedToken"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revoke_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token's id (`tok_…`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiToken"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     create_links: {
         parameters: {
             query?: never;
@@ -4878,7 +5605,12 @@ export interface operations {
     };
     list_webhooks: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `next_after` of the previous page (absent: the first page). */
+                after?: string;
+                /** @description Page size, 1–1000 (default 100). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4891,7 +5623,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WebhookList"];
+                    "application/json": components["schemas"]["WebhookPage"];
                 };
             };
             /** @description The request is malformed */
@@ -5124,7 +5856,7 @@ export interface operations {
     deliveries: {
         parameters: {
             query?: {
-                /** @description The `next` of the previous page. */
+                /** @description The `next_after` of the previous page (absent: the first page). */
                 after?: string;
                 /** @description Page size, 1–1000 (default 100). */
                 limit?: number;
@@ -5145,6 +5877,173 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeliveryPage"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such tenant or resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotate_webhook_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Webhook id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretRotation"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such tenant or resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    test_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Webhook id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
                 };
             };
             /** @description The request is malformed */

@@ -1,5 +1,5 @@
 // bindSignupForm: a signup form records a *pending* opt-in (the person confirms by the link the
-// service mails) with the tenant's publishable key — the address, the purposes ticked, whether
+// sender mails: the ledger mails no one) with the tenant's publishable key — the address, the purposes ticked, whether
 // the box was pre-checked, and the exact consent text shown. When the ledger cannot be reached the
 // form is never held up: the signup is queued in localStorage under its idempotency key and sent
 // again later (on the next page load, when the browser comes online, every half minute), so it is

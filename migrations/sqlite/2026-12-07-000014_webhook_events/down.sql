@@ -1,0 +1,3 @@
+ALTER TABLE webhooks DROP COLUMN previous_secret_until;
+ALTER TABLE webhooks DROP COLUMN previous_secret;
+ALTER TABLE webhooks DROP COLUMN events;
