@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::{Access, Caller};
 use super::error::{ApiError, Problem};
+use super::pagination::ListFormat;
 use super::AppState;
 use crate::consent::{self, model::*};
 use crate::idempotency::{self, AnswerShape, IdempotencyKey, Outcome};
@@ -510,41 +511,135 @@ pub struct SuppressionQuery {
     /// Cursor: `next_after` of the previous page.
     pub after: Option<String>,
     /// Page size, 1–10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
+    /// `json` (default: the page), `jsonl` (one entry a line) or `csv` (a header row, one entry
+    /// a row); the next page's `Link` header in each.
+    pub format: Option<String>,
     /// The tenant (regulators and admins).
     pub tenant: Option<String>,
 }
 
+/// Checks a suppression page size, 1–10000 (default 1000).
+fn suppression_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1–10000".into()));
+    }
+    Ok(limit)
+}
+
 /// The suppression list: addresses that refused mail for a purpose (or for all), for a mail
-/// system to suppress at once. Paginated with a cursor.
+/// system to suppress at once, each entry with when the refusal was recorded, its scope
+/// (`purpose` or `all`), how the person refused (`reason`) and who received it (`source`).
+/// Paginated with a cursor; as JSON, JSON lines or CSV.
 #[utoipa::path(get, path = "/v1/suppression", tag = "consent", security(("bearer" = [])), params(SuppressionQuery),
-    responses((status = 200, body = SuppressionPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The entries: a JSON page, JSON lines or CSV", content((SuppressionPage = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
+              (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/suppression")]
 pub async fn suppression(
     caller: Caller,
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<SuppressionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let SuppressionQuery {
         purpose,
         after,
         limit,
+        format,
         tenant,
     } = query.into_inner();
+    let format = ListFormat::parse(format.as_deref())?;
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
     caller.audit(&state, &tenant_id, "suppression").await?;
-    let limit = limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1–10000".into()));
-    }
+    let limit = suppression_limit(limit)?;
     let store = state.store.clone();
     let page = web::block(move || {
         consent::suppression(&store, &tenant_id, &purpose, after.as_deref(), limit)
     })
     .await??;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(page))
+    Ok(super::pagination::page_as(
+        &req,
+        format,
+        page.next_after.as_deref(),
+        &page,
+        &page.entries,
+        consent::suppression_csv,
+    ))
+}
+
+/// Changes to the suppression list since a cursor.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionChangesQuery {
+    /// The `resume_since` (or `next_after`) of the previous call; absent: from the first event.
+    pub since: Option<u64>,
+    /// Only this purpose (default: every purpose of the tenant).
+    pub purpose: Option<String>,
+    /// Events to read, 1–10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
+    /// `json` (default), `jsonl` or `csv`.
+    pub format: Option<String>,
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+}
+
+/// The suppression list's changes since a cursor, for a mail system that keeps its own copy:
+/// each address and purpose that events after `since` touched, with its suppression as of now
+/// (`suppressed` true or false: apply each as a set). Poll again with `since=resume_since`.
+#[utoipa::path(get, path = "/v1/suppression/changes", tag = "consent", security(("bearer" = [])), params(SuppressionChangesQuery),
+    responses((status = 200, description = "The entries: a JSON page, JSON lines or CSV", content((SuppressionChanges = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
+              (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/suppression/changes")]
+pub async fn suppression_changes(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<SuppressionChangesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let SuppressionChangesQuery {
+        since,
+        purpose,
+        limit,
+        format,
+        tenant,
+    } = query.into_inner();
+    let format = ListFormat::parse(format.as_deref())?;
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "suppression").await?;
+    let limit = suppression_limit(limit)?;
+    let store = state.store.clone();
+    let changes = web::block(move || {
+        consent::suppression_changes(&store, &tenant_id, purpose.as_deref(), since, limit)
+    })
+    .await??;
+    // The next page is asked for with `since`, the cursor of this feed.
+    let next = changes.next_after.map(|n| n.to_string());
+    let mut answer = super::pagination::page_as(
+        &req,
+        format,
+        None,
+        &changes,
+        &changes.changes,
+        consent::suppression_csv,
+    );
+    if let Some(next) = next {
+        let url = super::pagination::next_url_with(&req, "since", &next);
+        answer.headers_mut().insert(
+            header::LINK,
+            header::HeaderValue::from_str(&format!("<{url}>; rel=\"next\""))
+                .expect("a URL is a header value"),
+        );
+    }
+    if let Some(resume) = changes.resume_since {
+        answer.headers_mut().insert(
+            header::HeaderName::from_static("x-resume-since"),
+            header::HeaderValue::from(resume),
+        );
+    }
+    Ok(answer)
 }
 
 /// Recent reads of a tenant's records by regulators.
@@ -758,11 +853,7 @@ pub async fn export(
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1–10000".into()));
     }
-    if !matches!(format.as_deref(), None | Some("json" | "jsonl" | "csv")) {
-        return Err(ApiError::BadRequest(
-            "format must be json, jsonl or csv".into(),
-        ));
-    }
+    let format = ListFormat::parse(format.as_deref())?;
     let links = (caller.0.role == crate::auth::Role::Sender).then(|| state.links.clone());
     let store = state.store.clone();
     let events =
@@ -772,36 +863,13 @@ pub async fn export(
         .then(|| events.last().map(|e| e.leaf_index))
         .flatten();
     let next = next_after.map(|n| n.to_string());
-    let body = match format.as_deref() {
-        None | Some("json") => {
-            let page = ExportPage { events, next_after };
-            return Ok(super::pagination::page(&req, next.as_deref(), &page));
-        }
-        Some("jsonl") => (
-            "application/x-ndjson",
-            events
-                .iter()
-                .map(|e| serde_json::to_string(e).expect("serialises") + "\n")
-                .collect(),
-        ),
-        Some("csv") => ("text/csv; charset=utf-8", consent::import::to_csv(&events)),
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "format must be json, jsonl or csv, not {other:?}"
-            )))
-        }
-    };
-    let mut response = HttpResponse::Ok();
-    response.content_type(body.0);
-    if let Some(next) = &next {
-        response.insert_header(("x-next-after", next.as_str()));
-        response.insert_header((
-            header::LINK,
-            format!(
-                "<{}>; rel=\"next\"",
-                super::pagination::next_url(&req, next)
-            ),
-        ));
-    }
-    Ok(response.body::<String>(body.1))
+    let page = ExportPage { events, next_after };
+    Ok(super::pagination::page_as(
+        &req,
+        format,
+        next.as_deref(),
+        &page,
+        &page.events,
+        consent::import::to_csv,
+    ))
 }

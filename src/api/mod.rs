@@ -394,6 +394,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(consent::import)
         .service(consent::erase)
         .service(consent::suppression)
+        .service(consent::suppression_changes)
         .service(consent::regulator_reads)
         .service(consent::subject_events)
         .service(consent::export)

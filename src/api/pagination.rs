@@ -22,14 +22,81 @@ pub struct PageQuery {
 /// The next page's URL (path and query, relative to the service): the request's with `after`
 /// set to `next_after`.
 pub fn next_url(req: &HttpRequest, next_after: &str) -> String {
+    next_url_with(req, "after", next_after)
+}
+
+/// The request's URL with the query parameter `cursor` set to `value` (a feed whose cursor is
+/// not `after`).
+pub fn next_url_with(req: &HttpRequest, cursor: &str, value: &str) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
-        if name != "after" {
+        if name != cursor {
             query.append_pair(&name, &value);
         }
     }
-    query.append_pair("after", next_after);
+    query.append_pair(cursor, value);
     format!("{}?{}", req.path(), query.finish())
+}
+
+/// How a list is answered: a JSON page (the default), JSON lines or CSV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    /// `application/json`: the page object.
+    Json,
+    /// `application/x-ndjson`: one item a line.
+    Jsonl,
+    /// `text/csv`: a header row, one item a row.
+    Csv,
+}
+
+impl ListFormat {
+    /// The `format` query value (`json`, `jsonl`, `csv`; absent: JSON).
+    pub fn parse(format: Option<&str>) -> Result<Self, super::error::ApiError> {
+        match format {
+            None | Some("json") => Ok(Self::Json),
+            Some("jsonl") => Ok(Self::Jsonl),
+            Some("csv") => Ok(Self::Csv),
+            Some(other) => Err(super::error::ApiError::BadRequest(format!(
+                "format must be json, jsonl or csv, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A 200 answer with one page in `format`: the page object as JSON, or its `items` as JSON
+/// lines or as the CSV `csv` makes; the next page's `Link` either way (and, for the line
+/// formats, which have no body field for it, `x-next-after`).
+pub fn page_as<T: Serialize, I: Serialize>(
+    req: &HttpRequest,
+    format: ListFormat,
+    next_after: Option<&str>,
+    body: &T,
+    items: &[I],
+    csv: impl FnOnce(&[I]) -> String,
+) -> HttpResponse {
+    let (content_type, text) = match format {
+        ListFormat::Json => return page(req, next_after, body),
+        ListFormat::Jsonl => (
+            "application/x-ndjson",
+            items
+                .iter()
+                .map(|i| serde_json::to_string(i).expect("serialises") + "\n")
+                .collect(),
+        ),
+        ListFormat::Csv => ("text/csv; charset=utf-8", csv(items)),
+    };
+    let mut answer = HttpResponse::Ok();
+    answer
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(after) = next_after {
+        answer.insert_header(("x-next-after", after));
+        answer.insert_header((
+            header::LINK,
+            format!("<{}>; rel=\"next\"", next_url(req, after)),
+        ));
+    }
+    answer.body(text)
 }
 
 /// A 200 answer with one page: `body` as JSON, and the `Link` to the next page if there is one.

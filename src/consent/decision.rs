@@ -1,6 +1,6 @@
-//! The send decision: "may I mail this address for this purpose?" one at a time (the hot path),
-//! for a whole campaign at once, and the suppression list of refusals in force. Each reads the
-//! state rows and decides by the SDK's rules (`consent::state`). Not here: how the rows are
+//! The send decision: "may I mail this address for this purpose?" one at a time (the hot path)
+//! and for a whole campaign at once. Each reads the state rows and decides by the SDK's rules
+//! (`consent::state`). The suppression list is `suppression.rs`. Not here: how the rows are
 //! written (`entries`).
 
 use super::address::EmailAddress;
@@ -16,7 +16,7 @@ use crate::log::hash::Hash;
 use crate::log::Labeler;
 use crate::rfc3339;
 use crate::store::{Repo, StateEntryRow, Store, SubjectRow};
-use consent_ledger_sdk::consent::{PurposeState, Status};
+use consent_ledger_sdk::consent::PurposeState;
 
 /// Most addresses in one pre-flight check.
 pub const MAX_CHECK: usize = 10_000;
@@ -238,58 +238,4 @@ pub(super) fn answers(
             }
         })
         .collect()
-}
-
-/// The suppression list for a purpose: addresses whose refusal is in force, and the labels of
-/// erased ones whose refusal still binds, by subject cursor.
-pub fn suppression(
-    store: &Store,
-    tenant_id: &str,
-    purpose: &str,
-    after: Option<&str>,
-    limit: u32,
-) -> Result<SuppressionPage, DomainError> {
-    let after = after.unwrap_or("");
-    if !after.is_empty() && !plain_id(after) {
-        return Err(DomainError::Invalid(
-            "after must be the next_after of a previous page".into(),
-        ));
-    }
-    let purposes = [purpose.to_string(), ALL.to_string()];
-    store.read(|r| {
-        check_purposes(
-            std::slice::from_ref(&purpose.to_string()),
-            &known_purposes(r, tenant_id)?,
-        )?;
-        let candidates = r.withdrawn_subjects(tenant_id, &purposes, after, i64::from(limit))?;
-        let ids: Vec<String> = candidates.iter().map(|(id, _, _)| id.clone()).collect();
-        let mut rows: std::collections::HashMap<String, Vec<StateEntryRow>> = Default::default();
-        for chunk in ids.chunks(CHUNK) {
-            for row in r.state_entries_of(chunk, &purposes)? {
-                rows.entry(row.subject_id.clone()).or_default().push(row);
-            }
-        }
-        let next_after = (candidates.len() == limit as usize)
-            .then(|| ids.last().cloned())
-            .flatten();
-        let (mut addresses, mut erased) = (Vec::new(), Vec::new());
-        for (id, address, key) in candidates {
-            let refused = rows
-                .get(&id)
-                .map(|rows| state_of(rows))
-                .and_then(|state| effective(&state, purpose).map(|e| e.status))
-                == Some(Status::Withdrawn);
-            match (refused, address) {
-                (false, _) => {}
-                (true, Some(address)) => addresses.push(address),
-                (true, None) => erased.push(crate::hex(&key)),
-            }
-        }
-        Ok(SuppressionPage {
-            purpose: purpose.to_string(),
-            addresses,
-            erased,
-            next_after,
-        })
-    })
 }

@@ -1,10 +1,11 @@
 //! Consent records, one concept per file: tenants and their purposes (`tenants`), collection
 //! points — the consent screen as evidence (`collection_points`), opt-in / opt-out / confirm
 //! events validated into entries (`events`) and what they write when appended (`entries`), the
-//! send decision and suppression (`decision`), campaign receipts (`campaign`), history and export (`history`), erasure and
-//! retention (`erasure`), legal holds (`holds`), double opt-in confirmation (`confirmation`), signup forms and
-//! publishable keys (`signup`), regulator reads (`regulator`), subjects (`subject`), the opt-out
-//! outbox for webhooks (`outbox`), the state
+//! send decision (`decision`), the suppression list and its changes (`suppression`), campaign
+//! receipts (`campaign`), history and export (`history`), erasure and retention (`erasure`),
+//! legal holds (`holds`), double opt-in confirmation (`confirmation`), signup forms and
+//! publishable keys (`signup`), regulator reads (`regulator`), subjects (`subject`), the
+//! webhook outbox (`outbox`), the state
 //! rows read through the SDK's rules (`state`), the relabelling of subjects from before labels
 //! (`relabel`), and the small validators all share (`validate`).
 //!
@@ -37,6 +38,7 @@ mod relabel;
 mod signup;
 pub mod state;
 mod subject;
+mod suppression;
 mod tenants;
 mod validate;
 
@@ -46,7 +48,7 @@ pub use collection_points::{
     register_collection_point, retire_collection_point, SIGNUP_FORM_PREFIX,
 };
 pub use confirmation::{confirmation_target, prepare_confirmation};
-pub use decision::{check_many, decide, suppression, MAX_CHECK};
+pub use decision::{check_many, decide, MAX_CHECK};
 pub use entries::{CollectionPointEntry, ConsentEventEntry};
 pub use erasure::erase;
 pub(crate) use events::prepare_all;
@@ -64,6 +66,7 @@ pub use signup::{
 pub(crate) use state::ALL;
 pub use subject::commitment;
 pub(crate) use subject::{new_subject, restore};
+pub use suppression::{suppression, suppression_changes, suppression_csv};
 pub(crate) use tenants::known_purposes;
 pub(crate) use tenants::{contact_kind, definition};
 pub use tenants::{create_tenant, tenant, tenants, update_tenant, MAX_PURPOSES};

@@ -440,9 +440,65 @@ pub struct SuppressionPage {
     /// Check an address against them with `GET /v1/consent` or `POST /v1/consent:check`, which
     /// find an erased address by its label.
     pub erased: Vec<String>,
+    /// The same refusals, each with when, its scope, how and by whom it came.
+    pub entries: Vec<SuppressionEntry>,
     /// Pass as `after` for the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<String>,
+}
+
+/// An address's suppression for a purpose: on the list (its refusal in force, and what it was)
+/// or, in a change, off it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"email": "taro@example.jp", "purpose": "newsletter", "suppressed": true,
+    "scope": "all", "refused_at": "2026-12-07T10:00:00.000Z", "reason": "one_click",
+    "source": {"role": "sender", "name": "Sakura Shop K.K."}, "event_id": "01939c6e-5f10-7a2b-8c3d-4e5f60718293",
+    "leaf_index": 812}))]
+pub struct SuppressionEntry {
+    /// The address, normalised; absent once erased (then `label`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// An erased address's label (hex): its refusal binds; check an address against it with
+    /// `GET /v1/consent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The purpose.
+    pub purpose: String,
+    /// Whether it must not be mailed for the purpose.
+    pub suppressed: bool,
+    /// `purpose` (refused for this purpose) or `all` (refused for every purpose).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// When the refusal was recorded (RFC 3339; the original time, for an imported one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_at: Option<String>,
+    /// How the person refused: the opt-out's method (`one_click`, `email`, `web_form`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who received the refusal (`received_by`: the sender or a commissioning party).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Receiver>,
+    /// The refusal event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// Its leaf in the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaf_index: Option<u64>,
+}
+
+/// Changes to the suppression list since a cursor: each address and purpose that events after
+/// it touched, with its suppression as of now (apply each as a set, not an add).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SuppressionChanges {
+    /// In the order of their latest event.
+    pub changes: Vec<SuppressionEntry>,
+    /// More changes wait now: call again with `since` = this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
+    /// Where the next poll starts (`since`), once this page is applied; absent while the
+    /// tenant has no events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_since: Option<u64>,
 }
 
 /// A read of a tenant's consent records by a regulator.

@@ -70,6 +70,13 @@ impl Repo<'_> {
         })
     }
 
+    /// Events by id (at most 500 per call).
+    pub fn events_by_ids(&mut self, ids: &[String]) -> QueryResult<Vec<EventRow>> {
+        db_run!(self, |c| {
+            events::table.filter(events::id.eq_any(ids)).load(c)
+        })
+    }
+
     /// A tenant's events after a leaf index (all, without one), oldest first, with the subjects' addresses.
     pub fn tenant_events(
         &mut self,

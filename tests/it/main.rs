@@ -24,6 +24,7 @@ mod relabel;
 mod sdk;
 mod signup;
 mod snapshots;
+mod suppression;
 mod tokens;
 pub mod unsubscribe;
 mod vectors;

@@ -603,9 +603,32 @@ export interface paths {
         };
         /**
          * The suppression list: addresses that refused mail for a purpose (or for all), for a mail
-         *     system to suppress at once. Paginated with a cursor.
+         *     system to suppress at once, each entry with when the refusal was recorded, its scope
+         *     (`purpose` or `all`), how the person refused (`reason`) and who received it (`source`).
+         *     Paginated with a cursor; as JSON, JSON lines or CSV.
          */
         get: operations["suppression"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/suppression/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The suppression list's changes since a cursor, for a mail system that keeps its own copy:
+         *     each address and purpose that events after `since` touched, with its suppression as of now
+         *     (`suppressed` true or false: apply each as a set). Poll again with `since=resume_since`.
+         */
+        get: operations["suppression_changes"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1902,10 +1925,76 @@ export interface components {
             /** @description `pending`: it takes effect once the person confirms. */
             status: string;
         };
+        /**
+         * @description Changes to the suppression list since a cursor: each address and purpose that events after
+         *     it touched, with its suppression as of now (apply each as a set, not an add).
+         */
+        SuppressionChanges: {
+            /** @description In the order of their latest event. */
+            changes: components["schemas"]["SuppressionEntry"][];
+            /**
+             * Format: int64
+             * @description More changes wait now: call again with `since` = this.
+             */
+            next_after?: number | null;
+            /**
+             * Format: int64
+             * @description Where the next poll starts (`since`), once this page is applied; absent while the
+             *     tenant has no events.
+             */
+            resume_since?: number | null;
+        };
+        /**
+         * @description An address's suppression for a purpose: on the list (its refusal in force, and what it was)
+         *     or, in a change, off it.
+         * @example {
+         *       "email": "taro@example.jp",
+         *       "event_id": "01939c6e-5f10-7a2b-8c3d-4e5f60718293",
+         *       "leaf_index": 812,
+         *       "purpose": "newsletter",
+         *       "reason": "one_click",
+         *       "refused_at": "2026-12-07T10:00:00.000Z",
+         *       "scope": "all",
+         *       "source": {
+         *         "name": "Sakura Shop K.K.",
+         *         "role": "sender"
+         *       },
+         *       "suppressed": true
+         *     }
+         */
+        SuppressionEntry: {
+            /** @description The address, normalised; absent once erased (then `label`). */
+            email?: string | null;
+            /** @description The refusal event. */
+            event_id?: string | null;
+            /**
+             * @description An erased address's label (hex): its refusal binds; check an address against it with
+             *     `GET /v1/consent`.
+             */
+            label?: string | null;
+            /**
+             * Format: int64
+             * @description Its leaf in the log.
+             */
+            leaf_index?: number | null;
+            /** @description The purpose. */
+            purpose: string;
+            /** @description How the person refused: the opt-out's method (`one_click`, `email`, `web_form`, …). */
+            reason?: string | null;
+            /** @description When the refusal was recorded (RFC 3339; the original time, for an imported one). */
+            refused_at?: string | null;
+            /** @description `purpose` (refused for this purpose) or `all` (refused for every purpose). */
+            scope?: string | null;
+            source?: components["schemas"]["Receiver"] | null;
+            /** @description Whether it must not be mailed for the purpose. */
+            suppressed: boolean;
+        };
         /** @description A page of the suppression list. */
         SuppressionPage: {
             /** @description Addresses that must not be mailed for it (they refused), normalised. */
             addresses: string[];
+            /** @description The same refusals, each with when, its scope, how and by whom it came. */
+            entries: components["schemas"]["SuppressionEntry"][];
             /**
              * @description Refusals of erased addresses, by label (hex): the address is gone, the refusal binds.
              *     Check an address against them with `GET /v1/consent` or `POST /v1/consent:check`, which
@@ -4673,6 +4762,11 @@ export interface operations {
                 after?: string;
                 /** @description Page size, 1–10000 (default 1000). */
                 limit?: number;
+                /**
+                 * @description `json` (default: the page), `jsonl` (one entry a line) or `csv` (a header row, one entry
+                 *     a row); the next page's `Link` header in each.
+                 */
+                format?: string;
                 /** @description The tenant (regulators and admins). */
                 tenant?: string;
             };
@@ -4682,13 +4776,102 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The entries: a JSON page, JSON lines or CSV */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SuppressionPage"];
+                    "application/x-ndjson": string;
+                    "text/csv": string;
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such tenant or resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    suppression_changes: {
+        parameters: {
+            query?: {
+                /** @description The `resume_since` (or `next_after`) of the previous call; absent: from the first event. */
+                since?: number;
+                /** @description Only this purpose (default: every purpose of the tenant). */
+                purpose?: string;
+                /** @description Events to read, 1–10000 (default 1000). */
+                limit?: number;
+                /** @description `json` (default), `jsonl` or `csv`. */
+                format?: string;
+                /** @description The tenant (regulators and admins). */
+                tenant?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entries: a JSON page, JSON lines or CSV */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuppressionChanges"];
+                    "application/x-ndjson": string;
+                    "text/csv": string;
                 };
             };
             /** @description The request is malformed */
