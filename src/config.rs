@@ -213,6 +213,33 @@ pub struct ConfigArgs {
     pub token_max_lifetime_days: Option<u32>,
 }
 
+impl ConfigArgs {
+    /// These flags, each falling back to `earlier`'s (the same flags given before the command).
+    pub fn or(self, earlier: ConfigArgs) -> ConfigArgs {
+        macro_rules! either {
+            ($($field:ident),*) => { ConfigArgs { $( $field: self.$field.or(earlier.$field), )* } };
+        }
+        either!(
+            config,
+            database_url,
+            bind,
+            origin,
+            checkpoint_interval_ms,
+            max_batch,
+            pool_size,
+            log_read_access,
+            public_url,
+            unsubscribe_per_ip,
+            webhooks_to_loopback,
+            unsubscribe_mailbox,
+            witnesses,
+            trusted_proxies,
+            clock_offset_secs,
+            token_max_lifetime_days
+        )
+    }
+}
+
 impl Config {
     /// Defaults, then the file named in `args` (if any), then `args` (flags or environment).
     pub fn load(args: &ConfigArgs) -> Result<Self, ConfigError> {

@@ -36,10 +36,22 @@ pub struct Cli {
         global = true
     )]
     log_format: LogFormat,
+    /// The configuration, given before the command (`consent-ledger --database-url … serve`);
+    /// each command that opens the database takes it after its name too.
     #[command(flatten)]
     config: ConfigArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The service's configuration where a command takes it (its own flags and environment
+/// variables propagate to its subcommands, not to the offline tools').
+#[derive(Debug, clap::Args)]
+struct Configured<C: clap::Subcommand> {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(subcommand)]
+    command: C,
 }
 
 /// The format of log lines.
@@ -55,21 +67,17 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service (applies migrations first).
-    Serve,
+    Serve(#[command(flatten)] ConfigArgs),
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate(#[command(flatten)] ConfigArgs),
     /// Inspect the log.
-    #[command(subcommand)]
-    Log(LogCommand),
+    Log(Configured<LogCommand>),
     /// Manage tenants (sender organisations).
-    #[command(subcommand)]
-    Tenant(TenantCommand),
+    Tenant(Configured<TenantCommand>),
     /// Keys for browser signup forms.
-    #[command(subcommand)]
-    Key(KeyCommand),
-    /// Issue bearer tokens and manage the keys that sign them.
-    #[command(subcommand)]
-    Token(TokenCommand),
+    Key(Configured<KeyCommand>),
+    /// Issue bearer tokens, list and revoke them, and manage the keys that sign them.
+    Token(Configured<TokenCommand>),
     /// Print the OpenAPI document, or write it to a file.
     Openapi {
         /// Write here instead of standard output (e.g. openapi/openapi.json).
@@ -114,6 +122,8 @@ enum Command {
     /// Append synthetic leaves and print "<index> <hex leaf hash>" per acknowledgement (tests only).
     #[command(hide = true)]
     AppendStress {
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Leaves to append in all.
         #[arg(long, default_value_t = 1_000_000)]
         count: u64,
@@ -362,7 +372,13 @@ enum LogCommand {
 
 /// Runs the command line; returns the process exit code.
 pub fn run() -> i32 {
-    let cli = Cli::parse();
+    let cli = match command().try_get_matches() {
+        Ok(matches) => match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        },
+        Err(e) => e.exit(),
+    };
     init_tracing(cli.log_format);
     match execute(cli) {
         Ok(()) => 0,
@@ -411,7 +427,24 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
+/// The command line as parsed: the configuration flags are global to the commands that open
+/// the database (each declares them), and before the command only there; so the offline
+/// tools' `--help` lists their own options, not the server's.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let config_ids: Vec<clap::Id> =
+        <ConfigArgs as clap::Args>::augment_args(clap::Command::new("x"))
+            .get_arguments()
+            .map(|a| a.get_id().clone())
+            .collect();
+    Cli::command().mut_args(|arg| match config_ids.contains(arg.get_id()) {
+        true => arg.global(false),
+        false => arg,
+    })
+}
+
 fn execute(cli: Cli) -> anyhow::Result<()> {
+    let before = cli.config;
     let command = match cli.command {
         Command::Openapi { out } => return write_openapi(out.as_deref()),
         Command::Verify(command) => return verify_command(command),
@@ -439,10 +472,11 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Witness(command) => return witness(command),
         other => other,
     };
-    let config = Config::load(&cli.config)?;
+    let load = |after: &ConfigArgs| Config::load(&after.clone().or(before.clone()));
     match command {
-        Command::Serve => serve(config),
-        Command::Migrate => {
+        Command::Serve(after) => serve(load(&after)?),
+        Command::Migrate(after) => {
+            let config = load(&after)?;
             let store = Store::connect(&config.database_url, config.pool_size)?;
             let applied = store.migrate()?;
             println!(
@@ -451,36 +485,37 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Log(command) => with_state(&config, |state| {
+        Command::Log(Configured { config, command }) => with_state(&load(&config)?, |state| {
             match command {
                 LogCommand::Vkey => println!("{}", state.log.verifier_key()),
                 LogCommand::Checkpoint => print!("{}", state.log.latest_checkpoint()?.note),
             }
             Ok(())
         }),
-        Command::Tenant(command) => with_state(&config, |state| tenant(state, command)),
-        Command::Key(KeyCommand::CreatePublishable { tenant, origins }) => {
-            with_state(&config, |state| {
-                print_json(&consent::create_publishable_key(
-                    &state.store,
-                    &tenant,
-                    &origins,
-                )?)
+        Command::Tenant(Configured { config, command }) => {
+            with_state(&load(&config)?, |state| tenant(state, command))
+        }
+        Command::Key(Configured { config, command }) => {
+            with_state(&load(&config)?, |state| match command {
+                KeyCommand::CreatePublishable { tenant, origins } => print_json(
+                    &consent::create_publishable_key(&state.store, &tenant, &origins)?,
+                ),
+                KeyCommand::RevokePublishable { tenant, key } => {
+                    consent::revoke_publishable_key(&state.store, &tenant, &key)?;
+                    println!("revoked {key}");
+                    Ok(())
+                }
             })
         }
-        Command::Key(KeyCommand::RevokePublishable { tenant, key }) => {
-            with_state(&config, |state| {
-                consent::revoke_publishable_key(&state.store, &tenant, &key)?;
-                println!("revoked {key}");
-                Ok(())
-            })
+        Command::Token(Configured { config, command }) => {
+            with_state(&load(&config)?, |state| token(state, command))
         }
-        Command::Token(command) => with_state(&config, |state| token(state, command)),
         Command::AppendStress {
+            config,
             count,
             concurrency,
             tag,
-        } => append_stress(config, count, concurrency, tag),
+        } => append_stress(load(&config)?, count, concurrency, tag),
         Command::Openapi { .. }
         | Command::Verify(_)
         | Command::Monitor { .. }
