@@ -14,6 +14,8 @@ use super::AppState;
 use crate::consent::{self, model::*};
 use crate::idempotency::{self, AnswerShape, IdempotencyKey, Outcome};
 
+/// Create a tenant
+///
 /// Create a tenant (admin).
 #[utoipa::path(post, path = "/v1/tenants", tag = "consent", security(("bearer" = [])), request_body = NewTenant,
     responses((status = 201, body = Tenant), (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -30,6 +32,8 @@ pub async fn create_tenant(
     Ok(HttpResponse::Created().json(tenant))
 }
 
+/// List tenants
+///
 /// All tenants, oldest first (admin). Paginated with a cursor.
 #[utoipa::path(get, path = "/v1/tenants", tag = "consent", security(("bearer" = [])), params(super::pagination::PageQuery),
     responses((status = 200, body = TenantPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
@@ -51,6 +55,8 @@ pub async fn list_tenants(
     ))
 }
 
+/// Read a tenant
+///
 /// A tenant: its display profile and purposes (admins, regulators, and the tenant's senders).
 #[utoipa::path(get, path = "/v1/tenants/{id}", tag = "consent", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tenant id")),
@@ -68,6 +74,8 @@ pub async fn get_tenant(
     Ok(HttpResponse::Ok().json(tenant))
 }
 
+/// Change a tenant's display profile
+///
 /// Change a tenant's display profile (the tenant's senders, admins): the fields given replace
 /// the stored ones. The display notice every mail carries is rendered from it.
 #[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "consent", security(("bearer" = [])), request_body = TenantProfile,
@@ -91,6 +99,7 @@ pub async fn update_tenant(
 /// A legal hold to put on or lift, and the order it follows (recorded in a `legal_hold` leaf).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"legal_hold": true, "order_date": "2026-12-01", "order_reference": "総務省 令和8年12月1日付 措置命令"}))]
 pub struct LegalHold {
     /// True while a measures order (Art. 7) applies: records are then kept one year.
     pub legal_hold: bool,
@@ -101,6 +110,8 @@ pub struct LegalHold {
     pub order_reference: String,
 }
 
+/// Set or lift a legal hold
+///
 /// Put a tenant's legal hold on or lift it (admins and regulators), with the order it follows:
 /// appends a `legal_hold` leaf to the tenant's hold chain.
 #[utoipa::path(put, path = "/v1/tenants/{id}/legal-hold", tag = "consent", security(("bearer" = [])), request_body = LegalHold,
@@ -129,6 +140,8 @@ pub async fn set_legal_hold(
     Ok(HttpResponse::Ok().json(tenant))
 }
 
+/// Register a collection point version
+///
 /// Register a collection point version: the exact consent screen, form or template. Its id is
 /// content-addressed; it becomes a log leaf, the start of its period of use. Registering an
 /// existing version returns it (200). A new version does not retire older ones: several may be
@@ -161,11 +174,14 @@ pub struct CollectionPointQuery {
     /// Cursor: `next_after` of the previous page.
     pub after: Option<u64>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// The tenant (regulators and admins).
     pub tenant: Option<String>,
 }
 
+/// List collection point versions
+///
 /// The tenant's collection point versions in registration order, each with its period of use.
 /// Paginated with a cursor.
 #[utoipa::path(get, path = "/v1/collection-points", tag = "consent", security(("bearer" = [])), params(CollectionPointQuery),
@@ -194,6 +210,8 @@ pub async fn list_collection_points(
     Ok(super::pagination::page(&req, next.as_deref(), &page))
 }
 
+/// Read a collection point version
+///
 /// One collection point version, with its content and its period of use.
 #[utoipa::path(get, path = "/v1/collection-points/{id}", tag = "consent", security(("bearer" = [])),
     params(("id" = String, Path, description = "The version's id"), TenantQuery),
@@ -212,6 +230,8 @@ pub async fn read_collection_point(
     Ok(HttpResponse::Ok().json(version))
 }
 
+/// Retire a collection point version
+///
 /// Retire a collection point version: the end of its period of use, a
 /// `collection_point_retired` leaf. From then on a consent naming it is refused (422), unless it
 /// claims a time before the retirement (an import, a late record). Retiring a retired version
@@ -310,6 +330,8 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
 }
 
+/// Record a consent event
+///
 /// Record one consent event: `opt_in`, `opt_out` or `confirm`. Answered (201) only once the
 /// event is durably in the log. Send `Idempotency-Key` to make retries safe: the first answer is
 /// replayed; the same key with another body is a 409.
@@ -341,6 +363,8 @@ pub async fn record_event(
     .await
 }
 
+/// Record a batch of consent events
+///
 /// Record up to 1,000 events at once, in order, all or none (imports, busy forms). Every event is
 /// validated first; if any is invalid nothing is recorded and the problem lists each (`errors`).
 #[utoipa::path(post, path = "/v1/events:batch", tag = "consent", security(("bearer" = [])), request_body = EventBatch,
@@ -383,12 +407,15 @@ pub struct ImportQuery {
     pub format: String,
 }
 
+/// Import legacy consent records
+///
 /// Import legacy consent records (up to 100,000, 64 MiB): every line is validated first; if any is
 /// invalid nothing is written and the problem lists each line (`errors[].index` is the line
 /// number). Imported events keep their original `occurred_at` and are marked `method: import`.
 #[utoipa::path(post, path = "/v1/events:import", tag = "consent", security(("bearer" = [])), params(ImportQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    request_body(content = String, content_type = "text/plain", description = "JSON Lines (format=jsonl), or CSV with a header row (format=csv); any content type is accepted"),
+    request_body(content = String, content_type = "text/plain", description = "JSON Lines (format=jsonl), or CSV with a header row (format=csv); any content type is accepted",
+        example = json!("{\"event\": \"opt_in\", \"email\": \"taro@example.jp\", \"purposes\": [\"newsletter\"], \"method\": \"paper\", \"received_by\": {\"role\": \"sender\", \"name\": \"Sakura Shop K.K.\"}, \"occurred_at\": \"2021-04-01T10:00:00+09:00\"}\n")),
     responses((status = 201, body = ImportSummary), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 409, body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "Invalid lines, listed in `errors`", body = Problem, content_type = "application/problem+json")))]
@@ -440,6 +467,8 @@ pub async fn import(
     .await
 }
 
+/// Send decisions for a campaign
+///
 /// A campaign's pre-flight: the send decision for up to 10,000 addresses at once, in order.
 /// Invalid addresses are answered `may_send: false` with the reason, not refused. With
 /// `"record": true` (senders) the check is recorded as a `campaign_check` leaf, its decisions
@@ -529,6 +558,8 @@ fn suppression_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     Ok(limit)
 }
 
+/// Suppression list
+///
 /// The suppression list: addresses that refused mail for a purpose (or for all), for a mail
 /// system to suppress at once, each entry with when the refusal was recorded, its scope
 /// (`purpose` or `all`), how the person refused (`reason`) and who received it (`source`).
@@ -586,6 +617,8 @@ pub struct SuppressionChangesQuery {
     pub tenant: Option<String>,
 }
 
+/// Suppression list changes since a cursor
+///
 /// The suppression list's changes since a cursor, for a mail system that keeps its own copy:
 /// each address and purpose that events after `since` touched, with its suppression as of now
 /// (`suppressed` true or false: apply each as a set). Poll again with `since=resume_since`.
@@ -647,11 +680,14 @@ pub async fn suppression_changes(
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Most reads, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The tenant (regulators and admins).
     pub tenant: Option<String>,
 }
 
+/// Regulators' reads of this tenant
+///
 /// Every read of this tenant's consent records by a regulator, newest first: a sender sees who
 /// looked at its records, and when.
 #[utoipa::path(get, path = "/v1/audit/regulator-reads", tag = "consent", security(("bearer" = [])), params(AuditQuery),
@@ -684,6 +720,8 @@ pub struct EraseQuery {
     pub email: String,
 }
 
+/// Erase an address's personal data
+///
 /// Erase an address's personal data (address, salt, evidence) once the law allows: no purpose
 /// still granted, and one month since its last event (one year under a legal hold). Otherwise 409,
 /// with `erasable_from` when only time is missing. Appends an `erasure` leaf to the address's chain; its other leaves stay, unlinkable.
@@ -728,9 +766,11 @@ pub enum DecisionAnswer {
     Proven(Box<crate::evidence::ProvenDecision>),
 }
 
+/// Send decision for one address
+///
 /// May I mail this address for this purpose? An opt-out wins at once.
 #[utoipa::path(get, path = "/v1/consent", tag = "consent", security(("bearer" = [])), params(DecisionQuery),
-    responses((status = 200, body = DecisionAnswer), (status = 403, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = DecisionAnswer, example = json!({"may_send": true, "status": "granted", "basis": "consent", "since": "2026-12-07T10:00:00.120Z", "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "leaf_index": 812})), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "With proof=true: no events for this address (its decision is none; nothing to prove)", body = Problem, content_type = "application/problem+json"), ))]
 #[get("/v1/consent")]
 pub async fn decision(
@@ -780,11 +820,14 @@ pub struct HistoryQuery {
 
 /// A subject's events.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"events": [{"event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "email": "taro@example.jp", "event": "opt_in", "purposes": ["newsletter"], "basis": "consent", "method": "web_form", "collection_point": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a", "received_by": {"role": "sender", "name": "Sakura Shop K.K."}, "occurred_at": "2026-12-07T10:00:00.000Z", "recorded_at": "2026-12-07T10:00:00.120Z", "leaf_index": 812}]}))]
 pub struct History {
     /// Oldest first, each with its leaf index and the previous one of the same address.
     pub events: Vec<EventRecord>,
 }
 
+/// History of one address
+///
 /// Every event of one address, with leaf indexes (the per-address chain).
 #[utoipa::path(get, path = "/v1/subjects/events", tag = "consent", security(("bearer" = [])), params(HistoryQuery),
     responses((status = 200, body = History), (status = 403, body = Problem, content_type = "application/problem+json"), ))]
@@ -813,6 +856,7 @@ pub struct ExportQuery {
     /// Cursor: events after this leaf index (`next_after` of the previous page).
     pub after: Option<u64>,
     /// Page size, 1–10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
     /// `json` (default: a page with a cursor), `jsonl` (one event per line) or `csv`; the
     /// next page's `Link` header (and `x-next-after`) for the last two.
@@ -823,6 +867,7 @@ pub struct ExportQuery {
 
 /// A page of a tenant's events.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"events": [{"event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "email": "taro@example.jp", "event": "opt_in", "purposes": ["newsletter"], "basis": "consent", "method": "web_form", "collection_point": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a", "received_by": {"role": "sender", "name": "Sakura Shop K.K."}, "occurred_at": "2026-12-07T10:00:00.000Z", "recorded_at": "2026-12-07T10:00:00.120Z", "leaf_index": 812}], "next_after": 812}))]
 pub struct ExportPage {
     /// Events, oldest first.
     pub events: Vec<EventRecord>,
@@ -831,6 +876,8 @@ pub struct ExportPage {
     pub next_after: Option<u64>,
 }
 
+/// Export consent records
+///
 /// Export a tenant's consent records, oldest first (JSON pages or JSON Lines).
 #[utoipa::path(get, path = "/v1/events/export", tag = "consent", security(("bearer" = [])), params(ExportQuery),
     responses((status = 200, body = ExportPage), (status = 403, body = Problem, content_type = "application/problem+json")))]

@@ -184,6 +184,26 @@ impl ApiError {
     }
 }
 
+/// A problem document as this service answers it for `status`, to show in the OpenAPI
+/// document: made by the one mapping above, so the examples cannot drift from the answers.
+pub fn example_problem(status: u16) -> Option<Problem> {
+    let error = match status {
+        400 => ApiError::BadRequest("name the tenant with tenant=<id>".into()),
+        401 => ApiError::Unauthorized(crate::auth::AuthError::Missing.to_string()),
+        403 => ApiError::Forbidden("a sender token acts on its own tenant only".into()),
+        404 => ApiError::NotFound("no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"".into()),
+        409 => ApiError::Conflict("this Idempotency-Key was used with a different request".into()),
+        413 => ApiError::TooLarge("the body is larger than 2 MiB".into()),
+        422 => ApiError::Invalid("\"taro@@example.jp\" is not an e-mail address".into()),
+        429 => ApiError::TooMany(1),
+        503 => ApiError::Unavailable(
+            "the database is unavailable: timed out waiting for connection".into(),
+        ),
+        _ => return None,
+    };
+    Some(error.problem())
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.parts().0

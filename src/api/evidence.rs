@@ -24,6 +24,8 @@ pub struct EvidenceQuery {
     pub format: Option<String>,
 }
 
+/// Evidence bundle of an address
+///
 /// The evidence bundle of an address: its opening, every event as exact leaf bytes with an
 /// inclusion proof against one signed checkpoint (also as C2SP `tlog-proof@v1`), the collection
 /// points they name, and the decisions. Verify it offline with `consent-ledger verify evidence`.
@@ -78,6 +80,8 @@ pub struct CampaignProofQuery {
     pub tenant: Option<String>,
 }
 
+/// Proof of an address in a campaign check
+///
 /// The proof that an address was in a recorded campaign check (`POST /v1/consent:check` with
 /// `"record": true`) with its decision: the `campaign_check` leaf, the address's entry with its
 /// path to the leaf's root, and the address's evidence bundle at a checkpoint covering both.

@@ -12,11 +12,14 @@ use crate::log::LogError;
 
 /// A health answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
 pub struct Health {
     /// `ok` or `ready`.
     pub status: &'static str,
 }
 
+/// Liveness
+///
 /// Liveness: the process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 #[get("/healthz")]
@@ -24,6 +27,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
+/// Metrics for Prometheus
+///
 /// The service's metrics in the Prometheus text exposition format (OpenMetrics 1.0): requests
 /// by route and status and their latency, sequencer batches and commit time, the lag from an
 /// acknowledgement to its checkpoint, webhook backlog and failures, database pool waits. Counts
@@ -45,6 +50,8 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         .body(crate::metrics::render(backlog)))
 }
 
+/// Readiness
+///
 /// Readiness: the database answers, the sequencer is running and its writes succeed.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, body = Health),

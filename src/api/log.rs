@@ -39,6 +39,8 @@ fn b64(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(|h| B64.encode(h)).collect()
 }
 
+/// Latest signed checkpoint
+///
 /// The latest signed checkpoint (C2SP tlog-checkpoint in a signed note).
 #[utoipa::path(get, path = "/checkpoint", tag = "log", security((), ("bearer" = [])),
     responses(
@@ -59,6 +61,8 @@ pub async fn checkpoint(
         .body(cp.note))
 }
 
+/// Log tile (C2SP tlog-tiles)
+///
 /// A C2SP tlog-tiles tile: `tile/<L>/<N>[.p/<W>]` (hashes) or `tile/entries/<N>[.p/<W>]`
 /// (leaves, each prefixed with its length as a big-endian uint16).
 #[utoipa::path(get, path = "/tile/{tile_path}", tag = "log", security((), ("bearer" = [])),
@@ -136,6 +140,8 @@ fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     encoder.finish()
 }
 
+/// Verifier key of the log
+///
 /// The verifier key of the log's checkpoint signatures: `<origin>+<key id>+<key>`.
 #[utoipa::path(get, path = "/v1/log/verifier-key", tag = "log", security((), ("bearer" = [])),
     responses(
@@ -173,6 +179,8 @@ pub struct InclusionProof {
     pub path: Vec<String>,
 }
 
+/// Inclusion proof (RFC 9162)
+///
 /// The inclusion proof of a leaf (RFC 9162 §2.1.3), by index or by leaf hash.
 #[utoipa::path(get, path = "/v1/log/proof/inclusion", tag = "log", security((), ("bearer" = [])), params(InclusionQuery),
     responses(
@@ -242,6 +250,8 @@ pub struct ConsistencyProof {
     pub path: Vec<String>,
 }
 
+/// Consistency proof (RFC 9162)
+///
 /// The consistency proof between two tree sizes (RFC 9162 §2.1.4).
 #[utoipa::path(get, path = "/v1/log/proof/consistency", tag = "log", security((), ("bearer" = [])), params(ConsistencyQuery),
     responses(
@@ -274,11 +284,13 @@ pub struct CheckpointsQuery {
     /// Absent: from the first checkpoint (size 0).
     pub after: Option<u64>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 /// One published checkpoint.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"tree_size": 813, "root_hash": "m8Xl0tCkqL6c4dR1v9Zs2eWb7yQh3nJ5fA0uKoP1xgE=", "published_at": "2026-12-07T10:00:00.200Z", "checkpoint": "ledger.example.jp/consent\n813\nm8Xl0tCkqL6c4dR1v9Zs2eWb7yQh3nJ5fA0uKoP1xgE=\n\n— ledger.example.jp/consent Az3k9w…\n"}))]
 pub struct CheckpointEntry {
     /// Tree size.
     pub tree_size: u64,
@@ -303,6 +315,7 @@ impl From<SignedCheckpoint> for CheckpointEntry {
 
 /// A page of checkpoints, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"checkpoints": [{"tree_size": 813, "root_hash": "m8Xl0tCkqL6c4dR1v9Zs2eWb7yQh3nJ5fA0uKoP1xgE=", "published_at": "2026-12-07T10:00:00.200Z", "checkpoint": "ledger.example.jp/consent\n813\nm8Xl0tCkqL6c4dR1v9Zs2eWb7yQh3nJ5fA0uKoP1xgE=\n\n— ledger.example.jp/consent Az3k9w…\n"}]}))]
 pub struct CheckpointPage {
     /// The checkpoints.
     pub checkpoints: Vec<CheckpointEntry>,
@@ -311,6 +324,8 @@ pub struct CheckpointPage {
     pub next_after: Option<u64>,
 }
 
+/// List published checkpoints
+///
 /// The history of published checkpoints, oldest first, paginated by tree size.
 #[utoipa::path(get, path = "/v1/log/checkpoints", tag = "log", security((), ("bearer" = [])), params(CheckpointsQuery),
     responses(
@@ -342,6 +357,8 @@ pub async fn checkpoints(
     Ok(super::pagination::page(&req, next.as_deref(), &page))
 }
 
+/// Checkpoint of one tree size
+///
 /// The checkpoint published for one tree size.
 #[utoipa::path(get, path = "/v1/log/checkpoints/{size}", tag = "log", security((), ("bearer" = [])),
     params(("size" = u64, Path, description = "Tree size")),

@@ -267,6 +267,7 @@ impl AppState {
          (name = "recipients", description = "Pages for the people who receive mail"),
          (name = "tokens", description = "API tokens: issue, list, revoke"),
          (name = "health", description = "Liveness and readiness")),
+    servers((url = "/", description = "This service: the origin the document is served from")),
     components(schemas(error::Problem)),
     modifiers(&BearerScheme)
 )]
@@ -329,9 +330,21 @@ impl utoipa::Modify for CommonErrors {
                         .or_insert_with(|| problem(description).into());
                 }
                 // OpenAPI requires a description on every response: the reason phrase where
-                // the operation gives none.
+                // the operation gives none. Problem answers get an example of their status.
                 for (code, response) in operation.responses.responses.iter_mut() {
                     if let utoipa::openapi::RefOr::T(response) = response {
+                        let example = code
+                            .parse()
+                            .ok()
+                            .and_then(error::example_problem)
+                            .and_then(|p| serde_json::to_value(p).ok());
+                        if let (Some(utoipa::openapi::RefOr::T(content)), Some(example)) =
+                            (response.content.get_mut(error::PROBLEM_JSON), example)
+                        {
+                            if content.example.is_none() && content.examples.is_empty() {
+                                content.example = Some(example);
+                            }
+                        }
                         if response.description.is_empty() {
                             response.description = code
                                 .parse::<u16>()

@@ -122,9 +122,11 @@ fn invalid(lang: Lang) -> HttpResponse {
     )
 }
 
+/// Double opt-in confirmation page
+///
 /// The confirmation page of a double opt-in: who will mail, for what, and a button.
 #[utoipa::path(get, path = "/confirm/{token}", tag = "recipients", params(("token" = String, Path, description = "From the confirmation link"), LangQuery),
-    responses((status = 200, description = "The page", content_type = "text/html", body = String),
+    responses((status = 200, description = "The page", content_type = "text/html", body = String, example = json!("<!doctype html><html lang=\"ja\">…</html>")),
               (status = 400, description = "Invalid or expired link (a page)", content_type = "text/html", body = String)))]
 #[get("/confirm/{token}")]
 pub async fn confirmation_page(
@@ -153,9 +155,11 @@ pub async fn confirmation_page(
     )
 }
 
+/// Confirm a double opt-in
+///
 /// The confirmation page's button: records the `confirm` event in the log.
 #[utoipa::path(post, path = "/confirm/{token}", tag = "recipients", params(("token" = String, Path, description = "From the confirmation link"), LangQuery),
-    responses((status = 200, description = "Confirmed (or nothing left to confirm), as a page", content_type = "text/html", body = String),
+    responses((status = 200, description = "Confirmed (or nothing left to confirm), as a page", content_type = "text/html", body = String, example = json!("<!doctype html><html lang=\"ja\">…</html>")),
               (status = 400, description = "Invalid or expired link (a page)", content_type = "text/html", body = String),
               (status = 503, description = "Not recorded; try again (a page)", content_type = "text/html", body = String)))]
 #[post("/confirm/{token}")]
@@ -270,10 +274,12 @@ fn unsubscribed_page(lang: Lang, sender: Option<&str>, since: &str) -> HttpRespo
     )
 }
 
+/// Unsubscribe page
+///
 /// The unsubscribe page: who sends, what will stop (the link's purpose, or all mail), and a
 /// button. Opening it changes nothing.
 #[utoipa::path(get, path = "/u/{token}", tag = "recipients", params(("token" = String, Path, description = "From the unsubscribe link"), LangQuery),
-    responses((status = 200, description = "The page", content_type = "text/html", body = String),
+    responses((status = 200, description = "The page", content_type = "text/html", body = String, example = json!("<!doctype html><html lang=\"ja\">…</html>")),
               (status = 404, description = "Invalid link (a page)", content_type = "text/html", body = String)))]
 #[get("/u/{token}")]
 pub async fn unsubscribe_page(
@@ -325,12 +331,14 @@ struct UnsubscribeForm {
     list_unsubscribe: Option<String>,
 }
 
+/// Unsubscribe (page button or RFC 8058 one-click)
+///
 /// Unsubscribes. Two callers: a mail client's RFC 8058 one-click (`List-Unsubscribe=One-Click`,
 /// form-encoded or multipart; answered with JSON), and the page's button (`scope=purpose|all`;
 /// answered with a page stating when it took effect). Idempotent: what is already stopped is
 /// answered with the time it stopped, and nothing more is recorded.
 #[utoipa::path(post, path = "/u/{token}", tag = "recipients", params(("token" = String, Path, description = "From the unsubscribe link"), LangQuery),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`List-Unsubscribe=One-Click` (RFC 8058), or the page's `scope=purpose|all`"),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`List-Unsubscribe=One-Click` (RFC 8058), or the page's `scope=purpose|all`", example = json!("List-Unsubscribe=One-Click")),
     responses((status = 200, description = "Unsubscribed: JSON for one-click, a page for the button", body = super::unsubscribe::Unsubscribed),
               (status = 400, description = "Neither a one-click nor the page's form", body = super::error::Problem, content_type = "application/problem+json"),
               (status = 404, description = "Invalid link (JSON for one-click, a page for the button)", body = super::error::Problem, content_type = "application/problem+json"),

@@ -95,6 +95,8 @@ fn with_cors(mut response: HttpResponse, origin: Option<&str>) -> HttpResponse {
     response
 }
 
+/// CORS preflight of a signup form
+///
 /// CORS preflight for a signup form: allowed only from the key's origins.
 #[utoipa::path(options, path = "/v1/signups/{key}", tag = "recipients", params(("key" = String, Path, description = "The publishable key")),
     responses((status = 204, description = "Allowed"), (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -121,6 +123,8 @@ pub async fn signup_preflight(
     }
 }
 
+/// Record a browser signup
+///
 /// Record a signup from a browser form (publishable key): a pending opt-in, confirmed by the
 /// person through the link the sender mails. The consent text becomes a collection point version.
 /// `Idempotency-Key` makes retries safe.
@@ -210,11 +214,14 @@ pub async fn signup(
 /// Origins for a new publishable key.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"origins": ["https://shop.example.jp"]}))]
 pub struct NewPublishableKey {
     /// Origins of the pages that may use it, e.g. `https://shop.example.jp`.
     pub origins: Vec<String>,
 }
 
+/// Create a publishable key
+///
 /// Create a publishable key for this sender's signup forms.
 #[utoipa::path(post, path = "/v1/publishable-keys", tag = "consent", security(("bearer" = [])), request_body = NewPublishableKey,
     responses((status = 201, body = PublishableKey), (status = 403, body = Problem, content_type = "application/problem+json")))]
@@ -245,6 +252,8 @@ pub struct KeysQuery {
     pub limit: Option<i64>,
 }
 
+/// List publishable keys
+///
 /// The tenant's publishable keys, oldest first, revoked ones too (the tenant's senders; admins
 /// name the tenant). Paginated with a cursor.
 #[utoipa::path(get, path = "/v1/publishable-keys", tag = "consent", security(("bearer" = [])), params(KeysQuery),
@@ -274,6 +283,8 @@ pub async fn list_publishable_keys(
     ))
 }
 
+/// Revoke a publishable key
+///
 /// Revoke a publishable key of this sender's tenant: signups with it stop at once.
 #[utoipa::path(delete, path = "/v1/publishable-keys/{key}", tag = "consent", security(("bearer" = [])),
     params(("key" = String, Path, description = "The publishable key")),

@@ -10,6 +10,8 @@ use super::error::{ApiError, Problem};
 use super::{pagination, short_query, AppState};
 use crate::auth::tokens::{self, ApiToken, IssuedToken, NewToken, TokenPage};
 
+/// Issue an API token
+///
 /// Issue an API token: an admin any role (a sender token names its tenant), a sender a sender
 /// token of its own tenant. The secret is in this answer only: store it now. Lifetimes are
 /// capped by the service's `token_max_lifetime_days`.
@@ -47,6 +49,8 @@ pub struct TokenQuery {
     pub limit: Option<i64>,
 }
 
+/// List API tokens
+///
 /// The tokens the caller manages, oldest first, revoked and expired ones too (never their
 /// secrets). Paginated with a cursor.
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])), params(TokenQuery),
@@ -77,6 +81,8 @@ pub async fn list_tokens(
     Ok(pagination::page(&req, page.next_after.as_deref(), &page))
 }
 
+/// Revoke an API token
+///
 /// Revoke a token: refused from the next request on, by every node. Revoking a revoked token
 /// answers the same.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),

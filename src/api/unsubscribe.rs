@@ -83,6 +83,7 @@ impl SubjectLocks {
 
 /// The result of an unsubscribe.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"unsubscribed": true, "since": "2026-12-07T10:00:00.120Z", "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "leaf_index": 812}))]
 pub struct Unsubscribed {
     /// True: mail covered by the link is stopped.
     pub unsubscribed: bool,
@@ -179,6 +180,8 @@ pub(super) fn link(
     Ok(target?)
 }
 
+/// Unsubscribe links and headers for a campaign
+///
 /// Unsubscribe links and their mail headers for a campaign's recipients (1–10,000). Each link
 /// names the recipient by an opaque subject id (never the address), is signed, and works without
 /// expiry unless `valid_days` (at least 60) is given. Its `GET` shows a page; its `POST` with
@@ -205,10 +208,13 @@ pub async fn create_links(
         .json(batch))
 }
 
+/// Record an inbound unsubscribe mail
+///
 /// Records the opt-out named by an inbound unsubscribe mail (the `mailto:` of
 /// `List-Unsubscribe`), piped by the MTA as the raw RFC 5322 message. Idempotent.
 #[utoipa::path(post, path = "/v1/unsubscribe-mail", tag = "unsubscribe", security(("bearer" = [])),
-    request_body(content = String, content_type = "text/plain", description = "The raw message (any content type is taken, `message/rfc822` included)"),
+    request_body(content = String, content_type = "text/plain", description = "The raw message (any content type is taken, `message/rfc822` included)",
+        example = json!("From: taro@example.jp\r\nTo: unsubscribe@ledger.example.jp\r\nSubject: eyJ0IjoiMDE5M…\r\nMessage-ID: <a1b2@example.jp>\r\n\r\nunsubscribe\r\n")),
     responses((status = 200, body = Unsubscribed), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, description = "The token is not valid", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "No token in the subject", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/unsubscribe-mail")]
@@ -250,6 +256,8 @@ pub struct NoticeQuery {
     pub tenant: Option<String>,
 }
 
+/// Display notice for a mail's footer
+///
 /// The footer every mail must carry (Art. 4): sender name, how to refuse further mail (the
 /// recipient's unsubscribe link with `email=`, else the tenant's opt-out contact), postal
 /// address, complaint contact — as text and HTML. 422 while the tenant profile lacks an item.
@@ -287,6 +295,8 @@ pub async fn display_notice(
         .json(notice))
 }
 
+/// Register a webhook
+///
 /// Registers a webhook: every consent event of the tenant of the types it subscribes to
 /// (`events`, default `["opt_out"]`; `pending_opt_in` carries the `confirmation_url` to mail)
 /// is POSTed to it as JSON, signed (`Consent-Ledger-Signature: t=<unix>,v1=<hex
@@ -310,6 +320,8 @@ pub async fn create_webhook(
     Ok(HttpResponse::Created().json(hook))
 }
 
+/// List webhooks
+///
 /// The tenant's active webhooks, oldest first, without their secrets. Paginated with a cursor.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "unsubscribe", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = WebhookPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
@@ -330,6 +342,8 @@ pub async fn list_webhooks(
     Ok(pagination::page(&req, page.next_after.as_deref(), &page))
 }
 
+/// Rotate a webhook's secret
+///
 /// Rotates a webhook's secret: the new one (in this answer only) signs from now on; the old one
 /// signs too, as a second `v1=` of the signature header, for `overlap_hours` (default 24), so
 /// the receiver can switch without losing a delivery.
@@ -354,6 +368,8 @@ pub async fn rotate_webhook_secret(
         .json(hook))
 }
 
+/// Send a test delivery
+///
 /// Sends a test delivery (`{"type": "test", …}`, signed like every other) to the webhook now
 /// and answers its outcome, as the delivery log keeps it; a failed test is not retried.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "unsubscribe", security(("bearer" = [])),
@@ -377,6 +393,8 @@ pub async fn test_webhook(
     Ok(HttpResponse::Ok().json(delivery))
 }
 
+/// Remove a webhook
+///
 /// Removes a webhook: nothing more is sent to it.
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "unsubscribe", security(("bearer" = [])),
     params(("id" = String, Path, description = "Webhook id")),
@@ -393,6 +411,8 @@ pub async fn remove_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Delivery log of a webhook
+///
 /// A webhook's delivery log: each opt-out sent to it, attempts, last status, outcome.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "unsubscribe", security(("bearer" = [])),
     params(("id" = String, Path, description = "Webhook id"), PageQuery),

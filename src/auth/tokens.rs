@@ -74,6 +74,7 @@ pub struct IssuedToken {
 
 /// A page of tokens, oldest first.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"tokens": [{"id": "tok_019af3c2b1e4a1b2c3d4e5f60718", "name": "newsletter-mailer", "role": "sender", "tenant": "01939c6e-5f10-7a2b-8c3d-4e5f60718293", "created_by": "ops", "created_at": "2026-12-07T10:00:00.000Z", "expires_at": "2027-01-06T10:00:00.000Z", "status": "active"}]}))]
 pub struct TokenPage {
     /// The tokens (revoked and expired ones too).
     pub tokens: Vec<ApiToken>,

@@ -70,6 +70,7 @@ pub struct NewEvent {
     /// `opt_in`, `opt_out` or `confirm`.
     pub event: EventKind,
     /// The address.
+    #[schema(min_length = 3, max_length = 254, example = "taro@example.jp")]
     pub email: String,
     /// Purposes, or `"all"` (opt-out and confirm).
     pub purposes: Purposes,
@@ -93,62 +94,80 @@ pub struct NewEvent {
 /// A consent screen, form, mail or paper template to register.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "signup", "channel": "web_form", "content_type": "text/html; charset=utf-8", "content": "<label><input type=checkbox name=newsletter> メールマガジンを受け取る</label>", "sender_name_shown": "Sakura Shop K.K.", "prechecked": false, "language": "ja"}))]
 pub struct NewCollectionPoint {
     /// A name shared by the versions of one form (e.g. `signup-footer`).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// `web_form`, `email`, `paper`, `phone`, `in_person` or `import`.
     pub channel: Method,
     /// MIME type of the content, e.g. `text/html; charset=utf-8`.
+    #[schema(min_length = 1, max_length = 200)]
     pub content_type: String,
     /// The exact content as text (HTML or plain text) — or give `content_base64`.
     pub content: Option<String>,
     /// The exact content as base64 bytes (a PDF, an image).
     pub content_base64: Option<String>,
     /// The sender name shown to the person.
+    #[schema(min_length = 1, max_length = 200)]
     pub sender_name_shown: String,
     /// Whether the consent box was pre-checked.
     pub prechecked: bool,
     /// Language of the content, `ja` or `en` (or another BCP 47 tag).
+    #[schema(min_length = 1, max_length = 35)]
     pub language: String,
 }
 
 /// A tenant to create.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "sakura-shop", "legal_name": "Sakura Shop K.K.", "postal_address": "1-2-3 Chiyoda, Chiyoda-ku, Tokyo 100-0001", "complaint_contact": "support@shop.example.jp", "optout_contact": "https://shop.example.jp/unsubscribe", "default_language": "ja", "purposes": [{"purpose": "newsletter", "description": "Monthly newsletter", "label_ja": "メールマガジン"}]}))]
 pub struct NewTenant {
     /// A short name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The legal name shown to recipients (default: `name`).
+    #[schema(min_length = 1, max_length = 200)]
     pub legal_name: Option<String>,
     /// Postal address (display duty, ordinance Art. 9).
+    #[schema(min_length = 1, max_length = 500)]
     pub postal_address: Option<String>,
     /// Contact for complaints.
+    #[schema(min_length = 1, max_length = 500)]
     pub complaint_contact: Option<String>,
     /// Opt-out contact for mail without per-recipient links: an `https:` URL, an e-mail
     /// address (or `mailto:` URI) or a telephone number.
+    #[schema(min_length = 1, max_length = 500)]
     pub optout_contact: Option<String>,
     /// 送信責任者: the party responsible for sending, when it is not the sender itself
     /// (ordinance Art. 8–9); the display notice names both.
+    #[schema(min_length = 1, max_length = 200)]
     pub responsible_party: Option<String>,
     /// `ja` (default) or `en`.
     pub default_language: Option<String>,
     /// The purposes this tenant mails for.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub purposes: Vec<PurposeDefinition>,
 }
 
 /// Changes to a tenant's display profile: each field given replaces the stored one.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"postal_address": "1-2-3 Chiyoda, Chiyoda-ku, Tokyo 100-0001", "optout_contact": "https://shop.example.jp/unsubscribe"}))]
 pub struct TenantProfile {
     /// The legal name shown to recipients.
+    #[schema(min_length = 1, max_length = 200)]
     pub legal_name: Option<String>,
     /// Postal address (display duty, ordinance Art. 9).
+    #[schema(min_length = 1, max_length = 500)]
     pub postal_address: Option<String>,
     /// Contact for complaints.
+    #[schema(min_length = 1, max_length = 500)]
     pub complaint_contact: Option<String>,
     /// Opt-out contact, for mail without per-recipient links: an `https:` URL, an e-mail
     /// address (or `mailto:` URI) or a telephone number.
+    #[schema(min_length = 1, max_length = 500)]
     pub optout_contact: Option<String>,
     /// 送信責任者, when it is not the sender itself (ordinance Art. 8–9); `""` removes it.
     pub responsible_party: Option<String>,
@@ -164,16 +183,20 @@ pub struct TenantProfile {
 #[serde(deny_unknown_fields)]
 pub struct PurposeDefinition {
     /// Key: lower-case letters, digits, `-` and `_`, 1–64 characters.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub purpose: String,
     /// What is sent for it.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: String,
     /// Its name as recipients read it in Japanese (pages, the footer, the report), e.g.
     /// `メールマガジン`; default: the description.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub label_ja: Option<String>,
     /// The same in English, e.g. `Newsletter`; default: the description.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub label_en: Option<String>,
 }
 
@@ -193,6 +216,7 @@ impl PurposeDefinition {
 
 /// A tenant.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "01939c6e-5f10-7a2b-8c3d-4e5f60718293", "name": "sakura-shop", "legal_name": "Sakura Shop K.K.", "postal_address": "1-2-3 Chiyoda, Chiyoda-ku, Tokyo 100-0001", "complaint_contact": "support@shop.example.jp", "optout_contact": "https://shop.example.jp/unsubscribe", "default_language": "ja", "legal_hold": false, "purposes": [{"purpose": "newsletter", "description": "Monthly newsletter", "label_ja": "メールマガジン", "label_en": "Newsletter"}], "created_at": "2026-12-01T09:00:00.000Z"}))]
 pub struct Tenant {
     /// Id.
     pub id: String,
@@ -220,6 +244,7 @@ pub struct Tenant {
 
 /// An event recorded in the log.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "leaf_index": 812, "leaf_hash": "q1vN3m4b0c2YQ7o9dXkqZr0rjM3s8m1yQe7xWcL2kpA=", "recorded_at": "2026-12-07T10:00:00.120Z", "effective": true}))]
 pub struct RecordedEvent {
     /// Event id.
     pub event_id: String,
@@ -254,6 +279,7 @@ pub struct Ineffective {
 
 /// A registered collection point version and its period of use (ordinance Art. 4(1)(ii)).
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a", "name": "signup", "channel": "web_form", "content_type": "text/html; charset=utf-8", "content_sha256": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a", "sender_name_shown": "Sakura Shop K.K.", "prechecked": false, "language": "ja", "leaf_index": 41, "registered_at": "2026-12-01T09:05:00.000Z"}))]
 pub struct CollectionPoint {
     /// Content-addressed id (hex SHA-256 of its canonical description).
     pub id: String,
@@ -288,6 +314,7 @@ pub struct CollectionPoint {
 
 /// A page of collection point versions, in registration order.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"collection_points": [{"id": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a", "name": "signup", "channel": "web_form", "content_type": "text/html; charset=utf-8", "content_sha256": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a", "sender_name_shown": "Sakura Shop K.K.", "prechecked": false, "language": "ja", "leaf_index": 41, "registered_at": "2026-12-01T09:05:00.000Z"}]}))]
 pub struct CollectionPointPage {
     /// The versions.
     pub collection_points: Vec<CollectionPoint>,
@@ -350,13 +377,16 @@ pub struct EventRecord {
 /// Several events, recorded together (all or none).
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"events": [{"event": "opt_in", "email": "taro@example.jp", "purposes": ["newsletter"], "method": "web_form", "collection_point": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a", "received_by": {"role": "sender", "name": "Sakura Shop K.K."}}, {"event": "opt_out", "email": "jiro@example.jp", "purposes": "all", "method": "phone", "received_by": {"role": "sender", "name": "Sakura Shop K.K."}}]}))]
 pub struct EventBatch {
     /// 1–1,000 events, appended in this order.
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<NewEvent>,
 }
 
 /// The events of a batch, in order.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"events": [{"event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "leaf_index": 812, "leaf_hash": "q1vN3m4b0c2YQ7o9dXkqZr0rjM3s8m1yQe7xWcL2kpA=", "recorded_at": "2026-12-07T10:00:00.120Z", "effective": true}]}))]
 pub struct RecordedBatch {
     /// One per submitted event.
     pub events: Vec<RecordedEvent>,
@@ -365,10 +395,12 @@ pub struct RecordedBatch {
 /// A campaign's pre-flight: may I mail these addresses for this purpose?
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"purpose": "newsletter", "emails": ["taro@example.jp", "hanako@example.jp"], "record": true}))]
 pub struct CheckRequest {
     /// The purpose of the campaign.
     pub purpose: String,
     /// 1–10,000 addresses.
+    #[schema(min_items = 1, max_items = 10000)]
     pub emails: Vec<String>,
     /// `true`: record the check in the log (a `campaign_check` leaf), so that each address's
     /// decision can be proven later (`GET /v1/campaign-checks/{id}/proof`). Senders only.
@@ -409,6 +441,7 @@ pub struct CheckResult {
 
 /// The results of a pre-flight, in the order of the request.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"results": [{"email": "taro@example.jp", "may_send": true, "status": "granted"}, {"email": "hanako@example.jp", "may_send": false, "status": "withdrawn"}]}))]
 pub struct CheckResults {
     /// One per address.
     pub results: Vec<CheckResult>,
@@ -419,6 +452,7 @@ pub struct CheckResults {
 
 /// What an erasure did.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"erased_at": "2027-02-01T09:00:00.000Z", "events": 3, "leaf_index": 9051}))]
 pub struct Erasure {
     /// When the address, salt and evidence were erased, RFC 3339.
     pub erased_at: String,
@@ -431,6 +465,7 @@ pub struct Erasure {
 
 /// A page of the suppression list.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"purpose": "newsletter", "addresses": ["taro@example.jp"], "erased": [], "entries": [{"email": "taro@example.jp", "purpose": "newsletter", "suppressed": true, "scope": "all", "refused_at": "2026-12-07T10:00:00.000Z", "reason": "one_click", "source": {"role": "sender", "name": "Sakura Shop K.K."}, "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "leaf_index": 812}]}))]
 pub struct SuppressionPage {
     /// The purpose.
     pub purpose: String,
@@ -489,6 +524,7 @@ pub struct SuppressionEntry {
 /// Changes to the suppression list since a cursor: each address and purpose that events after
 /// it touched, with its suppression as of now (apply each as a set, not an add).
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"changes": [{"email": "taro@example.jp", "purpose": "newsletter", "suppressed": true, "scope": "all", "refused_at": "2026-12-07T10:00:00.000Z", "reason": "one_click", "source": {"role": "sender", "name": "Sakura Shop K.K."}, "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "leaf_index": 812}], "resume_since": 812}))]
 pub struct SuppressionChanges {
     /// In the order of their latest event.
     pub changes: Vec<SuppressionEntry>,
@@ -514,6 +550,7 @@ pub struct RegulatorRead {
 
 /// The recorded regulator reads of a tenant, newest first.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"reads": [{"regulator": "officer-tanaka", "operation": "evidence", "read_at": "2026-12-07T11:00:00.000Z"}]}))]
 pub struct RegulatorReads {
     /// Reads, newest first.
     pub reads: Vec<RegulatorRead>,
@@ -533,6 +570,7 @@ pub struct ConfirmationTarget {
 /// A signup from a browser form, with a publishable key: always a pending opt-in.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "taro@example.jp", "purposes": ["newsletter"], "consent_text": "メールマガジンを受け取る", "prechecked": false, "language": "ja"}))]
 pub struct Signup {
     /// The address typed in.
     pub email: String,
@@ -549,6 +587,7 @@ pub struct Signup {
 
 /// What a signup recorded (the confirmation link goes to the person's mailbox, not the page).
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "leaf_index": 812, "status": "pending"}))]
 pub struct SignupRecorded {
     /// Event id.
     pub event_id: String,
@@ -578,6 +617,7 @@ pub struct PublishableKey {
 
 /// A page of a tenant's publishable keys, oldest first.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"keys": [{"key": "pk_3q2-7wAAQSkZJRgABAQEAYABg", "tenant": "01939c6e-5f10-7a2b-8c3d-4e5f60718293", "origins": ["https://shop.example.jp"], "created_at": "2026-12-07T10:00:00.000Z"}]}))]
 pub struct PublishableKeyPage {
     /// The keys, revoked ones too.
     pub keys: Vec<PublishableKey>,
@@ -588,6 +628,7 @@ pub struct PublishableKeyPage {
 
 /// A page of tenants, oldest first.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"tenants": [{"id": "01939c6e-5f10-7a2b-8c3d-4e5f60718293", "name": "sakura-shop", "legal_name": "Sakura Shop K.K.", "postal_address": "1-2-3 Chiyoda, Chiyoda-ku, Tokyo 100-0001", "complaint_contact": "support@shop.example.jp", "optout_contact": "https://shop.example.jp/unsubscribe", "default_language": "ja", "legal_hold": false, "purposes": [{"purpose": "newsletter", "description": "Monthly newsletter", "label_ja": "メールマガジン", "label_en": "Newsletter"}], "created_at": "2026-12-01T09:00:00.000Z"}]}))]
 pub struct TenantPage {
     /// The tenants.
     pub tenants: Vec<Tenant>,
@@ -598,6 +639,7 @@ pub struct TenantPage {
 
 /// What an import recorded.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"imported": 2500, "first_leaf_index": 813, "last_leaf_index": 3312}))]
 pub struct ImportSummary {
     /// Records imported.
     pub imported: u64,

@@ -46,6 +46,7 @@ const CHUNK: usize = 500;
 /// A request for unsubscribe links.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"emails": ["taro@example.jp"], "purpose": "newsletter"}))]
 pub struct LinkRequest {
     /// The recipients (1–10,000). One address for a single link.
     #[schema(example = json!(["hanako@example.jp"]))]
@@ -83,6 +84,7 @@ pub struct UnsubscribeLink {
 
 /// Links for a campaign, in the order of the request.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"links": [{"email": "taro@example.jp", "url": "https://ledger.example.jp/u/eyJ0IjoiMDE5M…", "mailto": "mailto:unsubscribe@ledger.example.jp?subject=eyJ0IjoiMDE5M…", "headers": {"List-Unsubscribe": "<https://ledger.example.jp/u/eyJ0IjoiMDE5M…>, <mailto:unsubscribe@ledger.example.jp?subject=eyJ0IjoiMDE5M…>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}]}))]
 pub struct LinkBatch {
     /// One per address.
     pub links: Vec<UnsubscribeLink>,
@@ -400,6 +402,7 @@ pub fn prepare(
 
 /// The footer a tenant's mail must carry (Art. 4, ordinance Art. 8–9), as text and HTML.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"lang": "ja", "text": "送信者: Sakura Shop K.K.\n配信停止: https://shop.example.jp/unsubscribe", "html": "<p>送信者: Sakura Shop K.K.</p>"}))]
 pub struct DisplayNotice {
     /// `ja` or `en`.
     pub lang: String,

@@ -129,6 +129,7 @@ pub struct Webhook {
 
 /// One opt-out's delivery to one webhook: the delivery log.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "01939c71-0b1c-7d2e-8f30-415263748596", "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "status": "delivered", "attempts": 1, "last_status": 204, "delivered_at": "2026-12-07T10:00:01.000Z", "created_at": "2026-12-07T10:00:00.120Z"}))]
 pub struct Delivery {
     /// Id (also sent as `Webhook-Id`, for the receiver to drop repeats).
     pub id: String,
@@ -152,6 +153,7 @@ pub struct Delivery {
 
 /// A page of deliveries.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"deliveries": [{"id": "01939c71-0b1c-7d2e-8f30-415263748596", "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5", "status": "delivered", "attempts": 1, "last_status": 204, "delivered_at": "2026-12-07T10:00:01.000Z", "created_at": "2026-12-07T10:00:00.120Z"}]}))]
 pub struct DeliveryPage {
     /// Oldest first.
     pub deliveries: Vec<Delivery>,
@@ -162,6 +164,7 @@ pub struct DeliveryPage {
 
 /// A page of webhooks.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"webhooks": [{"id": "01939c6f-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "url": "https://mailer.example.jp/hooks/consent", "events": ["opt_out"], "created_at": "2026-12-07T10:00:00.000Z"}]}))]
 pub struct WebhookPage {
     /// Active webhooks, oldest first (no secrets).
     pub webhooks: Vec<Webhook>,

@@ -28,3 +28,78 @@ fn committed_openapi_matches_the_code() {
         );
     }
 }
+
+/// The operations of the document: (method, path, operation).
+fn operations(doc: &serde_json::Value) -> Vec<(String, String, serde_json::Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if ["get", "post", "put", "patch", "delete", "options"].contains(&method.as_str()) {
+                ops.push((method.clone(), path.clone(), op.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// Whether a media type object shows an example (its own, or its schema's).
+fn shows_example(doc: &serde_json::Value, media: &serde_json::Value) -> bool {
+    if media.get("example").is_some() || media.get("examples").is_some() {
+        return true;
+    }
+    let schema = &media["schema"];
+    let named = schema["$ref"]
+        .as_str()
+        .and_then(|r| r.rsplit('/').next())
+        .map(|name| &doc["components"]["schemas"][name]);
+    named.is_some_and(|s| s.get("example").is_some() || s.get("examples").is_some())
+        || schema.get("example").is_some()
+}
+
+/// Every operation has a summary and a description; every request body, JSON success answer
+/// and problem answer shows an example (problems one of their own status); a server is named.
+#[test]
+fn every_operation_is_described_with_examples() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&consent_ledger::api::openapi_json()).unwrap();
+    assert!(doc["servers"].as_array().is_some_and(|s| !s.is_empty()));
+    // Too large to show whole; their formats are docs/evidence-format.md.
+    let exempt = ["/v1/evidence", "/v1/campaign-checks/{id}/proof"];
+    for (method, path, op) in operations(&doc) {
+        let what = format!("{method} {path}");
+        let summary = op["summary"].as_str().unwrap_or_default();
+        assert!(
+            !summary.is_empty() && !summary.contains('\n'),
+            "{what}: a one-line summary"
+        );
+        assert!(
+            op["description"]
+                .as_str()
+                .is_some_and(|d| d.len() > summary.len()),
+            "{what}: a description"
+        );
+        if let Some(body) = op.get("requestBody") {
+            for (media_type, media) in body["content"].as_object().unwrap() {
+                assert!(shows_example(&doc, media), "{what}: request {media_type}");
+            }
+        }
+        for (code, response) in op["responses"].as_object().unwrap() {
+            let Some(content) = response["content"].as_object() else {
+                continue;
+            };
+            for (media_type, media) in content {
+                let json_success = code.starts_with('2') && media_type == "application/json";
+                if json_success && !exempt.contains(&path.as_str()) {
+                    assert!(shows_example(&doc, media), "{what}: {code} {media_type}");
+                }
+                if media_type == "application/problem+json" {
+                    assert_eq!(
+                        media["example"]["status"].as_u64(),
+                        code.parse::<u64>().ok(),
+                        "{what}: {code} shows a problem of its status"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The latest signed checkpoint (C2SP tlog-checkpoint in a signed note). */
+        /**
+         * Latest signed checkpoint
+         * @description The latest signed checkpoint (C2SP tlog-checkpoint in a signed note).
+         */
         get: operations["checkpoint"];
         put?: never;
         post?: never;
@@ -28,10 +31,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The confirmation page of a double opt-in: who will mail, for what, and a button. */
+        /**
+         * Double opt-in confirmation page
+         * @description The confirmation page of a double opt-in: who will mail, for what, and a button.
+         */
         get: operations["confirmation_page"];
         put?: never;
-        /** The confirmation page's button: records the `confirm` event in the log. */
+        /**
+         * Confirm a double opt-in
+         * @description The confirmation page's button: records the `confirm` event in the log.
+         */
         post: operations["confirm"];
         delete?: never;
         options?: never;
@@ -46,7 +55,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process is up. */
+        /**
+         * Liveness
+         * @description Liveness: the process is up.
+         */
         get: operations["healthz"];
         put?: never;
         post?: never;
@@ -64,7 +76,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The service's metrics in the Prometheus text exposition format (OpenMetrics 1.0): requests
+         * Metrics for Prometheus
+         * @description The service's metrics in the Prometheus text exposition format (OpenMetrics 1.0): requests
          *     by route and status and their latency, sequencer batches and commit time, the lag from an
          *     acknowledgement to its checkpoint, webhook backlog and failures, database pool waits. Counts
          *     only, no personal data; open like `/healthz` (restrict it at the proxy if wanted).
@@ -85,7 +98,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers, the sequencer is running and its writes succeed. */
+        /**
+         * Readiness
+         * @description Readiness: the database answers, the sequencer is running and its writes succeed.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -103,7 +119,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A C2SP tlog-tiles tile: `tile/<L>/<N>[.p/<W>]` (hashes) or `tile/entries/<N>[.p/<W>]`
+         * Log tile (C2SP tlog-tiles)
+         * @description A C2SP tlog-tiles tile: `tile/<L>/<N>[.p/<W>]` (hashes) or `tile/entries/<N>[.p/<W>]`
          *     (leaves, each prefixed with its length as a big-endian uint16).
          */
         get: operations["tile"];
@@ -123,13 +140,15 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The unsubscribe page: who sends, what will stop (the link's purpose, or all mail), and a
+         * Unsubscribe page
+         * @description The unsubscribe page: who sends, what will stop (the link's purpose, or all mail), and a
          *     button. Opening it changes nothing.
          */
         get: operations["unsubscribe_page"];
         put?: never;
         /**
-         * Unsubscribes. Two callers: a mail client's RFC 8058 one-click (`List-Unsubscribe=One-Click`,
+         * Unsubscribe (page button or RFC 8058 one-click)
+         * @description Unsubscribes. Two callers: a mail client's RFC 8058 one-click (`List-Unsubscribe=One-Click`,
          *     form-encoded or multipart; answered with JSON), and the page's button (`scope=purpose|all`;
          *     answered with a page stating when it took effect). Idempotent: what is already stopped is
          *     answered with the time it stopped, and nothing more is recorded.
@@ -149,7 +168,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Every read of this tenant's consent records by a regulator, newest first: a sender sees who
+         * Regulators' reads of this tenant
+         * @description Every read of this tenant's consent records by a regulator, newest first: a sender sees who
          *     looked at its records, and when.
          */
         get: operations["regulator_reads"];
@@ -169,7 +189,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The proof that an address was in a recorded campaign check (`POST /v1/consent:check` with
+         * Proof of an address in a campaign check
+         * @description The proof that an address was in a recorded campaign check (`POST /v1/consent:check` with
          *     `"record": true`) with its decision: the `campaign_check` leaf, the address's entry with its
          *     path to the leaf's root, and the address's evidence bundle at a checkpoint covering both.
          *     Verify it offline with `consent-ledger verify campaign`. A sender for its own tenant; a
@@ -192,13 +213,15 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The tenant's collection point versions in registration order, each with its period of use.
+         * List collection point versions
+         * @description The tenant's collection point versions in registration order, each with its period of use.
          *     Paginated with a cursor.
          */
         get: operations["list_collection_points"];
         put?: never;
         /**
-         * Register a collection point version: the exact consent screen, form or template. Its id is
+         * Register a collection point version
+         * @description Register a collection point version: the exact consent screen, form or template. Its id is
          *     content-addressed; it becomes a log leaf, the start of its period of use. Registering an
          *     existing version returns it (200). A new version does not retire older ones: several may be
          *     in use at once; retire each when it is no longer shown.
@@ -217,7 +240,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One collection point version, with its content and its period of use. */
+        /**
+         * Read a collection point version
+         * @description One collection point version, with its content and its period of use.
+         */
         get: operations["read_collection_point"];
         put?: never;
         post?: never;
@@ -237,7 +263,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Retire a collection point version: the end of its period of use, a
+         * Retire a collection point version
+         * @description Retire a collection point version: the end of its period of use, a
          *     `collection_point_retired` leaf. From then on a consent naming it is refused (422), unless it
          *     claims a time before the retirement (an import, a late record). Retiring a retired version
          *     changes nothing.
@@ -256,7 +283,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** May I mail this address for this purpose? An opt-out wins at once. */
+        /**
+         * Send decision for one address
+         * @description May I mail this address for this purpose? An opt-out wins at once.
+         */
         get: operations["decision"];
         put?: never;
         post?: never;
@@ -276,7 +306,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * A campaign's pre-flight: the send decision for up to 10,000 addresses at once, in order.
+         * Send decisions for a campaign
+         * @description A campaign's pre-flight: the send decision for up to 10,000 addresses at once, in order.
          *     Invalid addresses are answered `may_send: false` with the reason, not refused. With
          *     `"record": true` (senders) the check is recorded as a `campaign_check` leaf, its decisions
          *     those of the leaves before it, and `campaign_check` names it for later proofs.
@@ -296,7 +327,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The footer every mail must carry (Art. 4): sender name, how to refuse further mail (the
+         * Display notice for a mail's footer
+         * @description The footer every mail must carry (Art. 4): sender name, how to refuse further mail (the
          *     recipient's unsubscribe link with `email=`, else the tenant's opt-out contact), postal
          *     address, complaint contact — as text and HTML. 422 while the tenant profile lacks an item.
          */
@@ -319,7 +351,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Record one consent event: `opt_in`, `opt_out` or `confirm`. Answered (201) only once the
+         * Record a consent event
+         * @description Record one consent event: `opt_in`, `opt_out` or `confirm`. Answered (201) only once the
          *     event is durably in the log. Send `Idempotency-Key` to make retries safe: the first answer is
          *     replayed; the same key with another body is a 409.
          */
@@ -337,7 +370,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Export a tenant's consent records, oldest first (JSON pages or JSON Lines). */
+        /**
+         * Export consent records
+         * @description Export a tenant's consent records, oldest first (JSON pages or JSON Lines).
+         */
         get: operations["export"];
         put?: never;
         post?: never;
@@ -357,7 +393,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Record up to 1,000 events at once, in order, all or none (imports, busy forms). Every event is
+         * Record a batch of consent events
+         * @description Record up to 1,000 events at once, in order, all or none (imports, busy forms). Every event is
          *     validated first; if any is invalid nothing is recorded and the problem lists each (`errors`).
          */
         post: operations["record_events"];
@@ -377,7 +414,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Import legacy consent records (up to 100,000, 64 MiB): every line is validated first; if any is
+         * Import legacy consent records
+         * @description Import legacy consent records (up to 100,000, 64 MiB): every line is validated first; if any is
          *     invalid nothing is written and the problem lists each line (`errors[].index` is the line
          *     number). Imported events keep their original `occurred_at` and are marked `method: import`.
          */
@@ -396,7 +434,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The evidence bundle of an address: its opening, every event as exact leaf bytes with an
+         * Evidence bundle of an address
+         * @description The evidence bundle of an address: its opening, every event as exact leaf bytes with an
          *     inclusion proof against one signed checkpoint (also as C2SP `tlog-proof@v1`), the collection
          *     points they name, and the decisions. Verify it offline with `consent-ledger verify evidence`.
          *     A sender for its own tenant; a regulator for any tenant (`tenant=`; the read is recorded).
@@ -418,7 +457,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The history of published checkpoints, oldest first, paginated by tree size. */
+        /**
+         * List published checkpoints
+         * @description The history of published checkpoints, oldest first, paginated by tree size.
+         */
         get: operations["checkpoints"];
         put?: never;
         post?: never;
@@ -435,7 +477,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The checkpoint published for one tree size. */
+        /**
+         * Checkpoint of one tree size
+         * @description The checkpoint published for one tree size.
+         */
         get: operations["checkpoint_by_size"];
         put?: never;
         post?: never;
@@ -452,7 +497,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The consistency proof between two tree sizes (RFC 9162 §2.1.4). */
+        /**
+         * Consistency proof (RFC 9162)
+         * @description The consistency proof between two tree sizes (RFC 9162 §2.1.4).
+         */
         get: operations["consistency_proof"];
         put?: never;
         post?: never;
@@ -469,7 +517,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The inclusion proof of a leaf (RFC 9162 §2.1.3), by index or by leaf hash. */
+        /**
+         * Inclusion proof (RFC 9162)
+         * @description The inclusion proof of a leaf (RFC 9162 §2.1.3), by index or by leaf hash.
+         */
         get: operations["inclusion_proof"];
         put?: never;
         post?: never;
@@ -486,7 +537,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The verifier key of the log's checkpoint signatures: `<origin>+<key id>+<key>`. */
+        /**
+         * Verifier key of the log
+         * @description The verifier key of the log's checkpoint signatures: `<origin>+<key id>+<key>`.
+         */
         get: operations["verifier_key"];
         put?: never;
         post?: never;
@@ -504,12 +558,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The tenant's publishable keys, oldest first, revoked ones too (the tenant's senders; admins
+         * List publishable keys
+         * @description The tenant's publishable keys, oldest first, revoked ones too (the tenant's senders; admins
          *     name the tenant). Paginated with a cursor.
          */
         get: operations["list_publishable_keys"];
         put?: never;
-        /** Create a publishable key for this sender's signup forms. */
+        /**
+         * Create a publishable key
+         * @description Create a publishable key for this sender's signup forms.
+         */
         post: operations["create_publishable_key"];
         delete?: never;
         options?: never;
@@ -527,7 +585,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke a publishable key of this sender's tenant: signups with it stop at once. */
+        /**
+         * Revoke a publishable key
+         * @description Revoke a publishable key of this sender's tenant: signups with it stop at once.
+         */
         delete: operations["revoke_publishable_key"];
         options?: never;
         head?: never;
@@ -544,13 +605,17 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Record a signup from a browser form (publishable key): a pending opt-in, confirmed by the
+         * Record a browser signup
+         * @description Record a signup from a browser form (publishable key): a pending opt-in, confirmed by the
          *     person through the link the sender mails. The consent text becomes a collection point version.
          *     `Idempotency-Key` makes retries safe.
          */
         post: operations["signup"];
         delete?: never;
-        /** CORS preflight for a signup form: allowed only from the key's origins. */
+        /**
+         * CORS preflight of a signup form
+         * @description CORS preflight for a signup form: allowed only from the key's origins.
+         */
         options: operations["signup_preflight"];
         head?: never;
         patch?: never;
@@ -567,7 +632,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Erase an address's personal data (address, salt, evidence) once the law allows: no purpose
+         * Erase an address's personal data
+         * @description Erase an address's personal data (address, salt, evidence) once the law allows: no purpose
          *     still granted, and one month since its last event (one year under a legal hold). Otherwise 409,
          *     with `erasable_from` when only time is missing. Appends an `erasure` leaf to the address's chain; its other leaves stay, unlinkable.
          */
@@ -584,7 +650,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every event of one address, with leaf indexes (the per-address chain). */
+        /**
+         * History of one address
+         * @description Every event of one address, with leaf indexes (the per-address chain).
+         */
         get: operations["subject_events"];
         put?: never;
         post?: never;
@@ -602,7 +671,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The suppression list: addresses that refused mail for a purpose (or for all), for a mail
+         * Suppression list
+         * @description The suppression list: addresses that refused mail for a purpose (or for all), for a mail
          *     system to suppress at once, each entry with when the refusal was recorded, its scope
          *     (`purpose` or `all`), how the person refused (`reason`) and who received it (`source`).
          *     Paginated with a cursor; as JSON, JSON lines or CSV.
@@ -624,7 +694,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The suppression list's changes since a cursor, for a mail system that keeps its own copy:
+         * Suppression list changes since a cursor
+         * @description The suppression list's changes since a cursor, for a mail system that keeps its own copy:
          *     each address and purpose that events after `since` touched, with its suppression as of now
          *     (`suppressed` true or false: apply each as a set). Poll again with `since=resume_since`.
          */
@@ -644,10 +715,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** All tenants, oldest first (admin). Paginated with a cursor. */
+        /**
+         * List tenants
+         * @description All tenants, oldest first (admin). Paginated with a cursor.
+         */
         get: operations["list_tenants"];
         put?: never;
-        /** Create a tenant (admin). */
+        /**
+         * Create a tenant
+         * @description Create a tenant (admin).
+         */
         post: operations["create_tenant"];
         delete?: never;
         options?: never;
@@ -662,7 +739,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A tenant: its display profile and purposes (admins, regulators, and the tenant's senders). */
+        /**
+         * Read a tenant
+         * @description A tenant: its display profile and purposes (admins, regulators, and the tenant's senders).
+         */
         get: operations["get_tenant"];
         put?: never;
         post?: never;
@@ -670,7 +750,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a tenant's display profile (the tenant's senders, admins): the fields given replace
+         * Change a tenant's display profile
+         * @description Change a tenant's display profile (the tenant's senders, admins): the fields given replace
          *     the stored ones. The display notice every mail carries is rendered from it.
          */
         patch: operations["update_tenant"];
@@ -685,7 +766,8 @@ export interface paths {
         };
         get?: never;
         /**
-         * Put a tenant's legal hold on or lift it (admins and regulators), with the order it follows:
+         * Set or lift a legal hold
+         * @description Put a tenant's legal hold on or lift it (admins and regulators), with the order it follows:
          *     appends a `legal_hold` leaf to the tenant's hold chain.
          */
         put: operations["set_legal_hold"];
@@ -704,13 +786,15 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The tokens the caller manages, oldest first, revoked and expired ones too (never their
+         * List API tokens
+         * @description The tokens the caller manages, oldest first, revoked and expired ones too (never their
          *     secrets). Paginated with a cursor.
          */
         get: operations["list_tokens"];
         put?: never;
         /**
-         * Issue an API token: an admin any role (a sender token names its tenant), a sender a sender
+         * Issue an API token
+         * @description Issue an API token: an admin any role (a sender token names its tenant), a sender a sender
          *     token of its own tenant. The secret is in this answer only: store it now. Lifetimes are
          *     capped by the service's `token_max_lifetime_days`.
          */
@@ -732,7 +816,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Revoke a token: refused from the next request on, by every node. Revoking a revoked token
+         * Revoke an API token
+         * @description Revoke a token: refused from the next request on, by every node. Revoking a revoked token
          *     answers the same.
          */
         delete: operations["revoke_token"];
@@ -751,7 +836,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Unsubscribe links and their mail headers for a campaign's recipients (1–10,000). Each link
+         * Unsubscribe links and headers for a campaign
+         * @description Unsubscribe links and their mail headers for a campaign's recipients (1–10,000). Each link
          *     names the recipient by an opaque subject id (never the address), is signed, and works without
          *     expiry unless `valid_days` (at least 60) is given. Its `GET` shows a page; its `POST` with
          *     `List-Unsubscribe=One-Click` (RFC 8058) unsubscribes at once.
@@ -773,7 +859,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Records the opt-out named by an inbound unsubscribe mail (the `mailto:` of
+         * Record an inbound unsubscribe mail
+         * @description Records the opt-out named by an inbound unsubscribe mail (the `mailto:` of
          *     `List-Unsubscribe`), piped by the MTA as the raw RFC 5322 message. Idempotent.
          */
         post: operations["inbound_mail"];
@@ -790,11 +877,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's active webhooks, oldest first, without their secrets. Paginated with a cursor. */
+        /**
+         * List webhooks
+         * @description The tenant's active webhooks, oldest first, without their secrets. Paginated with a cursor.
+         */
         get: operations["list_webhooks"];
         put?: never;
         /**
-         * Registers a webhook: every consent event of the tenant of the types it subscribes to
+         * Register a webhook
+         * @description Registers a webhook: every consent event of the tenant of the types it subscribes to
          *     (`events`, default `["opt_out"]`; `pending_opt_in` carries the `confirmation_url` to mail)
          *     is POSTed to it as JSON, signed (`Consent-Ledger-Signature: t=<unix>,v1=<hex
          *     HMAC-SHA256(key, "<t>.<body>")>`, the key being the bytes the base64 `secret` decodes to),
@@ -817,7 +908,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Removes a webhook: nothing more is sent to it. */
+        /**
+         * Remove a webhook
+         * @description Removes a webhook: nothing more is sent to it.
+         */
         delete: operations["remove_webhook"];
         options?: never;
         head?: never;
@@ -831,7 +925,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A webhook's delivery log: each opt-out sent to it, attempts, last status, outcome. */
+        /**
+         * Delivery log of a webhook
+         * @description A webhook's delivery log: each opt-out sent to it, attempts, last status, outcome.
+         */
         get: operations["deliveries"];
         put?: never;
         post?: never;
@@ -851,7 +948,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Rotates a webhook's secret: the new one (in this answer only) signs from now on; the old one
+         * Rotate a webhook's secret
+         * @description Rotates a webhook's secret: the new one (in this answer only) signs from now on; the old one
          *     signs too, as a second `v1=` of the signature header, for `overlap_hours` (default 24), so
          *     the receiver can switch without losing a delivery.
          */
@@ -872,7 +970,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Sends a test delivery (`{"type": "test", …}`, signed like every other) to the webhook now
+         * Send a test delivery
+         * @description Sends a test delivery (`{"type": "test", …}`, signed like every other) to the webhook now
          *     and answers its outcome, as the delivery log keeps it; a failed test is not retried.
          */
         post: operations["test_webhook"];
@@ -1001,7 +1100,17 @@ export interface components {
             /** @description The address's evidence bundle. */
             proof: components["schemas"]["Bundle"];
         };
-        /** @description A campaign's pre-flight: may I mail these addresses for this purpose? */
+        /**
+         * @description A campaign's pre-flight: may I mail these addresses for this purpose?
+         * @example {
+         *       "emails": [
+         *         "taro@example.jp",
+         *         "hanako@example.jp"
+         *       ],
+         *       "purpose": "newsletter",
+         *       "record": true
+         *     }
+         */
         CheckRequest: {
             /** @description 1–10,000 addresses. */
             emails: string[];
@@ -1024,13 +1133,37 @@ export interface components {
             /** @description `granted`, `pending`, `withdrawn`, `none`, or `invalid`. */
             status: string;
         };
-        /** @description The results of a pre-flight, in the order of the request. */
+        /**
+         * @description The results of a pre-flight, in the order of the request.
+         * @example {
+         *       "results": [
+         *         {
+         *           "email": "taro@example.jp",
+         *           "may_send": true,
+         *           "status": "granted"
+         *         },
+         *         {
+         *           "email": "hanako@example.jp",
+         *           "may_send": false,
+         *           "status": "withdrawn"
+         *         }
+         *       ]
+         *     }
+         */
         CheckResults: {
             campaign_check?: components["schemas"]["CampaignCheck"] | null;
             /** @description One per address. */
             results: components["schemas"]["CheckResult"][];
         };
-        /** @description One published checkpoint. */
+        /**
+         * @description One published checkpoint.
+         * @example {
+         *       "checkpoint": "ledger.example.jp/consent\n813\nm8Xl0tCkqL6c4dR1v9Zs2eWb7yQh3nJ5fA0uKoP1xgE=\n\n— ledger.example.jp/consent Az3k9w…\n",
+         *       "published_at": "2026-12-07T10:00:00.200Z",
+         *       "root_hash": "m8Xl0tCkqL6c4dR1v9Zs2eWb7yQh3nJ5fA0uKoP1xgE=",
+         *       "tree_size": 813
+         *     }
+         */
         CheckpointEntry: {
             /** @description The signed checkpoint note, exactly as signed. */
             checkpoint: string;
@@ -1044,7 +1177,19 @@ export interface components {
              */
             tree_size: number;
         };
-        /** @description A page of checkpoints, oldest first. */
+        /**
+         * @description A page of checkpoints, oldest first.
+         * @example {
+         *       "checkpoints": [
+         *         {
+         *           "checkpoint": "ledger.example.jp/consent\n813\nm8Xl0tCkqL6c4dR1v9Zs2eWb7yQh3nJ5fA0uKoP1xgE=\n\n— ledger.example.jp/consent Az3k9w…\n",
+         *           "published_at": "2026-12-07T10:00:00.200Z",
+         *           "root_hash": "m8Xl0tCkqL6c4dR1v9Zs2eWb7yQh3nJ5fA0uKoP1xgE=",
+         *           "tree_size": 813
+         *         }
+         *       ]
+         *     }
+         */
         CheckpointPage: {
             /** @description The checkpoints. */
             checkpoints: components["schemas"]["CheckpointEntry"][];
@@ -1054,7 +1199,21 @@ export interface components {
              */
             next_after?: number | null;
         };
-        /** @description A registered collection point version and its period of use (ordinance Art. 4(1)(ii)). */
+        /**
+         * @description A registered collection point version and its period of use (ordinance Art. 4(1)(ii)).
+         * @example {
+         *       "channel": "web_form",
+         *       "content_sha256": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a",
+         *       "content_type": "text/html; charset=utf-8",
+         *       "id": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a",
+         *       "language": "ja",
+         *       "leaf_index": 41,
+         *       "name": "signup",
+         *       "prechecked": false,
+         *       "registered_at": "2026-12-01T09:05:00.000Z",
+         *       "sender_name_shown": "Sakura Shop K.K."
+         *     }
+         */
         CollectionPoint: {
             /** @description `web_form`, `email`, `paper`, … */
             channel: string;
@@ -1089,7 +1248,25 @@ export interface components {
             /** @description The sender name shown to the person. */
             sender_name_shown: string;
         };
-        /** @description A page of collection point versions, in registration order. */
+        /**
+         * @description A page of collection point versions, in registration order.
+         * @example {
+         *       "collection_points": [
+         *         {
+         *           "channel": "web_form",
+         *           "content_sha256": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a",
+         *           "content_type": "text/html; charset=utf-8",
+         *           "id": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a",
+         *           "language": "ja",
+         *           "leaf_index": 41,
+         *           "name": "signup",
+         *           "prechecked": false,
+         *           "registered_at": "2026-12-01T09:05:00.000Z",
+         *           "sender_name_shown": "Sakura Shop K.K."
+         *         }
+         *       ]
+         *     }
+         */
         CollectionPointPage: {
             /** @description The versions. */
             collection_points: components["schemas"]["CollectionPoint"][];
@@ -1173,7 +1350,18 @@ export interface components {
         };
         /** @description The live decision, or with `proof=true` the decision with its proof. */
         DecisionAnswer: components["schemas"]["Decision"] | components["schemas"]["ProvenDecision"];
-        /** @description One opt-out's delivery to one webhook: the delivery log. */
+        /**
+         * @description One opt-out's delivery to one webhook: the delivery log.
+         * @example {
+         *       "attempts": 1,
+         *       "created_at": "2026-12-07T10:00:00.120Z",
+         *       "delivered_at": "2026-12-07T10:00:01.000Z",
+         *       "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *       "id": "01939c71-0b1c-7d2e-8f30-415263748596",
+         *       "last_status": 204,
+         *       "status": "delivered"
+         *     }
+         */
         Delivery: {
             /**
              * Format: int32
@@ -1200,14 +1388,36 @@ export interface components {
             /** @description `pending`, `delivered`, `failed` (given up) or `erased`. */
             status: string;
         };
-        /** @description A page of deliveries. */
+        /**
+         * @description A page of deliveries.
+         * @example {
+         *       "deliveries": [
+         *         {
+         *           "attempts": 1,
+         *           "created_at": "2026-12-07T10:00:00.120Z",
+         *           "delivered_at": "2026-12-07T10:00:01.000Z",
+         *           "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *           "id": "01939c71-0b1c-7d2e-8f30-415263748596",
+         *           "last_status": 204,
+         *           "status": "delivered"
+         *         }
+         *       ]
+         *     }
+         */
         DeliveryPage: {
             /** @description Oldest first. */
             deliveries: components["schemas"]["Delivery"][];
             /** @description Pass as `after` for the next page; absent on the last. */
             next_after?: string | null;
         };
-        /** @description The footer a tenant's mail must carry (Art. 4, ordinance Art. 8–9), as text and HTML. */
+        /**
+         * @description The footer a tenant's mail must carry (Art. 4, ordinance Art. 8–9), as text and HTML.
+         * @example {
+         *       "html": "<p>送信者: Sakura Shop K.K.</p>",
+         *       "lang": "ja",
+         *       "text": "送信者: Sakura Shop K.K.\n配信停止: https://shop.example.jp/unsubscribe"
+         *     }
+         */
         DisplayNotice: {
             /** @description HTML footer (a `<div>`; values escaped). */
             html: string;
@@ -1216,7 +1426,14 @@ export interface components {
             /** @description Plain-text footer. */
             text: string;
         };
-        /** @description What an erasure did. */
+        /**
+         * @description What an erasure did.
+         * @example {
+         *       "erased_at": "2027-02-01T09:00:00.000Z",
+         *       "events": 3,
+         *       "leaf_index": 9051
+         *     }
+         */
         Erasure: {
             /** @description When the address, salt and evidence were erased, RFC 3339. */
             erased_at: string;
@@ -1229,7 +1446,36 @@ export interface components {
              */
             leaf_index?: number | null;
         };
-        /** @description Several events, recorded together (all or none). */
+        /**
+         * @description Several events, recorded together (all or none).
+         * @example {
+         *       "events": [
+         *         {
+         *           "collection_point": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a",
+         *           "email": "taro@example.jp",
+         *           "event": "opt_in",
+         *           "method": "web_form",
+         *           "purposes": [
+         *             "newsletter"
+         *           ],
+         *           "received_by": {
+         *             "name": "Sakura Shop K.K.",
+         *             "role": "sender"
+         *           }
+         *         },
+         *         {
+         *           "email": "jiro@example.jp",
+         *           "event": "opt_out",
+         *           "method": "phone",
+         *           "purposes": "all",
+         *           "received_by": {
+         *             "name": "Sakura Shop K.K.",
+         *             "role": "sender"
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
         EventBatch: {
             /** @description 1–1,000 events, appended in this order. */
             events: components["schemas"]["NewEvent"][];
@@ -1320,7 +1566,32 @@ export interface components {
             /** @description The client's user agent. */
             user_agent?: string | null;
         };
-        /** @description A page of a tenant's events. */
+        /**
+         * @description A page of a tenant's events.
+         * @example {
+         *       "events": [
+         *         {
+         *           "basis": "consent",
+         *           "collection_point": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a",
+         *           "email": "taro@example.jp",
+         *           "event": "opt_in",
+         *           "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *           "leaf_index": 812,
+         *           "method": "web_form",
+         *           "occurred_at": "2026-12-07T10:00:00.000Z",
+         *           "purposes": [
+         *             "newsletter"
+         *           ],
+         *           "received_by": {
+         *             "name": "Sakura Shop K.K.",
+         *             "role": "sender"
+         *           },
+         *           "recorded_at": "2026-12-07T10:00:00.120Z"
+         *         }
+         *       ],
+         *       "next_after": 812
+         *     }
+         */
         ExportPage: {
             /** @description Events, oldest first. */
             events: components["schemas"]["EventRecord"][];
@@ -1330,12 +1601,41 @@ export interface components {
              */
             next_after?: number | null;
         };
-        /** @description A health answer. */
+        /**
+         * @description A health answer.
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
         Health: {
             /** @description `ok` or `ready`. */
             status: string;
         };
-        /** @description A subject's events. */
+        /**
+         * @description A subject's events.
+         * @example {
+         *       "events": [
+         *         {
+         *           "basis": "consent",
+         *           "collection_point": "9f2c1a7e5b3d8c6a4e2f0b9d7c5a3e1f9b7d5c3a1e9f7b5d3c1a9e7f5b3d1c9a",
+         *           "email": "taro@example.jp",
+         *           "event": "opt_in",
+         *           "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *           "leaf_index": 812,
+         *           "method": "web_form",
+         *           "occurred_at": "2026-12-07T10:00:00.000Z",
+         *           "purposes": [
+         *             "newsletter"
+         *           ],
+         *           "received_by": {
+         *             "name": "Sakura Shop K.K.",
+         *             "role": "sender"
+         *           },
+         *           "recorded_at": "2026-12-07T10:00:00.120Z"
+         *         }
+         *       ]
+         *     }
+         */
         History: {
             /** @description Oldest first, each with its leaf index and the previous one of the same address. */
             events: components["schemas"]["EventRecord"][];
@@ -1358,7 +1658,14 @@ export interface components {
             /** @description The tenant's `legal_hold` leaves, oldest first, each with its proof. */
             leaves: components["schemas"]["ProvenLeaf"][];
         };
-        /** @description What an import recorded. */
+        /**
+         * @description What an import recorded.
+         * @example {
+         *       "first_leaf_index": 813,
+         *       "imported": 2500,
+         *       "last_leaf_index": 3312
+         *     }
+         */
         ImportSummary: {
             /**
              * Format: int64
@@ -1422,7 +1729,14 @@ export interface components {
             /** @description Its position in the request, from 0. */
             index: number;
         };
-        /** @description A legal hold to put on or lift, and the order it follows (recorded in a `legal_hold` leaf). */
+        /**
+         * @description A legal hold to put on or lift, and the order it follows (recorded in a `legal_hold` leaf).
+         * @example {
+         *       "legal_hold": true,
+         *       "order_date": "2026-12-01",
+         *       "order_reference": "総務省 令和8年12月1日付 措置命令"
+         *     }
+         */
         LegalHold: {
             /** @description True while a measures order (Art. 7) applies: records are then kept one year. */
             legal_hold: boolean;
@@ -1434,14 +1748,37 @@ export interface components {
              */
             order_reference: string;
         };
-        /** @description Links for a campaign, in the order of the request. */
+        /**
+         * @description Links for a campaign, in the order of the request.
+         * @example {
+         *       "links": [
+         *         {
+         *           "email": "taro@example.jp",
+         *           "headers": {
+         *             "List-Unsubscribe": "<https://ledger.example.jp/u/eyJ0IjoiMDE5M…>, <mailto:unsubscribe@ledger.example.jp?subject=eyJ0IjoiMDE5M…>",
+         *             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"
+         *           },
+         *           "mailto": "mailto:unsubscribe@ledger.example.jp?subject=eyJ0IjoiMDE5M…",
+         *           "url": "https://ledger.example.jp/u/eyJ0IjoiMDE5M…"
+         *         }
+         *       ]
+         *     }
+         */
         LinkBatch: {
             /** @description When they stop working (RFC 3339); absent: never. */
             expires_at?: string | null;
             /** @description One per address. */
             links: components["schemas"]["UnsubscribeLink"][];
         };
-        /** @description A request for unsubscribe links. */
+        /**
+         * @description A request for unsubscribe links.
+         * @example {
+         *       "emails": [
+         *         "taro@example.jp"
+         *       ],
+         *       "purpose": "newsletter"
+         *     }
+         */
         LinkRequest: {
             /**
              * @description The recipients (1–10,000). One address for a single link.
@@ -1492,7 +1829,18 @@ export interface components {
          * @enum {string}
          */
         Method: "web_form" | "email" | "paper" | "phone" | "in_person" | "import" | "one_click";
-        /** @description A consent screen, form, mail or paper template to register. */
+        /**
+         * @description A consent screen, form, mail or paper template to register.
+         * @example {
+         *       "channel": "web_form",
+         *       "content": "<label><input type=checkbox name=newsletter> メールマガジンを受け取る</label>",
+         *       "content_type": "text/html; charset=utf-8",
+         *       "language": "ja",
+         *       "name": "signup",
+         *       "prechecked": false,
+         *       "sender_name_shown": "Sakura Shop K.K."
+         *     }
+         */
         NewCollectionPoint: {
             /** @description `web_form`, `email`, `paper`, `phone`, `in_person` or `import`. */
             channel: components["schemas"]["Method"];
@@ -1535,7 +1883,10 @@ export interface components {
             collection_point?: string | null;
             /** @description An opt-in that takes effect only once confirmed (double opt-in). */
             confirmation_required?: boolean;
-            /** @description The address. */
+            /**
+             * @description The address.
+             * @example taro@example.jp
+             */
             email: string;
             /** @description `opt_in`, `opt_out` or `confirm`. */
             event: components["schemas"]["EventKind"];
@@ -1549,12 +1900,36 @@ export interface components {
             /** @description Who received it. */
             received_by: components["schemas"]["Receiver"];
         };
-        /** @description Origins for a new publishable key. */
+        /**
+         * @description Origins for a new publishable key.
+         * @example {
+         *       "origins": [
+         *         "https://shop.example.jp"
+         *       ]
+         *     }
+         */
         NewPublishableKey: {
             /** @description Origins of the pages that may use it, e.g. `https://shop.example.jp`. */
             origins: string[];
         };
-        /** @description A tenant to create. */
+        /**
+         * @description A tenant to create.
+         * @example {
+         *       "complaint_contact": "support@shop.example.jp",
+         *       "default_language": "ja",
+         *       "legal_name": "Sakura Shop K.K.",
+         *       "name": "sakura-shop",
+         *       "optout_contact": "https://shop.example.jp/unsubscribe",
+         *       "postal_address": "1-2-3 Chiyoda, Chiyoda-ku, Tokyo 100-0001",
+         *       "purposes": [
+         *         {
+         *           "description": "Monthly newsletter",
+         *           "label_ja": "メールマガジン",
+         *           "purpose": "newsletter"
+         *         }
+         *       ]
+         *     }
+         */
         NewTenant: {
             /** @description Contact for complaints. */
             complaint_contact?: string | null;
@@ -1758,7 +2133,21 @@ export interface components {
             /** @description Its tenant. */
             tenant: string;
         };
-        /** @description A page of a tenant's publishable keys, oldest first. */
+        /**
+         * @description A page of a tenant's publishable keys, oldest first.
+         * @example {
+         *       "keys": [
+         *         {
+         *           "created_at": "2026-12-07T10:00:00.000Z",
+         *           "key": "pk_3q2-7wAAQSkZJRgABAQEAYABg",
+         *           "origins": [
+         *             "https://shop.example.jp"
+         *           ],
+         *           "tenant": "01939c6e-5f10-7a2b-8c3d-4e5f60718293"
+         *         }
+         *       ]
+         *     }
+         */
         PublishableKeyPage: {
             /** @description The keys, revoked ones too. */
             keys: components["schemas"]["PublishableKey"][];
@@ -1813,12 +2202,34 @@ export interface components {
          * @enum {string}
          */
         ReceiverRole: "sender" | "commissioning_party";
-        /** @description The events of a batch, in order. */
+        /**
+         * @description The events of a batch, in order.
+         * @example {
+         *       "events": [
+         *         {
+         *           "effective": true,
+         *           "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *           "leaf_hash": "q1vN3m4b0c2YQ7o9dXkqZr0rjM3s8m1yQe7xWcL2kpA=",
+         *           "leaf_index": 812,
+         *           "recorded_at": "2026-12-07T10:00:00.120Z"
+         *         }
+         *       ]
+         *     }
+         */
         RecordedBatch: {
             /** @description One per submitted event. */
             events: components["schemas"]["RecordedEvent"][];
         };
-        /** @description An event recorded in the log. */
+        /**
+         * @description An event recorded in the log.
+         * @example {
+         *       "effective": true,
+         *       "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *       "leaf_hash": "q1vN3m4b0c2YQ7o9dXkqZr0rjM3s8m1yQe7xWcL2kpA=",
+         *       "leaf_index": 812,
+         *       "recorded_at": "2026-12-07T10:00:00.120Z"
+         *     }
+         */
         RecordedEvent: {
             /**
              * @description For an opt-in with `confirmation_required`: the link to mail to the person. Opening it shows
@@ -1857,7 +2268,18 @@ export interface components {
             /** @description The regulator (its token's subject). */
             regulator: string;
         };
-        /** @description The recorded regulator reads of a tenant, newest first. */
+        /**
+         * @description The recorded regulator reads of a tenant, newest first.
+         * @example {
+         *       "reads": [
+         *         {
+         *           "operation": "evidence",
+         *           "read_at": "2026-12-07T11:00:00.000Z",
+         *           "regulator": "officer-tanaka"
+         *         }
+         *       ]
+         *     }
+         */
         RegulatorReads: {
             /** @description Reads, newest first. */
             reads: components["schemas"]["RegulatorRead"][];
@@ -1897,7 +2319,18 @@ export interface components {
              */
             overlap_hours?: number | null;
         };
-        /** @description A signup from a browser form, with a publishable key: always a pending opt-in. */
+        /**
+         * @description A signup from a browser form, with a publishable key: always a pending opt-in.
+         * @example {
+         *       "consent_text": "メールマガジンを受け取る",
+         *       "email": "taro@example.jp",
+         *       "language": "ja",
+         *       "prechecked": false,
+         *       "purposes": [
+         *         "newsletter"
+         *       ]
+         *     }
+         */
         Signup: {
             /**
              * @description The exact consent text the person saw (it becomes a collection point version, named
@@ -1913,7 +2346,14 @@ export interface components {
             /** @description The purposes ticked. */
             purposes: string[];
         };
-        /** @description What a signup recorded (the confirmation link goes to the person's mailbox, not the page). */
+        /**
+         * @description What a signup recorded (the confirmation link goes to the person's mailbox, not the page).
+         * @example {
+         *       "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *       "leaf_index": 812,
+         *       "status": "pending"
+         *     }
+         */
         SignupRecorded: {
             /** @description Event id. */
             event_id: string;
@@ -1928,6 +2368,25 @@ export interface components {
         /**
          * @description Changes to the suppression list since a cursor: each address and purpose that events after
          *     it touched, with its suppression as of now (apply each as a set, not an add).
+         * @example {
+         *       "changes": [
+         *         {
+         *           "email": "taro@example.jp",
+         *           "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *           "leaf_index": 812,
+         *           "purpose": "newsletter",
+         *           "reason": "one_click",
+         *           "refused_at": "2026-12-07T10:00:00.000Z",
+         *           "scope": "all",
+         *           "source": {
+         *             "name": "Sakura Shop K.K.",
+         *             "role": "sender"
+         *           },
+         *           "suppressed": true
+         *         }
+         *       ],
+         *       "resume_since": 812
+         *     }
          */
         SuppressionChanges: {
             /** @description In the order of their latest event. */
@@ -1989,7 +2448,32 @@ export interface components {
             /** @description Whether it must not be mailed for the purpose. */
             suppressed: boolean;
         };
-        /** @description A page of the suppression list. */
+        /**
+         * @description A page of the suppression list.
+         * @example {
+         *       "addresses": [
+         *         "taro@example.jp"
+         *       ],
+         *       "entries": [
+         *         {
+         *           "email": "taro@example.jp",
+         *           "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *           "leaf_index": 812,
+         *           "purpose": "newsletter",
+         *           "reason": "one_click",
+         *           "refused_at": "2026-12-07T10:00:00.000Z",
+         *           "scope": "all",
+         *           "source": {
+         *             "name": "Sakura Shop K.K.",
+         *             "role": "sender"
+         *           },
+         *           "suppressed": true
+         *         }
+         *       ],
+         *       "erased": [],
+         *       "purpose": "newsletter"
+         *     }
+         */
         SuppressionPage: {
             /** @description Addresses that must not be mailed for it (they refused), normalised. */
             addresses: string[];
@@ -2006,7 +2490,28 @@ export interface components {
             /** @description The purpose. */
             purpose: string;
         };
-        /** @description A tenant. */
+        /**
+         * @description A tenant.
+         * @example {
+         *       "complaint_contact": "support@shop.example.jp",
+         *       "created_at": "2026-12-01T09:00:00.000Z",
+         *       "default_language": "ja",
+         *       "id": "01939c6e-5f10-7a2b-8c3d-4e5f60718293",
+         *       "legal_hold": false,
+         *       "legal_name": "Sakura Shop K.K.",
+         *       "name": "sakura-shop",
+         *       "optout_contact": "https://shop.example.jp/unsubscribe",
+         *       "postal_address": "1-2-3 Chiyoda, Chiyoda-ku, Tokyo 100-0001",
+         *       "purposes": [
+         *         {
+         *           "description": "Monthly newsletter",
+         *           "label_en": "Newsletter",
+         *           "label_ja": "メールマガジン",
+         *           "purpose": "newsletter"
+         *         }
+         *       ]
+         *     }
+         */
         Tenant: {
             /** @description Complaint contact. */
             complaint_contact?: string | null;
@@ -2043,14 +2548,45 @@ export interface components {
              */
             purposes?: components["schemas"]["PurposeLabel"][];
         };
-        /** @description A page of tenants, oldest first. */
+        /**
+         * @description A page of tenants, oldest first.
+         * @example {
+         *       "tenants": [
+         *         {
+         *           "complaint_contact": "support@shop.example.jp",
+         *           "created_at": "2026-12-01T09:00:00.000Z",
+         *           "default_language": "ja",
+         *           "id": "01939c6e-5f10-7a2b-8c3d-4e5f60718293",
+         *           "legal_hold": false,
+         *           "legal_name": "Sakura Shop K.K.",
+         *           "name": "sakura-shop",
+         *           "optout_contact": "https://shop.example.jp/unsubscribe",
+         *           "postal_address": "1-2-3 Chiyoda, Chiyoda-ku, Tokyo 100-0001",
+         *           "purposes": [
+         *             {
+         *               "description": "Monthly newsletter",
+         *               "label_en": "Newsletter",
+         *               "label_ja": "メールマガジン",
+         *               "purpose": "newsletter"
+         *             }
+         *           ]
+         *         }
+         *       ]
+         *     }
+         */
         TenantPage: {
             /** @description Pass as `after` for the next page; absent on the last. */
             next_after?: string | null;
             /** @description The tenants. */
             tenants: components["schemas"]["Tenant"][];
         };
-        /** @description Changes to a tenant's display profile: each field given replaces the stored one. */
+        /**
+         * @description Changes to a tenant's display profile: each field given replaces the stored one.
+         * @example {
+         *       "optout_contact": "https://shop.example.jp/unsubscribe",
+         *       "postal_address": "1-2-3 Chiyoda, Chiyoda-ku, Tokyo 100-0001"
+         *     }
+         */
         TenantProfile: {
             /** @description Contact for complaints. */
             complaint_contact?: string | null;
@@ -2073,7 +2609,23 @@ export interface components {
             /** @description 送信責任者, when it is not the sender itself (ordinance Art. 8–9); `""` removes it. */
             responsible_party?: string | null;
         };
-        /** @description A page of tokens, oldest first. */
+        /**
+         * @description A page of tokens, oldest first.
+         * @example {
+         *       "tokens": [
+         *         {
+         *           "created_at": "2026-12-07T10:00:00.000Z",
+         *           "created_by": "ops",
+         *           "expires_at": "2027-01-06T10:00:00.000Z",
+         *           "id": "tok_019af3c2b1e4a1b2c3d4e5f60718",
+         *           "name": "newsletter-mailer",
+         *           "role": "sender",
+         *           "status": "active",
+         *           "tenant": "01939c6e-5f10-7a2b-8c3d-4e5f60718293"
+         *         }
+         *       ]
+         *     }
+         */
         TokenPage: {
             /** @description Pass as `after` for the next page; absent on the last. */
             next_after?: string | null;
@@ -2091,7 +2643,15 @@ export interface components {
             /** @description Opens the unsubscribe page (GET) and takes RFC 8058 one-click (POST). */
             url: string;
         };
-        /** @description The result of an unsubscribe. */
+        /**
+         * @description The result of an unsubscribe.
+         * @example {
+         *       "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+         *       "leaf_index": 812,
+         *       "since": "2026-12-07T10:00:00.120Z",
+         *       "unsubscribed": true
+         *     }
+         */
         Unsubscribed: {
             /** @description The opt-out recorded now; absent when it was stopped already (nothing recorded). */
             event_id?: string | null;
@@ -2138,7 +2698,21 @@ export interface components {
          * @enum {string}
          */
         WebhookEvent: "opt_out" | "opt_in" | "pending_opt_in" | "confirmation";
-        /** @description A page of webhooks. */
+        /**
+         * @description A page of webhooks.
+         * @example {
+         *       "webhooks": [
+         *         {
+         *           "created_at": "2026-12-07T10:00:00.000Z",
+         *           "events": [
+         *             "opt_out"
+         *           ],
+         *           "id": "01939c6f-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+         *           "url": "https://mailer.example.jp/hooks/consent"
+         *         }
+         *       ]
+         *     }
+         */
         WebhookPage: {
             /** @description Pass as `after` for the next page; absent on the last. */
             next_after?: string | null;
@@ -2200,6 +2774,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2209,6 +2791,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2218,6 +2808,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2244,6 +2842,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example <!doctype html><html lang="ja">…</html> */
                     "text/html": string;
                 };
             };
@@ -2262,6 +2861,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2288,6 +2895,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example <!doctype html><html lang="ja">…</html> */
                     "text/html": string;
                 };
             };
@@ -2335,6 +2943,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2344,6 +2960,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2379,6 +3003,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2388,6 +3020,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2417,6 +3057,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2426,6 +3074,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2461,6 +3117,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2470,6 +3134,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2479,6 +3151,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2488,6 +3168,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2514,6 +3202,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example <!doctype html><html lang="ja">…</html> */
                     "text/html": string;
                 };
             };
@@ -2523,6 +3212,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2541,6 +3238,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2562,6 +3267,7 @@ export interface operations {
         /** @description `List-Unsubscribe=One-Click` (RFC 8058), or the page's `scope=purpose|all` */
         requestBody: {
             content: {
+                /** @example List-Unsubscribe=One-Click */
                 "application/x-www-form-urlencoded": string;
             };
         };
@@ -2581,6 +3287,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2590,6 +3304,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2599,6 +3321,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2608,6 +3338,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "too many requests: retry in 1 s",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2617,6 +3355,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2651,6 +3397,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2660,6 +3414,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2669,6 +3431,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2678,6 +3448,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2687,6 +3465,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2696,6 +3482,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2733,6 +3527,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2742,6 +3544,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2751,6 +3561,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2760,6 +3578,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2769,6 +3595,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2778,6 +3612,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2816,6 +3658,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2825,6 +3675,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2834,6 +3692,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2843,6 +3709,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2852,6 +3726,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2861,6 +3743,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2903,6 +3793,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2912,6 +3810,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2921,6 +3827,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2930,6 +3844,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2939,6 +3861,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2948,6 +3878,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2957,6 +3895,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2992,6 +3938,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3001,6 +3955,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3010,6 +3972,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3019,6 +3989,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3028,6 +4006,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3037,6 +4023,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3069,6 +4063,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3078,6 +4080,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3087,6 +4097,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3096,6 +4114,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3105,6 +4131,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3114,6 +4148,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3148,6 +4190,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "basis": "consent",
+                     *       "event_id": "01939c70-2a4b-7c5d-9e6f-708192a3b4c5",
+                     *       "leaf_index": 812,
+                     *       "may_send": true,
+                     *       "since": "2026-12-07T10:00:00.120Z",
+                     *       "status": "granted"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DecisionAnswer"];
                 };
             };
@@ -3157,6 +4209,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3166,6 +4226,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3175,6 +4243,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3184,6 +4260,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3193,6 +4277,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3202,6 +4294,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3238,6 +4338,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3247,6 +4355,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3256,6 +4372,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3265,6 +4389,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3274,6 +4406,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3283,6 +4423,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3292,6 +4440,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3330,6 +4486,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3339,6 +4503,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3348,6 +4520,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3357,6 +4537,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3366,6 +4554,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3375,6 +4571,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3411,6 +4615,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3420,6 +4632,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3429,6 +4649,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3438,6 +4666,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3447,6 +4683,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this Idempotency-Key was used with a different request",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "/problems/conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3456,6 +4700,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3465,6 +4717,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3474,6 +4734,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3515,6 +4783,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3524,6 +4800,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3533,6 +4817,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3542,6 +4834,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3551,6 +4851,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3560,6 +4868,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3596,6 +4912,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3605,6 +4929,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3614,6 +4946,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3623,6 +4963,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3632,6 +4980,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this Idempotency-Key was used with a different request",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "/problems/conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3641,6 +4997,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3650,6 +5014,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3659,6 +5031,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3684,6 +5064,7 @@ export interface operations {
         /** @description JSON Lines (format=jsonl), or CSV with a header row (format=csv); any content type is accepted */
         requestBody: {
             content: {
+                /** @example {"event": "opt_in", "email": "taro@example.jp", "purposes": ["newsletter"], "method": "paper", "received_by": {"role": "sender", "name": "Sakura Shop K.K."}, "occurred_at": "2021-04-01T10:00:00+09:00"} */
                 "text/plain": string;
             };
         };
@@ -3703,6 +5084,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3712,6 +5101,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3721,6 +5118,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3730,6 +5135,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3739,6 +5152,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this Idempotency-Key was used with a different request",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "/problems/conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3748,6 +5169,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3757,6 +5186,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3766,6 +5203,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3805,6 +5250,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3814,6 +5267,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3823,6 +5284,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3832,6 +5301,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3841,6 +5318,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3850,6 +5335,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3887,6 +5380,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3896,6 +5397,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3905,6 +5414,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3914,6 +5431,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3923,6 +5448,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3955,6 +5488,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3964,6 +5505,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3973,6 +5522,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3982,6 +5539,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3991,6 +5556,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4025,6 +5598,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4034,6 +5615,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4043,6 +5632,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4052,6 +5649,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4061,6 +5666,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4097,6 +5710,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4106,6 +5727,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4115,6 +5744,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4124,6 +5761,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4133,6 +5778,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4163,6 +5816,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4172,6 +5833,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4181,6 +5850,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4190,6 +5867,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4199,6 +5884,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4235,6 +5928,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4244,6 +5945,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4253,6 +5962,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4262,6 +5979,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4271,6 +5996,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4280,6 +6013,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4313,6 +6054,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4322,6 +6071,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4331,6 +6088,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4340,6 +6105,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4349,6 +6122,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4358,6 +6139,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4367,6 +6156,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4397,6 +6194,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4406,6 +6211,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4415,6 +6228,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4424,6 +6245,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4433,6 +6262,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4442,6 +6279,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4481,6 +6326,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4490,6 +6343,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4499,6 +6360,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4508,6 +6377,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this Idempotency-Key was used with a different request",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "/problems/conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4517,6 +6394,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4526,6 +6411,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4535,6 +6428,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "too many requests: retry in 1 s",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4544,6 +6445,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4574,6 +6483,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4583,6 +6500,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4615,6 +6540,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4624,6 +6557,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4633,6 +6574,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4642,6 +6591,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4651,6 +6608,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this Idempotency-Key was used with a different request",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "/problems/conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4660,6 +6625,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4669,6 +6642,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4703,6 +6684,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4712,6 +6701,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4721,6 +6718,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4730,6 +6735,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4739,6 +6752,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4748,6 +6769,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4793,6 +6822,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4802,6 +6839,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4811,6 +6856,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4820,6 +6873,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4829,6 +6890,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4838,6 +6907,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4880,6 +6957,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4889,6 +6974,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4898,6 +6991,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4907,6 +7008,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4916,6 +7025,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4925,6 +7042,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4959,6 +7084,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4968,6 +7101,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4977,6 +7118,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4986,6 +7135,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4995,6 +7152,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5004,6 +7169,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5037,6 +7210,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5046,6 +7227,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5055,6 +7244,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5064,6 +7261,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5073,6 +7278,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5082,6 +7295,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5091,6 +7312,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5123,6 +7352,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5132,6 +7369,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5141,6 +7386,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5150,6 +7403,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5159,6 +7420,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5168,6 +7437,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5204,6 +7481,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5213,6 +7498,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5222,6 +7515,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5231,6 +7532,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5240,6 +7549,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5249,6 +7566,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5258,6 +7583,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5294,6 +7627,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5303,6 +7644,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5312,6 +7661,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5321,6 +7678,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5330,6 +7695,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5339,6 +7712,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5348,6 +7729,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5384,6 +7773,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5393,6 +7790,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5402,6 +7807,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5411,6 +7824,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5420,6 +7841,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5429,6 +7858,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5475,6 +7912,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5484,6 +7929,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5493,6 +7946,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5502,6 +7963,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5511,6 +7980,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5520,6 +7997,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5529,6 +8014,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5561,6 +8054,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5570,6 +8071,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5579,6 +8088,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5588,6 +8105,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5597,6 +8122,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5606,6 +8139,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5639,6 +8180,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5648,6 +8197,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5657,6 +8214,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5666,6 +8231,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5675,6 +8248,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5684,6 +8265,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5693,6 +8282,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5708,6 +8305,14 @@ export interface operations {
         /** @description The raw message (any content type is taken, `message/rfc822` included) */
         requestBody: {
             content: {
+                /**
+                 * @example From: taro@example.jp
+                 *     To: unsubscribe@ledger.example.jp
+                 *     Subject: eyJ0IjoiMDE5M…
+                 *     Message-ID: <a1b2@example.jp>
+                 *
+                 *     unsubscribe
+                 */
                 "text/plain": string;
             };
         };
@@ -5727,6 +8332,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5736,6 +8349,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5745,6 +8366,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5754,6 +8383,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5763,6 +8400,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5772,6 +8417,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5781,6 +8434,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5815,6 +8476,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5824,6 +8493,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5833,6 +8510,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5842,6 +8527,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5851,6 +8544,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5860,6 +8561,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5893,6 +8602,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5902,6 +8619,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5911,6 +8636,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5920,6 +8653,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5929,6 +8670,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this Idempotency-Key was used with a different request",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "/problems/conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5938,6 +8687,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5947,6 +8704,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5956,6 +8721,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5986,6 +8759,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5995,6 +8776,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6004,6 +8793,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6013,6 +8810,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6022,6 +8827,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6031,6 +8844,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6068,6 +8889,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6077,6 +8906,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6086,6 +8923,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6095,6 +8940,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6104,6 +8957,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6113,6 +8974,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6149,6 +9018,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6158,6 +9035,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6167,6 +9052,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6176,6 +9069,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6185,6 +9086,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the body is larger than 2 MiB",
+                     *       "status": 413,
+                     *       "title": "Payload too large",
+                     *       "type": "/problems/too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6194,6 +9103,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6203,6 +9120,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6235,6 +9160,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6244,6 +9177,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6253,6 +9194,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6262,6 +9211,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6271,6 +9228,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6280,6 +9245,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
