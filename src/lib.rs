@@ -45,6 +45,15 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, String> {
     }
 }
 
+/// A string cursor as given (`after`), checked to be one of ours; or why not.
+pub fn checked_cursor(after: Option<&str>) -> Result<&str, String> {
+    match after {
+        None => Ok(""),
+        Some(a) if consent::plain_id(a) => Ok(a),
+        Some(_) => Err("after: pass the next_after of the previous page".into()),
+    }
+}
+
 /// The cursor of the page after `rows` (fetched with `limit`): the last row's key when the page
 /// is full, since more may follow; none on a shorter, last page.
 pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> String) -> Option<String> {

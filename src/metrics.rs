@@ -128,9 +128,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
+/// The methods counted by name; any other (a client may send any token) is `other`, so no
+/// client can make series without end.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
 /// An HTTP request answered: its route pattern (`unmatched` for none), method and status.
 pub fn request(route: &str, method: &str, status: u16, took: Duration) {
     let m = &*METRICS;
+    let method = METHODS.iter().find(|m| **m == method).unwrap_or(&"other");
     m.requests
         .get_or_create(&RequestLabels {
             route: route.to_string(),
@@ -208,5 +213,17 @@ mod tests {
             assert!(text.contains(line), "{line} in:\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn unknown_methods_are_one_series() {
+        request("/x", "BREW", 405, Duration::from_millis(1));
+        request("/x", "FROB", 405, Duration::from_millis(1));
+        let text = render(0);
+        assert!(
+            text.contains("route=\"/x\",method=\"other\",status=\"405\"} 2"),
+            "{text}"
+        );
+        assert!(!text.contains("BREW"));
     }
 }

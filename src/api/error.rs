@@ -272,6 +272,7 @@ impl From<AuthError> for ApiError {
             AuthError::Missing | AuthError::Invalid(_) => Self::Unauthorized(e.to_string()),
             AuthError::BadRequest(m) => Self::BadRequest(m),
             AuthError::Unacceptable(m) => Self::Invalid(m),
+            AuthError::Internal(m) => Self::Internal(m),
             AuthError::Forbidden(m) => Self::Forbidden(m),
             AuthError::NotFound(m) => Self::NotFound(m),
             AuthError::Store(e) => Self::from_store(e),

@@ -32,13 +32,17 @@ pub async fn healthz() -> HttpResponse {
 /// The service's metrics in the Prometheus text exposition format (OpenMetrics 1.0): requests
 /// by route and status and their latency, sequencer batches and commit time, the lag from an
 /// acknowledgement to its checkpoint, webhook backlog and failures, database pool waits. Counts
-/// only, no personal data; open like `/healthz` (restrict it at the proxy if wanted).
-#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+/// only, no personal data; readable as the log is (`log_read_access`: public, or any valid
+/// token where the operator hides volumes).
+#[utoipa::path(get, path = "/metrics", tag = "health", security((), ("bearer" = [])), responses(
     (status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String,
      example = "# HELP consent_ledger_log_tree_size Leaves in the latest checkpoint this process published.\n# TYPE consent_ledger_log_tree_size gauge\nconsent_ledger_log_tree_size 812\n# EOF\n"),
     (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json")))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    _reader: super::access::LogReader,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let backlog = super::short_query(&state.store, move || {
         store.read(|r| Ok::<_, LogError>(r.pending_delivery_count()?))

@@ -62,11 +62,12 @@ pub async fn request_id(
         status,
         took,
     );
-    // The access log: the path only (query strings will carry addresses, never logged).
+    // The access log: the route's pattern, not the path (recipients' links carry capabilities in
+    // theirs, query strings carry addresses); an unmatched path as it came (it reached nothing).
     tracing::info!(
         target: "consent_ledger::access",
         method = %method,
-        path = %res.request().path(),
+        path = %route.as_deref().unwrap_or(res.request().path()),
         status,
         duration_ms = took.as_secs_f64() * 1000.0,
         request_id = %id.to_str().unwrap_or_default(),

@@ -141,6 +141,9 @@ pub enum AuthError {
     /// No such token (or not one the caller may see).
     #[error("{0}")]
     NotFound(String),
+    /// The service failed (no randomness, a bad stored key): not the caller's doing.
+    #[error("{0}")]
+    Internal(String),
     /// The key store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -161,7 +164,7 @@ struct Key {
 fn key_from_seed(kid: String, seed: &[u8]) -> Result<Key, AuthError> {
     let seed: [u8; 32] = seed
         .try_into()
-        .map_err(|_| AuthError::Invalid("a stored key is not 32 bytes".into()))?;
+        .map_err(|_| AuthError::Internal("a stored key is not 32 bytes".into()))?;
     let public = SigningKey::from_bytes(&seed).verifying_key();
     let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
     pkcs8.extend_from_slice(&seed);
@@ -248,18 +251,19 @@ impl Authority {
         subject: &str,
         ttl: Duration,
     ) -> Result<String, AuthError> {
-        self.mint(role, tenant, subject, "operator", ttl)
+        self.mint(role, tenant, subject, None, ttl)
             .map(|(secret, _)| secret)
     }
 
-    /// Issues a token named `name` and records its row (`created_by` says who asked); returns
-    /// the secret, which is stored nowhere, and the row.
+    /// Issues a token named `name` and records its row; returns the secret, which is stored
+    /// nowhere, and the row. Issued by the token `parent` (an API call), it lives no longer than
+    /// that token and is revoked with it; without one it is the operator's.
     pub fn mint(
         &self,
         role: Role,
         tenant: Option<&str>,
         name: &str,
-        created_by: &str,
+        parent: Option<&str>,
         ttl: Duration,
     ) -> Result<(String, ApiTokenRow), AuthError> {
         match (role, tenant) {
@@ -288,17 +292,25 @@ impl Authority {
         }
         let now_ms = crate::now_millis();
         let now = (now_ms / 1000) as u64;
-        let exp = now.saturating_add(ttl.as_secs());
+        let mut exp = now.saturating_add(ttl.as_secs());
+        if let Some(parent) = parent {
+            let row = self
+                .store
+                .read(|r| Ok::<_, AuthError>(r.api_token(parent)?))?
+                .ok_or_else(|| AuthError::Invalid("the issuing token has no record".into()))?;
+            exp = exp.min((row.expires_at / 1000).max(0) as u64);
+        }
         let row = ApiTokenRow {
             id: new_token_id(now_ms)?,
             name: name.to_string(),
             role: role.as_str().to_string(),
             tenant_id: tenant.map(str::to_string),
-            created_by: created_by.to_string(),
+            created_by: parent.unwrap_or("operator").to_string(),
             // The token's own times (whole seconds), so the row says what the token says.
             created_at: (now as i64) * 1000,
             expires_at: (exp as i64).saturating_mul(1000),
             revoked_at: None,
+            parent_id: parent.map(str::to_string),
         };
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -321,7 +333,7 @@ impl Authority {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
         let secret = jsonwebtoken::encode(&header, &claims, &key.encoding)
-            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+            .map_err(|e| AuthError::Internal(format!("signing a token: {e}")))?;
         // Recorded before the secret is handed out: a token without its row would be refused.
         self.store
             .write(|r: &mut Repo<'_>| Ok::<_, AuthError>(r.insert_api_token(&row)?))?;
@@ -512,7 +524,7 @@ fn insert_new_key(r: &mut Repo<'_>) -> Result<String, AuthError> {
     let mut id = [0u8; 9];
     getrandom::fill(&mut seed)
         .and_then(|_| getrandom::fill(&mut id))
-        .map_err(|e| AuthError::Invalid(format!("no randomness: {e}")))?;
+        .map_err(|e| AuthError::Internal(format!("no randomness: {e}")))?;
     let kid = B64URL.encode(id);
     // Strictly after every active key, so "newest" is well defined even within one millisecond.
     let after_latest = r
@@ -529,7 +541,7 @@ fn insert_new_key(r: &mut Repo<'_>) -> Result<String, AuthError> {
 /// 64 random bits.
 fn new_token_id(now_ms: i64) -> Result<String, AuthError> {
     let mut random = [0u8; 8];
-    getrandom::fill(&mut random).map_err(|e| AuthError::Invalid(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut random).map_err(|e| AuthError::Internal(format!("no randomness: {e}")))?;
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     Ok(format!("tok_{:012x}{hex}", now_ms.max(0)))
 }

@@ -170,7 +170,9 @@ pub fn issue(
         )));
     }
     let ttl = Duration::from_secs(u64::from(days) * 86_400);
-    let (secret, row) = authority.mint(role, tenant.as_deref(), name, &by.subject, ttl)?;
+    // A token from before rows existed (no id) issues tokens of the operator's kind.
+    let (secret, row) =
+        authority.mint(role, tenant.as_deref(), name, by.token_id.as_deref(), ttl)?;
     Ok(IssuedToken {
         token: view(row, crate::now_millis()),
         secret,
@@ -187,6 +189,16 @@ pub fn list(
 ) -> Result<TokenPage, AuthError> {
     let tenant = scope(by, tenant)?;
     let limit = crate::page_limit(limit).map_err(AuthError::Unacceptable)?;
+    if after
+        .into_iter()
+        .chain(tenant.as_deref())
+        .any(|v| !crate::consent::plain_id(v))
+    {
+        return Err(AuthError::BadRequest(
+            "after and tenant are ids: pass the next_after of the previous page, a tenant's id"
+                .into(),
+        ));
+    }
     let rows = authority.store().read(|r: &mut Repo<'_>| {
         Ok::<_, AuthError>(r.api_tokens(tenant.as_deref(), after, limit)?)
     })?;
@@ -202,6 +214,9 @@ pub fn list(
 /// a revoked token changes nothing and answers the same.
 pub fn revoke(authority: &Authority, by: &Principal, id: &str) -> Result<ApiToken, AuthError> {
     let tenant = scope(by, None)?;
+    if !crate::consent::plain_id(id) {
+        return Err(AuthError::NotFound(format!("no token {id:?}")));
+    }
     let row = authority.store().write(|r: &mut Repo<'_>| {
         let Some(row) = r.api_token(id)? else {
             return Ok(None);
@@ -209,7 +224,13 @@ pub fn revoke(authority: &Authority, by: &Principal, id: &str) -> Result<ApiToke
         if tenant.is_some() && row.tenant_id != tenant {
             return Ok(None);
         }
-        r.revoke_api_token(id, crate::now_millis())?;
+        let now = crate::now_millis();
+        r.revoke_api_token(id, now)?;
+        // The tokens it issued, and theirs, end with it.
+        let mut parents = vec![id.to_string()];
+        while !parents.is_empty() {
+            parents = r.revoke_children(&parents, now)?;
+        }
         Ok::<_, AuthError>(r.api_token(id)?)
     })?;
     let row = row.ok_or_else(|| AuthError::NotFound(format!("no token {id:?}")))?;
@@ -262,6 +283,7 @@ mod tests {
             created_at: 0,
             expires_at,
             revoked_at,
+            parent_id: None,
         };
         assert_eq!(view(row(10, None), 5).status, "active");
         assert_eq!(view(row(10, None), 10).status, "expired");

@@ -201,7 +201,7 @@ pub fn prepare_import(
 }
 
 /// A cell a spreadsheet will not evaluate: one that would start a formula gets a leading `'`.
-fn inert(cell: String) -> String {
+pub(crate) fn inert(cell: String) -> String {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
         _ => cell,

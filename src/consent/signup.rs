@@ -68,6 +68,7 @@ pub fn publishable_keys(
         Some(cursor) => cursor
             .split_once('.')
             .and_then(|(at, key)| Some((at.parse().ok()?, key)))
+            .filter(|(_, key)| plain_id(key))
             .ok_or_else(|| {
                 DomainError::Invalid("after: pass the next_after of the previous page".into())
             })?,

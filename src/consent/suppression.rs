@@ -165,6 +165,7 @@ pub fn suppression_changes(
             .flatten();
         // The latest event of each subject and purpose in the page, in leaf order.
         let mut touched: Vec<(String, String)> = Vec::new();
+        let mut position: HashMap<(String, String), usize> = HashMap::new();
         let mut addresses: HashMap<String, Option<String>> = HashMap::new();
         for (event, address) in &page {
             let purposes: Vec<String> = match serde_json::from_str::<Purposes>(&event.purposes) {
@@ -173,20 +174,32 @@ pub fn suppression_changes(
             };
             for p in purposes.into_iter().filter(|p| wanted.contains(p)) {
                 let key = (event.subject_id.clone(), p);
-                touched.retain(|k| k != &key);
+                position.insert(key.clone(), touched.len());
                 touched.push(key);
             }
             addresses.insert(event.subject_id.clone(), address.clone());
         }
+        // Each key once, where its latest event put it.
+        let touched: Vec<(String, String)> = touched
+            .into_iter()
+            .enumerate()
+            .filter(|(i, key)| position.get(key) == Some(i))
+            .map(|(_, key)| key)
+            .collect();
         let ids: Vec<String> = addresses.keys().cloned().collect();
         let mut all_purposes = wanted.clone();
         all_purposes.push(ALL.to_string());
         let states = states(r, &ids, &all_purposes)?;
-        let labels: HashMap<String, Vec<u8>> = ids
+        let mut labels: HashMap<String, Vec<u8>> = HashMap::new();
+        for id in ids
             .iter()
             .filter(|id| addresses.get(*id).is_some_and(Option::is_none))
-            .filter_map(|id| Some((id.clone(), r.subject(id).ok()??.commitment)))
-            .collect();
+        {
+            let subject = r
+                .subject(id)?
+                .ok_or_else(|| DomainError::NotFound(format!("subject {id:?} is gone")))?;
+            labels.insert(id.clone(), subject.commitment);
+        }
         let refusals: Vec<Option<(PurposeState, bool)>> = touched
             .iter()
             .map(|(id, p)| {
@@ -223,7 +236,8 @@ pub fn suppression_changes(
     })
 }
 
-/// Entries as CSV: a header row, then one row per entry, every cell quoted.
+/// Entries as CSV: a header row, then one row per entry, every cell quoted; no cell starts a
+/// formula (as in the export).
 pub fn suppression_csv(entries: &[SuppressionEntry]) -> String {
     let mut writer = csv::WriterBuilder::new()
         .quote_style(csv::QuoteStyle::Always)
@@ -263,7 +277,9 @@ pub fn suppression_csv(entries: &[SuppressionEntry]) -> String {
             e.event_id.clone().unwrap_or_default(),
             e.leaf_index.map(|i| i.to_string()).unwrap_or_default(),
         ];
-        writer.write_record(row).expect("writes to memory");
+        writer
+            .write_record(row.map(super::import::inert))
+            .expect("writes to memory");
     }
     String::from_utf8(writer.into_inner().expect("flushes to memory")).expect("UTF-8 in, UTF-8 out")
 }

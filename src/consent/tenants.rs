@@ -135,7 +135,8 @@ pub fn tenants(
 ) -> Result<TenantPage, DomainError> {
     let limit = crate::page_limit(limit).map_err(DomainError::Invalid)?;
     store.read(|r| {
-        let rows = r.tenants_after(after.unwrap_or(""), limit)?;
+        let after = crate::checked_cursor(after).map_err(DomainError::Malformed)?;
+        let rows = r.tenants_after(after, limit)?;
         let next_after = crate::next_cursor(&rows, limit, |t| t.id.clone());
         let tenants = rows
             .into_iter()

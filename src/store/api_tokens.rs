@@ -18,7 +18,7 @@ pub struct ApiTokenRow {
     pub role: String,
     /// The tenant of a sender token.
     pub tenant_id: Option<String>,
-    /// Who issued it (a token's subject, or `cli`).
+    /// Who issued it: the issuing token's id, or `operator` (the command line).
     pub created_by: String,
     /// Unix ms.
     pub created_at: i64,
@@ -26,6 +26,8 @@ pub struct ApiTokenRow {
     pub expires_at: i64,
     /// Unix ms, once revoked.
     pub revoked_at: Option<i64>,
+    /// The token that issued it (it ends with that one).
+    pub parent_id: Option<String>,
 }
 
 impl Repo<'_> {
@@ -81,6 +83,22 @@ impl Repo<'_> {
                 query = query.filter(api_tokens::id.gt(after));
             }
             query.load(c)
+        })
+    }
+
+    /// Revokes the unrevoked tokens issued by any of `parents`; returns their ids.
+    pub fn revoke_children(&mut self, parents: &[String], now: i64) -> QueryResult<Vec<String>> {
+        db_run!(self, |c| {
+            let live = api_tokens::table.filter(
+                api_tokens::parent_id
+                    .eq_any(parents)
+                    .and(api_tokens::revoked_at.is_null()),
+            );
+            let ids: Vec<String> = live.select(api_tokens::id).load(c)?;
+            diesel::update(api_tokens::table.filter(api_tokens::id.eq_any(&ids)))
+                .set(api_tokens::revoked_at.eq(now))
+                .execute(c)?;
+            Ok(ids)
         })
     }
 

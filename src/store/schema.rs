@@ -71,6 +71,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        parent_id -> Nullable<Text>,
     }
 }
 

@@ -51,8 +51,10 @@ const MAX_PARALLEL_ENDPOINTS: usize = 8;
 /// How often the worker looks for due deliveries.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Most hours a rotated secret keeps signing beside the new one.
-pub const MAX_OVERLAP_HOURS: u32 = 168;
+/// Most hours a rotated secret keeps signing beside the new one: less than deliveries are
+/// retried (about 76 hours), so a receiver that has switched to the new secret early still gets
+/// every delivery in time.
+pub const MAX_OVERLAP_HOURS: u32 = 72;
 
 /// A consent event a webhook can subscribe to (the `type` of the delivery's body).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -99,9 +101,9 @@ pub struct NewWebhook {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"overlap_hours": 24}))]
 pub struct SecretRotation {
-    /// Hours the old secret keeps signing beside the new one, 0–168 (default 24): time to
-    /// deploy the new secret to the receiver.
-    #[schema(minimum = 0, maximum = 168)]
+    /// Hours the old secret keeps signing beside the new one, 0–72 (default 24): time to
+    /// deploy the new secret to the receiver. A rotation during an overlap is refused (409).
+    #[schema(minimum = 0, maximum = 72)]
     pub overlap_hours: Option<u32>,
 }
 
@@ -283,9 +285,8 @@ pub fn list(
     limit: Option<i64>,
 ) -> Result<WebhookPage, DomainError> {
     let limit = crate::page_limit(limit).map_err(DomainError::Invalid)?;
-    let rows = store.read(|r| {
-        Ok::<_, DomainError>(r.webhooks_after(tenant_id, after.unwrap_or(""), limit)?)
-    })?;
+    let after = crate::checked_cursor(after).map_err(DomainError::Malformed)?;
+    let rows = store.read(|r| Ok::<_, DomainError>(r.webhooks_after(tenant_id, after, limit)?))?;
     Ok(WebhookPage {
         next_after: crate::next_cursor(&rows, limit, |w| w.id.clone()),
         webhooks: rows.into_iter().map(|row| view(row, None)).collect(),
@@ -309,7 +310,19 @@ pub fn rotate_secret(
     let secret = new_secret();
     let until = now_millis() + i64::from(hours) * 3_600_000;
     let row = store.write(|r| {
-        if !plain_id(id) || !r.rotate_webhook_secret(tenant_id, id, &secret, until)? {
+        let current = if plain_id(id) { r.webhook(id)? } else { None };
+        let Some(current) = current.filter(|h| h.tenant_id == tenant_id && h.disabled_at.is_none())
+        else {
+            return Err(DomainError::NotFound(format!("no active webhook {id:?}")));
+        };
+        // Overwriting the old secret mid-overlap would stop it at once, unannounced.
+        if let Some(until) = current.previous_secret_until.filter(|u| *u > now_millis()) {
+            return Err(DomainError::Conflict(format!(
+                "the last rotation's overlap runs until {}: rotate again after it",
+                rfc3339(until)
+            )));
+        }
+        if !r.rotate_webhook_secret(tenant_id, id, &secret, until)? {
             return Err(DomainError::NotFound(format!("no active webhook {id:?}")));
         }
         Ok(r.webhook(id)?)
@@ -335,6 +348,7 @@ pub fn send_test(
         "event_id": event_id,
         "recorded_at": rfc3339(now),
     });
+    // Inserted as leased (due only after the lease): the worker never takes it; it is sent here.
     let row = DeliveryRow {
         id: new_id(),
         webhook_id: id.to_string(),
@@ -342,7 +356,7 @@ pub fn send_test(
         event_id,
         body: Some(body.to_string()),
         attempts: 0,
-        next_attempt_at: Some(now),
+        next_attempt_at: Some(now + LEASE_MS),
         delivered_at: None,
         last_status: None,
         last_error: None,
@@ -398,7 +412,8 @@ pub fn deliveries(
         if hook.is_none_or(|h| h.tenant_id != tenant_id) {
             return Err(DomainError::NotFound(format!("no webhook {id:?}")));
         }
-        let rows = r.deliveries(id, after.unwrap_or(""), limit)?;
+        let after = crate::checked_cursor(after).map_err(DomainError::Malformed)?;
+        let rows = r.deliveries(id, after, limit)?;
         let next_after = crate::next_cursor(&rows, limit, |d| d.id.clone());
         let deliveries = rows.into_iter().map(delivery_view).collect();
         Ok(DeliveryPage {
@@ -440,12 +455,13 @@ pub fn signature(secrets: &[&[u8]], timestamp: i64, body: &str) -> String {
     header
 }
 
-/// The body as sent: a pending opt-in's gets its confirmation link (made now, never stored).
-fn body_to_send(links: &Links, stored: &str) -> String {
+/// The body as sent: a pending opt-in's gets its confirmation link (made now, never stored),
+/// if it is of the webhook's own tenant.
+fn body_to_send(links: &Links, tenant_id: &str, stored: &str) -> String {
     let Ok(mut body) = serde_json::from_str::<serde_json::Value>(stored) else {
         return stored.to_string();
     };
-    if body["type"] != WebhookEvent::PendingOptIn.as_str() {
+    if body["type"] != WebhookEvent::PendingOptIn.as_str() || body["tenant"] != tenant_id {
         return stored.to_string();
     }
     let leaf = serde_json::json!({
@@ -580,7 +596,7 @@ fn send_one(
             }
             let now = now_millis();
             let timestamp = now / 1000;
-            let body = body_to_send(links, body);
+            let body = body_to_send(links, &hook.tenant_id, body);
             let mut secrets = vec![hook.secret.as_slice()];
             if let (Some(old), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
                 if until > now {
@@ -733,14 +749,17 @@ mod tests {
         let stored = serde_json::json!({"type": "pending_opt_in", "tenant": "t", "event_id": "e",
             "recorded_at": "2026-12-07T10:00:00.000Z"})
         .to_string();
-        let sent: serde_json::Value = serde_json::from_str(&body_to_send(&links, &stored)).unwrap();
+        let sent: serde_json::Value =
+            serde_json::from_str(&body_to_send(&links, "t", &stored)).unwrap();
         let url = sent["confirmation_url"].as_str().unwrap();
         assert!(
             url.starts_with("https://ledger.example.jp/confirm/"),
             "{url}"
         );
         let opt_out = serde_json::json!({"type": "opt_out", "tenant": "t"}).to_string();
-        assert_eq!(body_to_send(&links, &opt_out), opt_out);
+        assert_eq!(body_to_send(&links, "t", &opt_out), opt_out);
+        // Another tenant's webhook gets no link for it.
+        assert_eq!(body_to_send(&links, "other", &stored), stored);
     }
 
     #[test]

@@ -166,8 +166,18 @@ fn json_logs_are_one_object_a_line_and_pipes_get_no_colours() {
     .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
+    // A recipient's link: its capability is not written to the log.
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "GET /u/secret-capability-7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream.read_to_string(&mut answer).unwrap();
     let (_, stderr) = server.terminate();
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    assert!(!stderr.contains("secret-capability-7"), "{stderr}");
+    assert!(stderr.contains("\"path\":\"/u/{token}\""), "{stderr}");
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))

@@ -14,6 +14,7 @@ on_both_backends!(
     an_issued_token_works_until_revoked_on_every_node,
     a_sender_manages_only_its_own_tenants_sender_tokens,
     a_lifetime_beyond_the_cap_is_refused,
+    a_token_ends_with_the_token_that_issued_it,
     token_lists_page_with_a_cursor_and_a_next_link
 );
 
@@ -22,7 +23,8 @@ async fn admin_and_tenant(db: &TestDb, app: &TestApp, name: &str) -> (String, St
     let state = consent_ledger::api::AppState::open(&db.config()).unwrap();
     let admin = state
         .authority
-        .issue(Role::Admin, None, "ops", Duration::from_secs(600))
+        // A week: within every cap these tests set, and the longest its tokens may live.
+        .issue(Role::Admin, None, "ops", Duration::from_secs(7 * 86_400))
         .unwrap();
     state.log.shutdown();
     let tenant = tenant(app, &admin, name).await;
@@ -67,7 +69,11 @@ async fn an_issued_token_works_until_revoked_on_every_node(db: TestDb) {
     );
     assert!(id.starts_with("tok_"), "{id}");
     assert_eq!(issued["status"], "active");
-    assert_eq!(issued["created_by"], "ops");
+    // Issued by the admin's token: named by its id.
+    assert!(
+        issued["created_by"].as_str().unwrap().starts_with("tok_"),
+        "{issued}"
+    );
     let read = format!("/v1/tenants/{tenant}");
     // Both nodes accept it (and remember its signature).
     for node in [&a, &b] {
@@ -126,17 +132,16 @@ async fn a_sender_manages_only_its_own_tenants_sender_tokens(db: TestDb) {
     let app = TestApp::start(&db).await;
     let (admin, mine) = admin_and_tenant(&db, &app, "Mine").await;
     let theirs = tenant(&app, &admin, "Theirs").await;
-    let sender = issue(&app, &admin, json!({"name": "first", "tenant": mine}))
+    let first = issue(&app, &admin, json!({"name": "first", "tenant": mine}))
         .await
-        .json()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .json();
+    let sender = first["secret"].as_str().unwrap().to_string();
+    let first_id = first["id"].as_str().unwrap().to_string();
     // Its own tenant's sender token: the tenant may be left out.
     let own = issue(&app, &sender, json!({"name": "second"})).await;
     assert_eq!(own.status, 201, "{}", own.text());
     assert_eq!(own.json()["tenant"], mine.as_str());
-    assert_eq!(own.json()["created_by"], "first");
+    assert_eq!(own.json()["created_by"], first_id.as_str());
     // Not an admin token, not another tenant's.
     let admin_token = issue(&app, &sender, json!({"name": "x", "role": "admin"})).await;
     assert_eq!(admin_token.status, 403, "{}", admin_token.text());
@@ -207,8 +212,8 @@ async fn a_lifetime_beyond_the_cap_is_refused(db: TestDb) {
     let parse = |s: &str| {
         time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
     };
-    let days = (parse(expires) - parse(created)).whole_days();
-    assert_eq!(days, 7, "{created} → {expires}");
+    let days = ((parse(expires) - parse(created)).as_seconds_f64() / 86_400.0).round();
+    assert_eq!(days, 7.0, "{created} → {expires}");
     app.stop().await;
 }
 
@@ -253,5 +258,73 @@ async fn token_lists_page_with_a_cursor_and_a_next_link(db: TestDb) {
         .call("GET", "/v1/tokens?limit=0", Some(&admin), None, &[])
         .await;
     assert_eq!(bad.status, 422, "{}", bad.text());
+    for garbage in [
+        "/v1/tokens?after=%00",
+        "/v1/tenants?after=x%27y",
+        "/v1/tokens?tenant=%00",
+    ] {
+        let bad = app.call("GET", garbage, Some(&admin), None, &[]).await;
+        assert_eq!(bad.status, 400, "{garbage}: {}", bad.text());
+    }
+    app.stop().await;
+}
+
+async fn a_token_ends_with_the_token_that_issued_it(db: TestDb) {
+    let app = TestApp::start(&db).await;
+    let (admin, tenant) = admin_and_tenant(&db, &app, "Chain").await;
+    let parent = issue(
+        &app,
+        &admin,
+        json!({"name": "parent", "tenant": tenant, "expires_in_days": 2}),
+    )
+    .await
+    .json();
+    let parent_secret = parent["secret"].as_str().unwrap();
+    // Asked to live 30 days, it lives no longer than its parent.
+    let child = issue(
+        &app,
+        parent_secret,
+        json!({"name": "child", "expires_in_days": 30}),
+    )
+    .await
+    .json();
+    assert_eq!(child["expires_at"], parent["expires_at"], "{child}");
+    assert_eq!(child["created_by"], parent["id"]);
+    let grandchild = issue(
+        &app,
+        child["secret"].as_str().unwrap(),
+        json!({"name": "grandchild"}),
+    )
+    .await
+    .json();
+    let read = format!("/v1/tenants/{tenant}");
+    let revoked = app
+        .call(
+            "DELETE",
+            &format!("/v1/tokens/{}", parent["id"].as_str().unwrap()),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    for token in [&child, &grandchild] {
+        let refused = app
+            .call(
+                "GET",
+                &read,
+                Some(token["secret"].as_str().unwrap()),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            401,
+            "{} still works: {}",
+            token["name"],
+            refused.text()
+        );
+    }
     app.stop().await;
 }

@@ -4,10 +4,13 @@
 
 export { bindSignupForm, SIGNUP_EVENTS } from "./signup.js";
 export type { SignupFormOptions, SignupBinding, Signup, SignupRecorded } from "./signup.js";
-export { ConsentLedger, ConsentLedgerError, idempotencyKey } from "./client.js";
+export { ConsentLedger, ConsentLedgerError, idempotencyKey, verifyWebhookSignature, backoffMs } from "./client.js";
 export type {
   ClientOptions, NewEvent, RecordedEvent, EventBatch, RecordedBatch, Decision, CheckResults,
-  LinkRequest, LinkBatch, Problem, NewCollectionPoint, CollectionPoint,
+  LinkRequest, LinkBatch, Problem, NewCollectionPoint, CollectionPoint, CollectionPointPage, PageOptions,
+  SuppressionPage, SuppressionEntry, SuppressionChanges, ExportPage, EventRecord, Erasure, DisplayNotice,
+  Tenant, TenantProfile, NewWebhook, Webhook, WebhookPage, WebhookEvent, Delivery, DeliveryPage,
+  NewToken, ApiToken, IssuedToken, TokenPage, PublishableKey, PublishableKeyPage,
 } from "./client.js";
 export { verifyEvidence, verifyDecision, verifyCampaign, decisionsFromLeaves, strictMillis, DECISION_FORMAT, CAMPAIGN_PROOF_FORMAT } from "./verify.js";
 export { normalizeAddress, headerForm, isLegacyDomain, LEGACY_DOMAINS } from "./address.js";

@@ -80,7 +80,8 @@ export interface paths {
          * @description The service's metrics in the Prometheus text exposition format (OpenMetrics 1.0): requests
          *     by route and status and their latency, sequencer batches and commit time, the lag from an
          *     acknowledgement to its checkpoint, webhook backlog and failures, database pool waits. Counts
-         *     only, no personal data; open like `/healthz` (restrict it at the proxy if wanted).
+         *     only, no personal data; readable as the log is (`log_read_access`: public, or any valid
+         *     token where the operator hides volumes).
          */
         get: operations["metrics"];
         put?: never;
@@ -2314,8 +2315,8 @@ export interface components {
         SecretRotation: {
             /**
              * Format: int32
-             * @description Hours the old secret keeps signing beside the new one, 0–168 (default 24): time to
-             *     deploy the new secret to the receiver.
+             * @description Hours the old secret keeps signing beside the new one, 0–72 (default 24): time to
+             *     deploy the new secret to the receiver. A rotation during an overlap is refused (409).
              */
             overlap_hours?: number | null;
         };
@@ -3009,6 +3010,23 @@ export interface operations {
                      *       "status": 400,
                      *       "title": "Invalid request",
                      *       "type": "/problems/invalid-request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];

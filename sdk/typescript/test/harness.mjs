@@ -47,10 +47,10 @@ export function setUp({ origin } = {}) {
   return { dir, db, tenant: tenant.id, token, publishable, vkey };
 }
 
-/** Starts `consent-ledger serve` on `db`; resolves with { url, stop }. */
-export async function serve(db) {
+/** Starts `consent-ledger serve` on `db` (with `env` added); resolves with { url, stop }. */
+export async function serve(db, env = {}) {
   const child = spawn(binary, ["serve", "--bind", "127.0.0.1:0"], {
-    env: { ...process.env, CONSENT_LEDGER_DATABASE_URL: db, CONSENT_LEDGER_ORIGIN: "sdk.test/log", RUST_LOG: "warn" },
+    env: { ...process.env, CONSENT_LEDGER_DATABASE_URL: db, CONSENT_LEDGER_ORIGIN: "sdk.test/log", RUST_LOG: "warn", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout });
