@@ -411,6 +411,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(consent::regulator_reads)
         .service(consent::subject_events)
         .service(consent::export)
+        .service(signup::sdk_js)
         .service(signup::signup_preflight)
         .service(signup::signup)
         .service(signup::create_publishable_key)

@@ -239,6 +239,27 @@ pub async fn create_publishable_key(
     Ok(HttpResponse::build(StatusCode::CREATED).json(key))
 }
 
+/// The signup part of the TypeScript SDK (`bindSignupForm`) as one ES module, built by
+/// `npm run bundle` in sdk/typescript and checked there against a fresh build.
+const SDK_JS: &str = include_str!("../../sdk/typescript/browser/sdk.js");
+
+/// The browser SDK
+///
+/// The signup form binding of the TypeScript SDK as one ES module, for pages without a bundler:
+/// `import { bindSignupForm } from "https://<ledger>/sdk.js"`. Served to any origin (CORS `*`:
+/// it holds no secret), cached for an hour.
+#[utoipa::path(get, path = "/sdk.js", tag = "recipients",
+    responses((status = 200, description = "The module", content_type = "text/javascript", body = String,
+               example = json!("function T(){return globalThis.crypto.randomUUID()}…export{$ as bindSignupForm,c as SIGNUP_EVENTS};"))))]
+#[get("/sdk.js")]
+pub async fn sdk_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(SDK_JS)
+}
+
 /// Publishable keys list query.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -481,3 +481,22 @@ async fn behind_a_trusted_proxy_the_forwarded_client_address_is_the_evidence(db:
     }
     assert_eq!(seen, ["127.0.0.1", "203.0.113.9"]);
 }
+
+/// The ledger serves the browser SDK as one ES module, to any origin: the README's snippet
+/// imports `bindSignupForm` from it.
+#[actix_web::test]
+async fn the_browser_sdk_is_served_as_one_module_to_any_origin() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start(&db).await;
+    let sdk = app.get("/sdk.js").await;
+    assert_eq!(sdk.status, 200);
+    assert_eq!(sdk.header("content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(sdk.header("access-control-allow-origin"), "*");
+    let text = sdk.text();
+    assert!(text.contains(" as bindSignupForm"), "{text}");
+    assert!(
+        !text.contains("import "),
+        "one module, nothing else to load"
+    );
+    app.stop().await;
+}

@@ -112,6 +112,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sdk.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The browser SDK
+         * @description The signup form binding of the TypeScript SDK as one ES module, for pages without a bundler:
+         *     `import { bindSignupForm } from "https://<ledger>/sdk.js"`. Served to any origin (CORS `*`:
+         *     it holds no secret), cached for an hour.
+         */
+        get: operations["sdk_js"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tile/{tile_path}": {
         parameters: {
             query?: never;
@@ -3087,6 +3109,61 @@ export interface operations {
                 };
             };
             /** @description Not ready */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sdk_js: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The module */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example function T(){return globalThis.crypto.randomUUID()}…export{$ as bindSignupForm,c as SIGNUP_EVENTS}; */
+                    "text/javascript": string;
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
             503: {
                 headers: {
                     [name: string]: unknown;

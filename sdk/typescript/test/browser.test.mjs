@@ -105,7 +105,9 @@ test("the demo signup page records consent in a real browser", { skip: noServer 
   const ledger = await serve(env.db);
   const page = await browser();
   try {
-    const demo = (url) => `${site.origin}/demo/index.html?ledger=${encodeURIComponent(url)}&key=${env.publishable}`;
+    // The page loads the SDK as the README's snippet does: the ledger's /sdk.js, from another origin.
+    const sdkUrl = encodeURIComponent(`${ledger.url}/sdk.js`);
+    const demo = (url) => `${site.origin}/demo/index.html?ledger=${encodeURIComponent(url)}&key=${env.publishable}&sdk=${sdkUrl}`;
     await page.go(demo(ledger.url));
     await page.type("input[type=email]", "taro@example.jp");
     await page.click("input[value=newsletter]");
