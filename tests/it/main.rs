@@ -20,6 +20,7 @@ mod log_api;
 mod metrics;
 mod openapi;
 mod operator;
+mod readme;
 mod relabel;
 mod sdk;
 mod signup;
