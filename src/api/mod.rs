@@ -361,6 +361,49 @@ impl utoipa::Modify for CommonErrors {
     }
 }
 
+/// Shows a real evidence bundle and a real campaign proof as the examples of the answers that
+/// carry them: the golden vectors' valid cases (`sdk/vectors`), which both SDKs verify.
+struct ProofExamples;
+
+impl utoipa::Modify for ProofExamples {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let valid = |vectors: &str, field: &str| {
+            let doc: serde_json::Value = serde_json::from_str(vectors).ok()?;
+            let cases = doc["cases"].as_array()?;
+            let case = cases
+                .iter()
+                .find(|c| c["name"] == "valid")
+                .or(cases.first())?;
+            Some(case[field].clone())
+        };
+        let examples = [
+            (
+                "/v1/evidence",
+                valid(include_str!("../../sdk/vectors/bundles.json"), "bundle"),
+            ),
+            (
+                "/v1/campaign-checks/{id}/proof",
+                valid(include_str!("../../sdk/vectors/campaigns.json"), "proof"),
+            ),
+        ];
+        for (path, example) in examples {
+            let answer = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.get.as_mut())
+                .and_then(|op| op.responses.responses.get_mut("200"));
+            if let (Some(utoipa::openapi::RefOr::T(answer)), Some(example)) = (answer, example) {
+                if let Some(utoipa::openapi::RefOr::T(content)) =
+                    answer.content.get_mut("application/json")
+                {
+                    content.example = Some(example);
+                }
+            }
+        }
+    }
+}
+
 /// Declares the `bearer` security scheme (JWTs from `consent-ledger token issue`).
 struct BearerScheme;
 
@@ -450,6 +493,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .1;
     // After the routes' operations are merged in (modifiers on `ApiDoc` run before that).
     utoipa::Modify::modify(&CommonErrors, &mut doc);
+    utoipa::Modify::modify(&ProofExamples, &mut doc);
     doc
 }
 

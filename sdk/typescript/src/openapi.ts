@@ -3613,6 +3613,289 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "campaign": {
+                     *         "inclusion_proof": [
+                     *           "n7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=",
+                     *           "FuotDZkRygRBXjrxMTN42CO8S2T4G2cv2KMndu1PlxU=",
+                     *           "VRsLWfgpfO2gO2mG3oSdL8AOP9lfDkvP9RSD2Vj4N6I=",
+                     *           "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *           "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *         ],
+                     *         "leaf": "eyJhZGRyZXNzZXMiOjQsImlkIjoiY2hrXzAxYTIzYzc3LTNhZjAtN2NhZi05NjFlLTcyZjBlNDNiNjgxMyIsInB1cnBvc2UiOiJvZmZlcnMiLCJyZWNvcmRlZF9hdCI6IjIwMjYtMTItMDNUMTU6MTI6NTYuNTYxWiIsInJvb3QiOiIxOWZlY2E4MTI1OTY0MDEyMzg5YTU1Y2FmMDBmMWE5ODQ4NjMxNGZjY2I1ZDhhODgyYzU3NjA5NDM4ZmFiN2ZiIiwidGVuYW50IjoiMDFhMjNjNzctMjRhMC03ZDE0LWEzMTItODYyMTUxNzNkMjg4IiwidHlwZSI6ImNhbXBhaWduX2NoZWNrIiwidiI6MX0=",
+                     *         "leaf_hash": "W52f5wNQjuVPXACwP9vb+TPMGQ2XdKdp6SBAjmwcGL8=",
+                     *         "leaf_index": 53,
+                     *         "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 53\nn7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=\nFuotDZkRygRBXjrxMTN42CO8S2T4G2cv2KMndu1PlxU=\nVRsLWfgpfO2gO2mG3oSdL8AOP9lfDkvP9RSD2Vj4N6I=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n55\nLFMquIvg+tvaklKkzajiiFt9L8DJLLP9Eo3rxU699rs=\n\n— test.example/log WQOu98sqbZpAaW8sJykK1UWcfzqNMPRQRRPozNGmhps1Xn9DixdpVknKCvzxJoiX8HQCDj6Rx8FbXzrDFyGD2MeIegE=\n"
+                     *       },
+                     *       "entry": {
+                     *         "entry": "Ww1kDLL4zogDdmHXNo0jzZ43it2AtRxcUazsBw5deQADAAAAAAAAADI=",
+                     *         "index": 1,
+                     *         "path": [
+                     *           "jvT9M0MLslz7qVmD2lGm00U1LryoJAPH+YECZwZfRFQ=",
+                     *           "nKCZsx+IE/bFkklDI95TJQYFiJlt9hlg6ZiP7pX2m+g="
+                     *         ]
+                     *       },
+                     *       "format": "consent-ledger/campaign-proof/v1",
+                     *       "proof": {
+                     *         "checkpoint": "test.example/log\n55\nLFMquIvg+tvaklKkzajiiFt9L8DJLLP9Eo3rxU699rs=\n\n— test.example/log WQOu98sqbZpAaW8sJykK1UWcfzqNMPRQRRPozNGmhps1Xn9DixdpVknKCvzxJoiX8HQCDj6Rx8FbXzrDFyGD2MeIegE=\n",
+                     *         "collection_points": [
+                     *           {
+                     *             "content": "U2VuZCBtZSB0aGUgbmV3c2xldHRlcg==",
+                     *             "content_type": "text/plain; charset=utf-8",
+                     *             "id": "f377b5c12703d017d26b83a751ff575b842846150531305ac49e24644294f6ac",
+                     *             "proof": {
+                     *               "inclusion_proof": [
+                     *                 "uZ/lNOHIEE6xdDlzF8mC4KIQ8BODlSB+9XGQsUj0/Qs=",
+                     *                 "qiLBY0sbuRjgmx+1v+2FPdNHEjQvO78T2uu3gHCz85k=",
+                     *                 "8pWGuKtlEakSfiPX4oOv5rkk04EPll6tiA/P5tOa2CI=",
+                     *                 "Ydvq51IS/m5zl6BGP/CMhUJGC8gfRkBjs2f8dX6XkF8=",
+                     *                 "Ykc3zP6fFIuFjC+vRQD/oB8v0kLO2LfED/xABVi9/ao=",
+                     *                 "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *               ],
+                     *               "leaf": "eyJjaGFubmVsIjoid2ViX2Zvcm0iLCJjb250ZW50X3NoYTI1NiI6IjFiYjBhYjIwNGVkZWZkNWJmMWQzNDVkNWRjM2Q5YjA4NmM3M2E5MWRmZjdkM2FhZjUxOGYzMTUwZTAyMjAxNzMiLCJjb250ZW50X3R5cGUiOiJ0ZXh0L3BsYWluOyBjaGFyc2V0PXV0Zi04IiwiaWQiOiJmMzc3YjVjMTI3MDNkMDE3ZDI2YjgzYTc1MWZmNTc1Yjg0Mjg0NjE1MDUzMTMwNWFjNDllMjQ2NDQyOTRmNmFjIiwibGFuZ3VhZ2UiOiJqYSIsIm5hbWUiOiJzaWdudXAiLCJwcmVjaGVja2VkIjpmYWxzZSwicmVnaXN0ZXJlZF9hdCI6IjIwMjYtMTItMDNUMTU6MTI6NTYuNVoiLCJzZW5kZXJfbmFtZV9zaG93biI6IlNha3VyYSBTaG9wIiwidGVuYW50IjoiMDFhMjNjNzctMjRhMC03ZDE0LWEzMTItODYyMTUxNzNkMjg4IiwidHlwZSI6ImNvbGxlY3Rpb25fcG9pbnQiLCJ2IjoxfQ==",
+                     *               "leaf_hash": "al44tZfiQQsrEvhhX/JA0vNQf5BGeg/37eWYMRneXe0=",
+                     *               "leaf_index": 46,
+                     *               "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 46\nuZ/lNOHIEE6xdDlzF8mC4KIQ8BODlSB+9XGQsUj0/Qs=\nqiLBY0sbuRjgmx+1v+2FPdNHEjQvO78T2uu3gHCz85k=\n8pWGuKtlEakSfiPX4oOv5rkk04EPll6tiA/P5tOa2CI=\nYdvq51IS/m5zl6BGP/CMhUJGC8gfRkBjs2f8dX6XkF8=\nYkc3zP6fFIuFjC+vRQD/oB8v0kLO2LfED/xABVi9/ao=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n55\nLFMquIvg+tvaklKkzajiiFt9L8DJLLP9Eo3rxU699rs=\n\n— test.example/log WQOu98sqbZpAaW8sJykK1UWcfzqNMPRQRRPozNGmhps1Xn9DixdpVknKCvzxJoiX8HQCDj6Rx8FbXzrDFyGD2MeIegE=\n"
+                     *             },
+                     *             "retired": {
+                     *               "inclusion_proof": [
+                     *                 "tKM9hrqmXkjOxp85hZXJGG/L4ldX0u9hli+XY5eX4r8=",
+                     *                 "EFYEx6ty24j3E/6ZYBCl4sXPxtUKFTjbeBPQqQ6uHo0=",
+                     *                 "aTA0M0RN2GloIqOhsB9vxv79HfVqWy2KSg3h/0KgZSU=",
+                     *                 "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *                 "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *               ],
+                     *               "leaf": "eyJpZCI6ImYzNzdiNWMxMjcwM2QwMTdkMjZiODNhNzUxZmY1NzViODQyODQ2MTUwNTMxMzA1YWM0OWUyNDY0NDI5NGY2YWMiLCJwcmV2IjpudWxsLCJyZXRpcmVkX2F0IjoiMjAyNi0xMi0wM1QxNToxMjo1Ni41MTdaIiwic3ViamVjdCI6ImEzMmZjZTEwN2ZkODYzNjM0NzAxOTJhM2JjYjllYTQ2MmI4MDYxYTk3MGU3MDI1MmFhOTRlODgwMDBhZjJlNDUiLCJ0ZW5hbnQiOiIwMWEyM2M3Ny0yNGEwLTdkMTQtYTMxMi04NjIxNTE3M2QyODgiLCJ0eXBlIjoiY29sbGVjdGlvbl9wb2ludF9yZXRpcmVkIiwidiI6MX0=",
+                     *               "leaf_hash": "EtSDuse1N1bwO9gJFmhkrABpqyesi2V09ToP91HDwbA=",
+                     *               "leaf_index": 51,
+                     *               "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 51\ntKM9hrqmXkjOxp85hZXJGG/L4ldX0u9hli+XY5eX4r8=\nEFYEx6ty24j3E/6ZYBCl4sXPxtUKFTjbeBPQqQ6uHo0=\naTA0M0RN2GloIqOhsB9vxv79HfVqWy2KSg3h/0KgZSU=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n55\nLFMquIvg+tvaklKkzajiiFt9L8DJLLP9Eo3rxU699rs=\n\n— test.example/log WQOu98sqbZpAaW8sJykK1UWcfzqNMPRQRRPozNGmhps1Xn9DixdpVknKCvzxJoiX8HQCDj6Rx8FbXzrDFyGD2MeIegE=\n"
+                     *             },
+                     *             "retirement": {
+                     *               "bucket": 41775,
+                     *               "bucket_entries": "oy/OEH/YY2NHAZKjvLnqRiuAYalw5wJSqpTogACvLkUAAAAAAAAAMw==",
+                     *               "bucket_path": [
+                     *                 "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+                     *                 "/kPWavpKmlxPnJ2on0/7UmNcjzQuf/tzHWjjbFmCByo=",
+                     *                 "3rguFVlU1r4UWSxmzPeh7OGT7uvNq690e5H0RRnwn0c=",
+                     *                 "KWAETGLyNU6UXo14/dIgoF8sCHnyTfbxHvXMJrUnCg4=",
+                     *                 "TPq8SMaJijCxtdEt2o4JqW6eoX6A9LKgULiotIA/vUM=",
+                     *                 "cWLthI8ZdA5TdmzgGsCZUjsJnVk+B4LdvFKW7s5Q7FA=",
+                     *                 "K+PPBVHMaTbUYePcQ/PEv1DL7hvAkZJSVOh59OdmXpQ=",
+                     *                 "EttSYqVQDSUWuPgjYtKocnjSD3Ev8fziAZ1C7LoXJB0=",
+                     *                 "GhqSZfhpZ2wgaCSqe/wv6Mf+NGkd3fs1eXtqMh+Xffw=",
+                     *                 "BuMqgU1RFqeExy4X8XHidNedtMOzm/dKc3UVu05K8d0=",
+                     *                 "AWKJL6ZptVVoLUxWZvQsmPIw52QG1kbm27zvtdMR4Ec=",
+                     *                 "a+eKM1Dfdn7m0a59qXJK35Qbw5S8/3sRSeQSwkZuYFQ=",
+                     *                 "e7zSeuC49dfAE9xtE6LlhrWPg+rGKqYqpW8zIoiti/Q=",
+                     *                 "k2Di0YxLRImJtXIn0qfyvNao7yzXbLqRTtGxykcwIII=",
+                     *                 "jEagngroiT2STLvuvtK7s30UqS5QRxnEHeAThMnIE3A=",
+                     *                 "ZjDWdzIdBWfO+aMCCOZUyg4jD1YG4SN2UXY6B/zdaIY="
+                     *               ]
+                     *             }
+                     *           }
+                     *         ],
+                     *         "completeness": {
+                     *           "bucket": 23309,
+                     *           "bucket_entries": "Ww1kDLL4zogDdmHXNo0jzZ43it2AtRxcUazsBw5deQAAAAAAAAAAMg==",
+                     *           "bucket_path": [
+                     *             "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+                     *             "/kPWavpKmlxPnJ2on0/7UmNcjzQuf/tzHWjjbFmCByo=",
+                     *             "3rguFVlU1r4UWSxmzPeh7OGT7uvNq690e5H0RRnwn0c=",
+                     *             "KWAETGLyNU6UXo14/dIgoF8sCHnyTfbxHvXMJrUnCg4=",
+                     *             "TPq8SMaJijCxtdEt2o4JqW6eoX6A9LKgULiotIA/vUM=",
+                     *             "cWLthI8ZdA5TdmzgGsCZUjsJnVk+B4LdvFKW7s5Q7FA=",
+                     *             "K+PPBVHMaTbUYePcQ/PEv1DL7hvAkZJSVOh59OdmXpQ=",
+                     *             "EttSYqVQDSUWuPgjYtKocnjSD3Ev8fziAZ1C7LoXJB0=",
+                     *             "GhqSZfhpZ2wgaCSqe/wv6Mf+NGkd3fs1eXtqMh+Xffw=",
+                     *             "bgu4JD4mi+PS+jzoMjSy+FDIUWK9D87TDpGeBpvVLfc=",
+                     *             "AWKJL6ZptVVoLUxWZvQsmPIw52QG1kbm27zvtdMR4Ec=",
+                     *             "/VWT8L/eCMqkF0WoprLV3K6gOlhn6EMqmVvqOh/U31Y=",
+                     *             "ln4qTBCRWxHEqjBJw13HXqVPj1IPEibcUVfquf3mkYE=",
+                     *             "1sgvkONBzDaqD7X40Du7Pm1RSOtW/PeetBVXSu5/qZo=",
+                     *             "4rZJxPpwPDI/wskprSad/dFQveaGLZvOvpZiRLmD8g8=",
+                     *             "KlKba2x9BGzkZ5UrxdopFY+F5/ZlMlh3k4usQPPxtz4="
+                     *           ],
+                     *           "map_leaf": {
+                     *             "inclusion_proof": [
+                     *               "Q+yCXEpBRrNqp7KIX9S3rly9RDRtCgAIrwAalzDIYVo=",
+                     *               "VRsLWfgpfO2gO2mG3oSdL8AOP9lfDkvP9RSD2Vj4N6I=",
+                     *               "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *               "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *             ],
+                     *             "leaf": "eyJjb3ZlcnMiOjU0LCJyb290IjoiODc0M2NkODQ5NmZiMWMwODMwZjhlOWVkZDVlNTIxMDMxNzcxNDQ3NTU1MDFkYzcwNGYyYzRjYzUwZWM1MjQxZiIsInN1YmplY3RzIjoxNSwidHlwZSI6InN1YmplY3RfbWFwIiwidiI6MX0=",
+                     *             "leaf_hash": "FuotDZkRygRBXjrxMTN42CO8S2T4G2cv2KMndu1PlxU=",
+                     *             "leaf_index": 54,
+                     *             "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 54\nQ+yCXEpBRrNqp7KIX9S3rly9RDRtCgAIrwAalzDIYVo=\nVRsLWfgpfO2gO2mG3oSdL8AOP9lfDkvP9RSD2Vj4N6I=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n55\nLFMquIvg+tvaklKkzajiiFt9L8DJLLP9Eo3rxU699rs=\n\n— test.example/log WQOu98sqbZpAaW8sJykK1UWcfzqNMPRQRRPozNGmhps1Xn9DixdpVknKCvzxJoiX8HQCDj6Rx8FbXzrDFyGD2MeIegE=\n"
+                     *           }
+                     *         },
+                     *         "decisions": [
+                     *           {
+                     *             "event_id": "01a23c77-3abd-76ec-bb8b-e14e3582fcf0",
+                     *             "may_send": true,
+                     *             "purpose": "newsletter",
+                     *             "status": "granted"
+                     *           },
+                     *           {
+                     *             "event_id": "01a23c77-3ac0-76f5-8274-d96ab70c65d1",
+                     *             "may_send": false,
+                     *             "purpose": "offers",
+                     *             "status": "withdrawn"
+                     *           }
+                     *         ],
+                     *         "events": [
+                     *           {
+                     *             "inclusion_proof": [
+                     *               "sYz+FefX4x4Cfsh0yvzSNesSPfUXSKyFpZceR0Lhp+A=",
+                     *               "J/rgIrCMO61/LgWQEDIC7vIABaE/H/vJTEP0PZaNV/c=",
+                     *               "aTA0M0RN2GloIqOhsB9vxv79HfVqWy2KSg3h/0KgZSU=",
+                     *               "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *               "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *             ],
+                     *             "leaf": "eyJiYXNpcyI6ImNvbnNlbnQiLCJjb2xsZWN0aW9uX3BvaW50IjoiZjM3N2I1YzEyNzAzZDAxN2QyNmI4M2E3NTFmZjU3NWI4NDI4NDYxNTA1MzEzMDVhYzQ5ZTI0NjQ0Mjk0ZjZhYyIsImNvbmZpcm1hdGlvbl9yZXF1aXJlZCI6ZmFsc2UsImNvbmZpcm1zIjpudWxsLCJldmVudCI6Im9wdF9pbiIsImV2ZW50X2lkIjoiMDFhMjNjNzctM2FiZC03NmVjLWJiOGItZTE0ZTM1ODJmY2YwIiwiZXZpZGVuY2Vfc2hhMjU2IjoiYmEyYTRhMTcwNmY0ODAzMThiNGRkNTc0MWM2NDViYTVlMGY1Yjg0YWEyYzhhOTZkYTkwODJlMzc0Y2U2Y2I3MSIsIm1ldGhvZCI6IndlYl9mb3JtIiwib2NjdXJyZWRfYXQiOiIyMDI2LTEyLTAzVDE1OjEyOjU2LjUwOVoiLCJwcmV2IjpudWxsLCJwdXJwb3NlcyI6WyJuZXdzbGV0dGVyIiwib2ZmZXJzIl0sInJlY2VpdmVkX2J5Ijp7Im5hbWUiOiJTYWt1cmEgU2hvcCIsInJvbGUiOiJzZW5kZXIifSwicmVjb3JkZWRfYXQiOiIyMDI2LTEyLTAzVDE1OjEyOjU2LjUxWiIsInN1YmplY3QiOiI1YjBkNjQwY2IyZjhjZTg4MDM3NjYxZDczNjhkMjNjZDllMzc4YWRkODBiNTFjNWM1MWFjZWMwNzBlNWQ3OTAwIiwidGVuYW50IjoiMDFhMjNjNzctMjRhMC03ZDE0LWEzMTItODYyMTUxNzNkMjg4IiwidHlwZSI6ImNvbnNlbnRfZXZlbnQiLCJ2IjoxfQ==",
+                     *             "leaf_hash": "6y2CNZCFbWu2qQc6+4ZIAgdELyGGBM45RHknsdN13SQ=",
+                     *             "leaf_index": 48,
+                     *             "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 48\nsYz+FefX4x4Cfsh0yvzSNesSPfUXSKyFpZceR0Lhp+A=\nJ/rgIrCMO61/LgWQEDIC7vIABaE/H/vJTEP0PZaNV/c=\naTA0M0RN2GloIqOhsB9vxv79HfVqWy2KSg3h/0KgZSU=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n55\nLFMquIvg+tvaklKkzajiiFt9L8DJLLP9Eo3rxU699rs=\n\n— test.example/log WQOu98sqbZpAaW8sJykK1UWcfzqNMPRQRRPozNGmhps1Xn9DixdpVknKCvzxJoiX8HQCDj6Rx8FbXzrDFyGD2MeIegE=\n"
+                     *           },
+                     *           {
+                     *             "inclusion_proof": [
+                     *               "6y2CNZCFbWu2qQc6+4ZIAgdELyGGBM45RHknsdN13SQ=",
+                     *               "J/rgIrCMO61/LgWQEDIC7vIABaE/H/vJTEP0PZaNV/c=",
+                     *               "aTA0M0RN2GloIqOhsB9vxv79HfVqWy2KSg3h/0KgZSU=",
+                     *               "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *               "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *             ],
+                     *             "leaf": "eyJiYXNpcyI6bnVsbCwiY29sbGVjdGlvbl9wb2ludCI6bnVsbCwiY29uZmlybWF0aW9uX3JlcXVpcmVkIjpmYWxzZSwiY29uZmlybXMiOm51bGwsImV2ZW50Ijoib3B0X291dCIsImV2ZW50X2lkIjoiMDFhMjNjNzctM2FjMC03NmY1LTgyNzQtZDk2YWI3MGM2NWQxIiwiZXZpZGVuY2Vfc2hhMjU2IjpudWxsLCJtZXRob2QiOiJ3ZWJfZm9ybSIsIm9jY3VycmVkX2F0IjoiMjAyNi0xMi0wM1QxNToxMjo1Ni41MTJaIiwicHJldiI6NDgsInB1cnBvc2VzIjpbIm9mZmVycyJdLCJyZWNlaXZlZF9ieSI6eyJuYW1lIjoiU2FrdXJhIFNob3AiLCJyb2xlIjoic2VuZGVyIn0sInJlY29yZGVkX2F0IjoiMjAyNi0xMi0wM1QxNToxMjo1Ni41MTJaIiwic3ViamVjdCI6IjViMGQ2NDBjYjJmOGNlODgwMzc2NjFkNzM2OGQyM2NkOWUzNzhhZGQ4MGI1MWM1YzUxYWNlYzA3MGU1ZDc5MDAiLCJ0ZW5hbnQiOiIwMWEyM2M3Ny0yNGEwLTdkMTQtYTMxMi04NjIxNTE3M2QyODgiLCJ0eXBlIjoiY29uc2VudF9ldmVudCIsInYiOjF9",
+                     *             "leaf_hash": "sYz+FefX4x4Cfsh0yvzSNesSPfUXSKyFpZceR0Lhp+A=",
+                     *             "leaf_index": 49,
+                     *             "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 49\n6y2CNZCFbWu2qQc6+4ZIAgdELyGGBM45RHknsdN13SQ=\nJ/rgIrCMO61/LgWQEDIC7vIABaE/H/vJTEP0PZaNV/c=\naTA0M0RN2GloIqOhsB9vxv79HfVqWy2KSg3h/0KgZSU=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n55\nLFMquIvg+tvaklKkzajiiFt9L8DJLLP9Eo3rxU699rs=\n\n— test.example/log WQOu98sqbZpAaW8sJykK1UWcfzqNMPRQRRPozNGmhps1Xn9DixdpVknKCvzxJoiX8HQCDj6Rx8FbXzrDFyGD2MeIegE=\n"
+                     *           },
+                     *           {
+                     *             "inclusion_proof": [
+                     *               "EtSDuse1N1bwO9gJFmhkrABpqyesi2V09ToP91HDwbA=",
+                     *               "EFYEx6ty24j3E/6ZYBCl4sXPxtUKFTjbeBPQqQ6uHo0=",
+                     *               "aTA0M0RN2GloIqOhsB9vxv79HfVqWy2KSg3h/0KgZSU=",
+                     *               "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *               "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *             ],
+                     *             "leaf": "eyJiYXNpcyI6ImJ1c2luZXNzX3JlbGF0aW9uc2hpcCIsImNvbGxlY3Rpb25fcG9pbnQiOm51bGwsImNvbmZpcm1hdGlvbl9yZXF1aXJlZCI6ZmFsc2UsImNvbmZpcm1zIjpudWxsLCJldmVudCI6Im9wdF9pbiIsImV2ZW50X2lkIjoiMDFhMjNjNzctM2FjMi03ZDJlLWI4YTYtMzc5Yzk0YTY5OWQ1IiwiZXZpZGVuY2Vfc2hhMjU2IjoiN2M0MDg4YmJlYTMzZTFjMDgzOTVkOTFhYTRmNTM0ZTUyMzcxZTk2YjgzM2MwNjMxY2QwMmJmYjZkYjE5NWY4ZiIsIm1ldGhvZCI6IndlYl9mb3JtIiwib2NjdXJyZWRfYXQiOiIyMDI2LTEyLTAzVDE1OjEyOjU2LjUxNFoiLCJwcmV2Ijo0OSwicHVycG9zZXMiOlsib2ZmZXJzIl0sInJlY2VpdmVkX2J5Ijp7Im5hbWUiOiJTYWt1cmEgU2hvcCIsInJvbGUiOiJzZW5kZXIifSwicmVjb3JkZWRfYXQiOiIyMDI2LTEyLTAzVDE1OjEyOjU2LjUxNVoiLCJzdWJqZWN0IjoiNWIwZDY0MGNiMmY4Y2U4ODAzNzY2MWQ3MzY4ZDIzY2Q5ZTM3OGFkZDgwYjUxYzVjNTFhY2VjMDcwZTVkNzkwMCIsInRlbmFudCI6IjAxYTIzYzc3LTI0YTAtN2QxNC1hMzEyLTg2MjE1MTczZDI4OCIsInR5cGUiOiJjb25zZW50X2V2ZW50IiwidiI6MX0=",
+                     *             "leaf_hash": "tKM9hrqmXkjOxp85hZXJGG/L4ldX0u9hli+XY5eX4r8=",
+                     *             "leaf_index": 50,
+                     *             "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 50\nEtSDuse1N1bwO9gJFmhkrABpqyesi2V09ToP91HDwbA=\nEFYEx6ty24j3E/6ZYBCl4sXPxtUKFTjbeBPQqQ6uHo0=\naTA0M0RN2GloIqOhsB9vxv79HfVqWy2KSg3h/0KgZSU=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n55\nLFMquIvg+tvaklKkzajiiFt9L8DJLLP9Eo3rxU699rs=\n\n— test.example/log WQOu98sqbZpAaW8sJykK1UWcfzqNMPRQRRPozNGmhps1Xn9DixdpVknKCvzxJoiX8HQCDj6Rx8FbXzrDFyGD2MeIegE=\n"
+                     *           }
+                     *         ],
+                     *         "format": "consent-ledger/evidence/v1",
+                     *         "generated_at": "2026-12-03T15:12:56.567Z",
+                     *         "holds": {
+                     *           "bucket": 6397,
+                     *           "bucket_entries": "",
+                     *           "bucket_path": [
+                     *             "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+                     *             "/kPWavpKmlxPnJ2on0/7UmNcjzQuf/tzHWjjbFmCByo=",
+                     *             "3rguFVlU1r4UWSxmzPeh7OGT7uvNq690e5H0RRnwn0c=",
+                     *             "KWAETGLyNU6UXo14/dIgoF8sCHnyTfbxHvXMJrUnCg4=",
+                     *             "TPq8SMaJijCxtdEt2o4JqW6eoX6A9LKgULiotIA/vUM=",
+                     *             "cWLthI8ZdA5TdmzgGsCZUjsJnVk+B4LdvFKW7s5Q7FA=",
+                     *             "K+PPBVHMaTbUYePcQ/PEv1DL7hvAkZJSVOh59OdmXpQ=",
+                     *             "EttSYqVQDSUWuPgjYtKocnjSD3Ev8fziAZ1C7LoXJB0=",
+                     *             "GhqSZfhpZ2wgaCSqe/wv6Mf+NGkd3fs1eXtqMh+Xffw=",
+                     *             "bgu4JD4mi+PS+jzoMjSy+FDIUWK9D87TDpGeBpvVLfc=",
+                     *             "AWKJL6ZptVVoLUxWZvQsmPIw52QG1kbm27zvtdMR4Ec=",
+                     *             "/VWT8L/eCMqkF0WoprLV3K6gOlhn6EMqmVvqOh/U31Y=",
+                     *             "e7zSeuC49dfAE9xtE6LlhrWPg+rGKqYqpW8zIoiti/Q=",
+                     *             "1sgvkONBzDaqD7X40Du7Pm1RSOtW/PeetBVXSu5/qZo=",
+                     *             "Snfp4R7g+/Fb8o24AqyxBvEU2orvhZUVwHoK5t07E3o=",
+                     *             "KlKba2x9BGzkZ5UrxdopFY+F5/ZlMlh3k4usQPPxtz4="
+                     *           ],
+                     *           "leaves": []
+                     *         },
+                     *         "log": {
+                     *           "origin": "test.example/log",
+                     *           "verifier_key": "test.example/log+5903aef7+AbOheeajtqXy2vFvEHp3HaiH1l+4EIfJuki/OeLBnkvx"
+                     *         },
+                     *         "parameters": {
+                     *           "bucket": 35355,
+                     *           "bucket_entries": "ihtFyM0ppNdqfggsFrV2yNZ3MZUihIxprj8cD4aSmbAAAAAAAAAAAA==",
+                     *           "bucket_path": [
+                     *             "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+                     *             "/kPWavpKmlxPnJ2on0/7UmNcjzQuf/tzHWjjbFmCByo=",
+                     *             "3rguFVlU1r4UWSxmzPeh7OGT7uvNq690e5H0RRnwn0c=",
+                     *             "KWAETGLyNU6UXo14/dIgoF8sCHnyTfbxHvXMJrUnCg4=",
+                     *             "TPq8SMaJijCxtdEt2o4JqW6eoX6A9LKgULiotIA/vUM=",
+                     *             "cWLthI8ZdA5TdmzgGsCZUjsJnVk+B4LdvFKW7s5Q7FA=",
+                     *             "K+PPBVHMaTbUYePcQ/PEv1DL7hvAkZJSVOh59OdmXpQ=",
+                     *             "8LrRALsdjMfNAQ5VCumitTvdAtKzJmH0Sm346Cf/pzc=",
+                     *             "GhqSZfhpZ2wgaCSqe/wv6Mf+NGkd3fs1eXtqMh+Xffw=",
+                     *             "bgu4JD4mi+PS+jzoMjSy+FDIUWK9D87TDpGeBpvVLfc=",
+                     *             "AWKJL6ZptVVoLUxWZvQsmPIw52QG1kbm27zvtdMR4Ec=",
+                     *             "i4NMn2dVAWLq/PnIZhTH7cGdnt0YaS2s5/1McL00d24=",
+                     *             "e7zSeuC49dfAE9xtE6LlhrWPg+rGKqYqpW8zIoiti/Q=",
+                     *             "S7ThrMrpdz2dW6OOYaCj0yjl5c/aKhjtO+PBvGq9Tks=",
+                     *             "jEagngroiT2STLvuvtK7s30UqS5QRxnEHeAThMnIE3A=",
+                     *             "ZjDWdzIdBWfO+aMCCOZUyg4jD1YG4SN2UXY6B/zdaIY="
+                     *           ],
+                     *           "leaf": {
+                     *             "inclusion_proof": [
+                     *               "SRCrOb6Qa1BZw8qnfqcxjMzgfQh+DI3Hz9VN7/1SjYg=",
+                     *               "pYORX9XUCb463wQjG7mTAMi3SiEdtOSaftmWuqID5KU=",
+                     *               "PyY3uaqUINkjziITDPQJ4Px4xB3gnOxbUS4/YJeZrw4=",
+                     *               "ClnqsrXgZ022Tt2cusSNx8kkskhQ6QgyTi0a5ehsfto=",
+                     *               "+2KSwRPWreeJde6McttjyKGLUIA/TIqVDbbbcGtsfB0=",
+                     *               "Nt8YCVm/lHpqusrxi/pR16wH4hNSTawSw5Qt4wTZiCE="
+                     *             ],
+                     *             "leaf": "eyJjcmVhdGVkX2F0IjoiMjAyNi0xMi0wM1QxNToxMjo1MC44NDZaIiwicHJldiI6bnVsbCwic3ViamVjdCI6IjhhMWI0NWM4Y2QyOWE0ZDc2YTdlMDgyYzE2YjU3NmM4ZDY3NzMxOTUyMjg0OGM2OWFlM2YxYzBmODY5Mjk5YjAiLCJ0eXBlIjoibG9nX3BhcmFtZXRlcnMiLCJ2IjoxLCJ2cmYiOiJjMnNwLm9yZy92cmYtcjI1NSIsInZyZl9wdWJsaWNfa2V5IjoicWdTRzhNbStpK1FGN3V5a25hRkt2WUdxeWdsR0hrZGswVldrK3U0RnMwVT0ifQ==",
+                     *             "leaf_hash": "rE/siRzCthXkG09YtXOC28nUHgq3ATr2/aolYOE/TmM=",
+                     *             "leaf_index": 0,
+                     *             "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 0\nSRCrOb6Qa1BZw8qnfqcxjMzgfQh+DI3Hz9VN7/1SjYg=\npYORX9XUCb463wQjG7mTAMi3SiEdtOSaftmWuqID5KU=\nPyY3uaqUINkjziITDPQJ4Px4xB3gnOxbUS4/YJeZrw4=\nClnqsrXgZ022Tt2cusSNx8kkskhQ6QgyTi0a5ehsfto=\n+2KSwRPWreeJde6McttjyKGLUIA/TIqVDbbbcGtsfB0=\nNt8YCVm/lHpqusrxi/pR16wH4hNSTawSw5Qt4wTZiCE=\n\ntest.example/log\n55\nLFMquIvg+tvaklKkzajiiFt9L8DJLLP9Eo3rxU699rs=\n\n— test.example/log WQOu98sqbZpAaW8sJykK1UWcfzqNMPRQRRPozNGmhps1Xn9DixdpVknKCvzxJoiX8HQCDj6Rx8FbXzrDFyGD2MeIegE=\n"
+                     *           }
+                     *         },
+                     *         "subject": {
+                     *           "commitment": "5b0d640cb2f8ce88037661d7368d23cd9e378add80b51c5c51acec070e5d7900",
+                     *           "email": "bundle@example.jp",
+                     *           "evidence": [
+                     *             {
+                     *               "evidence": {
+                     *                 "confirmation_message_id": null,
+                     *                 "ip": "203.0.113.7",
+                     *                 "note": "店頭で受領",
+                     *                 "user_agent": "Mozilla/5.0"
+                     *               },
+                     *               "leaf_index": 48
+                     *             },
+                     *             {
+                     *               "evidence": {
+                     *                 "confirmation_message_id": null,
+                     *                 "ip": null,
+                     *                 "note": null,
+                     *                 "transaction_date": "2017-12-01",
+                     *                 "transaction_reference": "order 1234",
+                     *                 "user_agent": null
+                     *               },
+                     *               "leaf_index": 50
+                     *             }
+                     *           ],
+                     *           "salt": "hB72d5lWkDb57/unFbjdq5qrvVozrQaKppmXP2D1WX0=",
+                     *           "vrf_proof": "Cj9u9XWvBsECoePp5GMxlWxnfac73BHUrRWEg36u+Q7ONkw/4IHHR1KOUizQG35jtNoerxtT7v8lUPeYhMT1exxi2MTzyrc5P7eofwM4XA4="
+                     *         },
+                     *         "tenant": {
+                     *           "id": "01a23c77-24a0-7d14-a312-86215173d288",
+                     *           "legal_name": "Sakura Shop K.K.",
+                     *           "purposes": [
+                     *             {
+                     *               "label_en": "Monthly newsletter",
+                     *               "label_ja": "Monthly newsletter",
+                     *               "purpose": "newsletter"
+                     *             },
+                     *             {
+                     *               "label_en": "Special offers",
+                     *               "label_ja": "Special offers",
+                     *               "purpose": "offers"
+                     *             }
+                     *           ]
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["CampaignProof"];
                 };
             };
@@ -5336,6 +5619,264 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "checkpoint": "test.example/log\n53\nGn2/HuFIdYK49fmwgGREOT5c43JXOHD05dpiRQ4XoxI=\n\n— test.example/log WQOu9yPjAd6Kv/STAMBAt7iMZ0sDxSsZJVcUEyv1uLNI90KpQc5pdPAtB0oZImrAZJF4d4YLmW8fo0jCtpzgLWQC+gA=\n",
+                     *       "collection_points": [
+                     *         {
+                     *           "content": "U2VuZCBtZSB0aGUgbmV3c2xldHRlcg==",
+                     *           "content_type": "text/plain; charset=utf-8",
+                     *           "id": "f377b5c12703d017d26b83a751ff575b842846150531305ac49e24644294f6ac",
+                     *           "proof": {
+                     *             "inclusion_proof": [
+                     *               "uZ/lNOHIEE6xdDlzF8mC4KIQ8BODlSB+9XGQsUj0/Qs=",
+                     *               "qiLBY0sbuRjgmx+1v+2FPdNHEjQvO78T2uu3gHCz85k=",
+                     *               "8pWGuKtlEakSfiPX4oOv5rkk04EPll6tiA/P5tOa2CI=",
+                     *               "Ydvq51IS/m5zl6BGP/CMhUJGC8gfRkBjs2f8dX6XkF8=",
+                     *               "nb1Zf5E8BbEQqu6/hxmwPMSX6yUgJfeUqsdpNkbFLpw=",
+                     *               "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *             ],
+                     *             "leaf": "eyJjaGFubmVsIjoid2ViX2Zvcm0iLCJjb250ZW50X3NoYTI1NiI6IjFiYjBhYjIwNGVkZWZkNWJmMWQzNDVkNWRjM2Q5YjA4NmM3M2E5MWRmZjdkM2FhZjUxOGYzMTUwZTAyMjAxNzMiLCJjb250ZW50X3R5cGUiOiJ0ZXh0L3BsYWluOyBjaGFyc2V0PXV0Zi04IiwiaWQiOiJmMzc3YjVjMTI3MDNkMDE3ZDI2YjgzYTc1MWZmNTc1Yjg0Mjg0NjE1MDUzMTMwNWFjNDllMjQ2NDQyOTRmNmFjIiwibGFuZ3VhZ2UiOiJqYSIsIm5hbWUiOiJzaWdudXAiLCJwcmVjaGVja2VkIjpmYWxzZSwicmVnaXN0ZXJlZF9hdCI6IjIwMjYtMTItMDNUMTU6MTI6NTYuNVoiLCJzZW5kZXJfbmFtZV9zaG93biI6IlNha3VyYSBTaG9wIiwidGVuYW50IjoiMDFhMjNjNzctMjRhMC03ZDE0LWEzMTItODYyMTUxNzNkMjg4IiwidHlwZSI6ImNvbGxlY3Rpb25fcG9pbnQiLCJ2IjoxfQ==",
+                     *             "leaf_hash": "al44tZfiQQsrEvhhX/JA0vNQf5BGeg/37eWYMRneXe0=",
+                     *             "leaf_index": 46,
+                     *             "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 46\nuZ/lNOHIEE6xdDlzF8mC4KIQ8BODlSB+9XGQsUj0/Qs=\nqiLBY0sbuRjgmx+1v+2FPdNHEjQvO78T2uu3gHCz85k=\n8pWGuKtlEakSfiPX4oOv5rkk04EPll6tiA/P5tOa2CI=\nYdvq51IS/m5zl6BGP/CMhUJGC8gfRkBjs2f8dX6XkF8=\nnb1Zf5E8BbEQqu6/hxmwPMSX6yUgJfeUqsdpNkbFLpw=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n53\nGn2/HuFIdYK49fmwgGREOT5c43JXOHD05dpiRQ4XoxI=\n\n— test.example/log WQOu9yPjAd6Kv/STAMBAt7iMZ0sDxSsZJVcUEyv1uLNI90KpQc5pdPAtB0oZImrAZJF4d4YLmW8fo0jCtpzgLWQC+gA=\n"
+                     *           },
+                     *           "retired": {
+                     *             "inclusion_proof": [
+                     *               "tKM9hrqmXkjOxp85hZXJGG/L4ldX0u9hli+XY5eX4r8=",
+                     *               "EFYEx6ty24j3E/6ZYBCl4sXPxtUKFTjbeBPQqQ6uHo0=",
+                     *               "n7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=",
+                     *               "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *               "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *             ],
+                     *             "leaf": "eyJpZCI6ImYzNzdiNWMxMjcwM2QwMTdkMjZiODNhNzUxZmY1NzViODQyODQ2MTUwNTMxMzA1YWM0OWUyNDY0NDI5NGY2YWMiLCJwcmV2IjpudWxsLCJyZXRpcmVkX2F0IjoiMjAyNi0xMi0wM1QxNToxMjo1Ni41MTdaIiwic3ViamVjdCI6ImEzMmZjZTEwN2ZkODYzNjM0NzAxOTJhM2JjYjllYTQ2MmI4MDYxYTk3MGU3MDI1MmFhOTRlODgwMDBhZjJlNDUiLCJ0ZW5hbnQiOiIwMWEyM2M3Ny0yNGEwLTdkMTQtYTMxMi04NjIxNTE3M2QyODgiLCJ0eXBlIjoiY29sbGVjdGlvbl9wb2ludF9yZXRpcmVkIiwidiI6MX0=",
+                     *             "leaf_hash": "EtSDuse1N1bwO9gJFmhkrABpqyesi2V09ToP91HDwbA=",
+                     *             "leaf_index": 51,
+                     *             "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 51\ntKM9hrqmXkjOxp85hZXJGG/L4ldX0u9hli+XY5eX4r8=\nEFYEx6ty24j3E/6ZYBCl4sXPxtUKFTjbeBPQqQ6uHo0=\nn7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n53\nGn2/HuFIdYK49fmwgGREOT5c43JXOHD05dpiRQ4XoxI=\n\n— test.example/log WQOu9yPjAd6Kv/STAMBAt7iMZ0sDxSsZJVcUEyv1uLNI90KpQc5pdPAtB0oZImrAZJF4d4YLmW8fo0jCtpzgLWQC+gA=\n"
+                     *           },
+                     *           "retirement": {
+                     *             "bucket": 41775,
+                     *             "bucket_entries": "oy/OEH/YY2NHAZKjvLnqRiuAYalw5wJSqpTogACvLkUAAAAAAAAAMw==",
+                     *             "bucket_path": [
+                     *               "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+                     *               "/kPWavpKmlxPnJ2on0/7UmNcjzQuf/tzHWjjbFmCByo=",
+                     *               "3rguFVlU1r4UWSxmzPeh7OGT7uvNq690e5H0RRnwn0c=",
+                     *               "KWAETGLyNU6UXo14/dIgoF8sCHnyTfbxHvXMJrUnCg4=",
+                     *               "TPq8SMaJijCxtdEt2o4JqW6eoX6A9LKgULiotIA/vUM=",
+                     *               "cWLthI8ZdA5TdmzgGsCZUjsJnVk+B4LdvFKW7s5Q7FA=",
+                     *               "K+PPBVHMaTbUYePcQ/PEv1DL7hvAkZJSVOh59OdmXpQ=",
+                     *               "EttSYqVQDSUWuPgjYtKocnjSD3Ev8fziAZ1C7LoXJB0=",
+                     *               "GhqSZfhpZ2wgaCSqe/wv6Mf+NGkd3fs1eXtqMh+Xffw=",
+                     *               "BuMqgU1RFqeExy4X8XHidNedtMOzm/dKc3UVu05K8d0=",
+                     *               "AWKJL6ZptVVoLUxWZvQsmPIw52QG1kbm27zvtdMR4Ec=",
+                     *               "a+eKM1Dfdn7m0a59qXJK35Qbw5S8/3sRSeQSwkZuYFQ=",
+                     *               "e7zSeuC49dfAE9xtE6LlhrWPg+rGKqYqpW8zIoiti/Q=",
+                     *               "k2Di0YxLRImJtXIn0qfyvNao7yzXbLqRTtGxykcwIII=",
+                     *               "jEagngroiT2STLvuvtK7s30UqS5QRxnEHeAThMnIE3A=",
+                     *               "ZjDWdzIdBWfO+aMCCOZUyg4jD1YG4SN2UXY6B/zdaIY="
+                     *             ]
+                     *           }
+                     *         }
+                     *       ],
+                     *       "completeness": {
+                     *         "bucket": 23309,
+                     *         "bucket_entries": "Ww1kDLL4zogDdmHXNo0jzZ43it2AtRxcUazsBw5deQAAAAAAAAAAMg==",
+                     *         "bucket_path": [
+                     *           "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+                     *           "/kPWavpKmlxPnJ2on0/7UmNcjzQuf/tzHWjjbFmCByo=",
+                     *           "3rguFVlU1r4UWSxmzPeh7OGT7uvNq690e5H0RRnwn0c=",
+                     *           "KWAETGLyNU6UXo14/dIgoF8sCHnyTfbxHvXMJrUnCg4=",
+                     *           "TPq8SMaJijCxtdEt2o4JqW6eoX6A9LKgULiotIA/vUM=",
+                     *           "cWLthI8ZdA5TdmzgGsCZUjsJnVk+B4LdvFKW7s5Q7FA=",
+                     *           "K+PPBVHMaTbUYePcQ/PEv1DL7hvAkZJSVOh59OdmXpQ=",
+                     *           "EttSYqVQDSUWuPgjYtKocnjSD3Ev8fziAZ1C7LoXJB0=",
+                     *           "GhqSZfhpZ2wgaCSqe/wv6Mf+NGkd3fs1eXtqMh+Xffw=",
+                     *           "bgu4JD4mi+PS+jzoMjSy+FDIUWK9D87TDpGeBpvVLfc=",
+                     *           "AWKJL6ZptVVoLUxWZvQsmPIw52QG1kbm27zvtdMR4Ec=",
+                     *           "/VWT8L/eCMqkF0WoprLV3K6gOlhn6EMqmVvqOh/U31Y=",
+                     *           "ln4qTBCRWxHEqjBJw13HXqVPj1IPEibcUVfquf3mkYE=",
+                     *           "1sgvkONBzDaqD7X40Du7Pm1RSOtW/PeetBVXSu5/qZo=",
+                     *           "4rZJxPpwPDI/wskprSad/dFQveaGLZvOvpZiRLmD8g8=",
+                     *           "KlKba2x9BGzkZ5UrxdopFY+F5/ZlMlh3k4usQPPxtz4="
+                     *         ],
+                     *         "map_leaf": {
+                     *           "inclusion_proof": [
+                     *             "VRsLWfgpfO2gO2mG3oSdL8AOP9lfDkvP9RSD2Vj4N6I=",
+                     *             "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *             "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *           ],
+                     *           "leaf": "eyJjb3ZlcnMiOjUyLCJyb290IjoiODc0M2NkODQ5NmZiMWMwODMwZjhlOWVkZDVlNTIxMDMxNzcxNDQ3NTU1MDFkYzcwNGYyYzRjYzUwZWM1MjQxZiIsInN1YmplY3RzIjoxNSwidHlwZSI6InN1YmplY3RfbWFwIiwidiI6MX0=",
+                     *           "leaf_hash": "n7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=",
+                     *           "leaf_index": 52,
+                     *           "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 52\nVRsLWfgpfO2gO2mG3oSdL8AOP9lfDkvP9RSD2Vj4N6I=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n53\nGn2/HuFIdYK49fmwgGREOT5c43JXOHD05dpiRQ4XoxI=\n\n— test.example/log WQOu9yPjAd6Kv/STAMBAt7iMZ0sDxSsZJVcUEyv1uLNI90KpQc5pdPAtB0oZImrAZJF4d4YLmW8fo0jCtpzgLWQC+gA=\n"
+                     *         }
+                     *       },
+                     *       "decisions": [
+                     *         {
+                     *           "event_id": "01a23c77-3abd-76ec-bb8b-e14e3582fcf0",
+                     *           "may_send": true,
+                     *           "purpose": "newsletter",
+                     *           "status": "granted"
+                     *         },
+                     *         {
+                     *           "event_id": "01a23c77-3ac0-76f5-8274-d96ab70c65d1",
+                     *           "may_send": false,
+                     *           "purpose": "offers",
+                     *           "status": "withdrawn"
+                     *         }
+                     *       ],
+                     *       "events": [
+                     *         {
+                     *           "inclusion_proof": [
+                     *             "sYz+FefX4x4Cfsh0yvzSNesSPfUXSKyFpZceR0Lhp+A=",
+                     *             "J/rgIrCMO61/LgWQEDIC7vIABaE/H/vJTEP0PZaNV/c=",
+                     *             "n7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=",
+                     *             "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *             "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *           ],
+                     *           "leaf": "eyJiYXNpcyI6ImNvbnNlbnQiLCJjb2xsZWN0aW9uX3BvaW50IjoiZjM3N2I1YzEyNzAzZDAxN2QyNmI4M2E3NTFmZjU3NWI4NDI4NDYxNTA1MzEzMDVhYzQ5ZTI0NjQ0Mjk0ZjZhYyIsImNvbmZpcm1hdGlvbl9yZXF1aXJlZCI6ZmFsc2UsImNvbmZpcm1zIjpudWxsLCJldmVudCI6Im9wdF9pbiIsImV2ZW50X2lkIjoiMDFhMjNjNzctM2FiZC03NmVjLWJiOGItZTE0ZTM1ODJmY2YwIiwiZXZpZGVuY2Vfc2hhMjU2IjoiYmEyYTRhMTcwNmY0ODAzMThiNGRkNTc0MWM2NDViYTVlMGY1Yjg0YWEyYzhhOTZkYTkwODJlMzc0Y2U2Y2I3MSIsIm1ldGhvZCI6IndlYl9mb3JtIiwib2NjdXJyZWRfYXQiOiIyMDI2LTEyLTAzVDE1OjEyOjU2LjUwOVoiLCJwcmV2IjpudWxsLCJwdXJwb3NlcyI6WyJuZXdzbGV0dGVyIiwib2ZmZXJzIl0sInJlY2VpdmVkX2J5Ijp7Im5hbWUiOiJTYWt1cmEgU2hvcCIsInJvbGUiOiJzZW5kZXIifSwicmVjb3JkZWRfYXQiOiIyMDI2LTEyLTAzVDE1OjEyOjU2LjUxWiIsInN1YmplY3QiOiI1YjBkNjQwY2IyZjhjZTg4MDM3NjYxZDczNjhkMjNjZDllMzc4YWRkODBiNTFjNWM1MWFjZWMwNzBlNWQ3OTAwIiwidGVuYW50IjoiMDFhMjNjNzctMjRhMC03ZDE0LWEzMTItODYyMTUxNzNkMjg4IiwidHlwZSI6ImNvbnNlbnRfZXZlbnQiLCJ2IjoxfQ==",
+                     *           "leaf_hash": "6y2CNZCFbWu2qQc6+4ZIAgdELyGGBM45RHknsdN13SQ=",
+                     *           "leaf_index": 48,
+                     *           "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 48\nsYz+FefX4x4Cfsh0yvzSNesSPfUXSKyFpZceR0Lhp+A=\nJ/rgIrCMO61/LgWQEDIC7vIABaE/H/vJTEP0PZaNV/c=\nn7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n53\nGn2/HuFIdYK49fmwgGREOT5c43JXOHD05dpiRQ4XoxI=\n\n— test.example/log WQOu9yPjAd6Kv/STAMBAt7iMZ0sDxSsZJVcUEyv1uLNI90KpQc5pdPAtB0oZImrAZJF4d4YLmW8fo0jCtpzgLWQC+gA=\n"
+                     *         },
+                     *         {
+                     *           "inclusion_proof": [
+                     *             "6y2CNZCFbWu2qQc6+4ZIAgdELyGGBM45RHknsdN13SQ=",
+                     *             "J/rgIrCMO61/LgWQEDIC7vIABaE/H/vJTEP0PZaNV/c=",
+                     *             "n7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=",
+                     *             "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *             "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *           ],
+                     *           "leaf": "eyJiYXNpcyI6bnVsbCwiY29sbGVjdGlvbl9wb2ludCI6bnVsbCwiY29uZmlybWF0aW9uX3JlcXVpcmVkIjpmYWxzZSwiY29uZmlybXMiOm51bGwsImV2ZW50Ijoib3B0X291dCIsImV2ZW50X2lkIjoiMDFhMjNjNzctM2FjMC03NmY1LTgyNzQtZDk2YWI3MGM2NWQxIiwiZXZpZGVuY2Vfc2hhMjU2IjpudWxsLCJtZXRob2QiOiJ3ZWJfZm9ybSIsIm9jY3VycmVkX2F0IjoiMjAyNi0xMi0wM1QxNToxMjo1Ni41MTJaIiwicHJldiI6NDgsInB1cnBvc2VzIjpbIm9mZmVycyJdLCJyZWNlaXZlZF9ieSI6eyJuYW1lIjoiU2FrdXJhIFNob3AiLCJyb2xlIjoic2VuZGVyIn0sInJlY29yZGVkX2F0IjoiMjAyNi0xMi0wM1QxNToxMjo1Ni41MTJaIiwic3ViamVjdCI6IjViMGQ2NDBjYjJmOGNlODgwMzc2NjFkNzM2OGQyM2NkOWUzNzhhZGQ4MGI1MWM1YzUxYWNlYzA3MGU1ZDc5MDAiLCJ0ZW5hbnQiOiIwMWEyM2M3Ny0yNGEwLTdkMTQtYTMxMi04NjIxNTE3M2QyODgiLCJ0eXBlIjoiY29uc2VudF9ldmVudCIsInYiOjF9",
+                     *           "leaf_hash": "sYz+FefX4x4Cfsh0yvzSNesSPfUXSKyFpZceR0Lhp+A=",
+                     *           "leaf_index": 49,
+                     *           "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 49\n6y2CNZCFbWu2qQc6+4ZIAgdELyGGBM45RHknsdN13SQ=\nJ/rgIrCMO61/LgWQEDIC7vIABaE/H/vJTEP0PZaNV/c=\nn7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n53\nGn2/HuFIdYK49fmwgGREOT5c43JXOHD05dpiRQ4XoxI=\n\n— test.example/log WQOu9yPjAd6Kv/STAMBAt7iMZ0sDxSsZJVcUEyv1uLNI90KpQc5pdPAtB0oZImrAZJF4d4YLmW8fo0jCtpzgLWQC+gA=\n"
+                     *         },
+                     *         {
+                     *           "inclusion_proof": [
+                     *             "EtSDuse1N1bwO9gJFmhkrABpqyesi2V09ToP91HDwbA=",
+                     *             "EFYEx6ty24j3E/6ZYBCl4sXPxtUKFTjbeBPQqQ6uHo0=",
+                     *             "n7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=",
+                     *             "KrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=",
+                     *             "jQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg="
+                     *           ],
+                     *           "leaf": "eyJiYXNpcyI6ImJ1c2luZXNzX3JlbGF0aW9uc2hpcCIsImNvbGxlY3Rpb25fcG9pbnQiOm51bGwsImNvbmZpcm1hdGlvbl9yZXF1aXJlZCI6ZmFsc2UsImNvbmZpcm1zIjpudWxsLCJldmVudCI6Im9wdF9pbiIsImV2ZW50X2lkIjoiMDFhMjNjNzctM2FjMi03ZDJlLWI4YTYtMzc5Yzk0YTY5OWQ1IiwiZXZpZGVuY2Vfc2hhMjU2IjoiN2M0MDg4YmJlYTMzZTFjMDgzOTVkOTFhYTRmNTM0ZTUyMzcxZTk2YjgzM2MwNjMxY2QwMmJmYjZkYjE5NWY4ZiIsIm1ldGhvZCI6IndlYl9mb3JtIiwib2NjdXJyZWRfYXQiOiIyMDI2LTEyLTAzVDE1OjEyOjU2LjUxNFoiLCJwcmV2Ijo0OSwicHVycG9zZXMiOlsib2ZmZXJzIl0sInJlY2VpdmVkX2J5Ijp7Im5hbWUiOiJTYWt1cmEgU2hvcCIsInJvbGUiOiJzZW5kZXIifSwicmVjb3JkZWRfYXQiOiIyMDI2LTEyLTAzVDE1OjEyOjU2LjUxNVoiLCJzdWJqZWN0IjoiNWIwZDY0MGNiMmY4Y2U4ODAzNzY2MWQ3MzY4ZDIzY2Q5ZTM3OGFkZDgwYjUxYzVjNTFhY2VjMDcwZTVkNzkwMCIsInRlbmFudCI6IjAxYTIzYzc3LTI0YTAtN2QxNC1hMzEyLTg2MjE1MTczZDI4OCIsInR5cGUiOiJjb25zZW50X2V2ZW50IiwidiI6MX0=",
+                     *           "leaf_hash": "tKM9hrqmXkjOxp85hZXJGG/L4ldX0u9hli+XY5eX4r8=",
+                     *           "leaf_index": 50,
+                     *           "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 50\nEtSDuse1N1bwO9gJFmhkrABpqyesi2V09ToP91HDwbA=\nEFYEx6ty24j3E/6ZYBCl4sXPxtUKFTjbeBPQqQ6uHo0=\nn7riEFZ67CRVjWczgeVFupRAt9t3zq7WFSqYOvZlM3M=\nKrGIgngfxmF5jJZZ98UDhxz/Bqd7GFkTnLd2fSuo/9U=\njQNxAfCnEEYsUjURQDZ/I/9WDMO/I6G9H4sCf3ehUwg=\n\ntest.example/log\n53\nGn2/HuFIdYK49fmwgGREOT5c43JXOHD05dpiRQ4XoxI=\n\n— test.example/log WQOu9yPjAd6Kv/STAMBAt7iMZ0sDxSsZJVcUEyv1uLNI90KpQc5pdPAtB0oZImrAZJF4d4YLmW8fo0jCtpzgLWQC+gA=\n"
+                     *         }
+                     *       ],
+                     *       "format": "consent-ledger/evidence/v1",
+                     *       "generated_at": "2026-12-03T15:12:56.546Z",
+                     *       "holds": {
+                     *         "bucket": 6397,
+                     *         "bucket_entries": "",
+                     *         "bucket_path": [
+                     *           "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+                     *           "/kPWavpKmlxPnJ2on0/7UmNcjzQuf/tzHWjjbFmCByo=",
+                     *           "3rguFVlU1r4UWSxmzPeh7OGT7uvNq690e5H0RRnwn0c=",
+                     *           "KWAETGLyNU6UXo14/dIgoF8sCHnyTfbxHvXMJrUnCg4=",
+                     *           "TPq8SMaJijCxtdEt2o4JqW6eoX6A9LKgULiotIA/vUM=",
+                     *           "cWLthI8ZdA5TdmzgGsCZUjsJnVk+B4LdvFKW7s5Q7FA=",
+                     *           "K+PPBVHMaTbUYePcQ/PEv1DL7hvAkZJSVOh59OdmXpQ=",
+                     *           "EttSYqVQDSUWuPgjYtKocnjSD3Ev8fziAZ1C7LoXJB0=",
+                     *           "GhqSZfhpZ2wgaCSqe/wv6Mf+NGkd3fs1eXtqMh+Xffw=",
+                     *           "bgu4JD4mi+PS+jzoMjSy+FDIUWK9D87TDpGeBpvVLfc=",
+                     *           "AWKJL6ZptVVoLUxWZvQsmPIw52QG1kbm27zvtdMR4Ec=",
+                     *           "/VWT8L/eCMqkF0WoprLV3K6gOlhn6EMqmVvqOh/U31Y=",
+                     *           "e7zSeuC49dfAE9xtE6LlhrWPg+rGKqYqpW8zIoiti/Q=",
+                     *           "1sgvkONBzDaqD7X40Du7Pm1RSOtW/PeetBVXSu5/qZo=",
+                     *           "Snfp4R7g+/Fb8o24AqyxBvEU2orvhZUVwHoK5t07E3o=",
+                     *           "KlKba2x9BGzkZ5UrxdopFY+F5/ZlMlh3k4usQPPxtz4="
+                     *         ],
+                     *         "leaves": []
+                     *       },
+                     *       "log": {
+                     *         "origin": "test.example/log",
+                     *         "verifier_key": "test.example/log+5903aef7+AbOheeajtqXy2vFvEHp3HaiH1l+4EIfJuki/OeLBnkvx"
+                     *       },
+                     *       "parameters": {
+                     *         "bucket": 35355,
+                     *         "bucket_entries": "ihtFyM0ppNdqfggsFrV2yNZ3MZUihIxprj8cD4aSmbAAAAAAAAAAAA==",
+                     *         "bucket_path": [
+                     *           "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+                     *           "/kPWavpKmlxPnJ2on0/7UmNcjzQuf/tzHWjjbFmCByo=",
+                     *           "3rguFVlU1r4UWSxmzPeh7OGT7uvNq690e5H0RRnwn0c=",
+                     *           "KWAETGLyNU6UXo14/dIgoF8sCHnyTfbxHvXMJrUnCg4=",
+                     *           "TPq8SMaJijCxtdEt2o4JqW6eoX6A9LKgULiotIA/vUM=",
+                     *           "cWLthI8ZdA5TdmzgGsCZUjsJnVk+B4LdvFKW7s5Q7FA=",
+                     *           "K+PPBVHMaTbUYePcQ/PEv1DL7hvAkZJSVOh59OdmXpQ=",
+                     *           "8LrRALsdjMfNAQ5VCumitTvdAtKzJmH0Sm346Cf/pzc=",
+                     *           "GhqSZfhpZ2wgaCSqe/wv6Mf+NGkd3fs1eXtqMh+Xffw=",
+                     *           "bgu4JD4mi+PS+jzoMjSy+FDIUWK9D87TDpGeBpvVLfc=",
+                     *           "AWKJL6ZptVVoLUxWZvQsmPIw52QG1kbm27zvtdMR4Ec=",
+                     *           "i4NMn2dVAWLq/PnIZhTH7cGdnt0YaS2s5/1McL00d24=",
+                     *           "e7zSeuC49dfAE9xtE6LlhrWPg+rGKqYqpW8zIoiti/Q=",
+                     *           "S7ThrMrpdz2dW6OOYaCj0yjl5c/aKhjtO+PBvGq9Tks=",
+                     *           "jEagngroiT2STLvuvtK7s30UqS5QRxnEHeAThMnIE3A=",
+                     *           "ZjDWdzIdBWfO+aMCCOZUyg4jD1YG4SN2UXY6B/zdaIY="
+                     *         ],
+                     *         "leaf": {
+                     *           "inclusion_proof": [
+                     *             "SRCrOb6Qa1BZw8qnfqcxjMzgfQh+DI3Hz9VN7/1SjYg=",
+                     *             "pYORX9XUCb463wQjG7mTAMi3SiEdtOSaftmWuqID5KU=",
+                     *             "PyY3uaqUINkjziITDPQJ4Px4xB3gnOxbUS4/YJeZrw4=",
+                     *             "ClnqsrXgZ022Tt2cusSNx8kkskhQ6QgyTi0a5ehsfto=",
+                     *             "+2KSwRPWreeJde6McttjyKGLUIA/TIqVDbbbcGtsfB0=",
+                     *             "w3hlGYTSHTltF6dIdYaSakfrGn/YRNJD3de2pA6Id78="
+                     *           ],
+                     *           "leaf": "eyJjcmVhdGVkX2F0IjoiMjAyNi0xMi0wM1QxNToxMjo1MC44NDZaIiwicHJldiI6bnVsbCwic3ViamVjdCI6IjhhMWI0NWM4Y2QyOWE0ZDc2YTdlMDgyYzE2YjU3NmM4ZDY3NzMxOTUyMjg0OGM2OWFlM2YxYzBmODY5Mjk5YjAiLCJ0eXBlIjoibG9nX3BhcmFtZXRlcnMiLCJ2IjoxLCJ2cmYiOiJjMnNwLm9yZy92cmYtcjI1NSIsInZyZl9wdWJsaWNfa2V5IjoicWdTRzhNbStpK1FGN3V5a25hRkt2WUdxeWdsR0hrZGswVldrK3U0RnMwVT0ifQ==",
+                     *           "leaf_hash": "rE/siRzCthXkG09YtXOC28nUHgq3ATr2/aolYOE/TmM=",
+                     *           "leaf_index": 0,
+                     *           "tlog_proof": "c2sp.org/tlog-proof@v1\nindex 0\nSRCrOb6Qa1BZw8qnfqcxjMzgfQh+DI3Hz9VN7/1SjYg=\npYORX9XUCb463wQjG7mTAMi3SiEdtOSaftmWuqID5KU=\nPyY3uaqUINkjziITDPQJ4Px4xB3gnOxbUS4/YJeZrw4=\nClnqsrXgZ022Tt2cusSNx8kkskhQ6QgyTi0a5ehsfto=\n+2KSwRPWreeJde6McttjyKGLUIA/TIqVDbbbcGtsfB0=\nw3hlGYTSHTltF6dIdYaSakfrGn/YRNJD3de2pA6Id78=\n\ntest.example/log\n53\nGn2/HuFIdYK49fmwgGREOT5c43JXOHD05dpiRQ4XoxI=\n\n— test.example/log WQOu9yPjAd6Kv/STAMBAt7iMZ0sDxSsZJVcUEyv1uLNI90KpQc5pdPAtB0oZImrAZJF4d4YLmW8fo0jCtpzgLWQC+gA=\n"
+                     *         }
+                     *       },
+                     *       "subject": {
+                     *         "commitment": "5b0d640cb2f8ce88037661d7368d23cd9e378add80b51c5c51acec070e5d7900",
+                     *         "email": "bundle@example.jp",
+                     *         "evidence": [
+                     *           {
+                     *             "evidence": {
+                     *               "confirmation_message_id": null,
+                     *               "ip": "203.0.113.7",
+                     *               "note": "店頭で受領",
+                     *               "user_agent": "Mozilla/5.0"
+                     *             },
+                     *             "leaf_index": 48
+                     *           },
+                     *           {
+                     *             "evidence": {
+                     *               "confirmation_message_id": null,
+                     *               "ip": null,
+                     *               "note": null,
+                     *               "transaction_date": "2017-12-01",
+                     *               "transaction_reference": "order 1234",
+                     *               "user_agent": null
+                     *             },
+                     *             "leaf_index": 50
+                     *           }
+                     *         ],
+                     *         "salt": "hB72d5lWkDb57/unFbjdq5qrvVozrQaKppmXP2D1WX0=",
+                     *         "vrf_proof": "Cj9u9XWvBsECoePp5GMxlWxnfac73BHUrRWEg36u+Q7ONkw/4IHHR1KOUizQG35jtNoerxtT7v8lUPeYhMT1exxi2MTzyrc5P7eofwM4XA4="
+                     *       },
+                     *       "tenant": {
+                     *         "id": "01a23c77-24a0-7d14-a312-86215173d288",
+                     *         "legal_name": "Sakura Shop K.K.",
+                     *         "purposes": [
+                     *           {
+                     *             "label_en": "Monthly newsletter",
+                     *             "label_ja": "Monthly newsletter",
+                     *             "purpose": "newsletter"
+                     *           },
+                     *           {
+                     *             "label_en": "Special offers",
+                     *             "label_ja": "Special offers",
+                     *             "purpose": "offers"
+                     *           }
+                     *         ]
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Bundle"];
                 };
             };
