@@ -593,7 +593,7 @@ pub async fn suppression(
     Ok(super::pagination::page_as(
         &req,
         format,
-        page.next_after.as_deref(),
+        page.next_after.as_deref().map(|n| ("after", n)),
         &page,
         &page.entries,
         consent::suppression_csv,
@@ -653,19 +653,11 @@ pub async fn suppression_changes(
     let mut answer = super::pagination::page_as(
         &req,
         format,
-        None,
+        next.as_deref().map(|n| ("since", n)),
         &changes,
         &changes.changes,
         consent::suppression_csv,
     );
-    if let Some(next) = next {
-        let url = super::pagination::next_url_with(&req, "since", &next);
-        answer.headers_mut().insert(
-            header::LINK,
-            header::HeaderValue::from_str(&format!("<{url}>; rel=\"next\""))
-                .expect("a URL is a header value"),
-        );
-    }
     if let Some(resume) = changes.resume_since {
         answer.headers_mut().insert(
             header::HeaderName::from_static("x-resume-since"),
@@ -914,7 +906,7 @@ pub async fn export(
     Ok(super::pagination::page_as(
         &req,
         format,
-        next.as_deref(),
+        next.as_deref().map(|n| ("after", n)),
         &page,
         &page.events,
         consent::import::to_csv,

@@ -65,35 +65,44 @@ impl ListFormat {
 
 /// A 200 answer with one page in `format`: the page object as JSON, or its `items` as JSON
 /// lines or as the CSV `csv` makes; the next page's `Link` either way (and, for the line
-/// formats, which have no body field for it, `x-next-after`).
+/// formats, which have no body field for it, `x-next-after`). `next` is the next page's cursor
+/// as (query parameter, value): `after` for lists, another name for a feed.
 pub fn page_as<T: Serialize, I: Serialize>(
     req: &HttpRequest,
     format: ListFormat,
-    next_after: Option<&str>,
+    next: Option<(&str, &str)>,
     body: &T,
     items: &[I],
     csv: impl FnOnce(&[I]) -> String,
 ) -> HttpResponse {
-    let (content_type, text) = match format {
-        ListFormat::Json => return page(req, next_after, body),
-        ListFormat::Jsonl => (
+    let (content_type, text) = match (format, next) {
+        (ListFormat::Json, None | Some(("after", _))) => {
+            return page(req, next.map(|(_, value)| value), body)
+        }
+        (ListFormat::Json, Some(_)) => (
+            "application/json",
+            serde_json::to_string(body).expect("serialises"),
+        ),
+        (ListFormat::Jsonl, _) => (
             "application/x-ndjson",
             items
                 .iter()
                 .map(|i| serde_json::to_string(i).expect("serialises") + "\n")
                 .collect(),
         ),
-        ListFormat::Csv => ("text/csv; charset=utf-8", csv(items)),
+        (ListFormat::Csv, _) => ("text/csv; charset=utf-8", csv(items)),
     };
     let mut answer = HttpResponse::Ok();
     answer
         .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "no-store"));
-    if let Some(after) = next_after {
-        answer.insert_header(("x-next-after", after));
+    if let Some((param, value)) = next {
+        if format != ListFormat::Json {
+            answer.insert_header(("x-next-after", value));
+        }
         answer.insert_header((
             header::LINK,
-            format!("<{}>; rel=\"next\"", next_url(req, after)),
+            format!("<{}>; rel=\"next\"", next_url_with(req, param, value)),
         ));
     }
     answer.body(text)

@@ -169,6 +169,19 @@ async fn the_changes_since_a_cursor_set_each_address_and_purpose(db: TestDb) {
     assert_eq!(list[0]["suppressed"], false);
     assert!(list[0].get("refused_at").is_none());
     let resume = second["resume_since"].as_u64().unwrap();
+    // Page by page: a full page links to the next by `since`.
+    let paged = get(
+        &app,
+        &shop,
+        "/v1/suppression/changes?purpose=newsletter&limit=1",
+    )
+    .await;
+    let next = paged.json()["next_after"].as_u64().expect("more wait");
+    assert!(
+        paged.header("link").contains(&format!("since={next}>")),
+        "{}",
+        paged.header("link")
+    );
     // Nothing since: no change, the same cursor.
     let third = changes(Some(resume)).await;
     assert_eq!(third["changes"], json!([]));
