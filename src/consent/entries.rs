@@ -291,7 +291,7 @@ impl LogEntry for ConsentEventEntry {
         for (purpose, changed) in apply(&state, index, &leaf) {
             r.put_state_entry(&row_of(&subject.id, &purpose, &changed))?;
         }
-        outbox::announce(r, &subject, &leaf, index)?;
+        outbox::announce(r, &subject, &leaf, index, &built.hash())?;
         if let Some(mark) = &self.idempotency {
             complete_key(r, mark, index)?;
         }

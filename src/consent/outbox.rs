@@ -25,7 +25,8 @@ fn event_type(leaf: &ConsentLeaf) -> WebhookEvent {
     }
 }
 
-/// Queues the announcement of the consent event `leaf` (at `index`, of `subject`) for each of
+/// Queues the announcement of the consent event `leaf` (at `index`, hashing to `leaf_hash`, of
+/// `subject`) for each of
 /// the tenant's active webhooks subscribed to its type, inside the log's transaction. Imported
 /// history is the sender's own: of it, only opt-outs are announced (as they always were).
 pub(crate) fn announce(
@@ -33,6 +34,7 @@ pub(crate) fn announce(
     subject: &SubjectRow,
     leaf: &ConsentLeaf,
     index: u64,
+    leaf_hash: &[u8; 32],
 ) -> Result<(), StoreError> {
     let kind = event_type(leaf);
     if leaf.imported && kind != WebhookEvent::OptOut {
@@ -60,6 +62,9 @@ pub(crate) fn announce(
         "occurred_at": leaf.occurred_at,
         "recorded_at": leaf.recorded_at,
         "leaf_index": index,
+        // What a receiver checks the announcement against: the log's leaf (an inclusion proof
+        // by hash, or the address's evidence bundle).
+        "leaf_hash": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, leaf_hash),
     });
     enqueue(r, hooks, &subject.id, &leaf.event_id, &announcement)
 }

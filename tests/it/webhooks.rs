@@ -154,6 +154,10 @@ async fn each_event_type_reaches_the_webhooks_subscribed_to_it(db: TestDb) {
         body["confirmation_url"], pending["confirmation_url"],
         "the link to mail"
     );
+    assert_eq!(
+        body["leaf_hash"], pending["leaf_hash"],
+        "the leaf to check it by"
+    );
     assert!(signed_by(&signups, &got[0].2, &got[0].1));
     // The person confirms by that link.
     let link = body["confirmation_url"].as_str().unwrap();
