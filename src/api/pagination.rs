@@ -19,15 +19,9 @@ pub struct PageQuery {
     pub limit: Option<i64>,
 }
 
-/// The next page's URL (path and query, relative to the service): the request's with `after`
-/// set to `next_after`.
-pub fn next_url(req: &HttpRequest, next_after: &str) -> String {
-    next_url_with(req, "after", next_after)
-}
-
-/// The request's URL with the query parameter `cursor` set to `value` (a feed whose cursor is
-/// not `after`).
-pub fn next_url_with(req: &HttpRequest, cursor: &str, value: &str) -> String {
+/// The next page's URL (path and query, relative to the service): the request's with the query
+/// parameter `cursor` (`after`, or a feed's own name) set to `value`.
+pub fn next_url(req: &HttpRequest, cursor: &str, value: &str) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
         if name != cursor {
@@ -75,22 +69,19 @@ pub fn page_as<T: Serialize, I: Serialize>(
     items: &[I],
     csv: impl FnOnce(&[I]) -> String,
 ) -> HttpResponse {
-    let (content_type, text) = match (format, next) {
-        (ListFormat::Json, None | Some(("after", _))) => {
-            return page(req, next.map(|(_, value)| value), body)
-        }
-        (ListFormat::Json, Some(_)) => (
+    let (content_type, text) = match format {
+        ListFormat::Json => (
             "application/json",
             serde_json::to_string(body).expect("serialises"),
         ),
-        (ListFormat::Jsonl, _) => (
+        ListFormat::Jsonl => (
             "application/x-ndjson",
             items
                 .iter()
                 .map(|i| serde_json::to_string(i).expect("serialises") + "\n")
                 .collect(),
         ),
-        (ListFormat::Csv, _) => ("text/csv; charset=utf-8", csv(items)),
+        ListFormat::Csv => ("text/csv; charset=utf-8", csv(items)),
     };
     let mut answer = HttpResponse::Ok();
     answer
@@ -102,23 +93,23 @@ pub fn page_as<T: Serialize, I: Serialize>(
         }
         answer.insert_header((
             header::LINK,
-            format!("<{}>; rel=\"next\"", next_url_with(req, param, value)),
+            format!("<{}>; rel=\"next\"", next_url(req, param, value)),
         ));
     }
     answer.body(text)
 }
 
-/// A 200 answer with one page: `body` as JSON, and the `Link` to the next page if there is one.
+/// A 200 JSON answer with one page: `body`, and the `Link` to the page after `next_after`.
 pub fn page<T: Serialize>(req: &HttpRequest, next_after: Option<&str>, body: &T) -> HttpResponse {
-    let mut answer = HttpResponse::Ok();
-    answer.insert_header((header::CACHE_CONTROL, "no-store"));
-    if let Some(after) = next_after {
-        answer.insert_header((
-            header::LINK,
-            format!("<{}>; rel=\"next\"", next_url(req, after)),
-        ));
-    }
-    answer.json(body)
+    let no_items: &[()] = &[];
+    page_as(
+        req,
+        ListFormat::Json,
+        next_after.map(|n| ("after", n)),
+        body,
+        no_items,
+        |_| String::new(),
+    )
 }
 
 #[cfg(test)]
@@ -132,7 +123,7 @@ mod tests {
             .uri("/v1/tokens?tenant=t%201&after=tok_1&limit=2")
             .to_http_request();
         assert_eq!(
-            next_url(&req, "tok_3"),
+            next_url(&req, "after", "tok_3"),
             "/v1/tokens?tenant=t+1&limit=2&after=tok_3"
         );
     }

@@ -17,7 +17,7 @@ use crate::auth::tokens::{self, ApiToken, IssuedToken, NewToken, TokenPage};
 /// capped by the service's `token_max_lifetime_days`.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])), request_body = NewToken,
     responses((status = 201, body = IssuedToken, example = json!({"id": "tok_019af3c2b1e4a1b2c3d4e5f60718",
-        "name": "newsletter-mailer", "role": "sender", "tenant": "t_8f2a", "created_by": "ops",
+        "name": "newsletter-mailer", "role": "sender", "tenant": "t_8f2a", "created_by": "tok_019af3b07c2d9e8f7a6b5c4d3e2f",
         "created_at": "2026-12-07T10:00:00.000Z", "expires_at": "2027-01-06T10:00:00.000Z",
         "status": "active", "secret": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2ln"})),
               (status = 403, body = Problem, content_type = "application/problem+json"),

@@ -290,39 +290,6 @@ impl Authority {
                 self.max_lifetime.as_secs() / 86_400
             )));
         }
-        let now_ms = crate::now_millis();
-        let now = (now_ms / 1000) as u64;
-        let mut exp = now.saturating_add(ttl.as_secs());
-        if let Some(parent) = parent {
-            let row = self
-                .store
-                .read(|r| Ok::<_, AuthError>(r.api_token(parent)?))?
-                .ok_or_else(|| AuthError::Invalid("the issuing token has no record".into()))?;
-            exp = exp.min((row.expires_at / 1000).max(0) as u64);
-        }
-        let row = ApiTokenRow {
-            id: new_token_id(now_ms)?,
-            name: name.to_string(),
-            role: role.as_str().to_string(),
-            tenant_id: tenant.map(str::to_string),
-            created_by: parent.unwrap_or("operator").to_string(),
-            // The token's own times (whole seconds), so the row says what the token says.
-            created_at: (now as i64) * 1000,
-            expires_at: (exp as i64).saturating_mul(1000),
-            revoked_at: None,
-            parent_id: parent.map(str::to_string),
-        };
-        let claims = Claims {
-            iss: self.issuer.clone(),
-            aud: AUDIENCE.into(),
-            sub: name.into(),
-            role,
-            tenant: tenant.map(str::to_string),
-            iat: now,
-            exp,
-            nbf: None,
-            jti: Some(row.id.clone()),
-        };
         let key = self
             .keys
             .read()
@@ -330,14 +297,50 @@ impl Authority {
             .last()
             .cloned()
             .expect("at least one key");
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(key.kid.clone());
-        let secret = jsonwebtoken::encode(&header, &claims, &key.encoding)
-            .map_err(|e| AuthError::Internal(format!("signing a token: {e}")))?;
-        // Recorded before the secret is handed out: a token without its row would be refused.
-        self.store
-            .write(|r: &mut Repo<'_>| Ok::<_, AuthError>(r.insert_api_token(&row)?))?;
-        Ok((secret, row))
+        // Under the writer lock, in one transaction: the parent is read live (a revocation
+        // cascading to its children cannot slip between this check and the new row), and the row
+        // is recorded before the secret is handed out (a token without its row is refused).
+        self.store.write(|r: &mut Repo<'_>| {
+            let now_ms = crate::now_millis();
+            let now = (now_ms / 1000) as u64;
+            let mut exp = now.saturating_add(ttl.as_secs());
+            if let Some(parent) = parent {
+                let row = r.api_token(parent)?.filter(|p| p.revoked_at.is_none());
+                let row = row.ok_or_else(|| {
+                    AuthError::Invalid("the issuing token was revoked, or has no record".into())
+                })?;
+                exp = exp.min((row.expires_at / 1000).max(0) as u64);
+            }
+            let row = ApiTokenRow {
+                id: new_token_id(now_ms)?,
+                name: name.to_string(),
+                role: role.as_str().to_string(),
+                tenant_id: tenant.map(str::to_string),
+                created_by: parent.unwrap_or("operator").to_string(),
+                // The token's own times (whole seconds), so the row says what the token says.
+                created_at: (now as i64) * 1000,
+                expires_at: (exp as i64).saturating_mul(1000),
+                revoked_at: None,
+                parent_id: parent.map(str::to_string),
+            };
+            let claims = Claims {
+                iss: self.issuer.clone(),
+                aud: AUDIENCE.into(),
+                sub: name.into(),
+                role,
+                tenant: tenant.map(str::to_string),
+                iat: now,
+                exp,
+                nbf: None,
+                jti: Some(row.id.clone()),
+            };
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(key.kid.clone());
+            let secret = jsonwebtoken::encode(&header, &claims, &key.encoding)
+                .map_err(|e| AuthError::Internal(format!("signing a token: {e}")))?;
+            r.insert_api_token(&row)?;
+            Ok((secret, row))
+        })
     }
 
     /// Refuses a token whose row is revoked or missing (a token with no id, from before rows

@@ -36,7 +36,7 @@ pub struct NewToken {
 /// An issued token, without its secret.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "tok_019af3c2b1e4a1b2c3d4e5f60718", "name": "newsletter-mailer",
-    "role": "sender", "tenant": "t_8f2a", "created_by": "ops", "created_at": "2026-12-07T10:00:00.000Z",
+    "role": "sender", "tenant": "t_8f2a", "created_by": "tok_019af3b07c2d9e8f7a6b5c4d3e2f", "created_at": "2026-12-07T10:00:00.000Z",
     "expires_at": "2027-01-06T10:00:00.000Z", "status": "active"}))]
 pub struct ApiToken {
     /// The token's id (its JWT `jti`); ids sort by creation.
@@ -48,7 +48,8 @@ pub struct ApiToken {
     /// The tenant of a sender token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
-    /// Who issued it: the name of the token that asked, or `operator` (the command line).
+    /// Who issued it: the id of the token that asked (this one ends with it: it lives no longer
+    /// and is revoked with it), or `operator` (the command line).
     pub created_by: String,
     /// RFC 3339.
     pub created_at: String,
@@ -74,7 +75,7 @@ pub struct IssuedToken {
 
 /// A page of tokens, oldest first.
 #[derive(Clone, Debug, Serialize, ToSchema)]
-#[schema(example = json!({"tokens": [{"id": "tok_019af3c2b1e4a1b2c3d4e5f60718", "name": "newsletter-mailer", "role": "sender", "tenant": "01939c6e-5f10-7a2b-8c3d-4e5f60718293", "created_by": "ops", "created_at": "2026-12-07T10:00:00.000Z", "expires_at": "2027-01-06T10:00:00.000Z", "status": "active"}]}))]
+#[schema(example = json!({"tokens": [{"id": "tok_019af3c2b1e4a1b2c3d4e5f60718", "name": "newsletter-mailer", "role": "sender", "tenant": "01939c6e-5f10-7a2b-8c3d-4e5f60718293", "created_by": "tok_019af3b07c2d9e8f7a6b5c4d3e2f", "created_at": "2026-12-07T10:00:00.000Z", "expires_at": "2027-01-06T10:00:00.000Z", "status": "active"}]}))]
 pub struct TokenPage {
     /// The tokens (revoked and expired ones too).
     pub tokens: Vec<ApiToken>,

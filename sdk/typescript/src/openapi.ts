@@ -1017,7 +1017,7 @@ export interface components {
          * @description An issued token, without its secret.
          * @example {
          *       "created_at": "2026-12-07T10:00:00.000Z",
-         *       "created_by": "ops",
+         *       "created_by": "tok_019af3b07c2d9e8f7a6b5c4d3e2f",
          *       "expires_at": "2027-01-06T10:00:00.000Z",
          *       "id": "tok_019af3c2b1e4a1b2c3d4e5f60718",
          *       "name": "newsletter-mailer",
@@ -1029,7 +1029,10 @@ export interface components {
         ApiToken: {
             /** @description RFC 3339. */
             created_at: string;
-            /** @description Who issued it: the name of the token that asked, or `operator` (the command line). */
+            /**
+             * @description Who issued it: the id of the token that asked (this one ends with it: it lives no longer
+             *     and is revoked with it), or `operator` (the command line).
+             */
             created_by: string;
             /** @description RFC 3339. */
             expires_at: string;
@@ -2638,7 +2641,7 @@ export interface components {
          *       "tokens": [
          *         {
          *           "created_at": "2026-12-07T10:00:00.000Z",
-         *           "created_by": "ops",
+         *           "created_by": "tok_019af3b07c2d9e8f7a6b5c4d3e2f",
          *           "expires_at": "2027-01-06T10:00:00.000Z",
          *           "id": "tok_019af3c2b1e4a1b2c3d4e5f60718",
          *           "name": "newsletter-mailer",
@@ -8529,7 +8532,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "created_at": "2026-12-07T10:00:00.000Z",
-                     *       "created_by": "ops",
+                     *       "created_by": "tok_019af3b07c2d9e8f7a6b5c4d3e2f",
                      *       "expires_at": "2027-01-06T10:00:00.000Z",
                      *       "id": "tok_019af3c2b1e4a1b2c3d4e5f60718",
                      *       "name": "newsletter-mailer",
