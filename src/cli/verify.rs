@@ -167,7 +167,7 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> anyhow
     }
     print_items(&report);
     if let Some((path, lang)) = html {
-        write_report(path, lang, &bundle, &report)?;
+        write_report(path, lang, &bundle, &report, anchored)?;
     }
     print_verdict(
         &report,
@@ -249,6 +249,7 @@ fn write_report(
     lang: &str,
     bundle: &[u8],
     report: &verify::Report,
+    anchored: bool,
 ) -> anyhow::Result<()> {
     let parsed: crate::evidence::Bundle =
         serde_json::from_slice(bundle).context("no report: the bundle does not parse")?;
@@ -257,8 +258,11 @@ fn write_report(
     } else {
         crate::evidence::report::Lang::Ja
     };
-    std::fs::write(path, crate::evidence::report::render(&parsed, report, lang))
-        .with_context(|| format!("{}", path.display()))?;
+    std::fs::write(
+        path,
+        crate::evidence::report::render(&parsed, report, lang, anchored),
+    )
+    .with_context(|| format!("{}", path.display()))?;
     println!("report: {}", path.display());
     Ok(())
 }

@@ -1,24 +1,32 @@
-//! The printable report of an evidence bundle: one HTML page (Japanese or English, prints on
-//! A4) with the verdict, the address's consent timeline, the screens consent was given on, the
-//! legal bases, and every verification item — what an officer reads instead of JSON. Made by
-//! `consent-ledger verify evidence … --report FILE` from the bundle and its verification, so the
-//! verdict on the page is the verifier's own. Pure: no database, no network.
+//! The printable report of an evidence bundle: one self-contained HTML page (Japanese or
+//! English, laid out for A4) that an inspector reads unaided. First the verdict; then, in plain
+//! words, what was proven, by whom and as of when; the send decision (only for a bundle that
+//! verified); each event — what happened, when (claimed, recorded, witnessed no later than), how
+//! (the evidence), on which screen, on which article of the Act, and whether it had effect; the
+//! screens as the person saw them (HTML in a sandboxed frame with scripts off, images and PDFs
+//! as such); and, in an appendix, every technical check. Made by `consent-ledger verify evidence
+//! … --report FILE` from the bundle and its verification, so the verdict is the verifier's own.
+//!
+//! Rust prepares values (codes, times, data URLs); the words, Japanese and English, are in
+//! `templates/report.html`. Pure: no database, no network.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use minijinja::value::Serde;
 use serde::Serialize;
-use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::{format_description::BorrowedFormatItem, macros::format_description, UtcOffset};
 
 use super::verify::Report;
-use super::Bundle;
+use super::{Bundle, ProvenLeaf};
 use crate::templates;
+use consent_ledger_sdk::consent::{self, ConsentLeaf, EventKind, SubjectState};
 
 /// Report language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
-    /// Japanese.
+    /// Japanese: times in Japan Standard Time.
     Ja,
-    /// English.
+    /// English: times in UTC.
     En,
 }
 
@@ -32,176 +40,431 @@ impl Lang {
     }
 }
 
-fn t(lang: Lang, ja: &'static str, en: &'static str) -> &'static str {
-    match lang {
-        Lang::Ja => ja,
-        Lang::En => en,
-    }
+/// A time as the report prints it: in the reader's zone, and the exact UTC instant.
+#[derive(Serialize, Default)]
+struct When {
+    /// E.g. `2026年12月3日 06:53:13` (JST) or `2026-12-02 21:53:13 UTC`.
+    local: String,
+    /// The RFC 3339 UTC instant, exactly as recorded.
+    utc: String,
 }
 
-fn label(lang: Lang, value: &str) -> String {
-    let ja = match value {
-        "opt_in" => "同意（オプトイン）",
-        "opt_out" => "拒否（オプトアウト）",
-        "confirm" => "確認（ダブルオプトイン）",
-        "erasure" => "個人データの消去（拒否の効力は存続）",
-        "relabel" => "識別子の移行（以前の記録を引き継ぎ）",
-        "consent" => "同意",
-        "address_notified" => "アドレス通知",
-        "business_relationship" => "取引関係",
-        "address_published" => "アドレス公表",
-        "web_form" => "ウェブフォーム",
-        "email" => "電子メール",
-        "paper" => "書面",
-        "phone" => "電話",
-        "in_person" => "対面",
-        "import" => "移行データ",
-        "one_click" => "ワンクリック（RFC 8058）",
-        "granted" => "同意あり",
-        "pending" => "確認待ち",
-        "withdrawn" => "拒否",
-        "none" => "記録なし",
-        "sender" => "送信者",
-        "commissioning_party" => "送信委託者",
-        other => return other.to_string(),
+const JA_FORMAT: &[BorrowedFormatItem<'static>] = format_description!(
+    "[year]年[month padding:none]月[day padding:none]日 [hour]:[minute]:[second]"
+);
+const EN_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+
+/// `millis` (Unix ms) as the reader reads it.
+fn when_millis(lang: Lang, millis: i64) -> When {
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+    else {
+        return When::default();
     };
-    match lang {
-        Lang::Ja => ja.to_string(),
-        Lang::En => value.replace('_', " "),
-    }
-}
-
-/// An event's purposes by their labels in the bundle (`all` as such).
-fn purposes(bundle: &Bundle, value: &serde_json::Value, lang: Lang) -> String {
-    match value {
-        serde_json::Value::Array(list) => list
-            .iter()
-            .filter_map(serde_json::Value::as_str)
-            .map(|p| bundle.tenant.purpose_label(p, lang.code()))
-            .collect::<Vec<_>>()
-            .join(", "),
-        _ => t(lang, "すべて", "all").to_string(),
-    }
-}
-
-/// How an event was given, as its evidence says: `IP … · UA … · Message-ID … · note`, or that
-/// it was erased.
-fn evidence_of(bundle: &Bundle, leaf_index: u64, committed: bool, lang: Lang) -> String {
-    let given = bundle
-        .subject
-        .evidence
-        .iter()
-        .find(|e| e.leaf_index == leaf_index);
-    let Some(given) = given else {
-        return match committed {
-            true => t(lang, "（消去済み）", "(erased)").to_string(),
-            false => String::new(),
-        };
+    let utc = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let local = match lang {
+        Lang::Ja => at
+            .to_offset(UtcOffset::from_hms(9, 0, 0).expect("+09:00 is an offset"))
+            .format(JA_FORMAT),
+        Lang::En => at.format(EN_FORMAT),
     };
-    [
-        ("ip", "IP"),
-        ("user_agent", "UA"),
-        ("confirmation_message_id", "Message-ID"),
-        ("note", ""),
-    ]
-    .iter()
-    .filter_map(|(key, name)| {
-        let value = given.evidence[*key].as_str()?;
-        Some(if name.is_empty() {
-            value.to_string()
-        } else {
-            format!("{name} {value}")
-        })
-    })
-    .collect::<Vec<_>>()
-    .join(" · ")
+    When {
+        local: local.unwrap_or_default(),
+        utc,
+    }
 }
 
-/// One row of the timeline, as printed.
+/// An RFC 3339 time as the reader reads it (kept as given when it is not one).
+fn when(lang: Lang, rfc3339: &str) -> When {
+    match consent::millis(rfc3339) {
+        Some(ms) => When {
+            utc: rfc3339.to_string(),
+            ..when_millis(lang, ms)
+        },
+        None => When {
+            local: rfc3339.to_string(),
+            utc: rfc3339.to_string(),
+        },
+    }
+}
+
+/// One piece of an event's evidence: its key (the template names it) and value.
 #[derive(Serialize)]
-struct TimelineRow {
-    recorded_at: String,
-    occurred_at: String,
+struct Fact {
+    key: String,
+    value: String,
+}
+
+/// Whether an event had effect, as the consent rules replayed over the bundle's events say.
+#[derive(Serialize)]
+struct Effect {
+    /// `effective`, `pending` (awaiting its confirmation), `bound` (a refusal in force binds
+    /// it: nothing changed), `partly_bound`, `no_change` (e.g. a confirmation with nothing
+    /// pending), or `none` for a leaf that is not a consent event.
+    code: &'static str,
+    /// The purposes a refusal bound, by their labels.
+    bound: String,
+}
+
+/// One event of the bundle, as printed.
+#[derive(Serialize)]
+struct EventView {
+    /// Its place in the address's history, from 1.
+    n: usize,
+    /// `opt_in`, `pending_opt_in`, `opt_out`, `confirm`, `erasure` or `relabel`.
     kind: String,
+    /// The basis of an opt-in (`consent`, `address_notified`, …).
+    basis: Option<String>,
+    /// The item of Art. 3(1) the basis rests on; for a refusal the template cites Art. 3(3).
+    article_item: Option<u8>,
     purposes: String,
-    basis: String,
+    all_purposes: bool,
     method: String,
-    received_by: String,
-    screen: String,
-    evidence: String,
+    receiver_role: String,
+    receiver_name: String,
+    claimed: When,
+    recorded: When,
+    imported: bool,
+    /// The witnesses' bound, when they gave one: recorded no later than this.
+    witnessed_by: Option<When>,
+    witness: Option<String>,
+    evidence: Vec<Fact>,
+    /// The evidence was recorded but has since been erased.
+    evidence_erased: bool,
+    /// The screen (collection point) it was given on: its index in `screens`, from 1.
+    screen: Option<usize>,
+    screen_id: Option<String>,
+    effect: Effect,
     leaf: u64,
+}
+
+/// How a screen's content is shown.
+#[derive(Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+enum Shown {
+    /// HTML, in a sandboxed frame (`srcdoc`, scripts off).
+    Html(String),
+    /// Plain text.
+    Text(String),
+    /// An image or a PDF, as a `data:` URL.
+    Image(String),
+    Pdf(String),
+    /// Anything else: only its size.
+    Other,
+}
+
+/// One screen or text consent was given on.
+#[derive(Serialize)]
+struct Screen {
+    n: usize,
+    id: String,
+    name: String,
+    channel: String,
+    sender_name_shown: String,
+    prechecked: bool,
+    language: String,
+    content_type: String,
+    bytes: usize,
+    /// SHA-256 of the content, hex (the leaf commits to it).
+    sha256: String,
+    shown: Shown,
+    /// Its period of use: from its registration, to its retirement (`None`: in use at the
+    /// bundle's checkpoint).
+    from: When,
+    to: Option<When>,
 }
 
 /// One legal hold put on or lifted.
 #[derive(Serialize)]
 struct HoldRow {
-    recorded_at: String,
+    recorded: When,
     on: bool,
     order_date: String,
     order_reference: String,
     leaf: u64,
 }
 
-/// One screen or text consent was given on: its text when it is text, else its size.
+/// One statement of the plain-words summary, and whether the checks behind it held.
 #[derive(Serialize)]
-struct Screen {
-    id: String,
-    name: String,
-    sender_name_shown: String,
-    prechecked: bool,
-    language: String,
-    text: Option<String>,
-    bytes: usize,
-    content_type: String,
-    /// Its period of use: from its registration, to its retirement (`None`: still in use at
-    /// the bundle's checkpoint), as the bundle's leaves state them.
-    from: String,
-    to: Option<String>,
+struct Finding {
+    /// `signed`, `complete`, `address`, `lawful`, `witnessed`, `anchored`, `decision`: the
+    /// template words each.
+    topic: &'static str,
+    ok: bool,
+    /// The failed checks behind it (their technical names), if any.
+    failed: Vec<String>,
 }
 
-fn timeline_row(bundle: &Bundle, event: &super::ProvenLeaf, lang: Lang) -> TimelineRow {
-    let doc = event.document();
-    let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
-    // An erasure or relabel leaf is part of the chain: it names no event, purposes or basis.
-    let erasure = doc["type"] == "erasure" || doc["type"] == "relabel";
-    let kind = if erasure { s("type") } else { s("event") };
-    TimelineRow {
-        recorded_at: s("recorded_at"),
-        occurred_at: s("occurred_at"),
-        kind: label(lang, &kind),
-        purposes: match erasure {
-            true => String::new(),
-            false => purposes(bundle, &doc["purposes"], lang),
-        },
-        basis: label(lang, &s("basis")),
-        method: label(lang, &s("method")),
-        received_by: match erasure {
-            true => String::new(),
-            false => format!(
-                "{} ({})",
-                doc["received_by"]["name"].as_str().unwrap_or(""),
-                label(lang, doc["received_by"]["role"].as_str().unwrap_or(""))
-            ),
-        },
-        screen: s("collection_point").chars().take(12).collect(),
-        evidence: evidence_of(
-            bundle,
-            event.leaf_index,
-            !doc["evidence_sha256"].is_null(),
-            lang,
-        ),
-        leaf: event.leaf_index,
+/// The topic a verifier item belongs to, by its name.
+fn topic(what: &str) -> &'static str {
+    let has = |words: &[&str]| words.iter().any(|w| what.contains(w));
+    if has(&["trusted checkpoint", "as recent as"]) {
+        "anchored"
+    } else if has(&["time:", "quorum", "policy", "extends the bundle", "witness"]) {
+        "witnessed"
+    } else if has(&[
+        "subject label",
+        "address asked",
+        "salted commitment is this",
+    ]) {
+        "address"
+    } else if has(&[
+        "complete",
+        ": chain",
+        "subject map",
+        "last leaf",
+        "relabelling",
+        "older history",
+        "commitment is closed",
+    ]) {
+        "complete"
+    } else if has(&[
+        "law allowed",
+        "evidence",
+        "collection point",
+        "period of use",
+        "retention",
+        "retirement",
+    ]) {
+        "lawful"
+    } else if what.contains("decision") {
+        "decision"
+    } else {
+        "signed"
     }
 }
 
-/// Renders the report (`templates/report.html`).
-pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
-    let timeline: Vec<TimelineRow> = bundle
+/// The plain-words summary: each topic, in reading order, with the checks that failed.
+fn findings(report: &Report, witnessed: bool, anchored: bool) -> Vec<Finding> {
+    let mut topics = vec!["signed", "complete", "address", "lawful"];
+    if witnessed {
+        topics.push("witnessed");
+    }
+    if anchored {
+        topics.push("anchored");
+    }
+    if report.items.iter().any(|i| topic(&i.what) == "decision") {
+        topics.push("decision");
+    }
+    topics
+        .into_iter()
+        .map(|t| {
+            let failed: Vec<String> = report
+                .items
+                .iter()
+                .filter(|i| !i.ok && topic(&i.what) == t)
+                .map(|i| i.what.clone())
+                .collect();
+            Finding {
+                topic: t,
+                ok: failed.is_empty(),
+                failed,
+            }
+        })
+        .collect()
+}
+
+fn purposes_text(bundle: &Bundle, list: &[String], lang: Lang) -> String {
+    let sep = match lang {
+        Lang::Ja => "、",
+        Lang::En => ", ",
+    };
+    list.iter()
+        .map(|p| bundle.tenant.purpose_label(p, lang.code()))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// The evidence recorded for the event at `leaf_index`, piece by piece.
+fn evidence_of(bundle: &Bundle, leaf_index: u64) -> Option<Vec<Fact>> {
+    let given = bundle
+        .subject
+        .evidence
+        .iter()
+        .find(|e| e.leaf_index == leaf_index)?;
+    let object = given.evidence.as_object()?;
+    Some(
+        object
+            .iter()
+            .filter(|(_, value)| !value.is_null())
+            .map(|(key, value)| Fact {
+                key: key.clone(),
+                value: match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            })
+            .collect(),
+    )
+}
+
+/// What the consent rules make of `leaf` after `state`, and the state after it.
+fn effect(
+    bundle: &Bundle,
+    state: &mut SubjectState,
+    index: u64,
+    leaf: &ConsentLeaf,
+    lang: Lang,
+) -> Effect {
+    let bound = consent::bound_by_refusal(state, leaf);
+    let changes = consent::apply(state, index, leaf);
+    let listed = leaf.purposes.list().map_or(0, <[String]>::len);
+    let code = match (leaf.event, changes.is_empty(), bound.is_empty()) {
+        (EventKind::OptIn, true, false) => "bound",
+        (EventKind::OptIn, false, false) if bound.len() < listed => "partly_bound",
+        (_, true, _) => "no_change",
+        (EventKind::OptIn, false, _) if leaf.confirmation_required => "pending",
+        _ => "effective",
+    };
+    state.extend(changes);
+    Effect {
+        code,
+        bound: purposes_text(bundle, &bound, lang),
+    }
+}
+
+fn event_view(
+    bundle: &Bundle,
+    report: &Report,
+    state: &mut SubjectState,
+    n: usize,
+    event: &ProvenLeaf,
+    lang: Lang,
+) -> EventView {
+    let doc = event.document();
+    let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
+    let bound = report.bounds.get(&event.leaf_index);
+    let witnessed = bound.and_then(|b| b.no_later_than.as_ref());
+    let screen_id = doc["collection_point"].as_str().map(str::to_string);
+    let mut view = EventView {
+        n,
+        kind: s("type"),
+        basis: None,
+        article_item: None,
+        purposes: String::new(),
+        all_purposes: false,
+        method: String::new(),
+        receiver_role: String::new(),
+        receiver_name: String::new(),
+        claimed: when(lang, &s("occurred_at")),
+        recorded: when(lang, &s("recorded_at")),
+        imported: false,
+        witnessed_by: witnessed.map(|(ms, _)| when_millis(lang, *ms)),
+        witness: witnessed.map(|(_, name)| name.clone()),
+        evidence: Vec::new(),
+        evidence_erased: false,
+        screen: screen_id.as_ref().and_then(|id| {
+            bundle
+                .collection_points
+                .iter()
+                .position(|c| &c.id == id)
+                .map(|i| i + 1)
+        }),
+        screen_id,
+        effect: Effect {
+            code: "none",
+            bound: String::new(),
+        },
+        leaf: event.leaf_index,
+    };
+    let Ok(leaf) = B64
+        .decode(&event.leaf)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| ConsentLeaf::parse(&bytes))
+    else {
+        // An erasure or a relabelling: part of the chain, naming no event.
+        return view;
+    };
+    view.kind = match (leaf.event, leaf.confirmation_required) {
+        (EventKind::OptIn, true) => "pending_opt_in",
+        (EventKind::OptIn, false) => "opt_in",
+        (EventKind::OptOut, _) => "opt_out",
+        (EventKind::Confirm, _) => "confirm",
+    }
+    .to_string();
+    view.basis = leaf.basis.map(|b| b.as_str().to_string());
+    view.article_item = leaf.basis.map(|b| b.article_item());
+    match leaf.purposes.list() {
+        Some(list) => view.purposes = purposes_text(bundle, list, lang),
+        None => view.all_purposes = true,
+    }
+    view.method = serde_json::to_value(leaf.method)
+        .ok()
+        .and_then(|m| m.as_str().map(str::to_string))
+        .unwrap_or_default();
+    view.receiver_role = doc["received_by"]["role"].as_str().unwrap_or("").into();
+    view.receiver_name = leaf.received_by.name.clone();
+    view.imported = leaf.imported;
+    match evidence_of(bundle, event.leaf_index) {
+        Some(facts) => view.evidence = facts,
+        None => view.evidence_erased = leaf.evidence_sha256.is_some(),
+    }
+    view.effect = effect(bundle, state, event.leaf_index, &leaf, lang);
+    view
+}
+
+/// The content types shown as images (scripts in SVG do not run in `<img>`).
+const IMAGES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/svg+xml",
+];
+
+fn screen(n: usize, template: &super::ProvenTemplate, lang: Lang) -> Screen {
+    let doc = template.proof.document();
+    let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
+    let content = B64.decode(&template.content).unwrap_or_default();
+    let media = template
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let data_url = || format!("data:{media};base64,{}", template.content);
+    let text = || String::from_utf8_lossy(&content).into_owned();
+    let shown = match media.as_str() {
+        "text/html" => Shown::Html(text()),
+        m if m.starts_with("text/") => Shown::Text(text()),
+        "application/pdf" => Shown::Pdf(data_url()),
+        m if IMAGES.contains(&m) => Shown::Image(data_url()),
+        _ => Shown::Other,
+    };
+    Screen {
+        n,
+        id: template.id.clone(),
+        name: s("name"),
+        channel: s("channel"),
+        sender_name_shown: s("sender_name_shown"),
+        prechecked: doc["prechecked"] == true,
+        language: s("language"),
+        content_type: template.content_type.clone(),
+        bytes: content.len(),
+        sha256: consent_ledger_sdk::hex(&Sha256::digest(&content)),
+        shown,
+        from: when(lang, &s("registered_at")),
+        to: template
+            .retired
+            .as_ref()
+            .and_then(|r| r.document()["retired_at"].as_str().map(|t| when(lang, t))),
+    }
+}
+
+/// Renders the report (`templates/report.html`). `anchored`: the verification had a checkpoint
+/// the reader trusts.
+pub fn render(bundle: &Bundle, report: &Report, lang: Lang, anchored: bool) -> String {
+    let passed = report.passed();
+    let mut state = SubjectState::new();
+    let events: Vec<EventView> = bundle
         .events
         .iter()
-        .map(|event| timeline_row(bundle, event, lang))
+        .enumerate()
+        .map(|(i, event)| event_view(bundle, report, &mut state, i + 1, event, lang))
         .collect();
-    // The tenant's legal holds (保全命令), as the bundle proves them complete.
     let holds: Vec<HoldRow> = bundle
         .holds
         .iter()
@@ -210,7 +473,7 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
             let doc = leaf.document();
             let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
             HoldRow {
-                recorded_at: s("recorded_at"),
+                recorded: when(lang, &s("recorded_at")),
                 on: doc["on"] == true,
                 order_date: s("order_date"),
                 order_reference: s("order_reference"),
@@ -221,60 +484,104 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang) -> String {
     let screens: Vec<Screen> = bundle
         .collection_points
         .iter()
-        .map(|template| {
-            let doc = template.proof.document();
-            let s = |k: &str| doc[k].as_str().unwrap_or("").to_string();
-            let content = B64.decode(&template.content).unwrap_or_default();
-            Screen {
-                id: template.id.clone(),
-                name: s("name"),
-                sender_name_shown: s("sender_name_shown"),
-                prechecked: doc["prechecked"] == true,
-                language: s("language"),
-                text: template
-                    .content_type
-                    .starts_with("text/")
-                    .then(|| String::from_utf8_lossy(&content).into_owned()),
-                bytes: content.len(),
-                content_type: template.content_type.clone(),
-                from: s("registered_at"),
-                to: template
-                    .retired
-                    .as_ref()
-                    .and_then(|r| r.document()["retired_at"].as_str().map(str::to_string)),
-            }
-        })
+        .enumerate()
+        .map(|(i, t)| screen(i + 1, t, lang))
         .collect();
-    let decisions: Vec<serde_json::Value> = bundle
-        .decisions
-        .iter()
-        .map(|d| json!({"purpose": bundle.tenant.purpose_label(&d.purpose, lang.code()), "may_send": d.may_send, "status": label(lang, &d.status)}))
-        .collect();
-    let items: Vec<serde_json::Value> = report
-        .items
-        .iter()
-        .map(|i| json!({"ok": i.ok, "what": i.what, "detail": i.detail}))
-        .collect();
+    // A bundle that did not verify proves nothing: no decision is printed for it.
+    let decisions: Vec<serde_json::Value> = match passed {
+        true => bundle
+            .decisions
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "purpose": bundle.tenant.purpose_label(&d.purpose, lang.code()),
+                    "may_send": d.may_send,
+                    "status": d.status,
+                })
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    let witnesses: Vec<String> = {
+        let mut names: Vec<String> = report
+            .bounds
+            .values()
+            .filter_map(|b| b.no_later_than.as_ref().map(|(_, n)| n.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let latest_witnessed = report
+        .bounds
+        .values()
+        .filter_map(|b| b.no_later_than.as_ref().map(|(ms, _)| *ms))
+        .max()
+        .map(|ms| when_millis(lang, ms));
+    let mut lines = bundle.checkpoint.lines();
+    let origin = lines.next().unwrap_or("").to_string();
+    let size = lines.next().unwrap_or("?").to_string();
     templates::render(
         "report.html",
         minijinja::context! {
-            lang => t(lang, "ja", "en"),
-            passed => report.passed(),
+            lang => lang.code(),
+            passed,
             failed => report.items.iter().filter(|i| !i.ok).count(),
+            findings => Serde(findings(report, !witnesses.is_empty(), anchored)),
             sender => bundle.tenant.legal_name.as_str(),
             tenant => bundle.tenant.id.as_str(),
             email => bundle.subject.email.as_str(),
             vrf => bundle.subject.vrf_proof.is_some(),
             commitment => bundle.subject.commitment.as_str(),
-            checkpoint => Serde(bundle.checkpoint.lines().take(3).collect::<Vec<_>>()),
-            generated => bundle.generated_at.as_str(),
-            size => bundle.checkpoint.lines().nth(1).unwrap_or("?"),
+            origin,
+            size,
+            verifier_key => bundle.log.verifier_key.as_str(),
+            checkpoint => Serde(bundle.checkpoint.lines().collect::<Vec<_>>()),
+            generated => Serde(when(lang, &bundle.generated_at)),
+            witnesses => Serde(&witnesses),
+            latest_witnessed => Serde(latest_witnessed),
             decisions => Serde(&decisions),
-            timeline => Serde(&timeline),
+            events => Serde(&events),
             holds => Serde(&holds),
             screens => Serde(&screens),
-            items => Serde(&items),
+            items => Serde(report.items.iter().map(|i| serde_json::json!({"ok": i.ok, "what": i.what, "detail": i.detail})).collect::<Vec<_>>()),
             notes => Serde(&report.notes),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn japanese_times_are_in_japan_standard_time() {
+        let at = when(Lang::Ja, "2026-12-02T21:53:13.427Z");
+        assert_eq!(at.local, "2026年12月3日 06:53:13");
+        assert_eq!(at.utc, "2026-12-02T21:53:13.427Z");
+    }
+
+    #[test]
+    fn english_times_are_in_utc() {
+        assert_eq!(
+            when(Lang::En, "2026-12-02T21:53:13.427Z").local,
+            "2026-12-02 21:53:13 UTC"
+        );
+    }
+
+    #[test]
+    fn a_verifier_item_belongs_to_one_plain_topic() {
+        assert_eq!(topic("event 0 (leaf 3): inclusion"), "signed");
+        assert_eq!(
+            topic("complete: no event of this address is missing"),
+            "complete"
+        );
+        assert_eq!(topic("event 1: the law allowed it"), "lawful");
+        assert_eq!(
+            topic("time: no event claims a time after the witnesses saw it"),
+            "witnessed"
+        );
+        assert_eq!(topic("consistent with the trusted checkpoint"), "anchored");
+        assert_eq!(topic("subject label"), "address");
+    }
 }

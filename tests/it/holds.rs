@@ -98,13 +98,14 @@ async fn a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says(db: Te
         &parsed,
         &report,
         consent_ledger::evidence::report::Lang::Ja,
+        false,
     );
     for shown in [
-        "保存期間1年（措置命令）",
+        "保存期間を1年に延長",
         "解除",
         ordered.as_str(),
         "総務省 措置命令 第12号",
-        "個人データの消去（拒否の効力は存続）",
+        "個人データの消去（配信停止の効力は残ります）",
     ] {
         assert!(html.contains(shown), "the report lacks {shown}");
     }

@@ -401,11 +401,15 @@ async fn a_retired_screen_ends_its_period_of_use_in_the_log(db: TestDb) {
     assert!(out.contains("its period of use"), "{out}");
     let html = std::fs::read_to_string(&report).unwrap();
     let period = format!(
-        "使用期間: {} – {}",
+        "<dt>使用期間</dt><dd><time datetime=\"{}\"",
         read["registered_at"].as_str().unwrap(),
-        retired["retired_at"].as_str().unwrap()
     );
     assert!(html.contains(&period), "{html}");
+    let until = format!(
+        " – <time datetime=\"{}\"",
+        retired["retired_at"].as_str().unwrap()
+    );
+    assert!(html.contains(&until), "{html}");
     // A bundle that leaves the retirement out does not verify.
     let mut hidden = bundle.clone();
     hidden["collection_points"][0]

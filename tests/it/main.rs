@@ -22,6 +22,7 @@ mod openapi;
 mod operator;
 mod readme;
 mod relabel;
+mod report;
 mod sdk;
 mod signup;
 mod snapshots;

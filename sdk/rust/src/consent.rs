@@ -57,6 +57,17 @@ impl Basis {
         }
     }
 
+    /// The item of the Act's Art. 3(1) it rests on: (i) prior consent, (ii) an address
+    /// notified in writing, (iii) a business relationship, (iv) a published address.
+    pub fn article_item(self) -> u8 {
+        match self {
+            Basis::Consent => 1,
+            Basis::AddressNotified => 2,
+            Basis::BusinessRelationship => 3,
+            Basis::AddressPublished => 4,
+        }
+    }
+
     /// The basis of a name.
     pub fn parse(name: &str) -> Option<Self> {
         [

@@ -118,6 +118,19 @@ pub struct Report {
     pub items: Vec<Item>,
     /// What the checks do not prove, for the reader.
     pub notes: Vec<String>,
+    /// The witnesses' bounds on each event's recording time (with a policy), by leaf index:
+    /// what a report prints as "witnessed no later than" and "not before".
+    pub bounds: std::collections::BTreeMap<u64, TimeBound>,
+}
+
+/// When the witnesses bound an event's recording: the cosignature times (Unix milliseconds)
+/// and the witness of each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimeBound {
+    /// Recorded no later than this: the cosignature of the earliest witnessed tree holding it.
+    pub no_later_than: Option<(i64, String)>,
+    /// Recorded after this: the cosignature of the latest witnessed tree without it.
+    pub not_before: Option<(i64, String)>,
 }
 
 impl Report {
@@ -572,6 +585,10 @@ fn check_upper_bounds(
             continue;
         };
         let bound = seconds as i64 * 1000;
+        if prefix == "time" {
+            report.bounds.entry(timed.index).or_default().no_later_than =
+                Some((bound, name.clone()));
+        }
         if timed.recorded > bound + TIME_GRACE_MS {
             late.push(format!(
                 "{} claims {}, after witness {name} saw it, at {}",
@@ -630,6 +647,9 @@ fn check_lower_bounds(report: &mut Report, prefix: &str, times: &[Timed], earlie
         };
         bounded += 1;
         let bound = *t as i64 * 1000;
+        if prefix == "time" {
+            report.bounds.entry(timed.index).or_default().not_before = Some((bound, name.clone()));
+        }
         if timed.recorded < bound - TIME_GRACE_MS {
             early.push(format!(
                 "{} says recorded {}, but witness {name} cosigned a tree of {size} leaves \
