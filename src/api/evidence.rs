@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 use super::access::{Access, Caller};
 use super::error::{ApiError, Problem};
 use super::AppState;
+use crate::error::DomainError;
 use crate::evidence::{Bundle, CampaignProof};
 
 /// Whose evidence.
@@ -34,6 +35,7 @@ pub struct EvidenceQuery {
 #[utoipa::path(get, path = "/v1/evidence", tag = "consent", security(("bearer" = [])), params(EvidenceQuery),
     responses((status = 200, body = Bundle), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "No events for this address, or its data was erased", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "`format=kantara` for a tenant without the contacts a receipt requires", body = Problem, content_type = "application/problem+json"),
               ))]
 #[get("/v1/evidence")]
 pub async fn bundle(
@@ -46,8 +48,8 @@ pub async fn bundle(
         tenant,
         format,
     } = query.into_inner();
-    let render: fn(&Bundle) -> serde_json::Value = match format.as_deref() {
-        None | Some("bundle") => |b| serde_json::to_value(b).expect("a bundle serialises"),
+    let render: fn(&Bundle) -> Result<serde_json::Value, DomainError> = match format.as_deref() {
+        None | Some("bundle") => |b| Ok(serde_json::to_value(b).expect("a bundle serialises")),
         Some("kantara") => crate::evidence::receipt::kantara,
         Some("dpv") => crate::evidence::receipt::dpv,
         Some(other) => {
@@ -67,7 +69,7 @@ pub async fn bundle(
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"evidence.json\"",
         ))
-        .json(render(&bundle)))
+        .json(render(&bundle)?))
 }
 
 /// Whose entry in a campaign check.

@@ -460,6 +460,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(signup::create_publishable_key)
         .service(signup::list_publishable_keys)
         .service(signup::revoke_publishable_key)
+        .service(pages::verify_page)
         .service(pages::confirmation_page)
         .service(pages::confirm)
         .service(pages::unsubscribe_page)

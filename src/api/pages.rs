@@ -1,7 +1,9 @@
 //! HTML pages for recipients: no login, no cookies, no JavaScript, no external assets (a strict
 //! Content-Security-Policy), Japanese or English. A `GET` only shows a page (mail scanners
 //! follow links); its button `POST`s. Here: the double opt-in confirmation page, and the
-//! unsubscribe page, whose URL also takes RFC 8058 one-click `POST`s from mail clients.
+//! unsubscribe page, whose URL also takes RFC 8058 one-click `POST`s from mail clients. And one
+//! page for inspectors, `/verify` (`evidence::page`): the one with a script, its own, allowed by
+//! its hash.
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -110,6 +112,33 @@ fn page(status: StatusCode, lang: Lang, name: &str, values: Value) -> HttpRespon
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("x-content-type-options", "nosniff"))
         .body(html)
+}
+
+/// The verifier page
+///
+/// A static page where an inspector drops an evidence bundle (and, optionally, a trusted
+/// checkpoint and a witness policy) and sees the verdict, the timeline and the screens, checked
+/// in the browser by the TypeScript verifier; nothing is sent back. The log's verifier key is
+/// filled in. `consent-ledger verify page` writes the same page as one file that works offline.
+#[utoipa::path(get, path = "/verify", tag = "recipients",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String,
+               example = json!("<!doctype html><html lang=\"ja\">…<h1>同意記録の検証 …"))))]
+#[get("/verify")]
+pub async fn verify_page(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "{}; frame-ancestors 'none'",
+                crate::evidence::page::CSP.as_str()
+            ),
+        ))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .body(crate::evidence::page::verify_page(
+            &state.log.verifier_key(),
+        ))
 }
 
 /// The page for a signup link that is not valid or has expired.

@@ -139,37 +139,47 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum TenantCommand {
     /// Create a tenant and print it as JSON.
-    Create {
-        /// A short name.
-        #[arg(long)]
-        name: String,
-        /// The legal name shown to recipients (default: --name).
-        #[arg(long)]
-        legal_name: Option<String>,
-        /// Postal address (display duty).
-        #[arg(long)]
-        postal_address: Option<String>,
-        /// Contact for complaints.
-        #[arg(long)]
-        complaint_contact: Option<String>,
-        /// Opt-out contact: an https: URL, an e-mail address or a telephone number.
-        #[arg(long)]
-        optout_contact: Option<String>,
-        /// 送信責任者: the party responsible for sending, if not the tenant itself.
-        #[arg(long)]
-        responsible_party: Option<String>,
-        /// ja or en.
-        #[arg(long, default_value = "ja")]
-        language: String,
-        /// A purpose this tenant mails for, as KEY or KEY=description (repeatable).
-        #[arg(long = "purpose")]
-        purposes: Vec<String>,
-    },
+    Create(Box<CreateTenant>),
     /// Print a tenant as JSON.
     Show {
         /// The tenant id.
         id: String,
     },
+}
+
+/// `tenant create`'s options.
+#[derive(Debug, clap::Args)]
+struct CreateTenant {
+    /// A short name.
+    #[arg(long)]
+    name: String,
+    /// The legal name shown to recipients (default: --name).
+    #[arg(long)]
+    legal_name: Option<String>,
+    /// Postal address (display duty).
+    #[arg(long)]
+    postal_address: Option<String>,
+    /// Contact for complaints.
+    #[arg(long)]
+    complaint_contact: Option<String>,
+    /// Opt-out contact: an https: URL, an e-mail address or a telephone number.
+    #[arg(long)]
+    optout_contact: Option<String>,
+    /// 送信責任者: the party responsible for sending, if not the tenant itself.
+    #[arg(long)]
+    responsible_party: Option<String>,
+    /// A telephone number for enquiries (consent receipts name it).
+    #[arg(long)]
+    phone: Option<String>,
+    /// The https: URL of the privacy policy (consent receipts link it).
+    #[arg(long)]
+    privacy_policy_url: Option<String>,
+    /// ja or en.
+    #[arg(long, default_value = "ja")]
+    language: String,
+    /// A purpose this tenant mails for, as KEY or KEY=description (repeatable).
+    #[arg(long = "purpose")]
+    purposes: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,10 +268,13 @@ enum VerifyCommand {
     /// leaf's hash and inclusion proof, the commitment against the opening, the per-address chain,
     /// the templates against their hashes, the decisions against the events, and, with
     /// --trusted-checkpoint, consistency with a checkpoint you already trust. Prints a verdict per
-    /// item; exits 1 if any fails.
+    /// item; exits 1 if any fails. Given several files or a directory (its `*.json`), checks
+    /// each, prints a line per file with a progress line, and writes a summary (--csv, --html);
+    /// exits 1 if any is invalid.
     Evidence {
-        /// The bundle (JSON).
-        file: PathBuf,
+        /// The bundle (JSON), or several, or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// The log's verifier key, as its operator publishes it.
         #[arg(long)]
         vkey: String,
@@ -296,6 +309,20 @@ enum VerifyCommand {
         /// of a look-alike with a history of its own.
         #[arg(long)]
         email: Option<String>,
+        /// With several bundles: write the summary (one row per file) here as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// With several bundles: write the summary here as an HTML page.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Write the verifier page (HTML, one self-contained file that works offline from disk) to
+    /// standard output: an inspector drops a bundle on it and sees the verdict, the timeline
+    /// and the screens, checked by the TypeScript verifier in the browser.
+    Page {
+        /// The log's verifier key to fill in (as its operator publishes it).
+        #[arg(long, default_value = "")]
+        vkey: String,
     },
     /// Check a send decision with its proof (from GET /v1/consent?…&proof=true): its bundle, as
     /// `verify evidence` does, and that the decision is the one the bundle's events give. Exits 1
@@ -528,8 +555,12 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
 /// `verify evidence|decision|campaign`: offline, no database.
 fn verify_command(command: VerifyCommand) -> anyhow::Result<()> {
     match command {
+        VerifyCommand::Page { vkey } => {
+            print!("{}", crate::evidence::page::verify_page(&vkey));
+            Ok(())
+        }
         VerifyCommand::Evidence {
-            file,
+            files,
             vkey,
             trusted_checkpoint,
             consistency_proof,
@@ -540,20 +571,41 @@ fn verify_command(command: VerifyCommand) -> anyhow::Result<()> {
             token,
             policy,
             email,
-        } => verify::evidence(
-            &file,
-            &vkey,
-            verify::EvidenceOptions {
-                trusted_checkpoint: trusted_checkpoint.as_deref(),
-                consistency_proof: consistency_proof.as_deref(),
-                url: url.as_deref(),
-                token: token.as_deref(),
-                allow_older,
-                html: report.as_deref().map(|path| (path, lang.as_str())),
-                policy: policy.as_deref(),
-                email: email.as_deref(),
-            },
-        ),
+            csv,
+            html,
+        } => {
+            let files = verify::bundle_files(&files)?;
+            if files.len() > 1 || csv.is_some() || html.is_some() {
+                if report.is_some() {
+                    anyhow::bail!(
+                        "--report is for one bundle; with several, write a summary (--csv, --html)"
+                    );
+                }
+                return verify::batch(
+                    &files,
+                    &vkey,
+                    verify::BatchOptions {
+                        policy: policy.as_deref(),
+                        csv: csv.as_deref(),
+                        html: html.as_deref(),
+                    },
+                );
+            }
+            verify::evidence(
+                &files[0],
+                &vkey,
+                verify::EvidenceOptions {
+                    trusted_checkpoint: trusted_checkpoint.as_deref(),
+                    consistency_proof: consistency_proof.as_deref(),
+                    url: url.as_deref(),
+                    token: token.as_deref(),
+                    allow_older,
+                    html: report.as_deref().map(|path| (path, lang.as_str())),
+                    policy: policy.as_deref(),
+                    email: email.as_deref(),
+                },
+            )
+        }
         VerifyCommand::Decision(args) | VerifyCommand::Campaign(args) => verify::evidence(
             &args.file,
             &args.vkey,
@@ -574,16 +626,19 @@ fn verify_command(command: VerifyCommand) -> anyhow::Result<()> {
 /// `tenant create|show`.
 fn tenant(state: &AppState, command: TenantCommand) -> anyhow::Result<()> {
     let tenant = match command {
-        TenantCommand::Create {
-            name,
-            legal_name,
-            postal_address,
-            complaint_contact,
-            optout_contact,
-            responsible_party,
-            language,
-            purposes,
-        } => {
+        TenantCommand::Create(create) => {
+            let CreateTenant {
+                name,
+                legal_name,
+                postal_address,
+                complaint_contact,
+                optout_contact,
+                responsible_party,
+                phone,
+                privacy_policy_url,
+                language,
+                purposes,
+            } = *create;
             let purposes = purposes
                 .iter()
                 .map(|p| {
@@ -603,6 +658,8 @@ fn tenant(state: &AppState, command: TenantCommand) -> anyhow::Result<()> {
                 complaint_contact,
                 optout_contact,
                 responsible_party,
+                phone,
+                privacy_policy_url,
                 default_language: Some(language),
                 purposes,
             };

@@ -143,6 +143,16 @@ pub struct NewTenant {
     /// (ordinance Art. 8–9); the display notice names both.
     #[schema(min_length = 1, max_length = 200)]
     pub responsible_party: Option<String>,
+    /// A telephone number for enquiries (consent receipts name it).
+    #[schema(min_length = 1, max_length = 30, example = "03-1234-5678")]
+    pub phone: Option<String>,
+    /// The `https:` URL of the privacy policy (consent receipts link it).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "https://shop.example.jp/privacy"
+    )]
+    pub privacy_policy_url: Option<String>,
     /// `ja` (default) or `en`.
     pub default_language: Option<String>,
     /// The purposes this tenant mails for.
@@ -171,6 +181,10 @@ pub struct TenantProfile {
     pub optout_contact: Option<String>,
     /// 送信責任者, when it is not the sender itself (ordinance Art. 8–9); `""` removes it.
     pub responsible_party: Option<String>,
+    /// A telephone number for enquiries; `""` removes it.
+    pub phone: Option<String>,
+    /// The `https:` URL of the privacy policy; `""` removes it.
+    pub privacy_policy_url: Option<String>,
     /// `ja` or `en`.
     pub default_language: Option<String>,
     /// Purposes to add, or whose description and labels to set (by key; what a change leaves
@@ -232,6 +246,10 @@ pub struct Tenant {
     pub optout_contact: Option<String>,
     /// 送信責任者, when it is not the sender itself.
     pub responsible_party: Option<String>,
+    /// Telephone number for enquiries.
+    pub phone: Option<String>,
+    /// Privacy policy URL.
+    pub privacy_policy_url: Option<String>,
     /// Default language.
     pub default_language: String,
     /// A measures order was issued (retention one year).

@@ -41,6 +41,12 @@ pub fn create_tenant(store: &Store, input: NewTenant) -> Result<Tenant, DomainEr
             input.responsible_party.as_deref(),
             200,
         )?,
+        phone: input.phone.as_deref().map(phone).transpose()?,
+        privacy_policy_url: input
+            .privacy_policy_url
+            .as_deref()
+            .map(policy_url)
+            .transpose()?,
     };
     let purposes = checked_purposes(&input.purposes, 0)?;
     store.write(|r: &mut Repo<'_>| {
@@ -82,6 +88,16 @@ pub fn update_tenant(
             None => {}
             Some("") => row.responsible_party = None,
             Some(v) => row.responsible_party = Some(text("responsible_party", v, 200)?),
+        }
+        match change.phone.as_deref().map(str::trim) {
+            None => {}
+            Some("") => row.phone = None,
+            Some(v) => row.phone = Some(phone(v)?),
+        }
+        match change.privacy_policy_url.as_deref().map(str::trim) {
+            None => {}
+            Some("") => row.privacy_policy_url = None,
+            Some(v) => row.privacy_policy_url = Some(policy_url(v)?),
         }
         if change.default_language.is_some() {
             row.default_language = language(change.default_language.as_deref())?;
@@ -161,6 +177,8 @@ fn view(row: TenantRow, purposes: Vec<PurposeDefinition>) -> Tenant {
         complaint_contact: row.complaint_contact,
         optout_contact: row.optout_contact,
         responsible_party: row.responsible_party,
+        phone: row.phone,
+        privacy_policy_url: row.privacy_policy_url,
         default_language: row.default_language,
         legal_hold: row.legal_hold,
         purposes,
@@ -246,6 +264,28 @@ pub(crate) fn optout_contact(value: &str) -> Result<String, DomainError> {
             "optout_contact must be an https: URL, an e-mail address (or mailto:) or a telephone \
              number, not {value:?}"
         )))
+    }
+}
+
+/// A telephone number for enquiries, as given.
+fn phone(value: &str) -> Result<String, DomainError> {
+    let value = text("phone", value, 30)?;
+    match contact_kind(&value) {
+        Some("tel") => Ok(value),
+        _ => Err(DomainError::Invalid(format!(
+            "phone must be a telephone number (10–15 digits, e.g. 03-1234-5678 or +81 3 1234 5678), not {value:?}"
+        ))),
+    }
+}
+
+/// A privacy policy's URL: `https:`.
+fn policy_url(value: &str) -> Result<String, DomainError> {
+    let value = text("privacy_policy_url", value, 500)?;
+    match contact_kind(&value) {
+        Some("url") => Ok(value),
+        _ => Err(DomainError::Invalid(format!(
+            "privacy_policy_url must be an https: URL, not {value:?}"
+        ))),
     }
 }
 

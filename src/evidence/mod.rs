@@ -7,14 +7,16 @@
 //! The types and the offline verifier live in the SDK crate (`sdk/rust`), shared with clients.
 //! Format: `docs/evidence-format.md`. No HTTP here (`api/`), no SQL (`store/`).
 
+pub mod outcomes;
+pub mod page;
 pub mod receipt;
 pub mod report;
 
 use consent_ledger_sdk::consent::{collection_point_key, hold_key};
 pub use consent_ledger_sdk::evidence::{
-    verify, Bundle, CampaignProof, Completeness, EventEvidence, Holds, LogIdentity, MapBucket,
-    Opening, Parameters, ProvenDecision, ProvenEntry, ProvenLeaf, ProvenTemplate, PurposeDecision,
-    PurposeLabel, Relabelled, TenantIdentity, Witnessed, DECISION_FORMAT, FORMAT,
+    verify, Bundle, CampaignProof, Completeness, Contacts, EventEvidence, Holds, LogIdentity,
+    MapBucket, Opening, Parameters, ProvenDecision, ProvenEntry, ProvenLeaf, ProvenTemplate,
+    PurposeDecision, PurposeLabel, Relabelled, TenantIdentity, Witnessed, DECISION_FORMAT, FORMAT,
 };
 use consent_ledger_sdk::label::parameters_key;
 
@@ -210,6 +212,14 @@ fn bundle_covering(
                     label_en: Some(p.label("en").to_string()),
                 })
                 .collect(),
+            contacts: Contacts {
+                postal_address: tenant.postal_address,
+                complaint_contact: tenant.complaint_contact,
+                optout_contact: tenant.optout_contact,
+                phone: tenant.phone,
+                privacy_policy_url: tenant.privacy_policy_url,
+                responsible_party: tenant.responsible_party,
+            },
             id: tenant.id,
             legal_name: tenant.legal_name,
         },

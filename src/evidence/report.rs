@@ -16,10 +16,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::{format_description::BorrowedFormatItem, macros::format_description, UtcOffset};
 
+use super::outcomes::{outcomes, EventOutcome, Outcome};
 use super::verify::Report;
 use super::{Bundle, ProvenLeaf};
 use crate::templates;
-use consent_ledger_sdk::consent::{self, ConsentLeaf, EventKind, SubjectState};
+use consent_ledger_sdk::consent::{self, EventKind};
 
 /// Report language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,37 +301,25 @@ fn evidence_of(bundle: &Bundle, leaf_index: u64) -> Option<Vec<Fact>> {
     )
 }
 
-/// What the consent rules make of `leaf` after `state`, and the state after it.
-fn effect(
-    bundle: &Bundle,
-    state: &mut SubjectState,
-    index: u64,
-    leaf: &ConsentLeaf,
-    lang: Lang,
-) -> Effect {
-    let bound = consent::bound_by_refusal(state, leaf);
-    let changes = consent::apply(state, index, leaf);
-    let listed = leaf.purposes.list().map_or(0, <[String]>::len);
-    let code = match (leaf.event, changes.is_empty(), bound.is_empty()) {
-        (EventKind::OptIn, true, false) => "bound",
-        (EventKind::OptIn, false, false) if bound.len() < listed => "partly_bound",
-        (_, true, _) => "no_change",
-        (EventKind::OptIn, false, _) if leaf.confirmation_required => "pending",
-        _ => "effective",
+/// An event's outcome as printed.
+fn effect(bundle: &Bundle, outcome: &Outcome, lang: Lang) -> Effect {
+    let (code, bound) = match outcome {
+        Outcome::Effective => ("effective", String::new()),
+        Outcome::Pending => ("pending", String::new()),
+        Outcome::NoChange => ("no_change", String::new()),
+        Outcome::Bound { purposes, all } => (
+            if *all { "bound" } else { "partly_bound" },
+            purposes_text(bundle, purposes, lang),
+        ),
     };
-    state.extend(changes);
-    Effect {
-        code,
-        bound: purposes_text(bundle, &bound, lang),
-    }
+    Effect { code, bound }
 }
 
 fn event_view(
     bundle: &Bundle,
     report: &Report,
-    state: &mut SubjectState,
     n: usize,
-    event: &ProvenLeaf,
+    (event, outcome): (&ProvenLeaf, &EventOutcome),
     lang: Lang,
 ) -> EventView {
     let doc = event.document();
@@ -369,11 +358,7 @@ fn event_view(
         },
         leaf: event.leaf_index,
     };
-    let Ok(leaf) = B64
-        .decode(&event.leaf)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| ConsentLeaf::parse(&bytes))
-    else {
+    let Some((leaf, outcome)) = &outcome.event else {
         // An erasure or a relabelling: part of the chain, naming no event.
         return view;
     };
@@ -401,7 +386,7 @@ fn event_view(
         Some(facts) => view.evidence = facts,
         None => view.evidence_erased = leaf.evidence_sha256.is_some(),
     }
-    view.effect = effect(bundle, state, event.leaf_index, &leaf, lang);
+    view.effect = effect(bundle, outcome, lang);
     view
 }
 
@@ -458,12 +443,13 @@ fn screen(n: usize, template: &super::ProvenTemplate, lang: Lang) -> Screen {
 /// the reader trusts.
 pub fn render(bundle: &Bundle, report: &Report, lang: Lang, anchored: bool) -> String {
     let passed = report.passed();
-    let mut state = SubjectState::new();
+    let outcomes = outcomes(bundle);
     let events: Vec<EventView> = bundle
         .events
         .iter()
+        .zip(&outcomes)
         .enumerate()
-        .map(|(i, event)| event_view(bundle, report, &mut state, i + 1, event, lang))
+        .map(|(i, event)| event_view(bundle, report, i + 1, event, lang))
         .collect();
     let holds: Vec<HoldRow> = bundle
         .holds
@@ -530,6 +516,7 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang, anchored: bool) -> S
             findings => Serde(findings(report, !witnesses.is_empty(), anchored)),
             sender => bundle.tenant.legal_name.as_str(),
             tenant => bundle.tenant.id.as_str(),
+            responsible => bundle.tenant.contacts.responsible_party.as_deref(),
             email => bundle.subject.email.as_str(),
             vrf => bundle.subject.vrf_proof.is_some(),
             commitment => bundle.subject.commitment.as_str(),

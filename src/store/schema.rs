@@ -88,6 +88,8 @@ diesel::table! {
         legal_hold -> Bool,
         created_at -> BigInt,
         responsible_party -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        privacy_policy_url -> Nullable<Text>,
     }
 }
 

@@ -30,6 +30,10 @@ pub struct TenantRow {
     pub created_at: i64,
     /// 送信責任者, when it is not the sender itself.
     pub responsible_party: Option<String>,
+    /// Telephone number for enquiries.
+    pub phone: Option<String>,
+    /// Privacy policy URL.
+    pub privacy_policy_url: Option<String>,
 }
 
 /// A purpose of a tenant, with its labels.
@@ -85,6 +89,8 @@ impl Repo<'_> {
                     tenants::optout_contact.eq(&row.optout_contact),
                     tenants::default_language.eq(&row.default_language),
                     tenants::responsible_party.eq(&row.responsible_party),
+                    tenants::phone.eq(&row.phone),
+                    tenants::privacy_policy_url.eq(&row.privacy_policy_url),
                 ))
                 .execute(c)?;
             Ok(n == 1)

@@ -25,6 +25,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("display_notice.html", include_str!("display_notice.html")),
     ("display_notice.txt", include_str!("display_notice.txt")),
     ("report.html", include_str!("report.html")),
+    ("verify.html", include_str!("verify.html")),
+    ("verify_summary.html", include_str!("verify_summary.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

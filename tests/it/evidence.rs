@@ -181,41 +181,7 @@ async fn evidence_verifies_offline_and_tampering_is_caught(db: TestDb) {
     );
     assert!(out.contains("decision for newsletter") && out.contains("decision for offers"));
 
-    // The same evidence for consent-record systems.
-    let kantara = app
-        .call(
-            "GET",
-            &format!("/v1/evidence?email={email}&format=kantara"),
-            Some(&shop.sender),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(kantara.status, 200, "{}", kantara.text());
-    let kantara = kantara.json();
-    assert_eq!(kantara["version"], "KI-CR-v1.1.0");
-    assert_eq!(
-        kantara["piiControllers"][0]["piiController"],
-        "Sakura Shop K.K."
-    );
-    assert_eq!(
-        kantara["services"][0]["purposes"].as_array().unwrap().len(),
-        2
-    );
-    let dpv = app
-        .call(
-            "GET",
-            &format!("/v1/evidence?email={email}&format=dpv"),
-            Some(&shop.sender),
-            None,
-            &[],
-        )
-        .await
-        .json();
-    let records = dpv["@graph"].as_array().unwrap();
-    assert_eq!(records.len(), 5);
-    assert_eq!(records[0]["dpv:hasConsentStatus"], "dpv:ConsentRequested");
-    assert_eq!(records[2]["dpv:hasConsentStatus"], "dpv:ConsentWithdrawn");
+    // The same evidence in consent-record standards: tests/it/receipts.rs.
     let res = app
         .call(
             "GET",

@@ -31,10 +31,22 @@ async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
 
 /// A history with every kind of row the report prints: a double opt-in on a web screen with
 /// its IP and browser, a business card, a refusal, an exception opt-in the refusal binds, and
-/// fresh consent on a scanned paper form. The bundle, its verifier key.
-async fn history(db: &TestDb) -> (TestApp, Value, String) {
+/// fresh consent on a scanned paper form; the tenant has every contact. The bundle, its
+/// verifier key, the shop.
+pub async fn history(db: &TestDb) -> (TestApp, Value, String, crate::unsubscribe::Shop) {
     let app = TestApp::start(db).await;
     let shop = shop(db, true);
+    let res = app
+        .call(
+            "PATCH",
+            &format!("/v1/tenants/{}", shop.tenant),
+            Some(&shop.admin),
+            Some(&json!({"phone": "03-1234-5678", "privacy_policy_url": "https://shop.example.jp/privacy",
+                         "responsible_party": "さくら配信株式会社", "optout_contact": "https://shop.example.jp/unsubscribe"})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
     let screen = post(&app, &shop.sender, "/v1/collection-points", json!({
         "name": "会員登録フォーム", "channel": "web_form", "content_type": "text/html; charset=utf-8",
         "content": "<h1>メールマガジン登録</h1><label><input type=checkbox> 受け取る</label><script>document.body.innerHTML='SCRIPT RAN'</script>",
@@ -80,7 +92,7 @@ async fn history(db: &TestDb) -> (TestApp, Value, String) {
     post(&app, &shop.sender, "/v1/events", fresh).await;
     let bundle = evidence(&app, &shop.sender, email).await;
     let vkey = app.log.verifier_key();
-    (app, bundle, vkey)
+    (app, bundle, vkey, shop)
 }
 
 /// The report of `bundle` as `verify evidence` makes it.
@@ -121,7 +133,7 @@ fn artifacts() -> PathBuf {
 }
 
 async fn a_history_reads_as_plain_japanese_with_times_in_jst(db: TestDb) {
-    let (app, bundle, vkey) = history(&db).await;
+    let (app, bundle, vkey, _) = history(&db).await;
     let html = report_of(&bundle, &vkey, Lang::Ja);
     let backend = db.url.split(':').next().unwrap().to_string();
     std::fs::write(artifacts().join(format!("report-ja-{backend}.html")), &html).unwrap();
@@ -163,7 +175,7 @@ async fn a_history_reads_as_plain_japanese_with_times_in_jst(db: TestDb) {
 #[actix_web::test]
 async fn an_english_report_reads_in_plain_english() {
     let db = TestDb::sqlite();
-    let (app, bundle, vkey) = history(&db).await;
+    let (app, bundle, vkey, _) = history(&db).await;
     let html = report_of(&bundle, &vkey, Lang::En);
     for shown in [
         "VALID: every check holds.",
@@ -181,7 +193,7 @@ async fn an_english_report_reads_in_plain_english() {
 #[actix_web::test]
 async fn an_invalid_bundle_s_report_says_so_first_and_shows_no_decision() {
     let db = TestDb::sqlite();
-    let (app, mut bundle, vkey) = history(&db).await;
+    let (app, mut bundle, vkey, _) = history(&db).await;
     // The operator hides the refusal: the event list no longer matches the subject map.
     bundle["events"].as_array_mut().unwrap().remove(3);
     let html = report_of(&bundle, &vkey, Lang::Ja);
@@ -240,7 +252,7 @@ fn print_with_chromium(html: &str, name: &str) -> (PathBuf, PathBuf) {
 #[ignore = "needs chromium: run with --include-ignored, as CI does"]
 async fn the_report_prints_on_a4_pages_in_chromium() {
     let db = TestDb::sqlite();
-    let (app, bundle, vkey) = history(&db).await;
+    let (app, bundle, vkey, _) = history(&db).await;
     for (lang, name) in [(Lang::Ja, "report-ja"), (Lang::En, "report-en")] {
         let (pdf, png) = print_with_chromium(&report_of(&bundle, &vkey, lang), name);
         let pdf = std::fs::read(pdf).unwrap();

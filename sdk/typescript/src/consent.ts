@@ -338,3 +338,10 @@ export function requiredEvidence(basis: Basis): string[] {
     default: return [];
   }
 }
+
+/** The item of the Act's Art. 3(1) a basis rests on, as the Rust `Basis::article_item`: (i) prior
+ * consent, (ii) an address notified in writing, (iii) a business relationship, (iv) a published
+ * address. */
+export function articleItem(basis: Basis): number {
+  return { consent: 1, address_notified: 2, business_relationship: 3, address_published: 4 }[basis];
+}

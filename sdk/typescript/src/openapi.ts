@@ -1346,6 +1346,21 @@ export interface components {
              */
             to: number;
         };
+        /** @description The sender's contacts and 送信責任者 as the service states them (not committed by the log). */
+        Contacts: {
+            /** @description Contact for complaints (an e-mail address, URL or telephone number). */
+            complaint_contact?: string | null;
+            /** @description Where to refuse mail without a link. */
+            optout_contact?: string | null;
+            /** @description Telephone number for enquiries. */
+            phone?: string | null;
+            /** @description Postal address. */
+            postal_address?: string | null;
+            /** @description The privacy policy's `https:` URL. */
+            privacy_policy_url?: string | null;
+            /** @description 送信責任者, when it is not the sender itself. */
+            responsible_party?: string | null;
+        };
         /**
          * @description The send decision.
          * @example {
@@ -1970,8 +1985,18 @@ export interface components {
              *     address (or `mailto:` URI) or a telephone number.
              */
             optout_contact?: string | null;
+            /**
+             * @description A telephone number for enquiries (consent receipts name it).
+             * @example 03-1234-5678
+             */
+            phone?: string | null;
             /** @description Postal address (display duty, ordinance Art. 9). */
             postal_address?: string | null;
+            /**
+             * @description The `https:` URL of the privacy policy (consent receipts link it).
+             * @example https://shop.example.jp/privacy
+             */
+            privacy_policy_url?: string | null;
             /** @description The purposes this tenant mails for. */
             purposes?: components["schemas"]["PurposeDefinition"][];
             /**
@@ -2555,8 +2580,12 @@ export interface components {
             name: string;
             /** @description Opt-out contact. */
             optout_contact?: string | null;
+            /** @description Telephone number for enquiries. */
+            phone?: string | null;
             /** @description Postal address. */
             postal_address?: string | null;
+            /** @description Privacy policy URL. */
+            privacy_policy_url?: string | null;
             /** @description Purposes. */
             purposes: components["schemas"]["PurposeDefinition"][];
             /** @description 送信責任者, when it is not the sender itself. */
@@ -2564,6 +2593,11 @@ export interface components {
         };
         /** @description The tenant, as its leaves name it. */
         TenantIdentity: {
+            /**
+             * @description How to reach the sender, as the service states it (not in the log): what a consent
+             *     receipt names the controller by.
+             */
+            contacts?: components["schemas"]["Contacts"];
             /** @description Id (the `tenant` of each leaf). */
             id: string;
             /** @description Legal name shown to recipients. */
@@ -2625,8 +2659,12 @@ export interface components {
              *     address (or `mailto:` URI) or a telephone number.
              */
             optout_contact?: string | null;
+            /** @description A telephone number for enquiries; `""` removes it. */
+            phone?: string | null;
             /** @description Postal address (display duty, ordinance Art. 9). */
             postal_address?: string | null;
+            /** @description The `https:` URL of the privacy policy; `""` removes it. */
+            privacy_policy_url?: string | null;
             /**
              * @description Purposes to add, or whose description and labels to set (by key; what a change leaves
              *     out stays as it was). A purpose is never removed: events name it.
@@ -5946,6 +5984,23 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not found",
                      *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `format=kantara` for a tenant without the contacts a receipt requires */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "this Idempotency-Key was used with a different request",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "/problems/conflict"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];

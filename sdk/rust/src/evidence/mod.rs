@@ -200,6 +200,41 @@ pub struct TenantIdentity {
     /// log's: keys are what the leaves commit to).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub purposes: Vec<PurposeLabel>,
+    /// How to reach the sender, as the service states it (not in the log): what a consent
+    /// receipt names the controller by.
+    #[serde(default, skip_serializing_if = "Contacts::is_empty")]
+    pub contacts: Contacts,
+}
+
+/// The sender's contacts and 送信責任者 as the service states them (not committed by the log).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Contacts {
+    /// Postal address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_address: Option<String>,
+    /// Contact for complaints (an e-mail address, URL or telephone number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaint_contact: Option<String>,
+    /// Where to refuse mail without a link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optout_contact: Option<String>,
+    /// Telephone number for enquiries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// The privacy policy's `https:` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_policy_url: Option<String>,
+    /// 送信責任者, when it is not the sender itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responsible_party: Option<String>,
+}
+
+impl Contacts {
+    /// True when none is given.
+    pub fn is_empty(&self) -> bool {
+        *self == Contacts::default()
+    }
 }
 
 /// A purpose's key and its labels, as the tenant gave them.
