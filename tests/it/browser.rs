@@ -262,8 +262,14 @@ async fn an_inspector_verifies_bundles_in_the_browser_page() {
     let text = driver
         .call("GET", &format!("{s}/element/{body}/text"), None)
         .await;
-    assert!(text.as_str().unwrap().contains("メールマガジン登録"), "{text}");
-    assert!(!text.as_str().unwrap().contains("SCRIPT RAN"), "a screen's script ran");
+    assert!(
+        text.as_str().unwrap().contains("メールマガジン登録"),
+        "{text}"
+    );
+    assert!(
+        !text.as_str().unwrap().contains("SCRIPT RAN"),
+        "a screen's script ran"
+    );
     driver
         .call("POST", &format!("{s}/frame/parent"), Some(json!({})))
         .await;

@@ -244,3 +244,119 @@ fn offline_tools_list_their_own_options_only() {
 fn the_command_line_is_well_formed() {
     consent_ledger::cli::command().debug_assert();
 }
+
+/// The golden bundles (`sdk/vectors/bundles.json`): the log's key, and (name, bundle, passed).
+fn golden_bundles() -> (String, Vec<(String, serde_json::Value, bool)>) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk/vectors/bundles.json");
+    let vectors: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let cases = vectors["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["bundle"].clone(),
+                c["verdict"]["passed"] == true,
+            )
+        })
+        .collect();
+    (vectors["vkey"].as_str().unwrap().to_string(), cases)
+}
+
+#[test]
+fn a_directory_of_bundles_is_verified_into_one_summary() {
+    let (vkey, cases) = golden_bundles();
+    let dir = tempfile::tempdir().unwrap();
+    let bundles = dir.path().join("bundles");
+    std::fs::create_dir(&bundles).unwrap();
+    for (i, (_, bundle, _)) in cases.iter().enumerate() {
+        let path = bundles.join(format!("{i:03}.json"));
+        std::fs::write(path, serde_json::to_vec(bundle).unwrap()).unwrap();
+    }
+    let (csv, html) = (
+        dir.path().join("summary.csv"),
+        dir.path().join("summary.html"),
+    );
+    let out = bin()
+        .args(["verify", "evidence"])
+        .arg(&bundles)
+        .args(["--vkey", &vkey, "--csv"])
+        .arg(&csv)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Some are tampered: the batch fails, and says how many.
+    assert!(!out.status.success(), "{stdout}");
+    let invalid = cases.iter().filter(|c| !c.2).count();
+    assert!(
+        stdout.contains(&format!(
+            "summary: {} bundles, {} valid, {invalid} invalid",
+            cases.len(),
+            cases.len() - invalid
+        )),
+        "{stdout}"
+    );
+    // The progress line.
+    assert!(
+        stderr.contains(&format!("verified {n}/{n}", n = cases.len())),
+        "{stderr}"
+    );
+    let mut rows = csv::Reader::from_path(&csv).unwrap();
+    let verdicts: Vec<String> = rows.records().map(|r| r.unwrap()[1].to_string()).collect();
+    let expected: Vec<&str> = cases
+        .iter()
+        .map(|c| if c.2 { "VALID" } else { "INVALID" })
+        .collect();
+    assert_eq!(verdicts, expected);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains(&format!("{invalid} 件が無効")), "{page}");
+}
+
+#[test]
+fn a_batch_of_valid_bundles_passes() {
+    let (vkey, cases) = golden_bundles();
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<std::path::PathBuf> = cases
+        .iter()
+        .filter(|c| c.2)
+        .enumerate()
+        .map(|(i, (_, bundle, _))| {
+            let path = dir.path().join(format!("{i}.json"));
+            std::fs::write(&path, serde_json::to_vec(bundle).unwrap()).unwrap();
+            path
+        })
+        .collect();
+    let out = bin()
+        .args(["verify", "evidence"])
+        .args(&files)
+        .args(["--vkey", &vkey])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{n} bundles, {n} valid, 0 invalid",
+            n = files.len()
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_verifier_page_is_one_file_with_the_key_filled_in() {
+    let out = bin()
+        .args(["verify", "page", "--vkey", "log.example+1234abcd+AQID"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with("<!doctype html>"));
+    assert!(page.contains("value=\"log.example+1234abcd+AQID\""));
+    // Nothing from the network: no src or href to fetch.
+    assert!(!page.contains("src=\"http") && !page.contains("href=\"http"));
+}
