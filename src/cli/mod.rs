@@ -581,6 +581,19 @@ fn verify_command(command: VerifyCommand) -> anyhow::Result<()> {
                         "--report is for one bundle; with several, write a summary (--csv, --html)"
                     );
                 }
+                let single = [
+                    ("--trusted-checkpoint", trusted_checkpoint.is_some()),
+                    ("--consistency-proof", consistency_proof.is_some()),
+                    ("--url", url.is_some()),
+                    ("--email", email.is_some()),
+                    ("--allow-older", allow_older),
+                ];
+                if let Some((flag, _)) = single.iter().find(|(_, given)| *given) {
+                    anyhow::bail!(
+                        "{flag} is for one bundle: each bundle has its own checkpoint and \
+                         address; verify that one alone"
+                    );
+                }
                 return verify::batch(
                     &files,
                     &vkey,

@@ -939,3 +939,47 @@ async fn our_witness_answers_as_the_reference_witness_does() {
         [200, 400, 403, 404, 409, 422]
     );
 }
+
+/// The printable report says, for each event, when the witnesses saw it at the latest, and
+/// who vouches for that.
+#[actix_web::test]
+async fn the_report_says_when_the_witnesses_saw_each_event() {
+    let db = TestDb::sqlite();
+    let shop = shop(&db, true);
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _w1, policy) = witnessed_app(&db, dir.path()).await;
+    let email = "seen@example.jp";
+    let first = opt_in(&app, &shop, email).await;
+    cosigned(
+        &app,
+        "w1.example.jp/witness",
+        first["leaf_index"].as_u64().unwrap() + 2,
+    )
+    .await;
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let policy =
+        consent_ledger::log::policy::Policy::parse(&std::fs::read_to_string(&policy).unwrap())
+            .unwrap();
+    let bytes = serde_json::to_vec(&bundle).unwrap();
+    let report = consent_ledger::evidence::verify::verify(
+        &bytes,
+        &app.log.verifier_key(),
+        None,
+        Some(&policy),
+    );
+    assert!(report.passed(), "{:?}", report.items);
+    let parsed: consent_ledger::evidence::Bundle = serde_json::from_value(bundle).unwrap();
+    let html = consent_ledger::evidence::report::render(
+        &parsed,
+        &report,
+        consent_ledger::evidence::report::Lang::Ja,
+        false,
+    );
+    for shown in [
+        "独立した証人",
+        "<dt>証人による裏付け</dt><dd>遅くとも <time datetime=",
+    ] {
+        assert!(html.contains(shown), "the report lacks {shown}");
+    }
+    app.stop().await;
+}

@@ -1004,6 +1004,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The verifier page
+         * @description A static page where an inspector drops an evidence bundle (and, optionally, a trusted
+         *     checkpoint and a witness policy) and sees the verdict, the timeline and the screens, checked
+         *     in the browser by the TypeScript verifier; nothing is sent back. The log's verifier key is
+         *     filled in. `consent-ledger verify page` writes the same page as one file that works offline.
+         */
+        get: operations["verify_page"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -9928,6 +9951,61 @@ export interface operations {
                      *       "status": 422,
                      *       "title": "Invalid value",
                      *       "type": "/problems/invalid-value"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verify_page: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <!doctype html><html lang="ja">…<h1>同意記録の検証 … */
+                    "text/html": string;
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
