@@ -640,19 +640,9 @@ fn verify_command(command: VerifyCommand) -> anyhow::Result<()> {
 fn tenant(state: &AppState, command: TenantCommand) -> anyhow::Result<()> {
     let tenant = match command {
         TenantCommand::Create(create) => {
-            let CreateTenant {
-                name,
-                legal_name,
-                postal_address,
-                complaint_contact,
-                optout_contact,
-                responsible_party,
-                phone,
-                privacy_policy_url,
-                language,
-                purposes,
-            } = *create;
-            let purposes = purposes
+            let create = *create;
+            let purposes = create
+                .purposes
                 .iter()
                 .map(|p| {
                     let (purpose, description) = p.split_once('=').unwrap_or((p, ""));
@@ -665,15 +655,15 @@ fn tenant(state: &AppState, command: TenantCommand) -> anyhow::Result<()> {
                 })
                 .collect();
             let input = NewTenant {
-                name,
-                legal_name,
-                postal_address,
-                complaint_contact,
-                optout_contact,
-                responsible_party,
-                phone,
-                privacy_policy_url,
-                default_language: Some(language),
+                name: create.name,
+                legal_name: create.legal_name,
+                postal_address: create.postal_address,
+                complaint_contact: create.complaint_contact,
+                optout_contact: create.optout_contact,
+                responsible_party: create.responsible_party,
+                phone: create.phone,
+                privacy_policy_url: create.privacy_policy_url,
+                default_language: Some(create.language),
                 purposes,
             };
             consent::create_tenant(&state.store, input)

@@ -95,10 +95,15 @@ pub async fn history(db: &TestDb) -> (TestApp, Value, String, crate::unsubscribe
     (app, bundle, vkey, shop)
 }
 
-/// The report of `bundle` as `verify evidence` makes it.
-fn report_of(bundle: &Value, vkey: &str, lang: Lang) -> String {
+/// The report of `bundle` as `verify evidence` (with `--policy`) makes it.
+pub fn report_of(
+    bundle: &Value,
+    vkey: &str,
+    policy: Option<&consent_ledger::log::policy::Policy>,
+    lang: Lang,
+) -> String {
     let bytes = serde_json::to_vec(bundle).unwrap();
-    let report = verify::verify(&bytes, vkey, None, None);
+    let report = verify::verify(&bytes, vkey, None, policy);
     let parsed: Bundle = serde_json::from_value(bundle.clone()).unwrap();
     render(&parsed, &report, lang, false)
 }
@@ -134,7 +139,7 @@ fn artifacts() -> PathBuf {
 
 async fn a_history_reads_as_plain_japanese_with_times_in_jst(db: TestDb) {
     let (app, bundle, vkey, _) = history(&db).await;
-    let html = report_of(&bundle, &vkey, Lang::Ja);
+    let html = report_of(&bundle, &vkey, None, Lang::Ja);
     let backend = db.url.split(':').next().unwrap().to_string();
     std::fs::write(artifacts().join(format!("report-ja-{backend}.html")), &html).unwrap();
     for shown in [
@@ -176,7 +181,7 @@ async fn a_history_reads_as_plain_japanese_with_times_in_jst(db: TestDb) {
 async fn an_english_report_reads_in_plain_english() {
     let db = TestDb::sqlite();
     let (app, bundle, vkey, _) = history(&db).await;
-    let html = report_of(&bundle, &vkey, Lang::En);
+    let html = report_of(&bundle, &vkey, None, Lang::En);
     for shown in [
         "VALID: every check holds.",
         "Unsubscribed (refusal)",
@@ -196,7 +201,7 @@ async fn an_invalid_bundle_s_report_says_so_first_and_shows_no_decision() {
     let (app, mut bundle, vkey, _) = history(&db).await;
     // The operator hides the refusal: the event list no longer matches the subject map.
     bundle["events"].as_array_mut().unwrap().remove(3);
-    let html = report_of(&bundle, &vkey, Lang::Ja);
+    let html = report_of(&bundle, &vkey, None, Lang::Ja);
     let verdict = html.find("検証の結果：無効です").expect("the verdict");
     let first_event = html.find("記録の経過").unwrap();
     assert!(verdict < first_event, "the verdict comes first");
@@ -254,7 +259,7 @@ async fn the_report_prints_on_a4_pages_in_chromium() {
     let db = TestDb::sqlite();
     let (app, bundle, vkey, _) = history(&db).await;
     for (lang, name) in [(Lang::Ja, "report-ja"), (Lang::En, "report-en")] {
-        let (pdf, png) = print_with_chromium(&report_of(&bundle, &vkey, lang), name);
+        let (pdf, png) = print_with_chromium(&report_of(&bundle, &vkey, None, lang), name);
         let pdf = std::fs::read(pdf).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));
         let text = String::from_utf8_lossy(&pdf);
