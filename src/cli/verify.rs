@@ -167,7 +167,12 @@ pub fn evidence(file: &Path, vkey: &str, options: EvidenceOptions<'_>) -> anyhow
     }
     print_items(&report);
     if let Some((path, lang)) = html {
-        write_report(path, lang, &bundle, &report, anchored)?;
+        let anchor = match (trusted_checkpoint.is_some(), anchored) {
+            (true, _) => crate::evidence::report::Anchor::Trusted,
+            (false, true) => crate::evidence::report::Anchor::Latest,
+            (false, false) => crate::evidence::report::Anchor::None,
+        };
+        write_report(path, lang, &bundle, &report, anchor)?;
     }
     print_verdict(
         &report,
@@ -249,7 +254,7 @@ fn write_report(
     lang: &str,
     bundle: &[u8],
     report: &verify::Report,
-    anchored: bool,
+    anchor: crate::evidence::report::Anchor,
 ) -> anyhow::Result<()> {
     let parsed: crate::evidence::Bundle =
         serde_json::from_slice(bundle).context("no report: the bundle does not parse")?;
@@ -260,7 +265,7 @@ fn write_report(
     };
     std::fs::write(
         path,
-        crate::evidence::report::render(&parsed, report, lang, anchored),
+        crate::evidence::report::render(&parsed, report, lang, anchor),
     )
     .with_context(|| format!("{}", path.display()))?;
     println!("report: {}", path.display());

@@ -132,8 +132,11 @@ struct EventView {
     witnessed_by: Option<When>,
     witness: Option<String>,
     evidence: Vec<Fact>,
-    /// The evidence was recorded but has since been erased.
+    /// The evidence was recorded but an erasure leaf of the chain says it was erased.
     evidence_erased: bool,
+    /// The evidence was recorded, and the bundle does not carry it, though nothing says it was
+    /// erased.
+    evidence_withheld: bool,
     /// The screen (collection point) it was given on: its index in `screens`, from 1.
     screen: Option<usize>,
     screen_id: Option<String>,
@@ -175,6 +178,8 @@ struct Screen {
     /// bundle's checkpoint).
     from: When,
     to: Option<When>,
+    /// Whether the bundle proves the end of its period (the map's word on its retirement key).
+    period_proven: bool,
 }
 
 /// One legal hold put on or lifted.
@@ -187,21 +192,31 @@ struct HoldRow {
     leaf: u64,
 }
 
-/// One statement of the plain-words summary, and whether the checks behind it held.
+/// One statement of the plain-words summary, and how the checks behind it came out.
 #[derive(Serialize)]
 struct Finding {
     /// `signed`, `complete`, `address`, `lawful`, `witnessed`, `anchored`, `decision`: the
     /// template words each.
     topic: &'static str,
-    ok: bool,
+    /// `ok` (every check behind it held), `fail` (one failed), `warn` (they held, but the
+    /// verifier noted what they could not show) or `none` (no check of it ran).
+    state: &'static str,
     /// The failed checks behind it (their technical names), if any.
     failed: Vec<String>,
+    /// The verifier's notes on it, if any.
+    warnings: Vec<String>,
 }
 
-/// The topic a verifier item belongs to, by its name.
+/// The topic a verifier item belongs to, by the fixed part of its name (a purpose key, which
+/// the bundle chooses, appears only in decision items: those are classified first).
 fn topic(what: &str) -> &'static str {
     let has = |words: &[&str]| words.iter().any(|w| what.contains(w));
-    if has(&["trusted checkpoint", "as recent as"]) {
+    if what.starts_with("decision")
+        || what.starts_with("the decision")
+        || what.starts_with("campaign")
+    {
+        "decision"
+    } else if has(&["trusted checkpoint", "as recent as"]) {
         "anchored"
     } else if has(&["time:", "quorum", "policy", "extends the bundle", "witness"]) {
         "witnessed"
@@ -230,40 +245,80 @@ fn topic(what: &str) -> &'static str {
         "retirement",
     ]) {
         "lawful"
-    } else if what.contains("decision") {
-        "decision"
     } else {
         "signed"
     }
 }
 
-/// The plain-words summary: each topic, in reading order, with the checks that failed.
-fn findings(report: &Report, witnessed: bool, anchored: bool) -> Vec<Finding> {
-    let mut topics = vec!["signed", "complete", "address", "lawful"];
-    if witnessed {
-        topics.push("witnessed");
+/// The topic a verifier's note warns about, if it weakens one: what the checks could not show.
+fn note_topic(note: &str) -> Option<&'static str> {
+    let has = |words: &[&str]| words.iter().any(|w| note.contains(w));
+    if has(&[
+        "does not prove its period of use",
+        "whose evidence does not show",
+        "the bundle does not carry",
+        "back-dated",
+    ]) {
+        Some("lawful")
+    } else if has(&[
+        "not bounded from below",
+        "cosigned by no witness of the policy",
+    ]) {
+        Some("witnessed")
+    } else {
+        None
     }
-    if anchored {
-        topics.push("anchored");
-    }
-    if report.items.iter().any(|i| topic(&i.what) == "decision") {
-        topics.push("decision");
-    }
-    topics
-        .into_iter()
-        .map(|t| {
-            let failed: Vec<String> = report
+}
+
+/// The plain-words summary: each topic, in reading order, with what failed or was noted. A
+/// report of a bundle that failed lists only what failed.
+fn findings(report: &Report) -> Vec<Finding> {
+    let all = [
+        "signed",
+        "complete",
+        "address",
+        "lawful",
+        "witnessed",
+        "anchored",
+        "decision",
+    ];
+    all.into_iter()
+        .filter_map(|t| {
+            let items: Vec<_> = report
                 .items
                 .iter()
-                .filter(|i| !i.ok && topic(&i.what) == t)
+                .filter(|i| topic(&i.what) == t)
+                .collect();
+            let failed: Vec<String> = items
+                .iter()
+                .filter(|i| !i.ok)
                 .map(|i| i.what.clone())
                 .collect();
-            Finding {
-                topic: t,
-                ok: failed.is_empty(),
-                failed,
+            let warnings: Vec<String> = report
+                .notes
+                .iter()
+                .filter(|n| note_topic(n) == Some(t))
+                .cloned()
+                .collect();
+            // The optional topics appear only when their checks ran.
+            let optional = matches!(t, "witnessed" | "anchored" | "decision");
+            if items.is_empty() && optional {
+                return None;
             }
+            let state = match (items.is_empty(), failed.is_empty(), warnings.is_empty()) {
+                (true, ..) => "none",
+                (_, false, _) => "fail",
+                (_, true, false) => "warn",
+                (_, true, true) => "ok",
+            };
+            Some(Finding {
+                topic: t,
+                state,
+                failed,
+                warnings,
+            })
         })
+        .filter(|f| report.passed() || f.state == "fail")
         .collect()
 }
 
@@ -273,9 +328,18 @@ fn purposes_text(bundle: &Bundle, list: &[String], lang: Lang) -> String {
         Lang::En => ", ",
     };
     list.iter()
-        .map(|p| bundle.tenant.purpose_label(p, lang.code()))
+        .map(|p| labelled(bundle, p, lang))
         .collect::<Vec<_>>()
         .join(sep)
+}
+
+/// A purpose as printed: its label (the operator's word) with its key (what the log commits
+/// to), or the key alone.
+fn labelled(bundle: &Bundle, purpose: &str, lang: Lang) -> String {
+    match bundle.tenant.purpose_label(purpose, lang.code()) {
+        label if label == purpose => purpose.to_string(),
+        label => format!("{label} ({purpose})"),
+    }
 }
 
 /// The evidence recorded for the event at `leaf_index`, piece by piece.
@@ -318,6 +382,7 @@ fn effect(bundle: &Bundle, outcome: &Outcome, lang: Lang) -> Effect {
 fn event_view(
     bundle: &Bundle,
     report: &Report,
+    erased: &std::collections::HashSet<u64>,
     n: usize,
     (event, outcome): (&ProvenLeaf, &EventOutcome),
     lang: Lang,
@@ -344,6 +409,7 @@ fn event_view(
         witness: witnessed.map(|(_, name)| name.clone()),
         evidence: Vec::new(),
         evidence_erased: false,
+        evidence_withheld: false,
         screen: screen_id.as_ref().and_then(|id| {
             bundle
                 .collection_points
@@ -384,7 +450,11 @@ fn event_view(
     view.imported = leaf.imported;
     match evidence_of(bundle, event.leaf_index) {
         Some(facts) => view.evidence = facts,
-        None => view.evidence_erased = leaf.evidence_sha256.is_some(),
+        None if leaf.evidence_sha256.is_some() => {
+            view.evidence_erased = erased.contains(&event.leaf_index);
+            view.evidence_withheld = !view.evidence_erased;
+        }
+        None => {}
     }
     view.effect = effect(bundle, outcome, lang);
     view
@@ -436,20 +506,51 @@ fn screen(n: usize, template: &super::ProvenTemplate, lang: Lang) -> Screen {
             .retired
             .as_ref()
             .and_then(|r| r.document()["retired_at"].as_str().map(|t| when(lang, t))),
+        period_proven: template.retirement.is_some(),
     }
 }
 
-/// Renders the report (`templates/report.html`). `anchored`: the verification had a checkpoint
-/// the reader trusts.
-pub fn render(bundle: &Bundle, report: &Report, lang: Lang, anchored: bool) -> String {
+/// What the verification anchored the bundle to, besides its own checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// Nothing: the bundle's checkpoint alone.
+    None,
+    /// A checkpoint the reader saved earlier (`--trusted-checkpoint`).
+    Trusted,
+    /// The log's latest checkpoint, fetched from the operator now (`--url`).
+    Latest,
+}
+
+impl Anchor {
+    fn code(self) -> &'static str {
+        match self {
+            Anchor::None => "none",
+            Anchor::Trusted => "trusted",
+            Anchor::Latest => "latest",
+        }
+    }
+}
+
+/// Renders the report (`templates/report.html`), of a bundle verified with `anchor`.
+pub fn render(bundle: &Bundle, report: &Report, lang: Lang, anchor: Anchor) -> String {
     let passed = report.passed();
     let outcomes = outcomes(bundle);
+    // The events whose evidence an erasure leaf of the chain says it erased.
+    let erased: std::collections::HashSet<u64> = bundle
+        .events
+        .iter()
+        .filter_map(|e| {
+            let bytes = B64.decode(&e.leaf).ok()?;
+            consent_ledger_sdk::consent::ErasureLeaf::parse(&bytes).ok()
+        })
+        .flat_map(|e| e.evidence_erased)
+        .collect();
     let events: Vec<EventView> = bundle
         .events
         .iter()
         .zip(&outcomes)
         .enumerate()
-        .map(|(i, event)| event_view(bundle, report, i + 1, event, lang))
+        .map(|(i, event)| event_view(bundle, report, &erased, i + 1, event, lang))
         .collect();
     let holds: Vec<HoldRow> = bundle
         .holds
@@ -480,7 +581,7 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang, anchored: bool) -> S
             .iter()
             .map(|d| {
                 serde_json::json!({
-                    "purpose": bundle.tenant.purpose_label(&d.purpose, lang.code()),
+                    "purpose": labelled(bundle, &d.purpose, lang),
                     "may_send": d.may_send,
                     "status": d.status,
                 })
@@ -513,7 +614,9 @@ pub fn render(bundle: &Bundle, report: &Report, lang: Lang, anchored: bool) -> S
             lang => lang.code(),
             passed,
             failed => report.items.iter().filter(|i| !i.ok).count(),
-            findings => Serde(findings(report, !witnesses.is_empty(), anchored)),
+            findings => Serde(findings(report)),
+            anchor => anchor.code(),
+            witnessed_checked => report.items.iter().any(|i| topic(&i.what) == "witnessed"),
             sender => bundle.tenant.legal_name.as_str(),
             tenant => bundle.tenant.id.as_str(),
             responsible => bundle.tenant.contacts.responsible_party.as_deref(),

@@ -98,7 +98,7 @@ async fn a_hold_in_the_log_keeps_the_records_a_year_whatever_the_row_says(db: Te
         &parsed,
         &report,
         consent_ledger::evidence::report::Lang::Ja,
-        false,
+        consent_ledger::evidence::report::Anchor::None,
     );
     for shown in [
         "保存期間を1年に延長",

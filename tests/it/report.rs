@@ -105,7 +105,12 @@ pub fn report_of(
     let bytes = serde_json::to_vec(bundle).unwrap();
     let report = verify::verify(&bytes, vkey, None, policy);
     let parsed: Bundle = serde_json::from_value(bundle.clone()).unwrap();
-    render(&parsed, &report, lang, false)
+    render(
+        &parsed,
+        &report,
+        lang,
+        consent_ledger::evidence::report::Anchor::None,
+    )
 }
 
 /// The n-th event's recorded time in JST, as the Japanese report prints it.
@@ -279,5 +284,78 @@ async fn the_report_prints_on_a4_pages_in_chromium() {
             png.len()
         );
     }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_purpose_s_label_is_shown_with_its_key_as_the_operator_s_word() {
+    let db = TestDb::sqlite();
+    let (app, mut bundle, vkey, _) = history(&db).await;
+    // No check rests on labels: the operator swaps them, and the bundle still verifies.
+    let purposes = bundle["tenant"]["purposes"].as_array_mut().unwrap();
+    let first = purposes[0]["label_ja"].clone();
+    purposes[0]["label_ja"] = purposes[1]["label_ja"].clone();
+    purposes[1]["label_ja"] = first;
+    let html = report_of(&bundle, &vkey, None, Lang::Ja);
+    assert!(html.contains("検証の結果：有効です"));
+    // The decision is printed by the key the log records, whatever the label.
+    assert!(
+        html.contains("<td>Special offers (newsletter)</td><td><strong>送信できます</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("目的の名前は運営者の申告で、検証の対象外です"));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn evidence_left_out_is_not_called_erased() {
+    let db = TestDb::sqlite();
+    let (app, mut bundle, vkey, _) = history(&db).await;
+    let business = bundle["events"][4]["leaf_index"].clone();
+    bundle["subject"]["evidence"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e["leaf_index"] != business);
+    let html = report_of(&bundle, &vkey, None, Lang::Ja);
+    assert!(
+        html.contains("このバンドルには含まれていません（消去の記録はありません）"),
+        "{html}"
+    );
+    assert!(!html.contains("消去済み"));
+    // The verifier noted it: the lawful finding is a warning, not a tick.
+    assert!(html.contains("<li class=\"warn\">⚠"), "{html}");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_report_of_a_bundle_that_fails_shows_no_tick() {
+    let db = TestDb::sqlite();
+    let (app, mut bundle, vkey, _) = history(&db).await;
+    // A forged signature: the verifier stops before most checks run.
+    let checkpoint = bundle["checkpoint"]
+        .as_str()
+        .unwrap()
+        .replace("— test.example/log ", "— test.example/log AAAA");
+    bundle["checkpoint"] = json!(checkpoint);
+    let html = report_of(&bundle, &vkey, None, Lang::Ja);
+    let findings = &html[html
+        .find("確認できなかったこと")
+        .expect("the failures' heading")
+        ..html.find("記録の経過").unwrap()];
+    assert!(!findings.contains('✓'), "{findings}");
+    assert!(findings.contains('✗'), "{findings}");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_screen_whose_end_is_not_proven_is_not_called_in_use() {
+    let db = TestDb::sqlite();
+    let (app, mut bundle, vkey, _) = history(&db).await;
+    for template in bundle["collection_points"].as_array_mut().unwrap() {
+        template.as_object_mut().unwrap().remove("retirement");
+    }
+    let html = report_of(&bundle, &vkey, None, Lang::Ja);
+    assert!(html.contains("終わりは証明されていません"), "{html}");
+    assert!(!html.contains("現在も使用中"));
     app.stop().await;
 }
