@@ -465,12 +465,27 @@ pub fn bundle_files(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<std::pat
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let mut inside: Vec<_> = std::fs::read_dir(path)
+            let entries: Vec<_> = std::fs::read_dir(path)
                 .with_context(|| format!("{}", path.display()))?
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
                 .collect();
+            let mut inside: Vec<_> = entries
+                .iter()
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension()
+                            .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+                })
+                .cloned()
+                .collect();
+            if entries.len() > inside.len() {
+                eprintln!(
+                    "{}: skipped {} entries that are not .json files",
+                    path.display(),
+                    entries.len() - inside.len()
+                );
+            }
             inside.sort();
             files.extend(inside);
         } else {
@@ -594,17 +609,19 @@ pub fn batch(
     let rows: Vec<Checked> = results.into_iter().map(|(_, c)| c).collect();
     let mut out = std::io::stdout().lock();
     for r in &rows {
-        let verdict = if r.valid { "VALID  " } else { "INVALID" };
-        writeln!(
-            out,
-            "{verdict} {} {}{}",
-            r.file,
-            r.email,
-            match r.failed.is_empty() {
-                true => String::new(),
-                false => format!(" — {}", r.failed.join("; ")),
-            }
-        )?;
+        // As alone without --trusted-checkpoint or --url: valid as of its own checkpoint.
+        let verdict = match r.valid {
+            true => format!(
+                "VALID as of checkpoint {}, not anchored:",
+                r.checkpoint_size
+            ),
+            false => "INVALID".to_string(),
+        };
+        let failed = match r.failed.is_empty() {
+            true => String::new(),
+            false => format!(" — {}", r.failed.join("; ")),
+        };
+        writeln!(out, "{verdict} {} {}{failed}", r.file, r.email)?;
     }
     let bad = rows.iter().filter(|r| !r.valid).count();
     writeln!(

@@ -96,11 +96,22 @@ fn purpose_node(bundle: &Bundle, purpose: &str) -> Value {
     })
 }
 
-/// The purposes an event names; for `all`, every purpose the tenant has (or, failing those,
-/// every purpose the decisions name).
-fn purposes_of(bundle: &Bundle, leaf: &ConsentLeaf) -> Vec<String> {
+/// The purposes an event names (an opt-in a refusal partly binds: those it had effect for);
+/// for `all`, every purpose the tenant has (or, failing those, every purpose the decisions
+/// name).
+fn purposes_of(bundle: &Bundle, leaf: &ConsentLeaf, outcome: &Outcome) -> Vec<String> {
     match leaf.purposes.list() {
-        Some(list) => list.to_vec(),
+        Some(list) => match outcome {
+            Outcome::Bound {
+                purposes,
+                all: false,
+            } => list
+                .iter()
+                .filter(|p| !purposes.contains(p))
+                .cloned()
+                .collect(),
+            _ => list.to_vec(),
+        },
         None if !bundle.tenant.purposes.is_empty() => bundle
             .tenant
             .purposes
@@ -130,15 +141,33 @@ fn notice(bundle: &Bundle, id: &str) -> Option<Value> {
 /// The status node of a consent event.
 fn status(leaf: &ConsentLeaf, outcome: &Outcome, subject: &str) -> Value {
     let (kind, justification) = match (leaf.event, outcome) {
-        (EventKind::OptIn, Outcome::Bound { .. }) => (
+        (EventKind::OptIn, Outcome::Bound { all: true, .. }) => (
             "dpv:ConsentStatusInvalidForProcessing",
-            Some("an earlier refusal binds it (Art. 3(3)): recorded, but not consent in force"),
+            Some(
+                "an earlier refusal binds it (Art. 3(3)): recorded, but not consent in force"
+                    .to_string(),
+            ),
+        ),
+        // Given for the purposes it lists (`hasPurpose`: only those), not for the bound ones.
+        (EventKind::OptIn, Outcome::Bound { purposes, .. }) => (
+            "dpv:ConsentGiven",
+            Some(format!(
+                "for {} an earlier refusal binds it (Art. 3(3)): no consent there",
+                purposes.join(", ")
+            )),
         ),
         (EventKind::OptIn, Outcome::Pending) => ("dpv:ConsentRequested", None),
         (EventKind::OptOut, _) => ("dpv:ConsentWithdrawn", None),
+        (EventKind::OptIn, Outcome::NoChange) => (
+            "dpv:ConsentStatusInvalidForProcessing",
+            Some(
+                "it changed nothing: consent was already given, and it awaits a confirmation"
+                    .to_string(),
+            ),
+        ),
         (_, Outcome::NoChange) => (
             "dpv:ConsentStatusInvalidForProcessing",
-            Some("it changed nothing: no opt-in awaited confirmation"),
+            Some("it changed nothing: no opt-in awaited this confirmation".to_string()),
         ),
         _ => ("dpv:ConsentGiven", None),
     };
@@ -190,7 +219,7 @@ pub fn dpv(bundle: &Bundle) -> Result<Value, DomainError> {
                 "dpv:hasIdentifier": leaf.event_id,
                 "dpv:hasDataSubject": {"@id": subject, "@type": "dpv:DataSubject", "dpv:hasIdentifier": bundle.subject.email},
                 "dpv:hasDataController": controller(bundle),
-                "dpv:hasPurpose": purposes_of(bundle, &leaf).iter().map(|p| purpose_node(bundle, p)).collect::<Vec<_>>(),
+                "dpv:hasPurpose": purposes_of(bundle, &leaf, &outcome).iter().map(|p| purpose_node(bundle, p)).collect::<Vec<_>>(),
                 "dpv:hasApplicableLaw": act(),
                 "dpv:hasConsentControl": withdraw,
                 "dpv:hasStorageCondition": {
@@ -286,21 +315,22 @@ pub fn kantara(bundle: &Bundle) -> Result<Value, DomainError> {
             .find(|(_, l)| Some(&l.event_id) == event_id.as_ref())
             .map(|(_, l)| l)
     };
+    // A consent receipt: the purposes whose consent is in force; one mailed on an exception of
+    // the Act rests on no consent, and is not in it.
     let granted: Vec<(&super::PurposeDecision, &ConsentLeaf)> = bundle
         .decisions
         .iter()
         .filter(|d| d.may_send && Status::parse(&d.status) == Some(Status::Granted))
         .filter_map(|d| Some((d, deciding(&d.event_id)?)))
+        .filter(|(_, leaf)| leaf.basis.is_none_or(|b| b == Basis::Consent))
         .collect();
     let purposes: Vec<Value> = granted
         .iter()
-        .map(|(d, leaf)| {
-            let basis = leaf.basis.unwrap_or(Basis::Consent);
+        .map(|(d, _)| {
             json!({
                 "purpose": bundle.tenant.purpose_label(&d.purpose, "ja"),
                 "purposeCategory": ["Marketing"],
-                // Prior consent is explicit; an exception of the Act is no consent at all.
-                "consentType": if basis == Basis::Consent { "EXPLICIT" } else { "N/A" },
+                "consentType": "EXPLICIT",
                 "piiCategory": ["E-mail address"],
                 "primaryPurpose": true,
                 "termination": "Until the recipient refuses (opt-out), which takes effect at once (Art. 3(3))",

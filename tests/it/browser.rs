@@ -300,6 +300,18 @@ async fn an_inspector_verifies_bundles_in_the_browser_page() {
     drop_bundle(&driver, &s, &valid, "検証の結果：有効です").await;
     drop_bundle(&driver, &s, &tampered, "検証の結果：無効です").await;
     screenshot(&driver, &s, "verify-offline").await;
+    // With no key, the bundle is checked against the key it names itself: no verdict.
+    let key = driver.find(&s, "#vkey").await;
+    driver
+        .call("POST", &format!("{s}/element/{key}/clear"), Some(json!({})))
+        .await;
+    drop_bundle(
+        &driver,
+        &s,
+        &valid,
+        "未検証：公表された検証鍵で確認していません",
+    )
+    .await;
 
     // In the browser, the page's verifier agrees with the Rust verifier on every golden bundle.
     let vectors: Value = serde_json::from_slice(

@@ -136,7 +136,7 @@ export function apply(state: SubjectState, leafIndex: number, leaf: ConsentLeaf)
     const changes: [string, PurposeState][] = [];
     for (const purpose of list ?? []) {
       const current = effective(state, purpose);
-      if (current?.status === "withdrawn" && (leaf.basis !== "consent" || claimed <= current.occurredAt)) continue;
+      if (refusalBinds(current, leaf.basis, claimed)) continue;
       const granted = current?.status === "granted";
       if (leaf.confirmation_required) {
         if (!granted) changes.push([purpose, set("pending", leaf.basis)]);
@@ -344,4 +344,35 @@ export function requiredEvidence(basis: Basis): string[] {
  * address. */
 export function articleItem(basis: Basis): number {
   return { consent: 1, address_notified: 2, business_relationship: 3, address_published: 4 }[basis];
+}
+
+/** Whether a refusal in force binds an opt-in on `basis` claimed at `claimed` (as the Rust
+ * `refusal_binds`): a refusal binds every basis, so only fresh consent claimed after it lifts it. */
+function refusalBinds(current: PurposeState | undefined, basis: Basis | null, claimed: number): boolean {
+  return current?.status === "withdrawn" && (basis !== "consent" || claimed <= current.occurredAt);
+}
+
+/** The purposes of an opt-in that a refusal before it binds (as the Rust `bound_by_refusal`):
+ * for them it changes nothing. Empty for other events. */
+export function boundByRefusal(state: SubjectState, leaf: ConsentLeaf): string[] {
+  if (leaf.event !== "opt_in" || leaf.purposes === "all") return [];
+  const claimed = millis(leaf.occurred_at);
+  return leaf.purposes.filter((p) => refusalBinds(effective(state, p), leaf.basis, claimed));
+}
+
+/** What an event did, given the state before it (as the Rust `evidence::outcomes`): in effect,
+ * pending, bound by a refusal (`all`: for every purpose it names), or no change. */
+export type Outcome =
+  | { kind: "effective" } | { kind: "pending" } | { kind: "no_change" }
+  | { kind: "bound"; purposes: string[]; all: boolean };
+
+export function outcome(state: SubjectState, leafIndex: number, leaf: ConsentLeaf): [Outcome, [string, PurposeState][]] {
+  const bound = boundByRefusal(state, leaf);
+  const changes = apply(state, leafIndex, leaf);
+  const result: Outcome = leaf.event === "opt_in" && bound.length > 0
+    ? { kind: "bound", purposes: bound, all: changes.length === 0 }
+    : changes.length === 0 ? { kind: "no_change" }
+    : leaf.event === "opt_in" && leaf.confirmation_required ? { kind: "pending" }
+    : { kind: "effective" };
+  return [result, changes];
 }

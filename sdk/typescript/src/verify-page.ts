@@ -7,7 +7,7 @@
 // decision (only for a bundle that verified) and the screens (HTML sandboxed with scripts off,
 // images as images). Nothing leaves the page: no network.
 
-import { articleItem, parseConsentLeaf, apply } from "./consent.js";
+import { articleItem, outcome, parseConsentLeaf } from "./consent.js";
 import type { Basis, ConsentLeaf, SubjectState } from "./consent.js";
 import {
   verifyCampaign, verifyDecision, verifyEvidence, CAMPAIGN_PROOF_FORMAT, DECISION_FORMAT,
@@ -26,7 +26,8 @@ const WORDS = {
     timeline: "記録の経過", decision: "送信してよいか", screens: "同意を取得した画面・文面", appendix: "付録：技術的な確認項目",
     no: "No.", recorded: "記録日時（日本時間）", what: "内容", purposes: "目的", basis: "法的根拠", method: "方法", effect: "効力",
     purpose: "目的", judgement: "判定", may: "送信できます", mayNot: "送信できません", all: "すべての目的",
-    effective: "効力あり", noEffect: "効力なし（先の配信停止が優先）", pending: "確認待ち", inUse: "使用期間",
+    effective: "効力あり", noEffect: "効力なし（先の配信停止が優先）", partlyNoEffect: "一部効力なし（先の配信停止が優先）", noChange: "変更なし", pending: "確認待ち", inUse: "使用期間",
+    selfKey: "未検証：公表された検証鍵で確認していません。", keyUsed: "使用した検証鍵", operatorWord: "送信者名と目的の名前は運営者の申告で、検証の対象外です（括弧内は記録された目的のキー）。", notes: "注意事項",
     kinds: {
       opt_in: "同意を受けた", pending_opt_in: "同意の申込み（確認メールを送信）", confirm: "確認メールにより同意を確認",
       opt_out: "配信停止（送信拒否の通知）", erasure: "個人データの消去（配信停止の効力は残ります）", relabel: "識別子の移行",
@@ -46,7 +47,8 @@ const WORDS = {
     timeline: "The records, in order", decision: "May mail be sent?", screens: "The screens consent was given on", appendix: "Appendix: the technical checks",
     no: "No.", recorded: "Recorded (UTC)", what: "What happened", purposes: "Purposes", basis: "Legal basis", method: "How", effect: "Effect",
     purpose: "Purpose", judgement: "Decision", may: "may send", mayNot: "may not send", all: "all purposes",
-    effective: "in effect", noEffect: "no effect (an earlier refusal binds)", pending: "awaiting confirmation", inUse: "In use",
+    effective: "in effect", noEffect: "no effect (an earlier refusal binds)", partlyNoEffect: "partly no effect (an earlier refusal binds)", noChange: "no change", pending: "awaiting confirmation", inUse: "In use",
+    selfKey: "NOT VERIFIED against a published key.", keyUsed: "Verifier key used", operatorWord: "The sender's name and the purposes' names are the operator's word, not verified (in brackets: the purpose keys the log records).", notes: "Notes",
     kinds: {
       opt_in: "Consent given", pending_opt_in: "Consent requested (confirmation mail sent)", confirm: "Consent confirmed",
       opt_out: "Unsubscribed (refusal)", erasure: "Personal data erased (any refusal still binds)", relabel: "Identifier migrated",
@@ -106,9 +108,11 @@ export async function verifyText(text: string, vkey: string, options: VerifyOpti
   return { report, bundle: bundle && typeof bundle === "object" && Array.isArray(bundle.events) ? bundle : null };
 }
 
+/** A purpose as printed: its label (the operator's word) with its key (what the log records). */
 function purposeLabel(bundle: Bundle, key: string, lang: Lang): string {
   const p = (bundle.tenant.purposes ?? []).find((x) => x.purpose === key);
-  return (lang === "en" ? p?.label_en : p?.label_ja) ?? key;
+  const label = (lang === "en" ? p?.label_en : p?.label_ja) ?? key;
+  return label === key ? key : `${label} (${key})`;
 }
 
 function timeline(bundle: Bundle, lang: Lang): HTMLElement {
@@ -127,16 +131,16 @@ function timeline(bundle: Bundle, lang: Lang): HTMLElement {
       purposes = leaf.purposes === "all" ? w.all : leaf.purposes.map((p) => purposeLabel(bundle, p, lang)).join(lang === "ja" ? "、" : ", ");
       basis = leaf.event === "opt_out" ? w.article(null) : w.article(articleItem((leaf.basis ?? "consent") as Basis));
       method = w.methods[leaf.method] ?? leaf.method;
-      const changes = apply(state, event.leaf_index, leaf);
-      effect = changes.length === 0 && leaf.event === "opt_in" ? w.noEffect
-        : leaf.event === "opt_in" && leaf.confirmation_required ? w.pending : w.effective;
+      const [did, changes] = outcome(state, event.leaf_index, leaf);
+      effect = did.kind === "bound" ? (did.all ? w.noEffect : `${w.partlyNoEffect}: ${did.purposes.map((p) => purposeLabel(bundle, p, lang)).join(", ")}`)
+        : did.kind === "pending" ? w.pending : did.kind === "no_change" ? w.noChange : w.effective;
       for (const [p, s] of changes) state.set(p, s);
     }
     const recorded = String(doc.recorded_at ?? "");
     table.append(el("tr", {}, el("td", {}, String(n + 1)),
       el("td", {}, el("time", { datetime: recorded, title: `UTC ${recorded}` }, readableTime(recorded, lang))),
       el("td", {}, what), el("td", {}, purposes), el("td", {}, basis), el("td", {}, method),
-      el("td", effect === w.noEffect ? { class: "noeffect" } : {}, effect)));
+      el("td", effect.startsWith(w.noEffect) || effect.startsWith(w.partlyNoEffect) ? { class: "noeffect" } : {}, effect)));
   });
   return table;
 }
@@ -170,20 +174,23 @@ function screens(bundle: Bundle, lang: Lang): HTMLElement {
 }
 
 /** Renders a verification into `out`. */
-export function render(out: HTMLElement, report: Report, bundle: Bundle | null, lang: Lang, ownKey: boolean): void {
+export function render(out: HTMLElement, report: Report, bundle: Bundle | null, lang: Lang, ownKey: boolean, vkey: string): void {
   const w = WORDS[lang];
   out.replaceChildren();
   const failed = report.items.filter((i) => !i.ok);
-  out.append(el("p", { id: "verdict", class: report.passed ? "verdict valid" : "verdict invalid" },
-    report.passed ? w.valid : `${w.invalid} (${w.failed}: ${failed.length})`));
+  // Checked against the key the bundle names itself, a bundle anyone made passes: no verdict.
+  const verdict = !report.passed ? `${w.invalid} (${w.failed}: ${failed.length})` : ownKey ? w.selfKey : w.valid;
+  out.append(el("p", { id: "verdict", class: report.passed && !ownKey ? "verdict valid" : "verdict invalid" }, verdict));
   if (ownKey) out.append(el("p", { class: "warn" }, w.ownKey));
+  out.append(el("p", { class: "small" }, `${w.keyUsed}: `, el("code", {}, vkey)));
   if (!report.passed) {
     out.append(el("ul", { class: "failed" }, ...failed.map((i) => el("li", {}, `✗ ${i.what}${i.detail ? ` — ${i.detail}` : ""}`))));
     if (bundle) out.append(el("p", {}, w.unverified));
   }
   if (bundle) {
-    out.append(el("p", {}, `${bundle.tenant.legal_name} · ${bundle.subject.email}`));
-    if (report.passed) {
+    out.append(el("p", {}, `${bundle.tenant.legal_name} · ${bundle.subject.email}`), el("p", { class: "small" }, w.operatorWord));
+    if (report.notes.length > 0) out.append(el("h2", {}, w.notes), el("ul", { id: "notes" }, ...report.notes.map((n) => el("li", { class: "small" }, n))));
+    if (report.passed && !ownKey) {
       const table = el("table", { id: "decisions" }, el("tr", {}, el("th", {}, w.purpose), el("th", {}, w.judgement)));
       for (const d of bundle.decisions) {
         table.append(el("tr", {}, el("td", {}, purposeLabel(bundle, d.purpose, lang)),
@@ -194,8 +201,7 @@ export function render(out: HTMLElement, report: Report, bundle: Bundle | null, 
     out.append(el("h2", {}, w.timeline), timeline(bundle, lang), screens(bundle, lang));
   }
   const details = el("details", {}, el("summary", {}, w.appendix),
-    el("ul", { id: "items" }, ...report.items.map((i) => el("li", { class: i.ok ? "ok" : "fail" }, `${i.ok ? "✓" : "✗"} ${i.what}${i.detail ? ` — ${i.detail}` : ""}`))),
-    el("ul", {}, ...report.notes.map((n) => el("li", {}, n))));
+    el("ul", { id: "items" }, ...report.items.map((i) => el("li", { class: i.ok ? "ok" : "fail" }, `${i.ok ? "✓" : "✗"} ${i.what}${i.detail ? ` — ${i.detail}` : ""}`))));
   out.append(details);
 }
 
@@ -217,8 +223,12 @@ function start(): void {
   const $ = (id: string) => document.getElementById(id) as HTMLInputElement;
   const lang = (): Lang => ($("lang")?.value === "en" ? "en" : "ja");
   let bundleText: string | undefined;
+  // Runs finish out of order (a wrong key fails fast, a full check takes longer): only the
+  // latest one's result is shown.
+  let latest = 0;
   const run = async () => {
     if (bundleText === undefined) return;
+    const mine = ++latest;
     const given = $("vkey").value.trim();
     let vkey = given;
     if (!vkey) {
@@ -233,7 +243,8 @@ function start(): void {
     const policy = await fileText($("policy"));
     if (policy) options.policy = policy;
     const { report, bundle } = await verifyText(bundleText, vkey, options);
-    render(document.getElementById("result")!, report, bundle, lang(), !given);
+    if (mine !== latest) return;
+    render(document.getElementById("result")!, report, bundle, lang(), !given, vkey);
   };
   const take = async (file: File | undefined) => {
     if (!file) return;

@@ -83,3 +83,16 @@ test("the Kantara receipt is valid against the Kantara v1.1 schema", () => {
   delete withoutPhone.piiControllers[0].phone;
   assert.equal(validate(withoutPhone), false, "the schema requires the controller's phone");
 });
+
+test("the consent rules' port says what each event did, as the Rust outcomes the DPV records show", async () => {
+  const { outcome, parseConsentLeaf } = await import("../dist/consent.js");
+  const state = new Map();
+  const kinds = receipts.bundle.events.map((e) => {
+    const leaf = parseConsentLeaf(JSON.parse(Buffer.from(e.leaf, "base64").toString("utf8")));
+    const [did, changes] = outcome(state, e.leaf_index, leaf);
+    for (const [p, s] of changes) state.set(p, s);
+    return did.kind === "bound" ? `bound${did.all ? "" : " partly"}` : did.kind;
+  });
+  // As tests/it/receipts.rs reads them from the DPV statuses of the same bundle.
+  assert.deepEqual(kinds, ["pending", "effective", "effective", "effective", "bound", "effective"]);
+});
