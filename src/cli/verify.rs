@@ -517,7 +517,39 @@ struct Checked {
     email: String,
     events: usize,
     checkpoint_size: String,
+    /// The checkpoint's origin and root line (to compare bundles of one log).
+    #[serde(skip)]
+    tree: (String, String),
     failed: Vec<String>,
+}
+
+/// Two bundles of one log whose checkpoints have the same size and different roots: the log
+/// signed two trees of one size, a split view. Each bundle verifies alone; together they prove
+/// the fork, and both fail.
+fn flag_forks(rows: &mut [Checked]) {
+    let mut seen: std::collections::HashMap<(String, String), (String, usize)> =
+        std::collections::HashMap::new();
+    let mut forked = Vec::new();
+    for (i, r) in rows.iter().enumerate().filter(|(_, r)| r.valid) {
+        let key = (r.tree.0.clone(), r.checkpoint_size.clone());
+        match seen.get(&key) {
+            Some((root, first)) if *root != r.tree.1 => forked.push((*first, i)),
+            Some(_) => {}
+            None => {
+                seen.insert(key, (r.tree.1.clone(), i));
+            }
+        }
+    }
+    for (a, b) in forked {
+        for (this, other) in [(a, b), (b, a)] {
+            let other = rows[other].file.clone();
+            let row = &mut rows[this];
+            row.valid = false;
+            row.failed.push(format!(
+                "split view: {other} is of the same log and size with another root"
+            ));
+        }
+    }
 }
 
 fn check_one(path: &Path, vkey: &str, policy: Option<&Policy>) -> Checked {
@@ -562,6 +594,12 @@ fn check_one(path: &Path, vkey: &str, policy: Option<&Policy>) -> Checked {
             .nth(1)
             .unwrap_or("")
             .to_string(),
+        tree: {
+            let note = s(bundle.map(|b| &b["checkpoint"]));
+            let mut lines = note.lines();
+            let origin = lines.next().unwrap_or("").to_string();
+            (origin, lines.nth(1).unwrap_or("").to_string())
+        },
         failed: report.failed().into_iter().map(str::to_string).collect(),
     }
 }
@@ -606,7 +644,8 @@ pub fn batch(
     eprintln!();
     let mut results = results.into_inner().expect("no worker panics");
     results.sort_by_key(|(i, _)| *i);
-    let rows: Vec<Checked> = results.into_iter().map(|(_, c)| c).collect();
+    let mut rows: Vec<Checked> = results.into_iter().map(|(_, c)| c).collect();
+    flag_forks(&mut rows);
     let mut out = std::io::stdout().lock();
     for r in &rows {
         // As alone without --trusted-checkpoint or --url: valid as of its own checkpoint.

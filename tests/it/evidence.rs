@@ -633,6 +633,8 @@ async fn a_forked_log_is_caught_by_verify_and_monitor() {
     append_on(&b, &shop.sender, "only-in-b@example.jp").await;
 
     let app_a = TestApp::start(&a).await;
+    // (The first bundle of a log adds its parameters leaf: fetched before the sizes are compared.)
+    let bundle_a = evidence(&app_a, &shop.sender, "only-in-a@example.jp").await;
     let cp_a = app_a.log.latest_checkpoint().unwrap();
     let out = monitor(&app_a.base).await;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -645,6 +647,7 @@ async fn a_forked_log_is_caught_by_verify_and_monitor() {
     app_a.stop().await;
 
     let app_b = TestApp::start(&b).await;
+    let bundle_b = evidence(&app_b, &shop.sender, "only-in-b@example.jp").await;
     let cp_b = app_b.log.latest_checkpoint().unwrap();
     assert_eq!(cp_a.size, cp_b.size, "both forks have one size");
     assert_ne!(cp_a.root, cp_b.root);
@@ -681,6 +684,28 @@ async fn a_forked_log_is_caught_by_verify_and_monitor() {
     // Without the trusted checkpoint, B's bundle is internally valid: that is why regulators keep one.
     let (ok, out) = verify_cli(&res.json(), &vkey, &[]);
     assert!(ok, "{out}");
+    // Checked together, the two bundles are the proof of the fork: both fail.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.json"),
+        serde_json::to_vec(&bundle_a).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.json"),
+        serde_json::to_vec(&bundle_b).unwrap(),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["verify", "evidence"])
+        .arg(dir.path())
+        .args(["--vkey", &vkey])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert_eq!(text.matches("split view").count(), 2, "{text}");
+    assert!(text.contains("0 valid, 2 invalid"), "{text}");
     app_b.stop().await;
 }
 
