@@ -32,7 +32,7 @@ pub struct MapAuditor {
     size: u64,
     /// Heads of the leaves read since the last map leaf (kept across a failed fetch, so that a
     /// half-done pass goes on where it stopped).
-    pending: HashMap<Hash, u64>,
+    pending: HashMap<Hash, (u64, Option<String>)>,
     /// Whether the last leaf audited is a `subject_map` leaf (as every checkpoint's must be).
     ends_with_map: bool,
     /// What the consent rules say of each subject so far.
@@ -44,6 +44,13 @@ pub struct MapAuditor {
     /// Salted commitments a `relabel` leaf moved to a label: no leaf may name them again.
     closed: std::collections::HashSet<Hash>,
     path: PathBuf,
+}
+
+/// The pending heads, taken out as the map stages them.
+fn drained(
+    pending: &mut HashMap<Hash, (u64, Option<String>)>,
+) -> impl Iterator<Item = (Hash, u64, Option<String>)> + '_ {
+    pending.drain().map(|(key, (index, tenant))| (key, index, tenant))
 }
 
 impl MapAuditor {
@@ -68,6 +75,7 @@ impl MapAuditor {
             Err(e) => return Err(state(e.to_string())),
         };
         let mut heads = Vec::new();
+        let mut tenants: HashMap<Hash, String> = HashMap::new();
         for line in text.lines() {
             let words: Vec<&str> = line.split(' ').collect();
             let hash =
@@ -81,6 +89,9 @@ impl MapAuditor {
                 ["ends_with_map"] => auditor.ends_with_map = true,
                 ["edge", h, hash_hex] => auditor.edge.push((number(h)? as u32, hash(hash_hex)?)),
                 ["head", key, index] => heads.push((hash(key)?, number(index)?)),
+                ["tenant", key, tenant] => {
+                    tenants.insert(hash(key)?, tenant.to_string());
+                }
                 ["hold", key] => {
                     auditor.holds.insert(hash(key)?, None);
                 }
@@ -103,7 +114,12 @@ impl MapAuditor {
                 _ => return Err(state(format!("bad line {line:?}"))),
             }
         }
-        auditor.map = SubjectMap::from_heads(auditor.size, heads);
+        auditor.map = SubjectMap::from_named_heads(
+            auditor.size,
+            heads
+                .into_iter()
+                .map(|(key, index)| (key, index, tenants.remove(&key))),
+        );
         Ok(auditor)
     }
 
@@ -167,8 +183,12 @@ impl MapAuditor {
                 self.ends_with_map = false;
                 if let Some(stated) = map::map_leaf(&leaf) {
                     self.ends_with_map = true;
-                    let next = self.map.stage(index, self.pending.drain());
-                    if stated.covers != index || stated.root != next.root() {
+                    let next = self.map.stage_named(index, drained(&mut self.pending));
+                    // A map leaf from before the tenants' directory states none.
+                    if stated.covers != index
+                        || stated.root != next.root()
+                        || stated.tenants.is_some_and(|t| t != next.tenants_root())
+                    {
                         return Err(Alarm::MapMismatch(index));
                     }
                     self.map.apply(next);
@@ -183,7 +203,7 @@ impl MapAuditor {
             return Err(Alarm::EntriesMismatch(cp.size));
         }
         // Subjects named after the last map leaf go into the map now (it covers every leaf read).
-        let next = self.map.stage(self.size, self.pending.drain());
+        let next = self.map.stage_named(self.size, drained(&mut self.pending));
         self.map.apply(next);
         self.save()?;
         Ok(checked)
@@ -205,7 +225,12 @@ impl MapAuditor {
             ));
         }
         let relabel = RelabelLeaf::parse(leaf).ok();
-        let head_of = |k: &Hash| self.pending.get(k).copied().or_else(|| self.map.head(k));
+        let head_of = |k: &Hash| {
+            self.pending
+                .get(k)
+                .map(|(i, _)| *i)
+                .or_else(|| self.map.head(k))
+        };
         if let Some(head) = relabel.as_ref().and_then(|_| head_of(&key)) {
             return Err(Alarm::MalformedChain(
                 index,
@@ -247,7 +272,8 @@ impl MapAuditor {
             }
             self.closed.insert(from);
         }
-        self.pending.insert(key, index);
+        self.pending
+            .insert(key, (index, consent_ledger_sdk::tenants::leaf_tenant(leaf)));
         Ok(())
     }
 
@@ -276,6 +302,9 @@ impl MapAuditor {
         }
         for (key, index) in self.map.entries() {
             text.push_str(&format!("head {} {index}\n", crate::hex(key)));
+        }
+        for (tenant, key) in self.map.tenants().members() {
+            text.push_str(&format!("tenant {} {tenant}\n", crate::hex(key)));
         }
         for (key, order) in &self.holds {
             match order {

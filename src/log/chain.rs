@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use super::hash::Hash;
 use super::map::{self, SubjectMap};
+use consent_ledger_sdk::tenants::leaf_tenant;
 use super::note::NoteSigner;
 use super::{sequencer, Labeler, LogError};
 use crate::store::{LeafIndex, Repo};
@@ -97,16 +98,17 @@ fn for_each_leaf(
     Ok(())
 }
 
-/// The (subject, index) of every leaf in `start..end` that names a subject.
+/// The (subject, index, tenant whose map the subject is in) of every leaf in `start..end` that
+/// names a subject.
 pub(super) fn subjects_of(
     r: &mut Repo<'_>,
     start: u64,
     end: u64,
-) -> Result<Vec<(Hash, u64)>, LogError> {
+) -> Result<Vec<(Hash, u64, Option<String>)>, LogError> {
     let mut subjects = Vec::new();
     for_each_leaf(r, start, end, |index, leaf| {
         if let Some(key) = map::leaf_subject(leaf) {
-            subjects.push((key, index));
+            subjects.push((key, index, leaf_tenant(leaf)));
         }
     })?;
     Ok(subjects)
@@ -114,7 +116,10 @@ pub(super) fn subjects_of(
 
 /// The heads of the leaves in `start..end` (each subject's latest there).
 pub(super) fn recent_of(r: &mut Repo<'_>, start: u64, end: u64) -> Result<Recent, LogError> {
-    Ok(subjects_of(r, start, end)?.into_iter().collect())
+    Ok(subjects_of(r, start, end)?
+        .into_iter()
+        .map(|(key, index, _)| (key, index))
+        .collect())
 }
 
 /// The subjects' rows as (key → latest leaf), the parameters leaf's and each tenant's latest
@@ -205,8 +210,19 @@ pub(super) fn open(
              after the checkpoint of size {base} must follow one before it"
         )));
     }
-    let map = SubjectMap::from_heads(base, at_base);
-    sequencer::check_map_leaf(r, signer, base, &map.root())?;
+    // Each subject row's tenant: the tenant whose map its key is in.
+    let tenants: HashMap<Hash, String> = r
+        .subject_tenants()?
+        .into_iter()
+        .filter_map(|(tenant, key)| Some((Hash::try_from(key.as_slice()).ok()?, tenant)))
+        .collect();
+    let map = SubjectMap::from_named_heads(
+        base,
+        at_base
+            .into_iter()
+            .map(|(key, index)| (key, index, tenants.get(&key).cloned())),
+    );
+    sequencer::check_map_leaf(r, signer, base, &map.root(), &map.tenants().root())?;
     for (key, index) in &recent {
         if rows.get(key) != Some(index) {
             return Err(disagreement(key, rows.get(key).copied(), Some(*index)));

@@ -389,10 +389,14 @@ impl Sequencer {
                 let map = map.read().expect("map lock");
                 let changes = chain::subjects_of(r, map.size(), covers)?;
                 // The map leaf itself names no subject: the staged map covers it too.
-                map.stage(covers + 1, changes)
+                map.stage_named(covers + 1, changes)
             };
-            let leaf =
-                Leaf::from_json(&map::map_leaf_document(covers, &next.root(), next.count()))?;
+            let leaf = Leaf::from_json(&map::map_leaf_document(
+                covers,
+                &next.root(),
+                next.count(),
+                &next.tenants_root(),
+            ))?;
             frontier.push(leaf.hash());
             let size = frontier.size();
             r.insert_leaves(&[NewLeaf {
@@ -438,8 +442,8 @@ impl Sequencer {
         let next = self.store.read(|r| {
             let map = map.read().expect("map lock");
             let changes = chain::subjects_of(r, from, checkpoint_size)?;
-            let next = map.stage(checkpoint_size, changes);
-            check_map_leaf(r, &signer, checkpoint_size, &next.root())?;
+            let next = map.stage_named(checkpoint_size, changes);
+            check_map_leaf(r, &signer, checkpoint_size, &next.root(), &next.tenants_root())?;
             Ok::<_, LogError>(next)
         })?;
         self.map.write().expect("map lock").apply(next);
@@ -470,6 +474,7 @@ pub(super) fn check_map_leaf(
     signer: &NoteSigner,
     size: u64,
     root: &Hash,
+    tenants: &Hash,
 ) -> Result<(), LogError> {
     if size == 0 {
         return Ok(());
@@ -485,6 +490,14 @@ pub(super) fn check_map_leaf(
         return Err(LogError::Corrupt(format!(
             "the subject map rebuilt from the database does not match the map leaf {}: \
              the subjects' chain heads disagree with the log; refusing to run on them",
+            size - 1
+        )));
+    }
+    // A map leaf from before the tenants' directory states none.
+    if stated.tenants.is_some_and(|t| t != *tenants) {
+        return Err(LogError::Corrupt(format!(
+            "the tenants' maps rebuilt from the database do not match the map leaf {}: a \
+             subject row names another tenant than its leaves; refusing to run on them",
             size - 1
         )));
     }

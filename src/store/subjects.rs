@@ -237,6 +237,17 @@ impl Repo<'_> {
         })
     }
 
+    /// Every subject's tenant and commitment (the tenant whose map its key is in), read when
+    /// the log opens.
+    pub fn subject_tenants(&mut self) -> QueryResult<Vec<(String, Vec<u8>)>> {
+        db_run!(self, |c| {
+            subjects::table
+                .filter(subjects::last_leaf_index.is_not_null())
+                .select((subjects::tenant_id, subjects::commitment))
+                .load(c)
+        })
+    }
+
     /// Every subject commitment with the index of its latest leaf (the subjects' chain heads):
     /// the contents of the subject map (`log::map`), read when the log opens.
     pub fn subject_heads(&mut self) -> QueryResult<Vec<(Vec<u8>, LeafIndex)>> {

@@ -115,7 +115,7 @@ async fn a_server_refuses_to_start_on_a_map_leaf_edited_to_match(db: TestDb) {
     let (opt_in, opt_out) = opt_in_then_out(&app, &shop, "maptoo@example.jp").await;
     let size = app.log.latest_checkpoint().unwrap().size;
     app.stop().await;
-    let forged = consent_ledger::log::map::map_leaf_document(size - 1, &[7; 32], 1).to_string();
+    let forged = consent_ledger::log::map::map_leaf_document(size - 1, &[7; 32], 1, &[0; 32]).to_string();
     tamper(
         &db,
         &format!(

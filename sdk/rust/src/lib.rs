@@ -26,6 +26,7 @@ pub mod map;
 pub mod note;
 pub mod policy;
 pub mod proof;
+pub mod tenants;
 pub mod tiles;
 
 pub use label::commitment;

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::hash::{leaf_hash, node_hash, Hash};
 use super::proof::verify_inclusion;
+use super::tenants::{StagedTenants, TenantMaps};
 
 /// Buckets in the map tree (a perfect tree of height 16).
 pub const BUCKETS: usize = 1 << 16;
@@ -64,14 +65,16 @@ pub fn leaf_prev(leaf: &[u8]) -> Result<Option<u64>, String> {
 }
 
 /// The map leaf document for a map of `subjects` keys with `root`, covering leaves `0..covers`
-/// (the map leaf itself goes at index `covers`).
-pub fn map_leaf_document(covers: u64, root: &Hash, subjects: u64) -> serde_json::Value {
+/// (the map leaf itself goes at index `covers`), and the root of the tenants' directory
+/// (`crate::tenants`).
+pub fn map_leaf_document(covers: u64, root: &Hash, subjects: u64, tenants: &Hash) -> serde_json::Value {
     serde_json::json!({
         "type": MAP_LEAF_TYPE,
         "v": 1,
         "covers": covers,
         "root": crate::hex(root),
         "subjects": subjects,
+        "tenants": crate::hex(tenants),
     })
 }
 
@@ -82,6 +85,8 @@ pub struct MapLeaf {
     pub covers: u64,
     /// The map root.
     pub root: Hash,
+    /// The root of the tenants' directory; `None` in a map leaf from before it.
+    pub tenants: Option<Hash>,
 }
 
 /// The statement of a leaf, if it is a well-formed `subject_map` leaf (`v` 1).
@@ -90,9 +95,14 @@ pub fn map_leaf(leaf: &[u8]) -> Option<MapLeaf> {
     if doc["type"] != MAP_LEAF_TYPE || doc["v"] != 1 {
         return None;
     }
+    let tenants = match &doc["tenants"] {
+        serde_json::Value::Null => None,
+        value => Some(crate::unhex32(value.as_str()?)?),
+    };
     Some(MapLeaf {
         covers: doc["covers"].as_u64()?,
         root: crate::unhex32(doc["root"].as_str()?)?,
+        tenants,
     })
 }
 
@@ -113,6 +123,8 @@ pub struct SubjectMap {
     buckets: Vec<Vec<(Hash, u64)>>,
     /// `levels[0]` the bucket leaf hashes, `levels[HEIGHT]` the root alone.
     levels: Vec<Vec<Hash>>,
+    /// Each tenant's map of its subjects, and the directory over them.
+    tenants: TenantMaps,
 }
 
 /// Changes computed against a map and not applied yet (the transaction may still fail).
@@ -122,9 +134,15 @@ pub struct Staged {
     buckets: BTreeMap<usize, Vec<(Hash, u64)>>,
     /// Changed nodes per level.
     nodes: Vec<BTreeMap<usize, Hash>>,
+    tenants: StagedTenants,
 }
 
 impl Staged {
+    /// The tenants' directory root the map will have.
+    pub fn tenants_root(&self) -> Hash {
+        self.tenants.root()
+    }
+
     /// The root the map will have.
     pub fn root(&self) -> Hash {
         self.nodes[HEIGHT][&0]
@@ -152,7 +170,32 @@ pub struct MapProof {
 }
 
 impl SubjectMap {
-    /// The map of `size` leaves whose subjects' latest leaves are `heads`.
+    /// The map of `size` leaves whose subjects' latest leaves are `heads`, each with the tenant
+    /// whose map it is in (`crate::tenants::leaf_tenant`), if any.
+    pub fn from_named_heads(
+        size: u64,
+        heads: impl IntoIterator<Item = (Hash, u64, Option<String>)>,
+    ) -> Self {
+        let mut owned = Vec::new();
+        let mut map = Self::from_heads(
+            size,
+            heads.into_iter().map(|(key, index, tenant)| {
+                if let Some(tenant) = tenant {
+                    owned.push((key, tenant));
+                }
+                (key, index)
+            }),
+        );
+        // The tenants' maps hold the same heads as the subject map.
+        let named = owned
+            .into_iter()
+            .filter_map(|(key, tenant)| Some((tenant, key, map.head(&key)?)))
+            .collect::<Vec<_>>();
+        map.tenants = TenantMaps::from_heads(named);
+        map
+    }
+
+    /// The map of `size` leaves whose subjects' latest leaves are `heads` (no tenant's).
     pub fn from_heads(size: u64, heads: impl IntoIterator<Item = (Hash, u64)>) -> Self {
         let mut buckets = vec![Vec::new(); BUCKETS];
         for (key, index) in heads {
@@ -188,7 +231,13 @@ impl SubjectMap {
             count,
             buckets,
             levels,
+            tenants: TenantMaps::from_heads([]),
         }
+    }
+
+    /// The tenants' maps and directory.
+    pub fn tenants(&self) -> &TenantMaps {
+        &self.tenants
     }
 
     /// The leaves covered.
@@ -214,11 +263,26 @@ impl SubjectMap {
             .map(|(key, index)| (key, *index))
     }
 
-    /// The map after `changes` (key, leaf index; any order), covering `size` leaves.
+    /// The map after `changes` (key, leaf index; any order), covering `size` leaves (none in a
+    /// tenant's map).
     pub fn stage(&self, size: u64, changes: impl IntoIterator<Item = (Hash, u64)>) -> Staged {
+        self.stage_named(size, changes.into_iter().map(|(k, i)| (k, i, None)))
+    }
+
+    /// The map after `changes` (key, leaf index, the tenant whose map the key is in; any
+    /// order), covering `size` leaves.
+    pub fn stage_named(
+        &self,
+        size: u64,
+        changes: impl IntoIterator<Item = (Hash, u64, Option<String>)>,
+    ) -> Staged {
         let mut buckets: BTreeMap<usize, Vec<(Hash, u64)>> = BTreeMap::new();
         let mut count = self.count;
-        for (key, index) in changes {
+        let mut named = Vec::new();
+        for (key, index, tenant) in changes {
+            if let Some(tenant) = tenant {
+                named.push((tenant, key, index));
+            }
             let b = bucket_of(&key);
             let bucket = buckets.entry(b).or_insert_with(|| self.buckets[b].clone());
             match bucket.binary_search_by(|(k, _)| k.cmp(&key)) {
@@ -257,6 +321,7 @@ impl SubjectMap {
             count,
             buckets,
             nodes,
+            tenants: self.tenants.stage(named),
         }
     }
 
@@ -272,6 +337,7 @@ impl SubjectMap {
         }
         self.size = staged.size;
         self.count = staged.count;
+        self.tenants.apply(staged.tenants);
     }
 
     /// The key's value: the index of the latest leaf naming it, if any.
