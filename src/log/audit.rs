@@ -50,7 +50,9 @@ pub struct MapAuditor {
 fn drained(
     pending: &mut HashMap<Hash, (u64, Option<String>)>,
 ) -> impl Iterator<Item = (Hash, u64, Option<String>)> + '_ {
-    pending.drain().map(|(key, (index, tenant))| (key, index, tenant))
+    pending
+        .drain()
+        .map(|(key, (index, tenant))| (key, index, tenant))
 }
 
 impl MapAuditor {

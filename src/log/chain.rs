@@ -11,12 +11,12 @@ use std::collections::HashMap;
 
 use super::hash::Hash;
 use super::map::{self, SubjectMap};
-use consent_ledger_sdk::tenants::leaf_tenant;
 use super::note::NoteSigner;
 use super::{sequencer, Labeler, LogError};
 use crate::store::{LeafIndex, Repo};
 use consent_ledger_sdk::consent::hold_key;
 use consent_ledger_sdk::label::parameters_key;
+use consent_ledger_sdk::tenants::leaf_tenant;
 
 /// The heads of leaves past the map's size: what the sequencer keeps beside the map, which
 /// moves only at checkpoints.

@@ -443,7 +443,13 @@ impl Sequencer {
             let map = map.read().expect("map lock");
             let changes = chain::subjects_of(r, from, checkpoint_size)?;
             let next = map.stage_named(checkpoint_size, changes);
-            check_map_leaf(r, &signer, checkpoint_size, &next.root(), &next.tenants_root())?;
+            check_map_leaf(
+                r,
+                &signer,
+                checkpoint_size,
+                &next.root(),
+                &next.tenants_root(),
+            )?;
             Ok::<_, LogError>(next)
         })?;
         self.map.write().expect("map lock").apply(next);

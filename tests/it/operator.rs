@@ -16,7 +16,9 @@ on_both_backends!(
     a_chain_skip_edited_into_the_rows_does_not_hide_the_opt_out,
     a_server_refuses_to_start_on_rows_the_log_contradicts,
     a_server_refuses_to_start_on_a_map_leaf_edited_to_match,
-    the_audit_catches_an_event_whose_prev_skips_an_opt_out
+    the_audit_catches_an_event_whose_prev_skips_an_opt_out,
+    a_server_refuses_to_start_on_a_subject_moved_to_another_tenant,
+    the_audit_catches_a_misstated_tenants_root
 );
 
 async fn record(app: &TestApp, shop: &Shop, event: &str, email: &str) -> Value {
@@ -115,7 +117,8 @@ async fn a_server_refuses_to_start_on_a_map_leaf_edited_to_match(db: TestDb) {
     let (opt_in, opt_out) = opt_in_then_out(&app, &shop, "maptoo@example.jp").await;
     let size = app.log.latest_checkpoint().unwrap().size;
     app.stop().await;
-    let forged = consent_ledger::log::map::map_leaf_document(size - 1, &[7; 32], 1, &[0; 32]).to_string();
+    let forged =
+        consent_ledger::log::map::map_leaf_document(size - 1, &[7; 32], 1, &[0; 32]).to_string();
     tamper(
         &db,
         &format!(
@@ -169,6 +172,72 @@ async fn the_audit_catches_an_event_whose_prev_skips_an_opt_out(db: TestDb) {
             "leaf {index} names leaf {} as its subject's previous event",
             opt_in["leaf_index"]
         )),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+/// The stopped operator moves a subject's row to another tenant (so that a whole-tenant export
+/// would leave it out): the tenants' maps rebuilt from the rows no longer hash to the directory
+/// root the signed map leaf states, and the server refuses to start.
+async fn a_server_refuses_to_start_on_a_subject_moved_to_another_tenant(db: TestDb) {
+    let shop = shop(&db, true);
+    let other = crate::unsubscribe::shop(&db, true);
+    let app = TestApp::start(&db).await;
+    record(&app, &shop, "opt_in", "moved@example.jp").await;
+    record(&app, &shop, "opt_out", "moved@example.jp").await;
+    app.stop().await;
+    tamper(
+        &db,
+        &format!(
+            "UPDATE subjects SET tenant_id = '{}' WHERE tenant_id = '{}';",
+            other.tenant, shop.tenant
+        ),
+    );
+    let err = match consent_ledger::api::AppState::open(&db.config()) {
+        Ok(_) => panic!("the server opened on a subject moved to another tenant"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("the tenants' maps rebuilt from the database do not match the map leaf"),
+        "{err}"
+    );
+}
+
+/// A map leaf right about the subjects but wrong about the tenants' directory (what a log
+/// hiding a tenant's subject from a whole-tenant export would write): the map audit alarms.
+async fn the_audit_catches_a_misstated_tenants_root(db: TestDb) {
+    let shop = shop(&db, true);
+    let app = TestApp::start(&db).await;
+    let email = "whole@example.jp";
+    record(&app, &shop, "opt_in", email).await;
+    let bundle = evidence(&app, &shop.sender, email).await;
+    let state = tempfile::tempdir().unwrap();
+    let out = audit_map(&app.base, &app.log.verifier_key(), state.path()).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The latest map leaf, restated for the next position with another directory root.
+    let map_leaf = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        bundle["completeness"]["map_leaf"]["leaf"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut doc: Value = serde_json::from_slice(&map_leaf).unwrap();
+    let size = app.log.latest_checkpoint().unwrap().size;
+    doc["covers"] = json!(size);
+    doc["tenants"] = json!("00".repeat(32));
+    let forged = consent_ledger::log::Leaf::from_json(&doc).unwrap();
+    let index = app.log.append(vec![forged]).await.unwrap().start;
+    assert_eq!(index, size, "the forged leaf sits where it says");
+    wait_for_checkpoint(&app.log, index + 2).await;
+    let out = audit_map(&app.base, &app.log.verifier_key(), state.path()).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!("subject map leaf at {index} does not match")),
         "{text}"
     );
     app.stop().await;

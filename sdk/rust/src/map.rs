@@ -67,7 +67,12 @@ pub fn leaf_prev(leaf: &[u8]) -> Result<Option<u64>, String> {
 /// The map leaf document for a map of `subjects` keys with `root`, covering leaves `0..covers`
 /// (the map leaf itself goes at index `covers`), and the root of the tenants' directory
 /// (`crate::tenants`).
-pub fn map_leaf_document(covers: u64, root: &Hash, subjects: u64, tenants: &Hash) -> serde_json::Value {
+pub fn map_leaf_document(
+    covers: u64,
+    root: &Hash,
+    subjects: u64,
+    tenants: &Hash,
+) -> serde_json::Value {
     serde_json::json!({
         "type": MAP_LEAF_TYPE,
         "v": 1,
