@@ -112,13 +112,57 @@ pub fn map_leaf(leaf: &[u8]) -> Option<MapLeaf> {
 }
 
 /// The content of a bucket: its entries, `key ‖ u64be(index)`, in key order.
-fn bucket_bytes(entries: &[(Hash, u64)]) -> Vec<u8> {
+pub(crate) fn bucket_bytes(entries: &[(Hash, u64)]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(entries.len() * ENTRY_BYTES);
     for (key, index) in entries {
         bytes.extend_from_slice(key);
         bytes.extend_from_slice(&index.to_be_bytes());
     }
     bytes
+}
+
+/// Sets `key`'s value in a bucket kept in key order (a later index wins); true when the key is
+/// new to it.
+pub(crate) fn put(bucket: &mut Vec<(Hash, u64)>, key: Hash, index: u64) -> bool {
+    match bucket.binary_search_by(|(k, _)| k.cmp(&key)) {
+        Ok(at) => {
+            bucket[at].1 = bucket[at].1.max(index);
+            false
+        }
+        Err(at) => {
+            bucket.insert(at, (key, index));
+            true
+        }
+    }
+}
+
+/// The nodes of the map tree that change with the `buckets` given (their new contents), level
+/// by level up to the root; `node(level, i)` is a node as it is now.
+pub(crate) fn changed_nodes(
+    buckets: &BTreeMap<usize, Vec<(Hash, u64)>>,
+    node: impl Fn(usize, usize) -> Hash,
+) -> Vec<BTreeMap<usize, Hash>> {
+    let mut nodes = vec![BTreeMap::new(); HEIGHT + 1];
+    nodes[0] = buckets
+        .iter()
+        .map(|(b, entries)| (*b, leaf_hash(&bucket_bytes(entries))))
+        .collect();
+    for level in 0..HEIGHT {
+        let mut parents: Vec<usize> = nodes[level].keys().map(|i| i / 2).collect();
+        parents.dedup();
+        for parent in parents {
+            let child = |i: usize| {
+                nodes[level]
+                    .get(&i)
+                    .copied()
+                    .unwrap_or_else(|| node(level, i))
+            };
+            let hash = node_hash(&child(2 * parent), &child(2 * parent + 1));
+            nodes[level + 1].insert(parent, hash);
+        }
+    }
+    nodes[HEIGHT].entry(0).or_insert_with(|| node(HEIGHT, 0));
+    nodes
 }
 
 /// The map of the first `size` leaves of the log.
@@ -290,37 +334,11 @@ impl SubjectMap {
             }
             let b = bucket_of(&key);
             let bucket = buckets.entry(b).or_insert_with(|| self.buckets[b].clone());
-            match bucket.binary_search_by(|(k, _)| k.cmp(&key)) {
-                Ok(at) => bucket[at].1 = bucket[at].1.max(index),
-                Err(at) => {
-                    bucket.insert(at, (key, index));
-                    count += 1;
-                }
+            if put(bucket, key, index) {
+                count += 1;
             }
         }
-        let mut nodes = vec![BTreeMap::new(); HEIGHT + 1];
-        nodes[0] = buckets
-            .iter()
-            .map(|(b, entries)| (*b, leaf_hash(&bucket_bytes(entries))))
-            .collect();
-        for level in 0..HEIGHT {
-            let parents: Vec<usize> = {
-                let mut p: Vec<usize> = nodes[level].keys().map(|i| i / 2).collect();
-                p.dedup();
-                p
-            };
-            for parent in parents {
-                let child = |i: usize| {
-                    nodes[level]
-                        .get(&i)
-                        .copied()
-                        .unwrap_or(self.levels[level][i])
-                };
-                let hash = node_hash(&child(2 * parent), &child(2 * parent + 1));
-                nodes[level + 1].insert(parent, hash);
-            }
-        }
-        nodes[HEIGHT].entry(0).or_insert(self.root());
+        let nodes = changed_nodes(&buckets, |level, i| self.levels[level][i]);
         Staged {
             size,
             count,

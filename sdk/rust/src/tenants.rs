@@ -19,7 +19,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::hash::{leaf_hash, node_hash, Hash};
-use super::map::{bucket_of, BUCKETS, ENTRY_BYTES, HEIGHT};
+use super::map::{bucket_of, changed_nodes, put, BUCKETS, HEIGHT};
 use super::proof::verify_inclusion;
 
 /// Buckets of the directory (a perfect tree of height 8).
@@ -64,15 +64,6 @@ static EMPTY: LazyLock<Vec<Hash>> = LazyLock::new(|| {
     }
     empty
 });
-
-fn bucket_bytes(entries: &[(Hash, u64)]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(entries.len() * ENTRY_BYTES);
-    for (key, index) in entries {
-        bytes.extend_from_slice(key);
-        bytes.extend_from_slice(&index.to_be_bytes());
-    }
-    bytes
-}
 
 /// One tenant's map, sparse: its non-empty buckets and the nodes above them.
 #[derive(Clone, Debug, Default)]
@@ -141,34 +132,11 @@ impl TenantMap {
             let bucket = buckets
                 .entry(b)
                 .or_insert_with(|| self.buckets.get(&b).cloned().unwrap_or_default());
-            match bucket.binary_search_by(|(k, _)| k.cmp(key)) {
-                Ok(at) => bucket[at].1 = bucket[at].1.max(*index),
-                Err(at) => {
-                    bucket.insert(at, (*key, *index));
-                    count += 1;
-                }
+            if put(bucket, *key, *index) {
+                count += 1;
             }
         }
-        let mut nodes = vec![BTreeMap::new(); HEIGHT + 1];
-        nodes[0] = buckets
-            .iter()
-            .map(|(b, entries)| (*b, leaf_hash(&bucket_bytes(entries))))
-            .collect();
-        for level in 0..HEIGHT {
-            let mut parents: Vec<usize> = nodes[level].keys().map(|i| i / 2).collect();
-            parents.dedup();
-            for parent in parents {
-                let child = |i: usize| {
-                    nodes[level]
-                        .get(&i)
-                        .copied()
-                        .unwrap_or_else(|| self.node(level, i))
-                };
-                let hash = node_hash(&child(2 * parent), &child(2 * parent + 1));
-                nodes[level + 1].insert(parent, hash);
-            }
-        }
-        nodes[HEIGHT].entry(0).or_insert_with(|| self.root());
+        let nodes = changed_nodes(&buckets, |level, i| self.node(level, i));
         StagedMap {
             count,
             buckets,
