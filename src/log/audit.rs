@@ -35,6 +35,11 @@ pub struct MapAuditor {
     pending: HashMap<Hash, (u64, Option<String>)>,
     /// Whether the last leaf audited is a `subject_map` leaf (as every checkpoint's must be).
     ends_with_map: bool,
+    /// Whether the auditor's tenant maps hold every subject's tenant (it audited from leaf 0,
+    /// or its state file kept them): only then is a map leaf's `tenants` compared.
+    tenants_known: bool,
+    /// Whether a map leaf already stated `tenants`: a later one may not leave it out.
+    tenants_stated: bool,
     /// What the consent rules say of each subject so far.
     subjects: HashMap<Hash, Subject>,
     /// Hold keys whose latest `legal_hold` leaf is on.
@@ -66,6 +71,8 @@ impl MapAuditor {
             size: 0,
             pending: HashMap::new(),
             ends_with_map: false,
+            tenants_known: true,
+            tenants_stated: false,
             subjects: HashMap::new(),
             holds: Default::default(),
             closed: Default::default(),
@@ -78,6 +85,8 @@ impl MapAuditor {
         };
         let mut heads = Vec::new();
         let mut tenants: HashMap<Hash, String> = HashMap::new();
+        // A state file from before the tenants' maps holds none of them.
+        auditor.tenants_known = false;
         for line in text.lines() {
             let words: Vec<&str> = line.split(' ').collect();
             let hash =
@@ -89,6 +98,8 @@ impl MapAuditor {
             match words.as_slice() {
                 ["size", n] => auditor.size = number(n)?,
                 ["ends_with_map"] => auditor.ends_with_map = true,
+                ["tenants_known"] => auditor.tenants_known = true,
+                ["tenants_stated"] => auditor.tenants_stated = true,
                 ["edge", h, hash_hex] => auditor.edge.push((number(h)? as u32, hash(hash_hex)?)),
                 ["head", key, index] => heads.push((hash(key)?, number(index)?)),
                 ["tenant", key, tenant] => {
@@ -186,13 +197,16 @@ impl MapAuditor {
                 if let Some(stated) = map::map_leaf(&leaf) {
                     self.ends_with_map = true;
                     let next = self.map.stage_named(index, drained(&mut self.pending));
-                    // A map leaf from before the tenants' directory states none.
-                    if stated.covers != index
-                        || stated.root != next.root()
-                        || stated.tenants.is_some_and(|t| t != next.tenants_root())
-                    {
+                    // A map leaf from before the tenants' directory states none; once one
+                    // stated it, every later one must.
+                    let tenants_ok = match stated.tenants {
+                        Some(t) => !self.tenants_known || t == next.tenants_root(),
+                        None => !self.tenants_stated,
+                    };
+                    if stated.covers != index || stated.root != next.root() || !tenants_ok {
                         return Err(Alarm::MapMismatch(index));
                     }
+                    self.tenants_stated |= stated.tenants.is_some();
                     self.map.apply(next);
                     checked += 1;
                 } else if let Some(key) = map::leaf_subject(&leaf) {
@@ -298,6 +312,12 @@ impl MapAuditor {
         let mut text = format!("size {}\n", self.size);
         if self.ends_with_map {
             text.push_str("ends_with_map\n");
+        }
+        if self.tenants_known {
+            text.push_str("tenants_known\n");
+        }
+        if self.tenants_stated {
+            text.push_str("tenants_stated\n");
         }
         for (h, hash) in &self.edge {
             text.push_str(&format!("edge {h} {}\n", crate::hex(hash)));

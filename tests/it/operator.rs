@@ -18,7 +18,8 @@ on_both_backends!(
     a_server_refuses_to_start_on_a_map_leaf_edited_to_match,
     the_audit_catches_an_event_whose_prev_skips_an_opt_out,
     a_server_refuses_to_start_on_a_subject_moved_to_another_tenant,
-    the_audit_catches_a_misstated_tenants_root
+    the_audit_catches_a_misstated_tenants_root,
+    the_audit_catches_a_map_leaf_that_drops_the_tenants_root
 );
 
 async fn record(app: &TestApp, shop: &Shop, event: &str, email: &str) -> Value {
@@ -205,10 +206,24 @@ async fn a_server_refuses_to_start_on_a_subject_moved_to_another_tenant(db: Test
 }
 
 /// A map leaf right about the subjects but wrong about the tenants' directory (what a log
-/// hiding a tenant's subject from a whole-tenant export would write): the map audit alarms.
+/// hiding a tenant's subject from a whole-tenant proof would write): the map audit alarms.
 async fn the_audit_catches_a_misstated_tenants_root(db: TestDb) {
-    let shop = shop(&db, true);
-    let app = TestApp::start(&db).await;
+    audit_a_next_map_leaf(&db, |doc| doc["tenants"] = json!("00".repeat(32))).await;
+}
+
+/// Leaving the directory out, once map leaves state it, alarms the same way.
+async fn the_audit_catches_a_map_leaf_that_drops_the_tenants_root(db: TestDb) {
+    audit_a_next_map_leaf(&db, |doc| {
+        doc.as_object_mut().unwrap().remove("tenants");
+    })
+    .await;
+}
+
+/// Audits an honest log, appends its latest map leaf restated for the next position and
+/// changed by `forge`, and expects the map audit to alarm on it.
+async fn audit_a_next_map_leaf(db: &TestDb, forge: impl FnOnce(&mut Value)) {
+    let shop = shop(db, true);
+    let app = TestApp::start(db).await;
     let email = "whole@example.jp";
     record(&app, &shop, "opt_in", email).await;
     let bundle = evidence(&app, &shop.sender, email).await;
@@ -219,7 +234,6 @@ async fn the_audit_catches_a_misstated_tenants_root(db: TestDb) {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    // The latest map leaf, restated for the next position with another directory root.
     let map_leaf = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
         bundle["completeness"]["map_leaf"]["leaf"].as_str().unwrap(),
@@ -228,7 +242,7 @@ async fn the_audit_catches_a_misstated_tenants_root(db: TestDb) {
     let mut doc: Value = serde_json::from_slice(&map_leaf).unwrap();
     let size = app.log.latest_checkpoint().unwrap().size;
     doc["covers"] = json!(size);
-    doc["tenants"] = json!("00".repeat(32));
+    forge(&mut doc);
     let forged = consent_ledger::log::Leaf::from_json(&doc).unwrap();
     let index = app.log.append(vec![forged]).await.unwrap().start;
     assert_eq!(index, size, "the forged leaf sits where it says");
