@@ -10,13 +10,28 @@ use crate::now_millis;
 /// A new id in UUID version 7 form (RFC 9562): the creation time in milliseconds, then 74
 /// random bits. Ids made one after another sort together, so inserts land on the right edge of
 /// the indexes instead of on a random page each (the creation time is in the event anyway).
+/// Within this process each id is greater than the one before, even in the same millisecond
+/// (RFC 9562 §6.2, method 2: the random bits of a repeated millisecond count up), so lists
+/// paged by id come in creation order.
 pub fn new_id() -> String {
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
     let mut b = [0u8; 16];
     getrandom::fill(&mut b[6..]).expect("the OS has randomness");
     b[..6].copy_from_slice(&now_millis().to_be_bytes()[2..]);
     b[6] = (b[6] & 0x0f) | 0x70;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
+    let mut id = u128::from_be_bytes(b);
+    {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if id <= *last {
+            // The same millisecond (or a clock stepped back): one more than the last, in the
+            // 62 random bits after the variant; their overflow would need 2^62 ids in a
+            // millisecond.
+            id = *last + 1;
+        }
+        *last = id;
+    }
+    let h = hex(&id.to_be_bytes());
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],
@@ -142,5 +157,14 @@ mod tests {
         let millis = i64::from_str_radix(&a[..8], 16).unwrap() << 16
             | i64::from_str_radix(&a[9..13], 16).unwrap();
         assert!((now_millis() - millis).abs() < 60_000);
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_still_sort_in_order() {
+        let ids: Vec<String> = (0..2_000).map(|_| new_id()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids
+            .iter()
+            .all(|id| &id[14..15] == "7" && "89ab".contains(&id[19..20])));
     }
 }
