@@ -1,5 +1,9 @@
-//! HTTP for evidence: the bundle a regulator verifies offline, and the proof of an address's
-//! entry in a recorded campaign check. The rules are in `crate::evidence`.
+//! HTTP for evidence: the bundle a regulator verifies offline, the proof of an address's entry
+//! in a recorded campaign check, and the whole-tenant export (streamed JSON lines). The rules
+//! are in `crate::evidence`.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
@@ -111,4 +115,107 @@ pub async fn campaign_proof(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(proof))
+}
+
+/// Which tenant's whole evidence, and where an interrupted export goes on.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantEvidenceQuery {
+    /// The tenant (regulators and admins).
+    pub tenant: Option<String>,
+    /// To resume: the checkpoint size of the export's header (with `after`).
+    pub size: Option<u64>,
+    /// To resume: the `key` of the last subject line received (64 hex digits; with `size`).
+    pub after: Option<String>,
+}
+
+/// Whole-tenant evidence
+///
+/// Every subject of a tenant as of one checkpoint, streamed as JSON lines
+/// (`consent-ledger/tenant-evidence/v1`): a header line (the checkpoint, its subject map leaf,
+/// the tenants' directory bucket proving the tenant's map root and subject count, the log's
+/// VRF key), then one line per subject in key order: its key and head, its chain of leaves
+/// with inclusion proofs, and its opening (address, VRF proof, salt, evidence) unless erased.
+/// Verify it offline with `consent-ledger verify tenant`: the lines must give the directory's
+/// root, so none can be missing. An export cut short resumes with `size` (the header's
+/// checkpoint size) and `after` (the last line's key): the lines after it, as of that
+/// checkpoint, without a header; append them to the file. A sender for its own tenant; a
+/// regulator for any (`tenant=`; the read is recorded).
+#[utoipa::path(get, path = "/v1/evidence:tenant", tag = "consent", security(("bearer" = [])), params(TenantEvidenceQuery),
+    responses((status = 200, description = "JSON lines: a `TenantHeader` (unless resuming), then one `SubjectRecord` per subject", content_type = "application/x-ndjson", body = String),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such tenant, or no checkpoint with a subject map yet", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "`size` without `after` (or the reverse), a key that is not 64 hex digits, or a size that is no export's checkpoint", body = Problem, content_type = "application/problem+json"),
+              ))]
+#[get("/v1/evidence:tenant")]
+pub async fn tenant_evidence(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<TenantEvidenceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let TenantEvidenceQuery {
+        tenant,
+        size,
+        after,
+    } = query.into_inner();
+    let resume = match (size, after) {
+        (None, None) => None,
+        (Some(size), Some(after)) => Some(crate::evidence::tenant::Resume {
+            size,
+            after: crate::unhex32(&after).ok_or_else(|| {
+                ApiError::Invalid(format!(
+                    "after is the key of the last subject line received (64 hex digits), not {after:?}"
+                ))
+            })?,
+        }),
+        _ => {
+            return Err(ApiError::Invalid(
+                "size and after resume an export together: pass both (the header's checkpoint \
+                 size and the last line's key), or neither to begin one"
+                    .into(),
+            ))
+        }
+    };
+    let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    caller.audit(&state, &tenant_id, "tenant_evidence").await?;
+    let (store, log) = (state.store.clone(), state.log.clone());
+    let mut export =
+        web::block(move || crate::evidence::tenant::begin(&store, &log, &tenant_id, resume))
+            .await??;
+    // Produced on a thread of its own, a page at a time; the bounded channel holds it back to
+    // the client's pace, and a client gone away ends it.
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    std::thread::spawn(move || loop {
+        let chunk = match export.next_chunk() {
+            Ok(Some(chunk)) => Ok(web::Bytes::from(chunk)),
+            Ok(None) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "a whole-tenant export failed part way");
+                Err(std::io::Error::other(e.to_string()))
+            }
+        };
+        let failed = chunk.is_err();
+        if tx.blocking_send(chunk).is_err() || failed {
+            break;
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_TYPE, "application/x-ndjson"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"tenant-evidence.jsonl\"",
+        ))
+        .streaming(Lines(rx)))
+}
+
+/// The export's chunks as a response body.
+struct Lines(tokio::sync::mpsc::Receiver<Result<web::Bytes, std::io::Error>>);
+
+impl futures_core::Stream for Lines {
+    type Item = Result<web::Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }

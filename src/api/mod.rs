@@ -479,6 +479,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(tokens::revoke_token)
         .service(evidence::bundle)
         .service(evidence::campaign_proof)
+        .service(evidence::tenant_evidence)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

@@ -316,6 +316,27 @@ enum VerifyCommand {
         #[arg(long)]
         html: Option<PathBuf>,
     },
+    /// Check a whole-tenant export (from GET /v1/evidence:tenant, JSON lines): the header's
+    /// checkpoint, map leaf and directory; each subject's chain, proofs and opening; and that
+    /// the subjects are the tenant's every one (they give the root the directory states). Reads
+    /// it line by line in bounded memory, with a progress line; exits 1 if any check fails.
+    Tenant {
+        /// The export (JSON lines).
+        file: PathBuf,
+        /// The log's verifier key, as its operator publishes it.
+        #[arg(long)]
+        vkey: String,
+        /// A signed checkpoint you saved earlier (from this log).
+        #[arg(long)]
+        trusted_checkpoint: Option<PathBuf>,
+        /// The consistency proof between the trusted checkpoint and the export's (base64
+        /// hashes one a line, or the JSON of GET /v1/log/proof/consistency).
+        #[arg(long, requires = "trusted_checkpoint")]
+        consistency_proof: Option<PathBuf>,
+        /// Write one row per subject here (CSV): address, key, valid, status per purpose.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
     /// Write the verifier page (HTML, one self-contained file that works offline from disk) to
     /// standard output: an inspector drops a bundle on it and sees the verdict, the timeline
     /// and the screens, checked by the TypeScript verifier in the browser.
@@ -555,6 +576,21 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
 /// `verify evidence|decision|campaign`: offline, no database.
 fn verify_command(command: VerifyCommand) -> anyhow::Result<()> {
     match command {
+        VerifyCommand::Tenant {
+            file,
+            vkey,
+            trusted_checkpoint,
+            consistency_proof,
+            csv,
+        } => verify::tenant(
+            &file,
+            &vkey,
+            verify::TenantOptions {
+                trusted_checkpoint: trusted_checkpoint.as_deref(),
+                consistency_proof: consistency_proof.as_deref(),
+                csv: csv.as_deref(),
+            },
+        ),
         VerifyCommand::Page { vkey } => {
             print!("{}", crate::evidence::page::verify_page(&vkey));
             Ok(())

@@ -11,6 +11,7 @@ pub mod outcomes;
 pub mod page;
 pub mod receipt;
 pub mod report;
+pub mod tenant;
 
 use consent_ledger_sdk::consent::{collection_point_key, hold_key};
 pub use consent_ledger_sdk::evidence::{
@@ -99,13 +100,68 @@ fn proven_leaf(
         .pop()
         .ok_or_else(|| DomainError::NotFound(format!("no leaf {index}")))?;
     let path = log.inclusion_proof(index, checkpoint.size)?;
-    Ok(ProvenLeaf {
+    Ok(leaf_with_proof(
+        index,
+        &bytes,
+        &path,
+        Some(&checkpoint.note),
+    ))
+}
+
+/// A leaf's bytes with its inclusion path, as evidence carries them (with the C2SP
+/// `tlog-proof@v1` text when there is a `checkpoint` note to put in it).
+fn leaf_with_proof(
+    index: u64,
+    bytes: &[u8],
+    path: &[Hash],
+    checkpoint: Option<&str>,
+) -> ProvenLeaf {
+    ProvenLeaf {
         leaf_index: index,
-        leaf_hash: B64.encode(crate::log::hash::leaf_hash(&bytes)),
-        leaf: B64.encode(&bytes),
+        leaf_hash: B64.encode(crate::log::hash::leaf_hash(bytes)),
+        leaf: B64.encode(bytes),
         inclusion_proof: path.iter().map(|h| B64.encode(h)).collect(),
-        tlog_proof: verify::tlog_proof(index, &path, &checkpoint.note),
-    })
+        tlog_proof: checkpoint
+            .map(|note| verify::tlog_proof(index, path, note))
+            .unwrap_or_default(),
+    }
+}
+
+/// The log as evidence names it: the checkpoint's origin and the verifier key.
+fn log_identity(log: &Log, checkpoint: &crate::log::SignedCheckpoint) -> LogIdentity {
+    LogIdentity {
+        origin: crate::log::note::Checkpoint::parse(
+            checkpoint.note.split("\n\n").next().unwrap_or_default(),
+        )
+        .map(|c| c.origin)
+        .unwrap_or_default(),
+        verifier_key: log.verifier_key(),
+    }
+}
+
+/// The tenant as evidence names it: id, legal name, purposes' labels, contacts.
+fn tenant_identity(tenant: consent::model::Tenant) -> TenantIdentity {
+    TenantIdentity {
+        purposes: tenant
+            .purposes
+            .iter()
+            .map(|p| PurposeLabel {
+                purpose: p.purpose.clone(),
+                label_ja: Some(p.label("ja").to_string()),
+                label_en: Some(p.label("en").to_string()),
+            })
+            .collect(),
+        contacts: Contacts {
+            postal_address: tenant.postal_address,
+            complaint_contact: tenant.complaint_contact,
+            optout_contact: tenant.optout_contact,
+            phone: tenant.phone,
+            privacy_policy_url: tenant.privacy_policy_url,
+            responsible_party: tenant.responsible_party,
+        },
+        id: tenant.id,
+        legal_name: tenant.legal_name,
+    }
 }
 
 /// The evidence bundle for `email`, at a checkpoint that also covers leaf `leaf` (and, as
@@ -193,36 +249,9 @@ fn bundle_covering(
     let bundle = Bundle {
         format: FORMAT.into(),
         generated_at: crate::rfc3339(crate::now_millis()),
-        log: LogIdentity {
-            origin: crate::log::note::Checkpoint::parse(
-                checkpoint.note.split("\n\n").next().unwrap_or_default(),
-            )
-            .map(|c| c.origin)
-            .unwrap_or_default(),
-            verifier_key: log.verifier_key(),
-        },
+        log: log_identity(log, &checkpoint),
         checkpoint: checkpoint.note.clone(),
-        tenant: TenantIdentity {
-            purposes: tenant
-                .purposes
-                .iter()
-                .map(|p| PurposeLabel {
-                    purpose: p.purpose.clone(),
-                    label_ja: Some(p.label("ja").to_string()),
-                    label_en: Some(p.label("en").to_string()),
-                })
-                .collect(),
-            contacts: Contacts {
-                postal_address: tenant.postal_address,
-                complaint_contact: tenant.complaint_contact,
-                optout_contact: tenant.optout_contact,
-                phone: tenant.phone,
-                privacy_policy_url: tenant.privacy_policy_url,
-                responsible_party: tenant.responsible_party,
-            },
-            id: tenant.id,
-            legal_name: tenant.legal_name,
-        },
+        tenant: tenant_identity(tenant),
         subject: Opening {
             email: address.as_str().to_string(),
             salt: B64.encode(&salt),

@@ -587,6 +587,69 @@ impl Log {
         Ok(proofs)
     }
 
+    /// What the latest subject map says of `tenant`, as a whole-tenant export begins: the
+    /// checkpoint size it ends (its map leaf is leaf `size - 1`), the directory's proof for the
+    /// tenant and the parameters key's proof — one map, read at once.
+    pub fn tenant_directory(
+        &self,
+        tenant: &str,
+    ) -> Result<(u64, consent_ledger_sdk::tenants::DirectoryProof, MapProof), LogError> {
+        let (directory, parameters) = {
+            let map = self.inner.map.read().expect("map lock");
+            (
+                map.tenants().prove(tenant),
+                map.prove(&consent_ledger_sdk::label::parameters_key()),
+            )
+        };
+        let size = parameters.size;
+        if size == 0
+            || !self
+                .inner
+                .store
+                .read(|r| sequencer::ends_with_map(r, size))?
+        {
+            return Err(LogError::NotFound(
+                "no checkpoint with a subject map has been published yet".into(),
+            ));
+        }
+        Ok((size, directory, parameters))
+    }
+
+    /// Up to `limit` of `tenant`'s subjects in the latest subject map, in key order after
+    /// `after`, each with its head there; and the size of that map's checkpoint.
+    pub fn tenant_subjects(
+        &self,
+        tenant: &str,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> (u64, Vec<(Hash, u64)>) {
+        let map = self.inner.map.read().expect("map lock");
+        let page = map
+            .tenants()
+            .map(tenant)
+            .map(|m| m.page(after, limit))
+            .unwrap_or_default();
+        (map.size(), page)
+    }
+
+    /// The inclusion proofs of leaves `indexes` in the tree of `size` leaves, in one read (the
+    /// tiles they share are read once).
+    pub fn inclusion_proofs(&self, indexes: &[u64], size: u64) -> Result<Vec<Vec<Hash>>, LogError> {
+        self.inner.store.read(|r| {
+            check_size(r, size)?;
+            if let Some(index) = indexes.iter().find(|&&i| i >= size) {
+                return Err(LogError::OutOfRange(format!(
+                    "index {index} is not below the tree size {size}"
+                )));
+            }
+            let mut nodes = tile_nodes(r);
+            indexes
+                .iter()
+                .map(|&index| proof::inclusion_proof(&mut nodes, index, size))
+                .collect()
+        })
+    }
+
     /// How many witnesses the log asks to cosign its checkpoints.
     pub fn witness_count(&self) -> usize {
         self.inner.witnesses.len()

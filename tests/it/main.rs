@@ -28,6 +28,7 @@ mod sdk;
 mod signup;
 mod snapshots;
 mod suppression;
+mod tenant_evidence;
 mod tokens;
 pub mod unsubscribe;
 mod vectors;

@@ -65,6 +65,11 @@ static EMPTY: LazyLock<Vec<Hash>> = LazyLock::new(|| {
     empty
 });
 
+/// The root of a map with no subjects (a tenant the directory does not hold).
+pub fn empty_map_root() -> Hash {
+    EMPTY[HEIGHT]
+}
+
 /// One tenant's map, sparse: its non-empty buckets and the nodes above them.
 #[derive(Clone, Debug, Default)]
 pub struct TenantMap {

@@ -473,6 +473,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/evidence:tenant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whole-tenant evidence
+         * @description Every subject of a tenant as of one checkpoint, streamed as JSON lines
+         *     (`consent-ledger/tenant-evidence/v1`): a header line (the checkpoint, its subject map leaf,
+         *     the tenants' directory bucket proving the tenant's map root and subject count, the log's
+         *     VRF key), then one line per subject in key order: its key and head, its chain of leaves
+         *     with inclusion proofs, and its opening (address, VRF proof, salt, evidence) unless erased.
+         *     Verify it offline with `consent-ledger verify tenant`: the lines must give the directory's
+         *     root, so none can be missing. An export cut short resumes with `size` (the header's
+         *     checkpoint size) and `after` (the last line's key): the lines after it, as of that
+         *     checkpoint, without a header; append them to the file. A sender for its own tenant; a
+         *     regulator for any (`tenant=`; the read is recorded).
+         */
+        get: operations["tenant_evidence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/log/checkpoints": {
         parameters: {
             query?: never;
@@ -2168,8 +2197,11 @@ export interface components {
              * @description Leaf index.
              */
             leaf_index: number;
-            /** @description The same proof in C2SP `tlog-proof@v1` text, for generic tools. */
-            tlog_proof: string;
+            /**
+             * @description The same proof in C2SP `tlog-proof@v1` text, for generic tools (required in a bundle;
+             *     absent from a whole-tenant export's subject lines, whose checkpoint is in the header).
+             */
+            tlog_proof?: string;
         };
         /** @description A collection point version with its content and proof. */
         ProvenTemplate: {
@@ -6030,6 +6062,135 @@ export interface operations {
                 };
             };
             /** @description A value is not acceptable */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "\"taro@@example.jp\" is not an e-mail address",
+                     *       "status": 422,
+                     *       "title": "Invalid value",
+                     *       "type": "/problems/invalid-value"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "the database is unavailable: timed out waiting for connection",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    tenant_evidence: {
+        parameters: {
+            query?: {
+                /** @description The tenant (regulators and admins). */
+                tenant?: string;
+                /** @description To resume: the checkpoint size of the export's header (with `after`). */
+                size?: number;
+                /** @description To resume: the `key` of the last subject line received (64 hex digits; with `size`). */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON lines: a `TenantHeader` (unless resuming), then one `SubjectRecord` per subject */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "name the tenant with tenant=<id>",
+                     *       "status": 400,
+                     *       "title": "Invalid request",
+                     *       "type": "/problems/invalid-request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bearer token is required, or it was refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "this endpoint needs a bearer token: send 'Authorization: Bearer <token>'",
+                     *       "status": 401,
+                     *       "title": "Authentication required",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "a sender token acts on its own tenant only",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "/problems/forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such tenant, or no checkpoint with a subject map yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "no tenant \"01939c6e-5f10-7a2b-8c3d-4e5f60718293\"",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `size` without `after` (or the reverse), a key that is not 64 hex digits, or a size that is no export's checkpoint */
             422: {
                 headers: {
                     [name: string]: unknown;

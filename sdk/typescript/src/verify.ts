@@ -673,7 +673,7 @@ async function provenLeaf(check: Check, what: string, leaf: ProvenLeaf, cp: Chec
   const path = hashes(leaf.inclusion_proof);
   const included = !!path && (await verifyInclusion(hash, leaf.leaf_index, cp.size, path, cp.root));
   check(`${what}: inclusion`, included, `in the tree of size ${cp.size}`);
-  const tlog = parseTlogProof(leaf.tlog_proof);
+  const tlog = parseTlogProof(leaf.tlog_proof ?? "");
   const same =
     !!tlog && !!path && tlog.index === BigInt(leaf.leaf_index) && tlog.checkpoint === note &&
     tlog.path.length === path.length && tlog.path.every((h, i) => equal(h, path[i]));

@@ -2,6 +2,7 @@
 //! JSON document the service exports for an address, and `verify.rs`, the offline verifier the
 //! server's `verify evidence` command uses too. Building bundles is the server's.
 
+pub mod tenant;
 pub mod verify;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
@@ -308,7 +309,9 @@ pub struct ProvenLeaf {
     pub leaf_hash: String,
     /// Inclusion proof against the bundle's checkpoint, base64 hashes.
     pub inclusion_proof: Vec<String>,
-    /// The same proof in C2SP `tlog-proof@v1` text, for generic tools.
+    /// The same proof in C2SP `tlog-proof@v1` text, for generic tools (required in a bundle;
+    /// absent from a whole-tenant export's subject lines, whose checkpoint is in the header).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tlog_proof: String,
 }
 

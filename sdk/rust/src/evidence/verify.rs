@@ -134,7 +134,12 @@ pub struct TimeBound {
 }
 
 impl Report {
-    fn check(&mut self, what: impl Into<String>, ok: bool, detail: impl Into<String>) -> bool {
+    pub(crate) fn check(
+        &mut self,
+        what: impl Into<String>,
+        ok: bool,
+        detail: impl Into<String>,
+    ) -> bool {
         self.items.push(Item {
             what: what.into(),
             ok,
@@ -233,13 +238,34 @@ pub fn verify(
     check_witnessed(&mut report, &bundle, &verifier, &cp, policy);
     report.notes.push(guarantees(trusted, policy.is_some()));
 
-    let map_root = check_map_leaf(&mut report, &bundle, &cp);
-    let parameters = map_root.and_then(|root| check_parameters(&mut report, &bundle, &cp, &root));
-    let commitment = check_opening(&mut report, &bundle, parameters);
-    let (events, erasures, relabel, last) = check_events(&mut report, &bundle, &cp, &commitment);
+    let map_root = check_map_leaf(
+        &mut report,
+        &bundle.completeness.map_leaf,
+        &bundle.checkpoint,
+        &cp,
+    )
+    .map(|m| m.root);
+    let parameters = map_root.and_then(|root| {
+        check_parameters(
+            &mut report,
+            bundle.parameters.as_ref(),
+            &bundle.checkpoint,
+            &cp,
+            &root,
+        )
+    });
+    let commitment = check_opening(&mut report, &bundle.subject, &bundle.tenant.id, parameters);
+    let (events, erasures, relabel, last) = check_events(
+        &mut report,
+        &bundle.events,
+        &bundle.tenant.id,
+        Some(&bundle.checkpoint),
+        &cp,
+        &commitment,
+    );
     let holds = map_root.and_then(|root| check_holds(&mut report, &bundle, &cp, &root));
     check_erasures(&mut report, &events, &erasures, holds.as_deref());
-    check_evidence(&mut report, &bundle, &events, &erasures);
+    check_evidence(&mut report, &bundle.subject, &events, &erasures);
     note_exceptions(&mut report, &bundle, &events);
     if let Some(root) = map_root {
         if let Some(relabel) = &relabel {
@@ -979,11 +1005,17 @@ fn check_campaign_decision(
 /// The log's VRF key, as the bundle's map states it: `Some(Some((index, key)))` for its
 /// parameters leaf (the map names it as the parameters key's latest, and it names no `prev`: the
 /// log's only one), `Some(None)` for a log with none yet, `None` when that does not hold.
-type LogKey = Option<Option<(u64, [u8; 32])>>;
+pub(crate) type LogKey = Option<Option<(u64, [u8; 32])>>;
 
-fn check_parameters(report: &mut Report, bundle: &Bundle, cp: &Checkpoint, root: &Hash) -> LogKey {
+pub(crate) fn check_parameters(
+    report: &mut Report,
+    parameters: Option<&super::Parameters>,
+    checkpoint_note: &str,
+    cp: &Checkpoint,
+    root: &Hash,
+) -> LogKey {
     let what = "log parameters";
-    let Some(p) = &bundle.parameters else {
+    let Some(p) = parameters else {
         report.check(
             what,
             false,
@@ -1020,7 +1052,7 @@ fn check_parameters(report: &mut Report, bundle: &Bundle, cp: &Checkpoint, root:
             return None;
         }
     };
-    check_leaf(report, what, leaf, cp, &bundle.checkpoint)?;
+    check_leaf(report, what, leaf, cp, checkpoint_note)?;
     let parsed = LogParameters::parse(&B64.decode(&leaf.leaf).unwrap_or_default()).and_then(|p| {
         match p.prev {
             None => p.public_key(),
@@ -1052,8 +1084,12 @@ fn check_parameters(report: &mut Report, bundle: &Bundle, cp: &Checkpoint, root:
 /// The opening: the label checked against its VRF proof under the log's key (a bundle without
 /// one fails: subjects from before labels are shown through their relabel leaf); returns the
 /// subject key (hex).
-fn check_opening(report: &mut Report, bundle: &Bundle, key: LogKey) -> String {
-    let s = &bundle.subject;
+pub(crate) fn check_opening(
+    report: &mut Report,
+    s: &super::Opening,
+    tenant_id: &str,
+    key: LogKey,
+) -> String {
     if let Some(proof) = &s.vrf_proof {
         let proof = B64
             .decode(proof)
@@ -1061,7 +1097,7 @@ fn check_opening(report: &mut Report, bundle: &Bundle, key: LogKey) -> String {
             .and_then(|p| <[u8; label::PROOF_BYTES]>::try_from(p).ok());
         let label = match (key, proof) {
             (Some(Some((_, public_key))), Some(proof)) => {
-                label::verify_label(&public_key, &bundle.tenant.id, &s.email, &proof)
+                label::verify_label(&public_key, tenant_id, &s.email, &proof)
             }
             _ => None,
         };
@@ -1098,15 +1134,15 @@ fn check_opening(report: &mut Report, bundle: &Bundle, key: LogKey) -> String {
 /// The evidence in the opening: each names one of the bundle's events, once, and hashes with the
 /// salt to the `evidence_sha256` that event's leaf commits to. Evidence left out (erased, or
 /// never recorded) is noted, not failed: it is the sender's proof that is the weaker for it.
-fn check_evidence(
+pub(crate) fn check_evidence(
     report: &mut Report,
-    bundle: &Bundle,
+    opening: &super::Opening,
     events: &[(u64, ConsentLeaf)],
     erasures: &[(u64, ErasureLeaf)],
 ) {
-    let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
+    let salt = B64.decode(&opening.salt).unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
-    for given in &bundle.subject.evidence {
+    for given in &opening.evidence {
         let n = events.iter().position(|(i, _)| *i == given.leaf_index);
         let what = format!("evidence of leaf {}", given.leaf_index);
         let Some(n) = n.filter(|_| seen.insert(given.leaf_index)) else {
@@ -1301,9 +1337,11 @@ impl ChainLeaf {
 /// relabelling name its salted commitment. Returns the events, the erasures and the
 /// relabelling that hold, in order, and the leaf index of the last.
 #[allow(clippy::type_complexity)]
-fn check_events(
+pub(crate) fn check_events(
     report: &mut Report,
-    bundle: &Bundle,
+    chain: &[super::ProvenLeaf],
+    tenant_id: &str,
+    tlog: Option<&str>,
     cp: &Checkpoint,
     commitment: &str,
 ) -> (
@@ -1315,12 +1353,12 @@ fn check_events(
     let mut documents = Vec::new();
     let mut erasures = Vec::new();
     let mut relabel: Option<(u64, RelabelLeaf)> = None;
-    let relabels = relabel_points(report, bundle);
+    let relabels = relabel_points(report, chain);
     let mut previous: Option<u64> = None;
     let mut previous_recorded: Option<i64> = None;
-    for (n, event) in bundle.events.iter().enumerate() {
+    for (n, event) in chain.iter().enumerate() {
         let what = format!("event {n} (leaf {})", event.leaf_index);
-        if check_leaf(report, &what, event, cp, &bundle.checkpoint).is_none() {
+        if check_leaf_in(report, &what, event, cp, tlog).is_none() {
             continue;
         }
         let leaf = match ChainLeaf::parse(&B64.decode(&event.leaf).unwrap_or_default()) {
@@ -1339,7 +1377,7 @@ fn check_events(
             Some((at, from)) if n < *at => from.as_str(),
             _ => commitment,
         };
-        let owner_ok = tenant == bundle.tenant.id && subject == expected;
+        let owner_ok = tenant == tenant_id && subject == expected;
         report.check(
             format!("{what}: names this tenant and subject"),
             owner_ok,
@@ -1368,9 +1406,8 @@ fn check_events(
 
 /// Where the chain is relabelled: each relabel leaf's position in the bundle and the salted
 /// commitment it names (`from`), the key the leaves before it name. More than one fails.
-fn relabel_points(report: &mut Report, bundle: &Bundle) -> Vec<(usize, String)> {
-    let relabels: Vec<(usize, String)> = bundle
-        .events
+fn relabel_points(report: &mut Report, chain: &[super::ProvenLeaf]) -> Vec<(usize, String)> {
+    let relabels: Vec<(usize, String)> = chain
         .iter()
         .enumerate()
         .filter_map(|(n, e)| {
@@ -1850,36 +1887,40 @@ fn check_decisions(
 
 /// The checkpoint's last leaf is a `subject_map` leaf covering every leaf before it; returns
 /// the map root it states.
-fn check_map_leaf(report: &mut Report, bundle: &Bundle, cp: &Checkpoint) -> Option<Hash> {
-    let c = &bundle.completeness;
+pub(crate) fn check_map_leaf(
+    report: &mut Report,
+    map_leaf: &super::ProvenLeaf,
+    checkpoint_note: &str,
+    cp: &Checkpoint,
+) -> Option<map::MapLeaf> {
     let what = "subject map";
     let last_leaf = cp.size.checked_sub(1);
     if !report.check(
         format!("{what}: is the checkpoint's last leaf"),
-        Some(c.map_leaf.leaf_index) == last_leaf,
-        format!("leaf {} of {}", c.map_leaf.leaf_index, cp.size),
+        Some(map_leaf.leaf_index) == last_leaf,
+        format!("leaf {} of {}", map_leaf.leaf_index, cp.size),
     ) {
         return None;
     }
-    let doc = check_leaf(report, what, &c.map_leaf, cp, &bundle.checkpoint)?;
+    let doc = check_leaf(report, what, map_leaf, cp, checkpoint_note)?;
     let stated = B64
-        .decode(&c.map_leaf.leaf)
+        .decode(&map_leaf.leaf)
         .ok()
         .and_then(|bytes| map::map_leaf(&bytes))
-        .filter(|m| m.covers == c.map_leaf.leaf_index);
+        .filter(|m| m.covers == map_leaf.leaf_index);
     report.check(
         format!("{what}: leaf"),
         stated.is_some(),
         if stated.is_some() {
             format!(
                 "covers leaves 0..{}, {} subjects",
-                c.map_leaf.leaf_index, doc["subjects"]
+                map_leaf.leaf_index, doc["subjects"]
             )
         } else {
             "not a subject_map leaf covering every leaf before it".to_string()
         },
     );
-    stated.map(|m| m.root)
+    stated
 }
 
 /// What the map with `root` says of `key`, from a bucket proof as bundles carry it.
@@ -1954,6 +1995,19 @@ fn check_leaf(
     cp: &Checkpoint,
     checkpoint_note: &str,
 ) -> Option<Value> {
+    check_leaf_in(report, what, leaf, cp, Some(checkpoint_note))
+}
+
+/// [`check_leaf`], where `tlog` is the checkpoint note the leaf's `tlog-proof@v1` text must
+/// hold, or `None` for a leaf that carries none (a whole-tenant export's subject lines: their
+/// checkpoint is the header's, once).
+fn check_leaf_in(
+    report: &mut Report,
+    what: &str,
+    leaf: &super::ProvenLeaf,
+    cp: &Checkpoint,
+    tlog: Option<&str>,
+) -> Option<Value> {
     let Ok(bytes) = B64.decode(&leaf.leaf) else {
         report.check(format!("{what}: leaf"), false, "not base64");
         return None;
@@ -1988,21 +2042,23 @@ fn check_leaf(
         included,
         format!("in the tree of size {}", cp.size),
     );
-    let tlog = parse_tlog_proof(&leaf.tlog_proof);
-    let same = tlog.as_ref().is_ok_and(|t| {
-        t.index == leaf.leaf_index
-            && Some(&t.path) == path.as_ref()
-            && t.checkpoint == checkpoint_note
-    });
-    report.check(
-        format!("{what}: tlog-proof@v1"),
-        same,
-        match &tlog {
-            Err(e) => e.clone(),
-            Ok(_) if !same => "differs from the JSON proof or checkpoint".into(),
-            Ok(_) => String::new(),
-        },
-    );
+    if let Some(checkpoint_note) = tlog {
+        let tlog = parse_tlog_proof(&leaf.tlog_proof);
+        let same = tlog.as_ref().is_ok_and(|t| {
+            t.index == leaf.leaf_index
+                && Some(&t.path) == path.as_ref()
+                && t.checkpoint == checkpoint_note
+        });
+        report.check(
+            format!("{what}: tlog-proof@v1"),
+            same,
+            match &tlog {
+                Err(e) => e.clone(),
+                Ok(_) if !same => "differs from the JSON proof or checkpoint".into(),
+                Ok(_) => String::new(),
+            },
+        );
+    }
     // Canonical (RFC 8785, integers only), as the log writes every leaf: no duplicate member,
     // no fraction, no stray whitespace or CRLF for two readers to read differently.
     let doc: Option<Value> = serde_json::from_slice(&bytes).ok();
@@ -2101,7 +2157,12 @@ fn check_witnessed(
     );
 }
 
-fn check_trusted(report: &mut Report, verifier: &NoteVerifier, cp: &Checkpoint, trusted: &Trusted) {
+pub(crate) fn check_trusted(
+    report: &mut Report,
+    verifier: &NoteVerifier,
+    cp: &Checkpoint,
+    trusted: &Trusted,
+) {
     let old = match open_checkpoint(verifier, &trusted.checkpoint) {
         Ok(old) => old,
         Err(e) => {

@@ -1,0 +1,382 @@
+//! Whole-tenant evidence (`consent-ledger/tenant-evidence/v1`, `docs/evidence-format.md`): the
+//! JSON lines the service streams for every subject of one tenant as of one checkpoint, and
+//! their streaming verifier. The first line is a [`TenantHeader`]: the checkpoint, its subject
+//! map leaf, the directory's bucket for the tenant (its map's root and subject count), the log's
+//! VRF key. Each further line is a [`SubjectRecord`], in strictly increasing key order: a key,
+//! its head as of the checkpoint, its chain of leaves with inclusion proofs, and the subject's
+//! opening where it is kept. The verifier recomputes the tenant's map root from the lines
+//! (`tenants::RootBuilder`, constant memory) and compares it with the directory's: a subject
+//! left out, added, or shown with an older head fails. Pure, as `verify.rs`.
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::verify::{
+    check_events, check_evidence, check_map_leaf, check_opening, check_parameters, check_trusted,
+    decisions_from_leaves, open_checkpoint, Report, Trusted,
+};
+use super::{LogIdentity, Opening, Parameters, ProvenLeaf, PurposeDecision, TenantIdentity};
+use crate::hash::Hash;
+use crate::note::{Checkpoint, NoteVerifier};
+use crate::tenants::{verify_directory_proof, RootBuilder};
+
+/// The `format` of a whole-tenant export's header.
+pub const TENANT_FORMAT: &str = "consent-ledger/tenant-evidence/v1";
+
+/// How many failing subjects a report lists one by one (the rest are counted).
+const LISTED_FAILURES: usize = 50;
+
+/// The first line of a whole-tenant export.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantHeader {
+    /// Always `consent-ledger/tenant-evidence/v1`.
+    pub format: String,
+    /// When the export began (RFC 3339).
+    pub generated_at: String,
+    /// The log: origin and verifier key.
+    pub log: LogIdentity,
+    /// The signed checkpoint every proof is against (C2SP signed note); it ends with a
+    /// `subject_map` leaf.
+    pub checkpoint: String,
+    /// The sender.
+    pub tenant: TenantIdentity,
+    /// The checkpoint's last leaf, the `subject_map` leaf, with its proof: its `tenants` is the
+    /// directory's root.
+    pub map_leaf: ProvenLeaf,
+    /// The directory's bucket for the tenant: its map's root and subject count.
+    pub directory: DirectoryBucket,
+    /// How many subject lines follow: the directory's count.
+    pub subjects: u64,
+    /// The log's VRF key, proven its only one (as in a bundle).
+    pub parameters: Parameters,
+}
+
+/// A directory bucket with its path (`tenants::DirectoryProof`, base64).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DirectoryBucket {
+    /// The bucket: the first byte of the tenant's key.
+    pub bucket: u32,
+    /// The bucket's entries (`tenant key ‖ map root ‖ u64be(subjects)`, in key order), base64.
+    pub entries: String,
+    /// The bucket's RFC 9162 inclusion path in the directory tree, base64, 8 hashes.
+    pub path: Vec<String>,
+}
+
+/// One subject of the tenant as of the header's checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SubjectRecord {
+    /// The subject key (hex): what its leaves name as `subject`.
+    pub key: String,
+    /// Its latest leaf as of the checkpoint (what the tenant's map holds for it).
+    pub head: u64,
+    /// Its chain as the log links it, oldest first, ending at `head`, each leaf with its proof.
+    pub events: Vec<ProvenLeaf>,
+    /// The opening (address, VRF proof, salt, evidence); `null` when the address was erased, or
+    /// for a salted commitment from before the log's VRF key.
+    pub subject: Option<Opening>,
+}
+
+/// What the verifier found of one subject line.
+#[derive(Clone, Debug)]
+pub struct SubjectOutcome {
+    /// The key (hex) the line gives, as given.
+    pub key: String,
+    /// The opened address, if any.
+    pub email: Option<String>,
+    /// The decisions its events give for each of the tenant's purposes (the consent rules).
+    pub decisions: Vec<PurposeDecision>,
+    /// Whether every check of the line held.
+    pub ok: bool,
+}
+
+/// Verifies a whole-tenant export line by line, in memory that does not grow with the tenant.
+pub struct TenantVerifier {
+    report: Report,
+    cp: Checkpoint,
+    tenant: String,
+    purposes: Vec<String>,
+    key: Option<Option<(u64, [u8; 32])>>,
+    expected: Option<(Hash, u64)>,
+    stated: u64,
+    builder: Option<RootBuilder>,
+    lines: u64,
+    failed: u64,
+    unopened: u64,
+}
+
+impl TenantVerifier {
+    /// Checks the header line against the verifier key `vkey` (and a trusted checkpoint). A
+    /// header that does not hold gives its report as the error: nothing after it can be checked.
+    pub fn new(header: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Result<Self, Report> {
+        let mut report = Report::default();
+        let header: TenantHeader = match serde_json::from_slice(header) {
+            Ok(h) => h,
+            Err(e) => {
+                report.check("header", false, format!("not a whole-tenant export: {e}"));
+                return Err(report);
+            }
+        };
+        let format_ok = header.format == TENANT_FORMAT;
+        if !report.check(
+            "format",
+            format_ok,
+            if format_ok {
+                TENANT_FORMAT.to_string()
+            } else {
+                format!("expected {TENANT_FORMAT}, found {}", header.format)
+            },
+        ) {
+            return Err(report);
+        }
+        let verifier = match NoteVerifier::parse(vkey) {
+            Ok(v) => v,
+            Err(e) => {
+                report.check("verifier key", false, e.to_string());
+                return Err(report);
+            }
+        };
+        let cp = match open_checkpoint(&verifier, &header.checkpoint) {
+            Ok(cp) => cp,
+            Err(e) => {
+                report.check("checkpoint", false, e);
+                return Err(report);
+            }
+        };
+        report.check(
+            "checkpoint",
+            true,
+            format!("signed by {}, size {}", cp.origin, cp.size),
+        );
+        if let Some(trusted) = trusted {
+            check_trusted(&mut report, &verifier, &cp, trusted);
+        }
+        let map = check_map_leaf(&mut report, &header.map_leaf, &header.checkpoint, &cp);
+        let key = map.and_then(|m| {
+            check_parameters(
+                &mut report,
+                Some(&header.parameters),
+                &header.checkpoint,
+                &cp,
+                &m.root,
+            )
+        });
+        let expected = match map.map(|m| m.tenants) {
+            None => None,
+            Some(None) => {
+                report.check(
+                    "tenant directory",
+                    false,
+                    "the map leaf states no tenants' root (a log from before it): the set of \
+                     the tenant's subjects cannot be proven",
+                );
+                None
+            }
+            Some(Some(root)) => directory(&mut report, &header, &root),
+        };
+        if !report.passed() {
+            return Err(report);
+        }
+        Ok(TenantVerifier {
+            report,
+            cp,
+            tenant: header.tenant.id,
+            purposes: header
+                .tenant
+                .purposes
+                .into_iter()
+                .map(|p| p.purpose)
+                .collect(),
+            key,
+            expected: expected.flatten(),
+            stated: header.subjects,
+            builder: Some(RootBuilder::new()),
+            lines: 0,
+            failed: 0,
+            unopened: 0,
+        })
+    }
+
+    /// Checks one subject line.
+    pub fn push(&mut self, line: &[u8]) -> SubjectOutcome {
+        self.lines += 1;
+        let mut report = Report::default();
+        let outcome = self.subject(&mut report, line);
+        let ok = report.passed();
+        if !ok {
+            self.failed += 1;
+            if self.failed as usize <= LISTED_FAILURES {
+                for item in report.items.into_iter().filter(|i| !i.ok) {
+                    self.report.check(
+                        format!(
+                            "line {} (subject {}): {}",
+                            self.lines + 1,
+                            outcome.0,
+                            item.what
+                        ),
+                        false,
+                        item.detail,
+                    );
+                }
+            }
+        }
+        SubjectOutcome {
+            key: outcome.0,
+            email: outcome.1,
+            decisions: outcome.2,
+            ok,
+        }
+    }
+
+    fn subject(
+        &mut self,
+        report: &mut Report,
+        line: &[u8],
+    ) -> (String, Option<String>, Vec<PurposeDecision>) {
+        let record: SubjectRecord = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                report.check("subject line", false, format!("not a subject record: {e}"));
+                return (String::new(), None, Vec::new());
+            }
+        };
+        let key = crate::unhex32(&record.key);
+        let in_order = match (&key, self.builder.as_mut()) {
+            (Some(key), Some(builder)) => builder.push(key, record.head),
+            _ => Err(format!("{:?} is not a 32-byte hex key", record.key)),
+        };
+        if let Err(e) = in_order {
+            report.check("key order", false, e);
+        }
+        let last = record.events.last().map(|e| e.leaf_index);
+        report.check(
+            "head",
+            last == Some(record.head),
+            format!(
+                "the line's head is leaf {}, its chain ends at {last:?}",
+                record.head
+            ),
+        );
+        let (events, erasures, _, _) = check_events(
+            report,
+            &record.events,
+            &self.tenant,
+            None,
+            &self.cp,
+            &record.key,
+        );
+        let email = match &record.subject {
+            Some(opening) => {
+                let named = check_opening(report, opening, &self.tenant, self.key);
+                report.check(
+                    "subject label is the line's key",
+                    named == record.key,
+                    format!("the opening is of {named}, the line of {}", record.key),
+                );
+                check_evidence(report, opening, &events, &erasures);
+                Some(opening.email.clone())
+            }
+            None => {
+                self.unopened += 1;
+                None
+            }
+        };
+        let decisions = decisions_from_leaves(&events, &self.purposes);
+        (record.key, email, decisions)
+    }
+
+    /// The report: the header's checks, each failing line's, and the completeness of the set —
+    /// the lines' keys and heads give the root and count the directory states.
+    pub fn finish(mut self) -> Report {
+        let (root, count) = self
+            .builder
+            .take()
+            .map(RootBuilder::finish)
+            .unwrap_or_default();
+        self.report.check(
+            "subjects",
+            self.failed == 0,
+            if self.failed == 0 {
+                format!(
+                    "{} lines: each chain proven in the checkpoint and linked, each label \
+                     opened by its VRF proof",
+                    self.lines
+                )
+            } else {
+                format!(
+                    "{} of {} lines fail (the first {LISTED_FAILURES} are listed above)",
+                    self.failed, self.lines
+                )
+            },
+        );
+        let (want_root, want_count) = self
+            .expected
+            .unwrap_or((crate::tenants::empty_map_root(), 0));
+        let complete = root == want_root && count == want_count && count == self.stated;
+        self.report.check(
+            "complete: every subject of the tenant, none missing",
+            complete,
+            if complete {
+                format!(
+                    "{count} subjects give the root of the tenant's map in the directory of the \
+                     checkpoint of size {}",
+                    self.cp.size
+                )
+            } else {
+                format!(
+                    "{count} lines give a map the directory does not state (it states {want_count} \
+                     subjects, the header {}): subjects are missing, added or out of date, or the \
+                     export was cut short (resume it with size= and after=)",
+                    self.stated
+                )
+            },
+        );
+        if self.unopened > 0 {
+            self.report.notes.push(format!(
+                "{} subject(s) without an opening (the address erased, or a salted commitment \
+                 from before the log's VRF key): their events are shown, not whose they were",
+                self.unopened
+            ));
+        }
+        self.report.notes.push(
+            "guarantees — the verifier alone: these are all the tenant's subjects the log's \
+             subject map states at this checkpoint; against the operator only if someone audits \
+             the log (auditing witnesses, or `monitor --audit-map`)"
+                .into(),
+        );
+        self.report
+    }
+}
+
+/// The directory's word on the tenant: its map root and count, `None` when it has none.
+fn directory(
+    report: &mut Report,
+    header: &TenantHeader,
+    root: &Hash,
+) -> Option<Option<(Hash, u64)>> {
+    let d = &header.directory;
+    let entries = B64.decode(&d.entries).unwrap_or_default();
+    let path: Option<Vec<Hash>> = d.path.iter().map(|h| super::verify::b64_hash(h)).collect();
+    let found = path
+        .ok_or_else(|| "the directory path is not base64 hashes".to_string())
+        .and_then(|path| verify_directory_proof(root, &header.tenant.id, &entries, &path));
+    match found {
+        Ok(found) => {
+            report.check(
+                "tenant directory",
+                true,
+                match found {
+                    Some((_, count)) => format!("the tenant has {count} subjects"),
+                    None => "the tenant has no subjects".to_string(),
+                },
+            );
+            Some(found)
+        }
+        Err(e) => {
+            report.check("tenant directory", false, e);
+            None
+        }
+    }
+}
