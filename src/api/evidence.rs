@@ -146,6 +146,7 @@ pub struct TenantEvidenceQuery {
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "No such tenant, or no checkpoint with a subject map yet", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "`size` without `after` (or the reverse), a key that is not 64 hex digits, or a size that is no export's checkpoint", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "As many exports as the service runs at once are running; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
               ))]
 #[get("/v1/evidence:tenant")]
 pub async fn tenant_evidence(
@@ -177,26 +178,34 @@ pub async fn tenant_evidence(
         }
     };
     let tenant_id = caller.tenant(tenant.as_deref(), Access::Read)?;
+    let slot = ExportSlot::take().ok_or_else(|| {
+        ApiError::Unavailable(format!(
+            "{MAX_EXPORTS} whole-tenant exports are running; retry when one has ended"
+        ))
+    })?;
     caller.audit(&state, &tenant_id, "tenant_evidence").await?;
     let (store, log) = (state.store.clone(), state.log.clone());
     let mut export =
         web::block(move || crate::evidence::tenant::begin(&store, &log, &tenant_id, resume))
             .await??;
     // Produced on a thread of its own, a page at a time; the bounded channel holds it back to
-    // the client's pace, and a client gone away ends it.
+    // the client's pace. A client gone away, or one that stops reading, ends it.
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    std::thread::spawn(move || loop {
-        let chunk = match export.next_chunk() {
-            Ok(Some(chunk)) => Ok(web::Bytes::from(chunk)),
-            Ok(None) => break,
-            Err(e) => {
-                tracing::error!(error = %e, "a whole-tenant export failed part way");
-                Err(std::io::Error::other(e.to_string()))
+    std::thread::spawn(move || {
+        let _slot = slot;
+        loop {
+            let chunk = match export.next_chunk() {
+                Ok(Some(chunk)) => Chunk::Lines(web::Bytes::from(chunk)),
+                Ok(None) => Chunk::End,
+                Err(e) => {
+                    tracing::error!(error = %e, "a whole-tenant export failed part way");
+                    Chunk::Failed(e.to_string())
+                }
+            };
+            let last = !matches!(chunk, Chunk::Lines(_));
+            if !send_within(&tx, chunk, STALLED) || last {
+                break;
             }
-        };
-        let failed = chunk.is_err();
-        if tx.blocking_send(chunk).is_err() || failed {
-            break;
         }
     });
     Ok(HttpResponse::Ok()
@@ -209,13 +218,82 @@ pub async fn tenant_evidence(
         .streaming(Lines(rx)))
 }
 
-/// The export's chunks as a response body.
-struct Lines(tokio::sync::mpsc::Receiver<Result<web::Bytes, std::io::Error>>);
+/// At most this many whole-tenant exports at once (each holds a thread and a connection).
+const MAX_EXPORTS: usize = 4;
+
+/// An export whose client has not taken a chunk for this long is ended.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One of the [`MAX_EXPORTS`] places, given back when dropped.
+struct ExportSlot;
+
+static EXPORTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl ExportSlot {
+    fn take() -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        EXPORTS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_EXPORTS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ExportSlot)
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        EXPORTS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// What the producing thread hands the response.
+enum Chunk {
+    Lines(web::Bytes),
+    End,
+    Failed(String),
+}
+
+/// Sends `chunk` unless the receiver is gone or takes none for `patience`.
+fn send_within(
+    tx: &tokio::sync::mpsc::Sender<Chunk>,
+    mut chunk: Chunk,
+    patience: std::time::Duration,
+) -> bool {
+    use tokio::sync::mpsc::error::TrySendError;
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match tx.try_send(chunk) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                chunk = back;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("a whole-tenant export's client stopped reading; ended");
+                return false;
+            }
+        }
+    }
+}
+
+/// The export's chunks as a response body. It ends cleanly only on the producer's end mark: a
+/// producer that failed or vanished part way ends the body with an error, so the client sees
+/// a cut connection, not a complete-looking export.
+struct Lines(tokio::sync::mpsc::Receiver<Chunk>);
 
 impl futures_core::Stream for Lines {
     type Item = Result<web::Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
+        self.0.poll_recv(cx).map(|chunk| match chunk {
+            Some(Chunk::Lines(bytes)) => Some(Ok(bytes)),
+            Some(Chunk::End) => None,
+            Some(Chunk::Failed(e)) => Some(Err(std::io::Error::other(e))),
+            None => Some(Err(std::io::Error::other(
+                "the export ended part way; resume it with size= and after=",
+            ))),
+        })
     }
 }

@@ -336,6 +336,13 @@ enum VerifyCommand {
         /// Write one row per subject here (CSV): address, key, valid, status per purpose.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// A C2SP tlog-policy file: the export must carry a checkpoint cosigned by its quorum
+        /// of witnesses, consistent with its own.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The tenant you asked for (its id): the export must be of exactly it.
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Write the verifier page (HTML, one self-contained file that works offline from disk) to
     /// standard output: an inspector drops a bundle on it and sees the verdict, the timeline
@@ -582,6 +589,8 @@ fn verify_command(command: VerifyCommand) -> anyhow::Result<()> {
             trusted_checkpoint,
             consistency_proof,
             csv,
+            policy,
+            tenant,
         } => verify::tenant(
             &file,
             &vkey,
@@ -589,6 +598,8 @@ fn verify_command(command: VerifyCommand) -> anyhow::Result<()> {
                 trusted_checkpoint: trusted_checkpoint.as_deref(),
                 consistency_proof: consistency_proof.as_deref(),
                 csv: csv.as_deref(),
+                policy: policy.as_deref(),
+                tenant: tenant.as_deref(),
             },
         ),
         VerifyCommand::Page { vkey } => {

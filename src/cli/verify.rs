@@ -324,18 +324,40 @@ pub struct TenantOptions<'a> {
     pub consistency_proof: Option<&'a Path>,
     /// Where to write one row per subject: its address, key and decision per purpose.
     pub csv: Option<&'a Path>,
+    /// A C2SP tlog-policy file: the export must carry a checkpoint its quorum cosigned.
+    pub policy: Option<&'a Path>,
+    /// The tenant asked for: the export must be of exactly it.
+    pub tenant: Option<&'a str>,
 }
+
+/// The longest line `verify tenant` reads (a subject with a very long history).
+const MAX_LINE: u64 = 256 << 20;
 
 /// `verify tenant FILE`: checks a whole-tenant export line by line in bounded memory, with a
 /// progress line; prints the header's checks, each failing line's and the completeness of the
 /// set; an error if any fails.
 pub fn tenant(file: &Path, vkey: &str, options: TenantOptions<'_>) -> anyhow::Result<()> {
-    use consent_ledger_sdk::evidence::tenant::TenantVerifier;
-    use std::io::BufRead;
+    use consent_ledger_sdk::evidence::tenant::{Anchors, TenantVerifier};
+    use std::io::{BufRead, Read};
     let input = std::fs::File::open(file).with_context(|| format!("{}", file.display()))?;
     let mut input = std::io::BufReader::with_capacity(1 << 20, input);
     let mut line = Vec::new();
-    input.read_until(b'\n', &mut line)?;
+    let mut line_no = 1u64;
+    // One line, at most MAX_LINE bytes: a file is not trusted to be small.
+    let mut read_line = |input: &mut std::io::BufReader<std::fs::File>, line: &mut Vec<u8>| {
+        line.clear();
+        let n = input.by_ref().take(MAX_LINE).read_until(b'\n', line)?;
+        if n as u64 == MAX_LINE && line.last() != Some(&b'\n') {
+            bail!("line {line_no} is longer than {MAX_LINE} bytes: not an export");
+        }
+        line_no += 1;
+        Ok(n)
+    };
+    read_line(&mut input, &mut line)?;
+    let policy = options
+        .policy
+        .map(|path| Policy::parse(&read(path)?).map_err(|e| anyhow!("{}: {e}", path.display())))
+        .transpose()?;
     let trusted = match options.trusted_checkpoint {
         None => None,
         Some(path) => Some(Trusted {
@@ -347,7 +369,12 @@ pub fn tenant(file: &Path, vkey: &str, options: TenantOptions<'_>) -> anyhow::Re
             allow_older: false,
         }),
     };
-    let mut verifier = match TenantVerifier::new(&line, vkey, trusted.as_ref()) {
+    let anchors = Anchors {
+        trusted: trusted.as_ref(),
+        policy: policy.as_ref(),
+        tenant: options.tenant,
+    };
+    let mut verifier = match TenantVerifier::new(&line, vkey, anchors) {
         Ok(v) => v,
         Err(report) => {
             print_items(&report);
@@ -356,20 +383,20 @@ pub fn tenant(file: &Path, vkey: &str, options: TenantOptions<'_>) -> anyhow::Re
         }
     };
     let mut csv = match options.csv {
-        Some(path) => Some(
-            csv::WriterBuilder::new()
+        Some(path) => {
+            let mut csv = csv::WriterBuilder::new()
                 .quote_style(csv::QuoteStyle::Always)
                 .from_path(path)
-                .with_context(|| format!("{}", path.display()))?,
-        ),
+                .with_context(|| format!("{}", path.display()))?;
+            let mut head = vec!["email".to_string(), "key".into(), "valid".into()];
+            head.extend(verifier.purposes().iter().cloned());
+            csv.write_record(head.into_iter().map(crate::consent::import::inert))?;
+            Some(csv)
+        }
         None => None,
     };
     let (mut lines, mut invalid) = (0u64, 0u64);
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
+    while read_line(&mut input, &mut line)? > 0 {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -379,11 +406,6 @@ pub fn tenant(file: &Path, vkey: &str, options: TenantOptions<'_>) -> anyhow::Re
             invalid += 1;
         }
         if let Some(csv) = csv.as_mut() {
-            if lines == 1 {
-                let mut head = vec!["email".to_string(), "key".into(), "valid".into()];
-                head.extend(outcome.decisions.iter().map(|d| d.purpose.clone()));
-                csv.write_record(head)?;
-            }
             let mut row = vec![
                 outcome.email.unwrap_or_default(),
                 outcome.key,
@@ -401,12 +423,14 @@ pub fn tenant(file: &Path, vkey: &str, options: TenantOptions<'_>) -> anyhow::Re
         csv.flush()?;
         println!("subjects: {}", options.csv.expect("a path").display());
     }
+    let verifier_tenant = verifier.tenant().to_string();
     let report = verifier.finish();
     print_items(&report);
     let failed = report.items.iter().filter(|i| !i.ok).count();
     if report.passed() {
         println!(
-            "verdict: VALID ({lines} subjects, the tenant's every one as of its checkpoint{})",
+            "verdict: VALID (tenant {}: {lines} subjects, its every one as of its checkpoint{})",
+            verifier_tenant,
             if trusted.is_some() {
                 "; consistent with the trusted checkpoint"
             } else {

@@ -17,7 +17,9 @@ use consent_ledger_sdk::evidence::tenant::{
     DirectoryBucket, SubjectRecord, TenantHeader, TENANT_FORMAT,
 };
 
-use super::{kept_evidence, leaf_with_proof, log_identity, tenant_identity, Opening, Parameters};
+use super::{
+    kept_evidence, leaf_with_proof, log_identity, tenant_identity, Holds, Opening, Parameters,
+};
 use crate::consent;
 use crate::error::DomainError;
 use crate::log::hash::Hash;
@@ -78,9 +80,16 @@ pub fn begin(
             (size, Some(after), None)
         }
         None => {
-            let (size, directory, parameters) = log.tenant_directory(tenant_id)?;
+            let (directory, [parameters, holds]) = log.tenant_directory(tenant_id)?;
+            let size = parameters.size;
             let checkpoint = log.checkpoint(size)?;
             let prove = |index: u64| super::proven_leaf(store, log, index, &checkpoint);
+            let hold_leaves: Vec<u64> = store
+                .read(|r| Ok::<_, DomainError>(r.legal_holds(tenant_id)?))?
+                .iter()
+                .map(|h| h.leaf_index.get())
+                .filter(|&i| i < size)
+                .collect();
             let header = TenantHeader {
                 format: TENANT_FORMAT.into(),
                 generated_at: crate::rfc3339(crate::now_millis()),
@@ -103,6 +112,19 @@ pub fn begin(
                         bucket_path,
                     }
                 },
+                holds: {
+                    let (bucket, bucket_entries, bucket_path) = super::bucket_of(&holds);
+                    Holds {
+                        leaves: hold_leaves
+                            .into_iter()
+                            .map(prove)
+                            .collect::<Result<_, _>>()?,
+                        bucket,
+                        bucket_entries,
+                        bucket_path,
+                    }
+                },
+                witnessed: super::witnessed(log, size)?,
             };
             (size, None, Some(line(&header)))
         }
@@ -172,9 +194,14 @@ impl Export {
             let mut chains = Vec::with_capacity(page.len());
             for (key, head) in page {
                 let mut chain = consent::chain_of(r, Some(*head))?;
-                // The map moved on since the checkpoint: its state then (a chain is in log order).
+                // The map moved on since the checkpoint: its state then (a chain is in log
+                // order). A key first named after it has nothing left, or — a label whose
+                // relabelling came after — only the salted history, which is another key's.
                 chain.retain(|(index, _)| *index < size);
-                if !chain.is_empty() {
+                let named = chain
+                    .last()
+                    .and_then(|(_, bytes)| crate::log::map::leaf_subject(bytes));
+                if named == Some(*key) {
                     chains.push((*key, chain));
                 }
             }

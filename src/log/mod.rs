@@ -588,17 +588,18 @@ impl Log {
     }
 
     /// What the latest subject map says of `tenant`, as a whole-tenant export begins: the
-    /// checkpoint size it ends (its map leaf is leaf `size - 1`), the directory's proof for the
-    /// tenant and the parameters key's proof — one map, read at once.
+    /// directory's proof for the tenant, and the proofs of the parameters key and of the
+    /// tenant's hold key — one map, read at once, ending the checkpoint of their `size`.
     pub fn tenant_directory(
         &self,
         tenant: &str,
-    ) -> Result<(u64, consent_ledger_sdk::tenants::DirectoryProof, MapProof), LogError> {
-        let (directory, parameters) = {
+    ) -> Result<(consent_ledger_sdk::tenants::DirectoryProof, [MapProof; 2]), LogError> {
+        let (directory, parameters, holds) = {
             let map = self.inner.map.read().expect("map lock");
             (
                 map.tenants().prove(tenant),
                 map.prove(&consent_ledger_sdk::label::parameters_key()),
+                map.prove(&consent_ledger_sdk::consent::hold_key(tenant)),
             )
         };
         let size = parameters.size;
@@ -612,7 +613,7 @@ impl Log {
                 "no checkpoint with a subject map has been published yet".into(),
             ));
         }
-        Ok((size, directory, parameters))
+        Ok((directory, [parameters, holds]))
     }
 
     /// Up to `limit` of `tenant`'s subjects in the latest subject map, in key order after

@@ -22,7 +22,7 @@ mod openapi;
 mod operator;
 mod readme;
 mod receipts;
-mod relabel;
+pub mod relabel;
 pub mod report;
 mod sdk;
 mod signup;

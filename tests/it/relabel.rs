@@ -34,7 +34,7 @@ fn pre_labels(db: &TestDb) -> Config {
 /// A tenant and, in a log from before labels, an opt-in then an opt-out of `email` and an
 /// opt-in of `other`; then the service as it is today, once it relabelled `email`, and that
 /// address's bundle (and the one the old service gave, under the salted commitment).
-async fn relabelled(db: &TestDb, email: &str, other: &str) -> (Shop, TestApp, Value, Value) {
+pub async fn relabelled(db: &TestDb, email: &str, other: &str) -> (Shop, TestApp, Value, Value) {
     let shop = shop_in(&pre_labels(db), true);
     let old = TestApp::start_with(pre_labels(db)).await;
     record(&old, &shop, email, "opt_in", "consent").await;
@@ -72,7 +72,7 @@ fn failed(app: &TestApp, bundle: &Value) -> Vec<String> {
     report.failed().into_iter().map(str::to_string).collect()
 }
 
-fn leaf(bundle: &Value, n: usize) -> Value {
+pub fn leaf(bundle: &Value, n: usize) -> Value {
     let b64 = bundle["events"][n]["leaf"].as_str().unwrap();
     serde_json::from_slice(&crate::labels::base64_decode(b64)).unwrap()
 }

@@ -13,6 +13,9 @@ on_both_backends!(
     an_export_without_one_subject_fails_as_incomplete,
     an_export_that_hides_a_refusal_fails_as_incomplete,
     an_export_resumes_at_its_checkpoint_after_the_log_moved_on,
+    an_export_of_another_tenant_than_asked_fails,
+    a_subject_shown_without_its_address_fails,
+    a_relabelled_history_is_exported_whole_and_a_leaf_after_it_fails,
     a_resumption_needs_the_header_s_size_and_a_key,
 );
 
@@ -84,6 +87,16 @@ fn checkpoint_size(header: &Value) -> u64 {
 
 /// `verify tenant` on `lines`: whether it passed, and what it printed; `csv` gets the subjects.
 fn verify(app: &TestApp, lines: &[String], csv: Option<&std::path::Path>) -> (bool, String) {
+    verify_with(app, lines, csv, &[])
+}
+
+/// The same with more arguments.
+fn verify_with(
+    app: &TestApp,
+    lines: &[String],
+    csv: Option<&std::path::Path>,
+    args: &[&str],
+) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tenant.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
@@ -95,6 +108,7 @@ fn verify(app: &TestApp, lines: &[String], csv: Option<&std::path::Path>) -> (bo
     if let Some(csv) = csv {
         command.arg("--csv").arg(csv);
     }
+    command.args(args);
     let out = command.output().unwrap();
     (
         out.status.success(),
@@ -115,7 +129,10 @@ async fn a_whole_tenant_export_verifies_with_every_subject(db: TestDb) {
         out.contains("ok    complete: every subject of the tenant, none missing"),
         "{out}"
     );
-    assert!(out.contains("verdict: VALID (5 subjects"), "{out}");
+    assert!(
+        out.contains(": 5 subjects, its every one as of its checkpoint"),
+        "{out}"
+    );
     // The inspector's list: each address with its status per purpose, as the consent rules say.
     let table = std::fs::read_to_string(&csv).unwrap();
     assert!(
@@ -264,5 +281,75 @@ async fn a_resumption_needs_the_header_s_size_and_a_key(db: TestDb) {
         )
         .await;
     assert_eq!(res.status, 403, "{}", res.text());
+    app.stop().await;
+}
+
+async fn an_export_of_another_tenant_than_asked_fails(db: TestDb) {
+    let (app, shop, newest) = tenant_with_subjects(&db).await;
+    let lines = export_of(&app, &shop, 5, newest).await;
+    let (ok, out) = verify_with(&app, &lines, None, &["--tenant", &shop.tenant]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("verdict: VALID (tenant {}", shop.tenant)),
+        "{out}"
+    );
+    let (ok, out) = verify_with(&app, &lines, None, &["--tenant", "acme-old"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("FAIL  tenant: the one asked about"), "{out}");
+    app.stop().await;
+}
+
+async fn a_subject_shown_without_its_address_fails(db: TestDb) {
+    let (app, shop, newest) = tenant_with_subjects(&db).await;
+    // The operator clears the address of the one who refused, as if it had been erased.
+    crate::common::tamper(
+        &db,
+        &format!(
+            "UPDATE subjects SET address = NULL WHERE address = '{}'",
+            ADDRESSES[1]
+        ),
+    );
+    let lines = export_of(&app, &shop, 5, newest).await;
+    let (ok, out) = verify(&app, &lines, None);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("opening — none, though the address was not erased"),
+        "{out}"
+    );
+    app.stop().await;
+}
+
+async fn a_relabelled_history_is_exported_whole_and_a_leaf_after_it_fails(db: TestDb) {
+    let email = "old@example.jp";
+    let (shop, app, bundle, _) =
+        crate::relabel::relabelled(&db, email, "old.other@example.jp").await;
+    // Both addresses' salted commitments and labels.
+    let newest = bundle["events"].as_array().unwrap().last().unwrap()["leaf_index"]
+        .as_u64()
+        .unwrap();
+    let lines = export_of(&app, &shop, 4, newest).await;
+    let (ok, out) = verify(&app, &lines, None);
+    assert!(ok, "{out}");
+    assert!(out.contains("2 subject(s) without an opening"), "{out}");
+
+    // A leaf naming the salted commitment after its relabelling: a second history.
+    let mut forged = crate::relabel::leaf(&bundle, 0);
+    forged["event_id"] = json!("0191a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b");
+    forged["prev"] = bundle["events"][1]["leaf_index"].clone();
+    let index = app
+        .log
+        .append(vec![consent_ledger::log::Leaf::from_json(&forged).unwrap()])
+        .await
+        .unwrap()
+        .start;
+    let lines = export_of(&app, &shop, 4, index).await;
+    let (ok, out) = verify(&app, &lines, None);
+    assert!(!ok, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL")
+                && l.contains("relabelling: the salted commitment is closed")),
+        "{out}"
+    );
     app.stop().await;
 }

@@ -6207,7 +6207,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable; retry */
+            /** @description As many exports as the service runs at once are running; retry after `Retry-After` */
             503: {
                 headers: {
                     [name: string]: unknown;

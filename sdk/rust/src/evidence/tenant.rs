@@ -8,16 +8,23 @@
 //! (`tenants::RootBuilder`, constant memory) and compares it with the directory's: a subject
 //! left out, added, or shown with an older head fails. Pure, as `verify.rs`.
 
+use std::collections::HashMap;
+
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::{Deserialize, Serialize};
 
 use super::verify::{
-    check_events, check_evidence, check_map_leaf, check_opening, check_parameters, check_trusted,
-    decisions_from_leaves, open_checkpoint, Report, Trusted,
+    check_erasures, check_events, check_evidence, check_holds, check_map_leaf, check_opening,
+    check_parameters, check_relabel, check_trusted, check_witnessed, decision, open_checkpoint,
+    Closed, LogKey, RelabelParts, Report, Trusted,
 };
-use super::{LogIdentity, Opening, Parameters, ProvenLeaf, PurposeDecision, TenantIdentity};
+use super::{
+    Holds, LogIdentity, Opening, Parameters, ProvenLeaf, PurposeDecision, TenantIdentity, Witnessed,
+};
+use crate::consent::{self, LegalHoldLeaf};
 use crate::hash::Hash;
 use crate::note::{Checkpoint, NoteVerifier};
+use crate::policy::Policy;
 use crate::tenants::{verify_directory_proof, RootBuilder};
 
 /// The `format` of a whole-tenant export's header.
@@ -50,6 +57,13 @@ pub struct TenantHeader {
     pub subjects: u64,
     /// The log's VRF key, proven its only one (as in a bundle).
     pub parameters: Parameters,
+    /// The tenant's legal holds up to the checkpoint, proven complete (as in a bundle): what
+    /// each erasure's retention period had to wait for.
+    pub holds: Holds,
+    /// When the log has witnesses: a checkpoint they cosigned that extends this one (as in a
+    /// bundle), for `--policy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<Witnessed>,
 }
 
 /// A directory bucket with its path (`tenants::DirectoryProof`, base64).
@@ -74,8 +88,9 @@ pub struct SubjectRecord {
     pub head: u64,
     /// Its chain as the log links it, oldest first, ending at `head`, each leaf with its proof.
     pub events: Vec<ProvenLeaf>,
-    /// The opening (address, VRF proof, salt, evidence); `null` when the address was erased, or
-    /// for a salted commitment from before the log's VRF key.
+    /// The opening (address, VRF proof, salt, evidence); `null` only when the address was
+    /// erased (the chain holds an erasure leaf), or for a salted commitment whose history began
+    /// before the log's VRF key.
     pub subject: Option<Opening>,
 }
 
@@ -92,25 +107,46 @@ pub struct SubjectOutcome {
     pub ok: bool,
 }
 
-/// Verifies a whole-tenant export line by line, in memory that does not grow with the tenant.
+/// What a whole-tenant export is checked against, besides itself.
+#[derive(Clone, Copy, Default)]
+pub struct Anchors<'a> {
+    /// A checkpoint the regulator already trusts, with the consistency proof to it.
+    pub trusted: Option<&'a Trusted>,
+    /// A C2SP tlog-policy: the export must carry a checkpoint its quorum cosigned.
+    pub policy: Option<&'a Policy>,
+    /// The tenant asked for: the export must be of exactly it.
+    pub tenant: Option<&'a str>,
+}
+
+/// Verifies a whole-tenant export line by line, in memory that does not grow with the tenant
+/// (only with its relabelled histories from before the log's VRF key whose two lines are apart:
+/// 40 bytes each, until the second is read).
 pub struct TenantVerifier {
     report: Report,
     cp: Checkpoint,
     tenant: String,
     purposes: Vec<String>,
-    key: Option<Option<(u64, [u8; 32])>>,
+    key: LogKey,
+    map_root: Hash,
+    holds: Option<Vec<(u64, LegalHoldLeaf)>>,
     expected: Option<(Hash, u64)>,
     stated: u64,
     builder: Option<RootBuilder>,
+    /// Relabellings whose salted commitment's line is still to come: commitment → the leaf its
+    /// history must end at (the relabel's `prev`).
+    relabels: HashMap<Hash, u64>,
+    /// Salted commitments' lines read before a relabelling named them: commitment → head.
+    salted: HashMap<Hash, u64>,
     lines: u64,
     failed: u64,
     unopened: u64,
+    noted: u64,
 }
 
 impl TenantVerifier {
-    /// Checks the header line against the verifier key `vkey` (and a trusted checkpoint). A
-    /// header that does not hold gives its report as the error: nothing after it can be checked.
-    pub fn new(header: &[u8], vkey: &str, trusted: Option<&Trusted>) -> Result<Self, Report> {
+    /// Checks the header line against the verifier key `vkey` and the `anchors`. A header that
+    /// does not hold gives its report as the error: nothing after it can be checked.
+    pub fn new(header: &[u8], vkey: &str, anchors: Anchors<'_>) -> Result<Self, Report> {
         let mut report = Report::default();
         let header: TenantHeader = match serde_json::from_slice(header) {
             Ok(h) => h,
@@ -150,9 +186,26 @@ impl TenantVerifier {
             true,
             format!("signed by {}, size {}", cp.origin, cp.size),
         );
-        if let Some(trusted) = trusted {
+        if let Some(asked) = anchors.tenant {
+            report.check(
+                "tenant: the one asked about",
+                header.tenant.id == asked,
+                format!(
+                    "the export is of tenant {}, asked: {asked}",
+                    header.tenant.id
+                ),
+            );
+        }
+        if let Some(trusted) = anchors.trusted {
             check_trusted(&mut report, &verifier, &cp, trusted);
         }
+        check_witnessed(
+            &mut report,
+            (header.witnessed.as_ref(), &header.checkpoint),
+            &verifier,
+            &cp,
+            anchors.policy,
+        );
         let map = check_map_leaf(&mut report, &header.map_leaf, &header.checkpoint, &cp);
         let key = map.and_then(|m| {
             check_parameters(
@@ -176,6 +229,16 @@ impl TenantVerifier {
             }
             Some(Some(root)) => directory(&mut report, &header, &root),
         };
+        let holds = map.and_then(|m| {
+            check_holds(
+                &mut report,
+                Some(&header.holds),
+                &header.tenant.id,
+                &header.checkpoint,
+                &cp,
+                &m.root,
+            )
+        });
         if !report.passed() {
             return Err(report);
         }
@@ -190,42 +253,59 @@ impl TenantVerifier {
                 .map(|p| p.purpose)
                 .collect(),
             key,
+            map_root: map.map(|m| m.root).unwrap_or_default(),
+            holds,
             expected: expected.flatten(),
             stated: header.subjects,
             builder: Some(RootBuilder::new()),
+            relabels: HashMap::new(),
+            salted: HashMap::new(),
             lines: 0,
             failed: 0,
             unopened: 0,
+            noted: 0,
         })
+    }
+
+    /// The tenant's id, as the header and every leaf name it.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The tenant's purposes, in the header's order (the columns of a subjects table).
+    pub fn purposes(&self) -> &[String] {
+        &self.purposes
     }
 
     /// Checks one subject line.
     pub fn push(&mut self, line: &[u8]) -> SubjectOutcome {
         self.lines += 1;
         let mut report = Report::default();
-        let outcome = self.subject(&mut report, line);
+        let (key, email, decisions) = self.subject(&mut report, line);
         let ok = report.passed();
+        let at = format!("line {} (subject {key})", self.lines + 1);
         if !ok {
             self.failed += 1;
             if self.failed as usize <= LISTED_FAILURES {
                 for item in report.items.into_iter().filter(|i| !i.ok) {
-                    self.report.check(
-                        format!(
-                            "line {} (subject {}): {}",
-                            self.lines + 1,
-                            outcome.0,
-                            item.what
-                        ),
-                        false,
-                        item.detail,
-                    );
+                    self.report
+                        .check(format!("{at}: {}", item.what), false, item.detail);
                 }
             }
         }
+        // What the bundle verifier notes of a subject (evidence withheld, imported or back-dated
+        // events, exception bases): the first subjects' notes, the rest counted.
+        if !report.notes.is_empty() {
+            self.noted += 1;
+            if self.noted as usize <= LISTED_FAILURES {
+                let notes = report.notes.into_iter().map(|n| format!("{at}: {n}"));
+                self.report.notes.extend(notes);
+            }
+        }
         SubjectOutcome {
-            key: outcome.0,
-            email: outcome.1,
-            decisions: outcome.2,
+            key,
+            email,
+            decisions,
             ok,
         }
     }
@@ -259,7 +339,7 @@ impl TenantVerifier {
                 record.head
             ),
         );
-        let (events, erasures, _, _) = check_events(
+        let (events, erasures, relabel, _) = check_events(
             report,
             &record.events,
             &self.tenant,
@@ -279,12 +359,88 @@ impl TenantVerifier {
                 Some(opening.email.clone())
             }
             None => {
+                // Only an erased address, or a history under a salted commitment begun before
+                // the log's VRF key, has no opening: any other would hide whose events they are.
+                let first = record.events.first().map(|e| e.leaf_index);
+                let pre_label = relabel.is_none()
+                    && match self.key {
+                        Some(Some((parameters, _))) => first.is_some_and(|f| f < parameters),
+                        Some(None) => true,
+                        None => false,
+                    };
+                let erased = !erasures.is_empty();
+                report.check(
+                    "opening",
+                    erased || pre_label,
+                    if erased {
+                        "none: the address was erased"
+                    } else if pre_label {
+                        "none: a salted commitment from before the log's VRF key"
+                    } else {
+                        "none, though the address was not erased: whose events they are is \
+                         withheld"
+                    },
+                );
                 self.unopened += 1;
+                if let (true, Some(key)) = (pre_label, &key) {
+                    self.salted_line(report, key, record.head);
+                }
                 None
             }
         };
-        let decisions = decisions_from_leaves(&events, &self.purposes);
+        if let Some(relabel) = &relabel {
+            check_relabel(
+                report,
+                RelabelParts {
+                    tenant_id: &self.tenant,
+                    opening: record.subject.as_ref(),
+                    chain: &record.events,
+                    closed: Closed::Line,
+                },
+                &self.map_root,
+                self.key,
+                relabel,
+                &erasures,
+            );
+            if let Some(from) = crate::unhex32(&relabel.1.from) {
+                self.relabelled_line(report, from, relabel.1.prev);
+            }
+        }
+        check_erasures(report, &events, &erasures, self.holds.as_deref());
+        // Every purpose the events set a state for is one of the tenant's: else the table of
+        // decisions would leave it out.
+        let state = consent::replay(events.iter().map(|(i, leaf)| (*i, leaf)));
+        for purpose in state.keys().filter(|p| p.as_str() != consent::ALL) {
+            report.check(
+                format!("purpose {purpose}"),
+                self.purposes.contains(purpose),
+                "the events set a state for it; the header's tenant does not list it",
+            );
+        }
+        let decisions = self.purposes.iter().map(|p| decision(&state, p)).collect();
         (record.key, email, decisions)
+    }
+
+    /// A salted commitment's line: the relabelling that named it (read before) must have ended
+    /// its history at this head; else it waits for one.
+    fn salted_line(&mut self, report: &mut Report, key: &Hash, head: u64) {
+        match self.relabels.remove(key) {
+            Some(prev) => closed(report, key, head, prev),
+            None => {
+                self.salted.insert(*key, head);
+            }
+        }
+    }
+
+    /// A relabelling of salted commitment `from` after leaf `prev`: the commitment's line (read
+    /// before, or to come) must end at `prev` — nothing named it after.
+    fn relabelled_line(&mut self, report: &mut Report, from: Hash, prev: u64) {
+        match self.salted.remove(&from) {
+            Some(head) => closed(report, &from, head, prev),
+            None => {
+                self.relabels.insert(from, prev);
+            }
+        }
     }
 
     /// The report: the header's checks, each failing line's, and the completeness of the set —
@@ -295,6 +451,17 @@ impl TenantVerifier {
             .take()
             .map(RootBuilder::finish)
             .unwrap_or_default();
+        for (from, prev) in std::mem::take(&mut self.relabels) {
+            self.failed += 1;
+            self.report.check(
+                "relabelling: the salted commitment is closed",
+                false,
+                format!(
+                    "{} was relabelled after leaf {prev}, but no line of the export has it",
+                    crate::hex(&from)
+                ),
+            );
+        }
         self.report.check(
             "subjects",
             self.failed == 0,
@@ -333,6 +500,12 @@ impl TenantVerifier {
                 )
             },
         );
+        if self.noted as usize > LISTED_FAILURES {
+            self.report.notes.push(format!(
+                "{} subjects have notes; those of the first {LISTED_FAILURES} are shown",
+                self.noted
+            ));
+        }
         if self.unopened > 0 {
             self.report.notes.push(format!(
                 "{} subject(s) without an opening (the address erased, or a salted commitment \
@@ -342,12 +515,33 @@ impl TenantVerifier {
         }
         self.report.notes.push(
             "guarantees — the verifier alone: these are all the tenant's subjects the log's \
-             subject map states at this checkpoint; against the operator only if someone audits \
-             the log (auditing witnesses, or `monitor --audit-map`)"
+             subject map states at this checkpoint, each history complete and replayed by the \
+             consent rules; against the operator only if someone audits the log (auditing \
+             witnesses with --policy, or `monitor --audit-map`), and as recent as a trusted \
+             checkpoint only with --trusted-checkpoint. Not checked here: the screens \
+             (collection points) and the witnesses' bounds on each event's time — an address's \
+             bundle (GET /v1/evidence) carries those"
                 .into(),
         );
         self.report
     }
+}
+
+/// The relabelling item: the salted commitment's head is the relabel's `prev`.
+fn closed(report: &mut Report, from: &Hash, head: u64, prev: u64) {
+    report.check(
+        "relabelling: the salted commitment is closed",
+        head == prev,
+        format!(
+            "{}'s latest leaf is {head}, the relabelling followed leaf {prev}{}",
+            crate::hex(from),
+            if head == prev {
+                ""
+            } else {
+                ": leaves named it after its relabelling (a second history)"
+            }
+        ),
+    );
 }
 
 /// The directory's word on the tenant: its map root and count, `None` when it has none.
@@ -357,6 +551,18 @@ fn directory(
     root: &Hash,
 ) -> Option<Option<(Hash, u64)>> {
     let d = &header.directory;
+    let bucket = crate::tenants::tenant_key(&header.tenant.id)[0];
+    if d.bucket != u32::from(bucket) {
+        report.check(
+            "tenant directory",
+            false,
+            format!(
+                "bucket {} is not the tenant key's bucket {bucket}",
+                d.bucket
+            ),
+        );
+        return None;
+    }
     let entries = B64.decode(&d.entries).unwrap_or_default();
     let path: Option<Vec<Hash>> = d.path.iter().map(|h| super::verify::b64_hash(h)).collect();
     let found = path

@@ -235,7 +235,13 @@ pub fn verify(
     if let Some(trusted) = trusted {
         check_trusted(&mut report, &verifier, &cp, trusted);
     }
-    check_witnessed(&mut report, &bundle, &verifier, &cp, policy);
+    check_witnessed(
+        &mut report,
+        (bundle.witnessed.as_ref(), &bundle.checkpoint),
+        &verifier,
+        &cp,
+        policy,
+    );
     report.notes.push(guarantees(trusted, policy.is_some()));
 
     let map_root = check_map_leaf(
@@ -263,13 +269,34 @@ pub fn verify(
         &cp,
         &commitment,
     );
-    let holds = map_root.and_then(|root| check_holds(&mut report, &bundle, &cp, &root));
+    let holds = map_root.and_then(|root| {
+        check_holds(
+            &mut report,
+            bundle.holds.as_ref(),
+            &bundle.tenant.id,
+            &bundle.checkpoint,
+            &cp,
+            &root,
+        )
+    });
     check_erasures(&mut report, &events, &erasures, holds.as_deref());
     check_evidence(&mut report, &bundle.subject, &events, &erasures);
     note_exceptions(&mut report, &bundle, &events);
     if let Some(root) = map_root {
         if let Some(relabel) = &relabel {
-            check_relabel(&mut report, &bundle, &root, parameters, relabel, &erasures);
+            check_relabel(
+                &mut report,
+                RelabelParts {
+                    tenant_id: &bundle.tenant.id,
+                    opening: Some(&bundle.subject),
+                    chain: &bundle.events,
+                    closed: Closed::Bucket(bundle.relabelled.as_ref()),
+                },
+                &root,
+                parameters,
+                relabel,
+                &erasures,
+            );
         }
         check_completeness(&mut report, &bundle, &root, &cp, &commitment, last);
     }
@@ -1205,30 +1232,42 @@ pub(crate) fn check_evidence(
 /// history began before the log's VRF key (one begun after could be a second history of an
 /// address that has a label), and the map names the relabel's `prev` as the commitment's latest
 /// leaf (nothing named it after: the older history is all there).
-fn check_relabel(
+/// What a relabelling is checked against: the tenant, the opening (`None` once the address
+/// was erased), the chain, and how the salted commitment is shown closed.
+pub(crate) struct RelabelParts<'a> {
+    pub tenant_id: &'a str,
+    pub opening: Option<&'a super::Opening>,
+    pub chain: &'a [super::ProvenLeaf],
+    pub closed: Closed<'a>,
+}
+
+/// How a relabelled salted commitment is shown closed (no leaf named it after).
+pub(crate) enum Closed<'a> {
+    /// By the subject map's bucket for it (a bundle's `relabelled`, if given).
+    Bucket(Option<&'a super::Relabelled>),
+    /// By its own line in a whole-tenant export, which the caller checks.
+    Line,
+}
+
+pub(crate) fn check_relabel(
     report: &mut Report,
-    bundle: &Bundle,
+    parts: RelabelParts<'_>,
     root: &Hash,
     key: LogKey,
     (index, relabel): &(u64, RelabelLeaf),
     erasures: &[(u64, ErasureLeaf)],
 ) {
     let what = format!("relabelling at leaf {index}");
-    let salt = B64.decode(&bundle.subject.salt).unwrap_or_default();
-    let opened = hex(&crate::commitment(
-        &bundle.tenant.id,
-        &bundle.subject.email,
-        &salt,
-    ));
+    let (email, salt) = parts.opening.map_or((String::new(), Vec::new()), |o| {
+        (o.email.clone(), B64.decode(&o.salt).unwrap_or_default())
+    });
+    let opened = hex(&crate::commitment(parts.tenant_id, &email, &salt));
     let erased_after = erasures.iter().any(|(e, _)| e > index);
     report.check(
         format!("{what}: the salted commitment is this address's"),
         opened == relabel.from || erased_after,
         if opened == relabel.from {
-            format!(
-                "{} with its salt opens {}",
-                bundle.subject.email, relabel.from
-            )
+            format!("{email} with its salt opens {}", relabel.from)
         } else if erased_after {
             format!(
                 "{} cannot be opened: the salt was erased with the address after the \
@@ -1239,7 +1278,7 @@ fn check_relabel(
             format!("address and salt give {opened}, not {}", relabel.from)
         },
     );
-    if let (Some(Some((parameters, _))), Some(first)) = (key, bundle.events.first()) {
+    if let (Some(Some((parameters, _))), Some(first)) = (key, parts.chain.first()) {
         report.check(
             format!("{what}: the older history began before the log's VRF key"),
             first.leaf_index < parameters,
@@ -1249,7 +1288,11 @@ fn check_relabel(
             ),
         );
     }
-    let Some(proof) = &bundle.relabelled else {
+    let proof = match parts.closed {
+        Closed::Line => return,
+        Closed::Bucket(proof) => proof,
+    };
+    let Some(proof) = proof else {
         report.check(
             format!("{what}: the salted commitment is closed"),
             false,
@@ -1475,26 +1518,28 @@ fn check_clock(report: &mut Report, what: &str, recorded: Option<i64>, before: O
 /// The tenant's legal holds: each a `legal_hold` leaf of the tenant under its hold key, proven,
 /// chained by `prev`, the last the one the subject map names. `None` when the bundle has none
 /// to give or they do not hold.
-fn check_holds(
+pub(crate) fn check_holds(
     report: &mut Report,
-    bundle: &Bundle,
+    holds: Option<&super::Holds>,
+    tenant_id: &str,
+    checkpoint_note: &str,
     cp: &Checkpoint,
     root: &Hash,
 ) -> Option<Vec<(u64, LegalHoldLeaf)>> {
-    let holds = bundle.holds.as_ref()?;
-    let key = consent::hold_key(&bundle.tenant.id);
+    let holds = holds?;
+    let key = consent::hold_key(tenant_id);
     let mut all_ok = true;
     let mut leaves = Vec::new();
     let mut previous: Option<u64> = None;
     for (n, proven) in holds.leaves.iter().enumerate() {
         let what = format!("legal hold {n} (leaf {})", proven.leaf_index);
-        if check_leaf(report, &what, proven, cp, &bundle.checkpoint).is_none() {
+        if check_leaf(report, &what, proven, cp, checkpoint_note).is_none() {
             all_ok = false;
             continue;
         }
         let leaf = LegalHoldLeaf::parse(&B64.decode(&proven.leaf).unwrap_or_default());
         let ok = leaf.as_ref().is_ok_and(|l| {
-            l.tenant == bundle.tenant.id
+            l.tenant == tenant_id
                 && l.subject == hex(&key)
                 && l.prev == previous
                 && previous.is_none_or(|p| p < proven.leaf_index)
@@ -1582,7 +1627,7 @@ fn note_exceptions(report: &mut Report, bundle: &Bundle, events: &[(u64, Consent
 /// before it) and the retention period it states run (one month since the last event before it,
 /// or under a legal hold a year from the order's date, and at least that month); and the evidence it says it erased is of events before it.
 /// It changes no decision: a refusal survives erasure.
-fn check_erasures(
+pub(crate) fn check_erasures(
     report: &mut Report,
     events: &[(u64, ConsentLeaf)],
     erasures: &[(u64, ErasureLeaf)],
@@ -2080,15 +2125,15 @@ fn check_leaf_in(
 
 /// With a policy: the bundle's witnessed checkpoint is signed by the log (one the policy lists),
 /// cosigned by the policy's quorum, and extends the bundle's checkpoint.
-fn check_witnessed(
+pub(crate) fn check_witnessed(
     report: &mut Report,
-    bundle: &Bundle,
+    (witnessed, checkpoint_note): (Option<&super::Witnessed>, &str),
     verifier: &NoteVerifier,
     cp: &Checkpoint,
     policy: Option<&Policy>,
 ) {
     let Some(policy) = policy else {
-        if bundle.witnessed.is_some() {
+        if witnessed.is_some() {
             report.notes.push(
                 "the bundle carries witness cosignatures; give --policy to require them".into(),
             );
@@ -2103,8 +2148,8 @@ fn check_witnessed(
         report.check("the log is one the policy accepts", listed, verifier.name());
     }
     let what = "witnessed checkpoint";
-    let Some(witnessed) = &bundle.witnessed else {
-        let none_needed = policy.quorum(&bundle.checkpoint).satisfied;
+    let Some(witnessed) = witnessed else {
+        let none_needed = policy.quorum(checkpoint_note).satisfied;
         report.check(
             format!("{what}: quorum {}", policy.describe()),
             none_needed,
@@ -2225,7 +2270,7 @@ pub fn decisions_from_leaves(
 }
 
 /// The decision for `purpose` from a replayed state.
-fn decision(state: &SubjectState, purpose: &str) -> PurposeDecision {
+pub(crate) fn decision(state: &SubjectState, purpose: &str) -> PurposeDecision {
     match consent::effective(state, purpose) {
         None => PurposeDecision {
             purpose: purpose.into(),
