@@ -18,6 +18,7 @@ pub use label::Labeler;
 pub mod cosigning;
 pub mod monitor;
 mod sequencer;
+mod tile_cache;
 pub mod witness;
 
 use std::ops::Range;
@@ -32,7 +33,7 @@ use crate::store::{CheckpointRow, LeafIndex, LogMetaRow, Repo, Store, StoreError
 use hash::{empty_root, leaf_hash, Hash};
 use map::{MapProof, SubjectMap};
 use note::{Checkpoint, NoteError, NoteSigner};
-use proof::{MissingTile, TileNodes};
+use proof::{MissingTile, TileNodes, TileTree};
 use sequencer::{AppendRequest, Sequencer};
 use tiles::{split_hashes, Frontier, TileKind, TileRef, TILE_HEIGHT, TILE_WIDTH};
 
@@ -277,6 +278,8 @@ struct Inner {
     signer: Arc<NoteSigner>,
     labeler: Arc<Labeler>,
     map: Arc<RwLock<SubjectMap>>,
+    /// Full tiles' trees, for the proofs this process serves.
+    tiles: Mutex<tile_cache::TileCache>,
     cosigning: Mutex<Option<cosigning::Cosigning>>,
     witnesses: Vec<cosigning::WitnessEndpoint>,
     appends: RwLock<Option<mpsc::Sender<AppendRequest>>>,
@@ -405,6 +408,7 @@ impl Log {
                 signer,
                 labeler,
                 map,
+                tiles: Mutex::default(),
                 cosigning: Mutex::new(None),
                 witnesses,
                 appends: RwLock::new(Some(tx)),
@@ -643,7 +647,7 @@ impl Log {
                     "index {index} is not below the tree size {size}"
                 )));
             }
-            let mut nodes = tile_nodes(r);
+            let mut nodes = cached_tile_nodes(r, &self.inner.tiles);
             indexes
                 .iter()
                 .map(|&index| proof::inclusion_proof(&mut nodes, index, size))
@@ -732,7 +736,7 @@ impl Log {
                     "index {index} is not below the tree size {size}"
                 )));
             }
-            proof::inclusion_proof(&mut tile_nodes(r), index, size)
+            proof::inclusion_proof(&mut cached_tile_nodes(r, &self.inner.tiles), index, size)
         })
     }
 
@@ -752,7 +756,7 @@ impl Log {
                 .get();
             Ok((
                 index,
-                proof::inclusion_proof(&mut tile_nodes(r), index, size)?,
+                proof::inclusion_proof(&mut cached_tile_nodes(r, &self.inner.tiles), index, size)?,
             ))
         })
     }
@@ -767,7 +771,7 @@ impl Log {
                     "need 0 < from <= to; got from={from}, to={to}"
                 )));
             }
-            proof::consistency_proof(&mut tile_nodes(r), from, to)
+            proof::consistency_proof(&mut cached_tile_nodes(r, &self.inner.tiles), from, to)
         })
     }
 
@@ -917,8 +921,26 @@ fn read_tile(r: &mut Repo<'_>, level: u8, index: u64) -> Result<Vec<Hash>, LogEr
 
 fn tile_nodes<'r, 'c>(
     r: &'r mut Repo<'c>,
-) -> TileNodes<impl FnMut(u8, u64) -> Result<Vec<Hash>, LogError> + use<'r, 'c>> {
-    TileNodes::new(move |level, index| read_tile(r, level, index))
+) -> TileNodes<impl FnMut(u8, u64) -> Result<Arc<TileTree>, LogError> + use<'r, 'c>> {
+    TileNodes::new(move |level, index| Ok(Arc::new(TileTree::new(read_tile(r, level, index)?))))
+}
+
+/// [`tile_nodes`] through the log's cache of full tiles: what serving proofs uses.
+fn cached_tile_nodes<'r, 'c, 't>(
+    r: &'r mut Repo<'c>,
+    cache: &'t Mutex<tile_cache::TileCache>,
+) -> TileNodes<impl FnMut(u8, u64) -> Result<Arc<TileTree>, LogError> + use<'r, 'c, 't>> {
+    TileNodes::new(move |level, index| {
+        if let Some(tree) = cache.lock().expect("tile cache lock").get(level, index) {
+            return Ok(tree);
+        }
+        let tree = Arc::new(TileTree::new(read_tile(r, level, index)?));
+        cache
+            .lock()
+            .expect("tile cache lock")
+            .put(level, index, tree.clone());
+        Ok(tree)
+    })
 }
 
 /// Rebuilds the frontier from the stored state and checks it against the stored root.

@@ -3,8 +3,9 @@
 //! 100-million-leaf log read a handful of tiles, never the whole tree.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::hash::{bounded_root, node_hash, split_point, Hash};
+use super::hash::{node_hash, split_point, Hash};
 use super::tiles::{TILE_HEIGHT, TILE_WIDTH};
 
 /// Gives the hash of a perfect subtree: level `h` (2^h leaves), index `k` (leaves
@@ -16,18 +17,55 @@ pub trait NodeSource {
     fn node(&mut self, level: u32, index: u64) -> Result<Hash, Self::Error>;
 }
 
-/// A [`NodeSource`] over stored tiles: each tile is fetched once per proof and the nodes inside
-/// it are rehashed (at most 255 hashes per tile) — C2SP tiles store only every 8th level.
+/// A stored tile with every perfect subtree inside it hashed once: `levels[h]` holds the nodes
+/// of height `h` within the tile (`levels[0]`: its stored hashes), as many as are whole. A full
+/// tile never changes (the log only appends), so one can be kept and shared between proofs.
+#[derive(Debug)]
+pub struct TileTree {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl TileTree {
+    /// The tree over a tile's stored hashes (at most 255 hashes for a full tile).
+    pub fn new(hashes: Vec<Hash>) -> Self {
+        let mut levels = vec![hashes];
+        for _ in 1..TILE_HEIGHT {
+            let below = levels.last().expect("level 0");
+            let above = below
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+            levels.push(above);
+        }
+        TileTree { levels }
+    }
+
+    /// Whether the tile is full (all [`TILE_WIDTH`] hashes): then it is final.
+    pub fn is_full(&self) -> bool {
+        self.levels[0].len() as u64 == TILE_WIDTH
+    }
+
+    /// The node of `height` within the tile whose first hash is at `offset`, if whole.
+    fn node(&self, height: u32, offset: usize) -> Option<Hash> {
+        self.levels
+            .get(height as usize)?
+            .get(offset >> height)
+            .copied()
+    }
+}
+
+/// A [`NodeSource`] over stored tiles: each tile is fetched once per proof, as a [`TileTree`]
+/// (C2SP tiles store only every 8th level; the levels between are hashed once per tile).
 pub struct TileNodes<F> {
     fetch: F,
-    cache: HashMap<(u8, u64), Vec<Hash>>,
+    cache: HashMap<(u8, u64), Arc<TileTree>>,
 }
 
 impl<F, E> TileNodes<F>
 where
-    F: FnMut(u8, u64) -> Result<Vec<Hash>, E>,
+    F: FnMut(u8, u64) -> Result<Arc<TileTree>, E>,
 {
-    /// Nodes read through `fetch(level, index)`, which returns a tile's stored hashes.
+    /// Nodes read through `fetch(level, index)`, which returns a tile's tree.
     pub fn new(fetch: F) -> Self {
         Self {
             fetch,
@@ -52,7 +90,7 @@ pub struct MissingTile {
 
 impl<F, E> NodeSource for TileNodes<F>
 where
-    F: FnMut(u8, u64) -> Result<Vec<Hash>, E>,
+    F: FnMut(u8, u64) -> Result<Arc<TileTree>, E>,
     E: From<MissingTile>,
 {
     type Error = E;
@@ -63,19 +101,17 @@ where
         let first = index << height_in_tile;
         let tile_index = first / TILE_WIDTH;
         let offset = (first % TILE_WIDTH) as usize;
-        let count = 1usize << height_in_tile;
         if !self.cache.contains_key(&(tile_level, tile_index)) {
-            let hashes = (self.fetch)(tile_level, tile_index)?;
-            self.cache.insert((tile_level, tile_index), hashes);
+            let tree = (self.fetch)(tile_level, tile_index)?;
+            self.cache.insert((tile_level, tile_index), tree);
         }
         let tile = &self.cache[&(tile_level, tile_index)];
-        let nodes = tile.get(offset..offset + count).ok_or(MissingTile {
+        Ok(tile.node(height_in_tile, offset).ok_or(MissingTile {
             level: tile_level,
             index: tile_index,
             node_level: level,
             node_index: index,
-        })?;
-        Ok(bounded_root(nodes))
+        })?)
     }
 }
 
@@ -257,7 +293,7 @@ mod tests {
     //! Property tests: proofs built from frontier-written tiles, checked against a plain
     //! recursive implementation of the RFC 9162 definitions written here, and against `rs_merkle`.
     use super::*;
-    use crate::hash::{empty_root, leaf_hash};
+    use crate::hash::{bounded_root, empty_root, leaf_hash};
     use crate::tiles::{split_hashes, Frontier};
     use proptest::prelude::*;
 
@@ -332,11 +368,11 @@ mod tests {
 
     fn source(
         stored: &HashMap<(u8, u64), Vec<u8>>,
-    ) -> TileNodes<impl FnMut(u8, u64) -> Result<Vec<Hash>, MissingTile> + '_> {
+    ) -> TileNodes<impl FnMut(u8, u64) -> Result<Arc<TileTree>, MissingTile> + '_> {
         TileNodes::new(move |l, n| {
             stored
                 .get(&(l, n))
-                .map(|b| split_hashes(b).unwrap())
+                .map(|b| Arc::new(TileTree::new(split_hashes(b).unwrap())))
                 .ok_or(MissingTile {
                     level: l,
                     index: n,
