@@ -10,6 +10,7 @@ use crate::unsubscribe::{opt_in, shop, Shop};
 
 on_both_backends!(
     a_whole_tenant_export_verifies_with_every_subject,
+    an_export_of_more_subjects_than_a_page_verifies,
     an_export_without_one_subject_fails_as_incomplete,
     an_export_that_hides_a_refusal_fails_as_incomplete,
     an_export_resumes_at_its_checkpoint_after_the_log_moved_on,
@@ -351,5 +352,38 @@ async fn a_relabelled_history_is_exported_whole_and_a_leaf_after_it_fails(db: Te
                 && l.contains("relabelling: the salted commitment is closed")),
         "{out}"
     );
+    app.stop().await;
+}
+
+async fn an_export_of_more_subjects_than_a_page_verifies(db: TestDb) {
+    let app = TestApp::start(&db).await;
+    let shop = shop(&db, true);
+    // More than one page of subjects (256), each page built in two halves on two threads.
+    let body: String = (0..300)
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"event": "opt_in", "email": format!("user{i}@example.jp"), "purposes": ["newsletter"],
+                       "method": "paper", "received_by": {"role": "sender", "name": "Sakura Shop"},
+                       "occurred_at": "2024-04-01T10:00:00+09:00"})
+            )
+        })
+        .collect();
+    let res = app
+        .call_raw(
+            "POST",
+            "/v1/events:import?format=jsonl",
+            Some(&shop.sender),
+            "application/x-ndjson",
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let newest = res.json()["last_leaf_index"].as_u64().unwrap();
+    let lines = export_of(&app, &shop, 300, newest).await;
+    assert_eq!(lines.len(), 301);
+    let (ok, out) = verify(&app, &lines, None);
+    assert!(ok, "{out}");
+    assert!(out.contains("ok    subjects — 300 lines"), "{out}");
     app.stop().await;
 }

@@ -15,15 +15,15 @@ use serde::{Deserialize, Serialize};
 
 use super::verify::{
     check_erasures, check_events, check_evidence, check_holds, check_map_leaf, check_opening,
-    check_parameters, check_relabel, check_trusted, check_witnessed, decision, open_checkpoint,
-    Closed, LogKey, RelabelParts, Report, Trusted,
+    check_parameters, check_relabel, check_trusted, check_witnessed, decision, open_signed, Closed,
+    LogKey, RelabelParts, Report, Trusted,
 };
 use super::{
     Holds, LogIdentity, Opening, Parameters, ProvenLeaf, PurposeDecision, TenantIdentity, Witnessed,
 };
 use crate::consent::{self, LegalHoldLeaf};
 use crate::hash::Hash;
-use crate::note::{Checkpoint, NoteVerifier};
+use crate::note::Checkpoint;
 use crate::policy::Policy;
 use crate::tenants::{verify_directory_proof, RootBuilder};
 
@@ -155,37 +155,14 @@ impl TenantVerifier {
                 return Err(report);
             }
         };
-        let format_ok = header.format == TENANT_FORMAT;
-        if !report.check(
-            "format",
-            format_ok,
-            if format_ok {
-                TENANT_FORMAT.to_string()
-            } else {
-                format!("expected {TENANT_FORMAT}, found {}", header.format)
-            },
-        ) {
+        let Some((verifier, cp)) = open_signed(
+            &mut report,
+            (TENANT_FORMAT, &header.format),
+            vkey,
+            &header.checkpoint,
+        ) else {
             return Err(report);
-        }
-        let verifier = match NoteVerifier::parse(vkey) {
-            Ok(v) => v,
-            Err(e) => {
-                report.check("verifier key", false, e.to_string());
-                return Err(report);
-            }
         };
-        let cp = match open_checkpoint(&verifier, &header.checkpoint) {
-            Ok(cp) => cp,
-            Err(e) => {
-                report.check("checkpoint", false, e);
-                return Err(report);
-            }
-        };
-        report.check(
-            "checkpoint",
-            true,
-            format!("signed by {}, size {}", cp.origin, cp.size),
-        );
         if let Some(asked) = anchors.tenant {
             report.check(
                 "tenant: the one asked about",

@@ -184,6 +184,49 @@ pub fn open_checkpoint(verifier: &NoteVerifier, note: &str) -> Result<Checkpoint
     verifier.checkpoint(note)
 }
 
+/// The first checks of every document: its `format` is `want`, the verifier key parses, and the
+/// checkpoint note is signed by it. `None` when one fails (nothing after can be checked).
+pub(crate) fn open_signed(
+    report: &mut Report,
+    (want, format): (&str, &str),
+    vkey: &str,
+    note: &str,
+) -> Option<(NoteVerifier, Checkpoint)> {
+    let format_ok = format == want;
+    if !report.check(
+        "format",
+        format_ok,
+        if format_ok {
+            want.to_string()
+        } else {
+            format!("expected {want}, found {format}")
+        },
+    ) {
+        return None;
+    }
+    let verifier = match NoteVerifier::parse(vkey) {
+        Ok(v) => v,
+        Err(e) => {
+            report.check("verifier key", false, e.to_string());
+            return None;
+        }
+    };
+    match open_checkpoint(&verifier, note) {
+        Ok(cp) => {
+            report.check(
+                "checkpoint",
+                true,
+                format!("signed by {}, size {}", cp.origin, cp.size),
+            );
+            Some((verifier, cp))
+        }
+        Err(e) => {
+            report.check("checkpoint", false, e);
+            None
+        }
+    }
+}
+
 /// Verifies `bundle` (its JSON bytes) against the verifier key `vkey`.
 pub fn verify(
     bundle: &[u8],
@@ -199,38 +242,13 @@ pub fn verify(
             return report;
         }
     };
-    let format_ok = bundle.format == FORMAT;
-    if !report.check(
-        "format",
-        format_ok,
-        if format_ok {
-            FORMAT.to_string()
-        } else {
-            format!("expected {FORMAT}, found {}", bundle.format)
-        },
-    ) {
+    let Some((verifier, cp)) = open_signed(
+        &mut report,
+        (FORMAT, &bundle.format),
+        vkey,
+        &bundle.checkpoint,
+    ) else {
         return report;
-    }
-    let verifier = match NoteVerifier::parse(vkey) {
-        Ok(v) => v,
-        Err(e) => {
-            report.check("verifier key", false, e.to_string());
-            return report;
-        }
-    };
-    let cp = match open_checkpoint(&verifier, &bundle.checkpoint) {
-        Ok(cp) => {
-            report.check(
-                "checkpoint",
-                true,
-                format!("signed by {}, size {}", cp.origin, cp.size),
-            );
-            cp
-        }
-        Err(e) => {
-            report.check("checkpoint", false, e);
-            return report;
-        }
     };
     if let Some(trusted) = trusted {
         check_trusted(&mut report, &verifier, &cp, trusted);
