@@ -333,6 +333,9 @@ pub struct TenantOptions<'a> {
 /// The longest line `verify tenant` reads (a subject with a very long history).
 const MAX_LINE: u64 = 256 << 20;
 
+/// Lines `verify tenant` checks at once (on every core).
+const BATCH: usize = 2048;
+
 /// `verify tenant FILE`: checks a whole-tenant export line by line in bounded memory, with a
 /// progress line; prints the header's checks, each failing line's and the completeness of the
 /// set; an error if any fails.
@@ -396,27 +399,36 @@ pub fn tenant(file: &Path, vkey: &str, options: TenantOptions<'_>) -> anyhow::Re
         None => None,
     };
     let (mut lines, mut invalid) = (0u64, 0u64);
-    while read_line(&mut input, &mut line)? > 0 {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+    // A batch of lines at a time: checked on every core, then linked in order.
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
+    let mut more = true;
+    while more {
+        batch.clear();
+        while batch.len() < BATCH {
+            if read_line(&mut input, &mut line)? == 0 {
+                more = false;
+                break;
+            }
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                batch.push(std::mem::take(&mut line));
+            }
         }
-        let outcome = verifier.push(&line);
-        lines += 1;
-        if !outcome.ok {
-            invalid += 1;
+        for outcome in verifier.push_all(&batch) {
+            lines += 1;
+            if !outcome.ok {
+                invalid += 1;
+            }
+            if let Some(csv) = csv.as_mut() {
+                let mut row = vec![
+                    outcome.email.unwrap_or_default(),
+                    outcome.key,
+                    outcome.ok.to_string(),
+                ];
+                row.extend(outcome.decisions.iter().map(|d| d.status.clone()));
+                csv.write_record(row.into_iter().map(crate::consent::import::inert))?;
+            }
         }
-        if let Some(csv) = csv.as_mut() {
-            let mut row = vec![
-                outcome.email.unwrap_or_default(),
-                outcome.key,
-                outcome.ok.to_string(),
-            ];
-            row.extend(outcome.decisions.iter().map(|d| d.status.clone()));
-            csv.write_record(row.into_iter().map(crate::consent::import::inert))?;
-        }
-        if lines.is_multiple_of(10_000) {
-            eprint!("\rverified {lines} subjects · {invalid} invalid");
-        }
+        eprint!("\rverified {lines} subjects · {invalid} invalid");
     }
     eprintln!("\rverified {lines} subjects · {invalid} invalid");
     if let Some(mut csv) = csv {

@@ -118,6 +118,23 @@ pub struct Anchors<'a> {
     pub tenant: Option<&'a str>,
 }
 
+/// One line's own checks, before what links it to the others.
+#[derive(Default)]
+struct Checked {
+    report: Report,
+    parsed: bool,
+    key: String,
+    parsed_key: Option<Hash>,
+    head: u64,
+    email: Option<String>,
+    decisions: Vec<PurposeDecision>,
+    unopened: bool,
+    /// A salted commitment's line from before labels: its key and head.
+    salted: Option<(Hash, u64)>,
+    /// A relabelling in the chain: the salted commitment and the relabel's `prev`.
+    relabelled: Option<(Hash, u64)>,
+}
+
 /// Verifies a whole-tenant export line by line, in memory that does not grow with the tenant
 /// (only with its relabelled histories from before the log's VRF key whose two lines are apart:
 /// 40 bytes each, until the second is read).
@@ -256,15 +273,70 @@ impl TenantVerifier {
 
     /// Checks one subject line.
     pub fn push(&mut self, line: &[u8]) -> SubjectOutcome {
+        let checked = self.check(line);
+        self.absorb(checked)
+    }
+
+    /// Checks subject lines in order, the checks of each line alone on every core (its VRF
+    /// proof and inclusion proofs are most of the work), what links them in order.
+    pub fn push_all(&mut self, lines: &[Vec<u8>]) -> Vec<SubjectOutcome> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let size = lines.len().div_ceil(workers).max(1);
+        let checked: Vec<Checked> = std::thread::scope(|scope| {
+            let this = &*self;
+            let parts: Vec<_> = lines
+                .chunks(size)
+                .map(|part| {
+                    scope.spawn(move || part.iter().map(|l| this.check(l)).collect::<Vec<_>>())
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        checked.into_iter().map(|c| self.absorb(c)).collect()
+    }
+
+    /// What links a checked line to the others, in order: its key after the one before (and
+    /// into the map being rebuilt), a relabelling matched with its salted commitment's line; then
+    /// its failures and notes into the report.
+    fn absorb(&mut self, mut c: Checked) -> SubjectOutcome {
         self.lines += 1;
-        let mut report = Report::default();
-        let (key, email, decisions) = self.subject(&mut report, line);
+        let report = &mut c.report;
+        let in_order = match (&c.parsed_key, self.builder.as_mut()) {
+            (Some(key), Some(builder)) => builder.push(key, c.head),
+            _ if !c.parsed => Ok(()),
+            _ => Err(format!("{:?} is not a 32-byte hex key", c.key)),
+        };
+        if let Err(e) = in_order {
+            report.check("key order", false, e);
+        }
+        if c.unopened {
+            self.unopened += 1;
+        }
+        if let Some((key, head)) = c.salted {
+            match self.relabels.remove(&key) {
+                Some(prev) => closed(report, &key, head, prev),
+                None => {
+                    self.salted.insert(key, head);
+                }
+            }
+        }
+        if let Some((from, prev)) = c.relabelled {
+            match self.salted.remove(&from) {
+                Some(head) => closed(report, &from, head, prev),
+                None => {
+                    self.relabels.insert(from, prev);
+                }
+            }
+        }
         let ok = report.passed();
-        let at = format!("line {} (subject {key})", self.lines + 1);
+        let at = format!("line {} (subject {})", self.lines + 1, c.key);
         if !ok {
             self.failed += 1;
             if self.failed as usize <= LISTED_FAILURES {
-                for item in report.items.into_iter().filter(|i| !i.ok) {
+                for item in c.report.items.into_iter().filter(|i| !i.ok) {
                     self.report
                         .check(format!("{at}: {}", item.what), false, item.detail);
                 }
@@ -272,41 +344,35 @@ impl TenantVerifier {
         }
         // What the bundle verifier notes of a subject (evidence withheld, imported or back-dated
         // events, exception bases): the first subjects' notes, the rest counted.
-        if !report.notes.is_empty() {
+        if !c.report.notes.is_empty() {
             self.noted += 1;
             if self.noted as usize <= LISTED_FAILURES {
-                let notes = report.notes.into_iter().map(|n| format!("{at}: {n}"));
+                let notes = c.report.notes.into_iter().map(|n| format!("{at}: {n}"));
                 self.report.notes.extend(notes);
             }
         }
         SubjectOutcome {
-            key,
-            email,
-            decisions,
+            key: c.key,
+            email: c.email,
+            decisions: c.decisions,
             ok,
         }
     }
 
-    fn subject(
-        &mut self,
-        report: &mut Report,
-        line: &[u8],
-    ) -> (String, Option<String>, Vec<PurposeDecision>) {
+    /// The checks of one line alone (nothing of the lines around it).
+    fn check(&self, line: &[u8]) -> Checked {
+        let mut c = Checked::default();
+        let report = &mut c.report;
         let record: SubjectRecord = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => {
                 report.check("subject line", false, format!("not a subject record: {e}"));
-                return (String::new(), None, Vec::new());
+                return c;
             }
         };
-        let key = crate::unhex32(&record.key);
-        let in_order = match (&key, self.builder.as_mut()) {
-            (Some(key), Some(builder)) => builder.push(key, record.head),
-            _ => Err(format!("{:?} is not a 32-byte hex key", record.key)),
-        };
-        if let Err(e) = in_order {
-            report.check("key order", false, e);
-        }
+        c.parsed = true;
+        c.parsed_key = crate::unhex32(&record.key);
+        c.head = record.head;
         let last = record.events.last().map(|e| e.leaf_index);
         report.check(
             "head",
@@ -324,7 +390,7 @@ impl TenantVerifier {
             &self.cp,
             &record.key,
         );
-        let email = match &record.subject {
+        c.email = match &record.subject {
             Some(opening) => {
                 let named = check_opening(report, opening, &self.tenant, self.key);
                 report.check(
@@ -358,9 +424,9 @@ impl TenantVerifier {
                          withheld"
                     },
                 );
-                self.unopened += 1;
-                if let (true, Some(key)) = (pre_label, &key) {
-                    self.salted_line(report, key, record.head);
+                c.unopened = true;
+                if pre_label {
+                    c.salted = c.parsed_key.map(|key| (key, record.head));
                 }
                 None
             }
@@ -379,9 +445,7 @@ impl TenantVerifier {
                 relabel,
                 &erasures,
             );
-            if let Some(from) = crate::unhex32(&relabel.1.from) {
-                self.relabelled_line(report, from, relabel.1.prev);
-            }
+            c.relabelled = crate::unhex32(&relabel.1.from).map(|from| (from, relabel.1.prev));
         }
         check_erasures(report, &events, &erasures, self.holds.as_deref());
         // Every purpose the events set a state for is one of the tenant's: else the table of
@@ -394,30 +458,9 @@ impl TenantVerifier {
                 "the events set a state for it; the header's tenant does not list it",
             );
         }
-        let decisions = self.purposes.iter().map(|p| decision(&state, p)).collect();
-        (record.key, email, decisions)
-    }
-
-    /// A salted commitment's line: the relabelling that named it (read before) must have ended
-    /// its history at this head; else it waits for one.
-    fn salted_line(&mut self, report: &mut Report, key: &Hash, head: u64) {
-        match self.relabels.remove(key) {
-            Some(prev) => closed(report, key, head, prev),
-            None => {
-                self.salted.insert(*key, head);
-            }
-        }
-    }
-
-    /// A relabelling of salted commitment `from` after leaf `prev`: the commitment's line (read
-    /// before, or to come) must end at `prev` — nothing named it after.
-    fn relabelled_line(&mut self, report: &mut Report, from: Hash, prev: u64) {
-        match self.salted.remove(&from) {
-            Some(head) => closed(report, &from, head, prev),
-            None => {
-                self.relabels.insert(from, prev);
-            }
-        }
+        c.decisions = self.purposes.iter().map(|p| decision(&state, p)).collect();
+        c.key = record.key;
+        c
     }
 
     /// The report: the header's checks, each failing line's, and the completeness of the set —
