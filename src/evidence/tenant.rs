@@ -19,6 +19,7 @@ use consent_ledger_sdk::evidence::tenant::{
 
 use super::{
     kept_evidence, leaf_with_proof, log_identity, tenant_identity, Holds, Opening, Parameters,
+    ProvenLeaf,
 };
 use crate::consent;
 use crate::error::DomainError;
@@ -178,7 +179,7 @@ impl Export {
                 break;
             };
             self.after = Some(last);
-            let records = self.records_in_parallel(&page)?;
+            let records = self.records(&page)?;
             if !records.is_empty() {
                 return Ok(Some(records.iter().flat_map(line).collect()));
             }
@@ -186,25 +187,9 @@ impl Export {
         Ok(None)
     }
 
-    /// [`Self::records`] of a page, its halves on two threads (the labels' VRF proofs and the
-    /// reads are most of the work), in key order.
-    fn records_in_parallel(&self, page: &[(Hash, u64)]) -> Result<Vec<SubjectRecord>, DomainError> {
-        if page.len() < 16 {
-            return self.records(page);
-        }
-        let (first, second) = page.split_at(page.len() / 2);
-        std::thread::scope(|scope| {
-            let second = scope.spawn(|| self.records(second));
-            let mut records = self.records(first)?;
-            let second = second
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            records.extend(second);
-            Ok(records)
-        })
-    }
-
     /// The subject lines of a page of (key, head now): each chain as of the checkpoint, proven.
+    /// The reads take one connection, on this thread; the labels' VRF proofs (most of the work)
+    /// and the lines' building run on two.
     fn records(&self, page: &[(Hash, u64)]) -> Result<Vec<SubjectRecord>, DomainError> {
         let size = self.size;
         let keys: Vec<Vec<u8>> = page.iter().map(|(k, _)| k.to_vec()).collect();
@@ -238,7 +223,7 @@ impl Export {
             .flat_map(|(_, chain)| chain.iter().map(|(i, _)| *i))
             .collect();
         let mut paths = self.log.inclusion_proofs(&indexes, size)?.into_iter();
-        chains
+        let proven: Vec<(Hash, Vec<ProvenLeaf>, u64)> = chains
             .into_iter()
             .map(|(key, chain)| {
                 let events = chain
@@ -250,17 +235,29 @@ impl Export {
                         Ok(leaf_with_proof(*index, bytes, &path, None))
                     })
                     .collect::<Result<Vec<_>, DomainError>>()?;
-                let subject = subjects
-                    .get(key.as_slice())
-                    .and_then(|(row, rows)| self.opening(row, rows));
-                Ok(SubjectRecord {
-                    key: crate::hex(&key),
-                    head: chain.last().map_or(0, |(i, _)| *i),
-                    events,
-                    subject,
-                })
+                Ok((key, events, chain.last().map_or(0, |(i, _)| *i)))
             })
-            .collect()
+            .collect::<Result<_, DomainError>>()?;
+        let record = |(key, events, head): (Hash, Vec<ProvenLeaf>, u64)| SubjectRecord {
+            key: crate::hex(&key),
+            head,
+            subject: subjects
+                .get(key.as_slice())
+                .and_then(|(row, rows)| self.opening(row, rows)),
+            events,
+        };
+        let mut first = proven;
+        let second = first.split_off(first.len() / 2);
+        Ok(std::thread::scope(|scope| {
+            let second = scope.spawn(|| second.into_iter().map(record).collect::<Vec<_>>());
+            let mut records: Vec<SubjectRecord> = first.into_iter().map(record).collect();
+            records.extend(
+                second
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+            records
+        }))
     }
 
     /// A kept subject's opening: its address with the VRF proof of its label, its salt, and the

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::proof::TileTree;
 
-/// Tiles kept: a full tile's tree is 511 hashes (16 KiB), so at most 32 MiB.
+/// Tiles kept: a full tile's tree is 510 hashes (16 KiB), so at most 32 MiB.
 pub const TILES: usize = 2048;
 
 /// Full tiles' trees by (level, index), at most [`TILES`].

@@ -26,7 +26,7 @@ pub struct TileTree {
 }
 
 impl TileTree {
-    /// The tree over a tile's stored hashes (at most 255 hashes for a full tile).
+    /// The tree over a tile's stored hashes (254 hashes for a full tile).
     pub fn new(hashes: Vec<Hash>) -> Self {
         let mut levels = vec![hashes];
         for _ in 1..TILE_HEIGHT {
