@@ -543,10 +543,24 @@ fn insert_new_key(r: &mut Repo<'_>) -> Result<String, AuthError> {
 /// A new token id: `tok_`, the creation time (ms, hex, fixed width: ids sort by creation) and
 /// 64 random bits.
 fn new_token_id(now_ms: i64) -> Result<String, AuthError> {
+    // Within this process each id is greater than the one before, even in the same millisecond
+    // (the random part counts up, as RFC 9562 §6.2 method 2 does for UUIDv7), so the token
+    // list, paged by id, comes in the order tokens were made.
+    static LAST: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
     let mut random = [0u8; 8];
     getrandom::fill(&mut random).map_err(|e| AuthError::Internal(format!("no randomness: {e}")))?;
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("tok_{:012x}{hex}", now_ms.max(0)))
+    let mut id = (now_ms.max(0) as u64, u64::from_be_bytes(random));
+    {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if id <= *last {
+            id = match last.1.checked_add(1) {
+                Some(next) => (last.0, next),
+                None => (last.0 + 1, 0),
+            };
+        }
+        *last = id;
+    }
+    Ok(format!("tok_{:012x}{:016x}", id.0, id.1))
 }
 
 /// Parses a lifetime like `90s`, `15m`, `12h`, `30d`.
@@ -576,6 +590,15 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_ids_made_in_the_same_millisecond_sort_in_order() {
+        let ids: Vec<String> = (0..2_000).map(|_| new_token_id(1_000).unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids
+            .iter()
+            .all(|id| id.len() == 4 + 12 + 16 && id.starts_with("tok_")));
+    }
 
     #[test]
     fn ttl_parses_units_and_refuses_nonsense() {
