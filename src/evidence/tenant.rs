@@ -61,7 +61,7 @@ pub fn begin(
     let tenant = consent::tenant(store, tenant_id)?;
     let (size, after, header) = match resume {
         Some(Resume { size, after }) => {
-            let latest = log.tenant_subjects(tenant_id, None, 0).0;
+            let latest = log.subject_map_size();
             let is_map = size > 0
                 && size <= latest
                 && store.read(|r| {
@@ -81,7 +81,7 @@ pub fn begin(
             (size, Some(after), None)
         }
         None => {
-            let (directory, [parameters, holds]) = log.tenant_directory(tenant_id)?;
+            let (directory, subjects, [parameters, holds]) = log.tenant_directory(tenant_id)?;
             let size = parameters.size;
             let checkpoint = log.checkpoint(size)?;
             let prove = |index: u64| super::proven_leaf(store, log, index, &checkpoint);
@@ -98,7 +98,7 @@ pub fn begin(
                 checkpoint: checkpoint.note.clone(),
                 tenant: tenant_identity(tenant),
                 map_leaf: prove(size - 1)?,
-                subjects: subjects_in(&directory.entries, tenant_id),
+                subjects,
                 directory: DirectoryBucket {
                     bucket: directory.bucket as u32,
                     entries: B64.encode(&directory.entries),
@@ -141,17 +141,6 @@ pub fn begin(
     })
 }
 
-/// The subject count the directory's bucket states for `tenant` (0 when it holds none).
-fn subjects_in(entries: &[u8], tenant: &str) -> u64 {
-    let key = consent_ledger_sdk::tenants::tenant_key(tenant);
-    entries
-        .chunks(consent_ledger_sdk::tenants::DIRECTORY_ENTRY_BYTES)
-        .find(|e| e[..32] == key)
-        .map_or(0, |e| {
-            u64::from_be_bytes(e[64..72].try_into().expect("8 bytes"))
-        })
-}
-
 /// One JSON line.
 fn line<T: serde::Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(value).expect("evidence serialises");
@@ -160,18 +149,13 @@ fn line<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 impl Export {
-    /// The checkpoint size the export is as of.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// The next lines (the header first, then a page of subjects); `None` at the end.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, DomainError> {
         if let Some(header) = self.header.take() {
             return Ok(Some(header));
         }
         while !self.done {
-            let (_, page) = self
+            let page = self
                 .log
                 .tenant_subjects(&self.tenant, self.after.as_ref(), PAGE);
             self.done = page.len() < PAGE;

@@ -592,16 +592,25 @@ impl Log {
     }
 
     /// What the latest subject map says of `tenant`, as a whole-tenant export begins: the
-    /// directory's proof for the tenant, and the proofs of the parameters key and of the
-    /// tenant's hold key — one map, read at once, ending the checkpoint of their `size`.
+    /// directory's proof for the tenant, its subject count, and the proofs of the parameters
+    /// key and of the tenant's hold key — one map, read at once, ending the checkpoint of their
+    /// `size`.
     pub fn tenant_directory(
         &self,
         tenant: &str,
-    ) -> Result<(consent_ledger_sdk::tenants::DirectoryProof, [MapProof; 2]), LogError> {
-        let (directory, parameters, holds) = {
+    ) -> Result<
+        (
+            consent_ledger_sdk::tenants::DirectoryProof,
+            u64,
+            [MapProof; 2],
+        ),
+        LogError,
+    > {
+        let (directory, subjects, parameters, holds) = {
             let map = self.inner.map.read().expect("map lock");
             (
                 map.tenants().prove(tenant),
+                map.tenants().map(tenant).map_or(0, |m| m.count()),
                 map.prove(&consent_ledger_sdk::label::parameters_key()),
                 map.prove(&consent_ledger_sdk::consent::hold_key(tenant)),
             )
@@ -617,24 +626,27 @@ impl Log {
                 "no checkpoint with a subject map has been published yet".into(),
             ));
         }
-        Ok((directory, [parameters, holds]))
+        Ok((directory, subjects, [parameters, holds]))
+    }
+
+    /// The size of the checkpoint the latest subject map ends.
+    pub fn subject_map_size(&self) -> u64 {
+        self.inner.map.read().expect("map lock").size()
     }
 
     /// Up to `limit` of `tenant`'s subjects in the latest subject map, in key order after
-    /// `after`, each with its head there; and the size of that map's checkpoint.
+    /// `after`, each with its head there.
     pub fn tenant_subjects(
         &self,
         tenant: &str,
         after: Option<&Hash>,
         limit: usize,
-    ) -> (u64, Vec<(Hash, u64)>) {
+    ) -> Vec<(Hash, u64)> {
         let map = self.inner.map.read().expect("map lock");
-        let page = map
-            .tenants()
+        map.tenants()
             .map(tenant)
             .map(|m| m.page(after, limit))
-            .unwrap_or_default();
-        (map.size(), page)
+            .unwrap_or_default()
     }
 
     /// The inclusion proofs of leaves `indexes` in the tree of `size` leaves, in one read (the

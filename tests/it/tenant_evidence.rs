@@ -59,7 +59,12 @@ fn leaf_of(event: &Value) -> u64 {
 /// The export's lines, once its checkpoint's map holds `subjects` subjects and leaf `newest`
 /// (waits for that condition, not for a time).
 async fn export_of(app: &TestApp, shop: &Shop, subjects: u64, newest: u64) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no export of {subjects} subjects past leaf {newest} within 60 s"
+        );
         let res = app
             .call("GET", "/v1/evidence:tenant", Some(&shop.sender), None, &[])
             .await;
