@@ -18,7 +18,7 @@ use crate::log::hash::Hash;
 use crate::log::jcs::canonicalize;
 use crate::log::{Chain, Labeler, Leaf, LogEntry, LogError};
 use crate::rfc3339;
-use crate::store::{CollectionPointRow, EventRow, LeafIndex, Repo, SubjectRow};
+use crate::store::{CollectionPointRow, EventRow, LeafIndex, Lookup, Repo, SubjectRow};
 use consent_ledger_sdk::consent::{ConsentEventType, ConsentLeaf};
 use consent_ledger_sdk::label::parameters_key;
 
@@ -83,34 +83,37 @@ impl ConsentEventEntry {
         chain: &Chain<'_>,
         index: u64,
     ) -> Result<(SubjectRow, bool), LogError> {
+        let mut staged = chain.staged();
+        let address = self.address.as_str();
         let existing = match &self.subject_id {
-            Some(id) => match r.subject(id)?.filter(|s| s.tenant_id == self.tenant_id) {
+            Some(id) => match staged
+                .subject(r, id)?
+                .filter(|s| s.tenant_id == self.tenant_id)
+            {
                 Some(subject) => Some(subject),
-                None => r.subject_by_address(&self.tenant_id, self.address.as_str())?,
+                None => staged.subject_by_address(r, &self.tenant_id, address)?,
             },
-            None => r.subject_by_address(&self.tenant_id, self.address.as_str())?,
+            None => staged.subject_by_address(r, &self.tenant_id, address)?,
         };
         if let Some(subject) = existing {
             return Ok((subject, false));
         }
-        let address = self.address.as_str();
-        if chain.pre_labels() {
-            let mut subject = new_salted_subject(&self.tenant_id, &self.address);
-            subject.last_leaf_index = Some(LeafIndex(index));
-            r.insert_subject(&subject)?;
-            return Ok((subject, true));
-        }
-        let label = match self.label {
-            Some(label) => label,
-            None => chain.label(&self.tenant_id, address),
+        let mut subject = if chain.pre_labels() {
+            new_salted_subject(&self.tenant_id, &self.address)
+        } else {
+            let label = match self.label {
+                Some(label) => label,
+                None => chain.label(&self.tenant_id, address),
+            };
+            if let Some(mut subject) = staged.subject_by_label(r, &label)? {
+                restore(r, &mut subject, &self.address)?;
+                staged.remember(subject.clone());
+                return Ok((subject, false));
+            }
+            new_subject(&self.tenant_id, &self.address, label)
         };
-        if let Some(mut subject) = r.subject_by_label(&label)? {
-            restore(r, &mut subject, &self.address)?;
-            return Ok((subject, false));
-        }
-        let mut subject = new_subject(&self.tenant_id, &self.address, label);
         subject.last_leaf_index = Some(LeafIndex(index));
-        r.insert_subject(&subject)?;
+        staged.insert_subject(subject.clone());
         Ok((subject, true))
     }
 
@@ -261,7 +264,8 @@ impl LogEntry for ConsentEventEntry {
         let leaf = self.leaf(&subject, &key, prev, now)?;
         let document = serde_json::to_value(&leaf).expect("a leaf serialises");
         let built = Leaf::from_json(&document)?;
-        r.insert_event(&EventRow {
+        let mut staged = chain.staged();
+        staged.insert_event(EventRow {
             id: self.event_id.clone(),
             tenant_id: self.tenant_id.clone(),
             subject_id: subject.id.clone(),
@@ -277,21 +281,23 @@ impl LogEntry for ConsentEventEntry {
             prev_leaf_index: prev.map(LeafIndex),
             confirmation_required: self.confirmation_required,
             evidence: self.evidence.as_ref().map(Value::to_string),
-        })?;
+        });
         if !is_new {
-            r.set_last_leaf(&subject.id, index)?;
+            staged.set_last_leaf(r, &subject.id, index)?;
         }
         // The rules are the SDK's: the rows are what `apply` says this event changes. The rows
-        // read here are current: the transaction holds the writer lock.
+        // read here are current: the transaction holds the writer lock, and the batch's own
+        // changes are staged.
         let state = if is_new {
             Default::default()
         } else {
-            state_of(&r.all_state_entries(&subject.id)?)
+            state_of(&staged.all_state_entries(r, &subject.id)?)
         };
         for (purpose, changed) in apply(&state, index, &leaf) {
-            r.put_state_entry(&row_of(&subject.id, &purpose, &changed))?;
+            staged.put_state_entry(row_of(&subject.id, &purpose, &changed));
         }
-        outbox::announce(r, &subject, &leaf, index, &built.hash())?;
+        outbox::announce(r, &mut staged, &subject, &leaf, index, &built.hash())?;
+        drop(staged);
         if let Some(mark) = &self.idempotency {
             complete_key(r, mark, index)?;
         }
@@ -301,6 +307,15 @@ impl LogEntry for ConsentEventEntry {
 
     fn subject(&self, _: &Leaf) -> Option<[u8; 32]> {
         self.commitment
+    }
+
+    fn stages(&self) -> Option<Lookup<'_>> {
+        Some(Lookup {
+            tenant_id: &self.tenant_id,
+            address: self.address.as_str(),
+            label: self.label.as_ref().map(|l| l.as_slice()),
+            subject_id: self.subject_id.as_deref(),
+        })
     }
 
     fn prepare(&mut self, labeler: &Labeler) {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::new_id;
 use crate::now_millis;
-use crate::store::{DeliveryRow, Repo, StoreError, SubjectRow, WebhookRow};
+use crate::store::{DeliveryRow, Repo, Staged, StoreError, SubjectRow};
 use crate::unsubscribe::webhooks::{subscribed, WebhookEvent};
 use consent_ledger_sdk::consent::{ConsentLeaf, EventKind};
 
@@ -31,6 +31,7 @@ fn event_type(leaf: &ConsentLeaf) -> WebhookEvent {
 /// history is the sender's own: of it, only opt-outs are announced (as they always were).
 pub(crate) fn announce(
     r: &mut Repo<'_>,
+    staged: &mut Staged,
     subject: &SubjectRow,
     leaf: &ConsentLeaf,
     index: u64,
@@ -40,10 +41,11 @@ pub(crate) fn announce(
     if leaf.imported && kind != WebhookEvent::OptOut {
         return Ok(());
     }
-    let hooks: Vec<WebhookRow> = r
-        .tenant_webhooks(&leaf.tenant)?
-        .into_iter()
+    let hooks: Vec<String> = staged
+        .tenant_webhooks(r, &leaf.tenant)?
+        .iter()
         .filter(|hook| subscribed(hook).contains(&kind))
+        .map(|hook| hook.id.clone())
         .collect();
     if hooks.is_empty() {
         return Ok(());
@@ -66,21 +68,22 @@ pub(crate) fn announce(
         // by hash, or the address's evidence bundle).
         "leaf_hash": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, leaf_hash),
     });
-    enqueue(r, hooks, &subject.id, &leaf.event_id, &announcement)
+    enqueue(staged, hooks, &subject.id, &leaf.event_id, &announcement);
+    Ok(())
 }
 
 fn enqueue(
-    r: &mut Repo<'_>,
-    hooks: Vec<WebhookRow>,
+    staged: &mut Staged,
+    hooks: Vec<String>,
     subject_id: &str,
     event_id: &str,
     body: &Value,
-) -> Result<(), StoreError> {
+) {
     let now = now_millis();
-    for hook in hooks {
-        r.insert_delivery(&DeliveryRow {
+    for webhook_id in hooks {
+        staged.insert_delivery(DeliveryRow {
             id: new_id(),
-            webhook_id: hook.id,
+            webhook_id,
             subject_id: subject_id.to_string(),
             event_id: event_id.to_string(),
             body: Some(body.to_string()),
@@ -90,7 +93,6 @@ fn enqueue(
             last_status: None,
             last_error: None,
             created_at: now,
-        })?;
+        });
     }
-    Ok(())
 }

@@ -7,13 +7,14 @@
 //! Not here: the map's construction (`map`), the auditors' replay of the same rule (`audit`),
 //! SQL (`store`).
 
+use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 
 use super::hash::Hash;
 use super::map::{self, SubjectMap};
 use super::note::NoteSigner;
 use super::{sequencer, Labeler, LogError};
-use crate::store::{LeafIndex, Repo};
+use crate::store::{LeafIndex, Repo, Staged};
 use consent_ledger_sdk::consent::hold_key;
 use consent_ledger_sdk::label::parameters_key;
 use consent_ledger_sdk::tenants::leaf_tenant;
@@ -40,6 +41,8 @@ pub struct Chain<'a> {
     pub(super) batch: &'a [super::Leaf],
     /// Whether the log runs as versions before labels did (a test fixture: `LogSettings`).
     pub(super) pre_labels: bool,
+    /// The consent rows the batch has read and written so far (see [`LogEntry::stages`](super::LogEntry::stages)).
+    pub(super) staged: &'a RefCell<Staged>,
 }
 
 impl Chain<'_> {
@@ -58,6 +61,11 @@ impl Chain<'_> {
                 .map(|l| l.bytes().to_vec()));
         }
         Ok(r.leaf_data(index, index + 1)?.pop())
+    }
+
+    /// The batch's staged consent rows, for an entry that [stages](super::LogEntry::stages) them.
+    pub fn staged(&self) -> RefMut<'_, Staged> {
+        self.staged.borrow_mut()
     }
 
     /// Whether new subjects are named by salted commitments, as before labels (test fixtures

@@ -169,6 +169,13 @@ pub trait LogEntry: Send + 'static {
     /// Work done before the entry reaches the writer, on the appending request's thread (so
     /// the writer does not do it): e.g. labelling a new subject. By default nothing.
     fn prepare(&mut self, _labeler: &Labeler) {}
+
+    /// For an entry that reads and writes its rows only through the batch's staged rows
+    /// ([`Chain::staged`]), what it will look up there (loaded for the whole batch at once).
+    /// Any other entry (the default) is built after the staged rows are written.
+    fn stages(&self) -> Option<crate::store::Lookup<'_>> {
+        None
+    }
 }
 
 impl LogEntry for Leaf {

@@ -26,7 +26,7 @@ use super::tiles::Frontier;
 use super::{
     load_frontier, sign_checkpoint, Appended, Labeler, Leaf, LogEntry, LogError, LogSettings,
 };
-use crate::store::{LeafIndex, NewLeaf, Repo, Store};
+use crate::store::{LeafIndex, NewLeaf, Repo, Staged, Store};
 use consent_ledger_sdk::label::LogParameters;
 
 /// How often an idle sequencer looks for appends by other processes left without a checkpoint.
@@ -175,9 +175,22 @@ impl Sequencer {
             let now = crate::now_millis().saturating_add(clock_offset);
             let mut leaves = Vec::with_capacity(batch.iter().map(|b| b.entries.len()).sum());
             let mut built_by = Vec::with_capacity(batch.len());
+            let staged = RefCell::new(Staged::default());
+            {
+                let lookups: Vec<_> = batch
+                    .iter()
+                    .flat_map(|b| b.entries.iter().filter_map(|e| e.stages()))
+                    .collect();
+                staged.borrow_mut().prefetch(r, &lookups)?;
+            }
             for request in batch.iter_mut() {
                 let before = leaves.len();
                 for entry in request.entries.iter_mut() {
+                    if entry.stages().is_none() {
+                        // It reads and writes the database itself: it sees the staged rows
+                        // there, and the entries after it see its changes.
+                        staged.borrow_mut().flush(r)?;
+                    }
                     // The entry learns its index and its subject's chain, writes its own rows,
                     // and gives its leaf. (Heads go straight into `recent`: if the transaction
                     // fails, it is dropped with the frontier and reloaded.)
@@ -190,6 +203,7 @@ impl Sequencer {
                         start,
                         batch: &leaves,
                         pre_labels: self.settings.pre_labels,
+                        staged: &staged,
                     };
                     let Some(leaf) = entry.build(r, &chain, index)? else {
                         continue;
@@ -202,6 +216,7 @@ impl Sequencer {
                 }
                 built_by.push(leaves.len() - before);
             }
+            staged.into_inner().flush(r)?;
             let recent = (frontier.size(), recent);
             if leaves.is_empty() {
                 // Every entry declined: nothing to write.

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::QueryResult;
 
 use super::schema::{consent_state, subjects};
-use super::{LeafIndex, Repo};
+use super::{LeafIndex, Repo, ROWS_PER_STATEMENT};
 
 /// The latest effect for one subject and purpose.
 #[derive(Debug, Clone, Queryable, Insertable)]
@@ -99,28 +99,63 @@ impl Repo<'_> {
         })
     }
 
-    /// Inserts or replaces a state row.
-    pub fn put_state_entry(&mut self, row: &StateEntryRow) -> QueryResult<()> {
+    /// All state rows of these subjects (at most 500 per call).
+    pub fn all_state_entries_of(
+        &mut self,
+        subject_ids: &[String],
+    ) -> QueryResult<Vec<StateEntryRow>> {
         db_run!(self, |c| {
-            // An update, then an insert if there was nothing to update: both statements stay
-            // prepared (diesel never caches an upsert's), and callers hold the writer lock.
-            let updated =
-                diesel::update(consent_state::table.find((&row.subject_id, &row.purpose)))
-                    .set((
-                        consent_state::status.eq(&row.status),
-                        consent_state::basis.eq(&row.basis),
-                        consent_state::since.eq(row.since),
-                        consent_state::event_id.eq(&row.event_id),
-                        consent_state::leaf_index.eq(row.leaf_index),
-                        consent_state::occurred_at.eq(row.occurred_at),
-                    ))
-                    .execute(c)?;
-            if updated == 0 {
-                diesel::insert_into(consent_state::table)
-                    .values(row)
-                    .execute(c)?;
-            }
-            Ok(())
+            consent_state::table
+                .filter(consent_state::subject_id.eq_any(subject_ids))
+                .load(c)
         })
+    }
+
+    /// Inserts or replaces state rows. On PostgreSQL a multi-row upsert per
+    /// [`ROWS_PER_STATEMENT`] (a round trip each); on SQLite, where diesel has no multi-row
+    /// upsert and a statement costs no round trip, an update and if need be an insert per row
+    /// (both stay prepared: diesel never caches an upsert's).
+    pub fn put_state_entries(&mut self, rows: &[StateEntryRow]) -> QueryResult<()> {
+        use diesel::upsert::excluded;
+        match self {
+            Repo::Sqlite(c) => {
+                for row in rows {
+                    let updated =
+                        diesel::update(consent_state::table.find((&row.subject_id, &row.purpose)))
+                            .set((
+                                consent_state::status.eq(&row.status),
+                                consent_state::basis.eq(&row.basis),
+                                consent_state::since.eq(row.since),
+                                consent_state::event_id.eq(&row.event_id),
+                                consent_state::leaf_index.eq(row.leaf_index),
+                                consent_state::occurred_at.eq(row.occurred_at),
+                            ))
+                            .execute(*c)?;
+                    if updated == 0 {
+                        diesel::insert_into(consent_state::table)
+                            .values(row)
+                            .execute(*c)?;
+                    }
+                }
+            }
+            Repo::Postgres(c) => {
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    diesel::insert_into(consent_state::table)
+                        .values(chunk)
+                        .on_conflict((consent_state::subject_id, consent_state::purpose))
+                        .do_update()
+                        .set((
+                            consent_state::status.eq(excluded(consent_state::status)),
+                            consent_state::basis.eq(excluded(consent_state::basis)),
+                            consent_state::since.eq(excluded(consent_state::since)),
+                            consent_state::event_id.eq(excluded(consent_state::event_id)),
+                            consent_state::leaf_index.eq(excluded(consent_state::leaf_index)),
+                            consent_state::occurred_at.eq(excluded(consent_state::occurred_at)),
+                        ))
+                        .execute(*c)?;
+                }
+            }
+        }
+        Ok(())
     }
 }

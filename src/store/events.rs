@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::QueryResult;
 
 use super::schema::{events, subjects};
-use super::{at_most_one, LeafIndex, Repo};
+use super::{at_most_one, LeafIndex, Repo, ROWS_PER_STATEMENT};
 
 /// A consent event.
 #[derive(Debug, Clone, Queryable, Insertable)]
@@ -50,13 +50,15 @@ impl Repo<'_> {
         })
     }
 
-    /// Inserts an event.
-    pub fn insert_event(&mut self, row: &EventRow) -> QueryResult<()> {
+    /// Inserts events, a multi-row statement per [`ROWS_PER_STATEMENT`].
+    pub fn insert_events(&mut self, rows: &[EventRow]) -> QueryResult<()> {
         db_run!(self, |c| {
-            diesel::insert_into(events::table)
-                .values(row)
-                .execute(c)
-                .map(drop)
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                diesel::insert_into(events::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+            Ok(())
         })
     }
 

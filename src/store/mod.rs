@@ -47,6 +47,7 @@ mod owner;
 mod publishable_keys;
 mod regulator_reads;
 pub mod schema;
+mod staged;
 mod subjects;
 mod tenants;
 mod webhook_deliveries;
@@ -65,6 +66,7 @@ pub use legal_holds::LegalHoldRow;
 pub use log::{CheckpointRow, LogMetaRow, NewLeaf, StateRow};
 pub use publishable_keys::PublishableKeyRow;
 pub use regulator_reads::RegulatorReadRow;
+pub use staged::{Lookup, Staged};
 pub use subjects::{RefusingSubject, SubjectRow};
 pub use tenants::{PurposeRow, TenantRow};
 pub use webhook_deliveries::{Attempt, DeliveryRow};
@@ -92,6 +94,11 @@ pub enum Repo<'a> {
 fn at_most_one<T>(rows: Vec<T>) -> Option<T> {
     rows.into_iter().next()
 }
+
+/// Rows per multi-row statement of the tables a sequencer batch writes together (`Staged`): at
+/// most 16 columns a row, so at most 16,000 bound parameters, under SQLite's 32,766 and
+/// PostgreSQL's 65,535.
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// The row of a one-row table.
 fn exactly_one<T>(rows: Vec<T>) -> diesel::QueryResult<T> {

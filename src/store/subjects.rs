@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::QueryResult;
 
 use super::schema::{consent_state, events, subjects};
-use super::{at_most_one, LeafIndex, Repo};
+use super::{at_most_one, LeafIndex, Repo, ROWS_PER_STATEMENT};
 
 /// A subject (one address of one tenant).
 #[derive(Debug, Clone, Queryable, Insertable)]
@@ -87,15 +87,27 @@ impl Repo<'_> {
         tenant_id: &str,
         labels: &[Vec<u8>],
     ) -> QueryResult<Vec<SubjectRow>> {
-        let rows: Vec<SubjectRow> = db_run!(self, |c| {
-            subjects::table
-                .filter(subjects::vrf.and(subjects::commitment.eq_any(labels)))
-                .load(c)
-        })?;
+        let rows = self.subjects_with_labels(labels)?;
         Ok(rows
             .into_iter()
             .filter(|s| s.tenant_id == tenant_id)
             .collect())
+    }
+
+    /// The labelled subjects with these labels, of any tenant (at most 500 per call).
+    pub fn subjects_with_labels(&mut self, labels: &[Vec<u8>]) -> QueryResult<Vec<SubjectRow>> {
+        db_run!(self, |c| {
+            subjects::table
+                .filter(subjects::vrf.and(subjects::commitment.eq_any(labels)))
+                .load(c)
+        })
+    }
+
+    /// The subjects with these ids (at most 500 per call).
+    pub fn subjects_by_ids(&mut self, ids: &[String]) -> QueryResult<Vec<SubjectRow>> {
+        db_run!(self, |c| {
+            subjects::table.filter(subjects::id.eq_any(ids)).load(c)
+        })
     }
 
     /// The subject a VRF label names.
@@ -173,6 +185,40 @@ impl Repo<'_> {
                 .execute(c)
                 .map(drop)
         })
+    }
+
+    /// Inserts the `new` subjects, and records the latest leaf of the `moved` ones (their
+    /// `last_leaf_index`; nothing else changes). On PostgreSQL one multi-row upsert per
+    /// [`ROWS_PER_STATEMENT`] for both (a round trip each); on SQLite, which has no round trips
+    /// and no multi-row upsert in diesel, an insert or an update per row, each prepared once.
+    pub fn put_subjects(&mut self, new: &[SubjectRow], moved: &[SubjectRow]) -> QueryResult<()> {
+        use diesel::upsert::excluded;
+        match self {
+            Repo::Sqlite(c) => {
+                for row in new {
+                    diesel::insert_into(subjects::table)
+                        .values(row)
+                        .execute(*c)?;
+                }
+                for row in moved {
+                    diesel::update(subjects::table.find(&row.id))
+                        .set(subjects::last_leaf_index.eq(row.last_leaf_index))
+                        .execute(*c)?;
+                }
+            }
+            Repo::Postgres(c) => {
+                let rows: Vec<SubjectRow> = new.iter().chain(moved).cloned().collect();
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    diesel::insert_into(subjects::table)
+                        .values(chunk)
+                        .on_conflict(subjects::id)
+                        .do_update()
+                        .set(subjects::last_leaf_index.eq(excluded(subjects::last_leaf_index)))
+                        .execute(*c)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Records the subject's latest leaf.

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::QueryResult;
 
 use super::schema::webhook_deliveries;
-use super::Repo;
+use super::{Repo, ROWS_PER_STATEMENT};
 
 /// One opt-out to deliver to one webhook, and how delivering it went.
 #[derive(Debug, Clone, Queryable, Insertable)]
@@ -50,13 +50,15 @@ pub struct Attempt {
 }
 
 impl Repo<'_> {
-    /// Inserts a delivery.
-    pub fn insert_delivery(&mut self, row: &DeliveryRow) -> QueryResult<()> {
+    /// Inserts deliveries, a multi-row statement per [`ROWS_PER_STATEMENT`].
+    pub fn insert_deliveries(&mut self, rows: &[DeliveryRow]) -> QueryResult<()> {
         db_run!(self, |c| {
-            diesel::insert_into(webhook_deliveries::table)
-                .values(row)
-                .execute(c)
-                .map(drop)
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                diesel::insert_into(webhook_deliveries::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+            Ok(())
         })
     }
 

@@ -367,7 +367,7 @@ pub fn send_test(
         if hook.is_none_or(|h| h.tenant_id != tenant_id || h.disabled_at.is_some()) {
             return Err(DomainError::NotFound(format!("no active webhook {id:?}")));
         }
-        Ok(r.insert_delivery(&row)?)
+        Ok(r.insert_deliveries(std::slice::from_ref(&row))?)
     })?;
     let agent = client(Arc::new(SystemLookup), allow_loopback);
     let sent = send_one(store, &agent, links, allow_loopback, &row)?;

@@ -15,7 +15,8 @@ use crate::unsubscribe::{shop, Shop};
 on_both_backends!(
     each_event_type_reaches_the_webhooks_subscribed_to_it,
     a_rotated_secret_signs_beside_the_new_one_for_the_overlap,
-    a_test_delivery_answers_its_outcome_and_is_not_retried
+    a_test_delivery_answers_its_outcome_and_is_not_retried,
+    one_batch_naming_an_address_again_writes_what_each_event_changed
 );
 
 /// What a receiver got on each path: body and signature header.
@@ -374,6 +375,96 @@ async fn a_test_delivery_answers_its_outcome_and_is_not_retried(db: TestDb) {
         )
         .await;
     assert_eq!(res.status, 404, "{}", res.text());
+    handle.stop(true).await;
+    app.stop().await;
+}
+
+/// The sequencer writes a batch's consent rows together, after building all its leaves: an
+/// event later in the batch must still see what the earlier ones changed (a subject made, a
+/// refusal recorded), and every event gets its own delivery.
+async fn one_batch_naming_an_address_again_writes_what_each_event_changed(db: TestDb) {
+    let app = TestApp::start(&db).await;
+    let shop = shop(&db, true);
+    let (port, received, handle) = receiver().await;
+    register(
+        &app,
+        &shop,
+        format!("http://127.0.0.1:{port}/ok/all"),
+        json!(["opt_in", "opt_out"]),
+    )
+    .await;
+    let by = json!({"role": "sender", "name": "Sakura Shop"});
+    let e = |kind: &str, email: &str, purposes: Value| {
+        json!({"event": kind, "email": email, "purposes": purposes, "method": "web_form",
+               "received_by": by})
+    };
+    // Given minutes ago: the refusal before the fresh consent.
+    let at = |mut event: Value, minutes: i64| {
+        let when = consent_ledger::now_millis() - minutes * 60_000;
+        event["occurred_at"] = json!(consent_ledger::rfc3339(when));
+        event
+    };
+    let batch = json!({"events": [
+        e("opt_in", "a@example.jp", json!(["newsletter"])),
+        e("opt_in", "b@example.jp", json!(["newsletter", "offers"])),
+        at(e("opt_out", "a@example.jp", json!("all")), 2),
+        at(e("opt_in", "a@example.jp", json!(["offers"])), 1),
+        e("opt_out", "b@example.jp", json!(["offers"])),
+    ]});
+    let res = app
+        .call(
+            "POST",
+            "/v1/events:batch",
+            Some(&shop.sender),
+            Some(&batch),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let recorded = res.json()["events"].as_array().unwrap().clone();
+    let index = |i: usize| recorded[i]["leaf_index"].as_u64().unwrap();
+    assert_eq!(recorded[2]["prev_leaf_index"].as_u64(), Some(index(0)));
+    assert_eq!(recorded[3]["prev_leaf_index"].as_u64(), Some(index(2)));
+    assert_eq!(recorded[4]["prev_leaf_index"].as_u64(), Some(index(1)));
+    let status = |email: &str, purpose: &str| {
+        let path = format!("/v1/consent?email={email}&purpose={purpose}");
+        let (app, sender) = (&app, &shop.sender);
+        async move {
+            let res = app.call("GET", &path, Some(sender), None, &[]).await;
+            assert_eq!(res.status, 200, "{}", res.text());
+            res.json()["status"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(status("a@example.jp", "newsletter").await, "withdrawn");
+    assert_eq!(
+        status("a@example.jp", "offers").await,
+        "granted",
+        "fresh consent after"
+    );
+    assert_eq!(status("b@example.jp", "newsletter").await, "granted");
+    assert_eq!(status("b@example.jp", "offers").await, "withdrawn");
+    let got = wait_for(&received, 5).await;
+    let mut delivered: Vec<String> = got
+        .iter()
+        .map(|(_, body, _)| serde_json::from_str::<Value>(body).unwrap()["event_id"].to_string())
+        .collect();
+    let mut events: Vec<String> = recorded.iter().map(|e| e["event_id"].to_string()).collect();
+    delivered.sort();
+    events.sort();
+    assert_eq!(delivered, events, "one delivery per event");
+    // The rows' copy of each chain's head is the last event's.
+    let store = consent_ledger::store::Store::connect(&db.url, 1).unwrap();
+    for (email, last) in [("a@example.jp", index(3)), ("b@example.jp", index(4))] {
+        let row = store
+            .read(|r| {
+                Ok::<_, consent_ledger::store::StoreError>(
+                    r.subject_by_address(&shop.tenant, email)?,
+                )
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.last_leaf_index.map(|i| i.get()), Some(last), "{email}");
+    }
     handle.stop(true).await;
     app.stop().await;
 }
