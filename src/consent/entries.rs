@@ -47,6 +47,9 @@ pub struct ConsentEventEntry {
     /// request was prepared, the opt-out is recorded against its commitment, and its address is
     /// not brought back.
     pub(crate) subject_id: Option<String>,
+    /// The subject that had this address when the event was validated (its id): loaded by id
+    /// with the batch, and used only if it still has the address.
+    pub(crate) found: Option<String>,
     /// Label the address before the writer: it had no subject when the event was prepared, or
     /// the event is an opt-out (whose subject row is not believed: see [`Self::key`]).
     pub(crate) needs_label: bool,
@@ -315,6 +318,7 @@ impl LogEntry for ConsentEventEntry {
             address: self.address.as_str(),
             label: self.label.as_ref().map(|l| l.as_slice()),
             subject_id: self.subject_id.as_deref(),
+            found_id: self.found.as_deref(),
         })
     }
 

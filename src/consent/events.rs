@@ -95,6 +95,7 @@ fn prepare(
             confirms: None,
             imported,
             subject_id: None,
+            found: subject.as_ref().map(|s| s.id.clone()),
             needs_label: subject.is_none() || input.event == EventKind::OptOut,
             label: None,
             commitment: None,

@@ -176,21 +176,27 @@ impl Sequencer {
             let mut leaves = Vec::with_capacity(batch.iter().map(|b| b.entries.len()).sum());
             let mut built_by = Vec::with_capacity(batch.len());
             let staged = RefCell::new(Staged::default());
-            {
-                let lookups: Vec<_> = batch
-                    .iter()
-                    .flat_map(|b| b.entries.iter().filter_map(|e| e.stages()))
-                    .collect();
-                staged.borrow_mut().prefetch(r, &lookups)?;
-            }
-            for request in batch.iter_mut() {
+            // Whether the staged rows hold nothing read: at the start, and after an entry that
+            // does not stage its rows made them write and forget everything.
+            let mut fresh = true;
+            for i in 0..batch.len() {
                 let before = leaves.len();
-                for entry in request.entries.iter_mut() {
-                    if entry.stages().is_none() {
+                for j in 0..batch[i].entries.len() {
+                    if batch[i].entries[j].stages().is_none() {
                         // It reads and writes the database itself: it sees the staged rows
                         // there, and the entries after it see its changes.
                         staged.borrow_mut().flush(r)?;
+                        fresh = true;
+                    } else if fresh {
+                        // Load what the rest of the batch will look up, a query per table.
+                        let rest = batch[i].entries[j..]
+                            .iter()
+                            .chain(batch[i + 1..].iter().flat_map(|b| b.entries.iter()));
+                        let lookups: Vec<_> = rest.filter_map(|e| e.stages()).collect();
+                        staged.borrow_mut().prefetch(r, &lookups)?;
+                        fresh = false;
                     }
+                    let entry = &mut batch[i].entries[j];
                     // The entry learns its index and its subject's chain, writes its own rows,
                     // and gives its leaf. (Heads go straight into `recent`: if the transaction
                     // fails, it is dropped with the frontier and reloaded.)

@@ -112,9 +112,9 @@ impl Repo<'_> {
     }
 
     /// Inserts or replaces state rows. On PostgreSQL a multi-row upsert per
-    /// [`ROWS_PER_STATEMENT`] (a round trip each); on SQLite, where diesel has no multi-row
-    /// upsert and a statement costs no round trip, an update and if need be an insert per row
-    /// (both stay prepared: diesel never caches an upsert's).
+    /// [`ROWS_PER_STATEMENT`] (a round trip each); on SQLite, where diesel builds no multi-row
+    /// upsert of these rows and a statement costs no round trip, an update and if need be an
+    /// insert per row (both stay prepared: diesel never caches an upsert's).
     pub fn put_state_entries(&mut self, rows: &[StateEntryRow]) -> QueryResult<()> {
         use diesel::upsert::excluded;
         match self {

@@ -426,13 +426,12 @@ impl Store {
                 // READ COMMITTED so the state read after the lock wait is current; a durable
                 // commit whatever the server's default (an unflushed commit could be lost after
                 // a checkpoint signed it); a bounded wait for a peer that holds the lock.
+                // One round trip for the three (the writer's every transaction pays it).
                 conn.build_transaction().read_committed().run(|c| {
-                    c.batch_execute(
-                        "SET LOCAL synchronous_commit = on; SET LOCAL lock_timeout = '10s';",
-                    )?;
-                    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                        .bind::<diesel::sql_types::BigInt, _>(SEQUENCER_LOCK_KEY)
-                        .execute(c)?;
+                    c.batch_execute(&format!(
+                        "SET LOCAL synchronous_commit = on; SET LOCAL lock_timeout = '10s'; \
+                         SELECT pg_advisory_xact_lock({SEQUENCER_LOCK_KEY});"
+                    ))?;
                     f(&mut Repo::Postgres(c))
                 })
             }

@@ -188,35 +188,52 @@ impl Repo<'_> {
     }
 
     /// Inserts the `new` subjects, and records the latest leaf of the `moved` ones (their
-    /// `last_leaf_index`; nothing else changes). On PostgreSQL one multi-row upsert per
-    /// [`ROWS_PER_STATEMENT`] for both (a round trip each); on SQLite, which has no round trips
-    /// and no multi-row upsert in diesel, an insert or an update per row, each prepared once.
+    /// `last_leaf_index`; nothing else changes). Each moved row must exist: one that does not is
+    /// an error (`NotFound`), never a row made anew. On PostgreSQL a multi-row insert per
+    /// [`ROWS_PER_STATEMENT`] and one update for all moved rows (each statement is a round
+    /// trip); on SQLite, which has no round trips, an insert or an update per row, each prepared
+    /// once.
     pub fn put_subjects(&mut self, new: &[SubjectRow], moved: &[SubjectRow]) -> QueryResult<()> {
-        use diesel::upsert::excluded;
-        match self {
+        let updated = match self {
             Repo::Sqlite(c) => {
                 for row in new {
                     diesel::insert_into(subjects::table)
                         .values(row)
                         .execute(*c)?;
                 }
+                let mut updated = 0;
                 for row in moved {
-                    diesel::update(subjects::table.find(&row.id))
+                    updated += diesel::update(subjects::table.find(&row.id))
                         .set(subjects::last_leaf_index.eq(row.last_leaf_index))
                         .execute(*c)?;
                 }
+                updated
             }
             Repo::Postgres(c) => {
-                let rows: Vec<SubjectRow> = new.iter().chain(moved).cloned().collect();
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                for chunk in new.chunks(ROWS_PER_STATEMENT) {
                     diesel::insert_into(subjects::table)
                         .values(chunk)
-                        .on_conflict(subjects::id)
-                        .do_update()
-                        .set(subjects::last_leaf_index.eq(excluded(subjects::last_leaf_index)))
                         .execute(*c)?;
                 }
+                use diesel::sql_types::{Array, BigInt, Nullable, Text};
+                let ids: Vec<&str> = moved.iter().map(|s| s.id.as_str()).collect();
+                let heads: Vec<Option<LeafIndex>> =
+                    moved.iter().map(|s| s.last_leaf_index).collect();
+                match moved.is_empty() {
+                    true => 0,
+                    false => diesel::sql_query(
+                        "UPDATE subjects SET last_leaf_index = moved.head \
+                         FROM unnest($1::text[], $2::bigint[]) AS moved (id, head) \
+                         WHERE subjects.id = moved.id",
+                    )
+                    .bind::<Array<Text>, _>(ids)
+                    .bind::<Array<Nullable<BigInt>>, _>(heads)
+                    .execute(*c)?,
+                }
             }
+        };
+        if updated != moved.len() {
+            return Err(diesel::result::Error::NotFound);
         }
         Ok(())
     }

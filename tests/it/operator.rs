@@ -19,7 +19,8 @@ on_both_backends!(
     the_audit_catches_an_event_whose_prev_skips_an_opt_out,
     a_server_refuses_to_start_on_a_subject_moved_to_another_tenant,
     the_audit_catches_a_misstated_tenants_root,
-    the_audit_catches_a_map_leaf_that_drops_the_tenants_root
+    the_audit_catches_a_map_leaf_that_drops_the_tenants_root,
+    a_deleted_subject_row_is_not_made_anew_by_the_writer
 );
 
 async fn record(app: &TestApp, shop: &Shop, event: &str, email: &str) -> Value {
@@ -254,5 +255,38 @@ async fn audit_a_next_map_leaf(db: &TestDb, forge: impl FnOnce(&mut Value)) {
         text.contains(&format!("subject map leaf at {index} does not match")),
         "{text}"
     );
+    app.stop().await;
+}
+
+/// The writer records a known subject's new head by updating its row: a row that is gone (an
+/// operator deleted it under a running batch) fails the batch, and is never made anew from the
+/// batch's copy of it.
+async fn a_deleted_subject_row_is_not_made_anew_by_the_writer(db: TestDb) {
+    use consent_ledger::store::{LeafIndex, Store, StoreError};
+    let app = TestApp::start(&db).await;
+    let shop = shop(&db, true);
+    record(&app, &shop, "opt_in", "kept@example.jp").await;
+    let store = Store::connect(&db.url, 1).unwrap();
+    let kept = store
+        .read(|r| Ok::<_, StoreError>(r.subject_by_address(&shop.tenant, "kept@example.jp")?))
+        .unwrap()
+        .unwrap();
+    let gone = consent_ledger::store::SubjectRow {
+        id: "deleted-subject".into(),
+        address: Some("gone@example.jp".into()),
+        commitment: vec![7; 32],
+        last_leaf_index: Some(LeafIndex(99)),
+        ..kept
+    };
+    let written =
+        store.write(|r| Ok::<_, StoreError>(r.put_subjects(&[], std::slice::from_ref(&gone))?));
+    assert!(
+        written.is_err(),
+        "a head for a row that is gone is an error"
+    );
+    let made = store
+        .read(|r| Ok::<_, StoreError>(r.subject("deleted-subject")?))
+        .unwrap();
+    assert!(made.is_none(), "and the row is not made anew");
     app.stop().await;
 }
