@@ -188,11 +188,12 @@ impl Sequencer {
                         staged.borrow_mut().flush(r)?;
                         fresh = true;
                     } else if fresh {
-                        // Load what the rest of the batch will look up, a query per table.
+                        // Load what the entries up to the next one that does not stage will
+                        // look up (that one writes and forgets them), a query per table.
                         let rest = batch[i].entries[j..]
                             .iter()
                             .chain(batch[i + 1..].iter().flat_map(|b| b.entries.iter()));
-                        let lookups: Vec<_> = rest.filter_map(|e| e.stages()).collect();
+                        let lookups: Vec<_> = rest.map_while(|e| e.stages()).collect();
                         staged.borrow_mut().prefetch(r, &lookups)?;
                         fresh = false;
                     }

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use diesel::QueryResult;
 
-use super::{DeliveryRow, EventRow, Repo, StateEntryRow, SubjectRow, WebhookRow};
+use super::{DeliveryRow, EventRow, LeafIndex, Repo, StateEntryRow, SubjectRow, WebhookRow};
 
 /// Ids, addresses or labels per `IN` list when loading.
 const LOOKUPS_PER_QUERY: usize = 500;
@@ -242,7 +242,7 @@ impl Staged {
         let Some(row) = self.subjects.get_mut(subject_id) else {
             return r.set_last_leaf(subject_id, leaf_index);
         };
-        row.last_leaf_index = Some(super::LeafIndex(leaf_index));
+        row.last_leaf_index = Some(LeafIndex(leaf_index));
         if !self.new.contains(subject_id) {
             self.moved.insert(subject_id.to_string());
         }
@@ -302,10 +302,18 @@ impl Staged {
     /// everything read, so that what is read next comes from the database.
     pub fn flush(&mut self, r: &mut Repo<'_>) -> QueryResult<()> {
         let taken = std::mem::take(self);
-        let rows = |ids: &BTreeSet<String>| -> Vec<SubjectRow> {
-            ids.iter().map(|id| taken.subjects[id].clone()).collect()
-        };
-        r.put_subjects(&rows(&taken.new), &rows(&taken.moved))?;
+        let new: Vec<SubjectRow> = taken
+            .new
+            .iter()
+            .map(|id| taken.subjects[id].clone())
+            .collect();
+        r.insert_subjects(&new)?;
+        let heads: Vec<(String, LeafIndex)> = taken
+            .moved
+            .iter()
+            .filter_map(|id| Some((id.clone(), taken.subjects[id].last_leaf_index?)))
+            .collect();
+        r.set_last_leaves(&heads)?;
         r.insert_events(&taken.events)?;
         let state: Vec<StateEntryRow> = taken
             .state_changed

@@ -177,75 +177,58 @@ impl Repo<'_> {
         })
     }
 
-    /// Inserts a subject.
-    pub fn insert_subject(&mut self, row: &SubjectRow) -> QueryResult<()> {
+    /// Inserts subjects, a multi-row statement per [`ROWS_PER_STATEMENT`].
+    pub fn insert_subjects(&mut self, rows: &[SubjectRow]) -> QueryResult<()> {
         db_run!(self, |c| {
-            diesel::insert_into(subjects::table)
-                .values(row)
-                .execute(c)
-                .map(drop)
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                diesel::insert_into(subjects::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+            Ok(())
         })
     }
 
-    /// Inserts the `new` subjects, and records the latest leaf of the `moved` ones (their
-    /// `last_leaf_index`; nothing else changes). Each moved row must exist: one that does not is
-    /// an error (`NotFound`), never a row made anew. On PostgreSQL a multi-row insert per
-    /// [`ROWS_PER_STATEMENT`] and one update for all moved rows (each statement is a round
-    /// trip); on SQLite, which has no round trips, an insert or an update per row, each prepared
-    /// once.
-    pub fn put_subjects(&mut self, new: &[SubjectRow], moved: &[SubjectRow]) -> QueryResult<()> {
-        let updated = match self {
-            Repo::Sqlite(c) => {
-                for row in new {
-                    diesel::insert_into(subjects::table)
-                        .values(row)
-                        .execute(*c)?;
-                }
+    /// Records each subject's latest leaf (its row's `last_leaf_index`; nothing else changes).
+    /// Every row must exist: one that does not is an error (`NotFound`), never a row made anew.
+    /// On PostgreSQL one statement for all (each is a round trip); on SQLite, which has no round
+    /// trips, an update per row, prepared once.
+    pub fn set_last_leaves(&mut self, heads: &[(String, LeafIndex)]) -> QueryResult<()> {
+        let updated = match &mut *self {
+            Repo::Postgres(c) if !heads.is_empty() => {
+                use diesel::sql_types::{Array, BigInt, Text};
+                let (ids, indexes): (Vec<&str>, Vec<LeafIndex>) =
+                    heads.iter().map(|(id, i)| (id.as_str(), *i)).unzip();
+                diesel::sql_query(
+                    "UPDATE subjects SET last_leaf_index = moved.head \
+                     FROM unnest($1::text[], $2::bigint[]) AS moved (id, head) \
+                     WHERE subjects.id = moved.id",
+                )
+                .bind::<Array<Text>, _>(ids)
+                .bind::<Array<BigInt>, _>(indexes)
+                .execute(*c)?
+            }
+            _ => {
                 let mut updated = 0;
-                for row in moved {
-                    updated += diesel::update(subjects::table.find(&row.id))
-                        .set(subjects::last_leaf_index.eq(row.last_leaf_index))
-                        .execute(*c)?;
+                for (id, index) in heads {
+                    updated += db_run!(&mut *self, |c| {
+                        diesel::update(subjects::table.find(id))
+                            .set(subjects::last_leaf_index.eq(index))
+                            .execute(c)
+                    })?;
                 }
                 updated
             }
-            Repo::Postgres(c) => {
-                for chunk in new.chunks(ROWS_PER_STATEMENT) {
-                    diesel::insert_into(subjects::table)
-                        .values(chunk)
-                        .execute(*c)?;
-                }
-                use diesel::sql_types::{Array, BigInt, Nullable, Text};
-                let ids: Vec<&str> = moved.iter().map(|s| s.id.as_str()).collect();
-                let heads: Vec<Option<LeafIndex>> =
-                    moved.iter().map(|s| s.last_leaf_index).collect();
-                match moved.is_empty() {
-                    true => 0,
-                    false => diesel::sql_query(
-                        "UPDATE subjects SET last_leaf_index = moved.head \
-                         FROM unnest($1::text[], $2::bigint[]) AS moved (id, head) \
-                         WHERE subjects.id = moved.id",
-                    )
-                    .bind::<Array<Text>, _>(ids)
-                    .bind::<Array<Nullable<BigInt>>, _>(heads)
-                    .execute(*c)?,
-                }
-            }
         };
-        if updated != moved.len() {
+        if updated != heads.len() {
             return Err(diesel::result::Error::NotFound);
         }
         Ok(())
     }
 
-    /// Records the subject's latest leaf.
+    /// Records the subject's latest leaf (see [`Self::set_last_leaves`]).
     pub fn set_last_leaf(&mut self, subject_id: &str, leaf_index: u64) -> QueryResult<()> {
-        db_run!(self, |c| {
-            diesel::update(subjects::table.find(subject_id))
-                .set(subjects::last_leaf_index.eq(LeafIndex(leaf_index)))
-                .execute(c)
-                .map(drop)
-        })
+        self.set_last_leaves(&[(subject_id.to_string(), LeafIndex(leaf_index))])
     }
 
     /// Names a subject by its label from now on, its latest leaf `leaf_index` (the relabel

@@ -216,7 +216,7 @@ fn add_subjects(
             }
             None => {
                 let subject = new_subject(tenant_id, address, label);
-                r.insert_subject(&subject)?;
+                r.insert_subjects(std::slice::from_ref(&subject))?;
                 subject.id
             }
         };

@@ -267,19 +267,8 @@ async fn a_deleted_subject_row_is_not_made_anew_by_the_writer(db: TestDb) {
     let shop = shop(&db, true);
     record(&app, &shop, "opt_in", "kept@example.jp").await;
     let store = Store::connect(&db.url, 1).unwrap();
-    let kept = store
-        .read(|r| Ok::<_, StoreError>(r.subject_by_address(&shop.tenant, "kept@example.jp")?))
-        .unwrap()
-        .unwrap();
-    let gone = consent_ledger::store::SubjectRow {
-        id: "deleted-subject".into(),
-        address: Some("gone@example.jp".into()),
-        commitment: vec![7; 32],
-        last_leaf_index: Some(LeafIndex(99)),
-        ..kept
-    };
-    let written =
-        store.write(|r| Ok::<_, StoreError>(r.put_subjects(&[], std::slice::from_ref(&gone))?));
+    let heads = [("deleted-subject".to_string(), LeafIndex(99))];
+    let written = store.write(|r| Ok::<_, StoreError>(r.set_last_leaves(&heads)?));
     assert!(
         written.is_err(),
         "a head for a row that is gone is an error"
