@@ -3,7 +3,8 @@
 //! consistency proofs/s at 1M and 10M leaves, peak RSS, and the subject map at 1M addresses
 //! (`-- --map-only` for that alone).
 //!
-//! `cargo bench --bench log` (all of it), or `cargo bench --bench log -- --leaves 1000000 --skip-pg`.
+//! `cargo bench --bench log` (all of it), or `cargo bench --bench log -- --leaves 1000000 --skip-pg`;
+//! `-- --proofs-only FILE` grows a SQLite log kept in FILE to `--leaves` and measures its proofs.
 
 #[allow(dead_code)]
 #[path = "../tests/it/common/pg.rs"]
@@ -233,6 +234,21 @@ fn main() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut rows: Vec<(String, String)> = Vec::new();
+
+    // `--proofs-only FILE`: grow the SQLite log in FILE to `--leaves` (kept between runs, so
+    // a 10M-leaf log is built once) and measure only its proofs.
+    if let Some(file) = value("--proofs-only") {
+        let log = open(&format!("sqlite://{file}"));
+        let size = log.latest_checkpoint().map_or(0, |c| c.size);
+        if size < big {
+            eprintln!("growing {file} from {size} to {big} leaves …");
+            grow(&rt, &log, big);
+        }
+        proofs(&log, &mut rows, &format!("{:.0}M", big as f64 / 1e6));
+        log.shutdown();
+        print_rows(rows);
+        return;
+    }
 
     subject_map(&mut rows);
     if args.iter().any(|a| a == "--map-only") {

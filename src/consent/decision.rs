@@ -79,7 +79,8 @@ pub fn decide(
     })
 }
 
-/// A campaign's pre-flight: the decision for each address, in order.
+/// A campaign's pre-flight: the decision for each address, in order. One query per 500
+/// addresses reads each subject's address with its state rows for the purpose.
 pub fn check_many(
     store: &Store,
     labeler: &Labeler,
@@ -87,24 +88,39 @@ pub fn check_many(
     request: CheckRequest,
 ) -> Result<Vec<CheckResult>, DomainError> {
     let parsed = parse_check(&request)?;
+    let purpose = request.purpose.as_str();
     store.read(|r| {
         check_purposes(
             std::slice::from_ref(&request.purpose),
             &known_purposes(r, tenant_id)?,
         )?;
         let addresses = valid(&parsed);
-        let mut found = states_for(r, tenant_id, &addresses, &request.purpose)?;
-        let all_found = addresses.iter().all(|a| found.contains_key(a.as_str()));
+        let mut rows: HashMap<String, Vec<StateEntryRow>> = HashMap::with_capacity(addresses.len());
+        for chunk in addresses.chunks(CHUNK) {
+            for (address, row) in r.check_rows(tenant_id, chunk, purpose)? {
+                rows.entry(address).or_default().extend(row);
+            }
+        }
+        // An address with a subject maps to its state (`None`: no event for the purpose).
+        let mut states: HashMap<String, Option<PurposeState>> = rows
+            .into_iter()
+            .map(|(address, rows)| (address, effective(&state_of(&rows), purpose).cloned()))
+            .collect();
+        let all_found = addresses.iter().all(|a| states.contains_key(a.as_str()));
         if !all_found && r.has_erased(tenant_id)? {
             // Addresses not found may be erased ones: found by their labels.
             let labels = addresses
                 .iter()
-                .filter(|a| !found.contains_key(a.as_str()))
+                .filter(|a| !states.contains_key(a.as_str()))
                 .map(|a| (a.clone(), labeler.label(tenant_id, a)))
                 .collect();
-            by_labels(r, tenant_id, &labels, &mut found, &request.purpose)?;
+            let mut found = Found::new();
+            by_labels(r, tenant_id, &labels, &mut found, purpose)?;
+            states.extend(found.into_iter().map(|(a, (_, state))| (a, state)));
         }
-        Ok(answers(&request.emails, &parsed, &found))
+        Ok(answers(&request.emails, &parsed, |a| {
+            states.get(a).and_then(Option::as_ref)
+        }))
     })
 }
 
@@ -213,11 +229,12 @@ pub(super) fn with_states(
         .collect())
 }
 
-/// The answer for each address of a check, in order.
-pub(super) fn answers(
+/// The answer for each address of a check, in order, from `state_of(address)`: the effective
+/// state of a (normalised) address, `None` when it has none.
+pub(super) fn answers<'a>(
     emails: &[String],
     parsed: &[Result<EmailAddress, String>],
-    found: &Found,
+    state_of: impl Fn(&str) -> Option<&'a PurposeState>,
 ) -> Vec<CheckResult> {
     emails
         .iter()
@@ -225,7 +242,7 @@ pub(super) fn answers(
         .map(|(email, parsed)| {
             let (may_send, status, error) = match parsed {
                 Err(e) => (false, "invalid".to_string(), Some(e.clone())),
-                Ok(address) => match found.get(address.as_str()).and_then(|(_, s)| s.as_ref()) {
+                Ok(address) => match state_of(address.as_str()) {
                     Some(s) => (s.may_send(), s.status.as_str().to_string(), None),
                     None => (false, state::NO_STATUS.to_string(), None),
                 },

@@ -55,6 +55,37 @@ impl Repo<'_> {
         })
     }
 
+    /// A campaign pre-flight's rows in one query: for each subject of the tenant with one of
+    /// these addresses (at most 500 per call), its address and its state rows for `purpose` and
+    /// for all purposes (`*`); a subject with neither comes once, with `None`.
+    pub fn check_rows(
+        &mut self,
+        tenant_id: &str,
+        addresses: &[String],
+        purpose: &str,
+    ) -> QueryResult<Vec<(String, Option<StateEntryRow>)>> {
+        db_run!(self, |c| {
+            subjects::table
+                .left_join(
+                    consent_state::table.on(consent_state::subject_id.eq(subjects::id).and(
+                        consent_state::purpose
+                            .eq(purpose)
+                            .or(consent_state::purpose.eq("*")),
+                    )),
+                )
+                .filter(
+                    subjects::tenant_id
+                        .eq(tenant_id)
+                        .and(subjects::address.eq_any(addresses)),
+                )
+                .select((
+                    subjects::address.assume_not_null(),
+                    consent_state::all_columns.nullable(),
+                ))
+                .load(c)
+        })
+    }
+
     /// The state rows of these subjects for these purposes (at most 500 subjects per call).
     pub fn state_entries_of(
         &mut self,

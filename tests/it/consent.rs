@@ -21,6 +21,7 @@ on_both_backends!(
     misuse_is_refused_and_writes_nothing,
     concurrent_opt_in_and_opt_out_end_in_the_last_one,
     batches_are_all_or_nothing_and_checks_answer_per_address,
+    a_check_answers_each_address_as_its_single_decision_does,
     erasure_waits_for_the_law_then_leaves_the_log_unlinkable,
     an_opt_out_binds_every_basis_and_beats_stale_opt_ins,
     idempotency_is_exactly_once,
@@ -79,6 +80,11 @@ async fn setup(db: &TestDb) -> Setup {
 fn event(kind: &str, email: &str, purposes: Value) -> Value {
     json!({"event": kind, "email": email, "purposes": purposes, "method": "web_form",
            "received_by": {"role": "sender", "name": "Example K.K."}})
+}
+
+fn with_time(mut event: Value, occurred_at: &str) -> Value {
+    event["occurred_at"] = occurred_at.into();
+    event
 }
 
 async fn decide(s: &Setup, email: &str, purpose: &str) -> Value {
@@ -711,6 +717,56 @@ impl Setup {
     fn app_store(&self, db: &TestDb) -> consent_ledger::store::Store {
         consent_ledger::store::Store::connect(&db.url, 2).unwrap()
     }
+}
+
+async fn a_check_answers_each_address_as_its_single_decision_does(db: TestDb) {
+    let s = setup(&db).await;
+    let events = json!({"events": [
+        // Opted in, then out of everything: the all-purposes row is the later one.
+        event("opt_in", "all-out@example.jp", json!(["newsletter"])),
+        event("opt_out", "all-out@example.jp", "all".into()),
+        // Out of everything, then in again for the newsletter a day later: the purpose's row
+        // is the later one.
+        with_time(event("opt_out", "back@example.jp", "all".into()), "2026-01-01T00:00:00Z"),
+        with_time(event("opt_in", "back@example.jp", json!(["newsletter"])), "2026-01-02T00:00:00Z"),
+        // Out of another purpose only.
+        event("opt_in", "other-out@example.jp", json!(["newsletter", "offers"])),
+        event("opt_out", "other-out@example.jp", json!(["offers"])),
+        // A subject with no row for the newsletter.
+        event("opt_in", "offers-only@example.jp", json!(["offers"])),
+        event("opt_in", "plain@example.jp", json!(["newsletter"])),
+    ]});
+    let a = s
+        .app
+        .call(
+            "POST",
+            "/v1/events:batch",
+            Some(&s.sender),
+            Some(&events),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text());
+    let emails = [
+        "all-out@example.jp",
+        "back@example.jp",
+        "other-out@example.jp",
+        "offers-only@example.jp",
+        "plain@example.jp",
+        "nobody@example.jp",
+    ];
+    let checked = preflight(&s, &json!({"purpose": "newsletter", "emails": emails})).await;
+    let mut got = Vec::new();
+    for (email, result) in emails.iter().zip(checked["results"].as_array().unwrap()) {
+        let single = decide(&s, email, "newsletter").await;
+        assert_eq!(result["status"], single["status"], "{email}");
+        assert_eq!(result["may_send"], single["may_send"], "{email}");
+        got.push(result["status"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        got,
+        ["withdrawn", "granted", "granted", "none", "granted", "none"]
+    );
 }
 
 async fn batches_are_all_or_nothing_and_checks_answer_per_address(db: TestDb) {
