@@ -8,7 +8,9 @@
 //! Every rate is also given as a ratio to a bare actix handler measured in the same run, under the
 //! same load generator: the shared machine's speed changes from run to run, the ratio much less.
 //!
-//! `cargo bench --bench http` (`-- --skip-pg`, `-- --seconds N`, `-- --only known|decisions|batch|links|oneclick`).
+//! `cargo bench --bench http` (`-- --skip-pg`, `-- --seconds N`, `-- --only known|decisions|batch|links|oneclick`);
+//! `-- --proofs FILE`: inclusion proofs over the log in FILE instead (`cargo bench --bench log --
+//! --proofs-only FILE` grows one to 10M leaves).
 
 #[allow(dead_code)]
 #[path = "../tests/it/common/pg.rs"]
@@ -393,6 +395,60 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
     drop(workers);
 }
 
+/// Inclusion proofs over HTTP (`GET /v1/log/proof/inclusion`) of random leaves of the log kept
+/// in the SQLite file `file` (grown by `cargo bench --bench log -- --proofs-only FILE`), served
+/// by the service: a first pass with the tile cache empty, then one that finds what it kept.
+fn proofs(file: &str, seconds: u64, rows: &mut Vec<(String, String)>) {
+    let config = Config {
+        database_url: format!("sqlite://{file}"),
+        bind: "127.0.0.1:0".into(),
+        origin: Some("bench.example/log".into()),
+        ..Config::default()
+    };
+    let state = AppState::open(&config).expect("opens");
+    let size = state.log.latest_checkpoint().expect("a checkpoint").size;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server_state = state.clone();
+    let server_thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let (server, addrs) = api::server(server_state, "127.0.0.1:0").unwrap();
+            tx.send((addrs[0], server.handle())).unwrap();
+            server.await.unwrap();
+        })
+    });
+    let (addr, handle) = rx.recv().unwrap();
+    for pass in ["cache cold at start", "cache warm"] {
+        let (n, latencies, _) =
+            actix_web::rt::System::new().block_on(load(addr, seconds, move |i| {
+                // A random leaf (xorshift of the request number).
+                let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let path = format!("/v1/log/proof/inclusion?index={}&size={size}", x % size);
+                request("GET", &path, "none", None)
+            }));
+        rows.push((
+            format!(
+                "SQLite: inclusion proofs/s at {:.0}M leaves, {pass}",
+                size as f64 / 1e6
+            ),
+            format!("{:.0}", n as f64 / seconds as f64),
+        ));
+        rows.push((
+            format!("SQLite: proof latency p50 / p99, {pass}"),
+            format!(
+                "{} / {}",
+                ms(percentile(&latencies, 0.5)),
+                ms(percentile(&latencies, 0.99))
+            ),
+        ));
+    }
+    actix_web::rt::System::new().block_on(handle.stop(true));
+    server_thread.join().unwrap();
+    state.log.shutdown();
+}
+
 /// The ceiling of this machine in this run: a bare actix handler (no database, no log) under the
 /// same load generator, answering each opt-in-sized POST with a small JSON 201. Rates are
 /// reported as a ratio to it, which stays comparable when the shared machine is slower or faster.
@@ -447,17 +503,27 @@ fn main() {
         .map(String::as_str);
     let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
-    // The ceiling is measured after the service: the bare handler's many closed connections
-    // would otherwise still be winding down while the service is measured.
-    eprintln!("SQLite …");
-    run(
-        "SQLite",
-        &format!("sqlite://{}", dir.path().join("http.db").display()),
-        seconds,
-        only,
-        &mut rows,
-    );
-    if !skip_pg {
+    // `--proofs FILE`: only inclusion proofs over a log kept in FILE, and the ceiling.
+    let proofs_file = args
+        .iter()
+        .position(|a| a == "--proofs")
+        .and_then(|i| args.get(i + 1));
+    if let Some(file) = proofs_file {
+        eprintln!("inclusion proofs from {file} …");
+        proofs(file, seconds, &mut rows);
+    } else {
+        // The ceiling is measured after the service: the bare handler's many closed connections
+        // would otherwise still be winding down while the service is measured.
+        eprintln!("SQLite …");
+        run(
+            "SQLite",
+            &format!("sqlite://{}", dir.path().join("http.db").display()),
+            seconds,
+            only,
+            &mut rows,
+        );
+    }
+    if !skip_pg && proofs_file.is_none() {
         eprintln!("PostgreSQL (fsync on) …");
         std::env::set_var("CONSENT_LEDGER_PG_FSYNC", "on");
         run(

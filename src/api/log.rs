@@ -54,7 +54,7 @@ pub async fn checkpoint(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let log = state.log.clone();
-    let cp = web::block(move || log.latest_checkpoint()).await??;
+    let cp = super::short_query(&state.store, move || log.latest_checkpoint()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, TEXT))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -81,7 +81,7 @@ pub async fn tile(
 ) -> Result<HttpResponse, ApiError> {
     let tile = TileRef::parse(&tile_path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let log = state.log.clone();
-    let data = web::block(move || log.tile(tile)).await??;
+    let data = super::short_query(&state.store, move || log.tile(tile)).await?;
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
@@ -199,7 +199,7 @@ pub async fn inclusion_proof(
     let (leaf_index, path) = match (index, hash) {
         (Some(index), None) => (
             index,
-            web::block(move || log.inclusion_proof(index, size)).await??,
+            super::short_query(&state.store, move || log.inclusion_proof(index, size)).await?,
         ),
         (None, Some(hash)) => {
             let hash: Hash = B64
@@ -211,7 +211,10 @@ pub async fn inclusion_proof(
                         "hash must be a base64 SHA-256 leaf hash (32 bytes)".into(),
                     )
                 })?;
-            web::block(move || log.inclusion_proof_by_hash(&hash, size)).await??
+            super::short_query(&state.store, move || {
+                log.inclusion_proof_by_hash(&hash, size)
+            })
+            .await?
         }
         _ => {
             return Err(ApiError::BadRequest(
@@ -266,7 +269,7 @@ pub async fn consistency_proof(
 ) -> Result<HttpResponse, ApiError> {
     let ConsistencyQuery { from, to } = query.into_inner();
     let log = state.log.clone();
-    let path = web::block(move || log.consistency_proof(from, to)).await??;
+    let path = super::short_query(&state.store, move || log.consistency_proof(from, to)).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, immutable(&state)))
         .json(ConsistencyProof {
@@ -345,7 +348,7 @@ pub async fn checkpoints(
         return Err(ApiError::BadRequest("limit must be 1–1000".into()));
     }
     let log = state.log.clone();
-    let page = web::block(move || log.checkpoints(after, limit)).await??;
+    let page = super::short_query(&state.store, move || log.checkpoints(after, limit)).await?;
     let next_after = (page.len() == limit as usize)
         .then(|| page.last().map(|c| c.size))
         .flatten();
@@ -374,7 +377,7 @@ pub async fn checkpoint_by_size(
 ) -> Result<HttpResponse, ApiError> {
     let log = state.log.clone();
     let size = size.into_inner();
-    let cp = web::block(move || log.checkpoint(size)).await??;
+    let cp = super::short_query(&state.store, move || log.checkpoint(size)).await?;
     // Not immutable: witnesses' cosignature lines join the note as they arrive, and a cache
     // must not keep a copy without them.
     Ok(HttpResponse::Ok()

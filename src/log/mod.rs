@@ -916,7 +916,10 @@ fn with_cosignatures(r: &mut Repo<'_>, row: CheckpointRow) -> Result<SignedCheck
 
 /// Refuses tree sizes the log has not published a checkpoint for.
 fn check_size(r: &mut Repo<'_>, size: u64) -> Result<(), LogError> {
-    let latest = latest_checkpoint(r)?.size;
+    let latest = r
+        .latest_checkpoint_size()?
+        .ok_or_else(|| LogError::NotFound("no checkpoint has been published yet".into()))?
+        .get();
     if size == 0 || size > latest {
         return Err(LogError::OutOfRange(format!(
             "tree size {size} is not covered: the latest checkpoint has size {latest} (use 1..={latest})"
@@ -944,22 +947,28 @@ fn tile_nodes<'r, 'c>(
     TileNodes::new(move |level, index| Ok(Arc::new(TileTree::new(read_tile(r, level, index)?))))
 }
 
-/// [`tile_nodes`] through the log's cache of full tiles: what serving proofs uses.
+/// [`tile_nodes`] through the log's cache of tiles: what serving proofs uses.
 fn cached_tile_nodes<'r, 'c, 't>(
     r: &'r mut Repo<'c>,
     cache: &'t Mutex<tile_cache::TileCache>,
-) -> TileNodes<impl FnMut(u8, u64) -> Result<Arc<TileTree>, LogError> + use<'r, 'c, 't>> {
-    TileNodes::new(move |level, index| {
-        if let Some(tree) = cache.lock().expect("tile cache lock").get(level, index) {
-            return Ok(tree);
-        }
-        let tree = Arc::new(TileTree::new(read_tile(r, level, index)?));
-        cache
-            .lock()
-            .expect("tile cache lock")
-            .put(level, index, tree.clone());
-        Ok(tree)
-    })
+) -> tile_cache::CachedNodes<'t, &'r mut Repo<'c>> {
+    tile_cache::CachedNodes::new(cache, r)
+}
+
+impl tile_cache::Stored for &mut Repo<'_> {
+    fn tile(&mut self, level: u8, index: u64) -> Result<Vec<Hash>, LogError> {
+        read_tile(self, level, index)
+    }
+
+    fn leaf_hashes(&mut self, start: u64, end: u64) -> Result<Vec<Hash>, LogError> {
+        Repo::leaf_hashes(self, start, end)?
+            .into_iter()
+            .map(|h| {
+                h.try_into()
+                    .map_err(|_| LogError::Corrupt("a stored leaf hash is not 32 bytes".into()))
+            })
+            .collect()
+    }
 }
 
 /// Rebuilds the frontier from the stored state and checks it against the stored root.

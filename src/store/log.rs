@@ -261,13 +261,22 @@ impl Repo<'_> {
         })
     }
 
-    /// The checkpoint with the largest size.
+    /// The checkpoint with the largest size. Its size, then the row: a query with `LIMIT ?` (an
+    /// `ORDER BY … LIMIT 1`) is prepared anew on each run by SQLite, and this one runs for every
+    /// checkpoint served.
     pub fn latest_checkpoint(&mut self) -> QueryResult<Option<CheckpointRow>> {
+        match self.latest_checkpoint_size()? {
+            Some(size) => self.checkpoint(size.get()),
+            None => Ok(None),
+        }
+    }
+
+    /// The size of the largest checkpoint, if any (an index read: no note, no cosignatures).
+    pub fn latest_checkpoint_size(&mut self) -> QueryResult<Option<LeafIndex>> {
         db_run!(self, |c| {
             checkpoints::table
-                .order(checkpoints::tree_size.desc())
-                .first(c)
-                .optional()
+                .select(diesel::dsl::max(checkpoints::tree_size))
+                .get_result(c)
         })
     }
 

@@ -198,8 +198,11 @@ impl DatabaseUrl {
 const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Bytes of the database file that reads map into memory instead of copying through SQLite's
-/// page cache (reads of the send decision; the OS shares the mapping between connections).
-const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+/// page cache (reads of the send decision, the tiles of proofs; the OS shares the mapping
+/// between connections, and its pages are the file's, not the process's heap). The most the
+/// bundled SQLite maps (its `SQLITE_MAX_MMAP_SIZE`): a 10M-leaf log's file (1.6 GB) in whole;
+/// beyond it, reads go through `pread`.
+const SQLITE_MMAP_BYTES: u64 = 0x7fff_0000;
 
 /// Per-connection SQLite settings: wait for the writer instead of failing, durable commits,
 /// checkpoints at a larger WAL.

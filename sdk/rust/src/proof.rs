@@ -45,8 +45,13 @@ impl TileTree {
         self.levels[0].len() as u64 == TILE_WIDTH
     }
 
+    /// How many stored hashes the tile has ([`TILE_WIDTH`] when full).
+    pub fn width(&self) -> usize {
+        self.levels[0].len()
+    }
+
     /// The node of `height` within the tile whose first hash is at `offset`, if whole.
-    fn node(&self, height: u32, offset: usize) -> Option<Hash> {
+    pub fn node(&self, height: u32, offset: usize) -> Option<Hash> {
         self.levels
             .get(height as usize)?
             .get(offset >> height)
