@@ -41,6 +41,35 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
         .unwrap_or_default()
 }
 
+/// Serves the API over `state` on a port of its own, from a thread of its own.
+fn serve(
+    state: AppState,
+) -> (
+    SocketAddr,
+    actix_web::dev::ServerHandle,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let (server, addrs) = api::server(state, "127.0.0.1:0").unwrap();
+            tx.send((addrs[0], server.handle())).unwrap();
+            server.await.unwrap();
+        })
+    });
+    let (addr, handle) = rx.recv().unwrap();
+    (addr, handle, thread)
+}
+
+/// "p50 / p99" of sorted latencies.
+fn p50_p99(sorted: &[Duration]) -> String {
+    format!(
+        "{} / {}",
+        ms(percentile(sorted, 0.5)),
+        ms(percentile(sorted, 0.99))
+    )
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -217,15 +246,7 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
     // The workers `serve` runs, so the service is measured as it runs.
     let workers = consent_ledger::workers::Workers::start(&state).expect("workers start");
     let (server_state, log) = (state.clone(), state.log.clone());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server_thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let (server, addrs) = api::server(server_state, "127.0.0.1:0").unwrap();
-            tx.send((addrs[0], server.handle())).unwrap();
-            server.await.unwrap();
-        })
-    });
-    let (addr, handle) = rx.recv().unwrap();
+    let (addr, handle, server_thread) = serve(server_state);
     let results = actix_web::rt::System::new().block_on(async move {
         let events = load(addr, seconds, {
             let token = token.clone();
@@ -332,11 +353,7 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
     ));
     rows.push((
         format!("{name}: event latency p50 / p99"),
-        format!(
-            "{} / {}",
-            ms(percentile(&lat_events, 0.5)),
-            ms(percentile(&lat_events, 0.99))
-        ),
+        p50_p99(&lat_events),
     ));
     rows.push((
         format!("{name}: CPU per event (server + load generator)"),
@@ -358,11 +375,7 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
     ));
     rows.push((
         format!("{name}: decision latency p50 / p99"),
-        format!(
-            "{} / {}",
-            ms(percentile(&lat_dec, 0.5)),
-            ms(percentile(&lat_dec, 0.99))
-        ),
+        p50_p99(&lat_dec),
     ));
     rows.push((
         format!("{name}: CPU per decision (server + load generator)"),
@@ -383,11 +396,7 @@ fn run(name: &str, url: &str, seconds: u64, only: Option<&str>, rows: &mut Vec<(
     ));
     rows.push((
         format!("{name}: one-click latency p50 / p99"),
-        format!(
-            "{} / {}",
-            ms(percentile(&lat_clicks, 0.5)),
-            ms(percentile(&lat_clicks, 0.99))
-        ),
+        p50_p99(&lat_clicks),
     ));
     actix_web::rt::System::new().block_on(handle.stop(true));
     server_thread.join().unwrap();
@@ -407,16 +416,7 @@ fn proofs(file: &str, seconds: u64, rows: &mut Vec<(String, String)>) {
     };
     let state = AppState::open(&config).expect("opens");
     let size = state.log.latest_checkpoint().expect("a checkpoint").size;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server_state = state.clone();
-    let server_thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let (server, addrs) = api::server(server_state, "127.0.0.1:0").unwrap();
-            tx.send((addrs[0], server.handle())).unwrap();
-            server.await.unwrap();
-        })
-    });
-    let (addr, handle) = rx.recv().unwrap();
+    let (addr, handle, server_thread) = serve(state.clone());
     for pass in ["cache cold at start", "cache warm"] {
         let (n, latencies, _) =
             actix_web::rt::System::new().block_on(load(addr, seconds, move |i| {
@@ -437,11 +437,7 @@ fn proofs(file: &str, seconds: u64, rows: &mut Vec<(String, String)>) {
         ));
         rows.push((
             format!("SQLite: proof latency p50 / p99, {pass}"),
-            format!(
-                "{} / {}",
-                ms(percentile(&latencies, 0.5)),
-                ms(percentile(&latencies, 0.99))
-            ),
+            p50_p99(&latencies),
         ));
     }
     actix_web::rt::System::new().block_on(handle.stop(true));

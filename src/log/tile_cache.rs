@@ -20,8 +20,8 @@ use std::hash::Hash as MapKey;
 use std::sync::{Arc, Mutex};
 
 use super::hash::{node_hash, Hash};
-use super::proof::{MissingTile, NodeSource, TileTree};
-use super::tiles::{TILE_HEIGHT, TILE_WIDTH};
+use super::proof::{InTile, MissingTile, NodeSource, TileTree};
+use super::tiles::TILE_WIDTH;
 use super::LogError;
 
 /// Upper tiles' trees kept: 510 hashes (16 KiB) each, so at most 32 MiB.
@@ -189,12 +189,14 @@ impl<S: Stored> NodeSource for CachedNodes<'_, S> {
     type Error = LogError;
 
     fn node(&mut self, level: u32, index: u64) -> Result<Hash, LogError> {
-        let tile_level = (level / TILE_HEIGHT) as u8;
-        let height = level % TILE_HEIGHT;
-        let first = index << height;
-        let tile = first / TILE_WIDTH;
-        let offset = (first % TILE_WIDTH) as usize;
-        let end = offset + (1 << height);
+        let place = InTile::of(level, index);
+        let InTile {
+            tile_level,
+            tile,
+            height,
+            offset,
+        } = place;
+        let end = place.end();
         let missing = || MissingTile {
             level: tile_level,
             index: tile,
@@ -210,7 +212,7 @@ impl<S: Stored> NodeSource for CachedNodes<'_, S> {
                 // A full tile (it has a top) not read here: the node's chunk of leaf hashes.
                 Some(_) if !self.tiles_read.contains_key(&(0, tile)) => {
                     let within = offset % CHUNK;
-                    let chunk = self.chunk(first - within as u64)?;
+                    let chunk = self.chunk(tile * TILE_WIDTH + (offset - within) as u64)?;
                     return Ok(perfect_root(&chunk[within..within + (1 << height)]));
                 }
                 _ => {}

@@ -82,6 +82,21 @@ fn event(kind: &str, email: &str, purposes: Value) -> Value {
            "received_by": {"role": "sender", "name": "Example K.K."}})
 }
 
+/// POSTs `body` to `path` as the sender, expecting `status`; the answer.
+async fn post_as_sender(s: &Setup, path: &str, body: &Value, status: u16) -> Value {
+    let a = s
+        .app
+        .call("POST", path, Some(&s.sender), Some(body), &[])
+        .await;
+    assert_eq!(a.status, status, "{}", a.text());
+    a.json()
+}
+
+/// Records a batch of events as the sender; its 201 body.
+async fn record_batch(s: &Setup, batch: &Value) -> Value {
+    post_as_sender(s, "/v1/events:batch", batch, 201).await
+}
+
 fn with_time(mut event: Value, occurred_at: &str) -> Value {
     event["occurred_at"] = occurred_at.into();
     event
@@ -112,18 +127,7 @@ async fn suppression(s: &Setup, purpose: &str) -> Value {
 
 /// A campaign's pre-flight check (`POST /v1/consent:check`), as the sender: the answer.
 async fn preflight(s: &Setup, body: &Value) -> Value {
-    let a = s
-        .app
-        .call(
-            "POST",
-            "/v1/consent:check",
-            Some(&s.sender),
-            Some(body),
-            &[],
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.text());
-    a.json()
+    post_as_sender(s, "/v1/consent:check", body, 200).await
 }
 
 /// The first page of the JSON export, as the sender.
@@ -736,17 +740,7 @@ async fn a_check_answers_each_address_as_its_single_decision_does(db: TestDb) {
         event("opt_in", "offers-only@example.jp", json!(["offers"])),
         event("opt_in", "plain@example.jp", json!(["newsletter"])),
     ]});
-    let a = s
-        .app
-        .call(
-            "POST",
-            "/v1/events:batch",
-            Some(&s.sender),
-            Some(&events),
-            &[],
-        )
-        .await;
-    assert_eq!(a.status, 201, "{}", a.text());
+    record_batch(&s, &events).await;
     let emails = [
         "all-out@example.jp",
         "back@example.jp",
@@ -776,18 +770,10 @@ async fn batches_are_all_or_nothing_and_checks_answer_per_address(db: TestDb) {
         event("opt_in", "two@example.jp", json!(["newsletter", "offers"])),
         event("opt_out", "two@example.jp", json!(["offers"])),
     ]});
-    let a = s
-        .app
-        .call(
-            "POST",
-            "/v1/events:batch",
-            Some(&s.sender),
-            Some(&good),
-            &[],
-        )
-        .await;
-    assert_eq!(a.status, 201, "{}", a.text());
-    let recorded = a.json()["events"].as_array().unwrap().clone();
+    let recorded = record_batch(&s, &good).await["events"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(recorded.len(), 3);
     let first = recorded[0]["leaf_index"].as_u64().unwrap();
     for (i, e) in recorded.iter().enumerate() {

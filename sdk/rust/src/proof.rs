@@ -59,6 +59,39 @@ impl TileTree {
     }
 }
 
+/// Where perfect subtree `(level, index)` lies in the tiles: tile `(tile_level, tile)`, as the
+/// node of `height` within it whose first hash is at `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InTile {
+    /// The tile's level.
+    pub tile_level: u8,
+    /// The tile's index.
+    pub tile: u64,
+    /// The node's height within the tile (0: a stored hash).
+    pub height: u32,
+    /// The position of the node's first hash among the tile's.
+    pub offset: usize,
+}
+
+impl InTile {
+    /// The place of perfect subtree `(level, index)`.
+    pub fn of(level: u32, index: u64) -> Self {
+        let height = level % TILE_HEIGHT;
+        let first = index << height;
+        InTile {
+            tile_level: (level / TILE_HEIGHT) as u8,
+            tile: first / TILE_WIDTH,
+            height,
+            offset: (first % TILE_WIDTH) as usize,
+        }
+    }
+
+    /// One past the position of the node's last hash among the tile's.
+    pub fn end(&self) -> usize {
+        self.offset + (1 << self.height)
+    }
+}
+
 /// A [`NodeSource`] over stored tiles: each tile is fetched once per proof, as a [`TileTree`]
 /// (C2SP tiles store only every 8th level; the levels between are hashed once per tile).
 pub struct TileNodes<F> {
@@ -101,11 +134,12 @@ where
     type Error = E;
 
     fn node(&mut self, level: u32, index: u64) -> Result<Hash, E> {
-        let tile_level = (level / TILE_HEIGHT) as u8;
-        let height_in_tile = level % TILE_HEIGHT;
-        let first = index << height_in_tile;
-        let tile_index = first / TILE_WIDTH;
-        let offset = (first % TILE_WIDTH) as usize;
+        let InTile {
+            tile_level,
+            tile: tile_index,
+            height: height_in_tile,
+            offset,
+        } = InTile::of(level, index);
         if !self.cache.contains_key(&(tile_level, tile_index)) {
             let tree = (self.fetch)(tile_level, tile_index)?;
             self.cache.insert((tile_level, tile_index), tree);
