@@ -81,7 +81,13 @@ pub async fn tile(
 ) -> Result<HttpResponse, ApiError> {
     let tile = TileRef::parse(&tile_path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let log = state.log.clone();
-    let data = super::short_query(&state.store, move || log.tile(tile)).await?;
+    // A hash tile is 8 KiB: a short read. An entries tile holds up to 256 leaves (MiBs): not
+    // on the HTTP worker.
+    let data = if tile.kind == TileKind::Entries {
+        web::block(move || log.tile(tile)).await??
+    } else {
+        super::short_query(&state.store, move || log.tile(tile)).await?
+    };
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
@@ -348,7 +354,7 @@ pub async fn checkpoints(
         return Err(ApiError::BadRequest("limit must be 1–1000".into()));
     }
     let log = state.log.clone();
-    let page = super::short_query(&state.store, move || log.checkpoints(after, limit)).await?;
+    let page = web::block(move || log.checkpoints(after, limit)).await??;
     let next_after = (page.len() == limit as usize)
         .then(|| page.last().map(|c| c.size))
         .flatten();

@@ -9,7 +9,7 @@
 //!   16-leaf chunks (512 bytes), for [`TOPS`] tiles. A proof's node from the top half of a bottom
 //!   tile is a few hashes of the top; one from the bottom half reads the 16 leaf hashes of its
 //!   chunk (not the 8 KiB tile, which SQLite reads from overflow pages with a system call each)
-//!   and hashes at most 15 of them. 10M leaves' tops fit (39,063 tiles); a 100M-leaf log keeps
+//!   and hashes at most 7 of them. 10M leaves' tops fit (39,063 tiles); a 100M-leaf log keeps
 //!   a sixth of them;
 //! - **the right edge**: per level, the widest partial tile read, as a tree.
 //!
@@ -24,9 +24,11 @@ use super::proof::{InTile, MissingTile, NodeSource, TileTree};
 use super::tiles::TILE_WIDTH;
 use super::LogError;
 
-/// Upper tiles' trees kept: 510 hashes (16 KiB) each, so at most 32 MiB.
+/// Upper tiles' trees kept: 510 hashes (16 KiB) each, so at most 32 MiB (and the maps' own
+/// few dozen bytes an entry).
 pub const TREES: usize = 2048;
-/// Bottom tiles' tops kept: 16 hashes (512 bytes) each, so at most 32 MiB.
+/// Bottom tiles' tops kept: 16 hashes (512 bytes) each, so at most 32 MiB (and about 40 bytes
+/// of bookkeeping each: 2.5 MiB).
 pub const TOPS: usize = 65_536;
 /// The height of a chunk's root inside a tile: a top holds the nodes of this height.
 const CHUNK_HEIGHT: u32 = 4;
@@ -45,13 +47,25 @@ pub struct TileCache {
 }
 
 impl TileCache {
-    /// A kept tree of tile `(level, index)` holding at least `width` hashes.
+    /// A kept tree of tile `(level, index)` holding at least `width` hashes: a full one, or the
+    /// level's edge if wide enough.
     fn tree(&self, level: u8, index: u64, width: usize) -> Option<Arc<TileTree>> {
-        let kept = match self.edges.get(&level) {
+        let edge = match self.edges.get(&level) {
             Some((i, tree)) if *i == index => Some(tree),
-            _ => self.trees.get(&(level, index)),
+            _ => None,
         };
-        kept.filter(|t| t.width() >= width).cloned()
+        self.trees
+            .get(&(level, index))
+            .or(edge)
+            .filter(|t| t.width() >= width)
+            .cloned()
+    }
+
+    /// Drops the level's edge if it is tile `index` (now read full).
+    fn forget_edge(&mut self, level: u8, index: u64) {
+        if self.edges.get(&level).is_some_and(|(i, _)| *i == index) {
+            self.edges.remove(&level);
+        }
     }
 
     /// Keeps a tile's tree: a full one of an upper level, or as its level's right edge a partial
@@ -61,6 +75,8 @@ impl TileCache {
             if level > 0 {
                 self.trees.put((level, index), tree.clone(), TREES);
             }
+            // The edge it was, now full, is kept no longer.
+            self.forget_edge(level, index);
             return;
         }
         let wider = match self.edges.get(&level) {
@@ -226,12 +242,22 @@ impl<S: Stored> NodeSource for CachedNodes<'_, S> {
             return Err(missing().into());
         }
         if tile_level == 0 && hashes.len() as u64 == TILE_WIDTH {
-            if height < CHUNK_HEIGHT {
-                return Ok(perfect_root(&hashes[offset..end]));
-            }
-            let top = Arc::new(top_of(&hashes));
-            self.cache().tops.put(tile, top.clone(), TOPS);
-            return Ok(perfect_root(&top[offset / CHUNK..end / CHUNK]));
+            let top = self.cache().tops.get(&tile).cloned();
+            let top = match top {
+                Some(top) => top,
+                None => {
+                    let top = Arc::new(top_of(&hashes));
+                    self.cache().tops.put(tile, top.clone(), TOPS);
+                    // A bottom tile that was the edge is full now: only its top is kept.
+                    self.cache().forget_edge(0, tile);
+                    top
+                }
+            };
+            return Ok(if height < CHUNK_HEIGHT {
+                perfect_root(&hashes[offset..end])
+            } else {
+                perfect_root(&top[offset / CHUNK..end / CHUNK])
+            });
         }
         let tree = Arc::new(TileTree::new(hashes.to_vec()));
         self.cache().put_tree(tile_level, tile, &tree);
@@ -364,6 +390,17 @@ mod tests {
             "no tree of a bottom tile"
         );
         assert!(kept.trees.get(&(1, 0)).is_some(), "the full upper tile");
+    }
+
+    #[test]
+    fn an_edge_read_again_full_is_served_whole_and_no_longer_kept_as_the_edge() {
+        let mut kept = TileCache::default();
+        let hashes = |n: usize| Arc::new(TileTree::new(vec![[7u8; 32]; n]));
+        kept.put_tree(1, 0, &hashes(3));
+        assert!(kept.tree(1, 0, 3).is_some() && kept.tree(1, 0, 4).is_none());
+        kept.put_tree(1, 0, &hashes(TILE_WIDTH as usize));
+        assert!(kept.tree(1, 0, TILE_WIDTH as usize).is_some());
+        assert!(kept.edges.is_empty());
     }
 
     #[test]
