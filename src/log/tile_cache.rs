@@ -71,7 +71,7 @@ impl TileCache {
     /// Keeps a tile's tree: a full one of an upper level, or as its level's right edge a partial
     /// one at least as wide as the edge kept (a full bottom tile keeps only its top).
     fn put_tree(&mut self, level: u8, index: u64, tree: &Arc<TileTree>) {
-        if tree.width() as u64 == TILE_WIDTH {
+        if tree.is_full() {
             if level > 0 {
                 self.trees.put((level, index), tree.clone(), TREES);
             }
